@@ -1,0 +1,59 @@
+/**
+ * The one error type of comfy-bridge. Every failure that reaches a client is a BridgeError with a
+ * stable snake_case `code`, an HTTP `status` and a human `detail`; the error middleware turns it
+ * into `{"error": code, "detail": detail}`. Wrap low-level causes (`cause`) instead of hiding them,
+ * so logs keep the chain while clients see only the sentence.
+ */
+export interface BridgeErrorOptions {
+  cause?: unknown;
+  /** Response headers to set with the error (e.g. Retry-After). */
+  headers?: Record<string, string>;
+  /** Extra JSON keys sent next to error/detail (never internals). */
+  extra?: Record<string, unknown>;
+}
+
+export class BridgeError extends Error {
+  readonly headers: Record<string, string>;
+  readonly extra: Record<string, unknown>;
+
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    options: BridgeErrorOptions = {},
+  ) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BridgeError';
+    this.headers = options.headers ?? {};
+    this.extra = options.extra ?? {};
+  }
+
+  get expose(): boolean {
+    return this.status < 500;
+  }
+}
+
+type Make = (detail: string, options?: BridgeErrorOptions) => BridgeError;
+const make =
+  (status: number, code: string): Make =>
+  (detail, options) =>
+    new BridgeError(status, code, detail, options);
+
+export const badRequest = make(400, 'bad_request');
+export const unauthorized = make(401, 'unauthorized');
+export const forbidden = make(403, 'forbidden');
+export const notFound = make(404, 'not_found');
+export const conflict = make(409, 'conflict');
+export const payloadTooLarge = make(413, 'payload_too_large');
+export const unsupportedMediaType = make(415, 'unsupported_media_type');
+export const tooManyRequests = make(429, 'too_many_requests');
+export const internal = make(500, 'internal');
+export const backendUnavailable = make(503, 'backend_unavailable');
+
+/** A programmer or operator mistake found at boot (bad manifest, bad config, cycle). */
+export class BootError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BootError';
+  }
+}
