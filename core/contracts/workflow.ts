@@ -29,6 +29,15 @@ export interface Workflow {
   inputs: Record<string, WorkflowInput>;
   /** Files the operator ships with the workflow that image inputs may name. */
   shippedFiles: string[];
+  /** Absolute path of each shipped file, by the name in `shippedFiles` (to upload it to a backend). */
+  shippedFilePaths?: Record<string, string>;
+}
+
+/** A workflow file skipped at load, and why. */
+export interface WorkflowLoadProblem {
+  /** The file name, relative to the workflows folder. */
+  file: string;
+  reason: string;
 }
 
 export interface WorkflowRegistry {
@@ -36,4 +45,6 @@ export interface WorkflowRegistry {
   get(alias: string): Workflow | undefined;
   /** The inputs enriched with the backend's /object_info constraints when a backend is reachable. */
   describe(alias: string): Promise<Record<string, WorkflowInput> | undefined>;
+  /** Files skipped at the last (re)load, each with the reason (for /ready, admin pages, tests). */
+  errors?(): WorkflowLoadProblem[];
 }

@@ -1,0 +1,37 @@
+import type { Logger } from 'pino';
+import type { Middleware } from 'koa';
+import { BridgeError, internal } from '../errors.js';
+import type { Hooks } from '../hooks.js';
+
+/** Errors thrown by Koa itself or its libraries carry `status` / `expose`; keep their status, drop internals. */
+function toBridgeError(error: unknown): BridgeError {
+  if (error instanceof BridgeError) return error;
+  const e = error as { status?: number; statusCode?: number; expose?: boolean; message?: string };
+  const status = e.status ?? e.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const code = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
+    return new BridgeError(status, code, e.expose && e.message ? e.message : 'the request could not be processed', { cause: error });
+  }
+  return internal('internal server error', { cause: error });
+}
+
+/** Turns every error into `{"error", "detail"}`; 5xx causes are logged, never sent. */
+export function errorMapper(hooks: Hooks): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new BridgeError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      }
+    } catch (caught) {
+      const error = toBridgeError(caught);
+      const log = ctx.state.log as Logger;
+      if (error.status >= 500) log.error({ err: caught }, 'request failed');
+      else log.debug({ code: error.code, detail: error.detail }, 'request refused');
+      if (hooks.onError.isUsed()) hooks.onError.call(error, ctx);
+      ctx.status = error.status;
+      ctx.set(error.headers);
+      ctx.body = { error: error.code, detail: error.detail, ...error.extra };
+    }
+  };
+}

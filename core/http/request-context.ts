@@ -1,0 +1,31 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Middleware } from 'koa';
+import type { Hooks } from '../hooks.js';
+
+const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * First in the chain: a request id (the caller's X-Request-Id when it is sane, else a fresh one),
+ * a child logger carrying it, the X-Request-Id response header, and one access log line.
+ */
+export function requestContext(log: Logger, hooks: Hooks): Middleware {
+  return async (ctx, next) => {
+    const started = performance.now();
+    const incoming = ctx.get('x-request-id');
+    const reqId = INCOMING_ID.test(incoming) ? incoming : randomUUID();
+    ctx.state.reqId = reqId;
+    ctx.state.log = log.child({ reqId });
+    ctx.set('X-Request-Id', reqId);
+    try {
+      await next();
+    } finally {
+      const durationMs = performance.now() - started;
+      (ctx.state.log as Logger).info(
+        { method: ctx.method, url: ctx.url, status: ctx.status, ms: Math.round(durationMs * 10) / 10 },
+        'request',
+      );
+      if (hooks.onResponse.isUsed()) hooks.onResponse.call(ctx, durationMs);
+    }
+  };
+}

@@ -1,0 +1,70 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BootError } from '../errors.js';
+import type { PluginManifest } from '../plugin.js';
+import type { BridgeConfig } from '../config/schema.js';
+
+/** Built-in plugins live in plugins/<name>/index.ts and are enabled by naming them in config.plugins. */
+const BUILT_IN_DIR = fileURLToPath(new URL('../../plugins/', import.meta.url));
+
+export interface EnabledPlugin {
+  manifest: PluginManifest<Record<string, unknown>>;
+  options: Record<string, unknown>;
+}
+
+/** The plugins a config enables: built-ins named in config.plugins, config.pluginModules, and `extra` (tests, embedders). */
+export async function resolvePlugins(config: BridgeConfig, extra: readonly PluginManifest<never>[] = []): Promise<EnabledPlugin[]> {
+  const byName = new Map<string, PluginManifest<Record<string, unknown>>>();
+  const add = (manifest: unknown, origin: string): void => {
+    const checked = checkManifest(manifest, origin);
+    const existing = byName.get(checked.name);
+    if (existing) throw new BootError(`two plugins are named "${checked.name}" (${origin} and an earlier one); plugin names must be unique`);
+    byName.set(checked.name, checked);
+  };
+
+  for (const manifest of extra) add(manifest, 'an embedded plugin');
+  for (const specifier of config.pluginModules) add(await importDefault(specifier), `module ${specifier}`);
+  for (const [name, options] of Object.entries(config.plugins)) {
+    if (options === false || byName.has(name)) continue;
+    add(await importBuiltIn(name), `plugins/${name}`);
+  }
+
+  return [...byName.values()]
+    .filter((manifest) => config.plugins[manifest.name] !== false)
+    .map((manifest) => ({ manifest, options: { ...((config.plugins[manifest.name] as Record<string, unknown> | undefined) ?? {}) } }));
+}
+
+async function importBuiltIn(name: string): Promise<unknown> {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new BootError(`config names plugin "${name}", which is not a valid plugin name`);
+  const file = ['index.ts', 'index.js'].map((f) => `${BUILT_IN_DIR}${name}/${f}`).find((path) => existsSync(path));
+  if (!file) throw new BootError(`config names plugin "${name}", which does not exist (no plugins/${name}/index.ts)`);
+  return importDefault(pathToFileURL(file).href);
+}
+
+async function importDefault(specifier: string): Promise<unknown> {
+  const url = specifier.startsWith('/') ? pathToFileURL(specifier).href : specifier;
+  let module: { default?: unknown };
+  try {
+    module = (await import(url)) as { default?: unknown };
+  } catch (error) {
+    throw new BootError(`cannot load plugin module ${specifier}: ${(error as Error).message}`, { cause: error });
+  }
+  return module.default;
+}
+
+/** Programmer mistakes in a manifest fail loudly at boot (hapi's habit). */
+function checkManifest(value: unknown, origin: string): PluginManifest<Record<string, unknown>> {
+  const m = value as Partial<PluginManifest<Record<string, unknown>>> | undefined;
+  if (typeof m !== 'object' || m === null) throw new BootError(`${origin} has no default export plugin manifest`);
+  if (typeof m.name !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(m.name)) {
+    throw new BootError(`${origin}: plugin manifest needs a "name" of lowercase letters, digits and dashes`);
+  }
+  if (typeof m.register !== 'function') throw new BootError(`plugin "${m.name}" (${origin}) has no register() function`);
+  for (const key of ['dependencies', 'optionalDependencies', 'provides'] as const) {
+    const list = m[key];
+    if (list !== undefined && (!Array.isArray(list) || list.some((item) => typeof item !== 'string'))) {
+      throw new BootError(`plugin "${m.name}": "${key}" must be an array of names`);
+    }
+  }
+  return m as PluginManifest<Record<string, unknown>>;
+}

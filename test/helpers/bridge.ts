@@ -1,0 +1,57 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp, type BridgeApp } from '../../core/app.js';
+import { loadConfig } from '../../core/config/load.js';
+import type { PluginManifest } from '../../core/plugin.js';
+
+export interface StartBridgeOptions {
+  /** Only these plugins are loaded (name → options). */
+  plugins?: Record<string, Record<string, unknown> | false>;
+  extraPlugins?: readonly PluginManifest<never>[];
+  /** Kernel config overrides (server, log, dataDir...). */
+  config?: Record<string, unknown>;
+}
+
+export interface RunningBridge {
+  url: string;
+  port: number;
+  app: BridgeApp;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/** A real bridge on 127.0.0.1:0 with a fresh temp data dir (removed on close unless given). */
+export async function startBridge(options: StartBridgeOptions = {}): Promise<RunningBridge> {
+  const ownDataDir = options.config?.dataDir === undefined;
+  const dataDir = (options.config?.dataDir as string | undefined) ?? (await mkdtemp(join(tmpdir(), 'comfy-bridge-test-')));
+  const config = await loadConfig({
+    inline: {
+      log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
+      ...options.config,
+      server: { host: '127.0.0.1', port: 0, shutdownTimeoutMs: 2000, ...(options.config?.server as object | undefined) },
+      dataDir,
+      plugins: options.plugins ?? {},
+    },
+    env: {},
+  });
+  const app = await createApp(config, { plugins: options.extraPlugins });
+  let address;
+  try {
+    address = await app.start();
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  const { url, port } = address;
+  return {
+    url,
+    port,
+    app,
+    dataDir,
+    async close() {
+      await app.close();
+      if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
