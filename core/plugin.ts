@@ -34,6 +34,11 @@ export interface RouteDefinition {
   body?: JsonSchema;
   /** Keyed by status code. */
   responses?: Record<string, RouteResponse>;
+  /**
+   * For the OpenAPI document only: a body schema more specific than the validating one, computed when
+   * the document is built (e.g. one schema per registered workflow).
+   */
+  documentBody?: () => Promise<JsonSchema> | JsonSchema;
   handler: (ctx: Context) => Promise<void> | void;
 }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { definePlugin } from '../../core/plugin.js';
+import { mountReady } from './ready.js';
 
 const PLUGIN = 'util';
 
@@ -8,7 +9,8 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
 /** Liveness: answers while the process is up, with no dependency on storage or backends. */
 export default definePlugin({
   name: PLUGIN,
-  description: 'GET /health — liveness and version.',
+  description: 'GET /health (liveness, version) and GET /ready (storage and backends).',
+  optionalDependencies: ['storage', 'transport'],
   options: { type: 'object', additionalProperties: false, properties: {} },
   register(ctx) {
     ctx.route({
@@ -32,5 +34,6 @@ export default definePlugin({
         http.body = { status: 'ok', version, uptime_s: Math.round(process.uptime()) };
       },
     });
+    mountReady(ctx);
   },
 });

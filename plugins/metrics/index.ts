@@ -1,0 +1,136 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Context } from 'koa';
+import { definePlugin } from '../../core/plugin.js';
+import { FINAL_STATES } from '../../core/contracts/generation.js';
+
+const PLUGIN = 'metrics';
+
+interface MetricsOptions {
+  scope: 'public' | 'admin';
+}
+
+/** What the ws plugin reports, if it is loaded. */
+interface WsStatsLike {
+  clients(): number;
+  droppedSlowConsumers(): number;
+}
+
+/**
+ * GET /metrics in Prometheus text. A registry per app (not prom-client's global one), so several apps
+ * in one process (tests, embedders) never collide.
+ */
+export default definePlugin<MetricsOptions>({
+  name: PLUGIN,
+  description: 'GET /metrics — Prometheus text: HTTP, generations, backends, websockets, uploads, process.',
+  optionalDependencies: ['generations', 'transport', 'ws'],
+  options: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      scope: { enum: ['public', 'admin'], default: 'public', description: 'Who may read /metrics (admin needs an admin key when auth is on).' },
+    },
+  },
+  register(ctx) {
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry, prefix: 'comfy_bridge_' });
+
+    const requests = new Counter({
+      name: 'comfy_bridge_http_requests_total',
+      help: 'HTTP requests by route, method and status.',
+      labelNames: ['route', 'method', 'status'],
+      registers: [registry],
+    });
+    const duration = new Histogram({
+      name: 'comfy_bridge_http_request_duration_seconds',
+      help: 'HTTP request duration by route and method.',
+      labelNames: ['route', 'method'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    });
+    const uploadBytes = new Counter({ name: 'comfy_bridge_upload_bytes_total', help: 'Bytes received by accepted uploads.', registers: [registry] });
+    ctx.hooks.onResponse.tap(PLUGIN, (http: Context, ms: number) => {
+      const route = (http as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      requests.inc({ route, method: http.method, status: String(http.status) });
+      duration.observe({ route, method: http.method }, ms / 1000);
+      if (route === '/upload' && http.status === 200) uploadBytes.inc(Number(http.get('content-length')) || 0);
+    });
+
+    const generations = ctx.tryUse('generations');
+    if (generations) {
+      const created = new Counter({ name: 'comfy_bridge_generations_created_total', help: 'Generations recorded.', registers: [registry] });
+      const finished = new Counter({
+        name: 'comfy_bridge_generations_finished_total',
+        help: 'Generations that ended, by final state.',
+        labelNames: ['state'],
+        registers: [registry],
+      });
+      const genDuration = new Histogram({
+        name: 'comfy_bridge_generation_duration_seconds',
+        help: 'From acceptance to the end, by final state.',
+        labelNames: ['state'],
+        buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 1800],
+        registers: [registry],
+      });
+      generations.onChange((gen, change) => {
+        if (change === 'created') created.inc();
+        if (change === 'finished' && FINAL_STATES.has(gen.state)) {
+          finished.inc({ state: gen.state });
+          if (gen.finishedAt) genDuration.observe({ state: gen.state }, (Date.parse(gen.finishedAt) - Date.parse(gen.createdAt)) / 1000);
+        }
+      });
+    }
+
+    const transport = ctx.tryUse('transport');
+    if (transport) {
+      new Gauge({
+        name: 'comfy_bridge_backend_up',
+        help: '1 when the ComfyUI backend is reachable.',
+        labelNames: ['backend'],
+        registers: [registry],
+        collect() {
+          for (const b of transport.backends()) this.set({ backend: b.name }, b.up ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: 'comfy_bridge_backend_queue_depth',
+        help: 'Prompts running + pending on the backend, as last seen.',
+        labelNames: ['backend'],
+        registers: [registry],
+        collect() {
+          for (const b of transport.backends()) this.set({ backend: b.name }, b.queueRemaining ?? 0);
+        },
+      });
+    }
+
+    const wsStats = () => (ctx.tryUse as (name: string) => unknown)('wsStats') as WsStatsLike | undefined;
+    new Gauge({
+      name: 'comfy_bridge_ws_clients',
+      help: 'Open client websockets.',
+      registers: [registry],
+      collect() {
+        this.set(wsStats()?.clients() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'comfy_bridge_ws_dropped_slow_consumers',
+      help: 'Client websockets cut off because they stopped reading (since start).',
+      registers: [registry],
+      collect() {
+        this.set(wsStats()?.droppedSlowConsumers() ?? 0);
+      },
+    });
+
+    ctx.route({
+      method: 'get',
+      path: '/metrics',
+      summary: 'Prometheus metrics',
+      tags: ['operations'],
+      scope: ctx.options.scope,
+      responses: { '200': { description: 'Prometheus text exposition format.', contentType: 'text/plain' } },
+      async handler(http) {
+        http.type = registry.contentType;
+        http.body = await registry.metrics();
+      },
+    });
+  },
+});

@@ -1,0 +1,63 @@
+import type { PluginContext } from '../../core/plugin.js';
+
+/**
+ * GET /ready: 200 when storage is open and at least one backend answers, else 503 with the reason
+ * per part, so a load balancer or orchestrator can hold traffic back without guessing.
+ */
+export function mountReady(ctx: PluginContext): void {
+  ctx.route({
+    method: 'get',
+    path: '/ready',
+    summary: 'Readiness',
+    description: 'Storage open and at least one ComfyUI backend up → 200; otherwise 503 with the reasons.',
+    tags: ['operations'],
+    scope: 'public',
+    responses: {
+      '200': { description: 'Ready.', schema: READY_SCHEMA },
+      '503': { description: 'Not ready; `reasons` says why.', schema: READY_SCHEMA },
+    },
+    handler(http) {
+      const storage = ctx.tryUse('storage');
+      const transport = ctx.tryUse('transport');
+      const backends = (transport?.backends() ?? []).map((b) => ({
+        name: b.name,
+        url: b.url,
+        up: b.up,
+        queue_remaining: b.queueRemaining,
+        last_error: b.lastError,
+      }));
+      const reasons: string[] = [];
+      if (!storage) reasons.push('no storage plugin is loaded');
+      else if (!storage.isOpen()) reasons.push('storage is not open');
+      if (!transport) reasons.push('no transport plugin is loaded');
+      else if (!backends.some((b) => b.up)) {
+        reasons.push(...(backends.length ? backends.map((b) => `backend ${b.name} is down${b.last_error ? `: ${b.last_error}` : ''}`) : ['no backend is configured']));
+      }
+      http.status = reasons.length ? 503 : 200;
+      http.body = { ready: reasons.length === 0, storage: storage?.isOpen() ?? false, backends, reasons };
+    },
+  });
+}
+
+const READY_SCHEMA = {
+  type: 'object',
+  required: ['ready', 'storage', 'backends', 'reasons'],
+  properties: {
+    ready: { type: 'boolean' },
+    storage: { type: 'boolean' },
+    backends: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          url: { type: 'string' },
+          up: { type: 'boolean' },
+          queue_remaining: { type: ['integer', 'null'] },
+          last_error: { type: ['string', 'null'] },
+        },
+      },
+    },
+    reasons: { type: 'array', items: { type: 'string' } },
+  },
+};

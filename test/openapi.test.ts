@@ -1,0 +1,69 @@
+import { expect } from 'chai';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import echo from './fixtures/echo-plugin.js';
+
+describe('openapi: document and docs page', () => {
+  let bridge: RunningBridge;
+  before(async () => {
+    bridge = await startBridge({ plugins: { util: {}, openapi: {}, metrics: {} }, extraPlugins: [echo] });
+  });
+  after(async () => {
+    await bridge.close();
+  });
+
+  it('serves a valid OpenAPI 3.1 document', async () => {
+    const response = await fetch(`${bridge.url}/openapi.json`);
+    expect(response.status).to.equal(200);
+    const document = (await response.json()) as Record<string, unknown>;
+    expect(document.openapi).to.equal('3.1.0');
+    const result = await new Validator().validate(document);
+    expect(result.errors ?? []).to.deep.equal([]);
+    expect(result.valid).to.equal(true);
+  });
+
+  it('lists every mounted route, including those a plugin outside core adds, with their schemas', async () => {
+    const document = (await (await fetch(`${bridge.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { parameters?: { name: string }[]; requestBody?: unknown; 'x-scope': string }>>;
+    };
+    for (const route of bridge.app.routes()) {
+      const template = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+      expect(document.paths[template], template).to.have.property(route.method);
+    }
+    const echoOp = document.paths['/echo']!.post!;
+    expect(echoOp.parameters!.map((p) => p.name)).to.deep.equal(['n']);
+    expect(echoOp.requestBody).to.deep.nested.include({ 'content.application/json.schema.required': ['text'] });
+    expect(document.paths['/admin-only']!.get!['x-scope']).to.equal('admin');
+  });
+
+  it('serves the docs page and its script from this server (works offline)', async () => {
+    const page = await (await fetch(`${bridge.url}/docs`)).text();
+    expect(page).to.contain('<div id="redoc">');
+    expect(page).not.to.match(/https?:\/\//);
+    const script = await fetch(`${bridge.url}/docs/redoc.standalone.js`);
+    expect(script.status).to.equal(200);
+    expect(script.headers.get('content-type')).to.contain('javascript');
+    expect((await script.arrayBuffer()).byteLength).to.be.greaterThan(100_000);
+  });
+
+  it('counts requests by route and status in /metrics', async () => {
+    await fetch(`${bridge.url}/health`);
+    await fetch(`${bridge.url}/nope`);
+    const text = await (await fetch(`${bridge.url}/metrics`)).text();
+    expect(text).to.match(/comfy_bridge_http_requests_total\{route="\/health",method="GET",status="200"\} [1-9]/);
+    expect(text).to.match(/comfy_bridge_http_requests_total\{route="unmatched",method="GET",status="404"\} [1-9]/);
+    expect(text).to.contain('comfy_bridge_process_resident_memory_bytes');
+    expect(text).to.contain('comfy_bridge_ws_clients 0');
+  });
+
+  it('answers /ready with 503 and reasons when storage and backends are missing', async () => {
+    const response = await fetch(`${bridge.url}/ready`);
+    expect(response.status).to.equal(503);
+    expect(await response.json()).to.deep.equal({
+      ready: false,
+      storage: false,
+      backends: [],
+      reasons: ['no storage plugin is loaded', 'no transport plugin is loaded'],
+    });
+  });
+});
