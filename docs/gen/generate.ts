@@ -1,0 +1,113 @@
+/**
+ * Generates the reference pages from the code itself — the OpenAPI document of the default deployment,
+ * the configuration schema of the kernel and of every plugin, and the plugin catalogue — so the docs
+ * site cannot drift from what the server does. Run by `npm run docs:build`.
+ */
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createApp } from '../../core/app.js';
+import { loadConfig } from '../../core/config/load.js';
+import { kernelSchema } from '../../core/config/schema.js';
+import { ENV_VARIABLES } from '../../core/config/env.js';
+import type { PluginManifest } from '../../core/plugin.js';
+import { buildDocument } from '../../plugins/openapi/build-document.js';
+import { DESCRIPTION } from '../../plugins/openapi/description.js';
+import { renderApi } from './render-api.js';
+import { rowsToMarkdown, schemaRows } from './schema-table.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const OUT = join(ROOT, 'docs/reference');
+
+async function allPlugins(): Promise<PluginManifest[]> {
+  const names = (await readdir(join(ROOT, 'plugins'), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const manifests: PluginManifest[] = [];
+  for (const name of names) {
+    const file = join(ROOT, 'plugins', name, 'index.ts');
+    if (existsSync(file)) manifests.push(((await import(pathToFileURL(file).href)) as { default: PluginManifest }).default);
+  }
+  return manifests;
+}
+
+async function apiPage(): Promise<{ markdown: string; document: Record<string, unknown>; mounted: Map<string, string[]> }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'comfy-bridge-docs-'));
+  // The default deployment with auth on (a throwaway key), so the reference shows what needs a key.
+  const config = await loadConfig({
+    cwd: ROOT,
+    env: { COMFY_BRIDGE_API_KEYS: 'docs-generator-throwaway-key:admin' },
+    flags: { dataDir, log: { level: 'silent' }, server: { port: 0 }, plugins: { comfyui: { backends: [{ url: 'http://127.0.0.1:9' }] } } },
+  });
+  const app = await createApp(config);
+  try {
+    const routes = app.routes();
+    const document = await buildDocument(routes, { version: '', serverUrl: null, authEnabled: true, description: DESCRIPTION });
+    const mounted = new Map<string, string[]>();
+    for (const r of routes) mounted.set(r.plugin, [...(mounted.get(r.plugin) ?? []), `${r.method.toUpperCase()} ${r.path}`]);
+    return { markdown: renderApi(document), document, mounted };
+  } finally {
+    await app.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+function configurationPage(plugins: PluginManifest[]): string {
+  const env = ENV_VARIABLES.map((v) => `| \`${v.variable}\` | \`${v.path.join('.')}\` | ${v.description} |`).join('\n');
+  const sections = plugins
+    .map((p) => `### \`plugins.${p.name}\`\n\n${p.description ?? ''}\n\n${rowsToMarkdown(schemaRows(p.options))}`)
+    .join('\n');
+  return `# Configuration reference
+
+_Generated from the config schemas in the code (\`npm run docs:build\`); do not edit by hand._
+
+A deployment is one YAML (or JSON) file; \`config/default.yaml\` is the embedded default. Layers, lowest first:
+**schema defaults < config file < environment variables < CLI flags**. Unknown keys are refused, naming the
+plugin and the key; the result is frozen. \`npx comfy-bridge config check [--config file]\` prints the effective
+config with secrets redacted.
+
+## Environment variables
+
+| variable | config key | meaning |
+|---|---|---|
+${env}
+
+CLI flags: \`--host\`, \`--port\`, \`--public-url\`, \`--data-dir\`, \`--log-level\`, \`--workflows-dir\`, \`--comfyui URL[,URL]\`.
+
+## Kernel
+
+${rowsToMarkdown(schemaRows(kernelSchema))}
+## Plugins
+
+Under \`plugins:\`, each key names a plugin; an object (even \`{}\`) enables it with those options, \`false\`
+disables it.
+
+${sections}`;
+}
+
+function pluginsPage(plugins: PluginManifest[], mounted: Map<string, string[]>): string {
+  const rows = plugins.map((p) => {
+    const routes = (mounted.get(p.name) ?? []).map((r) => `\`${r}\``).join('<br>');
+    const deps = [...(p.dependencies ?? []), ...(p.optionalDependencies ?? []).map((d) => `${d}?`)].join(', ');
+    return `| \`${p.name}\` | ${p.description ?? ''} | ${routes} | ${(p.provides ?? []).join(', ')} | ${deps} |`;
+  });
+  return `# Plugins
+
+_Generated from the plugin manifests (\`npm run docs:build\`)._ Each plugin lives in \`plugins/<name>/\`; a
+dependency with \`?\` is optional. Options: see the [configuration reference](./configuration).
+
+| plugin | what it does | routes | provides | depends on |
+|---|---|---|---|---|
+${rows.join('\n')}
+`;
+}
+
+const plugins = await allPlugins();
+const api = await apiPage();
+await mkdir(OUT, { recursive: true });
+await mkdir(join(ROOT, 'docs/public'), { recursive: true });
+await writeFile(join(OUT, 'api.md'), api.markdown);
+await writeFile(join(ROOT, 'docs/public/openapi.json'), `${JSON.stringify(api.document, null, 2)}\n`);
+await writeFile(join(OUT, 'configuration.md'), configurationPage(plugins));
+await writeFile(join(OUT, 'plugins.md'), pluginsPage(plugins, api.mounted));
+process.stdout.write(`docs: wrote reference pages for ${plugins.length} plugins and ${Object.keys(api.document.paths as object).length} paths\n`);

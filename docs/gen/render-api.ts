@@ -1,0 +1,60 @@
+/** Renders an OpenAPI document as one markdown page (VitePress-safe: text escaped, schemas in code blocks). */
+interface Operation {
+  summary?: string;
+  description?: string;
+  tags?: string[];
+  parameters?: { name: string; in: string; required?: boolean; description?: string; schema?: Record<string, unknown> }[];
+  requestBody?: { content: Record<string, { schema?: unknown }> };
+  responses: Record<string, { description: string; content?: Record<string, { schema?: unknown }> }>;
+  'x-scope'?: string;
+}
+
+// Vue compiles markdown pages: a bare `<alias>` or `{{` in prose would be read as template syntax.
+const text = (s: string | undefined): string => (s ?? '').replace(/</g, '&lt;').replace(/\{\{/g, '&#123;&#123;');
+const cell = (s: string | undefined): string => text(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function renderApi(document: Record<string, unknown>): string {
+  const paths = document.paths as Record<string, Record<string, Operation>>;
+  const byTag = new Map<string, string[]>();
+  for (const [path, methods] of Object.entries(paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const tag = op.tags?.[0] ?? 'other';
+      byTag.set(tag, [...(byTag.get(tag) ?? []), renderOperation(method, path, op)]);
+    }
+  }
+  const info = document.info as { description?: string };
+  const sections = [...byTag.entries()].map(([tag, ops]) => `## ${tag}\n\n${ops.join('\n')}`);
+  return `# HTTP API reference
+
+_Generated from the OpenAPI document of the default deployment (\`npm run docs:build\`); a running server serves
+its own at \`/openapi.json\` and a browsable page at \`/docs\`. The raw document: [openapi.json](/openapi.json)._
+
+::: v-pre
+${info.description ?? ''}
+
+${sections.join('\n')}
+:::
+`;
+}
+
+function renderOperation(method: string, path: string, op: Operation): string {
+  const out = [`### \`${method.toUpperCase()} ${path}\``, '', `**${text(op.summary)}** · scope: \`${op['x-scope'] ?? 'client'}\``, ''];
+  if (op.description) out.push(text(op.description), '');
+  if (op.parameters?.length) {
+    out.push('| parameter | in | required | schema | description |', '|---|---|---|---|---|');
+    for (const p of op.parameters) {
+      out.push(`| \`${p.name}\` | ${p.in} | ${p.required ? 'yes' : 'no'} | \`${cell(JSON.stringify(p.schema ?? {}))}\` | ${cell(p.description)} |`);
+    }
+    out.push('');
+  }
+  const body = op.requestBody?.content['application/json']?.schema;
+  if (body) out.push('Request body (`application/json`):', '', '```json', JSON.stringify(body, null, 2), '```', '');
+  out.push('| status | meaning |', '|---|---|');
+  for (const [status, response] of Object.entries(op.responses)) out.push(`| ${status} | ${cell(response.description)} |`);
+  out.push('');
+  for (const [status, response] of Object.entries(op.responses)) {
+    const schema = response.content?.['application/json']?.schema as Record<string, unknown> | undefined;
+    if (schema && !schema.$ref && status.startsWith('2')) out.push(`Response ${status}:`, '', '```json', JSON.stringify(schema, null, 2), '```', '');
+  }
+  return out.join('\n');
+}
