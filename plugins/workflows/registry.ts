@@ -1,0 +1,139 @@
+import type { Logger } from 'pino';
+import type { Transport } from '../../core/contracts/transport.js';
+import type { Workflow, WorkflowInput, WorkflowRegistry } from '../../core/contracts/workflow.js';
+import type { WorkflowLoadError } from './errors.js';
+import { loadWorkflowDir } from './load-workflows.js';
+import { constraintsFor, enrichInput, nodeDefinition } from './object-info.js';
+
+export interface RegistryOptions {
+  /** Absolute path of the workflows folder. */
+  dir: string;
+  log: Logger;
+  /** The transport, looked up when needed: it may register after us, or not at all. */
+  transport?: () => Transport | undefined;
+  /** How long describe() waits for the backend's /object_info before answering from the graph alone. */
+  objectInfoTimeoutMs?: number;
+  /** How long a fetched node definition is reused (a backend may gain custom nodes or models). */
+  objectInfoCacheMs?: number;
+}
+
+type NodeDefinition = Record<string, unknown>;
+
+/** Resolves to undefined when `promise` rejects or is slower than `ms`; never leaves a timer behind. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
+  try {
+    return await Promise.race([promise.catch(() => undefined), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The workflows found in one folder, reloadable as a whole; readers always see one consistent set. */
+export class FileWorkflowRegistry implements WorkflowRegistry {
+  readonly dir: string;
+  #workflows = new Map<string, Workflow>();
+  #errors: WorkflowLoadError[] = [];
+  #chain: Promise<void> = Promise.resolve();
+  #pending: Promise<void> | null = null;
+  readonly #listeners = new Set<() => void>();
+  readonly #definitions = new Map<string, { definition: NodeDefinition; at: number }>();
+
+  constructor(private readonly options: RegistryOptions) {
+    this.dir = options.dir;
+  }
+
+  /**
+   * Reads the folder again and swaps the whole set at once. Calls made while a load runs are
+   * coalesced into one more load after it, so a burst of file events costs at most two reads.
+   */
+  reload(): Promise<void> {
+    if (this.#pending) return this.#pending;
+    // Never rejects: a failed load is logged and keeps the previous set, and the next reload still runs.
+    const next = this.#chain
+      .then(async () => {
+        this.#pending = null;
+        await this.#loadNow();
+      })
+      .catch((error: unknown) => {
+        this.options.log.error({ err: error, dir: this.dir }, 'reloading workflows failed; keeping the previous set');
+      });
+    this.#pending = next;
+    this.#chain = next;
+    return next;
+  }
+
+  /** Resolves once no (re)load is running or queued. */
+  async settled(): Promise<void> {
+    while (this.#pending) await this.#pending;
+    await this.#chain;
+  }
+
+  async #loadNow(): Promise<void> {
+    const { log } = this.options;
+    const { workflows, errors } = await loadWorkflowDir(this.dir);
+    for (const { file, reason } of errors) {
+      log.warn({ file, dir: this.dir }, `workflow file skipped: ${file}: ${reason}`);
+    }
+    log.info({ dir: this.dir, aliases: [...workflows.keys()], skipped: errors.length }, `loaded ${workflows.size} workflow(s)`);
+    this.#workflows = workflows;
+    this.#errors = errors;
+    this.#definitions.clear();
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** Called after every (re)load. Returns an unsubscribe function. */
+  onReload(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  list(): Workflow[] {
+    return [...this.#workflows.values()];
+  }
+
+  get(alias: string): Workflow | undefined {
+    return this.#workflows.get(alias);
+  }
+
+  errors(): WorkflowLoadError[] {
+    return [...this.#errors];
+  }
+
+  async describe(alias: string): Promise<Record<string, WorkflowInput> | undefined> {
+    const workflow = this.#workflows.get(alias);
+    if (!workflow) return undefined;
+    const classes = [...new Set(Object.values(workflow.inputs).map((input) => input.class))];
+    const definitions = new Map<string, NodeDefinition>();
+    await Promise.all(
+      classes.map(async (classType) => {
+        const definition = await this.#definition(classType);
+        if (definition) definitions.set(classType, definition);
+      }),
+    );
+    const described: Record<string, WorkflowInput> = {};
+    for (const [key, input] of Object.entries(workflow.inputs)) {
+      const definition = definitions.get(input.class);
+      const inputName = key.slice(key.indexOf('/') + 1);
+      described[key] = definition ? enrichInput(input, constraintsFor(definition, inputName)) : { ...input };
+    }
+    return described;
+  }
+
+  async #definition(classType: string): Promise<NodeDefinition | undefined> {
+    const cacheMs = this.options.objectInfoCacheMs ?? 60_000;
+    const cached = this.#definitions.get(classType);
+    if (cached && Date.now() - cached.at < cacheMs) return cached.definition;
+    const transport = this.options.transport?.();
+    if (!transport) return undefined;
+    const info = await within(Promise.resolve().then(() => transport.objectInfo(classType)), this.options.objectInfoTimeoutMs ?? 1000);
+    const definition = nodeDefinition(info, classType);
+    // Only successes are cached: a backend that was down may be up on the next request.
+    if (definition) this.#definitions.set(classType, { definition, at: Date.now() });
+    else this.options.log.debug({ classType }, 'no /object_info for this node class; answering from the graph alone');
+    return definition;
+  }
+}

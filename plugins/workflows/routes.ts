@@ -1,0 +1,80 @@
+import type { PluginContext } from '../../core/plugin.js';
+import { notFound } from '../../core/errors.js';
+import type { WorkflowRegistry } from '../../core/contracts/workflow.js';
+
+const errorSchema = {
+  type: 'object',
+  required: ['error', 'detail'],
+  properties: { error: { type: 'string' }, detail: { type: 'string' } },
+};
+
+const listItemSchema = {
+  type: 'object',
+  required: ['alias', 'description', 'thumbnail'],
+  properties: {
+    alias: { type: 'string' },
+    description: { type: 'string' },
+    thumbnail: { type: ['string', 'null'], description: 'URL of a preview image, or null.' },
+  },
+};
+
+const inputSchema = {
+  type: 'object',
+  required: ['type', 'title', 'class', 'default'],
+  properties: {
+    type: { enum: ['str', 'int', 'float', 'bool'], description: 'Type of the default value.' },
+    title: { type: 'string', description: "The node's title in the workflow." },
+    class: { type: 'string', description: "The node's class_type." },
+    default: { description: 'The value stored in the workflow.' },
+    description: { type: 'string' },
+    min: { type: 'number' },
+    max: { type: 'number' },
+    step: { type: 'number' },
+    options: { type: 'array', description: 'The allowed values.' },
+    multiline: { type: 'boolean' },
+    kind: { const: 'image', description: 'Takes the stored name of an uploaded (or shipped) image.' },
+  },
+};
+
+export function mountWorkflowRoutes(ctx: Pick<PluginContext, 'route'>, registry: WorkflowRegistry): void {
+  ctx.route({
+    method: 'get',
+    path: '/workflow-list',
+    summary: 'List the workflows clients may run',
+    tags: ['workflows'],
+    scope: 'client',
+    responses: {
+      '200': { description: 'Every loaded workflow, by alias.', schema: { type: 'array', items: listItemSchema } },
+    },
+    handler: (koa) => {
+      koa.body = registry.list().map(({ alias, description, thumbnail }) => ({ alias, description, thumbnail }));
+    },
+  });
+
+  ctx.route({
+    method: 'get',
+    path: '/workflow-info',
+    summary: "A workflow's designated inputs",
+    description:
+      'Keyed "<node id>/<input name>". Constraints (min, max, step, options, multiline, description) come from the ' +
+      "workflow's manifest and, when a ComfyUI backend answers, from its /object_info.",
+    tags: ['workflows'],
+    scope: 'client',
+    query: {
+      type: 'object',
+      required: ['workflow'],
+      properties: { workflow: { type: 'string', minLength: 1, maxLength: 128, description: 'The workflow alias.' } },
+    },
+    responses: {
+      '200': { description: 'The designated inputs.', schema: { type: 'object', additionalProperties: inputSchema } },
+      '400': { description: 'Missing workflow parameter.', schema: errorSchema },
+      '404': { description: 'No workflow with that alias.', schema: errorSchema },
+    },
+    handler: async (koa) => {
+      const { workflow } = (koa.state as { query: { workflow: string } }).query;
+      const inputs = await registry.describe(workflow);
+      if (!inputs) throw notFound(`no workflow named "${workflow}"`);
+      koa.body = inputs;
+    },
+  });
+}
