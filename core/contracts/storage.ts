@@ -26,6 +26,8 @@ export interface GenerationStore {
   /** Applies the patch and returns the updated record, or undefined for an unknown id. */
   update(id: string, patch: Partial<Omit<Generation, 'id'>>): Promise<Generation | undefined>;
   get(id: string): Promise<Generation | undefined>;
+  /** The generation ComfyUI knows by this prompt_id (optional: storage backends may omit it). */
+  getByPromptId?(promptId: string): Promise<Generation | undefined>;
   /** The client's newest generation (by createdAt). */
   latestForClient(clientId: string): Promise<Generation | undefined>;
   /** Newest first (createdAt desc, then id desc). */

@@ -1,0 +1,82 @@
+import type { Context } from 'koa';
+import { ANONYMOUS, isAdmin, type Principal } from '../../core/contracts/auth.js';
+import type { Generation, GenerationState } from '../../core/contracts/generation.js';
+import { definePlugin } from '../../core/plugin.js';
+import { buildResultUrl, toHistoryItem } from './history-item.js';
+import { countResponseSchema, errorSchema, historyQuerySchema, historyResponseSchema } from './schemas.js';
+
+const PLUGIN = 'history';
+
+interface HistoryQueryParams {
+  limit: number;
+  offset: number;
+  clientId?: string;
+  workflow?: string;
+  status?: GenerationState;
+}
+
+export default definePlugin({
+  name: PLUGIN,
+  description: 'GET /history (paged generation history) and GET /generation-count.',
+  dependencies: ['storage'],
+  // Result URLs come from the generations service when it is loaded.
+  optionalDependencies: ['generations'],
+  options: { type: 'object', additionalProperties: false, properties: {} },
+  register(ctx) {
+    const storage = ctx.use('storage');
+
+    const resultUrlFor = (request: Context): ((gen: Generation, file: string) => string) => {
+      const generations = ctx.tryUse('generations');
+      if (generations) return (gen, file) => generations.resultUrl(gen, file);
+      // Without a configured publicUrl, the address the caller reached us at is the best base we know
+      // (port 0 included). Koa 3's ctx.origin is the Origin header, so build it from protocol and host.
+      const base = ctx.config.server.publicUrl ?? `${request.protocol}://${request.host}`;
+      return (gen, file) => buildResultUrl(base, gen, file);
+    };
+
+    ctx.route({
+      method: 'get',
+      path: '/history',
+      summary: 'Paged generation history, newest first',
+      description: 'With auth on, a client key sees only its own generations; an admin key sees all.',
+      tags: ['history'],
+      query: historyQuerySchema,
+      responses: {
+        200: { description: 'One page of history', schema: historyResponseSchema },
+        400: { description: 'limit or offset out of range, or an unknown status', schema: errorSchema },
+      },
+      async handler(request) {
+        const query = request.state.query as HistoryQueryParams;
+        // The kernel sets the principal on every non-public route; ANONYMOUS mirrors "auth off".
+        const principal = (request.state.principal as Principal | undefined) ?? ANONYMOUS;
+        const { items, total } = await storage.generations.page({
+          limit: query.limit,
+          offset: query.offset,
+          clientId: query.clientId,
+          workflow: query.workflow,
+          state: query.status,
+          owner: isAdmin(principal) ? undefined : principal.id,
+        });
+        const resultUrl = resultUrlFor(request);
+        request.body = {
+          history: items.map((gen) => toHistoryItem(gen, resultUrl)),
+          total_count: total,
+          page: Math.floor(query.offset / query.limit) + 1,
+          page_size: query.limit,
+        };
+      },
+    });
+
+    ctx.route({
+      method: 'get',
+      path: '/generation-count',
+      summary: 'How many generations the bridge has recorded, in all and by status',
+      tags: ['history'],
+      responses: { 200: { description: 'Durable counts', schema: countResponseSchema } },
+      async handler(request) {
+        const counts = await storage.generations.counts();
+        request.body = { generation_count: counts.total, by_status: counts.byState };
+      },
+    });
+  },
+});

@@ -1,0 +1,66 @@
+import { GENERATION_STATES, type GenerationState } from '../../core/contracts/generation.js';
+import type { GenerationCounts } from '../../core/contracts/storage.js';
+import type { Collection } from './datastore.js';
+
+const DOC_ID = 'generations';
+
+interface CountersDoc {
+  _id: string;
+  total: number;
+  byState: Partial<Record<GenerationState, number>>;
+}
+
+const zero = (): Record<GenerationState, number> =>
+  Object.fromEntries(GENERATION_STATES.map((s) => [s, 0])) as Record<GenerationState, number>;
+
+/**
+ * Durable generation counters: total ever recorded and per state. They change on insert and on
+ * every state change, never on prune, so retention does not lower /generation-count. The memory
+ * copy is the truth; each change writes the whole snapshot, and nedb applies writes in call order,
+ * so the last write on disk always carries the latest numbers.
+ */
+export class GenerationCounters {
+  #total = 0;
+  #byState = zero();
+
+  private constructor(private readonly collection: Collection) {}
+
+  /** Loads the counters; a store without them (new, or older data) starts from its rows. */
+  static async open(collection: Collection, rows: Iterable<{ state: GenerationState }>): Promise<GenerationCounters> {
+    const counters = new GenerationCounters(collection);
+    const doc = (await collection.findOne({ _id: DOC_ID })) as CountersDoc | null;
+    if (doc) {
+      counters.#total = doc.total;
+      for (const state of GENERATION_STATES) counters.#byState[state] = doc.byState[state] ?? 0;
+      return counters;
+    }
+    for (const row of rows) {
+      counters.#total++;
+      counters.#byState[row.state]++;
+    }
+    await counters.#persist();
+    return counters;
+  }
+
+  snapshot(): GenerationCounts {
+    return { total: this.#total, byState: { ...this.#byState } };
+  }
+
+  recorded(state: GenerationState): Promise<void> {
+    this.#total++;
+    this.#byState[state]++;
+    return this.#persist();
+  }
+
+  moved(from: GenerationState, to: GenerationState): Promise<void> {
+    if (from === to) return Promise.resolve();
+    this.#byState[from]--;
+    this.#byState[to]++;
+    return this.#persist();
+  }
+
+  async #persist(): Promise<void> {
+    const doc: CountersDoc = { _id: DOC_ID, total: this.#total, byState: { ...this.#byState } };
+    await this.collection.update({ _id: DOC_ID }, doc, { upsert: true });
+  }
+}

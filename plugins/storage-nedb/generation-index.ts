@@ -1,0 +1,138 @@
+import type { Generation, GenerationState } from '../../core/contracts/generation.js';
+import type { HistoryQuery } from '../../core/contracts/storage.js';
+import { SortedList, type GenerationKey } from './sorted-list.js';
+
+/** The few fields that history filters on; one small frozen object per generation. */
+export interface GenerationSummary extends GenerationKey {
+  readonly clientId: string;
+  readonly owner: string | null;
+  readonly workflow: string;
+  readonly state: GenerationState;
+}
+
+export const summarize = (gen: Pick<Generation, keyof GenerationSummary>): GenerationSummary =>
+  Object.freeze({ id: gen.id, createdAt: gen.createdAt, clientId: gen.clientId, owner: gen.owner, workflow: gen.workflow, state: gen.state });
+
+type Filter = 'clientId' | 'owner' | 'workflow' | 'state';
+const FILTERS: readonly Filter[] = ['clientId', 'owner', 'workflow', 'state'];
+
+/**
+ * Ordered in-memory indexes over every generation: one global list plus one list per clientId,
+ * owner, workflow and state, all newest-last. nedb itself would sort every matching document on
+ * each query; here a page is a slice of the smallest matching list, and only that page's rows are
+ * fetched from nedb.
+ */
+export class GenerationIndex {
+  readonly #byId = new Map<string, GenerationSummary>();
+  #all = new SortedList<GenerationSummary>();
+  readonly #lists: Record<Filter, Map<string, SortedList<GenerationSummary>>> = {
+    clientId: new Map(),
+    owner: new Map(),
+    workflow: new Map(),
+    state: new Map(),
+  };
+
+  /** Replaces the content with `summaries` (sorting once, not once per row). */
+  load(summaries: GenerationSummary[]): void {
+    this.#byId.clear();
+    for (const s of summaries) this.#byId.set(s.id, s);
+    this.#all = SortedList.from(summaries);
+    for (const filter of FILTERS) {
+      const groups = new Map<string, GenerationSummary[]>();
+      for (const s of summaries) {
+        const key = s[filter];
+        if (key === null) continue;
+        const group = groups.get(key);
+        if (group) group.push(s);
+        else groups.set(key, [s]);
+      }
+      const lists = this.#lists[filter];
+      lists.clear();
+      for (const [key, group] of groups) lists.set(key, SortedList.from(group));
+    }
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  get(id: string): GenerationSummary | undefined {
+    return this.#byId.get(id);
+  }
+
+  add(summary: GenerationSummary): void {
+    this.#byId.set(summary.id, summary);
+    this.#all.add(summary);
+    for (const filter of FILTERS) {
+      const key = summary[filter];
+      if (key === null) continue;
+      let list = this.#lists[filter].get(key);
+      if (!list) this.#lists[filter].set(key, (list = new SortedList()));
+      list.add(summary);
+    }
+  }
+
+  remove(id: string): GenerationSummary | undefined {
+    const summary = this.#byId.get(id);
+    if (!summary) return undefined;
+    this.#byId.delete(id);
+    this.#all.remove(summary);
+    for (const filter of FILTERS) {
+      const key = summary[filter];
+      if (key === null) continue;
+      const list = this.#lists[filter].get(key);
+      if (!list) continue;
+      list.remove(summary);
+      // Drop empty groups so one-off clientIds do not accumulate forever.
+      if (list.size === 0) this.#lists[filter].delete(key);
+    }
+    return summary;
+  }
+
+  /** Re-files a generation whose indexed fields changed. */
+  replace(summary: GenerationSummary): void {
+    this.remove(summary.id);
+    this.add(summary);
+  }
+
+  latest(filter: Filter, key: string): GenerationSummary | undefined {
+    return this.#lists[filter].get(key)?.newest();
+  }
+
+  /** Every generation in `state`, newest first. */
+  inState(state: GenerationState): GenerationSummary[] {
+    return [...(this.#lists.state.get(state)?.newestFirst() ?? [])];
+  }
+
+  /** Oldest first, every generation. */
+  oldestFirst(): Iterable<GenerationSummary> {
+    return this.#all.oldestFirst();
+  }
+
+  /** The ids of one history page, newest first, and how many rows match in all. */
+  page(query: HistoryQuery): { ids: string[]; total: number } {
+    const wanted = FILTERS.filter((f) => query[f] !== undefined).map((f) => [f, query[f] as string] as const);
+    if (wanted.length === 0) {
+      return { ids: this.#all.pageNewestFirst(query.offset, query.limit).map((s) => s.id), total: this.#all.size };
+    }
+    // Walk the smallest list that satisfies one filter and test the others on each summary.
+    let smallest: SortedList<GenerationSummary> | undefined;
+    for (const [filter, key] of wanted) {
+      const list = this.#lists[filter].get(key);
+      if (!list) return { ids: [], total: 0 };
+      if (!smallest || list.size < smallest.size) smallest = list;
+    }
+    const base = smallest as SortedList<GenerationSummary>;
+    if (wanted.length === 1) {
+      return { ids: base.pageNewestFirst(query.offset, query.limit).map((s) => s.id), total: base.size };
+    }
+    const ids: string[] = [];
+    let total = 0;
+    for (const s of base.newestFirst()) {
+      if (!wanted.every(([filter, key]) => s[filter] === key)) continue;
+      if (total >= query.offset && ids.length < query.limit) ids.push(s.id);
+      total++;
+    }
+    return { ids, total };
+  }
+}

@@ -1,0 +1,313 @@
+import { expect } from 'chai';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Generation, GenerationState } from '../core/contracts/generation.js';
+import type { UploadRecord } from '../core/contracts/storage.js';
+import { NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
+
+const quietLog = { warn: () => undefined, info: () => undefined };
+
+let seq = 0;
+function makeGeneration(overrides: Partial<Generation> = {}): Generation {
+  seq++;
+  const createdAt = new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString();
+  return {
+    id: `gen_${String(seq).padStart(6, '0')}`,
+    clientId: 'client-a',
+    owner: null,
+    workflow: 'text-to-image',
+    state: 'queued',
+    promptId: `prompt-${seq}`,
+    backend: null,
+    graph: { '1': { class_type: 'EmptyImage', inputs: { width: 64, 'odd.key': 1, $weird: true } } },
+    uploads: [],
+    createdAt,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: createdAt,
+    position: null,
+    percent: 0,
+    node: null,
+    step: null,
+    maxSteps: null,
+    totalNodes: 1,
+    doneNodes: [],
+    results: [],
+    error: null,
+    attempts: 0,
+    ...overrides,
+  };
+}
+
+function makeUpload(name: string, createdAt: string, usedBy: string[] = []): UploadRecord {
+  return { name, clientId: 'client-a', owner: null, field: 'image', contentType: 'image/png', size: 10, width: 1, height: 1, createdAt, usedBy };
+}
+
+const modes = [
+  { name: 'in-memory', inMemory: true },
+  { name: 'file', inMemory: false },
+] as const;
+
+for (const mode of modes) {
+  describe(`storage-nedb contract (${mode.name})`, () => {
+    let dataDir: string;
+    let storage: NedbStorage;
+
+    const open = () => NedbStorage.open({ dataDir, inMemory: mode.inMemory, log: quietLog });
+
+    beforeEach(async () => {
+      dataDir = await mkdtemp(join(tmpdir(), 'storage-contract-'));
+      storage = await open();
+    });
+
+    afterEach(async () => {
+      await storage.close();
+      await rm(dataDir, { recursive: true, force: true });
+    });
+
+    it('is open until closed', async () => {
+      expect(storage.isOpen()).to.equal(true);
+      await storage.close();
+      expect(storage.isOpen()).to.equal(false);
+    });
+
+    it('round-trips a generation, graph keys nedb would refuse included', async () => {
+      const gen = makeGeneration();
+      await storage.generations.insert(gen);
+      expect(await storage.generations.get(gen.id)).to.deep.equal(gen);
+      expect(await storage.generations.get('gen_missing')).to.equal(undefined);
+    });
+
+    it('refuses a second insert with the same id', async () => {
+      const gen = makeGeneration();
+      await storage.generations.insert(gen);
+      let failure: unknown;
+      await storage.generations.insert(gen).catch((error: unknown) => (failure = error));
+      expect(failure).to.be.instanceOf(Error);
+      expect((await storage.generations.counts()).total).to.equal(1);
+    });
+
+    it('returns copies: mutating a result never changes the store', async () => {
+      const gen = makeGeneration();
+      await storage.generations.insert(gen);
+      gen.workflow = 'mutated-after-insert';
+      const read = (await storage.generations.get(gen.id)) as Generation;
+      expect(read.workflow).to.equal('text-to-image');
+      read.results.push({ filename: 'x.png', contentType: 'image/png', size: 1, node: '9', kind: 'images' });
+      (read.graph['1'] as { inputs: Record<string, unknown> }).inputs.width = 999;
+      const again = (await storage.generations.get(gen.id)) as Generation;
+      expect(again.results).to.deep.equal([]);
+      expect(again.graph['1']?.inputs.width).to.equal(64);
+      const page = await storage.generations.page({ limit: 10, offset: 0 });
+      (page.items[0] as Generation).state = 'failed';
+      expect((await storage.generations.get(gen.id))?.state).to.equal('queued');
+    });
+
+    it('pages newest first with offset/limit arithmetic and a total', async () => {
+      const gens = Array.from({ length: 25 }, () => makeGeneration());
+      // Inserted out of order: the order must come from createdAt, not from insertion.
+      for (const gen of [...gens].reverse()) await storage.generations.insert(gen);
+      const newestFirst = gens.map((g) => g.id).reverse();
+
+      const first = await storage.generations.page({ limit: 10, offset: 0 });
+      expect(first.total).to.equal(25);
+      expect(first.items.map((g) => g.id)).to.deep.equal(newestFirst.slice(0, 10));
+      const third = await storage.generations.page({ limit: 10, offset: 20 });
+      expect(third.items.map((g) => g.id)).to.deep.equal(newestFirst.slice(20));
+      const odd = await storage.generations.page({ limit: 7, offset: 3 });
+      expect(odd.items.map((g) => g.id)).to.deep.equal(newestFirst.slice(3, 10));
+      const beyond = await storage.generations.page({ limit: 10, offset: 100 });
+      expect(beyond).to.deep.equal({ items: [], total: 25 });
+    });
+
+    it('breaks createdAt ties by id, newest (highest id) first', async () => {
+      const at = '2026-02-02T00:00:00.000Z';
+      for (const id of ['gen_b', 'gen_c', 'gen_a']) await storage.generations.insert(makeGeneration({ id, createdAt: at }));
+      const page = await storage.generations.page({ limit: 10, offset: 0 });
+      expect(page.items.map((g) => g.id)).to.deep.equal(['gen_c', 'gen_b', 'gen_a']);
+    });
+
+    it('filters by clientId, owner, workflow and state, alone and combined', async () => {
+      const rows: Generation[] = [
+        makeGeneration({ clientId: 'a', owner: 'key1', workflow: 'w1', state: 'completed' }),
+        makeGeneration({ clientId: 'b', owner: 'key1', workflow: 'w2', state: 'failed' }),
+        makeGeneration({ clientId: 'a', owner: 'key2', workflow: 'w1', state: 'failed' }),
+        makeGeneration({ clientId: 'a', owner: null, workflow: 'w2', state: 'completed' }),
+        makeGeneration({ clientId: 'c', owner: 'key2', workflow: 'w1', state: 'completed' }),
+      ];
+      for (const row of rows) await storage.generations.insert(row);
+      const ids = async (q: Record<string, string>) =>
+        (await storage.generations.page({ limit: 100, offset: 0, ...q })).items.map((g) => g.id);
+      const [g0, g1, g2, g3, g4] = rows.map((r) => r.id);
+
+      expect(await ids({ clientId: 'a' })).to.deep.equal([g3, g2, g0]);
+      expect(await ids({ owner: 'key1' })).to.deep.equal([g1, g0]);
+      expect(await ids({ workflow: 'w1' })).to.deep.equal([g4, g2, g0]);
+      expect(await ids({ state: 'failed' })).to.deep.equal([g2, g1]);
+      expect(await ids({ clientId: 'a', workflow: 'w1' })).to.deep.equal([g2, g0]);
+      expect(await ids({ clientId: 'a', workflow: 'w1', state: 'completed', owner: 'key1' })).to.deep.equal([g0]);
+      expect(await ids({ clientId: 'nobody' })).to.deep.equal([]);
+      expect(await ids({ owner: 'key2', state: 'running' })).to.deep.equal([]);
+
+      const combined = await storage.generations.page({ limit: 1, offset: 1, clientId: 'a', state: 'completed' });
+      expect(combined.total).to.equal(2);
+      expect(combined.items.map((g) => g.id)).to.deep.equal([g0]);
+    });
+
+    it('update applies a patch, returns the updated copy, and re-files changed fields', async () => {
+      const gen = makeGeneration();
+      await storage.generations.insert(gen);
+      const updated = await storage.generations.update(gen.id, {
+        state: 'running',
+        percent: 42.5,
+        doneNodes: ['1'],
+        startedAt: '2026-01-01T01:00:00.000Z',
+        node: undefined,
+      });
+      expect(updated).to.deep.include({ id: gen.id, state: 'running', percent: 42.5, doneNodes: ['1'], node: null, clientId: gen.clientId });
+      expect(await storage.generations.get(gen.id)).to.deep.equal(updated);
+      expect((await storage.generations.page({ limit: 10, offset: 0, state: 'queued' })).total).to.equal(0);
+      expect((await storage.generations.page({ limit: 10, offset: 0, state: 'running' })).total).to.equal(1);
+
+      await storage.generations.update(gen.id, { clientId: 'moved' });
+      expect((await storage.generations.page({ limit: 10, offset: 0, clientId: gen.clientId })).total).to.equal(0);
+      expect((await storage.generations.latestForClient('moved'))?.id).to.equal(gen.id);
+
+      const graph = { '2': { class_type: 'SaveImage', inputs: {} } };
+      expect((await storage.generations.update(gen.id, { graph }))?.graph).to.deep.equal(graph);
+      expect(await storage.generations.update('gen_missing', { state: 'failed' })).to.equal(undefined);
+    });
+
+    it('concurrent updates keep the counters consistent', async () => {
+      const gen = makeGeneration();
+      await storage.generations.insert(gen);
+      await Promise.all([
+        storage.generations.update(gen.id, { state: 'running' }),
+        storage.generations.update(gen.id, { percent: 10 }),
+        storage.generations.update(gen.id, { state: 'completed' }),
+      ]);
+      const counts = await storage.generations.counts();
+      expect(counts.byState).to.deep.equal({ queued: 0, running: 0, completed: 1, failed: 0, interrupted: 0 });
+      expect((await storage.generations.get(gen.id))?.state).to.equal('completed');
+    });
+
+    it('finds by promptId and the latest generation of a client', async () => {
+      const older = makeGeneration({ clientId: 'x' });
+      const newer = makeGeneration({ clientId: 'x' });
+      await storage.generations.insert(newer);
+      await storage.generations.insert(older);
+      expect((await storage.generations.latestForClient('x'))?.id).to.equal(newer.id);
+      expect(await storage.generations.latestForClient('nobody')).to.equal(undefined);
+      expect((await storage.generations.getByPromptId(older.promptId))?.id).to.equal(older.id);
+      expect(await storage.generations.getByPromptId('nope')).to.equal(undefined);
+    });
+
+    it('lists unfinished generations (queued and running only)', async () => {
+      const states: GenerationState[] = ['queued', 'running', 'completed', 'failed', 'interrupted', 'queued'];
+      const rows = states.map((state) => makeGeneration({ state }));
+      for (const row of rows) await storage.generations.insert(row);
+      const unfinished = await storage.generations.unfinished();
+      expect(unfinished.map((g) => g.id).sort()).to.deep.equal([rows[0], rows[1], rows[5]].map((g) => (g as Generation).id).sort());
+    });
+
+    it('counts every generation ever recorded, by state, across state changes and prune', async () => {
+      const a = makeGeneration();
+      const b = makeGeneration();
+      const c = makeGeneration();
+      for (const g of [a, b, c]) await storage.generations.insert(g);
+      await storage.generations.update(a.id, { state: 'running' });
+      await storage.generations.update(a.id, { state: 'completed' });
+      await storage.generations.update(b.id, { state: 'failed' });
+      await storage.generations.update(b.id, { state: 'failed' });
+      expect(await storage.generations.counts()).to.deep.equal({
+        total: 3,
+        byState: { queued: 1, running: 0, completed: 1, failed: 1, interrupted: 0 },
+      });
+      const pruned = await storage.generations.prune({ keep: 0 });
+      expect(pruned.map((g) => g.id).sort()).to.deep.equal([a.id, b.id].sort());
+      expect((await storage.generations.counts()).total).to.equal(3);
+      expect((await storage.generations.counts()).byState.completed).to.equal(1);
+      expect(await storage.generations.get(a.id)).to.equal(undefined);
+      expect((await storage.generations.page({ limit: 10, offset: 0 })).total).to.equal(1);
+    });
+
+    it('prunes finished generations by age and beyond the newest N, never unfinished ones', async () => {
+      const rows = [
+        makeGeneration({ createdAt: '2026-01-01T00:00:00.000Z', state: 'completed' }),
+        makeGeneration({ createdAt: '2026-01-02T00:00:00.000Z', state: 'running' }),
+        makeGeneration({ createdAt: '2026-01-03T00:00:00.000Z', state: 'failed' }),
+        makeGeneration({ createdAt: '2026-01-04T00:00:00.000Z', state: 'interrupted' }),
+        makeGeneration({ createdAt: '2026-01-05T00:00:00.000Z', state: 'completed' }),
+      ];
+      for (const row of rows) await storage.generations.insert(row);
+      const [r0, r1, r2, r3, r4] = rows.map((r) => r.id);
+
+      expect(await storage.generations.prune({})).to.deep.equal([]);
+      const byAge = await storage.generations.prune({ before: '2026-01-02T12:00:00.000Z' });
+      expect(byAge.map((g) => g.id)).to.deep.equal([r0]);
+      expect(byAge[0]?.state).to.equal('completed');
+      const byRows = await storage.generations.prune({ keep: 2 });
+      expect(byRows.map((g) => g.id)).to.deep.equal([r2]);
+      const remaining = (await storage.generations.page({ limit: 10, offset: 0 })).items.map((g) => g.id);
+      expect(remaining).to.deep.equal([r4, r3, r1]);
+    });
+
+    it('uploads: insert, get, markUsed, expired (unused and old only), delete', async () => {
+      await storage.uploads.insert(makeUpload('old-unused.png', '2026-01-01T00:00:00.000Z'));
+      await storage.uploads.insert(makeUpload('old-used.png', '2026-01-01T00:00:01.000Z'));
+      await storage.uploads.insert(makeUpload('new.png', '2026-03-01T00:00:00.000Z'));
+      await storage.uploads.markUsed('old-used.png', 'gen_1');
+      await storage.uploads.markUsed('old-used.png', 'gen_1');
+      expect((await storage.uploads.get('old-used.png'))?.usedBy).to.deep.equal(['gen_1']);
+      expect(await storage.uploads.get('nope.png')).to.equal(undefined);
+
+      const expired = await storage.uploads.expired('2026-02-01T00:00:00.000Z');
+      expect(expired.map((u) => u.name)).to.deep.equal(['old-unused.png']);
+      expect(expired[0]).to.deep.equal(makeUpload('old-unused.png', '2026-01-01T00:00:00.000Z'));
+
+      await storage.uploads.delete('old-unused.png');
+      expect(await storage.uploads.get('old-unused.png')).to.equal(undefined);
+      expect(await storage.uploads.expired('2027-01-01T00:00:00.000Z')).to.have.length(1);
+    });
+
+    it('kv: get/set any JSON value, overwrite, and refuse undefined', async () => {
+      expect(await storage.kv.get('missing')).to.equal(undefined);
+      await storage.kv.set('comfyClientId', 'abc');
+      await storage.kv.set('nested', { 'a.b': { $c: [1, 2] } });
+      await storage.kv.set('comfyClientId', 'def');
+      await storage.kv.set('nothing', null);
+      expect(await storage.kv.get('comfyClientId')).to.equal('def');
+      expect(await storage.kv.get('nested')).to.deep.equal({ 'a.b': { $c: [1, 2] } });
+      expect(await storage.kv.get('nothing')).to.equal(null);
+      let failure: unknown;
+      await storage.kv.set('bad', undefined).catch((error: unknown) => (failure = error));
+      expect(failure).to.be.instanceOf(TypeError);
+    });
+
+    if (!mode.inMemory) {
+      it('keeps everything across a close and reopen, counters included', async () => {
+        const a = makeGeneration({ clientId: 'persist' });
+        const b = makeGeneration({ clientId: 'persist' });
+        await storage.generations.insert(a);
+        await storage.generations.insert(b);
+        await storage.generations.update(a.id, { state: 'completed', percent: 100 });
+        await storage.generations.prune({ keep: 1 });
+        await storage.uploads.insert(makeUpload('kept.png', '2026-01-01T00:00:00.000Z'));
+        await storage.kv.set('k', { v: 1 });
+        await storage.close();
+
+        storage = await open();
+        expect(await storage.generations.get(a.id)).to.equal(undefined);
+        expect(await storage.generations.get(b.id)).to.deep.equal(b);
+        expect((await storage.generations.latestForClient('persist'))?.id).to.equal(b.id);
+        expect(await storage.generations.counts()).to.deep.equal({
+          total: 2,
+          byState: { queued: 1, running: 0, completed: 1, failed: 0, interrupted: 0 },
+        });
+        expect((await storage.uploads.get('kept.png'))?.name).to.equal('kept.png');
+        expect(await storage.kv.get('k')).to.deep.equal({ v: 1 });
+      });
+    }
+  });
+}

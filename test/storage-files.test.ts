@@ -1,0 +1,274 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Generation } from '../core/contracts/generation.js';
+import { BootError } from '../core/errors.js';
+import { repairDatafileTail } from '../plugins/storage-nedb/datafile-repair.js';
+import { datafilePath, lockPath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
+import { applyRetention } from '../plugins/storage-nedb/retention.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+interface Warning {
+  fields: Record<string, unknown>;
+  message: string;
+}
+
+function capturingLog() {
+  const warnings: Warning[] = [];
+  return { warnings, log: { warn: (fields: Record<string, unknown>, message: string) => void warnings.push({ fields, message }), info: () => undefined } };
+}
+
+let seq = 0;
+function makeGeneration(overrides: Partial<Generation> = {}): Generation {
+  seq++;
+  const createdAt = new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString();
+  return {
+    id: `gen_f${seq}`,
+    clientId: 'client',
+    owner: null,
+    workflow: 'wf',
+    state: 'completed',
+    promptId: `p${seq}`,
+    backend: 'b1',
+    graph: { '1': { class_type: 'EmptyImage', inputs: {} } },
+    uploads: [],
+    createdAt,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: createdAt,
+    position: null,
+    percent: 100,
+    node: null,
+    step: null,
+    maxSteps: null,
+    totalNodes: 1,
+    doneNodes: ['1'],
+    results: [],
+    error: null,
+    attempts: 1,
+    ...overrides,
+  };
+}
+
+/** Runs a child node process (with tsx) that opens a storage-nedb bridge on `dataDir`. */
+async function openInChild(dataDir: string): Promise<{ code: number | null; stderr: string }> {
+  const script = `
+    const { startBridge } = await import(${JSON.stringify(new URL('./helpers/bridge.ts', import.meta.url).href)});
+    try {
+      const bridge = await startBridge({ plugins: { 'storage-nedb': {} }, config: { dataDir: ${JSON.stringify(dataDir)} } });
+      await bridge.close();
+      process.exit(0);
+    } catch (error) {
+      console.error(error.name + ': ' + error.message);
+      process.exit(3);
+    }`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stderr };
+}
+
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  const pid = child.pid as number;
+  await once(child, 'exit');
+  return pid;
+}
+
+describe('storage-nedb files', () => {
+  let dataDir: string;
+  const opened: NedbStorage[] = [];
+
+  const open = async (log = capturingLog().log) => {
+    const storage = await NedbStorage.open({ dataDir, inMemory: false, log });
+    opened.push(storage);
+    return storage;
+  };
+
+  beforeEach(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'storage-files-'));
+  });
+
+  afterEach(async () => {
+    for (const storage of opened.splice(0)) await storage.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  describe('torn datafile tail', () => {
+    it('opens a small file whose last line is torn and keeps every complete row', async () => {
+      const first = await open();
+      const a = makeGeneration();
+      const b = makeGeneration();
+      await first.generations.insert(a);
+      await first.generations.insert(b);
+      await first.close();
+
+      // One whole row plus a half-written one: nedb alone refuses this (50% corrupt).
+      const file = datafilePath(dataDir, 'generations');
+      const torn = '{"_id":"gen_torn","clientId":"cl';
+      await appendFile(file, torn);
+      const { warnings, log } = capturingLog();
+      const storage = await open(log);
+
+      expect(await storage.generations.get(a.id)).to.deep.equal(a);
+      expect(await storage.generations.get(b.id)).to.deep.equal(b);
+      expect(await storage.generations.get('gen_torn')).to.equal(undefined);
+      expect((await storage.generations.counts()).total).to.equal(2);
+      expect(warnings).to.have.length(1);
+      expect(warnings[0]?.fields).to.deep.equal({ file, droppedBytes: Buffer.byteLength(torn) });
+      expect(warnings[0]?.message).to.include(file);
+    });
+
+    it('drops a zero-filled tail (what some filesystems leave after power loss)', async () => {
+      const file = join(dataDir, 'zeros.db');
+      await writeFile(file, '{"_id":"a"}\n{"_id":"b"}\n');
+      await appendFile(file, Buffer.alloc(100));
+      expect(await repairDatafileTail(file)).to.deep.equal({ file, droppedBytes: 100 });
+      expect(await readFile(file, 'utf8')).to.equal('{"_id":"a"}\n{"_id":"b"}\n');
+    });
+
+    it('keeps an unterminated last row that is whole, adding its newline', async () => {
+      const file = join(dataDir, 'whole.db');
+      await writeFile(file, '{"_id":"a"}\n{"_id":"b"}');
+      expect(await repairDatafileTail(file)).to.deep.equal({ file, droppedBytes: 0 });
+      expect(await readFile(file, 'utf8')).to.equal('{"_id":"a"}\n{"_id":"b"}\n');
+    });
+
+    it('handles a torn line longer than one read chunk and a file that is only a torn line', async () => {
+      const file = join(dataDir, 'long.db');
+      const head = '{"_id":"a"}\n';
+      await writeFile(file, head + '{"_id":"x","pad":"' + 'y'.repeat(200_000));
+      expect((await repairDatafileTail(file)).droppedBytes).to.equal(200_000 + 18);
+      expect(await readFile(file, 'utf8')).to.equal(head);
+
+      const only = join(dataDir, 'only.db');
+      await writeFile(only, '{"_id":"a","half');
+      expect((await repairDatafileTail(only)).droppedBytes).to.equal(16);
+      expect((await stat(only)).size).to.equal(0);
+    });
+
+    it('leaves a missing, empty or whole file alone', async () => {
+      const missing = join(dataDir, 'missing.db');
+      expect(await repairDatafileTail(missing)).to.deep.equal({ file: missing, droppedBytes: 0 });
+      expect(existsSync(missing)).to.equal(false);
+      const whole = join(dataDir, 'ok.db');
+      await writeFile(whole, '{"_id":"a"}\n');
+      expect((await repairDatafileTail(whole)).droppedBytes).to.equal(0);
+      expect(await readFile(whole, 'utf8')).to.equal('{"_id":"a"}\n');
+    });
+  });
+
+  describe('data dir lock', () => {
+    it('refuses a second open in the same process, naming the dir and the pid', async () => {
+      await open();
+      let failure: unknown;
+      await open().catch((error: unknown) => (failure = error));
+      expect(failure).to.be.instanceOf(BootError);
+      expect((failure as Error).message).to.include(dataDir).and.include(`pid ${process.pid}`);
+    });
+
+    it('refuses a second process on the same data dir (it exits non-zero with the message)', async function () {
+      this.timeout(30000);
+      await open();
+      const { code, stderr } = await openInChild(dataDir);
+      expect(code).to.equal(3);
+      expect(stderr).to.include('BootError').and.include(dataDir).and.include(`pid ${process.pid}`);
+    });
+
+    it('releases the lock on close, so another process can open the dir', async function () {
+      this.timeout(30000);
+      const storage = await open();
+      expect(existsSync(lockPath(dataDir))).to.equal(true);
+      await storage.close();
+      expect(existsSync(lockPath(dataDir))).to.equal(false);
+      const { code, stderr } = await openInChild(dataDir);
+      expect(stderr).to.equal('');
+      expect(code).to.equal(0);
+      expect(existsSync(lockPath(dataDir))).to.equal(false);
+    });
+
+    it('takes over a stale lock whose pid is dead, and an unreadable one', async () => {
+      await mkdir(join(dataDir, 'db'), { recursive: true });
+      const pid = await deadPid();
+      await writeFile(lockPath(dataDir), JSON.stringify({ pid, token: 'old', since: '2020-01-01T00:00:00.000Z' }));
+      const storage = await open();
+      const holder = JSON.parse(await readFile(lockPath(dataDir), 'utf8')) as { pid: number };
+      expect(holder.pid).to.equal(process.pid);
+      await storage.close();
+
+      await writeFile(lockPath(dataDir), '{"pid":');
+      const again = await open();
+      expect(again.isOpen()).to.equal(true);
+    });
+
+    it('does not need a lock in memory mode', async () => {
+      await open();
+      const memory = await NedbStorage.open({ dataDir, inMemory: true, log: capturingLog().log });
+      opened.push(memory);
+      expect(memory.isOpen()).to.equal(true);
+    });
+  });
+
+  describe('compaction and retention', () => {
+    it('compacts appended update lines back to one line per row', async () => {
+      const storage = await open();
+      const gen = makeGeneration({ state: 'running' });
+      await storage.generations.insert(gen);
+      for (let i = 1; i <= 20; i++) await storage.generations.update(gen.id, { percent: i });
+      const file = datafilePath(dataDir, 'generations');
+      // nedb also keeps one "$$indexCreated" line per ensureIndex; count only rows.
+      const rows = async () => (await readFile(file, 'utf8')).split('\n').filter((line) => line !== '' && !line.includes('$$indexCreated')).length;
+      const linesBefore = await rows();
+      await storage.compact();
+      const linesAfter = await rows();
+      expect(linesBefore).to.be.greaterThan(20);
+      expect(linesAfter).to.equal(1);
+      expect((await storage.generations.get(gen.id))?.percent).to.equal(20);
+    });
+
+    it('retention deletes old rows and their result folders; counts stay', async () => {
+      const storage = await open();
+      const resultsDir = join(dataDir, 'results');
+      const now = new Date('2026-06-01T00:00:00.000Z');
+      const old = makeGeneration({ createdAt: '2026-01-01T00:00:00.000Z' });
+      const oldRunning = makeGeneration({ createdAt: '2026-01-02T00:00:00.000Z', state: 'running' });
+      const fresh = makeGeneration({ createdAt: '2026-05-31T00:00:00.000Z' });
+      for (const gen of [old, oldRunning, fresh]) {
+        await storage.generations.insert(gen);
+        await mkdir(join(resultsDir, gen.id), { recursive: true });
+        await writeFile(join(resultsDir, gen.id, 'out.png'), 'x');
+      }
+
+      expect(await applyRetention(storage.generations, { maxAgeDays: null, maxRows: null }, resultsDir, now)).to.deep.equal([]);
+      const deleted = await applyRetention(storage.generations, { maxAgeDays: 30, maxRows: null }, resultsDir, now);
+      expect(deleted).to.deep.equal([old.id]);
+      expect(existsSync(join(resultsDir, old.id))).to.equal(false);
+      expect(existsSync(join(resultsDir, oldRunning.id, 'out.png'))).to.equal(true);
+      expect(existsSync(join(resultsDir, fresh.id, 'out.png'))).to.equal(true);
+
+      await storage.generations.update(oldRunning.id, { state: 'failed' });
+      expect(await applyRetention(storage.generations, { maxAgeDays: null, maxRows: 1 }, resultsDir, now)).to.deep.equal([oldRunning.id]);
+      expect(existsSync(join(resultsDir, oldRunning.id))).to.equal(false);
+      expect(await storage.generations.counts()).to.deep.equal({
+        total: 3,
+        byState: { queued: 0, running: 0, completed: 2, failed: 1, interrupted: 0 },
+      });
+    });
+
+    it('never removes a folder outside the results dir for an odd id', async () => {
+      const storage = await open();
+      const resultsDir = join(dataDir, 'results');
+      await mkdir(join(dataDir, 'precious'), { recursive: true });
+      await storage.generations.insert(makeGeneration({ id: '../precious', createdAt: '2020-01-01T00:00:00.000Z' }));
+      expect(await applyRetention(storage.generations, { maxAgeDays: 1, maxRows: null }, resultsDir)).to.deep.equal(['../precious']);
+      expect(existsSync(join(dataDir, 'precious'))).to.equal(true);
+    });
+  });
+});

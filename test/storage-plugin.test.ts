@@ -1,0 +1,118 @@
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Generation } from '../core/contracts/generation.js';
+import type { Storage } from '../core/contracts/storage.js';
+import { definePlugin, type PluginManifest } from '../core/plugin.js';
+import { lockPath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
+import { startBridge, type RunningBridge } from './helpers/bridge.js';
+
+const quietLog = { warn: () => undefined, info: () => undefined };
+
+function makeGeneration(id: string, createdAt: string, state: Generation['state']): Generation {
+  return {
+    id,
+    clientId: 'c',
+    owner: null,
+    workflow: 'wf',
+    state,
+    promptId: `p-${id}`,
+    backend: null,
+    graph: {},
+    uploads: [],
+    createdAt,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: createdAt,
+    position: null,
+    percent: 0,
+    node: null,
+    step: null,
+    maxSteps: null,
+    totalNodes: 1,
+    doneNodes: [],
+    results: [],
+    error: null,
+    attempts: 0,
+  };
+}
+
+function storageProbe(holder: { storage?: Storage }): PluginManifest<never> {
+  return definePlugin({
+    name: 'storage-probe',
+    dependencies: ['storage'],
+    register(ctx) {
+      holder.storage = ctx.use('storage');
+    },
+  }) as PluginManifest<never>;
+}
+
+describe('storage-nedb plugin', () => {
+  let dataDir: string;
+  let bridge: RunningBridge | undefined;
+
+  beforeEach(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'storage-plugin-'));
+  });
+
+  afterEach(async () => {
+    await bridge?.close();
+    bridge = undefined;
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('provides storage, holds the lock while running and releases it on close', async () => {
+    const holder: { storage?: Storage } = {};
+    bridge = await startBridge({ plugins: { 'storage-nedb': {} }, config: { dataDir }, extraPlugins: [storageProbe(holder)] });
+    expect(holder.storage?.isOpen()).to.equal(true);
+    expect(existsSync(lockPath(dataDir))).to.equal(true);
+    await bridge.close();
+    bridge = undefined;
+    expect(holder.storage?.isOpen()).to.equal(false);
+    expect(existsSync(lockPath(dataDir))).to.equal(false);
+  });
+
+  it('a second bridge on the same data dir fails to start with a BootError naming the dir and pid', async () => {
+    bridge = await startBridge({ plugins: { 'storage-nedb': {} }, config: { dataDir } });
+    let failure: unknown;
+    await startBridge({ plugins: { 'storage-nedb': {} }, config: { dataDir } }).catch((error: unknown) => (failure = error));
+    expect((failure as Error).name).to.equal('BootError');
+    expect((failure as Error).message).to.include(dataDir).and.include(`pid ${process.pid}`);
+    // The failed start must not have taken the running bridge's lock away.
+    expect(existsSync(lockPath(dataDir))).to.equal(true);
+  });
+
+  it('applies retention at start: old finished rows and their result folders go, counts stay', async () => {
+    const seed = await NedbStorage.open({ dataDir, inMemory: false, log: quietLog });
+    const old = makeGeneration('gen_old', '2020-01-01T00:00:00.000Z', 'completed');
+    const oldQueued = makeGeneration('gen_oldq', '2020-01-02T00:00:00.000Z', 'queued');
+    const recent = makeGeneration('gen_new', new Date().toISOString(), 'completed');
+    for (const gen of [old, oldQueued, recent]) {
+      await seed.generations.insert(gen);
+      await mkdir(join(dataDir, 'results', gen.id), { recursive: true });
+      await writeFile(join(dataDir, 'results', gen.id, 'out.png'), 'x');
+    }
+    await seed.close();
+
+    const holder: { storage?: Storage } = {};
+    bridge = await startBridge({
+      plugins: { 'storage-nedb': { retention: { maxAgeDays: 30 } } },
+      config: { dataDir },
+      extraPlugins: [storageProbe(holder)],
+    });
+    const generations = (holder.storage as Storage).generations;
+    expect(await generations.get(old.id)).to.equal(undefined);
+    expect(existsSync(join(dataDir, 'results', old.id))).to.equal(false);
+    expect((await generations.get(oldQueued.id))?.state).to.equal('queued');
+    expect(existsSync(join(dataDir, 'results', recent.id, 'out.png'))).to.equal(true);
+    expect((await generations.counts()).total).to.equal(3);
+  });
+
+  it('rejects an unknown option, naming the plugin and the key', async () => {
+    let failure: unknown;
+    await startBridge({ plugins: { 'storage-nedb': { inMemory: true, retention: { maxDays: 3 } } } }).catch((error: unknown) => (failure = error));
+    expect((failure as Error).message).to.include('storage-nedb').and.include('maxDays');
+  });
+});
