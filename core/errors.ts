@@ -12,7 +12,11 @@ export interface BridgeErrorOptions {
   extra?: Record<string, unknown>;
 }
 
+const BRAND = Symbol.for('comfy-bridge.BridgeError');
+
 export class BridgeError extends Error {
+  /** Survives two copies of this module (a plugin loaded through another loader): see isBridgeError. */
+  readonly [BRAND] = true;
   readonly headers: Record<string, string>;
   readonly extra: Record<string, unknown>;
 
@@ -32,6 +36,9 @@ export class BridgeError extends Error {
     return this.status < 500;
   }
 }
+
+export const isBridgeError = (value: unknown): value is BridgeError =>
+  typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 
 type Make = (detail: string, options?: BridgeErrorOptions) => BridgeError;
 const make =

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import type { Middleware } from 'koa';
-import { BridgeError, internal } from '../errors.js';
+import { BridgeError, internal, isBridgeError } from '../errors.js';
 import type { Hooks } from '../hooks.js';
 
 /** Errors thrown by Koa itself or its libraries carry `status` / `expose`; keep their status, drop internals. */
 function toBridgeError(error: unknown): BridgeError {
-  if (error instanceof BridgeError) return error;
+  if (isBridgeError(error)) return error;
   const e = error as { status?: number; statusCode?: number; expose?: boolean; message?: string };
   const status = e.status ?? e.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {

@@ -1,0 +1,33 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { definePlugin } from '../../core/plugin.js';
+import { startExpiry } from './expiry.js';
+import { UploadLibrary } from './library.js';
+import { optionsSchema, type UploadOptions } from './options.js';
+import { uploadRoute } from './route.js';
+
+const PLUGIN = 'upload';
+
+/** POST /upload: images streamed to disk, checked from their bytes, stored under fresh names, expired when unused. */
+export default definePlugin<UploadOptions>({
+  name: PLUGIN,
+  description: 'POST /upload: stores checked images under fresh names for later generations (SPEC §2.3).',
+  dependencies: ['storage'],
+  optionalDependencies: ['access'],
+  provides: ['uploads'],
+  options: optionsSchema,
+  async register(ctx) {
+    const dir = join(ctx.config.dataDir, 'uploads');
+    const incomingDir = join(dir, '.incoming');
+    // Whatever is in the incoming folder belonged to requests of a previous run that never finished.
+    await rm(incomingDir, { recursive: true, force: true });
+    await mkdir(incomingDir, { recursive: true });
+
+    const library = new UploadLibrary(dir, ctx.use('storage').uploads, ctx.log);
+    ctx.provide('uploads', library);
+    ctx.route(uploadRoute({ library, incomingDir, options: ctx.options, access: () => ctx.tryUse('access') }));
+
+    const expiry = startExpiry(library, ctx.options.expireAfterMs, ctx.options.sweepIntervalMs, ctx.log);
+    ctx.onClose(() => expiry.stop());
+  },
+});

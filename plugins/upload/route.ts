@@ -1,0 +1,107 @@
+import type { Context } from 'koa';
+import type { Principal } from '../../core/contracts/auth.js';
+import type { AccessControl } from '../../core/contracts/auth.js';
+import { badRequest, unsupportedMediaType } from '../../core/errors.js';
+import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+import type { RouteDefinition } from '../../core/plugin.js';
+import { inspectImage } from './inspect-image.js';
+import type { AcceptedFile, UploadLibrary } from './library.js';
+import type { UploadOptions } from './options.js';
+import { receiveFiles, type ReceivedFile } from './receive.js';
+import { ImageRejected, rejectPart } from './rejection.js';
+
+export interface UploadRouteDeps {
+  library: UploadLibrary;
+  incomingDir: string;
+  options: UploadOptions;
+  /** Looked up per request: the auth plugin is optional. */
+  access: () => AccessControl | undefined;
+}
+
+/** Field names become JSON keys and are stored; they never touch the file system. */
+const MAX_FIELD_NAME = 200;
+
+function checkFields(files: readonly ReceivedFile[]): void {
+  if (files.length === 0) throw badRequest('no file parts: send at least one file as multipart/form-data');
+  const seen = new Set<string>();
+  for (const { field } of files) {
+    if (field === null || field === '') throw rejectPart(400, null, 'every file part needs a field name');
+    if (field.length > MAX_FIELD_NAME) throw rejectPart(400, field.slice(0, 40) + '…', `field names are at most ${MAX_FIELD_NAME} characters`);
+    if (seen.has(field)) throw rejectPart(400, field, 'the field name is used by more than one file (the answer maps each field to one stored name)');
+    seen.add(field);
+  }
+}
+
+async function inspectAll(files: readonly ReceivedFile[], options: UploadOptions): Promise<AcceptedFile[]> {
+  const accepted: AcceptedFile[] = [];
+  for (const file of files) {
+    const field = file.field!;
+    try {
+      accepted.push({ field, path: file.path, size: file.size, image: await inspectImage(file.path, file.size, options) });
+    } catch (error) {
+      if (error instanceof ImageRejected) throw rejectPart(error.status, field, error.reason, error);
+      throw error;
+    }
+  }
+  return accepted;
+}
+
+const STORED_NAME_SCHEMA = { type: 'string', pattern: '^cb_[A-Za-z0-9_-]+\\.(png|jpg|webp|gif)$' };
+
+export function uploadRoute({ library, incomingDir, options, access }: UploadRouteDeps): RouteDefinition {
+  const handleUpload = async (ctx: Context): Promise<void> => {
+    if (!ctx.is('multipart/form-data')) throw unsupportedMediaType('send the files as multipart/form-data');
+    const { clientId } = ctx.state.query as { clientId: string };
+    const principal = ctx.state.principal as Principal;
+    await access()?.claimClient(clientId, principal);
+
+    const upload = await receiveFiles(ctx.req, incomingDir, options);
+    try {
+      checkFields(upload.files);
+      const accepted = await inspectAll(upload.files, options);
+      ctx.body = await library.keep(accepted, clientId, principal);
+    } finally {
+      // After keep() the files have moved; this removes whatever is still in the incoming folder.
+      await upload.discard();
+    }
+  };
+
+  return {
+    method: 'post',
+    path: '/upload',
+    summary: 'Upload images (multipart/form-data)',
+    description:
+      'Send any number of image files as multipart/form-data, each under a field name you choose. ' +
+      'Each file is checked from its bytes (type allow-list, readable header, pixel limit, complete file) and ' +
+      'stored under a fresh name, returned per field. If any file is refused, nothing is kept. ' +
+      'Use a stored name as the value of an image input when you generate with the same clientId. ' +
+      `Limits: ${options.maxFileBytes} bytes per file, ${options.maxTotalBytes} bytes per request, ` +
+      `${options.maxParts} files, ${options.maxPixels} pixels per image; types: ${options.allowedTypes.join(', ')}.`,
+    tags: ['core'],
+    scope: 'client',
+    query: {
+      type: 'object',
+      required: ['clientId'],
+      properties: { clientId: CLIENT_ID },
+    },
+    responses: {
+      '200': {
+        description: 'Field name → stored name.',
+        schema: { type: 'object', additionalProperties: STORED_NAME_SCHEMA, example: { upload_0: 'cb_7f3k2Qx9LmN0pR4sT6uV8wY1.png' } },
+      },
+      '400': { description: 'Missing clientId, no file parts, or a file that is not an image, unreadable or truncated.', schema: ERROR_BODY },
+      '413': { description: 'A file, the request or an image (pixels) over a limit, or too many parts.', schema: ERROR_BODY },
+      '415': { description: 'Not multipart/form-data, or an image type that is not allowed.', schema: ERROR_BODY },
+    },
+    async handler(ctx: Context) {
+      try {
+        await handleUpload(ctx);
+      } catch (error) {
+        // Refused before the body was read to its end: close the connection after the answer
+        // instead of reading (and throwing away) whatever the client still sends.
+        if (!ctx.req.complete) ctx.set('Connection', 'close');
+        throw error;
+      }
+    },
+  };
+}
