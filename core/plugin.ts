@@ -39,6 +39,8 @@ export interface RouteDefinition {
    * the document is built (e.g. one schema per registered workflow).
    */
   documentBody?: () => Promise<JsonSchema> | JsonSchema;
+  /** For the OpenAPI document only: the body's media type when it is not JSON (e.g. multipart/form-data). */
+  documentBodyType?: string;
   handler: (ctx: Context) => Promise<void> | void;
 }
 

@@ -73,7 +73,7 @@ async function operation(route: RecordedRoute, authEnabled: boolean): Promise<Re
     ...(route.description ? { description: route.description } : {}),
     tags: route.tags ?? [route.plugin],
     ...(parameters.length ? { parameters } : {}),
-    ...(bodySchema ? { requestBody: { required: true, content: { 'application/json': { schema: bodySchema } } } } : {}),
+    ...(bodySchema ? { requestBody: { required: true, content: { [route.documentBodyType ?? 'application/json']: { schema: bodySchema } } } } : {}),
     responses,
     ...(authEnabled ? { security: route.scope === 'public' ? [] : [{ bearer: [] }, { apiKey: [] }] } : {}),
     'x-scope': route.scope ?? 'client',

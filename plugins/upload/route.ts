@@ -79,6 +79,12 @@ export function uploadRoute({ library, incomingDir, options, access }: UploadRou
       `${options.maxParts} files, ${options.maxPixels} pixels per image; types: ${options.allowedTypes.join(', ')}.`,
     tags: ['core'],
     scope: 'client',
+    documentBodyType: 'multipart/form-data',
+    documentBody: () => ({
+      type: 'object',
+      description: 'Any number of file parts, each under a field name of your choice.',
+      additionalProperties: { type: 'string', contentMediaType: 'application/octet-stream' },
+    }),
     query: {
       type: 'object',
       required: ['clientId'],
