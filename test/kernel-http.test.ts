@@ -101,6 +101,13 @@ describe('kernel: HTTP pipeline', () => {
     expect(lines.some((l) => l.reqId === id)).to.equal(true);
   });
 
+  it('never logs a key sent in the query string', async () => {
+    await fetch(`${url}/health?api_key=super-secret-key-value&x=1`);
+    const line = lines.find((l) => l.msg === 'request' && String(l.url).startsWith('/health?api_key'));
+    expect(line?.url).to.equal('/health?api_key=[redacted]&x=1');
+    expect(JSON.stringify(lines)).not.to.contain('super-secret-key-value');
+  });
+
   it('authenticates through the authenticate hook and enforces scopes', async () => {
     const anon = await fetch(`${url}/admin-only`);
     expect(anon.status).to.equal(200);

@@ -4,6 +4,9 @@ import type { Middleware } from 'koa';
 import type { Hooks } from '../hooks.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Browsers can only send a websocket key in the query string; it must not reach the access log. */
+const SECRET_PARAM = /([?&](?:api_key|token|key)=)[^&]*/gi;
+export const loggableUrl = (url: string): string => url.replace(SECRET_PARAM, '$1[redacted]');
 
 /**
  * First in the chain: a request id (the caller's X-Request-Id when it is sane, else a fresh one),
@@ -22,7 +25,7 @@ export function requestContext(log: Logger, hooks: Hooks): Middleware {
     } finally {
       const durationMs = performance.now() - started;
       (ctx.state.log as Logger).info(
-        { method: ctx.method, url: ctx.url, status: ctx.status, ms: Math.round(durationMs * 10) / 10 },
+        { method: ctx.method, url: loggableUrl(ctx.url), status: ctx.status, ms: Math.round(durationMs * 10) / 10 },
         'request',
       );
       if (hooks.onResponse.isUsed()) hooks.onResponse.call(ctx, durationMs);
