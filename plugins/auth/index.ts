@@ -1,0 +1,47 @@
+import { STAGE } from '../../core/hooks.js';
+import { definePlugin } from '../../core/plugin.js';
+import { unauthorized } from '../../core/errors.js';
+import type { Principal } from '../../core/contracts/auth.js';
+import { ClientOwners } from './client-owners.js';
+import { presentedKey } from './extract-key.js';
+import { KeyRing } from './key-ring.js';
+import { optionsSchema, parseKeys, type AuthOptions } from './options.js';
+
+const PLUGIN = 'auth';
+
+const REALM = 'Bearer realm="comfy-bridge"';
+/** clientId → owner bindings kept in memory; storage holds all of them. */
+const OWNER_CACHE_SIZE = 10_000;
+
+/**
+ * API keys with client and admin scopes. Off unless the config enables it (plugins.auth.keys or
+ * COMFY_BRIDGE_API_KEYS). It answers every non-public request: a strategy that should run before it
+ * taps `authenticate` with a stage below STAGE.AUTH.
+ */
+export default definePlugin<AuthOptions>({
+  name: PLUGIN,
+  description: 'API keys (Authorization: Bearer or X-API-Key) with client and admin scopes; binds each clientId to one key.',
+  dependencies: ['storage'],
+  provides: ['access'],
+  options: optionsSchema,
+  register(ctx) {
+    const ring = new KeyRing(parseKeys(ctx.options.keys));
+    ctx.provide('access', new ClientOwners(ctx.use('storage').kv, OWNER_CACHE_SIZE));
+
+    ctx.hooks.authenticate.tapPromise({ name: PLUGIN, stage: STAGE.AUTH }, async (request): Promise<Principal> => {
+      const key = presentedKey(request);
+      if (key === undefined) {
+        throw unauthorized('an API key is required: send "Authorization: Bearer <key>" or "X-API-Key: <key>"', {
+          headers: { 'WWW-Authenticate': REALM },
+        });
+      }
+      const principal = ring.find(key);
+      if (!principal) {
+        throw unauthorized('the API key is not valid', { headers: { 'WWW-Authenticate': `${REALM}, error="invalid_token"` } });
+      }
+      return principal;
+    });
+
+    ctx.log.info({ keys: ring.ids() }, 'auth on: %d API key(s)', ring.size);
+  },
+});

@@ -1,0 +1,52 @@
+import { canSee, type AccessControl, type Principal } from '../../core/contracts/auth.js';
+import { FINAL_STATES, type Generation } from '../../core/contracts/generation.js';
+import type { GenerationService } from '../../core/contracts/generations.js';
+import type { Storage } from '../../core/contracts/storage.js';
+import { notFound } from '../../core/errors.js';
+
+export interface TargetRequest {
+  id?: string;
+  clientId?: string;
+}
+
+export interface TargetDeps {
+  generations: GenerationService;
+  access?: AccessControl;
+  storage?: Storage;
+}
+
+/** How far back to look for a client's unfinished generation when its latest one has already ended. */
+const UNFINISHED_SCAN = 20;
+
+/**
+ * The one generation an interrupt is about: the named one, or the client's newest unfinished one
+ * (else its latest, to report that it already ended). Anything the caller may not see is "not found".
+ */
+export async function findTarget(request: TargetRequest, principal: Principal, deps: TargetDeps): Promise<Generation> {
+  if (request.id !== undefined) {
+    const gen = await deps.generations.get(request.id);
+    const matches = gen && (request.clientId === undefined || gen.clientId === request.clientId) && canSee(principal, gen.owner);
+    if (!matches) throw notFound(`generation ${request.id} not found`);
+    return gen;
+  }
+  const clientId = request.clientId!;
+  const latest = await deps.generations.latestForClient(clientId);
+  const missing = notFound(`clientId ${clientId} has no generation`);
+  // Checked before claiming: probing a clientId that has nothing for this caller must not bind it.
+  if (!latest || !canSee(principal, latest.owner)) throw missing;
+  await deps.access?.claimClient(clientId, principal);
+  if (!FINAL_STATES.has(latest.state)) return latest;
+  return (await newestUnfinished(clientId, principal, deps.storage)) ?? latest;
+}
+
+/** A client may start several generations; the latest can end first while an older one still runs. */
+async function newestUnfinished(clientId: string, principal: Principal, storage: Storage | undefined): Promise<Generation | undefined> {
+  if (!storage) return undefined;
+  const pages = await Promise.all(
+    (['running', 'queued'] as const).map((state) => storage.generations.page({ clientId, state, limit: UNFINISHED_SCAN, offset: 0 })),
+  );
+  return pages
+    .flatMap((page) => page.items)
+    .filter((gen) => canSee(principal, gen.owner))
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+}

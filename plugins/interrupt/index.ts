@@ -1,0 +1,88 @@
+import { ANONYMOUS, type Principal } from '../../core/contracts/auth.js';
+import { FINAL_STATES, GENERATION_STATES } from '../../core/contracts/generation.js';
+import { badRequest } from '../../core/errors.js';
+import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+import { definePlugin, type JsonSchema } from '../../core/plugin.js';
+import { findTarget, type TargetRequest } from './find-target.js';
+
+const PLUGIN = 'interrupt';
+
+const GENERATION_ID = { type: 'string', minLength: 1, maxLength: 128, description: 'A generation id (gen_...).' };
+
+const targetProperties = {
+  clientId: { ...CLIENT_ID, description: "Interrupt this client's current generation." },
+  id: GENERATION_ID,
+};
+
+const responseSchema: JsonSchema = {
+  type: 'object',
+  required: ['detail', 'id', 'status'],
+  properties: {
+    detail: { type: 'string' },
+    id: { type: 'string' },
+    status: { enum: [...GENERATION_STATES], description: '`interrupted`, or the final status of a generation that had already ended.' },
+  },
+};
+
+/** Picks one value given in the query, the body, or both (then they must agree). */
+function pick(name: 'clientId' | 'id', query: TargetRequest, body: TargetRequest): string | undefined {
+  if (query[name] !== undefined && body[name] !== undefined && query[name] !== body[name]) {
+    throw badRequest(`the ${name} in the query and the one in the body differ`);
+  }
+  return query[name] ?? body[name];
+}
+
+/** POST /interrupt: cancels one client's current generation, never another client's. */
+export default definePlugin({
+  name: PLUGIN,
+  description: "POST /interrupt — cancels a client's current generation (queued: removed; running: targeted interrupt).",
+  dependencies: ['generations'],
+  optionalDependencies: ['access', 'storage'],
+  options: { type: 'object', additionalProperties: false, properties: {} },
+  register(ctx) {
+    const generations = ctx.use('generations');
+
+    ctx.route({
+      method: 'post',
+      path: '/interrupt',
+      summary: "Cancel a client's current generation",
+      description:
+        'With `clientId`: its newest queued or running generation; with `id`: that generation. A queued one is ' +
+        'removed from the ComfyUI queue, a running one gets an interrupt aimed at its prompt only. The answer ' +
+        "comes once ComfyUI has the request; the client's sockets get `error` then `closed` when ComfyUI stops " +
+        '(a running node finishes first). A generation that already ended answers 200 with its final status.',
+      tags: ['generations'],
+      query: { type: 'object', properties: targetProperties },
+      body: { type: 'object', additionalProperties: false, properties: targetProperties },
+      responses: {
+        200: { description: 'Interrupt requested, or the generation had already ended', schema: responseSchema },
+        400: { description: 'Neither clientId nor id given', schema: ERROR_BODY },
+        404: { description: 'No such generation or clientId for this caller', schema: ERROR_BODY },
+      },
+      async handler(http) {
+        const query = http.state.query as TargetRequest;
+        const body = http.state.body as TargetRequest;
+        const request: TargetRequest = { clientId: pick('clientId', query, body), id: pick('id', query, body) };
+        if (request.clientId === undefined && request.id === undefined) throw badRequest('give clientId or id');
+        const principal = (http.state.principal as Principal | undefined) ?? ANONYMOUS;
+
+        const target = await findTarget(request, principal, {
+          generations,
+          access: ctx.tryUse('access'),
+          storage: ctx.tryUse('storage'),
+        });
+        if (FINAL_STATES.has(target.state)) {
+          http.body = { detail: `generation ${target.id} had already ended: ${target.state}`, id: target.id, status: target.state };
+          return;
+        }
+        const after = await generations.interrupt(target.id);
+        // It may have ended on its own between the lookup and the cancel.
+        if (FINAL_STATES.has(after.state) && after.state !== 'interrupted') {
+          http.body = { detail: `generation ${after.id} had already ended: ${after.state}`, id: after.id, status: after.state };
+          return;
+        }
+        http.body = { detail: `generation ${target.id} interrupted (it was ${target.state})`, id: target.id, status: 'interrupted' };
+      },
+    });
+  },
+});
