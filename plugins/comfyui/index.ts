@@ -1,0 +1,24 @@
+import { definePlugin } from '../../core/plugin.js';
+import { loadClientId } from './client-id.js';
+import { ComfyTransport } from './comfy-transport.js';
+import { optionsSchema, resolveOptions } from './options.js';
+import type { ComfyuiOptions } from './options.js';
+
+const PLUGIN = 'comfyui';
+
+export default definePlugin<ComfyuiOptions>({
+  name: PLUGIN,
+  description: 'Transport to one or more ComfyUI servers (HTTP + websocket), with reconnect and history recovery.',
+  optionalDependencies: ['storage'],
+  provides: ['transport'],
+  options: optionsSchema,
+  async register(ctx) {
+    const { clientId, persisted } = await loadClientId(ctx.tryUse('storage')?.kv);
+    if (!persisted) ctx.log.warn('no storage service: the ComfyUI clientId will change on restart');
+    const transport = new ComfyTransport(resolveOptions(ctx.options), clientId, ctx.log);
+    ctx.provide('transport', transport);
+    ctx.onClose(() => transport.close());
+    // Background: the server starts even when no backend is up.
+    transport.start();
+  },
+});

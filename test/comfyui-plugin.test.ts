@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingHttpHeaders, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { pino } from 'pino';
+import type { KeyValueStore } from '../core/contracts/storage.js';
+import type { Transport } from '../core/contracts/transport.js';
+import { definePlugin } from '../core/plugin.js';
+import type { PluginManifest } from '../core/plugin.js';
+import { CLIENT_ID_KEY, loadClientId } from '../plugins/comfyui/client-id.js';
+import { ComfyTransport } from '../plugins/comfyui/comfy-transport.js';
+import { resolveOptions } from '../plugins/comfyui/options.js';
+import { startBridge } from './helpers/bridge.js';
+
+/** A test plugin that hands out the services the comfyui plugin provides and uses. */
+function probe(seen: { transport?: Transport; kv?: KeyValueStore }): PluginManifest<never> {
+  return definePlugin<never>({
+    name: 'comfyui-probe',
+    dependencies: ['transport'],
+    optionalDependencies: ['storage'],
+    register(ctx) {
+      seen.transport = ctx.use('transport');
+      seen.kv = ctx.tryUse('storage')?.kv;
+    },
+  });
+}
+
+async function waitUntil(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A port that refuses connections: bind, read the port, close. */
+async function deadUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+describe('comfyui plugin', function () {
+  this.timeout(15_000);
+
+  it('starts the server with no backend up, and reports the backend down', async () => {
+    const url = await deadUrl();
+    const seen: { transport?: Transport } = {};
+    const bridge = await startBridge({
+      plugins: { comfyui: { backends: [{ url, name: 'gpu-1' }], reconnect: { initialMs: 50, maxMs: 100, jitter: 0 } } },
+      extraPlugins: [probe(seen)],
+    });
+    try {
+      expect(seen.transport).to.not.equal(undefined);
+      expect(seen.transport!.pickBackend()).to.equal(undefined);
+      await waitUntil(() => seen.transport!.backends()[0]!.lastError !== null, 'a connect attempt');
+      expect(seen.transport!.backends()).to.deep.equal([
+        { name: 'gpu-1', url, up: false, queueRemaining: null, lastError: seen.transport!.backends()[0]!.lastError, jobsApi: false },
+      ]);
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  it('rejects options with a typo', async () => {
+    let error: unknown;
+    await startBridge({ plugins: { comfyui: { backend: [{ url: 'http://127.0.0.1:1' }] } } }).then(
+      (bridge) => bridge.close(),
+      (e: unknown) => (error = e),
+    );
+    expect(String(error)).to.match(/comfyui/);
+    expect(String(error)).to.match(/backend/);
+  });
+
+  it('keeps its ComfyUI clientId across restarts through the storage kv', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'comfyui-clientid-'));
+    try {
+      const url = await deadUrl();
+      const ids: unknown[] = [];
+      for (let run = 0; run < 2; run += 1) {
+        const seen: { transport?: Transport; kv?: KeyValueStore } = {};
+        const bridge = await startBridge({
+          plugins: { 'storage-nedb': {}, comfyui: { backends: [{ url }] } },
+          extraPlugins: [probe(seen)],
+          config: { dataDir },
+        });
+        try {
+          const stored = await seen.kv!.get(CLIENT_ID_KEY);
+          expect(stored).to.equal((seen.transport as ComfyTransport).clientId);
+          ids.push(stored);
+        } finally {
+          await bridge.close();
+        }
+      }
+      expect(ids[0]).to.be.a('string').with.length.greaterThan(8);
+      expect(ids[1]).to.equal(ids[0]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('mints a fresh clientId when storage holds none or garbage', async () => {
+    const map = new Map<string, unknown>([[CLIENT_ID_KEY, 'bad id with spaces']]);
+    const kv: KeyValueStore = {
+      get: async <T>(key: string) => map.get(key) as T | undefined,
+      set: async (key, value) => void map.set(key, value),
+    };
+    const first = await loadClientId(kv);
+    expect(first.clientId).to.match(/^[0-9a-f-]{36}$/);
+    expect(map.get(CLIENT_ID_KEY)).to.equal(first.clientId);
+    expect((await loadClientId(kv)).clientId).to.equal(first.clientId);
+    const without = await loadClientId(undefined);
+    expect(without.persisted).to.equal(false);
+  });
+
+  describe('headers sent to ComfyUI', () => {
+    let server: Server;
+    const seen: { method: string; url: string; headers: IncomingHttpHeaders }[] = [];
+
+    beforeEach(async () => {
+      seen.length = 0;
+      server = createServer((req, res) => {
+        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+        req.resume();
+        req.on('end', () => {
+          res.setHeader('content-type', 'application/json');
+          if (req.url === '/prompt') res.end(JSON.stringify({ prompt_id: 'x', number: 1, node_errors: {} }));
+          else if (req.url === '/queue') res.end(JSON.stringify({ queue_running: [], queue_pending: [] }));
+          else res.end('{}');
+        });
+      });
+      server.on('upgrade', (req, socket) => {
+        seen.push({ method: 'UPGRADE', url: req.url ?? '', headers: req.headers });
+        socket.destroy();
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    });
+
+    afterEach(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+
+    it('never sends an Origin header (ComfyUI answers 403 to a foreign one)', async () => {
+      const { port } = server.address() as AddressInfo;
+      const transport = new ComfyTransport(
+        resolveOptions({ backends: [{ url: `http://127.0.0.1:${port}`, name: 'raw' }], reconnect: { initialMs: 20, maxMs: 50, jitter: 0 } }),
+        'origin-test',
+        pino({ level: 'silent' }),
+      );
+      transport.start();
+      try {
+        await transport.submit({ promptId: randomUUID(), graph: {}, backend: 'raw' });
+        await transport.free('raw');
+        await transport.cancel('nothing', 'raw');
+        await waitUntil(() => seen.some((s) => s.method === 'UPGRADE'), 'a websocket attempt');
+      } finally {
+        await transport.close();
+      }
+      expect(seen.map((s) => `${s.method} ${s.url.split('?')[0]}`)).to.include.members([
+        'POST /prompt',
+        'POST /free',
+        'GET /queue',
+        'UPGRADE /ws',
+      ]);
+      for (const request of seen) expect(request.headers, `${request.method} ${request.url}`).to.not.have.property('origin');
+      const upgrade = seen.find((s) => s.method === 'UPGRADE')!;
+      expect(upgrade.url).to.equal('/ws?clientId=origin-test');
+    });
+  });
+});

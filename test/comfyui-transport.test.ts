@@ -1,0 +1,602 @@
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { pino } from 'pino';
+import WebSocket, { WebSocketServer } from 'ws';
+import type { Graph } from '../core/contracts/graph.js';
+import type { TransportEvent } from '../core/contracts/transport.js';
+import { BridgeError } from '../core/errors.js';
+import { ComfyTransport } from '../plugins/comfyui/comfy-transport.js';
+import { resolveOptions } from '../plugins/comfyui/options.js';
+import type { ComfyuiOptions } from '../plugins/comfyui/options.js';
+import { startFakeComfy } from './fake-comfyui/index.js';
+
+type Fake = Awaited<ReturnType<typeof startFakeComfy>>;
+
+const quiet = pino({ level: 'silent' });
+
+/** EmptyImage → SaveImage, the graph of the success capture. */
+function tinyGraph(prefix = 'tiny', color = 16711680): Graph {
+  return {
+    '1': { class_type: 'EmptyImage', inputs: { width: 64, height: 48, batch_size: 1, color } },
+    '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: prefix } },
+  };
+}
+
+/** EmptyImage → TestSleep → SaveImage: long enough to interrupt, reports progress. */
+function sleepyGraph(prefix: string, color: number): Graph {
+  return {
+    '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color } },
+    '2': { class_type: 'TestSleep', inputs: { value: ['1', 0], seconds: 0.3 } },
+    '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: prefix } },
+  };
+}
+
+async function waitUntil(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+interface Harness {
+  transport: ComfyTransport;
+  events: TransportEvent[];
+  eventsOf(promptId: string): TransportEvent[];
+  waitFor<T extends TransportEvent['type']>(
+    promptId: string,
+    type: T,
+    timeoutMs?: number,
+  ): Promise<Extract<TransportEvent, { type: T }>>;
+  waitForEnd(promptId: string, timeoutMs?: number): Promise<TransportEvent>;
+}
+
+const ENDS = new Set(['completed', 'failed', 'interrupted', 'lost']);
+
+describe('comfyui transport against the fake ComfyUI', function () {
+  this.timeout(20_000);
+  const cleanups: (() => Promise<void>)[] = [];
+
+  afterEach(async () => {
+    while (cleanups.length > 0) await cleanups.pop()?.();
+  });
+
+  async function fake(options: Parameters<typeof startFakeComfy>[0] = {}): Promise<Fake> {
+    const started = await startFakeComfy(options);
+    cleanups.push(() => started.stop());
+    return started;
+  }
+
+  function open(urls: string[], overrides: Partial<ComfyuiOptions> = {}): Harness {
+    const transport = new ComfyTransport(
+      resolveOptions({
+        backends: urls.map((url) => ({ url })),
+        reconnect: { initialMs: 20, maxMs: 200, jitter: 0.1 },
+        silentTimeoutMs: 3000,
+        pingIntervalMs: 200,
+        requestTimeoutMs: 3000,
+        lostAfterMs: 10_000,
+        pollIntervalMs: 10_000,
+        ...overrides,
+      }),
+      `bridge-test-${randomUUID()}`,
+      quiet,
+    );
+    const events: TransportEvent[] = [];
+    transport.onEvent((event) => events.push(event));
+    transport.start();
+    cleanups.push(() => transport.close());
+    const eventsOf = (promptId: string) => events.filter((e) => e.promptId === promptId);
+    return {
+      transport,
+      events,
+      eventsOf,
+      async waitFor(promptId, type, timeoutMs = 5000) {
+        let hit: TransportEvent | undefined;
+        await waitUntil(
+          () => (hit = events.find((e) => e.promptId === promptId && e.type === type)) !== undefined,
+          `${type} of ${promptId}`,
+          timeoutMs,
+        );
+        return hit as Extract<TransportEvent, { type: typeof type }>;
+      },
+      async waitForEnd(promptId, timeoutMs = 5000) {
+        let hit: TransportEvent | undefined;
+        await waitUntil(
+          () => (hit = events.find((e) => e.promptId === promptId && ENDS.has(e.type))) !== undefined,
+          `the end of ${promptId}`,
+          timeoutMs,
+        );
+        return hit as TransportEvent;
+      },
+    };
+  }
+
+  async function upHarness(urls: string[], overrides: Partial<ComfyuiOptions> = {}): Promise<Harness> {
+    const harness = open(urls, overrides);
+    await waitUntil(() => harness.transport.backends().every((b) => b.up), 'backends up');
+    return harness;
+  }
+
+  it('submits with its own clientId and a bridge prompt_id, then completes with the outputs from history', async () => {
+    const comfy = await fake();
+    const h = await upHarness([comfy.url]);
+    const backend = h.transport.pickBackend();
+    expect(backend).to.be.a('string');
+    const promptId = randomUUID();
+    const result = await h.transport.submit({ promptId, graph: tinyGraph('success'), backend: backend! });
+    expect(result.backend).to.equal(backend);
+    expect(result.number).to.be.a('number');
+    expect(result.position).to.equal(0);
+
+    const completed = await h.waitFor(promptId, 'completed');
+    expect(completed.outputs).to.have.length(1);
+    expect(completed.outputs[0]).to.include({ node: '2', kind: 'images', type: 'output', subfolder: '' });
+    expect(completed.outputs[0]?.filename).to.match(/^success_\d{5}_\.png$/);
+    const types = h.eventsOf(promptId).map((e) => e.type);
+    expect(types).to.include.members(['started', 'cached', 'executing', 'executed', 'completed']);
+    expect(types.indexOf('started')).to.be.lessThan(types.indexOf('completed'));
+    expect(types.filter((t) => ENDS.has(t))).to.deep.equal(['completed']);
+    expect(h.transport.isTracked(promptId)).to.equal(false);
+
+    const sent = comfy.prompts.find((p) => p.promptId === promptId);
+    expect(sent?.clientId).to.equal(h.transport.clientId);
+  });
+
+  it('reports a fully cached rerun as cached and still lists its outputs', async () => {
+    const comfy = await fake();
+    const h = await upHarness([comfy.url]);
+    const backend = h.transport.pickBackend()!;
+    const first = randomUUID();
+    await h.transport.submit({ promptId: first, graph: tinyGraph('cached'), backend });
+    const firstDone = await h.waitFor(first, 'completed');
+    const second = randomUUID();
+    await h.transport.submit({ promptId: second, graph: tinyGraph('cached'), backend });
+    const done = await h.waitFor(second, 'completed');
+    const cached = h.eventsOf(second).find((e) => e.type === 'cached');
+    expect(cached && cached.type === 'cached' ? [...cached.nodes].sort() : []).to.deep.equal(['1', '2']);
+    expect(h.eventsOf(second).some((e) => e.type === 'executing')).to.equal(false);
+    expect(done.outputs.map((o) => o.filename)).to.deep.equal(firstDone.outputs.map((o) => o.filename));
+  });
+
+  it('turns a validation failure into 400 graph_rejected naming node and input, with no events', async () => {
+    const comfy = await fake();
+    const h = await upHarness([comfy.url]);
+    const promptId = randomUUID();
+    const graph = tinyGraph();
+    graph['1']!.inputs.width = 99999;
+    let error: unknown;
+    try {
+      await h.transport.submit({ promptId, graph, backend: h.transport.pickBackend()! });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(BridgeError);
+    const bridgeError = error as BridgeError;
+    expect(bridgeError.status).to.equal(400);
+    expect(bridgeError.code).to.equal('graph_rejected');
+    expect(bridgeError.detail).to.contain('node 1 (EmptyImage) input "width"');
+    expect(bridgeError.detail).to.contain('bigger than max');
+    expect(bridgeError.extra.node_errors).to.have.property('1');
+    expect(h.transport.isTracked(promptId)).to.equal(false);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(h.eventsOf(promptId)).to.deep.equal([]);
+  });
+
+  it('reports a runtime error with node, class and exception', async () => {
+    const comfy = await fake();
+    const h = await upHarness([comfy.url]);
+    const promptId = randomUUID();
+    await h.transport.submit({ promptId, graph: tinyGraph('../escape'), backend: h.transport.pickBackend()! });
+    const failed = await h.waitFor(promptId, 'failed');
+    expect(failed.node).to.equal('2');
+    expect(failed.nodeType).to.equal('SaveImage');
+    expect(failed.exceptionType).to.equal('Exception');
+    expect(failed.message).to.contain('Saving image outside the output folder is not allowed');
+    expect(h.eventsOf(promptId).filter((e) => ENDS.has(e.type))).to.have.length(1);
+  });
+
+  it('reports the always-failing node and failNextRun as failed', async () => {
+    const comfy = await fake();
+    const h = await upHarness([comfy.url]);
+    const backend = h.transport.pickBackend()!;
+    const failing = randomUUID();
+    await h.transport.submit({
+      promptId: failing,
+      graph: {
+        '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 1 } },
+        '2': { class_type: 'FailingNode', inputs: { message: 'kaput', value: ['1', 0] } },
+        '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: 'never' } },
+      },
+      backend,
+    });
+    const failed = await h.waitFor(failing, 'failed');
+    expect(failed).to.include({ node: '2', nodeType: 'FailingNode', exceptionType: 'RuntimeError', message: 'kaput' });
+
+    comfy.failNextRun('boom from the fake');
+    const next = randomUUID();
+    await h.transport.submit({ promptId: next, graph: tinyGraph('fail-next', 77), backend });
+    const nextFailed = await h.waitFor(next, 'failed');
+    expect(nextFailed.message).to.contain('boom from the fake');
+  });
+
+  it('cancels a queued prompt (removed, only that one) and the running one (targeted interrupt)', async () => {
+    const comfy = await fake();
+    comfy.setNodeDuration('TestSleep', 800);
+    const h = await upHarness([comfy.url]);
+    const backend = h.transport.pickBackend()!;
+    const running = randomUUID();
+    const queued = randomUUID();
+    const last = randomUUID();
+    await h.transport.submit({ promptId: running, graph: sleepyGraph('run', 1), backend });
+    const second = await h.transport.submit({ promptId: queued, graph: sleepyGraph('queued', 2), backend });
+    expect(second.position).to.be.greaterThan(0);
+    await h.transport.submit({ promptId: last, graph: tinyGraph('last', 3), backend });
+    await h.waitFor(running, 'started');
+
+    expect(await h.transport.cancel(queued, backend)).to.equal('removed');
+    const removed = await h.waitFor(queued, 'interrupted', 100);
+    expect(removed.node).to.equal(null);
+    expect(h.eventsOf(running).some((e) => ENDS.has(e.type))).to.equal(false);
+
+    expect(await h.transport.cancel(running, backend)).to.equal('interrupted');
+    const interrupted = await h.waitFor(running, 'interrupted');
+    expect(interrupted.node).to.be.a('string');
+    // The other prompts were not touched: the last one still runs to completion.
+    await h.waitFor(last, 'completed');
+    expect(h.eventsOf(queued).filter((e) => e.type === 'started')).to.deep.equal([]);
+    expect(await h.transport.cancel(randomUUID(), backend)).to.equal('not_found');
+    expect(await h.transport.cancel(last, backend)).to.equal('not_found');
+  });
+
+  it('never hangs when the backend restarts mid-run and forgets the prompt', async () => {
+    const comfy = await fake();
+    comfy.setNodeDuration('TestSleep', 3000);
+    const h = await upHarness([comfy.url]);
+    const backend = h.transport.pickBackend()!;
+    const promptId = randomUUID();
+    await h.transport.submit({ promptId, graph: sleepyGraph('restart', 4), backend });
+    await h.waitFor(promptId, 'started');
+    await comfy.restart();
+    const end = await h.waitForEnd(promptId, 8000);
+    expect(['lost', 'failed']).to.include(end.type);
+    if (end.type === 'lost') expect(end.reason).to.contain('no longer knows');
+    await waitUntil(() => h.transport.backends()[0]!.up, 'backend up again');
+  });
+
+  it('reports lost when a backend stays down longer than lostAfterMs', async () => {
+    const comfy = await fake();
+    comfy.setNodeDuration('TestSleep', 3000);
+    const h = await upHarness([comfy.url], { lostAfterMs: 300 });
+    const backend = h.transport.pickBackend()!;
+    const promptId = randomUUID();
+    await h.transport.submit({ promptId, graph: sleepyGraph('down', 5), backend });
+    await h.waitFor(promptId, 'started');
+    await comfy.stop();
+    await waitUntil(() => !h.transport.backends()[0]!.up, 'backend seen down');
+    expect(h.transport.pickBackend()).to.equal(undefined);
+    const lost = await h.waitFor(promptId, 'lost', 3000);
+    expect(lost.reason).to.contain('unreachable');
+  });
+
+  it('recovers a completion that happened while the socket was gone, from history', async () => {
+    const comfy = await fake();
+    comfy.setNodeDuration('TestSleep', 300);
+    // A slow reconnect, so the prompt surely finishes while no socket listens.
+    const h = await upHarness([comfy.url], { reconnect: { initialMs: 1200, maxMs: 1200, jitter: 0 } });
+    const backend = h.transport.pickBackend()!;
+    const promptId = randomUUID();
+    await h.transport.submit({ promptId, graph: sleepyGraph('dropped', 6), backend });
+    await h.waitFor(promptId, 'started');
+    comfy.dropSockets();
+    await waitUntil(() => !h.transport.backends()[0]!.up, 'socket seen dropped');
+    const done = await h.waitFor(promptId, 'completed', 6000);
+    expect(done.outputs.map((o) => o.filename)).to.have.length(1);
+    expect(done.outputs[0]?.filename).to.match(/^dropped_/);
+    // No executed frame reached us: the outputs came from /history.
+    expect(h.eventsOf(promptId).some((e) => e.type === 'executed')).to.equal(false);
+  });
+
+  it('detects a silent socket (no frame, no pong) and replaces it', async () => {
+    // ws answers pings by itself; a peer that stopped answering needs autoPong off.
+    const server = createServer();
+    const wss = new WebSocketServer({ server, autoPong: false });
+    const connections: WebSocket[] = [];
+    wss.on('connection', (ws) => {
+      connections.push(ws);
+      ws.send(JSON.stringify({ type: 'status', data: { status: { exec_info: { queue_remaining: 0 } }, sid: 'x' } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const { port } = server.address() as AddressInfo;
+    const h = open([`http://127.0.0.1:${port}`], { silentTimeoutMs: 200, pingIntervalMs: 50 });
+    await waitUntil(() => connections.length >= 2, 'a second connection after the silence', 3000);
+    expect(h.transport.backends()[0]!.lastError ?? '').to.contain('silent');
+    expect(connections[0]!.readyState).to.not.equal(WebSocket.OPEN);
+  });
+
+  it('finds a completion the socket never reported (fake goSilent) by polling history', async () => {
+    const comfy = await fake();
+    comfy.setNodeDuration('TestSleep', 200);
+    const h = await upHarness([comfy.url], { pollIntervalMs: 300 });
+    const promptId = randomUUID();
+    await h.transport.submit({ promptId, graph: sleepyGraph('quiet', 8), backend: h.transport.pickBackend()! });
+    await h.waitFor(promptId, 'started');
+    comfy.goSilent(true);
+    const done = await h.waitFor(promptId, 'completed', 4000);
+    expect(done.outputs[0]?.filename).to.match(/^quiet_/);
+    expect(h.eventsOf(promptId).some((e) => e.type === 'executed')).to.equal(false);
+    comfy.goSilent(false);
+  });
+
+  it('spreads prompts over two backends by queue length', async () => {
+    const one = await fake();
+    const two = await fake();
+    one.setNodeDuration('TestSleep', 1000);
+    two.setNodeDuration('TestSleep', 1000);
+    const h = await upHarness([one.url, two.url]);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      const promptId = randomUUID();
+      ids.push(promptId);
+      await h.transport.submit({ promptId, graph: sleepyGraph(`spread${i}`, 10 + i), backend: h.transport.pickBackend()! });
+    }
+    expect(one.prompts.length).to.equal(2);
+    expect(two.prompts.length).to.equal(2);
+    const status = h.transport.backends();
+    expect(status.map((b) => b.name)).to.have.length(2);
+    expect(new Set(status.map((b) => b.name)).size).to.equal(2);
+    expect([...one.prompts, ...two.prompts].map((p) => p.promptId).sort()).to.deep.equal([...ids].sort());
+  });
+
+  it('never picks a down backend', async () => {
+    const up = await fake();
+    const down = await fake();
+    await down.stop();
+    const h = open([down.url, up.url]);
+    await waitUntil(() => h.transport.backends()[1]!.up, 'one backend up');
+    for (let i = 0; i < 5; i += 1) expect(h.transport.pickBackend()).to.equal(h.transport.backends()[1]!.name);
+    expect(h.transport.backends()[0]).to.include({ up: false });
+  });
+
+  it('streams an output file with its real PNG bytes', async () => {
+    const comfy = await fake();
+    const h = await upHarness([comfy.url]);
+    const backend = h.transport.pickBackend()!;
+    const promptId = randomUUID();
+    await h.transport.submit({ promptId, graph: tinyGraph('bytes', 123), backend });
+    const done = await h.waitFor(promptId, 'completed');
+    const file = await h.transport.fetchOutput(backend, done.outputs[0]!);
+    const chunks: Buffer[] = [];
+    for await (const chunk of file.stream) chunks.push(chunk as Buffer);
+    const bytes = Buffer.concat(chunks);
+    expect(bytes.subarray(0, 8).toString('hex')).to.equal('89504e470d0a1a0a');
+    expect(file.contentType).to.equal('image/png');
+    expect(file.length).to.equal(bytes.length);
+
+    let missing: unknown;
+    await h.transport.fetchOutput(backend, { ...done.outputs[0]!, filename: 'nope.png' }).catch((e: unknown) => (missing = e));
+    expect((missing as BridgeError).status).to.equal(404);
+  });
+
+  it('uploads a file and returns the name ComfyUI answers', async () => {
+    const comfy = await fake();
+    const h = await upHarness([comfy.url]);
+    const backend = h.transport.pickBackend()!;
+    const dir = await mkdtemp(join(tmpdir(), 'comfyui-upload-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const source = await h.transport.fetchOutput(
+      backend,
+      await (async () => {
+        const id = randomUUID();
+        await h.transport.submit({ promptId: id, graph: tinyGraph('upload-src', 5), backend });
+        return (await h.waitFor(id, 'completed')).outputs[0]!;
+      })(),
+    );
+    const chunks: Buffer[] = [];
+    for await (const chunk of source.stream) chunks.push(chunk as Buffer);
+    const png = Buffer.concat(chunks);
+    const path = join(dir, 'any.png');
+    await writeFile(path, png);
+
+    const name = await h.transport.upload(backend, { path, name: 'cb_upload.png', contentType: 'image/png' });
+    expect(name).to.equal('cb_upload.png');
+    expect(comfy.uploads.get('cb_upload.png')?.equals(png)).to.equal(true);
+    // Same name, same bytes: ComfyUI keeps the name; different bytes get a new one (overwrite=false).
+    expect(await h.transport.upload(backend, { path, name: 'cb_upload.png', contentType: 'image/png' })).to.equal('cb_upload.png');
+    await writeFile(path, Buffer.concat([png, Buffer.from('x')]));
+    expect(await h.transport.upload(backend, { path, name: 'cb_upload.png', contentType: 'image/png' })).to.equal('cb_upload (1).png');
+
+    // The uploaded name works in a graph.
+    const id = randomUUID();
+    await h.transport.submit({
+      promptId: id,
+      graph: {
+        '1': { class_type: 'LoadImage', inputs: { image: name } },
+        '2': { class_type: 'ImageInvert', inputs: { image: ['1', 0] } },
+        '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: 'inverted' } },
+      },
+      backend,
+    });
+    await h.waitFor(id, 'completed');
+  });
+
+  it('looks prompts up, frees memory and reads object_info', async () => {
+    const comfy = await fake();
+    const h = await upHarness([comfy.url]);
+    const backend = h.transport.pickBackend()!;
+    const promptId = randomUUID();
+    await h.transport.submit({ promptId, graph: tinyGraph('lookup', 44), backend });
+    const done = await h.waitFor(promptId, 'completed');
+    const found = await h.transport.lookup(promptId, backend);
+    expect(found).to.deep.equal({ state: 'completed', outputs: done.outputs });
+    expect(await h.transport.lookup(randomUUID(), backend)).to.deep.equal({ state: 'unknown' });
+    expect(await h.transport.lookup(promptId, 'no-such-backend')).to.deep.equal({ state: 'unknown' });
+
+    expect(await h.transport.free()).to.deep.equal([{ name: backend, url: comfy.url, ok: true }]);
+
+    const info = await h.transport.objectInfo('ImageInvert');
+    expect(info).to.have.nested.property('input.required.image');
+    expect(await h.transport.objectInfo('NoSuchNode')).to.equal(undefined);
+  });
+
+  it('resumes tracking with track() and settles from history', async () => {
+    const comfy = await fake();
+    const first = await upHarness([comfy.url]);
+    const backend = first.transport.pickBackend()!;
+    const promptId = randomUUID();
+    await first.transport.submit({ promptId, graph: tinyGraph('resume', 45), backend });
+    first.transport.untrack(promptId);
+    await waitUntil(() => comfy.prompts.some((p) => p.promptId === promptId), 'prompt received');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(first.eventsOf(promptId).some((e) => e.type === 'completed')).to.equal(false);
+
+    const second = await upHarness([comfy.url]);
+    second.transport.track(promptId, second.transport.backends()[0]!.name);
+    const done = await second.waitFor(promptId, 'completed');
+    expect(done.outputs[0]?.filename).to.match(/^resume_/);
+
+    second.transport.track('p-elsewhere', 'gone-backend');
+    const lost = await second.waitFor('p-elsewhere', 'lost');
+    expect(lost.reason).to.contain('no longer configured');
+  });
+
+  it('reports progress, and ignores binary frames safely', async () => {
+    const comfy = await fake();
+    comfy.setNodeDuration('TestSleep', 100);
+    const h = await upHarness([comfy.url]);
+    const backend = h.transport.pickBackend()!;
+    const slept = randomUUID();
+    await h.transport.submit({ promptId: slept, graph: sleepyGraph('progress', 12), backend });
+    await h.waitFor(slept, 'completed');
+    const progress = h.eventsOf(slept).filter((e) => e.type === 'progress');
+    expect(progress.length).to.be.greaterThan(0);
+    expect(progress[0]).to.include({ node: '2' });
+
+    // GetImageSize sends a binary TEXT frame to every socket.
+    const sized = randomUUID();
+    await h.transport.submit({
+      promptId: sized,
+      graph: {
+        '1': { class_type: 'EmptyImage', inputs: { width: 40, height: 30, batch_size: 2, color: 0 } },
+        '2': { class_type: 'GetImageSize', inputs: { image: ['1', 0] } },
+        '3': { class_type: 'EmptyImage', inputs: { width: ['2', 0], height: ['2', 1], batch_size: 1, color: 0 } },
+        '4': { class_type: 'SaveImage', inputs: { images: ['3', 0], filename_prefix: 'sized' } },
+      },
+      backend,
+    });
+    const done = await h.waitFor(sized, 'completed');
+    expect(done.outputs[0]?.filename).to.match(/^sized_/);
+    expect(h.transport.backends()[0]!.up).to.equal(true);
+  });
+
+  it('uses the jobs routes when the backend has them, and falls back for cancel', async () => {
+    const comfy = await fake({ hasJobsApi: true });
+    comfy.setNodeDuration('TestSleep', 800);
+    const h = await upHarness([comfy.url]);
+    await waitUntil(() => h.transport.backends()[0]!.jobsApi, 'jobs api detected');
+    const backend = h.transport.pickBackend()!;
+    const done = randomUUID();
+    await h.transport.submit({ promptId: done, graph: tinyGraph('jobs', 21), backend });
+    const completed = await h.waitFor(done, 'completed');
+    expect(await h.transport.lookup(done, backend)).to.deep.equal({ state: 'completed', outputs: completed.outputs });
+    expect(await h.transport.lookup(randomUUID(), backend)).to.deep.equal({ state: 'unknown' });
+
+    const running = randomUUID();
+    await h.transport.submit({ promptId: running, graph: sleepyGraph('jobs-run', 22), backend });
+    await h.waitFor(running, 'started');
+    expect(await h.transport.lookup(running, backend)).to.deep.equal({ state: 'running' });
+    expect(await h.transport.cancel(running, backend)).to.equal('interrupted');
+    await h.waitFor(running, 'interrupted');
+    expect(await h.transport.lookup(running, backend)).to.deep.equal({ state: 'interrupted' });
+
+    // After a restart the jobs route no longer knows it: lost, not a hang.
+    const forgotten = randomUUID();
+    await h.transport.submit({ promptId: forgotten, graph: sleepyGraph('jobs-restart', 23), backend });
+    await h.waitFor(forgotten, 'started');
+    await comfy.restart();
+    const lost = await h.waitFor(forgotten, 'lost', 5000);
+    expect(lost.reason).to.contain('no longer knows');
+  });
+
+  it('does not miss a prompt that finishes before POST /prompt answers', async () => {
+    // Real ComfyUI can run a tiny prompt to the end before the HTTP answer leaves: a scripted server.
+    const history = new Map<string, unknown>();
+    const sockets: WebSocket[] = [];
+    const wss = new WebSocketServer({ noServer: true });
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        const historyMatch = /^\/history\/(.+)$/.exec(req.url ?? '');
+        if (req.method === 'POST' && req.url === '/prompt') {
+          const body = JSON.parse(Buffer.concat(chunks).toString()) as { prompt_id: string };
+          const id = body.prompt_id;
+          const output = { images: [{ filename: 'early_00001_.png', subfolder: '', type: 'output' }] };
+          const send = (type: string, data: object) => sockets.at(-1)?.send(JSON.stringify({ type, data: { ...data, prompt_id: id } }));
+          send('execution_start', {});
+          send('executed', { node: '2', display_node: '2', output });
+          history.set(id, { prompt: [], outputs: { '2': output }, status: { status_str: 'success', completed: true, messages: [] } });
+          send('execution_success', {});
+          setTimeout(() => res.end(JSON.stringify({ prompt_id: id, number: 7, node_errors: {} })), 150);
+        } else if (historyMatch) {
+          const id = decodeURIComponent(historyMatch[1]!);
+          res.end(JSON.stringify(history.has(id) ? { [id]: history.get(id) } : {}));
+        } else {
+          res.statusCode = 404;
+          res.end('404: Not Found');
+        }
+      });
+    });
+    server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => void sockets.push(ws)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const { port } = server.address() as AddressInfo;
+    const h = await upHarness([`http://127.0.0.1:${port}`]);
+    await waitUntil(() => sockets.length > 0, 'socket registered');
+    const promptId = randomUUID();
+    const result = await h.transport.submit({ promptId, graph: tinyGraph('early'), backend: h.transport.pickBackend()! });
+    expect(result.number).to.equal(7);
+    const completed = h.eventsOf(promptId).find((e) => e.type === 'completed');
+    expect(completed, 'completed before submit resolved').to.not.equal(undefined);
+    expect(completed?.type === 'completed' && completed.outputs[0]?.filename).to.equal('early_00001_.png');
+  });
+
+  it('answers 503 when no backend can be reached', async () => {
+    const comfy = await fake();
+    await comfy.stop();
+    const h = open([comfy.url]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(h.transport.pickBackend()).to.equal(undefined);
+    expect(h.transport.backends()[0]).to.include({ up: false });
+    const name = h.transport.backends()[0]!.name;
+    const promptId = randomUUID();
+    let error: unknown;
+    await h.transport.submit({ promptId, graph: tinyGraph(), backend: name }).catch((e: unknown) => (error = e));
+    expect((error as BridgeError).status).to.equal(503);
+    expect((error as BridgeError).code).to.equal('backend_unavailable');
+    expect(h.transport.isTracked(promptId)).to.equal(false);
+    await h.transport.lookup(promptId, name).then(
+      () => expect.fail('lookup should fail'),
+      (e: unknown) => expect((e as BridgeError).status).to.equal(503),
+    );
+    expect(await h.transport.free()).to.deep.equal([{ name, url: comfy.url, ok: false }]);
+    expect(await h.transport.objectInfo('ImageInvert')).to.equal(undefined);
+  });
+});
