@@ -14,6 +14,8 @@ export interface ResultFile {
   node: string;
   /** The key of the node's output it came from: images, gifs, video, audio, text… */
   kind: string;
+  /** Hex SHA-256 of the bytes, computed while copying (ETag material). */
+  sha256?: string;
 }
 
 /** A generation as the bridge records it. Persisted before submission and after every state change. */
@@ -32,6 +34,8 @@ export interface Generation {
   graph: Graph;
   /** Stored upload names this generation uses. */
   uploads: string[];
+  /** Which graph inputs took which stored upload ("<node>/<input>" → upload name), to re-upload on a resubmission. */
+  uploadInputs?: Record<string, string>;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;

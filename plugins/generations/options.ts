@@ -1,0 +1,68 @@
+import type { JsonSchema } from '../../core/plugin.js';
+
+export interface GenerationsOptions {
+  /** What to do with a generation its backend forgot (restart, gone too long): submit it again once, or fail it. */
+  onLost: 'resubmit' | 'fail';
+  /** How many submissions one generation may get in all (the first included). */
+  maxAttempts: number;
+  /** A queued or running generation with no news from ComfyUI for this long is checked, and failed unless it is still waiting in a queue. */
+  stuckAfterMs: number;
+  /** Pure percent changes reach the store at most this often per generation (listeners hear every one). */
+  progressPersistMs: number;
+  /** After a restart, how long to wait before asking an unreachable backend about a generation again. */
+  reconcileRetryMs: number;
+  /** How long counting the nodes that will run may wait for the backend's /object_info. */
+  objectInfoTimeoutMs: number;
+}
+
+export const DEFAULT_OPTIONS: GenerationsOptions = Object.freeze({
+  onLost: 'resubmit',
+  maxAttempts: 2,
+  stuckAfterMs: 600_000,
+  progressPersistMs: 250,
+  reconcileRetryMs: 5_000,
+  objectInfoTimeoutMs: 2_000,
+});
+
+export const optionsSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    onLost: {
+      enum: ['resubmit', 'fail'],
+      default: DEFAULT_OPTIONS.onLost,
+      description: 'A generation its backend forgot (restart, gone too long): submit it again to a healthy backend, or fail it.',
+    },
+    maxAttempts: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 10,
+      default: DEFAULT_OPTIONS.maxAttempts,
+      description: 'Submissions one generation may get in all, the first included.',
+    },
+    stuckAfterMs: {
+      type: 'integer',
+      minimum: 50,
+      default: DEFAULT_OPTIONS.stuckAfterMs,
+      description: 'A generation with no news from ComfyUI for this long is failed, unless ComfyUI says it is still waiting in its queue.',
+    },
+    progressPersistMs: {
+      type: 'integer',
+      minimum: 0,
+      default: DEFAULT_OPTIONS.progressPersistMs,
+      description: 'Percent-only changes are written to the store at most this often per generation.',
+    },
+    reconcileRetryMs: {
+      type: 'integer',
+      minimum: 10,
+      default: DEFAULT_OPTIONS.reconcileRetryMs,
+      description: 'At start, how long to wait before asking an unreachable backend about an unfinished generation again.',
+    },
+    objectInfoTimeoutMs: {
+      type: 'integer',
+      minimum: 0,
+      default: DEFAULT_OPTIONS.objectInfoTimeoutMs,
+      description: 'How long counting the nodes that will run may wait for /object_info before falling back to known output classes.',
+    },
+  },
+};

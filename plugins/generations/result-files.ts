@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ResultFile } from '../../core/contracts/generation.js';
+import type { OutputRef } from '../../core/contracts/transport.js';
+import { contentTypeFor } from './content-types.js';
+
+const MAX_NAME = 120;
+
+/**
+ * A file name safe to create inside the result folder: the last path segment only, control and
+ * unusual characters replaced, no leading dots (so never `.` or `..`), bounded length.
+ */
+export function safeFileName(raw: string): string {
+  const base = raw.split(/[\\/]/).pop() ?? '';
+  let name = base.replace(/[\u0000-\u001f\u007f]/g, '').replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '');
+  if (name.length > MAX_NAME) {
+    const ext = extname(name).slice(0, 16);
+    name = name.slice(0, MAX_NAME - ext.length) + ext;
+  }
+  return name === '' || /^\.*$/.test(name) ? 'output' : name;
+}
+
+/** `name`, or `stem_2.ext`, `stem_3.ext`… — unique even on case-insensitive file systems. */
+export function uniqueName(name: string, taken: Set<string>): string {
+  const ext = extname(name);
+  const stem = name.slice(0, name.length - ext.length) || 'output';
+  let candidate = name;
+  for (let n = 2; taken.has(candidate.toLowerCase()); n += 1) candidate = `${stem}_${n}${ext}`;
+  taken.add(candidate.toLowerCase());
+  return candidate;
+}
+
+export type FetchOutput = (ref: OutputRef) => Promise<{ stream: Readable; contentType: string; length: number | null }>;
+
+/** Outputs can appear twice (an `executed` frame and history); one copy each. */
+function distinct(outputs: readonly OutputRef[]): OutputRef[] {
+  const seen = new Set<string>();
+  return outputs.filter((ref) => {
+    const key = JSON.stringify([ref.node, ref.kind, ref.type, ref.subfolder, ref.filename]);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * Copies every output into `dir` (emptied first, so a copy repeated after a restart starts clean).
+ * Throws with a readable message naming the output that could not be copied; `dir` is then removed.
+ */
+export async function copyOutputs(dir: string, outputs: readonly OutputRef[], fetchOutput: FetchOutput): Promise<ResultFile[]> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const taken = new Set<string>();
+  const results: ResultFile[] = [];
+  try {
+    for (const ref of distinct(outputs)) {
+      const filename = uniqueName(safeFileName(ref.filename), taken);
+      let fetched;
+      try {
+        fetched = await fetchOutput(ref);
+      } catch (error) {
+        throw new Error(`output ${ref.filename} of node ${ref.node} could not be fetched from ComfyUI: ${(error as Error).message}`, { cause: error });
+      }
+      const hash = createHash('sha256');
+      let size = 0;
+      const measure = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          size += chunk.length;
+          hash.update(chunk);
+          callback(null, chunk);
+        },
+      });
+      try {
+        await pipeline(fetched.stream, measure, createWriteStream(join(dir, filename), { flags: 'wx' }));
+      } catch (error) {
+        throw new Error(`output ${ref.filename} of node ${ref.node} could not be copied: ${(error as Error).message}`, { cause: error });
+      }
+      if (fetched.length !== null && fetched.length !== size) {
+        throw new Error(`output ${ref.filename} of node ${ref.node} arrived truncated (${size} of ${fetched.length} bytes)`);
+      }
+      results.push({
+        filename,
+        contentType: contentTypeFor(filename, fetched.contentType),
+        size,
+        node: ref.node,
+        kind: ref.kind,
+        sha256: hash.digest('hex'),
+      });
+    }
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    throw error;
+  }
+  return results;
+}

@@ -1,0 +1,364 @@
+import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ANONYMOUS } from '../core/contracts/auth.js';
+import type { Generation } from '../core/contracts/generation.js';
+import type { GenerationChange, GenerationService } from '../core/contracts/generations.js';
+import type { Graph } from '../core/contracts/graph.js';
+import type { Storage } from '../core/contracts/storage.js';
+import { BridgeError } from '../core/errors.js';
+import { definePlugin, type PluginManifest } from '../core/plugin.js';
+import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import { GRAPH, probePlugin, StubTransport, stubTransportPlugin, until, type Probe } from './generations-stub-transport.js';
+import { makePng } from './upload-images.js';
+
+const request = (graph: Graph = GRAPH) => ({ workflow: 'tiny', clientId: 'client-1', principal: ANONYMOUS, graph, uploads: {} });
+
+describe('generations service (stub transport)', () => {
+  let stub: StubTransport;
+  let bridge: RunningBridge | undefined;
+  let probe: Probe;
+  let service: GenerationService;
+  let storage: Storage;
+  let changes: { id: string; state: string; percent: number; change: GenerationChange }[];
+
+  async function start(options: Record<string, unknown> = {}, config: Record<string, unknown> = {}): Promise<void> {
+    probe = {};
+    bridge = await startBridge({
+      plugins: { 'storage-nedb': { inMemory: true }, generations: options, results: {} },
+      extraPlugins: [stubTransportPlugin(stub), probePlugin(probe)],
+      config,
+    });
+    service = probe.generations!;
+    storage = probe.storage!;
+    changes = [];
+    service.onChange((gen, change) => changes.push({ id: gen.id, state: gen.state, percent: gen.percent, change }));
+  }
+
+  const emitRun = (promptId: string): void => {
+    const base = { promptId, backend: 'stub' };
+    stub.emit({ type: 'started', ...base });
+    stub.emit({ type: 'cached', ...base, nodes: [] });
+    stub.emit({ type: 'executing', ...base, node: '1' });
+    stub.emit({ type: 'executing', ...base, node: '2' });
+    stub.emit({ type: 'progress', ...base, node: '2', value: 1, max: 4 });
+    stub.emit({ type: 'progress', ...base, node: '2', value: 2, max: 4 });
+    const outputs = [{ node: '2', kind: 'images', filename: 'x_00001_.png', subfolder: '', type: 'output' }];
+    stub.emit({ type: 'executed', ...base, node: '2', outputs });
+    stub.emit({ type: 'completed', ...base, outputs });
+  };
+
+  beforeEach(() => {
+    stub = new StubTransport();
+    stub.files.set('x_00001_.png', makePng(4, 3));
+  });
+  afterEach(async () => {
+    await bridge?.close();
+    bridge = undefined;
+  });
+
+  it('records a generation before submitting it, with the nodes that will run', async () => {
+    await start();
+    let storedAtSubmit: Generation | undefined;
+    const submit = stub.submit.bind(stub);
+    stub.submit = async (req) => {
+      storedAtSubmit = await storage.generations.getByPromptId!(req.promptId);
+      return submit(req);
+    };
+    stub.position = 3;
+    const gen = await service.create(request());
+    expect(gen.id).to.match(/^gen_[A-Za-z0-9_-]{24}$/);
+    expect(storedAtSubmit?.state).to.equal('queued');
+    expect(storedAtSubmit?.attempts).to.equal(1);
+    expect(gen.totalNodes).to.equal(2);
+    expect(gen.position).to.equal(3);
+    expect(gen.backend).to.equal('stub');
+    expect(stub.last.promptId).to.equal(gen.promptId).and.to.match(/^[0-9a-f-]{36}$/);
+    expect((await storage.generations.get(gen.id))?.position).to.equal(3);
+    expect(service.activeCount('client-1')).to.equal(1);
+    expect(service.frame(gen)).to.deep.include({ status: 'progress', details: '0.00%' });
+  });
+
+  it('follows a run to completion: percent never goes down, ends at 100, results copied before completed', async () => {
+    await start();
+    const hooked: string[] = [];
+    probe.hooks!.progress.tap('test', (g, event) => void hooked.push(`${event.type}:${g.percent}`));
+    const gen = await service.create(request());
+    emitRun(gen.promptId);
+    const done = await service.waitForEnd(gen.id, 3000);
+    expect(hooked).to.deep.equal(['started:0', 'cached:0', 'executing:0', 'executing:50', 'progress:62.5', 'progress:75', 'executed:100']);
+    expect(done?.state).to.equal('completed');
+    expect(done?.percent).to.equal(100);
+    const percents = changes.filter((c) => c.id === gen.id).map((c) => c.percent);
+    for (let i = 1; i < percents.length; i++) expect(percents[i]).to.be.at.least(percents[i - 1]!);
+    expect(percents).to.include(50); // node 1 done of 2
+    expect(percents).to.include(62.5); // node 2 at step 1/4
+    const finished = changes.filter((c) => c.change === 'finished');
+    expect(finished).to.have.length(1);
+    const stored = await storage.generations.get(gen.id);
+    expect(stored?.state).to.equal('completed');
+    expect(stored?.results).to.have.length(1);
+    const [file] = stored!.results;
+    expect(file).to.include({ filename: 'x_00001_.png', contentType: 'image/png', node: '2', kind: 'images' });
+    const bytes = await readFile(service.resultPath(stored!, file!.filename));
+    expect(bytes.equals(stub.files.get('x_00001_.png')!)).to.equal(true);
+    expect(service.activeCount('client-1')).to.equal(0);
+    const frame = service.frame(stored!);
+    expect(frame.status).to.equal('closed');
+    expect(frame.details).to.equal('Execution is done');
+    expect(frame.data.result_urls).to.deep.equal([`${bridge!.url}/results/${gen.id}/x_00001_.png`]);
+    expect(service.resultUrl(stored!, 'a b.png')).to.equal(`${bridge!.url}/results/${gen.id}/a%20b.png`);
+  });
+
+  it('builds result URLs on server.publicUrl when one is configured', async () => {
+    await start({}, { server: { publicUrl: 'https://images.example.com/bridge/' } });
+    const gen = await service.create(request());
+    expect(service.resultUrl(gen, 'x #1.png')).to.equal(`https://images.example.com/bridge/results/${gen.id}/x%20%231.png`);
+  });
+
+  it('persists the state change to running before telling listeners', async () => {
+    await start();
+    const gen = await service.create(request());
+    const seen: string[] = [];
+    service.onChange((g, change) => {
+      if (change === 'updated' && g.state === 'running') {
+        void storage.generations.get(g.id).then((s) => seen.push(s!.state));
+      }
+    });
+    stub.emit({ type: 'started', promptId: gen.promptId, backend: 'stub' });
+    await until(() => seen.length > 0, 'a running notification');
+    expect(seen[0]).to.equal('running');
+    expect((await service.get(gen.id))?.startedAt).to.be.a('string');
+  });
+
+  it('fails a generation whose node raised, naming the node and the exception', async () => {
+    await start();
+    const failures: string[] = [];
+    probe.hooks!.failed.tap('test', (_gen, reason) => void failures.push(reason));
+    const gen = await service.create(request());
+    stub.emit({ type: 'executing', promptId: gen.promptId, backend: 'stub', node: '1' });
+    stub.emit({ type: 'failed', promptId: gen.promptId, backend: 'stub', node: '2', nodeType: 'SaveImage', exceptionType: 'RuntimeError', message: 'disk full' });
+    const end = await service.waitForEnd(gen.id, 2000);
+    expect(end?.state).to.equal('failed');
+    expect(end?.error).to.equal('node 2 (SaveImage) raised RuntimeError: disk full');
+    expect(failures).to.deep.equal(['node 2 (SaveImage) raised RuntimeError: disk full']);
+    const frame = service.frame(end!);
+    expect(frame.status).to.equal('error');
+    expect(frame.details).to.equal('node 2 (SaveImage) raised RuntimeError: disk full');
+    expect(frame.data.error_message).to.equal(frame.details);
+  });
+
+  it('records a graph ComfyUI rejected as failed and answers 400 with its node errors', async () => {
+    await start();
+    stub.submitError = new BridgeError(400, 'graph_rejected', 'ComfyUI rejected the graph: node 2 (SaveImage): images is missing', {
+      extra: { node_errors: { '2': { errors: [] } } },
+    });
+    const error = (await service.create(request()).catch((e: unknown) => e)) as BridgeError;
+    // Plugins load through import(), the test through tsx's require: compare by shape, not by class.
+    expect(error.name).to.equal('BridgeError');
+    expect(error.status).to.equal(400);
+    expect(error.detail).to.contain('node 2 (SaveImage)');
+    expect(error.extra.node_errors).to.deep.equal({ '2': { errors: [] } });
+    const counts = await storage.generations.counts();
+    expect(counts.total).to.equal(1);
+    expect(counts.byState.failed).to.equal(1);
+    const stored = await storage.generations.get(error.extra.id as string);
+    expect(stored?.error).to.contain('images is missing');
+    expect(service.activeCount('client-1')).to.equal(0);
+  });
+
+  it('answers 503 with Retry-After and records nothing when no backend is up', async () => {
+    await start();
+    stub.up = false;
+    const error = (await service.create(request()).catch((e: unknown) => e)) as BridgeError;
+    expect(error.status).to.equal(503);
+    expect(error.code).to.equal('backend_unavailable');
+    expect(error.headers['Retry-After']).to.match(/^\d+$/);
+    expect((await storage.generations.counts()).total).to.equal(0);
+    expect(stub.submits).to.have.length(0);
+  });
+
+  it('fails a generation whose backend cannot be reached at submission, and answers 503', async () => {
+    await start();
+    stub.submitError = new BridgeError(503, 'backend_unavailable', 'ComfyUI backend stub cannot be reached', { headers: { 'Retry-After': '7' } });
+    const error = (await service.create(request()).catch((e: unknown) => e)) as BridgeError;
+    expect(error.status).to.equal(503);
+    expect(error.headers['Retry-After']).to.equal('7');
+    const stored = await storage.generations.get(error.extra.id as string);
+    expect(stored?.state).to.equal('failed');
+    expect(stored?.error).to.contain('could not be reached');
+  });
+
+  it('interrupts a queued generation at once when it was removed from the queue', async () => {
+    await start();
+    stub.cancelOutcome = 'removed';
+    const gen = await service.create(request());
+    const after = await service.interrupt(gen.id);
+    expect(stub.cancels).to.deep.equal([gen.promptId]);
+    expect(after.state).to.equal('interrupted');
+    expect((await storage.generations.get(gen.id))?.state).to.equal('interrupted');
+    // A late event for the same prompt changes nothing.
+    stub.emit({ type: 'interrupted', promptId: gen.promptId, backend: 'stub', node: null });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(changes.filter((c) => c.change === 'finished')).to.have.length(1);
+  });
+
+  it('interrupts a running generation when ComfyUI reports it stopped; a finished one is returned as is', async () => {
+    await start();
+    stub.cancelOutcome = 'interrupted';
+    const gen = await service.create(request());
+    stub.emit({ type: 'started', promptId: gen.promptId, backend: 'stub' });
+    const asked = await service.interrupt(gen.id);
+    expect(asked.state).to.equal('running');
+    stub.emit({ type: 'interrupted', promptId: gen.promptId, backend: 'stub', node: '1' });
+    const end = await service.waitForEnd(gen.id, 2000);
+    expect(end?.state).to.equal('interrupted');
+    expect(end?.error).to.equal('interrupted on request');
+    const again = await service.interrupt(gen.id);
+    expect(again.state).to.equal('interrupted');
+    expect(stub.cancels).to.have.length(1);
+    const unknown = (await service.interrupt('gen_doesnotexist0000000000').catch((e: unknown) => e)) as BridgeError;
+    expect(unknown.status).to.equal(404);
+  });
+
+  it('resubmits a lost generation once with a new prompt id, then fails it when lost again', async () => {
+    await start();
+    const gen = await service.create(request());
+    stub.emit({ type: 'started', promptId: gen.promptId, backend: 'stub' });
+    stub.emit({ type: 'executing', promptId: gen.promptId, backend: 'stub', node: '1' });
+    stub.emit({ type: 'executing', promptId: gen.promptId, backend: 'stub', node: '2' });
+    await until(async () => (await service.get(gen.id))!.percent === 50, 'percent 50');
+    stub.emit({ type: 'lost', promptId: gen.promptId, backend: 'stub', reason: 'ComfyUI backend stub restarted' });
+    await until(() => stub.submits.length === 2, 'a resubmission');
+    const second = stub.last.promptId;
+    expect(second).to.not.equal(gen.promptId);
+    const resubmitted = await until(async () => {
+      const g = await service.get(gen.id);
+      return g?.promptId === second ? g : undefined;
+    }, 'the new prompt id');
+    expect(resubmitted.attempts).to.equal(2);
+    expect(resubmitted.state).to.equal('queued');
+    expect(resubmitted.percent).to.equal(50); // never goes backwards
+    // Events of the old prompt are stale now.
+    stub.emit({ type: 'completed', promptId: gen.promptId, backend: 'stub', outputs: [] });
+    stub.emit({ type: 'lost', promptId: second, backend: 'stub', reason: 'ComfyUI backend stub restarted again' });
+    const end = await service.waitForEnd(gen.id, 2000);
+    expect(end?.state).to.equal('failed');
+    expect(end?.error).to.contain('restarted again').and.to.contain('2 time');
+    expect((await storage.generations.get(gen.id))?.promptId).to.equal(second);
+  });
+
+  it("fails a lost generation at once with onLost 'fail'", async () => {
+    await start({ onLost: 'fail' });
+    const gen = await service.create(request());
+    stub.emit({ type: 'lost', promptId: gen.promptId, backend: 'stub', reason: 'ComfyUI backend stub has been unreachable for more than 120 s' });
+    const end = await service.waitForEnd(gen.id, 2000);
+    expect(end?.state).to.equal('failed');
+    expect(end?.error).to.contain('unreachable');
+    expect(stub.submits).to.have.length(1);
+  });
+
+  it('fails a generation whose results cannot be copied', async () => {
+    await start();
+    const gen = await service.create(request());
+    stub.emit({
+      type: 'completed',
+      promptId: gen.promptId,
+      backend: 'stub',
+      outputs: [{ node: '2', kind: 'images', filename: 'missing.png', subfolder: '', type: 'output' }],
+    });
+    const end = await service.waitForEnd(gen.id, 2000);
+    expect(end?.state).to.equal('failed');
+    expect(end?.error).to.contain('could not be copied').and.to.contain('missing.png');
+    expect(end?.results).to.deep.equal([]);
+  });
+
+  it('fails a stuck generation after stuckAfterMs unless ComfyUI says it is still queued', async () => {
+    await start({ stuckAfterMs: 150 });
+    const waiting = await service.create(request());
+    stub.lookups.set(waiting.promptId, { state: 'queued' });
+    const stuck = await service.create(request());
+    stub.lookups.set(stuck.promptId, { state: 'running' });
+    const end = await service.waitForEnd(stuck.id, 3000);
+    expect(end?.state).to.equal('failed');
+    expect(end?.error).to.match(/no news from ComfyUI backend stub/);
+    expect(stub.cancels).to.include(stuck.promptId);
+    expect((await service.get(waiting.id))?.state).to.equal('queued');
+  });
+
+  it('refuses upload inputs without an upload service or naming no node, recording nothing', async () => {
+    await start();
+    const graph: Graph = { ...GRAPH, '5': { class_type: 'LoadImage', inputs: { image: 'placeholder.png' } } };
+    const error = (await service.create({ ...request(graph), uploads: { '5/image': 'cb_abc.png' } }).catch((e: unknown) => e)) as BridgeError;
+    expect(error.status).to.equal(400);
+    expect(error.detail).to.contain('uploads are not enabled');
+    const bad = (await service.create({ ...request(graph), uploads: { '77/image': 'cb_abc.png' } }).catch((e: unknown) => e)) as BridgeError;
+    expect(bad.status).to.equal(400);
+    expect(bad.detail).to.contain('77/image');
+    expect((await storage.generations.counts()).total).to.equal(0);
+    expect(stub.submits).to.have.length(0);
+  });
+
+  it('puts the uploads a generation uses on its backend, marks them used, and again on a resubmission', async () => {
+    const used: string[] = [];
+    const uploadsPlugin = definePlugin({
+      name: 'stub-uploads',
+      provides: ['uploads'],
+      register(ctx) {
+        ctx.provide('uploads', {
+          find: async () => undefined,
+          pathOf: (name) => `/srv/uploads/${name}`,
+          markUsed: async (name, genId) => void used.push(`${name}@${genId}`),
+        });
+      },
+    }) as PluginManifest<never>;
+    probe = {};
+    bridge = await startBridge({
+      plugins: { 'storage-nedb': { inMemory: true }, generations: {}, results: {} },
+      extraPlugins: [stubTransportPlugin(stub), uploadsPlugin, probePlugin(probe)],
+    });
+    service = probe.generations!;
+    const graph: Graph = {
+      ...GRAPH,
+      '5': { class_type: 'LoadImage', inputs: { image: 'placeholder.png' } },
+      '6': { class_type: 'LoadImage', inputs: { image: 'placeholder.png' } },
+    };
+    const gen = await service.create({ ...request(graph), uploads: { '5/image': 'cb_abc.png', '6/image': 'cb_abc.png' } });
+    expect(stub.uploads).to.deep.equal([{ backend: 'stub', path: '/srv/uploads/cb_abc.png', name: 'cb_abc.png', contentType: 'image/png' }]);
+    expect(stub.last.graph['5']!.inputs.image).to.equal('remote-cb_abc.png');
+    expect(stub.last.graph['6']!.inputs.image).to.equal('remote-cb_abc.png');
+    expect(graph['5']!.inputs.image).to.equal('placeholder.png');
+    expect(gen.uploads).to.deep.equal(['cb_abc.png']);
+    await until(() => used.length > 0, 'markUsed');
+    expect(used).to.deep.equal([`cb_abc.png@${gen.id}`]);
+    stub.emit({ type: 'lost', promptId: gen.promptId, backend: 'stub', reason: 'gone' });
+    await until(() => stub.submits.length === 2, 'the resubmission');
+    expect(stub.uploads).to.have.length(2);
+    expect(stub.last.graph['5']!.inputs.image).to.equal('remote-cb_abc.png');
+  });
+
+  it('lets beforeSubmit rewrite the graph and gives afterSubmit / afterComplete the generation', async () => {
+    probe = {};
+    bridge = await startBridge({
+      plugins: { 'storage-nedb': { inMemory: true }, generations: {}, results: {} },
+      extraPlugins: [stubTransportPlugin(stub), probePlugin(probe)],
+    });
+    service = probe.generations!;
+    const seen: string[] = [];
+    probe.hooks!.beforeSubmit.tap('test', (graph, info) => {
+      seen.push(`before:${info.workflow}:${info.backend}`);
+      return { ...graph, '2': { ...graph['2']!, inputs: { ...graph['2']!.inputs, filename_prefix: 'rewritten' } } };
+    });
+    probe.hooks!.afterSubmit.tap('test', (gen) => void seen.push(`after:${gen.state}`));
+    probe.hooks!.afterComplete.tap('test', (gen) => void seen.push(`complete:${gen.results.length}`));
+    const gen = await service.create(request());
+    expect(stub.last.graph['2']!.inputs.filename_prefix).to.equal('rewritten');
+    expect(GRAPH['2']!.inputs.filename_prefix).to.equal('x'); // the caller's graph is untouched
+    emitRun(gen.promptId);
+    await service.waitForEnd(gen.id, 2000);
+    await until(() => seen.length === 3, 'three hook calls');
+    expect(seen).to.deep.equal(['before:tiny:stub', 'after:queued', 'complete:1']);
+    expect(join(bridge.dataDir, 'results', gen.id, 'x_00001_.png')).to.equal(service.resultPath(gen, 'x_00001_.png'));
+    expect(() => service.resultPath(gen, '../x.png')).to.throw();
+  });
+});

@@ -1,0 +1,143 @@
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
+import { until } from './generations-stub-transport.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<number | null>;
+}
+
+/** `comfy-bridge serve` as an operator runs it, on a free port; resolves once it logged where it listens. */
+async function serve(dataDir: string, comfyUrl: string): Promise<Served> {
+  const child = spawn(process.execPath, ['bin/comfy-bridge.js', 'serve'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      COMFY_BRIDGE_PORT: '0',
+      COMFY_BRIDGE_HOST: '127.0.0.1',
+      COMFY_BRIDGE_DATA_DIR: dataDir,
+      COMFY_BRIDGE_COMFYUI_URLS: comfyUrl,
+      COMFY_BRIDGE_LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the bridge did not say where it listens:\n${output}`)), 15_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      for (const line of output.split('\n')) {
+        if (!line.includes('"listening"') && !line.includes('listening')) continue;
+        const match = /"url":"(http:\/\/[^"]+)"/.exec(line) ?? /(http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+        if (match?.[1]) {
+          clearTimeout(timer);
+          child.stdout!.off('data', onData);
+          child.stderr!.off('data', onData);
+          resolve(match[1]);
+          return;
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the bridge exited (${code}) before listening:\n${output}`));
+    });
+  });
+  // Keep draining the pipes so a chatty process never blocks on a full pipe.
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return { child, url, exited };
+}
+
+interface ExecutionInfo {
+  status: string;
+  data: { id: string; state: string; percent: number; result_urls: string[] };
+}
+
+async function info(url: string, id: string): Promise<ExecutionInfo | undefined> {
+  try {
+    const res = await fetch(`${url}/execution-info?id=${encodeURIComponent(id)}`);
+    return res.status === 200 ? ((await res.json()) as ExecutionInfo) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('a bridge killed with SIGKILL mid-generation', function () {
+  this.timeout(60_000);
+  let fake: FakeComfy;
+  let dataDir: string;
+  const running: Served[] = [];
+
+  before(async () => {
+    fake = await startFakeComfy({ nodeDurationMs: 5 });
+    dataDir = await mkdtemp(join(tmpdir(), 'generations-sigkill-'));
+  });
+  after(async () => {
+    for (const served of running) {
+      if (served.child.exitCode === null && served.child.signalCode === null) {
+        served.child.kill('SIGKILL');
+        await served.exited;
+      }
+    }
+    await fake.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('lets the next bridge on the same data dir finish the generation and serve its result', async () => {
+    fake.setNodeDuration('KSampler', 1500);
+    const first = await serve(dataDir, fake.url);
+    running.push(first);
+    await until(async () => (await fetch(`${first.url}/ready`).catch(() => undefined))?.status === 200, 'the first bridge to be ready', 10_000);
+
+    const res = await fetch(`${first.url}/generate-based-workflow?clientId=sigkill-client`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 5 }),
+    });
+    expect(res.status).to.equal(200);
+    const { id } = (await res.json()) as { id: string };
+    await until(async () => (await info(first.url, id))?.data.state === 'running', 'the generation to run', 10_000);
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(first.child.signalCode).to.equal('SIGKILL');
+
+    const second = await serve(dataDir, fake.url);
+    running.push(second);
+    const end = await until(
+      async () => {
+        const current = await info(second.url, id);
+        return current && current.data.state !== 'queued' && current.data.state !== 'running' ? current : undefined;
+      },
+      'the generation to end on the second bridge',
+      20_000,
+    );
+    expect(end.data.state).to.equal('completed');
+    expect(end.status).to.equal('closed');
+    expect(end.data.percent).to.equal(100);
+    expect(end.data.result_urls).to.have.length(1);
+    expect(end.data.result_urls[0]!.startsWith(`${second.url}/results/${id}/`)).to.equal(true);
+    const image = await fetch(end.data.result_urls[0]!);
+    expect(image.status).to.equal(200);
+    expect(image.headers.get('content-type')).to.equal('image/png');
+    expect(Buffer.from(await image.arrayBuffer()).subarray(0, 8).equals(PNG_SIGNATURE)).to.equal(true);
+    // The same prompt finished: the fake saw exactly one submission.
+    expect(fake.prompts.filter((p) => p.accepted)).to.have.length(1);
+
+    second.child.kill('SIGTERM');
+    expect(await second.exited).to.equal(0);
+  });
+});

@@ -1,0 +1,103 @@
+import { expect } from 'chai';
+import { contentTypeFor } from '../plugins/generations/content-types.js';
+import { origin } from '../plugins/generations/index.js';
+import { KNOWN_OUTPUT_CLASSES, nodesToRun, outputClasses } from '../plugins/generations/nodes-to-run.js';
+import { computePercent } from '../plugins/generations/progress.js';
+import { safeFileName, uniqueName } from '../plugins/generations/result-files.js';
+import { noneMatch, parseRange } from '../plugins/results/conditional.js';
+import type { Graph } from '../core/contracts/graph.js';
+
+describe('generations: small pieces', () => {
+  it('makes output names safe: last segment, no control characters, no leading dots', () => {
+    expect(safeFileName('ComfyUI_00001_.png')).to.equal('ComfyUI_00001_.png');
+    expect(safeFileName('../../etc/passwd')).to.equal('passwd');
+    expect(safeFileName('..\\..\\win.ini')).to.equal('win.ini');
+    expect(safeFileName('..')).to.equal('output');
+    expect(safeFileName('/abs/.hidden')).to.equal('hidden');
+    expect(safeFileName('a\u0000b\nc.png')).to.equal('abc.png');
+    expect(safeFileName('näme with spaces?.webp')).to.equal('n_me_with_spaces_.webp');
+    expect(safeFileName('')).to.equal('output');
+    const long = safeFileName(`${'x'.repeat(300)}.png`);
+    expect(long).to.have.length(120);
+    expect(long.endsWith('.png')).to.equal(true);
+  });
+
+  it('keeps names unique within a generation, ignoring case', () => {
+    const taken = new Set<string>();
+    expect(uniqueName('a.png', taken)).to.equal('a.png');
+    expect(uniqueName('A.png', taken)).to.equal('A_2.png');
+    expect(uniqueName('a.png', taken)).to.equal('a_3.png');
+    expect(uniqueName('noext', taken)).to.equal('noext');
+    expect(uniqueName('noext', taken)).to.equal('noext_2');
+  });
+
+  it('counts only the nodes some output depends on', async () => {
+    const graph: Graph = {
+      '1': { class_type: 'CheckpointLoaderSimple', inputs: {} },
+      '2': { class_type: 'CLIPTextEncode', inputs: { clip: ['1', 1] } },
+      '3': { class_type: 'KSampler', inputs: { model: ['1', 0], positive: ['2', 0] } },
+      '4': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['1', 2] } },
+      '5': { class_type: 'SaveImage', inputs: { images: ['4', 0] } },
+      '6': { class_type: 'CLIPTextEncode', inputs: { clip: ['1', 1] } },
+      '7': { class_type: 'MyCustomSaver', inputs: { images: ['99', 0] } },
+    };
+    expect([...nodesToRun(graph, new Set(['SaveImage']))].sort()).to.deep.equal(['1', '2', '3', '4', '5']);
+    expect([...nodesToRun(graph, new Set(['SaveImage', 'MyCustomSaver']))].sort()).to.deep.equal(['1', '2', '3', '4', '5', '7']);
+    expect(nodesToRun(graph, new Set()).size).to.equal(7);
+    const known = new Map<string, boolean>();
+    const asked: string[] = [];
+    const outputs = await outputClasses(
+      ['SaveImage', 'MyCustomSaver', 'KSampler', 'Slow'],
+      async (c) => {
+        asked.push(c);
+        if (c === 'Slow') return new Promise(() => undefined);
+        return c === 'MyCustomSaver' ? { output_node: true } : c === 'KSampler' ? { output_node: false } : undefined;
+      },
+      known,
+      50,
+    );
+    expect([...outputs].sort()).to.deep.equal(['MyCustomSaver', 'SaveImage']);
+    expect(known.get('MyCustomSaver')).to.equal(true);
+    expect(KNOWN_OUTPUT_CLASSES.has('SaveImage')).to.equal(true);
+    await outputClasses(['MyCustomSaver'], async () => ({ output_node: false }), known, 50);
+    expect(asked.filter((c) => c === 'MyCustomSaver')).to.have.length(1); // cached
+  });
+
+  it('computes percent from nodes done and the current node steps, rounded down', () => {
+    const base = { doneNodes: [] as string[], totalNodes: 3, node: null, step: null, maxSteps: null };
+    expect(computePercent(base)).to.equal(0);
+    expect(computePercent({ ...base, doneNodes: ['1'] })).to.equal(33.33);
+    expect(computePercent({ ...base, doneNodes: ['1'], node: '2', step: 1, maxSteps: 2 })).to.equal(50);
+    expect(computePercent({ ...base, doneNodes: ['1', '2', '3', '4'] })).to.equal(100);
+    expect(computePercent({ ...base, doneNodes: ['1', '2'], node: '3', step: 99, maxSteps: 100 })).to.equal(99.66);
+    expect(computePercent({ ...base, totalNodes: 0 })).to.equal(0);
+  });
+
+  it('parses single byte ranges and refuses what lies past the end', () => {
+    expect(parseRange(undefined, 10)).to.deep.equal({ kind: 'full' });
+    expect(parseRange('bytes=0-4', 10)).to.deep.equal({ kind: 'partial', start: 0, end: 4 });
+    expect(parseRange('bytes=5-', 10)).to.deep.equal({ kind: 'partial', start: 5, end: 9 });
+    expect(parseRange('bytes=-3', 10)).to.deep.equal({ kind: 'partial', start: 7, end: 9 });
+    expect(parseRange('bytes=-30', 10)).to.deep.equal({ kind: 'partial', start: 0, end: 9 });
+    expect(parseRange('bytes=2-100', 10)).to.deep.equal({ kind: 'partial', start: 2, end: 9 });
+    expect(parseRange('bytes=10-', 10)).to.deep.equal({ kind: 'unsatisfiable' });
+    expect(parseRange('bytes=-0', 10)).to.deep.equal({ kind: 'unsatisfiable' });
+    expect(parseRange('bytes=5-2', 10)).to.deep.equal({ kind: 'full' });
+    expect(parseRange('items=0-1', 10)).to.deep.equal({ kind: 'full' });
+    expect(parseRange('bytes=0-1,3-4', 10)).to.deep.equal({ kind: 'full' });
+    expect(noneMatch('W/"abc", "def"', '"abc"')).to.equal(true);
+    expect(noneMatch('*', '"abc"')).to.equal(true);
+    expect(noneMatch('"abcd"', '"abc"')).to.equal(false);
+  });
+
+  it('serves declared types unless generic or active, and a usable origin', () => {
+    expect(contentTypeFor('a.png', 'image/png')).to.equal('image/png');
+    expect(contentTypeFor('a.webp', 'application/octet-stream')).to.equal('image/webp');
+    expect(contentTypeFor('a.html', 'text/html')).to.equal('application/octet-stream');
+    expect(contentTypeFor('a.mp4', null)).to.equal('video/mp4');
+    expect(contentTypeFor('a.weird', '')).to.equal('application/octet-stream');
+    expect(origin('127.0.0.1', 8288)).to.equal('http://127.0.0.1:8288');
+    expect(origin('0.0.0.0', 80)).to.equal('http://127.0.0.1:80');
+    expect(origin('::1', 9)).to.equal('http://[::1]:9');
+  });
+});
