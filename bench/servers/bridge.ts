@@ -1,0 +1,23 @@
+// A real bridge for benchmarks: the default plugins, an in-memory or file store, the given backends.
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp } from '../../core/app.js';
+import { loadConfig } from '../../core/config/load.js';
+
+const backends = (process.env.BENCH_BACKENDS ?? 'http://127.0.0.1:9').split(',').map((url) => ({ url }));
+const config = await loadConfig({
+  env: {},
+  flags: {
+    dataDir: process.env.BENCH_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'cb-bench-'))),
+    log: { level: 'silent' },
+    server: { port: 0 },
+    plugins: { comfyui: { backends }, ...(process.env.BENCH_PLUGINS ? (JSON.parse(process.env.BENCH_PLUGINS) as object) : {}) },
+  },
+});
+const app = await createApp(config);
+const { url } = await app.start();
+process.stdout.write(`LISTENING ${url}\n`);
+process.on('SIGTERM', () => {
+  void app.close().then(() => process.exit(0));
+});
