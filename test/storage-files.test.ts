@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,7 +22,9 @@ interface Warning {
 
 function capturingLog() {
   const warnings: Warning[] = [];
-  return { warnings, log: { warn: (fields: Record<string, unknown>, message: string) => void warnings.push({ fields, message }), info: () => undefined } };
+  const warn = (fields: Record<string, unknown>, message: string) => void warnings.push({ fields, message });
+  // pino's LogFn is overloaded; this capture implements only the (fields, message) form the store uses.
+  return { warnings, log: { warn, info: () => undefined } as unknown as Pick<Logger, 'info' | 'warn'> };
 }
 
 let seq = 0;
