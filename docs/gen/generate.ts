@@ -17,6 +17,7 @@ import { buildDocument } from '../../plugins/openapi/build-document.js';
 import { DESCRIPTION } from '../../plugins/openapi/description.js';
 import { renderApi } from './render-api.js';
 import { rowsToMarkdown, schemaRows } from './schema-table.js';
+import { cell, prose } from './escape.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = join(ROOT, 'docs/reference');
@@ -55,7 +56,7 @@ async function apiPage(): Promise<{ markdown: string; document: Record<string, u
 function configurationPage(plugins: PluginManifest[]): string {
   const env = ENV_VARIABLES.map((v) => `| \`${v.variable}\` | \`${v.path.join('.')}\` | ${v.description} |`).join('\n');
   const sections = plugins
-    .map((p) => `### \`plugins.${p.name}\`\n\n${p.description ?? ''}\n\n${rowsToMarkdown(schemaRows(p.options))}`)
+    .map((p) => `### \`plugins.${p.name}\`\n\n${prose(p.description)}\n\n${rowsToMarkdown(schemaRows(p.options))}`)
     .join('\n');
   return `# Configuration reference
 
@@ -89,7 +90,7 @@ function pluginsPage(plugins: PluginManifest[], mounted: Map<string, string[]>):
   const rows = plugins.map((p) => {
     const routes = (mounted.get(p.name) ?? []).map((r) => `\`${r}\``).join('<br>');
     const deps = [...(p.dependencies ?? []), ...(p.optionalDependencies ?? []).map((d) => `${d}?`)].join(', ');
-    return `| \`${p.name}\` | ${p.description ?? ''} | ${routes} | ${(p.provides ?? []).join(', ')} | ${deps} |`;
+    return `| \`${p.name}\` | ${cell(p.description)} | ${routes} | ${(p.provides ?? []).join(', ')} | ${deps} |`;
   });
   return `# Plugins
 

@@ -1,3 +1,5 @@
+import { cell, prose as text } from './escape.js';
+
 /** Renders an OpenAPI document as one markdown page (VitePress-safe: text escaped, schemas in code blocks). */
 interface Operation {
   summary?: string;
@@ -9,9 +11,6 @@ interface Operation {
   'x-scope'?: string;
 }
 
-// Vue compiles markdown pages: a bare `<alias>` or `{{` in prose would be read as template syntax.
-const text = (s: string | undefined): string => (s ?? '').replace(/</g, '&lt;').replace(/\{\{/g, '&#123;&#123;');
-const cell = (s: string | undefined): string => text(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function renderApi(document: Record<string, unknown>): string {
   const paths = document.paths as Record<string, Record<string, Operation>>;
@@ -43,7 +42,7 @@ function renderOperation(method: string, path: string, op: Operation): string {
   if (op.parameters?.length) {
     out.push('| parameter | in | required | schema | description |', '|---|---|---|---|---|');
     for (const p of op.parameters) {
-      out.push(`| \`${p.name}\` | ${p.in} | ${p.required ? 'yes' : 'no'} | \`${cell(JSON.stringify(p.schema ?? {}))}\` | ${cell(p.description)} |`);
+      out.push(`| \`${p.name}\` | ${p.in} | ${p.required ? 'yes' : 'no'} | \`${JSON.stringify(p.schema ?? {}).replace(/\|/g, '\\|')}\` | ${cell(p.description)} |`);
     }
     out.push('');
   }

@@ -1,4 +1,5 @@
 import type { JsonSchema } from '../../core/plugin.js';
+import { cell } from './escape.js';
 
 export interface SchemaRow {
   key: string;
@@ -39,7 +40,7 @@ export function schemaRows(schema: JsonSchema | undefined, prefix = ''): SchemaR
       key,
       type: typeOf(property) + limits(property),
       default: property.default === undefined ? '' : `\`${JSON.stringify(property.default)}\``,
-      description: String(property.description ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' '),
+      description: cell(String(property.description ?? '')),
     });
     if (property.properties) rows.push(...schemaRows(property, key));
     const items = property.items as JsonSchema | undefined;
