@@ -4,6 +4,7 @@ import type { WorkflowRegistry } from './contracts/workflow.js';
 import type { UploadService } from './contracts/uploads.js';
 import type { GenerationService } from './contracts/generations.js';
 import type { AccessControl } from './contracts/auth.js';
+import type { WsStats } from './contracts/ws.js';
 import { BootError } from './errors.js';
 
 /**
@@ -18,6 +19,7 @@ export interface ServiceMap {
   uploads: UploadService;
   generations: GenerationService;
   access: AccessControl;
+  wsStats: WsStats;
 }
 
 export type ServiceName = keyof ServiceMap & string;

@@ -1,0 +1,61 @@
+import { definePlugin } from '../../core/plugin.js';
+import { canSee, type Principal } from '../../core/contracts/auth.js';
+import { badRequest, notFound } from '../../core/errors.js';
+import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+
+const PLUGIN = 'execution-info';
+
+/**
+ * GET /execution-info?clientId=X (or ?id=gen_...) — a generation's state in the websocket frame
+ * shape, for clients that poll instead of holding a socket (SPEC §3).
+ */
+export default definePlugin({
+  name: PLUGIN,
+  description: 'GET /execution-info — the latest (or a named) generation as a status frame, for REST polling.',
+  dependencies: ['generations'],
+  options: { type: 'object', additionalProperties: false, properties: {} },
+  register(ctx) {
+    const generations = ctx.use('generations');
+    ctx.route({
+      method: 'get',
+      path: '/execution-info',
+      summary: "A generation's current state (REST polling)",
+      description:
+        'The same frame a websocket gets: `status` is `progress` while queued or running, `closed` once completed, `error` once ' +
+        'failed or interrupted; `details` is the percent or the reason; `data` holds id, workflow, state, position, percent, node, ' +
+        'step, max_steps, result_urls, error_message and the timestamps. With both `id` and `clientId`, the generation must belong to that client.',
+      tags: ['generations'],
+      scope: 'client',
+      query: {
+        type: 'object',
+        properties: {
+          clientId: CLIENT_ID,
+          id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$', description: 'A generation id (gen_...).' },
+        },
+      },
+      responses: {
+        '200': {
+          description: 'The generation state.',
+          schema: {
+            type: 'object',
+            required: ['status', 'details', 'data'],
+            properties: { status: { enum: ['progress', 'closed', 'error'] }, details: { type: 'string' }, data: { type: 'object' } },
+          },
+        },
+        '400': { description: 'Neither clientId nor id given.', schema: ERROR_BODY },
+        '404': { description: 'No such generation (or not visible to this key).', schema: ERROR_BODY },
+      },
+      async handler(http) {
+        const { clientId, id } = http.state.query as { clientId?: string; id?: string };
+        if (clientId === undefined && id === undefined) throw badRequest('give clientId (the latest generation of that client) or id');
+        const gen = id !== undefined ? await generations.get(id) : await generations.latestForClient(clientId!);
+        const what = id !== undefined ? `generation ${id}` : `generation for client ${clientId}`;
+        // A generation of another key reads exactly like a missing one, so ids do not leak.
+        if (!gen || (clientId !== undefined && gen.clientId !== clientId) || !canSee(http.state.principal as Principal, gen.owner)) {
+          throw notFound(`no ${what}`);
+        }
+        http.body = generations.frame(gen);
+      },
+    });
+  },
+});

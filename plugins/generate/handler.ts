@@ -1,0 +1,111 @@
+import type { Context } from 'koa';
+import type { AccessControl, Principal } from '../../core/contracts/auth.js';
+import type { Generation } from '../../core/contracts/generation.js';
+import type { GenerationService } from '../../core/contracts/generations.js';
+import type { Graph } from '../../core/contracts/graph.js';
+import type { UploadService } from '../../core/contracts/uploads.js';
+import type { Workflow, WorkflowRegistry } from '../../core/contracts/workflow.js';
+import { badRequest, notFound, tooManyRequests } from '../../core/errors.js';
+import { ActiveCap } from './active-cap.js';
+import { checkImageInputs, shippedImageInputs } from './image-inputs.js';
+import { describeInputErrors, InputValidators } from './input-validator.js';
+import type { GenerateOptions } from './options.js';
+
+/** Keys of the body that are not workflow inputs. */
+const CONTROL_KEYS = new Set(['workflow', 'clientId', 'wait']);
+
+export interface GenerateDeps {
+  workflows: WorkflowRegistry;
+  generations: GenerationService;
+  uploads: () => UploadService | undefined;
+  access: () => AccessControl | undefined;
+  options: GenerateOptions;
+}
+
+interface GenerateBody {
+  workflow: string;
+  clientId?: string;
+  wait?: boolean;
+  [key: string]: unknown;
+}
+
+interface GenerateQuery {
+  clientId?: string;
+  wait?: boolean;
+}
+
+/** The body of the immediate answer: the original bridge's "queued / <position>". */
+export function queuedBody(gen: Generation) {
+  const position = gen.position ?? 0;
+  return { id: gen.id, clientId: gen.clientId, workflow: gen.workflow, status: 'queued' as const, position, detail: `queued / ${position}` };
+}
+
+/** The clientId from the query or the body; both given must agree. */
+function clientIdOf(query: GenerateQuery, body: GenerateBody): string {
+  if (query.clientId !== undefined && body.clientId !== undefined && query.clientId !== body.clientId) {
+    throw badRequest('clientId differs between the query and the body; send it once');
+  }
+  const clientId = query.clientId ?? body.clientId;
+  if (clientId === undefined) throw badRequest('clientId is required (in the query, ?clientId=, or the body): 1–128 characters of [A-Za-z0-9._:-]');
+  return clientId;
+}
+
+/** The workflow graph with the client's values written into their nodes; defaults stay as stored. */
+function fillGraph(workflow: Workflow, values: Record<string, unknown>): Graph {
+  const graph = structuredClone(workflow.graph);
+  for (const [key, value] of Object.entries(values)) {
+    const slash = key.indexOf('/');
+    graph[key.slice(0, slash)]!.inputs[key.slice(slash + 1)] = value;
+  }
+  return graph;
+}
+
+export function generateHandler(deps: GenerateDeps) {
+  const validators = new InputValidators();
+  const cap = new ActiveCap(deps.options.maxActivePerClient, (clientId) => deps.generations.activeCount(clientId));
+
+  return async (ctx: Context): Promise<void> => {
+    const principal = ctx.state.principal as Principal;
+    const query = (ctx.state.query ?? {}) as GenerateQuery;
+    const body = ctx.state.body as GenerateBody;
+    const clientId = clientIdOf(query, body);
+    const wait = query.wait ?? body.wait ?? false;
+    await deps.access()?.claimClient(clientId, principal);
+
+    const alias = body.workflow;
+    const workflow = deps.workflows.get(alias);
+    const inputs = workflow ? await deps.workflows.describe(alias) : undefined;
+    if (!workflow || !inputs) throw notFound(`no workflow named "${alias}" (GET /workflow-list lists them)`);
+
+    const values: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(body)) if (!CONTROL_KEYS.has(key)) values[key] = value;
+    const validate = validators.for(alias, inputs);
+    if (!validate(values)) throw badRequest(describeInputErrors(validate.errors, alias, Object.keys(inputs)));
+    const uploads = await checkImageInputs({ workflow, inputs, values, clientId, principal, uploads: deps.uploads() });
+
+    const release = cap.reserve(clientId);
+    if (!release) {
+      throw tooManyRequests(`client ${clientId} already has ${deps.options.maxActivePerClient} generations queued or running; wait for one to end`, {
+        headers: { 'Retry-After': String(deps.options.retryAfterSeconds) },
+      });
+    }
+    let gen: Generation;
+    try {
+      const shippedFiles = shippedImageInputs(workflow, inputs, values);
+      for (const key of Object.keys(uploads)) delete shippedFiles[key];
+      gen = await deps.generations.create({ workflow: alias, clientId, principal, graph: fillGraph(workflow, values), uploads, shippedFiles });
+    } finally {
+      release();
+    }
+
+    if (wait) {
+      const ended = await deps.generations.waitForEnd(gen.id, deps.options.waitTimeoutMs);
+      if (ended) {
+        ctx.body = deps.generations.frame(ended);
+        return;
+      }
+      ctx.status = 202;
+    }
+    ctx.body = queuedBody(gen);
+  };
+}

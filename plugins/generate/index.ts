@@ -1,0 +1,85 @@
+import { definePlugin } from '../../core/plugin.js';
+import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+import { generateHandler } from './handler.js';
+import { optionsSchema, type GenerateOptions } from './options.js';
+
+const PLUGIN = 'generate';
+
+const queuedSchema = {
+  type: 'object',
+  required: ['id', 'clientId', 'workflow', 'status', 'position', 'detail'],
+  properties: {
+    id: { type: 'string', description: 'The generation id (gen_...).' },
+    clientId: { type: 'string' },
+    workflow: { type: 'string' },
+    status: { const: 'queued' },
+    position: { type: 'integer', minimum: 0, description: 'Prompts ahead of this one on its backend (0 = next or running).' },
+    detail: { type: 'string', description: '"queued / <position>", as the original bridge answers.' },
+  },
+};
+
+const frameSchema = {
+  type: 'object',
+  required: ['status', 'details', 'data'],
+  properties: {
+    status: { enum: ['progress', 'closed', 'error'] },
+    details: { type: 'string' },
+    data: { type: 'object', description: 'id, workflow, state, percent, result_urls, error_message, timestamps…' },
+  },
+};
+
+/** POST /generate-based-workflow — validates the flat inputs against the workflow and starts a generation (SPEC §2.4). */
+export default definePlugin<GenerateOptions>({
+  name: PLUGIN,
+  description: 'POST /generate-based-workflow — start a generation of a workflow with flat inputs.',
+  dependencies: ['workflows', 'generations'],
+  optionalDependencies: ['uploads', 'access'],
+  options: optionsSchema,
+  register(ctx) {
+    const handler = generateHandler({
+      workflows: ctx.use('workflows'),
+      generations: ctx.use('generations'),
+      uploads: () => ctx.tryUse('uploads'),
+      access: () => ctx.tryUse('access'),
+      options: ctx.options,
+    });
+    ctx.route({
+      method: 'post',
+      path: '/generate-based-workflow',
+      summary: 'Start a generation',
+      description:
+        'Body: the workflow alias plus any of its designated inputs, flat: `{"workflow": "text-to-image", "6/text": "a red fox", "3/seed": 42}`. ' +
+        'Missing inputs take the workflow defaults; unknown keys, wrong types and out-of-range values are refused naming the key. ' +
+        'Image inputs take the stored name of an upload of the same clientId. Answers at once with the queued generation, ' +
+        'or with `wait: true` when it ends (the /execution-info body), or 202 after the wait timeout.',
+      tags: ['generations'],
+      scope: 'client',
+      query: {
+        type: 'object',
+        properties: {
+          clientId: CLIENT_ID,
+          wait: { type: 'boolean', description: 'Answer when the generation ends.' },
+        },
+      },
+      body: {
+        type: 'object',
+        required: ['workflow'],
+        properties: {
+          workflow: { type: 'string', minLength: 1, maxLength: 128, description: 'The workflow alias (GET /workflow-list).' },
+          clientId: CLIENT_ID,
+          wait: { type: 'boolean', description: 'Answer when the generation ends.' },
+        },
+        additionalProperties: { description: '"<node id>/<input name>": a designated input of the workflow (GET /workflow-info).' },
+      },
+      responses: {
+        '200': { description: 'Queued (or, with wait, ended: the /execution-info body).', schema: { oneOf: [queuedSchema, frameSchema] } },
+        '202': { description: 'wait: true timed out; the generation goes on.', schema: queuedSchema },
+        '400': { description: 'Missing clientId, unknown input key, wrong type or range, unknown image, or ComfyUI refused the graph.', schema: ERROR_BODY },
+        '404': { description: 'No workflow with that alias.', schema: ERROR_BODY },
+        '429': { description: 'This clientId has too many generations queued or running (Retry-After).', schema: ERROR_BODY },
+        '503': { description: 'No ComfyUI backend reachable (Retry-After).', schema: ERROR_BODY },
+      },
+      handler,
+    });
+  },
+});

@@ -1,0 +1,32 @@
+import type { JsonSchema } from '../../core/plugin.js';
+
+export interface GenerateOptions {
+  /** Generations one clientId may have queued or running at once; more → 429. */
+  maxActivePerClient: number;
+  /** How long `wait: true` holds the request before answering 202 with the queued body. */
+  waitTimeoutMs: number;
+  /** Retry-After (seconds) sent with a 429. */
+  retryAfterSeconds: number;
+}
+
+export const optionsSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    maxActivePerClient: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 10_000,
+      default: 10,
+      description: 'Generations one clientId may have queued or running at once (per-client fairness); more → 429.',
+    },
+    waitTimeoutMs: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 3_600_000,
+      default: 300_000,
+      description: 'Longest `wait: true` hold; after it the answer is 202 with the queued body.',
+    },
+    retryAfterSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 5, description: 'Retry-After of a 429.' },
+  },
+};
