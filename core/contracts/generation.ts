@@ -54,6 +54,8 @@ export interface Generation {
   results: ResultFile[];
   /** Human reason for failed / interrupted. */
   error: string | null;
+  /** Shipped workflow files its image inputs use: "<node>/<input>" → absolute path (re-placed on resubmission). */
+  shippedInputs?: Record<string, string>;
   /** How many times it was submitted to a backend. */
   attempts: number;
 }

@@ -18,6 +18,8 @@ export interface CreateGeneration {
   graph: Graph;
   /** Graph input values that name stored uploads: "<node>/<input>" → upload name. */
   uploads: Record<string, string>;
+  /** Image inputs that use a file the workflow ships: "<node>/<input>" → absolute path (put on the backend too). */
+  shippedFiles?: Record<string, string>;
 }
 
 /** Provided by plugins/generations: the life of every generation, from submit to its end. */

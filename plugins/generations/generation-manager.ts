@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Generation, GenerationState } from '../../core/contracts/generation.js';
 import type { CreateGeneration, GenerationChange, GenerationFrame, GenerationService } from '../../core/contracts/generations.js';
@@ -17,6 +17,8 @@ import { nodesToRun, outputClasses } from './nodes-to-run.js';
 import type { GenerationsOptions } from './options.js';
 import { applyProgress, isProgressEvent, resetProgress } from './progress.js';
 import { copyOutputs, safeFileName } from './result-files.js';
+
+const shippedFile = (path: string) => ({ path, name: basename(path), contentType: contentTypeFor(basename(path), null) });
 
 type Listener = (gen: Generation, change: GenerationChange) => void;
 
@@ -95,8 +97,9 @@ export class GenerationManager implements GenerationService {
     const id = newGenerationId();
     const promptId = newPromptId();
     const uploadInputs = { ...request.uploads };
+    const shippedInputs = { ...request.shippedFiles };
     let graph: Graph = structuredClone(request.graph);
-    await this.#placeUploads(graph, uploadInputs, backend);
+    await this.#placeUploads(graph, uploadInputs, shippedInputs, backend);
     graph = await hooks.beforeSubmit.promise(graph, {
       generationId: id,
       workflow: request.workflow,
@@ -117,6 +120,7 @@ export class GenerationManager implements GenerationService {
       graph,
       uploads: [...new Set(Object.values(uploadInputs))],
       uploadInputs,
+      shippedInputs,
       createdAt: now,
       startedAt: null,
       finishedAt: null,
@@ -461,7 +465,7 @@ export class GenerationManager implements GenerationService {
     const oldPromptId = gen.promptId;
     const graph = structuredClone(gen.graph);
     try {
-      if (gen.uploadInputs) await this.#placeUploads(graph, gen.uploadInputs, backend);
+      await this.#placeUploads(graph, gen.uploadInputs ?? {}, gen.shippedInputs ?? {}, backend);
     } catch (error) {
       return this.#finish(live, oldPromptId, 'failed', `${reason}; its images could not be uploaded again: ${messageOf(error)}`);
     }
@@ -519,27 +523,32 @@ export class GenerationManager implements GenerationService {
 
   // ── helpers ────────────────────────────────────────────────────────────────
 
-  /** Puts each stored upload on `backend` and points its graph input at the name ComfyUI gave it. */
-  async #placeUploads(graph: Graph, uploadInputs: Record<string, string>, backend: string): Promise<void> {
+  /**
+   * Puts each stored upload and each shipped workflow file on `backend` and points its graph input at
+   * the name ComfyUI gave it (ComfyUI reads images only from its own input folder).
+   */
+  async #placeUploads(graph: Graph, uploadInputs: Record<string, string>, shippedInputs: Record<string, string>, backend: string): Promise<void> {
     const placed = new Map<string, string>();
-    for (const [key, name] of Object.entries(uploadInputs)) {
+    const files = Object.entries(uploadInputs).map(([key, name]) => ({ key, name, upload: true }));
+    files.push(...Object.entries(shippedInputs).map(([key, path]) => ({ key, name: path, upload: false })));
+    for (const { key, name, upload } of files) {
       const slash = key.indexOf('/');
       const node = slash > 0 ? graph[key.slice(0, slash)] : undefined;
       if (!node) throw badRequest(`input ${key} does not name a node of the workflow`);
-      const uploads = this.deps.uploads;
-      if (!uploads) throw badRequest(`input ${key} names an upload, but uploads are not enabled on this bridge`);
       let remote = placed.get(name);
       if (remote === undefined) {
-        const record = await this.deps.storage.uploads.get(name);
-        remote = await this.deps.transport.upload(backend, {
-          path: uploads.pathOf(name),
-          name,
-          contentType: record?.contentType ?? contentTypeFor(name, null),
-        });
+        remote = await this.deps.transport.upload(backend, upload ? await this.#uploadFile(key, name) : shippedFile(name));
         placed.set(name, remote);
       }
       node.inputs = { ...node.inputs, [key.slice(slash + 1)]: remote };
     }
+  }
+
+  async #uploadFile(key: string, name: string): Promise<{ path: string; name: string; contentType: string }> {
+    const uploads = this.deps.uploads;
+    if (!uploads) throw badRequest(`input ${key} names an upload, but uploads are not enabled on this bridge`);
+    const record = await this.deps.storage.uploads.get(name);
+    return { path: uploads.pathOf(name), name, contentType: record?.contentType ?? contentTypeFor(name, null) };
   }
 
   #markUploadsUsed(live: LiveGeneration): void {
