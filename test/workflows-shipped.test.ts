@@ -35,10 +35,18 @@ describe('workflows: the ones shipped in workflows/', () => {
     }
   });
 
-  it('invert-image designates the LoadImage image as 10/image, defaulting to the shipped example', () => {
+  it('invert-image designates the LoadImage image as 10/image (apiinput), its manifest adding words', () => {
     const workflow = registry.get('invert-image')!;
+    expect(workflow.description).to.match(/^Inverts the colours/);
     expect(workflow.inputs).to.deep.equal({
-      '10/image': { type: 'str', title: 'Load Image', class: 'LoadImage', default: 'example.png', kind: 'image' },
+      '10/image': {
+        type: 'str',
+        title: 'Image',
+        class: 'LoadImage',
+        default: 'example.png',
+        kind: 'image',
+        description: 'The stored name of an uploaded image (POST /upload with the same clientId).',
+      },
     });
     expect(workflow.shippedFiles).to.deep.equal(['example.png']);
     expect(workflow.shippedFilePaths).to.deep.equal({ 'example.png': resolve(SHIPPED_DIR, 'assets', 'example.png') });
