@@ -67,3 +67,28 @@ describe('openapi: document and docs page', () => {
     });
   });
 });
+
+describe('openapi: the generate body per workflow', () => {
+  let bridge: RunningBridge;
+  before(async () => {
+    bridge = await startBridge({
+      plugins: { 'storage-nedb': { inMemory: true }, comfyui: { backends: [{ url: 'http://127.0.0.1:9' }] }, workflows: { watch: false }, generations: {}, generate: {}, openapi: {} },
+    });
+  });
+  after(async () => {
+    await bridge.close();
+  });
+
+  it('documents one body schema per shipped workflow, with its designated inputs, and stays valid', async () => {
+    const document = (await (await fetch(`${bridge.url}/openapi.json`)).json()) as Record<string, unknown>;
+    expect((await new Validator().validate(document)).valid).to.equal(true);
+    const paths = document.paths as Record<string, Record<string, { requestBody: { content: Record<string, { schema: { oneOf: Record<string, unknown>[] } }> } }>>;
+    const variants = paths['/generate-based-workflow']!.post!.requestBody.content['application/json']!.schema.oneOf;
+    expect(variants.map((v) => v.title)).to.deep.equal(['invert-image', 'resize-image', 'text-to-image']);
+    const textToImage = variants[2]! as { properties: Record<string, Record<string, unknown>>; additionalProperties: boolean };
+    expect(textToImage.additionalProperties).to.equal(false);
+    expect(Object.keys(textToImage.properties)).to.include.members(['workflow', '6/text', '3/seed', '5/width']);
+    expect(textToImage.properties['3/seed']).to.include({ type: 'integer' });
+    expect(textToImage.properties.workflow).to.deep.equal({ const: 'text-to-image' });
+  });
+});

@@ -1,6 +1,7 @@
 import { definePlugin } from '../../core/plugin.js';
 import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
 import { generateHandler } from './handler.js';
+import { generateBodyByWorkflow } from './document-body.js';
 import { optionsSchema, type GenerateOptions } from './options.js';
 
 const PLUGIN = 'generate';
@@ -71,6 +72,7 @@ export default definePlugin<GenerateOptions>({
         },
         additionalProperties: { description: '"<node id>/<input name>": a designated input of the workflow (GET /workflow-info).' },
       },
+      documentBody: () => generateBodyByWorkflow(ctx.use('workflows')),
       responses: {
         '200': { description: 'Queued (or, with wait, ended: the /execution-info body).', schema: { oneOf: [queuedSchema, frameSchema] } },
         '202': { description: 'wait: true timed out; the generation goes on.', schema: queuedSchema },
