@@ -114,11 +114,13 @@ describe('auth: one key never reaches another key\'s clientId or generations', (
     expect((await as(ADMIN_KEY, resultPath)).status).to.equal(200);
   });
 
-  it("history: key B sees none of key A's generations, even filtering by its clientId; the admin sees them", async () => {
+  it("history: key B sees none of key A's generations and gets 404 filtering by its clientId; the admin sees them", async () => {
     const ids = async (key: string, query: string) =>
       ((await (await as(key, `/history${query}`)).json()) as { history: { id: string }[]; total_count: number }).history.map((item) => item.id);
     expect(await ids(KEY_B, '')).to.deep.equal([]);
-    expect(await ids(KEY_B, '?clientId=tab-a')).to.deep.equal([]);
+    const filtered = await as(KEY_B, '/history?clientId=tab-a');
+    expect(filtered.status).to.equal(404);
+    expect(((await filtered.json()) as { error: string }).error).to.equal('not_found');
     expect(await ids(KEY_A, '')).to.deep.equal([genA]);
     expect(await ids(ADMIN_KEY, '?clientId=tab-a')).to.deep.equal([genA]);
   });

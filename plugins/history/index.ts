@@ -20,7 +20,7 @@ export default definePlugin({
   description: 'GET /history (paged generation history) and GET /generation-count.',
   dependencies: ['storage'],
   // Result URLs come from the generations service when it is loaded.
-  optionalDependencies: ['generations'],
+  optionalDependencies: ['generations', 'access'],
   options: { type: 'object', additionalProperties: false, properties: {} },
   register(ctx) {
     const storage = ctx.use('storage');
@@ -49,6 +49,8 @@ export default definePlugin({
         const query = request.state.query as HistoryQueryParams;
         // The kernel sets the principal on every non-public route; ANONYMOUS mirrors "auth off".
         const principal = (request.state.principal as Principal | undefined) ?? ANONYMOUS;
+        // Asking for another key's clientId is refused with 404 (as its socket and execution info are), so ids do not leak.
+        if (query.clientId) await ctx.tryUse('access')?.claimClient(query.clientId, principal);
         const { items, total } = await storage.generations.page({
           limit: query.limit,
           offset: query.offset,
