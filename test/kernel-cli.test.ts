@@ -84,3 +84,43 @@ describe('kernel: CLI', function () {
     expect(r.stderr.join('')).to.contain('unknown command "frobnicate"');
   });
 });
+
+describe('kernel: CLI init and openapi', function () {
+  this.timeout(30000);
+  let cwd: string;
+  beforeEach(async () => {
+    cwd = await mkdtemp(join(tmpdir(), 'cb-init-'));
+  });
+  afterEach(async () => {
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  const runIn = (args: string[]): Run => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Run = { child, stdout: [], stderr: [] };
+    child.stdout!.on('data', (chunk: Buffer) => out.stdout.push(chunk.toString('utf8')));
+    child.stderr!.on('data', (chunk: Buffer) => out.stderr.push(chunk.toString('utf8')));
+    return out;
+  };
+
+  it('init writes a starter config that passes config check, and refuses to overwrite it', async () => {
+    const first = runIn(['init']);
+    expect(await exitCode(first)).to.equal(0);
+    expect(first.stdout.join('')).to.contain('config/local.yaml');
+    const check = runIn(['config', 'check', '--config', 'config/local.yaml']);
+    expect(await exitCode(check), check.stderr.join('')).to.equal(0);
+    const effective = JSON.parse(check.stdout.join('')) as { plugins: Record<string, unknown> };
+    expect(Object.keys(effective.plugins)).to.include.members(['comfyui', 'generate', 'ws', 'storage-nedb']);
+    const again = runIn(['init']);
+    expect(await exitCode(again)).to.equal(1);
+    expect(again.stderr.join('')).to.contain('exists; use --force');
+  });
+
+  it('openapi prints the document of the configured plugins', async () => {
+    const r = run(['openapi'], { COMFY_BRIDGE_COMFYUI_URLS: 'http://127.0.0.1:9' });
+    expect(await exitCode(r), r.stderr.join('')).to.equal(0);
+    const document = JSON.parse(r.stdout.join('')) as { openapi: string; paths: Record<string, unknown> };
+    expect(document.openapi).to.equal('3.1.0');
+    expect(Object.keys(document.paths)).to.include.members(['/generate-based-workflow', '/ws', '/history', '/upload']);
+  });
+});
