@@ -13,6 +13,8 @@ import { BootError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge } from './helpers/bridge.js';
+import { providing } from './helpers/fixture-plugins.js';
+import { generationRecord } from './helpers/generation.js';
 
 const ADMIN_KEY = 'adm-Kq8sZ2v9Lw4pX7rT1nB6';
 const KEY_A = 'cliA-Hj3kL8mN2pQ5rS9tV4';
@@ -27,11 +29,7 @@ function probePlugins(seen: { storage?: Storage; freed: (string | undefined)[] }
       return Promise.resolve([{ name: 'local', url: 'http://127.0.0.1:1', ok: true }]);
     },
   } as unknown as Transport;
-  const stubTransport = definePlugin({
-    name: 'stub-transport',
-    provides: ['transport'],
-    register: (ctx) => ctx.provide('transport', transport),
-  });
+  const stubTransport = providing('stub-transport', { transport });
   const probe = definePlugin({
     name: 'auth-probe',
     dependencies: ['access', 'storage'],
@@ -56,35 +54,24 @@ function probePlugins(seen: { storage?: Storage; freed: (string | undefined)[] }
       });
     },
   });
-  return [stubTransport, probe] as PluginManifest<never>[];
+  return [stubTransport, probe as PluginManifest<never>];
 }
 
 function generation(id: string, clientId: string, owner: string | null, createdAt: string): Generation {
-  return {
+  return generationRecord({
     id,
+    createdAt,
     clientId,
     owner,
-    workflow: 'text-to-image',
     state: 'completed',
-    promptId: `p-${id}`,
     backend: 'local',
-    graph: {},
-    uploads: [],
-    createdAt,
     startedAt: createdAt,
     finishedAt: createdAt,
-    updatedAt: createdAt,
     position: 0,
     percent: 100,
-    node: null,
-    step: null,
-    maxSteps: null,
-    totalNodes: 1,
     doneNodes: ['1'],
-    results: [],
-    error: null,
     attempts: 1,
-  };
+  });
 }
 
 describe('auth: HTTP with keys from COMFY_BRIDGE_API_KEYS', () => {
@@ -196,7 +183,8 @@ describe('auth: HTTP with keys from COMFY_BRIDGE_API_KEYS', () => {
       ((await (await get(path, bearer(key))).json()) as { history: { id: string }[] }).history.map((item) => item.id);
     expect(await ids('/history', KEY_A)).to.deep.equal(['gen_aaaaaaaaaaaaaaaaaaaaaa']);
     expect(await ids('/history', KEY_B)).to.deep.equal(['gen_bbbbbbbbbbbbbbbbbbbbbb']);
-    expect(await ids('/history?clientId=tab-a', KEY_B)).to.deep.equal([]);
+    // tab-a is key A's clientId: asking for it with key B is refused like its socket (404, ids do not leak).
+    expect((await get('/history?clientId=tab-a', bearer(KEY_B))).status).to.equal(404);
     expect(await ids('/history', ADMIN_KEY)).to.deep.equal(['gen_bbbbbbbbbbbbbbbbbbbbbb', 'gen_aaaaaaaaaaaaaaaaaaaaaa']);
   });
 

@@ -1,11 +1,8 @@
 import { expect } from 'chai';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { GenerationService } from '../core/contracts/generations.js';
-import { definePlugin, type PluginManifest } from '../core/plugin.js';
-import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import { startFakeComfy } from './fake-comfyui/index.js';
+import type { RunningBridge } from './helpers/bridge.js';
+import { startComfyBridge, type ComfyBridge } from './helpers/comfy-bridge.js';
 import { FrameReader } from './ws-client.js';
 
 const ADMIN_KEY = 'adm-Kq8sZ2v9Lw4pX7rT1nB6';
@@ -19,32 +16,20 @@ const IMAGE_GRAPH = {
 
 /** Every route that reads a clientId or a generation, with the real plugins, keys A and B and an admin. */
 describe('auth: one key never reaches another key\'s clientId or generations', () => {
-  let fake: FakeComfy;
+  let stack: ComfyBridge;
   let bridge: RunningBridge;
-  let workflowsDir: string;
   let generations: GenerationService;
   let genA: string;
   let resultPath: string;
   const open: FrameReader[] = [];
 
   before(async () => {
-    fake = await startFakeComfy();
-    workflowsDir = await mkdtemp(join(tmpdir(), 'comfy-bridge-isolation-'));
-    await writeFile(join(workflowsDir, 'image.json'), JSON.stringify(IMAGE_GRAPH));
-    const probe = definePlugin({
-      name: 'generations-probe',
-      dependencies: ['generations'],
-      register: (ctx) => void (generations = ctx.use('generations')),
-    }) as PluginManifest<never>;
-    bridge = await startBridge({
+    stack = await startComfyBridge({
+      fakes: [await startFakeComfy()],
+      workflows: { image: IMAGE_GRAPH },
       plugins: {
-        'storage-nedb': { inMemory: true },
         util: {},
         auth: { keys: `${ADMIN_KEY}:admin,${KEY_A}:client,${KEY_B}:client` },
-        comfyui: { backends: [{ url: fake.url, name: 'one' }] },
-        workflows: { dir: workflowsDir, watch: false },
-        generations: {},
-        generate: {},
         ws: {},
         'execution-info': {},
         results: {},
@@ -52,8 +37,8 @@ describe('auth: one key never reaches another key\'s clientId or generations', (
         interrupt: {},
         free: {},
       },
-      extraPlugins: [probe],
     });
+    ({ bridge, generations } = stack);
     const response = await fetch(`${bridge.url}/generate-based-workflow?clientId=tab-a`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY_A}` },
@@ -69,9 +54,7 @@ describe('auth: one key never reaches another key\'s clientId or generations', (
 
   after(async () => {
     for (const reader of open) reader.ws.terminate();
-    await bridge.close();
-    await fake.stop();
-    await rm(workflowsDir, { recursive: true, force: true });
+    await stack.close();
   });
 
   const as = (key: string | undefined, path: string, method = 'GET') =>

@@ -6,7 +6,9 @@ import type { WsStats } from '../core/contracts/ws.js';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import type { Transport } from '../core/contracts/transport.js';
-import { definePlugin, type PluginManifest } from '../core/plugin.js';
+import type { PluginManifest } from '../core/plugin.js';
+import { grabbing } from './helpers/fixture-plugins.js';
+import { until } from './helpers/until.js';
 
 /**
  * The whole bridge as a client meets it — real plugins, real sockets, the fake ComfyUI behind —
@@ -79,7 +81,7 @@ export interface StackOptions {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const fake = await startFakeComfy({ nodeDurationMs: options.nodeDurationMs ?? 1 });
   const dir = await writeWorkflows();
-  const grabbed: Grabbed = {};
+  const grabbed: { wsStats?: WsStats; transport?: Transport } = {};
   let bridge: RunningBridge;
   try {
     bridge = await startBridge({
@@ -95,7 +97,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         'execution-info': {},
       },
       // Given first, so they register as early as their own dependencies allow (before the ws plugin, when they can).
-      extraPlugins: [...(options.extraPlugins ?? []), grab(grabbed)],
+      extraPlugins: [...(options.extraPlugins ?? []), grabbing('e2e-grab', ['wsStats', 'transport'], grabbed)],
       config: options.log ? { log: { level: options.log } } : {},
     });
   } catch (error) {
@@ -109,7 +111,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await waitForBackend(grabbed.transport!);
+    // The comfyui plugin connects in the background: wait until a generation can be submitted.
+    await until(() => grabbed.transport!.pickBackend() !== undefined, 'the fake ComfyUI backend to come up', 5000);
   } catch (error) {
     await stop();
     throw error;
@@ -117,35 +120,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return {
     fake,
     bridge,
-    stats: grabbed.stats!,
+    stats: grabbed.wsStats!,
     stop,
   };
-}
-
-interface Grabbed {
-  stats?: WsStats;
-  transport?: Transport;
-}
-
-/** A fixture plugin that hands the test the services it watches. */
-function grab(into: Grabbed): PluginManifest<never> {
-  return definePlugin({
-    name: 'e2e-grab',
-    dependencies: ['wsStats', 'transport'],
-    register(ctx) {
-      into.stats = ctx.use('wsStats');
-      into.transport = ctx.use('transport');
-    },
-  }) as PluginManifest<never>;
-}
-
-/** The comfyui plugin connects in the background: wait until a generation can be submitted. */
-async function waitForBackend(transport: Transport): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (transport.pickBackend() === undefined) {
-    if (Date.now() > deadline) throw new Error('the fake ComfyUI backend did not come up');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 export interface Answer {

@@ -1,12 +1,10 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { GenerationService } from '../core/contracts/generations.js';
-import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import type { RunningBridge } from './helpers/bridge.js';
+import { startComfyBridge, type ComfyBridge } from './helpers/comfy-bridge.js';
+import { until } from './helpers/until.js';
 
 const IMAGE_GRAPH = {
   '1': { inputs: { width: 8, height: 8, batch_size: 1, color: 0 }, class_type: 'EmptyImage', _meta: { title: 'Empty Image', apiinput: 'color' } },
@@ -17,15 +15,6 @@ interface FreeAnswer {
   detail: string;
   backends: { name: string; url: string; ok: boolean }[];
   error?: string;
-}
-
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /**
@@ -52,30 +41,14 @@ async function cachedNodesOfARun(fake: FakeComfy): Promise<string[]> {
 
 describe('free: against two fake ComfyUIs', () => {
   let fakes: FakeComfy[];
+  let stack: ComfyBridge;
   let bridge: RunningBridge;
-  let workflowsDir: string;
   let generations: GenerationService;
 
   beforeEach(async () => {
     fakes = [await startFakeComfy(), await startFakeComfy()];
-    workflowsDir = await mkdtemp(join(tmpdir(), 'comfy-bridge-free-'));
-    await writeFile(join(workflowsDir, 'image.json'), JSON.stringify(IMAGE_GRAPH));
-    const probe = definePlugin({
-      name: 'generations-probe',
-      dependencies: ['generations'],
-      register: (ctx) => void (generations = ctx.use('generations')),
-    }) as PluginManifest<never>;
-    bridge = await startBridge({
-      plugins: {
-        'storage-nedb': { inMemory: true },
-        comfyui: { backends: [{ url: fakes[0]!.url, name: 'one' }, { url: fakes[1]!.url, name: 'two' }] },
-        workflows: { dir: workflowsDir, watch: false },
-        generations: {},
-        generate: {},
-        free: {},
-      },
-      extraPlugins: [probe],
-    });
+    stack = await startComfyBridge({ fakes, workflows: { image: IMAGE_GRAPH }, plugins: { free: {} } });
+    ({ bridge, generations } = stack);
     // Warm both caches: the second identical run is served from the cache.
     for (const fake of fakes) {
       await cachedNodesOfARun(fake);
@@ -83,11 +56,7 @@ describe('free: against two fake ComfyUIs', () => {
     }
   });
 
-  afterEach(async () => {
-    await bridge.close();
-    for (const fake of fakes) await fake.stop();
-    await rm(workflowsDir, { recursive: true, force: true });
-  });
+  afterEach(() => stack.close());
 
   const free = async (query = ''): Promise<{ status: number; body: FreeAnswer }> => {
     const response = await fetch(`${bridge.url}/free${query}`, { method: 'POST' });
@@ -119,7 +88,7 @@ describe('free: against two fake ComfyUIs', () => {
     expect(gen?.state).to.equal('completed');
     const used = gen!.backend === 'one' ? 0 : 1;
     const other = 1 - used;
-    await until(() => Promise.all(fakes.map((fake) => fake.waitForIdle())).then(() => true), 'both fakes idle');
+    await until(() => Promise.all(fakes.map((fake) => fake.waitForIdle())).then(() => true), 'both fakes idle', 10_000);
 
     const answer = await free('?clientId=tab-1');
     expect(answer.status).to.equal(200);

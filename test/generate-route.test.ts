@@ -4,8 +4,9 @@ import type { UploadRecord } from '../core/contracts/storage.js';
 import type { UploadService } from '../core/contracts/uploads.js';
 import type { Workflow, WorkflowInput, WorkflowRegistry } from '../core/contracts/workflow.js';
 import { BridgeError, notFound } from '../core/errors.js';
-import { definePlugin, type PluginManifest } from '../core/plugin.js';
+import type { PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import { providing } from './helpers/fixture-plugins.js';
 import { StubGenerations, stubGenerationsPlugin } from './ws-stub-generations.js';
 import { delay } from './ws-support.js';
 
@@ -75,15 +76,7 @@ class StubAccess implements AccessControl {
 }
 
 function fixtures(services: { workflows: StubWorkflows; uploads: StubUploads; access: StubAccess }): PluginManifest<never> {
-  return definePlugin({
-    name: 'generate-fixtures',
-    provides: ['workflows', 'uploads', 'access'],
-    register(ctx) {
-      ctx.provide('workflows', services.workflows);
-      ctx.provide('uploads', services.uploads);
-      ctx.provide('access', services.access);
-    },
-  }) as PluginManifest<never>;
+  return providing('generate-fixtures', services);
 }
 
 describe('POST /generate-based-workflow (scripted services)', () => {

@@ -6,6 +6,7 @@ import type { GenerationService } from '../core/contracts/generations.js';
 import type { Storage } from '../core/contracts/storage.js';
 import type { Hooks } from '../core/hooks.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
+import { providing } from './helpers/fixture-plugins.js';
 
 /**
  * A scriptable Transport for the generations tests: the test decides what ComfyUI "answers" and
@@ -102,13 +103,7 @@ export class StubTransport implements Transport {
 }
 
 export function stubTransportPlugin(stub: StubTransport): PluginManifest<never> {
-  return definePlugin({
-    name: 'stub-transport',
-    provides: ['transport'],
-    register(ctx) {
-      ctx.provide('transport', stub);
-    },
-  }) as PluginManifest<never>;
+  return providing('stub-transport', { transport: stub });
 }
 
 export interface Probe {
@@ -140,14 +135,5 @@ export const GRAPH: Graph = {
   '9': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
 };
 
-/** Polls until `probe` gives a value (not undefined/false). */
-export async function until<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, ms = 3000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { until } from './helpers/until.js';
 

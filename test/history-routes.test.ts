@@ -5,38 +5,10 @@ import type { GenerationService } from '../core/contracts/generations.js';
 import type { Storage } from '../core/contracts/storage.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import { providing } from './helpers/fixture-plugins.js';
+import { numberedGenerations } from './helpers/generation.js';
 
-let seq = 0;
-function makeGeneration(overrides: Partial<Generation> = {}): Generation {
-  seq++;
-  const createdAt = new Date(Date.UTC(2026, 6, 7, 15, 0, seq)).toISOString();
-  return {
-    id: `gen_h${String(seq).padStart(4, '0')}`,
-    clientId: 'client-a',
-    owner: null,
-    workflow: 'text-to-image',
-    state: 'queued',
-    promptId: `prompt-${seq}`,
-    backend: null,
-    graph: {},
-    uploads: [],
-    createdAt,
-    startedAt: null,
-    finishedAt: null,
-    updatedAt: createdAt,
-    position: null,
-    percent: 0,
-    node: null,
-    step: null,
-    maxSteps: null,
-    totalNodes: 1,
-    doneNodes: [],
-    results: [],
-    error: null,
-    attempts: 0,
-    ...overrides,
-  };
-}
+const makeGeneration = numberedGenerations({ start: '2026-07-07T15:00:00.000Z', idPrefix: 'gen_h', idDigits: 4 });
 
 const png = (filename: string) => ({ filename, contentType: 'image/png', size: 3, node: '9', kind: 'images' });
 
@@ -194,13 +166,9 @@ describe('history routes', () => {
     });
 
     it("prefers the generations service's resultUrl when it is loaded", async () => {
-      const generations = definePlugin({
-        name: 'fake-generations',
-        provides: ['generations'],
-        register(ctx) {
-          ctx.provide('generations', { resultUrl: (gen: Generation, file: string) => `svc://${gen.id}/${file}` } as unknown as GenerationService);
-        },
-      }) as PluginManifest<never>;
+      const generations = providing('fake-generations', {
+        generations: { resultUrl: (gen: Generation, file: string) => `svc://${gen.id}/${file}` } as unknown as GenerationService,
+      });
       bridge = await startBridge({ plugins: { 'storage-nedb': { inMemory: true }, history: {} }, extraPlugins: [fixture(holder), generations] });
       const gen = makeGeneration({ state: 'completed', results: [png('out.png')] });
       await insert(gen);

@@ -1,12 +1,10 @@
 import { expect } from 'chai';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Generation, GenerationState } from '../core/contracts/generation.js';
 import type { GenerationService } from '../core/contracts/generations.js';
-import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import type { RunningBridge } from './helpers/bridge.js';
+import { startComfyBridge, type ComfyBridge } from './helpers/comfy-bridge.js';
+import { until } from './helpers/until.js';
 
 /** EmptyImage → TestSleep → SaveImage: the color makes each generation distinct (no cache hits), TestSleep makes it last. */
 const SLEEP_GRAPH = {
@@ -17,50 +15,20 @@ const SLEEP_GRAPH = {
 
 const SLEEP_MS = 1500;
 
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 describe('interrupt: against two fake ComfyUIs', () => {
   let fakes: FakeComfy[];
+  let stack: ComfyBridge;
   let bridge: RunningBridge;
-  let workflowsDir: string;
   let generations: GenerationService;
 
   beforeEach(async () => {
     fakes = [await startFakeComfy(), await startFakeComfy()];
     for (const fake of fakes) fake.setNodeDuration('TestSleep', SLEEP_MS);
-    workflowsDir = await mkdtemp(join(tmpdir(), 'comfy-bridge-interrupt-'));
-    await writeFile(join(workflowsDir, 'sleep.json'), JSON.stringify(SLEEP_GRAPH));
-    const probe = definePlugin({
-      name: 'generations-probe',
-      dependencies: ['generations'],
-      register: (ctx) => void (generations = ctx.use('generations')),
-    }) as PluginManifest<never>;
-    bridge = await startBridge({
-      plugins: {
-        'storage-nedb': { inMemory: true },
-        comfyui: { backends: [{ url: fakes[0]!.url, name: 'one' }, { url: fakes[1]!.url, name: 'two' }] },
-        workflows: { dir: workflowsDir, watch: false },
-        generations: {},
-        generate: {},
-        interrupt: {},
-      },
-      extraPlugins: [probe],
-    });
-    await until(() => Promise.resolve(fakes.every((fake) => fake.clientCount > 0)), 'the backends to connect');
+    stack = await startComfyBridge({ fakes, workflows: { sleep: SLEEP_GRAPH }, plugins: { interrupt: {} } });
+    ({ bridge, generations } = stack);
   });
 
-  afterEach(async () => {
-    await bridge.close();
-    for (const fake of fakes) await fake.stop();
-    await rm(workflowsDir, { recursive: true, force: true });
-  });
+  afterEach(() => stack.close());
 
   const generate = async (clientId: string, color: number): Promise<string> => {
     const response = await fetch(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, {
@@ -85,9 +53,9 @@ describe('interrupt: against two fake ComfyUIs', () => {
 
   it("cancels one client's queued and running generations while another client's keeps running and completes", async () => {
     const other = await generate('client-b', 0x0000ff);
-    await until(async () => (await stateOf(other)) === 'running', "client-b's generation to run");
+    await until(async () => (await stateOf(other)) === 'running', "client-b's generation to run", 10_000);
     const running = await generate('client-a', 0xff0000);
-    await until(async () => (await stateOf(running)) === 'running', "client-a's first generation to run");
+    await until(async () => (await stateOf(running)) === 'running', "client-a's first generation to run", 10_000);
     const queued = await generate('client-a', 0x00ff00);
     expect(await stateOf(queued)).to.equal('queued');
     const runningBackend = (await generations.get(running))!.backend;

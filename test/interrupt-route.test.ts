@@ -5,6 +5,7 @@ import type { GenerationService } from '../core/contracts/generations.js';
 import type { Storage } from '../core/contracts/storage.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import { generationRecord } from './helpers/generation.js';
 
 const ADMIN_KEY = 'adm-Kq8sZ2v9Lw4pX7rT1nB6';
 const KEY_A = 'cliA-Hj3kL8mN2pQ5rS9tV4';
@@ -46,31 +47,7 @@ let clock = Date.parse('2026-01-01T00:00:00.000Z');
 function generation(id: string, clientId: string, state: GenerationState, owner: string | null = null): Generation {
   clock += 1000;
   const at = new Date(clock).toISOString();
-  return {
-    id,
-    clientId,
-    owner,
-    workflow: 'text-to-image',
-    state,
-    promptId: `p-${id}`,
-    backend: 'local',
-    graph: {},
-    uploads: [],
-    createdAt: at,
-    startedAt: state === 'queued' ? null : at,
-    finishedAt: null,
-    updatedAt: at,
-    position: 0,
-    percent: 0,
-    node: null,
-    step: null,
-    maxSteps: null,
-    totalNodes: 1,
-    doneNodes: [],
-    results: [],
-    error: null,
-    attempts: 1,
-  };
+  return generationRecord({ id, createdAt: at, clientId, owner, state, backend: 'local', startedAt: state === 'queued' ? null : at, position: 0, attempts: 1 });
 }
 
 interface InterruptBody {

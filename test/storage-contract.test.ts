@@ -5,40 +5,16 @@ import { join } from 'node:path';
 import type { Generation, GenerationState } from '../core/contracts/generation.js';
 import type { UploadRecord } from '../core/contracts/storage.js';
 import { NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
+import { numberedGenerations } from './helpers/generation.js';
 
 const quietLog = { warn: () => undefined, info: () => undefined };
 
-let seq = 0;
-function makeGeneration(overrides: Partial<Generation> = {}): Generation {
-  seq++;
-  const createdAt = new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString();
-  return {
-    id: `gen_${String(seq).padStart(6, '0')}`,
-    clientId: 'client-a',
-    owner: null,
-    workflow: 'text-to-image',
-    state: 'queued',
-    promptId: `prompt-${seq}`,
-    backend: null,
-    graph: { '1': { class_type: 'EmptyImage', inputs: { width: 64, 'odd.key': 1, $weird: true } } },
-    uploads: [],
-    createdAt,
-    startedAt: null,
-    finishedAt: null,
-    updatedAt: createdAt,
-    position: null,
-    percent: 0,
-    node: null,
-    step: null,
-    maxSteps: null,
-    totalNodes: 1,
-    doneNodes: [],
-    results: [],
-    error: null,
-    attempts: 0,
-    ...overrides,
-  };
-}
+const makeGeneration = numberedGenerations({
+  start: '2026-01-01T00:00:00.000Z',
+  idPrefix: 'gen_',
+  idDigits: 6,
+  defaults: { graph: { '1': { class_type: 'EmptyImage', inputs: { width: 64, 'odd.key': 1, $weird: true } } } },
+});
 
 function makeUpload(name: string, createdAt: string, usedBy: string[] = []): UploadRecord {
   return { name, clientId: 'client-a', owner: null, field: 'image', contentType: 'image/png', size: 10, width: 1, height: 1, createdAt, usedBy };

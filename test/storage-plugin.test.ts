@@ -5,49 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Generation } from '../core/contracts/generation.js';
 import type { Storage } from '../core/contracts/storage.js';
-import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { lockPath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import { grabbing } from './helpers/fixture-plugins.js';
+import { generationRecord } from './helpers/generation.js';
 
 const quietLog = { warn: () => undefined, info: () => undefined };
 
 function makeGeneration(id: string, createdAt: string, state: Generation['state']): Generation {
-  return {
-    id,
-    clientId: 'c',
-    owner: null,
-    workflow: 'wf',
-    state,
-    promptId: `p-${id}`,
-    backend: null,
-    graph: {},
-    uploads: [],
-    createdAt,
-    startedAt: null,
-    finishedAt: null,
-    updatedAt: createdAt,
-    position: null,
-    percent: 0,
-    node: null,
-    step: null,
-    maxSteps: null,
-    totalNodes: 1,
-    doneNodes: [],
-    results: [],
-    error: null,
-    attempts: 0,
-  };
+  return generationRecord({ id, createdAt, clientId: 'c', workflow: 'wf', state });
 }
 
-function storageProbe(holder: { storage?: Storage }): PluginManifest<never> {
-  return definePlugin({
-    name: 'storage-probe',
-    dependencies: ['storage'],
-    register(ctx) {
-      holder.storage = ctx.use('storage');
-    },
-  }) as PluginManifest<never>;
-}
+const storageProbe = (holder: { storage?: Storage }) => grabbing('storage-probe', ['storage'], holder);
 
 describe('storage-nedb plugin', () => {
   let dataDir: string;

@@ -6,26 +6,11 @@ import { pino } from 'pino';
 import type { Transport } from '../core/contracts/transport.js';
 import { constraintsFor, nodeDefinition } from '../plugins/workflows/object-info.js';
 import { FileWorkflowRegistry } from '../plugins/workflows/registry.js';
+import { IMAGE_SCALE_OBJECT_INFO } from './helpers/object-info.js';
 
 /** Node definitions as ComfyUI 0.3.64 answers GET /object_info/<class> (from the protocol captures). */
 const OBJECT_INFO: Record<string, Record<string, unknown>> = {
-  ImageScale: {
-    ImageScale: {
-      input: {
-        required: {
-          image: ['IMAGE'],
-          upscale_method: [['nearest-exact', 'bilinear', 'area', 'bicubic', 'lanczos']],
-          width: ['INT', { default: 512, min: 0, max: 16384, step: 1 }],
-          height: ['INT', { default: 512, min: 0, max: 16384, step: 1 }],
-          crop: [['disabled', 'center']],
-        },
-      },
-      input_order: { required: ['image', 'upscale_method', 'width', 'height', 'crop'] },
-      output: ['IMAGE'],
-      name: 'ImageScale',
-      display_name: 'Upscale Image',
-    },
-  },
+  ImageScale: IMAGE_SCALE_OBJECT_INFO,
   LoadImage: {
     LoadImage: {
       input: { required: { image: [['cb_someone_elses_upload.png', 'example.png'], { image_upload: true }] } },

@@ -3,8 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Transport } from '../core/contracts/transport.js';
-import { definePlugin } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import { providing } from './helpers/fixture-plugins.js';
+import { IMAGE_SCALE_OBJECT_INFO } from './helpers/object-info.js';
+import { until } from './helpers/until.js';
 
 const invertGraph = {
   '10': { inputs: { image: 'example.png' }, class_type: 'LoadImage', _meta: { title: 'Load Image', apiinput: 'image' } },
@@ -20,44 +22,17 @@ const scaleGraph = {
   },
   '12': { inputs: { filename_prefix: 'scaled', images: ['11', 0] }, class_type: 'SaveImage', _meta: { title: 'Save Image' } },
 };
-const IMAGE_SCALE_INFO = {
-  ImageScale: {
-    input: {
-      required: {
-        image: ['IMAGE'],
-        upscale_method: [['nearest-exact', 'bilinear', 'area', 'bicubic', 'lanczos']],
-        width: ['INT', { default: 512, min: 0, max: 16384, step: 1 }],
-        height: ['INT', { default: 512, min: 0, max: 16384, step: 1 }],
-        crop: [['disabled', 'center']],
-      },
-    },
-    name: 'ImageScale',
-  },
-};
 
 /** Provides 'transport' with only objectInfo: enough for /workflow-info, and proves no other call is made. */
 const stubTransportPlugin = (calls: string[]) =>
-  definePlugin({
-    name: 'stub-transport',
-    provides: ['transport'],
-    register(ctx) {
-      ctx.provide('transport', {
-        objectInfo: async (classType: string) => {
-          calls.push(classType);
-          return classType === 'ImageScale' ? IMAGE_SCALE_INFO : {};
-        },
-      } as unknown as Transport);
-    },
+  providing('stub-transport', {
+    transport: {
+      objectInfo: async (classType: string) => {
+        calls.push(classType);
+        return classType === 'ImageScale' ? IMAGE_SCALE_OBJECT_INFO : {};
+      },
+    } as unknown as Transport,
   });
-
-const until = async (check: () => Promise<boolean>, what: string, timeoutMs = 5000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
 
 describe('workflows: routes through the bridge', () => {
   let dir: string;
@@ -166,10 +141,10 @@ describe('workflows: routes through the bridge', () => {
       bridge = await startBridge({ plugins: { workflows: { dir, watch: true, watchDebounceMs: 50 } } });
       expect(await aliases()).to.deep.equal(['invert', 'scale']);
       await writeFile(join(dir, 'added.json'), JSON.stringify(invertGraph));
-      await until(async () => (await aliases()).includes('added'), 'the added workflow to be listed');
+      await until(async () => (await aliases()).includes('added'), 'the added workflow to be listed', 5000);
       expect((await get('/workflow-info?workflow=added')).status).to.equal(200);
       await rm(join(dir, 'invert.json'));
-      await until(async () => !(await aliases()).includes('invert'), 'the removed workflow to be dropped');
+      await until(async () => !(await aliases()).includes('invert'), 'the removed workflow to be dropped', 5000);
       expect((await get('/workflow-info?workflow=invert')).status).to.equal(404);
     });
 
@@ -181,7 +156,7 @@ describe('workflows: routes through the bridge', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(await aliases()).to.not.include('late');
       process.kill(process.pid, 'SIGHUP');
-      await until(async () => (await aliases()).includes('late'), 'the SIGHUP reload');
+      await until(async () => (await aliases()).includes('late'), 'the SIGHUP reload', 5000);
       await bridge.close();
       bridge = undefined;
       expect(process.listenerCount('SIGHUP')).to.equal(before);

@@ -1,7 +1,9 @@
 import { FINAL_STATES, type Generation } from '../core/contracts/generation.js';
 import type { CreateGeneration, GenerationChange, GenerationFrame, GenerationService } from '../core/contracts/generations.js';
 import type { BridgeError } from '../core/errors.js';
-import { definePlugin, type PluginManifest } from '../core/plugin.js';
+import type { PluginManifest } from '../core/plugin.js';
+import { providing } from './helpers/fixture-plugins.js';
+import { generationRecord } from './helpers/generation.js';
 
 /**
  * A scriptable `generations` service for the ws / generate / execution-info tests: the test moves
@@ -31,31 +33,17 @@ export class StubGenerations implements GenerationService {
   /** Records a generation (queued) and announces it. */
   add(fields: Partial<Generation> & { clientId: string }): Generation {
     const now = new Date(Date.now() + this.#counter).toISOString();
-    const gen: Generation = {
+    const gen = generationRecord({
       id: `gen_stub${String(++this.#counter).padStart(16, '0')}`,
-      owner: null,
+      createdAt: now,
       workflow: 'stub-workflow',
-      state: 'queued',
       promptId: `prompt-${this.#counter}`,
       backend: 'stub',
-      graph: {},
-      uploads: [],
-      createdAt: now,
-      startedAt: null,
-      finishedAt: null,
-      updatedAt: now,
       position: this.position,
-      percent: 0,
-      node: null,
-      step: null,
-      maxSteps: null,
       totalNodes: 4,
-      doneNodes: [],
-      results: [],
-      error: null,
       attempts: 1,
       ...fields,
-    };
+    });
     this.gens.set(gen.id, gen);
     this.#notify(gen, 'created');
     return gen;
@@ -142,11 +130,5 @@ export class StubGenerations implements GenerationService {
 
 /** A fixture plugin providing the stub as the `generations` service. */
 export function stubGenerationsPlugin(stub: StubGenerations): PluginManifest<never> {
-  return definePlugin({
-    name: 'stub-generations',
-    provides: ['generations'],
-    register(ctx) {
-      ctx.provide('generations', stub);
-    },
-  }) as PluginManifest<never>;
+  return providing('stub-generations', { generations: stub });
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import type { WsStats } from '../core/contracts/ws.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
+import { until } from './helpers/until.js';
 
 /** A fixture plugin that hands the `wsStats` service to the test. */
 export function grabWsStats(into: { stats?: WsStats }): PluginManifest<never> {
@@ -63,9 +64,5 @@ export const delay = (ms: number): Promise<void> => new Promise((resolve) => set
 
 /** Polls `check` until it is true or the time is up. */
 export async function eventually(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await delay(10);
-  }
+  await until(check, what, timeoutMs);
 }

@@ -13,3 +13,21 @@ export const ERROR_BODY = Object.freeze({
     detail: { type: 'string', description: 'A human sentence.' },
   },
 });
+
+export const GENERATION_ID = Object.freeze({
+  type: 'string',
+  minLength: 1,
+  maxLength: 128,
+  description: 'A generation id (gen_...).',
+});
+
+/** The status frame of a generation: what a websocket receives, /execution-info answers and a waiting generate returns (SPEC §2.1, §3). */
+export const STATUS_FRAME = Object.freeze({
+  type: 'object',
+  required: ['status', 'details', 'data'],
+  properties: {
+    status: { enum: ['progress', 'closed', 'error'] },
+    details: { type: 'string' },
+    data: { type: 'object', description: 'id, workflow, state, percent, result_urls, error_message, timestamps…' },
+  },
+});

@@ -3,7 +3,7 @@
  * the configuration schema of the kernel and of every plugin, and the plugin catalogue — so the docs
  * site cannot drift from what the server does. Run by `npm run docs:build`.
  */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { DESCRIPTION } from '../../plugins/openapi/description.js';
 import { renderApi } from './render-api.js';
 import { rowsToMarkdown, schemaRows } from './schema-table.js';
 import { cell, prose } from './escape.js';
+import { readmeSection } from './plugin-readme.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = join(ROOT, 'docs/reference');
@@ -86,21 +87,34 @@ disables it.
 ${sections}`;
 }
 
-function pluginsPage(plugins: PluginManifest[], mounted: Map<string, string[]>): string {
+/** Each plugin's README.md (its folder is named after it), by plugin name; plugins without one are left out. */
+async function pluginReadmes(plugins: PluginManifest[]): Promise<Map<string, string>> {
+  const readmes = new Map<string, string>();
+  for (const { name } of plugins) {
+    const file = join(ROOT, 'plugins', name, 'README.md');
+    if (existsSync(file)) readmes.set(name, await readFile(file, 'utf8'));
+  }
+  return readmes;
+}
+
+function pluginsPage(plugins: PluginManifest[], mounted: Map<string, string[]>, readmes: Map<string, string>): string {
   const rows = plugins.map((p) => {
     const routes = (mounted.get(p.name) ?? []).map((r) => `\`${r}\``).join('<br>');
     const deps = [...(p.dependencies ?? []), ...(p.optionalDependencies ?? []).map((d) => `${d}?`)].join(', ');
-    return `| \`${p.name}\` | ${cell(p.description)} | ${routes} | ${(p.provides ?? []).join(', ')} | ${deps} |`;
+    const name = readmes.has(p.name) ? `[\`${p.name}\`](#${p.name})` : `\`${p.name}\``;
+    return `| ${name} | ${cell(p.description)} | ${routes} | ${(p.provides ?? []).join(', ')} | ${deps} |`;
   });
+  const sections = plugins.filter((p) => readmes.has(p.name)).map((p) => readmeSection(p.name, readmes.get(p.name)!));
   return `# Plugins
 
-_Generated from the plugin manifests (\`npm run docs:build\`)._ Each plugin lives in \`plugins/<name>/\`; a
-dependency with \`?\` is optional. Options: see the [configuration reference](./configuration).
+_Generated from the plugin manifests and each plugin's README.md (\`npm run docs:build\`)._ Each plugin lives in
+\`plugins/<name>/\`; a dependency with \`?\` is optional. Options: see the [configuration reference](./configuration).
 
 | plugin | what it does | routes | provides | depends on |
 |---|---|---|---|---|
 ${rows.join('\n')}
-`;
+
+${sections.join('\n')}`;
 }
 
 const plugins = await allPlugins();
@@ -110,5 +124,5 @@ await mkdir(join(ROOT, 'docs/public'), { recursive: true });
 await writeFile(join(OUT, 'api.md'), api.markdown);
 await writeFile(join(ROOT, 'docs/public/openapi.json'), `${JSON.stringify(api.document, null, 2)}\n`);
 await writeFile(join(OUT, 'configuration.md'), configurationPage(plugins));
-await writeFile(join(OUT, 'plugins.md'), pluginsPage(plugins, api.mounted));
+await writeFile(join(OUT, 'plugins.md'), pluginsPage(plugins, api.mounted, await pluginReadmes(plugins)));
 process.stdout.write(`docs: wrote reference pages for ${plugins.length} plugins and ${Object.keys(api.document.paths as object).length} paths\n`);

@@ -1,7 +1,8 @@
 import { definePlugin } from '../../core/plugin.js';
-import { canSee, type Principal } from '../../core/contracts/auth.js';
+import type { Principal } from '../../core/contracts/auth.js';
 import { badRequest, notFound } from '../../core/errors.js';
-import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+import { CLIENT_ID, ERROR_BODY, GENERATION_ID, STATUS_FRAME } from '../../core/http/schemas.js';
+import { findVisibleGeneration } from '../../core/visible-generation.js';
 
 const PLUGIN = 'execution-info';
 
@@ -30,30 +31,19 @@ export default definePlugin({
         type: 'object',
         properties: {
           clientId: CLIENT_ID,
-          id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$', description: 'A generation id (gen_...).' },
+          id: { ...GENERATION_ID, pattern: '^[A-Za-z0-9._:-]+$' },
         },
       },
       responses: {
-        '200': {
-          description: 'The generation state.',
-          schema: {
-            type: 'object',
-            required: ['status', 'details', 'data'],
-            properties: { status: { enum: ['progress', 'closed', 'error'] }, details: { type: 'string' }, data: { type: 'object' } },
-          },
-        },
+        '200': { description: 'The generation state.', schema: STATUS_FRAME },
         '400': { description: 'Neither clientId nor id given.', schema: ERROR_BODY },
         '404': { description: 'No such generation (or not visible to this key).', schema: ERROR_BODY },
       },
       async handler(http) {
         const { clientId, id } = http.state.query as { clientId?: string; id?: string };
         if (clientId === undefined && id === undefined) throw badRequest('give clientId (the latest generation of that client) or id');
-        const gen = id !== undefined ? await generations.get(id) : await generations.latestForClient(clientId!);
-        const what = id !== undefined ? `generation ${id}` : `generation for client ${clientId}`;
-        // A generation of another key reads exactly like a missing one, so ids do not leak.
-        if (!gen || (clientId !== undefined && gen.clientId !== clientId) || !canSee(http.state.principal as Principal, gen.owner)) {
-          throw notFound(`no ${what}`);
-        }
+        const gen = await findVisibleGeneration(generations, { id, clientId }, http.state.principal as Principal);
+        if (!gen) throw notFound(`no ${id !== undefined ? `generation ${id}` : `generation for client ${clientId}`}`);
         http.body = generations.frame(gen);
       },
     });

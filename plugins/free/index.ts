@@ -1,5 +1,6 @@
 import { definePlugin } from '../../core/plugin.js';
-import { backendUnavailable, badRequest, notFound } from '../../core/errors.js';
+import { backendUnavailable, notFound } from '../../core/errors.js';
+import { fromQueryOrBody } from '../../core/http/query-or-body.js';
 import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
 import type { JsonSchema } from '../../core/plugin.js';
 
@@ -66,12 +67,8 @@ export default definePlugin({
         503: { description: 'No backend took the request', schema: ERROR_BODY },
       },
       async handler(http) {
-        const query = http.state.query as { clientId?: string };
-        const body = http.state.body as { clientId?: string };
-        if (query.clientId !== undefined && body.clientId !== undefined && query.clientId !== body.clientId) {
-          throw badRequest('the clientId in the query and the one in the body differ');
-        }
-        const backend = await backendFor(query.clientId ?? body.clientId);
+        const clientId = fromQueryOrBody('clientId', http.state.query as { clientId?: string }, http.state.body as { clientId?: string });
+        const backend = await backendFor(clientId);
         const results = await transport.free(backend);
         const backends = results.map(({ name, url, ok }) => ({ name, url, ok }));
         if (!backends.some((result) => result.ok)) {

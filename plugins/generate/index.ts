@@ -1,5 +1,5 @@
 import { definePlugin } from '../../core/plugin.js';
-import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+import { CLIENT_ID, ERROR_BODY, STATUS_FRAME } from '../../core/http/schemas.js';
 import { generateHandler } from './handler.js';
 import { generateBodyByWorkflow } from './document-body.js';
 import { optionsSchema, type GenerateOptions } from './options.js';
@@ -16,16 +16,6 @@ const queuedSchema = {
     status: { const: 'queued' },
     position: { type: 'integer', minimum: 0, description: 'Prompts ahead of this one on its backend (0 = next or running).' },
     detail: { type: 'string', description: '"queued / <position>", as the original bridge answers.' },
-  },
-};
-
-const frameSchema = {
-  type: 'object',
-  required: ['status', 'details', 'data'],
-  properties: {
-    status: { enum: ['progress', 'closed', 'error'] },
-    details: { type: 'string' },
-    data: { type: 'object', description: 'id, workflow, state, percent, result_urls, error_message, timestamps…' },
   },
 };
 
@@ -74,7 +64,7 @@ export default definePlugin<GenerateOptions>({
       },
       documentBody: () => generateBodyByWorkflow(ctx.use('workflows')),
       responses: {
-        '200': { description: 'Queued (or, with wait, ended: the /execution-info body).', schema: { oneOf: [queuedSchema, frameSchema] } },
+        '200': { description: 'Queued (or, with wait, ended: the /execution-info body).', schema: { oneOf: [queuedSchema, STATUS_FRAME] } },
         '202': { description: 'wait: true timed out; the generation goes on.', schema: queuedSchema },
         '400': { description: 'Missing clientId, unknown input key, wrong type or range, unknown image, or ComfyUI refused the graph.', schema: ERROR_BODY },
         '404': { description: 'No workflow with that alias.', schema: ERROR_BODY },

@@ -3,7 +3,8 @@ import { ANONYMOUS, isAdmin, type Principal } from '../../core/contracts/auth.js
 import type { Generation, GenerationState } from '../../core/contracts/generation.js';
 import { definePlugin } from '../../core/plugin.js';
 import { buildResultUrl, toHistoryItem } from './history-item.js';
-import { countResponseSchema, errorSchema, historyQuerySchema, historyResponseSchema } from './schemas.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
+import { countResponseSchema, historyQuerySchema, historyResponseSchema } from './schemas.js';
 
 const PLUGIN = 'history';
 
@@ -43,7 +44,7 @@ export default definePlugin({
       query: historyQuerySchema,
       responses: {
         200: { description: 'One page of history', schema: historyResponseSchema },
-        400: { description: 'limit or offset out of range, or an unknown status', schema: errorSchema },
+        400: { description: 'limit or offset out of range, or an unknown status', schema: ERROR_BODY },
       },
       async handler(request) {
         const query = request.state.query as HistoryQueryParams;

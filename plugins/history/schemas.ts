@@ -49,9 +49,3 @@ export const countResponseSchema: JsonSchema = {
     },
   },
 };
-
-export const errorSchema: JsonSchema = {
-  type: 'object',
-  required: ['error', 'detail'],
-  properties: { error: { type: 'string' }, detail: { type: 'string' } },
-};

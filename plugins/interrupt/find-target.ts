@@ -3,6 +3,7 @@ import { FINAL_STATES, type Generation } from '../../core/contracts/generation.j
 import type { GenerationService } from '../../core/contracts/generations.js';
 import type { Storage } from '../../core/contracts/storage.js';
 import { notFound } from '../../core/errors.js';
+import { findVisibleGeneration } from '../../core/visible-generation.js';
 
 export interface TargetRequest {
   id?: string;
@@ -24,16 +25,14 @@ const UNFINISHED_SCAN = 20;
  */
 export async function findTarget(request: TargetRequest, principal: Principal, deps: TargetDeps): Promise<Generation> {
   if (request.id !== undefined) {
-    const gen = await deps.generations.get(request.id);
-    const matches = gen && (request.clientId === undefined || gen.clientId === request.clientId) && canSee(principal, gen.owner);
-    if (!matches) throw notFound(`generation ${request.id} not found`);
+    const gen = await findVisibleGeneration(deps.generations, request, principal);
+    if (!gen) throw notFound(`generation ${request.id} not found`);
     return gen;
   }
   const clientId = request.clientId!;
-  const latest = await deps.generations.latestForClient(clientId);
-  const missing = notFound(`clientId ${clientId} has no generation`);
+  const latest = await findVisibleGeneration(deps.generations, { clientId }, principal);
   // Checked before claiming: probing a clientId that has nothing for this caller must not bind it.
-  if (!latest || !canSee(principal, latest.owner)) throw missing;
+  if (!latest) throw notFound(`clientId ${clientId} has no generation`);
   await deps.access?.claimClient(clientId, principal);
   if (!FINAL_STATES.has(latest.state)) return latest;
   return (await newestUnfinished(clientId, principal, deps.storage)) ?? latest;

@@ -1,13 +1,12 @@
 import { ANONYMOUS, type Principal } from '../../core/contracts/auth.js';
 import { FINAL_STATES, GENERATION_STATES } from '../../core/contracts/generation.js';
 import { badRequest } from '../../core/errors.js';
-import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+import { fromQueryOrBody } from '../../core/http/query-or-body.js';
+import { CLIENT_ID, ERROR_BODY, GENERATION_ID } from '../../core/http/schemas.js';
 import { definePlugin, type JsonSchema } from '../../core/plugin.js';
 import { findTarget, type TargetRequest } from './find-target.js';
 
 const PLUGIN = 'interrupt';
-
-const GENERATION_ID = { type: 'string', minLength: 1, maxLength: 128, description: 'A generation id (gen_...).' };
 
 const targetProperties = {
   clientId: { ...CLIENT_ID, description: "Interrupt this client's current generation." },
@@ -23,14 +22,6 @@ const responseSchema: JsonSchema = {
     status: { enum: [...GENERATION_STATES], description: '`interrupted`, or the final status of a generation that had already ended.' },
   },
 };
-
-/** Picks one value given in the query, the body, or both (then they must agree). */
-function pick(name: 'clientId' | 'id', query: TargetRequest, body: TargetRequest): string | undefined {
-  if (query[name] !== undefined && body[name] !== undefined && query[name] !== body[name]) {
-    throw badRequest(`the ${name} in the query and the one in the body differ`);
-  }
-  return query[name] ?? body[name];
-}
 
 /** POST /interrupt: cancels one client's current generation, never another client's. */
 export default definePlugin({
@@ -62,7 +53,7 @@ export default definePlugin({
       async handler(http) {
         const query = http.state.query as TargetRequest;
         const body = http.state.body as TargetRequest;
-        const request: TargetRequest = { clientId: pick('clientId', query, body), id: pick('id', query, body) };
+        const request: TargetRequest = { clientId: fromQueryOrBody('clientId', query, body), id: fromQueryOrBody('id', query, body) };
         if (request.clientId === undefined && request.id === undefined) throw badRequest('give clientId or id');
         const principal = (http.state.principal as Principal | undefined) ?? ANONYMOUS;
 

@@ -1,18 +1,14 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Context } from 'koa';
-import { ANONYMOUS, canSee, type Principal } from '../../core/contracts/auth.js';
+import { ANONYMOUS, type Principal } from '../../core/contracts/auth.js';
 import { BridgeError, notFound } from '../../core/errors.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
 import { definePlugin } from '../../core/plugin.js';
+import { findVisibleGeneration } from '../../core/visible-generation.js';
 import { etagOf, noneMatch, notModifiedSince, parseRange } from './conditional.js';
 
 const PLUGIN = 'results';
-
-const errorSchema = {
-  type: 'object',
-  required: ['error', 'detail'],
-  properties: { error: { type: 'string' }, detail: { type: 'string' } },
-};
 
 export default definePlugin({
   name: PLUGIN,
@@ -34,15 +30,14 @@ export default definePlugin({
         200: { description: 'The whole file', contentType: 'application/octet-stream' },
         206: { description: 'The requested byte range', contentType: 'application/octet-stream' },
         304: { description: 'Not modified (If-None-Match / If-Modified-Since)' },
-        404: { description: 'Unknown generation or file', schema: errorSchema },
-        416: { description: 'The range lies beyond the end of the file', schema: errorSchema },
+        404: { description: 'Unknown generation or file', schema: ERROR_BODY },
+        416: { description: 'The range lies beyond the end of the file', schema: ERROR_BODY },
       },
       async handler(http: Context) {
         const { id, file } = http.params as { id: string; file: string };
         const principal = (http.state.principal as Principal | undefined) ?? ANONYMOUS;
-        const gen = await generations.get(id);
-        // Someone else's generation answers exactly like a missing one, so ids do not leak.
-        if (!gen || !canSee(principal, gen.owner)) throw notFound(`no generation ${id}`);
+        const gen = await findVisibleGeneration(generations, { id }, principal);
+        if (!gen) throw notFound(`no generation ${id}`);
         // Only names recorded at copy time are served; the request never builds a path by itself.
         const result = gen.results.find((r) => r.filename === file);
         if (!result) throw notFound(`generation ${id} has no result named ${file}`);

@@ -1,21 +1,14 @@
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import type { InputType } from '../../core/contracts/workflow.js';
+import type { WorkflowInput } from '../../core/contracts/workflow.js';
 import { WorkflowFileError } from './errors.js';
 
-/** Metadata the manifest may give a designated input; every key is optional. */
-export interface ManifestInput {
-  /** Only to say a number is a float when the graph default happens to be integral (`8` for cfg 8.0). */
-  type?: InputType;
-  title?: string;
-  description?: string;
-  min?: number;
-  max?: number;
-  step?: number;
-  options?: unknown[];
-  multiline?: boolean;
-  kind?: 'image';
-}
+/**
+ * Metadata the manifest may give a designated input: what /workflow-info shows, every key optional
+ * (class and default always come from the graph). `type` is only needed to say a number is a float
+ * when the graph default happens to be integral (`8` for cfg 8.0).
+ */
+export type ManifestInput = Partial<Omit<WorkflowInput, 'class' | 'default'>>;
 
 /** `<name>.workflow.yaml` (or `.workflow.yml` / `.workflow.json`) beside `<name>.json`. */
 export interface WorkflowManifest {

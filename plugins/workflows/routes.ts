@@ -1,12 +1,7 @@
 import type { PluginContext } from '../../core/plugin.js';
 import { notFound } from '../../core/errors.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
 import type { WorkflowRegistry } from '../../core/contracts/workflow.js';
-
-const errorSchema = {
-  type: 'object',
-  required: ['error', 'detail'],
-  properties: { error: { type: 'string' }, detail: { type: 'string' } },
-};
 
 const listItemSchema = {
   type: 'object',
@@ -67,8 +62,8 @@ export function mountWorkflowRoutes(ctx: Pick<PluginContext, 'route'>, registry:
     },
     responses: {
       '200': { description: 'The designated inputs.', schema: { type: 'object', additionalProperties: inputSchema } },
-      '400': { description: 'Missing workflow parameter.', schema: errorSchema },
-      '404': { description: 'No workflow with that alias.', schema: errorSchema },
+      '400': { description: 'Missing workflow parameter.', schema: ERROR_BODY },
+      '404': { description: 'No workflow with that alias.', schema: ERROR_BODY },
     },
     handler: async (koa) => {
       const { workflow } = (koa.state as { query: { workflow: string } }).query;

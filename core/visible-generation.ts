@@ -1,0 +1,25 @@
+import { canSee, type Principal } from './contracts/auth.js';
+import type { Generation } from './contracts/generation.js';
+import type { GenerationService } from './contracts/generations.js';
+
+export interface GenerationRef {
+  id?: string;
+  clientId?: string;
+}
+
+/**
+ * The generation a request names (by id, else the latest of clientId) when the caller may see it and,
+ * with both given, it belongs to that clientId. Undefined otherwise: a generation of another key must
+ * read exactly like a missing one, so callers answer 404 for both and ids do not leak.
+ */
+export async function findVisibleGeneration(
+  generations: Pick<GenerationService, 'get' | 'latestForClient'>,
+  ref: GenerationRef,
+  principal: Principal,
+): Promise<Generation | undefined> {
+  let gen: Generation | undefined;
+  if (ref.id !== undefined) gen = await generations.get(ref.id);
+  else if (ref.clientId !== undefined) gen = await generations.latestForClient(ref.clientId);
+  if (!gen || (ref.clientId !== undefined && gen.clientId !== ref.clientId) || !canSee(principal, gen.owner)) return undefined;
+  return gen;
+}

@@ -1,0 +1,68 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GenerationService } from '../../core/contracts/generations.js';
+import type { FakeComfy } from '../fake-comfyui/index.js';
+import { startBridge, type RunningBridge } from './bridge.js';
+import { grabbing } from './fixture-plugins.js';
+import { until } from './until.js';
+
+const BACKEND_NAMES = ['one', 'two', 'three', 'four'];
+
+export interface ComfyBridgeOptions {
+  /** Started fake ComfyUIs; they become the backends "one", "two", … in this order. */
+  fakes: readonly FakeComfy[];
+  /** Workflow files to serve: alias → API-format graph. */
+  workflows: Record<string, object>;
+  /** More plugins (name → options), loaded after storage, comfyui, workflows, generations and generate. */
+  plugins?: Record<string, Record<string, unknown>>;
+}
+
+export interface ComfyBridge {
+  bridge: RunningBridge;
+  generations: GenerationService;
+  /** Closes the bridge, stops the fakes and removes the workflows folder. */
+  close(): Promise<void>;
+}
+
+/**
+ * The bridge with the real generation plugins in front of fake ComfyUIs, serving the given workflows
+ * from a temp folder; resolves once every backend's socket is connected.
+ */
+export async function startComfyBridge(options: ComfyBridgeOptions): Promise<ComfyBridge> {
+  const workflowsDir = await mkdtemp(join(tmpdir(), 'comfy-bridge-workflows-'));
+  for (const [alias, graph] of Object.entries(options.workflows)) await writeFile(join(workflowsDir, `${alias}.json`), JSON.stringify(graph));
+  const grabbed: { generations?: GenerationService } = {};
+  const stopFakes = async () => {
+    for (const fake of options.fakes) await fake.stop();
+    await rm(workflowsDir, { recursive: true, force: true });
+  };
+  let bridge: RunningBridge;
+  try {
+    bridge = await startBridge({
+      plugins: {
+        'storage-nedb': { inMemory: true },
+        comfyui: { backends: options.fakes.map((fake, i) => ({ url: fake.url, name: BACKEND_NAMES[i] ?? `backend-${i + 1}` })) },
+        workflows: { dir: workflowsDir, watch: false },
+        generations: {},
+        generate: {},
+        ...options.plugins,
+      },
+      extraPlugins: [grabbing('generations-probe', ['generations'], grabbed)],
+    });
+  } catch (error) {
+    await stopFakes();
+    throw error;
+  }
+  const close = async () => {
+    await bridge.close();
+    await stopFakes();
+  };
+  try {
+    await until(() => options.fakes.every((fake) => fake.clientCount > 0), 'the backends to connect', 10_000);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { bridge, generations: grabbed.generations!, close };
+}
