@@ -14,13 +14,14 @@ import type { Generation, GenerationState } from '../core/contracts/generation.j
 import type { Graph } from '../core/contracts/graph.js';
 import type { HistoryQuery } from '../core/contracts/storage.js';
 import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
+import { generationRecord } from '../test/helpers/generation.js';
 
 const CLIENTS = 200;
 const RUNS = 300;
 const silentLog = { warn: () => undefined, info: () => undefined };
 
 /** A text-to-image graph of realistic size (~1.5 KB as JSON). */
-const GRAPH: Graph = {
+export const GRAPH: Graph = {
   '3': { class_type: 'KSampler', inputs: { seed: 42, steps: 20, cfg: 8, sampler_name: 'euler', scheduler: 'normal', denoise: 1, model: ['4', 0], positive: ['6', 0], negative: ['7', 0], latent_image: ['5', 0] } },
   '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'v1-5-pruned-emaonly.safetensors' } },
   '5': { class_type: 'EmptyLatentImage', inputs: { width: 512, height: 512, batch_size: 1 } },
@@ -32,34 +33,28 @@ const GRAPH: Graph = {
 
 const STATES: GenerationState[] = ['completed', 'completed', 'completed', 'completed', 'failed', 'interrupted'];
 
-function generation(i: number): Generation {
+export function generation(i: number): Generation {
   const createdAt = new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString();
   const state = STATES[i % STATES.length] as GenerationState;
-  return {
+  return generationRecord({
     id: `gen_${i.toString(36).padStart(8, '0')}`,
+    createdAt,
     clientId: `client-${i % CLIENTS}`,
-    owner: null,
     workflow: i % 3 === 0 ? 'image-to-image' : 'text-to-image',
     state,
     promptId: `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`,
     backend: 'local',
     graph: GRAPH,
-    uploads: [],
-    createdAt,
     startedAt: createdAt,
     finishedAt: createdAt,
-    updatedAt: createdAt,
     position: 0,
     percent: 100,
-    node: null,
-    step: null,
-    maxSteps: null,
     totalNodes: 7,
     doneNodes: ['4', '5', '6', '7', '3', '8', '9'],
     results: state === 'completed' ? [{ filename: `ComfyUI_${i}_.png`, contentType: 'image/png', size: 400000, node: '9', kind: 'images' }] : [],
     error: state === 'completed' ? null : 'Input image not found',
     attempts: 1,
-  };
+  });
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -1,90 +1,120 @@
 /**
- * Upload throughput and memory: one 64 MiB file (streamed from disk by the client, so the numbers
- * show the server's cost), then 50 concurrent 1 MiB PNGs with full validation.
+ * P7: uploads through the bridge's POST /upload (type, header, pixel and completeness checks all on)
+ * against a bare Node server that only streams the body into a file, in the same run: one 64 MiB PNG
+ * (MiB/s), then 4 rounds of 50 concurrent 1 MiB PNGs (uploads/s), and the server's RSS growth. Each server runs
+ * in its own process pinned to core 0; this process (the client: node:http, bodies prebuilt in
+ * memory, so the client costs little) runs on core 1. Median of 3.
  * Run alone: `npx tsx bench/upload.ts`; the last line printed is the JSON result.
  */
-import { openAsBlob } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { startBridge } from '../test/helpers/bridge.js';
+import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { pathToFileURL, fileURLToPath } from 'node:url';
 import { makePngOfSize } from '../test/upload-images.js';
+import { pinSelf, startServerProcess, type ServerProcess } from './lib/process.js';
+import { medianOf3, round } from './lib/stats.js';
 
 const MiB = 1024 * 1024;
+const CONCURRENT = 50;
+/** Batches of 50 concurrent uploads per sample: one batch lasts ~0.1 s, too short to measure steadily. */
+const ROUNDS = 4;
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
-export interface UploadBenchResult {
-  bigFile: { bytes: number; ms: number; mibPerSec: number };
-  concurrent: { uploads: number; bytesEach: number; ms: number; uploadsPerSec: number };
-  rss: { baselineMiB: number; peakGrowthMiB: number };
+/** A whole multipart/form-data body with one file part. */
+function multipart(field: string, file: Buffer): { body: Buffer; contentType: string } {
+  const boundary = `----bench${Math.random().toString(16).slice(2)}`;
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${field}.png"\r\nContent-Type: image/png\r\n\r\n`,
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  return { body: Buffer.concat([head, file, tail]), contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
-/** Samples RSS while `work` runs; returns its result and the highest RSS seen. */
-async function withPeakRss<T>(work: () => Promise<T>): Promise<{ result: T; peak: number }> {
-  let peak = process.memoryUsage.rss();
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss());
-  }, 10);
-  try {
-    const result = await work();
-    return { result, peak: Math.max(peak, process.memoryUsage.rss()) };
-  } finally {
-    clearInterval(timer);
-  }
+const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENT });
+
+function post(url: string, upload: { body: Buffer; contentType: string }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': upload.contentType, 'content-length': upload.body.length } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        res.once('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${url}: HTTP ${res.statusCode} ${text}`))));
+      },
+    );
+    req.once('error', reject);
+    req.end(upload.body);
+  });
 }
 
-async function upload(url: string, field: string, blob: Blob): Promise<void> {
-  const body = new FormData();
-  body.append(field, blob, `${field}.png`);
-  const response = await fetch(`${url}/upload?clientId=bench`, { method: 'POST', body });
-  const text = await response.text();
-  if (response.status !== 200) throw new Error(`upload failed with ${response.status}: ${text}`);
+async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024;
 }
 
-export async function run(): Promise<UploadBenchResult> {
-  const scratch = await mkdtemp(join(tmpdir(), 'bench-upload-'));
-  const bridge = await startBridge({
-    plugins: {
-      'storage-nedb': { inMemory: true },
-      // Raised for the 64 MiB file; every other check (type, header, pixels, completeness) stays on.
-      upload: { maxFileBytes: 80 * MiB, maxTotalBytes: 80 * MiB, maxParts: 4, maxPixels: 100_000_000 },
-    },
+/** Runs `work` while sampling the server's RSS; its duration (ms) and the growth over the start (MiB). */
+async function measured(server: ServerProcess, work: () => Promise<void>): Promise<{ ms: number; rssGrowthMiB: number }> {
+  const pid = server.child.pid!;
+  const before = await rssOf(pid);
+  let peak = before;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, await rssOf(pid));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  })();
+  const started = performance.now();
+  await work();
+  const ms = performance.now() - started;
+  sampling = false;
+  await sampler;
+  return { ms, rssGrowthMiB: (Math.max(peak, await rssOf(pid)) - before) / MiB };
+}
+
+async function once(server: ServerProcess, path: string, big: Buffer, small: Buffer) {
+  const bigUpload = multipart('big', big);
+  const one = await measured(server, () => post(`${server.url}${path}`, bigUpload));
+  const uploads = Array.from({ length: CONCURRENT }, (_, i) => multipart(`f${i}`, small));
+  const many = await measured(server, async () => {
+    for (let round = 0; round < ROUNDS; round++) await Promise.all(uploads.map((upload) => post(`${server.url}${path}`, upload)));
+  });
+  return {
+    mib_per_s: round(big.length / MiB / (one.ms / 1000), 1),
+    uploads_per_s: round((ROUNDS * CONCURRENT) / (many.ms / 1000), 1),
+    rss_growth_mib: round(Math.max(one.rssGrowthMiB, many.rssGrowthMiB), 1),
+  };
+}
+
+export async function run(): Promise<Record<string, number>> {
+  pinSelf(1);
+  const big = makePngOfSize(64 * MiB);
+  const small = makePngOfSize(MiB);
+  const sink = await startServerProcess(here('./servers/bare-sink.ts'));
+  const bridge = await startServerProcess(here('./servers/bridge.ts'), [], 0, {
+    // Raised for the 64 MiB file; every check (type, header, pixels, completeness) stays on.
+    BENCH_PLUGINS: JSON.stringify({ upload: { maxFileBytes: 80 * MiB, maxTotalBytes: 80 * MiB, maxParts: 4, maxPixels: 100_000_000 } }),
   });
   try {
-    const bigPath = join(scratch, 'big.png');
-    await writeFile(bigPath, makePngOfSize(64 * MiB));
-    const bigBlob = await openAsBlob(bigPath);
-    const small = new Blob([makePngOfSize(MiB)]);
-    global.gc?.();
-    const baseline = process.memoryUsage.rss();
-
-    const big = await withPeakRss(async () => {
-      const started = performance.now();
-      await upload(bridge.url, 'big', bigBlob);
-      return performance.now() - started;
+    // Warm both (JIT, first file in a new folder) before measuring.
+    await post(`${sink.url}/`, multipart('w', small));
+    await post(`${bridge.url}/upload?clientId=bench`, multipart('w', small));
+    return await medianOf3(async () => {
+      const bare = await once(sink, '/', big, small);
+      const bridged = await once(bridge, '/upload?clientId=bench', big, small);
+      return {
+        bare_64mib_mib_per_s: bare.mib_per_s,
+        bridge_64mib_mib_per_s: bridged.mib_per_s,
+        bare_1mib_x50_uploads_per_s: bare.uploads_per_s,
+        bridge_1mib_x50_uploads_per_s: bridged.uploads_per_s,
+        bare_rss_growth_mib: bare.rss_growth_mib,
+        bridge_rss_growth_mib: bridged.rss_growth_mib,
+      };
     });
-
-    const concurrentCount = 50;
-    const many = await withPeakRss(async () => {
-      const started = performance.now();
-      await Promise.all(Array.from({ length: concurrentCount }, (_, i) => upload(bridge.url, `f${i}`, small)));
-      return performance.now() - started;
-    });
-
-    const round = (n: number): number => Math.round(n * 10) / 10;
-    return {
-      bigFile: { bytes: bigBlob.size, ms: round(big.result), mibPerSec: round(bigBlob.size / MiB / (big.result / 1000)) },
-      concurrent: {
-        uploads: concurrentCount,
-        bytesEach: small.size,
-        ms: round(many.result),
-        uploadsPerSec: round(concurrentCount / (many.result / 1000)),
-      },
-      rss: { baselineMiB: round(baseline / MiB), peakGrowthMiB: round((Math.max(big.peak, many.peak) - baseline) / MiB) },
-    };
   } finally {
-    await bridge.close();
-    await rm(scratch, { recursive: true, force: true });
+    agent.destroy();
+    await sink.stop();
+    await bridge.stop();
   }
 }
 

@@ -13,7 +13,10 @@ export interface ServerProcess {
  * `LISTENING <url>` on stdout once it serves.
  */
 export async function startServerProcess(script: string, args: string[] = [], cpu = 0, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const node = [process.execPath, '--import', 'tsx', script, ...args];
+  // BENCH_SERVER_NODE_ARGS adds node flags to every server process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+  // (node refuses --cpu-prof in NODE_OPTIONS).
+  const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const node = [process.execPath, ...extra, '--import', 'tsx', script, ...args];
   const command = existsSync('/usr/bin/taskset') ? ['taskset', '-c', String(cpu), ...node] : node;
   const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const url = await new Promise<string>((resolve, reject) => {

@@ -30,7 +30,10 @@ export interface Generation {
   promptId: string;
   /** Name of the backend it was submitted to; null before the first submission. */
   backend: string | null;
-  /** The graph as submitted (after inputs and beforeSubmit), kept for resubmission. */
+  /**
+   * The graph as submitted (after inputs and beforeSubmit), kept for resubmission. A store may drop it
+   * once the generation is final (storage-nedb does); such a generation reads back with `{}`.
+   */
   graph: Graph;
   /** Stored upload names this generation uses. */
   uploads: string[];

@@ -1,6 +1,5 @@
 import { openAsBlob } from 'node:fs';
-import { Readable } from 'node:stream';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Graph } from '../../core/contracts/graph.js';
@@ -264,18 +263,19 @@ export class ComfyTransport implements Transport {
     const res = await this.#unreachableAs503(backend, () =>
       backend.http.open('/view', { filename: ref.filename, subfolder: ref.subfolder, type: ref.type }),
     );
-    if (res.status !== 200 || !res.body) {
-      await res.body?.cancel().catch(() => undefined);
+    if (res.status !== 200) {
+      res.body.destroy();
       if (res.status >= 400 && res.status < 500) {
         throw notFound(`output ${ref.filename} is not available on ComfyUI backend ${backend.name} (HTTP ${res.status})`);
       }
       throw backendUnavailable(`ComfyUI backend ${backend.name} answered HTTP ${res.status} for output ${ref.filename}`);
     }
-    const declared = Number(res.headers.get('content-length'));
+    const length = res.header('content-length');
+    const declared = Number(length);
     return {
-      stream: Readable.fromWeb(res.body as NodeReadableStream<Uint8Array>),
-      contentType: res.headers.get('content-type') ?? 'application/octet-stream',
-      length: Number.isFinite(declared) && res.headers.has('content-length') ? declared : null,
+      stream: res.body,
+      contentType: res.header('content-type') ?? 'application/octet-stream',
+      length: length !== undefined && Number.isFinite(declared) ? declared : null,
     };
   }
 

@@ -34,6 +34,19 @@ export function uniqueName(name: string, taken: Set<string>): string {
   return candidate;
 }
 
+/** Creates `dir` empty. The common case (first copy) costs one mkdir; a leftover of an earlier attempt is removed. */
+async function freshDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'ENOENT') throw error;
+  }
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+}
+
 export type FetchOutput = (ref: OutputRef) => Promise<{ stream: Readable; contentType: string; length: number | null }>;
 
 /** Outputs can appear twice (an `executed` frame and history); one copy each. */
@@ -52,8 +65,7 @@ function distinct(outputs: readonly OutputRef[]): OutputRef[] {
  * Throws with a readable message naming the output that could not be copied; `dir` is then removed.
  */
 export async function copyOutputs(dir: string, outputs: readonly OutputRef[], fetchOutput: FetchOutput): Promise<ResultFile[]> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
+  await freshDir(dir);
   const taken = new Set<string>();
   const results: ResultFile[] = [];
   try {

@@ -2,8 +2,9 @@ import type { Generation, GenerationState } from '../../core/contracts/generatio
 import type { HistoryQuery } from '../../core/contracts/storage.js';
 import { SortedList, type GenerationKey } from './sorted-list.js';
 
-/** The few fields that history filters on; one small frozen object per generation. */
+/** The few fields that history filters on (and the prompt id); one small frozen object per generation. */
 export interface GenerationSummary extends GenerationKey {
+  readonly promptId: string;
   readonly clientId: string;
   readonly owner: string | null;
   readonly workflow: string;
@@ -11,7 +12,15 @@ export interface GenerationSummary extends GenerationKey {
 }
 
 export const summarize = (gen: Pick<Generation, keyof GenerationSummary>): GenerationSummary =>
-  Object.freeze({ id: gen.id, createdAt: gen.createdAt, clientId: gen.clientId, owner: gen.owner, workflow: gen.workflow, state: gen.state });
+  Object.freeze({
+    id: gen.id,
+    createdAt: gen.createdAt,
+    promptId: gen.promptId,
+    clientId: gen.clientId,
+    owner: gen.owner,
+    workflow: gen.workflow,
+    state: gen.state,
+  });
 
 type Filter = 'clientId' | 'owner' | 'workflow' | 'state';
 const FILTERS: readonly Filter[] = ['clientId', 'owner', 'workflow', 'state'];
@@ -24,6 +33,8 @@ const FILTERS: readonly Filter[] = ['clientId', 'owner', 'workflow', 'state'];
  */
 export class GenerationIndex {
   readonly #byId = new Map<string, GenerationSummary>();
+  /** By the prompt id ComfyUI knows it by (nedb's own index on it cost load time and a re-index per update). */
+  readonly #byPrompt = new Map<string, GenerationSummary>();
   #all = new SortedList<GenerationSummary>();
   readonly #lists: Record<Filter, Map<string, SortedList<GenerationSummary>>> = {
     clientId: new Map(),
@@ -35,7 +46,11 @@ export class GenerationIndex {
   /** Replaces the content with `summaries` (sorting once, not once per row). */
   load(summaries: GenerationSummary[]): void {
     this.#byId.clear();
-    for (const s of summaries) this.#byId.set(s.id, s);
+    this.#byPrompt.clear();
+    for (const s of summaries) {
+      this.#byId.set(s.id, s);
+      this.#byPrompt.set(s.promptId, s);
+    }
     this.#all = SortedList.from(summaries);
     for (const filter of FILTERS) {
       const groups = new Map<string, GenerationSummary[]>();
@@ -60,8 +75,14 @@ export class GenerationIndex {
     return this.#byId.get(id);
   }
 
+  /** The generation submitted with this prompt id. */
+  byPrompt(promptId: string): GenerationSummary | undefined {
+    return this.#byPrompt.get(promptId);
+  }
+
   add(summary: GenerationSummary): void {
     this.#byId.set(summary.id, summary);
+    this.#byPrompt.set(summary.promptId, summary);
     this.#all.add(summary);
     for (const filter of FILTERS) {
       const key = summary[filter];
@@ -76,6 +97,7 @@ export class GenerationIndex {
     const summary = this.#byId.get(id);
     if (!summary) return undefined;
     this.#byId.delete(id);
+    if (this.#byPrompt.get(summary.promptId) === summary) this.#byPrompt.delete(summary.promptId);
     this.#all.remove(summary);
     for (const filter of FILTERS) {
       const key = summary[filter];

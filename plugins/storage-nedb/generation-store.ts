@@ -7,26 +7,36 @@ import { GenerationIndex, summarize, type GenerationSummary } from './generation
 
 /**
  * How a generation is stored. The graph is kept as a JSON string: workflow graphs may carry keys
- * nedb refuses (a "." or a leading "$"), and nedb deep-copies every document it returns.
+ * nedb refuses (a "." or a leading "$"), and nedb deep-copies every document it returns. It is
+ * kept only while the generation may be submitted again: once final, the row drops it (it was about
+ * three quarters of a row, and nedb holds every row in memory and rewrites it on every change), and
+ * a final generation reads back with an empty graph.
  */
-type GenerationDoc = Omit<Generation, 'id' | 'graph'> & { _id: string; graph: string };
+type GenerationDoc = Omit<Generation, 'id' | 'graph'> & { _id: string; graph?: string };
 
-const toDoc = ({ id, graph, ...rest }: Generation): GenerationDoc => ({ ...rest, _id: id, graph: JSON.stringify(graph) });
+export const toDoc = ({ id, graph, ...rest }: Generation): GenerationDoc =>
+  FINAL_STATES.has(rest.state) ? { ...rest, _id: id } : { ...rest, _id: id, graph: JSON.stringify(graph) };
 
 function fromDoc(doc: GenerationDoc): Generation {
   const { _id, graph, ...rest } = doc;
-  return { id: _id, ...rest, graph: JSON.parse(graph) as Graph };
+  return { id: _id, ...rest, graph: graph === undefined ? {} : (JSON.parse(graph) as Graph) };
 }
 
 type Patch = Partial<Omit<Generation, 'id'>>;
 
-function toSetter(patch: Patch): Record<string, unknown> {
+/** The nedb modifier of a patch; reaching a final state unsets the graph. */
+function toModifier(patch: Patch): Record<string, Record<string, unknown>> {
   const set: Record<string, unknown> = {};
+  const final = patch.state !== undefined && FINAL_STATES.has(patch.state);
   for (const [key, value] of Object.entries(patch)) {
     if (value === undefined || key === 'id' || key === '_id') continue;
-    set[key] = key === 'graph' ? JSON.stringify(value) : value;
+    if (key === 'graph') {
+      if (!final) set.graph = JSON.stringify(value);
+      continue;
+    }
+    set[key] = value;
   }
-  return set;
+  return final ? { $set: set, $unset: { graph: true } } : { $set: set };
 }
 
 export class NedbGenerationStore implements GenerationStore {
@@ -37,12 +47,21 @@ export class NedbGenerationStore implements GenerationStore {
   ) {}
 
   static async open(collection: Collection, openCounters: (rows: GenerationSummary[]) => Promise<GenerationCounters>): Promise<NedbGenerationStore> {
-    await collection.ensureIndex({ fieldName: 'promptId' });
-    await collection.ensureIndex({ fieldName: 'clientId' });
+    // Lookups by clientId and promptId go through GenerationIndex; nedb's own indexes on them (created
+    // by earlier versions) only cost memory, load time and a re-index on every update.
+    for (const field of ['promptId', 'clientId']) {
+      if (internals(collection).indexes[field]) await internals(collection).removeIndexAsync(field);
+    }
     // Read the rows nedb already holds in memory once, without copying them, to build our indexes.
     const summaries = internals(collection)
       .getAllData()
-      .map((doc) => summarize({ ...(doc as unknown as GenerationDoc), id: (doc as unknown as GenerationDoc)._id }));
+      .map((row) => {
+        const doc = row as unknown as GenerationDoc;
+        // Rows written before final rows dropped their graph: drop it now (on disk at the next compaction).
+        if (doc.graph !== undefined && FINAL_STATES.has(doc.state)) delete doc.graph;
+        const { _id: id, createdAt, promptId, clientId, owner, workflow, state } = doc;
+        return summarize({ id, createdAt, promptId, clientId, owner, workflow, state });
+      });
     const index = new GenerationIndex();
     index.load(summaries);
     return new NedbGenerationStore(collection, await openCounters(summaries), index);
@@ -54,23 +73,30 @@ export class NedbGenerationStore implements GenerationStore {
 
   async insert(gen: Generation): Promise<void> {
     if (this.index.get(gen.id)) throw new Error(`generation ${gen.id} already exists`);
-    await this.collection.insert(toDoc(gen));
+    // The row and the counters live in two datafiles: write both at once rather than one after the other.
+    const inserted = this.collection.insert(toDoc(gen));
+    const counted = this.counters.recorded(gen.state);
+    try {
+      await inserted;
+    } finally {
+      await counted.catch(() => undefined);
+    }
     this.index.add(summarize(gen));
-    await this.counters.recorded(gen.state);
+    await counted;
   }
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
     const before = this.index.get(id);
     if (!before) return undefined;
-    const set = toSetter(patch);
+    const modifier = toModifier(patch);
     // Index and counters change synchronously, so concurrent updates each see the previous state.
-    const after = summarize({ ...before, ...(set as Partial<GenerationSummary>) });
+    const after = summarize({ ...before, ...(modifier.$set as Partial<GenerationSummary>) });
     const refiled = FILED.some((key) => before[key] !== after[key]);
     if (refiled) this.index.replace(after);
     const counted = this.counters.moved(before.state, after.state);
     let doc: GenerationDoc | null;
     try {
-      doc = (await this.collection.update({ _id: id }, { $set: set }, { returnUpdatedDocs: true })) as GenerationDoc | null;
+      doc = (await this.collection.update({ _id: id }, modifier, { returnUpdatedDocs: true })) as GenerationDoc | null;
     } catch (error) {
       if (refiled && this.index.get(id) === after) this.index.replace(before);
       await this.counters.moved(after.state, before.state);
@@ -86,10 +112,10 @@ export class NedbGenerationStore implements GenerationStore {
     return doc ? fromDoc(doc) : undefined;
   }
 
-  /** Looks a generation up by the prompt_id ComfyUI knows it by (nedb index on promptId). */
+  /** Looks a generation up by the prompt_id ComfyUI knows it by. */
   async getByPromptId(promptId: string): Promise<Generation | undefined> {
-    const doc = (await this.collection.findOne({ promptId })) as GenerationDoc | null;
-    return doc ? fromDoc(doc) : undefined;
+    const summary = this.index.byPrompt(promptId);
+    return summary ? this.get(summary.id) : undefined;
   }
 
   async latestForClient(clientId: string): Promise<Generation | undefined> {
@@ -141,5 +167,5 @@ export class NedbGenerationStore implements GenerationStore {
   }
 }
 
-/** Fields the ordered indexes are keyed by. */
-const FILED: readonly (keyof GenerationSummary)[] = ['createdAt', 'clientId', 'owner', 'workflow', 'state'];
+/** Fields the indexes are keyed by: a change re-files the summary. */
+const FILED: readonly (keyof GenerationSummary)[] = ['createdAt', 'promptId', 'clientId', 'owner', 'workflow', 'state'];

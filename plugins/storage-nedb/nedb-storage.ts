@@ -6,7 +6,7 @@ import { BootError } from '../../core/errors.js';
 import { GenerationCounters } from './counters.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { repairDatafileTail } from './datafile-repair.js';
-import { internals, openCollection, type Collection } from './datastore.js';
+import { flushed, internals, openCollection, type Collection } from './datastore.js';
 import { NedbGenerationStore } from './generation-store.js';
 import { NedbKeyValueStore } from './kv-store.js';
 import { NedbUploadStore } from './upload-store.js';
@@ -71,6 +71,8 @@ export class NedbStorage implements Storage {
     this.#open = false;
     try {
       await this.compact();
+      // Group commit may still be writing lines the compaction already holds; let it finish first.
+      for (const name of COLLECTIONS) await flushed(this.collections[name]).catch(() => undefined);
     } finally {
       await this.lock?.release();
     }

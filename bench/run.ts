@@ -1,0 +1,216 @@
+/**
+ * `npm run bench` runs every scenario; `npm run bench -- P3 P7` runs only those. Each scenario runs
+ * side by side with its baseline (inside its own script), the numbers are medians of 3 runs, and the
+ * results table of each scenario run replaces that scenario's block in docs/performance.md (the
+ * prose around the blocks is kept). Every block carries its machine, Node version, date and command.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { median, round } from './lib/stats.js';
+
+type Metrics = Record<string, number>;
+
+interface Row {
+  metric: string;
+  bridge: string;
+  baseline: string;
+  target: string;
+  /** undefined: no target for this row. */
+  met?: boolean;
+}
+
+interface Scenario {
+  id: string;
+  title: string;
+  /** One run of the scenario's script; flattened to dotted numeric keys. */
+  run: () => Promise<unknown>;
+  /** Runs done here: scripts that take their own median of 3 are run once. */
+  repeats: 1 | 3;
+  /** A note printed under the table (how the numbers were taken, when it is not obvious). */
+  note?: string;
+  rows: (m: Metrics) => Row[];
+}
+
+const fmt = (value: number | undefined, digits = 2): string => (value === undefined || Number.isNaN(value) ? '–' : String(round(value, digits)));
+const n = (value: number | undefined): string => (value === undefined ? '–' : Math.round(value).toLocaleString('en-US'));
+
+const SCENARIOS: Scenario[] = [
+  {
+    id: 'P1',
+    title: 'P1 — submit a generation (file store on) vs POST /prompt straight to the fake ComfyUI',
+    run: async () => (await import('./p1-submit.js')).run(),
+    repeats: 1,
+    note:
+      'c=1: 300 sequential requests after 30 of warm-up, keep-alive. "zero-duration fake": the previous generation runs to its end ' +
+      '(results copied, state persisted) while the next is submitted. "queued fake": nodes last a minute, prompts wait in ' +
+      "ComfyUI's queue (production: the GPU is the bottleneck), so only submission is measured. c=50: autocannon, 3 s after 1 s of warm-up, a fresh clientId per request.",
+    rows: (m) => [
+      { metric: 'added p50 at c=1, zero-duration fake', bridge: `${fmt(m.bridge_c1_p50_ms, 3)} ms`, baseline: `${fmt(m.direct_c1_p50_ms, 3)} ms`, target: 'added ≤ 0.5 ms', met: m.added_c1_p50_ms! <= 0.5 },
+      { metric: 'added p99 at c=1, zero-duration fake', bridge: `${fmt(m.bridge_c1_p99_ms, 3)} ms`, baseline: `${fmt(m.direct_c1_p99_ms, 3)} ms`, target: '' },
+      { metric: 'added p50 / p99 at c=1, queued fake', bridge: `+${fmt(m.added_c1_queued_p50_ms, 3)} / +${fmt(m.added_c1_queued_p99_ms, 3)} ms`, baseline: '', target: 'added p50 ≤ 0.5 ms', met: m.added_c1_queued_p50_ms! <= 0.5 },
+      { metric: 'submissions/s at c=50, queued fake', bridge: n(m.bridge_c50_queued_per_s), baseline: n(m.direct_c50_queued_per_s), target: '≥ 2,000', met: m.bridge_c50_queued_per_s! >= 2000 },
+      { metric: 'whole lives/s at c=50, zero-duration fake', bridge: n(m.bridge_c50_lifecycle_per_s), baseline: n(m.direct_c50_per_s), target: '≥ 2,000', met: m.bridge_c50_lifecycle_per_s! >= 2000 },
+    ],
+  },
+  {
+    id: 'P2',
+    title: 'P2 — read routes vs a bare Koa hello-world',
+    run: async () => (await import('./p2-read-routes.js')).run(),
+    repeats: 1,
+    note: 'autocannon, 50 connections, 4 s per route; bare Koa answers {"status":"ok"} from one middleware.',
+    rows: (m) =>
+      (['health', 'workflow_list', 'workflow_info'] as const).map((route) => ({
+        metric: `${route === 'health' ? '/health' : route === 'workflow_list' ? '/workflow-list' : '/workflow-info'} requests/s`,
+        bridge: n(m[`${route}_rps`]),
+        baseline: n(m.bare_koa_rps),
+        target: `≥ 0.8 of bare (${fmt(m[`${route}_ratio`], 3)})`,
+        met: m[`${route}_ratio`]! >= 0.8,
+      })),
+  },
+  {
+    id: 'P3',
+    title: 'P3 + P4 — websocket fan-out and idle clients',
+    run: async () => (await import('./ws.js')).run(),
+    // bench/ws.ts takes ~45 s per run: three would break the one-minute budget.
+    repeats: 1,
+    note:
+      'One run (bench/ws.ts takes ~45 s). Fan-out: 1,000 sockets, one generation each (20 KSampler steps), bridge, fake and clients ' +
+      'in one process; latency from the generations service announcing a change to the client holding the frame. Idle: 10,000 ' +
+      'sockets on a bridge in its own process, RSS delta / sockets.',
+    rows: (m) => [
+      { metric: 'generation frames/s delivered', bridge: n(m['fanOut.framesPerSec']), baseline: '', target: '≥ 100,000', met: m['fanOut.framesPerSec']! >= 100_000 },
+      { metric: 'event latency p50 / p99', bridge: `${fmt(m['fanOut.latencyMs.p50'])} / ${fmt(m['fanOut.latencyMs.p99'])} ms`, baseline: '', target: 'p99 ≤ 50 ms', met: m['fanOut.latencyMs.p99']! <= 50 },
+      { metric: 'memory per idle client (P4)', bridge: `${fmt(m['idle.rssPerSocketKiB'])} KiB`, baseline: '', target: '≤ 16 KiB', met: m['idle.rssPerSocketKiB']! <= 16 },
+    ],
+  },
+  {
+    id: 'P5',
+    title: 'P5 — history pages at 10k and 100k stored generations (storage-nedb, file store)',
+    run: async () => (await import('./history.js')).run(),
+    repeats: 3,
+    note: 'Store level (NedbGenerationStore.page, 300 timed pages after 20 of warm-up), not over HTTP; cold open = a fresh process opening the 100k store.',
+    rows: (m) => [
+      ...(['at10k', 'at100k'] as const).flatMap((at) => [
+        { metric: `${at.slice(2)} newest page p50 / p95`, bridge: `${fmt(m[`${at}.newestPage.p50`], 3)} / ${fmt(m[`${at}.newestPage.p95`], 3)} ms`, baseline: '', target: at === 'at100k' ? 'p95 ≤ 10 ms' : '', met: at === 'at100k' ? m[`${at}.newestPage.p95`]! <= 10 : undefined },
+        { metric: `${at.slice(2)} deep offset (90 %) p50 / p95`, bridge: `${fmt(m[`${at}.deepOffsetPage.p50`], 3)} / ${fmt(m[`${at}.deepOffsetPage.p95`], 3)} ms`, baseline: '', target: '' },
+        { metric: `${at.slice(2)} per-client page p50 / p95`, bridge: `${fmt(m[`${at}.perClientPage.p50`], 3)} / ${fmt(m[`${at}.perClientPage.p95`], 3)} ms`, baseline: '', target: at === 'at100k' ? 'p95 ≤ 10 ms' : '', met: at === 'at100k' ? m[`${at}.perClientPage.p95`]! <= 10 : undefined },
+      ]),
+      { metric: 'cold open of the 100k store / its RSS', bridge: `${n(m.coldOpen100kMs)} ms / ${fmt(m.rssMb, 0)} MB`, baseline: '', target: '' },
+      { metric: 'fill 100k (inserts through the store)', bridge: `${n(m.fill100kMs)} ms`, baseline: '', target: '' },
+    ],
+  },
+  {
+    id: 'P6',
+    title: 'P6 — cold start of a bridge with 100k stored generations vs an empty data dir',
+    run: async () => (await import('./p6-cold-start.js')).run(),
+    repeats: 1,
+    note: 'Spawn of a bridge process (default plugins) to its first 200 from /health. "legacy rows": the same 100k rows still carrying their graph, as written before final rows dropped it (an upgraded deployment\'s first start).',
+    rows: (m) => [
+      { metric: 'spawn → listening / → first 200 /health', bridge: `${fmt(m.rows100k_to_listening_s, 3)} / ${fmt(m.rows100k_to_health_s, 3)} s`, baseline: `${fmt(m.empty_to_listening_s, 3)} / ${fmt(m.empty_to_health_s, 3)} s`, target: '≤ 2 s', met: m.rows100k_to_health_s! <= 2 },
+      { metric: 'RSS once ready', bridge: `${fmt(m.rows100k_rss_mib, 0)} MiB`, baseline: `${fmt(m.empty_rss_mib, 0)} MiB`, target: '' },
+      { metric: 'legacy rows: → first 200 /health, RSS', bridge: `${fmt(m.legacy100k_to_health_s, 3)} s, ${fmt(m.legacy100k_rss_mib, 0)} MiB`, baseline: '', target: '' },
+      { metric: 'datafile size (rows / legacy rows)', bridge: `${fmt(m.rows100k_datafile_mib, 1)} / ${fmt(m.legacy100k_datafile_mib, 1)} MiB`, baseline: '', target: '' },
+    ],
+  },
+  {
+    id: 'P7',
+    title: 'P7 — uploads (all checks on) vs a bare server streaming the body to a file',
+    run: async () => (await import('./upload.js')).run(),
+    repeats: 1,
+    note: 'Servers pinned to core 0, the node:http client to core 1. Concurrent: 4 rounds of 50 concurrent 1 MiB PNGs.',
+    rows: (m) => [
+      { metric: 'one 64 MiB PNG', bridge: `${fmt(m.bridge_64mib_mib_per_s, 0)} MiB/s`, baseline: `${fmt(m.bare_64mib_mib_per_s, 0)} MiB/s`, target: '≥ 300 MiB/s', met: m.bridge_64mib_mib_per_s! >= 300 },
+      { metric: '50 concurrent 1 MiB PNGs', bridge: `${fmt(m.bridge_1mib_x50_uploads_per_s, 0)} /s`, baseline: `${fmt(m.bare_1mib_x50_uploads_per_s, 0)} /s`, target: '≥ 500 /s', met: m.bridge_1mib_x50_uploads_per_s! >= 500 },
+      { metric: 'server RSS growth (peak)', bridge: `${fmt(m.bridge_rss_growth_mib, 1)} MiB`, baseline: `${fmt(m.bare_rss_growth_mib, 1)} MiB`, target: '' },
+    ],
+  },
+];
+
+/** P4 is measured by the same script as P3. */
+const ALIASES: Record<string, string> = { P4: 'P3' };
+
+function flatten(value: unknown, prefix = '', out: Metrics = {}): Metrics {
+  if (typeof value === 'number') out[prefix] = value;
+  else if (typeof value === 'boolean') out[prefix] = value ? 1 : 0;
+  else if (value !== null && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) flatten(inner, prefix ? `${prefix}.${key}` : key, out);
+  }
+  return out;
+}
+
+async function measure(scenario: Scenario): Promise<Metrics> {
+  const runs: Metrics[] = [];
+  for (let i = 0; i < scenario.repeats; i++) runs.push(flatten(await scenario.run()));
+  if (runs.length === 1) return runs[0]!;
+  return Object.fromEntries(Object.keys(runs[0]!).map((key) => [key, median(runs.map((run) => run[key]!))]));
+}
+
+function machine(): string {
+  const nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  return `${nproc} cores (nproc), ${cpu}, ${round(totalmem() / 1024 ** 3, 1)} GiB RAM, Node ${process.version}`;
+}
+
+function block(scenario: Scenario, metrics: Metrics, seconds: number, command: string, host: string): string {
+  const verdict = (row: Row) => (row.met === undefined ? '' : row.met ? 'met' : '**missed**');
+  const lines = [
+    `<!-- bench:${scenario.id} -->`,
+    `### ${scenario.title}`,
+    '',
+    '| metric | bridge | baseline | target | |',
+    '|---|---|---|---|---|',
+    ...scenario.rows(metrics).map((row) => `| ${row.metric} | ${row.bridge} | ${row.baseline} | ${row.target} | ${verdict(row)} |`),
+    '',
+    `${scenario.repeats === 3 ? 'Median of 3 runs.' : scenario.id === 'P3' ? '' : 'Median of 3 runs (taken by the script).'} ${scenario.note ?? ''}`.trim(),
+    '',
+    `<sub>${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${host} · \`${command}\` · ${round(seconds, 0)} s</sub>`,
+    `<!-- /bench:${scenario.id} -->`,
+  ];
+  return lines.join('\n');
+}
+
+const DOC = fileURLToPath(new URL('../docs/performance.md', import.meta.url));
+const RESULTS_END = '<!-- bench:end -->';
+
+/** Replaces the scenario's block in the doc (or adds it before the end marker). */
+function place(doc: string, id: string, text: string): string {
+  const start = doc.indexOf(`<!-- bench:${id} -->`);
+  const endMarker = `<!-- /bench:${id} -->`;
+  const end = doc.indexOf(endMarker);
+  if (start !== -1 && end > start) return doc.slice(0, start) + text + doc.slice(end + endMarker.length);
+  const at = doc.indexOf(RESULTS_END);
+  if (at === -1) return `${doc.trimEnd()}\n\n${text}\n\n${RESULTS_END}\n`;
+  return `${doc.slice(0, at)}${text}\n\n${doc.slice(at)}`;
+}
+
+async function main(): Promise<void> {
+  const asked = process.argv.slice(2).map((arg) => arg.toUpperCase());
+  const unknown = asked.filter((id) => !SCENARIOS.some((s) => s.id === (ALIASES[id] ?? id)));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown scenario ${unknown.join(', ')}; known: P1 P2 P3 P4 P5 P6 P7\n`);
+    process.exit(2);
+  }
+  const wanted = new Set(asked.map((id) => ALIASES[id] ?? id));
+  const chosen = wanted.size === 0 ? SCENARIOS : SCENARIOS.filter((s) => wanted.has(s.id));
+  const command = `npm run bench${asked.length ? ` -- ${asked.join(' ')}` : ''}`;
+  // Before any scenario pins this process to one core (nproc counts the cores it may use).
+  const host = machine();
+  let doc = await readFile(DOC, 'utf8').catch(() => `# Performance\n\n${RESULTS_END}\n`);
+  for (const scenario of chosen) {
+    process.stdout.write(`${scenario.id}: running…\n`);
+    const started = performance.now();
+    const metrics = await measure(scenario);
+    const text = block(scenario, metrics, (performance.now() - started) / 1000, command, host);
+    process.stdout.write(`${text}\n\n`);
+    doc = place(doc, scenario.id, text);
+    // Written after each scenario, so an interrupted run keeps what it measured.
+    await writeFile(DOC, doc);
+  }
+  process.stdout.write(`results written to ${DOC}\n`);
+}
+
+await main();
+// Child processes and sockets are closed by each scenario; a stray handle must not keep the run alive.
+process.exit(0);

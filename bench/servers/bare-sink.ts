@@ -1,0 +1,31 @@
+// Baseline for P7: the least a server can do with an upload — stream the request body into a new
+// file and answer 200 (files are kept until exit, as the bridge keeps uploads). Same Node, same
+// disk, same pinning as the bridge.
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+const dir = mkdtempSync(join(tmpdir(), 'bench-sink-'));
+let seq = 0;
+const server = createServer((req, res) => {
+  const file = join(dir, `body-${seq++}`);
+  pipeline(req, createWriteStream(file)).then(
+    () => res.end('{}'),
+    () => {
+      res.statusCode = 500;
+      res.end();
+    },
+  );
+});
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address() as { port: number };
+  process.stdout.write(`LISTENING http://127.0.0.1:${address.port}\n`);
+});
+process.on('SIGTERM', () =>
+  server.close(() => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  }),
+);

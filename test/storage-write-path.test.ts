@@ -1,0 +1,140 @@
+import { expect } from 'chai';
+import Datastore from 'nedb-promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Generation } from '../core/contracts/generation.js';
+import { AppendBuffer } from '../plugins/storage-nedb/append-buffer.js';
+import { readDatafile } from '../plugins/storage-nedb/datafile-load.js';
+import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
+import { generationRecord } from './helpers/generation.js';
+
+const quietLog = { warn: () => undefined, info: () => undefined };
+const GRAPH = { '1': { class_type: 'EmptyImage', inputs: { width: 64, 'odd.key': 1 } } };
+
+let seq = 0;
+const makeGeneration = (overrides: Partial<Generation> = {}): Generation =>
+  generationRecord({
+    id: `gen_w${++seq}`,
+    createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(),
+    state: 'queued',
+    promptId: `p${seq}`,
+    graph: GRAPH,
+    ...overrides,
+  });
+
+describe('storage-nedb write path', () => {
+  let dataDir: string;
+  const opened: NedbStorage[] = [];
+  const open = async () => {
+    const storage = await NedbStorage.open({ dataDir, inMemory: false, log: quietLog });
+    opened.push(storage);
+    return storage;
+  };
+
+  beforeEach(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'storage-write-'));
+  });
+
+  afterEach(async () => {
+    for (const storage of opened.splice(0)) await storage.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps the graph while a generation may be resubmitted and drops it once final', async () => {
+    const storage = await open();
+    const gen = makeGeneration();
+    await storage.generations.insert(gen);
+    await storage.generations.update(gen.id, { state: 'running' });
+    expect((await storage.generations.get(gen.id))?.graph).to.deep.equal(GRAPH);
+
+    const ended = await storage.generations.update(gen.id, { state: 'completed', percent: 100 });
+    expect(ended?.graph).to.deep.equal({});
+    expect(ended?.state).to.equal('completed');
+    // A graph in the same patch as the final state is not stored either.
+    const other = makeGeneration();
+    await storage.generations.insert(other);
+    await storage.generations.update(other.id, { state: 'failed', graph: GRAPH });
+    expect((await storage.generations.get(other.id))?.graph).to.deep.equal({});
+    // Inserted already final (imported history): no graph on disk.
+    const imported = makeGeneration({ state: 'interrupted' });
+    await storage.generations.insert(imported);
+
+    const file = await readFile(datafilePath(dataDir, 'generations'), 'utf8');
+    const lastLineOf = (id: string) => file.split('\n').filter((line) => line.includes(`"_id":"${id}"`)).at(-1) ?? '';
+    expect(lastLineOf(gen.id)).to.not.include('"graph"');
+    expect(lastLineOf(imported.id)).to.not.include('"graph"');
+  });
+
+  it('has every change in the datafile once a write resolves, and reads it all back after a reopen', async () => {
+    const storage = await open();
+    const gens = Array.from({ length: 200 }, () => makeGeneration());
+    // Concurrent writes are grouped into few appends; each still resolves only once written.
+    await Promise.all(gens.map((gen) => storage.generations.insert(gen)));
+    const lines = (await readFile(datafilePath(dataDir, 'generations'), 'utf8')).split('\n');
+    for (const gen of gens) expect(lines.some((line) => line.includes(`"_id":"${gen.id}"`)), gen.id).to.equal(true);
+    await Promise.all(gens.slice(0, 100).map((gen) => storage.generations.update(gen.id, { state: 'running', percent: 50 })));
+    await storage.close();
+    opened.pop();
+
+    const again = await open();
+    expect(again.generations.size).to.equal(200);
+    expect((await again.generations.get(gens[0]!.id))?.state).to.equal('running');
+    expect((await again.generations.get(gens[150]!.id))?.graph).to.deep.equal(GRAPH);
+    expect((await again.generations.counts()).byState).to.deep.include({ queued: 100, running: 100 });
+  });
+
+  it('AppendBuffer writes quick successive pushes in order, resolves once written, and reports a failed append', async () => {
+    const file = join(dataDir, 'lines.db');
+    const buffer = new AppendBuffer(file, 0o644);
+    await buffer.flushed(); // nothing pushed: resolves at once
+    const pushes = Array.from({ length: 50 }, (_, i) => {
+      buffer.push(`${i}\n`);
+      return buffer.flushed();
+    });
+    await Promise.all(pushes);
+    expect(await readFile(file, 'utf8')).to.equal(Array.from({ length: 50 }, (_, i) => `${i}\n`).join(''));
+
+    const broken = new AppendBuffer(join(dataDir, 'missing-dir', 'x.db'), 0o644);
+    broken.push('x\n');
+    let failure: unknown;
+    await broken.flushed().catch((error: unknown) => (failure = error));
+    expect((failure as NodeJS.ErrnoException).code).to.equal('ENOENT');
+    await unlink(file);
+  });
+
+  it('reads a datafile exactly as nedb does: last version wins, deletions, index lines, dates', async () => {
+    const file = join(dataDir, 'mixed.db');
+    const lines = [
+      '{"_id":"a","n":1,"when":{"$$date":1767225600000}}',
+      '{"$$indexCreated":{"fieldName":"n","unique":false,"sparse":false}}',
+      '{"_id":"b","n":2}',
+      '{"_id":"a","n":3,"nested":{"at":{"$$date":0}},"list":[{"$$date":5}]}',
+      '{"$$indexCreated":{"fieldName":"gone"}}',
+      '{"$$indexRemoved":"gone"}',
+      '{"_id":"c","n":4}',
+      '{"_id":"b","$$deleted":true}',
+      '{"_id":"d","text":"a \\u00e9 \\n line","emoji":"😀"}',
+      '{"_id":"e", this line is torn',
+      '',
+    ];
+    await writeFile(file, lines.join('\n'));
+    const ours = await readDatafile(createReadStream(file, { encoding: 'utf8', highWaterMark: 16 }), 0.5);
+    // nedb's own reading of the same file (its loader, not patched) must agree row for row.
+    const plain = Datastore.create({ filename: file });
+    await plain.load();
+    const theirs = await plain.find({});
+    const byId = (rows: Record<string, unknown>[]) => [...rows].sort((x, y) => String(x._id).localeCompare(String(y._id)));
+    expect(byId(ours.data)).to.deep.equal(byId(theirs as Record<string, unknown>[]));
+    expect(Object.keys(ours.indexes)).to.deep.equal(['n']);
+    const a = ours.data.find((row) => row._id === 'a') as { nested: { at: Date }; list: Date[] };
+    expect(a.nested.at).to.be.instanceOf(Date);
+    expect(a.list[0]?.getTime()).to.equal(5);
+
+    await writeFile(file, '{"_id":"x"}\nnot json\n{broken\n');
+    let failure: unknown;
+    await readDatafile(createReadStream(file), 0.5).catch((error: unknown) => (failure = error));
+    expect((failure as Error).message).to.include('66% of the data file is corrupt');
+  });
+});
