@@ -200,6 +200,15 @@ describe('workflows: describe() enriches inputs from the backend', () => {
     expect(calls).to.have.length(4);
   });
 
+  it('hands out copies of a reused answer, so a caller changing one never changes the next', async () => {
+    const { transport } = stubTransport(async (classType) => OBJECT_INFO[classType]);
+    const registry = await registryWith(transport);
+    const first = await registry.describe('wf');
+    first!['6/text']!.default = 'changed by a caller';
+    const second = await registry.describe('wf');
+    expect(second!['6/text']!.default).to.equal('a fox');
+  });
+
   it('answers from the graph alone when there is no transport', async () => {
     const registry = await registryWith(undefined);
     const inputs = await registry.describe('wf');

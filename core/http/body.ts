@@ -7,7 +7,7 @@ import { badRequest, payloadTooLarge } from '../errors.js';
  * own limits (formidable under koa-body allows unlimited files by default).
  */
 export function jsonBody(limitBytes: number): Middleware {
-  return koaBody({
+  const parse = koaBody({
     json: true,
     jsonStrict: true,
     jsonLimit: limitBytes,
@@ -20,4 +20,6 @@ export function jsonBody(limitBytes: number): Middleware {
       throw badRequest(`malformed JSON body: ${error.message}`);
     },
   }) as unknown as Middleware;
+  // Most requests are reads without a body: skip the parser's setup for them.
+  return (ctx, next) => (ctx.request.length || ctx.get('transfer-encoding') ? parse(ctx, next) : next());
 }

@@ -18,16 +18,20 @@ export function requestContext(log: Logger, hooks: Hooks): Middleware {
     const incoming = ctx.get('x-request-id');
     const reqId = INCOMING_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.reqId = reqId;
-    ctx.state.log = log.child({ reqId });
+    // The child logger is made on first use: most requests log one line, and at a level that is off, none.
+    let child: Logger | undefined;
+    Object.defineProperty(ctx.state, 'log', { get: () => (child ??= log.child({ reqId })), enumerable: true });
     ctx.set('X-Request-Id', reqId);
     try {
       await next();
     } finally {
       const durationMs = performance.now() - started;
-      (ctx.state.log as Logger).info(
-        { method: ctx.method, url: loggableUrl(ctx.url), status: ctx.status, ms: Math.round(durationMs * 10) / 10 },
-        'request',
-      );
+      if (log.isLevelEnabled('info')) {
+        (ctx.state.log as Logger).info(
+          { method: ctx.method, url: loggableUrl(ctx.url), status: ctx.status, ms: Math.round(durationMs * 10) / 10 },
+          'request',
+        );
+      }
       if (hooks.onResponse.isUsed()) hooks.onResponse.call(ctx, durationMs);
     }
   };

@@ -19,6 +19,9 @@ export interface RegistryOptions {
 
 type NodeDefinition = Record<string, unknown>;
 
+/** Short enough that a backend coming up (or gaining nodes) shows in /workflow-info within a second. */
+const DESCRIBE_REUSE_MS = 1000;
+
 /** Resolves to undefined when `promise` rejects or is slower than `ms`; never leaves a timer behind. */
 async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
@@ -41,6 +44,8 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
   #pending: Promise<void> | null = null;
   readonly #listeners = new Set<() => void>();
   readonly #definitions = new Map<string, { definition: NodeDefinition; at: number }>();
+  /** describe() answers, reused briefly: /workflow-info is a hot read and its answer changes rarely. */
+  readonly #described = new Map<string, { inputs: Record<string, WorkflowInput>; at: number }>();
 
   constructor(private readonly options: RegistryOptions) {
     this.dir = options.dir;
@@ -80,6 +85,7 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
     }
     log.info({ dir: this.dir, aliases: [...workflows.keys()], skipped: errors.length }, `loaded ${workflows.size} workflow(s)`);
     this.#workflows = workflows;
+    this.#described.clear();
     this.#errors = errors;
     this.#definitions.clear();
     for (const listener of this.#listeners) listener();
@@ -106,6 +112,8 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
   async describe(alias: string): Promise<Record<string, WorkflowInput> | undefined> {
     const workflow = this.#workflows.get(alias);
     if (!workflow) return undefined;
+    const reused = this.#described.get(alias);
+    if (reused && Date.now() - reused.at < DESCRIBE_REUSE_MS) return structuredClone(reused.inputs);
     const classes = [...new Set(Object.values(workflow.inputs).map((input) => input.class))];
     const definitions = new Map<string, NodeDefinition>();
     await Promise.all(
@@ -120,7 +128,9 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
       const inputName = key.slice(key.indexOf('/') + 1);
       described[key] = definition ? enrichInput(input, constraintsFor(definition, inputName)) : { ...input };
     }
-    return described;
+    // Only a fully enriched answer is reused: with a backend missing, the next request asks again.
+    if (definitions.size === classes.length) this.#described.set(alias, { inputs: described, at: Date.now() });
+    return structuredClone(described);
   }
 
   async #definition(classType: string): Promise<NodeDefinition | undefined> {
