@@ -1,5 +1,6 @@
 /**
- * Websocket fan-out benchmark.
+ * Websocket benchmarks through the fake ComfyUI (P3 second row) and idle sockets (P4); the fan-out
+ * capacity row of P3 is bench/p3-fanout.ts (a synthetic transport, not a serial backend).
  *  1. 1,000 clients, each with its own socket and its own generation (the repo's text-to-image
  *     workflow on the fake ComfyUI: zero-duration nodes, 20 KSampler steps reporting progress):
  *     generation frames delivered per second, and the latency from the generations service

@@ -1,0 +1,212 @@
+/**
+ * P3, websocket fan-out capacity: 1,000 clients, each with its own socket and its own generation,
+ * on a real bridge (storage in memory, generations, generate, ws, metrics) whose transport is
+ * synthetic (bench/servers/synthetic-transport.ts): once every client has submitted through
+ * POST /generate-based-workflow, it emits rounds of one `progress` per live generation — each a
+ * step further, so each is a frame — as fast as the bridge takes them, then completes them all.
+ * Measured: progress frames received per second over all clients (first emission → last receipt),
+ * and the latency from an event's emission (in the bridge process) to its frame's receipt (here),
+ * both stamped on CLOCK_MONOTONIC. The bridge runs pinned to core 0, the clients here on core 1.
+ * Median of 3 runs on one bridge process (fresh clients and generations each run).
+ * Run alone: `npx tsx bench/p3-fanout.ts`; the last line printed is the JSON result
+ * (BENCH_DEBUG_ROUNDS=1 also prints, per round, the worst latency and how long the emission took).
+ */
+import type { ChildProcess } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { WebSocket } from 'ws';
+import { until } from '../test/helpers/until.js';
+import { pinSelf, startServerProcess } from './lib/process.js';
+import { median, percentile, round } from './lib/stats.js';
+import type { FanoutCommand, ProgressAnswer, StartedAnswer } from './servers/fanout-bridge.js';
+import { monotonicMs } from './servers/synthetic-transport.js';
+
+const CLIENTS = 1000;
+/** Progress events per generation: 1,000 × 60 = 60,000 frames a run. */
+const ROUNDS = 60;
+const RUNS = 3;
+const POST_CONCURRENCY = 50;
+
+export interface FanoutRun {
+  clients: number;
+  frames: number;
+  /** Progress frames received / (last receipt − first emission). */
+  framesPerSec: number;
+  /** Progress events the bridge applied and wrote out per second (its own side of the same span). */
+  bridgeEventsPerSec: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  /** CPU use over the run, in % of one core: the bridge process, and this (client) process. */
+  bridgeCpuPct: number;
+  clientCpuPct: number;
+  /** Mean size of a progress frame on the wire (payload only). */
+  frameBytes: number;
+  allClosedNormally: boolean;
+}
+
+export interface FanoutResult {
+  runs: number;
+  /** The real bridge with the synthetic transport, rounds as fast as it takes them. */
+  bridge: FanoutRun;
+  /** The same bridge, one round every 50 ms (20,000 events/s): latency below saturation (one run). */
+  bridgePaced: FanoutRun;
+  /** bench/servers/bare-ws-fanout.ts: encode a frame of the same shape and ws.send it, nothing else. */
+  bareWs: FanoutRun;
+}
+
+interface Frame {
+  status: string;
+  seq?: number;
+  data?: { state?: string; step?: number | null };
+}
+
+async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await task(items[next++]!);
+    }),
+  );
+}
+
+function ask<T>(child: ChildProcess, command: FanoutCommand, answer: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: { cmd: string }) => {
+      if (message.cmd !== answer) return;
+      child.off('message', onMessage);
+      resolve(message as T);
+    };
+    child.on('message', onMessage);
+    child.send(command, (error) => error && reject(error));
+  });
+}
+
+interface Pace {
+  rounds: number;
+  intervalMs: number;
+}
+
+const SATURATED: Pace = { rounds: ROUNDS, intervalMs: 0 };
+/** 20 rounds of 1,000 events 50 ms apart: 20,000 events/s, below what the bridge can take, to see latency without a backlog. */
+const PACED: Pace = { rounds: 20, intervalMs: 50 };
+
+async function once(url: string, child: ChildProcess, run: number, submit: boolean, { rounds: ROUNDS, intervalMs }: Pace): Promise<FanoutRun> {
+  const receipts = new Float64Array(CLIENTS * ROUNDS).fill(NaN);
+  let running = 0;
+  let frames = 0;
+  let lastReceipt = 0;
+  let bytes = 0;
+  let normalCloses = 0;
+  const sockets: WebSocket[] = [];
+  const closes: Promise<void>[] = [];
+  const base = url.replace(/^http/, 'ws');
+
+  await pool(
+    Array.from({ length: CLIENTS }, (_, i) => i),
+    100,
+    async (i) => {
+      const ws = new WebSocket(`${base}/ws?clientId=fanout-${run}-${i}`, { perMessageDeflate: false });
+      ws.on('message', (data: Buffer) => {
+        const now = monotonicMs();
+        const frame = JSON.parse(data.toString()) as Frame;
+        if (frame.seq === undefined || frame.status !== 'progress') return;
+        const step = frame.data?.step;
+        if (typeof step === 'number' && step >= 1) {
+          receipts[i * ROUNDS + step - 1] = now;
+          frames++;
+          bytes += data.length;
+          lastReceipt = now;
+        } else if (frame.data?.state === 'running') {
+          running++;
+        }
+      });
+      closes.push(new Promise((resolve) => ws.once('close', (code) => resolve(void (normalCloses += code === 1000 ? 1 : 0)))));
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      sockets.push(ws);
+    },
+  );
+
+  try {
+    if (submit) await pool(
+      Array.from({ length: CLIENTS }, (_, i) => i),
+      POST_CONCURRENCY,
+      async (i) => {
+        const response = await fetch(`${url}/generate-based-workflow?clientId=fanout-${run}-${i}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ workflow: 'fanout', '2/filename_prefix': `c${i}` }),
+        });
+        if (response.status !== 200) throw new Error(`generate answered ${response.status}: ${await response.text()}`);
+        await response.arrayBuffer();
+      },
+    );
+    await ask<StartedAnswer>(child, { cmd: 'start', clients: CLIENTS }, 'started');
+    if (submit) await until(() => running === CLIENTS, 'every generation to be running', 10_000);
+
+    const cpu = process.cpuUsage();
+    const answer = await ask<ProgressAnswer>(child, { cmd: 'progress', clients: CLIENTS, rounds: ROUNDS, intervalMs }, 'progressed');
+    await until(() => frames === CLIENTS * ROUNDS, `${CLIENTS * ROUNDS} progress frames (${frames} so far)`, 20_000);
+    const used = process.cpuUsage(cpu);
+    await until(() => normalCloses === CLIENTS || undefined, 'every socket to close after its generation completed', 10_000).catch(() => undefined);
+
+    const latencies: number[] = [];
+    for (let k = 0; k < receipts.length; k++) latencies.push(receipts[k]! - answer.stamps[k]!);
+    if (process.env.BENCH_DEBUG_ROUNDS) {
+      const perRound = Array.from({ length: ROUNDS }, (_, step) => Math.max(...Array.from({ length: CLIENTS }, (_, i) => receipts[i * ROUNDS + step]! - answer.stamps[i * ROUNDS + step]!)));
+      const emitSpan = Array.from({ length: ROUNDS }, (_, step) => answer.stamps[(CLIENTS - 1) * ROUNDS + step]! - answer.stamps[step]!);
+      process.stderr.write(`max latency per round: ${perRound.map((v) => v.toFixed(0)).join(' ')}\nemit span per round: ${emitSpan.map((v) => v.toFixed(1)).join(' ')}\n`);
+    }
+    latencies.sort((a, b) => a - b);
+    const spanMs = lastReceipt - answer.stamps[0]!;
+    return {
+      clients: CLIENTS,
+      frames,
+      framesPerSec: round((frames / spanMs) * 1000, 0),
+      bridgeEventsPerSec: round(((CLIENTS * ROUNDS) / answer.bridgeMs) * 1000, 0),
+      latencyMs: { p50: round(percentile(latencies, 50), 2), p99: round(percentile(latencies, 99), 2), max: round(latencies.at(-1)!, 2) },
+      bridgeCpuPct: round((answer.cpuMs / answer.bridgeMs) * 100, 0),
+      clientCpuPct: round(((used.user + used.system) / 1000 / spanMs) * 100, 0),
+      frameBytes: round(bytes / frames, 0),
+      allClosedNormally: normalCloses === CLIENTS,
+    };
+  } finally {
+    for (const ws of sockets) ws.terminate();
+  }
+}
+
+async function measure(script: string, paced?: (run: FanoutRun) => void): Promise<FanoutRun> {
+  const server = await startServerProcess(new URL(script, import.meta.url).pathname, [], 0, {}, { ipc: true });
+  try {
+    const submit = script.includes('fanout-bridge');
+    const runs: FanoutRun[] = [];
+    for (let i = 0; i < RUNS; i++) runs.push(await once(server.url, server.child, i, submit, SATURATED));
+    if (paced) paced(await once(server.url, server.child, RUNS, submit, PACED));
+    const mid = (pick: (r: FanoutRun) => number) => median(runs.map(pick));
+    return {
+      clients: CLIENTS,
+      frames: mid((r) => r.frames),
+      framesPerSec: mid((r) => r.framesPerSec),
+      bridgeEventsPerSec: mid((r) => r.bridgeEventsPerSec),
+      latencyMs: { p50: mid((r) => r.latencyMs.p50), p99: mid((r) => r.latencyMs.p99), max: mid((r) => r.latencyMs.max) },
+      bridgeCpuPct: mid((r) => r.bridgeCpuPct),
+      clientCpuPct: mid((r) => r.clientCpuPct),
+      frameBytes: mid((r) => r.frameBytes),
+      allClosedNormally: runs.every((r) => r.allClosedNormally),
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+export async function run(): Promise<FanoutResult> {
+  pinSelf(1);
+  let bridgePaced: FanoutRun | undefined;
+  const bridge = await measure('./servers/fanout-bridge.ts', (paced) => (bridgePaced = paced));
+  return { runs: RUNS, bridge, bridgePaced: bridgePaced!, bareWs: await measure('./servers/bare-ws-fanout.ts') };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  console.log(JSON.stringify(await run()));
+  process.exit(0);
+}

@@ -1,0 +1,84 @@
+/**
+ * Baseline for the P3 fan-out: the least a websocket server can do per progress frame — encode a
+ * frame of the bridge's shape and size and `ws.send` it — with no generations, storage or hub.
+ * Same ws library, Node, pinning and IPC protocol as bench/servers/fanout-bridge.ts ('start' is a
+ * no-op here: there is nothing to submit).
+ */
+import { createServer } from 'node:http';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { FanoutCommand, ProgressAnswer, StartedAnswer } from './fanout-bridge.js';
+import { monotonicMs } from './synthetic-transport.js';
+
+const sockets = new Map<number, WebSocket>();
+const server = createServer((_req, res) => res.writeHead(426).end());
+const wss = new WebSocketServer({ server, perMessageDeflate: false, clientTracking: false });
+wss.on('connection', (ws, req) => {
+  const index = Number(/-(\d+)$/.exec(new URL(req.url ?? '/', 'http://x').searchParams.get('clientId') ?? '')?.[1]);
+  sockets.set(index, ws);
+  ws.on('close', () => sockets.get(index) === ws && sockets.delete(index));
+  ws.send(JSON.stringify({ status: 'connected', details: 'server connected' }));
+});
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+const iso = new Date().toISOString();
+
+/** What the bridge sends for a running generation (same keys, similar lengths). */
+function frame(index: number, seq: number, step: number, rounds: number): Buffer {
+  const percent = Math.floor(((step / rounds) * 50 * 100) + 1e-7) / 100;
+  return Buffer.from(
+    JSON.stringify({
+      status: 'progress',
+      details: `${percent.toFixed(2)}%`,
+      seq,
+      data: {
+        id: `bare-generation-${String(index).padStart(20, '0')}`,
+        workflow: 'fanout',
+        state: 'running',
+        position: 0,
+        percent,
+        node: '1',
+        step,
+        max_steps: rounds,
+        result_urls: [],
+        error_message: null,
+        queued_at: iso,
+        started_at: iso,
+        finished_at: null,
+      },
+    }),
+  );
+}
+
+async function progress(clients: number, rounds: number, intervalMs = 0): Promise<ProgressAnswer> {
+  const stamps = new Array<number>(clients * rounds);
+  const cpu = process.cpuUsage();
+  const started = monotonicMs();
+  for (let step = 1; step <= rounds; step++) {
+    for (let i = 0; i < clients; i++) {
+      stamps[i * rounds + step - 1] = monotonicMs();
+      sockets.get(i)?.send(frame(i, step, step, rounds), { binary: false });
+    }
+    await (intervalMs > 0 ? new Promise((resolve) => setTimeout(resolve, intervalMs)) : tick());
+  }
+  const bridgeMs = monotonicMs() - started;
+  const used = process.cpuUsage(cpu);
+  for (const ws of sockets.values()) ws.close(1000, 'generation ended');
+  return { cmd: 'progressed', stamps, bridgeMs, cpuMs: (used.user + used.system) / 1000 };
+}
+
+process.on('message', (message: FanoutCommand) => {
+  if (message.cmd === 'start') {
+    process.send!({ cmd: 'started' } satisfies StartedAnswer);
+    return;
+  }
+  void progress(message.clients, message.rounds, message.intervalMs).then((answer) => process.send!(answer));
+});
+
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address() as { port: number };
+  process.stdout.write(`LISTENING http://127.0.0.1:${address.port}\n`);
+});
+process.on('SIGTERM', () => {
+  wss.close();
+  server.close(() => process.exit(0));
+});
