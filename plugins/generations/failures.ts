@@ -1,5 +1,5 @@
 import type { TransportEvent } from '../../core/contracts/transport.js';
-import { BridgeError, backendUnavailable, badRequest, internal } from '../../core/errors.js';
+import { backendUnavailable, badRequest, internal, isBridgeError, type BridgeError } from '../../core/errors.js';
 
 type FailedEvent = Extract<TransportEvent, { type: 'failed' }>;
 
@@ -10,23 +10,13 @@ export function describeRuntimeFailure(event: Pick<FailedEvent, 'node' | 'nodeTy
   return `${where} ${what}${event.message}`;
 }
 
-/** A BridgeError, also one made by another copy of core/errors (a transport loaded from elsewhere). */
-export function asBridgeError(error: unknown): BridgeError | undefined {
-  if (error instanceof BridgeError) return error;
-  const e = error as Partial<BridgeError> | null;
-  if (e && typeof e === 'object' && typeof e.status === 'number' && typeof e.code === 'string' && typeof e.detail === 'string') {
-    return new BridgeError(e.status, e.code, e.detail, { cause: error, headers: e.headers ?? {}, extra: e.extra ?? {} });
-  }
-  return undefined;
-}
-
 /**
  * Why submitting failed (recorded on the generation) and the error the client gets: 400 with
  * ComfyUI's node errors for a rejected graph, 503 with Retry-After for an unreachable backend.
  */
-export function submitFailure(caught: unknown, backend: string, generationId: string): { reason: string; rethrow: BridgeError } {
-  const error = asBridgeError(caught);
-  if (error) {
+export function submitFailure(error: unknown, backend: string, generationId: string): { reason: string; rethrow: BridgeError } {
+  // isBridgeError, not instanceof: the transport may come with its own copy of core/errors.
+  if (isBridgeError(error)) {
     if (error.code === 'graph_rejected') {
       return {
         reason: error.detail,
@@ -48,8 +38,9 @@ export function submitFailure(caught: unknown, backend: string, generationId: st
   }
   return {
     reason: 'the generation could not be submitted to ComfyUI',
-    rethrow: internal('the generation could not be submitted to ComfyUI', { cause: caught }),
+    rethrow: internal('the generation could not be submitted to ComfyUI', { cause: error }),
   };
 }
 
-export const messageOf = (error: unknown): string => asBridgeError(error)?.detail ?? (error instanceof Error ? error.message : String(error));
+export const messageOf = (error: unknown): string =>
+  isBridgeError(error) ? error.detail : error instanceof Error ? error.message : String(error);

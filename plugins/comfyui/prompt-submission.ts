@@ -1,0 +1,54 @@
+import type { Graph } from '../../core/contracts/graph.js';
+import type { SubmitResult } from '../../core/contracts/transport.js';
+import { BridgeError, backendUnavailable, conflict } from '../../core/errors.js';
+import type { Tracked } from './in-flight-prompts.js';
+import { describeRejection, isObject } from './protocol.js';
+import type { TransportContext } from './transport-context.js';
+
+/** POST /prompt under the bridge-minted prompt_id, tracking it first; ComfyUI's refusals become BridgeErrors. */
+export async function submitPrompt(ctx: TransportContext, request: { promptId: string; graph: Graph; backend: string }): Promise<SubmitResult> {
+  const { promptId, graph } = request;
+  const { inFlight } = ctx;
+  const backend = ctx.backends.get(request.backend);
+  if (!backend) throw backendUnavailable(`no ComfyUI backend is named "${request.backend}"`);
+  if (inFlight.has(promptId)) throw conflict(`prompt ${promptId} was already submitted`);
+  const ahead = backend.queueRemaining ?? 0;
+  const statusSeq = backend.statusSeq;
+  // Tracked before sending: a tiny prompt can finish before POST /prompt answers.
+  const tracked: Tracked = {
+    promptId,
+    backend,
+    submitting: true,
+    settling: false,
+    seenOutputs: [],
+    lastNewsAt: Date.now(),
+  };
+  inFlight.add(tracked);
+  let res;
+  try {
+    res = await backend.http.json('POST', '/prompt', { prompt: graph, client_id: ctx.clientId, prompt_id: promptId });
+  } catch (error) {
+    inFlight.drop(tracked);
+    backend.lastError = (error as Error).message;
+    throw backendUnavailable(`ComfyUI backend ${backend.name} cannot be reached`, { cause: error, headers: { 'Retry-After': '5' } });
+  }
+  if (res.status === 400) {
+    inFlight.drop(tracked);
+    const nodeErrors = isObject(res.body) && isObject(res.body.node_errors) ? res.body.node_errors : {};
+    throw new BridgeError(400, 'graph_rejected', `ComfyUI rejected the graph: ${describeRejection(res.body)}`, {
+      extra: { node_errors: nodeErrors },
+    });
+  }
+  if (res.status !== 200 || !isObject(res.body)) {
+    inFlight.drop(tracked);
+    throw backendUnavailable(`ComfyUI backend ${backend.name} answered HTTP ${res.status} to the prompt`, {
+      headers: { 'Retry-After': '5' },
+    });
+  }
+  tracked.submitting = false;
+  tracked.lastNewsAt = Date.now();
+  // Until the next `status` frame, count this prompt so quick successive picks spread out.
+  if (backend.statusSeq === statusSeq) backend.queueRemaining = ahead + 1;
+  const number = typeof res.body.number === 'number' ? res.body.number : Number(res.body.number) || 0;
+  return { backend: backend.name, number, position: ahead };
+}
