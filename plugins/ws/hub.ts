@@ -114,7 +114,7 @@ export class SocketHub {
     const { log } = state;
     const fromSeq = since ?? (log.undeliveredFrom === null ? undefined : log.undeliveredFrom - 1);
     let replay: LoggedFrame[] = fromSeq === undefined ? [] : log.after(fromSeq, now);
-    if (since === undefined) replay = replay.filter((frame) => now - frame.at <= this.deps.options.undeliveredReplayMs);
+    if (since === undefined) replay = replay.filter((frame) => now - frame.at < this.deps.options.undeliveredReplayMs);
     log.undeliveredFrom = null;
     for (const frame of replay) this.#send(peer, frame.bytes);
     if (peer.done) return;
