@@ -13,8 +13,8 @@ interface Run {
   stderr: string[];
 }
 
-function run(args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function run(args: string[], env: Record<string, string> = {}, cwd?: string): Run {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Run = { child, stdout: [], stderr: [] };
   child.stdout!.on('data', (chunk: Buffer) => out.stdout.push(chunk.toString('utf8')));
   child.stderr!.on('data', (chunk: Buffer) => out.stderr.push(chunk.toString('utf8')));
@@ -95,13 +95,7 @@ describe('kernel: CLI init and openapi', function () {
     await rm(cwd, { recursive: true, force: true });
   });
 
-  const runIn = (args: string[]): Run => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Run = { child, stdout: [], stderr: [] };
-    child.stdout!.on('data', (chunk: Buffer) => out.stdout.push(chunk.toString('utf8')));
-    child.stderr!.on('data', (chunk: Buffer) => out.stderr.push(chunk.toString('utf8')));
-    return out;
-  };
+  const runIn = (args: string[]): Run => run(args, {}, cwd);
 
   it('init writes a starter config that passes config check, and refuses to overwrite it', async () => {
     const first = runIn(['init']);
