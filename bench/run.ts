@@ -59,15 +59,30 @@ const SCENARIOS: Scenario[] = [
     title: 'P2 — read routes vs a bare Koa hello-world',
     run: async () => (await import('./p2-read-routes.js')).run(),
     repeats: 1,
-    note: 'autocannon, 50 connections, 4 s per route; bare Koa answers {"status":"ok"} from one middleware.',
+    note:
+      'autocannon, 50 connections, 4 s per route and server. Baseline "hello": bare Koa answers {"status":"ok"} from one ' +
+      'middleware (the target\'s baseline). Baseline "same bytes": bare Koa answers the exact body the bridge sends for that ' +
+      'route — the load generator on one core is itself the limit for larger bodies, so this row isolates what the bridge adds.',
     rows: (m) =>
-      (['health', 'workflow_list', 'workflow_info'] as const).map((route) => ({
-        metric: `${route === 'health' ? '/health' : route === 'workflow_list' ? '/workflow-list' : '/workflow-info'} requests/s`,
-        bridge: n(m[`${route}_rps`]),
-        baseline: n(m.bare_koa_rps),
-        target: `≥ 0.8 of bare (${fmt(m[`${route}_ratio`], 3)})`,
-        met: m[`${route}_ratio`]! >= 0.8,
-      })),
+      (['health', 'workflow_list', 'workflow_info'] as const).flatMap((route) => {
+        const path = route === 'health' ? '/health' : route === 'workflow_list' ? '/workflow-list' : '/workflow-info';
+        return [
+          {
+            metric: `${path} requests/s vs hello`,
+            bridge: n(m[`${route}_rps`]),
+            baseline: n(m.bare_koa_rps),
+            target: `≥ 0.8 of bare (${fmt(m[`${route}_ratio`], 3)})`,
+            met: m[`${route}_ratio`]! >= 0.8,
+          },
+          {
+            metric: `${path} requests/s vs the same bytes`,
+            bridge: n(m[`${route}_rps`]),
+            baseline: n(m[`${route}_same_bytes_rps`]),
+            target: `(${fmt(m[`${route}_same_bytes_ratio`], 3)})`,
+            met: m[`${route}_same_bytes_ratio`]! >= 0.8,
+          },
+        ];
+      }),
   },
   {
     id: 'P3',
