@@ -275,6 +275,17 @@ describe('ws plugin (real sockets, scripted generations)', () => {
       expect(reader.meaningful().some((frame) => frame.status === 'error')).to.equal(false);
     });
 
+    it('keeps the socket of a generation that is queued or inside a silent node open past the idle timeout', async () => {
+      await start({ idleTimeoutMs: 200 });
+      const reader = await open('?clientId=alpha');
+      const gen = stub.add({ clientId: 'alpha', state: 'queued', percent: 0 });
+      await delay(700);
+      expect(reader.ws.readyState).to.equal(reader.ws.OPEN);
+      expect(reader.meaningful().some((frame) => frame.status === 'error')).to.equal(false);
+      stub.update(gen.id, { state: 'completed', percent: 100 });
+      expect((await reader.untilClosed(3000)).code).to.equal(1000);
+    });
+
     it('closes a socket that sends a frame over maxPayload (1009) and keeps the others', async () => {
       await start({ maxPayload: 1024 });
       const big = await open('?clientId=alpha');

@@ -236,7 +236,14 @@ export class SocketHub {
     const now = Date.now();
     const { idleTimeoutMs, replayWindowMs, undeliveredReplayMs } = this.deps.options;
     for (const peer of this.#peers) {
-      if (!peer.done && now - peer.lastActivity > idleTimeoutMs) this.#end(peer, idleFrames(idleTimeoutMs), 1000, 'idle timeout');
+      if (peer.done || now - peer.lastActivity <= idleTimeoutMs) continue;
+      // A generation waiting in ComfyUI's queue, or inside a long node that reports no steps, sends no
+      // frames for a while; its socket is waiting, not idle.
+      if (this.deps.generations.activeCount(peer.clientId) > 0) {
+        peer.lastActivity = now;
+        continue;
+      }
+      this.#end(peer, idleFrames(idleTimeoutMs), 1000, 'idle timeout');
     }
     const keepMs = Math.max(replayWindowMs, undeliveredReplayMs);
     for (const [clientId, state] of this.#clients) {
