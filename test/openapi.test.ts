@@ -57,6 +57,7 @@ describe('openapi: document and docs page', () => {
   });
 
   it('answers /ready with 503 and reasons when storage and backends are missing', async () => {
+    // (With a transport, each backend appears as {name, up, queue_remaining}: see the ready test below.)
     const response = await fetch(`${bridge.url}/ready`);
     expect(response.status).to.equal(503);
     expect(await response.json()).to.deep.equal({
@@ -90,5 +91,27 @@ describe('openapi: the generate body per workflow', () => {
     expect(Object.keys(textToImage.properties)).to.include.members(['workflow', '6/text', '3/seed', '5/width']);
     expect(textToImage.properties['3/seed']).to.include({ type: 'integer' });
     expect(textToImage.properties.workflow).to.deep.equal({ const: 'text-to-image' });
+  });
+});
+
+describe('ready: backends and storage', () => {
+  it('reports each backend by name and state, never its URL or error text', async () => {
+    const bridge = await startBridge({
+      plugins: { util: {}, 'storage-nedb': { inMemory: true }, comfyui: { backends: [{ url: 'http://127.0.0.1:9', name: 'gpu-1' }] } },
+    });
+    try {
+      const response = await fetch(`${bridge.url}/ready`);
+      expect(response.status).to.equal(503);
+      const text = await response.text();
+      expect(JSON.parse(text)).to.deep.equal({
+        ready: false,
+        storage: true,
+        backends: [{ name: 'gpu-1', up: false, queue_remaining: null }],
+        reasons: ['backend gpu-1 is down'],
+      });
+      expect(text).not.to.contain('127.0.0.1:9');
+    } finally {
+      await bridge.close();
+    }
   });
 });

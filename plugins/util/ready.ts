@@ -19,19 +19,15 @@ export function mountReady(ctx: PluginContext): void {
     handler(http) {
       const storage = ctx.tryUse('storage');
       const transport = ctx.tryUse('transport');
-      const backends = (transport?.backends() ?? []).map((b) => ({
-        name: b.name,
-        url: b.url,
-        up: b.up,
-        queue_remaining: b.queueRemaining,
-        last_error: b.lastError,
-      }));
+      // Public route: backend names and states only. URLs and error texts name internal addresses
+      // (SPEC §1); they are in the logs and in /metrics for operators.
+      const backends = (transport?.backends() ?? []).map((b) => ({ name: b.name, up: b.up, queue_remaining: b.queueRemaining }));
       const reasons: string[] = [];
       if (!storage) reasons.push('no storage plugin is loaded');
       else if (!storage.isOpen()) reasons.push('storage is not open');
       if (!transport) reasons.push('no transport plugin is loaded');
       else if (!backends.some((b) => b.up)) {
-        reasons.push(...(backends.length ? backends.map((b) => `backend ${b.name} is down${b.last_error ? `: ${b.last_error}` : ''}`) : ['no backend is configured']));
+        reasons.push(...(backends.length ? backends.map((b) => `backend ${b.name} is down`) : ['no backend is configured']));
       }
       http.status = reasons.length ? 503 : 200;
       http.body = { ready: reasons.length === 0, storage: storage?.isOpen() ?? false, backends, reasons };
@@ -51,10 +47,8 @@ const READY_SCHEMA = {
         type: 'object',
         properties: {
           name: { type: 'string' },
-          url: { type: 'string' },
           up: { type: 'boolean' },
           queue_remaining: { type: ['integer', 'null'] },
-          last_error: { type: ['string', 'null'] },
         },
       },
     },
