@@ -57,6 +57,17 @@ describe('auth: clientId owners', () => {
     expect(kv.data.get('client-owner:c2')).to.equal('bob');
   });
 
+  it('checks a clientId for a read without binding it', async () => {
+    const kv = new SlowKv();
+    const owners = new ClientOwners(kv, 100);
+    expect(await statusOf(owners.checkClient('fresh', bob))).to.equal(200);
+    expect(kv.writes).to.equal(0);
+    expect(await statusOf(owners.claimClient('fresh', alice))).to.equal(200);
+    expect(await statusOf(owners.checkClient('fresh', bob))).to.equal(404);
+    expect(await statusOf(owners.checkClient('fresh', alice))).to.equal(200);
+    expect(await statusOf(owners.checkClient('fresh', admin))).to.equal(200);
+  });
+
   it('lets exactly one of two racing first claims win', async () => {
     const kv = new SlowKv();
     const owners = new ClientOwners(kv, 100);

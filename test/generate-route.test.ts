@@ -73,6 +73,9 @@ class StubAccess implements AccessControl {
     this.claims.push(clientId);
     if (clientId === 'someone-elses') throw notFound(`no client ${clientId}`);
   }
+  async checkClient(): Promise<void> {
+    throw new Error('generate binds clientIds; it never only checks them');
+  }
 }
 
 function fixtures(services: { workflows: StubWorkflows; uploads: StubUploads; access: StubAccess }): PluginManifest<never> {

@@ -350,6 +350,7 @@ describe('POST /upload with access control', () => {
             if (clientId === 'taken') return Promise.reject(notFound(`unknown clientId ${clientId}`));
             return Promise.resolve();
           },
+          checkClient: () => Promise.reject(new Error('upload binds clientIds; it never only checks them')),
         });
       },
     });

@@ -29,4 +29,6 @@ export const canSee = (p: Principal, owner: string | null): boolean => isAdmin(p
 export interface AccessControl {
   /** Binds clientId to principal on first use; throws BridgeError 404 if another key owns it (admins pass). */
   claimClient(clientId: string, principal: Principal): Promise<void>;
+  /** Like claimClient for reads: throws 404 if another key owns clientId, but binds nothing. */
+  checkClient(clientId: string, principal: Principal): Promise<void>;
 }

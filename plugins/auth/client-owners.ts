@@ -25,6 +25,14 @@ export class ClientOwners implements AccessControl {
     if (owner !== principal.id) throw notFound(`clientId ${clientId} is not known for this API key`);
   }
 
+  async checkClient(clientId: string, principal: Principal): Promise<void> {
+    if (isAdmin(principal)) return;
+    if (principal.anonymous) throw unauthorized('an API key is needed to use a clientId');
+    const cached = this.#cache.get(clientId);
+    const owner = cached ? await cached : await this.kv.get<string>(ownerKey(clientId));
+    if (typeof owner === 'string' && owner !== principal.id) throw notFound(`clientId ${clientId} is not known for this API key`);
+  }
+
   /** The owner of clientId, recording `claimant` as the owner if it has none yet. */
   #ownerOf(clientId: string, claimant: string): Promise<string> {
     const cached = this.#cache.get(clientId);

@@ -50,8 +50,8 @@ export default definePlugin({
         const query = request.state.query as HistoryQueryParams;
         // The kernel sets the principal on every non-public route; ANONYMOUS mirrors "auth off".
         const principal = (request.state.principal as Principal | undefined) ?? ANONYMOUS;
-        // Asking for another key's clientId is refused with 404 (as its socket and execution info are), so ids do not leak.
-        if (query.clientId) await ctx.tryUse('access')?.claimClient(query.clientId, principal);
+        // Another key's clientId is refused with 404, as its socket and execution info are; a read binds nothing.
+        if (query.clientId) await ctx.tryUse('access')?.checkClient(query.clientId, principal);
         const { items, total } = await storage.generations.page({
           limit: query.limit,
           offset: query.offset,

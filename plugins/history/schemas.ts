@@ -1,3 +1,4 @@
+import { CLIENT_ID } from '../../core/http/schemas.js';
 import { GENERATION_STATES } from '../../core/contracts/generation.js';
 import type { JsonSchema } from '../../core/plugin.js';
 
@@ -6,7 +7,7 @@ export const historyQuerySchema: JsonSchema = {
   properties: {
     limit: { type: 'integer', minimum: 1, maximum: 100, default: 10, description: 'Page size, 1–100.' },
     offset: { type: 'integer', minimum: 0, default: 0, description: 'Rows to skip (newest first).' },
-    clientId: { type: 'string', minLength: 1, maxLength: 256, description: 'Only this client’s generations.' },
+    clientId: { ...CLIENT_ID, description: 'Only this client’s generations.' },
     workflow: { type: 'string', minLength: 1, maxLength: 256, description: 'Only this workflow alias.' },
     status: { enum: [...GENERATION_STATES], description: 'Only generations in this state.' },
   },
