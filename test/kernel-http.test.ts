@@ -48,6 +48,11 @@ describe('kernel: HTTP pipeline', () => {
     const query = await post('/echo?n=zero', JSON.stringify({ text: 'hi' }));
     expect(query.status).to.equal(400);
     expect(await query.json()).to.deep.equal({ error: 'bad_request', detail: 'invalid query parameter: n must be integer' });
+    for (const spelling of ['1e1', '0x10', '%207', '2.0']) {
+      const odd = await post(`/echo?n=${spelling}`, JSON.stringify({ text: 'hi' }));
+      expect(odd.status, spelling).to.equal(400);
+      expect(await odd.json()).to.deep.equal({ error: 'bad_request', detail: 'invalid query parameter: n must be integer' });
+    }
     const unknown = await post('/echo', JSON.stringify({ text: 'hi', extra: 1 }));
     expect(await unknown.json()).to.deep.equal({ error: 'bad_request', detail: 'invalid body field: extra is not a known key' });
     const missing = await post('/echo', '{}');

@@ -31,11 +31,12 @@ export class RouteTable {
     const { handler, ...described } = definition;
     const scope = definition.scope ?? 'client';
     const query = this.#compile(this.#queryAjv, definition.query, plugin, definition);
+    const numericQuery = numericKeys(definition.query);
     const body = this.#compile(this.#bodyAjv, definition.body, plugin, definition);
 
     this.router[definition.method](definition.path, async (ctx: Context) => {
       ctx.state.principal = scope === 'public' ? PUBLIC : await this.#authenticate(ctx, scope);
-      if (query) ctx.state.query = validated(query, { ...ctx.query }, 'query parameter');
+      if (query) ctx.state.query = validated(query, plainNumbers({ ...ctx.query }, numericQuery), 'query parameter');
       if (body) ctx.state.body = validated(body, requestBody(ctx), 'body field');
       await handler(ctx);
     });
@@ -60,6 +61,30 @@ export class RouteTable {
       throw new BootError(`plugin "${plugin}": route ${route.method.toUpperCase()} ${route.path} has an invalid schema: ${(error as Error).message}`);
     }
   }
+}
+
+/** Query keys whose schema type is integer or number. */
+function numericKeys(schema: object | undefined): Map<string, 'integer' | 'number'> {
+  const properties = ((schema as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties ?? {}) as Record<string, { type?: unknown }>;
+  const keys = new Map<string, 'integer' | 'number'>();
+  for (const [key, property] of Object.entries(properties)) {
+    if (property.type === 'integer' || property.type === 'number') keys.set(key, property.type);
+  }
+  return keys;
+}
+
+const PLAIN = { integer: /^-?\d+$/, number: /^-?\d+(\.\d+)?$/ };
+
+/**
+ * ajv coerces with Number(), which also reads "1e1", "0x10" and " 7 " as numbers; a query number is
+ * written in plain decimal digits or refused, naming the key.
+ */
+function plainNumbers(query: Record<string, unknown>, keys: Map<string, 'integer' | 'number'>): Record<string, unknown> {
+  for (const [key, type] of keys) {
+    const raw = query[key];
+    if (typeof raw === 'string' && !PLAIN[type].test(raw)) throw badRequest(`invalid query parameter: ${key} must be ${type}`);
+  }
+  return query;
 }
 
 function requestBody(ctx: Context): unknown {
