@@ -243,6 +243,19 @@ describe('POST /generate-based-workflow (scripted services)', () => {
       expect((await post({ workflow: 'painter' }, '?clientId=busy')).status).to.equal(200);
     });
 
+    it('bounds the whole queue too, so rotating clientIds cannot get past it', async () => {
+      await start({ maxActivePerClient: 5, maxActive: 3 });
+      for (const clientId of ['a', 'b', 'c']) expect((await post({ workflow: 'painter' }, `?clientId=${clientId}`)).status).to.equal(200);
+      const refused = await post({ workflow: 'painter' }, '?clientId=d');
+      expect(refused.status).to.equal(429);
+      expect(refused.body.detail).to.equal('the bridge already has 3 generations queued or running; try again shortly');
+      expect(refused.headers.get('retry-after')).to.equal('5');
+      expect(generations.creates).to.have.length(3);
+      const [first] = [...generations.gens.keys()];
+      generations.update(first!, { state: 'failed' });
+      expect((await post({ workflow: 'painter' }, '?clientId=d')).status).to.equal(200);
+    });
+
     it('counts requests still being submitted, so a burst cannot pass the cap', async () => {
       await start({ maxActivePerClient: 2 });
       generations.createDelayMs = 100;

@@ -119,8 +119,8 @@ export class StubGenerations implements GenerationService {
     return `/nonexistent/${gen.id}/${filename}`;
   }
 
-  activeCount(clientId: string): number {
-    return [...this.gens.values()].filter((gen) => gen.clientId === clientId && !FINAL_STATES.has(gen.state)).length;
+  activeCount(clientId?: string): number {
+    return [...this.gens.values()].filter((gen) => (clientId === undefined || gen.clientId === clientId) && !FINAL_STATES.has(gen.state)).length;
   }
 
   #notify(gen: Generation, change: GenerationChange): void {

@@ -40,6 +40,6 @@ export interface GenerationService {
   resultUrl(gen: Generation, filename: string): string;
   /** Absolute path of a result file in the result store. */
   resultPath(gen: Generation, filename: string): string;
-  /** Count of the client's generations still queued or running. */
-  activeCount(clientId: string): number;
+  /** Count of the client's generations still queued or running (all clients' without an argument). */
+  activeCount(clientId?: string): number;
 }

@@ -63,6 +63,9 @@ function fillGraph(workflow: Workflow, values: Record<string, unknown>): Graph {
 export function generateHandler(deps: GenerateDeps) {
   const validators = new InputValidators();
   const cap = new ActiveCap(deps.options.maxActivePerClient, (clientId) => deps.generations.activeCount(clientId));
+  // One slot key for the whole bridge: clientIds are free-form, so a per-client cap alone can be
+  // sidestepped by rotating them (SPEC §2.4: the queue above its bound → 429).
+  const bound = new ActiveCap(deps.options.maxActive, () => deps.generations.activeCount());
 
   return async (ctx: Context): Promise<void> => {
     const principal = ctx.state.principal as Principal;
@@ -83,12 +86,20 @@ export function generateHandler(deps: GenerateDeps) {
     if (!validate(values)) throw badRequest(describeInputErrors(validate.errors, alias, Object.keys(inputs)));
     const uploads = await checkImageInputs({ workflow, inputs, values, clientId, principal, uploads: deps.uploads() });
 
-    const release = cap.reserve(clientId);
-    if (!release) {
-      throw tooManyRequests(`client ${clientId} already has ${deps.options.maxActivePerClient} generations queued or running; wait for one to end`, {
-        headers: { 'Retry-After': String(deps.options.retryAfterSeconds) },
-      });
+    const retry = { headers: { 'Retry-After': String(deps.options.retryAfterSeconds) } };
+    const releaseBound = bound.reserve('*');
+    if (!releaseBound) {
+      throw tooManyRequests(`the bridge already has ${deps.options.maxActive} generations queued or running; try again shortly`, retry);
     }
+    const releaseClient = cap.reserve(clientId);
+    if (!releaseClient) {
+      releaseBound();
+      throw tooManyRequests(`client ${clientId} already has ${deps.options.maxActivePerClient} generations queued or running; wait for one to end`, retry);
+    }
+    const release = () => {
+      releaseClient();
+      releaseBound();
+    };
     let gen: Generation;
     try {
       const shippedFiles = shippedImageInputs(workflow, inputs, values);

@@ -3,6 +3,8 @@ import type { JsonSchema } from '../../core/plugin.js';
 export interface GenerateOptions {
   /** Generations one clientId may have queued or running at once; more → 429. */
   maxActivePerClient: number;
+  /** Generations the whole bridge may have queued or running at once (the queue bound); more → 429. */
+  maxActive: number;
   /** How long `wait: true` holds the request before answering 202 with the queued body. */
   waitTimeoutMs: number;
   /** Retry-After (seconds) sent with a 429. */
@@ -19,6 +21,13 @@ export const optionsSchema: JsonSchema = {
       maximum: 10_000,
       default: 10,
       description: 'Generations one clientId may have queued or running at once (per-client fairness); more → 429.',
+    },
+    maxActive: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 1000,
+      description: 'Generations the whole bridge may have queued or running at once (the queue bound); more → 429.',
     },
     waitTimeoutMs: {
       type: 'integer',

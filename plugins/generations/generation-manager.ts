@@ -132,7 +132,7 @@ export class GenerationManager implements GenerationService {
     return join(this.#ctx.deps.resultsDir, gen.id, filename);
   }
 
-  activeCount(clientId: string): number {
+  activeCount(clientId?: string): number {
     return this.#ctx.live.activeCount(clientId);
   }
 }

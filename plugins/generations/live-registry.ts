@@ -26,9 +26,9 @@ export class LiveRegistry {
     return this.#byId.values();
   }
 
-  activeCount(clientId: string): number {
+  activeCount(clientId?: string): number {
     let count = 0;
-    for (const live of this.#byClient.get(clientId) ?? []) if (!live.ended) count += 1;
+    for (const live of clientId === undefined ? this.#byId.values() : (this.#byClient.get(clientId) ?? [])) if (!live.ended) count += 1;
     return count;
   }
 
