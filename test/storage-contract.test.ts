@@ -247,6 +247,18 @@ for (const mode of modes) {
       expect(await storage.uploads.expired('2027-01-01T00:00:00.000Z')).to.have.length(1);
     });
 
+    it('uploads: unmarkUsed lets an upload no generation uses any more expire', async () => {
+      await storage.uploads.insert(makeUpload('shared.png', '2026-01-01T00:00:00.000Z'));
+      await storage.uploads.markUsed('shared.png', 'gen_1');
+      await storage.uploads.markUsed('shared.png', 'gen_2');
+      await storage.uploads.unmarkUsed('shared.png', 'gen_1');
+      expect((await storage.uploads.get('shared.png'))?.usedBy).to.deep.equal(['gen_2']);
+      expect(await storage.uploads.expired('2026-02-01T00:00:00.000Z')).to.deep.equal([]);
+      await storage.uploads.unmarkUsed('shared.png', 'gen_2');
+      await storage.uploads.unmarkUsed('nope.png', 'gen_2');
+      expect((await storage.uploads.expired('2026-02-01T00:00:00.000Z')).map((u) => u.name)).to.deep.equal(['shared.png']);
+    });
+
     it('kv: get/set any JSON value, overwrite, and refuse undefined', async () => {
       expect(await storage.kv.get('missing')).to.equal(undefined);
       await storage.kv.set('comfyClientId', 'abc');

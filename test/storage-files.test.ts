@@ -224,7 +224,7 @@ describe('storage-nedb files', () => {
       const storage = await open();
       const resultsDir = join(dataDir, 'results');
       const now = new Date('2026-06-01T00:00:00.000Z');
-      const old = makeGeneration({ createdAt: '2026-01-01T00:00:00.000Z' });
+      const old = makeGeneration({ createdAt: '2026-01-01T00:00:00.000Z', uploads: ['cb_used.png'] });
       const oldRunning = makeGeneration({ createdAt: '2026-01-02T00:00:00.000Z', state: 'running' });
       const fresh = makeGeneration({ createdAt: '2026-05-31T00:00:00.000Z' });
       for (const gen of [old, oldRunning, fresh]) {
@@ -233,9 +233,25 @@ describe('storage-nedb files', () => {
         await writeFile(join(resultsDir, gen.id, 'out.png'), 'x');
       }
 
+      await storage.uploads.insert({
+        name: 'cb_used.png',
+        clientId: 'client',
+        owner: null,
+        field: 'f',
+        contentType: 'image/png',
+        size: 1,
+        width: 1,
+        height: 1,
+        createdAt: '2026-01-01T00:00:00.000Z',
+        usedBy: [],
+      });
+      await storage.uploads.markUsed('cb_used.png', old.id);
+
       expect(await applyRetention(storage.generations, { maxAgeDays: null, maxRows: null }, resultsDir, now)).to.deep.equal([]);
-      const deleted = await applyRetention(storage.generations, { maxAgeDays: 30, maxRows: null }, resultsDir, now);
+      const deleted = await applyRetention(storage.generations, { maxAgeDays: 30, maxRows: null }, resultsDir, now, storage.uploads);
       expect(deleted).to.deep.equal([old.id]);
+      // The upload only the deleted generation used is released, so the expiry sweep can take it.
+      expect((await storage.uploads.get('cb_used.png'))?.usedBy).to.deep.equal([]);
       expect(existsSync(join(resultsDir, old.id))).to.equal(false);
       expect(existsSync(join(resultsDir, oldRunning.id, 'out.png'))).to.equal(true);
       expect(existsSync(join(resultsDir, fresh.id, 'out.png'))).to.equal(true);

@@ -59,6 +59,8 @@ export interface UploadStore {
   insert(upload: UploadRecord): Promise<void>;
   get(name: string): Promise<UploadRecord | undefined>;
   markUsed(name: string, generationId: string): Promise<void>;
+  /** Forgets that a (deleted) generation used it, so an upload no generation uses any more can expire. */
+  unmarkUsed(name: string, generationId: string): Promise<void>;
   /** Unused uploads created before `before`. */
   expired(before: string): Promise<UploadRecord[]>;
   delete(name: string): Promise<void>;

@@ -21,7 +21,7 @@ export default definePlugin<StorageNedbOptions>({
     const resultsDir = join(ctx.config.dataDir, 'results');
     const retain = async (): Promise<void> => {
       try {
-        const deleted = await applyRetention(storage.generations, retention, resultsDir);
+        const deleted = await applyRetention(storage.generations, retention, resultsDir, new Date(), storage.uploads);
         if (deleted.length > 0) ctx.log.info({ deleted: deleted.length }, 'retention deleted old generations');
       } catch (error) {
         ctx.log.error({ err: error }, 'retention failed');

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { GenerationStore } from '../../core/contracts/storage.js';
+import type { GenerationStore, UploadStore } from '../../core/contracts/storage.js';
 import type { RetentionOptions } from './options.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -9,14 +9,16 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
 /**
- * Applies the retention rule once: prunes finished generations and removes their result folders
- * (`<resultsDir>/<id>/`). Returns the ids deleted.
+ * Applies the retention rule once: prunes finished generations, removes their result folders
+ * (`<resultsDir>/<id>/`) and releases the uploads they used (which then expire like unused ones).
+ * Returns the ids deleted.
  */
 export async function applyRetention(
   generations: GenerationStore,
   rule: Pick<RetentionOptions, 'maxAgeDays' | 'maxRows'>,
   resultsDir: string,
   now: Date = new Date(),
+  uploads?: UploadStore,
 ): Promise<string[]> {
   if (rule.maxAgeDays === null && rule.maxRows === null) return [];
   const deleted = await generations.prune({
@@ -25,6 +27,7 @@ export async function applyRetention(
   });
   for (const gen of deleted) {
     if (SAFE_ID.test(gen.id)) await rm(join(resultsDir, gen.id), { recursive: true, force: true });
+    for (const name of gen.uploads) await uploads?.unmarkUsed(name, gen.id);
   }
   return deleted.map((gen) => gen.id);
 }

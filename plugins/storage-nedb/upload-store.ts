@@ -27,6 +27,10 @@ export class NedbUploadStore implements UploadStore {
     await this.collection.update({ _id: name }, { $addToSet: { usedBy: generationId } });
   }
 
+  async unmarkUsed(name: string, generationId: string): Promise<void> {
+    await this.collection.update({ _id: name }, { $pull: { usedBy: generationId } });
+  }
+
   async expired(before: string): Promise<UploadRecord[]> {
     // The createdAt index bounds the scan to old uploads; only unused ones expire.
     const docs = (await this.collection.find({ createdAt: { $lt: before }, usedBy: { $size: 0 } })) as UploadDoc[];
