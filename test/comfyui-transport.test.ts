@@ -529,6 +529,55 @@ describe('comfyui transport against the fake ComfyUI', function () {
     expect(lost.reason).to.contain('no longer knows');
   });
 
+  it('keeps a prompt whose POST /prompt timed out when the backend has it anyway, and fails one it has not', async () => {
+    // A busy ComfyUI can take a prompt and answer too late: a scripted server that never answers POST /prompt.
+    const queued = new Set<string>();
+    const held: import('node:http').ServerResponse[] = [];
+    const wss = new WebSocketServer({ noServer: true });
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        const historyMatch = /^\/history\/(.+)$/.exec(req.url ?? '');
+        if (req.method === 'POST' && req.url === '/prompt') {
+          const { prompt_id: id, prompt } = JSON.parse(Buffer.concat(chunks).toString()) as { prompt_id: string; prompt: Record<string, unknown> };
+          if (!('lost' in prompt)) queued.add(id);
+          held.push(res);
+        } else if (req.url === '/queue') {
+          res.end(JSON.stringify({ queue_running: [], queue_pending: [...queued].map((id, i) => [i, id, {}, {}, []]) }));
+        } else if (historyMatch) {
+          res.end('{}');
+        } else {
+          res.statusCode = 404;
+          res.end('404: Not Found');
+        }
+      });
+    });
+    server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, () => undefined));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      for (const res of held) res.destroy();
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const { port } = server.address() as AddressInfo;
+    const h = await upHarness([`http://127.0.0.1:${port}`], { requestTimeoutMs: 200 });
+    const backend = h.transport.pickBackend()!;
+
+    const kept = randomUUID();
+    const result = await h.transport.submit({ promptId: kept, graph: tinyGraph('late-answer'), backend });
+    expect(result.backend).to.equal(backend);
+    expect(h.transport.isTracked(kept)).to.equal(true);
+
+    const dropped = randomUUID();
+    const error = await h.transport.submit({ promptId: dropped, graph: { lost: { class_type: 'X', inputs: {} } }, backend }).catch((e: unknown) => e);
+    expect((error as { status?: number }).status).to.equal(503);
+    expect(h.transport.isTracked(dropped)).to.equal(false);
+  });
+
   it('does not miss a prompt that finishes before POST /prompt answers', async () => {
     // Real ComfyUI can run a tiny prompt to the end before the HTTP answer leaves: a scripted server.
     const history = new Map<string, unknown>();

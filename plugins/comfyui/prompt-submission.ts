@@ -3,6 +3,7 @@ import type { SubmitResult } from '../../core/contracts/transport.js';
 import { BridgeError, backendUnavailable, conflict } from '../../core/errors.js';
 import type { Tracked } from './in-flight-prompts.js';
 import { describeRejection, isObject } from './protocol.js';
+import { lookupPrompts } from './backend-queries.js';
 import type { TransportContext } from './transport-context.js';
 
 /** POST /prompt under the bridge-minted prompt_id, tracking it first; ComfyUI's refusals become BridgeErrors. */
@@ -28,8 +29,15 @@ export async function submitPrompt(ctx: TransportContext, request: { promptId: s
   try {
     res = await backend.http.json('POST', '/prompt', { prompt: graph, client_id: ctx.clientId, prompt_id: promptId });
   } catch (error) {
-    inFlight.drop(tracked);
     backend.lastError = (error as Error).message;
+    // A busy backend may take the prompt and answer too late: ask before calling it failed, or the
+    // prompt would run unseen while the client, told 503, submits it again.
+    if (timedOut(error) && (await acceptedAnyway(backend, promptId))) {
+      tracked.submitting = false;
+      tracked.lastNewsAt = Date.now();
+      return { backend: backend.name, number: 0, position: ahead };
+    }
+    inFlight.drop(tracked);
     throw backendUnavailable(`ComfyUI backend ${backend.name} cannot be reached`, { cause: error, headers: { 'Retry-After': '5' } });
   }
   if (res.status === 400) {
@@ -51,4 +59,15 @@ export async function submitPrompt(ctx: TransportContext, request: { promptId: s
   if (backend.statusSeq === statusSeq) backend.queueRemaining = ahead + 1;
   const number = typeof res.body.number === 'number' ? res.body.number : Number(res.body.number) || 0;
   return { backend: backend.name, number, position: ahead };
+}
+
+const timedOut = (error: unknown): boolean => error instanceof Error && error.cause instanceof Error && error.cause.name === 'TimeoutError';
+
+async function acceptedAnyway(backend: Tracked['backend'], promptId: string): Promise<boolean> {
+  try {
+    const found = (await lookupPrompts(backend, [promptId])).get(promptId);
+    return found !== undefined && found.state !== 'unknown';
+  } catch {
+    return false;
+  }
 }
