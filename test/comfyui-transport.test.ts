@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -529,42 +529,58 @@ describe('comfyui transport against the fake ComfyUI', function () {
     expect(lost.reason).to.contain('no longer knows');
   });
 
-  it('keeps a prompt whose POST /prompt timed out when the backend has it anyway, and fails one it has not', async () => {
-    // A busy ComfyUI can take a prompt and answer too late: a scripted server that never answers POST /prompt.
-    const queued = new Set<string>();
-    const held: import('node:http').ServerResponse[] = [];
+  /**
+   * A scripted ComfyUI for moments the fake cannot stage: `route` answers each request (by method, url
+   * and parsed JSON body); websocket clients are kept in `sockets`.
+   */
+  async function scriptedComfy(
+    route: (req: IncomingMessage, res: ServerResponse, body: unknown, sockets: WebSocket[]) => void,
+  ): Promise<{ url: string; sockets: WebSocket[] }> {
+    const sockets: WebSocket[] = [];
+    const open = new Set<ServerResponse>();
     const wss = new WebSocketServer({ noServer: true });
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         res.setHeader('content-type', 'application/json');
-        const historyMatch = /^\/history\/(.+)$/.exec(req.url ?? '');
-        if (req.method === 'POST' && req.url === '/prompt') {
-          const { prompt_id: id, prompt } = JSON.parse(Buffer.concat(chunks).toString()) as { prompt_id: string; prompt: Record<string, unknown> };
-          if (!('lost' in prompt)) queued.add(id);
-          held.push(res);
-        } else if (req.url === '/queue') {
-          res.end(JSON.stringify({ queue_running: [], queue_pending: [...queued].map((id, i) => [i, id, {}, {}, []]) }));
-        } else if (historyMatch) {
-          res.end('{}');
-        } else {
-          res.statusCode = 404;
-          res.end('404: Not Found');
-        }
+        open.add(res);
+        res.once('close', () => open.delete(res));
+        const text = Buffer.concat(chunks).toString();
+        route(req, res, text ? JSON.parse(text) : undefined, sockets);
       });
     });
-    server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, () => undefined));
+    server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => void sockets.push(ws)));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanups.push(async () => {
-      for (const res of held) res.destroy();
+      for (const res of open) res.destroy();
       for (const ws of wss.clients) ws.terminate();
       wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     });
-    const { port } = server.address() as AddressInfo;
-    const h = await upHarness([`http://127.0.0.1:${port}`], { requestTimeoutMs: 200 });
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, sockets };
+  }
+
+  const notFoundAnswer = (res: ServerResponse): void => {
+    res.statusCode = 404;
+    res.end('404: Not Found');
+  };
+
+  it('keeps a prompt whose POST /prompt timed out when the backend has it anyway, and fails one it has not', async () => {
+    // A busy ComfyUI can take a prompt and answer too late: POST /prompt is never answered here.
+    const queued = new Set<string>();
+    const { url } = await scriptedComfy((req, res, body) => {
+      if (req.method === 'POST' && req.url === '/prompt') {
+        const { prompt_id: id, prompt } = body as { prompt_id: string; prompt: Record<string, unknown> };
+        if (!('lost' in prompt)) queued.add(id);
+      } else if (req.url === '/queue') {
+        res.end(JSON.stringify({ queue_running: [], queue_pending: [...queued].map((id, i) => [i, id, {}, {}, []]) }));
+      } else if (req.url?.startsWith('/history/')) {
+        res.end('{}');
+      } else notFoundAnswer(res);
+    });
+    const h = await upHarness([url], { requestTimeoutMs: 200 });
     const backend = h.transport.pickBackend()!;
 
     const kept = randomUUID();
@@ -579,45 +595,25 @@ describe('comfyui transport against the fake ComfyUI', function () {
   });
 
   it('does not miss a prompt that finishes before POST /prompt answers', async () => {
-    // Real ComfyUI can run a tiny prompt to the end before the HTTP answer leaves: a scripted server.
+    // Real ComfyUI can run a tiny prompt to the end before the HTTP answer leaves.
     const history = new Map<string, unknown>();
-    const sockets: WebSocket[] = [];
-    const wss = new WebSocketServer({ noServer: true });
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        res.setHeader('content-type', 'application/json');
-        const historyMatch = /^\/history\/(.+)$/.exec(req.url ?? '');
-        if (req.method === 'POST' && req.url === '/prompt') {
-          const body = JSON.parse(Buffer.concat(chunks).toString()) as { prompt_id: string };
-          const id = body.prompt_id;
-          const output = { images: [{ filename: 'early_00001_.png', subfolder: '', type: 'output' }] };
-          const send = (type: string, data: object) => sockets.at(-1)?.send(JSON.stringify({ type, data: { ...data, prompt_id: id } }));
-          send('execution_start', {});
-          send('executed', { node: '2', display_node: '2', output });
-          history.set(id, { prompt: [], outputs: { '2': output }, status: { status_str: 'success', completed: true, messages: [] } });
-          send('execution_success', {});
-          setTimeout(() => res.end(JSON.stringify({ prompt_id: id, number: 7, node_errors: {} })), 150);
-        } else if (historyMatch) {
-          const id = decodeURIComponent(historyMatch[1]!);
-          res.end(JSON.stringify(history.has(id) ? { [id]: history.get(id) } : {}));
-        } else {
-          res.statusCode = 404;
-          res.end('404: Not Found');
-        }
-      });
+    const { url, sockets } = await scriptedComfy((req, res, body, socketsNow) => {
+      const historyMatch = /^\/history\/(.+)$/.exec(req.url ?? '');
+      if (req.method === 'POST' && req.url === '/prompt') {
+        const id = (body as { prompt_id: string }).prompt_id;
+        const output = { images: [{ filename: 'early_00001_.png', subfolder: '', type: 'output' }] };
+        const send = (type: string, data: object) => socketsNow.at(-1)?.send(JSON.stringify({ type, data: { ...data, prompt_id: id } }));
+        send('execution_start', {});
+        send('executed', { node: '2', display_node: '2', output });
+        history.set(id, { prompt: [], outputs: { '2': output }, status: { status_str: 'success', completed: true, messages: [] } });
+        send('execution_success', {});
+        setTimeout(() => res.end(JSON.stringify({ prompt_id: id, number: 7, node_errors: {} })), 150);
+      } else if (historyMatch) {
+        const id = decodeURIComponent(historyMatch[1]!);
+        res.end(JSON.stringify(history.has(id) ? { [id]: history.get(id) } : {}));
+      } else notFoundAnswer(res);
     });
-    server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => void sockets.push(ws)));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(async () => {
-      for (const ws of wss.clients) ws.terminate();
-      wss.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    });
-    const { port } = server.address() as AddressInfo;
-    const h = await upHarness([`http://127.0.0.1:${port}`]);
+    const h = await upHarness([url]);
     await waitUntil(() => sockets.length > 0, 'socket registered');
     const promptId = randomUUID();
     const result = await h.transport.submit({ promptId, graph: tinyGraph('early'), backend: h.transport.pickBackend()! });
