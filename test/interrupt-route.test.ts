@@ -85,6 +85,7 @@ describe('interrupt: which generation it picks (auth off)', () => {
     expect(neither.status).to.equal(400);
     expect(neither.body).to.deep.equal({ error: 'bad_request', detail: 'give clientId or id' });
     expect((await interrupt('?clientId=a%20b')).status).to.equal(400);
+    expect((await interrupt('?id=..%2Fgen')).status).to.equal(400);
     expect((await interrupt('', { clientId: 'a', extra: 1 })).status).to.equal(400);
     expect(holder.service!.interrupted).to.deep.equal([]);
   });

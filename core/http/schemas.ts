@@ -18,6 +18,7 @@ export const GENERATION_ID = Object.freeze({
   type: 'string',
   minLength: 1,
   maxLength: 128,
+  pattern: '^[A-Za-z0-9._:-]+$',
   description: 'A generation id (gen_...).',
 });
 

@@ -31,7 +31,7 @@ export default definePlugin({
         type: 'object',
         properties: {
           clientId: CLIENT_ID,
-          id: { ...GENERATION_ID, pattern: '^[A-Za-z0-9._:-]+$' },
+          id: GENERATION_ID,
         },
       },
       responses: {
