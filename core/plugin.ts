@@ -3,7 +3,10 @@ import type { Context } from 'koa';
 import type { Hooks } from './hooks.js';
 import type { ServiceMap, ServiceName } from './services.js';
 import type { BridgeConfig } from './config/schema.js';
-import type { Scope } from './contracts/auth.js';
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import type { Principal } from './http/principal.js';
+import type { BridgeError } from './errors.js';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -16,24 +19,28 @@ export interface RouteResponse {
   contentType?: string;
 }
 
-/**
- * A route with its schemas. The kernel validates `query` (with type coercion) and `body` before the
- * handler runs (400 naming the key), enforces `scope`, and records the route for the OpenAPI
- * document, so the docs are built from the same schemas the route validates with.
- */
-export interface RouteDefinition {
-  method: HttpMethod;
+/** What every route kind declares: where, who may call it, what its query is, what it answers. */
+interface RouteCommon {
   /** Koa router path, e.g. /results/:id/:file */
   path: string;
   summary: string;
   description?: string;
   tags?: string[];
-  /** public: no authentication; client (default): any authenticated caller; admin: admin scope. */
-  scope?: 'public' | Scope;
+  /** `public`: no authentication; otherwise the scope the caller needs (default `client`). */
+  scope?: string;
   query?: JsonSchema;
-  body?: JsonSchema;
   /** Keyed by status code. */
   responses?: Record<string, RouteResponse>;
+}
+
+/**
+ * An HTTP route with its schemas. The kernel validates `query` (with type coercion) and `body` before
+ * the handler runs (400 naming the key), enforces `scope`, and records the route for the OpenAPI
+ * document, so the docs are built from the same schemas the route validates with.
+ */
+export interface HttpRouteDefinition extends RouteCommon {
+  method: HttpMethod;
+  body?: JsonSchema;
   /**
    * For the OpenAPI document only: a body schema more specific than the validating one, computed when
    * the document is built (e.g. one schema per registered workflow).
@@ -44,8 +51,37 @@ export interface RouteDefinition {
   handler: (ctx: Context) => Promise<void> | void;
 }
 
-export interface RecordedRoute extends Omit<RouteDefinition, 'handler'> {
+/** An upgrade the kernel admitted: the caller, and its query as the route's schema validated it. */
+export interface UpgradeRequest {
+  readonly principal: Principal;
+  readonly query: Record<string, unknown>;
+  readonly request: IncomingMessage;
+}
+
+/**
+ * A websocket route: the upgrade goes through the same authentication, scope and query validation
+ * as an HTTP route, and every refusal is an HTTP answer with the `{"error","detail"}` body before any
+ * upgrade. A plain GET on the path answers 426. Recorded for the OpenAPI document as a GET.
+ */
+export interface WebSocketRouteDefinition extends RouteCommon {
+  method: 'ws';
+  /** Largest frame a client may send, in bytes; a bigger one closes the socket (1009). */
+  maxPayload: number;
+  /** Last checks before the upgrade (caps, bindings); throw a BridgeError to refuse. */
+  accept?: (upgrade: UpgradeRequest) => Promise<void> | void;
+  /** The socket is open. */
+  open: (socket: WebSocket, upgrade: UpgradeRequest) => void;
+  /** This route refused an upgrade (counted by plugins that report refusals). */
+  refused?: (error: BridgeError) => void;
+}
+
+export type RouteDefinition = HttpRouteDefinition | WebSocketRouteDefinition;
+
+export interface RecordedRoute extends Omit<HttpRouteDefinition, 'handler'> {
   plugin: string;
+  scope: string;
+  /** Opened as a websocket (recorded with method get). */
+  websocket?: true;
 }
 
 export interface PluginContext<Options = Record<string, unknown>> {

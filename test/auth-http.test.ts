@@ -144,7 +144,7 @@ describe('auth: HTTP with keys from COMFY_BRIDGE_API_KEYS', () => {
     const admin = (await (await get('/probe/whoami', bearer(ADMIN_KEY))).json()) as Principal;
     const a = (await (await get('/probe/whoami', { 'x-api-key': KEY_A })).json()) as Principal;
     const b = (await (await get('/probe/whoami', bearer(KEY_B))).json()) as Principal;
-    expect(admin.scopes).to.deep.equal(['admin']);
+    expect(admin.scopes).to.deep.equal(['admin', 'client']);
     expect(a.scopes).to.deep.equal(['client']);
     expect(b.scopes).to.deep.equal(['client']);
     expect(new Set([admin.id, a.id, b.id]).size).to.equal(3);

@@ -11,7 +11,7 @@ import { makePng } from './upload-images.js';
 const KEYS: Record<string, Principal> = {
   'alice-key': { id: 'alice', scopes: ['client'], anonymous: false },
   'bob-key': { id: 'bob', scopes: ['client'], anonymous: false },
-  'admin-key': { id: 'root', scopes: ['admin'], anonymous: false },
+  'admin-key': { id: 'root', scopes: ['admin', 'client'], anonymous: false },
 };
 
 /** A tiny key check (the real one is plugins/auth): enough to give requests a principal. */
