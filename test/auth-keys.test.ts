@@ -5,7 +5,7 @@ import { BootError } from '../core/errors.js';
 import { presentedKey } from '../plugins/auth/extract-key.js';
 import { KeyRing } from '../plugins/auth/key-ring.js';
 import { parseKeys } from '../plugins/auth/options.js';
-import type { AuthRequest } from '../core/contracts/auth.js';
+import type { AuthRequest } from '../contracts/auth.js';
 
 const ADMIN_KEY = 'admin-key-0123456789abcdef';
 const CLIENT_KEY = 'client-key-0123456789abcdef';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { unauthorized } from '../core/errors.js';
-import type { Principal } from '../core/contracts/auth.js';
+import type { Principal } from '../contracts/auth.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { StubGenerations, stubGenerationsPlugin } from './ws-stub-generations.js';

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { BootError } from '../../core/errors.js';
-import type { Principal } from '../../core/contracts/auth.js';
+import type { Principal } from '../../contracts/auth.js';
 import type { KeySpec } from './options.js';
 
 interface StoredKey {

@@ -1,6 +1,7 @@
 import { definePlugin } from '../../core/plugin.js';
 import { BridgeError, tooManyRequests } from '../../core/errors.js';
-import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
+import { CLIENT_ID } from '../../contracts/schemas.js';
 import { SocketHub } from './hub.js';
 import { optionsSchema, type WsOptions } from './options.js';
 import { MutableWsStats, statsService } from './stats.js';

@@ -1,7 +1,7 @@
-import { hasScope, type Principal } from '../http/principal.js';
+import { hasScope, type Principal } from '../core/http/principal.js';
 
-export type { AuthRequest, Principal } from '../http/principal.js';
-export { ANONYMOUS } from '../http/principal.js';
+export type { AuthRequest, Principal } from '../core/http/principal.js';
+export { ANONYMOUS } from '../core/http/principal.js';
 
 /** The scopes the auth plugin grants: client routes, and admin routes (an admin key may do both). */
 export type Scope = 'client' | 'admin';
@@ -20,4 +20,11 @@ export interface AccessControl {
   claimClient(clientId: string, principal: Principal): Promise<void>;
   /** Like claimClient for reads: throws 404 if another key owns clientId, but binds nothing. */
   checkClient(clientId: string, principal: Principal): Promise<void>;
+}
+
+declare module '../core/services.js' {
+  interface ServiceMap {
+    /** Who may use which clientId; provided by an authentication plugin (plugins/auth). */
+    access: AccessControl;
+  }
 }
