@@ -1,12 +1,12 @@
-/** Schema fragments shared by routes of several plugins (SPEC §1). */
-export const CLIENT_ID = Object.freeze({
-  type: 'string',
+import { Type } from '@sinclair/typebox';
+
+/** Schema fragments shared by routes of several plugins (SPEC §1); TypeBox, so handlers get their types. */
+export const CLIENT_ID = Type.String({
   pattern: '^[A-Za-z0-9._:-]{1,128}$',
   description: '1–128 characters of [A-Za-z0-9._:-]; one AI request context (a UUID is recommended).',
 });
 
-export const GENERATION_ID = Object.freeze({
-  type: 'string',
+export const GENERATION_ID = Type.String({
   minLength: 1,
   maxLength: 128,
   pattern: '^[A-Za-z0-9._:-]+$',

@@ -7,8 +7,16 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { Principal } from './http/principal.js';
 import type { BridgeError } from './errors.js';
+import type { Static, TSchema } from '@sinclair/typebox';
 
 export type JsonSchema = Record<string, unknown>;
+
+/**
+ * The type a schema describes: the static type of a TypeBox schema, so option, query and body types
+ * come from the very schema ajv validates with and OpenAPI documents; a plain record for a
+ * hand-written JSON schema.
+ */
+export type Infer<S> = S extends TSchema ? Static<S> : Record<string, unknown>;
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -20,7 +28,7 @@ export interface RouteResponse {
 }
 
 /** What every route kind declares: where, who may call it, what its query is, what it answers. */
-interface RouteCommon {
+interface RouteCommon<Q> {
   /** Koa router path, e.g. /results/:id/:file */
   path: string;
   summary: string;
@@ -28,7 +36,7 @@ interface RouteCommon {
   tags?: string[];
   /** `public`: no authentication; otherwise the scope the caller needs (default `client`). */
   scope?: string;
-  query?: JsonSchema;
+  query?: Q;
   /** Keyed by status code. */
   responses?: Record<string, RouteResponse>;
 }
@@ -38,9 +46,9 @@ interface RouteCommon {
  * the handler runs (400 naming the key), enforces `scope`, and records the route for the OpenAPI
  * document, so the docs are built from the same schemas the route validates with.
  */
-export interface HttpRouteDefinition extends RouteCommon {
+export interface HttpRouteDefinition<Q = JsonSchema, B = JsonSchema> extends RouteCommon<Q> {
   method: HttpMethod;
-  body?: JsonSchema;
+  body?: B;
   /**
    * For the OpenAPI document only: a body schema more specific than the validating one, computed when
    * the document is built (e.g. one schema per registered workflow).
@@ -48,13 +56,20 @@ export interface HttpRouteDefinition extends RouteCommon {
   documentBody?: () => Promise<JsonSchema> | JsonSchema;
   /** For the OpenAPI document only: the body's media type when it is not JSON (e.g. multipart/form-data). */
   documentBodyType?: string;
-  handler: (ctx: Context) => Promise<void> | void;
+  handler: (ctx: Context, input: RouteInput<Q, B>) => Promise<void> | void;
+}
+
+/** What a handler receives besides Koa's context: the validated query and body, typed by their schemas, and the caller. */
+export interface RouteInput<Q = JsonSchema, B = JsonSchema> {
+  query: Infer<Q>;
+  body: Infer<B>;
+  principal: Principal;
 }
 
 /** An upgrade the kernel admitted: the caller, and its query as the route's schema validated it. */
-export interface UpgradeRequest {
+export interface UpgradeRequest<Q = JsonSchema> {
   readonly principal: Principal;
-  readonly query: Record<string, unknown>;
+  readonly query: Infer<Q>;
   readonly request: IncomingMessage;
 }
 
@@ -63,19 +78,19 @@ export interface UpgradeRequest {
  * as an HTTP route, and every refusal is an HTTP answer with the `{"error","detail"}` body before any
  * upgrade. A plain GET on the path answers 426. Recorded for the OpenAPI document as a GET.
  */
-export interface WebSocketRouteDefinition extends RouteCommon {
+export interface WebSocketRouteDefinition<Q = JsonSchema> extends RouteCommon<Q> {
   method: 'ws';
   /** Largest frame a client may send, in bytes; a bigger one closes the socket (1009). */
   maxPayload: number;
   /** Last checks before the upgrade (caps, bindings); throw a BridgeError to refuse. */
-  accept?: (upgrade: UpgradeRequest) => Promise<void> | void;
+  accept?: (upgrade: UpgradeRequest<Q>) => Promise<void> | void;
   /** The socket is open. */
-  open: (socket: WebSocket, upgrade: UpgradeRequest) => void;
+  open: (socket: WebSocket, upgrade: UpgradeRequest<Q>) => void;
   /** This route refused an upgrade (counted by plugins that report refusals). */
   refused?: (error: BridgeError) => void;
 }
 
-export type RouteDefinition = HttpRouteDefinition | WebSocketRouteDefinition;
+export type RouteDefinition<Q = JsonSchema, B = JsonSchema> = HttpRouteDefinition<Q, B> | WebSocketRouteDefinition<Q>;
 
 export interface RecordedRoute extends Omit<HttpRouteDefinition, 'handler'> {
   plugin: string;
@@ -91,7 +106,7 @@ export interface PluginContext<Options = Record<string, unknown>> {
   readonly config: BridgeConfig;
   readonly log: Logger;
   readonly hooks: Hooks;
-  route(definition: RouteDefinition): void;
+  route<Q extends JsonSchema = JsonSchema, B extends JsonSchema = JsonSchema>(definition: RouteDefinition<Q, B>): void;
   /** Every route mounted so far, by any plugin (read it in `ready` or later for the full list). */
   routes(): readonly RecordedRoute[];
   provide<K extends ServiceName>(name: K, service: ServiceMap[K]): void;
@@ -115,7 +130,12 @@ export interface PluginManifest<Options = Record<string, unknown>> {
   register(ctx: PluginContext<Options>): Promise<void> | void;
 }
 
-/** Identity helper that gives plugin authors type checking of their manifest and options. */
-export function definePlugin<Options = Record<string, unknown>>(manifest: PluginManifest<Options>): PluginManifest<Options> {
+/**
+ * Identity helper that gives plugin authors type checking of their manifest. With a TypeBox schema as
+ * `options`, `ctx.options` is typed from it; otherwise give the options type as the type argument.
+ */
+export function definePlugin<S extends TSchema>(manifest: PluginManifest<Static<S>> & { options: S }): PluginManifest<Static<S>>;
+export function definePlugin<Options = Record<string, unknown>>(manifest: PluginManifest<Options>): PluginManifest<Options>;
+export function definePlugin(manifest: PluginManifest<unknown>): PluginManifest<unknown> {
   return manifest;
 }

@@ -4,7 +4,7 @@ import type { ValidateFunction } from 'ajv';
 import { createAjv, describeErrors } from '../config/ajv.js';
 import { badRequest, BootError, BridgeError, forbidden, unsupportedMediaType } from '../errors.js';
 import type { Hooks } from '../hooks.js';
-import type { HttpRouteDefinition, RecordedRoute, RouteDefinition, RouteResponse, WebSocketRouteDefinition } from '../plugin.js';
+import type { HttpRouteDefinition, JsonSchema, RecordedRoute, RouteDefinition, RouteResponse, WebSocketRouteDefinition } from '../plugin.js';
 import { ANONYMOUS, hasScope, PUBLIC, type AuthRequest, type Principal } from './principal.js';
 import { WebSocketRoutes } from './upgrade.js';
 
@@ -37,7 +37,7 @@ export class RouteTable {
     return this.#recorded;
   }
 
-  add(plugin: string, definition: RouteDefinition): void {
+  add(plugin: string, definition: RouteDefinition<JsonSchema, JsonSchema>): void {
     const method = definition.method === 'ws' ? 'get' : definition.method;
     this.#claim(plugin, method, definition.path);
     const admission: Admission = {
@@ -64,7 +64,7 @@ export class RouteTable {
       ctx.state.principal = admitted.principal;
       if (admission.query) ctx.state.query = admitted.query;
       if (body) ctx.state.body = validated(body, requestBody(ctx), 'body field');
-      await handler(ctx);
+      await handler(ctx, { query: admitted.query, body: (ctx.state.body ?? {}) as Record<string, unknown>, principal: admitted.principal });
     });
     this.#recorded.push(Object.freeze({ ...described, scope: admission.scope, plugin }));
   }
