@@ -55,7 +55,9 @@ async function apiPage(): Promise<{ markdown: string; document: Record<string, u
 }
 
 function configurationPage(plugins: PluginManifest[]): string {
-  const env = ENV_VARIABLES.map((v) => `| \`${v.variable}\` | \`${v.path.join('.')}\` | ${v.description} |`).join('\n');
+  const pluginEnv = plugins.flatMap((p) => Object.entries(p.env ?? {}).map(([variable, s]) => ({ variable, path: ['plugins', p.name, s.key], description: s.description })));
+  const env = [...ENV_VARIABLES, ...pluginEnv].map((v) => `| \`${v.variable}\` | \`${v.path.join('.')}\` | ${v.description} |`).join('\n');
+  const flags = plugins.flatMap((p) => Object.entries(p.flags ?? {}).map(([name, s]) => `\`--${name} ${s.value ?? 'VALUE'}\``));
   const sections = plugins
     .map((p) => `### \`plugins.${p.name}\`\n\n${prose(p.description)}\n\n${rowsToMarkdown(schemaRows(p.options))}`)
     .join('\n');
@@ -74,7 +76,7 @@ config with secrets redacted.
 |---|---|---|
 ${env}
 
-CLI flags: \`--host\`, \`--port\`, \`--public-url\`, \`--data-dir\`, \`--log-level\`, \`--workflows-dir\`, \`--comfyui URL[,URL]\`.
+CLI flags: \`--host\`, \`--port\`, \`--public-url\`, \`--data-dir\`, \`--log-level\`, \`--log-format\`, ${flags.join(', ')}.
 
 ## Kernel
 
