@@ -34,7 +34,7 @@ export function mountReady(ctx: PluginContext): void {
       // should not have to read the log to learn about them: file name (relative to the folder) and reason.
       const workflowErrors = (ctx.tryUse('workflows')?.errors?.() ?? []).map((e) => ({ file: basename(e.file), reason: e.reason }));
       http.status = reasons.length ? 503 : 200;
-      http.body = { ready: reasons.length === 0, storage: storage?.isOpen() ?? false, backends, reasons, workflow_errors: workflowErrors };
+      http.body = { ready: reasons.length === 0, storage: storage?.isOpen() ?? false, backends, reasons, ...(workflowErrors.length ? { workflow_errors: workflowErrors } : {}) };
     },
   });
 }
@@ -59,7 +59,7 @@ const READY_SCHEMA = {
     reasons: { type: 'array', items: { type: 'string' } },
     workflow_errors: {
       type: 'array',
-      description: 'Workflow files skipped at the last (re)load and why; they do not make the bridge unready.',
+      description: 'Present when workflow files were skipped at the last (re)load: each file and why. They do not make the bridge unready.',
       items: { type: 'object', properties: { file: { type: 'string' }, reason: { type: 'string' } } },
     },
   },
