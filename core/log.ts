@@ -68,8 +68,8 @@ export class SafeDestination implements DestinationStream {
   flush(deadlineMs: number): Promise<void> {
     if (!this.writing && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
+      // Ref'd on purpose: this timer is what keeps the process alive while the last lines drain.
       const timer = setTimeout(resolve, deadlineMs);
-      timer.unref();
       this.waiters.push(() => {
         clearTimeout(timer);
         resolve();

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +11,9 @@ import { loadConfig } from '../core/config/load.js';
 import { BridgeError } from '../core/errors.js';
 import { createLogger, droppedLogLines, SafeDestination } from '../core/log.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
+import { until } from './helpers/until.js';
+
+const BIN = new URL('../bin/comfy-bridge.js', import.meta.url).pathname;
 
 /** /dev/full answers every write with ENOSPC: a full disk under the log, for real. */
 const FULL_DISK = '/dev/full';
@@ -84,5 +89,56 @@ describe('log levels of refused requests', () => {
     expect(JSON.stringify(down)).not.to.contain('stack');
     const bug = lines.find((l) => l.level === 50);
     expect((bug?.err as { stack?: string } | undefined)?.stack).to.contain('TypeError: x is undefined');
+  });
+});
+
+/** `comfy-bridge serve` as a child; resolves with its URL once it logged the listening line. */
+async function serveChild(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--log-format', 'json'], {
+    env: { PATH: process.env.PATH, COMFY_BRIDGE_PORT: '0', COMFY_BRIDGE_DATA_DIR: dataDir, COMFY_BRIDGE_COMFYUI_URLS: 'http://127.0.0.1:9' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const onData = (chunk: Buffer): void => void (output += chunk.toString());
+  child.stdout!.on('data', onData);
+  const line = await until(() => output.split('\n').find((l) => l.includes('"msg":"listening"')), 'the bridge to listen', 15_000);
+  child.stdout!.off('data', onData);
+  return { child, url: (JSON.parse(line) as { url: string }).url };
+}
+
+describe('a stdout reader that dies or stops reading', function () {
+  this.timeout(30000);
+  let dataDir: string;
+  let child: ChildProcess | undefined;
+  beforeEach(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'cb-log-reader-'));
+  });
+  afterEach(async () => {
+    if (child && child.exitCode === null) {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps serving when the reader of its stdout is gone (EPIPE), and still exits 0 on SIGTERM', async () => {
+    const served = await serveChild(dataDir);
+    child = served.child;
+    child.stdout!.destroy();
+    for (let i = 0; i < 50; i++) expect((await fetch(`${served.url}/health`)).status).to.equal(200);
+    const metrics = await (await fetch(`${served.url}/metrics`)).text();
+    expect(Number(/^comfy_bridge_log_lines_dropped (\d+)/m.exec(metrics)?.[1])).to.be.greaterThan(0);
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).to.equal(0);
+  });
+
+  it('keeps answering /health while the reader of its stdout has stopped reading (a full pipe)', async () => {
+    const served = await serveChild(dataDir);
+    child = served.child;
+    child.stdout!.pause();
+    // Each request logs a line: 600 of them fill the 64 KiB pipe several times over.
+    for (let i = 0; i < 600; i++) expect((await fetch(`${served.url}/health?pad=${'x'.repeat(200)}`)).status).to.equal(200);
+    expect(child.exitCode).to.equal(null);
   });
 });
