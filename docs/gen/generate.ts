@@ -65,10 +65,11 @@ function configurationPage(plugins: PluginManifest[]): string {
 
 _Generated from the config schemas in the code (\`npm run docs:build\`); do not edit by hand._
 
-A deployment is one YAML (or JSON) file; \`config/default.yaml\` is the embedded default. Layers, lowest first:
-**schema defaults < config file < environment variables < CLI flags**. Unknown keys are refused, naming the
-plugin and the key; the result is frozen. \`npx comfy-bridge config check [--config file]\` prints the effective
-config with secrets redacted.
+A deployment is one YAML (or JSON) file layered over \`config/default.yaml\`, the package's embedded default,
+plugin by plugin (name only the plugins you change; \`false\` disables one). Layers, lowest first:
+**schema defaults < embedded defaults < config file < environment variables < CLI flags**. Unknown keys are
+refused, naming the plugin and the key; the result is frozen. \`npx comfy-bridge config check [--config file]\`
+prints every effective value with where it came from (default, file, env, flag), secrets redacted.
 
 ## Environment variables
 
