@@ -89,6 +89,10 @@ describe('the packed package, installed into an empty folder', function () {
     served = await serve(app, [], { COMFY_BRIDGE_DATA_DIR: join(dir, 'data'), COMFY_BRIDGE_COMFYUI_URLS: comfy.url });
     expect((await fetch(`${served.url}/health`)).status).to.equal(200);
     expect(JSON.stringify(await (await fetch(`${served.url}/workflow-list`)).json())).to.contain('invert-image');
+    const openapi = (await (await fetch(`${served.url}/openapi.json`)).json()) as { info: { version: string } };
+    const { version } = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
+    expect(openapi.info.version).to.equal(version);
+    expect((await fetch(`${served.url}/docs`)).status).to.equal(200);
     await until(async () => (await fetch(`${served!.url}/ready`)).status === 200, '/ready to answer 200', 15_000);
     const check = await run(process.execPath, [join(app, 'node_modules/comfy-bridge/scripts/healthcheck.mjs')], {
       env: { ...process.env, COMFY_BRIDGE_HEALTHCHECK_URL: `${served.url}/ready` },
