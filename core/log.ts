@@ -114,11 +114,14 @@ export async function flushLogs(deadlineMs = 1000): Promise<void> {
   await Promise.all([...live].map((destination) => destination.flush(deadlineMs)));
 }
 
-/** pino-pretty's formatter, loaded only when a human reads the log (it is CommonJS: required, not imported). */
+/**
+ * pino-pretty's formatter, loaded only when a human reads the log (it is CommonJS: required, not imported).
+ * `plugins` is left out: the boot line already draws them as a tree, the JSON log keeps the array.
+ */
 function prettyFormatter(): (line: string) => string {
   const require = createRequire(import.meta.url);
   const { prettyFactory } = require('pino-pretty') as typeof import('pino-pretty');
-  return prettyFactory({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
+  return prettyFactory({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name,plugins' });
 }
 
 /**

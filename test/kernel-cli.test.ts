@@ -113,6 +113,9 @@ describe('kernel: CLI', function () {
     expect(help).to.match(/--comfyui URL\[,URL\.\.\.\].*plugin comfyui/);
     expect(help).to.match(/--workflows-dir DIR.*plugin workflows/);
     expect(help).to.contain('--log-format');
+    const viaHelp = run(['help', 'init']);
+    expect(await exitCode(viaHelp)).to.equal(0);
+    expect(viaHelp.stdout.join('')).to.contain('comfy-bridge init [--force]');
   });
 
   it('config check says where each value came from: default, file, env, flag', async () => {

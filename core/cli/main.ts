@@ -20,6 +20,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
+  if (command === 'help' && sub !== undefined) {
+    // `comfy-bridge help serve` = `comfy-bridge serve --help`
+    return main([...parsed.command.slice(1), '--help']);
+  }
   if (command === 'help' || (parsed.help && command === undefined)) {
     process.stdout.write(usage());
     return 0;
