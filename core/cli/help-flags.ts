@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { KERNEL_FLAGS, pluginSettings, text, type Setting } from '../config/env.js';
 import { PACKAGE_ROOT } from '../config/package-root.js';
 import type { PluginManifest, PluginSetting } from '../plugin.js';
@@ -37,7 +38,7 @@ export async function helpFlags(parsed: ParsedCommand): Promise<Setting[]> {
 async function knownManifestsOf(modules: string[]): Promise<PluginManifest<never>[]> {
   const manifests: PluginManifest<never>[] = [];
   for (const specifier of modules) {
-    const imported = (await import(specifier.startsWith('/') ? `file://${specifier}` : specifier)) as { default?: { name?: string; flags?: Record<string, PluginSetting> } };
+    const imported = (await import(isAbsolute(specifier) ? pathToFileURL(specifier).href : specifier)) as { default?: { name?: string; flags?: Record<string, PluginSetting> } };
     if (imported.default?.flags) manifests.push(imported.default as PluginManifest<never>);
   }
   return manifests;
