@@ -116,6 +116,23 @@ export interface PluginContext<Options = Record<string, unknown>> {
   onClose(fn: () => Promise<void> | void): void;
 }
 
+/**
+ * One plugin option that an environment variable or a CLI flag may set. The kernel reads them (so
+ * `COMFY_BRIDGE_*` names and flags live with the plugin that owns the option), parses the text and
+ * layers the value over the config file: defaults < file < environment < flags.
+ */
+export interface PluginSetting {
+  /** Option path under plugins.<name>, dot-separated (e.g. "backends"). */
+  key: string;
+  /** Turns the raw text into the option's value; throw an Error whose message says what is wrong. Default: the text. */
+  parse?: (raw: string) => unknown;
+  /** A filesystem path: relative values resolve against the working directory (the embedded defaults: the package). */
+  path?: boolean;
+  /** Placeholder in `--help`, e.g. "URL[,URL...]". */
+  value?: string;
+  description: string;
+}
+
 export interface PluginManifest<Options = Record<string, unknown>> {
   name: string;
   description?: string;
@@ -127,6 +144,10 @@ export interface PluginManifest<Options = Record<string, unknown>> {
   provides?: ServiceName[];
   /** JSON schema of the plugin's options (defaults applied, additionalProperties false advised). */
   options?: JsonSchema;
+  /** Environment variables (full `COMFY_BRIDGE_*` names) that set this plugin's options; setting one enables the plugin. */
+  env?: Record<string, PluginSetting>;
+  /** CLI flags (name without the dashes) that set this plugin's options; using one enables the plugin. */
+  flags?: Record<string, PluginSetting>;
   register(ctx: PluginContext<Options>): Promise<void> | void;
 }
 

@@ -27,6 +27,22 @@ function unanswered(ctx: Context): void {
   if (ctx.status === 501) throw new BridgeError(501, 'not_implemented', `no route takes the method ${ctx.method}`);
 }
 
+/**
+ * Expected failures are not bugs: a BridgeError 5xx (ComfyUI down → 503, storage full → 503, a backend that
+ * answered nonsense → 502) is logged at warn with its code and detail, no stack; a client's 4xx at debug.
+ * Only an unexpected exception (our bug) is logged at error with its stack.
+ */
+function logRefusal(log: Logger, error: BridgeError, caught: unknown): void {
+  if (!isBridgeError(caught) && error.status >= 500) log.error({ err: caught }, 'request failed');
+  else if (error.status >= 500) log.warn({ status: error.status, code: error.code, detail: error.detail, cause: causeText(caught) }, 'request failed');
+  else log.debug({ status: error.status, code: error.code, detail: error.detail }, 'request refused');
+}
+
+const causeText = (error: unknown): string | undefined => {
+  const cause = (error as { cause?: unknown }).cause;
+  return cause instanceof Error ? `${cause.name}: ${cause.message}` : undefined;
+};
+
 /** Turns every error into `{"error", "detail"}`; 5xx causes are logged, never sent. */
 export function errorMapper(hooks: Hooks): Middleware {
   return async (ctx, next) => {
@@ -36,8 +52,7 @@ export function errorMapper(hooks: Hooks): Middleware {
     } catch (caught) {
       const error = toBridgeError(caught);
       const log = ctx.state.log as Logger;
-      if (error.status >= 500 && error.status !== 501) log.error({ err: caught }, 'request failed');
-      else log.debug({ code: error.code, detail: error.detail }, 'request refused');
+      logRefusal(log, error, caught);
       if (hooks.onError.isUsed()) hooks.onError.call(error, ctx);
       ctx.status = error.status;
       ctx.set(error.headers);

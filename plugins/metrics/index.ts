@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { droppedLogLines } from '../../core/log.js';
 import type { Context } from 'koa';
 import { definePlugin } from '../../core/plugin.js';
 import { FINAL_STATES } from '../../contracts/generation.js';
@@ -117,6 +118,16 @@ export default definePlugin<MetricsOptions>({
       registers: [registry],
       collect() {
         this.set(wsStats()?.droppedSlowConsumers() ?? 0);
+      },
+    });
+
+    // Log lines dropped because the log could not be written (full disk, dead stdout reader): the server keeps serving.
+    new Gauge({
+      name: 'comfy_bridge_log_lines_dropped',
+      help: 'Log lines dropped because they could not be written (since start).',
+      registers: [registry],
+      collect() {
+        this.set(droppedLogLines());
       },
     });
 
