@@ -26,7 +26,7 @@ export const optionsSchema: JsonSchema = {
       items: { type: 'string', pattern: ORIGIN_PATTERN },
       uniqueItems: true,
       default: [],
-      description: 'Exact origins allowed, e.g. ["https://app.example.com", "http://localhost:5173"]. No wildcard; `null` is never allowed.',
+      description: 'Exact origins allowed (scheme://host:port), e.g. ["https://app.example.com"]. No wildcard; `null` is never allowed.',
     },
     credentials: { type: 'boolean', default: false, description: 'Send Access-Control-Allow-Credentials: true (cookies, HTTP auth).' },
     maxAgeSeconds: { type: 'integer', minimum: 0, maximum: 86_400, default: 600, description: 'Access-Control-Max-Age of preflight answers.' },
