@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'data/', 'docs/.vitepress/cache/', 'docs/.vitepress/dist/', '.tmp/'] },
+  { ignores: ['node_modules/', 'dist/', 'data/', 'docs/.vitepress/cache/', 'docs/.vitepress/dist/', '.tmp/', 'client/dist/', 'client/.build-test-*/'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -25,6 +25,8 @@ export interface RouteResponse {
   schema?: JsonSchema;
   /** Defaults to application/json. */
   contentType?: string;
+  /** A real answer, for the OpenAPI document (it must validate against `schema`; test/openapi-precision checks). */
+  example?: unknown;
 }
 
 /** What every route kind declares: where, who may call it, what its query is, what it answers. */

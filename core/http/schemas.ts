@@ -1,5 +1,6 @@
 /** The error body every refusal answers with (SPEC §1). */
 export const ERROR_BODY = Object.freeze({
+  title: 'Error',
   type: 'object',
   required: ['error', 'detail'],
   properties: {

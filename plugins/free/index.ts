@@ -52,12 +52,16 @@ export default definePlugin({
       description:
         'Sends ComfyUI `POST /free {"unload_models": true, "free_memory": true}` on the backend that the ' +
         "client's latest generation used (with `clientId`), or on every backend. 503 when no backend took the request.",
-      tags: ['util'],
+      tags: ['operations'],
       scope: 'admin',
       query: Type.Object({ clientId: Type.Optional({ ...CLIENT_ID, description: "Free only the backend this client's latest generation used." }) }),
       body: Type.Object({ clientId: Type.Optional({ ...CLIENT_ID, description: 'Same as the clientId query parameter.' }) }, { additionalProperties: false }),
       responses: {
-        200: { description: 'At least one backend freed its memory', schema: responseSchema },
+        200: {
+          description: 'At least one backend freed its memory',
+          schema: responseSchema,
+          example: { detail: 'server memory free now / ALL', backends: [{ name: 'gpu-1', url: 'http://127.0.0.1:8188', ok: true }] },
+        },
         404: { description: 'The clientId has no generation on a backend', schema: ERROR_BODY },
         503: { description: 'No backend took the request', schema: ERROR_BODY },
       },

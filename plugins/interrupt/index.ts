@@ -47,7 +47,11 @@ export default definePlugin({
       query: { type: 'object', properties: targetProperties },
       body: { type: 'object', additionalProperties: false, properties: targetProperties },
       responses: {
-        200: { description: 'Interrupt requested, or the generation had already ended', schema: responseSchema },
+        200: {
+          description: 'Interrupt requested, or the generation had already ended',
+          schema: responseSchema,
+          example: { detail: 'generation gen_2ZBPgLfoHtq_Kpwponr5Vk0v interrupted (it was running)', id: 'gen_2ZBPgLfoHtq_Kpwponr5Vk0v', status: 'interrupted' },
+        },
         400: { description: 'Neither clientId nor id given', schema: ERROR_BODY },
         404: { description: 'No such generation or clientId for this caller', schema: ERROR_BODY },
       },

@@ -137,7 +137,17 @@ export default definePlugin<MetricsOptions>({
       summary: 'Prometheus metrics',
       tags: ['operations'],
       scope: ctx.options.scope,
-      responses: { '200': { description: 'Prometheus text exposition format.', contentType: 'text/plain' } },
+      responses: {
+        '200': {
+          description: 'Prometheus text exposition format.',
+          contentType: 'text/plain',
+          schema: { type: 'string' },
+          example:
+            '# HELP comfy_bridge_http_requests_total HTTP requests by route, method and status.\n' +
+            '# TYPE comfy_bridge_http_requests_total counter\n' +
+            'comfy_bridge_http_requests_total{route="/health",method="GET",status="200"} 12\n',
+        },
+      },
       async handler(http) {
         http.type = registry.contentType;
         http.body = await registry.metrics();

@@ -14,8 +14,12 @@ export function mountReady(ctx: PluginContext): void {
     tags: ['operations'],
     scope: 'public',
     responses: {
-      '200': { description: 'Ready.', schema: READY_SCHEMA },
-      '503': { description: 'Not ready; `reasons` says why.', schema: READY_SCHEMA },
+      '200': { description: 'Ready.', schema: READY_SCHEMA, example: { ready: true, storage: true, backends: [{ name: 'gpu-1', up: true, queue_remaining: 0 }], reasons: [] } },
+      '503': {
+        description: 'Not ready; `reasons` says why.',
+        schema: READY_SCHEMA,
+        example: { ready: false, storage: true, backends: [{ name: 'gpu-1', up: false, queue_remaining: 0 }], reasons: ['backend gpu-1 is down'] },
+      },
     },
     handler(http) {
       const storage = ctx.tryUse('storage');

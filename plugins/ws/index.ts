@@ -1,7 +1,7 @@
 import { definePlugin } from '../../core/plugin.js';
 import { BridgeError, tooManyRequests } from '../../core/errors.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
-import { CLIENT_ID } from '../../contracts/schemas.js';
+import { CLIENT_ID, SOCKET_FRAME, STATUS_FRAME_EXAMPLE } from '../../contracts/schemas.js';
 import { SocketHub } from './hub.js';
 import { optionsSchema, type WsOptions } from './options.js';
 import { MutableWsStats, statsService } from './stats.js';
@@ -63,6 +63,11 @@ export default definePlugin<WsOptions>({
         },
       },
       responses: {
+        '101': {
+          description: 'Switching to the websocket protocol; then text frames, each a JSON SocketFrame.',
+          schema: SOCKET_FRAME,
+          example: { status: 'progress', details: '42.50%', seq: 7, data: { ...STATUS_FRAME_EXAMPLE.data, state: 'running', percent: 42.5, result_urls: [], finished_at: null } },
+        },
         '400': { description: 'Missing or invalid clientId or since.', schema: ERROR_BODY },
         '426': { description: 'Sent without a websocket upgrade.', schema: ERROR_BODY },
         '429': { description: 'Too many sockets open for this clientId.', schema: ERROR_BODY },
