@@ -16,6 +16,10 @@ writeFileSync(new URL('dist/package.json', root), `${JSON.stringify({ private: t
 const now = new Date();
 utimesSync(new URL('dist/.tsbuildinfo', root), now, now);
 
+// The playground's page script, bundled once here: the package ships dist/, not the ui sources.
+const { buildApp, PREBUILT } = await import(new URL('dist/plugins/playground/build.js', root).href);
+writeFileSync(PREBUILT, await buildApp(new URL('plugins/playground/ui/main.ts', root).pathname));
+
 // `comfy-bridge serve --help` lists the flags the built-in plugins declare. Importing every plugin takes
 // ~0.4 s, over the help budget (300 ms), so the build keeps a snapshot of their declarations beside the code.
 const { knownManifests } = await import(new URL('dist/core/loader/resolve.js', root).href);

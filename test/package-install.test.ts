@@ -93,6 +93,10 @@ describe('the packed package, installed into an empty folder', function () {
     const { version } = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
     expect(openapi.info.version).to.equal(version);
     expect((await fetch(`${served.url}/docs`)).status).to.equal(200);
+    // The playground's script was bundled by the build: the package carries no ui sources.
+    const script = await fetch(`${served.url}/playground/app.js`);
+    expect(script.status).to.equal(200);
+    expect((await script.text()).length).to.be.greaterThan(1000);
     await until(async () => (await fetch(`${served!.url}/ready`)).status === 200, '/ready to answer 200', 15_000);
     const check = await run(process.execPath, [join(app, 'node_modules/comfy-bridge/scripts/healthcheck.mjs')], {
       env: { ...process.env, COMFY_BRIDGE_HEALTHCHECK_URL: `${served.url}/ready` },

@@ -1,5 +1,5 @@
 import { definePlugin } from '../../core/plugin.js';
-import { buildApp } from './build.js';
+import { loadApp } from './build.js';
 import { playgroundPage } from './page.js';
 
 const PLUGIN = 'playground';
@@ -52,7 +52,7 @@ export default definePlugin<PlaygroundOptions>({
       responses: { '200': { description: 'JavaScript module.', contentType: 'application/javascript' } },
       async handler(http) {
         // A failed build is not cached: the next request tries again (and the error is logged).
-        app ??= buildApp().catch((error: unknown) => {
+        app ??= loadApp().catch((error: unknown) => {
           app = undefined;
           throw error;
         });
