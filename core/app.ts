@@ -91,19 +91,23 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
   }
   log.info({ plugins: timings }, pluginTree(timings, performance.now() - bootStarted));
   koa.use(routes.router.routes());
+  // Sets 405 (with Allow) or 501 with no body; the error mapper turns them into {"error","detail"}.
   koa.use(routes.router.allowedMethods());
 
   let server: Server | undefined;
   const sockets = new Set<Socket>();
   let closing: Promise<void> | undefined;
+  let shuttingDown = false;
 
   const close = async (): Promise<void> => {
     log.info('shutting down');
+    shuttingDown = true;
     // Stop intake first; `closed` resolves once the last connection has ended.
     const closed = server?.listening ? new Promise<void>((resolve) => server!.close(() => resolve())) : undefined;
     await hooks.preClose.promise().catch((error: unknown) => log.error({ err: error }, 'preClose failed'));
     if (server && closed) await drain(server, sockets, closed, config.server.shutdownTimeoutMs);
     await runClosers(closers, log);
+    routes.websockets.close();
     log.info('closed');
   };
 
@@ -118,6 +122,7 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
     async start() {
       await hooks.ready.promise();
       server = createServer(koa.callback());
+      if (routes.websockets.size > 0) server.on('upgrade', routes.websockets.listener(log, () => shuttingDown));
       server.on('connection', (socket) => {
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));

@@ -1,7 +1,7 @@
 import { STAGE } from '../../core/hooks.js';
 import { definePlugin } from '../../core/plugin.js';
 import { unauthorized } from '../../core/errors.js';
-import type { Principal } from '../../core/contracts/auth.js';
+import type { Principal } from '../../contracts/auth.js';
 import { ClientOwners } from './client-owners.js';
 import { presentedKey } from './extract-key.js';
 import { KeyRing } from './key-ring.js';

@@ -1,5 +1,6 @@
 import { definePlugin } from '../../core/plugin.js';
-import { CLIENT_ID, ERROR_BODY, STATUS_FRAME } from '../../core/http/schemas.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
+import { CLIENT_ID, STATUS_FRAME } from '../../contracts/schemas.js';
 import { generateHandler } from './handler.js';
 import { generateBodyByWorkflow } from './document-body.js';
 import { optionsSchema, type GenerateOptions } from './options.js';

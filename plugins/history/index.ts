@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
-import { ANONYMOUS, isAdmin, type Principal } from '../../core/contracts/auth.js';
-import type { Generation, GenerationState } from '../../core/contracts/generation.js';
+import { ANONYMOUS, isAdmin, type Principal } from '../../contracts/auth.js';
+import type { Generation, GenerationState } from '../../contracts/generation.js';
 import { definePlugin } from '../../core/plugin.js';
 import { buildResultUrl, toHistoryItem } from './history-item.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';

@@ -1,5 +1,5 @@
-import { CLIENT_ID } from '../../core/http/schemas.js';
-import { GENERATION_STATES } from '../../core/contracts/generation.js';
+import { CLIENT_ID } from '../../contracts/schemas.js';
+import { GENERATION_STATES } from '../../contracts/generation.js';
 import type { JsonSchema } from '../../core/plugin.js';
 
 export const historyQuerySchema: JsonSchema = {

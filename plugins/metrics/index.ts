@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { droppedLogLines } from '../../core/log.js';
 import type { Context } from 'koa';
 import { definePlugin } from '../../core/plugin.js';
-import { FINAL_STATES } from '../../core/contracts/generation.js';
+import { FINAL_STATES } from '../../contracts/generation.js';
 
 const PLUGIN = 'metrics';
 

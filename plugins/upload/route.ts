@@ -1,8 +1,9 @@
 import type { Context } from 'koa';
-import type { Principal } from '../../core/contracts/auth.js';
-import type { AccessControl } from '../../core/contracts/auth.js';
+import type { Principal } from '../../contracts/auth.js';
+import type { AccessControl } from '../../contracts/auth.js';
 import { badRequest, unsupportedMediaType } from '../../core/errors.js';
-import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
+import { CLIENT_ID } from '../../contracts/schemas.js';
 import type { RouteDefinition } from '../../core/plugin.js';
 import { inspectImage } from './inspect-image.js';
 import type { AcceptedFile, UploadLibrary } from './library.js';

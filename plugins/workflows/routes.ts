@@ -1,7 +1,7 @@
 import type { PluginContext } from '../../core/plugin.js';
 import { notFound } from '../../core/errors.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
-import type { WorkflowRegistry } from '../../core/contracts/workflow.js';
+import type { WorkflowRegistry } from '../../plugins/workflows/api.js';
 
 const listItemSchema = {
   type: 'object',

@@ -1,4 +1,4 @@
-import type { GenerationFrame } from '../../core/contracts/generations.js';
+import type { GenerationFrame } from '../../plugins/generations/api.js';
 
 /**
  * Wire frames (SPEC §2.1). Per-socket frames are encoded once at load; generation frames once per

@@ -1,6 +1,6 @@
-import type { Generation } from './generation.js';
-import type { Graph } from './graph.js';
-import type { Principal } from './auth.js';
+import type { Generation } from '../../contracts/generation.js';
+import type { Graph } from '../../contracts/graph.js';
+import type { Principal } from '../../contracts/auth.js';
 
 /** A frame in the websocket shape of SPEC §2.1 (also the body of /execution-info). */
 export interface GenerationFrame {
@@ -42,4 +42,11 @@ export interface GenerationService {
   resultPath(gen: Generation, filename: string): string;
   /** Count of the client's generations still queued or running (all clients' without an argument). */
   activeCount(clientId?: string): number;
+}
+
+declare module '../../core/services.js' {
+  interface ServiceMap {
+    /** The life of every generation (plugins/generations). */
+    generations: GenerationService;
+  }
 }

@@ -79,3 +79,10 @@ export interface Storage {
   /** True while open; /ready reports it. */
   isOpen(): boolean;
 }
+
+declare module '../core/services.js' {
+  interface ServiceMap {
+    /** Where generations, uploads, counters and small key-values are kept (plugins/storage-*). */
+    storage: Storage;
+  }
+}

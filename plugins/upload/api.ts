@@ -1,5 +1,5 @@
-import type { UploadRecord } from './storage.js';
-import type { Principal } from './auth.js';
+import type { UploadRecord } from '../../contracts/storage.js';
+import type { Principal } from '../../contracts/auth.js';
 
 /** Provided by plugins/upload: what the generate plugin needs to use a client's upload. */
 export interface UploadService {
@@ -8,4 +8,11 @@ export interface UploadService {
   /** Absolute path of the stored file. */
   pathOf(name: string): string;
   markUsed(name: string, generationId: string): Promise<void>;
+}
+
+declare module '../../core/services.js' {
+  interface ServiceMap {
+    /** Stored uploads and who may use them (plugins/upload). */
+    uploads: UploadService;
+  }
 }

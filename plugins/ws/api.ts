@@ -24,3 +24,10 @@ export interface WsStats {
   droppedSlowConsumers(): number;
   snapshot(): WsStatsSnapshot;
 }
+
+declare module '../../core/services.js' {
+  interface ServiceMap {
+    /** Live websocket counters (plugins/ws). */
+    wsStats: WsStats;
+  }
+}

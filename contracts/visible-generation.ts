@@ -1,6 +1,11 @@
-import { canSee, type Principal } from './contracts/auth.js';
-import type { Generation } from './contracts/generation.js';
-import type { GenerationService } from './contracts/generations.js';
+import { canSee, type Principal } from './auth.js';
+import type { Generation } from './generation.js';
+
+/** The two reads this needs of the generations service. */
+export interface GenerationReader {
+  get(id: string): Promise<Generation | undefined>;
+  latestForClient(clientId: string): Promise<Generation | undefined>;
+}
 
 export interface GenerationRef {
   id?: string;
@@ -13,7 +18,7 @@ export interface GenerationRef {
  * read exactly like a missing one, so callers answer 404 for both and ids do not leak.
  */
 export async function findVisibleGeneration(
-  generations: Pick<GenerationService, 'get' | 'latestForClient'>,
+  generations: GenerationReader,
   ref: GenerationRef,
   principal: Principal,
 ): Promise<Generation | undefined> {

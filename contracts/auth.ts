@@ -1,23 +1,12 @@
+import { hasScope, type Principal } from '../core/http/principal.js';
+
+export type { AuthRequest, Principal } from '../core/http/principal.js';
+export { ANONYMOUS } from '../core/http/principal.js';
+
+/** The scopes the auth plugin grants: client routes, and admin routes (an admin key may do both). */
 export type Scope = 'client' | 'admin';
 
-/** Who is calling. With auth off every caller is the anonymous admin. */
-export interface Principal {
-  id: string;
-  scopes: Scope[];
-  anonymous: boolean;
-}
-
-export const ANONYMOUS: Principal = Object.freeze({ id: 'anonymous', scopes: ['client', 'admin'] as Scope[], anonymous: true });
-
-/** What an authentication strategy sees: the same for HTTP requests and websocket upgrades. */
-export interface AuthRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string | string[] | undefined>;
-  query: Record<string, string | string[] | undefined>;
-}
-
-export const isAdmin = (p: Principal): boolean => p.scopes.includes('admin');
+export const isAdmin = (p: Principal): boolean => hasScope(p, 'admin');
 
 /** Whether a principal may see something owned by `owner` (null = created with auth off). */
 export const canSee = (p: Principal, owner: string | null): boolean => isAdmin(p) || owner === null || owner === p.id;
@@ -31,4 +20,11 @@ export interface AccessControl {
   claimClient(clientId: string, principal: Principal): Promise<void>;
   /** Like claimClient for reads: throws 404 if another key owns clientId, but binds nothing. */
   checkClient(clientId: string, principal: Principal): Promise<void>;
+}
+
+declare module '../core/services.js' {
+  interface ServiceMap {
+    /** Who may use which clientId; provided by an authentication plugin (plugins/auth). */
+    access: AccessControl;
+  }
 }

@@ -92,3 +92,10 @@ export interface Transport {
   /** A node class definition from a reachable backend's /object_info, or undefined. */
   objectInfo(classType: string): Promise<Record<string, unknown> | undefined>;
 }
+
+declare module '../core/services.js' {
+  interface ServiceMap {
+    /** The generation-level API over the ComfyUI backends (plugins/comfyui). */
+    transport: Transport;
+  }
+}

@@ -1,4 +1,4 @@
-import type { Graph } from './graph.js';
+import type { Graph } from '../../contracts/graph.js';
 
 export type InputType = 'str' | 'int' | 'float' | 'bool';
 
@@ -47,4 +47,11 @@ export interface WorkflowRegistry {
   describe(alias: string): Promise<Record<string, WorkflowInput> | undefined>;
   /** Files skipped at the last (re)load, each with the reason (for /ready, admin pages, tests). */
   errors?(): WorkflowLoadProblem[];
+}
+
+declare module '../../core/services.js' {
+  interface ServiceMap {
+    /** The registered workflows (plugins/workflows). */
+    workflows: WorkflowRegistry;
+  }
 }
