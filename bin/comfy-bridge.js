@@ -19,6 +19,8 @@ function newestSource() {
     }
   };
   for (const folder of ['core/', 'contracts/', 'plugins/']) walk(new URL(folder, root));
+  const api = new URL('plugin-api.ts', root);
+  if (existsSync(api)) newest = Math.max(newest, statSync(api).mtimeMs);
   return newest;
 }
 

@@ -17,6 +17,16 @@ function toBridgeError(error: unknown): BridgeError {
   return internal('internal server error', { cause: error });
 }
 
+/** The router's bare answers (no route, a method the path does not take, a method nobody takes) as errors. */
+function unanswered(ctx: Context): void {
+  if (ctx.status === 404) throw new BridgeError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+  const allow = ctx.response.get('Allow');
+  if (ctx.status === 405) {
+    throw new BridgeError(405, 'method_not_allowed', `${ctx.path} does not take ${ctx.method}; it takes ${allow}`, { headers: { Allow: allow } });
+  }
+  if (ctx.status === 501) throw new BridgeError(501, 'not_implemented', `no route takes the method ${ctx.method}`);
+}
+
 /**
  * Expected failures are not bugs: a BridgeError 5xx (ComfyUI down → 503, storage full → 503, a backend that
  * answered nonsense → 502) is logged at warn with its code and detail, no stack; a client's 4xx at debug.
@@ -34,16 +44,6 @@ const causeText = (error: unknown): string | undefined => {
   const cause = (error as { cause?: unknown }).cause;
   return cause instanceof Error ? `${cause.name}: ${cause.message}` : undefined;
 };
-
-/** The router's bare answers (no route, a method the path does not take, a method nobody takes) as errors. */
-function unanswered(ctx: Context): void {
-  if (ctx.status === 404) throw new BridgeError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
-  const allow = ctx.response.get('Allow');
-  if (ctx.status === 405) {
-    throw new BridgeError(405, 'method_not_allowed', `${ctx.path} does not take ${ctx.method}; it takes ${allow}`, { headers: { Allow: allow } });
-  }
-  if (ctx.status === 501) throw new BridgeError(501, 'not_implemented', `no route takes the method ${ctx.method}`);
-}
 
 /** Turns every error into `{"error", "detail"}`; 5xx causes are logged, never sent. */
 export function errorMapper(hooks: Hooks): Middleware {
