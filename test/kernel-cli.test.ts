@@ -118,6 +118,15 @@ describe('kernel: CLI', function () {
     expect(viaHelp.stdout.join('')).to.contain('comfy-bridge init [--force]');
   });
 
+  it('lists the flags of a config file\'s own plugin modules in help', async () => {
+    await writeFile(join(dataDir, 'stamp.mjs'), "export default { name: 'stamp', flags: { 'stamp-text': { key: 'text', value: 'TEXT', description: 'Stamp text.' } }, register() {} };\n");
+    const file = join(dataDir, 'c.yaml');
+    await writeFile(file, 'pluginModules:\n  - ./stamp.mjs\n');
+    const r = run(['serve', '--help', '--config', file]);
+    expect(await exitCode(r), r.stderr.join('')).to.equal(0);
+    expect(r.stdout.join('')).to.match(/--stamp-text TEXT\s+Stamp text\. \(plugin stamp\)/);
+  });
+
   it('config check says where each value came from: default, file, env, flag', async () => {
     const file = join(dataDir, 'c.yaml');
     await writeFile(file, 'server:\n  host: 0.0.0.0\nplugins:\n  comfyui:\n    lostAfterMs: 5000\n');

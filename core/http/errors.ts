@@ -33,8 +33,10 @@ function unanswered(ctx: Context): void {
  * Only an unexpected exception (our bug) is logged at error with its stack.
  */
 function logRefusal(log: Logger, error: BridgeError, caught: unknown): void {
-  if (!isBridgeError(caught) && error.status >= 500) log.error({ err: caught }, 'request failed');
-  else if (error.status >= 500) log.warn({ status: error.status, code: error.code, detail: error.detail, cause: causeText(caught) }, 'request failed');
+  // 501 is the router's "no route takes this method": the client's doing, like a 404.
+  const ours = error.status >= 500 && error.status !== 501;
+  if (!isBridgeError(caught) && ours) log.error({ err: caught }, 'request failed');
+  else if (ours) log.warn({ status: error.status, code: error.code, detail: error.detail, cause: causeText(caught) }, 'request failed');
   else log.debug({ status: error.status, code: error.code, detail: error.detail }, 'request refused');
 }
 
