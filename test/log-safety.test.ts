@@ -126,8 +126,12 @@ describe('a stdout reader that dies or stops reading', function () {
     child = served.child;
     child.stdout!.destroy();
     for (let i = 0; i < 50; i++) expect((await fetch(`${served.url}/health`)).status).to.equal(200);
-    const metrics = await (await fetch(`${served.url}/metrics`)).text();
-    expect(Number(/^comfy_bridge_log_lines_dropped (\d+)/m.exec(metrics)?.[1])).to.be.greaterThan(0);
+    // The broken pipe surfaces on a later write: keep serving (each request logs a line) until it is counted.
+    await until(async () => {
+      expect((await fetch(`${served.url}/health`)).status).to.equal(200);
+      const metrics = await (await fetch(`${served.url}/metrics`)).text();
+      return Number(/^comfy_bridge_log_lines_dropped (\d+)/m.exec(metrics)?.[1]) > 0;
+    }, 'a dropped log line to be counted', 10_000);
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number];
     expect(code).to.equal(0);

@@ -623,6 +623,11 @@ export interface operations {
                             queue_remaining?: number | null;
                         }[];
                         reasons: string[];
+                        /** @description Present when workflow files were skipped at the last (re)load: each file and why. They do not make the bridge unready. */
+                        workflow_errors?: {
+                            file?: string;
+                            reason?: string;
+                        }[];
                     };
                 };
             };
@@ -675,6 +680,11 @@ export interface operations {
                             queue_remaining?: number | null;
                         }[];
                         reasons: string[];
+                        /** @description Present when workflow files were skipped at the last (re)load: each file and why. They do not make the bridge unready. */
+                        workflow_errors?: {
+                            file?: string;
+                            reason?: string;
+                        }[];
                     };
                 };
             };
