@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import formidable, { errors as formidableErrors, multipart } from 'formidable';
 import type { File as FormidableFile, Part } from 'formidable';
 import { badRequest, BridgeError, payloadTooLarge } from '../../core/errors.js';
+import { insufficientStorage, isDiskFull } from './disk-full.js';
 import { IncomingFile } from './incoming-file.js';
 import { incomingName } from './names.js';
 import { rejectPart } from './rejection.js';
@@ -38,6 +39,8 @@ interface FormidableFailure {
 /** Translates formidable's errors into client errors naming the part being read when it failed. */
 function translate(error: unknown, field: string | null, limits: ReceiveLimits): BridgeError {
   if (error instanceof BridgeError) return error;
+  // Our disk, not the client's body: checked first so the system's text never reaches the client.
+  if (isDiskFull(error)) return insufficientStorage(error);
   const { code, message } = error as FormidableFailure;
   switch (code) {
     case formidableErrors.maxFilesExceeded:
