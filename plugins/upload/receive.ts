@@ -157,5 +157,13 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
     await discard();
     throw translate(error, currentField, limits);
   }
+  // formidable drops a write error that arrives after the body has ended (its _error ignores errors
+  // once it has "ended") and reports the short file as received: a full disk would then look like a
+  // truncated image, the client's fault. Ask every writer instead.
+  const failed = writers.find((writer) => writer.errored);
+  if (failed) {
+    await discard();
+    throw translate(failed.errored, failed.field, limits);
+  }
   return { files: received, discard };
 }

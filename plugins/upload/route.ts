@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import type { Context } from 'koa';
 import type { Principal } from '../../contracts/auth.js';
 import type { AccessControl } from '../../contracts/auth.js';
-import { badRequest, unsupportedMediaType } from '../../core/errors.js';
+import { badRequest, isBridgeError, unsupportedMediaType } from '../../core/errors.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
 import { CLIENT_ID } from '../../contracts/schemas.js';
 import type { RouteDefinition } from '../../core/plugin.js';
@@ -126,7 +126,7 @@ export function uploadRoute({ library, incomingDir, options, access }: UploadRou
         // instead of reading (and throwing away) whatever the client still sends.
         if (!ctx.req.complete) ctx.set('Connection', 'close');
         // A full disk is ours, wherever it struck (receiving, cleaning, storing): never a 4xx.
-        if (isDiskFull(error)) throw insufficientStorage(error);
+        if (!isBridgeError(error) && isDiskFull(error)) throw insufficientStorage(error);
         throw error;
       }
     },
