@@ -29,7 +29,7 @@ export default definePlugin<AuthOptions>({
     const ring = new KeyRing(parseKeys(ctx.options.keys));
     // Only client keys hold clientIds: an admin passes everywhere and binds nothing.
     const owners = ring.principals().filter((principal) => !isAdmin(principal)).map((principal) => principal.id);
-    ctx.provide('access', new ClientOwners(ctx.use('storage').kv, owners, { ttlMs: ctx.options.bindingTtlMs, maxPerKey: ctx.options.maxClientIdsPerKey }));
+    ctx.provide('access', new ClientOwners(ctx.use('storage').kv, owners, { ttlMs: ctx.options.bindingTtlMs, maxPerKey: ctx.options.maxBoundClientIds }));
 
     ctx.hooks.authenticate.tapPromise({ name: PLUGIN, stage: STAGE.AUTH }, async (request): Promise<Principal> => {
       const key = presentedKey(request);

@@ -17,8 +17,8 @@ export interface AuthOptions {
   keys: string | (string | KeyEntry)[];
   /** A clientId binding expires this long after the last generation or upload that used it. */
   bindingTtlMs: number;
-  /** Most clientIds one key may hold bound at once. */
-  maxClientIdsPerKey: number;
+  /** Most clientIds one API key may hold bound at once. */
+  maxBoundClientIds: number;
 }
 
 const SCOPES: readonly Scope[] = ['client', 'admin'];
@@ -66,7 +66,7 @@ export const optionsSchema: JsonSchema = {
       default: 24 * 60 * 60 * 1000,
       description: 'A clientId stays bound to a key this long after the last generation or upload with it; then any key may take it.',
     },
-    maxClientIdsPerKey: {
+    maxBoundClientIds: {
       type: 'integer',
       minimum: 1,
       default: 10_000,
