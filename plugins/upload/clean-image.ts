@@ -16,7 +16,7 @@ export interface CleanImage {
 /**
  * Same type out as in, so stored names, content types and workflows do not change. JPEG and WebP
  * are lossy: quality 92 keeps the loss below what a viewer notices; PNG stays lossless, GIF keeps
- * its frames, delays and loop count. PNG uses deflate level 1: on a 16 MiB photo-like PNG it is
+ * its frames, delays and loop count. PNG uses deflate level 1: on a 16 MiB PNG of noise (the worst case) it is
  * about 5 times faster than level 6 for files about 5 % larger, and uploads are kept only for a day.
  */
 const ENCODERS: Readonly<Record<ImageType, (image: Sharp) => Sharp>> = {
