@@ -13,13 +13,21 @@ export const canSee = (p: Principal, owner: string | null): boolean => isAdmin(p
 
 /**
  * Provided by the auth plugin ("access" service). Without it every caller may use every clientId.
- * A clientId is bound to the first key that uses it; another key gets 404 so ids do not leak.
+ * A clientId is bound to the key that generates or uploads with it; another key gets 404 so ids do
+ * not leak. Reading and watching never bind.
  */
 export interface AccessControl {
-  /** Binds clientId to principal on first use; throws BridgeError 404 if another key owns it (admins pass). */
+  /**
+   * For generating and uploading only: binds clientId to principal (or renews the binding); throws
+   * BridgeError 404 if another key holds it, 429 if the key holds too many (admins pass).
+   */
   claimClient(clientId: string, principal: Principal): Promise<void>;
-  /** Like claimClient for reads: throws 404 if another key owns clientId, but binds nothing. */
+  /** For reads, sockets and interrupts: throws 404 if another key holds clientId, but binds nothing. */
   checkClient(clientId: string, principal: Principal): Promise<void>;
+  /** Synchronous checkClient after one checkClient has run: false if another key holds clientId. */
+  mayWatch?(clientId: string, principal: Principal): boolean;
+  /** Called when clientId becomes bound to `owner`: whoever watches it under another key must stop. */
+  onBind?(listener: (clientId: string, owner: string) => void): () => void;
 }
 
 declare module '../core/services.js' {

@@ -10,6 +10,7 @@ import { RouteTable } from './http/routes.js';
 import { requestContext } from './http/request-context.js';
 import { errorMapper } from './http/errors.js';
 import { jsonBody } from './http/body.js';
+import { applyServerLimits, serverOptions } from './http/server-limits.js';
 import { resolvePlugins } from './loader/resolve.js';
 import { orderPlugins } from './loader/order.js';
 import { validateOptions } from './loader/options.js';
@@ -121,7 +122,8 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
     callback: () => koa.callback(),
     async start() {
       await hooks.ready.promise();
-      server = createServer(koa.callback());
+      server = createServer(serverOptions(config.server), koa.callback());
+      applyServerLimits(server, config.server, log);
       if (routes.websockets.size > 0) server.on('upgrade', routes.websockets.listener(log, () => shuttingDown));
       server.on('connection', (socket) => {
         sockets.add(socket);

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { boundClientIds } from './helpers/bindings.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,7 +172,9 @@ describe('auth: HTTP with keys from COMFY_BRIDGE_API_KEYS', () => {
     expect(((await stolen.json()) as { error: string }).error).to.equal('not_found');
     expect((await get('/probe/clients/tab-a', bearer(ADMIN_KEY))).status).to.equal(200);
     expect((await get('/probe/clients/tab-a', bearer(KEY_A))).status).to.equal(200);
-    expect(await seen.storage!.kv.get('client-owner:tab-a')).to.match(/^key-[0-9a-f]{12}$/);
+    const a = (await (await get('/probe/whoami', bearer(KEY_A))).json()) as Principal;
+    expect(a.id).to.match(/^key-[0-9a-f]{12}$/);
+    expect(await boundClientIds(seen.storage!.kv, a.id)).to.deep.equal(['tab-a']);
   });
 
   it('shows a client key only its own history; the admin sees all', async () => {

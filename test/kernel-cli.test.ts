@@ -77,7 +77,7 @@ describe('kernel: CLI', function () {
     const printed = JSON.parse(r.stdout.join('')) as { server: { port: number }; plugins: Record<string, unknown> };
     expect(printed.server.port).to.equal(9999);
     expect(r.stdout.join('')).not.to.contain('a-very-long-secret-key-123');
-    expect(printed.plugins.auth).to.deep.equal({ keys: '[redacted]' });
+    expect(printed.plugins.auth).to.deep.equal({ keys: '[redacted]', bindingTtlMs: 86_400_000, maxBoundClientIds: 10_000 });
   });
 
   it('answers an unknown command with usage on stderr and exit code 2', async () => {

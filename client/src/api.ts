@@ -92,7 +92,7 @@ export interface paths {
         put?: never;
         /**
          * Upload images (multipart/form-data)
-         * @description Send any number of image files as multipart/form-data, each under a field name you choose. Each file is checked from its bytes (type allow-list, readable header, pixel limit, complete file) and stored under a fresh name, returned per field. If any file is refused, nothing is kept. Use a stored name as the value of an image input when you generate with the same clientId. Limits: 20971520 bytes per file, 67108864 bytes per request, 16 files, 40000000 pixels per image; types: png, jpg, webp, gif.
+         * @description Send any number of image files as multipart/form-data, each under a field name you choose. Each file is checked from its bytes (type allow-list, readable header, pixel and frame limits, complete file), decoded, re-encoded so that nothing but its pixels is kept, and stored under a fresh name, returned per field. If any file is refused, nothing is kept. Use a stored name as the value of an image input when you generate with the same clientId. Limits: 20971520 bytes per file, 67108864 bytes per request, 16 files, 40000000 pixels per frame, 1000 frames and 40000000 pixels in all frames of an image; types: png, jpg, webp, gif.
          */
         post: operations["postUpload"];
         delete?: never;
@@ -208,7 +208,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** How many generations the bridge has recorded, in all and by status */
+        /**
+         * How many generations are recorded, in all and by status
+         * @description With auth on, a client key counts only its own generations still in history (retention removes old ones); an admin key gets the bridge's durable totals.
+         */
         get: operations["getGenerationCount"];
         put?: never;
         post?: never;
@@ -887,6 +890,15 @@ export interface operations {
             };
             /** @description Unexpected server fault; the detail never carries internals. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The server has no disk space left for the upload (not the client's fault; retry later). */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };

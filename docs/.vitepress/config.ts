@@ -27,6 +27,7 @@ export default defineConfig({
         text: 'Operate and extend',
         items: [
           { text: 'Deployment', link: '/deployment' },
+          { text: 'Security', link: '/security' },
           { text: 'Writing a plugin', link: '/writing-a-plugin' },
           { text: 'Architecture', link: '/architecture' },
           { text: 'Performance', link: '/performance' },

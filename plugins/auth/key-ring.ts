@@ -45,6 +45,10 @@ export class KeyRing {
     return this.#keys.map((key) => key.principal.id);
   }
 
+  principals(): Principal[] {
+    return this.#keys.map((key) => key.principal);
+  }
+
   /** The principal of a presented key, or undefined when no configured key matches. */
   find(presented: string): Principal | undefined {
     const hash = sha256(presented);

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { ANONYMOUS, isAdmin, type Principal } from '../../contracts/auth.js';
-import type { Generation, GenerationState } from '../../contracts/generation.js';
+import { GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
 import { definePlugin } from '../../core/plugin.js';
 import { buildResultUrl, toHistoryItem } from './history-item.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
@@ -25,6 +25,13 @@ export default definePlugin({
   options: { type: 'object', additionalProperties: false, properties: {} },
   register(ctx) {
     const storage = ctx.use('storage');
+
+    /** One key's counts: a one-item page per state gives its total (the store counts by index). */
+    const countsOf = async (owner: string): Promise<{ total: number; byState: Record<GenerationState, number> }> => {
+      const totals = await Promise.all(GENERATION_STATES.map((state) => storage.generations.page({ owner, state, limit: 1, offset: 0 })));
+      const byState = Object.fromEntries(GENERATION_STATES.map((state, index) => [state, totals[index]!.total])) as Record<GenerationState, number>;
+      return { total: totals.reduce((sum, page) => sum + page.total, 0), byState };
+    };
 
     const resultUrlFor = (request: Context): ((gen: Generation, file: string) => string) => {
       const generations = ctx.tryUse('generations');
@@ -73,7 +80,9 @@ export default definePlugin({
     ctx.route({
       method: 'get',
       path: '/generation-count',
-      summary: 'How many generations the bridge has recorded, in all and by status',
+      summary: 'How many generations are recorded, in all and by status',
+      description:
+        "With auth on, a client key counts only its own generations still in history (retention removes old ones); an admin key gets the bridge's durable totals.",
       tags: ['history'],
       responses: {
         200: {
@@ -83,7 +92,8 @@ export default definePlugin({
         },
       },
       async handler(request) {
-        const counts = await storage.generations.counts();
+        const principal = (request.state.principal as Principal | undefined) ?? ANONYMOUS;
+        const counts = isAdmin(principal) ? await storage.generations.counts() : await countsOf(principal.id);
         request.body = { generation_count: counts.total, by_status: counts.byState };
       },
     });

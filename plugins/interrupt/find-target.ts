@@ -33,7 +33,8 @@ export async function findTarget(request: TargetRequest, principal: Principal, d
   const latest = await findVisibleGeneration(deps.generations, { clientId }, principal);
   // Checked before claiming: probing a clientId that has nothing for this caller must not bind it.
   if (!latest) throw notFound(`clientId ${clientId} has no generation`);
-  await deps.access?.claimClient(clientId, principal);
+  // An interrupt checks the clientId; only generating and uploading bind one.
+  await deps.access?.checkClient(clientId, principal);
   if (!FINAL_STATES.has(latest.state)) return latest;
   return (await newestUnfinished(clientId, principal, deps.storage)) ?? latest;
 }

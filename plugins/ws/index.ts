@@ -2,6 +2,7 @@ import { definePlugin } from '../../core/plugin.js';
 import { BridgeError, tooManyRequests } from '../../core/errors.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
 import { CLIENT_ID, SOCKET_FRAME, STATUS_FRAME_EXAMPLE } from '../../contracts/schemas.js';
+import { warnIfExposed } from './exposure.js';
 import { SocketHub } from './hub.js';
 import { optionsSchema, type WsOptions } from './options.js';
 import { MutableWsStats, statsService } from './stats.js';
@@ -29,9 +30,15 @@ export default definePlugin<WsOptions>({
     const hub = new SocketHub({ generations, options, log: ctx.log, stats });
     ctx.provide('wsStats', statsService(stats));
     const unsubscribe = generations.onChange((gen) => hub.publish(gen));
+    // A socket another key opened on a clientId before it was bound gets none of the owner's frames.
+    const access = ctx.tryUse('access');
+    const unbind = access?.onBind?.((clientId, owner) => hub.evictWatchers(clientId, owner));
 
     let closing = false;
-    ctx.hooks.listening.tap({ name: PLUGIN }, () => hub.start());
+    ctx.hooks.listening.tap({ name: PLUGIN }, () => {
+      hub.start();
+      warnIfExposed(ctx.config.server.host, access !== undefined, ctx.log);
+    });
     ctx.hooks.preClose.tapPromise({ name: PLUGIN }, async () => {
       closing = true;
       unsubscribe();
@@ -40,6 +47,7 @@ export default definePlugin<WsOptions>({
     ctx.onClose(() => {
       closing = true;
       unsubscribe();
+      unbind?.();
       hub.stop();
     });
 
@@ -75,15 +83,19 @@ export default definePlugin<WsOptions>({
       async accept({ query, principal }) {
         if (closing) throw unavailable('the server is shutting down');
         const clientId = query.clientId as string;
-        await ctx.tryUse('access')?.claimClient(clientId, principal);
+        // Watching never binds a clientId (only generating and uploading do), so a socket cannot squat one.
+        await access?.checkClient(clientId, principal);
         if (hub.openSockets(clientId) >= options.maxSocketsPerClient) {
           throw tooManyRequests(`clientId ${clientId} already has ${options.maxSocketsPerClient} sockets open`, { headers: { 'Retry-After': '5' } });
         }
       },
-      open(ws, { query }) {
+      open(ws, { query, principal }) {
         stats.acceptedTotal++;
         const clientId = query.clientId as string;
-        void hub.attach(ws, clientId, query.since as number | undefined).catch((error: unknown) => {
+        // Checked again, synchronously, as the socket joins: the clientId may have been bound to another
+        // key during the handshake, after accept() checked it.
+        if (access?.mayWatch?.(clientId, principal) === false) return hub.refuseBound(ws);
+        void hub.attach(ws, clientId, query.since as number | undefined, principal).catch((error: unknown) => {
           ctx.log.error({ err: error, clientId }, 'websocket attach failed');
           ws.terminate();
         });
