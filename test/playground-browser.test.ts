@@ -17,7 +17,11 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const WATCH_PROGRESS = `(() => {
   const bar = document.getElementById('progress');
   window.progressSeen = [];
-  new MutationObserver(() => window.progressSeen.push(Number(bar.value))).observe(bar, { attributes: true, attributeFilter: ['value'] });
+  // Records batch when frames arrive together: each record's old value keeps the steps in between.
+  new MutationObserver((records) => {
+    for (const record of records.slice(1)) window.progressSeen.push(Number(record.oldValue));
+    window.progressSeen.push(Number(bar.value));
+  }).observe(bar, { attributes: true, attributeFilter: ['value'], attributeOldValue: true });
 })()`;
 
 describe('playground in a real browser', function () {
