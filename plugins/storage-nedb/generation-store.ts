@@ -2,7 +2,7 @@ import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
 import type { Graph } from '../../contracts/graph.js';
 import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
 import type { GenerationCounters } from './counters.js';
-import { internals, type Collection } from './datastore.js';
+import { internals, rawDoc, type Collection } from './datastore.js';
 import { GenerationIndex, summarize, type GenerationSummary } from './generation-index.js';
 
 /**
@@ -78,11 +78,16 @@ export class NedbGenerationStore implements GenerationStore {
     const counted = this.counters.recorded(gen.state);
     try {
       await inserted;
-    } finally {
+    } catch (error) {
+      // Refused (the row is not on disk and no longer in memory): it is not counted either.
       await counted.catch(() => undefined);
+      this.counters.revert({ recorded: gen.state });
+      throw error;
     }
     this.index.add(summarize(gen));
-    await counted;
+    // The row is on disk: the generation exists. A counters write that failed alone does not undo
+    // it; the next counters write carries the totals kept in memory.
+    await counted.catch(() => undefined);
   }
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
@@ -98,12 +103,29 @@ export class NedbGenerationStore implements GenerationStore {
     try {
       doc = (await this.collection.update({ _id: id }, modifier, { returnUpdatedDocs: true })) as GenerationDoc | null;
     } catch (error) {
-      if (refiled && this.index.get(id) === after) this.index.replace(before);
-      await this.counters.moved(after.state, before.state);
+      await counted.catch(() => undefined);
+      this.#refile(id);
       throw error;
     }
-    await counted;
+    await counted.catch(() => undefined);
     return doc ? fromDoc(doc) : undefined;
+  }
+
+  /**
+   * After a refused update, files the generation again as its row now is in memory (the refused
+   * change, and any queued behind it, were undone there), moving the counters to match. Concurrent
+   * refusals each end in the same place, whatever order they settle in.
+   */
+  #refile(id: string): void {
+    const filed = this.index.get(id);
+    if (!filed) return;
+    const row = rawDoc(this.collection, id) as GenerationDoc | undefined;
+    if (!row) return; // an undo never removes a row that was written: nothing to refile
+    const { createdAt, promptId, clientId, owner, workflow, state } = row;
+    const truth = summarize({ id, createdAt, promptId, clientId, owner, workflow, state });
+    if (!FILED.some((key) => filed[key] !== truth[key])) return;
+    this.index.replace(truth);
+    this.counters.revert({ from: truth.state, to: filed.state });
   }
 
   async get(id: string): Promise<Generation | undefined> {
