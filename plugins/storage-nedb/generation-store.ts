@@ -75,19 +75,19 @@ export class NedbGenerationStore implements GenerationStore {
     if (this.index.get(gen.id)) throw new Error(`generation ${gen.id} already exists`);
     // The row and the counters live in two datafiles: write both at once rather than one after the other.
     const inserted = this.collection.insert(toDoc(gen));
-    const counted = this.counters.recorded(gen.state);
+    // The row on disk is what makes the generation exist: a counters write that fails alone does
+    // not undo it (the next counters write carries the totals kept in memory).
+    const counted = this.counters.recorded(gen.state).catch(() => undefined);
     try {
       await inserted;
     } catch (error) {
       // Refused (the row is not on disk and no longer in memory): it is not counted either.
-      await counted.catch(() => undefined);
+      await counted;
       this.counters.revert({ recorded: gen.state });
       throw error;
     }
     this.index.add(summarize(gen));
-    // The row is on disk: the generation exists. A counters write that failed alone does not undo
-    // it; the next counters write carries the totals kept in memory.
-    await counted.catch(() => undefined);
+    await counted;
   }
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
@@ -98,16 +98,16 @@ export class NedbGenerationStore implements GenerationStore {
     const after = summarize({ ...before, ...(modifier.$set as Partial<GenerationSummary>) });
     const refiled = FILED.some((key) => before[key] !== after[key]);
     if (refiled) this.index.replace(after);
-    const counted = this.counters.moved(before.state, after.state);
+    const counted = this.counters.moved(before.state, after.state).catch(() => undefined);
     let doc: GenerationDoc | null;
     try {
       doc = (await this.collection.update({ _id: id }, modifier, { returnUpdatedDocs: true })) as GenerationDoc | null;
     } catch (error) {
-      await counted.catch(() => undefined);
+      await counted;
       this.#refile(id);
       throw error;
     }
-    await counted.catch(() => undefined);
+    await counted;
     return doc ? fromDoc(doc) : undefined;
   }
 
