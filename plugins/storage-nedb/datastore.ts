@@ -249,7 +249,14 @@ export async function compactCollection(collection: Collection): Promise<boolean
   });
 }
 
-/** Waits for queued writes and closes the datafile (nothing is compacted at close). */
+/**
+ * Waits for the writes already asked for and closes the datafile (nothing is compacted at close).
+ * nedb runs operations one at a time in call order: a lookup queued now ends after every write
+ * asked for before it has handed its lines to the appender, which close then waits for.
+ */
 export async function closeCollection(collection: Collection): Promise<void> {
-  await appenders.get(collection)?.close();
+  const appender = appenders.get(collection);
+  if (!appender) return;
+  await collection.findOne({ _id: '' }).catch(() => undefined);
+  await appender.close();
 }

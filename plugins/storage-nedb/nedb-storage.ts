@@ -25,6 +25,8 @@ export interface OpenStorageOptions {
   sync?: boolean;
   /** Replaces the datafile writes (tests inject a failing disk). */
   io?: AppenderIo;
+  /** How often a long load logs how far it got (default 2 s). */
+  progressEveryMs?: number;
 }
 
 export const lockPath = (dataDir: string): string => join(dataDir, 'db', 'LOCK');
@@ -32,7 +34,7 @@ export const datafilePath = (dataDir: string, name: CollectionName): string => j
 
 /** A datafile is rewritten once what was appended since its last rewrite is as large as what it held then. */
 const COMPACT_MIN_GROWTH_BYTES = 1 << 20;
-/** How often a long load logs how far it got. */
+/** How often a long load logs how far it got, unless told otherwise. */
 const PROGRESS_EVERY_MS = 2000;
 
 interface Loaded {
@@ -181,11 +183,12 @@ async function openOne(name: CollectionName, options: OpenStorageOptions): Promi
     options.log.warn({ file, droppedBytes: repair.droppedBytes }, `dropped a torn last line (${repair.droppedBytes} bytes) from ${file}`);
   }
   const size = await sizeOf(file);
+  const every = options.progressEveryMs ?? PROGRESS_EVERY_MS;
   const started = Date.now();
   let lastReport = started;
   const onLoadProgress = (bytesRead: number): void => {
     const now = Date.now();
-    if (now - lastReport < PROGRESS_EVERY_MS) return;
+    if (now - lastReport < every) return;
     lastReport = now;
     options.log.info(
       { file, bytesRead, bytes: size },
@@ -195,7 +198,7 @@ async function openOne(name: CollectionName, options: OpenStorageOptions): Promi
   try {
     const collection = await openCollection(file, { sync: options.sync ?? true, io: options.io, onLoadProgress });
     const ms = Date.now() - started;
-    if (ms >= PROGRESS_EVERY_MS) options.log.info({ file, bytes: size, ms }, `loaded ${name} (${mib(size)} MiB) in ${(ms / 1000).toFixed(1)} s`);
+    if (ms >= every) options.log.info({ file, bytes: size, ms }, `loaded ${name} (${mib(size)} MiB) in ${(ms / 1000).toFixed(1)} s`);
     return collection;
   } catch (error) {
     throw new BootError(`cannot open the ${name} datafile ${file}: ${(error as Error).message}`, { cause: error });
