@@ -30,7 +30,7 @@ async function serve(dataDir: string, comfyUrl: string): Promise<Served> {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the bridge did not say where it listens:\n${output}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`the bridge did not say where it listens:\n${output}`)), 60_000);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
       // The line that says where the bridge listens (other lines name the ComfyUI url).
