@@ -109,7 +109,7 @@ async function refusedWritesLeaveNothing(dataDir: string, diskFull: { fill(): Pr
   }
 }
 
-describe('storage-nedb on a full disk', function () {
+describe('storage-nedb on a full, failing or read-only disk', function () {
   this.timeout(20_000);
 
   describe('a real full disk (a 1 MiB tmpfs)', () => {
@@ -123,6 +123,19 @@ describe('storage-nedb on a full disk', function () {
 
     it('refuses writes with 503 storage_unavailable and keeps nothing refused, across compaction, close and restart', async () => {
       await refusedWritesLeaveNothing(disk.dir, disk);
+    });
+
+    it('refuses to start on a read-only data dir with one line naming the dir (no stack of raw errors)', async () => {
+      const storage = await NedbStorage.open({ dataDir: disk.dir, inMemory: false, log: quietLog });
+      await storage.generations.insert(makeGeneration());
+      await storage.close();
+      await disk.readOnly();
+      const failure = await NedbStorage.open({ dataDir: disk.dir, inMemory: false, log: quietLog }).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      expect(failure?.name).to.equal('BootError');
+      expect(failure?.message).to.equal(`data dir ${join(disk.dir, 'db')} is on a read-only filesystem: the bridge needs to write its database there`);
     });
   });
 

@@ -90,8 +90,13 @@ export class NedbStorage implements Storage {
   static async begin(options: OpenStorageOptions): Promise<NedbStorage> {
     let lock: DataDirLock | null = null;
     if (!options.inMemory) {
-      await mkdir(join(options.dataDir, 'db'), { recursive: true });
-      lock = await DataDirLock.acquire(lockPath(options.dataDir), options.dataDir);
+      const dir = join(options.dataDir, 'db');
+      try {
+        await mkdir(dir, { recursive: true });
+        lock = await DataDirLock.acquire(lockPath(options.dataDir), options.dataDir);
+      } catch (error) {
+        throw unusableDir(dir, error);
+      }
     }
     const collections: Partial<Record<CollectionName, Collection>> = {};
     try {
@@ -203,6 +208,15 @@ async function openOne(name: CollectionName, options: OpenStorageOptions): Promi
   } catch (error) {
     throw new BootError(`cannot open the ${name} datafile ${file}: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/** One clear line for a data dir the bridge cannot write (read-only, no permission, disk full), instead of a stack trace. */
+function unusableDir(dir: string, error: unknown): unknown {
+  if (error instanceof BootError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  const why =
+    code === 'EROFS' ? 'is on a read-only filesystem' : code === 'EACCES' || code === 'EPERM' ? 'is not writable by this user' : code === 'ENOSPC' ? 'is on a full disk' : `cannot be used (${code ?? (error as Error).message})`;
+  return new BootError(`data dir ${dir} ${why}: the bridge needs to write its database there`, { cause: error });
 }
 
 const mib = (bytes: number): string => (bytes / (1 << 20)).toFixed(0);

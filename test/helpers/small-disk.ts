@@ -13,6 +13,8 @@ export interface SmallDisk {
   fill(): Promise<void>;
   /** Removes the filler. */
   free(): Promise<void>;
+  /** Remounts the filesystem read-only (what a failing disk or a wrong mount leaves). */
+  readOnly(): Promise<void>;
   /** Unmounts and removes the mount point. */
   release(): Promise<void>;
 }
@@ -45,6 +47,9 @@ export async function mountSmallDisk(size: string): Promise<SmallDisk> {
     },
     async free() {
       await unlink(filler).catch(() => undefined);
+    },
+    async readOnly() {
+      await run('mount', ['-o', 'remount,ro', dir]);
     },
     async release() {
       await run('umount', ['-l', dir]).catch(() => undefined);
