@@ -30,12 +30,13 @@ export const MIGRATIONS: readonly Migration[] = [
         created_at text COLLATE "C" GENERATED ALWAYS AS (doc ->> 'createdAt') STORED NOT NULL
       );
       -- One index per history filter, each ending in the page order, so a page is an index range
-      -- read backwards and never a sort of the matching rows.
+      -- read backwards and never a sort of the matching rows. The other filter columns are included,
+      -- so the total of a page with several filters is an index-only count over the range of one.
       CREATE INDEX generations_newest ON generations (created_at, id);
-      CREATE INDEX generations_by_client ON generations (client_id, created_at, id);
-      CREATE INDEX generations_by_owner ON generations (owner, created_at, id) WHERE owner IS NOT NULL;
-      CREATE INDEX generations_by_workflow ON generations (workflow, created_at, id);
-      CREATE INDEX generations_by_state ON generations (state, created_at, id);
+      CREATE INDEX generations_by_client ON generations (client_id, created_at, id) INCLUDE (owner, workflow, state);
+      CREATE INDEX generations_by_owner ON generations (owner, created_at, id) INCLUDE (client_id, workflow, state) WHERE owner IS NOT NULL;
+      CREATE INDEX generations_by_workflow ON generations (workflow, created_at, id) INCLUDE (client_id, owner, state);
+      CREATE INDEX generations_by_state ON generations (state, created_at, id) INCLUDE (client_id, owner, workflow);
       CREATE INDEX generations_by_prompt ON generations (prompt_id);
 
       -- Running counts, kept by triggers in the same transaction as the row change, so a history
