@@ -3,7 +3,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { createApp } from '../core/app.js';
+import { loadConfig } from '../core/config/load.js';
 import type { Generation } from '../core/contracts/generation.js';
 import type { HistoryQuery, Storage } from '../core/contracts/storage.js';
 import { historyStatements, type Statement } from '../plugins/storage-postgres/generation-store.js';
@@ -238,6 +241,33 @@ describe('storage-postgres', () => {
       await until(async () => (await readyBody(bridge!.url)).storage, 'storage reported up again', 5000);
       await holder.storage?.generations.insert(generationRecord({ id: 'gen_after', createdAt: '2026-01-01T00:00:00.000Z' }));
       expect((await holder.storage?.generations.get('gen_after'))?.id).to.equal('gen_after');
+    });
+
+    it('config/postgres.example.yaml starts the default bridge on PostgreSQL', async () => {
+      dataDir = await mkdtemp(join(tmpdir(), 'storage-postgres-'));
+      const config = await loadConfig({
+        file: 'config/postgres.example.yaml',
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        env: {},
+        flags: {
+          dataDir,
+          log: { level: 'silent' },
+          server: { port: 0 },
+          plugins: { 'storage-postgres': { url: db.url }, comfyui: { backends: [{ url: 'http://127.0.0.1:9' }] }, workflows: { watch: false } },
+        },
+      });
+      expect(config.plugins['storage-nedb']).to.equal(false);
+      const app = await createApp(config);
+      try {
+        const { url } = await app.start();
+        expect((await readyBody(url)).storage).to.equal(true);
+        const count = (await (await fetch(`${url}/generation-count`)).json()) as { generation_count: number };
+        expect(count.generation_count).to.equal(0);
+        const tables = await query<{ n: string }>(db.url, 'SELECT count(*) AS n FROM schema_migrations');
+        expect(Number(tables[0]?.n)).to.equal(MIGRATIONS.length);
+      } finally {
+        await app.close();
+      }
     });
 
     it('fails to start with a BootError that names the database but not its password', async () => {
