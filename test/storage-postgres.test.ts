@@ -136,7 +136,11 @@ describe('storage-postgres', () => {
         { limit: 20, offset: 0, workflow: 'image-to-image' },
         { limit: 20, offset: 0, state: 'failed' },
         { limit: 20, offset: 0, owner: 'key-3', state: 'failed' },
+        { limit: 20, offset: 0, clientId: 'client-7', state: 'completed' },
+        { limit: 20, offset: 0, workflow: 'image-to-image', state: 'interrupted' },
         { limit: 20, offset: 0, clientId: 'client-7', workflow: 'text-to-image' },
+        { limit: 20, offset: 19000 },
+        { limit: 20, offset: 900, owner: 'key-3', workflow: 'text-to-image' },
       ];
       for (const page of pages) {
         const { items, total } = historyStatements(page);
@@ -146,6 +150,10 @@ describe('storage-postgres', () => {
           expect(nodes.some((n) => n.startsWith('Seq Scan')), context).to.equal(false);
           expect(nodes.some((n) => n.startsWith('Sort')), context).to.equal(false);
         }
+        // However deep the offset, the rows skipped are read from an index alone, never from the table.
+        const skipping = (await plan(items)).filter((n) => n.includes('generations_') && !n.includes('pkey'));
+        expect(skipping, JSON.stringify(page)).to.have.length(1);
+        expect(skipping[0], JSON.stringify(page)).to.match(/^Index Only Scan/);
       }
       // The totals agree with the rows (tallies from the bulk load, counts over the index otherwise).
       for (const page of pages) {
@@ -183,6 +191,17 @@ describe('storage-postgres', () => {
       const stored = (rows: typeof kept) => rows.filter((r) => r.kind.startsWith('stored'));
       expect(stored(kept)).to.deep.equal(stored(rebuilt));
       expect(kept.find((r) => r.kind === 'recorded')?.n).to.equal('60');
+    });
+  });
+
+  describe('options', () => {
+    it('statementTimeoutMs cancels a slower statement on the server; the pool keeps working', async () => {
+      const storage = await track(PostgresStorage.open({ url: db.url, statementTimeoutMs: 200, healthIntervalMs: 0, log: quietLog }));
+      expect((await storage.pool.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0]?.statement_timeout).to.equal('200ms');
+      let failure: unknown;
+      await storage.pool.query('SELECT pg_sleep(2)').catch((error: unknown) => (failure = error));
+      expect((failure as Error).message).to.include('statement timeout');
+      expect(await storage.generations.counts()).to.deep.include({ total: 0 });
     });
   });
 

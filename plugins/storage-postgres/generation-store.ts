@@ -80,7 +80,7 @@ export class PostgresGenerationStore implements GenerationStore {
       this.pool.query<{ id: string; doc: Doc }>(statements.items.text, statements.items.values),
       this.pool.query<{ n: string | null }>(statements.total.text, statements.total.values),
     ]);
-    return { items: rows.map(fromRow), total: Number(total.rows[0]?.n ?? 0) };
+    return { items: rows.map(fromRow).sort(newestFirst), total: Number(total.rows[0]?.n ?? 0) };
   }
 
   async unfinished(): Promise<Generation[]> {
@@ -136,7 +136,7 @@ export class PostgresGenerationStore implements GenerationStore {
       deleted.push(...rows.map(fromRow));
       if (rows.length < PRUNE_BATCH) break;
     }
-    return deleted.sort((a, b) => (a.createdAt === b.createdAt ? cmp(a.id, b.id) : cmp(a.createdAt, b.createdAt)));
+    return deleted.sort((a, b) => newestFirst(b, a));
   }
 }
 
@@ -147,22 +147,35 @@ export interface Statement {
 
 /**
  * The two statements of a history page (exported for the EXPLAIN checks in the tests and the bench).
- * Items: the index of a filter (or the global one) read backwards. Total: with no filter or one, a
- * tally (at most 16 rows by primary key); with several, an index-only count over the range of the
- * most selective filter's index (the planner picks it), never over the table.
+ * Items: the index of a filter (or the global one) read backwards. Total: a tally (at most 16 rows
+ * by primary key) for no filter, one filter, or the status with one other; otherwise (say clientId
+ * and workflow) an index-only count over the range of the most selective filter's index (the planner
+ * picks it), never over the table.
  */
 export function historyStatements(query: HistoryQuery): { items: Statement; total: Statement } {
   const wanted = FILTERS.filter((f) => query[f] !== undefined);
   const values: unknown[] = wanted.map((f) => query[f]);
   const where = wanted.length ? `WHERE ${wanted.map((f, i) => `${FILTER_COLUMNS[f]} = $${i + 1}`).join(' AND ')}` : '';
+  // The page's ids first, from the index alone (skipping `offset` entries costs no table reads),
+  // then only those rows; page() puts them back in page order.
   const items = {
-    text: `SELECT id, doc FROM generations ${where} ORDER BY created_at DESC, id DESC LIMIT $${values.length + 1} OFFSET $${values.length + 2}`,
+    text: `SELECT g.id, g.doc FROM generations g JOIN (
+        SELECT id FROM generations ${where} ORDER BY created_at DESC, id DESC LIMIT $${values.length + 1} OFFSET $${values.length + 2}
+      ) AS page USING (id)`,
     values: [...values, query.limit, query.offset],
   };
-  if (wanted.length > 1) return { items, total: { text: `SELECT count(*) AS n FROM generations ${where}`, values } };
-  const kind = wanted[0] === undefined ? 'stored' : FILTER_TALLIES[wanted[0]];
-  const key = wanted[0] === undefined ? '' : String(values[0]);
-  return { items, total: { text: 'SELECT sum(n) AS n FROM generation_tallies WHERE kind = $1 AND key = $2', values: [kind, key] } };
+  const tally = (kind: string, key: string) => ({ items, total: { text: 'SELECT sum(n) AS n FROM generation_tallies WHERE kind = $1 AND key = $2', values: [kind, key] } });
+  const [first, second] = wanted;
+  if (first === undefined) return tally('stored', '');
+  if (second === undefined) return tally(FILTER_TALLIES[first], String(query[first]));
+  const other = wanted.find((f) => f !== 'state');
+  if (wanted.length === 2 && wanted.includes('state') && other !== undefined) {
+    return tally(`${FILTER_TALLIES[other]}_state`, `${String(query.state)}:${String(query[other])}`);
+  }
+  return { items, total: { text: `SELECT count(*) AS n FROM generations ${where}`, values } };
 }
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** History order: createdAt, then id, descending (as the indexes order them: ASCII ids and ISO times). */
+const newestFirst = (a: Generation, b: Generation): number => (a.createdAt === b.createdAt ? cmp(b.id, a.id) : cmp(b.createdAt, a.createdAt));

@@ -30,9 +30,10 @@ export const MIGRATIONS: readonly Migration[] = [
         created_at text COLLATE "C" GENERATED ALWAYS AS (doc ->> 'createdAt') STORED NOT NULL
       );
       -- One index per history filter, each ending in the page order, so a page is an index range
-      -- read backwards and never a sort of the matching rows. The other filter columns are included,
-      -- so the total of a page with several filters is an index-only count over the range of one.
-      CREATE INDEX generations_newest ON generations (created_at, id);
+      -- read backwards and never a sort of the matching rows. The filter columns are included in
+      -- each, so finding a page's ids (however deep the offset) and counting a total no tally covers
+      -- are index-only reads; only the page's own rows are fetched from the table.
+      CREATE INDEX generations_newest ON generations (created_at, id) INCLUDE (client_id, owner, workflow, state);
       CREATE INDEX generations_by_client ON generations (client_id, created_at, id) INCLUDE (owner, workflow, state);
       CREATE INDEX generations_by_owner ON generations (owner, created_at, id) INCLUDE (client_id, workflow, state) WHERE owner IS NOT NULL;
       CREATE INDEX generations_by_workflow ON generations (workflow, created_at, id) INCLUDE (client_id, owner, state);
@@ -42,7 +43,9 @@ export const MIGRATIONS: readonly Migration[] = [
       -- Running counts, kept by triggers in the same transaction as the row change, so a history
       -- total or /generation-count never counts rows. kind: recorded / recorded_state (ever
       -- recorded: prune does not lower them), stored / stored_state / stored_client / stored_owner /
-      -- stored_workflow (rows present now). Each count is split over 16 slots (by generation id) so
+      -- stored_workflow (rows present now), and the status filter combined with one other:
+      -- stored_client_state / stored_owner_state / stored_workflow_state, keyed "<state>:<value>"
+      -- (a state never holds ":"). Each count is split over 16 slots (by generation id) so
       -- concurrent writers of different generations rarely wait for the same row; a count is the
       -- sum of at most 16 rows read from the primary key.
       CREATE TABLE generation_tallies (
@@ -62,9 +65,11 @@ export const MIGRATIONS: readonly Migration[] = [
       BEGIN
         IF TG_OP <> 'DELETE' THEN
           bucket := hashtext(NEW.id) & 15;
-          kinds := kinds || ARRAY['stored', 'stored_state', 'stored_client', 'stored_owner', 'stored_workflow', 'recorded_state'];
-          keys := keys || ARRAY['', NEW.state, NEW.client_id, NEW.owner, NEW.workflow, NEW.state];
-          deltas := deltas || ARRAY[1, 1, 1, 1, 1, 1];
+          kinds := kinds || ARRAY['stored', 'stored_state', 'stored_client', 'stored_owner', 'stored_workflow', 'recorded_state',
+                                  'stored_client_state', 'stored_owner_state', 'stored_workflow_state'];
+          keys := keys || ARRAY['', NEW.state, NEW.client_id, NEW.owner, NEW.workflow, NEW.state,
+                                NEW.state || ':' || NEW.client_id, NEW.state || ':' || NEW.owner, NEW.state || ':' || NEW.workflow];
+          deltas := deltas || ARRAY[1, 1, 1, 1, 1, 1, 1, 1, 1];
           IF TG_OP = 'INSERT' THEN
             kinds := kinds || ARRAY['recorded'];
             keys := keys || ARRAY[''];
@@ -73,9 +78,11 @@ export const MIGRATIONS: readonly Migration[] = [
         END IF;
         IF TG_OP <> 'INSERT' THEN
           bucket := hashtext(OLD.id) & 15;
-          kinds := kinds || ARRAY['stored', 'stored_state', 'stored_client', 'stored_owner', 'stored_workflow'];
-          keys := keys || ARRAY['', OLD.state, OLD.client_id, OLD.owner, OLD.workflow];
-          deltas := deltas || ARRAY[-1, -1, -1, -1, -1];
+          kinds := kinds || ARRAY['stored', 'stored_state', 'stored_client', 'stored_owner', 'stored_workflow',
+                                  'stored_client_state', 'stored_owner_state', 'stored_workflow_state'];
+          keys := keys || ARRAY['', OLD.state, OLD.client_id, OLD.owner, OLD.workflow,
+                                OLD.state || ':' || OLD.client_id, OLD.state || ':' || OLD.owner, OLD.state || ':' || OLD.workflow];
+          deltas := deltas || ARRAY[-1, -1, -1, -1, -1, -1, -1, -1];
           IF TG_OP = 'UPDATE' THEN
             kinds := kinds || ARRAY['recorded_state'];
             keys := keys || ARRAY[OLD.state];

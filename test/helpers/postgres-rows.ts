@@ -55,7 +55,9 @@ export async function rebuildTallies(client: pg.ClientBase): Promise<void> {
       FROM generations g
       CROSS JOIN LATERAL (VALUES
         ('recorded', ''), ('recorded_state', g.state), ('stored', ''), ('stored_state', g.state),
-        ('stored_client', g.client_id), ('stored_owner', g.owner), ('stored_workflow', g.workflow)
+        ('stored_client', g.client_id), ('stored_owner', g.owner), ('stored_workflow', g.workflow),
+        ('stored_client_state', g.state || ':' || g.client_id), ('stored_owner_state', g.state || ':' || g.owner),
+        ('stored_workflow_state', g.state || ':' || g.workflow)
       ) AS t0(kind, key)
       CROSS JOIN LATERAL (SELECT t0.kind, t0.key, (hashtext(g.id) & 15)::smallint AS slot) AS t
       WHERE t.key IS NOT NULL
