@@ -11,7 +11,8 @@ const config = await loadConfig({
   flags: {
     dataDir: process.env.BENCH_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'cb-bench-'))),
     log: { level: 'silent' },
-    server: { port: 0 },
+    // BENCH_REGISTER_TIMEOUT_MS: for stores that load every row at register() (storage-nedb at 1M rows).
+    server: { port: 0, ...(process.env.BENCH_REGISTER_TIMEOUT_MS ? { registerTimeoutMs: Number(process.env.BENCH_REGISTER_TIMEOUT_MS) } : {}) },
     plugins: { comfyui: { backends }, ...(process.env.BENCH_PLUGINS ? (JSON.parse(process.env.BENCH_PLUGINS) as object) : {}) },
   },
 });

@@ -36,6 +36,21 @@ interface Binaries {
 let server: Promise<Server> | undefined;
 let databases = 0;
 
+/** Server settings (postgres -c); the tests' defaults trade durability for speed. */
+const settings: Record<string, string> = {
+  listen_addresses: '127.0.0.1',
+  fsync: 'off',
+  synchronous_commit: 'off',
+  full_page_writes: 'off',
+  max_connections: '300',
+};
+
+/** Changes server settings; only before the server starts (the bench turns durability back on). */
+export function setPostgresSettings(overrides: Record<string, string>): void {
+  if (server) throw new Error('the test PostgreSQL is already running; change its settings before the first use');
+  Object.assign(settings, overrides);
+}
+
 /** The OS user to run as: none when we are not root. */
 interface RunAs {
   uid: number;
@@ -144,15 +159,8 @@ async function start(): Promise<Server> {
 
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const settings = {
-      listen_addresses: '127.0.0.1',
-      unix_socket_directories: dir,
-      fsync: 'off',
-      synchronous_commit: 'off',
-      full_page_writes: 'off',
-      max_connections: '300',
-    };
-    const args = ['-D', dir, '-p', String(port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+    const all = { ...settings, unix_socket_directories: dir };
+    const args = ['-D', dir, '-p', String(port), ...Object.entries(all).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
     let logs = '';
     const child = spawn(bin.postgres, args, { ...user, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     child.stderr?.on('data', (chunk: Buffer) => (logs = (logs + chunk.toString()).slice(-8000)));
@@ -198,6 +206,12 @@ export async function stopPostgres(): Promise<void> {
   const started = server;
   server = undefined;
   if (started) await (await started).stop();
+}
+
+/** The server's maintenance database (for tools that connect themselves). */
+export async function adminUrl(): Promise<string> {
+  const { port, password } = await running();
+  return urlOf(port, password, 'postgres');
 }
 
 /** Runs `sql` on the server's maintenance database. */
