@@ -11,7 +11,8 @@
  *   warm-up, p50/p95, each query's EXPLAIN node chain recorded.
  * - Cold start: a bridge process (default plugins, storage-postgres) spawned → first 200 from /health,
  *   and SIGTERM → exit; median of 3; beside the same on an empty database. storage-nedb's cold start at
- *   the same 1M rows (datafile written directly, registerTimeoutMs raised) is measured once.
+ *   the same 1M rows (datafile written directly, registerTimeoutMs raised) is measured once, and the
+ *   same pages from its in-memory indexes (100 timed runs each).
  * Run alone: `npx tsx bench/p8-postgres.ts` (BENCH_PG_ROWS=100000 for a quick try); last line is JSON.
  */
 import { spawn } from 'node:child_process';
@@ -23,13 +24,13 @@ import { finished } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { GENERATION_STATES, type GenerationState } from '../core/contracts/generation.js';
-import type { HistoryQuery } from '../core/contracts/storage.js';
+import type { HistoryQuery, Storage } from '../core/contracts/storage.js';
 import { toDoc } from '../plugins/storage-nedb/generation-store.js';
-import { datafilePath } from '../plugins/storage-nedb/nedb-storage.js';
+import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { historyStatements } from '../plugins/storage-postgres/generation-store.js';
 import { PostgresStorage } from '../plugins/storage-postgres/pg-storage.js';
 import { adminQuery, createTestDatabase, setPostgresSettings, stopPostgres } from '../test/helpers/postgres.js';
-import { bulkInsertGenerations } from '../test/helpers/postgres-rows.js';
+import { BULK_STATES, bulkInsertGenerations } from '../test/helpers/postgres-rows.js';
 import { generation } from './history.js';
 import { median, percentile, round } from './lib/stats.js';
 
@@ -87,7 +88,7 @@ async function plan(url: string, query: HistoryQuery): Promise<string> {
   }
 }
 
-async function timePages(storage: PostgresStorage, query: () => HistoryQuery, runs = RUNS): Promise<{ p50: number; p95: number; total: number }> {
+async function timePages(storage: Pick<Storage, 'generations'>, query: () => HistoryQuery, runs = RUNS): Promise<{ p50: number; p95: number; total: number }> {
   for (let i = 0; i < 20; i++) await storage.generations.page(query());
   const samples: number[] = [];
   let total = 0;
@@ -99,6 +100,20 @@ async function timePages(storage: PostgresStorage, query: () => HistoryQuery, ru
   samples.sort((a, b) => a - b);
   return { p50: round(percentile(samples, 50), 3), p95: round(percentile(samples, 95), 3), total };
 }
+
+/** The same pages for both stores; clients rotate over the 200 (5,000 rows each). */
+let client = 0;
+const nextClient = () => `client-${(client = (client + 37) % 200)}`;
+const queries: Record<string, () => HistoryQuery> = {
+  newestPage: () => ({ limit: 20, offset: 0 }),
+  page10: () => ({ limit: 20, offset: 180 }),
+  perClientPage: () => ({ limit: 20, offset: 0, clientId: nextClient() }),
+  perClientFailedPage: () => ({ limit: 20, offset: 0, clientId: nextClient(), state: 'failed' }),
+  ownerPage: () => ({ limit: 20, offset: 0, owner: 'key-3' }),
+  ownerFailedPage: () => ({ limit: 20, offset: 0, owner: 'key-3', state: 'failed' }),
+  workflowStatePage: () => ({ limit: 20, offset: 0, workflow: 'image-to-image', state: 'completed' }),
+  deepOffsetPage: () => ({ limit: 20, offset: Math.floor(ROWS * 0.9) }),
+};
 
 /** Spawn → first 200 /health, RSS, then SIGTERM → exit. */
 async function startStop(env: Record<string, string>): Promise<{ to_health_s: number; rss_mib: number; stop_s: number }> {
@@ -152,7 +167,8 @@ async function nedbDataDir(dataDir: string): Promise<void> {
   const byState = Object.fromEntries(GENERATION_STATES.map((s) => [s, 0])) as Record<GenerationState, number>;
   let chunk = '';
   for (let i = 1; i <= ROWS; i++) {
-    const gen = generation(i);
+    // The PostgreSQL rows' owners and states (test/helpers/postgres-rows.ts), so both stores answer the same pages.
+    const gen = { ...generation(i), owner: i % 5 === 0 ? null : `key-${i % 10}`, state: BULK_STATES[i % BULK_STATES.length] as GenerationState };
     byState[gen.state]++;
     chunk += `${JSON.stringify(toDoc(gen))}\n`;
     if (chunk.length > 1 << 20) {
@@ -178,22 +194,10 @@ export async function run(): Promise<Record<string, unknown>> {
     process.stderr.write(`P8: ${ROWS} rows loaded in ${loaded.fillS} s (+ vacuum ${loaded.vacuumS} s)\n`);
 
     const storage = await PostgresStorage.open({ url: db.url, poolSize: 4, healthIntervalMs: 0, log: silentLog });
-    let client = 0;
-    const nextClient = () => `client-${(client = (client + 37) % 200)}`;
-    const queries: Record<string, () => HistoryQuery> = {
-      newestPage: () => ({ limit: 20, offset: 0 }),
-      page10: () => ({ limit: 20, offset: 180 }),
-      perClientPage: () => ({ limit: 20, offset: 0, clientId: nextClient() }),
-      perClientFailedPage: () => ({ limit: 20, offset: 0, clientId: nextClient(), state: 'failed' }),
-      ownerPage: () => ({ limit: 20, offset: 0, owner: 'key-3' }),
-      ownerFailedPage: () => ({ limit: 20, offset: 0, owner: 'key-3', state: 'failed' }),
-      workflowStatePage: () => ({ limit: 20, offset: 0, workflow: 'image-to-image', state: 'completed' }),
-      deepOffsetPage: () => ({ limit: 20, offset: Math.floor(ROWS * 0.9) }),
-    };
     const pages: Record<string, unknown> = {};
     const plans: Record<string, string> = {};
     for (const [name, query] of Object.entries(queries)) {
-      // A deep offset reads past every row before it (a few hundred ms at 1M): fewer runs.
+      // A deep offset reads past every row before it: fewer runs.
       pages[name] = await timePages(storage, query, name === 'deepOffsetPage' ? 50 : RUNS);
       plans[name] = await plan(db.url, query());
       process.stderr.write(`P8: ${name} ${JSON.stringify(pages[name])} — ${plans[name]}\n`);
@@ -209,8 +213,14 @@ export async function run(): Promise<Record<string, unknown>> {
     // nedb loads every row at register(): its default 10 s register timeout is not enough at 1M rows.
     const nedbStart = await startStop({ BENCH_DATA_DIR: nedbDir, BENCH_PLUGINS: JSON.stringify({ 'storage-nedb': {} }), BENCH_REGISTER_TIMEOUT_MS: '120000' });
     process.stderr.write(`P8: nedb cold start ${JSON.stringify(nedbStart)}\n`);
+    // The same pages from storage-nedb's in-memory indexes, in this process. Not closed: its closing
+    // compaction of 1M rows takes minutes; the folder is removed below.
+    const nedb = await NedbStorage.open({ dataDir: nedbDir, inMemory: false, log: silentLog });
+    const nedbPages: Record<string, unknown> = {};
+    for (const [name, query] of Object.entries(queries)) nedbPages[name] = await timePages(nedb, query, 100);
+    process.stderr.write(`P8: nedb pages ${JSON.stringify(nedbPages)}\n`);
 
-    return { bench: 'p8-postgres', rows: ROWS, loadavg1m: round(loadavg()[0]!, 1), server: version.server_version, ...loaded, pages, plans, pgStart, pgEmptyStart, nedbStart };
+    return { bench: 'p8-postgres', rows: ROWS, loadavg1m: round(loadavg()[0]!, 1), server: version.server_version, ...loaded, pages, plans, pgStart, pgEmptyStart, nedbStart, nedbPages };
   } finally {
     await rm(root, { recursive: true, force: true });
     await empty.drop().catch(() => undefined);
