@@ -73,6 +73,8 @@ export interface StackOptions {
   generate?: Record<string, unknown>;
   generations?: Record<string, unknown>;
   log?: string;
+  /** Plugin options merged over the stack's (e.g. another storage: `{'storage-nedb': false, 'storage-postgres': {...}}`). */
+  plugins?: Record<string, Record<string, unknown> | false>;
   /** More fixture plugins (benchmarks tap the services this way). */
   extraPlugins?: PluginManifest<never>[];
 }
@@ -95,6 +97,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         generate: options.generate ?? {},
         ws: { heartbeatMs: 1000, ...options.ws },
         'execution-info': {},
+        ...options.plugins,
       },
       // Given first, so they register as early as their own dependencies allow (before the ws plugin, when they can).
       extraPlugins: [...(options.extraPlugins ?? []), grabbing('e2e-grab', ['wsStats', 'transport'], grabbed)],

@@ -3,9 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Generation, GenerationState } from '../contracts/generation.js';
-import type { UploadRecord } from '../contracts/storage.js';
+import type { GenerationStore, Storage, UploadRecord } from '../contracts/storage.js';
 import { NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
+import { PostgresStorage } from '../plugins/storage-postgres/pg-storage.js';
 import { numberedGenerations } from './helpers/generation.js';
+import { createTestDatabase } from './helpers/postgres.js';
 
 const quietLog = { warn: () => undefined, info: () => undefined };
 
@@ -20,26 +22,59 @@ function makeUpload(name: string, createdAt: string, usedBy: string[] = []): Upl
   return { name, clientId: 'client-a', owner: null, field: 'image', contentType: 'image/png', size: 10, width: 1, height: 1, createdAt, usedBy };
 }
 
-const modes = [
-  { name: 'in-memory', inMemory: true },
-  { name: 'file', inMemory: false },
-] as const;
+/** What the suite needs of a backend: the contract, getByPromptId (optional in it) and close. */
+type ContractStorage = Storage & {
+  generations: GenerationStore & Required<Pick<GenerationStore, 'getByPromptId'>>;
+  close(): Promise<void>;
+};
 
-for (const mode of modes) {
-  describe(`storage-nedb contract (${mode.name})`, () => {
-    let dataDir: string;
-    let storage: NedbStorage;
+interface Backend {
+  name: string;
+  /** Whether what was written survives a close and a reopen. */
+  durable: boolean;
+  /** A fresh, empty place to store into; `open` may be called again after a close (reopen). */
+  prepare(): Promise<{ open(): Promise<ContractStorage>; cleanup(): Promise<void> }>;
+}
 
-    const open = () => NedbStorage.open({ dataDir, inMemory: mode.inMemory, log: quietLog });
+const nedb = (mode: 'in-memory' | 'file'): Backend => ({
+  name: `storage-nedb (${mode})`,
+  durable: mode === 'file',
+  async prepare() {
+    const dataDir = await mkdtemp(join(tmpdir(), 'storage-contract-'));
+    return {
+      open: () => NedbStorage.open({ dataDir, inMemory: mode === 'in-memory', log: quietLog }),
+      cleanup: () => rm(dataDir, { recursive: true, force: true }),
+    };
+  },
+});
+
+/** A database of its own on the test PostgreSQL server (test/helpers/postgres.ts), migrated at open. */
+const postgres: Backend = {
+  name: 'storage-postgres',
+  durable: true,
+  async prepare() {
+    const database = await createTestDatabase();
+    return {
+      open: () => PostgresStorage.open({ url: database.url, poolSize: 4, healthIntervalMs: 0, log: quietLog }),
+      cleanup: () => database.drop(),
+    };
+  },
+};
+
+// One suite, every backend: whatever the bridge may rely on must hold for each of them.
+for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
+  describe(`storage contract: ${backend.name}`, () => {
+    let place: Awaited<ReturnType<Backend['prepare']>>;
+    let storage: ContractStorage;
 
     beforeEach(async () => {
-      dataDir = await mkdtemp(join(tmpdir(), 'storage-contract-'));
-      storage = await open();
+      place = await backend.prepare();
+      storage = await place.open();
     });
 
     afterEach(async () => {
       await storage.close();
-      await rm(dataDir, { recursive: true, force: true });
+      await place.cleanup();
     });
 
     it('is open until closed', async () => {
@@ -53,6 +88,30 @@ for (const mode of modes) {
       await storage.generations.insert(gen);
       expect(await storage.generations.get(gen.id)).to.deep.equal(gen);
       expect(await storage.generations.get('gen_missing')).to.equal(undefined);
+    });
+
+    it('round-trips text in any script, and filters on it', async () => {
+      const gen = makeGeneration({ clientId: 'клиент-🎨', workflow: '画像生成', error: 'café \\ "quoted" \n tab\t' });
+      gen.graph = { '6': { class_type: 'CLIPTextEncode', inputs: { text: 'ein schönes Bild, 夕焼け, 🌅' } } };
+      await storage.generations.insert(gen);
+      expect(await storage.generations.get(gen.id)).to.deep.equal(gen);
+      const page = await storage.generations.page({ limit: 10, offset: 0, clientId: 'клиент-🎨', workflow: '画像生成' });
+      expect(page.items.map((g) => g.id)).to.deep.equal([gen.id]);
+      expect(page.total).to.equal(1);
+    });
+
+    it('many concurrent inserts and updates: every row, page total and count agree', async () => {
+      const gens = Array.from({ length: 40 }, (_, i) => makeGeneration({ clientId: `c${i % 4}` }));
+      await Promise.all(gens.map((gen) => storage.generations.insert(gen)));
+      await Promise.all(gens.map((gen, i) => storage.generations.update(gen.id, { state: i % 2 ? 'completed' : 'running' })));
+      expect((await storage.generations.page({ limit: 100, offset: 0 })).total).to.equal(40);
+      expect((await storage.generations.page({ limit: 100, offset: 0, clientId: 'c1' })).items).to.have.length(10);
+      expect((await storage.generations.page({ limit: 100, offset: 0, clientId: 'c1' })).total).to.equal(10);
+      expect((await storage.generations.page({ limit: 100, offset: 0, state: 'running' })).total).to.equal(20);
+      expect(await storage.generations.counts()).to.deep.equal({
+        total: 40,
+        byState: { queued: 0, running: 20, completed: 20, failed: 0, interrupted: 0 },
+      });
     });
 
     it('refuses a second insert with the same id', async () => {
@@ -273,7 +332,7 @@ for (const mode of modes) {
       expect(failure).to.be.instanceOf(TypeError);
     });
 
-    if (!mode.inMemory) {
+    if (backend.durable) {
       it('keeps everything across a close and reopen, counters included', async () => {
         const a = makeGeneration({ clientId: 'persist' });
         const b = makeGeneration({ clientId: 'persist' });
@@ -285,7 +344,7 @@ for (const mode of modes) {
         await storage.kv.set('k', { v: 1 });
         await storage.close();
 
-        storage = await open();
+        storage = await place.open();
         expect(await storage.generations.get(a.id)).to.equal(undefined);
         expect(await storage.generations.get(b.id)).to.deep.equal(b);
         expect((await storage.generations.latestForClient('persist'))?.id).to.equal(b.id);

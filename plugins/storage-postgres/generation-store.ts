@@ -1,0 +1,181 @@
+import type { Pool } from 'pg';
+import { FINAL_STATES, GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
+import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
+
+type Patch = Partial<Omit<Generation, 'id'>>;
+type Doc = Omit<Generation, 'id' | 'graph'> & { graph?: Generation['graph'] };
+
+const FINAL = [...FINAL_STATES];
+
+/** What is stored in `doc`: everything but the id, and no graph once final (as storage-nedb does). */
+function toDoc({ id: _id, graph, ...rest }: Generation): Doc {
+  return FINAL_STATES.has(rest.state) ? rest : { ...rest, graph };
+}
+
+function fromRow(row: { id: string; doc: Doc }): Generation {
+  const { graph, ...rest } = row.doc;
+  return { id: row.id, ...rest, graph: graph ?? {} };
+}
+
+/** The patch as a jsonb object: undefined values are "not set" (JSON.stringify drops them), the id never changes. */
+function patchJson(patch: Patch): string {
+  const { id: _id, ...rest } = patch as Patch & { id?: unknown };
+  return JSON.stringify(rest);
+}
+
+/** History filters → their generated column (each has an index ending in created_at, id). */
+const FILTER_COLUMNS = { clientId: 'client_id', owner: 'owner', workflow: 'workflow', state: 'state' } as const;
+/** The tally kind that counts rows present now with one filter's value. */
+const FILTER_TALLIES = { clientId: 'stored_client', owner: 'stored_owner', workflow: 'stored_workflow', state: 'stored_state' } as const;
+type Filter = keyof typeof FILTER_COLUMNS;
+const FILTERS = Object.keys(FILTER_COLUMNS) as Filter[];
+
+/** Rows deleted per statement by prune, so one retention pass never holds thousands of row locks at once. */
+const PRUNE_BATCH = 500;
+
+export class PostgresGenerationStore implements GenerationStore {
+  constructor(private readonly pool: Pool) {}
+
+  async insert(gen: Generation): Promise<void> {
+    await this.pool.query('INSERT INTO generations (id, doc) VALUES ($1, $2::jsonb)', [gen.id, JSON.stringify(toDoc(gen))]);
+  }
+
+  async update(id: string, patch: Patch): Promise<Generation | undefined> {
+    // One statement: concurrent updates of the same row queue on its row lock and each applies its
+    // patch to the latest version; a final state drops the graph in the same write.
+    const { rows } = await this.pool.query<{ id: string; doc: Doc }>(
+      `UPDATE generations SET doc = CASE
+         WHEN (doc || $2::jsonb) ->> 'state' = ANY($3::text[]) THEN (doc || $2::jsonb) - 'graph'
+         ELSE doc || $2::jsonb END
+       WHERE id = $1 RETURNING id, doc`,
+      [id, patchJson(patch), FINAL],
+    );
+    return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  async get(id: string): Promise<Generation | undefined> {
+    const { rows } = await this.pool.query<{ id: string; doc: Doc }>('SELECT id, doc FROM generations WHERE id = $1', [id]);
+    return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  async getByPromptId(promptId: string): Promise<Generation | undefined> {
+    const { rows } = await this.pool.query<{ id: string; doc: Doc }>(
+      'SELECT id, doc FROM generations WHERE prompt_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1',
+      [promptId],
+    );
+    return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  async latestForClient(clientId: string): Promise<Generation | undefined> {
+    const { rows } = await this.pool.query<{ id: string; doc: Doc }>(
+      'SELECT id, doc FROM generations WHERE client_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1',
+      [clientId],
+    );
+    return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  async page(query: HistoryQuery): Promise<{ items: Generation[]; total: number }> {
+    const statements = historyStatements(query);
+    const [{ rows }, total] = await Promise.all([
+      this.pool.query<{ id: string; doc: Doc }>(statements.items.text, statements.items.values),
+      this.pool.query<{ n: string | null }>(statements.total.text, statements.total.values),
+    ]);
+    return { items: rows.map(fromRow).sort(newestFirst), total: Number(total.rows[0]?.n ?? 0) };
+  }
+
+  async unfinished(): Promise<Generation[]> {
+    const { rows } = await this.pool.query<{ id: string; doc: Doc }>(
+      `SELECT id, doc FROM generations WHERE state IN ('queued', 'running') ORDER BY created_at DESC, id DESC`,
+    );
+    return rows.map(fromRow);
+  }
+
+  async counts(): Promise<GenerationCounts> {
+    const { rows } = await this.pool.query<{ kind: string; key: string; n: string }>(
+      `SELECT kind, key, sum(n) AS n FROM generation_tallies WHERE kind IN ('recorded', 'recorded_state') GROUP BY kind, key`,
+    );
+    const byState = Object.fromEntries(GENERATION_STATES.map((s) => [s, 0])) as Record<GenerationState, number>;
+    let total = 0;
+    for (const row of rows) {
+      if (row.kind === 'recorded') total = Number(row.n);
+      else if (row.key in byState) byState[row.key as GenerationState] = Number(row.n);
+    }
+    return { total, byState };
+  }
+
+  async prune(rule: { before?: string; keep?: number }): Promise<Generation[]> {
+    if (rule.before === undefined && rule.keep === undefined) return [];
+    // Rows beyond the newest `keep` are those at or below the keep-th row's (created_at, id).
+    let boundary: { created_at: string; id: string } | undefined;
+    if (rule.keep !== undefined) {
+      const { rows } = await this.pool.query<{ created_at: string; id: string }>(
+        'SELECT created_at, id FROM generations ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1',
+        [rule.keep],
+      );
+      boundary = rows[0];
+    }
+    const conditions: string[] = [];
+    const values: unknown[] = [FINAL];
+    if (rule.before !== undefined) {
+      values.push(rule.before);
+      conditions.push(`created_at < $${values.length}`);
+    }
+    if (boundary) {
+      values.push(boundary.created_at, boundary.id);
+      conditions.push(`(created_at, id) <= ($${values.length - 1}, $${values.length})`);
+    }
+    if (conditions.length === 0) return [];
+    values.push(PRUNE_BATCH);
+    const sql = `DELETE FROM generations WHERE id IN (
+        SELECT id FROM generations WHERE state = ANY($1::text[]) AND (${conditions.join(' OR ')})
+        ORDER BY created_at, id LIMIT $${values.length} FOR UPDATE SKIP LOCKED
+      ) RETURNING id, doc`;
+    const deleted: Generation[] = [];
+    for (;;) {
+      const { rows } = await this.pool.query<{ id: string; doc: Doc }>(sql, values);
+      deleted.push(...rows.map(fromRow));
+      if (rows.length < PRUNE_BATCH) break;
+    }
+    return deleted.sort((a, b) => newestFirst(b, a));
+  }
+}
+
+export interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+/**
+ * The two statements of a history page (exported for the EXPLAIN checks in the tests and the bench).
+ * Items: the index of a filter (or the global one) read backwards. Total: a tally (at most 16 rows
+ * by primary key) for no filter, one filter, or the status with one other; otherwise (say clientId
+ * and workflow) an index-only count over the range of the most selective filter's index (the planner
+ * picks it), never over the table.
+ */
+export function historyStatements(query: HistoryQuery): { items: Statement; total: Statement } {
+  const wanted = FILTERS.filter((f) => query[f] !== undefined);
+  const values: unknown[] = wanted.map((f) => query[f]);
+  const where = wanted.length ? `WHERE ${wanted.map((f, i) => `${FILTER_COLUMNS[f]} = $${i + 1}`).join(' AND ')}` : '';
+  // The page's ids first, from the index alone (skipping `offset` entries costs no table reads),
+  // then only those rows; page() puts them back in page order.
+  const items = {
+    text: `SELECT g.id, g.doc FROM generations g JOIN (
+        SELECT id FROM generations ${where} ORDER BY created_at DESC, id DESC LIMIT $${values.length + 1} OFFSET $${values.length + 2}
+      ) AS page USING (id)`,
+    values: [...values, query.limit, query.offset],
+  };
+  const tally = (kind: string, key: string) => ({ items, total: { text: 'SELECT sum(n) AS n FROM generation_tallies WHERE kind = $1 AND key = $2', values: [kind, key] } });
+  const [first, second] = wanted;
+  if (first === undefined) return tally('stored', '');
+  if (second === undefined) return tally(FILTER_TALLIES[first], String(query[first]));
+  const other = wanted.find((f) => f !== 'state');
+  if (wanted.length === 2 && wanted.includes('state') && other !== undefined) {
+    return tally(`${FILTER_TALLIES[other]}_state`, `${String(query.state)}:${String(query[other])}`);
+  }
+  return { items, total: { text: `SELECT count(*) AS n FROM generations ${where}`, values } };
+}
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** History order: createdAt, then id, descending (as the indexes order them: ASCII ids and ISO times). */
+const newestFirst = (a: Generation, b: Generation): number => (a.createdAt === b.createdAt ? cmp(b.id, a.id) : cmp(b.createdAt, a.createdAt));

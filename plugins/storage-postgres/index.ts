@@ -1,0 +1,42 @@
+import { join } from 'node:path';
+import { definePlugin } from '../../core/plugin.js';
+import { optionsSchema, type StoragePostgresOptions } from './options.js';
+import { PostgresStorage, redactUrl } from './pg-storage.js';
+import { applyRetention } from './retention.js';
+import { every } from './schedule.js';
+
+const PLUGIN = 'storage-postgres';
+
+export default definePlugin<StoragePostgresOptions>({
+  name: PLUGIN,
+  description: 'Stores generations, uploads and small settings in PostgreSQL; several bridge instances may share one database.',
+  provides: ['storage'],
+  options: optionsSchema,
+  async register(ctx) {
+    const { url, retention } = ctx.options;
+    const storage = await PostgresStorage.open({ ...ctx.options, log: ctx.log });
+    ctx.provide('storage', storage);
+    ctx.log.info({ database: redactUrl(url), schema: storage.migrations }, 'storage open');
+
+    const resultsDir = join(ctx.config.dataDir, 'results');
+    const retain = async (): Promise<void> => {
+      try {
+        const deleted = await applyRetention(storage.generations, retention, resultsDir, new Date(), storage.uploads);
+        if (deleted.length > 0) ctx.log.info({ deleted: deleted.length }, 'retention deleted old generations');
+      } catch (error) {
+        ctx.log.error({ err: error }, 'retention failed');
+      }
+    };
+    const timers: { stop(): Promise<void> }[] = [];
+    if (retention.maxAgeDays !== null || retention.maxRows !== null) {
+      timers.push(every(retention.intervalMs, retain));
+      // First pass once everything is registered, so a long-stopped bridge trims at start.
+      ctx.hooks.ready.tapPromise({ name: PLUGIN }, retain);
+    }
+
+    ctx.onClose(async () => {
+      for (const timer of timers) await timer.stop();
+      await storage.close();
+    });
+  },
+});

@@ -1,0 +1,196 @@
+import type { Pool } from 'pg';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * The schema, one step per version. A step is applied once, in its own transaction, and recorded in
+ * schema_migrations; steps are never edited once released (add a new one instead). Plain CREATE
+ * statements on purpose: applying a step twice would fail loudly, not silently diverge.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'generations, tallies, uploads, kv',
+    sql: `
+      -- The whole generation (minus its id) is the jsonb document; the columns history filters and
+      -- sorts on are generated from it, so a patch (doc || patch) can never leave them out of step.
+      -- Timestamps stay the contract's ISO strings, ordered byte-wise ("C") exactly like nedb does.
+      CREATE TABLE generations (
+        id text COLLATE "C" PRIMARY KEY,
+        doc jsonb NOT NULL,
+        client_id text GENERATED ALWAYS AS (doc ->> 'clientId') STORED NOT NULL,
+        owner text GENERATED ALWAYS AS (doc ->> 'owner') STORED,
+        workflow text GENERATED ALWAYS AS (doc ->> 'workflow') STORED NOT NULL,
+        state text GENERATED ALWAYS AS (doc ->> 'state') STORED NOT NULL,
+        prompt_id text GENERATED ALWAYS AS (doc ->> 'promptId') STORED NOT NULL,
+        created_at text COLLATE "C" GENERATED ALWAYS AS (doc ->> 'createdAt') STORED NOT NULL
+      );
+      -- One index per history filter, each ending in the page order, so a page is an index range
+      -- read backwards and never a sort of the matching rows. The filter columns are included in
+      -- each, so finding a page's ids (however deep the offset) and counting a total no tally covers
+      -- are index-only reads; only the page's own rows are fetched from the table.
+      CREATE INDEX generations_newest ON generations (created_at, id) INCLUDE (client_id, owner, workflow, state);
+      CREATE INDEX generations_by_client ON generations (client_id, created_at, id) INCLUDE (owner, workflow, state);
+      CREATE INDEX generations_by_owner ON generations (owner, created_at, id) INCLUDE (client_id, workflow, state) WHERE owner IS NOT NULL;
+      CREATE INDEX generations_by_workflow ON generations (workflow, created_at, id) INCLUDE (client_id, owner, state);
+      CREATE INDEX generations_by_state ON generations (state, created_at, id) INCLUDE (client_id, owner, workflow);
+      CREATE INDEX generations_by_prompt ON generations (prompt_id);
+
+      -- Running counts, kept by triggers in the same transaction as the row change, so a history
+      -- total or /generation-count never counts rows. kind: recorded / recorded_state (ever
+      -- recorded: prune does not lower them), stored / stored_state / stored_client / stored_owner /
+      -- stored_workflow (rows present now), and the status filter combined with one other:
+      -- stored_client_state / stored_owner_state / stored_workflow_state, keyed "<state>:<value>"
+      -- (a state never holds ":"). Each count is split over 16 slots (by generation id) so
+      -- concurrent writers of different generations rarely wait for the same row; a count is the
+      -- sum of at most 16 rows read from the primary key.
+      CREATE TABLE generation_tallies (
+        kind text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        slot smallint NOT NULL,
+        n bigint NOT NULL,
+        PRIMARY KEY (kind, key, slot)
+      );
+
+      CREATE FUNCTION generation_tally() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      DECLARE
+        kinds text[] := '{}';
+        keys text[] := '{}';
+        deltas int[] := '{}';
+        bucket smallint;
+      BEGIN
+        IF TG_OP <> 'DELETE' THEN
+          bucket := hashtext(NEW.id) & 15;
+          kinds := kinds || ARRAY['stored', 'stored_state', 'stored_client', 'stored_owner', 'stored_workflow', 'recorded_state',
+                                  'stored_client_state', 'stored_owner_state', 'stored_workflow_state'];
+          keys := keys || ARRAY['', NEW.state, NEW.client_id, NEW.owner, NEW.workflow, NEW.state,
+                                NEW.state || ':' || NEW.client_id, NEW.state || ':' || NEW.owner, NEW.state || ':' || NEW.workflow];
+          deltas := deltas || ARRAY[1, 1, 1, 1, 1, 1, 1, 1, 1];
+          IF TG_OP = 'INSERT' THEN
+            kinds := kinds || ARRAY['recorded'];
+            keys := keys || ARRAY[''];
+            deltas := deltas || ARRAY[1];
+          END IF;
+        END IF;
+        IF TG_OP <> 'INSERT' THEN
+          bucket := hashtext(OLD.id) & 15;
+          kinds := kinds || ARRAY['stored', 'stored_state', 'stored_client', 'stored_owner', 'stored_workflow',
+                                  'stored_client_state', 'stored_owner_state', 'stored_workflow_state'];
+          keys := keys || ARRAY['', OLD.state, OLD.client_id, OLD.owner, OLD.workflow,
+                                OLD.state || ':' || OLD.client_id, OLD.state || ':' || OLD.owner, OLD.state || ':' || OLD.workflow];
+          deltas := deltas || ARRAY[-1, -1, -1, -1, -1, -1, -1, -1];
+          IF TG_OP = 'UPDATE' THEN
+            kinds := kinds || ARRAY['recorded_state'];
+            keys := keys || ARRAY[OLD.state];
+            deltas := deltas || ARRAY[-1];
+          END IF;
+        END IF;
+        -- Rows changed in one sorted statement: every writer locks tally rows in the same order,
+        -- so two of them never wait for each other in a cycle.
+        INSERT INTO generation_tallies AS t (kind, key, slot, n)
+        SELECT d.kind, d.key, bucket, sum(d.delta)
+        FROM unnest(kinds, keys, deltas) AS d(kind, key, delta)
+        WHERE d.key IS NOT NULL
+        GROUP BY d.kind, d.key
+        HAVING sum(d.delta) <> 0
+        ORDER BY d.kind, d.key
+        ON CONFLICT (kind, key, slot) DO UPDATE SET n = t.n + EXCLUDED.n;
+        RETURN NULL;
+      END
+      $fn$;
+
+      CREATE TRIGGER generations_tally_rows AFTER INSERT OR DELETE ON generations
+        FOR EACH ROW EXECUTE FUNCTION generation_tally();
+      -- Progress updates (most updates) change no counted column and skip the tallies.
+      CREATE TRIGGER generations_tally_changes AFTER UPDATE ON generations
+        FOR EACH ROW
+        WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.client_id IS DISTINCT FROM NEW.client_id
+              OR OLD.owner IS DISTINCT FROM NEW.owner OR OLD.workflow IS DISTINCT FROM NEW.workflow)
+        EXECUTE FUNCTION generation_tally();
+
+      CREATE TABLE uploads (
+        name text COLLATE "C" PRIMARY KEY,
+        client_id text NOT NULL,
+        owner text,
+        field text NOT NULL,
+        content_type text NOT NULL,
+        size bigint NOT NULL,
+        width integer NOT NULL,
+        height integer NOT NULL,
+        created_at text COLLATE "C" NOT NULL,
+        used_by text[] NOT NULL DEFAULT '{}'
+      );
+      -- Only unused uploads can expire: the expiry sweep reads this small index, oldest first.
+      CREATE INDEX uploads_unused_by_age ON uploads (created_at, name) WHERE cardinality(used_by) = 0;
+
+      CREATE TABLE kv (
+        key text PRIMARY KEY,
+        value jsonb NOT NULL
+      );
+    `,
+  },
+];
+
+/** Session advisory lock key ("comfy" in ASCII); advisory locks are per database. */
+const MIGRATION_LOCK = 0x636f6d6679;
+
+export interface MigrationResult {
+  /** Versions this call applied (empty when the schema was already current). */
+  applied: number[];
+  /** Versions recorded in the database that this code does not know (a newer release migrated it). */
+  unknown: number[];
+}
+
+/**
+ * Brings the schema up to date. Several instances may start at once: they queue on a session
+ * advisory lock, and each one reads what is applied only once it holds it, so every step runs
+ * exactly once. The lock is released with the session if the process dies mid-way.
+ */
+export async function migrate(pool: Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    // Waiting for another instance's migration, or building an index on a big table, may take
+    // longer than the statement timeout that guards requests.
+    await client.query('SET statement_timeout = 0');
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+      const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+      const done = new Set(rows.map((row) => row.version));
+      const applied: number[] = [];
+      for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+        if (done.has(migration.version)) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(migration.sql);
+          await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw new Error(`migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`, { cause: error });
+        }
+        applied.push(migration.version);
+      }
+      const known = new Set(migrations.map((m) => m.version));
+      return { applied, unknown: [...done].filter((v) => !known.has(v)).sort((a, b) => a - b) };
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => (broken = true));
+      await client.query('RESET statement_timeout').catch(() => (broken = true));
+    }
+  } catch (error) {
+    broken = true;
+    throw error;
+  } finally {
+    // A connection whose state we are unsure of is closed rather than returned to the pool.
+    client.release(broken);
+  }
+}

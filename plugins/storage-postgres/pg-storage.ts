@@ -1,0 +1,127 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Storage } from '../../contracts/storage.js';
+import { BootError } from '../../core/errors.js';
+import { PostgresGenerationStore } from './generation-store.js';
+import { PostgresKeyValueStore } from './kv-store.js';
+import { migrate, type MigrationResult } from './migrations.js';
+import { PostgresUploadStore } from './upload-store.js';
+
+export interface OpenPostgresOptions {
+  url: string;
+  poolSize?: number;
+  statementTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  /** 0 turns the health ping off (isOpen() then only says whether close() was called). */
+  healthIntervalMs?: number;
+  applicationName?: string;
+  log: Pick<Logger, 'warn' | 'info'>;
+}
+
+/** The connection string with its password hidden, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable connection string)';
+  }
+}
+
+/**
+ * The PostgreSQL implementation of the Storage contract. Any number of bridge processes may open
+ * the same database: every change is one statement (or one transaction) on the server, nothing is
+ * cached in the process. Opening applies the pending migrations; nothing is loaded into memory, so
+ * opening takes as long with a million rows as with none.
+ */
+export class PostgresStorage implements Storage {
+  readonly generations: PostgresGenerationStore;
+  readonly uploads: PostgresUploadStore;
+  readonly kv: PostgresKeyValueStore;
+  #open = true;
+  #healthy = true;
+  #timer: NodeJS.Timeout | undefined;
+  #ping: Promise<void> | undefined;
+
+  private constructor(
+    readonly pool: pg.Pool,
+    readonly migrations: MigrationResult,
+    private readonly log: OpenPostgresOptions['log'],
+  ) {
+    this.generations = new PostgresGenerationStore(pool);
+    this.uploads = new PostgresUploadStore(pool);
+    this.kv = new PostgresKeyValueStore(pool);
+  }
+
+  static async open(options: OpenPostgresOptions): Promise<PostgresStorage> {
+    const statementTimeoutMs = options.statementTimeoutMs ?? 10000;
+    const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      statement_timeout: statementTimeoutMs,
+      // Client side too: a server that stopped answering (network gone) must not hang a request.
+      query_timeout: statementTimeoutMs + connectTimeoutMs,
+      connectionTimeoutMillis: connectTimeoutMs,
+      idleTimeoutMillis: options.idleTimeoutMs ?? 30000,
+      application_name: options.applicationName ?? 'comfy-bridge',
+    });
+    // An idle pooled connection that breaks (server restart) emits here; unhandled, it would end the process.
+    pool.on('error', (error) => options.log.warn({ err: error }, 'an idle PostgreSQL connection failed'));
+    let migrations: MigrationResult;
+    try {
+      migrations = await migrate(pool);
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw new BootError(`cannot open PostgreSQL storage at ${redactUrl(options.url)}: ${(error as Error).message}`, { cause: error });
+    }
+    if (migrations.applied.length > 0) options.log.info({ versions: migrations.applied }, 'PostgreSQL schema migrated');
+    if (migrations.unknown.length > 0) {
+      options.log.warn({ versions: migrations.unknown }, 'the database has schema versions this release does not know (a newer release migrated it)');
+    }
+    const storage = new PostgresStorage(pool, migrations, options.log);
+    if ((options.healthIntervalMs ?? 5000) > 0) storage.#watch(options.healthIntervalMs ?? 5000);
+    return storage;
+  }
+
+  /** Open and the database answered the last ping (what /ready reports as storage). */
+  isOpen(): boolean {
+    return this.#open && this.#healthy;
+  }
+
+  /** Pings the database now and updates what isOpen() says. */
+  async checkHealth(): Promise<boolean> {
+    this.#ping ??= this.pool
+      .query('SELECT 1')
+      .then(
+        () => this.#setHealthy(true),
+        (error: unknown) => this.#setHealthy(false, error),
+      )
+      .finally(() => (this.#ping = undefined));
+    await this.#ping;
+    return this.#healthy;
+  }
+
+  async close(): Promise<void> {
+    if (!this.#open) return;
+    this.#open = false;
+    clearInterval(this.#timer);
+    await this.#ping;
+    await this.pool.end();
+  }
+
+  #watch(intervalMs: number): void {
+    this.#timer = setInterval(() => void this.checkHealth(), intervalMs);
+    this.#timer.unref();
+  }
+
+  #setHealthy(healthy: boolean, error?: unknown): void {
+    if (healthy !== this.#healthy && this.#open) {
+      if (healthy) this.log.info('PostgreSQL answers again');
+      else this.log.warn({ err: error }, 'PostgreSQL does not answer; /ready reports storage down');
+    }
+    this.#healthy = healthy;
+  }
+}

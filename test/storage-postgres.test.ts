@@ -1,0 +1,342 @@
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { createApp } from '../core/app.js';
+import { loadConfig } from '../core/config/load.js';
+import type { Generation } from '../contracts/generation.js';
+import type { HistoryQuery, Storage } from '../contracts/storage.js';
+import { historyStatements, type Statement } from '../plugins/storage-postgres/generation-store.js';
+import { migrate, MIGRATIONS } from '../plugins/storage-postgres/migrations.js';
+import { PostgresStorage } from '../plugins/storage-postgres/pg-storage.js';
+import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import { grabbing } from './helpers/fixture-plugins.js';
+import { generationRecord, numberedGenerations } from './helpers/generation.js';
+import { adminQuery, createTestDatabase, type TestDatabase } from './helpers/postgres.js';
+import { bulkInsertGenerations, rebuildTallies } from './helpers/postgres-rows.js';
+import { until } from './helpers/until.js';
+
+const quietLog = { warn: () => undefined, info: () => undefined };
+const LATEST = Math.max(...MIGRATIONS.map((m) => m.version));
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const open = (url: string) => PostgresStorage.open({ url, poolSize: 4, healthIntervalMs: 0, log: quietLog });
+
+describe('storage-postgres', () => {
+  let db: TestDatabase;
+  const opened: PostgresStorage[] = [];
+
+  beforeEach(async () => {
+    db = await createTestDatabase();
+  });
+
+  afterEach(async () => {
+    for (const storage of opened.splice(0)) await storage.close();
+    await db.drop();
+  });
+
+  const track = async (storage: Promise<PostgresStorage>) => {
+    const s = await storage;
+    opened.push(s);
+    return s;
+  };
+
+  describe('migrations', () => {
+    it('create the schema in an empty database, then find nothing to do on the next start', async () => {
+      const first = await track(open(db.url));
+      expect(first.migrations).to.deep.equal({ applied: MIGRATIONS.map((m) => m.version), unknown: [] });
+      const tables = await query<{ table_name: string }>(db.url, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
+      expect(tables.map((t) => t.table_name)).to.deep.equal(['generation_tallies', 'generations', 'kv', 'schema_migrations', 'uploads']);
+      await first.generations.insert(generationRecord({ id: 'gen_kept', createdAt: '2026-01-01T00:00:00.000Z' }));
+
+      const second = await track(open(db.url));
+      expect(second.migrations).to.deep.equal({ applied: [], unknown: [] });
+      const versions = await query<{ version: number }>(db.url, 'SELECT version FROM schema_migrations ORDER BY version');
+      expect(versions.map((v) => v.version)).to.deep.equal(MIGRATIONS.map((m) => m.version));
+      expect((await second.generations.get('gen_kept'))?.id).to.equal('gen_kept');
+    });
+
+    it('run exactly once when several instances start at the same moment', async () => {
+      // The steps are plain CREATEs: without the advisory lock, the losers would fail on "already exists".
+      const storages = await Promise.all(Array.from({ length: 4 }, () => track(open(db.url))));
+      const applied = storages.flatMap((s) => s.migrations.applied);
+      expect(applied.sort()).to.deep.equal(MIGRATIONS.map((m) => m.version));
+      expect(storages.filter((s) => s.migrations.applied.length > 0)).to.have.length(1);
+      const rows = await query<{ n: string }>(db.url, 'SELECT count(*) AS n FROM schema_migrations');
+      expect(Number(rows[0]?.n)).to.equal(MIGRATIONS.length);
+      const held = await query<{ n: string }>(db.url, `SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'`);
+      expect(Number(held[0]?.n)).to.equal(0);
+    });
+
+    it('roll a failing step back whole, name it, and release the lock for the next start', async () => {
+      const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+      try {
+        const broken = [...MIGRATIONS, { version: LATEST + 1, name: 'broken step', sql: 'CREATE TABLE half_done (x int); SELECT * FROM no_such_table' }];
+        let failure: unknown;
+        await migrate(pool, broken).catch((error: unknown) => (failure = error));
+        expect((failure as Error).message).to.include(`migration ${LATEST + 1} (broken step)`).and.include('no_such_table');
+        const versions = await query<{ version: number }>(db.url, 'SELECT version FROM schema_migrations ORDER BY version');
+        expect(versions.map((v) => v.version)).to.deep.equal(MIGRATIONS.map((m) => m.version));
+        expect(await query(db.url, `SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done'`)).to.deep.equal([]);
+        // Not stuck behind a lock the failed run kept.
+        expect(await migrate(pool)).to.deep.equal({ applied: [], unknown: [] });
+      } finally {
+        await pool.end();
+      }
+    });
+
+    it('report schema versions a newer release applied, and still open', async () => {
+      await (await track(open(db.url))).close();
+      await query(db.url, `INSERT INTO schema_migrations (version, name) VALUES ($1, 'from a newer release')`, [LATEST + 7]);
+      const storage = await track(open(db.url));
+      expect(storage.migrations.unknown).to.deep.equal([LATEST + 7]);
+      expect(storage.isOpen()).to.equal(true);
+    });
+  });
+
+  describe('indexes', () => {
+    const plan = async (statement: Statement): Promise<string[]> => {
+      const rows = await query<{ 'QUERY PLAN': unknown }>(db.url, `EXPLAIN (FORMAT JSON) ${statement.text}`, statement.values);
+      const nodes: string[] = [];
+      const walk = (node: Record<string, unknown>): void => {
+        nodes.push(`${String(node['Node Type'])}${node['Index Name'] ? ` ${String(node['Index Name'])}` : ''}`);
+        for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+      };
+      walk((rows[0]?.['QUERY PLAN'] as { Plan: Record<string, unknown> }[])[0]!.Plan);
+      return nodes;
+    };
+
+    it('serve history pages, their totals and the lookups from indexes: no table scan, no sort', async () => {
+      const storage = await track(open(db.url));
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        await bulkInsertGenerations(client, { from: 1, to: 20000, template: generationRecord({ id: 'x', createdAt: 'x' }) });
+        await client.query('VACUUM ANALYZE generations');
+      } finally {
+        await client.end();
+      }
+      const pages: HistoryQuery[] = [
+        { limit: 20, offset: 0 },
+        { limit: 20, offset: 200 },
+        { limit: 20, offset: 0, clientId: 'client-7' },
+        { limit: 20, offset: 0, owner: 'key-3' },
+        { limit: 20, offset: 0, workflow: 'image-to-image' },
+        { limit: 20, offset: 0, state: 'failed' },
+        { limit: 20, offset: 0, owner: 'key-3', state: 'failed' },
+        { limit: 20, offset: 0, clientId: 'client-7', state: 'completed' },
+        { limit: 20, offset: 0, workflow: 'image-to-image', state: 'interrupted' },
+        { limit: 20, offset: 0, clientId: 'client-7', workflow: 'text-to-image' },
+        { limit: 20, offset: 19000 },
+        { limit: 20, offset: 900, owner: 'key-3', workflow: 'text-to-image' },
+      ];
+      for (const page of pages) {
+        const { items, total } = historyStatements(page);
+        for (const statement of [items, total]) {
+          const nodes = await plan(statement);
+          const context = `${JSON.stringify(page)}: ${nodes.join(' > ')}`;
+          expect(nodes.some((n) => n.startsWith('Seq Scan')), context).to.equal(false);
+          expect(nodes.some((n) => n.startsWith('Sort')), context).to.equal(false);
+        }
+        // However deep the offset, the rows skipped are read from an index alone, never from the table.
+        const skipping = (await plan(items)).filter((n) => n.includes('generations_') && !n.includes('pkey'));
+        expect(skipping, JSON.stringify(page)).to.have.length(1);
+        expect(skipping[0], JSON.stringify(page)).to.match(/^Index Only Scan/);
+      }
+      // The totals agree with the rows (tallies from the bulk load, counts over the index otherwise).
+      for (const page of pages) {
+        const where = Object.entries({ client_id: page.clientId, owner: page.owner, workflow: page.workflow, state: page.state }).filter(([, v]) => v !== undefined);
+        const sql = `SELECT count(*) AS n FROM generations ${where.length ? `WHERE ${where.map(([c], i) => `${c} = $${i + 1}`).join(' AND ')}` : ''}`;
+        const counted = Number((await query<{ n: string }>(db.url, sql, where.map(([, v]) => v)))[0]?.n);
+        expect((await storage.generations.page(page)).total, JSON.stringify(page)).to.equal(counted);
+      }
+      const lookups: Statement[] = [
+        { text: 'SELECT id, doc FROM generations WHERE client_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1', values: ['client-9'] },
+        { text: 'SELECT id, doc FROM generations WHERE prompt_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1', values: ['p-77'] },
+        { text: `SELECT id, doc FROM generations WHERE state IN ('queued', 'running') ORDER BY created_at DESC, id DESC`, values: [] },
+      ];
+      for (const lookup of lookups) expect((await plan(lookup)).some((n) => n.startsWith('Seq Scan')), lookup.text).to.equal(false);
+    });
+
+    it('trigger-kept tallies equal tallies recomputed from the rows after inserts, updates and prunes', async () => {
+      const storage = await track(open(db.url));
+      const make = numberedGenerations({ start: '2026-03-01T00:00:00.000Z', idPrefix: 'gen_t', idDigits: 4 });
+      const gens: Generation[] = Array.from({ length: 60 }, (_, i) => make({ clientId: `c${i % 7}`, owner: i % 4 ? `k${i % 3}` : null, workflow: `w${i % 2}` }));
+      await Promise.all(gens.map((g) => storage.generations.insert(g)));
+      await Promise.all(gens.map((g, i) => storage.generations.update(g.id, { state: i % 3 ? 'completed' : 'running', clientId: i % 5 ? g.clientId : 'moved' })));
+      await storage.generations.prune({ keep: 25 });
+      const snapshot = () => query<{ kind: string; key: string; n: string }>(db.url, 'SELECT kind, key, sum(n)::text AS n FROM generation_tallies GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2');
+      const kept = await snapshot();
+      // Recomputing counts the pruned rows out of "recorded" too; put them back to compare.
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        await rebuildTallies(client);
+      } finally {
+        await client.end();
+      }
+      const rebuilt = await snapshot();
+      const stored = (rows: typeof kept) => rows.filter((r) => r.kind.startsWith('stored'));
+      expect(stored(kept)).to.deep.equal(stored(rebuilt));
+      expect(kept.find((r) => r.kind === 'recorded')?.n).to.equal('60');
+    });
+  });
+
+  describe('options', () => {
+    it('statementTimeoutMs cancels a slower statement on the server; the pool keeps working', async () => {
+      const storage = await track(PostgresStorage.open({ url: db.url, statementTimeoutMs: 200, healthIntervalMs: 0, log: quietLog }));
+      expect((await storage.pool.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0]?.statement_timeout).to.equal('200ms');
+      let failure: unknown;
+      await storage.pool.query('SELECT pg_sleep(2)').catch((error: unknown) => (failure = error));
+      expect((failure as Error).message).to.include('statement timeout');
+      expect(await storage.generations.counts()).to.deep.include({ total: 0 });
+    });
+  });
+
+  describe('several instances on one database', () => {
+    it('see each other’s writes at once, and keep the counts right under concurrent writers', async () => {
+      const a = await track(open(db.url));
+      const b = await track(open(db.url));
+      const make = numberedGenerations({ start: '2026-02-01T00:00:00.000Z', idPrefix: 'gen_s', idDigits: 4 });
+      const gens = Array.from({ length: 30 }, () => make());
+      await Promise.all(gens.map((g, i) => (i % 2 ? a : b).generations.insert(g)));
+      expect((await a.generations.page({ limit: 100, offset: 0 })).items.map((g) => g.id)).to.deep.equal(gens.map((g) => g.id).reverse());
+      // Both instances move the same generations at once.
+      await Promise.all(gens.flatMap((g) => [a.generations.update(g.id, { state: 'running', percent: 10 }), b.generations.update(g.id, { state: 'completed' })]));
+      const counts = await b.generations.counts();
+      expect(counts.total).to.equal(30);
+      const states = await Promise.all(gens.map(async (g) => (await a.generations.get(g.id))?.state));
+      const expected = { queued: 0, running: 0, completed: 0, failed: 0, interrupted: 0 };
+      for (const state of states) expected[state as keyof typeof expected]++;
+      expect(counts.byState).to.deep.equal(expected);
+      await a.kv.set('comfyClientId', 'shared');
+      expect(await b.kv.get('comfyClientId')).to.equal('shared');
+    });
+  });
+
+  describe('plugin', () => {
+    let bridge: RunningBridge | undefined;
+    let dataDir: string | undefined;
+
+    afterEach(async () => {
+      await bridge?.close();
+      bridge = undefined;
+      if (dataDir) await rm(dataDir, { recursive: true, force: true });
+      dataDir = undefined;
+    });
+
+    const readyBody = async (url: string) => (await (await fetch(`${url}/ready`)).json()) as { storage: boolean; reasons: string[] };
+
+    it('provides storage, and /ready follows the database going away and coming back', async () => {
+      const holder: { storage?: Storage } = {};
+      bridge = await startBridge({
+        plugins: { util: {}, 'storage-postgres': { url: db.url, healthIntervalMs: 100, connectTimeoutMs: 500 } },
+        extraPlugins: [grabbing('storage-probe', ['storage'], holder)],
+      });
+      expect(holder.storage?.isOpen()).to.equal(true);
+      expect((await readyBody(bridge.url)).storage).to.equal(true);
+
+      await adminQuery(`ALTER DATABASE ${db.name} WITH ALLOW_CONNECTIONS false`);
+      await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [db.name]);
+      const down = await until(async () => {
+        const body = await readyBody(bridge!.url);
+        return body.storage === false && body;
+      }, 'storage reported down', 5000);
+      expect(down.reasons).to.include('storage is not open');
+
+      await adminQuery(`ALTER DATABASE ${db.name} WITH ALLOW_CONNECTIONS true`);
+      await until(async () => (await readyBody(bridge!.url)).storage, 'storage reported up again', 5000);
+      await holder.storage?.generations.insert(generationRecord({ id: 'gen_after', createdAt: '2026-01-01T00:00:00.000Z' }));
+      expect((await holder.storage?.generations.get('gen_after'))?.id).to.equal('gen_after');
+    });
+
+    it('config/postgres.example.yaml starts the default bridge on PostgreSQL', async () => {
+      dataDir = await mkdtemp(join(tmpdir(), 'storage-postgres-'));
+      const config = await loadConfig({
+        file: 'config/postgres.example.yaml',
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        env: {},
+        flags: {
+          dataDir,
+          log: { level: 'silent' },
+          server: { port: 0 },
+          plugins: { 'storage-postgres': { url: db.url }, comfyui: { backends: [{ url: 'http://127.0.0.1:9' }] }, workflows: { watch: false } },
+        },
+      });
+      expect(config.plugins['storage-nedb']).to.equal(false);
+      const app = await createApp(config);
+      try {
+        const { url } = await app.start();
+        expect((await readyBody(url)).storage).to.equal(true);
+        const count = (await (await fetch(`${url}/generation-count`)).json()) as { generation_count: number };
+        expect(count.generation_count).to.equal(0);
+        const tables = await query<{ n: string }>(db.url, 'SELECT count(*) AS n FROM schema_migrations');
+        expect(Number(tables[0]?.n)).to.equal(MIGRATIONS.length);
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('fails to start with a BootError that names the database but not its password', async () => {
+      const wrong = db.url.replace(/:[^:@/]+@/, ':not-the-password@');
+      let failure: unknown;
+      await startBridge({ plugins: { 'storage-postgres': { url: wrong } } }).catch((error: unknown) => (failure = error));
+      expect((failure as Error).name).to.equal('BootError');
+      expect((failure as Error).message).to.include(db.name).and.include('***').and.not.include('not-the-password');
+    });
+
+    it('requires a postgres:// url and rejects unknown options, naming the plugin and the key', async () => {
+      for (const [options, key] of [
+        [{}, 'url'],
+        [{ url: 'mysql://x/y' }, 'url'],
+        [{ url: db.url, pool: 3 }, 'pool'],
+      ] as const) {
+        let failure: unknown;
+        await startBridge({ plugins: { 'storage-postgres': options } }).catch((error: unknown) => (failure = error));
+        expect((failure as Error).message, JSON.stringify(options)).to.include('storage-postgres').and.include(key);
+      }
+    });
+
+    it('applies retention at start: old finished rows and their result folders go, counts stay', async () => {
+      dataDir = await mkdtemp(join(tmpdir(), 'storage-postgres-'));
+      const seed = await open(db.url);
+      const old = generationRecord({ id: 'gen_old', createdAt: '2020-01-01T00:00:00.000Z', state: 'completed', uploads: ['in.png'] });
+      const oldQueued = generationRecord({ id: 'gen_oldq', createdAt: '2020-01-02T00:00:00.000Z' });
+      const recent = generationRecord({ id: 'gen_new', createdAt: new Date().toISOString(), state: 'completed' });
+      await seed.uploads.insert({ name: 'in.png', clientId: 'client-a', owner: null, field: 'image', contentType: 'image/png', size: 1, width: 1, height: 1, createdAt: '2020-01-01T00:00:00.000Z', usedBy: [] });
+      await seed.uploads.markUsed('in.png', old.id);
+      for (const gen of [old, oldQueued, recent]) {
+        await seed.generations.insert(gen);
+        await mkdir(join(dataDir, 'results', gen.id), { recursive: true });
+        await writeFile(join(dataDir, 'results', gen.id, 'out.png'), 'x');
+      }
+      await seed.close();
+
+      const holder: { storage?: Storage } = {};
+      bridge = await startBridge({
+        plugins: { 'storage-postgres': { url: db.url, retention: { maxAgeDays: 30 } } },
+        config: { dataDir },
+        extraPlugins: [grabbing('storage-probe', ['storage'], holder)],
+      });
+      const storage = holder.storage as Storage;
+      expect(await storage.generations.get(old.id)).to.equal(undefined);
+      expect(existsSync(join(dataDir, 'results', old.id))).to.equal(false);
+      expect((await storage.uploads.get('in.png'))?.usedBy).to.deep.equal([]);
+      expect((await storage.generations.get(oldQueued.id))?.state).to.equal('queued');
+      expect(existsSync(join(dataDir, 'results', recent.id, 'out.png'))).to.equal(true);
+      expect((await storage.generations.counts()).total).to.equal(3);
+    });
+  });
+});
