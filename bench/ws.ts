@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
-import type { GenerationService } from '../core/contracts/generations.js';
+import type { GenerationService } from '../plugins/generations/api.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { postJson, startStack } from '../test/e2e-support.js';
 import { startServerProcess } from './lib/process.js';

@@ -2,7 +2,6 @@ import type { Storage } from './contracts/storage.js';
 import type { Transport } from './contracts/transport.js';
 import type { WorkflowRegistry } from './contracts/workflow.js';
 import type { UploadService } from './contracts/uploads.js';
-import type { GenerationService } from './contracts/generations.js';
 import type { AccessControl } from './contracts/auth.js';
 import type { WsStats } from './contracts/ws.js';
 import { BootError } from './errors.js';
@@ -17,7 +16,6 @@ export interface ServiceMap {
   transport: Transport;
   workflows: WorkflowRegistry;
   uploads: UploadService;
-  generations: GenerationService;
   access: AccessControl;
   wsStats: WsStats;
 }

@@ -1,6 +1,6 @@
 import { canSee, type Principal } from './contracts/auth.js';
 import type { Generation } from './contracts/generation.js';
-import type { GenerationService } from './contracts/generations.js';
+import type { GenerationLookup } from './contracts/generations.js';
 
 export interface GenerationRef {
   id?: string;
@@ -13,7 +13,7 @@ export interface GenerationRef {
  * read exactly like a missing one, so callers answer 404 for both and ids do not leak.
  */
 export async function findVisibleGeneration(
-  generations: Pick<GenerationService, 'get' | 'latestForClient'>,
+  generations: GenerationLookup,
   ref: GenerationRef,
   principal: Principal,
 ): Promise<Generation | undefined> {

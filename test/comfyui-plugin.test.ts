@@ -156,9 +156,9 @@ describe('comfyui plugin', function () {
       );
       transport.start();
       try {
-        await transport.submit({ promptId: randomUUID(), graph: {}, backend: 'raw' });
+        const run = await transport.submit({ promptId: randomUUID(), graph: {}, backend: 'raw' }, () => undefined);
         await transport.free('raw');
-        await transport.cancel('nothing', 'raw');
+        await run.cancel();
         await waitUntil(() => seen.some((s) => s.method === 'UPGRADE'), 'a websocket attempt');
       } finally {
         await transport.close();

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ANONYMOUS } from '../core/contracts/auth.js';
 import type { Generation } from '../core/contracts/generation.js';
-import type { GenerationChange, GenerationService } from '../core/contracts/generations.js';
+import type { GenerationChange } from '../core/contracts/generations.js';
+import type { GenerationService } from '../plugins/generations/api.js';
 import type { Graph } from '../core/contracts/graph.js';
 import type { Storage } from '../core/contracts/storage.js';
 import { BridgeError } from '../core/errors.js';
@@ -61,9 +62,9 @@ describe('generations service (stub transport)', () => {
     await start();
     let storedAtSubmit: Generation | undefined;
     const submit = stub.submit.bind(stub);
-    stub.submit = async (req) => {
+    stub.submit = async (req, listener) => {
       storedAtSubmit = await storage.generations.getByPromptId!(req.promptId);
-      return submit(req);
+      return submit(req, listener);
     };
     stub.position = 3;
     const gen = await service.create(request());
@@ -81,12 +82,23 @@ describe('generations service (stub transport)', () => {
 
   it('follows a run to completion: percent never goes down, ends at 100, results copied before completed', async () => {
     await start();
-    const hooked: string[] = [];
-    probe.hooks!.progress.tap('test', (g, event) => void hooked.push(`${event.type}:${g.percent}`));
     const gen = await service.create(request());
     emitRun(gen.promptId);
     const done = await service.waitForEnd(gen.id, 3000);
-    expect(hooked).to.deep.equal(['started:0', 'cached:0', 'executing:0', 'executing:50', 'progress:62.5', 'progress:75', 'executed:100']);
+    // created, submitted, started (running), node 1, node 2 (1 of 2 done), steps 1/4 and 2/4, node 2 done, completed;
+    // the cached event with no nodes changes nothing and is not announced.
+    const announced = changes.filter((c) => c.id === gen.id).map((c) => `${c.change}:${c.state}:${c.percent}`);
+    expect(announced).to.deep.equal([
+      'created:queued:0',
+      'updated:queued:0',
+      'updated:running:0',
+      'updated:running:0',
+      'updated:running:50',
+      'updated:running:62.5',
+      'updated:running:75',
+      'updated:running:100',
+      'finished:completed:100',
+    ]);
     expect(done?.state).to.equal('completed');
     expect(done?.percent).to.equal(100);
     const percents = changes.filter((c) => c.id === gen.id).map((c) => c.percent);
@@ -134,14 +146,14 @@ describe('generations service (stub transport)', () => {
   it('fails a generation whose node raised, naming the node and the exception', async () => {
     await start();
     const failures: string[] = [];
-    probe.hooks!.failed.tap('test', (_gen, reason) => void failures.push(reason));
+    service.hooks.settled.tap('test', (ended) => void failures.push(`${ended.state}: ${ended.error}`));
     const gen = await service.create(request());
     stub.emit({ type: 'executing', promptId: gen.promptId, backend: 'stub', node: '1' });
     stub.emit({ type: 'failed', promptId: gen.promptId, backend: 'stub', node: '2', nodeType: 'SaveImage', exceptionType: 'RuntimeError', message: 'disk full' });
     const end = await service.waitForEnd(gen.id, 2000);
     expect(end?.state).to.equal('failed');
     expect(end?.error).to.equal('node 2 (SaveImage) raised RuntimeError: disk full');
-    expect(failures).to.deep.equal(['node 2 (SaveImage) raised RuntimeError: disk full']);
+    expect(failures).to.deep.equal(['failed: node 2 (SaveImage) raised RuntimeError: disk full']);
     const frame = service.frame(end!);
     expect(frame.status).to.equal('error');
     expect(frame.details).to.equal('node 2 (SaveImage) raised RuntimeError: disk full');
@@ -273,17 +285,16 @@ describe('generations service (stub transport)', () => {
     expect(end?.results).to.deep.equal([]);
   });
 
-  it('fails a stuck generation after stuckAfterMs unless ComfyUI says it is still queued', async () => {
+  it('hands stuckAfterMs to the transport with each run, and fails a generation the transport calls stuck', async () => {
     await start({ stuckAfterMs: 150 });
-    const waiting = await service.create(request());
-    stub.lookups.set(waiting.promptId, { state: 'queued' });
-    const stuck = await service.create(request());
-    stub.lookups.set(stuck.promptId, { state: 'running' });
-    const end = await service.waitForEnd(stuck.id, 3000);
+    const gen = await service.create(request());
+    expect(stub.last.stuckAfterMs).to.equal(150);
+    stub.emit({ type: 'started', promptId: gen.promptId, backend: 'stub' });
+    stub.emit({ type: 'stuck', promptId: gen.promptId, backend: 'stub', reason: 'no news from ComfyUI backend stub for 150 ms' });
+    const end = await service.waitForEnd(gen.id, 3000);
     expect(end?.state).to.equal('failed');
     expect(end?.error).to.match(/no news from ComfyUI backend stub/);
-    expect(stub.cancels).to.include(stuck.promptId);
-    expect((await service.get(waiting.id))?.state).to.equal('queued');
+    expect((await storage.generations.get(gen.id))?.state).to.equal('failed');
   });
 
   it('refuses upload inputs without an upload service or naming no node, recording nothing', async () => {
@@ -337,7 +348,7 @@ describe('generations service (stub transport)', () => {
     expect(stub.last.graph['5']!.inputs.image).to.equal('remote-cb_abc.png');
   });
 
-  it('lets beforeSubmit rewrite the graph and gives afterSubmit / afterComplete the generation', async () => {
+  it('lets beforeSubmit rewrite the graph and gives created / settled the generation', async () => {
     probe = {};
     bridge = await startBridge({
       plugins: { 'storage-nedb': { inMemory: true }, generations: {}, results: {} },
@@ -345,19 +356,19 @@ describe('generations service (stub transport)', () => {
     });
     service = probe.generations!;
     const seen: string[] = [];
-    probe.hooks!.beforeSubmit.tap('test', (graph, info) => {
+    service.hooks.beforeSubmit.tap('test', (graph, info) => {
       seen.push(`before:${info.workflow}:${info.backend}`);
       return { ...graph, '2': { ...graph['2']!, inputs: { ...graph['2']!.inputs, filename_prefix: 'rewritten' } } };
     });
-    probe.hooks!.afterSubmit.tap('test', (gen) => void seen.push(`after:${gen.state}`));
-    probe.hooks!.afterComplete.tap('test', (gen) => void seen.push(`complete:${gen.results.length}`));
+    service.hooks.created.tap('test', (gen) => void seen.push(`created:${gen.state}:${gen.graph['2']!.inputs.filename_prefix}`));
+    service.hooks.settled.tap('test', (gen) => void seen.push(`settled:${gen.state}:${gen.results.length}`));
     const gen = await service.create(request());
     expect(stub.last.graph['2']!.inputs.filename_prefix).to.equal('rewritten');
     expect(GRAPH['2']!.inputs.filename_prefix).to.equal('x'); // the caller's graph is untouched
     emitRun(gen.promptId);
     await service.waitForEnd(gen.id, 2000);
     await until(() => seen.length === 3, 'three hook calls');
-    expect(seen).to.deep.equal(['before:tiny:stub', 'after:queued', 'complete:1']);
+    expect(seen).to.deep.equal(['before:tiny:stub', 'created:queued:rewritten', 'settled:completed:1']);
     expect(join(bridge.dataDir, 'results', gen.id, 'x_00001_.png')).to.equal(service.resultPath(gen, 'x_00001_.png'));
     expect(() => service.resultPath(gen, '../x.png')).to.throw();
   });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Principal } from '../core/contracts/auth.js';
 import type { Generation, GenerationState } from '../core/contracts/generation.js';
-import type { GenerationService } from '../core/contracts/generations.js';
+import type { GenerationService } from '../plugins/generations/api.js';
 import type { Storage } from '../core/contracts/storage.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';

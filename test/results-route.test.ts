@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { rm } from 'node:fs/promises';
 import type { Principal } from '../core/contracts/auth.js';
 import type { Generation } from '../core/contracts/generation.js';
-import type { GenerationService } from '../core/contracts/generations.js';
+import type { GenerationService } from '../plugins/generations/api.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { GRAPH, probePlugin, StubTransport, stubTransportPlugin, type Probe } from './generations-stub-transport.js';

@@ -1,5 +1,6 @@
 import { FINAL_STATES, type Generation } from '../core/contracts/generation.js';
-import type { CreateGeneration, GenerationChange, GenerationFrame, GenerationService } from '../core/contracts/generations.js';
+import type { CreateGeneration, GenerationChange, GenerationFrame } from '../core/contracts/generations.js';
+import { createGenerationHooks, type GenerationService } from '../plugins/generations/api.js';
 import type { BridgeError } from '../core/errors.js';
 import type { PluginManifest } from '../core/plugin.js';
 import { providing } from './helpers/fixture-plugins.js';
@@ -11,6 +12,7 @@ import { generationRecord } from './helpers/generation.js';
  * service. The e2e tests use the real plugins against the fake ComfyUI instead.
  */
 export class StubGenerations implements GenerationService {
+  readonly hooks = createGenerationHooks();
   readonly gens = new Map<string, Generation>();
   readonly creates: CreateGeneration[] = [];
   createError: BridgeError | undefined;
@@ -45,6 +47,7 @@ export class StubGenerations implements GenerationService {
       ...fields,
     });
     this.gens.set(gen.id, gen);
+    this.hooks.created.call({ ...gen });
     this.#notify(gen, 'created');
     return gen;
   }
@@ -56,6 +59,7 @@ export class StubGenerations implements GenerationService {
     Object.assign(gen, patch, { updatedAt: new Date().toISOString() });
     if (FINAL_STATES.has(gen.state)) gen.finishedAt ??= new Date().toISOString();
     this.#notify(gen, FINAL_STATES.has(gen.state) ? 'finished' : 'updated');
+    if (FINAL_STATES.has(gen.state)) this.hooks.settled.call({ ...gen });
     return gen;
   }
 

@@ -22,24 +22,11 @@ export interface CreateGeneration {
   shippedFiles?: Record<string, string>;
 }
 
-/** Provided by plugins/generations: the life of every generation, from submit to its end. */
-export interface GenerationService {
-  /** Records, submits and starts tracking a generation; resolves once the backend accepted it. */
-  create(request: CreateGeneration): Promise<Generation>;
+/**
+ * Reading generations by id or client: what the generations service (plugins/generations/api.ts)
+ * and the storage both answer, so a route can look a generation up through either.
+ */
+export interface GenerationLookup {
   get(id: string): Promise<Generation | undefined>;
   latestForClient(clientId: string): Promise<Generation | undefined>;
-  /** Cancels it on its backend (queued → removed, running → targeted interrupt). */
-  interrupt(id: string): Promise<Generation>;
-  /** Resolves with the generation when it ends, or undefined after timeoutMs. */
-  waitForEnd(id: string, timeoutMs: number): Promise<Generation | undefined>;
-  /** Every change to any generation, after it was persisted. Returns an unsubscribe function. */
-  onChange(listener: (gen: Generation, change: GenerationChange) => void): () => void;
-  /** The websocket/execution-info frame for a generation's current state. */
-  frame(gen: Generation): GenerationFrame;
-  /** Public URL of a result file. */
-  resultUrl(gen: Generation, filename: string): string;
-  /** Absolute path of a result file in the result store. */
-  resultPath(gen: Generation, filename: string): string;
-  /** Count of the client's generations still queued or running (all clients' without an argument). */
-  activeCount(clientId?: string): number;
 }

@@ -50,6 +50,8 @@ export class BackendConnection {
   #lastSeen = 0;
   #lastPing = 0;
   #closed = false;
+  /** Said once that it did not answer at start (or after it went down), so the retries stay quiet. */
+  #saidDown = false;
 
   constructor(
     readonly name: string,
@@ -118,6 +120,7 @@ export class BackendConnection {
     this.#lastPing = this.#lastSeen;
     const tick = Math.max(5, Math.min(this.settings.pingIntervalMs, Math.floor(this.settings.silentTimeoutMs / 3)));
     this.#watchTimer = setInterval(() => this.#watch(ws), tick);
+    this.#saidDown = false;
     this.log.info({ backend: this.name, url: this.url }, 'ComfyUI backend connected');
     // Feature flags first, so the reconciliation that onUp starts can use the jobs routes.
     void this.detectFeatures().finally(() => {
@@ -149,8 +152,13 @@ export class BackendConnection {
     this.up = false;
     if (wasUp) {
       this.downSince = Date.now();
+      this.#saidDown = true;
       // In-flight prompts wait: the reconnect reconciles them, or the transport's lost timer ends them.
       this.log.warn({ backend: this.name, reason: this.lastError }, 'ComfyUI backend disconnected');
+    } else if (!this.#saidDown && !this.#closed) {
+      // One line for a backend that does not answer from the start; the info line above says when it comes.
+      this.#saidDown = true;
+      this.log.warn({ backend: this.name, url: this.url, reason: this.lastError }, 'ComfyUI backend is not reachable; retrying in the background');
     }
     if (!this.#closed) this.#scheduleReconnect();
   }

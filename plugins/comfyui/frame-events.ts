@@ -37,29 +37,29 @@ export function mapFrame(ctx: TransportContext, backend: BackendConnection, text
   const { inFlight } = ctx;
   const tracked = inFlight.get(promptId);
   if (!tracked) return;
-  tracked.lastNewsAt = Date.now();
+  tracked.lastNewsAt = tracked.lastFrameAt = Date.now();
   const base = { promptId, backend: tracked.backend.name };
   switch (message.type) {
     case 'execution_start':
-      inFlight.emit({ type: 'started', ...base });
+      inFlight.report(tracked, { type: 'started', ...base });
       return;
     case 'execution_cached':
-      inFlight.emit({ type: 'cached', ...base, nodes: Array.isArray(data.nodes) ? data.nodes.map(String) : [] });
+      inFlight.report(tracked, { type: 'cached', ...base, nodes: Array.isArray(data.nodes) ? data.nodes.map(String) : [] });
       return;
     case 'executing':
       // node null follows the end of the prompt; completion comes from execution_success.
-      if (typeof data.node === 'string') inFlight.emit({ type: 'executing', ...base, node: data.node });
+      if (typeof data.node === 'string') inFlight.report(tracked, { type: 'executing', ...base, node: data.node });
       return;
     case 'progress':
       if (typeof data.node === 'string' && typeof data.value === 'number' && typeof data.max === 'number') {
-        inFlight.emit({ type: 'progress', ...base, node: data.node, value: data.value, max: data.max });
+        inFlight.report(tracked, { type: 'progress', ...base, node: data.node, value: data.value, max: data.max });
       }
       return;
     case 'executed': {
       if (typeof data.node !== 'string') return;
       const outputs = outputsOfNode(data.node, data.output);
       tracked.seenOutputs.push(...outputs);
-      inFlight.emit({ type: 'executed', ...base, node: data.node, outputs });
+      inFlight.report(tracked, { type: 'executed', ...base, node: data.node, outputs });
       return;
     }
     case 'execution_success':

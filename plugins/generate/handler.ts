@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { AccessControl, Principal } from '../../core/contracts/auth.js';
 import type { Generation } from '../../core/contracts/generation.js';
-import type { GenerationService } from '../../core/contracts/generations.js';
+import type { GenerationService } from '../generations/api.js';
 import type { Graph } from '../../core/contracts/graph.js';
 import type { UploadService } from '../../core/contracts/uploads.js';
 import type { Workflow, WorkflowRegistry } from '../../core/contracts/workflow.js';

@@ -1,6 +1,6 @@
 import { canSee, type AccessControl, type Principal } from '../../core/contracts/auth.js';
 import { FINAL_STATES, type Generation } from '../../core/contracts/generation.js';
-import type { GenerationService } from '../../core/contracts/generations.js';
+import type { GenerationService } from '../generations/api.js';
 import type { Storage } from '../../core/contracts/storage.js';
 import { notFound } from '../../core/errors.js';
 import { findVisibleGeneration } from '../../core/visible-generation.js';

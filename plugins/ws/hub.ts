@@ -1,7 +1,8 @@
 import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { FINAL_STATES, type Generation } from '../../core/contracts/generation.js';
-import type { GenerationFrame, GenerationService } from '../../core/contracts/generations.js';
+import type { GenerationFrame } from '../../core/contracts/generations.js';
+import type { GenerationService } from '../generations/api.js';
 import { ClientLog, type LoggedFrame } from './client-log.js';
 import { closedAfterError, CONNECTED, encode, fullProgress, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
 import type { WsOptions } from './options.js';

@@ -1,0 +1,287 @@
+import { FINAL_STATES, type Generation, type GenerationState, type ResultFile } from '../../core/contracts/generation.js';
+import type { Graph } from '../../core/contracts/graph.js';
+import type { OutputRef, TransportEvent } from '../../core/contracts/transport.js';
+
+/*
+ * The state machine of one generation, pure: `apply(life, event)` returns the next life and the
+ * effects the runner must perform (persist, submit, cancel, copy results, publish). Nothing else
+ * changes a generation. queued → running → completed | failed | interrupted; an event of a prompt
+ * that is no longer the generation's (a resubmission replaced it), or one after its end, changes
+ * nothing, so every generation ends exactly once.
+ */
+
+/** A live generation and what the machine needs to know beside it. */
+export interface Life {
+  readonly gen: Generation;
+  /**
+   * submitting: its current prompt is being (re)submitted, the backend may not know it yet;
+   * submitted: the transport follows it (cancel can reach it);
+   * ending: the transport reported its end, the results are being copied.
+   */
+  readonly phase: 'submitting' | 'submitted' | 'ending';
+  /** The client asked to stop it. */
+  readonly interruptRequested: boolean;
+}
+
+export type GenerationEvent =
+  /** The backend accepted the current prompt; position = prompts ahead of it (null when unknown). */
+  | { type: 'submitted'; promptId: string; position: number | null }
+  | { type: 'submit-failed'; promptId: string; reason: string }
+  /** An event of its prompt, from its PromptRun. */
+  | { type: 'transport'; event: TransportEvent }
+  | { type: 'results-copied'; promptId: string; results: ResultFile[] }
+  | { type: 'copy-failed'; promptId: string; reason: string }
+  | { type: 'interrupt' }
+  /** A lost generation got a new prompt on a backend (its inputs placed there again). */
+  | { type: 'resubmitted'; promptId: string; backend: string; graph: Graph; reason: string }
+  | { type: 'resubmit-failed'; promptId: string; reason: string };
+
+export type Effect =
+  /** Write the changing fields now (with the graph when it changed). */
+  | { type: 'persist'; graph?: true }
+  /** Progress only: write at most once per progressPersistMs. */
+  | { type: 'persist-soon' }
+  /** Tell the generation's listeners it changed (its frames, the `changed` hook). */
+  | { type: 'publish' }
+  /** It ended: forget it, publish its last frames, call `settled`. */
+  | { type: 'settle' }
+  /** Submit the current prompt; `after` is the reason of a resubmission. */
+  | { type: 'submit'; after?: string }
+  | { type: 'cancel' }
+  | { type: 'copy-results'; outputs: OutputRef[] }
+  /** Lost: pick a backend and place the inputs again, then `resubmitted` or `resubmit-failed`. */
+  | { type: 'resubmit'; reason: string };
+
+export interface Policy {
+  onLost: 'resubmit' | 'fail';
+  maxAttempts: number;
+}
+
+export interface Step {
+  life: Life;
+  effects: Effect[];
+}
+
+type ProgressEvent = Extract<TransportEvent, { type: 'started' | 'cached' | 'executing' | 'progress' | 'executed' }>;
+type FailedEvent = Extract<TransportEvent, { type: 'failed' }>;
+
+const unchanged = (life: Life): Step => ({ life, effects: [] });
+
+export function apply(life: Life, event: GenerationEvent, now: string, policy: Policy): Step {
+  const { gen } = life;
+  if (FINAL_STATES.has(gen.state)) return unchanged(life);
+  switch (event.type) {
+    case 'interrupt':
+      if (life.interruptRequested) return unchanged(life);
+      return { life: { ...life, interruptRequested: true }, effects: life.phase === 'submitted' ? [{ type: 'cancel' }] : [] };
+    case 'submitted': {
+      if (event.promptId !== gen.promptId || life.phase !== 'submitting') return unchanged(life);
+      const next: Life = { ...life, phase: 'submitted', gen: { ...gen, position: event.position, updatedAt: now } };
+      return { life: next, effects: [{ type: 'persist' }, { type: 'publish' }, ...(life.interruptRequested ? [{ type: 'cancel' } as const] : [])] };
+    }
+    case 'submit-failed':
+    case 'copy-failed':
+    case 'resubmit-failed':
+      if (event.promptId !== gen.promptId) return unchanged(life);
+      return end(life, 'failed', event.reason, now);
+    case 'results-copied':
+      if (event.promptId !== gen.promptId) return unchanged(life);
+      return completed(life, event.results, now);
+    case 'resubmitted': {
+      if (life.phase !== 'submitting') return unchanged(life);
+      const next: Generation = {
+        ...gen,
+        promptId: event.promptId,
+        backend: event.backend,
+        graph: event.graph,
+        attempts: gen.attempts + 1,
+        state: 'queued',
+        position: null,
+        startedAt: null,
+        // Back to the start; percent stays where it was (it never goes backwards).
+        doneNodes: [],
+        node: null,
+        step: null,
+        maxSteps: null,
+        updatedAt: now,
+      };
+      return { life: { ...life, gen: next }, effects: [{ type: 'persist', graph: true }, { type: 'publish' }, { type: 'submit', after: event.reason }] };
+    }
+    case 'transport':
+      return onTransport(life, event.event, now, policy);
+    default:
+      return assertNever(event);
+  }
+}
+
+function onTransport(life: Life, event: TransportEvent, now: string, policy: Policy): Step {
+  const { gen } = life;
+  if (event.promptId !== gen.promptId || life.phase === 'ending') return unchanged(life);
+  switch (event.type) {
+    case 'queued':
+      return unchanged(life);
+    case 'started':
+    case 'cached':
+    case 'executing':
+    case 'progress':
+    case 'executed':
+      return onProgress(life, event, now);
+    case 'completed':
+      // Completed only once the results are copied: the client must never see a URL that 404s.
+      return { life: { ...life, phase: 'ending' }, effects: [{ type: 'copy-results', outputs: event.outputs }] };
+    case 'failed':
+      return end(life, 'failed', describeRuntimeFailure(event), now, event.node);
+    case 'interrupted':
+      return end(life, 'interrupted', life.interruptRequested ? 'interrupted on request' : `interrupted on ComfyUI backend ${event.backend}`, now);
+    case 'stuck':
+      return end(life, 'failed', event.reason, now);
+    case 'lost':
+      if (policy.onLost === 'fail') return end(life, 'failed', event.reason, now);
+      if (gen.attempts >= policy.maxAttempts) return end(life, 'failed', `${event.reason}; it was already submitted ${gen.attempts} time(s)`, now);
+      return { life: { ...life, phase: 'submitting' }, effects: [{ type: 'resubmit', reason: event.reason }] };
+    default:
+      return assertNever(event);
+  }
+}
+
+function onProgress(life: Life, event: ProgressEvent, now: string): Step {
+  const before = life.gen;
+  const gen: Generation = { ...before, doneNodes: before.doneNodes };
+  const markDone = (node: string) => {
+    if (!gen.doneNodes.includes(node)) gen.doneNodes = [...gen.doneNodes, node];
+  };
+  // The node that was executing has finished once ComfyUI moves on to another one.
+  const moveTo = (node: string) => {
+    if (gen.node === node) return;
+    if (gen.node !== null) markDone(gen.node);
+    gen.node = node;
+    gen.step = null;
+    gen.maxSteps = null;
+  };
+  switch (event.type) {
+    case 'started':
+      break;
+    case 'cached':
+      for (const node of event.nodes) markDone(node);
+      break;
+    case 'executing':
+      moveTo(event.node);
+      break;
+    case 'progress':
+      moveTo(event.node);
+      gen.step = event.value;
+      gen.maxSteps = event.max;
+      break;
+    case 'executed':
+      markDone(event.node);
+      break;
+    default:
+      assertNever(event);
+  }
+  if (gen.state === 'queued') {
+    gen.state = 'running';
+    gen.startedAt ??= now;
+  }
+  // Percent never goes down, whatever the events say (a resubmission starts over without showing less).
+  gen.percent = Math.max(gen.percent, computePercent(gen));
+  if (gen.state !== before.state) {
+    gen.updatedAt = now;
+    return { life: { ...life, gen }, effects: [{ type: 'persist' }, { type: 'publish' }] };
+  }
+  const moved = gen.percent !== before.percent || gen.node !== before.node || gen.step !== before.step || gen.doneNodes.length !== before.doneNodes.length;
+  if (!moved) return unchanged(life);
+  gen.updatedAt = now;
+  return { life: { ...life, gen }, effects: [{ type: 'publish' }, { type: 'persist-soon' }] };
+}
+
+function completed(life: Life, results: ResultFile[], now: string): Step {
+  const gen: Generation = {
+    ...life.gen,
+    results,
+    state: 'completed',
+    percent: 100,
+    node: null,
+    step: null,
+    maxSteps: null,
+    error: null,
+    finishedAt: now,
+    startedAt: life.gen.startedAt ?? now,
+    updatedAt: now,
+  };
+  return { life: { ...life, gen }, effects: [{ type: 'persist' }, { type: 'settle' }] };
+}
+
+function end(life: Life, state: Extract<GenerationState, 'failed' | 'interrupted'>, reason: string, now: string, node?: string | null): Step {
+  const gen: Generation = {
+    ...life.gen,
+    state,
+    error: reason,
+    step: null,
+    maxSteps: null,
+    finishedAt: now,
+    updatedAt: now,
+    node: node ?? life.gen.node,
+  };
+  return { life: { ...life, gen }, effects: [{ type: 'persist' }, { type: 'settle' }] };
+}
+
+/**
+ * Overall completion in percent, two decimals, rounded down so 100 only shows when everything ran:
+ * (nodes done + the current node's step fraction) / nodes that will run.
+ */
+export function computePercent(gen: Pick<Generation, 'doneNodes' | 'totalNodes' | 'node' | 'step' | 'maxSteps'>): number {
+  if (gen.totalNodes <= 0) return 0;
+  const done = Math.min(gen.doneNodes.length, gen.totalNodes);
+  let fraction = 0;
+  if (gen.node !== null && !gen.doneNodes.includes(gen.node) && gen.step !== null && gen.maxSteps !== null && gen.maxSteps > 0) {
+    fraction = Math.min(Math.max(gen.step / gen.maxSteps, 0), 1);
+  }
+  const raw = (Math.min(done + fraction, gen.totalNodes) / gen.totalNodes) * 100;
+  return Math.floor(raw * 100 + 1e-7) / 100;
+}
+
+/** "node 5 (FailingNode) raised RuntimeError: boom" — what a client reads in error_message. */
+export function describeRuntimeFailure(event: Pick<FailedEvent, 'node' | 'nodeType' | 'exceptionType' | 'message'>): string {
+  const where = event.node === null ? 'the workflow' : `node ${event.node}${event.nodeType ? ` (${event.nodeType})` : ''}`;
+  const what = event.exceptionType ? `raised ${event.exceptionType}: ` : 'failed: ';
+  return `${where} ${what}${event.message}`;
+}
+
+/** A new generation, recorded before its first submission. */
+export function newGeneration(fields: {
+  id: string;
+  promptId: string;
+  clientId: string;
+  owner: string | null;
+  workflow: string;
+  backend: string;
+  graph: Graph;
+  uploadInputs: Record<string, string>;
+  shippedInputs: Record<string, string>;
+  totalNodes: number;
+  now: string;
+}): Generation {
+  const { now, ...rest } = fields;
+  return {
+    ...rest,
+    state: 'queued',
+    uploads: [...new Set(Object.values(fields.uploadInputs))],
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: now,
+    position: null,
+    percent: 0,
+    node: null,
+    step: null,
+    maxSteps: null,
+    doneNodes: [],
+    results: [],
+    error: null,
+    attempts: 1,
+  };
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unhandled event ${JSON.stringify(value)}`);
+}
