@@ -6,6 +6,7 @@ import { ANONYMOUS } from '../core/contracts/auth.js';
 import type { Generation } from '../core/contracts/generation.js';
 import type { Graph } from '../core/contracts/graph.js';
 import type { BridgeError } from '../core/errors.js';
+import { clientTopic, type ClientFrame } from '../contracts/client-frame.js';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
 import { probePlugin, until, type Probe } from './generations-stub-transport.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
@@ -46,6 +47,7 @@ describe('generations against the fake ComfyUI', function () {
     const bridge = await startBridge({
       plugins: {
         'storage-nedb': dataDir ? {} : { inMemory: true },
+        bus: {},
         comfyui: comfyOptions(fake.url),
         generations,
         results: {},
@@ -75,9 +77,9 @@ describe('generations against the fake ComfyUI', function () {
     fake.setNodeDuration('TestSleep', 200);
     const percents: number[] = [];
     const states: string[] = [];
-    probe.generations!.onChange((gen) => {
-      percents.push(gen.percent);
-      states.push(gen.state);
+    probe.bus!.subscribe<ClientFrame>(clientTopic('client-a'), ({ payload }) => {
+      percents.push(Number(payload.data.percent));
+      states.push(String(payload.data.state));
     });
     const gen = await create(probe, SLEEPY);
     expect(gen.totalNodes).to.equal(3);

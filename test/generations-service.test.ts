@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ANONYMOUS } from '../core/contracts/auth.js';
 import type { Generation } from '../core/contracts/generation.js';
-import type { GenerationChange } from '../core/contracts/generations.js';
+import { clientTopic, type ClientFrame } from '../contracts/client-frame.js';
 import type { GenerationService } from '../plugins/generations/api.js';
 import type { Graph } from '../core/contracts/graph.js';
 import type { Storage } from '../core/contracts/storage.js';
@@ -21,19 +21,30 @@ describe('generations service (stub transport)', () => {
   let probe: Probe;
   let service: GenerationService;
   let storage: Storage;
-  let changes: { id: string; state: string; percent: number; change: GenerationChange }[];
+  /** The frames client-1's topic carried, as ws would deliver them. */
+  let changes: { id: string; seq: number; status: string; details: string; state: string; percent: number; ends: boolean }[];
 
   async function start(options: Record<string, unknown> = {}, config: Record<string, unknown> = {}): Promise<void> {
     probe = {};
     bridge = await startBridge({
-      plugins: { 'storage-nedb': { inMemory: true }, generations: options, results: {} },
+      plugins: { 'storage-nedb': { inMemory: true }, bus: {}, generations: options, results: {} },
       extraPlugins: [stubTransportPlugin(stub), probePlugin(probe)],
       config,
     });
     service = probe.generations!;
     storage = probe.storage!;
     changes = [];
-    service.onChange((gen, change) => changes.push({ id: gen.id, state: gen.state, percent: gen.percent, change }));
+    probe.bus!.subscribe<ClientFrame>(clientTopic('client-1'), ({ seq, payload }) =>
+      changes.push({
+        id: payload.generationId,
+        seq,
+        status: payload.status,
+        details: payload.details,
+        state: String(payload.data.state),
+        percent: Number(payload.data.percent),
+        ends: payload.ends,
+      }),
+    );
   }
 
   const emitRun = (promptId: string): void => {
@@ -85,27 +96,27 @@ describe('generations service (stub transport)', () => {
     const gen = await service.create(request());
     emitRun(gen.promptId);
     const done = await service.waitForEnd(gen.id, 3000);
-    // created, submitted, started (running), node 1, node 2 (1 of 2 done), steps 1/4 and 2/4, node 2 done, completed;
-    // the cached event with no nodes changes nothing and is not announced.
-    const announced = changes.filter((c) => c.id === gen.id).map((c) => `${c.change}:${c.state}:${c.percent}`);
+    // created, started (running), node 2 (1 of 2 done), steps 1/4 and 2/4, node 2 done, completed. What a
+    // client would see twice (the accepted position, the first node, a cached event with no nodes) is no frame,
+    // and the 100.00% is not forced again when it was already shown.
+    const announced = changes.filter((c) => c.id === gen.id).map((c) => `${c.status}:${c.details}:${c.state}`);
     expect(announced).to.deep.equal([
-      'created:queued:0',
-      'updated:queued:0',
-      'updated:running:0',
-      'updated:running:0',
-      'updated:running:50',
-      'updated:running:62.5',
-      'updated:running:75',
-      'updated:running:100',
-      'finished:completed:100',
+      'progress:0.00%:queued',
+      'progress:0.00%:running',
+      'progress:50.00%:running',
+      'progress:62.50%:running',
+      'progress:75.00%:running',
+      'progress:100.00%:running',
+      'closed:Execution is done:completed',
     ]);
+    expect(changes.map((c) => c.seq)).to.deep.equal(changes.map((_c, i) => i + 1)); // numbered by the bus
     expect(done?.state).to.equal('completed');
     expect(done?.percent).to.equal(100);
     const percents = changes.filter((c) => c.id === gen.id).map((c) => c.percent);
     for (let i = 1; i < percents.length; i++) expect(percents[i]).to.be.at.least(percents[i - 1]!);
     expect(percents).to.include(50); // node 1 done of 2
     expect(percents).to.include(62.5); // node 2 at step 1/4
-    const finished = changes.filter((c) => c.change === 'finished');
+    const finished = changes.filter((c) => c.ends);
     expect(finished).to.have.length(1);
     const stored = await storage.generations.get(gen.id);
     expect(stored?.state).to.equal('completed');
@@ -132,10 +143,8 @@ describe('generations service (stub transport)', () => {
     await start();
     const gen = await service.create(request());
     const seen: string[] = [];
-    service.onChange((g, change) => {
-      if (change === 'updated' && g.state === 'running') {
-        void storage.generations.get(g.id).then((s) => seen.push(s!.state));
-      }
+    probe.bus!.subscribe<ClientFrame>(clientTopic('client-1'), ({ payload }) => {
+      if (payload.data.state === 'running') void storage.generations.get(payload.generationId).then((s) => seen.push(s!.state));
     });
     stub.emit({ type: 'started', promptId: gen.promptId, backend: 'stub' });
     await until(() => seen.length > 0, 'a running notification');
@@ -212,7 +221,8 @@ describe('generations service (stub transport)', () => {
     // A late event for the same prompt changes nothing.
     stub.emit({ type: 'interrupted', promptId: gen.promptId, backend: 'stub', node: null });
     await new Promise((r) => setTimeout(r, 20));
-    expect(changes.filter((c) => c.change === 'finished')).to.have.length(1);
+    expect(changes.filter((c) => c.ends)).to.have.length(1);
+    expect(changes.filter((c) => c.id === gen.id).map((c) => c.status)).to.deep.equal(['progress', 'error', 'closed']);
   });
 
   it('interrupts a running generation when ComfyUI reports it stopped; a finished one is returned as is', async () => {
@@ -325,7 +335,7 @@ describe('generations service (stub transport)', () => {
     }) as PluginManifest<never>;
     probe = {};
     bridge = await startBridge({
-      plugins: { 'storage-nedb': { inMemory: true }, generations: {}, results: {} },
+      plugins: { 'storage-nedb': { inMemory: true }, bus: {}, generations: {}, results: {} },
       extraPlugins: [stubTransportPlugin(stub), uploadsPlugin, probePlugin(probe)],
     });
     service = probe.generations!;
@@ -351,7 +361,7 @@ describe('generations service (stub transport)', () => {
   it('lets beforeSubmit rewrite the graph and gives created / settled the generation', async () => {
     probe = {};
     bridge = await startBridge({
-      plugins: { 'storage-nedb': { inMemory: true }, generations: {}, results: {} },
+      plugins: { 'storage-nedb': { inMemory: true }, bus: {}, generations: {}, results: {} },
       extraPlugins: [stubTransportPlugin(stub), probePlugin(probe)],
     });
     service = probe.generations!;

@@ -5,6 +5,7 @@ import type { BridgeError } from '../core/errors.js';
 import type { GenerationService } from '../plugins/generations/api.js';
 import type { Storage } from '../core/contracts/storage.js';
 import type { Hooks } from '../core/hooks.js';
+import type { Bus } from '../contracts/bus.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { providing } from './helpers/fixture-plugins.js';
 
@@ -107,18 +108,20 @@ export interface Probe {
   storage?: Storage;
   hooks?: Hooks;
   transport?: Transport;
+  bus?: Bus;
 }
 
 /** A plugin that hands the test the services it needs to drive (loaded after generations). */
 export function probePlugin(probe: Probe): PluginManifest<never> {
   return definePlugin({
     name: 'generations-probe',
-    dependencies: ['generations', 'storage', 'transport'],
+    dependencies: ['generations', 'storage', 'transport', 'bus'],
     register(ctx) {
       probe.generations = ctx.use('generations');
       probe.storage = ctx.use('storage');
       probe.hooks = ctx.hooks;
       probe.transport = ctx.use('transport');
+      probe.bus = ctx.use('bus');
     },
   }) as PluginManifest<never>;
 }

@@ -39,7 +39,7 @@ describe('GET /results/:id/:file', () => {
     stub.files.set('../../etc/notes file.txt', weird);
     const probe: Probe = {};
     bridge = await startBridge({
-      plugins: { 'storage-nedb': { inMemory: true }, generations: {}, results: {} },
+      plugins: { 'storage-nedb': { inMemory: true }, bus: {}, generations: {}, results: {} },
       extraPlugins: [stubTransportPlugin(stub), probePlugin(probe), keyAuth],
     });
     service = probe.generations!;

@@ -6,7 +6,10 @@ import { FrameReader, refusedUpgrade, wsUrl, type Frame } from './ws-client.js';
 import { StubGenerations, stubGenerationsPlugin } from './ws-stub-generations.js';
 import { delay, drainUntilClosed, eventually, grabWsStats, stalledSocket } from './ws-support.js';
 
-/** The ws plugin over real sockets, fed by a scriptable generations service. */
+/**
+ * The ws plugin over real sockets, fed through the real bus by a scriptable generations service that
+ * renders its frames the way plugins/generations does.
+ */
 describe('ws plugin (real sockets, scripted generations)', () => {
   let bridge: RunningBridge | undefined;
   let stub: StubGenerations;
@@ -17,7 +20,7 @@ describe('ws plugin (real sockets, scripted generations)', () => {
   async function start(options: Record<string, unknown> = {}): Promise<RunningBridge> {
     stub = new StubGenerations();
     bridge = await startBridge({
-      plugins: { ws: { heartbeatMs: 60_000, ...options } },
+      plugins: { bus: {}, ws: { heartbeatMs: 60_000, ...options } },
       extraPlugins: [stubGenerationsPlugin(stub), grabWsStats(grabbed)],
     });
     return bridge;

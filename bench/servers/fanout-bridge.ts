@@ -42,6 +42,7 @@ const transport = new SyntheticTransport();
 const bridge = await startBridge({
   plugins: {
     'storage-nedb': { inMemory: true },
+    bus: {},
     workflows: { dir, watch: false },
     generations: {},
     generate: {},

@@ -9,8 +9,6 @@ export interface GenerationFrame {
   data: Record<string, unknown>;
 }
 
-export type GenerationChange = 'created' | 'updated' | 'finished';
-
 export interface CreateGeneration {
   workflow: string;
   clientId: string;

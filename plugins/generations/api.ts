@@ -1,7 +1,7 @@
 import { AsyncSeriesWaterfallHook, SyncHook } from 'tapable';
 import type { Principal } from '../../core/contracts/auth.js';
 import type { Generation } from '../../core/contracts/generation.js';
-import type { CreateGeneration, GenerationChange, GenerationFrame, GenerationLookup } from '../../core/contracts/generations.js';
+import type { CreateGeneration, GenerationFrame, GenerationLookup } from '../../core/contracts/generations.js';
 import type { Graph } from '../../core/contracts/graph.js';
 
 /** What beforeSubmit taps see next to the graph. */
@@ -31,7 +31,12 @@ export function createGenerationHooks() {
 
 export type GenerationHooks = ReturnType<typeof createGenerationHooks>;
 
-/** Provided by plugins/generations: the life of every generation, from submit to its end. */
+/**
+ * Provided by plugins/generations: the life of every generation, from submit to its end. Live
+ * changes are not a listener here: each client's frames are published on the bus (contracts/bus.ts,
+ * topic `client:<clientId>`, payload contracts/client-frame.ts), and the hooks above mark a
+ * generation's start and end.
+ */
 export interface GenerationService extends GenerationLookup {
   readonly hooks: GenerationHooks;
   /** Records, submits and follows a generation; resolves once the backend accepted it. */
@@ -40,8 +45,6 @@ export interface GenerationService extends GenerationLookup {
   interrupt(id: string): Promise<Generation>;
   /** Resolves with the generation when it ends, or undefined after timeoutMs. */
   waitForEnd(id: string, timeoutMs: number): Promise<Generation | undefined>;
-  /** Every change to any generation, after it was persisted. Returns an unsubscribe function. */
-  onChange(listener: (gen: Generation, change: GenerationChange) => void): () => void;
   /** The websocket/execution-info frame for a generation's current state. */
   frame(gen: Generation): GenerationFrame;
   /** Public URL of a result file. */

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import type { Generation } from '../../core/contracts/generation.js';
-import type { GenerationChange } from '../../core/contracts/generations.js';
 import { notFound } from '../../core/errors.js';
 import { definePlugin } from '../../core/plugin.js';
 import { createGenerationHooks, type GenerationService } from './api.js';
@@ -19,12 +18,10 @@ export function origin(host: string, port: number): string {
   return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
 }
 
-type ChangeListener = (gen: Generation, change: GenerationChange) => void;
-
 export default definePlugin<GenerationsOptions>({
   name: PLUGIN,
   description: 'The life of every generation: record, submit, follow progress, copy results, recover after restarts.',
-  dependencies: ['storage', 'transport'],
+  dependencies: ['storage', 'transport', 'bus'],
   optionalDependencies: ['uploads'],
   provides: ['generations'],
   options: optionsSchema,
@@ -37,7 +34,7 @@ export default definePlugin<GenerationsOptions>({
     const resultsDir = join(ctx.config.dataDir, 'results');
     const storage = ctx.use('storage');
     const hooks = createGenerationHooks();
-    const listeners = new Set<ChangeListener>();
+    const resultUrl = (gen: Generation, filename: string) => `${baseUrl()}/results/${encodeURIComponent(gen.id)}/${encodeURIComponent(filename)}`;
     const runner = new Runner({
       storage,
       transport: ctx.use('transport'),
@@ -46,15 +43,8 @@ export default definePlugin<GenerationsOptions>({
       log: ctx.log,
       options: ctx.options,
       resultsDir,
-      publish(gen, change) {
-        for (const listener of [...listeners]) {
-          try {
-            listener(gen, change);
-          } catch (error) {
-            ctx.log.error({ err: error, genId: gen.id }, 'generation listener threw');
-          }
-        }
-      },
+      bus: ctx.use('bus'),
+      resultUrl,
     });
 
     // `wait: true` and the like: one tap on `settled` serves every waiter.
@@ -64,8 +54,6 @@ export default definePlugin<GenerationsOptions>({
       waiters.delete(gen.id);
       for (const resolve of waiting ?? []) resolve(gen);
     });
-
-    const resultUrl = (gen: Generation, filename: string) => `${baseUrl()}/results/${encodeURIComponent(gen.id)}/${encodeURIComponent(filename)}`;
 
     const service: GenerationService = {
       hooks,
@@ -98,10 +86,6 @@ export default definePlugin<GenerationsOptions>({
           waiting.add(done);
           const timer = setTimeout(() => done(undefined), timeoutMs);
         });
-      },
-      onChange(listener) {
-        listeners.add(listener);
-        return () => void listeners.delete(listener);
       },
       frame: (gen) => buildFrame(gen, resultUrl),
       resultUrl,

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { Bus } from '../../contracts/bus.js';
+import { clientTopic, type ClientFrame } from '../../contracts/client-frame.js';
 import { FINAL_STATES, type Generation } from '../../core/contracts/generation.js';
 import type { CreateGeneration } from '../../core/contracts/generations.js';
 import type { Storage } from '../../core/contracts/storage.js';
@@ -8,6 +10,7 @@ import type { UploadService } from '../../core/contracts/uploads.js';
 import { backendUnavailable, type BridgeError } from '../../core/errors.js';
 import type { GenerationHooks } from './api.js';
 import { submitFailure, messageOf } from './failures.js';
+import { clientFrames, type ResultUrl } from './frame.js';
 import { apply, newGeneration, type Effect, type GenerationEvent, type Life } from './generation.js';
 import { newGenerationId, newPromptId } from './ids.js';
 import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
@@ -23,8 +26,9 @@ export interface RunnerDeps {
   options: GenerationsOptions;
   /** `<dataDir>/results`: one folder per generation. */
   resultsDir: string;
-  /** A generation was created, changed or ended (after it was persisted when that matters). */
-  publish(gen: Generation, change: 'created' | 'updated' | 'finished'): void;
+  /** Where each client's frames go (topic `client:<clientId>`); the bus numbers them. */
+  bus: Bus;
+  resultUrl: ResultUrl;
 }
 
 /** One live generation: its machine state, its transport run, and the queue its effects run in. */
@@ -39,6 +43,8 @@ interface Entry {
   persistTimer: NodeJS.Timeout | null;
   /** What create() or interrupt() must throw once their task ran. */
   error: BridgeError | undefined;
+  /** What the last published frame showed (clientFrames drops an unchanged progress). */
+  frameKey: string;
 }
 
 /** What persisting writes: everything that changes while a generation lives (not the graph unless asked). */
@@ -105,7 +111,7 @@ export class Runner {
     const entry = this.#add({ gen, phase: 'submitting', interruptRequested: false });
     this.#markUploadsUsed(entry);
     this.#call('created', () => hooks.created.call(gen), entry);
-    this.deps.publish(gen, 'created');
+    await this.#publish(entry);
     entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, backend, totalNodes }, 'generation recorded');
     await this.#enqueue(entry, () => this.#perform(entry, { type: 'submit' }));
     if (entry.error) throw entry.error;
@@ -192,7 +198,7 @@ export class Runner {
       case 'persist-soon':
         return this.#persistSoon(entry);
       case 'publish':
-        return this.deps.publish(gen, 'updated');
+        return this.#publish(entry);
       case 'settle':
         return this.#settle(entry);
       case 'submit': {
@@ -288,7 +294,26 @@ export class Runner {
     entry.persistTimer.unref();
   }
 
-  #settle(entry: Entry): void {
+  /**
+   * The client's frames for this change, rendered completely and published on its bus topic, in
+   * the generation's queue so they keep its order. `active` counts after the change (an ended
+   * generation is no longer live), which tells ws when a client has nothing left running.
+   */
+  async #publish(entry: Entry): Promise<void> {
+    const { gen } = entry.life;
+    const { frames, key } = clientFrames(gen, entry.frameKey, this.deps.resultUrl);
+    entry.frameKey = key;
+    if (frames.length === 0) return;
+    const topic = clientTopic(gen.clientId);
+    const active = this.activeCount(gen.clientId);
+    try {
+      for (const frame of frames) await this.deps.bus.publish<ClientFrame>(topic, { ...frame, active });
+    } catch (error) {
+      entry.log.error({ err: error }, 'could not publish the generation frames');
+    }
+  }
+
+  async #settle(entry: Entry): Promise<void> {
     const { gen } = entry.life;
     if (entry.persistTimer) clearTimeout(entry.persistTimer);
     entry.persistTimer = null;
@@ -297,14 +322,14 @@ export class Runner {
     if (gen.state === 'completed') entry.log.info({ files: gen.results.length }, 'generation completed');
     else if (gen.state === 'failed') entry.log.warn({ reason: gen.error }, 'generation failed');
     else entry.log.info({ reason: gen.error }, 'generation interrupted');
-    this.deps.publish(gen, 'finished');
+    await this.#publish(entry);
     this.#call('settled', () => this.deps.hooks.settled.call(gen), entry);
   }
 
   // ── the registry ────────────────────────────────────────────────────────────
 
   #add(life: Life): Entry {
-    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, error: undefined };
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, error: undefined, frameKey: '' };
     const { id, clientId } = life.gen;
     this.#live.set(id, entry);
     const ofClient = this.#byClient.get(clientId);

@@ -18,17 +18,16 @@ const PLUGIN = 'ws';
 export default definePlugin<WsOptions>({
   name: PLUGIN,
   description: 'WS /ws — live generation status per clientId.',
-  dependencies: ['generations'],
+  // Frames come rendered from the bus (generations publishes them); ws never calls generations.
+  dependencies: ['bus'],
   optionalDependencies: ['access'],
   provides: ['wsStats'],
   options: optionsSchema,
   register(ctx) {
     const { options } = ctx;
-    const generations = ctx.use('generations');
     const stats = new MutableWsStats();
-    const hub = new SocketHub({ generations, options, log: ctx.log, stats });
+    const hub = new SocketHub({ bus: ctx.use('bus'), options, log: ctx.log, stats });
     ctx.provide('wsStats', statsService(stats));
-    const unsubscribe = generations.onChange((gen) => hub.publish(gen));
 
     const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false, clientTracking: false });
     let closing = false;
@@ -58,12 +57,10 @@ export default definePlugin<WsOptions>({
     });
     ctx.hooks.preClose.tapPromise({ name: PLUGIN }, async () => {
       closing = true;
-      unsubscribe();
       await hub.shutdown();
     });
     ctx.onClose(() => {
       closing = true;
-      unsubscribe();
       hub.stop();
       server?.off('upgrade', onUpgrade);
       wss.close();
