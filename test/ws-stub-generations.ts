@@ -3,7 +3,7 @@ import type { CreateGeneration, GenerationFrame } from '../core/contracts/genera
 import type { Bus } from '../contracts/bus.js';
 import { clientTopic, type ClientFrame } from '../contracts/client-frame.js';
 import { createGenerationHooks, type GenerationService } from '../plugins/generations/api.js';
-import { clientFrames } from '../plugins/generations/frame.js';
+import { clientFrames } from '../plugins/generations/generation.js';
 import type { BridgeError } from '../core/errors.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { generationRecord } from './helpers/generation.js';

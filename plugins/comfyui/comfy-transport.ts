@@ -14,21 +14,23 @@ import type { BackendConnection } from './backend-connection.js';
 import { cancelPrompt, lookupPrompts } from './backend-queries.js';
 import { BackendPool } from './backend-pool.js';
 import { openOutput, uploadInput } from './file-transfer.js';
-import { mapFrame } from './frame-events.js';
 import { InFlightPrompts, type Tracked } from './in-flight-prompts.js';
 import { ObjectInfoCache } from './object-info.js';
 import type { ComfyuiOptions } from './options.js';
+import type { Ending } from './prompt-endings.js';
 import { submitPrompt } from './prompt-submission.js';
 import { toLookup, type PromptLookup } from './protocol.js';
 import { Reconciler } from './reconciliation.js';
+import { settleFromHistory } from './settle-from-history.js';
 import type { TransportContext } from './transport-context.js';
 import { unreachableAs503 } from './unreachable.js';
 
 /**
  * The Transport over one or more ComfyUI backends. Events are routed by the bridge-minted
  * prompt_id; history is the source of truth after any gap (reconnect, silent socket, restart).
- * This class wires the pieces: backend-pool (choice), prompt-submission, frame-events (mapping),
- * in-flight-prompts + reconciliation (tracking and recovery), file-transfer.
+ * This class wires the pieces: backend-pool (choice), backend-connection (a socket's frames become
+ * its prompts' events), prompt-submission, in-flight-prompts + reconciliation (the one registry,
+ * watchdog and reconciler), settle-from-history, file-transfer.
  */
 export class ComfyTransport implements Transport {
   readonly #ctx: TransportContext;
@@ -42,8 +44,11 @@ export class ComfyTransport implements Transport {
     readonly clientId: string,
     log: Logger,
   ) {
+    const inFlight = new InFlightPrompts(log);
     const events = {
-      onText: (backend: BackendConnection, text: string) => mapFrame(this.#ctx, backend, text),
+      prompts: inFlight,
+      onEnd: (tracked: Tracked, end: Ending) => inFlight.finish(tracked, end),
+      onSuccess: (tracked: Tracked) => void settleFromHistory(this.#ctx, tracked),
       onUp: (backend: BackendConnection) => void this.#reconciler.reconcile(backend),
     };
     this.#ctx = {
@@ -52,7 +57,7 @@ export class ComfyTransport implements Transport {
       log,
       closing: this.#closing.signal,
       backends: new BackendPool(options, clientId, events, log, this.#closing.signal),
-      inFlight: new InFlightPrompts(log),
+      inFlight,
     };
     this.#reconciler = new Reconciler(this.#ctx);
     this.#objectInfo = new ObjectInfoCache(options.objectInfoTtlMs);

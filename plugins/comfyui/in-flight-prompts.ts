@@ -34,42 +34,32 @@ export interface Tracked {
   checking: boolean;
 }
 
-/** The prompts in flight, by prompt_id; events go to each prompt's own listener. */
-export class InFlightPrompts {
-  readonly #tracked = new Map<string, Tracked>();
-
-  constructor(private readonly log: Logger) {}
-
-  has(promptId: string): boolean {
-    return this.#tracked.has(promptId);
-  }
-
-  get(promptId: string): Tracked | undefined {
-    return this.#tracked.get(promptId);
+/**
+ * The prompts in flight, by prompt_id (a Map, so a backend's socket finds a frame's prompt with a
+ * plain lookup); events go to each prompt's own listener.
+ */
+export class InFlightPrompts extends Map<string, Tracked> {
+  constructor(private readonly log: Logger) {
+    super();
   }
 
   /** Still the entry for its prompt (not ended or replaced meanwhile). */
   isCurrent(tracked: Tracked): boolean {
-    return this.#tracked.get(tracked.promptId) === tracked;
+    return this.get(tracked.promptId) === tracked;
   }
 
   /** A copy: ending prompts while walking it is safe. */
   all(): Tracked[] {
-    return [...this.#tracked.values()];
+    return [...this.values()];
   }
 
   add(tracked: Tracked): void {
-    this.#tracked.set(tracked.promptId, tracked);
+    this.set(tracked.promptId, tracked);
   }
 
   /** Forgets it without an event (its submission failed, and the caller hears that). */
   drop(tracked: Tracked): void {
-    if (this.isCurrent(tracked)) this.#tracked.delete(tracked.promptId);
-  }
-
-  /** Every prompt is forgotten (the transport closes); their owners keep them for the next start. */
-  clear(): void {
-    this.#tracked.clear();
+    if (this.isCurrent(tracked)) this.delete(tracked.promptId);
   }
 
   /** A non-terminal event of a prompt still in flight. */
@@ -82,7 +72,7 @@ export class InFlightPrompts {
   /** The terminal event: the prompt is forgotten first, so it ends exactly once. */
   finish(tracked: Tracked, end: Ending): void {
     if (!this.isCurrent(tracked)) return;
-    this.#tracked.delete(tracked.promptId);
+    this.delete(tracked.promptId);
     this.#deliver(tracked, { ...end, promptId: tracked.promptId, backend: tracked.backend.name } as TransportEvent);
   }
 

@@ -1,13 +1,15 @@
+import type { ClientFrame } from '../../contracts/client-frame.js';
 import { FINAL_STATES, type Generation, type GenerationState, type ResultFile } from '../../core/contracts/generation.js';
+import type { GenerationFrame } from '../../core/contracts/generations.js';
 import type { Graph } from '../../core/contracts/graph.js';
 import type { OutputRef, TransportEvent } from '../../core/contracts/transport.js';
 
 /*
  * The state machine of one generation, pure: `apply(life, event)` returns the next life and the
- * effects the runner must perform (persist, submit, cancel, copy results, publish). Nothing else
- * changes a generation. queued → running → completed | failed | interrupted; an event of a prompt
- * that is no longer the generation's (a resubmission replaced it), or one after its end, changes
- * nothing, so every generation ends exactly once.
+ * effects the runner must perform (persist, submit, cancel, copy results, publish the client's
+ * frames, rendered here). Nothing else changes a generation. queued → running → completed | failed
+ * | interrupted; an event of a prompt that is no longer the generation's (a resubmission replaced
+ * it), or one after its end, changes nothing, so every generation ends exactly once.
  */
 
 /** A live generation and what the machine needs to know beside it. */
@@ -21,9 +23,13 @@ export interface Life {
   readonly phase: 'submitting' | 'submitted' | 'ending';
   /** The client asked to stop it. */
   readonly interruptRequested: boolean;
+  /** What its last published frame showed ('' before the first): an unchanged progress is no frame. */
+  readonly frameKey: string;
 }
 
 export type GenerationEvent =
+  /** It was recorded: the client's first frame. */
+  | { type: 'created' }
   /** The backend accepted the current prompt; position = prompts ahead of it (null when unknown). */
   | { type: 'submitted'; promptId: string; position: number | null }
   | { type: 'submit-failed'; promptId: string; reason: string }
@@ -41,10 +47,10 @@ export type Effect =
   | { type: 'persist'; graph?: true }
   /** Progress only: write at most once per progressPersistMs. */
   | { type: 'persist-soon' }
-  /** Tell the generation's listeners it changed (its frames, the `changed` hook). */
-  | { type: 'publish' }
+  /** Publish these frames of the client's (the runner adds `active`; the bus numbers them). */
+  | { type: 'publish'; frames: RenderedFrame[] }
   /** It ended: forget it, publish its last frames, call `settled`. */
-  | { type: 'settle' }
+  | { type: 'settle'; frames: RenderedFrame[] }
   /** Submit the current prompt; `after` is the reason of a resubmission. */
   | { type: 'submit'; after?: string }
   | { type: 'cancel' }
@@ -57,6 +63,15 @@ export interface Policy {
   maxAttempts: number;
 }
 
+export type ResultUrl = (gen: Generation, file: string) => string;
+
+/** What a step may read besides the life and the event: the time, the policy, and how result URLs look. */
+export interface StepContext {
+  now: string;
+  policy: Policy;
+  resultUrl: ResultUrl;
+}
+
 export interface Step {
   life: Life;
   effects: Effect[];
@@ -67,26 +82,31 @@ type FailedEvent = Extract<TransportEvent, { type: 'failed' }>;
 
 const unchanged = (life: Life): Step => ({ life, effects: [] });
 
-export function apply(life: Life, event: GenerationEvent, now: string, policy: Policy): Step {
+export function apply(life: Life, event: GenerationEvent, context: StepContext): Step {
   const { gen } = life;
+  const { now } = context;
   if (FINAL_STATES.has(gen.state)) return unchanged(life);
   switch (event.type) {
+    case 'created':
+      return announce({ life, effects: [] }, context);
     case 'interrupt':
       if (life.interruptRequested) return unchanged(life);
       return { life: { ...life, interruptRequested: true }, effects: life.phase === 'submitted' ? [{ type: 'cancel' }] : [] };
     case 'submitted': {
       if (event.promptId !== gen.promptId || life.phase !== 'submitting') return unchanged(life);
       const next: Life = { ...life, phase: 'submitted', gen: { ...gen, position: event.position, updatedAt: now } };
-      return { life: next, effects: [{ type: 'persist' }, { type: 'publish' }, ...(life.interruptRequested ? [{ type: 'cancel' } as const] : [])] };
+      const step = announce({ life: next, effects: [{ type: 'persist' }] }, context);
+      if (life.interruptRequested) step.effects.push({ type: 'cancel' });
+      return step;
     }
     case 'submit-failed':
     case 'copy-failed':
     case 'resubmit-failed':
       if (event.promptId !== gen.promptId) return unchanged(life);
-      return end(life, 'failed', event.reason, now);
+      return end(life, 'failed', event.reason, context);
     case 'results-copied':
       if (event.promptId !== gen.promptId) return unchanged(life);
-      return completed(life, event.results, now);
+      return completed(life, event.results, context);
     case 'resubmitted': {
       if (life.phase !== 'submitting') return unchanged(life);
       const next: Generation = {
@@ -105,17 +125,20 @@ export function apply(life: Life, event: GenerationEvent, now: string, policy: P
         maxSteps: null,
         updatedAt: now,
       };
-      return { life: { ...life, gen: next }, effects: [{ type: 'persist', graph: true }, { type: 'publish' }, { type: 'submit', after: event.reason }] };
+      const step = announce({ life: { ...life, gen: next }, effects: [{ type: 'persist', graph: true }] }, context);
+      step.effects.push({ type: 'submit', after: event.reason });
+      return step;
     }
     case 'transport':
-      return onTransport(life, event.event, now, policy);
+      return onTransport(life, event.event, context);
     default:
       return assertNever(event);
   }
 }
 
-function onTransport(life: Life, event: TransportEvent, now: string, policy: Policy): Step {
+function onTransport(life: Life, event: TransportEvent, context: StepContext): Step {
   const { gen } = life;
+  const { policy } = context;
   if (event.promptId !== gen.promptId || life.phase === 'ending') return unchanged(life);
   switch (event.type) {
     case 'queued':
@@ -125,26 +148,27 @@ function onTransport(life: Life, event: TransportEvent, now: string, policy: Pol
     case 'executing':
     case 'progress':
     case 'executed':
-      return onProgress(life, event, now);
+      return onProgress(life, event, context);
     case 'completed':
       // Completed only once the results are copied: the client must never see a URL that 404s.
       return { life: { ...life, phase: 'ending' }, effects: [{ type: 'copy-results', outputs: event.outputs }] };
     case 'failed':
-      return end(life, 'failed', describeRuntimeFailure(event), now, event.node);
+      return end(life, 'failed', describeRuntimeFailure(event), context, event.node);
     case 'interrupted':
-      return end(life, 'interrupted', life.interruptRequested ? 'interrupted on request' : `interrupted on ComfyUI backend ${event.backend}`, now);
+      return end(life, 'interrupted', life.interruptRequested ? 'interrupted on request' : `interrupted on ComfyUI backend ${event.backend}`, context);
     case 'stuck':
-      return end(life, 'failed', event.reason, now);
+      return end(life, 'failed', event.reason, context);
     case 'lost':
-      if (policy.onLost === 'fail') return end(life, 'failed', event.reason, now);
-      if (gen.attempts >= policy.maxAttempts) return end(life, 'failed', `${event.reason}; it was already submitted ${gen.attempts} time(s)`, now);
+      if (policy.onLost === 'fail') return end(life, 'failed', event.reason, context);
+      if (gen.attempts >= policy.maxAttempts) return end(life, 'failed', `${event.reason}; it was already submitted ${gen.attempts} time(s)`, context);
       return { life: { ...life, phase: 'submitting' }, effects: [{ type: 'resubmit', reason: event.reason }] };
     default:
       return assertNever(event);
   }
 }
 
-function onProgress(life: Life, event: ProgressEvent, now: string): Step {
+function onProgress(life: Life, event: ProgressEvent, context: StepContext): Step {
+  const { now } = context;
   const before = life.gen;
   const gen: Generation = { ...before, doneNodes: before.doneNodes };
   const markDone = (node: string) => {
@@ -185,16 +209,33 @@ function onProgress(life: Life, event: ProgressEvent, now: string): Step {
   // Percent never goes down, whatever the events say (a resubmission starts over without showing less).
   gen.percent = Math.max(gen.percent, computePercent(gen));
   if (gen.state !== before.state) {
+    // A state change is persisted before anyone hears of it.
     gen.updatedAt = now;
-    return { life: { ...life, gen }, effects: [{ type: 'persist' }, { type: 'publish' }] };
+    return announce({ life: { ...life, gen }, effects: [{ type: 'persist' }] }, context);
   }
   const moved = gen.percent !== before.percent || gen.node !== before.node || gen.step !== before.step || gen.doneNodes.length !== before.doneNodes.length;
   if (!moved) return unchanged(life);
   gen.updatedAt = now;
-  return { life: { ...life, gen }, effects: [{ type: 'publish' }, { type: 'persist-soon' }] };
+  const step = announce({ life: { ...life, gen }, effects: [] }, context);
+  step.effects.push({ type: 'persist-soon' });
+  return step;
 }
 
-function completed(life: Life, results: ResultFile[], now: string): Step {
+/** Adds the client's frames for the step's generation, when it shows something new. */
+function announce(step: Step, context: StepContext): Step {
+  const { frames, key } = clientFrames(step.life.gen, step.life.frameKey, context.resultUrl);
+  if (frames.length === 0) return step;
+  return { life: { ...step.life, frameKey: key }, effects: [...step.effects, { type: 'publish', frames }] };
+}
+
+/** The end: persisted, then forgotten with its last frames. */
+function ended(life: Life, gen: Generation, context: StepContext): Step {
+  const { frames, key } = clientFrames(gen, life.frameKey, context.resultUrl);
+  return { life: { ...life, gen, frameKey: key }, effects: [{ type: 'persist' }, { type: 'settle', frames }] };
+}
+
+function completed(life: Life, results: ResultFile[], context: StepContext): Step {
+  const { now } = context;
   const gen: Generation = {
     ...life.gen,
     results,
@@ -208,10 +249,11 @@ function completed(life: Life, results: ResultFile[], now: string): Step {
     startedAt: life.gen.startedAt ?? now,
     updatedAt: now,
   };
-  return { life: { ...life, gen }, effects: [{ type: 'persist' }, { type: 'settle' }] };
+  return ended(life, gen, context);
 }
 
-function end(life: Life, state: Extract<GenerationState, 'failed' | 'interrupted'>, reason: string, now: string, node?: string | null): Step {
+function end(life: Life, state: Extract<GenerationState, 'failed' | 'interrupted'>, reason: string, context: StepContext, node?: string | null): Step {
+  const { now } = context;
   const gen: Generation = {
     ...life.gen,
     state,
@@ -222,7 +264,7 @@ function end(life: Life, state: Extract<GenerationState, 'failed' | 'interrupted
     updatedAt: now,
     node: node ?? life.gen.node,
   };
-  return { life: { ...life, gen }, effects: [{ type: 'persist' }, { type: 'settle' }] };
+  return ended(life, gen, context);
 }
 
 /**
@@ -280,6 +322,66 @@ export function newGeneration(fields: {
     error: null,
     attempts: 1,
   };
+}
+
+/** The SPEC §2.1/§3 frame of a generation: what a websocket client or /execution-info sees. */
+export function buildFrame(gen: Generation, resultUrl: ResultUrl): GenerationFrame {
+  const done = gen.state === 'completed';
+  const ended = gen.state === 'failed' || gen.state === 'interrupted';
+  const data = {
+    id: gen.id,
+    workflow: gen.workflow,
+    state: gen.state,
+    position: gen.position,
+    percent: done ? 100 : gen.percent,
+    node: gen.node,
+    step: gen.step,
+    max_steps: gen.maxSteps,
+    result_urls: done ? gen.results.map((r) => resultUrl(gen, r.filename)) : [],
+    error_message: ended ? (gen.error ?? describeEnd(gen)) : null,
+    queued_at: gen.createdAt,
+    started_at: gen.startedAt,
+    finished_at: gen.finishedAt,
+  };
+  if (done) return { status: 'closed', details: 'Execution is done', data };
+  if (ended) return { status: 'error', details: data.error_message ?? describeEnd(gen), data };
+  return { status: 'progress', details: `${gen.percent.toFixed(2)}%`, data };
+}
+
+function describeEnd(gen: Generation): string {
+  return gen.state === 'interrupted' ? 'The generation was interrupted' : 'The generation failed';
+}
+
+/** A client frame before the bus numbers it and before `active` is known. */
+export type RenderedFrame = Omit<ClientFrame, 'active'>;
+
+/**
+ * Every websocket frame a change of `gen` means, rendered completely (SPEC §2.1), and the key to
+ * pass next time. `lastKey` is the key this function returned for the generation's previous
+ * change ('' for none):
+ * - a progress whose status, details and state did not change is no frame (storage writes such as
+ *   the position change nothing a client sees);
+ * - a completed generation always shows `100.00%` before its `closed`, even when it jumped there;
+ * - a failed or interrupted one sends `error`, then a `closed` naming its state.
+ */
+export function clientFrames(gen: Generation, lastKey: string, resultUrl: ResultUrl): { frames: RenderedFrame[]; key: string } {
+  const frame = buildFrame(gen, resultUrl);
+  const of = (f: GenerationFrame, ends: boolean): RenderedFrame => ({ ...f, generationId: gen.id, ends });
+  if (!FINAL_STATES.has(gen.state)) {
+    const key = `${frame.status}|${frame.details}|${gen.state}`;
+    return key === lastKey ? { frames: [], key } : { frames: [of(frame, false)], key };
+  }
+  const frames: RenderedFrame[] = [];
+  if (gen.state === 'completed' && !lastKey.startsWith('progress|100.00%|')) {
+    frames.push(of({ status: 'progress', details: '100.00%', data: { ...frame.data, percent: 100 } }, false));
+  }
+  if (frame.status === 'error') {
+    frames.push(of(frame, false));
+    frames.push(of({ status: 'closed', details: `Execution ended: ${gen.state}`, data: { id: gen.id, state: gen.state } }, true));
+  } else {
+    frames.push(of(frame, true));
+  }
+  return { frames, key: `ended|${gen.state}` };
 }
 
 function assertNever(value: never): never {

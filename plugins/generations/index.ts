@@ -3,7 +3,7 @@ import type { Generation } from '../../core/contracts/generation.js';
 import { notFound } from '../../core/errors.js';
 import { definePlugin } from '../../core/plugin.js';
 import { createGenerationHooks, type GenerationService } from './api.js';
-import { buildFrame } from './frame.js';
+import { buildFrame } from './generation.js';
 import { GENERATION_ID } from './ids.js';
 import { optionsSchema, type GenerationsOptions } from './options.js';
 import { adoptUnfinished } from './recovery.js';

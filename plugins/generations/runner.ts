@@ -10,8 +10,7 @@ import type { UploadService } from '../../core/contracts/uploads.js';
 import { backendUnavailable, type BridgeError } from '../../core/errors.js';
 import type { GenerationHooks } from './api.js';
 import { submitFailure, messageOf } from './failures.js';
-import { clientFrames, type ResultUrl } from './frame.js';
-import { apply, newGeneration, type Effect, type GenerationEvent, type Life } from './generation.js';
+import { apply, newGeneration, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl } from './generation.js';
 import { newGenerationId, newPromptId } from './ids.js';
 import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import type { GenerationsOptions } from './options.js';
@@ -43,8 +42,8 @@ interface Entry {
   persistTimer: NodeJS.Timeout | null;
   /** What create() or interrupt() must throw once their task ran. */
   error: BridgeError | undefined;
-  /** What the last published frame showed (clientFrames drops an unchanged progress). */
-  frameKey: string;
+  /** The bus topic of its client's frames. */
+  topic: string;
 }
 
 /** What persisting writes: everything that changes while a generation lives (not the graph unless asked). */
@@ -108,10 +107,10 @@ export class Runner {
       now: new Date().toISOString(),
     });
     await storage.generations.insert(gen);
-    const entry = this.#add({ gen, phase: 'submitting', interruptRequested: false });
+    const entry = this.#add({ gen, phase: 'submitting', interruptRequested: false, frameKey: '' });
     this.#markUploadsUsed(entry);
     this.#call('created', () => hooks.created.call(gen), entry);
-    await this.#publish(entry);
+    void this.#feed(entry, { type: 'created' });
     entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, backend, totalNodes }, 'generation recorded');
     await this.#enqueue(entry, () => this.#perform(entry, { type: 'submit' }));
     if (entry.error) throw entry.error;
@@ -121,7 +120,7 @@ export class Runner {
   /** A generation left queued or running by an earlier run of the bridge: follow its prompt again. */
   adopt(gen: Generation): void {
     if (this.#live.has(gen.id) || this.#closed) return;
-    const entry = this.#add({ gen, phase: 'submitted', interruptRequested: false });
+    const entry = this.#add({ gen, phase: 'submitted', interruptRequested: false, frameKey: '' });
     if (gen.backend === null) {
       const lost: TransportEvent = { type: 'lost', promptId: gen.promptId, backend: '', reason: 'it was recorded but never submitted' };
       void this.#feed(entry, { type: 'transport', event: lost });
@@ -183,7 +182,7 @@ export class Runner {
 
   async #step(entry: Entry, event: GenerationEvent): Promise<void> {
     const before = entry.life.gen.promptId;
-    const { life, effects } = apply(entry.life, event, new Date().toISOString(), this.deps.options);
+    const { life, effects } = apply(entry.life, event, { now: new Date().toISOString(), policy: this.deps.options, resultUrl: this.deps.resultUrl });
     entry.life = life;
     if (life.gen.promptId !== before) entry.log = this.#childLog(life.gen);
     for (const effect of effects) await this.#perform(entry, effect);
@@ -198,9 +197,9 @@ export class Runner {
       case 'persist-soon':
         return this.#persistSoon(entry);
       case 'publish':
-        return this.#publish(entry);
+        return this.#publish(entry, effect.frames);
       case 'settle':
-        return this.#settle(entry);
+        return this.#settle(entry, effect.frames);
       case 'submit': {
         const { promptId, graph } = gen;
         const backend = gen.backend ?? '';
@@ -295,25 +294,20 @@ export class Runner {
   }
 
   /**
-   * The client's frames for this change, rendered completely and published on its bus topic, in
-   * the generation's queue so they keep its order. `active` counts after the change (an ended
-   * generation is no longer live), which tells ws when a client has nothing left running.
+   * The client's frames the machine rendered for this change, published on its bus topic from the
+   * generation's queue, so they keep its order. `active` counts after the change (an ended generation
+   * is no longer live), which tells ws when a client has nothing left running.
    */
-  async #publish(entry: Entry): Promise<void> {
-    const { gen } = entry.life;
-    const { frames, key } = clientFrames(gen, entry.frameKey, this.deps.resultUrl);
-    entry.frameKey = key;
-    if (frames.length === 0) return;
-    const topic = clientTopic(gen.clientId);
-    const active = this.activeCount(gen.clientId);
+  async #publish(entry: Entry, frames: RenderedFrame[]): Promise<void> {
+    const active = this.activeCount(entry.life.gen.clientId);
     try {
-      for (const frame of frames) await this.deps.bus.publish<ClientFrame>(topic, { ...frame, active });
+      for (const frame of frames) await this.deps.bus.publish<ClientFrame>(entry.topic, { ...frame, active });
     } catch (error) {
       entry.log.error({ err: error }, 'could not publish the generation frames');
     }
   }
 
-  async #settle(entry: Entry): Promise<void> {
+  async #settle(entry: Entry, frames: RenderedFrame[]): Promise<void> {
     const { gen } = entry.life;
     if (entry.persistTimer) clearTimeout(entry.persistTimer);
     entry.persistTimer = null;
@@ -322,14 +316,14 @@ export class Runner {
     if (gen.state === 'completed') entry.log.info({ files: gen.results.length }, 'generation completed');
     else if (gen.state === 'failed') entry.log.warn({ reason: gen.error }, 'generation failed');
     else entry.log.info({ reason: gen.error }, 'generation interrupted');
-    await this.#publish(entry);
+    await this.#publish(entry, frames);
     this.#call('settled', () => this.deps.hooks.settled.call(gen), entry);
   }
 
   // ── the registry ────────────────────────────────────────────────────────────
 
   #add(life: Life): Entry {
-    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, error: undefined, frameKey: '' };
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, error: undefined, topic: clientTopic(life.gen.clientId) };
     const { id, clientId } = life.gen;
     this.#live.set(id, entry);
     const ofClient = this.#byClient.get(clientId);
