@@ -93,7 +93,7 @@ describe('generations against the fake ComfyUI', function () {
     const [result] = end.results;
     expect(result).to.include({ contentType: 'image/png', node: '3', kind: 'images' });
     const original = await readFile(join(fake.dirs.outputDir, result!.filename));
-    const url = probe.generations!.resultUrl(end, result!.filename);
+    const url = probe.results!.url(end.id, result!.filename);
     expect(url.startsWith(`${bridge.url}/results/${end.id}/`)).to.equal(true);
     const res = await fetch(url);
     expect(res.status).to.equal(200);
@@ -201,7 +201,7 @@ describe('generations against the fake ComfyUI', function () {
     expect(end.state).to.equal('completed');
     expect(end.attempts).to.equal(1); // the same prompt finished; nothing was resubmitted
     expect(fake.prompts).to.have.length(1);
-    const res = await fetch(second.probe.generations!.resultUrl(end, end.results[0]!.filename));
+    const res = await fetch(second.probe.results!.url(end.id, end.results[0]!.filename));
     expect(res.status).to.equal(200);
     expect(Buffer.from(await res.arrayBuffer()).subarray(0, 8).equals(PNG_SIGNATURE)).to.equal(true);
   });

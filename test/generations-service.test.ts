@@ -123,20 +123,20 @@ describe('generations service (stub transport)', () => {
     expect(stored?.results).to.have.length(1);
     const [file] = stored!.results;
     expect(file).to.include({ filename: 'x_00001_.png', contentType: 'image/png', node: '2', kind: 'images' });
-    const bytes = await readFile(service.resultPath(stored!, file!.filename));
+    const bytes = await readFile(probe.results!.path(stored!.id, file!.filename));
     expect(bytes.equals(stub.files.get('x_00001_.png')!)).to.equal(true);
     expect(service.activeCount('client-1')).to.equal(0);
     const frame = service.frame(stored!);
     expect(frame.status).to.equal('closed');
     expect(frame.details).to.equal('Execution is done');
     expect(frame.data.result_urls).to.deep.equal([`${bridge!.url}/results/${gen.id}/x_00001_.png`]);
-    expect(service.resultUrl(stored!, 'a b.png')).to.equal(`${bridge!.url}/results/${gen.id}/a%20b.png`);
+    expect(probe.results!.url(stored!.id, 'a b.png')).to.equal(`${bridge!.url}/results/${gen.id}/a%20b.png`);
   });
 
   it('builds result URLs on server.publicUrl when one is configured', async () => {
     await start({}, { server: { publicUrl: 'https://images.example.com/bridge/' } });
     const gen = await service.create(request());
-    expect(service.resultUrl(gen, 'x #1.png')).to.equal(`https://images.example.com/bridge/results/${gen.id}/x%20%231.png`);
+    expect(probe.results!.url(gen.id, 'x #1.png')).to.equal(`https://images.example.com/bridge/results/${gen.id}/x%20%231.png`);
   });
 
   it('persists the state change to running before telling listeners', async () => {
@@ -379,7 +379,8 @@ describe('generations service (stub transport)', () => {
     await service.waitForEnd(gen.id, 2000);
     await until(() => seen.length === 3, 'three hook calls');
     expect(seen).to.deep.equal(['before:tiny:stub', 'created:queued:rewritten', 'settled:completed:1']);
-    expect(join(bridge.dataDir, 'results', gen.id, 'x_00001_.png')).to.equal(service.resultPath(gen, 'x_00001_.png'));
-    expect(() => service.resultPath(gen, '../x.png')).to.throw();
+    expect(join(bridge.dataDir, 'results', gen.id, 'x_00001_.png')).to.equal(probe.results!.path(gen.id, 'x_00001_.png'));
+    expect(() => probe.results!.path(gen.id, '../x.png')).to.throw();
+    expect(() => probe.results!.path('../etc', 'x.png')).to.throw();
   });
 });

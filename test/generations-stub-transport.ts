@@ -6,6 +6,7 @@ import type { GenerationService } from '../plugins/generations/api.js';
 import type { Storage } from '../core/contracts/storage.js';
 import type { Hooks } from '../core/hooks.js';
 import type { Bus } from '../contracts/bus.js';
+import type { ResultStore } from '../plugins/results/api.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { providing } from './helpers/fixture-plugins.js';
 
@@ -109,19 +110,21 @@ export interface Probe {
   hooks?: Hooks;
   transport?: Transport;
   bus?: Bus;
+  results?: ResultStore;
 }
 
 /** A plugin that hands the test the services it needs to drive (loaded after generations). */
 export function probePlugin(probe: Probe): PluginManifest<never> {
   return definePlugin({
     name: 'generations-probe',
-    dependencies: ['generations', 'storage', 'transport', 'bus'],
+    dependencies: ['generations', 'storage', 'transport', 'bus', 'results'],
     register(ctx) {
       probe.generations = ctx.use('generations');
       probe.storage = ctx.use('storage');
       probe.hooks = ctx.hooks;
       probe.transport = ctx.use('transport');
       probe.bus = ctx.use('bus');
+      probe.results = ctx.use('results');
     },
   }) as PluginManifest<never>;
 }

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { contentTypeFor } from '../plugins/generations/content-types.js';
-import { origin } from '../plugins/generations/index.js';
+import { contentTypeFor } from '../plugins/results/content-types.js';
+import { origin } from '../plugins/results/index.js';
 import { KNOWN_OUTPUT_CLASSES, nodesToRun, outputClasses } from '../plugins/generations/nodes-to-run.js';
 import { computePercent } from '../plugins/generations/generation.js';
-import { safeFileName, uniqueName } from '../plugins/generations/result-files.js';
+import { safeFileName, uniqueName } from '../plugins/results/store.js';
 import { noneMatch, parseRange } from '../plugins/results/conditional.js';
 import type { Graph } from '../core/contracts/graph.js';
 

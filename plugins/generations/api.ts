@@ -47,10 +47,6 @@ export interface GenerationService extends GenerationLookup {
   waitForEnd(id: string, timeoutMs: number): Promise<Generation | undefined>;
   /** The websocket/execution-info frame for a generation's current state. */
   frame(gen: Generation): GenerationFrame;
-  /** Public URL of a result file. */
-  resultUrl(gen: Generation, filename: string): string;
-  /** Absolute path of a result file in the result store. */
-  resultPath(gen: Generation, filename: string): string;
   /** Count of the client's generations still queued or running (all clients' without an argument). */
   activeCount(clientId?: string): number;
 }

@@ -1,40 +1,26 @@
-import { join } from 'node:path';
 import type { Generation } from '../../core/contracts/generation.js';
 import { notFound } from '../../core/errors.js';
 import { definePlugin } from '../../core/plugin.js';
 import { createGenerationHooks, type GenerationService } from './api.js';
 import { buildFrame } from './generation.js';
-import { GENERATION_ID } from './ids.js';
 import { optionsSchema, type GenerationsOptions } from './options.js';
 import { adoptUnfinished } from './recovery.js';
-import { safeFileName } from './result-files.js';
 import { Runner } from './runner.js';
 
 const PLUGIN = 'generations';
 
-/** `http://host:port` as a client can use it: brackets for IPv6, a loopback for "every interface". */
-export function origin(host: string, port: number): string {
-  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
-}
-
 export default definePlugin<GenerationsOptions>({
   name: PLUGIN,
   description: 'The life of every generation: record, submit, follow progress, copy results, recover after restarts.',
-  dependencies: ['storage', 'transport', 'bus'],
+  dependencies: ['storage', 'transport', 'bus', 'results'],
   optionalDependencies: ['uploads'],
   provides: ['generations'],
   options: optionsSchema,
   register(ctx) {
-    const { server } = ctx.config;
-    // The real port is only known once listening (port 0 picks one).
-    let port = server.port;
-    const publicUrl = server.publicUrl?.replace(/\/+$/, '') ?? null;
-    const baseUrl = () => publicUrl ?? origin(server.host, port);
-    const resultsDir = join(ctx.config.dataDir, 'results');
     const storage = ctx.use('storage');
+    const results = ctx.use('results');
     const hooks = createGenerationHooks();
-    const resultUrl = (gen: Generation, filename: string) => `${baseUrl()}/results/${encodeURIComponent(gen.id)}/${encodeURIComponent(filename)}`;
+    const resultUrl = (gen: Generation, filename: string) => results.url(gen.id, filename);
     const runner = new Runner({
       storage,
       transport: ctx.use('transport'),
@@ -42,7 +28,7 @@ export default definePlugin<GenerationsOptions>({
       hooks,
       log: ctx.log,
       options: ctx.options,
-      resultsDir,
+      results,
       bus: ctx.use('bus'),
       resultUrl,
     });
@@ -88,23 +74,10 @@ export default definePlugin<GenerationsOptions>({
         });
       },
       frame: (gen) => buildFrame(gen, resultUrl),
-      resultUrl,
-      resultPath(gen, filename) {
-        // Only names the bridge itself made are ever joined to a path.
-        if (!GENERATION_ID.test(gen.id) || safeFileName(filename) !== filename) throw notFound(`no result ${filename}`);
-        return join(resultsDir, gen.id, filename);
-      },
       activeCount: (clientId) => runner.activeCount(clientId),
     };
     ctx.provide('generations', service);
 
-    ctx.hooks.listening.tap({ name: PLUGIN }, (httpServer) => {
-      const address = httpServer.address();
-      if (address && typeof address === 'object') port = address.port;
-      if (!publicUrl && (server.host === '0.0.0.0' || server.host === '::')) {
-        ctx.log.warn('listening on every interface without server.publicUrl: result URLs point at the loopback address');
-      }
-    });
     // Loading the unfinished generations is local and quick; the transport checks them in the background.
     ctx.hooks.ready.tapPromise({ name: PLUGIN }, async () => {
       await adoptUnfinished(storage, runner, ctx.log);

@@ -3,7 +3,7 @@ import type { Graph } from '../../core/contracts/graph.js';
 import type { Transport } from '../../core/contracts/transport.js';
 import type { UploadService } from '../../core/contracts/uploads.js';
 import { badRequest } from '../../core/errors.js';
-import { contentTypeFor } from './content-types.js';
+import type { ResultStore } from '../results/api.js';
 import { nodesToRun, outputClasses } from './nodes-to-run.js';
 
 /** A graph is plain JSON; a JSON round trip copies it several times faster than structuredClone. */
@@ -14,7 +14,7 @@ export const cloneGraph = (graph: Graph): Graph => JSON.parse(JSON.stringify(gra
  * the name ComfyUI gave it (ComfyUI reads images only from its own input folder).
  */
 export async function placeInputs(
-  deps: { transport: Transport; uploads: UploadService | undefined },
+  deps: { transport: Transport; uploads: UploadService | undefined; results: Pick<ResultStore, 'contentTypeFor'> },
   graph: Graph,
   uploadInputs: Record<string, string>,
   shippedInputs: Record<string, string>,
@@ -33,7 +33,7 @@ export async function placeInputs(
       // Stored uploads keep their extension, which gives the type; the upload service owns their files.
       const path = upload ? deps.uploads!.pathOf(name) : name;
       const fileName = upload ? name : basename(name);
-      remote = await deps.transport.upload(backend, { path, name: fileName, contentType: contentTypeFor(fileName, null) });
+      remote = await deps.transport.upload(backend, { path, name: fileName, contentType: deps.results.contentTypeFor(fileName) });
       placed.set(name, remote);
     }
     node.inputs = { ...node.inputs, [key.slice(slash + 1)]: remote };

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Bus } from '../../contracts/bus.js';
 import { clientTopic, type ClientFrame } from '../../contracts/client-frame.js';
@@ -14,7 +13,7 @@ import { apply, newGeneration, type Effect, type GenerationEvent, type Life, typ
 import { newGenerationId, newPromptId } from './ids.js';
 import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import type { GenerationsOptions } from './options.js';
-import { copyOutputs } from './result-files.js';
+import type { ResultStore } from '../results/api.js';
 
 export interface RunnerDeps {
   storage: Storage;
@@ -23,8 +22,8 @@ export interface RunnerDeps {
   hooks: GenerationHooks;
   log: Logger;
   options: GenerationsOptions;
-  /** `<dataDir>/results`: one folder per generation. */
-  resultsDir: string;
+  /** The result files' owner: generations copies into it. */
+  results: ResultStore;
   /** Where each client's frames go (topic `client:<clientId>`); the bus numbers them. */
   bus: Bus;
   resultUrl: ResultUrl;
@@ -234,7 +233,7 @@ export class Runner {
       case 'copy-results': {
         const backend = gen.backend ?? '';
         try {
-          const results = await copyOutputs(join(this.deps.resultsDir, gen.id), effect.outputs, (ref) => transport.fetchOutput(backend, ref));
+          const results = await this.deps.results.copy(gen.id, effect.outputs, (ref) => transport.fetchOutput(backend, ref));
           return this.#step(entry, { type: 'results-copied', promptId: gen.promptId, results });
         } catch (error) {
           entry.log.warn({ err: error }, 'copying results failed');

@@ -46,6 +46,7 @@ export async function startComfyBridge(options: ComfyBridgeOptions): Promise<Com
         comfyui: { backends: options.fakes.map((fake, i) => ({ url: fake.url, name: BACKEND_NAMES[i] ?? `backend-${i + 1}` })) },
         workflows: { dir: workflowsDir, watch: false },
         generations: {},
+        results: {},
         generate: {},
         ...options.plugins,
       },
