@@ -334,6 +334,26 @@ describe('comfyui transport against the fake ComfyUI', function () {
     expect(connections[0]!.readyState).to.not.equal(WebSocket.OPEN);
   });
 
+  it('ends a silent running prompt stuck (and cancels it), but not one still waiting in the queue', async () => {
+    const comfy = await fake();
+    comfy.setNodeDuration('TestSleep', 2500);
+    const h = await upHarness([comfy.url]);
+    const backend = h.transport.pickBackend()!;
+    const running = randomUUID();
+    const waiting = randomUUID();
+    await h.submit({ promptId: running, graph: sleepyGraph('stuck-run', 30), backend, stuckAfterMs: 200 });
+    await h.submit({ promptId: waiting, graph: sleepyGraph('stuck-wait', 31), backend, stuckAfterMs: 200 });
+    await h.waitFor(running, 'started');
+    comfy.goSilent(true);
+    const stuck = await h.waitFor(running, 'stuck', 4000);
+    expect(stuck.reason).to.match(/^no news from ComfyUI backend .+ for 200 ms$/);
+    // Cancelled on the backend too: the queued one starts once the running one is gone.
+    comfy.goSilent(false);
+    await h.waitFor(waiting, 'started', 4000);
+    expect(h.eventsOf(waiting).some((e) => ENDS.has(e.type))).to.equal(false);
+    expect(h.eventsOf(running).filter((e) => ENDS.has(e.type))).to.have.length(1);
+  });
+
   it('finds a completion the socket never reported (fake goSilent) by polling history', async () => {
     const comfy = await fake();
     comfy.setNodeDuration('TestSleep', 200);
