@@ -82,7 +82,7 @@ describe('comfyui plugin', function () {
     const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
     const transport = new ComfyTransport(resolveOptions({ backends: [{ url, name: 'late' }], reconnect: { initialMs: 10, maxMs: 20, jitter: 0 } }), 'late-test', log);
     transport.start();
-    const fake = { stop: async () => undefined };
+    const fake: { stop: () => Promise<void> } = { stop: async () => undefined };
     try {
       // Several failed attempts, one line.
       await waitUntil(() => attempts >= 4, 'several connect attempts');
