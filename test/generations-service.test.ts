@@ -243,6 +243,20 @@ describe('generations service (stub transport)', () => {
     expect(unknown.status).to.equal(404);
   });
 
+  it('answers 503 when the cancel cannot reach the backend, and the refused request changes nothing', async () => {
+    await start();
+    const gen = await service.create(request());
+    stub.emit({ type: 'started', promptId: gen.promptId, backend: 'stub' });
+    stub.cancelError = new BridgeError(503, 'backend_unavailable', 'ComfyUI backend stub cannot be reached', { headers: { 'Retry-After': '5' } });
+    const error = (await service.interrupt(gen.id).catch((e: unknown) => e)) as BridgeError;
+    expect(error.status).to.equal(503);
+    expect((await service.get(gen.id))?.state).to.equal('running');
+    // Stopped later by someone else on the backend: not "on request".
+    stub.emit({ type: 'interrupted', promptId: gen.promptId, backend: 'stub', node: '1' });
+    const end = await service.waitForEnd(gen.id, 2000);
+    expect(end?.error).to.equal('interrupted on ComfyUI backend stub');
+  });
+
   it('resubmits a lost generation once with a new prompt id, then fails it when lost again', async () => {
     await start();
     const gen = await service.create(request());

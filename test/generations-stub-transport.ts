@@ -24,6 +24,8 @@ export class StubTransport implements Transport {
   submitError: BridgeError | undefined;
   position = 0;
   cancelOutcome: CancelOutcome = 'interrupted';
+  /** Thrown by cancel() when set (a backend that cannot be reached). */
+  cancelError: BridgeError | undefined;
   cancels: string[] = [];
   uploads: { backend: string; path: string; name: string; contentType: string }[] = [];
   files = new Map<string, Buffer>();
@@ -55,6 +57,7 @@ export class StubTransport implements Transport {
       position,
       cancel: async () => {
         this.cancels.push(request.promptId);
+        if (this.cancelError) throw this.cancelError;
         // The transport owns the end of a prompt it removed from the queue.
         if (this.cancelOutcome === 'removed') this.emit({ type: 'interrupted', promptId: request.promptId, backend: request.backend, node: null });
         return this.cancelOutcome;

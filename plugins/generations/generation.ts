@@ -38,6 +38,8 @@ export type GenerationEvent =
   | { type: 'results-copied'; promptId: string; results: ResultFile[] }
   | { type: 'copy-failed'; promptId: string; reason: string }
   | { type: 'interrupt' }
+  /** The cancel could not reach the backend: the request was refused, so it changed nothing. */
+  | { type: 'interrupt-failed' }
   /** A lost generation got a new prompt on a backend (its inputs placed there again). */
   | { type: 'resubmitted'; promptId: string; backend: string; graph: Graph; reason: string }
   | { type: 'resubmit-failed'; promptId: string; reason: string };
@@ -92,6 +94,8 @@ export function apply(life: Life, event: GenerationEvent, context: StepContext):
     case 'interrupt':
       if (life.interruptRequested) return unchanged(life);
       return { life: { ...life, interruptRequested: true }, effects: life.phase === 'submitted' ? [{ type: 'cancel' }] : [] };
+    case 'interrupt-failed':
+      return life.interruptRequested ? { life: { ...life, interruptRequested: false }, effects: [] } : unchanged(life);
     case 'submitted': {
       if (event.promptId !== gen.promptId || life.phase !== 'submitting') return unchanged(life);
       const next: Life = { ...life, phase: 'submitted', gen: { ...gen, position: event.position, updatedAt: now } };

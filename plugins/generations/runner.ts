@@ -39,8 +39,10 @@ interface Entry {
   dirty: boolean;
   lastPersistAt: number;
   persistTimer: NodeJS.Timeout | null;
-  /** What create() or interrupt() must throw once their task ran. */
-  error: BridgeError | undefined;
+  /** What create() must throw once its submission ran. */
+  submitError: BridgeError | undefined;
+  /** What interrupt() must throw once its cancel ran (the backend could not be reached). */
+  cancelError: BridgeError | undefined;
   /** The bus topic of its client's frames. */
   topic: string;
 }
@@ -112,7 +114,7 @@ export class Runner {
     void this.#feed(entry, { type: 'created' });
     entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, backend, totalNodes }, 'generation recorded');
     await this.#enqueue(entry, () => this.#perform(entry, { type: 'submit' }));
-    if (entry.error) throw entry.error;
+    if (entry.submitError) throw entry.submitError;
     return entry.life.gen;
   }
 
@@ -132,12 +134,12 @@ export class Runner {
   async interrupt(id: string): Promise<Generation | undefined> {
     const entry = this.#live.get(id);
     if (!entry) return undefined;
-    entry.error = undefined;
+    entry.cancelError = undefined;
     await this.#feed(entry, { type: 'interrupt' });
     // A prompt removed from the queue ended at once: its end was queued behind the interrupt.
     await entry.chain;
-    const error = entry.error;
-    entry.error = undefined;
+    const error = entry.cancelError;
+    entry.cancelError = undefined;
     if (error) throw error;
     return entry.life.gen;
   }
@@ -208,7 +210,7 @@ export class Runner {
           let reason: string;
           if (effect.after === undefined) {
             const failure = submitFailure(error, backend, gen.id);
-            entry.error = failure.rethrow;
+            entry.submitError = failure.rethrow;
             reason = failure.reason;
           } else {
             reason = `${effect.after}; submitting it again failed: ${messageOf(error)}`;
@@ -226,7 +228,8 @@ export class Runner {
           entry.log.info({ outcome }, 'interrupt requested');
         } catch (error) {
           entry.log.warn({ err: error }, 'interrupt could not reach the backend');
-          entry.error = error as BridgeError;
+          entry.cancelError = error as BridgeError;
+          return this.#step(entry, { type: 'interrupt-failed' });
         }
         return;
       }
@@ -322,7 +325,7 @@ export class Runner {
   // ── the registry ────────────────────────────────────────────────────────────
 
   #add(life: Life): Entry {
-    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, error: undefined, topic: clientTopic(life.gen.clientId) };
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId) };
     const { id, clientId } = life.gen;
     this.#live.set(id, entry);
     const ofClient = this.#byClient.get(clientId);
