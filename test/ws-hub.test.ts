@@ -203,6 +203,19 @@ describe('ws plugin (real sockets, scripted generations)', () => {
       expect(second.generationFrames().filter((frame) => frame.snapshot)).to.have.length(0);
     });
 
+    it('replays every kept frame for a since beyond the last seq (a since from before a bridge restart)', async () => {
+      await start();
+      const gen = stub.add({ clientId: 'alpha', state: 'running', percent: 10 });
+      stub.update(gen.id, { percent: 20 });
+      const reader = await open('?clientId=alpha&since=999');
+      const replayed = [await reader.next(), await reader.next()];
+      expect(replayed.map((frame) => [frame.seq, frame.details])).to.deep.equal([
+        [1, '10.00%'],
+        [2, '20.00%'],
+      ]);
+      expect(reader.generationFrames().filter((frame) => frame.snapshot)).to.have.length(0);
+    });
+
     it('replays nothing for a since that is up to date', async () => {
       await start({ heartbeatMs: 30 });
       const first = await open('?clientId=alpha');
