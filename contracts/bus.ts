@@ -28,3 +28,10 @@ export interface Bus {
   /** The seq of the topic's last message, 0 when it has none. */
   lastSeq(topic: string): Promise<number>;
 }
+
+declare module '../core/services.js' {
+  interface ServiceMap {
+    /** Publish/subscribe by topic; in-process (plugins/bus) or across instances. */
+    bus: Bus;
+  }
+}

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Context } from 'koa';
 import { AsyncSeriesBailHook, AsyncSeriesHook, SyncHook } from 'tapable';
-import type { AuthRequest, Principal } from './contracts/auth.js';
+import type { AuthRequest, Principal } from './http/principal.js';
 import type { BridgeError } from './errors.js';
 
 /**
@@ -30,6 +30,7 @@ export function createHooks() {
     onError: new SyncHook<[BridgeError, Context]>(['error', 'ctx']),
     /** After a response was produced; durationMs measured by the kernel. */
     onResponse: new SyncHook<[Context, number]>(['ctx', 'durationMs']),
+
   });
 }
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { ANONYMOUS, type Principal } from '../core/contracts/auth.js';
-import type { KeyValueStore } from '../core/contracts/storage.js';
+import { ANONYMOUS, type Principal } from '../contracts/auth.js';
+import type { KeyValueStore } from '../contracts/storage.js';
 import { BridgeError } from '../core/errors.js';
 import { ClientOwners } from '../plugins/auth/client-owners.js';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import type { Generation } from '../core/contracts/generation.js';
-import type { TransportEvent } from '../core/contracts/transport.js';
+import type { Generation } from '../contracts/generation.js';
+import type { TransportEvent } from '../contracts/transport.js';
 import { apply, clientFrames, type Effect, type GenerationEvent, type Life, type Policy, type ResultUrl } from '../plugins/generations/generation.js';
 import { generationRecord } from './helpers/generation.js';
 

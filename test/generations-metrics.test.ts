@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ANONYMOUS } from '../core/contracts/auth.js';
+import { ANONYMOUS } from '../contracts/auth.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { GRAPH, probePlugin, StubTransport, stubTransportPlugin, type Probe } from './generations-stub-transport.js';
 import { makePng } from './upload-images.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Generation, GenerationState } from '../core/contracts/generation.js';
+import type { Generation, GenerationState } from '../contracts/generation.js';
 import type { GenerationService } from '../plugins/generations/api.js';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
 import type { RunningBridge } from './helpers/bridge.js';

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import type { Principal } from '../core/contracts/auth.js';
-import type { Generation, GenerationState } from '../core/contracts/generation.js';
+import type { Principal } from '../contracts/auth.js';
+import type { Generation, GenerationState } from '../contracts/generation.js';
 import type { GenerationService } from '../plugins/generations/api.js';
-import type { Storage } from '../core/contracts/storage.js';
+import type { Storage } from '../contracts/storage.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { generationRecord } from './helpers/generation.js';

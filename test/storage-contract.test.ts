@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Generation, GenerationState } from '../core/contracts/generation.js';
-import type { UploadRecord } from '../core/contracts/storage.js';
+import type { Generation, GenerationState } from '../contracts/generation.js';
+import type { UploadRecord } from '../contracts/storage.js';
 import { NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { numberedGenerations } from './helpers/generation.js';
 

@@ -1,8 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { ANONYMOUS, type Principal } from '../core/contracts/auth.js';
-import type { Storage } from '../core/contracts/storage.js';
-import type { UploadService } from '../core/contracts/uploads.js';
+import { ANONYMOUS, type Principal } from '../contracts/auth.js';
+import type { Storage } from '../contracts/storage.js';
+import type { UploadService } from '../plugins/upload/api.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 
 /** Shared by the upload tests: requests, file listings, and a fixture plugin that exposes services. */

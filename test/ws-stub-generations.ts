@@ -1,5 +1,5 @@
-import { FINAL_STATES, type Generation } from '../core/contracts/generation.js';
-import type { CreateGeneration, GenerationFrame } from '../core/contracts/generations.js';
+import { FINAL_STATES, type Generation } from '../contracts/generation.js';
+import type { CreateGeneration, GenerationFrame } from '../plugins/generations/api.js';
 import type { Bus } from '../contracts/bus.js';
 import { clientTopic, type ClientFrame } from '../contracts/client-frame.js';
 import { createGenerationHooks, type GenerationService } from '../plugins/generations/api.js';

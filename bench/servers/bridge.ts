@@ -12,7 +12,9 @@ const config = await loadConfig({
     dataDir: process.env.BENCH_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'cb-bench-'))),
     log: { level: 'silent' },
     server: { port: 0 },
-    plugins: { comfyui: { backends }, ...(process.env.BENCH_PLUGINS ? (JSON.parse(process.env.BENCH_PLUGINS) as object) : {}) },
+    // The bench sets its own caps: the queue bound (generate.maxActive, 1000 by default) would turn the
+    // loaded and queued scenarios into 429s, which measure the refusal, not the bridge.
+    plugins: { comfyui: { backends }, generate: { maxActive: 1_000_000, maxActivePerClient: 10_000 }, ...(process.env.BENCH_PLUGINS ? (JSON.parse(process.env.BENCH_PLUGINS) as object) : {}) },
   },
 });
 const app = await createApp(config);

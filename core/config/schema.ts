@@ -17,7 +17,11 @@ export interface ServerConfig {
 
 export interface BridgeConfig {
   server: ServerConfig;
-  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  log: {
+    level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+    /** pretty: human lines; json: one JSON object a line; auto: pretty when stdout is a terminal. */
+    format: 'auto' | 'pretty' | 'json';
+  };
   /** Database, uploads and results live here; resolved to an absolute path. */
   dataDir: string;
   /** Plugin name → its options (an object enables it, false disables it). */
@@ -59,9 +63,14 @@ export const kernelSchema: JsonSchema = {
           default: 'info',
           description: 'pino log level.',
         },
+        format: {
+          enum: ['auto', 'pretty', 'json'],
+          default: 'auto',
+          description: 'pretty: human lines; json: one JSON object a line; auto: pretty when stdout is a terminal, JSON otherwise.',
+        },
       },
     },
-    dataDir: { type: 'string', minLength: 1, default: 'data', description: 'Database, uploads and results (relative to the working directory).' },
+    dataDir: { type: 'string', minLength: 1, default: 'data', description: 'Database, uploads and results (relative to the working directory, also in the embedded defaults).' },
     plugins: {
       type: 'object',
       default: {},

@@ -13,7 +13,7 @@ export default defineConfig({
       { text: 'Configuration', link: '/reference/configuration' },
     ],
     sidebar: [
-      { text: 'Start', items: [{ text: 'Quickstart', link: '/quickstart' }, { text: 'Workflows', link: '/workflows' }] },
+      { text: 'Start', items: [{ text: 'Quickstart', link: '/quickstart' }, { text: 'Workflows', link: '/workflows' }, { text: 'Client SDK (TypeScript)', link: '/client' }, { text: 'Playground', link: '/playground' }, { text: 'Migrating from the original bridge', link: '/migrating' }] },
       {
         text: 'Reference',
         items: [

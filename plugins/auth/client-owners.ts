@@ -1,6 +1,6 @@
-import { isAdmin, type AccessControl, type Principal } from '../../core/contracts/auth.js';
+import { isAdmin, type AccessControl, type Principal } from '../../contracts/auth.js';
 import { notFound, unauthorized } from '../../core/errors.js';
-import type { KeyValueStore } from '../../core/contracts/storage.js';
+import type { KeyValueStore } from '../../contracts/storage.js';
 
 const ownerKey = (clientId: string): string => `client-owner:${clientId}`;
 

@@ -1,7 +1,7 @@
 import { STAGE } from '../../core/hooks.js';
 import { definePlugin } from '../../core/plugin.js';
 import { unauthorized } from '../../core/errors.js';
-import type { Principal } from '../../core/contracts/auth.js';
+import type { Principal } from '../../contracts/auth.js';
 import { ClientOwners } from './client-owners.js';
 import { presentedKey } from './extract-key.js';
 import { KeyRing } from './key-ring.js';
@@ -24,6 +24,9 @@ export default definePlugin<AuthOptions>({
   dependencies: ['storage'],
   provides: ['access'],
   options: optionsSchema,
+  env: {
+    COMFY_BRIDGE_API_KEYS: { key: 'keys', description: 'Turns auth on: "key1:admin,key2:client" (a key without a scope is client).' },
+  },
   register(ctx) {
     const ring = new KeyRing(parseKeys(ctx.options.keys));
     ctx.provide('access', new ClientOwners(ctx.use('storage').kv, OWNER_CACHE_SIZE));

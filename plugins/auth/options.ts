@@ -1,5 +1,5 @@
 import { BootError } from '../../core/errors.js';
-import type { Scope } from '../../core/contracts/auth.js';
+import type { Scope } from '../../contracts/auth.js';
 import type { JsonSchema } from '../../core/plugin.js';
 
 /** One configured API key, as the operator wrote it (the key itself never leaves this plugin). */

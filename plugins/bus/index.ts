@@ -1,6 +1,5 @@
 import { definePlugin } from '../../core/plugin.js';
 import { MemoryBus } from './memory-bus.js';
-import './api.js';
 
 const PLUGIN = 'bus';
 

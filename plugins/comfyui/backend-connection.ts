@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
-import type { BackendStatus, TransportEvent } from '../../core/contracts/transport.js';
+import type { BackendStatus, TransportEvent } from '../../contracts/transport.js';
 import { BackendHttp } from './http-client.js';
 import type { Tracked } from './in-flight-prompts.js';
 import type { Ending } from './prompt-endings.js';

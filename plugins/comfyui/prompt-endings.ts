@@ -1,4 +1,4 @@
-import type { TerminalEvent } from '../../core/contracts/transport.js';
+import type { TerminalEvent } from '../../contracts/transport.js';
 import type { Found } from './protocol.js';
 
 /** An end event before it is addressed to a prompt and backend. */

@@ -1,5 +1,5 @@
-import type { Graph } from '../../core/contracts/graph.js';
-import { graphRejected, retryAfter, type PromptListener, type RunRequest } from '../../core/contracts/transport.js';
+import type { Graph } from '../../contracts/graph.js';
+import { graphRejected, retryAfter, type PromptListener, type RunRequest } from '../../contracts/transport.js';
 import { backendUnavailable, conflict } from '../../core/errors.js';
 import type { Tracked } from './in-flight-prompts.js';
 import { describeRejection, isObject } from './protocol.js';

@@ -1,4 +1,4 @@
-import type { OutputRef } from '../../core/contracts/transport.js';
+import type { OutputRef } from '../../contracts/transport.js';
 
 /** What a backend knows of a prompt, in short (ComfyTransport.lookup). */
 export type PromptLookup =

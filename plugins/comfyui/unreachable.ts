@@ -1,4 +1,4 @@
-import { retryAfter } from '../../core/contracts/transport.js';
+import { retryAfter } from '../../contracts/transport.js';
 import { backendUnavailable } from '../../core/errors.js';
 import type { BackendConnection } from './backend-connection.js';
 import { UnreachableError } from './http-client.js';

@@ -1,4 +1,4 @@
-import { RETRY_AFTER_SECONDS } from '../../core/contracts/transport.js';
+import { RETRY_AFTER_SECONDS } from '../../contracts/transport.js';
 import type { JsonSchema } from '../../core/plugin.js';
 
 export interface GenerateOptions {

@@ -1,8 +1,26 @@
 import { AsyncSeriesWaterfallHook, SyncHook } from 'tapable';
-import type { Principal } from '../../core/contracts/auth.js';
-import type { Generation } from '../../core/contracts/generation.js';
-import type { CreateGeneration, GenerationFrame, GenerationLookup } from '../../core/contracts/generations.js';
-import type { Graph } from '../../core/contracts/graph.js';
+import type { Principal } from '../../contracts/auth.js';
+import type { Generation } from '../../contracts/generation.js';
+import type { GenerationReader } from '../../contracts/visible-generation.js';
+import type { Graph } from '../../contracts/graph.js';
+
+/** A frame in the websocket shape of SPEC §2.1 (also the body of /execution-info). */
+export interface GenerationFrame {
+  status: 'progress' | 'closed' | 'error';
+  details: string;
+  data: Record<string, unknown>;
+}
+
+export interface CreateGeneration {
+  workflow: string;
+  clientId: string;
+  principal: Principal;
+  graph: Graph;
+  /** Graph input values that name stored uploads: "<node>/<input>" → upload name. */
+  uploads: Record<string, string>;
+  /** Image inputs that use a file the workflow ships: "<node>/<input>" → absolute path (put on the backend too). */
+  shippedFiles?: Record<string, string>;
+}
 
 /** What beforeSubmit taps see next to the graph. */
 export interface SubmitInfo {
@@ -37,7 +55,7 @@ export type GenerationHooks = ReturnType<typeof createGenerationHooks>;
  * topic `client:<clientId>`, payload contracts/client-frame.ts), and the hooks above mark a
  * generation's start and end.
  */
-export interface GenerationService extends GenerationLookup {
+export interface GenerationService extends GenerationReader {
   readonly hooks: GenerationHooks;
   /** Records, submits and follows a generation; resolves once the backend accepted it. */
   create(request: CreateGeneration): Promise<Generation>;

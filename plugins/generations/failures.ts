@@ -1,4 +1,4 @@
-import { isGraphRejected, retryAfter } from '../../core/contracts/transport.js';
+import { isGraphRejected, retryAfter } from '../../contracts/transport.js';
 import { backendUnavailable, badRequest, internal, isBridgeError, type BridgeError } from '../../core/errors.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { ClientFrame } from '../../contracts/client-frame.js';
-import { FINAL_STATES, type Generation, type GenerationState, type ResultFile } from '../../core/contracts/generation.js';
-import type { GenerationFrame } from '../../core/contracts/generations.js';
-import type { Graph } from '../../core/contracts/graph.js';
-import type { OutputRef, TransportEvent } from '../../core/contracts/transport.js';
+import { FINAL_STATES, type Generation, type GenerationState, type ResultFile } from '../../contracts/generation.js';
+import type { GenerationFrame } from './api.js';
+import type { Graph } from '../../contracts/graph.js';
+import type { OutputRef, TransportEvent } from '../../contracts/transport.js';
 
 /*
  * The state machine of one generation, pure: `apply(life, event)` returns the next life and the

@@ -1,4 +1,4 @@
-import type { Generation } from '../../core/contracts/generation.js';
+import type { Generation } from '../../contracts/generation.js';
 import { notFound } from '../../core/errors.js';
 import { definePlugin } from '../../core/plugin.js';
 import { createGenerationHooks, type GenerationService } from './api.js';

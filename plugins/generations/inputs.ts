@@ -1,9 +1,9 @@
 import { basename } from 'node:path';
-import type { Graph } from '../../core/contracts/graph.js';
-import type { Transport } from '../../core/contracts/transport.js';
-import type { UploadService } from '../../core/contracts/uploads.js';
+import type { Graph } from '../../contracts/graph.js';
+import type { Transport } from '../../contracts/transport.js';
+import type { UploadService } from '../../plugins/upload/api.js';
 import { badRequest } from '../../core/errors.js';
-import type { ResultStore } from '../results/api.js';
+import type { ResultStore } from '../../plugins/results/api.js';
 import { nodesToRun, outputClasses } from './nodes-to-run.js';
 
 /** A graph is plain JSON; a JSON round trip copies it several times faster than structuredClone. */

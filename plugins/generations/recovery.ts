@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Storage } from '../../core/contracts/storage.js';
+import type { Storage } from '../../contracts/storage.js';
 import type { Runner } from './runner.js';
 
 /**

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import type { Bus } from '../../contracts/bus.js';
 import { clientTopic, type ClientFrame } from '../../contracts/client-frame.js';
-import { FINAL_STATES, type Generation } from '../../core/contracts/generation.js';
-import type { CreateGeneration } from '../../core/contracts/generations.js';
-import type { Storage } from '../../core/contracts/storage.js';
-import { retryAfter, type PromptRun, type Transport, type TransportEvent } from '../../core/contracts/transport.js';
-import type { UploadService } from '../../core/contracts/uploads.js';
+import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
+import type { CreateGeneration } from './api.js';
+import type { Storage } from '../../contracts/storage.js';
+import { retryAfter, type PromptRun, type Transport, type TransportEvent } from '../../contracts/transport.js';
+import type { UploadService } from '../../plugins/upload/api.js';
 import { backendUnavailable, type BridgeError } from '../../core/errors.js';
 import type { GenerationHooks } from './api.js';
 import { submitFailure, messageOf } from './failures.js';
@@ -13,7 +13,7 @@ import { apply, newGeneration, type Effect, type GenerationEvent, type Life, typ
 import { newGenerationId, newPromptId } from './ids.js';
 import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import type { GenerationsOptions } from './options.js';
-import type { ResultStore } from '../results/api.js';
+import type { ResultStore } from '../../plugins/results/api.js';
 
 export interface RunnerDeps {
   storage: Storage;

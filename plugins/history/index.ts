@@ -1,10 +1,10 @@
 import type { Context } from 'koa';
-import { ANONYMOUS, isAdmin, type Principal } from '../../core/contracts/auth.js';
-import type { Generation, GenerationState } from '../../core/contracts/generation.js';
+import { ANONYMOUS, isAdmin, type Principal } from '../../contracts/auth.js';
+import type { Generation, GenerationState } from '../../contracts/generation.js';
 import { definePlugin } from '../../core/plugin.js';
 import { buildResultUrl, toHistoryItem } from './history-item.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
-import { countResponseSchema, historyQuerySchema, historyResponseSchema } from './schemas.js';
+import { countResponseSchema, HISTORY_EXAMPLE, historyQuerySchema, historyResponseSchema } from './schemas.js';
 
 const PLUGIN = 'history';
 
@@ -43,7 +43,7 @@ export default definePlugin({
       tags: ['history'],
       query: historyQuerySchema,
       responses: {
-        200: { description: 'One page of history', schema: historyResponseSchema },
+        200: { description: 'One page of history', schema: historyResponseSchema, example: HISTORY_EXAMPLE },
         400: { description: 'limit or offset out of range, or an unknown status', schema: ERROR_BODY },
       },
       async handler(request) {
@@ -75,7 +75,13 @@ export default definePlugin({
       path: '/generation-count',
       summary: 'How many generations the bridge has recorded, in all and by status',
       tags: ['history'],
-      responses: { 200: { description: 'Durable counts', schema: countResponseSchema } },
+      responses: {
+        200: {
+          description: 'Durable counts',
+          schema: countResponseSchema,
+          example: { generation_count: 42, by_status: { queued: 1, running: 1, completed: 37, failed: 2, interrupted: 1 } },
+        },
+      },
       async handler(request) {
         const counts = await storage.generations.counts();
         request.body = { generation_count: counts.total, by_status: counts.byState };

@@ -1,9 +1,9 @@
-import { canSee, type AccessControl, type Principal } from '../../core/contracts/auth.js';
-import { FINAL_STATES, type Generation } from '../../core/contracts/generation.js';
-import type { GenerationService } from '../generations/api.js';
-import type { Storage } from '../../core/contracts/storage.js';
+import { canSee, type AccessControl, type Principal } from '../../contracts/auth.js';
+import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
+import type { GenerationService } from '../../plugins/generations/api.js';
+import type { Storage } from '../../contracts/storage.js';
 import { notFound } from '../../core/errors.js';
-import { findVisibleGeneration } from '../../core/visible-generation.js';
+import { findVisibleGeneration } from '../../contracts/visible-generation.js';
 
 export interface TargetRequest {
   id?: string;

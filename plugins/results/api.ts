@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
-import type { ResultFile } from '../../core/contracts/generation.js';
-import type { OutputRef } from '../../core/contracts/transport.js';
+import type { ResultFile } from '../../contracts/generation.js';
+import type { OutputRef } from '../../contracts/transport.js';
 
 /** Opens one output on the backend (the transport's fetchOutput, bound to the generation's backend). */
 export type FetchOutput = (ref: OutputRef) => Promise<{ stream: Readable; contentType: string; length: number | null }>;

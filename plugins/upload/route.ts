@@ -1,8 +1,9 @@
 import type { Context } from 'koa';
-import type { Principal } from '../../core/contracts/auth.js';
-import type { AccessControl } from '../../core/contracts/auth.js';
+import type { Principal } from '../../contracts/auth.js';
+import type { AccessControl } from '../../contracts/auth.js';
 import { badRequest, unsupportedMediaType } from '../../core/errors.js';
-import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
+import { CLIENT_ID } from '../../contracts/schemas.js';
 import type { RouteDefinition } from '../../core/plugin.js';
 import { inspectImage } from './inspect-image.js';
 import type { AcceptedFile, UploadLibrary } from './library.js';
@@ -77,7 +78,7 @@ export function uploadRoute({ library, incomingDir, options, access }: UploadRou
       'Use a stored name as the value of an image input when you generate with the same clientId. ' +
       `Limits: ${options.maxFileBytes} bytes per file, ${options.maxTotalBytes} bytes per request, ` +
       `${options.maxParts} files, ${options.maxPixels} pixels per image; types: ${options.allowedTypes.join(', ')}.`,
-    tags: ['core'],
+    tags: ['uploads'],
     scope: 'client',
     documentBodyType: 'multipart/form-data',
     documentBody: () => ({
@@ -93,7 +94,8 @@ export function uploadRoute({ library, incomingDir, options, access }: UploadRou
     responses: {
       '200': {
         description: 'Field name → stored name.',
-        schema: { type: 'object', additionalProperties: STORED_NAME_SCHEMA, example: { upload_0: 'cb_7f3k2Qx9LmN0pR4sT6uV8wY1.png' } },
+        schema: { type: 'object', additionalProperties: STORED_NAME_SCHEMA },
+        example: { upload_0: 'cb_7f3k2Qx9LmN0pR4sT6uV8wY1.png' },
       },
       '400': { description: 'Missing clientId, no file parts, or a file that is not an image, unreadable or truncated.', schema: ERROR_BODY },
       '413': { description: 'A file, the request or an image (pixels) over a limit, or too many parts.', schema: ERROR_BODY },

@@ -1,8 +1,9 @@
 import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Bus, BusMessage } from '../../contracts/bus.js';
+import { isAdmin, type Principal } from '../../contracts/auth.js';
 import { clientTopic, type ClientFrame } from '../../contracts/client-frame.js';
-import { CONNECTED, encode, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
+import { BOUND_ELSEWHERE, CONNECTED, encode, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
 import type { WsOptions } from './options.js';
 import type { MutableWsStats } from './stats.js';
 
@@ -10,6 +11,8 @@ import type { MutableWsStats } from './stats.js';
 interface Peer {
   readonly ws: WebSocket;
   readonly clientId: string;
+  /** Who opened it (auth on); an admin or no principal watches any clientId. */
+  readonly viewer?: Principal;
   /** Last generation frame (or the connect) — the idle timeout counts from here. */
   lastActivity: number;
   /** Answered the last ping (or said anything). */
@@ -82,9 +85,9 @@ export class SocketHub {
    * frames no socket of the client received yet), then live frames, and a snapshot of a running
    * generation it has not seen at all.
    */
-  async attach(ws: WebSocket, clientId: string, since: number | undefined): Promise<void> {
+  async attach(ws: WebSocket, clientId: string, since: number | undefined, viewer?: Principal): Promise<void> {
     const now = Date.now();
-    const peer: Peer = { ws, clientId, lastActivity: now, alive: true, done: false, lastSeq: 0, pending: [] };
+    const peer: Peer = { ws, clientId, viewer, lastActivity: now, alive: true, done: false, lastSeq: 0, pending: [] };
     this.#peers.add(peer);
     this.deps.stats.connected++;
     ws.on('pong', () => void (peer.alive = true));
@@ -122,6 +125,25 @@ export class SocketHub {
       this.#send(peer, encode({ status, details, seq: last.seq, snapshot: true, data }));
       peer.lastActivity = Date.now();
     }
+  }
+
+  /**
+   * clientId was just bound to `owner`: every socket on it opened by another (non-admin) key gets
+   * `error` and `closed` and is cut, before the owner's first frame exists.
+   */
+  evictWatchers(clientId: string, owner: string): void {
+    const state = this.#clients.get(clientId);
+    if (!state) return;
+    for (const peer of [...state.peers]) {
+      if (peer.viewer && !isAdmin(peer.viewer) && peer.viewer.id !== owner) this.#end(peer, BOUND_ELSEWHERE, 1008, 'clientId bound to another key');
+    }
+  }
+
+  /** A socket whose clientId is bound to another key by the time it opened: `error`, `closed`, cut. */
+  refuseBound(ws: WebSocket): void {
+    for (const bytes of BOUND_ELSEWHERE) ws.send(bytes, { binary: false });
+    ws.close(1008, 'clientId bound to another key');
+    setTimeout(() => ws.terminate(), this.deps.options.closeGraceMs).unref();
   }
 
   /** preClose: every socket gets `closed` and code 1001; stragglers are destroyed after the grace time. */
