@@ -4,7 +4,7 @@
  *  1. 1,000 clients, each with its own socket and its own generation (the repo's text-to-image
  *     workflow on the fake ComfyUI: zero-duration nodes, 20 KSampler steps reporting progress):
  *     generation frames delivered per second, and the latency from the generations service
- *     announcing a change to the client holding the frame (p50/p99). Bridge, fake ComfyUI and
+ *     publishing a frame on the bus to the client holding it (p50/p99). Bridge, fake ComfyUI and
  *     clients share this process, so the latency includes the clients' own parsing (pessimistic).
  *  2. 10,000 idle sockets on a bridge in its own process: its RSS growth per socket.
  * Run alone: `npx tsx bench/ws.ts`; the last line printed is the JSON result.
@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
-import type { GenerationService } from '../plugins/generations/api.js';
+import { clientTopic, type ClientFrame } from '../contracts/client-frame.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { postJson, startStack } from '../test/e2e-support.js';
 import { startServerProcess } from './lib/process.js';
@@ -64,14 +64,16 @@ async function fanOut(): Promise<WsBenchResult['fanOut']> {
   const published = new Map<string, number>();
   const probe: PluginManifest<never> = definePlugin({
     name: 'bench-probe',
-    dependencies: ['generations'],
+    dependencies: ['bus'],
     register(ctx) {
-      const generations: GenerationService = ctx.use('generations');
-      generations.onChange((gen) => {
-        const frame = generations.frame(gen);
-        const key = `${gen.id}|${frame.details}|${gen.state}`;
-        if (!published.has(key)) published.set(key, performance.now());
-      });
+      // The moment generations publishes a client's frame on the bus, before ws delivers it.
+      const bus = ctx.use('bus');
+      for (let i = 0; i < FOLLOWERS; i++) {
+        bus.subscribe<ClientFrame>(clientTopic(`bench-${i}`), ({ payload }) => {
+          const key = `${payload.generationId}|${payload.details}|${String(payload.data.state)}`;
+          if (!published.has(key)) published.set(key, performance.now());
+        });
+      }
     },
   }) as PluginManifest<never>;
 

@@ -1,10 +1,13 @@
 import type { Readable } from 'node:stream';
+import { BridgeError, isBridgeError } from '../core/errors.js';
 import type { Graph } from './graph.js';
 
 /**
  * The transport contract: the generation-level API over one or more ComfyUI backends.
- * The default implementation is plugins/comfyui. Events are routed by prompt_id (bridge-minted
- * UUID), never by ComfyUI's socket id.
+ * The default implementation is plugins/comfyui. The transport alone owns a prompt's liveness:
+ * it submits, follows, reconciles after gaps and decides when a prompt is `lost` or `stuck`; the
+ * caller gets a PromptRun handle and hears every event of its prompt, ended by exactly one
+ * terminal event (completed, failed, interrupted, lost or stuck).
  */
 
 /** An output file as ComfyUI lists it in a node's output (history or `executed`). */
@@ -38,14 +41,40 @@ export type TransportEvent =
     }
   | { type: 'interrupted'; promptId: string; backend: string; node: string | null }
   /** The backend no longer knows the prompt (it restarted and forgot it, or stayed down too long). */
-  | { type: 'lost'; promptId: string; backend: string; reason: string };
+  | { type: 'lost'; promptId: string; backend: string; reason: string }
+  /** No news for the run's `stuckAfterMs` while the backend says it runs (it was cancelled) or cannot say. */
+  | { type: 'stuck'; promptId: string; backend: string; reason: string };
 
-export interface SubmitResult {
+export type TerminalEvent = Extract<TransportEvent, { type: 'completed' | 'failed' | 'interrupted' | 'lost' | 'stuck' }>;
+export const TERMINAL_EVENTS: ReadonlySet<TransportEvent['type']> = new Set(['completed', 'failed', 'interrupted', 'lost', 'stuck']);
+
+/** What a PromptRun's owner hears: every event of that one prompt, in order, the terminal one last. */
+export type PromptListener = (event: TransportEvent) => void;
+
+export interface RunRequest {
+  promptId: string;
   backend: string;
-  /** ComfyUI's queue number. */
-  number: number;
-  /** Prompts ahead of this one on its backend (0 = next or running). */
-  position: number;
+  /**
+   * No news from ComfyUI for this long makes the transport check the prompt: still queued is fine;
+   * running (it is cancelled) or unreachable ends the run with `stuck`. Omitted: never stuck.
+   */
+  stuckAfterMs?: number;
+}
+
+export type CancelOutcome = 'removed' | 'interrupted' | 'not_found';
+
+/** A prompt the transport follows for its owner. */
+export interface PromptRun {
+  readonly promptId: string;
+  readonly backend: string;
+  /** Prompts ahead of it on its backend at submission (0 = next or running); null for a resumed run. */
+  readonly position: number | null;
+  /**
+   * Removes it from the queue, or interrupts it if running (targeted). The run then ends with one
+   * terminal event: `interrupted` when removed or stopped, or the end it reached meanwhile.
+   * Throws a 503 BridgeError when the backend cannot be reached.
+   */
+  cancel(): Promise<CancelOutcome>;
 }
 
 export interface BackendStatus {
@@ -59,38 +88,46 @@ export interface BackendStatus {
   jobsApi: boolean;
 }
 
-export type PromptLookup =
-  | { state: 'queued' | 'running' | 'unknown' }
-  | { state: 'completed'; outputs: OutputRef[] }
-  | { state: 'failed'; message: string; node: string | null }
-  | { state: 'interrupted' };
+/** ComfyUI refused the graph (HTTP 400 to POST /prompt): the client's fault, with ComfyUI's node errors. */
+export const GRAPH_REJECTED = 'graph_rejected';
+export type GraphRejectedError = BridgeError & { code: typeof GRAPH_REJECTED; extra: { node_errors: Record<string, unknown> } };
+
+export function graphRejected(detail: string, nodeErrors: Record<string, unknown>): GraphRejectedError {
+  return new BridgeError(400, GRAPH_REJECTED, detail, { extra: { node_errors: nodeErrors } }) as GraphRejectedError;
+}
+
+/** By shape, not class: a transport may come with its own copy of core/errors. */
+export const isGraphRejected = (error: unknown): error is GraphRejectedError => isBridgeError(error) && error.code === GRAPH_REJECTED;
+
+/** The one Retry-After policy of the bridge: what a 503 (or a 429 without its own option) tells a client to wait. */
+export const RETRY_AFTER_SECONDS = 5;
+export const retryAfter = (seconds: number = RETRY_AFTER_SECONDS): { 'Retry-After': string } => ({ 'Retry-After': String(seconds) });
 
 export interface Transport {
   /** The backend a new generation should go to (healthy, shortest queue), or undefined if none is up. */
   pickBackend(): string | undefined;
   /**
-   * Submits a graph with a bridge-minted prompt_id. The prompt is tracked before the request is sent,
-   * so events that arrive before the answer are not lost. Throws BridgeError: 400 `graph_rejected`
-   * (extra.node_errors) when ComfyUI refuses the graph, 503 `backend_unavailable` when it cannot be reached.
+   * Submits a graph with a bridge-minted prompt_id and follows it. `listener` is attached before the
+   * request is sent, so events that arrive before the answer are not lost. Throws GraphRejectedError
+   * when ComfyUI refuses the graph, a 503 `backend_unavailable` BridgeError when it cannot be reached
+   * (no event is sent for a submission that threw).
    */
-  submit(request: { promptId: string; graph: Graph; backend: string }): Promise<SubmitResult>;
-  /** Resume tracking a prompt submitted earlier (e.g. before a bridge restart). */
-  track(promptId: string, backend: string): void;
-  untrack(promptId: string): void;
-  onEvent(listener: (event: TransportEvent) => void): () => void;
-  /** Removes the prompt from the queue, or interrupts it if running (targeted). */
-  cancel(promptId: string, backend: string): Promise<'removed' | 'interrupted' | 'not_found'>;
+  submit(request: RunRequest & { graph: Graph }, listener: PromptListener): Promise<PromptRun>;
+  /** Follows a prompt submitted earlier (before a bridge restart): it is checked against the backend at once. */
+  resume(request: RunRequest, listener: PromptListener): PromptRun;
   /** Puts a file on a backend (ComfyUI POST /upload/image); returns the name ComfyUI answers with. */
   upload(backend: string, file: { path: string; name: string; contentType: string }): Promise<string>;
   /** Streams an output file from the backend (ComfyUI GET /view). */
   fetchOutput(backend: string, ref: OutputRef): Promise<{ stream: Readable; contentType: string; length: number | null }>;
   /** Asks backends to unload models and free memory; all backends when `backend` is undefined. */
   free(backend?: string): Promise<{ name: string; url: string; ok: boolean }[]>;
-  /** What the backend knows of a prompt now (history + queue); for reconciliation. */
-  lookup(promptId: string, backend: string): Promise<PromptLookup>;
   backends(): BackendStatus[];
-  /** A node class definition from a reachable backend's /object_info, or undefined. */
-  objectInfo(classType: string): Promise<Record<string, unknown> | undefined>;
+  /**
+   * A node class definition from a reachable backend's /object_info, or undefined. One cache with a
+   * TTL for every user (workflows, generations); concurrent asks for a class share one request, and
+   * `timeoutMs` bounds this caller's wait (undefined then) without cancelling the shared request.
+   */
+  objectInfo(classType: string, timeoutMs?: number): Promise<Record<string, unknown> | undefined>;
 }
 
 declare module '../core/services.js' {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { CLIENT_ID_KEY, loadClientId } from '../plugins/comfyui/client-id.js';
 import { ComfyTransport } from '../plugins/comfyui/comfy-transport.js';
 import { resolveOptions } from '../plugins/comfyui/options.js';
 import { startBridge } from './helpers/bridge.js';
+import { startFakeComfy } from './fake-comfyui/index.js';
 
 /** A test plugin that hands out the services the comfyui plugin provides and uses. */
 function probe(seen: { transport?: Transport; kv?: KeyValueStore }): PluginManifest<never> {
@@ -65,6 +66,40 @@ describe('comfyui plugin', function () {
       ]);
     } finally {
       await bridge.close();
+    }
+  });
+
+  it('says once that a backend does not answer at start, and once (info) when it comes', async () => {
+    // A port that takes connections and drops them at once, counting the attempts.
+    let attempts = 0;
+    const refusing = createNetServer((socket) => {
+      attempts += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`;
+    const lines: { level: number; msg: string }[] = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
+    const transport = new ComfyTransport(resolveOptions({ backends: [{ url, name: 'late' }], reconnect: { initialMs: 10, maxMs: 20, jitter: 0 } }), 'late-test', log);
+    transport.start();
+    const fake: { stop: () => Promise<void> } = { stop: async () => undefined };
+    try {
+      // Several failed attempts, one line.
+      await waitUntil(() => attempts >= 4, 'several connect attempts');
+      const about = (text: string) => lines.filter((l) => l.msg.includes(text));
+      expect(about('not reachable')).to.have.length(1);
+      expect(about('not reachable')[0]!.level).to.equal(40); // warn
+      await new Promise<void>((resolve) => refusing.close(() => resolve()));
+      const started = await startFakeComfy({ port: Number(new URL(url).port) });
+      fake.stop = () => started.stop();
+      await waitUntil(() => transport.backends()[0]!.up, 'the backend up');
+      expect(about('connected')).to.have.length(1);
+      expect(about('connected')[0]!.level).to.equal(30); // info
+      expect(about('not reachable')).to.have.length(1);
+    } finally {
+      await transport.close();
+      await fake.stop();
+      if (refusing.listening) await new Promise<void>((resolve) => refusing.close(() => resolve()));
     }
   });
 
@@ -156,9 +191,9 @@ describe('comfyui plugin', function () {
       );
       transport.start();
       try {
-        await transport.submit({ promptId: randomUUID(), graph: {}, backend: 'raw' });
+        const run = await transport.submit({ promptId: randomUUID(), graph: {}, backend: 'raw' }, () => undefined);
         await transport.free('raw');
-        await transport.cancel('nothing', 'raw');
+        await run.cancel();
         await waitUntil(() => seen.some((s) => s.method === 'UPGRADE'), 'a websocket attempt');
       } finally {
         await transport.close();

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Graph } from '../contracts/graph.js';
-import type { TransportEvent } from '../contracts/transport.js';
+import type { PromptRun, RunRequest, TransportEvent } from '../contracts/transport.js';
 import { BridgeError } from '../core/errors.js';
 import { ComfyTransport } from '../plugins/comfyui/comfy-transport.js';
 import { resolveOptions } from '../plugins/comfyui/options.js';
@@ -46,6 +46,10 @@ async function waitUntil(check: () => boolean, what: string, timeoutMs = 5000): 
 
 interface Harness {
   transport: ComfyTransport;
+  /** Submits and records the run's events (the run's listener is the harness). */
+  submit(request: RunRequest & { graph: Graph }): Promise<PromptRun>;
+  /** Resumes a prompt of an earlier run, recording its events. */
+  resume(request: RunRequest): PromptRun;
   events: TransportEvent[];
   eventsOf(promptId: string): TransportEvent[];
   waitFor<T extends TransportEvent['type']>(
@@ -56,7 +60,7 @@ interface Harness {
   waitForEnd(promptId: string, timeoutMs?: number): Promise<TransportEvent>;
 }
 
-const ENDS = new Set(['completed', 'failed', 'interrupted', 'lost']);
+const ENDS = new Set(['completed', 'failed', 'interrupted', 'lost', 'stuck']);
 
 describe('comfyui transport against the fake ComfyUI', function () {
   this.timeout(20_000);
@@ -88,12 +92,14 @@ describe('comfyui transport against the fake ComfyUI', function () {
       quiet,
     );
     const events: TransportEvent[] = [];
-    transport.onEvent((event) => events.push(event));
+    const record = (event: TransportEvent) => void events.push(event);
     transport.start();
     cleanups.push(() => transport.close());
     const eventsOf = (promptId: string) => events.filter((e) => e.promptId === promptId);
     return {
       transport,
+      submit: (request) => transport.submit(request, record),
+      resume: (request) => transport.resume(request, record),
       events,
       eventsOf,
       async waitFor(promptId, type, timeoutMs = 5000) {
@@ -129,9 +135,9 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const backend = h.transport.pickBackend();
     expect(backend).to.be.a('string');
     const promptId = randomUUID();
-    const result = await h.transport.submit({ promptId, graph: tinyGraph('success'), backend: backend! });
+    const result = await h.submit({ promptId, graph: tinyGraph('success'), backend: backend! });
     expect(result.backend).to.equal(backend);
-    expect(result.number).to.be.a('number');
+    expect(result.promptId).to.equal(promptId);
     expect(result.position).to.equal(0);
 
     const completed = await h.waitFor(promptId, 'completed');
@@ -153,10 +159,10 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const h = await upHarness([comfy.url]);
     const backend = h.transport.pickBackend()!;
     const first = randomUUID();
-    await h.transport.submit({ promptId: first, graph: tinyGraph('cached'), backend });
+    await h.submit({ promptId: first, graph: tinyGraph('cached'), backend });
     const firstDone = await h.waitFor(first, 'completed');
     const second = randomUUID();
-    await h.transport.submit({ promptId: second, graph: tinyGraph('cached'), backend });
+    await h.submit({ promptId: second, graph: tinyGraph('cached'), backend });
     const done = await h.waitFor(second, 'completed');
     const cached = h.eventsOf(second).find((e) => e.type === 'cached');
     expect(cached && cached.type === 'cached' ? [...cached.nodes].sort() : []).to.deep.equal(['1', '2']);
@@ -172,7 +178,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
     graph['1']!.inputs.width = 99999;
     let error: unknown;
     try {
-      await h.transport.submit({ promptId, graph, backend: h.transport.pickBackend()! });
+      await h.submit({ promptId, graph, backend: h.transport.pickBackend()! });
     } catch (e) {
       error = e;
     }
@@ -192,7 +198,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const comfy = await fake();
     const h = await upHarness([comfy.url]);
     const promptId = randomUUID();
-    await h.transport.submit({ promptId, graph: tinyGraph('../escape'), backend: h.transport.pickBackend()! });
+    await h.submit({ promptId, graph: tinyGraph('../escape'), backend: h.transport.pickBackend()! });
     const failed = await h.waitFor(promptId, 'failed');
     expect(failed.node).to.equal('2');
     expect(failed.nodeType).to.equal('SaveImage');
@@ -206,7 +212,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const h = await upHarness([comfy.url]);
     const backend = h.transport.pickBackend()!;
     const failing = randomUUID();
-    await h.transport.submit({
+    await h.submit({
       promptId: failing,
       graph: {
         '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 1 } },
@@ -220,7 +226,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
 
     comfy.failNextRun('boom from the fake');
     const next = randomUUID();
-    await h.transport.submit({ promptId: next, graph: tinyGraph('fail-next', 77), backend });
+    await h.submit({ promptId: next, graph: tinyGraph('fail-next', 77), backend });
     const nextFailed = await h.waitFor(next, 'failed');
     expect(nextFailed.message).to.contain('boom from the fake');
   });
@@ -233,25 +239,28 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const running = randomUUID();
     const queued = randomUUID();
     const last = randomUUID();
-    await h.transport.submit({ promptId: running, graph: sleepyGraph('run', 1), backend });
-    const second = await h.transport.submit({ promptId: queued, graph: sleepyGraph('queued', 2), backend });
+    const first = await h.submit({ promptId: running, graph: sleepyGraph('run', 1), backend });
+    const second = await h.submit({ promptId: queued, graph: sleepyGraph('queued', 2), backend });
     expect(second.position).to.be.greaterThan(0);
-    await h.transport.submit({ promptId: last, graph: tinyGraph('last', 3), backend });
+    const third = await h.submit({ promptId: last, graph: tinyGraph('last', 3), backend });
     await h.waitFor(running, 'started');
 
-    expect(await h.transport.cancel(queued, backend)).to.equal('removed');
+    expect(await second.cancel()).to.equal('removed');
     const removed = await h.waitFor(queued, 'interrupted', 100);
     expect(removed.node).to.equal(null);
+    // Ended exactly once: the removal is the transport's one end of the run.
+    expect(h.eventsOf(queued).filter((e) => ENDS.has(e.type))).to.have.length(1);
     expect(h.eventsOf(running).some((e) => ENDS.has(e.type))).to.equal(false);
 
-    expect(await h.transport.cancel(running, backend)).to.equal('interrupted');
+    expect(await first.cancel()).to.equal('interrupted');
     const interrupted = await h.waitFor(running, 'interrupted');
     expect(interrupted.node).to.be.a('string');
     // The other prompts were not touched: the last one still runs to completion.
     await h.waitFor(last, 'completed');
     expect(h.eventsOf(queued).filter((e) => e.type === 'started')).to.deep.equal([]);
-    expect(await h.transport.cancel(randomUUID(), backend)).to.equal('not_found');
-    expect(await h.transport.cancel(last, backend)).to.equal('not_found');
+    expect(await third.cancel()).to.equal('not_found');
+    expect(h.eventsOf(last).filter((e) => ENDS.has(e.type)).map((e) => e.type)).to.deep.equal(['completed']);
+    expect(h.eventsOf(queued).filter((e) => ENDS.has(e.type))).to.have.length(1);
   });
 
   it('never hangs when the backend restarts mid-run and forgets the prompt', async () => {
@@ -260,7 +269,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const h = await upHarness([comfy.url]);
     const backend = h.transport.pickBackend()!;
     const promptId = randomUUID();
-    await h.transport.submit({ promptId, graph: sleepyGraph('restart', 4), backend });
+    await h.submit({ promptId, graph: sleepyGraph('restart', 4), backend });
     await h.waitFor(promptId, 'started');
     await comfy.restart();
     const end = await h.waitForEnd(promptId, 8000);
@@ -275,7 +284,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const h = await upHarness([comfy.url], { lostAfterMs: 300 });
     const backend = h.transport.pickBackend()!;
     const promptId = randomUUID();
-    await h.transport.submit({ promptId, graph: sleepyGraph('down', 5), backend });
+    await h.submit({ promptId, graph: sleepyGraph('down', 5), backend });
     await h.waitFor(promptId, 'started');
     await comfy.stop();
     await waitUntil(() => !h.transport.backends()[0]!.up, 'backend seen down');
@@ -291,7 +300,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const h = await upHarness([comfy.url], { reconnect: { initialMs: 1200, maxMs: 1200, jitter: 0 } });
     const backend = h.transport.pickBackend()!;
     const promptId = randomUUID();
-    await h.transport.submit({ promptId, graph: sleepyGraph('dropped', 6), backend });
+    await h.submit({ promptId, graph: sleepyGraph('dropped', 6), backend });
     await h.waitFor(promptId, 'started');
     comfy.dropSockets();
     await waitUntil(() => !h.transport.backends()[0]!.up, 'socket seen dropped');
@@ -325,12 +334,32 @@ describe('comfyui transport against the fake ComfyUI', function () {
     expect(connections[0]!.readyState).to.not.equal(WebSocket.OPEN);
   });
 
+  it('ends a silent running prompt stuck (and cancels it), but not one still waiting in the queue', async () => {
+    const comfy = await fake();
+    comfy.setNodeDuration('TestSleep', 2500);
+    const h = await upHarness([comfy.url]);
+    const backend = h.transport.pickBackend()!;
+    const running = randomUUID();
+    const waiting = randomUUID();
+    await h.submit({ promptId: running, graph: sleepyGraph('stuck-run', 30), backend, stuckAfterMs: 200 });
+    await h.submit({ promptId: waiting, graph: sleepyGraph('stuck-wait', 31), backend, stuckAfterMs: 200 });
+    await h.waitFor(running, 'started');
+    comfy.goSilent(true);
+    const stuck = await h.waitFor(running, 'stuck', 4000);
+    expect(stuck.reason).to.match(/^no news from ComfyUI backend .+ for 200 ms$/);
+    // Cancelled on the backend too: the queued one starts once the running one is gone.
+    comfy.goSilent(false);
+    await h.waitFor(waiting, 'started', 4000);
+    expect(h.eventsOf(waiting).some((e) => ENDS.has(e.type))).to.equal(false);
+    expect(h.eventsOf(running).filter((e) => ENDS.has(e.type))).to.have.length(1);
+  });
+
   it('finds a completion the socket never reported (fake goSilent) by polling history', async () => {
     const comfy = await fake();
     comfy.setNodeDuration('TestSleep', 200);
     const h = await upHarness([comfy.url], { pollIntervalMs: 300 });
     const promptId = randomUUID();
-    await h.transport.submit({ promptId, graph: sleepyGraph('quiet', 8), backend: h.transport.pickBackend()! });
+    await h.submit({ promptId, graph: sleepyGraph('quiet', 8), backend: h.transport.pickBackend()! });
     await h.waitFor(promptId, 'started');
     comfy.goSilent(true);
     const done = await h.waitFor(promptId, 'completed', 4000);
@@ -349,7 +378,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
     for (let i = 0; i < 4; i += 1) {
       const promptId = randomUUID();
       ids.push(promptId);
-      await h.transport.submit({ promptId, graph: sleepyGraph(`spread${i}`, 10 + i), backend: h.transport.pickBackend()! });
+      await h.submit({ promptId, graph: sleepyGraph(`spread${i}`, 10 + i), backend: h.transport.pickBackend()! });
     }
     expect(one.prompts.length).to.equal(2);
     expect(two.prompts.length).to.equal(2);
@@ -374,7 +403,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const h = await upHarness([comfy.url]);
     const backend = h.transport.pickBackend()!;
     const promptId = randomUUID();
-    await h.transport.submit({ promptId, graph: tinyGraph('bytes', 123), backend });
+    await h.submit({ promptId, graph: tinyGraph('bytes', 123), backend });
     const done = await h.waitFor(promptId, 'completed');
     const file = await h.transport.fetchOutput(backend, done.outputs[0]!);
     const chunks: Buffer[] = [];
@@ -399,7 +428,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
       backend,
       await (async () => {
         const id = randomUUID();
-        await h.transport.submit({ promptId: id, graph: tinyGraph('upload-src', 5), backend });
+        await h.submit({ promptId: id, graph: tinyGraph('upload-src', 5), backend });
         return (await h.waitFor(id, 'completed')).outputs[0]!;
       })(),
     );
@@ -419,7 +448,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
 
     // The uploaded name works in a graph.
     const id = randomUUID();
-    await h.transport.submit({
+    await h.submit({
       promptId: id,
       graph: {
         '1': { class_type: 'LoadImage', inputs: { image: name } },
@@ -436,7 +465,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const h = await upHarness([comfy.url]);
     const backend = h.transport.pickBackend()!;
     const promptId = randomUUID();
-    await h.transport.submit({ promptId, graph: tinyGraph('lookup', 44), backend });
+    await h.submit({ promptId, graph: tinyGraph('lookup', 44), backend });
     const done = await h.waitFor(promptId, 'completed');
     const found = await h.transport.lookup(promptId, backend);
     expect(found).to.deep.equal({ state: 'completed', outputs: done.outputs });
@@ -450,23 +479,24 @@ describe('comfyui transport against the fake ComfyUI', function () {
     expect(await h.transport.objectInfo('NoSuchNode')).to.equal(undefined);
   });
 
-  it('resumes tracking with track() and settles from history', async () => {
+  it('resumes a prompt with resume() and settles from history', async () => {
     const comfy = await fake();
     const first = await upHarness([comfy.url]);
     const backend = first.transport.pickBackend()!;
     const promptId = randomUUID();
-    await first.transport.submit({ promptId, graph: tinyGraph('resume', 45), backend });
-    first.transport.untrack(promptId);
+    await first.submit({ promptId, graph: tinyGraph('resume', 45), backend });
+    // The first bridge goes away before the prompt ends; a second one resumes it.
+    await first.transport.close();
     await waitUntil(() => comfy.prompts.some((p) => p.promptId === promptId), 'prompt received');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(first.eventsOf(promptId).some((e) => e.type === 'completed')).to.equal(false);
 
     const second = await upHarness([comfy.url]);
-    second.transport.track(promptId, second.transport.backends()[0]!.name);
+    second.resume({ promptId, backend: second.transport.backends()[0]!.name });
     const done = await second.waitFor(promptId, 'completed');
     expect(done.outputs[0]?.filename).to.match(/^resume_/);
 
-    second.transport.track('p-elsewhere', 'gone-backend');
+    second.resume({ promptId: 'p-elsewhere', backend: 'gone-backend' });
     const lost = await second.waitFor('p-elsewhere', 'lost');
     expect(lost.reason).to.contain('no longer configured');
   });
@@ -477,7 +507,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const h = await upHarness([comfy.url]);
     const backend = h.transport.pickBackend()!;
     const slept = randomUUID();
-    await h.transport.submit({ promptId: slept, graph: sleepyGraph('progress', 12), backend });
+    await h.submit({ promptId: slept, graph: sleepyGraph('progress', 12), backend });
     await h.waitFor(slept, 'completed');
     const progress = h.eventsOf(slept).filter((e) => e.type === 'progress');
     expect(progress.length).to.be.greaterThan(0);
@@ -485,7 +515,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
 
     // GetImageSize sends a binary TEXT frame to every socket.
     const sized = randomUUID();
-    await h.transport.submit({
+    await h.submit({
       promptId: sized,
       graph: {
         '1': { class_type: 'EmptyImage', inputs: { width: 40, height: 30, batch_size: 2, color: 0 } },
@@ -507,22 +537,22 @@ describe('comfyui transport against the fake ComfyUI', function () {
     await waitUntil(() => h.transport.backends()[0]!.jobsApi, 'jobs api detected');
     const backend = h.transport.pickBackend()!;
     const done = randomUUID();
-    await h.transport.submit({ promptId: done, graph: tinyGraph('jobs', 21), backend });
+    await h.submit({ promptId: done, graph: tinyGraph('jobs', 21), backend });
     const completed = await h.waitFor(done, 'completed');
     expect(await h.transport.lookup(done, backend)).to.deep.equal({ state: 'completed', outputs: completed.outputs });
     expect(await h.transport.lookup(randomUUID(), backend)).to.deep.equal({ state: 'unknown' });
 
     const running = randomUUID();
-    await h.transport.submit({ promptId: running, graph: sleepyGraph('jobs-run', 22), backend });
+    const run = await h.submit({ promptId: running, graph: sleepyGraph('jobs-run', 22), backend });
     await h.waitFor(running, 'started');
     expect(await h.transport.lookup(running, backend)).to.deep.equal({ state: 'running' });
-    expect(await h.transport.cancel(running, backend)).to.equal('interrupted');
+    expect(await run.cancel()).to.equal('interrupted');
     await h.waitFor(running, 'interrupted');
     expect(await h.transport.lookup(running, backend)).to.deep.equal({ state: 'interrupted' });
 
     // After a restart the jobs route no longer knows it: lost, not a hang.
     const forgotten = randomUUID();
-    await h.transport.submit({ promptId: forgotten, graph: sleepyGraph('jobs-restart', 23), backend });
+    await h.submit({ promptId: forgotten, graph: sleepyGraph('jobs-restart', 23), backend });
     await h.waitFor(forgotten, 'started');
     await comfy.restart();
     const lost = await h.waitFor(forgotten, 'lost', 5000);
@@ -584,12 +614,12 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const backend = h.transport.pickBackend()!;
 
     const kept = randomUUID();
-    const result = await h.transport.submit({ promptId: kept, graph: tinyGraph('late-answer'), backend });
+    const result = await h.submit({ promptId: kept, graph: tinyGraph('late-answer'), backend });
     expect(result.backend).to.equal(backend);
     expect(h.transport.isTracked(kept)).to.equal(true);
 
     const dropped = randomUUID();
-    const error = await h.transport.submit({ promptId: dropped, graph: { lost: { class_type: 'X', inputs: {} } }, backend }).catch((e: unknown) => e);
+    const error = await h.submit({ promptId: dropped, graph: { lost: { class_type: 'X', inputs: {} } }, backend }).catch((e: unknown) => e);
     expect((error as { status?: number }).status).to.equal(503);
     expect(h.transport.isTracked(dropped)).to.equal(false);
   });
@@ -616,8 +646,8 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const h = await upHarness([url]);
     await waitUntil(() => sockets.length > 0, 'socket registered');
     const promptId = randomUUID();
-    const result = await h.transport.submit({ promptId, graph: tinyGraph('early'), backend: h.transport.pickBackend()! });
-    expect(result.number).to.equal(7);
+    const result = await h.submit({ promptId, graph: tinyGraph('early'), backend: h.transport.pickBackend()! });
+    expect(result.promptId).to.equal(promptId);
     const completed = h.eventsOf(promptId).find((e) => e.type === 'completed');
     expect(completed, 'completed before submit resolved').to.not.equal(undefined);
     expect(completed?.type === 'completed' && completed.outputs[0]?.filename).to.equal('early_00001_.png');
@@ -633,7 +663,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const name = h.transport.backends()[0]!.name;
     const promptId = randomUUID();
     let error: unknown;
-    await h.transport.submit({ promptId, graph: tinyGraph(), backend: name }).catch((e: unknown) => (error = e));
+    await h.submit({ promptId, graph: tinyGraph(), backend: name }).catch((e: unknown) => (error = e));
     expect((error as BridgeError).status).to.equal(503);
     expect((error as BridgeError).code).to.equal('backend_unavailable');
     expect(h.transport.isTracked(promptId)).to.equal(false);

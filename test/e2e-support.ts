@@ -89,6 +89,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     bridge = await startBridge({
       plugins: {
         'storage-nedb': { inMemory: true },
+        bus: {},
         comfyui: { backends: [{ url: fake.url, name: 'fake' }], reconnect: { initialMs: 20, maxMs: 200, jitter: 0 } },
         workflows: { dir, watch: false },
         upload: {},

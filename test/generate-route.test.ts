@@ -8,7 +8,7 @@ import type { PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { providing } from './helpers/fixture-plugins.js';
 import { StubGenerations, stubGenerationsPlugin } from './ws-stub-generations.js';
-import { delay } from './ws-support.js';
+import { until } from './helpers/until.js';
 
 const GRAPH = {
   '3': { class_type: 'KSampler', inputs: { seed: 1, steps: 20, cfg: 8, sampler_name: 'euler', model: ['4', 0] } },
@@ -270,7 +270,8 @@ describe('POST /generate-based-workflow (scripted services)', () => {
     it('with wait: true answers when the generation ends, with the execution-info body', async () => {
       await start();
       const pending = post({ workflow: 'painter', wait: true }, '?clientId=waiter');
-      await delay(100);
+      // Waits for the condition, not for a time: the POST may take a while to reach create().
+      await until(() => generations.gens.size > 0, 'the generation to be created');
       const [id] = [...generations.gens.keys()];
       generations.update(id!, { state: 'completed' });
       const answer = await pending;
@@ -282,7 +283,8 @@ describe('POST /generate-based-workflow (scripted services)', () => {
     it('with ?wait=true answers a failure with its error frame', async () => {
       await start();
       const pending = post({ workflow: 'painter' }, '?clientId=waiter&wait=true');
-      await delay(100);
+      // Waits for the condition, not for a time: the POST may take a while to reach create().
+      await until(() => generations.gens.size > 0, 'the generation to be created');
       const [id] = [...generations.gens.keys()];
       generations.update(id!, { state: 'failed', error: 'boom' });
       const answer = await pending;

@@ -6,6 +6,7 @@ import { ANONYMOUS } from '../contracts/auth.js';
 import type { Generation } from '../contracts/generation.js';
 import type { Graph } from '../contracts/graph.js';
 import type { BridgeError } from '../core/errors.js';
+import { clientTopic, type ClientFrame } from '../contracts/client-frame.js';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
 import { probePlugin, until, type Probe } from './generations-stub-transport.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
@@ -46,6 +47,7 @@ describe('generations against the fake ComfyUI', function () {
     const bridge = await startBridge({
       plugins: {
         'storage-nedb': dataDir ? {} : { inMemory: true },
+        bus: {},
         comfyui: comfyOptions(fake.url),
         generations,
         results: {},
@@ -75,9 +77,9 @@ describe('generations against the fake ComfyUI', function () {
     fake.setNodeDuration('TestSleep', 200);
     const percents: number[] = [];
     const states: string[] = [];
-    probe.generations!.onChange((gen) => {
-      percents.push(gen.percent);
-      states.push(gen.state);
+    probe.bus!.subscribe<ClientFrame>(clientTopic('client-a'), ({ payload }) => {
+      percents.push(Number(payload.data.percent));
+      states.push(String(payload.data.state));
     });
     const gen = await create(probe, SLEEPY);
     expect(gen.totalNodes).to.equal(3);
@@ -91,7 +93,7 @@ describe('generations against the fake ComfyUI', function () {
     const [result] = end.results;
     expect(result).to.include({ contentType: 'image/png', node: '3', kind: 'images' });
     const original = await readFile(join(fake.dirs.outputDir, result!.filename));
-    const url = probe.generations!.resultUrl(end, result!.filename);
+    const url = probe.results!.url(end.id, result!.filename);
     expect(url.startsWith(`${bridge.url}/results/${end.id}/`)).to.equal(true);
     const res = await fetch(url);
     expect(res.status).to.equal(200);
@@ -199,7 +201,7 @@ describe('generations against the fake ComfyUI', function () {
     expect(end.state).to.equal('completed');
     expect(end.attempts).to.equal(1); // the same prompt finished; nothing was resubmitted
     expect(fake.prompts).to.have.length(1);
-    const res = await fetch(second.probe.generations!.resultUrl(end, end.results[0]!.filename));
+    const res = await fetch(second.probe.results!.url(end.id, end.results[0]!.filename));
     expect(res.status).to.equal(200);
     expect(Buffer.from(await res.arrayBuffer()).subarray(0, 8).equals(PNG_SIGNATURE)).to.equal(true);
   });

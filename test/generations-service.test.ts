@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ANONYMOUS } from '../contracts/auth.js';
 import type { Generation } from '../contracts/generation.js';
-import type { GenerationChange, GenerationService } from '../plugins/generations/api.js';
+import { clientTopic, type ClientFrame } from '../contracts/client-frame.js';
+import type { GenerationService } from '../plugins/generations/api.js';
 import type { Graph } from '../contracts/graph.js';
 import type { Storage } from '../contracts/storage.js';
 import { BridgeError } from '../core/errors.js';
@@ -20,19 +21,30 @@ describe('generations service (stub transport)', () => {
   let probe: Probe;
   let service: GenerationService;
   let storage: Storage;
-  let changes: { id: string; state: string; percent: number; change: GenerationChange }[];
+  /** The frames client-1's topic carried, as ws would deliver them. */
+  let changes: { id: string; seq: number; status: string; details: string; state: string; percent: number; ends: boolean }[];
 
   async function start(options: Record<string, unknown> = {}, config: Record<string, unknown> = {}): Promise<void> {
     probe = {};
     bridge = await startBridge({
-      plugins: { 'storage-nedb': { inMemory: true }, generations: options, results: {} },
+      plugins: { 'storage-nedb': { inMemory: true }, bus: {}, generations: options, results: {} },
       extraPlugins: [stubTransportPlugin(stub), probePlugin(probe)],
       config,
     });
     service = probe.generations!;
     storage = probe.storage!;
     changes = [];
-    service.onChange((gen, change) => changes.push({ id: gen.id, state: gen.state, percent: gen.percent, change }));
+    probe.bus!.subscribe<ClientFrame>(clientTopic('client-1'), ({ seq, payload }) =>
+      changes.push({
+        id: payload.generationId,
+        seq,
+        status: payload.status,
+        details: payload.details,
+        state: String(payload.data.state),
+        percent: Number(payload.data.percent),
+        ends: payload.ends,
+      }),
+    );
   }
 
   const emitRun = (promptId: string): void => {
@@ -61,9 +73,9 @@ describe('generations service (stub transport)', () => {
     await start();
     let storedAtSubmit: Generation | undefined;
     const submit = stub.submit.bind(stub);
-    stub.submit = async (req) => {
+    stub.submit = async (req, listener) => {
       storedAtSubmit = await storage.generations.getByPromptId!(req.promptId);
-      return submit(req);
+      return submit(req, listener);
     };
     stub.position = 3;
     const gen = await service.create(request());
@@ -81,49 +93,58 @@ describe('generations service (stub transport)', () => {
 
   it('follows a run to completion: percent never goes down, ends at 100, results copied before completed', async () => {
     await start();
-    const hooked: string[] = [];
-    probe.hooks!.progress.tap('test', (g, event) => void hooked.push(`${event.type}:${g.percent}`));
     const gen = await service.create(request());
     emitRun(gen.promptId);
     const done = await service.waitForEnd(gen.id, 3000);
-    expect(hooked).to.deep.equal(['started:0', 'cached:0', 'executing:0', 'executing:50', 'progress:62.5', 'progress:75', 'executed:100']);
+    // created, started (running), node 2 (1 of 2 done), steps 1/4 and 2/4, node 2 done, completed. What a
+    // client would see twice (the accepted position, the first node, a cached event with no nodes) is no frame,
+    // and the 100.00% is not forced again when it was already shown.
+    const announced = changes.filter((c) => c.id === gen.id).map((c) => `${c.status}:${c.details}:${c.state}`);
+    expect(announced).to.deep.equal([
+      'progress:0.00%:queued',
+      'progress:0.00%:running',
+      'progress:50.00%:running',
+      'progress:62.50%:running',
+      'progress:75.00%:running',
+      'progress:100.00%:running',
+      'closed:Execution is done:completed',
+    ]);
+    expect(changes.map((c) => c.seq)).to.deep.equal(changes.map((_c, i) => i + 1)); // numbered by the bus
     expect(done?.state).to.equal('completed');
     expect(done?.percent).to.equal(100);
     const percents = changes.filter((c) => c.id === gen.id).map((c) => c.percent);
     for (let i = 1; i < percents.length; i++) expect(percents[i]).to.be.at.least(percents[i - 1]!);
     expect(percents).to.include(50); // node 1 done of 2
     expect(percents).to.include(62.5); // node 2 at step 1/4
-    const finished = changes.filter((c) => c.change === 'finished');
+    const finished = changes.filter((c) => c.ends);
     expect(finished).to.have.length(1);
     const stored = await storage.generations.get(gen.id);
     expect(stored?.state).to.equal('completed');
     expect(stored?.results).to.have.length(1);
     const [file] = stored!.results;
     expect(file).to.include({ filename: 'x_00001_.png', contentType: 'image/png', node: '2', kind: 'images' });
-    const bytes = await readFile(service.resultPath(stored!, file!.filename));
+    const bytes = await readFile(probe.results!.path(stored!.id, file!.filename));
     expect(bytes.equals(stub.files.get('x_00001_.png')!)).to.equal(true);
     expect(service.activeCount('client-1')).to.equal(0);
     const frame = service.frame(stored!);
     expect(frame.status).to.equal('closed');
     expect(frame.details).to.equal('Execution is done');
     expect(frame.data.result_urls).to.deep.equal([`${bridge!.url}/results/${gen.id}/x_00001_.png`]);
-    expect(service.resultUrl(stored!, 'a b.png')).to.equal(`${bridge!.url}/results/${gen.id}/a%20b.png`);
+    expect(probe.results!.url(stored!.id, 'a b.png')).to.equal(`${bridge!.url}/results/${gen.id}/a%20b.png`);
   });
 
   it('builds result URLs on server.publicUrl when one is configured', async () => {
     await start({}, { server: { publicUrl: 'https://images.example.com/bridge/' } });
     const gen = await service.create(request());
-    expect(service.resultUrl(gen, 'x #1.png')).to.equal(`https://images.example.com/bridge/results/${gen.id}/x%20%231.png`);
+    expect(probe.results!.url(gen.id, 'x #1.png')).to.equal(`https://images.example.com/bridge/results/${gen.id}/x%20%231.png`);
   });
 
   it('persists the state change to running before telling listeners', async () => {
     await start();
     const gen = await service.create(request());
     const seen: string[] = [];
-    service.onChange((g, change) => {
-      if (change === 'updated' && g.state === 'running') {
-        void storage.generations.get(g.id).then((s) => seen.push(s!.state));
-      }
+    probe.bus!.subscribe<ClientFrame>(clientTopic('client-1'), ({ payload }) => {
+      if (payload.data.state === 'running') void storage.generations.get(payload.generationId).then((s) => seen.push(s!.state));
     });
     stub.emit({ type: 'started', promptId: gen.promptId, backend: 'stub' });
     await until(() => seen.length > 0, 'a running notification');
@@ -134,14 +155,14 @@ describe('generations service (stub transport)', () => {
   it('fails a generation whose node raised, naming the node and the exception', async () => {
     await start();
     const failures: string[] = [];
-    probe.hooks!.failed.tap('test', (_gen, reason) => void failures.push(reason));
+    service.hooks.settled.tap('test', (ended) => void failures.push(`${ended.state}: ${ended.error}`));
     const gen = await service.create(request());
     stub.emit({ type: 'executing', promptId: gen.promptId, backend: 'stub', node: '1' });
     stub.emit({ type: 'failed', promptId: gen.promptId, backend: 'stub', node: '2', nodeType: 'SaveImage', exceptionType: 'RuntimeError', message: 'disk full' });
     const end = await service.waitForEnd(gen.id, 2000);
     expect(end?.state).to.equal('failed');
     expect(end?.error).to.equal('node 2 (SaveImage) raised RuntimeError: disk full');
-    expect(failures).to.deep.equal(['node 2 (SaveImage) raised RuntimeError: disk full']);
+    expect(failures).to.deep.equal(['failed: node 2 (SaveImage) raised RuntimeError: disk full']);
     const frame = service.frame(end!);
     expect(frame.status).to.equal('error');
     expect(frame.details).to.equal('node 2 (SaveImage) raised RuntimeError: disk full');
@@ -200,7 +221,8 @@ describe('generations service (stub transport)', () => {
     // A late event for the same prompt changes nothing.
     stub.emit({ type: 'interrupted', promptId: gen.promptId, backend: 'stub', node: null });
     await new Promise((r) => setTimeout(r, 20));
-    expect(changes.filter((c) => c.change === 'finished')).to.have.length(1);
+    expect(changes.filter((c) => c.ends)).to.have.length(1);
+    expect(changes.filter((c) => c.id === gen.id).map((c) => c.status)).to.deep.equal(['progress', 'error', 'closed']);
   });
 
   it('interrupts a running generation when ComfyUI reports it stopped; a finished one is returned as is', async () => {
@@ -219,6 +241,20 @@ describe('generations service (stub transport)', () => {
     expect(stub.cancels).to.have.length(1);
     const unknown = (await service.interrupt('gen_doesnotexist0000000000').catch((e: unknown) => e)) as BridgeError;
     expect(unknown.status).to.equal(404);
+  });
+
+  it('answers 503 when the cancel cannot reach the backend, and the refused request changes nothing', async () => {
+    await start();
+    const gen = await service.create(request());
+    stub.emit({ type: 'started', promptId: gen.promptId, backend: 'stub' });
+    stub.cancelError = new BridgeError(503, 'backend_unavailable', 'ComfyUI backend stub cannot be reached', { headers: { 'Retry-After': '5' } });
+    const error = (await service.interrupt(gen.id).catch((e: unknown) => e)) as BridgeError;
+    expect(error.status).to.equal(503);
+    expect((await service.get(gen.id))?.state).to.equal('running');
+    // Stopped later by someone else on the backend: not "on request".
+    stub.emit({ type: 'interrupted', promptId: gen.promptId, backend: 'stub', node: '1' });
+    const end = await service.waitForEnd(gen.id, 2000);
+    expect(end?.error).to.equal('interrupted on ComfyUI backend stub');
   });
 
   it('resubmits a lost generation once with a new prompt id, then fails it when lost again', async () => {
@@ -273,17 +309,16 @@ describe('generations service (stub transport)', () => {
     expect(end?.results).to.deep.equal([]);
   });
 
-  it('fails a stuck generation after stuckAfterMs unless ComfyUI says it is still queued', async () => {
+  it('hands stuckAfterMs to the transport with each run, and fails a generation the transport calls stuck', async () => {
     await start({ stuckAfterMs: 150 });
-    const waiting = await service.create(request());
-    stub.lookups.set(waiting.promptId, { state: 'queued' });
-    const stuck = await service.create(request());
-    stub.lookups.set(stuck.promptId, { state: 'running' });
-    const end = await service.waitForEnd(stuck.id, 3000);
+    const gen = await service.create(request());
+    expect(stub.last.stuckAfterMs).to.equal(150);
+    stub.emit({ type: 'started', promptId: gen.promptId, backend: 'stub' });
+    stub.emit({ type: 'stuck', promptId: gen.promptId, backend: 'stub', reason: 'no news from ComfyUI backend stub for 150 ms' });
+    const end = await service.waitForEnd(gen.id, 3000);
     expect(end?.state).to.equal('failed');
     expect(end?.error).to.match(/no news from ComfyUI backend stub/);
-    expect(stub.cancels).to.include(stuck.promptId);
-    expect((await service.get(waiting.id))?.state).to.equal('queued');
+    expect((await storage.generations.get(gen.id))?.state).to.equal('failed');
   });
 
   it('refuses upload inputs without an upload service or naming no node, recording nothing', async () => {
@@ -314,7 +349,7 @@ describe('generations service (stub transport)', () => {
     }) as PluginManifest<never>;
     probe = {};
     bridge = await startBridge({
-      plugins: { 'storage-nedb': { inMemory: true }, generations: {}, results: {} },
+      plugins: { 'storage-nedb': { inMemory: true }, bus: {}, generations: {}, results: {} },
       extraPlugins: [stubTransportPlugin(stub), uploadsPlugin, probePlugin(probe)],
     });
     service = probe.generations!;
@@ -337,28 +372,29 @@ describe('generations service (stub transport)', () => {
     expect(stub.last.graph['5']!.inputs.image).to.equal('remote-cb_abc.png');
   });
 
-  it('lets beforeSubmit rewrite the graph and gives afterSubmit / afterComplete the generation', async () => {
+  it('lets beforeSubmit rewrite the graph and gives created / settled the generation', async () => {
     probe = {};
     bridge = await startBridge({
-      plugins: { 'storage-nedb': { inMemory: true }, generations: {}, results: {} },
+      plugins: { 'storage-nedb': { inMemory: true }, bus: {}, generations: {}, results: {} },
       extraPlugins: [stubTransportPlugin(stub), probePlugin(probe)],
     });
     service = probe.generations!;
     const seen: string[] = [];
-    probe.hooks!.beforeSubmit.tap('test', (graph, info) => {
+    service.hooks.beforeSubmit.tap('test', (graph, info) => {
       seen.push(`before:${info.workflow}:${info.backend}`);
       return { ...graph, '2': { ...graph['2']!, inputs: { ...graph['2']!.inputs, filename_prefix: 'rewritten' } } };
     });
-    probe.hooks!.afterSubmit.tap('test', (gen) => void seen.push(`after:${gen.state}`));
-    probe.hooks!.afterComplete.tap('test', (gen) => void seen.push(`complete:${gen.results.length}`));
+    service.hooks.created.tap('test', (gen) => void seen.push(`created:${gen.state}:${gen.graph['2']!.inputs.filename_prefix}`));
+    service.hooks.settled.tap('test', (gen) => void seen.push(`settled:${gen.state}:${gen.results.length}`));
     const gen = await service.create(request());
     expect(stub.last.graph['2']!.inputs.filename_prefix).to.equal('rewritten');
     expect(GRAPH['2']!.inputs.filename_prefix).to.equal('x'); // the caller's graph is untouched
     emitRun(gen.promptId);
     await service.waitForEnd(gen.id, 2000);
     await until(() => seen.length === 3, 'three hook calls');
-    expect(seen).to.deep.equal(['before:tiny:stub', 'after:queued', 'complete:1']);
-    expect(join(bridge.dataDir, 'results', gen.id, 'x_00001_.png')).to.equal(service.resultPath(gen, 'x_00001_.png'));
-    expect(() => service.resultPath(gen, '../x.png')).to.throw();
+    expect(seen).to.deep.equal(['before:tiny:stub', 'created:queued:rewritten', 'settled:completed:1']);
+    expect(join(bridge.dataDir, 'results', gen.id, 'x_00001_.png')).to.equal(probe.results!.path(gen.id, 'x_00001_.png'));
+    expect(() => probe.results!.path(gen.id, '../x.png')).to.throw();
+    expect(() => probe.results!.path('../etc', 'x.png')).to.throw();
   });
 });

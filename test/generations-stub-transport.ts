@@ -1,75 +1,82 @@
 import { Readable } from 'node:stream';
 import type { Graph } from '../contracts/graph.js';
-import type { BackendStatus, OutputRef, PromptLookup, SubmitResult, Transport, TransportEvent } from '../contracts/transport.js';
+import type { BackendStatus, CancelOutcome, OutputRef, PromptListener, PromptRun, RunRequest, Transport, TransportEvent } from '../contracts/transport.js';
 import type { BridgeError } from '../core/errors.js';
 import type { GenerationService } from '../plugins/generations/api.js';
 import type { Storage } from '../contracts/storage.js';
 import type { Hooks } from '../core/hooks.js';
+import type { Bus } from '../contracts/bus.js';
+import type { ResultStore } from '../plugins/results/api.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { providing } from './helpers/fixture-plugins.js';
 
 /**
  * A scriptable Transport for the generations tests: the test decides what ComfyUI "answers" and
- * which events "arrive". The integration tests use the real comfyui plugin against the fake ComfyUI.
+ * which events "arrive". Like the real transport it delivers a prompt's events to its run's
+ * listener, ends a removed prompt itself, and forgets a prompt after its terminal event. The
+ * integration tests use the real comfyui plugin against the fake ComfyUI.
  */
 export class StubTransport implements Transport {
   up = true;
   backendName = 'stub';
-  submits: { promptId: string; graph: Graph; backend: string }[] = [];
+  submits: (RunRequest & { graph: Graph })[] = [];
+  resumes: RunRequest[] = [];
   submitError: BridgeError | undefined;
   position = 0;
-  lookups = new Map<string, PromptLookup>();
-  lookupError: Error | undefined;
-  lookupCalls: string[] = [];
-  cancelOutcome: 'removed' | 'interrupted' | 'not_found' = 'interrupted';
+  cancelOutcome: CancelOutcome = 'interrupted';
+  /** Thrown by cancel() when set (a backend that cannot be reached). */
+  cancelError: BridgeError | undefined;
   cancels: string[] = [];
   uploads: { backend: string; path: string; name: string; contentType: string }[] = [];
   files = new Map<string, Buffer>();
-  tracked = new Set<string>();
   outputClasses = new Set(['SaveImage', 'PreviewImage']);
-  readonly #listeners = new Set<(event: TransportEvent) => void>();
+  /** The runs being followed, by prompt_id (a terminal event removes one). */
+  readonly runs = new Map<string, PromptListener>();
 
   pickBackend(): string | undefined {
     return this.up ? this.backendName : undefined;
   }
 
-  async submit(request: { promptId: string; graph: Graph; backend: string }): Promise<SubmitResult> {
-    this.tracked.add(request.promptId);
-    if (this.submitError) {
-      this.tracked.delete(request.promptId);
-      throw this.submitError;
-    }
+  async submit(request: RunRequest & { graph: Graph }, listener: PromptListener): Promise<PromptRun> {
+    if (this.submitError) throw this.submitError;
+    this.runs.set(request.promptId, listener);
     this.submits.push(request);
-    return { backend: request.backend, number: this.submits.length, position: this.position };
+    return this.#run(request, this.position);
   }
 
-  track(promptId: string): void {
-    this.tracked.add(promptId);
+  resume(request: RunRequest, listener: PromptListener): PromptRun {
+    this.resumes.push(request);
+    this.runs.set(request.promptId, listener);
+    return this.#run(request, null);
   }
 
-  untrack(promptId: string): void {
-    this.tracked.delete(promptId);
+  #run(request: RunRequest, position: number | null): PromptRun {
+    return {
+      promptId: request.promptId,
+      backend: request.backend,
+      position,
+      cancel: async () => {
+        this.cancels.push(request.promptId);
+        if (this.cancelError) throw this.cancelError;
+        // The transport owns the end of a prompt it removed from the queue.
+        if (this.cancelOutcome === 'removed') this.emit({ type: 'interrupted', promptId: request.promptId, backend: request.backend, node: null });
+        return this.cancelOutcome;
+      },
+    };
   }
 
-  onEvent(listener: (event: TransportEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
+  /** An event "from ComfyUI": delivered to its prompt's run, which a terminal event ends. */
   emit(event: TransportEvent): void {
-    for (const listener of this.#listeners) listener(event);
+    const listener = this.runs.get(event.promptId);
+    if (!listener) return;
+    if (['completed', 'failed', 'interrupted', 'lost', 'stuck'].includes(event.type)) this.runs.delete(event.promptId);
+    listener(event);
   }
 
-  /** Emits a typical run of the last submission: started, each node executing, then completed. */
-  get last(): { promptId: string; graph: Graph; backend: string } {
+  get last(): RunRequest & { graph: Graph } {
     const last = this.submits.at(-1);
     if (!last) throw new Error('nothing was submitted');
     return last;
-  }
-
-  async cancel(promptId: string): Promise<'removed' | 'interrupted' | 'not_found'> {
-    this.cancels.push(promptId);
-    return this.cancelOutcome;
   }
 
   async upload(backend: string, file: { path: string; name: string; contentType: string }): Promise<string> {
@@ -85,12 +92,6 @@ export class StubTransport implements Transport {
 
   async free(): Promise<{ name: string; url: string; ok: boolean }[]> {
     return [];
-  }
-
-  async lookup(promptId: string): Promise<PromptLookup> {
-    this.lookupCalls.push(promptId);
-    if (this.lookupError) throw this.lookupError;
-    return this.lookups.get(promptId) ?? { state: 'unknown' };
   }
 
   backends(): BackendStatus[] {
@@ -111,18 +112,22 @@ export interface Probe {
   storage?: Storage;
   hooks?: Hooks;
   transport?: Transport;
+  bus?: Bus;
+  results?: ResultStore;
 }
 
 /** A plugin that hands the test the services it needs to drive (loaded after generations). */
 export function probePlugin(probe: Probe): PluginManifest<never> {
   return definePlugin({
     name: 'generations-probe',
-    dependencies: ['generations', 'storage', 'transport'],
+    dependencies: ['generations', 'storage', 'transport', 'bus', 'results'],
     register(ctx) {
       probe.generations = ctx.use('generations');
       probe.storage = ctx.use('storage');
       probe.hooks = ctx.hooks;
       probe.transport = ctx.use('transport');
+      probe.bus = ctx.use('bus');
+      probe.results = ctx.use('results');
     },
   }) as PluginManifest<never>;
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Principal } from '../contracts/auth.js';
 import type { Generation } from '../contracts/generation.js';
-import type { GenerationService } from '../plugins/generations/api.js';
+import type { ResultStore } from '../plugins/results/api.js';
 import type { Storage } from '../contracts/storage.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
@@ -165,11 +165,11 @@ describe('history routes', () => {
       expect(body.history[0]?.result_url).to.equal(`https://images.example.com/bridge/results/${gen.id}/out.png`);
     });
 
-    it("prefers the generations service's resultUrl when it is loaded", async () => {
-      const generations = providing('fake-generations', {
-        generations: { resultUrl: (gen: Generation, file: string) => `svc://${gen.id}/${file}` } as unknown as GenerationService,
+    it("prefers the results service's url when it is loaded", async () => {
+      const results = providing('fake-results', {
+        results: { url: (id: string, file: string) => `svc://${id}/${file}` } as unknown as ResultStore,
       });
-      bridge = await startBridge({ plugins: { 'storage-nedb': { inMemory: true }, history: {} }, extraPlugins: [fixture(holder), generations] });
+      bridge = await startBridge({ plugins: { 'storage-nedb': { inMemory: true }, history: {} }, extraPlugins: [fixture(holder), results] });
       const gen = makeGeneration({ state: 'completed', results: [png('out.png')] });
       await insert(gen);
       const { body } = await getJson<HistoryBody>(`${bridge.url}/history`);

@@ -157,7 +157,9 @@ describe('kernel: plugin loader', () => {
   it('exposes a frozen hook catalog', async () => {
     const app = await createApp(config());
     expect(Object.isFrozen(app.hooks)).to.equal(true);
-    expect(Object.keys(app.hooks)).to.include.members(['ready', 'listening', 'preClose', 'authenticate', 'beforeSubmit', 'progress', 'afterComplete', 'failed']);
+    expect(Object.keys(app.hooks)).to.include.members(['ready', 'listening', 'preClose', 'authenticate', 'onError', 'onResponse']);
+    // Domain hooks live on the service that owns them (generations.hooks), not in the kernel.
+    expect(Object.keys(app.hooks)).to.not.include.members(['beforeSubmit']);
     await app.close();
   });
 });

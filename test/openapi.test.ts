@@ -73,7 +73,7 @@ describe('openapi: the generate body per workflow', () => {
   let bridge: RunningBridge;
   before(async () => {
     bridge = await startBridge({
-      plugins: { 'storage-nedb': { inMemory: true }, comfyui: { backends: [{ url: 'http://127.0.0.1:9' }] }, workflows: { watch: false }, generations: {}, generate: {}, openapi: {} },
+      plugins: { 'storage-nedb': { inMemory: true }, bus: {}, comfyui: { backends: [{ url: 'http://127.0.0.1:9' }] }, workflows: { watch: false }, generations: {}, results: {}, generate: {}, openapi: {} },
     });
   });
   after(async () => {

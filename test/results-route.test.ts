@@ -29,6 +29,7 @@ describe('GET /results/:id/:file', () => {
   let stub: StubTransport;
   let bridge: RunningBridge;
   let service: GenerationService;
+  let probe: Probe;
   let gen: Generation;
   const png = makePng(16, 9);
   const weird = Buffer.from('plain text result\n');
@@ -37,9 +38,9 @@ describe('GET /results/:id/:file', () => {
     stub = new StubTransport();
     stub.files.set('ComfyUI_00001_.png', png);
     stub.files.set('../../etc/notes file.txt', weird);
-    const probe: Probe = {};
+    probe = {};
     bridge = await startBridge({
-      plugins: { 'storage-nedb': { inMemory: true }, generations: {}, results: {} },
+      plugins: { 'storage-nedb': { inMemory: true }, bus: {}, generations: {}, results: {} },
       extraPlugins: [stubTransportPlugin(stub), probePlugin(probe), keyAuth],
     });
     service = probe.generations!;
@@ -164,7 +165,7 @@ describe('GET /results/:id/:file', () => {
       outputs: [{ node: '2', kind: 'images', filename: 'ComfyUI_00001_.png', subfolder: '', type: 'output' }],
     });
     const done = (await service.waitForEnd(other.id, 3000))!;
-    await rm(service.resultPath(done, 'ComfyUI_00001_.png'));
+    await rm(probe.results!.path(done.id, 'ComfyUI_00001_.png'));
     const res = await get(`/results/${other.id}/ComfyUI_00001_.png`);
     expect(res.status).to.equal(404);
     await res.arrayBuffer();

@@ -6,7 +6,10 @@ import { FrameReader, refusedUpgrade, wsUrl, type Frame } from './ws-client.js';
 import { StubGenerations, stubGenerationsPlugin } from './ws-stub-generations.js';
 import { delay, drainUntilClosed, eventually, grabWsStats, stalledSocket } from './ws-support.js';
 
-/** The ws plugin over real sockets, fed by a scriptable generations service. */
+/**
+ * The ws plugin over real sockets, fed through the real bus by a scriptable generations service that
+ * renders its frames the way plugins/generations does.
+ */
 describe('ws plugin (real sockets, scripted generations)', () => {
   let bridge: RunningBridge | undefined;
   let stub: StubGenerations;
@@ -17,7 +20,7 @@ describe('ws plugin (real sockets, scripted generations)', () => {
   async function start(options: Record<string, unknown> = {}): Promise<RunningBridge> {
     stub = new StubGenerations();
     bridge = await startBridge({
-      plugins: { ws: { heartbeatMs: 60_000, ...options } },
+      plugins: { bus: {}, ws: { heartbeatMs: 60_000, ...options } },
       extraPlugins: [stubGenerationsPlugin(stub), grabWsStats(grabbed)],
     });
     return bridge;
@@ -198,6 +201,19 @@ describe('ws plugin (real sockets, scripted generations)', () => {
       const live = await second.next((frame) => frame.seq !== undefined);
       expect([live.seq, live.details]).to.deep.equal([seen.seq! + 3, '50.00%']);
       expect(second.generationFrames().filter((frame) => frame.snapshot)).to.have.length(0);
+    });
+
+    it('replays every kept frame for a since beyond the last seq (a since from before a bridge restart)', async () => {
+      await start();
+      const gen = stub.add({ clientId: 'alpha', state: 'running', percent: 10 });
+      stub.update(gen.id, { percent: 20 });
+      const reader = await open('?clientId=alpha&since=999');
+      const replayed = [await reader.next(), await reader.next()];
+      expect(replayed.map((frame) => [frame.seq, frame.details])).to.deep.equal([
+        [1, '10.00%'],
+        [2, '20.00%'],
+      ]);
+      expect(reader.generationFrames().filter((frame) => frame.snapshot)).to.have.length(0);
     });
 
     it('replays nothing for a since that is up to date', async () => {

@@ -1,16 +1,24 @@
 import { FINAL_STATES, type Generation } from '../contracts/generation.js';
-import type { CreateGeneration, GenerationChange, GenerationFrame, GenerationService } from '../plugins/generations/api.js';
+import type { CreateGeneration, GenerationFrame } from '../plugins/generations/api.js';
+import type { Bus } from '../contracts/bus.js';
+import { clientTopic, type ClientFrame } from '../contracts/client-frame.js';
+import { createGenerationHooks, type GenerationService } from '../plugins/generations/api.js';
+import { clientFrames } from '../plugins/generations/generation.js';
 import type { BridgeError } from '../core/errors.js';
-import type { PluginManifest } from '../core/plugin.js';
-import { providing } from './helpers/fixture-plugins.js';
+import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { generationRecord } from './helpers/generation.js';
+
+type GenerationChange = 'created' | 'updated' | 'finished';
 
 /**
  * A scriptable `generations` service for the ws / generate / execution-info tests: the test moves
  * generations through their states and the plugins under test see the same calls as from the real
- * service. The e2e tests use the real plugins against the fake ComfyUI instead.
+ * service. Like the real one it renders each change's client frames (plugins/generations/frame.ts)
+ * and publishes them on the bus when one is loaded, which is all the ws plugin sees. The e2e tests
+ * use the real plugins against the fake ComfyUI instead.
  */
 export class StubGenerations implements GenerationService {
+  readonly hooks = createGenerationHooks();
   readonly gens = new Map<string, Generation>();
   readonly creates: CreateGeneration[] = [];
   createError: BridgeError | undefined;
@@ -18,7 +26,9 @@ export class StubGenerations implements GenerationService {
   createDelayMs = 0;
   position = 0;
   readonly #listeners = new Set<(gen: Generation, change: GenerationChange) => void>();
+  readonly #frameKeys = new Map<string, string>();
   #counter = 0;
+  bus: Bus | undefined;
 
   async create(request: CreateGeneration): Promise<Generation> {
     if (this.createDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.createDelayMs));
@@ -45,6 +55,7 @@ export class StubGenerations implements GenerationService {
       ...fields,
     });
     this.gens.set(gen.id, gen);
+    this.hooks.created.call({ ...gen });
     this.#notify(gen, 'created');
     return gen;
   }
@@ -56,6 +67,7 @@ export class StubGenerations implements GenerationService {
     Object.assign(gen, patch, { updatedAt: new Date().toISOString() });
     if (FINAL_STATES.has(gen.state)) gen.finishedAt ??= new Date().toISOString();
     this.#notify(gen, FINAL_STATES.has(gen.state) ? 'finished' : 'updated');
+    if (FINAL_STATES.has(gen.state)) this.hooks.settled.call({ ...gen });
     return gen;
   }
 
@@ -78,7 +90,7 @@ export class StubGenerations implements GenerationService {
     const gen = this.gens.get(id);
     if (gen && FINAL_STATES.has(gen.state)) return { ...gen };
     return new Promise((resolve) => {
-      const off = this.onChange((changed, change) => {
+      const off = this.#listen((changed, change) => {
         if (changed.id !== id || change !== 'finished') return;
         clearTimeout(timer);
         off();
@@ -91,7 +103,7 @@ export class StubGenerations implements GenerationService {
     });
   }
 
-  onChange(listener: (gen: Generation, change: GenerationChange) => void): () => void {
+  #listen(listener: (gen: Generation, change: GenerationChange) => void): () => void {
     this.#listeners.add(listener);
     return () => void this.#listeners.delete(listener);
   }
@@ -125,10 +137,23 @@ export class StubGenerations implements GenerationService {
 
   #notify(gen: Generation, change: GenerationChange): void {
     for (const listener of [...this.#listeners]) listener({ ...gen }, change);
+    if (!this.bus) return;
+    const { frames, key } = clientFrames(gen, this.#frameKeys.get(gen.id) ?? '', (g, file) => this.resultUrl(g, file));
+    this.#frameKeys.set(gen.id, key);
+    const active = this.activeCount(gen.clientId);
+    for (const frame of frames) void this.bus.publish<ClientFrame>(clientTopic(gen.clientId), { ...frame, active });
   }
 }
 
-/** A fixture plugin providing the stub as the `generations` service. */
+/** A fixture plugin providing the stub as the `generations` service (publishing on the bus when one is loaded). */
 export function stubGenerationsPlugin(stub: StubGenerations): PluginManifest<never> {
-  return providing('stub-generations', { generations: stub });
+  return definePlugin({
+    name: 'stub-generations',
+    provides: ['generations'],
+    optionalDependencies: ['bus'],
+    register(ctx) {
+      stub.bus = ctx.tryUse('bus');
+      ctx.provide('generations', stub);
+    },
+  }) as PluginManifest<never>;
 }

@@ -42,6 +42,7 @@ const transport = new SyntheticTransport();
 const bridge = await startBridge({
   plugins: {
     'storage-nedb': { inMemory: true },
+    bus: {},
     workflows: { dir, watch: false },
     generations: {},
     // Own caps: every fan-out client has a live generation at once, far over the default queue bound.

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { Graph } from '../../contracts/graph.js';
-import type { BackendStatus, OutputRef, PromptLookup, SubmitResult, Transport, TransportEvent } from '../../contracts/transport.js';
+import type { BackendStatus, OutputRef, PromptListener, PromptRun, RunRequest, Transport, TransportEvent } from '../../contracts/transport.js';
 import { definePlugin, type PluginManifest } from '../../core/plugin.js';
 
 /** The one backend the synthetic transport pretends to have. */
@@ -18,35 +18,29 @@ export const monotonicMs = (): number => Number(process.hrtime.bigint() / 1000n)
 export class SyntheticTransport implements Transport {
   /** promptId by client index. */
   readonly prompts = new Map<number, string>();
-  readonly #listeners = new Set<(event: TransportEvent) => void>();
+  readonly #listeners = new Map<string, PromptListener>();
 
   pickBackend(): string {
     return BACKEND;
   }
 
-  async submit(request: { promptId: string; graph: Graph; backend: string }): Promise<SubmitResult> {
+  async submit(request: RunRequest & { graph: Graph }, listener: PromptListener): Promise<PromptRun> {
     const prefix = String(Object.values(request.graph).find((node) => node.class_type === 'SaveImage')?.inputs.filename_prefix ?? '');
     const index = Number(/^c(\d+)$/.exec(prefix)?.[1] ?? NaN);
     if (!Number.isInteger(index)) throw new Error(`synthetic transport: no client index in filename_prefix ${JSON.stringify(prefix)}`);
     this.prompts.set(index, request.promptId);
-    return { backend: BACKEND, number: this.prompts.size, position: 0 };
+    this.#listeners.set(request.promptId, listener);
+    return this.resume(request, listener);
   }
 
-  track(): void {}
-
-  untrack(): void {}
-
-  onEvent(listener: (event: TransportEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+  resume(request: RunRequest, listener: PromptListener): PromptRun {
+    this.#listeners.set(request.promptId, listener);
+    return { promptId: request.promptId, backend: BACKEND, position: 0, cancel: async () => 'not_found' };
   }
 
+  /** Delivers an event to its prompt's run, as a backend would. */
   emit(event: TransportEvent): void {
-    for (const listener of this.#listeners) listener(event);
-  }
-
-  async cancel(): Promise<'not_found'> {
-    return 'not_found';
+    this.#listeners.get(event.promptId)?.(event);
   }
 
   async upload(_backend: string, file: { name: string }): Promise<string> {
@@ -59,10 +53,6 @@ export class SyntheticTransport implements Transport {
 
   async free(): Promise<{ name: string; url: string; ok: boolean }[]> {
     return [];
-  }
-
-  async lookup(): Promise<PromptLookup> {
-    return { state: 'running' };
   }
 
   backends(): BackendStatus[] {

@@ -16,6 +16,8 @@ interface Options {
 export default definePlugin<Options>({
   name: PLUGIN,
   description: 'Example: names saved files <prefix>_<workflow> and counts the graphs it rewrote.',
+  // The generations service owns the beforeSubmit hook; without it there is nothing to rewrite.
+  optionalDependencies: ['generations'],
   options: {
     type: 'object',
     additionalProperties: false,
@@ -24,7 +26,7 @@ export default definePlugin<Options>({
   register(ctx) {
     let rewritten = 0;
 
-    ctx.hooks.beforeSubmit.tap({ name: PLUGIN, stage: STAGE.DEFAULT }, (graph, info) => {
+    ctx.tryUse('generations')?.hooks.beforeSubmit.tap({ name: PLUGIN, stage: STAGE.DEFAULT }, (graph, info) => {
       for (const node of Object.values(graph)) {
         if (node.class_type === 'SaveImage') node.inputs.filename_prefix = `${ctx.options.prefix}_${info.workflow}`;
       }

@@ -1,8 +1,10 @@
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
-import type { BackendStatus } from '../../contracts/transport.js';
+import type { BackendStatus, TransportEvent } from '../../contracts/transport.js';
 import { BackendHttp } from './http-client.js';
-import { isObject } from './protocol.js';
+import type { Tracked } from './in-flight-prompts.js';
+import type { Ending } from './prompt-endings.js';
+import { isObject, outputsOfNode } from './protocol.js';
 import type { ReconnectOptions } from './options.js';
 
 export interface ConnectionSettings {
@@ -14,11 +16,17 @@ export interface ConnectionSettings {
 }
 
 export interface ConnectionEvents {
-  /** A text frame (binary frames — previews, progress text — are dropped here). */
-  onText(backend: BackendConnection, text: string): void;
+  /** The prompts in flight by prompt_id (the transport's one registry): a frame's events go to its run. */
+  readonly prompts: ReadonlyMap<string, Tracked>;
+  /** A prompt of this backend reached its end (execution_error, execution_interrupted). */
+  onEnd(tracked: Tracked, end: Ending): void;
+  /** execution_success: the outputs are read from /history before the run ends. */
+  onSuccess(tracked: Tracked): void;
   /** The socket is open again: in-flight prompts must be checked, events may have been missed. */
   onUp(backend: BackendConnection): void;
 }
+
+const PROGRESS_STATE_PREFIX = '{"type": "progress_state"';
 
 /** ComfyUI caps ws messages it sends (previews) well below this; it only bounds a broken peer. */
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -27,7 +35,10 @@ const CLOSE_GRACE_MS = 500;
 /**
  * One ComfyUI backend: its websocket (opened with the bridge's own clientId, so ComfyUI sends the
  * bridge's prompt events here), reconnect with backoff, silent-socket detection, health and
- * feature flags. It knows nothing about prompts; the transport does.
+ * feature flags. It reads its own socket's frames: `status` updates its queue count here, and a
+ * prompt's frames become that prompt's events, handed straight to its run's listener (the hot
+ * path: one JSON.parse, one Map lookup, one call). Which prompts exist, and their ends, belong to
+ * the transport's registry.
  */
 export class BackendConnection {
   readonly http: BackendHttp;
@@ -50,6 +61,8 @@ export class BackendConnection {
   #lastSeen = 0;
   #lastPing = 0;
   #closed = false;
+  /** Said once that it did not answer at start (or after it went down), so the retries stay quiet. */
+  #saidDown = false;
 
   constructor(
     readonly name: string,
@@ -99,7 +112,7 @@ export class BackendConnection {
     ws.on('message', (data, isBinary) => {
       this.#lastSeen = Date.now();
       if (isBinary) return;
-      this.events.onText(this, data.toString());
+      this.#onText(data.toString());
     });
     ws.on('pong', () => {
       this.#lastSeen = Date.now();
@@ -110,6 +123,86 @@ export class BackendConnection {
     ws.on('close', () => this.#lost(ws));
   }
 
+  /** Maps one text frame to the events of the prompt it names (binary frames — previews — never get here). */
+  #onText(text: string): void {
+    // progress_state repeats every node's state on every change (quadratic over a prompt) and the
+    // contract has no use for it: skip it before parsing. Python's json.dumps puts "type" first.
+    if (text.startsWith(PROGRESS_STATE_PREFIX)) return;
+    let message: { type?: unknown; data?: unknown };
+    try {
+      message = JSON.parse(text) as { type?: unknown; data?: unknown };
+    } catch {
+      return;
+    }
+    if (typeof message !== 'object' || message === null || typeof message.data !== 'object' || message.data === null) return;
+    const data = message.data as Record<string, unknown>;
+    if (message.type === 'status') {
+      const status = isObject(data.status) ? data.status : undefined;
+      const remaining = status && isObject(status.exec_info) ? status.exec_info.queue_remaining : undefined;
+      if (typeof remaining === 'number') {
+        this.queueRemaining = remaining;
+        this.statusSeq += 1;
+      }
+      return;
+    }
+    const promptId = data.prompt_id;
+    if (typeof promptId !== 'string') return; // e.g. the `executing` replay after a reconnect has none
+    const tracked = this.events.prompts.get(promptId);
+    if (!tracked) return;
+    tracked.lastNewsAt = tracked.lastFrameAt = Date.now();
+    const base = { promptId, backend: tracked.backend.name };
+    switch (message.type) {
+      case 'execution_start':
+        tracked.started = true;
+        return this.#report(tracked, { type: 'started', ...base });
+      case 'execution_cached':
+        return this.#report(tracked, { type: 'cached', ...base, nodes: Array.isArray(data.nodes) ? data.nodes.map(String) : [] });
+      case 'executing':
+        // node null follows the end of the prompt; completion comes from execution_success.
+        if (typeof data.node === 'string') this.#report(tracked, { type: 'executing', ...base, node: data.node });
+        return;
+      case 'progress':
+        if (typeof data.node === 'string' && typeof data.value === 'number' && typeof data.max === 'number') {
+          this.#report(tracked, { type: 'progress', ...base, node: data.node, value: data.value, max: data.max });
+        }
+        return;
+      case 'executed': {
+        if (typeof data.node !== 'string') return;
+        const outputs = outputsOfNode(data.node, data.output);
+        tracked.seenOutputs.push(...outputs);
+        return this.#report(tracked, { type: 'executed', ...base, node: data.node, outputs });
+      }
+      case 'execution_success':
+        if (tracked.settling) return;
+        tracked.settling = true;
+        return this.events.onSuccess(tracked);
+      case 'execution_error':
+        return this.events.onEnd(tracked, {
+          type: 'failed',
+          node: typeof data.node_id === 'string' ? data.node_id : null,
+          nodeType: typeof data.node_type === 'string' ? data.node_type : null,
+          exceptionType: typeof data.exception_type === 'string' ? data.exception_type : null,
+          message:
+            typeof data.exception_message === 'string' && data.exception_message.trim()
+              ? data.exception_message.trim()
+              : 'the prompt failed on the backend',
+        });
+      case 'execution_interrupted':
+        return this.events.onEnd(tracked, { type: 'interrupted', node: typeof data.node_id === 'string' ? data.node_id : null });
+      default:
+        return; // progress_state and others carry nothing the contract needs
+    }
+  }
+
+  /** A progress event, straight to the run's owner (a listener that throws is logged, not fatal). */
+  #report(tracked: Tracked, event: TransportEvent): void {
+    try {
+      tracked.listener(event);
+    } catch (error) {
+      this.log.error({ err: error, event: event.type, promptId: event.promptId }, 'prompt listener threw');
+    }
+  }
+
   #opened(ws: WebSocket): void {
     if (ws !== this.#ws) return;
     this.up = true;
@@ -118,6 +211,7 @@ export class BackendConnection {
     this.#lastPing = this.#lastSeen;
     const tick = Math.max(5, Math.min(this.settings.pingIntervalMs, Math.floor(this.settings.silentTimeoutMs / 3)));
     this.#watchTimer = setInterval(() => this.#watch(ws), tick);
+    this.#saidDown = false;
     this.log.info({ backend: this.name, url: this.url }, 'ComfyUI backend connected');
     // Feature flags first, so the reconciliation that onUp starts can use the jobs routes.
     void this.detectFeatures().finally(() => {
@@ -149,8 +243,13 @@ export class BackendConnection {
     this.up = false;
     if (wasUp) {
       this.downSince = Date.now();
+      this.#saidDown = true;
       // In-flight prompts wait: the reconnect reconciles them, or the transport's lost timer ends them.
       this.log.warn({ backend: this.name, reason: this.lastError }, 'ComfyUI backend disconnected');
+    } else if (!this.#saidDown && !this.#closed) {
+      // One line for a backend that does not answer from the start; the info line above says when it comes.
+      this.#saidDown = true;
+      this.log.warn({ backend: this.name, url: this.url, reason: this.lastError }, 'ComfyUI backend is not reachable; retrying in the background');
     }
     if (!this.#closed) this.#scheduleReconnect();
   }

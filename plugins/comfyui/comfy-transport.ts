@@ -3,36 +3,39 @@ import type { Logger } from 'pino';
 import type { Graph } from '../../contracts/graph.js';
 import type {
   BackendStatus,
+  CancelOutcome,
   OutputRef,
-  PromptLookup,
-  SubmitResult,
+  PromptListener,
+  PromptRun,
+  RunRequest,
   Transport,
-  TransportEvent,
 } from '../../contracts/transport.js';
 import type { BackendConnection } from './backend-connection.js';
 import { cancelPrompt, lookupPrompts } from './backend-queries.js';
 import { BackendPool } from './backend-pool.js';
 import { openOutput, uploadInput } from './file-transfer.js';
-import { mapFrame } from './frame-events.js';
-import { InFlightPrompts } from './in-flight-prompts.js';
+import { InFlightPrompts, type Tracked } from './in-flight-prompts.js';
 import { ObjectInfoCache } from './object-info.js';
 import type { ComfyuiOptions } from './options.js';
+import type { Ending } from './prompt-endings.js';
 import { submitPrompt } from './prompt-submission.js';
-import { toLookup } from './protocol.js';
+import { toLookup, type PromptLookup } from './protocol.js';
 import { Reconciler } from './reconciliation.js';
+import { settleFromHistory } from './settle-from-history.js';
 import type { TransportContext } from './transport-context.js';
 import { unreachableAs503 } from './unreachable.js';
 
 /**
  * The Transport over one or more ComfyUI backends. Events are routed by the bridge-minted
  * prompt_id; history is the source of truth after any gap (reconnect, silent socket, restart).
- * This class wires the pieces: backend-pool (choice), prompt-submission, frame-events (mapping),
- * in-flight-prompts + reconciliation (tracking and recovery), file-transfer.
+ * This class wires the pieces: backend-pool (choice), backend-connection (a socket's frames become
+ * its prompts' events), prompt-submission, in-flight-prompts + reconciliation (the one registry,
+ * watchdog and reconciler), settle-from-history, file-transfer.
  */
 export class ComfyTransport implements Transport {
   readonly #ctx: TransportContext;
   readonly #reconciler: Reconciler;
-  readonly #objectInfo = new ObjectInfoCache();
+  readonly #objectInfo: ObjectInfoCache;
   readonly #closing = new AbortController();
   #housekeeping: NodeJS.Timeout | null = null;
 
@@ -41,8 +44,11 @@ export class ComfyTransport implements Transport {
     readonly clientId: string,
     log: Logger,
   ) {
+    const inFlight = new InFlightPrompts(log);
     const events = {
-      onText: (backend: BackendConnection, text: string) => mapFrame(this.#ctx, backend, text),
+      prompts: inFlight,
+      onEnd: (tracked: Tracked, end: Ending) => inFlight.finish(tracked, end),
+      onSuccess: (tracked: Tracked) => void settleFromHistory(this.#ctx, tracked),
       onUp: (backend: BackendConnection) => void this.#reconciler.reconcile(backend),
     };
     this.#ctx = {
@@ -51,9 +57,10 @@ export class ComfyTransport implements Transport {
       log,
       closing: this.#closing.signal,
       backends: new BackendPool(options, clientId, events, log, this.#closing.signal),
-      inFlight: new InFlightPrompts(log),
+      inFlight,
     };
     this.#reconciler = new Reconciler(this.#ctx);
+    this.#objectInfo = new ObjectInfoCache(options.objectInfoTtlMs);
   }
 
   /** Connects in the background; never waits for a backend. */
@@ -69,7 +76,8 @@ export class ComfyTransport implements Transport {
     if (this.#housekeeping) clearInterval(this.#housekeeping);
     this.#housekeeping = null;
     await Promise.all(this.#ctx.backends.all.map((backend) => backend.close()));
-    this.#ctx.inFlight.clearListeners();
+    // Their owners keep them (persisted) and resume them on the next start.
+    this.#ctx.inFlight.clear();
   }
 
   isTracked(promptId: string): boolean {
@@ -82,42 +90,65 @@ export class ComfyTransport implements Transport {
     return this.#ctx.backends.pick();
   }
 
-  submit(request: { promptId: string; graph: Graph; backend: string }): Promise<SubmitResult> {
-    return submitPrompt(this.#ctx, request);
+  async submit(request: RunRequest & { graph: Graph }, listener: PromptListener): Promise<PromptRun> {
+    const { tracked, position } = await submitPrompt(this.#ctx, request, listener);
+    return this.#run(tracked, position);
   }
 
-  track(promptId: string, backendName: string): void {
+  resume(request: RunRequest, listener: PromptListener): PromptRun {
     const { inFlight } = this.#ctx;
-    if (inFlight.has(promptId)) return;
-    const backend = this.#ctx.backends.get(backendName);
+    const { promptId } = request;
+    const backend = this.#ctx.backends.get(request.backend);
     if (!backend) {
       queueMicrotask(() =>
-        inFlight.emit({ type: 'lost', promptId, backend: backendName, reason: `ComfyUI backend "${backendName}" is no longer configured` }),
+        listener({ type: 'lost', promptId, backend: request.backend, reason: `ComfyUI backend "${request.backend}" is no longer configured` }),
       );
-      return;
+      return { promptId, backend: request.backend, position: null, cancel: async () => 'not_found' };
     }
-    // lastNewsAt 0: events may have been missed while nobody tracked it, so check it at once.
-    inFlight.add({ promptId, backend, submitting: false, settling: false, seenOutputs: [], lastNewsAt: 0 });
+    const existing = inFlight.get(promptId);
+    if (existing) return this.#run(existing, null);
+    // lastNewsAt 0: events may have been missed while nobody followed it, so it is checked at once.
+    const tracked: Tracked = {
+      promptId,
+      backend,
+      listener,
+      submitting: false,
+      settling: false,
+      started: false,
+      seenOutputs: [],
+      lastNewsAt: 0,
+      lastFrameAt: Date.now(),
+      stuckAfterMs: request.stuckAfterMs ?? 0,
+      checking: false,
+    };
+    inFlight.add(tracked);
     if (backend.up) void this.#reconciler.reconcile(backend);
+    return this.#run(tracked, null);
   }
 
-  untrack(promptId: string): void {
-    this.#ctx.inFlight.untrack(promptId);
+  #run(tracked: Tracked, position: number | null): PromptRun {
+    return { promptId: tracked.promptId, backend: tracked.backend.name, position, cancel: () => this.#cancel(tracked) };
   }
 
-  onEvent(listener: (event: TransportEvent) => void): () => void {
-    return this.#ctx.inFlight.onEvent(listener);
-  }
-
-  async cancel(promptId: string, backendName: string): Promise<'removed' | 'interrupted' | 'not_found'> {
-    const backend = this.#ctx.backends.get(backendName);
-    if (!backend) return 'not_found';
+  /**
+   * Removes or interrupts the prompt, and makes sure its run ends once: ComfyUI says nothing for a
+   * prompt deleted from its queue, and a prompt no longer in the queue ended (or was never there).
+   */
+  async #cancel(tracked: Tracked): Promise<CancelOutcome> {
+    const { inFlight } = this.#ctx;
+    const { backend, promptId } = tracked;
     const outcome = await unreachableAs503(backend, () => cancelPrompt(backend, promptId));
     if (outcome === 'removed') {
-      // ComfyUI sends nothing for a prompt deleted from its queue: end it here, or it would wait forever.
-      const tracked = this.#ctx.inFlight.get(promptId);
-      if (tracked && tracked.backend === backend) this.#ctx.inFlight.finish(tracked, { type: 'interrupted', node: null });
+      inFlight.finish(tracked, { type: 'interrupted', node: null });
+    } else if (outcome === 'not_found' && inFlight.isCurrent(tracked) && !tracked.settling) {
+      const found = await lookupPrompts(backend, [promptId]).then((all) => all.get(promptId)).catch(() => undefined);
+      if (found === undefined || found.state === 'unknown') inFlight.finish(tracked, { type: 'interrupted', node: null });
+      else if (found.state === 'completed') inFlight.finish(tracked, { type: 'completed', outputs: found.outputs });
+      else if (found.state === 'failed') inFlight.finish(tracked, { type: 'failed', node: found.node, nodeType: found.nodeType, exceptionType: found.exceptionType, message: found.message });
+      else if (found.state === 'interrupted') inFlight.finish(tracked, { type: 'interrupted', node: found.node });
+      // queued/running: it moved between the two reads; its own events end it.
     }
+    // 'interrupted': ComfyUI stops at the next node boundary and says so; that event ends it.
     return outcome;
   }
 
@@ -144,6 +175,7 @@ export class ComfyTransport implements Transport {
     );
   }
 
+  /** What a backend knows of a prompt now (not part of the Transport contract: the transport decides by itself). */
   async lookup(promptId: string, backendName: string): Promise<PromptLookup> {
     const backend = this.#ctx.backends.get(backendName);
     if (!backend) return { state: 'unknown' };
@@ -155,7 +187,7 @@ export class ComfyTransport implements Transport {
     return this.#ctx.backends.all.map((backend) => backend.status());
   }
 
-  objectInfo(classType: string): Promise<Record<string, unknown> | undefined> {
-    return this.#objectInfo.get(this.#ctx.backends.all, classType);
+  objectInfo(classType: string, timeoutMs?: number): Promise<Record<string, unknown> | undefined> {
+    return this.#objectInfo.get(this.#ctx.backends.all, classType, timeoutMs);
   }
 }

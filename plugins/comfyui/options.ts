@@ -26,6 +26,8 @@ export interface ComfyuiOptions {
   lostAfterMs: number;
   /** In-flight prompts without news for this long are checked against /history and /queue. */
   pollIntervalMs: number;
+  /** How long a node class's /object_info is reused before it is asked again. */
+  objectInfoTtlMs: number;
 }
 
 export const DEFAULT_OPTIONS: ComfyuiOptions = Object.freeze({
@@ -36,6 +38,7 @@ export const DEFAULT_OPTIONS: ComfyuiOptions = Object.freeze({
   requestTimeoutMs: 30_000,
   lostAfterMs: 120_000,
   pollIntervalMs: 30_000,
+  objectInfoTtlMs: 60_000,
 });
 
 export const optionsSchema: JsonSchema = {
@@ -88,6 +91,12 @@ export const optionsSchema: JsonSchema = {
       minimum: 10,
       default: DEFAULT_OPTIONS.pollIntervalMs,
       description: 'In-flight prompts without news for this long are checked against ComfyUI history and queue.',
+    },
+    objectInfoTtlMs: {
+      type: 'integer',
+      minimum: 0,
+      default: DEFAULT_OPTIONS.objectInfoTtlMs,
+      description: "How long a node class's /object_info is reused (one cache for workflows and generations).",
     },
   },
 };

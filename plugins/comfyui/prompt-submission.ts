@@ -1,13 +1,24 @@
 import type { Graph } from '../../contracts/graph.js';
-import type { SubmitResult } from '../../contracts/transport.js';
-import { BridgeError, backendUnavailable, conflict } from '../../core/errors.js';
+import { graphRejected, retryAfter, type PromptListener, type RunRequest } from '../../contracts/transport.js';
+import { backendUnavailable, conflict } from '../../core/errors.js';
 import type { Tracked } from './in-flight-prompts.js';
 import { describeRejection, isObject } from './protocol.js';
 import { lookupPrompts } from './backend-queries.js';
 import type { TransportContext } from './transport-context.js';
 
+/** What a submission ComfyUI accepted gives its run. */
+export interface Submitted {
+  tracked: Tracked;
+  /** Prompts ahead of it at submission. */
+  position: number;
+}
+
 /** POST /prompt under the bridge-minted prompt_id, tracking it first; ComfyUI's refusals become BridgeErrors. */
-export async function submitPrompt(ctx: TransportContext, request: { promptId: string; graph: Graph; backend: string }): Promise<SubmitResult> {
+export async function submitPrompt(
+  ctx: TransportContext,
+  request: RunRequest & { graph: Graph },
+  listener: PromptListener,
+): Promise<Submitted> {
   const { promptId, graph } = request;
   const { inFlight } = ctx;
   const backend = ctx.backends.get(request.backend);
@@ -19,10 +30,15 @@ export async function submitPrompt(ctx: TransportContext, request: { promptId: s
   const tracked: Tracked = {
     promptId,
     backend,
+    listener,
     submitting: true,
     settling: false,
+    started: false,
     seenOutputs: [],
     lastNewsAt: Date.now(),
+    lastFrameAt: Date.now(),
+    stuckAfterMs: request.stuckAfterMs ?? 0,
+    checking: false,
   };
   inFlight.add(tracked);
   let res;
@@ -34,31 +50,28 @@ export async function submitPrompt(ctx: TransportContext, request: { promptId: s
     // prompt would run unseen while the client, told 503, submits it again.
     if (timedOut(error) && (await acceptedAnyway(backend, promptId))) {
       tracked.submitting = false;
-      tracked.lastNewsAt = Date.now();
-      return { backend: backend.name, number: 0, position: ahead };
+      tracked.lastNewsAt = tracked.lastFrameAt = Date.now();
+      return { tracked, position: ahead };
     }
     inFlight.drop(tracked);
-    throw backendUnavailable(`ComfyUI backend ${backend.name} cannot be reached`, { cause: error, headers: { 'Retry-After': '5' } });
+    throw backendUnavailable(`ComfyUI backend ${backend.name} cannot be reached`, { cause: error, headers: retryAfter() });
   }
   if (res.status === 400) {
     inFlight.drop(tracked);
     const nodeErrors = isObject(res.body) && isObject(res.body.node_errors) ? res.body.node_errors : {};
-    throw new BridgeError(400, 'graph_rejected', `ComfyUI rejected the graph: ${describeRejection(res.body)}`, {
-      extra: { node_errors: nodeErrors },
-    });
+    throw graphRejected(`ComfyUI rejected the graph: ${describeRejection(res.body)}`, nodeErrors);
   }
   if (res.status !== 200 || !isObject(res.body)) {
     inFlight.drop(tracked);
     throw backendUnavailable(`ComfyUI backend ${backend.name} answered HTTP ${res.status} to the prompt`, {
-      headers: { 'Retry-After': '5' },
+      headers: retryAfter(),
     });
   }
   tracked.submitting = false;
-  tracked.lastNewsAt = Date.now();
+  tracked.lastNewsAt = tracked.lastFrameAt = Date.now();
   // Until the next `status` frame, count this prompt so quick successive picks spread out.
   if (backend.statusSeq === statusSeq) backend.queueRemaining = ahead + 1;
-  const number = typeof res.body.number === 'number' ? res.body.number : Number(res.body.number) || 0;
-  return { backend: backend.name, number, position: ahead };
+  return { tracked, position: ahead };
 }
 
 const timedOut = (error: unknown): boolean => error instanceof Error && error.cause instanceof Error && error.cause.name === 'TimeoutError';

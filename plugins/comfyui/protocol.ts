@@ -1,4 +1,11 @@
-import type { OutputRef, PromptLookup } from '../../contracts/transport.js';
+import type { OutputRef } from '../../contracts/transport.js';
+
+/** What a backend knows of a prompt, in short (ComfyTransport.lookup). */
+export type PromptLookup =
+  | { state: 'queued' | 'running' | 'unknown' }
+  | { state: 'completed'; outputs: OutputRef[] }
+  | { state: 'failed'; message: string; node: string | null }
+  | { state: 'interrupted' };
 
 /**
  * Pure readers of ComfyUI 0.3.x payloads (see shared/comfyui-protocol captures). Everything coming

@@ -1,12 +1,14 @@
 import type { BackendConnection } from './backend-connection.js';
-import { lookupPrompts } from './backend-queries.js';
+import { cancelPrompt, lookupPrompts } from './backend-queries.js';
+import type { Tracked } from './in-flight-prompts.js';
 import { endingOf } from './prompt-endings.js';
 import type { Found } from './protocol.js';
 import type { TransportContext } from './transport-context.js';
 
 /**
- * Recovery after gaps: after a (re)connect or a long silence, asks a backend about every prompt
- * still in flight there; ends prompts whose backend stays down too long as `lost`.
+ * The transport's one watchdog and one reconciler: after a (re)connect or a long silence it asks a
+ * backend about every prompt still in flight there; it ends prompts whose backend stays down too
+ * long as `lost`, and prompts silent for their run's stuckAfterMs as `stuck` (unless still queued).
  */
 export class Reconciler {
   readonly #reconciling = new Set<BackendConnection>();
@@ -34,7 +36,7 @@ export class Reconciler {
     }
   }
 
-  /** The periodic tick: prompts on a backend down for lostAfterMs are lost; silent ones get checked. */
+  /** The periodic tick: stuck prompts are checked, prompts on a backend down for lostAfterMs are lost, silent ones reconciled. */
   housekeep(): void {
     const now = Date.now();
     const { lostAfterMs, pollIntervalMs } = this.ctx.options;
@@ -42,7 +44,9 @@ export class Reconciler {
     for (const tracked of this.ctx.inFlight.all()) {
       if (tracked.submitting || tracked.settling) continue;
       const { backend } = tracked;
-      if (!backend.up) {
+      if (tracked.stuckAfterMs > 0 && now - tracked.lastFrameAt >= tracked.stuckAfterMs) {
+        void this.#checkStuck(tracked);
+      } else if (!backend.up) {
         if (now - backend.downSince >= lostAfterMs) {
           this.ctx.inFlight.finish(tracked, {
             type: 'lost',
@@ -54,6 +58,39 @@ export class Reconciler {
       }
     }
     for (const backend of stale) void this.reconcile(backend);
+  }
+
+  /** No news for stuckAfterMs: waiting in the queue is fine; running silently is stopped; no answer ends it too. */
+  async #checkStuck(tracked: Tracked): Promise<void> {
+    if (tracked.checking) return;
+    tracked.checking = true;
+    const { inFlight } = this.ctx;
+    const { backend, stuckAfterMs } = tracked;
+    const silentFor = `no news from ComfyUI backend ${backend.name} for ${stuckAfterMs < 10_000 ? `${stuckAfterMs} ms` : `${Math.round(stuckAfterMs / 1000)} s`}`;
+    try {
+      let found: Found | undefined;
+      try {
+        found = (await lookupPrompts(backend, [tracked.promptId])).get(tracked.promptId);
+      } catch {
+        inFlight.finish(tracked, { type: 'stuck', reason: `${silentFor}, and it cannot be reached` });
+        return;
+      }
+      if (!inFlight.isCurrent(tracked) || tracked.settling) return;
+      const state = found ?? { state: 'unknown' as const };
+      if (state.state === 'queued') {
+        // Waiting its turn behind other prompts is not being stuck.
+        tracked.lastNewsAt = tracked.lastFrameAt = Date.now();
+        return;
+      }
+      if (state.state === 'running') {
+        void cancelPrompt(backend, tracked.promptId).catch(() => undefined);
+        inFlight.finish(tracked, { type: 'stuck', reason: silentFor });
+        return;
+      }
+      this.#settle(tracked, state);
+    } finally {
+      tracked.checking = false;
+    }
   }
 
   async #reconcileOnce(backend: BackendConnection): Promise<void> {
@@ -71,23 +108,27 @@ export class Reconciler {
       log.debug({ err: error, backend: backend.name }, 'reconciliation could not reach the backend');
       return;
     }
-    const now = Date.now();
     for (const tracked of candidates) {
       if (!inFlight.isCurrent(tracked) || tracked.settling) continue;
-      const state = found.get(tracked.promptId) ?? { state: 'unknown' };
-      if (state.state === 'queued' || state.state === 'running') {
-        tracked.lastNewsAt = now;
-        continue;
-      }
-      const end = endingOf(state);
-      if (end) {
-        inFlight.finish(tracked, end);
-      } else {
-        inFlight.finish(tracked, {
-          type: 'lost',
-          reason: `ComfyUI backend ${backend.name} no longer knows the prompt (it restarted or dropped it)`,
-        });
-      }
+      this.#settle(tracked, found.get(tracked.promptId) ?? { state: 'unknown' });
     }
+  }
+
+  /** Acts on what the backend said of a prompt: still going (news), an end, or unknown (lost). */
+  #settle(tracked: Tracked, state: Found): void {
+    const { inFlight } = this.ctx;
+    if (state.state === 'queued' || state.state === 'running') {
+      tracked.lastNewsAt = Date.now();
+      // A resumed prompt found running (its start was missed): its owner hears it started.
+      if (state.state === 'running' && !tracked.started) {
+        inFlight.report(tracked, { type: 'started', promptId: tracked.promptId, backend: tracked.backend.name });
+      }
+      return;
+    }
+    const end = endingOf(state);
+    inFlight.finish(
+      tracked,
+      end ?? { type: 'lost', reason: `ComfyUI backend ${tracked.backend.name} no longer knows the prompt (it restarted or dropped it)` },
+    );
   }
 }

@@ -1,3 +1,4 @@
+import { retryAfter } from '../../contracts/transport.js';
 import { backendUnavailable } from '../../core/errors.js';
 import type { BackendConnection } from './backend-connection.js';
 import { UnreachableError } from './http-client.js';
@@ -11,7 +12,7 @@ export async function unreachableAs503<T>(backend: BackendConnection, work: () =
     backend.lastError = error.message;
     throw backendUnavailable(`ComfyUI backend ${backend.name} cannot be reached`, {
       cause: error,
-      headers: { 'Retry-After': '5' },
+      headers: retryAfter(),
     });
   }
 }

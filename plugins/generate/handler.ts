@@ -3,6 +3,7 @@ import type { AccessControl, Principal } from '../../contracts/auth.js';
 import type { Generation } from '../../contracts/generation.js';
 import type { GenerationService } from '../../plugins/generations/api.js';
 import type { Graph } from '../../contracts/graph.js';
+import { retryAfter } from '../../contracts/transport.js';
 import type { UploadService } from '../../plugins/upload/api.js';
 import type { Workflow, WorkflowRegistry } from '../../plugins/workflows/api.js';
 import { badRequest, notFound, tooManyRequests } from '../../core/errors.js';
@@ -86,7 +87,7 @@ export function generateHandler(deps: GenerateDeps) {
     if (!validate(values)) throw badRequest(describeInputErrors(validate.errors, alias, Object.keys(inputs)));
     const uploads = await checkImageInputs({ workflow, inputs, values, clientId, principal, uploads: deps.uploads() });
 
-    const retry = { headers: { 'Retry-After': String(deps.options.retryAfterSeconds) } };
+    const retry = { headers: retryAfter(deps.options.retryAfterSeconds) };
     const releaseBound = bound.reserve('*');
     if (!releaseBound) {
       throw tooManyRequests(`the bridge already has ${deps.options.maxActive} generations queued or running; try again shortly`, retry);

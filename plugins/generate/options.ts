@@ -1,3 +1,4 @@
+import { RETRY_AFTER_SECONDS } from '../../contracts/transport.js';
 import type { JsonSchema } from '../../core/plugin.js';
 
 export interface GenerateOptions {
@@ -36,6 +37,12 @@ export const optionsSchema: JsonSchema = {
       default: 300_000,
       description: 'Longest `wait: true` hold; after it the answer is 202 with the queued body.',
     },
-    retryAfterSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 5, description: 'Retry-After of a 429.' },
+    retryAfterSeconds: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 3600,
+      default: RETRY_AFTER_SECONDS,
+      description: "Retry-After of a 429 (defaults to the bridge's one Retry-After policy).",
+    },
   },
 };

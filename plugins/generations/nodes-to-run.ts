@@ -23,36 +23,17 @@ export const KNOWN_OUTPUT_CLASSES: ReadonlySet<string> = new Set([
 export type ObjectInfo = (classType: string) => Promise<Record<string, unknown> | undefined>;
 
 /**
- * Which node classes are output nodes, asking the backend's /object_info (cached in `known`) and
- * falling back to KNOWN_OUTPUT_CLASSES for classes it cannot answer about in time.
+ * Which node classes are output nodes, asking the backend's /object_info (the transport caches it
+ * and bounds the wait) and falling back to KNOWN_OUTPUT_CLASSES for classes it cannot answer about.
  */
-export async function outputClasses(
-  classes: Iterable<string>,
-  objectInfo: ObjectInfo,
-  known: Map<string, boolean>,
-  timeoutMs: number,
-): Promise<Set<string>> {
-  const unknown = [...new Set(classes)].filter((c) => !known.has(c));
-  if (unknown.length > 0 && timeoutMs > 0) {
-    const asks = Promise.all(
-      unknown.map(async (classType) => {
-        try {
-          const info = await objectInfo(classType);
-          if (info) known.set(classType, info.output_node === true);
-        } catch {
-          // No answer: the fallback list decides for this class.
-        }
-      }),
-    );
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    await Promise.race([asks, deadline]);
-    clearTimeout(timer);
-  }
+export async function outputClasses(classes: Iterable<string>, objectInfo: ObjectInfo): Promise<Set<string>> {
+  const distinct = [...new Set(classes)];
+  const answers = await Promise.all(distinct.map((classType) => objectInfo(classType).catch(() => undefined)));
   const result = new Set<string>();
-  for (const classType of new Set(classes)) {
-    if (known.get(classType) ?? KNOWN_OUTPUT_CLASSES.has(classType)) result.add(classType);
-  }
+  distinct.forEach((classType, i) => {
+    const info = answers[i];
+    if (info ? info.output_node === true : KNOWN_OUTPUT_CLASSES.has(classType)) result.add(classType);
+  });
   return result;
 }
 

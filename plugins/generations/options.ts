@@ -5,12 +5,13 @@ export interface GenerationsOptions {
   onLost: 'resubmit' | 'fail';
   /** How many submissions one generation may get in all (the first included). */
   maxAttempts: number;
-  /** A queued or running generation with no news from ComfyUI for this long is checked, and failed unless it is still waiting in a queue. */
+  /**
+   * Handed to the transport with each run: no news from ComfyUI for this long and the transport checks
+   * the prompt, and ends it `stuck` (failed) unless it is still waiting in a queue.
+   */
   stuckAfterMs: number;
   /** Pure percent changes reach the store at most this often per generation (listeners hear every one). */
   progressPersistMs: number;
-  /** After a restart, how long to wait before asking an unreachable backend about a generation again. */
-  reconcileRetryMs: number;
   /** How long counting the nodes that will run may wait for the backend's /object_info. */
   objectInfoTimeoutMs: number;
 }
@@ -20,7 +21,6 @@ export const DEFAULT_OPTIONS: GenerationsOptions = Object.freeze({
   maxAttempts: 2,
   stuckAfterMs: 600_000,
   progressPersistMs: 250,
-  reconcileRetryMs: 5_000,
   objectInfoTimeoutMs: 2_000,
 });
 
@@ -51,12 +51,6 @@ export const optionsSchema: JsonSchema = {
       minimum: 0,
       default: DEFAULT_OPTIONS.progressPersistMs,
       description: 'Percent-only changes are written to the store at most this often per generation.',
-    },
-    reconcileRetryMs: {
-      type: 'integer',
-      minimum: 10,
-      default: DEFAULT_OPTIONS.reconcileRetryMs,
-      description: 'At start, how long to wait before asking an unreachable backend about an unfinished generation again.',
     },
     objectInfoTimeoutMs: {
       type: 'integer',

@@ -20,8 +20,8 @@ export default definePlugin({
   name: PLUGIN,
   description: 'GET /history (paged generation history) and GET /generation-count.',
   dependencies: ['storage'],
-  // Result URLs come from the generations service when it is loaded.
-  optionalDependencies: ['generations', 'access'],
+  // Result URLs come from the results service (their one owner) when it is loaded.
+  optionalDependencies: ['results', 'access'],
   options: { type: 'object', additionalProperties: false, properties: {} },
   register(ctx) {
     const storage = ctx.use('storage');
@@ -34,8 +34,8 @@ export default definePlugin({
     };
 
     const resultUrlFor = (request: Context): ((gen: Generation, file: string) => string) => {
-      const generations = ctx.tryUse('generations');
-      if (generations) return (gen, file) => generations.resultUrl(gen, file);
+      const results = ctx.tryUse('results');
+      if (results) return (gen, file) => results.url(gen.id, file);
       // Without a configured publicUrl, the address the caller reached us at is the best base we know
       // (port 0 included). Koa 3's ctx.origin is the Origin header, so build it from protocol and host.
       const base = ctx.config.server.publicUrl ?? `${request.protocol}://${request.host}`;

@@ -31,10 +31,11 @@ function legacyRequest(http: Context): boolean {
 export default definePlugin({
   name: PLUGIN,
   description: 'GET /history?clientId=X answers as the original bridge: a multipart bundle of the latest result files.',
-  dependencies: ['history', 'generations'],
+  dependencies: ['history', 'generations', 'results'],
   options: { type: 'object', additionalProperties: false, properties: {} },
   register(ctx) {
     const generations = ctx.use('generations');
+    const results = ctx.use('results');
 
     ctx.hooks.onResponse.tap(PLUGIN, (http: Context) => {
       if (http.status !== 200 || !legacyRequest(http) || !isHistoryPage(http.body)) return;
@@ -58,7 +59,7 @@ export default definePlugin({
           field: `result_${index}`,
           filename: result.filename,
           contentType: result.contentType,
-          path: generations.resultPath(gen!, result.filename),
+          path: results.path(gen!.id, result.filename),
         }));
       };
       const boundary = newBoundary();

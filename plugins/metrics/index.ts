@@ -1,19 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { droppedLogLines } from '../../core/log.js';
 import type { Context } from 'koa';
+import { droppedLogLines } from '../../core/log.js';
 import { definePlugin } from '../../core/plugin.js';
-import { FINAL_STATES } from '../../contracts/generation.js';
 
 const PLUGIN = 'metrics';
 
 interface MetricsOptions {
   scope: 'public' | 'admin';
-}
-
-/** What the ws plugin reports, if it is loaded. */
-interface WsStatsLike {
-  clients(): number;
-  droppedSlowConsumers(): number;
 }
 
 /**
@@ -23,7 +16,7 @@ interface WsStatsLike {
 export default definePlugin<MetricsOptions>({
   name: PLUGIN,
   description: 'GET /metrics — Prometheus text: HTTP, generations, backends, websockets, uploads, process.',
-  optionalDependencies: ['generations', 'transport', 'ws'],
+  optionalDependencies: ['generations', 'transport', 'wsStats'],
   options: {
     type: 'object',
     additionalProperties: false,
@@ -72,12 +65,10 @@ export default definePlugin<MetricsOptions>({
         buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 1800],
         registers: [registry],
       });
-      generations.onChange((gen, change) => {
-        if (change === 'created') created.inc();
-        if (change === 'finished' && FINAL_STATES.has(gen.state)) {
-          finished.inc({ state: gen.state });
-          if (gen.finishedAt) genDuration.observe({ state: gen.state }, (Date.parse(gen.finishedAt) - Date.parse(gen.createdAt)) / 1000);
-        }
+      generations.hooks.created.tap(PLUGIN, () => created.inc());
+      generations.hooks.settled.tap(PLUGIN, (gen) => {
+        finished.inc({ state: gen.state });
+        if (gen.finishedAt) genDuration.observe({ state: gen.state }, (Date.parse(gen.finishedAt) - Date.parse(gen.createdAt)) / 1000);
       });
     }
 
@@ -103,7 +94,7 @@ export default definePlugin<MetricsOptions>({
       });
     }
 
-    const wsStats = () => (ctx.tryUse as (name: string) => unknown)('wsStats') as WsStatsLike | undefined;
+    const wsStats = () => ctx.tryUse('wsStats');
     new Gauge({
       name: 'comfy_bridge_ws_clients',
       help: 'Open client websockets.',

@@ -1,22 +1,64 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Context } from 'koa';
 import { ANONYMOUS, type Principal } from '../../contracts/auth.js';
 import { BridgeError, notFound } from '../../core/errors.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
 import { definePlugin } from '../../core/plugin.js';
 import { findVisibleGeneration } from '../../contracts/visible-generation.js';
+import type { ResultStore } from './api.js';
 import { etagOf, noneMatch, notModifiedSince, parseRange } from './conditional.js';
+import { contentTypeFor } from './content-types.js';
+import { copyOutputs, safeFileName } from './store.js';
 
 const PLUGIN = 'results';
 
+/** A generation id as a folder name: one safe path segment (no dots, so never `.` or `..`). */
+const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** `http://host:port` as a client can use it: brackets for IPv6, a loopback for "every interface". */
+export function origin(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+}
+
 export default definePlugin({
   name: PLUGIN,
-  description: 'GET /results/:id/:file — the output files the bridge copied from ComfyUI, with ETag and Range support.',
-  dependencies: ['generations'],
+  description: 'The result files: copied from ComfyUI, named, typed, addressed, and served by GET /results/:id/:file (ETag, Range).',
+  dependencies: ['storage'],
+  provides: ['results'],
   options: { type: 'object', additionalProperties: false, properties: {} },
   register(ctx) {
-    const generations = ctx.use('generations');
+    const storage = ctx.use('storage');
+    const { server } = ctx.config;
+    const dir = join(ctx.config.dataDir, 'results');
+    // The real port is only known once listening (port 0 picks one).
+    let port = server.port;
+    const publicUrl = server.publicUrl?.replace(/\/+$/, '') ?? null;
+    const folderOf = (id: string) => {
+      if (!SAFE_ID.test(id)) throw notFound(`no generation ${id}`);
+      return join(dir, id);
+    };
+    const results: ResultStore = {
+      copy: (id, outputs, fetch) => copyOutputs(folderOf(id), outputs, fetch),
+      path(id, filename) {
+        // Only names the bridge itself made are ever joined to a path.
+        if (safeFileName(filename) !== filename) throw notFound(`no result ${filename}`);
+        return join(folderOf(id), filename);
+      },
+      url: (id, filename) => `${publicUrl ?? origin(server.host, port)}/results/${encodeURIComponent(id)}/${encodeURIComponent(filename)}`,
+      remove: (id) => rm(folderOf(id), { recursive: true, force: true }),
+      contentTypeFor: (filename, declared) => contentTypeFor(filename, declared ?? null),
+    };
+    ctx.provide('results', results);
+    ctx.hooks.listening.tap({ name: PLUGIN }, (httpServer) => {
+      const address = httpServer.address();
+      if (address && typeof address === 'object') port = address.port;
+      if (!publicUrl && (server.host === '0.0.0.0' || server.host === '::')) {
+        ctx.log.warn('listening on every interface without server.publicUrl: result URLs point at the loopback address');
+      }
+    });
 
     ctx.route({
       method: 'get',
@@ -36,12 +78,13 @@ export default definePlugin({
       async handler(http: Context) {
         const { id, file } = http.params as { id: string; file: string };
         const principal = (http.state.principal as Principal | undefined) ?? ANONYMOUS;
-        const gen = await findVisibleGeneration(generations, { id }, principal);
+        // Results exist only for completed generations, which are stored: the store answers.
+        const gen = await findVisibleGeneration(storage.generations, { id }, principal);
         if (!gen) throw notFound(`no generation ${id}`);
         // Only names recorded at copy time are served; the request never builds a path by itself.
         const result = gen.results.find((r) => r.filename === file);
         if (!result) throw notFound(`generation ${id} has no result named ${file}`);
-        const path = generations.resultPath(gen, result.filename);
+        const path = results.path(gen.id, result.filename);
         const stats = await stat(path).catch(() => undefined);
         if (!stats?.isFile()) throw notFound(`the result ${file} of generation ${id} is no longer stored`);
 

@@ -26,7 +26,6 @@ export default definePlugin<WorkflowsOptions>({
       // Looked up per request rather than declared: /workflow-info works with or without a transport.
       transport: () => ctx.tryUse('transport'),
       objectInfoTimeoutMs: options.objectInfoTimeoutMs,
-      objectInfoCacheMs: options.objectInfoCacheMs,
     });
     await registry.reload();
     ctx.provide('workflows', registry);

@@ -7,6 +7,7 @@ export interface WorkflowsOptions {
   watch: boolean;
   watchDebounceMs: number;
   objectInfoTimeoutMs: number;
+  /** Accepted for old config files and ignored: the transport's cache (plugins.comfyui.objectInfoTtlMs) is the one cache. */
   objectInfoCacheMs: number;
 }
 
@@ -28,7 +29,7 @@ export const optionsSchema: JsonSchema = {
       type: 'integer',
       minimum: 0,
       default: 60000,
-      description: 'How long a node definition fetched from /object_info is reused.',
+      description: 'Ignored (kept so old config files still load): /object_info is cached once, by the transport (plugins.comfyui.objectInfoTtlMs).',
     },
   },
 };

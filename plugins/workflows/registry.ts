@@ -13,8 +13,6 @@ export interface RegistryOptions {
   transport?: () => Transport | undefined;
   /** How long describe() waits for the backend's /object_info before answering from the graph alone. */
   objectInfoTimeoutMs?: number;
-  /** How long a fetched node definition is reused (a backend may gain custom nodes or models). */
-  objectInfoCacheMs?: number;
 }
 
 type NodeDefinition = Record<string, unknown>;
@@ -43,7 +41,6 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
   #chain: Promise<void> = Promise.resolve();
   #pending: Promise<void> | null = null;
   readonly #listeners = new Set<() => void>();
-  readonly #definitions = new Map<string, { definition: NodeDefinition; at: number }>();
   /** describe() answers, reused briefly: /workflow-info is a hot read and its answer changes rarely. */
   readonly #described = new Map<string, { inputs: Record<string, WorkflowInput>; at: number }>();
 
@@ -87,7 +84,6 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
     this.#workflows = workflows;
     this.#described.clear();
     this.#errors = errors;
-    this.#definitions.clear();
     for (const listener of this.#listeners) listener();
   }
 
@@ -134,16 +130,14 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
   }
 
   async #definition(classType: string): Promise<NodeDefinition | undefined> {
-    const cacheMs = this.options.objectInfoCacheMs ?? 60_000;
-    const cached = this.#definitions.get(classType);
-    if (cached && Date.now() - cached.at < cacheMs) return cached.definition;
     const transport = this.options.transport?.();
     if (!transport) return undefined;
-    const info = await within(Promise.resolve().then(() => transport.objectInfo(classType)), this.options.objectInfoTimeoutMs ?? 1000);
+    // The transport holds the one /object_info cache (with its TTL) and bounds the wait; `within`
+    // only guards against a transport that does not honour the timeout.
+    const timeoutMs = this.options.objectInfoTimeoutMs ?? 1000;
+    const info = await within(Promise.resolve().then(() => transport.objectInfo(classType, timeoutMs)), timeoutMs);
     const definition = nodeDefinition(info, classType);
-    // Only successes are cached: a backend that was down may be up on the next request.
-    if (definition) this.#definitions.set(classType, { definition, at: Date.now() });
-    else this.options.log.debug({ classType }, 'no /object_info for this node class; answering from the graph alone');
+    if (!definition) this.options.log.debug({ classType }, 'no /object_info for this node class; answering from the graph alone');
     return definition;
   }
 }

@@ -1,8 +1,7 @@
-import type { GenerationFrame } from '../../plugins/generations/api.js';
-
 /**
- * Wire frames (SPEC §2.1). Per-socket frames are encoded once at load; generation frames once per
- * publish — every socket of a client is sent the very same Buffer.
+ * Wire frames (SPEC §2.1). Per-socket frames are encoded once at load; generation frames arrive
+ * rendered from the bus and are encoded once per message — every socket of a client is sent the
+ * very same Buffer.
  */
 export const encode = (frame: object): Buffer => Buffer.from(JSON.stringify(frame));
 
@@ -22,14 +21,3 @@ export const idleFrames = (idleMs: number): Buffer[] => [
   encode({ status: 'error', details: `time out error: no generation activity for ${Math.round(idleMs / 1000)} s` }),
   encode({ status: 'closed', details: 'connection closed after an idle time out' }),
 ];
-
-/** The `closed` that follows a generation's `error`: same generation, numbered like it. */
-export function closedAfterError(failed: GenerationFrame): GenerationFrame {
-  const state = typeof failed.data.state === 'string' ? failed.data.state : 'failed';
-  return { status: 'closed', details: `Execution ended: ${state}`, data: { id: failed.data.id, state } };
-}
-
-/** The last `progress` before `closed` reads 100.00% (SPEC §2.1), even if the generation jumped there. */
-export function fullProgress(done: GenerationFrame): GenerationFrame {
-  return { status: 'progress', details: '100.00%', data: { ...done.data, percent: 100 } };
-}

@@ -1,10 +1,9 @@
 import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import { canSee, isAdmin, type Principal } from '../../contracts/auth.js';
-import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
-import type { GenerationFrame, GenerationService } from '../../plugins/generations/api.js';
-import { ClientLog, type LoggedFrame } from './client-log.js';
-import { BOUND_ELSEWHERE, closedAfterError, CONNECTED, encode, fullProgress, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
+import type { Bus, BusMessage } from '../../contracts/bus.js';
+import { isAdmin, type Principal } from '../../contracts/auth.js';
+import { clientTopic, type ClientFrame } from '../../contracts/client-frame.js';
+import { BOUND_ELSEWHERE, CONNECTED, encode, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
 import type { WsOptions } from './options.js';
 import type { MutableWsStats } from './stats.js';
 
@@ -20,26 +19,37 @@ interface Peer {
   alive: boolean;
   /** Closing: nothing more is sent to it. */
   done: boolean;
+  /** The highest seq sent to it: a message seen again (at-least-once delivery, replay overlap) is dropped. */
+  lastSeq: number;
+  /** While its replay is read, live messages wait here. */
+  pending: BusMessage<ClientFrame>[] | null;
   closeTimer?: NodeJS.Timeout;
 }
 
 interface ClientState {
-  readonly log: ClientLog;
   /** Sockets receiving this client's live frames. */
   readonly peers: Set<Peer>;
+  /** The bus subscription, held while a socket of the client is open. */
+  unsubscribe: (() => void) | null;
+  /** The last message delivered to any socket of the client: a new socket gets what came after it. */
+  delivered: { seq: number; at: number } | null;
+  /** The client's queued or running generations, as its last frame said. */
+  active: number;
 }
 
 export interface HubDeps {
-  generations: Pick<GenerationService, 'frame' | 'latestForClient' | 'activeCount'>;
+  bus: Bus;
   options: WsOptions;
   log: Logger;
   stats: MutableWsStats;
 }
 
 /**
- * Fans generation frames out to the sockets of their clientId. Each frame is numbered and encoded
- * once and the same Buffer goes to every socket; three shared timers (heartbeat, idle/prune, ping)
- * serve all sockets, so the cost per socket is one entry in a Set.
+ * Delivers each client's generation frames from the bus to its sockets. The frames arrive rendered
+ * and numbered (generations renders them, the bus numbers them); the hub encodes each once and the
+ * same Buffer goes to every socket of the client. It never calls back into generations: a late
+ * socket's snapshot is the topic's last kept message, `since=` is a bus replay. Three shared timers
+ * (heartbeat, idle sweep, ping) serve all sockets, so the cost per socket is one entry in a Set.
  */
 export class SocketHub {
   readonly #clients = new Map<string, ClientState>();
@@ -59,6 +69,10 @@ export class SocketHub {
 
   stop(): void {
     for (const timer of this.#timers.splice(0)) clearInterval(timer);
+    for (const state of this.#clients.values()) {
+      state.unsubscribe?.();
+      state.unsubscribe = null;
+    }
   }
 
   /** Live sockets of a clientId (for the per-client cap). */
@@ -66,43 +80,14 @@ export class SocketHub {
     return this.#clients.get(clientId)?.peers.size ?? 0;
   }
 
-  /** A generation changed: number its frame and send it to every socket of its client. */
-  publish(gen: Generation): void {
-    if (this.#closing) return;
-    const now = Date.now();
-    const state = this.#client(gen.clientId);
-    const track = state.log.track(gen.id);
-    if (track.ended) return;
-    const frame = this.deps.generations.frame(gen);
-    if (!FINAL_STATES.has(gen.state)) {
-      // Storage writes that change nothing a client sees (position, outputs so far) are not frames.
-      const key = `${frame.status}|${frame.details}|${gen.state}`;
-      if (key === track.key) return;
-      track.key = key;
-      this.#emit(state, gen.id, frame, false, now);
-      return;
-    }
-    track.ended = true;
-    if (gen.state === 'completed' && !track.key.startsWith('progress|100.00%|')) this.#emit(state, gen.id, fullProgress(frame), false, now);
-    if (frame.status === 'error') {
-      this.#emit(state, gen.id, frame, false, now);
-      this.#emit(state, gen.id, closedAfterError(frame), true, now);
-    } else {
-      this.#emit(state, gen.id, frame, true, now);
-    }
-    if (this.deps.options.closeOnDone && this.deps.generations.activeCount(gen.clientId) === 0) {
-      for (const peer of [...state.peers]) this.#end(peer, [], 1000, 'generation ended');
-    }
-  }
-
   /**
    * A socket finished its handshake: `connected`, then what it missed (frames after `since`, or
-   * frames nobody received yet), then live frames, and a snapshot of a running generation it has
-   * not seen at all.
+   * frames no socket of the client received yet), then live frames, and a snapshot of a running
+   * generation it has not seen at all.
    */
   async attach(ws: WebSocket, clientId: string, since: number | undefined, viewer?: Principal): Promise<void> {
     const now = Date.now();
-    const peer: Peer = { ws, clientId, viewer, lastActivity: now, alive: true, done: false };
+    const peer: Peer = { ws, clientId, viewer, lastActivity: now, alive: true, done: false, lastSeq: 0, pending: [] };
     this.#peers.add(peer);
     this.deps.stats.connected++;
     ws.on('pong', () => void (peer.alive = true));
@@ -113,20 +98,33 @@ export class SocketHub {
     this.#sendRaw(peer, CONNECTED);
     if (this.#closing) return this.#end(peer, [SHUTDOWN_CLOSED], 1001, 'server shutting down');
 
+    // Subscribed before the replay is read, so nothing published meanwhile is missed (peer.pending).
     const state = this.#client(clientId);
-    const { log } = state;
-    const fromSeq = since ?? (log.undeliveredFrom === null ? undefined : log.undeliveredFrom - 1);
-    let replay: LoggedFrame[] = fromSeq === undefined ? [] : log.after(fromSeq, now);
-    if (since === undefined) replay = replay.filter((frame) => now - frame.at < this.deps.options.undeliveredReplayMs);
-    log.undeliveredFrom = null;
-    for (const frame of replay) this.#send(peer, frame.bytes);
-    if (peer.done) return;
     this.#join(state, peer);
-    const last = replay.at(-1);
-    if (last?.ends && this.deps.options.closeOnDone && this.deps.generations.activeCount(clientId) === 0) {
+    const { bus, options } = this.deps;
+    const topic = clientTopic(clientId);
+    const lastSeq = await bus.lastSeq(topic);
+    // A `since` beyond the last seq comes from before a restart of the bridge: every kept frame is new then.
+    const from = since === undefined ? (state.delivered?.seq ?? 0) : since > lastSeq ? 0 : since;
+    let replay = await bus.replay<ClientFrame>(topic, from);
+    if (since === undefined) replay = replay.filter((message) => now - message.at < options.undeliveredReplayMs);
+    const last = lastSeq > 0 ? (await bus.replay<ClientFrame>(topic, lastSeq - 1)).at(-1) : undefined;
+    if (peer.done) return;
+    const missed = [...replay, ...(peer.pending ?? [])];
+    for (const message of missed) this.#take(state, peer, message);
+    peer.pending = null;
+    if (peer.done) return;
+    if (last && last.seq >= (state.delivered?.seq ?? 0)) state.active = last.payload.active;
+    const newest = missed.at(-1);
+    if (newest?.payload.ends && options.closeOnDone && newest.payload.active === 0) {
       return this.#end(peer, [], 1000, 'generation ended');
     }
-    await this.#snapshot(peer, state, since, replay);
+    // A socket opened while a generation runs, that has seen none of it: the last frame as a snapshot.
+    if (last && last.seq > peer.lastSeq && !last.payload.ends && last.payload.active > 0 && !(since !== undefined && since >= last.seq)) {
+      const { status, details, data } = last.payload;
+      this.#send(peer, encode({ status, details, seq: last.seq, snapshot: true, data }));
+      peer.lastActivity = Date.now();
+    }
   }
 
   /**
@@ -159,38 +157,26 @@ export class SocketHub {
     for (const peer of this.#peers) peer.ws.terminate();
   }
 
-  async #snapshot(peer: Peer, state: ClientState, since: number | undefined, replay: LoggedFrame[]): Promise<void> {
-    const seqAtJoin = state.log.lastSeq;
-    let latest: Generation | undefined;
-    try {
-      latest = await this.deps.generations.latestForClient(peer.clientId);
-    } catch (error) {
-      this.deps.log.warn({ err: error, clientId: peer.clientId }, 'could not read the latest generation for a snapshot');
-      return;
+  /** A live message of a client's topic: to every socket of it (a socket still reading its replay gets it after). */
+  #deliver(state: ClientState, message: BusMessage<ClientFrame>): void {
+    if (this.#closing) return;
+    let bytes: Buffer | undefined;
+    for (const peer of state.peers) {
+      if (peer.pending) peer.pending.push(message);
+      else this.#take(state, peer, message, (bytes ??= wire(message)));
     }
-    if (!latest || FINAL_STATES.has(latest.state) || peer.done) return;
-    if (peer.viewer && !canSee(peer.viewer, latest.owner)) return;
-    const { lastSeq } = state.log.track(latest.id);
-    const sawLive = lastSeq > seqAtJoin;
-    const sawReplayed = replay.some((frame) => frame.seq === lastSeq);
-    const sawBefore = since !== undefined && lastSeq > 0 && lastSeq <= since && since <= seqAtJoin;
-    if (sawLive || sawReplayed || sawBefore) return;
-    const frame: GenerationFrame = this.deps.generations.frame(latest);
-    this.#send(peer, encode({ status: frame.status, details: frame.details, seq: seqAtJoin, snapshot: true, data: frame.data }));
-    peer.lastActivity = Date.now();
+    if (message.payload.ends && this.deps.options.closeOnDone && message.payload.active === 0) {
+      for (const peer of [...state.peers]) if (!peer.pending) this.#end(peer, [], 1000, 'generation ended');
+    }
   }
 
-  #emit(state: ClientState, generationId: string, frame: GenerationFrame, ends: boolean, now: number): void {
-    const logged = state.log.append(
-      generationId,
-      ends,
-      state.peers.size > 0,
-      (seq) => encode({ status: frame.status, details: frame.details, seq, data: frame.data }),
-      now,
-    );
-    for (const peer of state.peers) {
-      if (this.#send(peer, logged.bytes)) peer.lastActivity = now;
-    }
+  /** Sends one numbered frame to one socket unless it had it already. */
+  #take(state: ClientState, peer: Peer, message: BusMessage<ClientFrame>, bytes?: Buffer): void {
+    if (message.seq <= peer.lastSeq) return;
+    peer.lastSeq = message.seq;
+    if (this.#send(peer, bytes ?? wire(message))) peer.lastActivity = Date.now();
+    if (!state.delivered || message.seq > state.delivered.seq) state.delivered = { seq: message.seq, at: message.at };
+    state.active = message.payload.active;
   }
 
   /** Sends and enforces the send-buffer bound: a socket that cannot keep up is cut off, never waited for. */
@@ -231,20 +217,26 @@ export class SocketHub {
   }
 
   #join(state: ClientState, peer: Peer): void {
-    if (state.peers.size === 0) this.deps.stats.clientIds++;
+    if (state.peers.size === 0) {
+      this.deps.stats.clientIds++;
+      state.unsubscribe ??= this.deps.bus.subscribe<ClientFrame>(clientTopic(peer.clientId), (message) => this.#deliver(state, message));
+    }
     state.peers.add(peer);
   }
 
   #leave(peer: Peer): void {
     const state = this.#clients.get(peer.clientId);
-    if (state?.peers.delete(peer) && state.peers.size === 0) this.deps.stats.clientIds--;
+    if (state?.peers.delete(peer) && state.peers.size === 0) {
+      this.deps.stats.clientIds--;
+      state.unsubscribe?.();
+      state.unsubscribe = null;
+    }
   }
 
   #client(clientId: string): ClientState {
     let state = this.#clients.get(clientId);
     if (!state) {
-      const { replayWindow, replayWindowMs } = this.deps.options;
-      state = { log: new ClientLog({ maxFrames: replayWindow, maxAgeMs: replayWindowMs }), peers: new Set() };
+      state = { peers: new Set(), unsubscribe: null, delivered: null, active: 0 };
       this.#clients.set(clientId, state);
     }
     return state;
@@ -257,20 +249,20 @@ export class SocketHub {
   /** Idle time outs, and forgetting clients with no socket and nothing left to replay. */
   #sweep(): void {
     const now = Date.now();
-    const { idleTimeoutMs, replayWindowMs, undeliveredReplayMs } = this.deps.options;
+    const { idleTimeoutMs, undeliveredReplayMs } = this.deps.options;
     for (const peer of this.#peers) {
       if (peer.done || now - peer.lastActivity <= idleTimeoutMs) continue;
       // A generation waiting in ComfyUI's queue, or inside a long node that reports no steps, sends no
-      // frames for a while; its socket is waiting, not idle.
-      if (this.deps.generations.activeCount(peer.clientId) > 0) {
+      // frames for a while; its socket is waiting, not idle (the client's last frame says so).
+      if ((this.#clients.get(peer.clientId)?.active ?? 0) > 0) {
         peer.lastActivity = now;
         continue;
       }
       this.#end(peer, idleFrames(idleTimeoutMs), 1000, 'idle timeout');
     }
-    const keepMs = Math.max(replayWindowMs, undeliveredReplayMs);
+    // A client with no socket is remembered only while a new socket could still be handed its undelivered frames.
     for (const [clientId, state] of this.#clients) {
-      if (state.peers.size === 0 && state.log.isStale(now, keepMs)) this.#clients.delete(clientId);
+      if (state.peers.size === 0 && now - (state.delivered?.at ?? 0) > undeliveredReplayMs) this.#clients.delete(clientId);
     }
   }
 
@@ -287,4 +279,10 @@ export class SocketHub {
       peer.ws.ping();
     }
   }
+}
+
+/** A numbered frame on the wire (SPEC §2.1): status, details, seq, data (encoded here: this is the hot path). */
+function wire(message: BusMessage<ClientFrame>): Buffer {
+  const { status, details, data } = message.payload;
+  return Buffer.from(JSON.stringify({ status, details, seq: message.seq, data }));
 }

@@ -19,17 +19,16 @@ const unavailable = (detail: string) => new BridgeError(503, 'unavailable', deta
 export default definePlugin<WsOptions>({
   name: PLUGIN,
   description: 'WS /ws — live generation status per clientId.',
-  dependencies: ['generations'],
+  // Frames come rendered from the bus (generations publishes them); ws never calls generations.
+  dependencies: ['bus'],
   optionalDependencies: ['access'],
   provides: ['wsStats'],
   options: optionsSchema,
   register(ctx) {
     const { options } = ctx;
-    const generations = ctx.use('generations');
     const stats = new MutableWsStats();
-    const hub = new SocketHub({ generations, options, log: ctx.log, stats });
+    const hub = new SocketHub({ bus: ctx.use('bus'), options, log: ctx.log, stats });
     ctx.provide('wsStats', statsService(stats));
-    const unsubscribe = generations.onChange((gen) => hub.publish(gen));
     // A socket another key opened on a clientId before it was bound gets none of the owner's frames.
     const access = ctx.tryUse('access');
     const unbind = access?.onBind?.((clientId, owner) => hub.evictWatchers(clientId, owner));
@@ -41,12 +40,10 @@ export default definePlugin<WsOptions>({
     });
     ctx.hooks.preClose.tapPromise({ name: PLUGIN }, async () => {
       closing = true;
-      unsubscribe();
       await hub.shutdown();
     });
     ctx.onClose(() => {
       closing = true;
-      unsubscribe();
       unbind?.();
       hub.stop();
     });

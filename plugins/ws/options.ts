@@ -9,10 +9,6 @@ export interface WsOptions {
   pingIntervalMs: number;
   /** Close every socket of a client after its generation ended (success or failure), as the original bridge does. */
   closeOnDone: boolean;
-  /** Generation frames kept per clientId for `since` replay: at most this many… */
-  replayWindow: number;
-  /** …and none older than this. */
-  replayWindowMs: number;
   /**
    * Frames published while a client had no socket open are handed to the first socket it opens
    * within this time (the POST-then-connect order), so a fast generation is not missed.
@@ -42,8 +38,6 @@ export const optionsSchema: JsonSchema = {
     },
     pingIntervalMs: { type: 'integer', minimum: 20, maximum: 3_600_000, default: 30_000, description: 'Websocket ping interval to detect dead peers.' },
     closeOnDone: { type: 'boolean', default: true, description: 'Close the socket (code 1000) after `closed` / `error` of the generation.' },
-    replayWindow: { type: 'integer', minimum: 0, maximum: 100_000, default: 200, description: 'Generation frames kept per clientId for `&since=` replay.' },
-    replayWindowMs: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 300_000, description: 'Oldest generation frame kept for replay.' },
     undeliveredReplayMs: {
       type: 'integer',
       minimum: 0,

@@ -42,9 +42,11 @@ export async function startComfyBridge(options: ComfyBridgeOptions): Promise<Com
     bridge = await startBridge({
       plugins: {
         'storage-nedb': { inMemory: true },
+        bus: {},
         comfyui: { backends: options.fakes.map((fake, i) => ({ url: fake.url, name: BACKEND_NAMES[i] ?? `backend-${i + 1}` })) },
         workflows: { dir: workflowsDir, watch: false },
         generations: {},
+        results: {},
         generate: {},
         ...options.plugins,
       },

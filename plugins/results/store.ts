@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ResultFile } from '../../contracts/generation.js';
 import type { OutputRef } from '../../contracts/transport.js';
 import { contentTypeFor } from './content-types.js';
+import type { FetchOutput } from './api.js';
 
 const MAX_NAME = 120;
 
@@ -46,8 +47,6 @@ async function freshDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
 }
-
-export type FetchOutput = (ref: OutputRef) => Promise<{ stream: Readable; contentType: string; length: number | null }>;
 
 /** Outputs can appear twice (an `executed` frame and history); one copy each. */
 function distinct(outputs: readonly OutputRef[]): OutputRef[] {

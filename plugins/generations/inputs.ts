@@ -1,11 +1,10 @@
 import { basename } from 'node:path';
 import type { Graph } from '../../contracts/graph.js';
+import type { Transport } from '../../contracts/transport.js';
+import type { UploadService } from '../../plugins/upload/api.js';
 import { badRequest } from '../../core/errors.js';
-import { contentTypeFor } from './content-types.js';
-import type { GenerationContext } from './generation-context.js';
-import type { LiveGeneration } from './live-generation.js';
-
-const shippedFile = (path: string) => ({ path, name: basename(path), contentType: contentTypeFor(basename(path), null) });
+import type { ResultStore } from '../../plugins/results/api.js';
+import { nodesToRun, outputClasses } from './nodes-to-run.js';
 
 /** A graph is plain JSON; a JSON round trip copies it several times faster than structuredClone. */
 export const cloneGraph = (graph: Graph): Graph => JSON.parse(JSON.stringify(graph)) as Graph;
@@ -15,7 +14,7 @@ export const cloneGraph = (graph: Graph): Graph => JSON.parse(JSON.stringify(gra
  * the name ComfyUI gave it (ComfyUI reads images only from its own input folder).
  */
 export async function placeInputs(
-  ctx: GenerationContext,
+  deps: { transport: Transport; uploads: UploadService | undefined; results: Pick<ResultStore, 'contentTypeFor'> },
   graph: Graph,
   uploadInputs: Record<string, string>,
   shippedInputs: Record<string, string>,
@@ -30,24 +29,22 @@ export async function placeInputs(
     if (!node) throw badRequest(`input ${key} does not name a node of the workflow`);
     let remote = placed.get(name);
     if (remote === undefined) {
-      remote = await ctx.deps.transport.upload(backend, upload ? await uploadFile(ctx, key, name) : shippedFile(name));
+      if (upload && !deps.uploads) throw badRequest(`input ${key} names an upload, but uploads are not enabled on this bridge`);
+      // Stored uploads keep their extension, which gives the type; the upload service owns their files.
+      const path = upload ? deps.uploads!.pathOf(name) : name;
+      const fileName = upload ? name : basename(name);
+      remote = await deps.transport.upload(backend, { path, name: fileName, contentType: deps.results.contentTypeFor(fileName) });
       placed.set(name, remote);
     }
     node.inputs = { ...node.inputs, [key.slice(slash + 1)]: remote };
   }
 }
 
-async function uploadFile(ctx: GenerationContext, key: string, name: string): Promise<{ path: string; name: string; contentType: string }> {
-  const uploads = ctx.deps.uploads;
-  if (!uploads) throw badRequest(`input ${key} names an upload, but uploads are not enabled on this bridge`);
-  const record = await ctx.deps.storage.uploads.get(name);
-  return { path: uploads.pathOf(name), name, contentType: record?.contentType ?? contentTypeFor(name, null) };
-}
-
-export function markUploadsUsed(ctx: GenerationContext, live: LiveGeneration): void {
-  const uploads = ctx.deps.uploads;
-  if (!uploads) return;
-  for (const name of live.gen.uploads) {
-    void uploads.markUsed(name, live.gen.id).catch((error: unknown) => live.log.warn({ err: error, upload: name }, 'could not mark upload used'));
-  }
+/** How many nodes ComfyUI will run (the denominator of percent), asking the transport which classes are outputs. */
+export async function countNodesToRun(transport: Transport, graph: Graph, timeoutMs: number): Promise<number> {
+  const classes = Object.values(graph).map((node) => node.class_type);
+  const outputs = await outputClasses(classes, (classType) =>
+    timeoutMs > 0 ? transport.objectInfo(classType, timeoutMs) : Promise.resolve(undefined),
+  );
+  return nodesToRun(graph, outputs).size;
 }

@@ -1,0 +1,393 @@
+import type { ClientFrame } from '../../contracts/client-frame.js';
+import { FINAL_STATES, type Generation, type GenerationState, type ResultFile } from '../../contracts/generation.js';
+import type { GenerationFrame } from './api.js';
+import type { Graph } from '../../contracts/graph.js';
+import type { OutputRef, TransportEvent } from '../../contracts/transport.js';
+
+/*
+ * The state machine of one generation, pure: `apply(life, event)` returns the next life and the
+ * effects the runner must perform (persist, submit, cancel, copy results, publish the client's
+ * frames, rendered here). Nothing else changes a generation. queued → running → completed | failed
+ * | interrupted; an event of a prompt that is no longer the generation's (a resubmission replaced
+ * it), or one after its end, changes nothing, so every generation ends exactly once.
+ */
+
+/** A live generation and what the machine needs to know beside it. */
+export interface Life {
+  readonly gen: Generation;
+  /**
+   * submitting: its current prompt is being (re)submitted, the backend may not know it yet;
+   * submitted: the transport follows it (cancel can reach it);
+   * ending: the transport reported its end, the results are being copied.
+   */
+  readonly phase: 'submitting' | 'submitted' | 'ending';
+  /** The client asked to stop it. */
+  readonly interruptRequested: boolean;
+  /** What its last published frame showed ('' before the first): an unchanged progress is no frame. */
+  readonly frameKey: string;
+}
+
+export type GenerationEvent =
+  /** It was recorded: the client's first frame. */
+  | { type: 'created' }
+  /** The backend accepted the current prompt; position = prompts ahead of it (null when unknown). */
+  | { type: 'submitted'; promptId: string; position: number | null }
+  | { type: 'submit-failed'; promptId: string; reason: string }
+  /** An event of its prompt, from its PromptRun. */
+  | { type: 'transport'; event: TransportEvent }
+  | { type: 'results-copied'; promptId: string; results: ResultFile[] }
+  | { type: 'copy-failed'; promptId: string; reason: string }
+  | { type: 'interrupt' }
+  /** The cancel could not reach the backend: the request was refused, so it changed nothing. */
+  | { type: 'interrupt-failed' }
+  /** A lost generation got a new prompt on a backend (its inputs placed there again). */
+  | { type: 'resubmitted'; promptId: string; backend: string; graph: Graph; reason: string }
+  | { type: 'resubmit-failed'; promptId: string; reason: string };
+
+export type Effect =
+  /** Write the changing fields now (with the graph when it changed). */
+  | { type: 'persist'; graph?: true }
+  /** Progress only: write at most once per progressPersistMs. */
+  | { type: 'persist-soon' }
+  /** Publish these frames of the client's (the runner adds `active`; the bus numbers them). */
+  | { type: 'publish'; frames: RenderedFrame[] }
+  /** It ended: forget it, publish its last frames, call `settled`. */
+  | { type: 'settle'; frames: RenderedFrame[] }
+  /** Submit the current prompt; `after` is the reason of a resubmission. */
+  | { type: 'submit'; after?: string }
+  | { type: 'cancel' }
+  | { type: 'copy-results'; outputs: OutputRef[] }
+  /** Lost: pick a backend and place the inputs again, then `resubmitted` or `resubmit-failed`. */
+  | { type: 'resubmit'; reason: string };
+
+export interface Policy {
+  onLost: 'resubmit' | 'fail';
+  maxAttempts: number;
+}
+
+export type ResultUrl = (gen: Generation, file: string) => string;
+
+/** What a step may read besides the life and the event: the time, the policy, and how result URLs look. */
+export interface StepContext {
+  now: string;
+  policy: Policy;
+  resultUrl: ResultUrl;
+}
+
+export interface Step {
+  life: Life;
+  effects: Effect[];
+}
+
+type ProgressEvent = Extract<TransportEvent, { type: 'started' | 'cached' | 'executing' | 'progress' | 'executed' }>;
+type FailedEvent = Extract<TransportEvent, { type: 'failed' }>;
+
+const unchanged = (life: Life): Step => ({ life, effects: [] });
+
+export function apply(life: Life, event: GenerationEvent, context: StepContext): Step {
+  const { gen } = life;
+  const { now } = context;
+  if (FINAL_STATES.has(gen.state)) return unchanged(life);
+  switch (event.type) {
+    case 'created':
+      return announce({ life, effects: [] }, context);
+    case 'interrupt':
+      if (life.interruptRequested) return unchanged(life);
+      return { life: { ...life, interruptRequested: true }, effects: life.phase === 'submitted' ? [{ type: 'cancel' }] : [] };
+    case 'interrupt-failed':
+      return life.interruptRequested ? { life: { ...life, interruptRequested: false }, effects: [] } : unchanged(life);
+    case 'submitted': {
+      if (event.promptId !== gen.promptId || life.phase !== 'submitting') return unchanged(life);
+      const next: Life = { ...life, phase: 'submitted', gen: { ...gen, position: event.position, updatedAt: now } };
+      const step = announce({ life: next, effects: [{ type: 'persist' }] }, context);
+      if (life.interruptRequested) step.effects.push({ type: 'cancel' });
+      return step;
+    }
+    case 'submit-failed':
+    case 'copy-failed':
+    case 'resubmit-failed':
+      if (event.promptId !== gen.promptId) return unchanged(life);
+      return end(life, 'failed', event.reason, context);
+    case 'results-copied':
+      if (event.promptId !== gen.promptId) return unchanged(life);
+      return completed(life, event.results, context);
+    case 'resubmitted': {
+      if (life.phase !== 'submitting') return unchanged(life);
+      const next: Generation = {
+        ...gen,
+        promptId: event.promptId,
+        backend: event.backend,
+        graph: event.graph,
+        attempts: gen.attempts + 1,
+        state: 'queued',
+        position: null,
+        startedAt: null,
+        // Back to the start; percent stays where it was (it never goes backwards).
+        doneNodes: [],
+        node: null,
+        step: null,
+        maxSteps: null,
+        updatedAt: now,
+      };
+      const step = announce({ life: { ...life, gen: next }, effects: [{ type: 'persist', graph: true }] }, context);
+      step.effects.push({ type: 'submit', after: event.reason });
+      return step;
+    }
+    case 'transport':
+      return onTransport(life, event.event, context);
+    default:
+      return assertNever(event);
+  }
+}
+
+function onTransport(life: Life, event: TransportEvent, context: StepContext): Step {
+  const { gen } = life;
+  const { policy } = context;
+  if (event.promptId !== gen.promptId || life.phase === 'ending') return unchanged(life);
+  switch (event.type) {
+    case 'queued':
+      return unchanged(life);
+    case 'started':
+    case 'cached':
+    case 'executing':
+    case 'progress':
+    case 'executed':
+      return onProgress(life, event, context);
+    case 'completed':
+      // Completed only once the results are copied: the client must never see a URL that 404s.
+      return { life: { ...life, phase: 'ending' }, effects: [{ type: 'copy-results', outputs: event.outputs }] };
+    case 'failed':
+      return end(life, 'failed', describeRuntimeFailure(event), context, event.node);
+    case 'interrupted':
+      return end(life, 'interrupted', life.interruptRequested ? 'interrupted on request' : `interrupted on ComfyUI backend ${event.backend}`, context);
+    case 'stuck':
+      return end(life, 'failed', event.reason, context);
+    case 'lost':
+      if (policy.onLost === 'fail') return end(life, 'failed', event.reason, context);
+      if (gen.attempts >= policy.maxAttempts) return end(life, 'failed', `${event.reason}; it was already submitted ${gen.attempts} time(s)`, context);
+      return { life: { ...life, phase: 'submitting' }, effects: [{ type: 'resubmit', reason: event.reason }] };
+    default:
+      return assertNever(event);
+  }
+}
+
+function onProgress(life: Life, event: ProgressEvent, context: StepContext): Step {
+  const { now } = context;
+  const before = life.gen;
+  const gen: Generation = { ...before, doneNodes: before.doneNodes };
+  const markDone = (node: string) => {
+    if (!gen.doneNodes.includes(node)) gen.doneNodes = [...gen.doneNodes, node];
+  };
+  // The node that was executing has finished once ComfyUI moves on to another one.
+  const moveTo = (node: string) => {
+    if (gen.node === node) return;
+    if (gen.node !== null) markDone(gen.node);
+    gen.node = node;
+    gen.step = null;
+    gen.maxSteps = null;
+  };
+  switch (event.type) {
+    case 'started':
+      break;
+    case 'cached':
+      for (const node of event.nodes) markDone(node);
+      break;
+    case 'executing':
+      moveTo(event.node);
+      break;
+    case 'progress':
+      moveTo(event.node);
+      gen.step = event.value;
+      gen.maxSteps = event.max;
+      break;
+    case 'executed':
+      markDone(event.node);
+      break;
+    default:
+      assertNever(event);
+  }
+  if (gen.state === 'queued') {
+    gen.state = 'running';
+    gen.startedAt ??= now;
+  }
+  // Percent never goes down, whatever the events say (a resubmission starts over without showing less).
+  gen.percent = Math.max(gen.percent, computePercent(gen));
+  if (gen.state !== before.state) {
+    // A state change is persisted before anyone hears of it.
+    gen.updatedAt = now;
+    return announce({ life: { ...life, gen }, effects: [{ type: 'persist' }] }, context);
+  }
+  const moved = gen.percent !== before.percent || gen.node !== before.node || gen.step !== before.step || gen.doneNodes.length !== before.doneNodes.length;
+  if (!moved) return unchanged(life);
+  gen.updatedAt = now;
+  const step = announce({ life: { ...life, gen }, effects: [] }, context);
+  step.effects.push({ type: 'persist-soon' });
+  return step;
+}
+
+/** Adds the client's frames for the step's generation, when it shows something new. */
+function announce(step: Step, context: StepContext): Step {
+  const { frames, key } = clientFrames(step.life.gen, step.life.frameKey, context.resultUrl);
+  if (frames.length === 0) return step;
+  return { life: { ...step.life, frameKey: key }, effects: [...step.effects, { type: 'publish', frames }] };
+}
+
+/** The end: persisted, then forgotten with its last frames. */
+function ended(life: Life, gen: Generation, context: StepContext): Step {
+  const { frames, key } = clientFrames(gen, life.frameKey, context.resultUrl);
+  return { life: { ...life, gen, frameKey: key }, effects: [{ type: 'persist' }, { type: 'settle', frames }] };
+}
+
+function completed(life: Life, results: ResultFile[], context: StepContext): Step {
+  const { now } = context;
+  const gen: Generation = {
+    ...life.gen,
+    results,
+    state: 'completed',
+    percent: 100,
+    node: null,
+    step: null,
+    maxSteps: null,
+    error: null,
+    finishedAt: now,
+    startedAt: life.gen.startedAt ?? now,
+    updatedAt: now,
+  };
+  return ended(life, gen, context);
+}
+
+function end(life: Life, state: Extract<GenerationState, 'failed' | 'interrupted'>, reason: string, context: StepContext, node?: string | null): Step {
+  const { now } = context;
+  const gen: Generation = {
+    ...life.gen,
+    state,
+    error: reason,
+    step: null,
+    maxSteps: null,
+    finishedAt: now,
+    updatedAt: now,
+    node: node ?? life.gen.node,
+  };
+  return ended(life, gen, context);
+}
+
+/**
+ * Overall completion in percent, two decimals, rounded down so 100 only shows when everything ran:
+ * (nodes done + the current node's step fraction) / nodes that will run.
+ */
+export function computePercent(gen: Pick<Generation, 'doneNodes' | 'totalNodes' | 'node' | 'step' | 'maxSteps'>): number {
+  if (gen.totalNodes <= 0) return 0;
+  const done = Math.min(gen.doneNodes.length, gen.totalNodes);
+  let fraction = 0;
+  if (gen.node !== null && !gen.doneNodes.includes(gen.node) && gen.step !== null && gen.maxSteps !== null && gen.maxSteps > 0) {
+    fraction = Math.min(Math.max(gen.step / gen.maxSteps, 0), 1);
+  }
+  const raw = (Math.min(done + fraction, gen.totalNodes) / gen.totalNodes) * 100;
+  return Math.floor(raw * 100 + 1e-7) / 100;
+}
+
+/** "node 5 (FailingNode) raised RuntimeError: boom" — what a client reads in error_message. */
+export function describeRuntimeFailure(event: Pick<FailedEvent, 'node' | 'nodeType' | 'exceptionType' | 'message'>): string {
+  const where = event.node === null ? 'the workflow' : `node ${event.node}${event.nodeType ? ` (${event.nodeType})` : ''}`;
+  const what = event.exceptionType ? `raised ${event.exceptionType}: ` : 'failed: ';
+  return `${where} ${what}${event.message}`;
+}
+
+/** A new generation, recorded before its first submission. */
+export function newGeneration(fields: {
+  id: string;
+  promptId: string;
+  clientId: string;
+  owner: string | null;
+  workflow: string;
+  backend: string;
+  graph: Graph;
+  uploadInputs: Record<string, string>;
+  shippedInputs: Record<string, string>;
+  totalNodes: number;
+  now: string;
+}): Generation {
+  const { now, ...rest } = fields;
+  return {
+    ...rest,
+    state: 'queued',
+    uploads: [...new Set(Object.values(fields.uploadInputs))],
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: now,
+    position: null,
+    percent: 0,
+    node: null,
+    step: null,
+    maxSteps: null,
+    doneNodes: [],
+    results: [],
+    error: null,
+    attempts: 1,
+  };
+}
+
+/** The SPEC §2.1/§3 frame of a generation: what a websocket client or /execution-info sees. */
+export function buildFrame(gen: Generation, resultUrl: ResultUrl): GenerationFrame {
+  const done = gen.state === 'completed';
+  const ended = gen.state === 'failed' || gen.state === 'interrupted';
+  const data = {
+    id: gen.id,
+    workflow: gen.workflow,
+    state: gen.state,
+    position: gen.position,
+    percent: done ? 100 : gen.percent,
+    node: gen.node,
+    step: gen.step,
+    max_steps: gen.maxSteps,
+    result_urls: done ? gen.results.map((r) => resultUrl(gen, r.filename)) : [],
+    error_message: ended ? (gen.error ?? describeEnd(gen)) : null,
+    queued_at: gen.createdAt,
+    started_at: gen.startedAt,
+    finished_at: gen.finishedAt,
+  };
+  if (done) return { status: 'closed', details: 'Execution is done', data };
+  if (ended) return { status: 'error', details: data.error_message ?? describeEnd(gen), data };
+  return { status: 'progress', details: `${gen.percent.toFixed(2)}%`, data };
+}
+
+function describeEnd(gen: Generation): string {
+  return gen.state === 'interrupted' ? 'The generation was interrupted' : 'The generation failed';
+}
+
+/** A client frame before the bus numbers it and before `active` is known. */
+export type RenderedFrame = Omit<ClientFrame, 'active'>;
+
+/**
+ * Every websocket frame a change of `gen` means, rendered completely (SPEC §2.1), and the key to
+ * pass next time. `lastKey` is the key this function returned for the generation's previous
+ * change ('' for none):
+ * - a progress whose status, details and state did not change is no frame (storage writes such as
+ *   the position change nothing a client sees);
+ * - a completed generation always shows `100.00%` before its `closed`, even when it jumped there;
+ * - a failed or interrupted one sends `error`, then a `closed` naming its state.
+ */
+export function clientFrames(gen: Generation, lastKey: string, resultUrl: ResultUrl): { frames: RenderedFrame[]; key: string } {
+  const frame = buildFrame(gen, resultUrl);
+  const of = (f: GenerationFrame, ends: boolean): RenderedFrame => ({ ...f, generationId: gen.id, ends });
+  if (!FINAL_STATES.has(gen.state)) {
+    const key = `${frame.status}|${frame.details}|${gen.state}`;
+    return key === lastKey ? { frames: [], key } : { frames: [of(frame, false)], key };
+  }
+  const frames: RenderedFrame[] = [];
+  if (gen.state === 'completed' && !lastKey.startsWith('progress|100.00%|')) {
+    frames.push(of({ status: 'progress', details: '100.00%', data: { ...frame.data, percent: 100 } }, false));
+  }
+  if (frame.status === 'error') {
+    frames.push(of(frame, false));
+    frames.push(of({ status: 'closed', details: `Execution ended: ${gen.state}`, data: { id: gen.id, state: gen.state } }, true));
+  } else {
+    frames.push(of(frame, true));
+  }
+  return { frames, key: `ended|${gen.state}` };
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unhandled event ${JSON.stringify(value)}`);
+}

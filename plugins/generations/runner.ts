@@ -1,0 +1,368 @@
+import type { Logger } from 'pino';
+import type { Bus } from '../../contracts/bus.js';
+import { clientTopic, type ClientFrame } from '../../contracts/client-frame.js';
+import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
+import type { CreateGeneration } from './api.js';
+import type { Storage } from '../../contracts/storage.js';
+import { retryAfter, type PromptRun, type Transport, type TransportEvent } from '../../contracts/transport.js';
+import type { UploadService } from '../../plugins/upload/api.js';
+import { backendUnavailable, type BridgeError } from '../../core/errors.js';
+import type { GenerationHooks } from './api.js';
+import { submitFailure, messageOf } from './failures.js';
+import { apply, newGeneration, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl } from './generation.js';
+import { newGenerationId, newPromptId } from './ids.js';
+import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
+import type { GenerationsOptions } from './options.js';
+import type { ResultStore } from '../../plugins/results/api.js';
+
+export interface RunnerDeps {
+  storage: Storage;
+  transport: Transport;
+  uploads: UploadService | undefined;
+  hooks: GenerationHooks;
+  log: Logger;
+  options: GenerationsOptions;
+  /** The result files' owner: generations copies into it. */
+  results: ResultStore;
+  /** Where each client's frames go (topic `client:<clientId>`); the bus numbers them. */
+  bus: Bus;
+  resultUrl: ResultUrl;
+}
+
+/** One live generation: its machine state, its transport run, and the queue its effects run in. */
+interface Entry {
+  life: Life;
+  run: PromptRun | null;
+  log: Logger;
+  chain: Promise<void>;
+  /** Progress-only changes not written yet. */
+  dirty: boolean;
+  lastPersistAt: number;
+  persistTimer: NodeJS.Timeout | null;
+  /** What create() must throw once its submission ran. */
+  submitError: BridgeError | undefined;
+  /** What interrupt() must throw once its cancel ran (the backend could not be reached). */
+  cancelError: BridgeError | undefined;
+  /** The bus topic of its client's frames. */
+  topic: string;
+}
+
+/** What persisting writes: everything that changes while a generation lives (not the graph unless asked). */
+function changingFields(gen: Generation): Partial<Generation> {
+  const { id: _id, graph: _graph, createdAt: _c, clientId: _cl, owner: _o, workflow: _w, uploads: _u, uploadInputs: _ui, ...rest } = gen;
+  return rest;
+}
+
+/**
+ * The only place that performs a generation's effects: it feeds events to the pure machine
+ * (generation.ts) and runs what the machine asks for (persist, submit, cancel, copy results,
+ * publish), one task at a time per generation, so events, resubmissions and the end are applied
+ * and persisted in the order they happened.
+ */
+export class Runner {
+  readonly #live = new Map<string, Entry>();
+  /** Live generations per clientId, so the per-client cap does not walk every live generation. */
+  readonly #byClient = new Map<string, Set<string>>();
+  #closed = false;
+
+  constructor(private readonly deps: RunnerDeps) {}
+
+  // ── reading ───────────────────────────────────────────────────────────────
+
+  /** The live copy, if it still lives (generation objects are replaced on change, never edited). */
+  live(id: string): Generation | undefined {
+    return this.#live.get(id)?.life.gen;
+  }
+
+  activeCount(clientId?: string): number {
+    return clientId === undefined ? this.#live.size : (this.#byClient.get(clientId)?.size ?? 0);
+  }
+
+  // ── the three ways a generation starts being followed, and interrupt ──────────
+
+  /** Records a generation before submitting it (so a crash mid-submission leaves a trace to reconcile), then submits it. */
+  async create(request: CreateGeneration): Promise<Generation> {
+    const { transport, storage, hooks, options } = this.deps;
+    if (this.#closed) throw backendUnavailable('the bridge is shutting down', { headers: retryAfter() });
+    const backend = transport.pickBackend();
+    if (!backend) throw backendUnavailable('no ComfyUI backend is reachable right now; try again shortly', { headers: retryAfter() });
+
+    const id = newGenerationId();
+    const uploadInputs = { ...request.uploads };
+    const shippedInputs = { ...request.shippedFiles };
+    let graph = cloneGraph(request.graph);
+    await placeInputs(this.deps, graph, uploadInputs, shippedInputs, backend);
+    graph = await hooks.beforeSubmit.promise(graph, { generationId: id, workflow: request.workflow, clientId: request.clientId, principal: request.principal, backend });
+    const totalNodes = await countNodesToRun(transport, graph, options.objectInfoTimeoutMs);
+    const gen = newGeneration({
+      id,
+      promptId: newPromptId(),
+      clientId: request.clientId,
+      owner: request.principal.anonymous ? null : request.principal.id,
+      workflow: request.workflow,
+      backend,
+      graph,
+      uploadInputs,
+      shippedInputs,
+      totalNodes,
+      now: new Date().toISOString(),
+    });
+    await storage.generations.insert(gen);
+    const entry = this.#add({ gen, phase: 'submitting', interruptRequested: false, frameKey: '' });
+    this.#markUploadsUsed(entry);
+    this.#call('created', () => hooks.created.call(gen), entry);
+    void this.#feed(entry, { type: 'created' });
+    entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, backend, totalNodes }, 'generation recorded');
+    await this.#enqueue(entry, () => this.#perform(entry, { type: 'submit' }));
+    if (entry.submitError) throw entry.submitError;
+    return entry.life.gen;
+  }
+
+  /** A generation left queued or running by an earlier run of the bridge: follow its prompt again. */
+  adopt(gen: Generation): void {
+    if (this.#live.has(gen.id) || this.#closed) return;
+    const entry = this.#add({ gen, phase: 'submitted', interruptRequested: false, frameKey: '' });
+    if (gen.backend === null) {
+      const lost: TransportEvent = { type: 'lost', promptId: gen.promptId, backend: '', reason: 'it was recorded but never submitted' };
+      void this.#feed(entry, { type: 'transport', event: lost });
+      return;
+    }
+    entry.run = this.deps.transport.resume({ promptId: gen.promptId, backend: gen.backend, stuckAfterMs: this.deps.options.stuckAfterMs }, this.#listener(entry));
+  }
+
+  /** Asks for a stop; resolves once what the backend said is applied. undefined when it no longer lives. */
+  async interrupt(id: string): Promise<Generation | undefined> {
+    const entry = this.#live.get(id);
+    if (!entry) return undefined;
+    entry.cancelError = undefined;
+    await this.#feed(entry, { type: 'interrupt' });
+    // A prompt removed from the queue ended at once: its end was queued behind the interrupt.
+    await entry.chain;
+    const error = entry.cancelError;
+    entry.cancelError = undefined;
+    if (error) throw error;
+    return entry.life.gen;
+  }
+
+  /** Stops following; writes what is pending. Unfinished generations stay queued/running for the next start. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const entries = [...this.#live.values()];
+    for (const entry of entries) {
+      if (entry.persistTimer) clearTimeout(entry.persistTimer);
+      entry.persistTimer = null;
+      if (entry.dirty) void this.#enqueue(entry, () => this.#persist(entry));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(entries.map((entry) => entry.chain)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, 3000))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  // ── the machine and its effects ─────────────────────────────────────────────
+
+  #listener(entry: Entry) {
+    return (event: TransportEvent): void => {
+      if (!this.#closed) void this.#feed(entry, { type: 'transport', event });
+    };
+  }
+
+  #feed(entry: Entry, event: GenerationEvent): Promise<void> {
+    return this.#enqueue(entry, () => this.#step(entry, event));
+  }
+
+  /** Runs `task` after every task queued before it; a failing task is logged and does not stop the queue. */
+  #enqueue(entry: Entry, task: () => Promise<void>): Promise<void> {
+    const next = entry.chain.then(task).catch((error: unknown) => entry.log.error({ err: error }, 'generation task failed'));
+    entry.chain = next;
+    return next;
+  }
+
+  async #step(entry: Entry, event: GenerationEvent): Promise<void> {
+    const before = entry.life.gen.promptId;
+    const { life, effects } = apply(entry.life, event, { now: new Date().toISOString(), policy: this.deps.options, resultUrl: this.deps.resultUrl });
+    entry.life = life;
+    if (life.gen.promptId !== before) entry.log = this.#childLog(life.gen);
+    for (const effect of effects) await this.#perform(entry, effect);
+  }
+
+  async #perform(entry: Entry, effect: Effect): Promise<void> {
+    const { transport } = this.deps;
+    const { gen } = entry.life;
+    switch (effect.type) {
+      case 'persist':
+        return this.#persist(entry, effect.graph === true);
+      case 'persist-soon':
+        return this.#persistSoon(entry);
+      case 'publish':
+        return this.#publish(entry, effect.frames);
+      case 'settle':
+        return this.#settle(entry, effect.frames);
+      case 'submit': {
+        const { promptId, graph } = gen;
+        const backend = gen.backend ?? '';
+        try {
+          entry.run = await transport.submit({ promptId, graph, backend, stuckAfterMs: this.deps.options.stuckAfterMs }, this.#listener(entry));
+        } catch (error) {
+          let reason: string;
+          if (effect.after === undefined) {
+            const failure = submitFailure(error, backend, gen.id);
+            entry.submitError = failure.rethrow;
+            reason = failure.reason;
+          } else {
+            reason = `${effect.after}; submitting it again failed: ${messageOf(error)}`;
+          }
+          entry.log.debug({ err: error }, 'submission failed');
+          return this.#step(entry, { type: 'submit-failed', promptId, reason });
+        }
+        return this.#step(entry, { type: 'submitted', promptId, position: entry.run.position });
+      }
+      case 'cancel': {
+        const run = entry.run;
+        if (!run || run.promptId !== gen.promptId) return;
+        try {
+          const outcome = await run.cancel();
+          entry.log.info({ outcome }, 'interrupt requested');
+        } catch (error) {
+          entry.log.warn({ err: error }, 'interrupt could not reach the backend');
+          entry.cancelError = error as BridgeError;
+          return this.#step(entry, { type: 'interrupt-failed' });
+        }
+        return;
+      }
+      case 'copy-results': {
+        const backend = gen.backend ?? '';
+        try {
+          const results = await this.deps.results.copy(gen.id, effect.outputs, (ref) => transport.fetchOutput(backend, ref));
+          return this.#step(entry, { type: 'results-copied', promptId: gen.promptId, results });
+        } catch (error) {
+          entry.log.warn({ err: error }, 'copying results failed');
+          return this.#step(entry, { type: 'copy-failed', promptId: gen.promptId, reason: `the generation ran, but its results could not be copied: ${messageOf(error)}` });
+        }
+      }
+      case 'resubmit':
+        return this.#resubmit(entry, effect.reason);
+      default:
+        return assertNever(effect);
+    }
+  }
+
+  /** The backend forgot the prompt: place the inputs on a healthy backend again under a new prompt_id. */
+  async #resubmit(entry: Entry, reason: string): Promise<void> {
+    const { gen } = entry.life;
+    const backend = this.deps.transport.pickBackend();
+    if (!backend) {
+      return this.#step(entry, { type: 'resubmit-failed', promptId: gen.promptId, reason: `${reason}, and no ComfyUI backend is reachable to submit it again` });
+    }
+    const graph = cloneGraph(gen.graph);
+    try {
+      await placeInputs(this.deps, graph, gen.uploadInputs ?? {}, gen.shippedInputs ?? {}, backend);
+    } catch (error) {
+      return this.#step(entry, { type: 'resubmit-failed', promptId: gen.promptId, reason: `${reason}; its images could not be uploaded again: ${messageOf(error)}` });
+    }
+    entry.run = null;
+    entry.log.warn({ reason, backend, attempt: gen.attempts + 1 }, 'backend lost the generation; submitting it again');
+    return this.#step(entry, { type: 'resubmitted', promptId: newPromptId(), backend, graph, reason });
+  }
+
+  async #persist(entry: Entry, withGraph = false): Promise<void> {
+    if (entry.persistTimer) clearTimeout(entry.persistTimer);
+    entry.persistTimer = null;
+    entry.dirty = false;
+    entry.lastPersistAt = Date.now();
+    const { gen } = entry.life;
+    try {
+      await this.deps.storage.generations.update(gen.id, withGraph ? { ...changingFields(gen), graph: gen.graph } : changingFields(gen));
+    } catch (error) {
+      entry.log.error({ err: error }, 'could not persist the generation');
+    }
+  }
+
+  /** Percent-only changes: at most one write per progressPersistMs per generation. */
+  #persistSoon(entry: Entry): void {
+    entry.dirty = true;
+    if (entry.persistTimer || this.#closed) return;
+    const delay = Math.max(0, entry.lastPersistAt + this.deps.options.progressPersistMs - Date.now());
+    entry.persistTimer = setTimeout(() => {
+      entry.persistTimer = null;
+      void this.#enqueue(entry, async () => {
+        if (entry.dirty && !FINAL_STATES.has(entry.life.gen.state)) await this.#persist(entry);
+      });
+    }, delay);
+    entry.persistTimer.unref();
+  }
+
+  /**
+   * The client's frames the machine rendered for this change, published on its bus topic from the
+   * generation's queue, so they keep its order. `active` counts after the change (an ended generation
+   * is no longer live), which tells ws when a client has nothing left running.
+   */
+  async #publish(entry: Entry, frames: RenderedFrame[]): Promise<void> {
+    const active = this.activeCount(entry.life.gen.clientId);
+    try {
+      for (const frame of frames) await this.deps.bus.publish<ClientFrame>(entry.topic, { ...frame, active });
+    } catch (error) {
+      entry.log.error({ err: error }, 'could not publish the generation frames');
+    }
+  }
+
+  async #settle(entry: Entry, frames: RenderedFrame[]): Promise<void> {
+    const { gen } = entry.life;
+    if (entry.persistTimer) clearTimeout(entry.persistTimer);
+    entry.persistTimer = null;
+    this.#remove(gen);
+    entry.run = null;
+    if (gen.state === 'completed') entry.log.info({ files: gen.results.length }, 'generation completed');
+    else if (gen.state === 'failed') entry.log.warn({ reason: gen.error }, 'generation failed');
+    else entry.log.info({ reason: gen.error }, 'generation interrupted');
+    await this.#publish(entry, frames);
+    this.#call('settled', () => this.deps.hooks.settled.call(gen), entry);
+  }
+
+  // ── the registry ────────────────────────────────────────────────────────────
+
+  #add(life: Life): Entry {
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId) };
+    const { id, clientId } = life.gen;
+    this.#live.set(id, entry);
+    const ofClient = this.#byClient.get(clientId);
+    if (ofClient) ofClient.add(id);
+    else this.#byClient.set(clientId, new Set([id]));
+    return entry;
+  }
+
+  #remove(gen: Generation): void {
+    this.#live.delete(gen.id);
+    const ofClient = this.#byClient.get(gen.clientId);
+    if (ofClient?.delete(gen.id) && ofClient.size === 0) this.#byClient.delete(gen.clientId);
+  }
+
+  #childLog(gen: Generation): Logger {
+    return this.deps.log.child({ genId: gen.id, promptId: gen.promptId });
+  }
+
+  #markUploadsUsed(entry: Entry): void {
+    const { uploads } = this.deps;
+    if (!uploads) return;
+    const { gen } = entry.life;
+    for (const name of gen.uploads) {
+      void uploads.markUsed(name, gen.id).catch((error: unknown) => entry.log.warn({ err: error, upload: name }, 'could not mark upload used'));
+    }
+  }
+
+  /** A hook tap that throws is logged; it never stops a generation. */
+  #call(hook: string, call: () => void, entry: Entry): void {
+    try {
+      call();
+    } catch (error) {
+      entry.log.error({ err: error, hook }, 'a generations hook tap threw');
+    }
+  }
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unhandled effect ${JSON.stringify(value)}`);
+}

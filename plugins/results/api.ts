@@ -1,0 +1,36 @@
+import type { Readable } from 'node:stream';
+import type { ResultFile } from '../../contracts/generation.js';
+import type { OutputRef } from '../../contracts/transport.js';
+
+/** Opens one output on the backend (the transport's fetchOutput, bound to the generation's backend). */
+export type FetchOutput = (ref: OutputRef) => Promise<{ stream: Readable; contentType: string; length: number | null }>;
+
+/**
+ * Provided by plugins/results: the one owner of the result files — where they live
+ * (`<dataDir>/results/<generation id>/<file>`), their names, types and public URLs, copying them
+ * in and deleting them. generations copies through it, history and frames ask it for URLs, and
+ * GET /results serves from it.
+ */
+export interface ResultStore {
+  /**
+   * Copies every output into the generation's folder (emptied first, so a copy repeated after a
+   * restart starts clean): names made safe and unique, SHA-256 and type recorded. Throws a readable
+   * message naming the output that could not be copied; the folder is then removed.
+   */
+  copy(generationId: string, outputs: readonly OutputRef[], fetch: FetchOutput): Promise<ResultFile[]>;
+  /** Absolute path of a result file; a name the bridge did not make (or a malformed id) is 404. */
+  path(generationId: string, filename: string): string;
+  /** Public URL of a result file (server.publicUrl, else the address the server listens on). */
+  url(generationId: string, filename: string): string;
+  /** Deletes a generation's files (nothing to delete is fine). */
+  remove(generationId: string): Promise<void>;
+  /** The type a file is served (and uploaded) with: the declared one unless generic or active, else its extension's. */
+  contentTypeFor(filename: string, declared?: string | null): string;
+}
+
+declare module '../../core/services.js' {
+  interface ServiceMap {
+    /** The result files (plugins/results). */
+    results: ResultStore;
+  }
+}
