@@ -42,7 +42,7 @@ export type TransportEvent =
   | { type: 'interrupted'; promptId: string; backend: string; node: string | null }
   /** The backend no longer knows the prompt (it restarted and forgot it, or stayed down too long). */
   | { type: 'lost'; promptId: string; backend: string; reason: string }
-  /** No news for the run's `stuckAfterMs` while the backend says it runs (it was cancelled) or cannot say. */
+  /** No news for the run's `stuckAfterMs` and the backend cannot say (one it says runs is never stuck). */
   | { type: 'stuck'; promptId: string; backend: string; reason: string };
 
 export type TerminalEvent = Extract<TransportEvent, { type: 'completed' | 'failed' | 'interrupted' | 'lost' | 'stuck' }>;
@@ -56,7 +56,7 @@ export interface RunRequest {
   backend: string;
   /**
    * No news from ComfyUI for this long makes the transport check the prompt: still queued is fine;
-   * running (it is cancelled) or unreachable ends the run with `stuck`. Omitted: never stuck.
+   * running too (a long silent node); unreachable ends the run with `stuck`. Omitted: never stuck.
    */
   stuckAfterMs?: number;
 }

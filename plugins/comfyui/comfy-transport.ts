@@ -66,8 +66,8 @@ export class ComfyTransport implements Transport {
   /** Connects in the background; never waits for a backend. */
   start(): void {
     for (const backend of this.#ctx.backends.all) backend.start();
-    const { pollIntervalMs, lostAfterMs } = this.options;
-    const tick = Math.max(10, Math.min(1000, Math.floor(pollIntervalMs / 2), Math.floor(lostAfterMs / 2)));
+    const { pollIntervalMs, lostAfterMs, moveQueuedAfterMs } = this.options;
+    const tick = Math.max(10, Math.min(1000, Math.floor(pollIntervalMs / 2), Math.floor(lostAfterMs / 2), Math.floor(moveQueuedAfterMs / 2)));
     this.#housekeeping = setInterval(() => this.#reconciler.housekeep(), tick);
   }
 

@@ -22,8 +22,14 @@ export interface ComfyuiOptions {
   silentTimeoutMs: number;
   pingIntervalMs: number;
   requestTimeoutMs: number;
-  /** How long a backend may stay down before its in-flight prompts are reported `lost`. */
+  /** How long a backend may stay down before its in-flight prompts are reported `lost` (and resubmitted by their owner). */
   lostAfterMs: number;
+  /**
+   * A prompt not started yet on a backend that refuses connections (its process is gone) moves this
+   * soon, when another backend is up: it is reported `lost`, and deleted from the old backend's queue
+   * first thing when that backend answers again.
+   */
+  moveQueuedAfterMs: number;
   /** In-flight prompts without news for this long are checked against /history and /queue. */
   pollIntervalMs: number;
   /** How long a node class's /object_info is reused before it is asked again. */
@@ -33,10 +39,13 @@ export interface ComfyuiOptions {
 export const DEFAULT_OPTIONS: ComfyuiOptions = Object.freeze({
   backends: [{ url: 'http://127.0.0.1:8188' }],
   reconnect: { initialMs: 500, maxMs: 30_000, jitter: 0.2 },
-  silentTimeoutMs: 45_000,
-  pingIntervalMs: 15_000,
+  // A frozen ComfyUI (SIGSTOP, blackholed) is down within silentTimeoutMs + one ping tick (< 5 s);
+  // aiohttp answers pings from its event loop, which a running prompt (another thread) does not block.
+  silentTimeoutMs: 3_500,
+  pingIntervalMs: 1_000,
   requestTimeoutMs: 30_000,
-  lostAfterMs: 120_000,
+  lostAfterMs: 25_000,
+  moveQueuedAfterMs: 2_000,
   pollIntervalMs: 30_000,
   objectInfoTtlMs: 60_000,
 });
@@ -84,7 +93,13 @@ export const optionsSchema: JsonSchema = {
       type: 'integer',
       minimum: 10,
       default: DEFAULT_OPTIONS.lostAfterMs,
-      description: 'How long a backend may stay down before its in-flight prompts are reported lost.',
+      description: 'How long a backend may stay down before its in-flight prompts are reported lost (their generations are then resubmitted once).',
+    },
+    moveQueuedAfterMs: {
+      type: 'integer',
+      minimum: 10,
+      default: DEFAULT_OPTIONS.moveQueuedAfterMs,
+      description: 'A prompt not started yet on a backend that refuses connections moves to a healthy backend after this long.',
     },
     pollIntervalMs: {
       type: 'integer',
