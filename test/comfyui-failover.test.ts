@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ANONYMOUS } from '../contracts/auth.js';
@@ -9,6 +8,7 @@ import type { Graph } from '../contracts/graph.js';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
 import { probePlugin, until, type Probe } from './generations-stub-transport.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import { Door } from './helpers/door.js';
 import { FakeComfyProcess } from './helpers/fake-comfy-process.js';
 
 /** EmptyImage → TestSleep (its length is the fake's TestSleep duration) → SaveImage. */
@@ -17,39 +17,6 @@ const sleepy = (color: number): Graph => ({
   '2': { class_type: 'TestSleep', inputs: { value: ['1', 0], seconds: 1 } },
   '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: 'failover' } },
 });
-
-/** A TCP door in front of a backend: closed, its port refuses connections (the queue behind it survives). */
-class Door {
-  #server: Server | null = null;
-  readonly #sockets = new Set<Socket>();
-  port = 0;
-
-  constructor(private readonly target: number) {}
-
-  async open(): Promise<void> {
-    const server = createServer((inbound) => {
-      const outbound = connect(this.target, '127.0.0.1');
-      for (const socket of [inbound, outbound]) {
-        this.#sockets.add(socket);
-        socket.on('close', () => this.#sockets.delete(socket));
-        socket.on('error', () => undefined);
-      }
-      inbound.pipe(outbound).pipe(inbound);
-      inbound.on('close', () => outbound.destroy());
-      outbound.on('close', () => inbound.destroy());
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-    this.port = (server.address() as { port: number }).port;
-    this.#server = server;
-  }
-
-  async close(): Promise<void> {
-    const server = this.#server;
-    this.#server = null;
-    for (const socket of this.#sockets) socket.destroy();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
 
 /** Posts a generate request directly to a backend (another user of that ComfyUI), to keep it busy. */
 async function occupy(url: string, color: number): Promise<string> {
