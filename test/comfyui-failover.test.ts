@@ -63,6 +63,7 @@ describe('comfyui failover: frozen, refusing and lost backends (real processes)'
         generations: {},
         results: {},
         generate: {},
+        util: {},
       },
       extraPlugins: [probePlugin(probe)],
     });
@@ -91,6 +92,9 @@ describe('comfyui failover: frozen, refusing and lost backends (real processes)'
     });
     await until(() => probe.transport!.backends()[0]!.up === false, 'the frozen backend to be marked down', 15_000);
     expect(probe.transport!.backends()[0]!.lastError).to.match(/stopped answering|silent/);
+    const notReady = await fetch(`${bridge.url}/ready`);
+    expect(notReady.status).to.equal(503);
+    expect(((await notReady.json()) as { reasons: string[] }).reasons).to.deep.equal(['backend frozen is down']);
     const earlyAnswer = await early;
     expect(earlyAnswer.status).to.equal(503);
     expect(earlyAnswer.headers.get('retry-after')).to.equal('5');
@@ -106,6 +110,7 @@ describe('comfyui failover: frozen, refusing and lost backends (real processes)'
     expect(await stateOf(probe, gen.id)).to.equal('running');
 
     comfy.thaw();
+    await until(async () => (await fetch(`${bridge.url}/ready`)).status === 200, 'ready again once thawed', 30_000);
     const end = (await probe.generations!.waitForEnd(gen.id, 30_000))!;
     expect(end.state).to.equal('completed');
     expect(end.attempts).to.equal(1);
