@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'docs/.vitepress/cache/', 'docs/.vitepress/dist/', '.tmp/'] },
+  { ignores: ['node_modules/', 'dist/', 'data/', 'docs/.vitepress/cache/', 'docs/.vitepress/dist/', '.tmp/', 'client/dist/', 'client/.build-test-*/'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
@@ -12,6 +12,33 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+    },
+  },
+  {
+    // The kernel speaks no domain words: it imports nothing from contracts/ or plugins/.
+    files: ['core/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)(contracts|plugins)/', message: 'core/ imports nothing from contracts/ or plugins/.' }] },
+      ],
+    },
+  },
+  {
+    // Plugins meet through services, hooks and the bus: another plugin's folder is reached only for
+    // the types of its api.ts.
+    files: ['plugins/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^\\.\\./(?!\\.\\./)|plugins/[^/]+/(?!api\\.js$)', message: "Import another plugin's api.ts types only; talk to it through its service." },
+            { regex: 'plugins/[^/]+/api\\.js$', allowTypeImports: true, message: "Only `import type` from another plugin's api.ts." },
+          ],
+        },
+      ],
     },
   },
 );

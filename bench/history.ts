@@ -10,9 +10,9 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Generation, GenerationState } from '../core/contracts/generation.js';
-import type { Graph } from '../core/contracts/graph.js';
-import type { HistoryQuery } from '../core/contracts/storage.js';
+import type { Generation, GenerationState } from '../contracts/generation.js';
+import type { Graph } from '../contracts/graph.js';
+import type { HistoryQuery } from '../contracts/storage.js';
 import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { generationRecord } from '../test/helpers/generation.js';
 

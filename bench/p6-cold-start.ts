@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { GENERATION_STATES, type GenerationState } from '../core/contracts/generation.js';
+import { GENERATION_STATES, type GenerationState } from '../contracts/generation.js';
 import { toDoc } from '../plugins/storage-nedb/generation-store.js';
 import { datafilePath } from '../plugins/storage-nedb/nedb-storage.js';
 import { generation, GRAPH } from './history.js';

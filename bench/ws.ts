@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
-import type { GenerationService } from '../core/contracts/generations.js';
+import type { GenerationService } from '../plugins/generations/api.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { postJson, startStack } from '../test/e2e-support.js';
 import { startServerProcess } from './lib/process.js';
@@ -79,6 +79,8 @@ async function fanOut(): Promise<WsBenchResult['fanOut']> {
     nodeDurationMs: 0,
     ws: { idleTimeoutMs: 3_600_000, heartbeatMs: 1000 },
     generations: { stuckAfterMs: 3_600_000 },
+    // Own caps: all followers' generations are live at once, over the default queue bound (1000 → 429).
+    generate: { maxActive: 1_000_000, maxActivePerClient: 10_000 },
     extraPlugins: [probe],
   });
   try {

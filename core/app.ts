@@ -10,6 +10,7 @@ import { RouteTable } from './http/routes.js';
 import { requestContext } from './http/request-context.js';
 import { errorMapper } from './http/errors.js';
 import { jsonBody } from './http/body.js';
+import { applyServerLimits, serverOptions } from './http/server-limits.js';
 import { resolvePlugins } from './loader/resolve.js';
 import { orderPlugins } from './loader/order.js';
 import { validateOptions } from './loader/options.js';
@@ -41,7 +42,7 @@ export interface BridgeApp {
 
 /** Builds the app: loads, orders, validates and registers the plugins the config enables. */
 export async function createApp(config: BridgeConfig, options: CreateAppOptions = {}): Promise<BridgeApp> {
-  const log = options.log ?? createLogger(config.log.level);
+  const log = options.log ?? createLogger(config.log);
   const hooks = createHooks();
   const services = new ServiceRegistry();
   const routes = new RouteTable(hooks);
@@ -59,6 +60,8 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
   koa.use(jsonBody(config.server.bodyLimitBytes));
 
   const loaded: string[] = [];
+  const timings: { plugin: string; ms: number }[] = [];
+  const bootStarted = performance.now();
   try {
     const ordered = orderPlugins(await resolvePlugins(config, options.plugins));
     for (const plugin of ordered) {
@@ -77,7 +80,9 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
         tryUse: (service) => services.tryUse(service),
         onClose: (fn) => void closers.push({ plugin: name, fn }),
       };
+      const started = performance.now();
       await withTimeout(Promise.resolve(plugin.manifest.register(ctx)), config.server.registerTimeoutMs, `plugin "${name}" register()`);
+      timings.push({ plugin: name, ms: Math.round(performance.now() - started) });
       loaded.push(name);
       pluginLog.debug('registered');
     }
@@ -85,20 +90,25 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
     await runClosers(closers, log);
     throw error;
   }
+  log.info({ plugins: timings }, pluginTree(timings, performance.now() - bootStarted));
   koa.use(routes.router.routes());
+  // Sets 405 (with Allow) or 501 with no body; the error mapper turns them into {"error","detail"}.
   koa.use(routes.router.allowedMethods());
 
   let server: Server | undefined;
   const sockets = new Set<Socket>();
   let closing: Promise<void> | undefined;
+  let shuttingDown = false;
 
   const close = async (): Promise<void> => {
     log.info('shutting down');
+    shuttingDown = true;
     // Stop intake first; `closed` resolves once the last connection has ended.
     const closed = server?.listening ? new Promise<void>((resolve) => server!.close(() => resolve())) : undefined;
     await hooks.preClose.promise().catch((error: unknown) => log.error({ err: error }, 'preClose failed'));
     if (server && closed) await drain(server, sockets, closed, config.server.shutdownTimeoutMs);
     await runClosers(closers, log);
+    routes.websockets.close();
     log.info('closed');
   };
 
@@ -112,7 +122,9 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
     callback: () => koa.callback(),
     async start() {
       await hooks.ready.promise();
-      server = createServer(koa.callback());
+      server = createServer(serverOptions(config.server), koa.callback());
+      applyServerLimits(server, config.server, log);
+      if (routes.websockets.size > 0) server.on('upgrade', routes.websockets.listener(log, () => shuttingDown));
       server.on('connection', (socket) => {
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
@@ -129,6 +141,12 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
     },
     close: () => (closing ??= close()),
   };
+}
+
+/** The registered plugins with their register() time, as a tree (avvio's prettyPrint), for the boot log. */
+function pluginTree(timings: readonly { plugin: string; ms: number }[], totalMs: number): string {
+  const lines = timings.map(({ plugin, ms }, i) => `${i === timings.length - 1 ? '└──' : '├──'} ${plugin} ${ms} ms`);
+  return [`plugins registered in ${Math.round(totalMs)} ms`, ...lines].join('\n');
 }
 
 /** Waits for in-flight requests up to the deadline, then cuts what is left (keep-alive, stuck clients). */

@@ -1,10 +1,13 @@
 import type { Server } from 'node:http';
 import type { Context } from 'koa';
 import { AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook, SyncHook } from 'tapable';
-import type { AuthRequest, Principal } from './contracts/auth.js';
-import type { Generation } from './contracts/generation.js';
-import type { Graph } from './contracts/graph.js';
-import type { TransportEvent } from './contracts/transport.js';
+import type { AuthRequest, Principal } from './http/principal.js';
+// eslint-disable-next-line @typescript-eslint/no-restricted-imports -- the generation hooks move onto the generations service next
+import type { Generation } from '../contracts/generation.js';
+// eslint-disable-next-line @typescript-eslint/no-restricted-imports -- the generation hooks move onto the generations service next
+import type { Graph } from '../contracts/graph.js';
+// eslint-disable-next-line @typescript-eslint/no-restricted-imports -- the generation hooks move onto the generations service next
+import type { TransportEvent } from '../contracts/transport.js';
 import type { BridgeError } from './errors.js';
 
 /** What beforeSubmit taps see next to the graph. */

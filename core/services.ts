@@ -1,27 +1,13 @@
-import type { Storage } from './contracts/storage.js';
-import type { Transport } from './contracts/transport.js';
-import type { WorkflowRegistry } from './contracts/workflow.js';
-import type { UploadService } from './contracts/uploads.js';
-import type { GenerationService } from './contracts/generations.js';
-import type { AccessControl } from './contracts/auth.js';
-import type { WsStats } from './contracts/ws.js';
 import { BootError } from './errors.js';
 
 /**
  * The typed service registry: plugins reach each other through named services instead of imports
- * between plugin folders. A plugin outside this repo adds its own names by declaration merging:
- *   declare module 'comfy-bridge/core/services.js' { interface ServiceMap { mine: MyService } }
+ * between plugin folders. The kernel lists none: each plugin adds its own names by declaration
+ * merging in its api.ts (shared ports do it in contracts/), the way fastify plugins type decorators:
+ *   declare module 'comfy-bridge/plugin' { interface ServiceMap { mine: MyService } }
  */
-export interface ServiceMap {
-  storage: Storage;
-  transport: Transport;
-  workflows: WorkflowRegistry;
-  uploads: UploadService;
-  generations: GenerationService;
-  access: AccessControl;
-  wsStats: WsStats;
-}
-
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface ServiceMap {}
 export type ServiceName = keyof ServiceMap & string;
 
 export class ServiceRegistry {

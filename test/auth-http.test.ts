@@ -1,14 +1,15 @@
 import { expect } from 'chai';
+import { boundClientIds } from './helpers/bindings.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createApp, type BridgeApp } from '../core/app.js';
 import { loadConfig } from '../core/config/load.js';
-import type { Principal } from '../core/contracts/auth.js';
-import type { Generation } from '../core/contracts/generation.js';
-import type { Storage } from '../core/contracts/storage.js';
-import type { Transport } from '../core/contracts/transport.js';
+import type { Principal } from '../contracts/auth.js';
+import type { Generation } from '../contracts/generation.js';
+import type { Storage } from '../contracts/storage.js';
+import type { Transport } from '../contracts/transport.js';
 import { BootError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
@@ -144,7 +145,7 @@ describe('auth: HTTP with keys from COMFY_BRIDGE_API_KEYS', () => {
     const admin = (await (await get('/probe/whoami', bearer(ADMIN_KEY))).json()) as Principal;
     const a = (await (await get('/probe/whoami', { 'x-api-key': KEY_A })).json()) as Principal;
     const b = (await (await get('/probe/whoami', bearer(KEY_B))).json()) as Principal;
-    expect(admin.scopes).to.deep.equal(['admin']);
+    expect(admin.scopes).to.deep.equal(['admin', 'client']);
     expect(a.scopes).to.deep.equal(['client']);
     expect(b.scopes).to.deep.equal(['client']);
     expect(new Set([admin.id, a.id, b.id]).size).to.equal(3);
@@ -171,7 +172,9 @@ describe('auth: HTTP with keys from COMFY_BRIDGE_API_KEYS', () => {
     expect(((await stolen.json()) as { error: string }).error).to.equal('not_found');
     expect((await get('/probe/clients/tab-a', bearer(ADMIN_KEY))).status).to.equal(200);
     expect((await get('/probe/clients/tab-a', bearer(KEY_A))).status).to.equal(200);
-    expect(await seen.storage!.kv.get('client-owner:tab-a')).to.match(/^key-[0-9a-f]{12}$/);
+    const a = (await (await get('/probe/whoami', bearer(KEY_A))).json()) as Principal;
+    expect(a.id).to.match(/^key-[0-9a-f]{12}$/);
+    expect(await boundClientIds(seen.storage!.kv, a.id)).to.deep.equal(['tab-a']);
   });
 
   it('shows a client key only its own history; the admin sees all', async () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { GenerationService } from '../core/contracts/generations.js';
+import type { GenerationService } from '../plugins/generations/api.js';
 import { startFakeComfy } from './fake-comfyui/index.js';
 import type { RunningBridge } from './helpers/bridge.js';
 import { startComfyBridge, type ComfyBridge } from './helpers/comfy-bridge.js';

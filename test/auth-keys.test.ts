@@ -5,7 +5,7 @@ import { BootError } from '../core/errors.js';
 import { presentedKey } from '../plugins/auth/extract-key.js';
 import { KeyRing } from '../plugins/auth/key-ring.js';
 import { parseKeys } from '../plugins/auth/options.js';
-import type { AuthRequest } from '../core/contracts/auth.js';
+import type { AuthRequest } from '../contracts/auth.js';
 
 const ADMIN_KEY = 'admin-key-0123456789abcdef';
 const CLIENT_KEY = 'client-key-0123456789abcdef';
@@ -61,7 +61,7 @@ describe('auth: key ring', () => {
       { id: 'ops', key: ADMIN_KEY, scopes: ['admin'] },
       { key: CLIENT_KEY, scopes: ['client'] },
     ]);
-    expect(ring.find(ADMIN_KEY)).to.deep.equal({ id: 'ops', scopes: ['admin'], anonymous: false });
+    expect(ring.find(ADMIN_KEY)).to.deep.equal({ id: 'ops', scopes: ['admin', 'client'], anonymous: false });
     const client = ring.find(CLIENT_KEY)!;
     const digest = crypto.createHash('sha256').update(CLIENT_KEY).digest('hex');
     expect(client.id).to.equal(`key-${digest.slice(0, 12)}`);
@@ -79,7 +79,7 @@ describe('auth: key ring', () => {
       { key: 'third-key-0123456789', scopes: ['client'] },
     ]);
     const compare = sinon.spy(crypto, 'timingSafeEqual');
-    expect(ring.find(ADMIN_KEY)?.scopes).to.deep.equal(['admin']);
+    expect(ring.find(ADMIN_KEY)?.scopes).to.deep.equal(['admin', 'client']);
     expect(compare.callCount).to.equal(3);
     for (const call of compare.getCalls()) {
       const [a, b] = call.args as [Buffer, Buffer];

@@ -9,7 +9,7 @@ import {
   toLookup,
 } from '../plugins/comfyui/protocol.js';
 
-// Payloads below are excerpts of the real ComfyUI 0.3.64 captures (shared/comfyui-protocol).
+// Payloads below are excerpts of the real ComfyUI 0.3.64 captures (test/fixtures/comfyui-protocol).
 
 describe('comfyui protocol readers', () => {
   describe('outputs', () => {

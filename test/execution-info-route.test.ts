@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { unauthorized } from '../core/errors.js';
-import type { Principal } from '../core/contracts/auth.js';
+import type { Principal } from '../contracts/auth.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { StubGenerations, stubGenerationsPlugin } from './ws-stub-generations.js';
@@ -12,7 +12,7 @@ const keyAuth: PluginManifest<never> = definePlugin({
     ctx.hooks.authenticate.tapPromise('key-auth', async (request): Promise<Principal | undefined> => {
       const key = request.headers['x-api-key'];
       if (key === undefined) return undefined;
-      if (key === 'adm') return { id: 'adm', scopes: ['admin'], anonymous: false };
+      if (key === 'adm') return { id: 'adm', scopes: ['admin', 'client'], anonymous: false };
       if (key === 'k1' || key === 'k2') return { id: key, scopes: ['client'], anonymous: false };
       throw unauthorized('unknown key');
     });

@@ -7,7 +7,7 @@ import { collapse, frameType, replay, type ReceivedFrame, type ReplayResult } fr
 import { keyOrderDiff, shapeDiff } from './fake-comfyui/testing/shape.js';
 
 /**
- * Replays each captured exchange of the real ComfyUI 0.3.64 (../shared/comfyui-protocol) against
+ * Replays each captured exchange of the real ComfyUI 0.3.64 (test/fixtures/comfyui-protocol) against
  * the fake and compares websocket message types, order and JSON shapes per socket, and HTTP
  * statuses, content types and body shapes.
  */

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { isAdmin, type AccessControl, type Principal } from '../core/contracts/auth.js';
-import type { UploadRecord } from '../core/contracts/storage.js';
-import type { UploadService } from '../core/contracts/uploads.js';
-import type { Workflow, WorkflowInput, WorkflowRegistry } from '../core/contracts/workflow.js';
+import { isAdmin, type AccessControl, type Principal } from '../contracts/auth.js';
+import type { UploadRecord } from '../contracts/storage.js';
+import type { UploadService } from '../plugins/upload/api.js';
+import type { Workflow, WorkflowInput, WorkflowRegistry } from '../plugins/workflows/api.js';
 import { BridgeError, notFound } from '../core/errors.js';
 import type { PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';

@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ANONYMOUS } from '../core/contracts/auth.js';
-import type { Generation } from '../core/contracts/generation.js';
-import type { GenerationChange, GenerationService } from '../core/contracts/generations.js';
-import type { Graph } from '../core/contracts/graph.js';
-import type { Storage } from '../core/contracts/storage.js';
+import { ANONYMOUS } from '../contracts/auth.js';
+import type { Generation } from '../contracts/generation.js';
+import type { GenerationChange, GenerationService } from '../plugins/generations/api.js';
+import type { Graph } from '../contracts/graph.js';
+import type { Storage } from '../contracts/storage.js';
 import { BridgeError } from '../core/errors.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';

@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
-import type { Graph } from '../core/contracts/graph.js';
-import type { BackendStatus, OutputRef, PromptLookup, SubmitResult, Transport, TransportEvent } from '../core/contracts/transport.js';
+import type { Graph } from '../contracts/graph.js';
+import type { BackendStatus, OutputRef, PromptLookup, SubmitResult, Transport, TransportEvent } from '../contracts/transport.js';
 import type { BridgeError } from '../core/errors.js';
-import type { GenerationService } from '../core/contracts/generations.js';
-import type { Storage } from '../core/contracts/storage.js';
+import type { GenerationService } from '../plugins/generations/api.js';
+import type { Storage } from '../contracts/storage.js';
 import type { Hooks } from '../core/hooks.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { providing } from './helpers/fixture-plugins.js';

@@ -5,7 +5,7 @@ import { KNOWN_OUTPUT_CLASSES, nodesToRun, outputClasses } from '../plugins/gene
 import { computePercent } from '../plugins/generations/progress.js';
 import { safeFileName, uniqueName } from '../plugins/generations/result-files.js';
 import { noneMatch, parseRange } from '../plugins/results/conditional.js';
-import type { Graph } from '../core/contracts/graph.js';
+import type { Graph } from '../contracts/graph.js';
 
 describe('generations: small pieces', () => {
   it('makes output names safe: last segment, no control characters, no leading dots', () => {

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import type { Principal } from '../core/contracts/auth.js';
-import type { Generation } from '../core/contracts/generation.js';
-import type { GenerationService } from '../core/contracts/generations.js';
-import type { Storage } from '../core/contracts/storage.js';
+import type { Principal } from '../contracts/auth.js';
+import type { Generation } from '../contracts/generation.js';
+import type { GenerationService } from '../plugins/generations/api.js';
+import type { Storage } from '../contracts/storage.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { providing } from './helpers/fixture-plugins.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import type { Generation, GenerationState } from '../core/contracts/generation.js';
-import type { GenerationService } from '../core/contracts/generations.js';
+import type { Generation, GenerationState } from '../contracts/generation.js';
+import type { GenerationService } from '../plugins/generations/api.js';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
 import type { RunningBridge } from './helpers/bridge.js';
 import { startComfyBridge, type ComfyBridge } from './helpers/comfy-bridge.js';

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import type { Principal } from '../core/contracts/auth.js';
-import type { Generation, GenerationState } from '../core/contracts/generation.js';
-import type { GenerationService } from '../core/contracts/generations.js';
-import type { Storage } from '../core/contracts/storage.js';
+import { boundClientIds } from './helpers/bindings.js';
+import type { Principal } from '../contracts/auth.js';
+import type { Generation, GenerationState } from '../contracts/generation.js';
+import type { GenerationService } from '../plugins/generations/api.js';
+import type { Storage } from '../contracts/storage.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { generationRecord } from './helpers/generation.js';
@@ -191,14 +192,12 @@ describe('interrupt: with auth on', () => {
   it("answers 404 to key B for key A's generation and clientId; key A and the admin may interrupt", async () => {
     await holder.storage!.generations.insert(generation('gen_ka1', 'tab-a', 'running', ids.a));
     await holder.storage!.generations.insert(generation('gen_ka2', 'tab-a2', 'running', ids.a));
-    // Key B probing an unused clientId does not take it.
+    // Interrupting binds nothing (only generating and uploading do), whoever asks.
     expect((await interrupt('?clientId=tab-a', KEY_B)).status).to.equal(404);
-    expect(await holder.storage!.kv.get('client-owner:tab-a')).to.equal(undefined);
     expect((await interrupt('?clientId=nothing-here', KEY_B)).status).to.equal(404);
-    expect(await holder.storage!.kv.get('client-owner:nothing-here')).to.equal(undefined);
-    // Its first real use binds tab-a to key A.
     expect((await interrupt('?clientId=tab-a', KEY_A)).status).to.equal(200);
-    expect(await holder.storage!.kv.get('client-owner:tab-a')).to.equal(ids.a);
+    expect(await boundClientIds(holder.storage!.kv, ids.b)).to.deep.equal([]);
+    expect(await boundClientIds(holder.storage!.kv, ids.a)).to.deep.equal([]);
     await holder.storage!.generations.update('gen_ka1', { state: 'running' });
 
     expect((await interrupt('?id=gen_ka1', KEY_B)).status).to.equal(404);

@@ -2,8 +2,13 @@ import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, redactConfig } from '../core/config/load.js';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, loadConfigWithOrigins, redactConfig } from '../core/config/load.js';
+import { UsageError } from '../core/config/usage-error.js';
 import { BootError } from '../core/errors.js';
+import { definePlugin, type PluginManifest } from '../core/plugin.js';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
 
 describe('kernel: config', () => {
   let dir: string;
@@ -86,6 +91,46 @@ describe('kernel: config', () => {
   it('refuses a named config file that does not exist', async () => {
     const error = await loadConfig({ file: 'missing.yaml', cwd: dir, env: {} }).catch((e: unknown) => e);
     expect((error as Error).message).to.contain('cannot read config file');
+  });
+
+  it('layers a config file over the embedded defaults plugin by plugin; only false disables one', async () => {
+    const file = await write('c.yaml', 'plugins:\n  comfyui:\n    backends:\n      - url: http://gpu:8188\n  metrics: false\n');
+    const config = await loadConfig({ file, cwd: dir, env: {} });
+    expect(config.plugins.comfyui).to.deep.equal({ backends: [{ url: 'http://gpu:8188' }] });
+    expect(config.plugins.metrics).to.equal(false);
+    for (const name of ['util', 'storage-nedb', 'workflows', 'generate', 'ws', 'openapi']) expect(config.plugins[name], name).to.be.an('object');
+  });
+
+  it('resolves the embedded default workflows folder against the package, not the working directory', async () => {
+    const config = await loadConfig({ cwd: dir, env: {} });
+    expect((config.plugins.workflows as { dir: string }).dir).to.equal(join(REPO, 'workflows'));
+    const flagged = await loadConfig({ cwd: dir, env: {}, cliFlags: { 'workflows-dir': 'flows' } });
+    expect((flagged.plugins.workflows as { dir: string }).dir).to.equal(join(dir, 'flows'));
+  });
+
+  it('reads the variables and flags a plugin declares in its manifest, and says where each value came from', async () => {
+    const plugin = definePlugin({
+      name: 'stamp',
+      options: { type: 'object', properties: { label: { type: 'string' }, size: { type: 'integer' } } },
+      env: { COMFY_BRIDGE_STAMP_LABEL: { key: 'label', description: 'Stamp text.' } },
+      flags: { 'stamp-size': { key: 'size', parse: (raw) => Number(raw), description: 'Stamp size.' } },
+      register() {},
+    }) as PluginManifest<never>;
+    const { config, origins } = await loadConfigWithOrigins({ cwd: dir, env: { COMFY_BRIDGE_STAMP_LABEL: 'hello' }, cliFlags: { 'stamp-size': '12', port: '9005' }, plugins: [plugin] });
+    expect(config.plugins.stamp).to.deep.equal({ label: 'hello', size: 12 });
+    expect(origins.get('plugins.stamp.label')).to.equal('env COMFY_BRIDGE_STAMP_LABEL');
+    expect(origins.get('plugins.stamp.size')).to.equal('flag --stamp-size');
+    expect(origins.get('server.port')).to.equal('flag --port');
+    expect(origins.get('server.host')).to.equal('default');
+  });
+
+  it('refuses a flag no one declares as a usage error, and a plugin that takes a kernel variable', async () => {
+    const unknown = await loadConfig({ cwd: dir, env: {}, cliFlags: { frobnicate: '1' } }).catch((e: unknown) => e);
+    expect(unknown).to.be.instanceOf(UsageError);
+    expect((unknown as Error).message).to.equal('unknown flag --frobnicate');
+    const thief = definePlugin({ name: 'thief', env: { COMFY_BRIDGE_PORT: { key: 'port', description: 'x' } }, register() {} }) as PluginManifest<never>;
+    const clash = await loadConfig({ cwd: dir, env: {}, plugins: [thief] }).catch((e: unknown) => e);
+    expect((clash as Error).message).to.equal('plugin "thief" declares COMFY_BRIDGE_PORT, which the kernel already declares');
   });
 
   it('redacts secrets for printing', () => {

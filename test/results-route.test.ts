@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { rm } from 'node:fs/promises';
-import type { Principal } from '../core/contracts/auth.js';
-import type { Generation } from '../core/contracts/generation.js';
-import type { GenerationService } from '../core/contracts/generations.js';
+import type { Principal } from '../contracts/auth.js';
+import type { Generation } from '../contracts/generation.js';
+import type { GenerationService } from '../plugins/generations/api.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { GRAPH, probePlugin, StubTransport, stubTransportPlugin, type Probe } from './generations-stub-transport.js';
@@ -11,7 +11,7 @@ import { makePng } from './upload-images.js';
 const KEYS: Record<string, Principal> = {
   'alice-key': { id: 'alice', scopes: ['client'], anonymous: false },
   'bob-key': { id: 'bob', scopes: ['client'], anonymous: false },
-  'admin-key': { id: 'root', scopes: ['admin'], anonymous: false },
+  'admin-key': { id: 'root', scopes: ['admin', 'client'], anonymous: false },
 };
 
 /** A tiny key check (the real one is plugins/auth): enough to give requests a principal. */

@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Generation } from '../core/contracts/generation.js';
+import type { Generation } from '../contracts/generation.js';
 import { AppendBuffer } from '../plugins/storage-nedb/append-buffer.js';
 import { readDatafile } from '../plugins/storage-nedb/datafile-load.js';
 import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';

@@ -2,9 +2,8 @@ import { crc32, deflateSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 
 /**
- * Image bytes built in code, so the repository carries no binary fixtures. PNG and JPEG are fully
- * decodable; GIF and WebP are structurally sound containers with minimal pixel data (the bridge
- * checks structure and dimensions, it does not decode pixels). Tests damage them on purpose.
+ * Image bytes built in code, so the repository carries no binary fixtures. Every one is fully
+ * decodable (the bridge decodes each upload); tests damage them on purpose.
  */
 
 function pngChunk(type: string, data: Buffer): Buffer {
@@ -90,28 +89,95 @@ export function makeJpeg(width: number, height: number): Buffer {
   ]);
 }
 
-/** A one-frame GIF87a with a two-colour table. */
-export function makeGif(width: number, height: number): Buffer {
+/**
+ * LZW-coded GIF image data: `count` pixels of one palette colour, minimum code size 2. A run of one
+ * colour codes as strings of growing length (1, 2, 3, … pixels; once the 4096-entry table is full,
+ * 4091 pixels per 12-bit code), so 64 million pixels take about 26 KB — the way real GIF bombs are
+ * made. Decoders read it like any other GIF.
+ */
+export function gifRunData(count: number, colour = 1): Buffer {
+  const out: number[] = [];
+  let bits = 0;
+  let bitCount = 0;
+  let size = 3;
+  let next = 6; // 4 = clear, 5 = end of information
+  const emit = (code: number): void => {
+    bits |= code << bitCount;
+    bitCount += size;
+    for (; bitCount >= 8; bitCount -= 8, bits >>>= 8) out.push(bits & 0xff);
+  };
+  emit(4);
+  let run = 1;
+  for (let left = count; left > 0; ) {
+    const take = Math.min(run, left);
+    emit(take === 1 ? colour : take + 4); // code 6 is 2 pixels, 7 is 3 pixels, …
+    left -= take;
+    if (next < 4096) {
+      next++;
+      // The decoder adds its entries one code later than the encoder, hence the "+ 1".
+      if (next === (1 << size) + 1 && size < 12) size++;
+      run = take + 1;
+    }
+  }
+  emit(5);
+  if (bitCount > 0) out.push(bits & 0xff);
+  const blocks: number[] = [2];
+  for (let offset = 0; offset < out.length; offset += 255) {
+    const block = out.slice(offset, offset + 255);
+    blocks.push(block.length, ...block);
+  }
+  blocks.push(0);
+  return Buffer.from(blocks);
+}
+
+export interface GifOptions {
+  /** The logical screen size, when it should differ from the frame's (a "screen/frame mismatch" bomb). */
+  screenWidth?: number;
+  screenHeight?: number;
+}
+
+/** A one-frame GIF87a with a two-colour table, all white (fully decodable). */
+export function makeGif(width: number, height: number, options: GifOptions = {}): Buffer {
   const screen = Buffer.alloc(7);
-  screen.writeUInt16LE(width, 0);
-  screen.writeUInt16LE(height, 2);
+  screen.writeUInt16LE(options.screenWidth ?? width, 0);
+  screen.writeUInt16LE(options.screenHeight ?? height, 2);
   screen[4] = 0x80; // global colour table, 2 entries
   const palette = Buffer.from([0, 0, 0, 255, 255, 255]);
   const descriptor = Buffer.alloc(10);
   descriptor[0] = 0x2c;
   descriptor.writeUInt16LE(width, 5);
   descriptor.writeUInt16LE(height, 7);
-  // LZW min code size 2, one sub-block holding the 3-bit codes clear (4) and end-of-information (5):
-  // no pixel data, decoders show the background colour.
-  const data = Buffer.from([0x02, 0x01, 0x2c, 0x00]);
-  return Buffer.concat([Buffer.from('GIF87a', 'ascii'), screen, palette, descriptor, data, Buffer.from([0x3b])]);
+  return Buffer.concat([Buffer.from('GIF87a', 'ascii'), screen, palette, descriptor, gifRunData(width * height), Buffer.from([0x3b])]);
 }
 
-/** A lossless WebP container (VP8L) declaring width × height; the bitstream is a minimal stub. */
+/** Writes values LSB-first, as the VP8L bitstream wants them. */
+class BitWriter {
+  readonly #bytes: number[] = [];
+  #bit = 0;
+  write(value: number, bits: number): this {
+    for (let i = 0; i < bits; i++) {
+      if (this.#bit % 8 === 0) this.#bytes.push(0);
+      if ((value >>> i) & 1) this.#bytes[this.#bytes.length - 1]! |= 1 << this.#bit % 8;
+      this.#bit++;
+    }
+    return this;
+  }
+  bytes(): Buffer {
+    return Buffer.from(this.#bytes);
+  }
+}
+
+/**
+ * A lossless WebP (VP8L) of one flat colour: no transforms, and each of the five prefix codes is a
+ * "simple code" with one symbol, so every pixel costs zero bits. Fully decodable.
+ */
 export function makeWebp(width: number, height: number): Buffer {
-  const vp8l = Buffer.alloc(5 + 4);
-  vp8l[0] = 0x2f; // VP8L signature
-  vp8l.writeUInt32LE(((width - 1) & 0x3fff) | (((height - 1) & 0x3fff) << 14), 1);
+  const bits = new BitWriter().write(0x2f, 8).write(width - 1, 14).write(height - 1, 14).write(0, 1).write(0, 3);
+  bits.write(0, 1).write(0, 1).write(0, 1); // no transform, no colour cache, no meta prefix codes
+  for (const symbol of [0x80, 0x40, 0x20, 0xff]) bits.write(1, 1).write(0, 1).write(1, 1).write(symbol, 8); // green, red, blue, alpha
+  bits.write(1, 1).write(0, 1).write(0, 1).write(0, 1); // distance: one symbol, 0
+  let vp8l = bits.bytes();
+  if (vp8l.length % 2 === 1) vp8l = Buffer.concat([vp8l, Buffer.alloc(1)]); // RIFF chunks are padded to even sizes
   const chunkHead = Buffer.alloc(8);
   chunkHead.write('VP8L', 0, 'ascii');
   chunkHead.writeUInt32LE(vp8l.length, 4);
@@ -123,3 +189,63 @@ export function makeWebp(width: number, height: number): Buffer {
 }
 
 export const SVG = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>');
+
+/** A looping GIF89a of `frames` frames of width × height, alternating black and white (no two alike). */
+export function makeAnimatedGif(width: number, height: number, frames: number): Buffer {
+  const screen = Buffer.alloc(7);
+  screen.writeUInt16LE(width, 0);
+  screen.writeUInt16LE(height, 2);
+  screen[4] = 0x80;
+  const parts: Buffer[] = [Buffer.from('GIF89a', 'ascii'), screen, Buffer.from([0, 0, 0, 255, 255, 255])];
+  parts.push(Buffer.from([0x21, 0xff, 0x0b, ...Buffer.from('NETSCAPE2.0', 'ascii'), 0x03, 0x01, 0x00, 0x00, 0x00]));
+  const descriptor = Buffer.alloc(10);
+  descriptor[0] = 0x2c;
+  descriptor.writeUInt16LE(width, 5);
+  descriptor.writeUInt16LE(height, 7);
+  for (let frame = 0; frame < frames; frame++) {
+    parts.push(Buffer.from([0x21, 0xf9, 0x04, 0x00, 0x0a, 0x00, 0x00, 0x00]), descriptor, gifRunData(width * height, frame % 2));
+  }
+  parts.push(Buffer.from([0x3b]));
+  return Buffer.concat(parts);
+}
+
+function u32(...values: number[]): Buffer {
+  const bytes = Buffer.alloc(values.length * 4);
+  values.forEach((value, index) => bytes.writeUInt32BE(value, index * 4));
+  return bytes;
+}
+
+/**
+ * An animated PNG (APNG): IHDR width × height, an acTL announcing `frames`, and each frame a
+ * greyscale fcTL + IDAT/fdAT of `frameWidth` × `frameHeight` (default: the whole canvas).
+ */
+export function makeApng(width: number, height: number, frames: number, frameWidth = width, frameHeight = height): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // greyscale
+  const pixels = (w: number, h: number, value: number): Buffer => {
+    const raw = Buffer.alloc((w + 1) * h, value);
+    for (let y = 0; y < h; y++) raw[y * (w + 1)] = 0;
+    return deflateSync(raw);
+  };
+  let sequence = 0;
+  const frameControl = (w: number, h: number): Buffer => {
+    const data = Buffer.alloc(26);
+    data.writeUInt32BE(sequence++, 0);
+    data.writeUInt32BE(w, 4);
+    data.writeUInt32BE(h, 8);
+    data.writeUInt16BE(1, 20); // delay 1/10 s
+    data.writeUInt16BE(10, 22);
+    return pngChunk('fcTL', data);
+  };
+  const parts: Buffer[] = [PNG_SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('acTL', u32(frames, 0)), frameControl(width, height), pngChunk('IDAT', pixels(width, height, 0))];
+  for (let frame = 1; frame < frames; frame++) {
+    parts.push(frameControl(frameWidth, frameHeight), pngChunk('fdAT', Buffer.concat([u32(sequence++), pixels(frameWidth, frameHeight, frame % 256)])));
+  }
+  parts.push(pngChunk('IEND', Buffer.alloc(0)));
+  return Buffer.concat(parts);
+}
+
+export { pngChunk };

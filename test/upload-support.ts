@@ -1,8 +1,9 @@
 import { readdir } from 'node:fs/promises';
+import sharp from 'sharp';
 import { join, relative } from 'node:path';
-import { ANONYMOUS, type Principal } from '../core/contracts/auth.js';
-import type { Storage } from '../core/contracts/storage.js';
-import type { UploadService } from '../core/contracts/uploads.js';
+import { ANONYMOUS, type Principal } from '../contracts/auth.js';
+import type { Storage } from '../contracts/storage.js';
+import type { UploadService } from '../plugins/upload/api.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 
 /** Shared by the upload tests: requests, file listings, and a fixture plugin that exposes services. */
@@ -52,3 +53,10 @@ export function grabServices(grabbed: Grabbed): PluginManifest<never> {
 
 export const CLIENT_ONLY = (id: string): Principal => ({ id, scopes: ['client'], anonymous: false });
 export { ANONYMOUS };
+
+/** Whether two encoded images decode to the same size and the same RGBA pixels (every frame). */
+export async function samePixels(a: Uint8Array, b: Uint8Array): Promise<boolean> {
+  const decode = (bytes: Uint8Array) => sharp(bytes, { animated: true }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  const [left, right] = await Promise.all([decode(a), decode(b)]);
+  return left.info.width === right.info.width && left.info.height === right.info.height && left.data.equals(right.data);
+}

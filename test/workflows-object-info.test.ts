@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { Transport } from '../core/contracts/transport.js';
+import type { Transport } from '../contracts/transport.js';
 import { constraintsFor, nodeDefinition } from '../plugins/workflows/object-info.js';
 import { FileWorkflowRegistry } from '../plugins/workflows/registry.js';
 import { IMAGE_SCALE_OBJECT_INFO } from './helpers/object-info.js';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Transport } from '../core/contracts/transport.js';
+import type { Transport } from '../contracts/transport.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { providing } from './helpers/fixture-plugins.js';
 import { IMAGE_SCALE_OBJECT_INFO } from './helpers/object-info.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Socket } from 'node:net';
-import type { WsStats } from '../core/contracts/ws.js';
+import type { WsStats } from '../plugins/ws/api.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { FrameReader, refusedUpgrade, wsUrl, type Frame } from './ws-client.js';
 import { StubGenerations, stubGenerationsPlugin } from './ws-stub-generations.js';

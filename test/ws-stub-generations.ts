@@ -1,5 +1,5 @@
-import { FINAL_STATES, type Generation } from '../core/contracts/generation.js';
-import type { CreateGeneration, GenerationChange, GenerationFrame, GenerationService } from '../core/contracts/generations.js';
+import { FINAL_STATES, type Generation } from '../contracts/generation.js';
+import type { CreateGeneration, GenerationChange, GenerationFrame, GenerationService } from '../plugins/generations/api.js';
 import type { BridgeError } from '../core/errors.js';
 import type { PluginManifest } from '../core/plugin.js';
 import { providing } from './helpers/fixture-plugins.js';

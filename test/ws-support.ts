@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import type { WsStats } from '../core/contracts/ws.js';
+import type { WsStats } from '../plugins/ws/api.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { until } from './helpers/until.js';
 

@@ -13,7 +13,9 @@ const config = await loadConfig({
     log: { level: 'silent' },
     // BENCH_REGISTER_TIMEOUT_MS: for stores that load every row at register() (storage-nedb at 1M rows).
     server: { port: 0, ...(process.env.BENCH_REGISTER_TIMEOUT_MS ? { registerTimeoutMs: Number(process.env.BENCH_REGISTER_TIMEOUT_MS) } : {}) },
-    plugins: { comfyui: { backends }, ...(process.env.BENCH_PLUGINS ? (JSON.parse(process.env.BENCH_PLUGINS) as object) : {}) },
+    // The bench sets its own caps: the queue bound (generate.maxActive, 1000 by default) would turn the
+    // loaded and queued scenarios into 429s, which measure the refusal, not the bridge.
+    plugins: { comfyui: { backends }, generate: { maxActive: 1_000_000, maxActivePerClient: 10_000 }, ...(process.env.BENCH_PLUGINS ? (JSON.parse(process.env.BENCH_PLUGINS) as object) : {}) },
   },
 });
 const app = await createApp(config);

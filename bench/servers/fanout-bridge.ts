@@ -44,7 +44,8 @@ const bridge = await startBridge({
     'storage-nedb': { inMemory: true },
     workflows: { dir, watch: false },
     generations: {},
-    generate: {},
+    // Own caps: every fan-out client has a live generation at once, far over the default queue bound.
+    generate: { maxActive: 1_000_000, maxActivePerClient: 10_000 },
     results: {},
     metrics: {},
     // Generous idle time out: a run's sockets wait for the others to connect and submit.

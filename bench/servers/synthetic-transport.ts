@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
-import type { Graph } from '../../core/contracts/graph.js';
-import type { BackendStatus, OutputRef, PromptLookup, SubmitResult, Transport, TransportEvent } from '../../core/contracts/transport.js';
+import type { Graph } from '../../contracts/graph.js';
+import type { BackendStatus, OutputRef, PromptLookup, SubmitResult, Transport, TransportEvent } from '../../contracts/transport.js';
 import { definePlugin, type PluginManifest } from '../../core/plugin.js';
 
 /** The one backend the synthetic transport pretends to have. */

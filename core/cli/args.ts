@@ -1,70 +1,57 @@
-import { parseArgs } from 'node:util';
-import { BootError } from '../errors.js';
-import { setPath } from '../config/env.js';
+import { UsageError } from '../config/usage-error.js';
 
 export interface ParsedCommand {
   command: string[];
   configFile: string | undefined;
-  /** Config overlay from flags: the highest-precedence layer. */
-  flags: Record<string, unknown>;
+  /** Raw `--name value` flags for config keys; the kernel's and the plugins' declarations parse them. */
+  cliFlags: Record<string, string>;
   force: boolean;
   help: boolean;
+  version: boolean;
+  json: boolean;
 }
 
-const FLAG_PATHS: Record<string, string[]> = {
-  host: ['server', 'host'],
-  port: ['server', 'port'],
-  'public-url': ['server', 'publicUrl'],
-  'data-dir': ['dataDir'],
-  'log-level': ['log', 'level'],
-  'workflows-dir': ['plugins', 'workflows', 'dir'],
+const BOOLEANS: Record<string, 'force' | 'help' | 'version' | 'json'> = {
+  force: 'force',
+  help: 'help',
+  h: 'help',
+  version: 'version',
+  v: 'version',
+  json: 'json',
 };
 
-export function parseCommandLine(argv: string[]): ParsedCommand {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        host: { type: 'string' },
-        port: { type: 'string' },
-        'public-url': { type: 'string' },
-        'data-dir': { type: 'string' },
-        'log-level': { type: 'string' },
-        'workflows-dir': { type: 'string' },
-        comfyui: { type: 'string' },
-        force: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    throw new BootError((error as Error).message);
+/**
+ * A tokenizer rather than util.parseArgs: which `--name value` flags exist is known only once the plugins'
+ * manifests are read, and help or --version must answer before anything is loaded.
+ */
+export function parseCommandLine(argv: readonly string[]): ParsedCommand {
+  const parsed: ParsedCommand = { command: [], configFile: undefined, cliFlags: {}, force: false, help: false, version: false, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (token === '--') {
+      parsed.command.push(...argv.slice(i + 1));
+      break;
+    }
+    const match = /^(?:--([a-z][a-z0-9-]*)|-([a-zA-Z]))(?:=(.*))?$/s.exec(token);
+    if (!match) {
+      if (token.startsWith('-')) throw new UsageError(`unknown option ${token}`);
+      parsed.command.push(token);
+      continue;
+    }
+    const name = (match[1] ?? match[2])!;
+    const inline = match[3];
+    const boolean = BOOLEANS[name];
+    if (boolean) {
+      if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
+      parsed[boolean] = true;
+      continue;
+    }
+    if (match[2] !== undefined && name !== 'c') throw new UsageError(`unknown option -${name}`);
+    const value = inline ?? argv[i + 1];
+    if (value === undefined || (inline === undefined && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+    if (inline === undefined) i++;
+    if (name === 'c' || name === 'config') parsed.configFile = value;
+    else parsed.cliFlags[name] = value;
   }
-  const { values, positionals } = parsed;
-  const flags: Record<string, unknown> = {};
-  for (const [flag, path] of Object.entries(FLAG_PATHS)) {
-    const value = values[flag as keyof typeof values];
-    if (typeof value !== 'string') continue;
-    if (flag === 'port' && !/^\d+$/.test(value)) throw new BootError(`--port "${value}" is not a whole number`);
-    setPath(flags, path, flag === 'port' ? Number(value) : value);
-  }
-  if (values.comfyui) {
-    setPath(flags, ['plugins', 'comfyui', 'backends'], values.comfyui.split(',').filter(Boolean).map((url) => ({ url: url.trim() })));
-  }
-  return { command: positionals, configFile: values.config, flags, force: values.force ?? false, help: values.help ?? false };
+  return parsed;
 }
-
-export const USAGE = `comfy-bridge — a simple, safe API in front of ComfyUI
-
-Usage:
-  comfy-bridge serve [--config file] [flags]   start the server (default config: config/default.yaml)
-  comfy-bridge config check [--config file]   validate and print the effective config (secrets redacted)
-  comfy-bridge init [--force]                  write a commented starter config to config/local.yaml
-  comfy-bridge openapi [--config file]         print the OpenAPI document of the configured server
-
-Flags (override the config file and COMFY_BRIDGE_* variables):
-  --host H  --port N  --public-url URL  --data-dir DIR  --log-level LEVEL
-  --workflows-dir DIR  --comfyui URL[,URL...]
-`;

@@ -1,8 +1,8 @@
 import { copyFile, mkdir, access } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { PACKAGE_ROOT } from '../config/package-root.js';
 
-const STARTER = fileURLToPath(new URL('../../config/starter.yaml', import.meta.url));
+const STARTER = join(PACKAGE_ROOT, 'config', 'starter.yaml');
 
 /** Writes config/local.yaml from the commented starter; refuses to overwrite without --force. */
 export async function writeStarterConfig(force: boolean): Promise<number> {

@@ -2,30 +2,121 @@ import { readFile } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { BootError } from '../errors.js';
+import { UsageError } from './usage-error.js';
+import type { PluginManifest } from '../plugin.js';
 import { createAjv, describeErrors } from './ajv.js';
-import { configFromEnv } from './env.js';
+import { describe, getPath, parseSetting, pluginSettings, setPath, KERNEL_ENV, KERNEL_FLAGS, type Setting } from './env.js';
+import { knownManifests } from '../loader/resolve.js';
+import { DEFAULTS_FILE, PACKAGE_ROOT } from './package-root.js';
 import { kernelSchema, type BridgeConfig } from './schema.js';
 
 export interface ConfigSources {
-  /** Config file path; undefined = config/default.yaml under `cwd` when it exists. */
+  /** A config file layered over the embedded defaults (config/default.yaml of the package). */
   file?: string;
   env?: NodeJS.ProcessEnv;
-  /** Overlay from CLI flags (highest precedence). */
+  /** Overlay object from code (highest precedence), e.g. the docs generator's throwaway port. */
   flags?: Record<string, unknown>;
-  /** Base config used instead of a file (tests). */
+  /** Raw CLI flags by name (`port`, `comfyui`...), parsed with the kernel's and the plugins' declarations. */
+  cliFlags?: Record<string, string>;
+  /** Base config used instead of the defaults and a file (tests). */
   inline?: Record<string, unknown>;
+  /** Plugins given as objects (embedders, tests): their `env` and `flags` count too. */
+  plugins?: readonly PluginManifest<never>[];
   cwd?: string;
 }
 
-export const DEFAULT_CONFIG_FILE = 'config/default.yaml';
+/** Config path ("server.port") → where its value came from ("default", "file c.yaml", "env COMFY_BRIDGE_PORT", "flag --port"). */
+export type Origins = Map<string, string>;
+
+export const DEFAULT_CONFIG_FILE = DEFAULTS_FILE;
 
 /** defaults < file < environment < CLI flags; validated; relative paths resolved; frozen. */
 export async function loadConfig(sources: ConfigSources = {}): Promise<BridgeConfig> {
+  return (await loadConfigWithOrigins(sources)).config;
+}
+
+/** As loadConfig, and says where every value came from (for `config check`). */
+export async function loadConfigWithOrigins(sources: ConfigSources = {}): Promise<{ config: BridgeConfig; origins: Origins }> {
   const cwd = sources.cwd ?? process.cwd();
-  const fromFile = sources.inline ? { data: sources.inline, dir: cwd } : await readConfigFile(sources.file, cwd);
-  const layers = [fromFile.data, configFromEnv(sources.env ?? {}), sources.flags ?? {}];
-  const merged = layers.reduce<Record<string, unknown>>((acc, layer) => deepMerge(acc, layer), {});
-  return finishConfig(merged, { cwd, configDir: fromFile.dir });
+  const env = sources.env ?? {};
+  const cliFlags = sources.cliFlags ?? {};
+  const origins: Origins = new Map();
+  let configDir = cwd;
+  let merged: Record<string, unknown> = {};
+  const layer = (data: Record<string, unknown>, origin: string): void => {
+    merged = deepMerge(merged, data);
+    recordOrigins(origins, data, origin, []);
+  };
+
+  if (sources.inline) layer(sources.inline, 'inline');
+  else {
+    const defaults = await readConfigFile(DEFAULTS_FILE);
+    layer(defaults.data, 'default');
+    if (sources.file !== undefined) {
+      const file = await readConfigFile(resolve(cwd, sources.file));
+      configDir = file.dir;
+      layer(file.data, `file ${sources.file}`);
+    }
+  }
+
+  // Plugins declare their own variables and flags: read the manifests only when something may need them.
+  const pluginEnvSet = Object.keys(env).some((name) => name.startsWith('COMFY_BRIDGE_') && env[name] && !KERNEL_ENV.some((s) => s.name === name));
+  const pluginFlagSet = Object.keys(cliFlags).some((name) => !KERNEL_FLAGS.some((s) => s.name === name));
+  const manifests =
+    sources.inline && !pluginEnvSet && !pluginFlagSet
+      ? [...(sources.plugins ?? [])]
+      : [...(sources.plugins ?? []), ...(await knownManifests(pluginModulesOf(merged, configDir)))];
+  const envSettings = pluginSettings(manifests, 'env');
+  const flagSettings = pluginSettings(manifests, 'flags');
+
+  // Path options of the embedded defaults (workflows: workflows) belong to the package, not to the working directory.
+  for (const setting of [...envSettings, ...flagSettings]) {
+    const key = setting.path.join('.');
+    const value = getPath(merged, setting.path);
+    if (setting.isPath && origins.get(key) === 'default' && typeof value === 'string' && !isAbsolute(value)) setPath(merged, setting.path, resolve(PACKAGE_ROOT, value));
+  }
+
+  for (const setting of envSettings) {
+    const raw = env[setting.name];
+    if (raw === undefined || raw === '') continue;
+    layer(overlay(setting, parseSetting(setting, 'env', raw, cwd, resolve)), `env ${setting.name}`);
+  }
+  if (sources.flags) layer(sources.flags, 'flag');
+  for (const [name, raw] of Object.entries(cliFlags)) {
+    const setting = flagSettings.find((s) => s.name === name);
+    if (!setting) throw new UsageError(`unknown flag --${name}`);
+    layer(overlay(setting, parseSetting(setting, 'flags', raw, cwd, resolve)), `flag ${describe('flags', name)}`);
+  }
+  return { config: finishConfig(merged, { cwd, configDir }), origins };
+}
+
+const overlay = (setting: Setting, value: unknown): Record<string, unknown> => {
+  const out: Record<string, unknown> = {};
+  setPath(out, setting.path, value);
+  return out;
+};
+
+function pluginModulesOf(merged: Record<string, unknown>, configDir: string): string[] {
+  const modules = Array.isArray(merged.pluginModules) ? (merged.pluginModules as unknown[]).filter((m): m is string => typeof m === 'string') : [];
+  return modules.map((m) => resolveModule(m, configDir));
+}
+
+/** Paths (./x, ../x, /x) are relative to the config file; anything else is a package name. */
+export const resolveModule = (specifier: string, configDir: string): string =>
+  specifier.startsWith('.') || isAbsolute(specifier) ? resolve(configDir, specifier) : specifier;
+
+/** Leaves of a layer overwrite the origin of that path; a leaf over an object drops the origins below it. */
+function recordOrigins(origins: Origins, data: Record<string, unknown>, origin: string, prefix: string[]): void {
+  for (const [key, value] of Object.entries(data)) {
+    const path = [...prefix, key].join('.');
+    if (isPlainObject(value) && Object.keys(value).length > 0) {
+      origins.delete(path);
+      recordOrigins(origins, value, origin, [...prefix, key]);
+      continue;
+    }
+    for (const known of [...origins.keys()]) if (known.startsWith(`${path}.`)) origins.delete(known);
+    origins.set(path, origin);
+  }
 }
 
 /** Validates a merged config object against the kernel schema and resolves paths. */
@@ -36,17 +127,15 @@ export function finishConfig(raw: Record<string, unknown>, paths: { cwd: string;
     throw new BootError(`invalid config: ${describeErrors(validate.errors)}`);
   }
   config.dataDir = resolve(paths.cwd, config.dataDir);
-  config.pluginModules = config.pluginModules.map((m) => (m.startsWith('.') || isAbsolute(m) ? resolve(paths.configDir, m) : m));
+  config.pluginModules = config.pluginModules.map((m) => resolveModule(m, paths.configDir));
   return deepFreeze(config);
 }
 
-async function readConfigFile(file: string | undefined, cwd: string): Promise<{ data: Record<string, unknown>; dir: string }> {
-  const path = resolve(cwd, file ?? DEFAULT_CONFIG_FILE);
+async function readConfigFile(path: string): Promise<{ data: Record<string, unknown>; dir: string }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if (file === undefined && (error as NodeJS.ErrnoException).code === 'ENOENT') return { data: {}, dir: cwd };
     throw new BootError(`cannot read config file ${path}: ${(error as Error).message}`);
   }
   let data: unknown;

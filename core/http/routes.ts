@@ -1,55 +1,100 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { ValidateFunction } from 'ajv';
-import { ANONYMOUS, isAdmin, type AuthRequest, type Principal } from '../contracts/auth.js';
 import { createAjv, describeErrors } from '../config/ajv.js';
-import { badRequest, BootError, forbidden, unsupportedMediaType } from '../errors.js';
+import { badRequest, BootError, BridgeError, forbidden, unsupportedMediaType } from '../errors.js';
 import type { Hooks } from '../hooks.js';
-import type { RecordedRoute, RouteDefinition } from '../plugin.js';
+import type { HttpRouteDefinition, JsonSchema, RecordedRoute, RouteDefinition, RouteResponse, WebSocketRouteDefinition } from '../plugin.js';
+import { ANONYMOUS, hasScope, PUBLIC, type AuthRequest, type Principal } from './principal.js';
+import { WebSocketRoutes } from './upgrade.js';
 
-/** Callers of public routes are not authenticated at all. */
-const PUBLIC: Principal = Object.freeze({ id: 'public', scopes: [], anonymous: true });
+/** What both route kinds check before their handler: the caller, its scope, the query. */
+export interface Admission {
+  scope: string;
+  query: ValidateFunction | undefined;
+  numericQuery: Map<string, 'integer' | 'number'>;
+}
 
 /**
  * Mounts plugin routes with their schemas: authenticates, checks the scope, validates query
  * (strings coerced to the schema's types) and body, then runs the handler. Every route is recorded
- * so the OpenAPI document is built from the very schemas that validate requests.
+ * so the OpenAPI document is built from the very schemas that validate requests. Two routes on one
+ * method and path stop the boot, naming both plugins.
  */
 export class RouteTable {
   readonly router = new Router();
+  readonly websockets: WebSocketRoutes;
   readonly #recorded: RecordedRoute[] = [];
+  readonly #owners = new Map<string, string>();
   readonly #queryAjv = createAjv({ coerceTypes: 'array' });
   readonly #bodyAjv = createAjv();
 
-  constructor(private readonly hooks: Hooks) {}
+  constructor(private readonly hooks: Hooks) {
+    this.websockets = new WebSocketRoutes((admission, request) => this.admit(admission, request));
+  }
 
   recorded(): readonly RecordedRoute[] {
     return this.#recorded;
   }
 
-  add(plugin: string, definition: RouteDefinition): void {
-    const { handler, ...described } = definition;
-    const scope = definition.scope ?? 'client';
-    const query = this.#compile(this.#queryAjv, definition.query, plugin, definition);
-    const numericQuery = numericKeys(definition.query);
-    const body = this.#compile(this.#bodyAjv, definition.body, plugin, definition);
-
-    this.router[definition.method](definition.path, async (ctx: Context) => {
-      ctx.state.principal = scope === 'public' ? PUBLIC : await this.#authenticate(ctx, scope);
-      if (query) ctx.state.query = validated(query, plainNumbers({ ...ctx.query }, numericQuery), 'query parameter');
-      if (body) ctx.state.body = validated(body, requestBody(ctx), 'body field');
-      await handler(ctx);
-    });
-    this.#recorded.push(Object.freeze({ ...described, scope, plugin }));
+  add(plugin: string, definition: RouteDefinition<JsonSchema, JsonSchema>): void {
+    const method = definition.method === 'ws' ? 'get' : definition.method;
+    this.#claim(plugin, method, definition.path);
+    const admission: Admission = {
+      scope: definition.scope ?? 'client',
+      query: this.#compile(this.#queryAjv, definition.query, plugin, definition),
+      numericQuery: numericKeys(definition.query),
+    };
+    if (definition.method === 'ws') this.#addWebSocket(plugin, definition, admission);
+    else this.#addHttp(plugin, definition, admission);
   }
 
-  async #authenticate(ctx: Context, scope: 'client' | 'admin'): Promise<Principal> {
-    const request: AuthRequest = { method: ctx.method, path: ctx.path, headers: ctx.headers, query: ctx.query };
-    const principal = (await this.hooks.authenticate.promise(request)) ?? ANONYMOUS;
-    if (scope === 'admin' && !isAdmin(principal)) throw forbidden('this route needs the admin scope');
-    if (scope === 'client' && !isAdmin(principal) && !principal.scopes.includes('client')) {
-      throw forbidden('this route needs the client scope');
+  /** Authenticates the caller, checks its scope and validates the query; for HTTP requests and upgrades alike. */
+  async admit(admission: Admission, request: AuthRequest): Promise<{ principal: Principal; query: Record<string, unknown> }> {
+    const principal = admission.scope === 'public' ? PUBLIC : await this.#authenticate(request, admission.scope);
+    const query = admission.query ? (validated(admission.query, plainNumbers({ ...request.query }, admission.numericQuery), 'query parameter') as Record<string, unknown>) : {};
+    return { principal, query };
+  }
+
+  #addHttp(plugin: string, definition: HttpRouteDefinition, admission: Admission): void {
+    const { handler, ...described } = definition;
+    const body = this.#compile(this.#bodyAjv, definition.body, plugin, definition);
+    this.router[definition.method](definition.path, async (ctx: Context) => {
+      const admitted = await this.admit(admission, authRequest(ctx));
+      ctx.state.principal = admitted.principal;
+      if (admission.query) ctx.state.query = admitted.query;
+      if (body) ctx.state.body = validated(body, requestBody(ctx), 'body field');
+      await handler(ctx, { query: admitted.query, body: (ctx.state.body ?? {}) as Record<string, unknown>, principal: admitted.principal });
+    });
+    this.#recorded.push(Object.freeze({ ...described, scope: admission.scope, plugin }));
+  }
+
+  #addWebSocket(plugin: string, definition: WebSocketRouteDefinition, admission: Admission): void {
+    const { open: _open, accept: _accept, refused: _refused, maxPayload: _maxPayload, method: _method, ...described } = definition;
+    this.websockets.add(definition, admission);
+    // A plain GET (no upgrade) passes the same checks, then learns it must upgrade.
+    this.router.get(definition.path, async (ctx: Context) => {
+      await this.admit(admission, authRequest(ctx));
+      throw new BridgeError(426, 'upgrade_required', `open ${definition.path} as a websocket (ws://host${definition.path}?…)`, { headers: { Upgrade: 'websocket' } });
+    });
+    const responses: Record<string, RouteResponse> = { '101': { description: 'Switching to the websocket protocol.' }, ...definition.responses };
+    responses['426'] ??= { description: 'Sent without a websocket upgrade.' };
+    this.#recorded.push(Object.freeze({ ...described, method: 'get', responses, scope: admission.scope, plugin, websocket: true }));
+  }
+
+  #claim(plugin: string, method: string, path: string): void {
+    // Parameter names do not make two paths different: /a/:x and /a/:y match the same requests.
+    const key = `${method.toUpperCase()} ${path.replace(/:[A-Za-z0-9_]+/g, ':')}`;
+    const owner = this.#owners.get(key);
+    if (owner !== undefined) {
+      throw new BootError(`plugin "${plugin}" mounts ${method.toUpperCase()} ${path}, which plugin "${owner}" already mounts`);
     }
+    this.#owners.set(key, plugin);
+  }
+
+  async #authenticate(request: AuthRequest, scope: string): Promise<Principal> {
+    const principal = (await this.hooks.authenticate.promise(request)) ?? ANONYMOUS;
+    if (!hasScope(principal, scope)) throw forbidden(`this route needs the ${scope} scope`);
     return principal;
   }
 
@@ -62,6 +107,8 @@ export class RouteTable {
     }
   }
 }
+
+const authRequest = (ctx: Context): AuthRequest => ({ method: ctx.method, path: ctx.path, headers: ctx.headers, query: ctx.query });
 
 /** Query keys whose schema type is integer or number. */
 function numericKeys(schema: object | undefined): Map<string, 'integer' | 'number'> {

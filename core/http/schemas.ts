@@ -1,34 +1,10 @@
-/** Schema fragments shared by routes (SPEC §1). */
-export const CLIENT_ID = Object.freeze({
-  type: 'string',
-  pattern: '^[A-Za-z0-9._:-]{1,128}$',
-  description: '1–128 characters of [A-Za-z0-9._:-]; one AI request context (a UUID is recommended).',
-});
-
+/** The error body every refusal answers with (SPEC §1). */
 export const ERROR_BODY = Object.freeze({
+  title: 'Error',
   type: 'object',
   required: ['error', 'detail'],
   properties: {
     error: { type: 'string', description: 'Stable snake_case code.' },
     detail: { type: 'string', description: 'A human sentence.' },
-  },
-});
-
-export const GENERATION_ID = Object.freeze({
-  type: 'string',
-  minLength: 1,
-  maxLength: 128,
-  pattern: '^[A-Za-z0-9._:-]+$',
-  description: 'A generation id (gen_...).',
-});
-
-/** The status frame of a generation: what a websocket receives, /execution-info answers and a waiting generate returns (SPEC §2.1, §3). */
-export const STATUS_FRAME = Object.freeze({
-  type: 'object',
-  required: ['status', 'details', 'data'],
-  properties: {
-    status: { enum: ['progress', 'closed', 'error'] },
-    details: { type: 'string' },
-    data: { type: 'object', description: 'id, workflow, state, percent, result_urls, error_message, timestamps…' },
   },
 });

@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BootError } from '../errors.js';
 import type { PluginManifest } from '../plugin.js';
@@ -34,6 +36,21 @@ export async function resolvePlugins(config: BridgeConfig, extra: readonly Plugi
     .map((manifest) => ({ manifest, options: { ...((config.plugins[manifest.name] as Record<string, unknown> | undefined) ?? {}) } }));
 }
 
+/**
+ * Every plugin the config could enable — each built-in folder and each plugin module — so the `env` and
+ * `flags` they declare are known before the config is finished (a variable may enable a plugin).
+ */
+export async function knownManifests(pluginModules: readonly string[]): Promise<PluginManifest<never>[]> {
+  const names = readdirSync(BUILT_IN_DIR, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && /^[a-z0-9][a-z0-9-]*$/.test(entry.name))
+    .map((entry) => entry.name)
+    .sort();
+  const manifests: PluginManifest<never>[] = [];
+  for (const name of names) manifests.push(checkManifest(await importBuiltIn(name), `plugins/${name}`) as PluginManifest<never>);
+  for (const specifier of pluginModules) manifests.push(checkManifest(await importDefault(specifier), `module ${specifier}`) as PluginManifest<never>);
+  return manifests;
+}
+
 async function importBuiltIn(name: string): Promise<unknown> {
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new BootError(`config names plugin "${name}", which is not a valid plugin name`);
   const file = ['index.ts', 'index.js'].map((f) => `${BUILT_IN_DIR}${name}/${f}`).find((path) => existsSync(path));
@@ -41,8 +58,12 @@ async function importBuiltIn(name: string): Promise<unknown> {
   return importDefault(pathToFileURL(file).href);
 }
 
+/**
+ * Paths import as files; a package name is looked up from the working directory first (where an operator
+ * runs `npm install my-plugin`), then from comfy-bridge's own location.
+ */
 async function importDefault(specifier: string): Promise<unknown> {
-  const url = specifier.startsWith('/') ? pathToFileURL(specifier).href : specifier;
+  const url = isAbsolute(specifier) ? pathToFileURL(specifier).href : specifier.startsWith('file:') ? specifier : fromWorkingDir(specifier);
   let module: { default?: unknown };
   try {
     module = (await import(url)) as { default?: unknown };
@@ -50,6 +71,14 @@ async function importDefault(specifier: string): Promise<unknown> {
     throw new BootError(`cannot load plugin module ${specifier}: ${(error as Error).message}`, { cause: error });
   }
   return module.default;
+}
+
+function fromWorkingDir(name: string): string {
+  try {
+    return pathToFileURL(createRequire(join(process.cwd(), 'package.json')).resolve(name)).href;
+  } catch {
+    return name;
+  }
 }
 
 /** Programmer mistakes in a manifest fail loudly at boot (hapi's habit). */
@@ -64,6 +93,15 @@ function checkManifest(value: unknown, origin: string): PluginManifest<Record<st
     const list = m[key];
     if (list !== undefined && (!Array.isArray(list) || list.some((item) => typeof item !== 'string'))) {
       throw new BootError(`plugin "${m.name}": "${key}" must be an array of names`);
+    }
+  }
+  for (const key of ['env', 'flags'] as const) {
+    const declared = m[key];
+    if (declared === undefined) continue;
+    const pattern = key === 'env' ? /^COMFY_BRIDGE_[A-Z0-9_]+$/ : /^[a-z][a-z0-9-]*$/;
+    for (const [name, setting] of Object.entries(declared)) {
+      if (!pattern.test(name)) throw new BootError(`plugin "${m.name}": ${key} "${name}" must match ${String(pattern)}`);
+      if (typeof setting?.key !== 'string' || !setting.key) throw new BootError(`plugin "${m.name}": ${key} "${name}" needs a "key" (the option it sets)`);
     }
   }
   return m as PluginManifest<Record<string, unknown>>;

@@ -13,7 +13,7 @@ export default defineConfig({
       { text: 'Configuration', link: '/reference/configuration' },
     ],
     sidebar: [
-      { text: 'Start', items: [{ text: 'Quickstart', link: '/quickstart' }, { text: 'Workflows', link: '/workflows' }] },
+      { text: 'Start', items: [{ text: 'Quickstart', link: '/quickstart' }, { text: 'Workflows', link: '/workflows' }, { text: 'Client SDK (TypeScript)', link: '/client' }, { text: 'Playground', link: '/playground' }, { text: 'Migrating from the original bridge', link: '/migrating' }] },
       {
         text: 'Reference',
         items: [
@@ -27,6 +27,7 @@ export default defineConfig({
         text: 'Operate and extend',
         items: [
           { text: 'Deployment', link: '/deployment' },
+          { text: 'Security', link: '/security' },
           { text: 'Writing a plugin', link: '/writing-a-plugin' },
           { text: 'Architecture', link: '/architecture' },
           { text: 'Performance', link: '/performance' },

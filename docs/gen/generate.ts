@@ -55,7 +55,9 @@ async function apiPage(): Promise<{ markdown: string; document: Record<string, u
 }
 
 function configurationPage(plugins: PluginManifest[]): string {
-  const env = ENV_VARIABLES.map((v) => `| \`${v.variable}\` | \`${v.path.join('.')}\` | ${v.description} |`).join('\n');
+  const pluginEnv = plugins.flatMap((p) => Object.entries(p.env ?? {}).map(([variable, s]) => ({ variable, path: ['plugins', p.name, s.key], description: s.description })));
+  const env = [...ENV_VARIABLES, ...pluginEnv].map((v) => `| \`${v.variable}\` | \`${v.path.join('.')}\` | ${v.description} |`).join('\n');
+  const flags = plugins.flatMap((p) => Object.entries(p.flags ?? {}).map(([name, s]) => `\`--${name} ${s.value ?? 'VALUE'}\``));
   const sections = plugins
     .map((p) => `### \`plugins.${p.name}\`\n\n${prose(p.description)}\n\n${rowsToMarkdown(schemaRows(p.options))}`)
     .join('\n');
@@ -63,10 +65,11 @@ function configurationPage(plugins: PluginManifest[]): string {
 
 _Generated from the config schemas in the code (\`npm run docs:build\`); do not edit by hand._
 
-A deployment is one YAML (or JSON) file; \`config/default.yaml\` is the embedded default. Layers, lowest first:
-**schema defaults < config file < environment variables < CLI flags**. Unknown keys are refused, naming the
-plugin and the key; the result is frozen. \`npx comfy-bridge config check [--config file]\` prints the effective
-config with secrets redacted.
+A deployment is one YAML (or JSON) file layered over \`config/default.yaml\`, the package's embedded default,
+plugin by plugin (name only the plugins you change; \`false\` disables one). Layers, lowest first:
+**schema defaults < embedded defaults < config file < environment variables < CLI flags**. Unknown keys are
+refused, naming the plugin and the key; the result is frozen. \`npx comfy-bridge config check [--config file]\`
+prints every effective value with where it came from (default, file, env, flag), secrets redacted.
 
 ## Environment variables
 
@@ -74,7 +77,7 @@ config with secrets redacted.
 |---|---|---|
 ${env}
 
-CLI flags: \`--host\`, \`--port\`, \`--public-url\`, \`--data-dir\`, \`--log-level\`, \`--workflows-dir\`, \`--comfyui URL[,URL]\`.
+CLI flags: \`--host\`, \`--port\`, \`--public-url\`, \`--data-dir\`, \`--log-level\`, \`--log-format\`, ${flags.join(', ')}.
 
 ## Kernel
 

@@ -7,7 +7,7 @@ interface Operation {
   tags?: string[];
   parameters?: { name: string; in: string; required?: boolean; description?: string; schema?: Record<string, unknown> }[];
   requestBody?: { content: Record<string, { schema?: unknown }> };
-  responses: Record<string, { description: string; content?: Record<string, { schema?: unknown }> }>;
+  responses: Record<string, { description: string; content?: Record<string, { schema?: unknown; example?: unknown }> }>;
   'x-scope'?: string;
 }
 
@@ -23,6 +23,11 @@ export function renderApi(document: Record<string, unknown>): string {
   }
   const info = document.info as { description?: string };
   const sections = [...byTag.entries()].map(([tag, ops]) => `## ${tag}\n\n${ops.join('\n')}`);
+  // Named shapes (StatusFrame, HistoryItem, Error…) once, referenced by name from the operations.
+  const schemas = Object.entries(((document.components as { schemas?: Record<string, unknown> } | undefined)?.schemas ?? {}));
+  if (schemas.length) {
+    sections.push(`## Schemas\n\n${schemas.map(([name, schema]) => `### ${name}\n\n\`\`\`json\n${JSON.stringify(schema, null, 2)}\n\`\`\`\n`).join('\n')}`);
+  }
   return `# HTTP API reference
 
 _Generated from the OpenAPI document of the default deployment (\`npm run docs:build\`); a running server serves
@@ -52,8 +57,13 @@ function renderOperation(method: string, path: string, op: Operation): string {
   for (const [status, response] of Object.entries(op.responses)) out.push(`| ${status} | ${cell(response.description)} |`);
   out.push('');
   for (const [status, response] of Object.entries(op.responses)) {
-    const schema = response.content?.['application/json']?.schema as Record<string, unknown> | undefined;
-    if (schema && !schema.$ref && status.startsWith('2')) out.push(`Response ${status}:`, '', '```json', JSON.stringify(schema, null, 2), '```', '');
+    const media = response.content?.['application/json'];
+    const schema = media?.schema as Record<string, unknown> | undefined;
+    if (!schema || !status.startsWith('2')) continue;
+    const ref = typeof schema.$ref === 'string' ? schema.$ref.split('/').at(-1)! : undefined;
+    if (ref) out.push(`Response ${status}: schema \`${ref}\` (see Schemas below).`, '');
+    else out.push(`Response ${status}:`, '', '```json', JSON.stringify(schema, null, 2), '```', '');
+    if (media?.example !== undefined) out.push(`Example ${status}:`, '', '```json', JSON.stringify(media.example, null, 2), '```', '');
   }
   return out.join('\n');
 }

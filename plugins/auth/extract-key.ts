@@ -1,4 +1,4 @@
-import type { AuthRequest } from '../../core/contracts/auth.js';
+import type { AuthRequest } from '../../contracts/auth.js';
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 

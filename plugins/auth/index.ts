@@ -1,7 +1,7 @@
 import { STAGE } from '../../core/hooks.js';
 import { definePlugin } from '../../core/plugin.js';
 import { unauthorized } from '../../core/errors.js';
-import type { Principal } from '../../core/contracts/auth.js';
+import { isAdmin, type Principal } from '../../contracts/auth.js';
 import { ClientOwners } from './client-owners.js';
 import { presentedKey } from './extract-key.js';
 import { KeyRing } from './key-ring.js';
@@ -10,8 +10,6 @@ import { optionsSchema, parseKeys, type AuthOptions } from './options.js';
 const PLUGIN = 'auth';
 
 const REALM = 'Bearer realm="comfy-bridge"';
-/** clientId → owner bindings kept in memory; storage holds all of them. */
-const OWNER_CACHE_SIZE = 10_000;
 
 /**
  * API keys with client and admin scopes. Off unless the config enables it (plugins.auth.keys or
@@ -24,9 +22,14 @@ export default definePlugin<AuthOptions>({
   dependencies: ['storage'],
   provides: ['access'],
   options: optionsSchema,
+  env: {
+    COMFY_BRIDGE_API_KEYS: { key: 'keys', description: 'Turns auth on: "key1:admin,key2:client" (a key without a scope is client).' },
+  },
   register(ctx) {
     const ring = new KeyRing(parseKeys(ctx.options.keys));
-    ctx.provide('access', new ClientOwners(ctx.use('storage').kv, OWNER_CACHE_SIZE));
+    // Only client keys hold clientIds: an admin passes everywhere and binds nothing.
+    const owners = ring.principals().filter((principal) => !isAdmin(principal)).map((principal) => principal.id);
+    ctx.provide('access', new ClientOwners(ctx.use('storage').kv, owners, { ttlMs: ctx.options.bindingTtlMs, maxPerKey: ctx.options.maxBoundClientIds }));
 
     ctx.hooks.authenticate.tapPromise({ name: PLUGIN, stage: STAGE.AUTH }, async (request): Promise<Principal> => {
       const key = presentedKey(request);

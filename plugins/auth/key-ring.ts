@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { BootError } from '../../core/errors.js';
-import type { Principal } from '../../core/contracts/auth.js';
+import type { Principal } from '../../contracts/auth.js';
 import type { KeySpec } from './options.js';
 
 interface StoredKey {
@@ -30,7 +30,9 @@ export class KeyRing {
       const id = spec.id ?? `key-${hex.slice(0, 12)}`;
       if (seenIds.has(id)) throw new BootError(`plugins.auth.keys entry #${index + 1} repeats the id "${id}"`);
       seenIds.add(id);
-      const principal: Principal = Object.freeze({ id, scopes: Object.freeze([...spec.scopes]) as Principal['scopes'], anonymous: false });
+      // An admin key may also do everything a client key does.
+      const scopes = spec.scopes.includes('admin') ? ['admin', 'client'] : [...spec.scopes];
+      const principal: Principal = Object.freeze({ id, scopes: Object.freeze(scopes), anonymous: false });
       return { hash, principal };
     });
   }
@@ -41,6 +43,10 @@ export class KeyRing {
 
   ids(): string[] {
     return this.#keys.map((key) => key.principal.id);
+  }
+
+  principals(): Principal[] {
+    return this.#keys.map((key) => key.principal);
   }
 
   /** The principal of a presented key, or undefined when no configured key matches. */

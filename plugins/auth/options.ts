@@ -1,5 +1,5 @@
 import { BootError } from '../../core/errors.js';
-import type { Scope } from '../../core/contracts/auth.js';
+import type { Scope } from '../../contracts/auth.js';
 import type { JsonSchema } from '../../core/plugin.js';
 
 /** One configured API key, as the operator wrote it (the key itself never leaves this plugin). */
@@ -15,6 +15,10 @@ export type KeyEntry = Omit<KeySpec, 'scopes'> & { scopes?: Scope[] };
 export interface AuthOptions {
   /** Objects, compact strings ("key:admin"), or one compact string "key1:admin,key2:client" (COMFY_BRIDGE_API_KEYS). */
   keys: string | (string | KeyEntry)[];
+  /** A clientId binding expires this long after the last generation or upload that used it. */
+  bindingTtlMs: number;
+  /** Most clientIds one API key may hold bound at once. */
+  maxBoundClientIds: number;
 }
 
 const SCOPES: readonly Scope[] = ['client', 'admin'];
@@ -55,6 +59,18 @@ export const optionsSchema: JsonSchema = {
         '"key1:admin,key2:client" as COMFY_BRIDGE_API_KEYS gives it. A key without ":scope" is a client key; ' +
         '"key:admin+client" names both scopes. In the compact form a key cannot contain "," or ":".',
       anyOf: [{ type: 'string' }, { type: 'array', items: { anyOf: [{ type: 'string' }, keyObject] } }],
+    },
+    bindingTtlMs: {
+      type: 'integer',
+      minimum: 1000,
+      default: 24 * 60 * 60 * 1000,
+      description: 'A clientId stays bound to a key this long after the last generation or upload with it; then any key may take it.',
+    },
+    maxBoundClientIds: {
+      type: 'integer',
+      minimum: 1,
+      default: 10_000,
+      description: 'Most clientIds one key may hold bound at once; a generate or upload on a new clientId past it answers 429.',
     },
   },
 };

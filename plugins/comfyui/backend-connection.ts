@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
-import type { BackendStatus } from '../../core/contracts/transport.js';
+import type { BackendStatus } from '../../contracts/transport.js';
 import { BackendHttp } from './http-client.js';
 import { isObject } from './protocol.js';
 import type { ReconnectOptions } from './options.js';

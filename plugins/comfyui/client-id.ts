@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { KeyValueStore } from '../../core/contracts/storage.js';
+import type { KeyValueStore } from '../../contracts/storage.js';
 
 export const CLIENT_ID_KEY = 'comfyui.clientId';
 

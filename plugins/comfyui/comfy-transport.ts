@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Graph } from '../../core/contracts/graph.js';
+import type { Graph } from '../../contracts/graph.js';
 import type {
   BackendStatus,
   OutputRef,
@@ -8,7 +8,7 @@ import type {
   SubmitResult,
   Transport,
   TransportEvent,
-} from '../../core/contracts/transport.js';
+} from '../../contracts/transport.js';
 import type { BackendConnection } from './backend-connection.js';
 import { cancelPrompt, lookupPrompts } from './backend-queries.js';
 import { BackendPool } from './backend-pool.js';

@@ -1,6 +1,6 @@
 import { openAsBlob } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { OutputRef } from '../../core/contracts/transport.js';
+import type { OutputRef } from '../../contracts/transport.js';
 import { backendUnavailable, badRequest, notFound } from '../../core/errors.js';
 import type { BackendConnection } from './backend-connection.js';
 import { isObject } from './protocol.js';

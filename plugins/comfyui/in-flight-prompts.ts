@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { OutputRef, TransportEvent } from '../../core/contracts/transport.js';
+import type { OutputRef, TransportEvent } from '../../contracts/transport.js';
 import type { BackendConnection } from './backend-connection.js';
 import type { Ending } from './prompt-endings.js';
 

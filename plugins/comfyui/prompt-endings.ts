@@ -1,4 +1,4 @@
-import type { TransportEvent } from '../../core/contracts/transport.js';
+import type { TransportEvent } from '../../contracts/transport.js';
 import type { Found } from './protocol.js';
 
 type EndEvent = Extract<TransportEvent, { type: 'completed' | 'failed' | 'interrupted' | 'lost' }>;

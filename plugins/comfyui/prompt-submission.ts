@@ -1,5 +1,5 @@
-import type { Graph } from '../../core/contracts/graph.js';
-import type { SubmitResult } from '../../core/contracts/transport.js';
+import type { Graph } from '../../contracts/graph.js';
+import type { SubmitResult } from '../../contracts/transport.js';
 import { BridgeError, backendUnavailable, conflict } from '../../core/errors.js';
 import type { Tracked } from './in-flight-prompts.js';
 import { describeRejection, isObject } from './protocol.js';

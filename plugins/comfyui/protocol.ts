@@ -1,4 +1,4 @@
-import type { OutputRef, PromptLookup } from '../../core/contracts/transport.js';
+import type { OutputRef, PromptLookup } from '../../contracts/transport.js';
 
 /**
  * Pure readers of ComfyUI 0.3.x payloads (see shared/comfyui-protocol captures). Everything coming

@@ -1,8 +1,9 @@
 import { definePlugin } from '../../core/plugin.js';
-import type { Principal } from '../../core/contracts/auth.js';
+import type { Principal } from '../../contracts/auth.js';
 import { badRequest, notFound } from '../../core/errors.js';
-import { CLIENT_ID, ERROR_BODY, GENERATION_ID, STATUS_FRAME } from '../../core/http/schemas.js';
-import { findVisibleGeneration } from '../../core/visible-generation.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
+import { CLIENT_ID, GENERATION_ID, STATUS_FRAME, STATUS_FRAME_EXAMPLE } from '../../contracts/schemas.js';
+import { findVisibleGeneration } from '../../contracts/visible-generation.js';
 
 const PLUGIN = 'execution-info';
 
@@ -35,7 +36,7 @@ export default definePlugin({
         },
       },
       responses: {
-        '200': { description: 'The generation state.', schema: STATUS_FRAME },
+        '200': { description: 'The generation state.', schema: STATUS_FRAME, example: STATUS_FRAME_EXAMPLE },
         '400': { description: 'Neither clientId nor id given.', schema: ERROR_BODY },
         '404': { description: 'No such generation (or not visible to this key).', schema: ERROR_BODY },
       },

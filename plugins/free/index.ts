@@ -1,7 +1,9 @@
+import { Type } from '@sinclair/typebox';
 import { definePlugin } from '../../core/plugin.js';
 import { backendUnavailable, notFound } from '../../core/errors.js';
 import { fromQueryOrBody } from '../../core/http/query-or-body.js';
-import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
+import { CLIENT_ID } from '../../contracts/schemas.js';
 import type { JsonSchema } from '../../core/plugin.js';
 
 const PLUGIN = 'free';
@@ -28,7 +30,7 @@ export default definePlugin({
   description: 'POST /free — asks ComfyUI to unload models and free memory (admin).',
   dependencies: ['transport'],
   optionalDependencies: ['generations'],
-  options: { type: 'object', additionalProperties: false, properties: {} },
+  options: Type.Object({}, { additionalProperties: false }),
   register(ctx) {
     const transport = ctx.use('transport');
 
@@ -50,24 +52,21 @@ export default definePlugin({
       description:
         'Sends ComfyUI `POST /free {"unload_models": true, "free_memory": true}` on the backend that the ' +
         "client's latest generation used (with `clientId`), or on every backend. 503 when no backend took the request.",
-      tags: ['util'],
+      tags: ['operations'],
       scope: 'admin',
-      query: {
-        type: 'object',
-        properties: { clientId: { ...CLIENT_ID, description: "Free only the backend this client's latest generation used." } },
-      },
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        properties: { clientId: { ...CLIENT_ID, description: 'Same as the clientId query parameter.' } },
-      },
+      query: Type.Object({ clientId: Type.Optional({ ...CLIENT_ID, description: "Free only the backend this client's latest generation used." }) }),
+      body: Type.Object({ clientId: Type.Optional({ ...CLIENT_ID, description: 'Same as the clientId query parameter.' }) }, { additionalProperties: false }),
       responses: {
-        200: { description: 'At least one backend freed its memory', schema: responseSchema },
+        200: {
+          description: 'At least one backend freed its memory',
+          schema: responseSchema,
+          example: { detail: 'server memory free now / ALL', backends: [{ name: 'gpu-1', url: 'http://127.0.0.1:8188', ok: true }] },
+        },
         404: { description: 'The clientId has no generation on a backend', schema: ERROR_BODY },
         503: { description: 'No backend took the request', schema: ERROR_BODY },
       },
-      async handler(http) {
-        const clientId = fromQueryOrBody('clientId', http.state.query as { clientId?: string }, http.state.body as { clientId?: string });
+      async handler(http, { query, body }) {
+        const clientId = fromQueryOrBody('clientId', query, body);
         const backend = await backendFor(clientId);
         const results = await transport.free(backend);
         const backends = results.map(({ name, url, ok }) => ({ name, url, ok }));

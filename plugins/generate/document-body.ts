@@ -1,5 +1,5 @@
-import type { WorkflowRegistry } from '../../core/contracts/workflow.js';
-import { CLIENT_ID } from '../../core/http/schemas.js';
+import type { WorkflowRegistry } from '../../plugins/workflows/api.js';
+import { CLIENT_ID } from '../../contracts/schemas.js';
 import { inputsSchema } from './input-validator.js';
 
 /**

@@ -1,10 +1,10 @@
 import type { Context } from 'koa';
-import type { AccessControl, Principal } from '../../core/contracts/auth.js';
-import type { Generation } from '../../core/contracts/generation.js';
-import type { GenerationService } from '../../core/contracts/generations.js';
-import type { Graph } from '../../core/contracts/graph.js';
-import type { UploadService } from '../../core/contracts/uploads.js';
-import type { Workflow, WorkflowRegistry } from '../../core/contracts/workflow.js';
+import type { AccessControl, Principal } from '../../contracts/auth.js';
+import type { Generation } from '../../contracts/generation.js';
+import type { GenerationService } from '../../plugins/generations/api.js';
+import type { Graph } from '../../contracts/graph.js';
+import type { UploadService } from '../../plugins/upload/api.js';
+import type { Workflow, WorkflowRegistry } from '../../plugins/workflows/api.js';
 import { badRequest, notFound, tooManyRequests } from '../../core/errors.js';
 import { ActiveCap } from './active-cap.js';
 import { checkImageInputs, shippedImageInputs } from './image-inputs.js';

@@ -1,6 +1,6 @@
-import { isAdmin, type Principal } from '../../core/contracts/auth.js';
-import type { UploadService } from '../../core/contracts/uploads.js';
-import type { Workflow, WorkflowInput } from '../../core/contracts/workflow.js';
+import { isAdmin, type Principal } from '../../contracts/auth.js';
+import type { UploadService } from '../../plugins/upload/api.js';
+import type { Workflow, WorkflowInput } from '../../plugins/workflows/api.js';
 import { badRequest } from '../../core/errors.js';
 
 export interface ImageCheck {

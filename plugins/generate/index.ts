@@ -1,5 +1,6 @@
 import { definePlugin } from '../../core/plugin.js';
-import { CLIENT_ID, ERROR_BODY, STATUS_FRAME } from '../../core/http/schemas.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
+import { CLIENT_ID, STATUS_FRAME } from '../../contracts/schemas.js';
 import { generateHandler } from './handler.js';
 import { generateBodyByWorkflow } from './document-body.js';
 import { optionsSchema, type GenerateOptions } from './options.js';
@@ -7,7 +8,9 @@ import { optionsSchema, type GenerateOptions } from './options.js';
 const PLUGIN = 'generate';
 
 const queuedSchema = {
+  title: 'Queued',
   type: 'object',
+  additionalProperties: false,
   required: ['id', 'clientId', 'workflow', 'status', 'position', 'detail'],
   properties: {
     id: { type: 'string', description: 'The generation id (gen_...).' },
@@ -18,6 +21,8 @@ const queuedSchema = {
     detail: { type: 'string', description: '"queued / <position>", as the original bridge answers.' },
   },
 };
+
+const QUEUED_EXAMPLE = { id: 'gen_2ZBPgLfoHtq_Kpwponr5Vk0v', clientId: '3f1c9a2e-5b7d-4e61-9a0c-2d8e4f6b1a73', workflow: 'text-to-image', status: 'queued', position: 0, detail: 'queued / 0' };
 
 /** POST /generate-based-workflow — validates the flat inputs against the workflow and starts a generation (SPEC §2.4). */
 export default definePlugin<GenerateOptions>({
@@ -64,8 +69,8 @@ export default definePlugin<GenerateOptions>({
       },
       documentBody: () => generateBodyByWorkflow(ctx.use('workflows')),
       responses: {
-        '200': { description: 'Queued (or, with wait, ended: the /execution-info body).', schema: { oneOf: [queuedSchema, STATUS_FRAME] } },
-        '202': { description: 'wait: true timed out; the generation goes on.', schema: queuedSchema },
+        '200': { description: 'Queued (or, with wait, ended: the /execution-info body).', schema: { oneOf: [queuedSchema, STATUS_FRAME] }, example: QUEUED_EXAMPLE },
+        '202': { description: 'wait: true timed out; the generation goes on.', schema: queuedSchema, example: QUEUED_EXAMPLE },
         '400': { description: 'Missing clientId, unknown input key, wrong type or range, unknown image, or ComfyUI refused the graph.', schema: ERROR_BODY },
         '404': { description: 'No workflow with that alias.', schema: ERROR_BODY },
         '429': { description: 'This clientId has too many generations queued or running (Retry-After).', schema: ERROR_BODY },

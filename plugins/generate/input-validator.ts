@@ -1,6 +1,6 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { createAjv } from '../../core/config/ajv.js';
-import type { InputType, WorkflowInput } from '../../core/contracts/workflow.js';
+import type { InputType, WorkflowInput } from '../../plugins/workflows/api.js';
 
 const JSON_TYPES: Record<InputType, string> = { str: 'string', int: 'integer', float: 'number', bool: 'boolean' };
 

@@ -1,4 +1,4 @@
-import type { TransportEvent } from '../../core/contracts/transport.js';
+import type { TransportEvent } from '../../contracts/transport.js';
 import { describeRuntimeFailure } from './failures.js';
 import type { GenerationContext } from './generation-context.js';
 import { isProgressEvent } from './progress.js';

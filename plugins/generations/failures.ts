@@ -1,4 +1,4 @@
-import type { TransportEvent } from '../../core/contracts/transport.js';
+import type { TransportEvent } from '../../contracts/transport.js';
 import { backendUnavailable, badRequest, internal, isBridgeError, type BridgeError } from '../../core/errors.js';
 
 type FailedEvent = Extract<TransportEvent, { type: 'failed' }>;

@@ -1,5 +1,5 @@
-import type { Generation } from '../../core/contracts/generation.js';
-import type { GenerationFrame } from '../../core/contracts/generations.js';
+import type { Generation } from '../../contracts/generation.js';
+import type { GenerationFrame } from '../../plugins/generations/api.js';
 
 /** The SPEC §2.1/§3 frame of a generation: what a websocket client or /execution-info sees. */
 export function buildFrame(gen: Generation, resultUrl: (gen: Generation, file: string) => string): GenerationFrame {

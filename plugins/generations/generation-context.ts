@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { Generation } from '../../core/contracts/generation.js';
-import type { GenerationChange } from '../../core/contracts/generations.js';
-import type { Storage } from '../../core/contracts/storage.js';
-import type { Transport, TransportEvent } from '../../core/contracts/transport.js';
-import type { UploadService } from '../../core/contracts/uploads.js';
+import type { Generation } from '../../contracts/generation.js';
+import type { GenerationChange } from '../../plugins/generations/api.js';
+import type { Storage } from '../../contracts/storage.js';
+import type { Transport, TransportEvent } from '../../contracts/transport.js';
+import type { UploadService } from '../../plugins/upload/api.js';
 import type { Hooks } from '../../core/hooks.js';
 import { snapshot, type LiveGeneration } from './live-generation.js';
 import { LiveRegistry } from './live-registry.js';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { Generation } from '../../core/contracts/generation.js';
-import type { CreateGeneration, GenerationFrame, GenerationService } from '../../core/contracts/generations.js';
+import type { Generation } from '../../contracts/generation.js';
+import type { CreateGeneration, GenerationFrame, GenerationService } from '../../plugins/generations/api.js';
 import { notFound } from '../../core/errors.js';
 import { cancel } from './cancel.js';
 import { routeEvent } from './event-routing.js';

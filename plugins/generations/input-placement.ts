@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import type { Graph } from '../../core/contracts/graph.js';
+import type { Graph } from '../../contracts/graph.js';
 import { badRequest } from '../../core/errors.js';
 import { contentTypeFor } from './content-types.js';
 import type { GenerationContext } from './generation-context.js';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { FINAL_STATES, type Generation } from '../../core/contracts/generation.js';
+import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
 
 /**
  * A generation still queued or running, held in memory: the authoritative copy while it lives.

@@ -1,4 +1,4 @@
-import type { Transport } from '../../core/contracts/transport.js';
+import type { Transport } from '../../contracts/transport.js';
 import type { LiveGeneration } from './live-generation.js';
 
 /** The generations still queued or running, found by id, by prompt_id (transport events) and by client. */

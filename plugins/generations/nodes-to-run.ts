@@ -1,4 +1,4 @@
-import type { Graph } from '../../core/contracts/graph.js';
+import type { Graph } from '../../contracts/graph.js';
 
 /** Output classes of core ComfyUI and common packs, for when /object_info cannot answer. */
 export const KNOWN_OUTPUT_CLASSES: ReadonlySet<string> = new Set([

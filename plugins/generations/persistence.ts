@@ -1,4 +1,4 @@
-import type { Generation } from '../../core/contracts/generation.js';
+import type { Generation } from '../../contracts/generation.js';
 import type { GenerationContext } from './generation-context.js';
 import type { LiveGeneration } from './live-generation.js';
 

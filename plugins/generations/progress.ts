@@ -1,5 +1,5 @@
-import type { Generation } from '../../core/contracts/generation.js';
-import type { TransportEvent } from '../../core/contracts/transport.js';
+import type { Generation } from '../../contracts/generation.js';
+import type { TransportEvent } from '../../contracts/transport.js';
 
 type ProgressEvent = Extract<TransportEvent, { type: 'started' | 'cached' | 'executing' | 'progress' | 'executed' }>;
 

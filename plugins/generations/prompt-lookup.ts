@@ -1,4 +1,4 @@
-import type { PromptLookup } from '../../core/contracts/transport.js';
+import type { PromptLookup } from '../../contracts/transport.js';
 import type { GenerationContext } from './generation-context.js';
 
 /** Asks the backend what became of a prompt, giving up after a while so a hung backend cannot stall a check. */

@@ -1,4 +1,4 @@
-import type { PromptLookup } from '../../core/contracts/transport.js';
+import type { PromptLookup } from '../../contracts/transport.js';
 import { describeRuntimeFailure } from './failures.js';
 import type { GenerationContext } from './generation-context.js';
 import { LiveGeneration } from './live-generation.js';

@@ -4,8 +4,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ResultFile } from '../../core/contracts/generation.js';
-import type { OutputRef } from '../../core/contracts/transport.js';
+import type { ResultFile } from '../../contracts/generation.js';
+import type { OutputRef } from '../../contracts/transport.js';
 import { contentTypeFor } from './content-types.js';
 
 const MAX_NAME = 120;

@@ -1,6 +1,6 @@
-import type { Generation } from '../../core/contracts/generation.js';
-import type { CreateGeneration } from '../../core/contracts/generations.js';
-import type { Graph } from '../../core/contracts/graph.js';
+import type { Generation } from '../../contracts/generation.js';
+import type { CreateGeneration } from '../../plugins/generations/api.js';
+import type { Graph } from '../../contracts/graph.js';
 import { backendUnavailable } from '../../core/errors.js';
 import { cancel } from './cancel.js';
 import { submitFailure } from './failures.js';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { GenerationState } from '../../core/contracts/generation.js';
-import type { OutputRef, TransportEvent } from '../../core/contracts/transport.js';
+import type { GenerationState } from '../../contracts/generation.js';
+import type { OutputRef, TransportEvent } from '../../contracts/transport.js';
 import { messageOf } from './failures.js';
 import type { GenerationContext } from './generation-context.js';
 import { snapshot, type LiveGeneration } from './live-generation.js';

@@ -1,4 +1,4 @@
-import type { Generation, GenerationState } from '../../core/contracts/generation.js';
+import type { Generation, GenerationState } from '../../contracts/generation.js';
 
 export interface HistoryItem {
   id: string;

@@ -1,10 +1,10 @@
 import type { Context } from 'koa';
-import { ANONYMOUS, isAdmin, type Principal } from '../../core/contracts/auth.js';
-import type { Generation, GenerationState } from '../../core/contracts/generation.js';
+import { ANONYMOUS, isAdmin, type Principal } from '../../contracts/auth.js';
+import { GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
 import { definePlugin } from '../../core/plugin.js';
 import { buildResultUrl, toHistoryItem } from './history-item.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
-import { countResponseSchema, historyQuerySchema, historyResponseSchema } from './schemas.js';
+import { countResponseSchema, HISTORY_EXAMPLE, historyQuerySchema, historyResponseSchema } from './schemas.js';
 
 const PLUGIN = 'history';
 
@@ -26,6 +26,13 @@ export default definePlugin({
   register(ctx) {
     const storage = ctx.use('storage');
 
+    /** One key's counts: a one-item page per state gives its total (the store counts by index). */
+    const countsOf = async (owner: string): Promise<{ total: number; byState: Record<GenerationState, number> }> => {
+      const totals = await Promise.all(GENERATION_STATES.map((state) => storage.generations.page({ owner, state, limit: 1, offset: 0 })));
+      const byState = Object.fromEntries(GENERATION_STATES.map((state, index) => [state, totals[index]!.total])) as Record<GenerationState, number>;
+      return { total: totals.reduce((sum, page) => sum + page.total, 0), byState };
+    };
+
     const resultUrlFor = (request: Context): ((gen: Generation, file: string) => string) => {
       const generations = ctx.tryUse('generations');
       if (generations) return (gen, file) => generations.resultUrl(gen, file);
@@ -43,7 +50,7 @@ export default definePlugin({
       tags: ['history'],
       query: historyQuerySchema,
       responses: {
-        200: { description: 'One page of history', schema: historyResponseSchema },
+        200: { description: 'One page of history', schema: historyResponseSchema, example: HISTORY_EXAMPLE },
         400: { description: 'limit or offset out of range, or an unknown status', schema: ERROR_BODY },
       },
       async handler(request) {
@@ -73,11 +80,20 @@ export default definePlugin({
     ctx.route({
       method: 'get',
       path: '/generation-count',
-      summary: 'How many generations the bridge has recorded, in all and by status',
+      summary: 'How many generations are recorded, in all and by status',
+      description:
+        "With auth on, a client key counts only its own generations still in history (retention removes old ones); an admin key gets the bridge's durable totals.",
       tags: ['history'],
-      responses: { 200: { description: 'Durable counts', schema: countResponseSchema } },
+      responses: {
+        200: {
+          description: 'Durable counts',
+          schema: countResponseSchema,
+          example: { generation_count: 42, by_status: { queued: 1, running: 1, completed: 37, failed: 2, interrupted: 1 } },
+        },
+      },
       async handler(request) {
-        const counts = await storage.generations.counts();
+        const principal = (request.state.principal as Principal | undefined) ?? ANONYMOUS;
+        const counts = isAdmin(principal) ? await storage.generations.counts() : await countsOf(principal.id);
         request.body = { generation_count: counts.total, by_status: counts.byState };
       },
     });

@@ -1,5 +1,5 @@
-import { CLIENT_ID } from '../../core/http/schemas.js';
-import { GENERATION_STATES } from '../../core/contracts/generation.js';
+import { CLIENT_ID } from '../../contracts/schemas.js';
+import { GENERATION_STATES } from '../../contracts/generation.js';
 import type { JsonSchema } from '../../core/plugin.js';
 
 export const historyQuerySchema: JsonSchema = {
@@ -14,7 +14,9 @@ export const historyQuerySchema: JsonSchema = {
 };
 
 export const historyItemSchema: JsonSchema = {
+  title: 'HistoryItem',
   type: 'object',
+  additionalProperties: false,
   required: ['id', 'timestamp', 'workflow', 'status', 'clientId'],
   properties: {
     id: { type: 'string' },
@@ -49,4 +51,30 @@ export const countResponseSchema: JsonSchema = {
       properties: Object.fromEntries(GENERATION_STATES.map((s) => [s, { type: 'integer', minimum: 0 }])),
     },
   },
+};
+
+/** A real page (GET /history?limit=2): one completed generation, one failed. */
+export const HISTORY_EXAMPLE = {
+  history: [
+    {
+      id: 'gen_2ZBPgLfoHtq_Kpwponr5Vk0v',
+      timestamp: '2026-12-01T17:46:29.778Z',
+      workflow: 'text-to-image',
+      status: 'completed',
+      clientId: '3f1c9a2e-5b7d-4e61-9a0c-2d8e4f6b1a73',
+      result_url: 'http://127.0.0.1:8288/results/gen_2ZBPgLfoHtq_Kpwponr5Vk0v/ComfyUI_00001_.png',
+      result_urls: ['http://127.0.0.1:8288/results/gen_2ZBPgLfoHtq_Kpwponr5Vk0v/ComfyUI_00001_.png'],
+    },
+    {
+      id: 'gen_vKJuGRRnC7RaeT0qwB-qKw9x',
+      timestamp: '2026-12-01T17:40:02.113Z',
+      workflow: 'text-to-image',
+      status: 'failed',
+      clientId: '3f1c9a2e-5b7d-4e61-9a0c-2d8e4f6b1a73',
+      error_message: 'CheckpointLoaderSimple: ckpt_name: v1-5-pruned-emaonly.safetensors is not in the list of models',
+    },
+  ],
+  total_count: 2,
+  page: 1,
+  page_size: 2,
 };

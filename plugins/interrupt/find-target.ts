@@ -1,9 +1,9 @@
-import { canSee, type AccessControl, type Principal } from '../../core/contracts/auth.js';
-import { FINAL_STATES, type Generation } from '../../core/contracts/generation.js';
-import type { GenerationService } from '../../core/contracts/generations.js';
-import type { Storage } from '../../core/contracts/storage.js';
+import { canSee, type AccessControl, type Principal } from '../../contracts/auth.js';
+import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
+import type { GenerationService } from '../../plugins/generations/api.js';
+import type { Storage } from '../../contracts/storage.js';
 import { notFound } from '../../core/errors.js';
-import { findVisibleGeneration } from '../../core/visible-generation.js';
+import { findVisibleGeneration } from '../../contracts/visible-generation.js';
 
 export interface TargetRequest {
   id?: string;
@@ -33,7 +33,8 @@ export async function findTarget(request: TargetRequest, principal: Principal, d
   const latest = await findVisibleGeneration(deps.generations, { clientId }, principal);
   // Checked before claiming: probing a clientId that has nothing for this caller must not bind it.
   if (!latest) throw notFound(`clientId ${clientId} has no generation`);
-  await deps.access?.claimClient(clientId, principal);
+  // An interrupt checks the clientId; only generating and uploading bind one.
+  await deps.access?.checkClient(clientId, principal);
   if (!FINAL_STATES.has(latest.state)) return latest;
   return (await newestUnfinished(clientId, principal, deps.storage)) ?? latest;
 }

@@ -1,8 +1,9 @@
-import { ANONYMOUS, type Principal } from '../../core/contracts/auth.js';
-import { FINAL_STATES, GENERATION_STATES } from '../../core/contracts/generation.js';
+import { ANONYMOUS, type Principal } from '../../contracts/auth.js';
+import { FINAL_STATES, GENERATION_STATES } from '../../contracts/generation.js';
 import { badRequest } from '../../core/errors.js';
 import { fromQueryOrBody } from '../../core/http/query-or-body.js';
-import { CLIENT_ID, ERROR_BODY, GENERATION_ID } from '../../core/http/schemas.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
+import { CLIENT_ID, GENERATION_ID } from '../../contracts/schemas.js';
 import { definePlugin, type JsonSchema } from '../../core/plugin.js';
 import { findTarget, type TargetRequest } from './find-target.js';
 
@@ -46,7 +47,11 @@ export default definePlugin({
       query: { type: 'object', properties: targetProperties },
       body: { type: 'object', additionalProperties: false, properties: targetProperties },
       responses: {
-        200: { description: 'Interrupt requested, or the generation had already ended', schema: responseSchema },
+        200: {
+          description: 'Interrupt requested, or the generation had already ended',
+          schema: responseSchema,
+          example: { detail: 'generation gen_2ZBPgLfoHtq_Kpwponr5Vk0v interrupted (it was running)', id: 'gen_2ZBPgLfoHtq_Kpwponr5Vk0v', status: 'interrupted' },
+        },
         400: { description: 'Neither clientId nor id given', schema: ERROR_BODY },
         404: { description: 'No such generation or clientId for this caller', schema: ERROR_BODY },
       },

@@ -1,7 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { droppedLogLines } from '../../core/log.js';
 import type { Context } from 'koa';
 import { definePlugin } from '../../core/plugin.js';
-import { FINAL_STATES } from '../../core/contracts/generation.js';
+import { FINAL_STATES } from '../../contracts/generation.js';
 
 const PLUGIN = 'metrics';
 
@@ -120,13 +121,33 @@ export default definePlugin<MetricsOptions>({
       },
     });
 
+    // Log lines dropped because the log could not be written (full disk, dead stdout reader): the server keeps serving.
+    new Gauge({
+      name: 'comfy_bridge_log_lines_dropped',
+      help: 'Log lines dropped because they could not be written (since start).',
+      registers: [registry],
+      collect() {
+        this.set(droppedLogLines());
+      },
+    });
+
     ctx.route({
       method: 'get',
       path: '/metrics',
       summary: 'Prometheus metrics',
       tags: ['operations'],
       scope: ctx.options.scope,
-      responses: { '200': { description: 'Prometheus text exposition format.', contentType: 'text/plain' } },
+      responses: {
+        '200': {
+          description: 'Prometheus text exposition format.',
+          contentType: 'text/plain',
+          schema: { type: 'string' },
+          example:
+            '# HELP comfy_bridge_http_requests_total HTTP requests by route, method and status.\n' +
+            '# TYPE comfy_bridge_http_requests_total counter\n' +
+            'comfy_bridge_http_requests_total{route="/health",method="GET",status="200"} 12\n',
+        },
+      },
       async handler(http) {
         http.type = registry.contentType;
         http.body = await registry.metrics();

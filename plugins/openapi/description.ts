@@ -3,9 +3,9 @@ export const DESCRIPTION = `A simple, safe API in front of one or many ComfyUI s
 
 Every error is \`{"error": "<code>", "detail": "<sentence>"}\` with a 4xx/5xx status.
 
-## WebSocket: \`GET /ws?clientId=X\` (upgrade)
+## WebSocket protocol
 
-Open one socket per client context; pass the same \`clientId\` when you upload and generate. Every text frame is
+Open \`GET /ws?clientId=X\` as a websocket (upgrade), one socket per client context; pass the same \`clientId\` when you upload and generate. Every text frame is
 \`{"status", "details", "data"?, "seq"?}\`:
 
 | status | when | details |

@@ -42,7 +42,13 @@ export default definePlugin({
       description: 'OpenAPI 3.1 document of every route this server mounts.',
       tags: ['documentation'],
       scope: 'public',
-      responses: { '200': { description: 'The document.', schema: { type: 'object' } } },
+      responses: {
+        '200': {
+          description: 'The document.',
+          schema: { type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { const: '3.1.0' }, info: { type: 'object' }, paths: { type: 'object' } } },
+          example: { openapi: '3.1.0', info: { title: 'comfy-bridge', version }, paths: { '/health': { get: { summary: 'Liveness' } } } },
+        },
+      },
       async handler(http) {
         http.body = await document();
       },

@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import type { ResultFile } from '../../core/contracts/generation.js';
+import type { ResultFile } from '../../contracts/generation.js';
 
 /** Strong validator: the content hash recorded at copy time, plus size and mtime (a rewrite changes it). */
 export function etagOf(result: ResultFile, stats: Stats): string {

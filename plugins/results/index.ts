@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Context } from 'koa';
-import { ANONYMOUS, type Principal } from '../../core/contracts/auth.js';
+import { ANONYMOUS, type Principal } from '../../contracts/auth.js';
 import { BridgeError, notFound } from '../../core/errors.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
 import { definePlugin } from '../../core/plugin.js';
-import { findVisibleGeneration } from '../../core/visible-generation.js';
+import { findVisibleGeneration } from '../../contracts/visible-generation.js';
 import { etagOf, noneMatch, notModifiedSince, parseRange } from './conditional.js';
 
 const PLUGIN = 'results';

@@ -1,5 +1,5 @@
-import { GENERATION_STATES, type GenerationState } from '../../core/contracts/generation.js';
-import type { GenerationCounts } from '../../core/contracts/storage.js';
+import { GENERATION_STATES, type GenerationState } from '../../contracts/generation.js';
+import type { GenerationCounts } from '../../contracts/storage.js';
 import type { Collection } from './datastore.js';
 
 const DOC_ID = 'generations';

@@ -1,5 +1,5 @@
-import type { Generation, GenerationState } from '../../core/contracts/generation.js';
-import type { HistoryQuery } from '../../core/contracts/storage.js';
+import type { Generation, GenerationState } from '../../contracts/generation.js';
+import type { HistoryQuery } from '../../contracts/storage.js';
 import { SortedList, type GenerationKey } from './sorted-list.js';
 
 /** The few fields that history filters on (and the prompt id); one small frozen object per generation. */

@@ -1,6 +1,6 @@
-import { FINAL_STATES, type Generation } from '../../core/contracts/generation.js';
-import type { Graph } from '../../core/contracts/graph.js';
-import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../core/contracts/storage.js';
+import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
+import type { Graph } from '../../contracts/graph.js';
+import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
 import type { GenerationCounters } from './counters.js';
 import { internals, type Collection } from './datastore.js';
 import { GenerationIndex, summarize, type GenerationSummary } from './generation-index.js';

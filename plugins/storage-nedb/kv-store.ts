@@ -1,4 +1,4 @@
-import type { KeyValueStore } from '../../core/contracts/storage.js';
+import type { KeyValueStore } from '../../contracts/storage.js';
 import type { Collection } from './datastore.js';
 
 /** Values are stored as JSON text, so any JSON value (keys with "." or "$" included) round-trips. */

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Storage } from '../../core/contracts/storage.js';
+import type { Storage } from '../../contracts/storage.js';
 import { BootError } from '../../core/errors.js';
 import { GenerationCounters } from './counters.js';
 import { DataDirLock } from './data-dir-lock.js';

@@ -1,4 +1,4 @@
-import type { UploadRecord, UploadStore } from '../../core/contracts/storage.js';
+import type { UploadRecord, UploadStore } from '../../contracts/storage.js';
 import type { Collection } from './datastore.js';
 
 type UploadDoc = Omit<UploadRecord, 'name'> & { _id: string };

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
-import { FINAL_STATES, GENERATION_STATES, type Generation, type GenerationState } from '../../core/contracts/generation.js';
-import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../core/contracts/storage.js';
+import { FINAL_STATES, GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
+import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
 
 type Patch = Partial<Omit<Generation, 'id'>>;
 type Doc = Omit<Generation, 'id' | 'graph'> & { graph?: Generation['graph'] };

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { KeyValueStore } from '../../core/contracts/storage.js';
+import type { KeyValueStore } from '../../contracts/storage.js';
 
 /** Values are jsonb: any JSON value, null included, round-trips (keys with "." or "$" too). */
 export class PostgresKeyValueStore implements KeyValueStore {

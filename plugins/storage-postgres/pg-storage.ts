@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Storage } from '../../core/contracts/storage.js';
+import type { Storage } from '../../contracts/storage.js';
 import { BootError } from '../../core/errors.js';
 import { PostgresGenerationStore } from './generation-store.js';
 import { PostgresKeyValueStore } from './kv-store.js';

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { GenerationStore, UploadStore } from '../../core/contracts/storage.js';
+import type { GenerationStore, UploadStore } from '../../contracts/storage.js';
 import type { RetentionOptions } from './options.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { UploadRecord, UploadStore } from '../../core/contracts/storage.js';
+import type { UploadRecord, UploadStore } from '../../contracts/storage.js';
 
 interface UploadRow {
   name: string;

@@ -1,5 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { definePlugin } from '../../core/plugin.js';
 import { startExpiry } from './expiry.js';
 import { UploadLibrary } from './library.js';
@@ -17,6 +18,8 @@ export default definePlugin<UploadOptions>({
   provides: ['uploads'],
   options: optionsSchema,
   async register(ctx) {
+    // libvips caches decoded operations by file name; every upload is decoded once, so keep no memory for them.
+    sharp.cache(false);
     const dir = join(ctx.config.dataDir, 'uploads');
     const incomingDir = join(dir, '.incoming');
     // Whatever is in the incoming folder belonged to requests of a previous run that never finished.

@@ -1,5 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { imageSize } from 'image-size';
+import sharp, { type Metadata } from 'sharp';
 import type { ImageType } from './options.js';
 import { ImageRejected } from './rejection.js';
 
@@ -7,12 +8,17 @@ export interface ImageInfo {
   type: ImageType;
   contentType: string;
   width: number;
+  /** Height of one frame. */
   height: number;
+  /** 1 for a still image. */
+  frames: number;
 }
 
 export interface InspectLimits {
   allowedTypes: readonly ImageType[];
   maxPixels: number;
+  maxFrames: number;
+  maxTotalPixels: number;
 }
 
 export const CONTENT_TYPES: Readonly<Record<ImageType, string>> = {
@@ -22,12 +28,8 @@ export const CONTENT_TYPES: Readonly<Record<ImageType, string>> = {
   gif: 'image/gif',
 };
 
-/**
- * How much of the start of a file we read to find its dimensions. PNG, GIF and WebP state them in
- * the first 30 bytes; a JPEG states them in its SOF segment, which comes after the APPn segments
- * (EXIF, ICC profiles: up to 64 KiB each, sometimes several), so JPEG may need a bigger window.
- */
-const HEADER_WINDOWS = [64 * 1024, 1024 * 1024, 4 * 1024 * 1024];
+/** How much of the start of a file we read to sniff its type. */
+const HEAD_BYTES = 64 * 1024;
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** A complete PNG ends with the empty IEND chunk: length 0, "IEND", its fixed CRC. */
@@ -57,20 +59,45 @@ async function readAt(handle: FileHandle, position: number, length: number): Pro
   return buffer.subarray(0, bytesRead);
 }
 
-async function dimensions(handle: FileHandle, size: number, type: ImageType): Promise<{ width: number; height: number }> {
-  let lastError: unknown;
-  for (const window of HEADER_WINDOWS) {
-    const head = await readAt(handle, 0, Math.min(window, size));
-    try {
-      const result = imageSize(head);
-      if (result.type !== type) throw new Error(`the header reads as ${String(result.type)}`);
-      return { width: result.width, height: result.height };
-    } catch (error) {
-      lastError = error;
-    }
-    if (head.length >= size) break;
+/** How sharp names our types (its `format`). */
+const SHARP_FORMATS: Readonly<Record<ImageType, string>> = { png: 'png', jpg: 'jpeg', webp: 'webp', gif: 'gif' };
+
+interface Geometry {
+  width: number;
+  /** Height of one frame. */
+  height: number;
+  frames: number;
+}
+
+/**
+ * Width, frame height and frame count as libvips will decode them: its GIF loader grows the canvas
+ * to hold a frame larger than the logical screen (so a 1×1 screen with an 8000×8000 frame reads as
+ * 8000×8000), and counts every frame of an animated GIF or WebP. Reads headers only.
+ */
+async function geometry(path: string, type: ImageType): Promise<Geometry> {
+  let metadata: Metadata;
+  try {
+    metadata = await sharp(path, { animated: true, limitInputPixels: false }).metadata();
+  } catch {
+    throw new ImageRejected(400, `the ${type} header is unreadable`);
   }
-  throw new ImageRejected(400, `the ${type} header is unreadable (${(lastError as Error).message})`);
+  if (metadata.format !== SHARP_FORMATS[type]) throw new ImageRejected(400, `the ${type} header is unreadable (it reads as ${String(metadata.format)})`);
+  const frames = metadata.pages ?? 1;
+  return { width: metadata.width, height: metadata.pageHeight ?? metadata.height, frames };
+}
+
+function checkGeometry({ width, height, frames }: Geometry, type: ImageType, limits: InspectLimits): void {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new ImageRejected(400, `the ${type} header states impossible dimensions ${width}×${height}`);
+  }
+  if (width * height > limits.maxPixels) {
+    throw new ImageRejected(413, `${width}×${height} is ${width * height} pixels, over the limit of ${limits.maxPixels}`);
+  }
+  if (frames > limits.maxFrames) throw new ImageRejected(413, `${frames} frames, over the limit of ${limits.maxFrames}`);
+  const total = frames * width * height;
+  if (total > limits.maxTotalPixels) {
+    throw new ImageRejected(413, `${frames} frames of ${width}×${height} decode to ${total} pixels, over the limit of ${limits.maxTotalPixels}`);
+  }
 }
 
 /**
@@ -105,14 +132,16 @@ async function checkComplete(handle: FileHandle, size: number, type: ImageType):
 }
 
 /**
- * Checks a received file from its bytes: a known image type, allowed, a readable header, a pixel
- * count under the limit, and complete. Reads only the header and the last few bytes.
- * Throws ImageRejected with the status the client should see.
+ * Checks a received file from its bytes before anything decodes it: a known image type, allowed, a
+ * readable header, every limit on pixels and frames as libvips will decode them, and complete (no
+ * trailing data). Reads headers and the last few bytes, never the pixels: a bomb is refused before
+ * it costs anything. Throws ImageRejected with the status the client should see. The pixels are
+ * decoded afterwards, by cleanImage.
  */
 export async function inspectImage(path: string, size: number, limits: InspectLimits): Promise<ImageInfo> {
   const handle = await open(path, 'r');
   try {
-    const head = await readAt(handle, 0, Math.min(HEADER_WINDOWS[0]!, size));
+    const head = await readAt(handle, 0, Math.min(HEAD_BYTES, size));
     const type = sniff(head);
     if (type === undefined) {
       const other = foreignType(head);
@@ -122,15 +151,10 @@ export async function inspectImage(path: string, size: number, limits: InspectLi
     if (!limits.allowedTypes.includes(type)) {
       throw new ImageRejected(415, `type ${type} is not allowed (allowed: ${limits.allowedTypes.join(', ')})`);
     }
-    const { width, height } = await dimensions(handle, size, type);
-    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-      throw new ImageRejected(400, `the ${type} header states impossible dimensions ${width}×${height}`);
-    }
-    if (width * height > limits.maxPixels) {
-      throw new ImageRejected(413, `${width}×${height} is ${width * height} pixels, over the limit of ${limits.maxPixels}`);
-    }
     await checkComplete(handle, size, type);
-    return { type, contentType: CONTENT_TYPES[type], width, height };
+    const found = await geometry(path, type);
+    checkGeometry(found, type, limits);
+    return { type, contentType: CONTENT_TYPES[type], ...found };
   } finally {
     await handle.close();
   }

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { rename, rm, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { UploadService } from '../../core/contracts/uploads.js';
-import type { UploadRecord, UploadStore } from '../../core/contracts/storage.js';
-import { canSee, isAdmin, type Principal } from '../../core/contracts/auth.js';
+import type { UploadService } from '../../plugins/upload/api.js';
+import type { UploadRecord, UploadStore } from '../../contracts/storage.js';
+import { canSee, isAdmin, type Principal } from '../../contracts/auth.js';
 import { freshName, STORED_NAME } from './names.js';
 import type { ImageInfo } from './inspect-image.js';
 

@@ -13,8 +13,12 @@ export interface UploadOptions {
   /** Largest sum of the (ignored) text fields of one request. */
   maxFieldsBytes: number;
   allowedTypes: ImageType[];
-  /** width × height above this is refused (decompression bombs). */
+  /** width × height of one frame above this is refused (decompression bombs). */
   maxPixels: number;
+  /** Most frames of an animated image (GIF, WebP). */
+  maxFrames: number;
+  /** frames × width × height above this is refused: what decoding the whole file costs. */
+  maxTotalPixels: number;
   /** Unused uploads older than this are deleted. */
   expireAfterMs: number;
   /** How often expired uploads are looked for. */
@@ -59,7 +63,19 @@ export const optionsSchema: JsonSchema = {
       type: 'integer',
       minimum: 1,
       default: 40_000_000,
-      description: 'Largest width × height accepted (guards against decompression bombs).',
+      description: 'Largest width × height of one frame, as decoded (guards against decompression bombs).',
+    },
+    maxFrames: {
+      type: 'integer',
+      minimum: 1,
+      default: 1000,
+      description: 'Most frames of an animated GIF or WebP.',
+    },
+    maxTotalPixels: {
+      type: 'integer',
+      minimum: 1,
+      default: 40_000_000,
+      description: 'Largest frames × width × height: the pixels decoding the whole file produces (an animation costs no more than the largest still).',
     },
     expireAfterMs: {
       type: 'integer',

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import formidable, { errors as formidableErrors, multipart } from 'formidable';
 import type { File as FormidableFile, Part } from 'formidable';
 import { badRequest, BridgeError, payloadTooLarge } from '../../core/errors.js';
+import { insufficientStorage, isDiskFull } from './disk-full.js';
 import { IncomingFile } from './incoming-file.js';
 import { incomingName } from './names.js';
 import { rejectPart } from './rejection.js';
@@ -38,6 +39,8 @@ interface FormidableFailure {
 /** Translates formidable's errors into client errors naming the part being read when it failed. */
 function translate(error: unknown, field: string | null, limits: ReceiveLimits): BridgeError {
   if (error instanceof BridgeError) return error;
+  // Our disk, not the client's body: checked first so the system's text never reaches the client.
+  if (isDiskFull(error)) return insufficientStorage(error);
   const { code, message } = error as FormidableFailure;
   switch (code) {
     case formidableErrors.maxFilesExceeded:
@@ -153,6 +156,14 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
   } catch (error) {
     await discard();
     throw translate(error, currentField, limits);
+  }
+  // formidable drops a write error that arrives after the body has ended (its _error ignores errors
+  // once it has "ended") and reports the short file as received: a full disk would then look like a
+  // truncated image, the client's fault. Ask every writer instead.
+  const failed = writers.find((writer) => writer.errored);
+  if (failed) {
+    await discard();
+    throw translate(failed.errored, failed.field, limits);
   }
   return { files: received, discard };
 }

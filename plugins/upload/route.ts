@@ -1,9 +1,13 @@
+import { rm } from 'node:fs/promises';
 import type { Context } from 'koa';
-import type { Principal } from '../../core/contracts/auth.js';
-import type { AccessControl } from '../../core/contracts/auth.js';
-import { badRequest, unsupportedMediaType } from '../../core/errors.js';
-import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+import type { Principal } from '../../contracts/auth.js';
+import type { AccessControl } from '../../contracts/auth.js';
+import { badRequest, isBridgeError, unsupportedMediaType } from '../../core/errors.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
+import { CLIENT_ID } from '../../contracts/schemas.js';
 import type { RouteDefinition } from '../../core/plugin.js';
+import { cleanImage } from './clean-image.js';
+import { insufficientStorage, isDiskFull } from './disk-full.js';
 import { inspectImage } from './inspect-image.js';
 import type { AcceptedFile, UploadLibrary } from './library.js';
 import type { UploadOptions } from './options.js';
@@ -32,12 +36,21 @@ function checkFields(files: readonly ReceivedFile[]): void {
   }
 }
 
-async function inspectAll(files: readonly ReceivedFile[], options: UploadOptions): Promise<AcceptedFile[]> {
+/**
+ * Checks each file's headers (bombs are refused before any decoding), then decodes it and keeps a
+ * re-encoded copy that holds nothing but pixels. One file at a time: decoding is the expensive part.
+ * Every copy written is pushed to `written` at once, so the caller can delete it whatever happens.
+ */
+async function inspectAll(files: readonly ReceivedFile[], options: UploadOptions, written: string[]): Promise<AcceptedFile[]> {
   const accepted: AcceptedFile[] = [];
   for (const file of files) {
     const field = file.field!;
     try {
-      accepted.push({ field, path: file.path, size: file.size, image: await inspectImage(file.path, file.size, options) });
+      const image = await inspectImage(file.path, file.size, options);
+      const cleanPath = `${file.path}.clean`;
+      written.push(cleanPath);
+      const clean = await cleanImage(file.path, image, options, cleanPath);
+      accepted.push({ field, path: clean.path, size: clean.size, image: { ...image, width: clean.width, height: clean.height, frames: clean.frames } });
     } catch (error) {
       if (error instanceof ImageRejected) throw rejectPart(error.status, field, error.reason, error);
       throw error;
@@ -56,13 +69,15 @@ export function uploadRoute({ library, incomingDir, options, access }: UploadRou
     await access()?.claimClient(clientId, principal);
 
     const upload = await receiveFiles(ctx.req, incomingDir, options);
+    const cleaned: string[] = [];
     try {
       checkFields(upload.files);
-      const accepted = await inspectAll(upload.files, options);
+      const accepted = await inspectAll(upload.files, options, cleaned);
       ctx.body = await library.keep(accepted, clientId, principal);
     } finally {
-      // After keep() the files have moved; this removes whatever is still in the incoming folder.
+      // After keep() the clean copies have moved; this removes whatever is still in the incoming folder.
       await upload.discard();
+      await Promise.all(cleaned.map((path) => rm(path, { force: true })));
     }
   };
 
@@ -72,12 +87,14 @@ export function uploadRoute({ library, incomingDir, options, access }: UploadRou
     summary: 'Upload images (multipart/form-data)',
     description:
       'Send any number of image files as multipart/form-data, each under a field name you choose. ' +
-      'Each file is checked from its bytes (type allow-list, readable header, pixel limit, complete file) and ' +
-      'stored under a fresh name, returned per field. If any file is refused, nothing is kept. ' +
+      'Each file is checked from its bytes (type allow-list, readable header, pixel and frame limits, complete file), ' +
+      'decoded, re-encoded so that nothing but its pixels is kept, and stored under a fresh name, returned per field. ' +
+      'If any file is refused, nothing is kept. ' +
       'Use a stored name as the value of an image input when you generate with the same clientId. ' +
       `Limits: ${options.maxFileBytes} bytes per file, ${options.maxTotalBytes} bytes per request, ` +
-      `${options.maxParts} files, ${options.maxPixels} pixels per image; types: ${options.allowedTypes.join(', ')}.`,
-    tags: ['core'],
+      `${options.maxParts} files, ${options.maxPixels} pixels per frame, ${options.maxFrames} frames and ` +
+      `${options.maxTotalPixels} pixels in all frames of an image; types: ${options.allowedTypes.join(', ')}.`,
+    tags: ['uploads'],
     scope: 'client',
     documentBodyType: 'multipart/form-data',
     documentBody: () => ({
@@ -93,11 +110,13 @@ export function uploadRoute({ library, incomingDir, options, access }: UploadRou
     responses: {
       '200': {
         description: 'Field name → stored name.',
-        schema: { type: 'object', additionalProperties: STORED_NAME_SCHEMA, example: { upload_0: 'cb_7f3k2Qx9LmN0pR4sT6uV8wY1.png' } },
+        schema: { type: 'object', additionalProperties: STORED_NAME_SCHEMA },
+        example: { upload_0: 'cb_7f3k2Qx9LmN0pR4sT6uV8wY1.png' },
       },
       '400': { description: 'Missing clientId, no file parts, or a file that is not an image, unreadable or truncated.', schema: ERROR_BODY },
       '413': { description: 'A file, the request or an image (pixels) over a limit, or too many parts.', schema: ERROR_BODY },
       '415': { description: 'Not multipart/form-data, or an image type that is not allowed.', schema: ERROR_BODY },
+      '507': { description: 'The server has no disk space left for the upload (not the client\'s fault; retry later).', schema: ERROR_BODY },
     },
     async handler(ctx: Context) {
       try {
@@ -106,6 +125,8 @@ export function uploadRoute({ library, incomingDir, options, access }: UploadRou
         // Refused before the body was read to its end: close the connection after the answer
         // instead of reading (and throwing away) whatever the client still sends.
         if (!ctx.req.complete) ctx.set('Connection', 'close');
+        // A full disk is ours, wherever it struck (receiving, cleaning, storing): never a 4xx.
+        if (!isBridgeError(error) && isDiskFull(error)) throw insufficientStorage(error);
         throw error;
       }
     },

@@ -28,6 +28,7 @@ export default definePlugin({
             required: ['status', 'version'],
             properties: { status: { const: 'ok' }, version: { type: 'string' }, uptime_s: { type: 'number' } },
           },
+          example: { status: 'ok', version: '0.1.0', uptime_s: 3600 },
         },
       },
       handler(http) {

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import type { PluginContext } from '../../core/plugin.js';
 
 /**
@@ -13,8 +14,12 @@ export function mountReady(ctx: PluginContext): void {
     tags: ['operations'],
     scope: 'public',
     responses: {
-      '200': { description: 'Ready.', schema: READY_SCHEMA },
-      '503': { description: 'Not ready; `reasons` says why.', schema: READY_SCHEMA },
+      '200': { description: 'Ready.', schema: READY_SCHEMA, example: { ready: true, storage: true, backends: [{ name: 'gpu-1', up: true, queue_remaining: 0 }], reasons: [] } },
+      '503': {
+        description: 'Not ready; `reasons` says why.',
+        schema: READY_SCHEMA,
+        example: { ready: false, storage: true, backends: [{ name: 'gpu-1', up: false, queue_remaining: 0 }], reasons: ['backend gpu-1 is down'] },
+      },
     },
     handler(http) {
       const storage = ctx.tryUse('storage');
@@ -29,8 +34,11 @@ export function mountReady(ctx: PluginContext): void {
       else if (!backends.some((b) => b.up)) {
         reasons.push(...(backends.length ? backends.map((b) => `backend ${b.name} is down`) : ['no backend is configured']));
       }
+      // Workflow files that failed to load do not make the bridge unready (the others serve), but an operator
+      // should not have to read the log to learn about them: file name (relative to the folder) and reason.
+      const workflowErrors = (ctx.tryUse('workflows')?.errors?.() ?? []).map((e) => ({ file: basename(e.file), reason: e.reason }));
       http.status = reasons.length ? 503 : 200;
-      http.body = { ready: reasons.length === 0, storage: storage?.isOpen() ?? false, backends, reasons };
+      http.body = { ready: reasons.length === 0, storage: storage?.isOpen() ?? false, backends, reasons, ...(workflowErrors.length ? { workflow_errors: workflowErrors } : {}) };
     },
   });
 }
@@ -53,5 +61,10 @@ const READY_SCHEMA = {
       },
     },
     reasons: { type: 'array', items: { type: 'string' } },
+    workflow_errors: {
+      type: 'array',
+      description: 'Present when workflow files were skipped at the last (re)load: each file and why. They do not make the bridge unready.',
+      items: { type: 'object', properties: { file: { type: 'string' }, reason: { type: 'string' } } },
+    },
   },
 };

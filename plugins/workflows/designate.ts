@@ -1,5 +1,5 @@
-import type { Graph } from '../../core/contracts/graph.js';
-import type { InputType, WorkflowInput } from '../../core/contracts/workflow.js';
+import type { Graph } from '../../contracts/graph.js';
+import type { InputType, WorkflowInput } from '../../plugins/workflows/api.js';
 import { WorkflowFileError } from './errors.js';
 import type { ManifestInput, WorkflowManifest } from './manifest.js';
 import { apiInputNames, isLink } from './parse-graph.js';

@@ -1,4 +1,4 @@
-import type { WorkflowLoadProblem } from '../../core/contracts/workflow.js';
+import type { WorkflowLoadProblem } from '../../plugins/workflows/api.js';
 
 /** Why one workflow file was skipped at load; logged at warn and kept for `registry.errors()`. */
 export type WorkflowLoadError = WorkflowLoadProblem;

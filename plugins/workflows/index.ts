@@ -16,6 +16,8 @@ export default definePlugin<WorkflowsOptions>({
   description: 'Workflows from a folder: /workflow-list, /workflow-info, and the workflows service.',
   provides: ['workflows'],
   options: optionsSchema,
+  env: { COMFY_BRIDGE_WORKFLOWS_DIR: { key: 'dir', path: true, description: 'Workflow folder.' } },
+  flags: { 'workflows-dir': { key: 'dir', path: true, value: 'DIR', description: 'Workflow folder.' } },
   async register(ctx) {
     const { options } = ctx;
     const registry = new FileWorkflowRegistry({

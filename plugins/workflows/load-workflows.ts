@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Workflow } from '../../core/contracts/workflow.js';
+import type { Workflow } from '../../plugins/workflows/api.js';
 import { buildInputs } from './designate.js';
 import { WorkflowFileError, type WorkflowLoadError } from './errors.js';
 import { ALIAS_PATTERN, MANIFEST_SUFFIXES, parseManifest, type WorkflowManifest } from './manifest.js';

@@ -1,6 +1,6 @@
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import type { WorkflowInput } from '../../core/contracts/workflow.js';
+import type { WorkflowInput } from '../../plugins/workflows/api.js';
 import { WorkflowFileError } from './errors.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { WorkflowInput } from '../../core/contracts/workflow.js';
+import type { WorkflowInput } from '../../plugins/workflows/api.js';
 
 /** What /object_info can add to a designated input. */
 export type Constraints = Pick<WorkflowInput, 'description' | 'min' | 'max' | 'step' | 'options' | 'multiline' | 'kind'> & {

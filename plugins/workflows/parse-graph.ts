@@ -1,4 +1,4 @@
-import type { Graph, GraphNode } from '../../core/contracts/graph.js';
+import type { Graph, GraphNode } from '../../contracts/graph.js';
 import { WorkflowFileError } from './errors.js';
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Transport } from '../../core/contracts/transport.js';
-import type { Workflow, WorkflowInput, WorkflowRegistry } from '../../core/contracts/workflow.js';
+import type { Transport } from '../../contracts/transport.js';
+import type { Workflow, WorkflowInput, WorkflowRegistry } from '../../plugins/workflows/api.js';
 import type { WorkflowLoadError } from './errors.js';
 import { loadWorkflowDir } from './load-workflows.js';
 import { constraintsFor, enrichInput, nodeDefinition } from './object-info.js';

@@ -1,9 +1,10 @@
 import type { PluginContext } from '../../core/plugin.js';
 import { notFound } from '../../core/errors.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
-import type { WorkflowRegistry } from '../../core/contracts/workflow.js';
+import type { WorkflowRegistry } from '../../plugins/workflows/api.js';
 
 const listItemSchema = {
+  title: 'WorkflowSummary',
   type: 'object',
   required: ['alias', 'description', 'thumbnail'],
   properties: {
@@ -14,6 +15,7 @@ const listItemSchema = {
 };
 
 const inputSchema = {
+  title: 'WorkflowInput',
   type: 'object',
   required: ['type', 'title', 'class', 'default'],
   properties: {
@@ -39,7 +41,11 @@ export function mountWorkflowRoutes(ctx: Pick<PluginContext, 'route'>, registry:
     tags: ['workflows'],
     scope: 'client',
     responses: {
-      '200': { description: 'Every loaded workflow, by alias.', schema: { type: 'array', items: listItemSchema } },
+      '200': {
+        description: 'Every loaded workflow, by alias.',
+        schema: { type: 'array', items: listItemSchema },
+        example: [{ alias: 'text-to-image', description: 'Text to image with Stable Diffusion 1.5.', thumbnail: null }],
+      },
     },
     handler: (koa) => {
       koa.body = registry.list().map(({ alias, description, thumbnail }) => ({ alias, description, thumbnail }));
@@ -61,7 +67,16 @@ export function mountWorkflowRoutes(ctx: Pick<PluginContext, 'route'>, registry:
       properties: { workflow: { type: 'string', minLength: 1, maxLength: 128, description: 'The workflow alias.' } },
     },
     responses: {
-      '200': { description: 'The designated inputs.', schema: { type: 'object', additionalProperties: inputSchema } },
+      '200': {
+        description: 'The designated inputs.',
+        schema: { type: 'object', additionalProperties: inputSchema },
+        example: {
+          '3/seed': { type: 'int', title: 'Seed', class: 'KSampler', default: 156680208700286, min: 0, max: 18446744073709552000 },
+          '3/cfg': { type: 'float', title: 'CFG scale', class: 'KSampler', default: 8, min: 0, max: 30, step: 0.5 },
+          '6/text': { type: 'str', title: 'Prompt', class: 'CLIPTextEncode', default: 'beautiful scenery nature glass bottle landscape', multiline: true },
+          '10/image': { type: 'str', title: 'Load Image', class: 'LoadImage', default: 'example.png', kind: 'image' },
+        },
+      },
       '400': { description: 'Missing workflow parameter.', schema: ERROR_BODY },
       '404': { description: 'No workflow with that alias.', schema: ERROR_BODY },
     },

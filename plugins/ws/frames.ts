@@ -1,4 +1,4 @@
-import type { GenerationFrame } from '../../core/contracts/generations.js';
+import type { GenerationFrame } from '../../plugins/generations/api.js';
 
 /**
  * Wire frames (SPEC §2.1). Per-socket frames are encoded once at load; generation frames once per
@@ -11,6 +11,12 @@ export const LISTENING = encode({ status: 'listening', details: 'server is liste
 export const SHUTDOWN_CLOSED = encode({ status: 'closed', details: 'server is shutting down' });
 export const SLOW_ERROR = encode({ status: 'error', details: 'send buffer overflow: the client reads too slowly' });
 export const SLOW_CLOSED = encode({ status: 'closed', details: 'connection closed: the client reads too slowly' });
+
+/** A socket on a clientId that another key has just bound (or had bound): it is closed after these. */
+export const BOUND_ELSEWHERE = [
+  encode({ status: 'error', details: 'this clientId is now bound to another API key' }),
+  encode({ status: 'closed', details: 'connection closed: the clientId belongs to another API key' }),
+];
 
 export const idleFrames = (idleMs: number): Buffer[] => [
   encode({ status: 'error', details: `time out error: no generation activity for ${Math.round(idleMs / 1000)} s` }),

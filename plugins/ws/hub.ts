@@ -1,9 +1,10 @@
 import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import { FINAL_STATES, type Generation } from '../../core/contracts/generation.js';
-import type { GenerationFrame, GenerationService } from '../../core/contracts/generations.js';
+import { canSee, isAdmin, type Principal } from '../../contracts/auth.js';
+import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
+import type { GenerationFrame, GenerationService } from '../../plugins/generations/api.js';
 import { ClientLog, type LoggedFrame } from './client-log.js';
-import { closedAfterError, CONNECTED, encode, fullProgress, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
+import { BOUND_ELSEWHERE, closedAfterError, CONNECTED, encode, fullProgress, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
 import type { WsOptions } from './options.js';
 import type { MutableWsStats } from './stats.js';
 
@@ -11,6 +12,8 @@ import type { MutableWsStats } from './stats.js';
 interface Peer {
   readonly ws: WebSocket;
   readonly clientId: string;
+  /** Who opened it (auth on); an admin or no principal watches any clientId. */
+  readonly viewer?: Principal;
   /** Last generation frame (or the connect) — the idle timeout counts from here. */
   lastActivity: number;
   /** Answered the last ping (or said anything). */
@@ -97,9 +100,9 @@ export class SocketHub {
    * frames nobody received yet), then live frames, and a snapshot of a running generation it has
    * not seen at all.
    */
-  async attach(ws: WebSocket, clientId: string, since: number | undefined): Promise<void> {
+  async attach(ws: WebSocket, clientId: string, since: number | undefined, viewer?: Principal): Promise<void> {
     const now = Date.now();
-    const peer: Peer = { ws, clientId, lastActivity: now, alive: true, done: false };
+    const peer: Peer = { ws, clientId, viewer, lastActivity: now, alive: true, done: false };
     this.#peers.add(peer);
     this.deps.stats.connected++;
     ws.on('pong', () => void (peer.alive = true));
@@ -126,6 +129,25 @@ export class SocketHub {
     await this.#snapshot(peer, state, since, replay);
   }
 
+  /**
+   * clientId was just bound to `owner`: every socket on it opened by another (non-admin) key gets
+   * `error` and `closed` and is cut, before the owner's first frame exists.
+   */
+  evictWatchers(clientId: string, owner: string): void {
+    const state = this.#clients.get(clientId);
+    if (!state) return;
+    for (const peer of [...state.peers]) {
+      if (peer.viewer && !isAdmin(peer.viewer) && peer.viewer.id !== owner) this.#end(peer, BOUND_ELSEWHERE, 1008, 'clientId bound to another key');
+    }
+  }
+
+  /** A socket whose clientId is bound to another key by the time it opened: `error`, `closed`, cut. */
+  refuseBound(ws: WebSocket): void {
+    for (const bytes of BOUND_ELSEWHERE) ws.send(bytes, { binary: false });
+    ws.close(1008, 'clientId bound to another key');
+    setTimeout(() => ws.terminate(), this.deps.options.closeGraceMs).unref();
+  }
+
   /** preClose: every socket gets `closed` and code 1001; stragglers are destroyed after the grace time. */
   async shutdown(): Promise<void> {
     this.#closing = true;
@@ -147,6 +169,7 @@ export class SocketHub {
       return;
     }
     if (!latest || FINAL_STATES.has(latest.state) || peer.done) return;
+    if (peer.viewer && !canSee(peer.viewer, latest.owner)) return;
     const { lastSeq } = state.log.track(latest.id);
     const sawLive = lastSeq > seqAtJoin;
     const sawReplayed = replay.some((frame) => frame.seq === lastSeq);

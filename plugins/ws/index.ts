@@ -1,14 +1,15 @@
-import type { Server } from 'node:http';
-import { WebSocketServer } from 'ws';
 import { definePlugin } from '../../core/plugin.js';
-import { BridgeError } from '../../core/errors.js';
-import { CLIENT_ID, ERROR_BODY } from '../../core/http/schemas.js';
+import { BridgeError, tooManyRequests } from '../../core/errors.js';
+import { ERROR_BODY } from '../../core/http/schemas.js';
+import { CLIENT_ID, SOCKET_FRAME, STATUS_FRAME_EXAMPLE } from '../../contracts/schemas.js';
+import { warnIfExposed } from './exposure.js';
 import { SocketHub } from './hub.js';
 import { optionsSchema, type WsOptions } from './options.js';
 import { MutableWsStats, statsService } from './stats.js';
-import { upgradeListener, WS_PATH } from './upgrade.js';
 
 const PLUGIN = 'ws';
+
+const unavailable = (detail: string) => new BridgeError(503, 'unavailable', detail, { headers: { 'Retry-After': '5' } });
 
 /**
  * WS /ws?clientId=X — live status of a client's generations (SPEC §2.1): `connected`, `listening`
@@ -29,32 +30,14 @@ export default definePlugin<WsOptions>({
     const hub = new SocketHub({ generations, options, log: ctx.log, stats });
     ctx.provide('wsStats', statsService(stats));
     const unsubscribe = generations.onChange((gen) => hub.publish(gen));
+    // A socket another key opened on a clientId before it was bound gets none of the owner's frames.
+    const access = ctx.tryUse('access');
+    const unbind = access?.onBind?.((clientId, owner) => hub.evictWatchers(clientId, owner));
 
-    const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false, clientTracking: false });
     let closing = false;
-    const onUpgrade = upgradeListener({
-      hooks: ctx.hooks,
-      wss,
-      log: ctx.log,
-      access: () => ctx.tryUse('access'),
-      maxSocketsPerClient: options.maxSocketsPerClient,
-      openSockets: (clientId) => hub.openSockets(clientId),
-      isClosing: () => closing,
-      onRejected: () => void stats.rejectedTotal++,
-      onAccepted: (ws, clientId, since) => {
-        stats.acceptedTotal++;
-        void hub.attach(ws, clientId, since).catch((error: unknown) => {
-          ctx.log.error({ err: error, clientId }, 'websocket attach failed');
-          ws.terminate();
-        });
-      },
-    });
-
-    let server: Server | undefined;
-    ctx.hooks.listening.tap({ name: PLUGIN }, (listening) => {
-      server = listening;
-      listening.on('upgrade', onUpgrade);
+    ctx.hooks.listening.tap({ name: PLUGIN }, () => {
       hub.start();
+      warnIfExposed(ctx.config.server.host, access !== undefined, ctx.log);
     });
     ctx.hooks.preClose.tapPromise({ name: PLUGIN }, async () => {
       closing = true;
@@ -64,15 +47,13 @@ export default definePlugin<WsOptions>({
     ctx.onClose(() => {
       closing = true;
       unsubscribe();
+      unbind?.();
       hub.stop();
-      server?.off('upgrade', onUpgrade);
-      wss.close();
     });
 
-    // Recorded for the OpenAPI document; a plain GET (no upgrade) gets 426 after the same query checks.
     ctx.route({
-      method: 'get',
-      path: WS_PATH,
+      method: 'ws',
+      path: '/ws',
       summary: "WebSocket: live status of a client's generations",
       description:
         'Open as a websocket. Frames are JSON `{"status", "details"}`: `connected`, `listening` (heartbeat), `progress` ' +
@@ -80,23 +61,46 @@ export default definePlugin<WsOptions>({
         'reconnect with `&since=<last seq>` to receive the frames you missed first.',
       tags: ['generations'],
       scope: 'client',
+      maxPayload: options.maxPayload,
       query: {
         type: 'object',
         required: ['clientId'],
         properties: {
           clientId: CLIENT_ID,
-          since: { type: 'integer', minimum: 0, description: 'The seq of the last generation frame received; missed frames are replayed.' },
+          since: { type: 'integer', minimum: 0, maximum: 999_999_999_999_999, description: 'The seq of the last generation frame received; missed frames are replayed.' },
         },
       },
       responses: {
-        '101': { description: 'Switching to the websocket protocol.' },
+        '101': {
+          description: 'Switching to the websocket protocol; then text frames, each a JSON SocketFrame.',
+          schema: SOCKET_FRAME,
+          example: { status: 'progress', details: '42.50%', seq: 7, data: { ...STATUS_FRAME_EXAMPLE.data, state: 'running', percent: 42.5, result_urls: [], finished_at: null } },
+        },
         '400': { description: 'Missing or invalid clientId or since.', schema: ERROR_BODY },
         '426': { description: 'Sent without a websocket upgrade.', schema: ERROR_BODY },
         '429': { description: 'Too many sockets open for this clientId.', schema: ERROR_BODY },
       },
-      handler: () => {
-        throw new BridgeError(426, 'upgrade_required', 'open /ws as a websocket (ws://host/ws?clientId=...)', { headers: { Upgrade: 'websocket' } });
+      async accept({ query, principal }) {
+        if (closing) throw unavailable('the server is shutting down');
+        const clientId = query.clientId as string;
+        // Watching never binds a clientId (only generating and uploading do), so a socket cannot squat one.
+        await access?.checkClient(clientId, principal);
+        if (hub.openSockets(clientId) >= options.maxSocketsPerClient) {
+          throw tooManyRequests(`clientId ${clientId} already has ${options.maxSocketsPerClient} sockets open`, { headers: { 'Retry-After': '5' } });
+        }
       },
+      open(ws, { query, principal }) {
+        stats.acceptedTotal++;
+        const clientId = query.clientId as string;
+        // Checked again, synchronously, as the socket joins: the clientId may have been bound to another
+        // key during the handshake, after accept() checked it.
+        if (access?.mayWatch?.(clientId, principal) === false) return hub.refuseBound(ws);
+        void hub.attach(ws, clientId, query.since as number | undefined, principal).catch((error: unknown) => {
+          ctx.log.error({ err: error, clientId }, 'websocket attach failed');
+          ws.terminate();
+        });
+      },
+      refused: () => void stats.rejectedTotal++,
     });
   },
 });

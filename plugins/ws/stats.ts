@@ -1,4 +1,4 @@
-import type { WsStats, WsStatsSnapshot } from '../../core/contracts/ws.js';
+import type { WsStats, WsStatsSnapshot } from '../../plugins/ws/api.js';
 
 /** The counters behind the `wsStats` service; the hub bumps them, readers get copies. */
 export class MutableWsStats implements WsStatsSnapshot {

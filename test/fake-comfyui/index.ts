@@ -1,6 +1,6 @@
 /**
  * A protocol-faithful fake ComfyUI 0.3.64 for integration tests: a real HTTP + WebSocket server on
- * 127.0.0.1 (port 0 by default) that follows the captures in ../shared/comfyui-protocol/ — same
+ * 127.0.0.1 (port 0 by default) that follows the captures in test/fixtures/comfyui-protocol/ — same
  * routes (also under /api/...), same JSON bodies (Python json.dumps formatting), same websocket
  * message order for success, cache hits, validation errors, run-time errors, interrupts and
  * progress, including the real server's quirks (rejected prompts send no websocket message;

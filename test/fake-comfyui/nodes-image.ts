@@ -10,7 +10,7 @@ import { pyTraceback, saveImages } from './save-images.js';
 
 /**
  * Image nodes. Their object_info entries are the ones captured from ComfyUI 0.3.64
- * (../shared/comfyui-protocol/http_object_info_*.json), verbatim.
+ * (test/fixtures/comfyui-protocol/http_object_info_*.json), verbatim.
  */
 
 const captured = (raw: string): (() => Record<string, PyValue>) => {

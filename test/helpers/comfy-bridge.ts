@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GenerationService } from '../../core/contracts/generations.js';
+import type { GenerationService } from '../../plugins/generations/api.js';
 import type { FakeComfy } from '../fake-comfyui/index.js';
 import { startBridge, type RunningBridge } from './bridge.js';
 import { grabbing } from './fixture-plugins.js';

@@ -1,4 +1,4 @@
-import type { Generation } from '../../core/contracts/generation.js';
+import type { Generation } from '../../contracts/generation.js';
 
 /**
  * A whole generation record, as storage holds one, from only the fields a test cares about: the rest

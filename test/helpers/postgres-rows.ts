@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Generation } from '../../core/contracts/generation.js';
+import type { Generation } from '../../contracts/generation.js';
 
 /**
  * Bulk rows for storage-postgres, made by the server (generate_series) instead of one insert per row:

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Reading the real ComfyUI captures (../shared/comfyui-protocol beside the repository). */
+/** Reading the real ComfyUI captures, kept in the repository as test fixtures (test/fixtures/comfyui-protocol). */
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const CAPTURE_DIR = path.resolve(REPO, '../shared/comfyui-protocol');
+export const CAPTURE_DIR = path.resolve(REPO, 'test/fixtures/comfyui-protocol');
 
 export interface CapturedRequest {
   method: string;

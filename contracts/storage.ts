@@ -1,0 +1,88 @@
+import type { Generation, GenerationState } from './generation.js';
+
+/**
+ * The storage contract. The default implementation is plugins/storage-nedb; other backends
+ * (SQLite, PostgreSQL) implement the same interface. Keep it small and free of engine specifics.
+ * Every method returns copies: mutating a returned object never changes the store.
+ */
+export interface HistoryQuery {
+  clientId?: string;
+  owner?: string;
+  workflow?: string;
+  state?: GenerationState;
+  /** 1..100 */
+  limit: number;
+  offset: number;
+}
+
+export interface GenerationCounts {
+  /** Every generation ever recorded in this store (retention does not lower it). */
+  total: number;
+  byState: Record<GenerationState, number>;
+}
+
+export interface GenerationStore {
+  insert(gen: Generation): Promise<void>;
+  /** Applies the patch and returns the updated record, or undefined for an unknown id. */
+  update(id: string, patch: Partial<Omit<Generation, 'id'>>): Promise<Generation | undefined>;
+  get(id: string): Promise<Generation | undefined>;
+  /** The generation ComfyUI knows by this prompt_id (optional: storage backends may omit it). */
+  getByPromptId?(promptId: string): Promise<Generation | undefined>;
+  /** The client's newest generation (by createdAt). */
+  latestForClient(clientId: string): Promise<Generation | undefined>;
+  /** Newest first (createdAt desc, then id desc). */
+  page(query: HistoryQuery): Promise<{ items: Generation[]; total: number }>;
+  /** Generations in state queued or running (for reconciliation at start). */
+  unfinished(): Promise<Generation[]>;
+  counts(): Promise<GenerationCounts>;
+  /** Deletes finished generations created before `before` and/or beyond the newest `keep`; returns what was deleted. */
+  prune(rule: { before?: string; keep?: number }): Promise<Generation[]>;
+}
+
+export interface UploadRecord {
+  /** The stored name (fresh, random; never the client's file name). */
+  name: string;
+  clientId: string;
+  owner: string | null;
+  /** The multipart field the client used. */
+  field: string;
+  contentType: string;
+  size: number;
+  width: number;
+  height: number;
+  createdAt: string;
+  /** Generation ids that used it; a used upload does not expire. */
+  usedBy: string[];
+}
+
+export interface UploadStore {
+  insert(upload: UploadRecord): Promise<void>;
+  get(name: string): Promise<UploadRecord | undefined>;
+  markUsed(name: string, generationId: string): Promise<void>;
+  /** Forgets that a (deleted) generation used it, so an upload no generation uses any more can expire. */
+  unmarkUsed(name: string, generationId: string): Promise<void>;
+  /** Unused uploads created before `before`. */
+  expired(before: string): Promise<UploadRecord[]>;
+  delete(name: string): Promise<void>;
+}
+
+/** Small durable settings (e.g. the bridge's own ComfyUI clientId). */
+export interface KeyValueStore {
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  set(key: string, value: unknown): Promise<void>;
+}
+
+export interface Storage {
+  readonly generations: GenerationStore;
+  readonly uploads: UploadStore;
+  readonly kv: KeyValueStore;
+  /** True while open; /ready reports it. */
+  isOpen(): boolean;
+}
+
+declare module '../core/services.js' {
+  interface ServiceMap {
+    /** Where generations, uploads, counters and small key-values are kept (plugins/storage-*). */
+    storage: Storage;
+  }
+}
