@@ -1,7 +1,9 @@
 /**
  * P6: cold start of a bridge (default plugins, file store) on a data dir holding 100k finished
  * generations, against the same bridge on an empty data dir in the same run: time from spawn to
- * `LISTENING` and to the first 200 from /health, and the RSS once it answers. A third data dir holds
+ * `LISTENING` and to the first 200 from /health, the RSS once it answers, and the stop (SIGTERM to
+ * exit). The same once on a data dir of 1M rows (BENCH_P6_MILLION=0 leaves it out), with the
+ * default register deadline. A third data dir holds
  * the same 100k rows as written before final rows dropped their graph ("legacy rows"), which is
  * what an upgraded deployment opens first. The datafiles are written directly, line by line, in the
  * store's own format (generation-store's toDoc, one JSON line per row, plus the counters row), which
@@ -76,17 +78,23 @@ async function startOnce(dataDir: string): Promise<Record<string, number>> {
         () => false,
       );
       if (ok) break;
-      if (performance.now() - started > 60_000) throw new Error('/health did not answer 200 within 60 s');
+      if (performance.now() - started > 300_000) throw new Error('/health did not answer 200 within 300 s');
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const healthy = performance.now();
+    const rss = await rssOf(child.pid!);
+    const stopping = performance.now();
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
     return {
       to_listening_s: round((listening - started) / 1000, 3),
       to_health_s: round((healthy - started) / 1000, 3),
-      rss_mib: round((await rssOf(child.pid!)) / 1024 / 1024, 1),
+      rss_mib: round(rss / 1024 / 1024, 1),
+      stop_s: round((performance.now() - stopping) / 1000, 3),
     };
   } finally {
-    if (child.exitCode === null) {
+    if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
     }
@@ -101,9 +109,9 @@ export async function run(): Promise<Record<string, number>> {
     await mkdir(empty);
     const currentBytes = await fillDataDir(current, ROWS, false);
     const prefix = (name: string, values: Record<string, number>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [`${name}_${k}`, v]));
-    // The closing compaction rewrites the datafile (legacy rows lose their graph on disk then), so
-    // every start of the legacy dir after the first would measure the new format: start a fresh copy each time.
-    return await medianOf3(async () => {
+    // A compaction may rewrite the datafile (legacy rows lose their graph on disk then), so every
+    // start of the legacy dir after the first could measure the new format: start a fresh copy each time.
+    const result = await medianOf3(async () => {
       const legacyCopy = join(root, `legacy-${Date.now()}`);
       const legacyBytes = await fillDataDir(legacyCopy, ROWS, true);
       const result = {
@@ -116,6 +124,10 @@ export async function run(): Promise<Record<string, number>> {
       await rm(legacyCopy, { recursive: true, force: true });
       return result;
     });
+    if (process.env.BENCH_P6_MILLION === '0') return result;
+    const million = join(root, 'million');
+    const millionBytes = await fillDataDir(million, 1_000_000, false);
+    return { ...result, ...prefix('rows1m', await startOnce(million)), rows1m_datafile_mib: round(millionBytes / 1024 / 1024, 1) };
   } finally {
     await rm(root, { recursive: true, force: true });
   }

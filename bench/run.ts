@@ -136,10 +136,12 @@ const SCENARIOS: Scenario[] = [
   },
   {
     id: 'P5',
-    title: 'P5 — history pages at 10k and 100k stored generations (storage-nedb, file store)',
-    run: async () => (await import('./history.js')).run(),
+    title: 'P5 — history pages at 10k and 100k stored generations, and the write path (storage-nedb, file store)',
+    run: async () => ({ ...(await (await import('./history.js')).run()), writes: await (await import('./storage-writes.js')).run() }),
     repeats: 3,
-    note: 'Store level (NedbGenerationStore.page, 300 timed pages after 20 of warm-up), not over HTTP; cold open = a fresh process opening the 100k store.',
+    note:
+      'Store level (NedbGenerationStore.page, 300 timed pages after 20 of warm-up), not over HTTP; cold open = a fresh process opening the 100k store. ' +
+      "Write path: one generation's life as the generations service writes it (insert queued, running, one progress, completed: 4 writes, each to the row and the counters), 400 lives, one at a time (c=1) or 8 at once (c=8); \"fsync\" = syncWrites on (the default), each batch fdatasynced before its writes resolve.",
     rows: (m) => [
       ...(['at10k', 'at100k'] as const).flatMap((at) => [
         { metric: `${at.slice(2)} newest page p50 / p95`, bridge: `${fmt(m[`${at}.newestPage.p50`], 3)} / ${fmt(m[`${at}.newestPage.p95`], 3)} ms`, baseline: '', target: at === 'at100k' ? 'p95 ≤ 10 ms' : '', met: at === 'at100k' ? m[`${at}.newestPage.p95`]! <= 10 : undefined },
@@ -148,17 +150,39 @@ const SCENARIOS: Scenario[] = [
       ]),
       { metric: 'cold open of the 100k store / its RSS', bridge: `${n(m.coldOpen100kMs)} ms / ${fmt(m.rssMb, 0)} MB`, baseline: '', target: '' },
       { metric: 'fill 100k (inserts through the store)', bridge: `${n(m.fill100kMs)} ms`, baseline: '', target: '' },
+      ...(['sync', 'nosync'] as const).flatMap((mode) => [
+        {
+          metric: `write path c=1, ${mode === 'sync' ? 'fsync' : 'no fsync'}: ms per life / insert p50 / CPU per life`,
+          bridge: `${fmt(m[`writes.${mode}_c1_ms_per_life`], 2)} / ${fmt(m[`writes.${mode}_c1_insert_p50_ms`], 2)} / ${fmt(m[`writes.${mode}_c1_cpu_ms_per_life`], 2)} ms`,
+          baseline: '',
+          target: '',
+        },
+        {
+          metric: `write path c=8, ${mode === 'sync' ? 'fsync' : 'no fsync'}: lives/s / insert p50 / CPU per life`,
+          bridge: `${n(m[`writes.${mode}_c8_lives_per_s`])} / ${fmt(m[`writes.${mode}_c8_insert_p50_ms`], 2)} ms / ${fmt(m[`writes.${mode}_c8_cpu_ms_per_life`], 2)} ms`,
+          baseline: '',
+          target: '',
+        },
+      ]),
     ],
   },
   {
     id: 'P6',
-    title: 'P6 — cold start of a bridge with 100k stored generations vs an empty data dir',
+    title: 'P6 — cold start and stop of a bridge with 100k and 1M stored generations vs an empty data dir',
     run: async () => (await import('./p6-cold-start.js')).run(),
     repeats: 1,
-    note: 'Spawn of a bridge process (default plugins) to its first 200 from /health. "legacy rows": the same 100k rows still carrying their graph, as written before final rows dropped it (an upgraded deployment\'s first start).',
+    note: 'Spawn of a bridge process (default plugins) to its first 200 from /health, then SIGTERM to exit. "legacy rows": the same 100k rows still carrying their graph, as written before final rows dropped it (an upgraded deployment\'s first start). 1M rows: one start (not a median).',
     rows: (m) => [
       { metric: 'spawn → listening / → first 200 /health', bridge: `${fmt(m.rows100k_to_listening_s, 3)} / ${fmt(m.rows100k_to_health_s, 3)} s`, baseline: `${fmt(m.empty_to_listening_s, 3)} / ${fmt(m.empty_to_health_s, 3)} s`, target: '≤ 2 s', met: m.rows100k_to_health_s! <= 2 },
       { metric: 'RSS once ready', bridge: `${fmt(m.rows100k_rss_mib, 0)} MiB`, baseline: `${fmt(m.empty_rss_mib, 0)} MiB`, target: '' },
+      { metric: 'stop (SIGTERM → exit)', bridge: `${fmt(m.rows100k_stop_s, 3)} s`, baseline: `${fmt(m.empty_stop_s, 3)} s`, target: '≤ 2 s', met: m.rows100k_stop_s! <= 2 },
+      ...(m.rows1m_to_health_s === undefined
+        ? []
+        : [
+            { metric: '1M rows, default register deadline: spawn → first 200 /health, RSS', bridge: `${fmt(m.rows1m_to_health_s, 3)} s, ${fmt(m.rows1m_rss_mib, 0)} MiB`, baseline: '', target: 'starts', met: m.rows1m_to_health_s! > 0 },
+            { metric: '1M rows: stop (SIGTERM → exit)', bridge: `${fmt(m.rows1m_stop_s, 3)} s`, baseline: '', target: '≤ 2 s', met: m.rows1m_stop_s! <= 2 },
+            { metric: '1M rows: datafile size', bridge: `${fmt(m.rows1m_datafile_mib, 0)} MiB`, baseline: '', target: '' },
+          ]),
       { metric: 'legacy rows: → first 200 /health, RSS', bridge: `${fmt(m.legacy100k_to_health_s, 3)} s, ${fmt(m.legacy100k_rss_mib, 0)} MiB`, baseline: '', target: '' },
       { metric: 'datafile size (rows / legacy rows)', bridge: `${fmt(m.rows100k_datafile_mib, 1)} / ${fmt(m.legacy100k_datafile_mib, 1)} MiB`, baseline: '', target: '' },
     ],

@@ -17,7 +17,11 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const WATCH_PROGRESS = `(() => {
   const bar = document.getElementById('progress');
   window.progressSeen = [];
-  new MutationObserver(() => window.progressSeen.push(Number(bar.value))).observe(bar, { attributes: true, attributeFilter: ['value'] });
+  // Records batch when frames arrive together: each record's old value keeps the steps in between.
+  new MutationObserver((records) => {
+    for (const record of records.slice(1)) window.progressSeen.push(Number(record.oldValue));
+    window.progressSeen.push(Number(bar.value));
+  }).observe(bar, { attributes: true, attributeFilter: ['value'], attributeOldValue: true });
 })()`;
 
 describe('playground in a real browser', function () {
@@ -64,7 +68,9 @@ describe('playground in a real browser', function () {
   });
 
   it('uploads an image, runs it: the progress bar moves and the inverted result image loads', async () => {
-    stack.fake.setNodeDuration('TestSleep', 40);
+    // Long enough that the page's socket is open before the run ends (a generation that ended before
+    // the socket opened shows only its final frame, by design of the SDK's frames()).
+    stack.fake.setNodeDuration('TestSleep', 1500);
     const page = await open();
     await page.selectOption('#workflow', 'invert');
     await page.locator('#inputs[data-workflow="invert"]').waitFor();

@@ -5,7 +5,8 @@ import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Generation } from '../contracts/generation.js';
-import { AppendBuffer } from '../plugins/storage-nedb/append-buffer.js';
+import type { BridgeError } from '../core/errors.js';
+import { DatafileAppender } from '../plugins/storage-nedb/datafile-appender.js';
 import { readDatafile } from '../plugins/storage-nedb/datafile-load.js';
 import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { generationRecord } from './helpers/generation.js';
@@ -85,22 +86,20 @@ describe('storage-nedb write path', () => {
     expect((await again.generations.counts()).byState).to.deep.include({ queued: 100, running: 100 });
   });
 
-  it('AppendBuffer writes quick successive pushes in order, resolves once written, and reports a failed append', async () => {
+  it('DatafileAppender writes quick successive pushes in order through one handle, resolving each once written', async () => {
     const file = join(dataDir, 'lines.db');
-    const buffer = new AppendBuffer(file, 0o644);
-    await buffer.flushed(); // nothing pushed: resolves at once
-    const pushes = Array.from({ length: 50 }, (_, i) => {
-      buffer.push(`${i}\n`);
-      return buffer.flushed();
-    });
+    await writeFile(file, 'old\n');
+    const appender = await DatafileAppender.open(file, 0o644, { sync: true });
+    await appender.settled(); // nothing pushed: resolves at once
+    const pushes = Array.from({ length: 50 }, (_, i) => appender.push(`${i}\n`, [], 1));
     await Promise.all(pushes);
-    expect(await readFile(file, 'utf8')).to.equal(Array.from({ length: 50 }, (_, i) => `${i}\n`).join(''));
-
-    const broken = new AppendBuffer(join(dataDir, 'missing-dir', 'x.db'), 0o644);
-    broken.push('x\n');
+    expect(await readFile(file, 'utf8')).to.equal(`old\n${Array.from({ length: 50 }, (_, i) => `${i}\n`).join('')}`);
+    expect(appender.size).to.equal((await readFile(file)).length);
+    await appender.close();
     let failure: unknown;
-    await broken.flushed().catch((error: unknown) => (failure = error));
-    expect((failure as NodeJS.ErrnoException).code).to.equal('ENOENT');
+    await appender.push('late\n', [], 1).catch((error: unknown) => (failure = error));
+    expect((failure as BridgeError).code).to.equal('storage_unavailable');
+    expect(await readFile(file, 'utf8')).to.not.include('late');
     await unlink(file);
   });
 

@@ -11,7 +11,7 @@ const config = await loadConfig({
   flags: {
     dataDir: process.env.BENCH_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'cb-bench-'))),
     log: { level: 'silent' },
-    // BENCH_REGISTER_TIMEOUT_MS: for stores that load every row at register() (storage-nedb at 1M rows).
+    // BENCH_REGISTER_TIMEOUT_MS: for stores that load every row at register().
     server: { port: 0, ...(process.env.BENCH_REGISTER_TIMEOUT_MS ? { registerTimeoutMs: Number(process.env.BENCH_REGISTER_TIMEOUT_MS) } : {}) },
     // The bench sets its own caps: the queue bound (generate.maxActive, 1000 by default) would turn the
     // loaded and queued scenarios into 429s, which measure the refusal, not the bridge.

@@ -59,6 +59,23 @@ export class GenerationCounters {
     return this.#persist();
   }
 
+  /**
+   * Takes back a `recorded` or `moved` whose row was refused by the disk. The snapshot is written
+   * again when it can be: if that write fails too, the file keeps the refused change until the next
+   * successful counters write (the counters are totals, never a reason to run anything).
+   */
+  revert(change: { recorded: GenerationState } | { from: GenerationState; to: GenerationState }): void {
+    if ('recorded' in change) {
+      this.#total--;
+      this.#byState[change.recorded]--;
+    } else {
+      if (change.from === change.to) return;
+      this.#byState[change.to]--;
+      this.#byState[change.from]++;
+    }
+    this.#persist().catch(() => undefined);
+  }
+
   async #persist(): Promise<void> {
     const doc: CountersDoc = { _id: DOC_ID, total: this.#total, byState: { ...this.#byState } };
     await this.collection.update({ _id: DOC_ID }, doc, { upsert: true });

@@ -22,7 +22,11 @@ function reviveDates(key: string, value: unknown): unknown {
  * promise per line, most of a 100k-row load. Here a line is parsed with the reviver only when it
  * holds a date.
  */
-export async function readDatafile(stream: Readable, corruptAlertThreshold: number): Promise<LoadedDatafile> {
+export async function readDatafile(
+  stream: Readable,
+  corruptAlertThreshold: number,
+  onProgress?: (bytesRead: number) => void,
+): Promise<LoadedDatafile> {
   const rows = new Map<string, Row>();
   const indexes: Record<string, unknown> = {};
   let lines = 0;
@@ -56,7 +60,12 @@ export async function readDatafile(stream: Readable, corruptAlertThreshold: numb
 
   const decoder = new StringDecoder('utf8');
   let rest = '';
+  let bytesRead = 0;
   for await (const chunk of stream as AsyncIterable<string | Buffer>) {
+    if (onProgress) {
+      bytesRead += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      onProgress(bytesRead);
+    }
     const text = rest + (typeof chunk === 'string' ? chunk : decoder.write(chunk));
     const parts = text.split('\n');
     rest = parts.pop() ?? '';

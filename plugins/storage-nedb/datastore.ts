@@ -1,86 +1,207 @@
 import Datastore from 'nedb-promises';
 import type { Readable } from 'node:stream';
-import { AppendBuffer } from './append-buffer.js';
+import { DatafileAppender, type AppenderIo, type Undo } from './datafile-appender.js';
 import { readDatafile, type LoadedDatafile } from './datafile-load.js';
 
 /** A nedb-promises datastore of one collection. */
 export type Collection = Datastore<{ _id: string }>;
 
+type Doc = Record<string, unknown>;
+type Modification = { oldDoc: Doc; newDoc: Doc };
+
 /**
- * The parts of @seald-io/nedb 4's Persistence this module replaces or reads. Three costs of nedb's
- * file handling are taken over here, each keeping nedb's datafile format byte for byte:
- *  - the append of every change (open, write, close, one change at a time) → group commit (append-buffer.ts);
+ * The parts of @seald-io/nedb 4's Persistence this module replaces or reads. Four costs or risks of
+ * nedb's file handling are taken over here, each keeping nedb's datafile format byte for byte:
+ *  - the append of every change (open, write, close, one change at a time) → one open file with
+ *    group commit (datafile-appender.ts);
  *  - the parse of the datafile at load (a reviver and a promise per line) → datafile-load.ts;
- *  - the full rewrite of the datafile at every load → skipped (see openCollection).
+ *  - the full rewrite of the datafile at every load → skipped (see openCollection);
+ *  - the compaction (an await per row, then the handle of the replaced file) → compactCollection.
  */
 interface NedbPersistence {
   inMemoryOnly: boolean;
   filename: string;
   modes: { fileMode: number };
-  persistNewStateAsync(docs: Record<string, unknown>[]): Promise<void>;
+  persistNewStateAsync(docs: Doc[]): Promise<void>;
   persistCachedDatabaseAsync(): Promise<void>;
   treatRawStreamAsync(stream: Readable): Promise<LoadedDatafile>;
   corruptAlertThreshold: number;
 }
 
+interface NedbIndex {
+  fieldName: string;
+  unique: boolean;
+  sparse: boolean;
+  getMatching(value: unknown): Doc[];
+}
+
 /**
- * Methods of the underlying @seald-io/nedb datastore that nedb-promises does not type but forwards
- * through its proxy: the awaitable compaction (nedb-promises' own compactDatafile() returns
- * nothing to await), the in-memory row list used once at load to build our indexes, and the
- * persistence whose append group commit replaces.
+ * Members of the underlying @seald-io/nedb datastore that nedb-promises does not type but forwards
+ * through its proxy: the in-memory rows and indexes, the persistence whose appends are replaced,
+ * and the internal steps that change memory (wrapped to record how to undo a change whose line
+ * could not be written).
  */
 interface NedbInternals {
-  compactDatafileAsync(): Promise<void>;
-  getAllData(): Record<string, unknown>[];
+  getAllData(): Doc[];
   removeIndexAsync(fieldName: string): Promise<void>;
-  indexes: Record<string, unknown>;
+  indexes: Record<string, NedbIndex>;
   persistence: NedbPersistence;
+  _addToIndexes(doc: Doc): void;
+  _removeFromIndexes(doc: Doc): void;
+  _updateIndexes(oldDoc: Doc | Modification[], newDoc?: Doc): void;
+  _insertAsync(doc: unknown): Promise<unknown>;
+  _updateAsync(query: unknown, update: unknown, options: unknown): Promise<unknown>;
+  _removeAsync(query: unknown, options: unknown): Promise<unknown>;
 }
 
 export const internals = (collection: Collection): NedbInternals => collection as unknown as NedbInternals;
 
-const buffers = new WeakMap<Collection, AppendBuffer>();
+/**
+ * The @seald-io/nedb datastore itself. Reads may go through nedb-promises' proxy, but a method
+ * replaced through it lands on the proxy's target, where nedb's own `this._insertAsync(...)` calls
+ * never look: replacements are set here.
+ */
+const original = (collection: Collection): NedbInternals => (collection as unknown as { __original: NedbInternals }).__original;
 
-/** Resolves once every change made so far to `collection` is in its datafile (at once in memory). */
-export function flushed(collection: Collection): Promise<void> {
-  return buffers.get(collection)?.flushed() ?? Promise.resolve();
+export interface FileOptions {
+  /** fdatasync every batch of appended lines before its writes resolve. */
+  sync: boolean;
+  /** Replaces the appender's write and sync (tests inject a failing disk). */
+  io?: AppenderIo;
+  /** Called while the datafile is read, with the bytes read so far. */
+  onLoadProgress?: (bytesRead: number) => void;
+}
+
+const appenders = new WeakMap<Collection, DatafileAppender>();
+
+/** The current row with this _id in memory (no copy: do not mutate). */
+export function rawDoc(collection: Collection, id: string): Doc | undefined {
+  return internals(collection).indexes._id?.getMatching(id)[0];
 }
 
 /** nedb's own line format (model.serialize): JSON, with dates as {"$$date": ms}. */
-function serialize(doc: Record<string, unknown>): string {
-  return JSON.stringify(doc, function (this: Record<string, unknown>, key, value: unknown) {
+function serialize(doc: Doc): string {
+  return JSON.stringify(doc, function (this: Doc, key, value: unknown) {
     const raw = this[key];
     return raw instanceof Date ? { $$date: raw.getTime() } : value;
   });
 }
 
 /**
- * Routes the collection's appends through an AppendBuffer (group commit, see there) and makes
- * insert/update/remove resolve only once their lines are written, as nedb's own appends did.
+ * Sends the collection's appends to a DatafileAppender and makes insert/update/remove resolve
+ * only once their own lines are written (each write waits for its batch, not for later ones), or
+ * reject with `storage_unavailable` after their in-memory change has been undone.
+ *
+ * nedb changes memory first and then hands the changed rows to persistNewStateAsync, inside its
+ * one-at-a-time executor. The memory steps (_addToIndexes, _removeFromIndexes, _updateIndexes) are
+ * wrapped to journal their inverse while a write operation runs; the journal travels with the
+ * operation's lines, so a refused batch can be undone. The batch of an operation is found again
+ * through the options (or document) object the caller handed in, which nedb passes down unchanged.
  */
-function groupCommit(collection: Collection): void {
-  const persistence = internals(collection).persistence;
-  const buffer = new AppendBuffer(persistence.filename, persistence.modes.fileMode);
-  persistence.persistNewStateAsync = (docs) => {
-    let lines = '';
-    for (const doc of docs) lines += `${serialize(doc)}\n`; // no afterSerialization hook is configured
-    buffer.push(lines);
-    return Promise.resolve();
+function routeWrites(collection: Collection, appender: DatafileAppender): void {
+  const db = original(collection);
+  let depth = 0;
+  let journal: Undo[] | null = null;
+  let written: Promise<void> | undefined;
+  const batches = new WeakMap<object, Promise<void>>();
+
+  const add = db._addToIndexes.bind(db);
+  const remove = db._removeFromIndexes.bind(db);
+  const update = db._updateIndexes.bind(db);
+  db._addToIndexes = (doc) => {
+    add(doc);
+    journal?.push(() => remove(doc));
   };
-  buffers.set(collection, buffer);
-  const writes = collection as unknown as Record<'insert' | 'update' | 'remove', (...args: unknown[]) => Promise<unknown>>;
-  for (const method of ['insert', 'update', 'remove'] as const) {
-    const write = writes[method].bind(collection);
-    writes[method] = async (...args: unknown[]) => {
-      const result = await write(...args);
-      await buffer.flushed();
-      return result;
+  db._removeFromIndexes = (doc) => {
+    remove(doc);
+    journal?.push(() => add(doc));
+  };
+  db._updateIndexes = (oldDoc, newDoc) => {
+    update(oldDoc, newDoc);
+    if (Array.isArray(oldDoc)) {
+      const reverse = oldDoc.map((m) => ({ oldDoc: m.newDoc, newDoc: m.oldDoc }));
+      journal?.push(() => update(reverse));
+    } else journal?.push(() => update(newDoc as Doc, oldDoc));
+  };
+
+  const operations = [
+    ['_insertAsync', 0],
+    ['_updateAsync', 2],
+    ['_removeAsync', 1],
+  ] as const;
+  for (const [name, keyAt] of operations) {
+    const run = (db[name] as (...args: unknown[]) => Promise<unknown>).bind(db);
+    (db as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+      // An upsert runs _insertAsync inside _updateAsync: only the outermost call owns the journal.
+      const outermost = depth === 0;
+      if (outermost) {
+        journal = [];
+        written = undefined;
+      }
+      depth++;
+      try {
+        const result = await run(...args);
+        const key = args[keyAt];
+        if (outermost && written && typeof key === 'object' && key !== null) batches.set(key, written);
+        return result;
+      } finally {
+        depth--;
+        // A throwing operation changed nothing (nedb rolls its own memory change back): drop its journal.
+        if (outermost) journal = null;
+      }
     };
   }
+
+  db.persistence.persistNewStateAsync = (docs) => {
+    let lines = '';
+    for (const doc of docs) lines += `${serialize(doc)}\n`; // no afterSerialization hook is configured
+    const undo = journal ?? [];
+    if (journal) journal = [];
+    const batch = appender.push(lines, undo, docs.length);
+    if (depth > 0) written = batch;
+    else batch.catch(() => undefined); // index lines written at open: nobody awaits them
+    return Promise.resolve();
+  };
+
+  const waitFor = async (key: object): Promise<void> => {
+    const batch = batches.get(key);
+    batches.delete(key);
+    await batch;
+  };
+  const writes = collection as unknown as Record<'insert' | 'update' | 'remove', (...args: unknown[]) => Promise<unknown>>;
+  const insert = writes.insert.bind(collection);
+  const modify = writes.update.bind(collection);
+  const drop = writes.remove.bind(collection);
+  writes.insert = async (docs: unknown) => {
+    // A fresh object per call: the key that finds this operation's batch again.
+    const key = Array.isArray(docs) ? [...(docs as unknown[])] : { ...(docs as Doc) };
+    try {
+      return await insert(key);
+    } finally {
+      await waitFor(key);
+    }
+  };
+  writes.update = async (query: unknown, change: unknown, options?: unknown) => {
+    const key = { ...(options as Doc | undefined) };
+    try {
+      return await modify(query, change, key);
+    } finally {
+      await waitFor(key);
+    }
+  };
+  writes.remove = async (query: unknown, options?: unknown) => {
+    const key = { ...(options as Doc | undefined) };
+    try {
+      return await drop(query, key);
+    } finally {
+      await waitFor(key);
+    }
+  };
+  appenders.set(collection, appender);
 }
 
 /** Opens one collection: in memory, or backed by `filename` (loaded now, so load errors surface at start). */
-export async function openCollection(filename: string | null): Promise<Collection> {
+export async function openCollection(filename: string | null, options: FileOptions = { sync: true }): Promise<Collection> {
   const collection = filename === null ? Datastore.create({ inMemoryOnly: true }) : Datastore.create({ filename });
   if (filename === null) {
     await collection.load();
@@ -88,9 +209,9 @@ export async function openCollection(filename: string | null): Promise<Collectio
   }
   // nedb rewrites the whole datafile at every load (a compaction: serialize every row, write, fsync,
   // rename): over a second for 100k rows, before the bridge can listen. The file it read is already a
-  // valid log, so the load skips it; the periodic compaction and the one at close keep the file tidy.
+  // valid log, so the load skips it; compaction runs later, when the file has grown enough to need it.
   const persistence = internals(collection).persistence;
-  persistence.treatRawStreamAsync = (stream) => readDatafile(stream, persistence.corruptAlertThreshold);
+  persistence.treatRawStreamAsync = (stream) => readDatafile(stream, persistence.corruptAlertThreshold, options.onLoadProgress);
   const compact = persistence.persistCachedDatabaseAsync;
   persistence.persistCachedDatabaseAsync = () => Promise.resolve();
   try {
@@ -98,6 +219,44 @@ export async function openCollection(filename: string | null): Promise<Collectio
   } finally {
     persistence.persistCachedDatabaseAsync = compact;
   }
-  groupCommit(collection);
+  const appender = await DatafileAppender.open(filename, persistence.modes.fileMode, { sync: options.sync, io: options.io });
+  routeWrites(collection, appender);
   return collection;
+}
+
+/** The datafile's writer (undefined in memory). */
+export const appenderOf = (collection: Collection): DatafileAppender | undefined => appenders.get(collection);
+
+/**
+ * Rewrites the datafile to one line per row (nedb appends a line per change), as nedb's compaction
+ * does but without its await per row, in 1 MiB writes that leave the event loop free between them,
+ * and without losing the open handle. The rows are taken from memory at one instant; nedb replaces
+ * a row's object on every change, never mutates it, so the snapshot stays as it was taken.
+ */
+export async function compactCollection(collection: Collection): Promise<boolean> {
+  const appender = appenders.get(collection);
+  if (!appender) return false;
+  const db = internals(collection);
+  return appender.compact(() => {
+    const rows = db.getAllData();
+    const indexLines = Object.entries(db.indexes)
+      .filter(([fieldName]) => fieldName !== '_id') // nedb keeps _id itself; the others are declared in the file
+      .map(([, index]) => `${serialize({ $$indexCreated: { fieldName: index.fieldName, unique: index.unique, sparse: index.sparse } })}\n`);
+    return (function* () {
+      for (const row of rows) yield `${serialize(row)}\n`;
+      yield* indexLines;
+    })();
+  });
+}
+
+/**
+ * Waits for the writes already asked for and closes the datafile (nothing is compacted at close).
+ * nedb runs operations one at a time in call order: a lookup queued now ends after every write
+ * asked for before it has handed its lines to the appender, which close then waits for.
+ */
+export async function closeCollection(collection: Collection): Promise<void> {
+  const appender = appenders.get(collection);
+  if (!appender) return;
+  await collection.findOne({ _id: '' }).catch(() => undefined);
+  await appender.close();
 }

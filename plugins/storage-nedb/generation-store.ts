@@ -2,7 +2,7 @@ import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
 import type { Graph } from '../../contracts/graph.js';
 import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
 import type { GenerationCounters } from './counters.js';
-import { internals, type Collection } from './datastore.js';
+import { internals, rawDoc, type Collection } from './datastore.js';
 import { GenerationIndex, summarize, type GenerationSummary } from './generation-index.js';
 
 /**
@@ -75,11 +75,16 @@ export class NedbGenerationStore implements GenerationStore {
     if (this.index.get(gen.id)) throw new Error(`generation ${gen.id} already exists`);
     // The row and the counters live in two datafiles: write both at once rather than one after the other.
     const inserted = this.collection.insert(toDoc(gen));
-    const counted = this.counters.recorded(gen.state);
+    // The row on disk is what makes the generation exist: a counters write that fails alone does
+    // not undo it (the next counters write carries the totals kept in memory).
+    const counted = this.counters.recorded(gen.state).catch(() => undefined);
     try {
       await inserted;
-    } finally {
-      await counted.catch(() => undefined);
+    } catch (error) {
+      // Refused (the row is not on disk and no longer in memory): it is not counted either.
+      await counted;
+      this.counters.revert({ recorded: gen.state });
+      throw error;
     }
     this.index.add(summarize(gen));
     await counted;
@@ -93,17 +98,34 @@ export class NedbGenerationStore implements GenerationStore {
     const after = summarize({ ...before, ...(modifier.$set as Partial<GenerationSummary>) });
     const refiled = FILED.some((key) => before[key] !== after[key]);
     if (refiled) this.index.replace(after);
-    const counted = this.counters.moved(before.state, after.state);
+    const counted = this.counters.moved(before.state, after.state).catch(() => undefined);
     let doc: GenerationDoc | null;
     try {
       doc = (await this.collection.update({ _id: id }, modifier, { returnUpdatedDocs: true })) as GenerationDoc | null;
     } catch (error) {
-      if (refiled && this.index.get(id) === after) this.index.replace(before);
-      await this.counters.moved(after.state, before.state);
+      await counted;
+      this.#refile(id);
       throw error;
     }
     await counted;
     return doc ? fromDoc(doc) : undefined;
+  }
+
+  /**
+   * After a refused update, files the generation again as its row now is in memory (the refused
+   * change, and any queued behind it, were undone there), moving the counters to match. Concurrent
+   * refusals each end in the same place, whatever order they settle in.
+   */
+  #refile(id: string): void {
+    const filed = this.index.get(id);
+    if (!filed) return;
+    const row = rawDoc(this.collection, id) as GenerationDoc | undefined;
+    if (!row) return; // an undo never removes a row that was written: nothing to refile
+    const { createdAt, promptId, clientId, owner, workflow, state } = row;
+    const truth = summarize({ id, createdAt, promptId, clientId, owner, workflow, state });
+    if (!FILED.some((key) => filed[key] !== truth[key])) return;
+    this.index.replace(truth);
+    this.counters.revert({ from: truth.state, to: filed.state });
   }
 
   async get(id: string): Promise<Generation | undefined> {

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { STAGE } from '../../core/hooks.js';
 import { definePlugin } from '../../core/plugin.js';
 import { NedbStorage } from './nedb-storage.js';
 import { optionsSchema, type StorageNedbOptions } from './options.js';
@@ -13,10 +14,19 @@ export default definePlugin<StorageNedbOptions>({
   provides: ['storage'],
   options: optionsSchema,
   async register(ctx) {
-    const { inMemory, compactIntervalMs, retention } = ctx.options;
-    const storage = await NedbStorage.open({ dataDir: ctx.config.dataDir, inMemory, log: ctx.log });
+    const { inMemory, compactIntervalMs, retention, syncWrites } = ctx.options;
+    // register() only takes the lock and loads the small kv file: loading the rows takes as long as
+    // the store is large, so it runs in the background and the `ready` step below waits for it (the
+    // register deadline is for plugins wiring themselves up, not for reading a million rows).
+    const storage = await NedbStorage.begin({ dataDir: ctx.config.dataDir, inMemory, log: ctx.log, sync: syncWrites });
     ctx.provide('storage', storage);
-    ctx.log.info({ inMemory, generations: storage.generations.size }, 'storage open');
+    ctx.onClose(() => storage.close());
+
+    const started = Date.now();
+    ctx.hooks.ready.tapPromise({ name: PLUGIN, stage: STAGE.EARLY }, async () => {
+      await storage.loaded;
+      ctx.log.info({ inMemory, generations: storage.generations.size, ms: Date.now() - started }, 'storage open');
+    });
 
     const resultsDir = join(ctx.config.dataDir, 'results');
     const retain = async (): Promise<void> => {
@@ -29,22 +39,25 @@ export default definePlugin<StorageNedbOptions>({
     };
     const compact = async (): Promise<void> => {
       try {
-        await storage.compact();
+        const compacted = await storage.compact({ onlyIfGrown: true });
+        if (compacted.length > 0) ctx.log.debug({ compacted }, 'datafiles compacted');
       } catch (error) {
         ctx.log.error({ err: error }, 'compaction failed');
       }
     };
 
-    const timers = [every(compactIntervalMs, compact)];
+    const compaction = every(compactIntervalMs, compact);
+    let retaining: ReturnType<typeof every> | undefined;
     if (retention.maxAgeDays !== null || retention.maxRows !== null) {
-      timers.push(every(retention.intervalMs, retain));
+      retaining = every(retention.intervalMs, retain);
       // First pass once everything is registered, so a long-stopped bridge trims at start.
       ctx.hooks.ready.tapPromise({ name: PLUGIN }, retain);
     }
-
+    // Registered after storage.close, so it runs first (closers run in reverse). A running
+    // compaction is not waited for: storage.close abandons it, so a large store stops at once.
     ctx.onClose(async () => {
-      for (const timer of timers) await timer.stop();
-      await storage.close();
+      void compaction.stop();
+      await retaining?.stop();
     });
   },
 });

@@ -1,12 +1,14 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Storage } from '../../contracts/storage.js';
 import { BootError } from '../../core/errors.js';
 import { GenerationCounters } from './counters.js';
 import { DataDirLock } from './data-dir-lock.js';
+import type { AppenderIo } from './datafile-appender.js';
 import { repairDatafileTail } from './datafile-repair.js';
-import { flushed, internals, openCollection, type Collection } from './datastore.js';
+import { appenderOf, closeCollection, compactCollection, openCollection, type Collection } from './datastore.js';
+import { DeferredGenerationStore, DeferredUploadStore } from './deferred-stores.js';
 import { NedbGenerationStore } from './generation-store.js';
 import { NedbKeyValueStore } from './kv-store.js';
 import { NedbUploadStore } from './upload-store.js';
@@ -19,64 +21,163 @@ export interface OpenStorageOptions {
   dataDir: string;
   inMemory: boolean;
   log: Pick<Logger, 'warn' | 'info'>;
+  /** fdatasync each batch of writes before it resolves (default true). */
+  sync?: boolean;
+  /** Replaces the datafile writes (tests inject a failing disk). */
+  io?: AppenderIo;
+  /** How often a long load logs how far it got (default 2 s). */
+  progressEveryMs?: number;
 }
 
 export const lockPath = (dataDir: string): string => join(dataDir, 'db', 'LOCK');
 export const datafilePath = (dataDir: string, name: CollectionName): string => join(dataDir, 'db', `${name}.db`);
 
-/** The nedb implementation of the Storage contract: one datafile per collection, or all in memory. */
+/** A datafile is rewritten once what was appended since its last rewrite is as large as what it held then. */
+const COMPACT_MIN_GROWTH_BYTES = 1 << 20;
+/** How often a long load logs how far it got, unless told otherwise. */
+const PROGRESS_EVERY_MS = 2000;
+
+interface Loaded {
+  generations: NedbGenerationStore;
+  uploads: NedbUploadStore;
+}
+
+/**
+ * The nedb implementation of the Storage contract: one datafile per collection, or all in memory.
+ *
+ * Opening is two steps. `begin` takes the data dir lock and loads the small kv collection (plugins
+ * read it while they register), then returns while generations, counters and uploads load in the
+ * background: a million rows take many seconds, longer than any register deadline should be.
+ * `loaded` resolves when they are in; until then isOpen() is false and calls to generations and
+ * uploads wait for it. `open` does both steps.
+ */
 export class NedbStorage implements Storage {
-  #open = true;
+  #loaded: Loaded | undefined;
+  #closed = false;
+  readonly generations: DeferredGenerationStore;
+  readonly uploads: DeferredUploadStore;
+  /** Resolves once every datafile is loaded; rejects with a BootError naming the file that could not be. */
+  readonly loaded: Promise<void>;
+  /** Sizes of the datafiles when the last compaction (or the open) left them. */
+  readonly #baseSizes = new Map<CollectionName, number>();
 
   private constructor(
-    readonly generations: NedbGenerationStore,
-    readonly uploads: NedbUploadStore,
     readonly kv: NedbKeyValueStore,
-    private readonly collections: Record<CollectionName, Collection>,
+    private readonly collections: Partial<Record<CollectionName, Collection>>,
     private readonly lock: DataDirLock | null,
-  ) {}
+    loading: Promise<Loaded>,
+  ) {
+    const ready = loading.then((loaded) => (this.#loaded = loaded));
+    this.generations = new DeferredGenerationStore(ready.then((loaded) => loaded.generations));
+    this.uploads = new DeferredUploadStore(ready.then((loaded) => loaded.uploads));
+    this.loaded = ready.then(() => undefined);
+    this.loaded.catch(() => undefined); // reported to whoever awaits it (the plugin's ready step, open())
+  }
 
+  /** Opens and loads everything. */
   static async open(options: OpenStorageOptions): Promise<NedbStorage> {
+    const storage = await NedbStorage.begin(options);
+    try {
+      await storage.loaded;
+    } catch (error) {
+      await storage.close();
+      throw error;
+    }
+    return storage;
+  }
+
+  /** Takes the lock and loads kv; the rest loads in the background (see `loaded`). */
+  static async begin(options: OpenStorageOptions): Promise<NedbStorage> {
     let lock: DataDirLock | null = null;
     if (!options.inMemory) {
-      await mkdir(join(options.dataDir, 'db'), { recursive: true });
-      lock = await DataDirLock.acquire(lockPath(options.dataDir), options.dataDir);
+      const dir = join(options.dataDir, 'db');
+      try {
+        await mkdir(dir, { recursive: true });
+        lock = await DataDirLock.acquire(lockPath(options.dataDir), options.dataDir);
+      } catch (error) {
+        throw unusableDir(dir, error);
+      }
     }
+    const collections: Partial<Record<CollectionName, Collection>> = {};
     try {
-      const collections = {} as Record<CollectionName, Collection>;
-      for (const name of COLLECTIONS) collections[name] = await openOne(name, options);
-      const generations = await NedbGenerationStore.open(collections.generations, (rows) => GenerationCounters.open(collections.counters, rows));
-      const uploads = await NedbUploadStore.open(collections.uploads);
-      const kv = new NedbKeyValueStore(collections.kv);
-      return new NedbStorage(generations, uploads, kv, collections, lock);
+      collections.kv = await openOne('kv', options);
     } catch (error) {
       await lock?.release();
       throw error;
     }
+    const loading = (async (): Promise<Loaded> => {
+      collections.counters = await openOne('counters', options);
+      collections.generations = await openOne('generations', options);
+      const counters = collections.counters;
+      const generations = await NedbGenerationStore.open(collections.generations, (rows) => GenerationCounters.open(counters, rows));
+      collections.uploads = await openOne('uploads', options);
+      const uploads = await NedbUploadStore.open(collections.uploads);
+      return { generations, uploads };
+    })();
+    const storage = new NedbStorage(new NedbKeyValueStore(collections.kv), collections, lock, loading);
+    if (!options.inMemory) {
+      void loading.then(async () => {
+        for (const name of COLLECTIONS) storage.#baseSizes.set(name, await sizeOf(datafilePath(options.dataDir, name)));
+      }, () => undefined);
+    }
+    return storage;
   }
 
   isOpen(): boolean {
-    return this.#open;
+    return this.#loaded !== undefined && !this.#closed;
   }
 
-  /** Rewrites every datafile to one line per row (nedb appends a line per change). */
-  async compact(): Promise<void> {
-    if (this.lock === null) return;
-    for (const name of COLLECTIONS) await internals(this.collections[name]).compactDatafileAsync();
+  /**
+   * Rewrites datafiles to one line per row (nedb appends a line per change). `onlyIfGrown`: only
+   * those that grew by at least their size at the previous rewrite (and 1 MiB), so the cost of
+   * rewriting stays proportional to what was written since, however large the store.
+   */
+  async compact(options: { onlyIfGrown?: boolean } = {}): Promise<CollectionName[]> {
+    const done: CollectionName[] = [];
+    if (this.lock === null || this.#closed) return done;
+    await this.loaded;
+    for (const name of COLLECTIONS) {
+      const collection = this.collections[name];
+      const appender = collection && appenderOf(collection);
+      if (!collection || !appender) continue;
+      const base = this.#baseSizes.get(name) ?? 0;
+      const grown = appender.size - base;
+      if (options.onlyIfGrown && (grown < COMPACT_MIN_GROWTH_BYTES || grown < base)) continue;
+      if (await compactCollection(collection)) {
+        this.#baseSizes.set(name, appender.size);
+        done.push(name);
+      }
+    }
+    return done;
   }
 
-  /** Compacts once more (queued after pending writes) and releases the data dir. */
+  /**
+   * Waits for queued writes, closes the datafiles and releases the data dir. A compaction in
+   * progress is abandoned (the datafile it would replace is whole); nothing is compacted here, so
+   * closing takes as long as the last writes, not as long as the store is large.
+   */
   async close(): Promise<void> {
-    if (!this.#open) return;
-    this.#open = false;
+    if (this.#closed) return;
+    this.#closed = true;
     try {
-      await this.compact();
-      // Group commit may still be writing lines the compaction already holds; let it finish first.
-      for (const name of COLLECTIONS) await flushed(this.collections[name]).catch(() => undefined);
+      // A load cannot be cut short; a close during it waits for it (or for its failure).
+      await this.loaded.catch(() => undefined);
+      // All at once: each close abandons its compaction before waiting for its writes.
+      await Promise.all(COLLECTIONS.map(async (name) => {
+        const collection = this.collections[name];
+        if (collection) await closeCollection(collection);
+      }));
     } finally {
       await this.lock?.release();
     }
   }
+}
+
+async function sizeOf(file: string): Promise<number> {
+  return stat(file).then(
+    (s) => s.size,
+    () => 0,
+  );
 }
 
 async function openOne(name: CollectionName, options: OpenStorageOptions): Promise<Collection> {
@@ -86,9 +187,36 @@ async function openOne(name: CollectionName, options: OpenStorageOptions): Promi
   if (repair.droppedBytes > 0) {
     options.log.warn({ file, droppedBytes: repair.droppedBytes }, `dropped a torn last line (${repair.droppedBytes} bytes) from ${file}`);
   }
+  const size = await sizeOf(file);
+  const every = options.progressEveryMs ?? PROGRESS_EVERY_MS;
+  const started = Date.now();
+  let lastReport = started;
+  const onLoadProgress = (bytesRead: number): void => {
+    const now = Date.now();
+    if (now - lastReport < every) return;
+    lastReport = now;
+    options.log.info(
+      { file, bytesRead, bytes: size },
+      `loading ${name}: ${mib(bytesRead)} of ${mib(size)} MiB read (${Math.round((100 * bytesRead) / Math.max(size, 1))} %)`,
+    );
+  };
   try {
-    return await openCollection(file);
+    const collection = await openCollection(file, { sync: options.sync ?? true, io: options.io, onLoadProgress });
+    const ms = Date.now() - started;
+    if (ms >= every) options.log.info({ file, bytes: size, ms }, `loaded ${name} (${mib(size)} MiB) in ${(ms / 1000).toFixed(1)} s`);
+    return collection;
   } catch (error) {
     throw new BootError(`cannot open the ${name} datafile ${file}: ${(error as Error).message}`, { cause: error });
   }
 }
+
+/** One clear line for a data dir the bridge cannot write (read-only, no permission, disk full), instead of a stack trace. */
+function unusableDir(dir: string, error: unknown): unknown {
+  if (error instanceof BootError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  const why =
+    code === 'EROFS' ? 'is on a read-only filesystem' : code === 'EACCES' || code === 'EPERM' ? 'is not writable by this user' : code === 'ENOSPC' ? 'is on a full disk' : `cannot be used (${code ?? (error as Error).message})`;
+  return new BootError(`data dir ${dir} ${why}: the bridge needs to write its database there`, { cause: error });
+}
+
+const mib = (bytes: number): string => (bytes / (1 << 20)).toFixed(0);

@@ -10,6 +10,7 @@ export interface RetentionOptions {
 
 export interface StorageNedbOptions {
   inMemory: boolean;
+  syncWrites: boolean;
   compactIntervalMs: number;
   retention: RetentionOptions;
 }
@@ -19,11 +20,19 @@ export const optionsSchema: JsonSchema = {
   additionalProperties: false,
   properties: {
     inMemory: { type: 'boolean', default: false, description: 'Keep everything in memory (tests); nothing is written to the data dir.' },
+    syncWrites: {
+      type: 'boolean',
+      default: true,
+      description:
+        'fdatasync every batch of writes before it resolves, so a generation answered "queued" survives a power loss, not only a crash ' +
+        '(concurrent writes share one sync). false keeps crash safety (kill -9) and leaves power-loss safety to the OS.',
+    },
     compactIntervalMs: {
       type: 'integer',
       minimum: 5000,
       default: 600000,
-      description: 'How often the datafiles are compacted (nedb appends a line per change).',
+      description:
+        'How often the datafiles are checked for compaction (nedb appends a line per change); a file is rewritten once it has grown by its size at the last rewrite.',
     },
     retention: {
       type: 'object',

@@ -1,0 +1,271 @@
+import { constants } from 'node:fs';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { storageUnavailable } from './storage-unavailable.js';
+
+/** Puts back an in-memory change whose line could not be written. */
+export type Undo = () => void;
+
+/** The file operations the appender makes, replaceable in tests to inject a failing disk. */
+export interface AppenderIo {
+  write(handle: FileHandle, data: Buffer, position: number): Promise<number>;
+  datasync(handle: FileHandle): Promise<void>;
+}
+
+const realIo: AppenderIo = {
+  write: async (handle, data, position) => (await handle.write(data, 0, data.length, position)).bytesWritten,
+  datasync: (handle) => handle.datasync(),
+};
+
+export interface AppenderOptions {
+  /** fdatasync after every batch, so a resolved write survives a power loss, not only a crash. */
+  sync: boolean;
+  io?: AppenderIo;
+}
+
+interface Batch {
+  lines: string;
+  undo: Undo[];
+  count: number;
+  done: Promise<void>;
+  settle: (error?: unknown) => void;
+}
+
+function newBatch(): Batch {
+  let settle!: (error?: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    settle = (error?: unknown) => (error === undefined ? resolve() : reject(error as Error));
+  });
+  // A batch nobody awaits (an index line written at open) must not become an unhandled rejection.
+  done.catch(() => undefined);
+  return { lines: '', undo: [], count: 0, done, settle };
+}
+
+/** Appends `later` to `first`: one batch whose settlement also settles the one it absorbed. */
+function merge(first: Batch, later: Batch | null): Batch {
+  if (later === null) return first;
+  first.lines += later.lines;
+  first.undo.push(...later.undo);
+  first.count += later.count;
+  first.done.then(
+    () => later.settle(),
+    (error: unknown) => later.settle(error),
+  );
+  return first;
+}
+
+/**
+ * The writer of one nedb datafile, kept open for the life of the store.
+ *
+ * Group commit: lines handed in while a write is on its way are written together by the next one
+ * (one `pwrite` and, with `sync`, one `fdatasync` per batch), in the order they were made; each
+ * push's promise resolves once its batch is in the file (and on the disk with `sync`).
+ *
+ * Failure: a batch is written whole or not at all: when a write fails (ENOSPC, EIO, EROFS) the file
+ * is cut back to where the batch began, and that batch and every batch queued behind it are
+ * refused, with their in-memory changes undone newest first. The lines queued behind a failed one
+ * were made on top of its changes (nedb writes whole rows), so writing them later would persist
+ * what was refused. Nothing refused is kept to be written at the next flush or at close.
+ *
+ * Compaction rewrites the file from a snapshot of memory into a temporary file and renames it over
+ * the datafile; the handle is then reopened on the new file (an open handle would keep writing to
+ * the replaced one).
+ */
+export class DatafileAppender {
+  #next: Batch | null = null;
+  #inFlight: Batch | null = null;
+  /** Where the next batch goes: the end of what was written successfully. */
+  #offset: number;
+  /** A failed write left bytes past #offset that a cut-back could not remove yet. */
+  #dirtyTail = false;
+  #compacting = false;
+  #closed = false;
+  #stopCompaction = false;
+  /** Lines written since the last compaction (a measure of how much a compaction would reclaim). */
+  #appended = 0;
+  readonly #io: AppenderIo;
+
+  private constructor(
+    readonly filename: string,
+    private readonly mode: number,
+    private readonly options: AppenderOptions,
+    private handle: FileHandle,
+    size: number,
+  ) {
+    this.#offset = size;
+    this.#io = options.io ?? realIo;
+  }
+
+  static async open(filename: string, mode: number, options: AppenderOptions): Promise<DatafileAppender> {
+    const handle = await open(filename, constants.O_RDWR | constants.O_CREAT, mode);
+    try {
+      const { size } = await handle.stat();
+      return new DatafileAppender(filename, mode, options, handle, size);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  /** Lines appended since the last compaction (or the open). */
+  get appendedLines(): number {
+    return this.#appended;
+  }
+
+  /** Bytes in the datafile that were written successfully. */
+  get size(): number {
+    return this.#offset;
+  }
+
+  /**
+   * Queues `lines` (each ending in "\n") with the undo of the in-memory changes they record.
+   * Resolves once they are written; rejects with a 503 `storage_unavailable` when they never will be.
+   */
+  push(lines: string, undo: Undo[], count: number): Promise<void> {
+    if (this.#closed) {
+      for (let i = undo.length - 1; i >= 0; i--) undo[i]!();
+      return Promise.reject(storageUnavailable(new Error('the data store is closed'), 'the data store is closed'));
+    }
+    if (lines.length === 0) return Promise.resolve();
+    const start = this.#next === null && this.#inFlight === null && !this.#compacting;
+    const batch = (this.#next ??= newBatch());
+    batch.lines += lines;
+    batch.undo.push(...undo);
+    batch.count += count;
+    if (start) void this.#drain();
+    return batch.done;
+  }
+
+  /** Resolves when everything pushed so far is settled (written or refused). */
+  async settled(): Promise<void> {
+    while (this.#next ?? this.#inFlight) await (this.#inFlight ?? this.#next)!.done.catch(() => undefined);
+  }
+
+  async #drain(): Promise<void> {
+    // Let the changes made in the current tick join the first batch.
+    await Promise.resolve();
+    while (this.#next && !this.#compacting) {
+      const batch = (this.#inFlight = this.#next);
+      this.#next = null;
+      try {
+        await this.#write(batch.lines);
+        this.#appended += batch.count;
+        this.#inFlight = null;
+        batch.settle();
+      } catch (error) {
+        // Refuse this batch and everything queued behind it, undoing their changes newest first.
+        const refused = merge(batch, this.#next);
+        this.#next = null;
+        this.#inFlight = null;
+        for (let i = refused.undo.length - 1; i >= 0; i--) refused.undo[i]!();
+        refused.settle(storageUnavailable(error));
+      }
+    }
+    this.#inFlight = null;
+  }
+
+  async #write(lines: string): Promise<void> {
+    if (this.#dirtyTail) {
+      await this.handle.truncate(this.#offset);
+      this.#dirtyTail = false;
+    }
+    const data = Buffer.from(lines, 'utf8');
+    let written = 0;
+    try {
+      while (written < data.length) {
+        written += await this.#io.write(this.handle, data.subarray(written), this.#offset + written);
+      }
+      if (this.options.sync) await this.#io.datasync(this.handle);
+    } catch (error) {
+      // Cut the file back so no part of the refused batch stays (a restart must not read it).
+      this.#dirtyTail = true;
+      await this.handle
+        .truncate(this.#offset)
+        .then(() => (this.#dirtyTail = false))
+        .catch(() => undefined);
+      throw error;
+    }
+    this.#offset += data.length;
+  }
+
+  /**
+   * Rewrites the datafile as `snapshot()` yields it (taken synchronously once pending writes have
+   * settled: its lines hold every change made so far). Changes made meanwhile are appended to the
+   * new file afterwards. Returns false when it did not run (closed, already running, stopped).
+   */
+  async compact(snapshot: () => Iterable<string>): Promise<boolean> {
+    if (this.#compacting || this.#closed) return false;
+    this.#compacting = true;
+    let carried: Batch | null = null;
+    const temp = `${this.filename}~`;
+    try {
+      while (this.#inFlight) await this.#inFlight.done.catch(() => undefined);
+      // Changes queued but not written yet are in the snapshot: the new file carries them.
+      carried = this.#next;
+      this.#next = null;
+      const lines = snapshot();
+      const out = await open(temp, 'w', this.mode);
+      try {
+        let chunk = '';
+        let position = 0;
+        for (const line of lines) {
+          chunk += line;
+          if (chunk.length < 1 << 20) continue;
+          position += (await out.write(chunk, position, 'utf8')).bytesWritten;
+          chunk = '';
+          // Stop promptly at close: a large rewrite must not hold the shutdown.
+          if (this.#stopCompaction) throw new Error('compaction stopped');
+        }
+        if (chunk.length > 0) position += (await out.write(chunk, position, 'utf8')).bytesWritten;
+        await out.sync();
+      } finally {
+        await out.close();
+      }
+      await rename(temp, this.filename);
+      await syncDir(dirname(this.filename));
+      const fresh = await DatafileAppender.open(this.filename, this.mode, this.options);
+      const old = this.handle;
+      this.handle = fresh.handle;
+      this.#offset = fresh.#offset;
+      this.#dirtyTail = false;
+      this.#appended = 0;
+      await old.close().catch(() => undefined);
+      carried?.settle();
+      carried = null;
+      return true;
+    } catch (error) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      if (this.#stopCompaction) return false;
+      throw error;
+    } finally {
+      // Lines the snapshot was to carry go to the old file as usual, ahead of newer ones.
+      if (carried) this.#next = merge(carried, this.#next);
+      this.#compacting = false;
+      if (this.#next && !this.#inFlight) void this.#drain();
+    }
+  }
+
+  /** Stops a running compaction, waits for queued writes and closes the file. Later pushes are refused. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#stopCompaction = true;
+    while (this.#compacting || this.#next || this.#inFlight) {
+      if (this.#compacting) await new Promise((resolve) => setImmediate(resolve));
+      else await this.settled();
+    }
+    this.#closed = true;
+    await this.handle.close();
+  }
+}
+
+/** fsync of the directory, so a rename survives a power loss. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename itself has happened.
+  } finally {
+    await handle.close();
+  }
+}

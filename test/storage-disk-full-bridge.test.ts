@@ -1,0 +1,128 @@
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
+import { mountSmallDisk, type SmallDisk } from './helpers/small-disk.js';
+import { until } from './helpers/until.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<number | null>;
+}
+
+/** `comfy-bridge serve` on a free port; resolves once it logged where it listens. */
+async function serve(dataDir: string, comfyUrl: string): Promise<Served> {
+  const child = spawn(process.execPath, ['bin/comfy-bridge.js', 'serve'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      COMFY_BRIDGE_PORT: '0',
+      COMFY_BRIDGE_HOST: '127.0.0.1',
+      COMFY_BRIDGE_DATA_DIR: dataDir,
+      COMFY_BRIDGE_COMFYUI_URLS: comfyUrl,
+      COMFY_BRIDGE_LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the bridge did not say where it listens:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      // The line that says where the bridge listens (other lines name the ComfyUI url).
+      const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*"msg":"listening"/.exec(output);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the bridge exited (${code}) before listening:\n${output}`));
+    });
+  });
+  return { child, url, exited };
+}
+
+const generate = (url: string) =>
+  fetch(`${url}/generate-based-workflow?clientId=full-disk-client`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 2 }),
+  });
+
+const generationCount = async (url: string): Promise<number> =>
+  ((await (await fetch(`${url}/generation-count`)).json()) as { generation_count: number }).generation_count;
+
+describe('a bridge whose data disk is full (a real 2 MiB tmpfs)', function () {
+  this.timeout(120_000);
+  let fake: FakeComfy;
+  let disk: SmallDisk;
+  const running: Served[] = [];
+
+  before(async () => {
+    fake = await startFakeComfy({ nodeDurationMs: 5 });
+    disk = await mountSmallDisk('2m');
+  });
+  after(async () => {
+    for (const served of running) {
+      if (served.child.exitCode === null && served.child.signalCode === null) {
+        served.child.kill('SIGKILL');
+        await served.exited;
+      }
+    }
+    await fake.stop();
+    await disk.release();
+  });
+
+  it('answers 503 storage_unavailable with Retry-After, and the refused generation is neither stored nor run after a restart', async () => {
+    const first = await serve(disk.dir, fake.url);
+    running.push(first);
+    await until(async () => (await fetch(`${first.url}/ready`).catch(() => undefined))?.status === 200, 'the first bridge to be ready', 30_000);
+
+    await disk.fill();
+    const refused = await Promise.all([generate(first.url), generate(first.url), generate(first.url)]);
+    for (const res of refused) {
+      expect(res.status).to.equal(503);
+      expect(res.headers.get('retry-after')).to.match(/^\d+$/);
+      const body = (await res.json()) as { error: string; detail: string };
+      expect(body.error).to.equal('storage_unavailable');
+      expect(body.detail).to.not.include('ENOSPC');
+    }
+    expect(await generationCount(first.url)).to.equal(0);
+
+    // Shut down with room on the disk again: nothing refused may be written on the way out.
+    await disk.free();
+    first.child.kill('SIGTERM');
+    expect(await first.exited).to.equal(0);
+
+    const second = await serve(disk.dir, fake.url);
+    running.push(second);
+    await until(async () => (await fetch(`${second.url}/ready`).catch(() => undefined))?.status === 200, 'the second bridge to be ready', 30_000);
+    const history = (await (await fetch(`${second.url}/history?clientId=full-disk-client`)).json()) as { total_count: number };
+    expect(history.total_count).to.equal(0);
+    expect(await generationCount(second.url)).to.equal(0);
+
+    // The disk has room: the same request is taken and runs, and it is the only prompt ComfyUI ever saw.
+    const accepted = await generate(second.url);
+    expect(accepted.status).to.equal(200);
+    const { id } = (await accepted.json()) as { id: string };
+    await until(
+      async () => {
+        const res = await fetch(`${second.url}/execution-info?id=${encodeURIComponent(id)}`);
+        return res.status === 200 && ((await res.json()) as { data: { state: string } }).data.state === 'completed';
+      },
+      'the accepted generation to complete',
+      20_000,
+    );
+    expect(fake.prompts.filter((p) => p.accepted)).to.have.length(1);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).to.equal(0);
+  });
+});
