@@ -101,6 +101,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/results/{id}/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One result file of a generation
+         * @description The file as copied from ComfyUI when the generation completed. Supports ETag / If-None-Match (304), Last-Modified / If-Modified-Since, and single byte ranges (206; 416 when unsatisfiable). Same visibility as history.
+         */
+        get: operations["getResultsIdFile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/generate-based-workflow": {
         parameters: {
             query?: never;
@@ -153,26 +173,6 @@ export interface paths {
          * @description The same frame a websocket gets: `status` is `progress` while queued or running, `closed` once completed, `error` once failed or interrupted; `details` is the percent or the reason; `data` holds id, workflow, state, position, percent, node, step, max_steps, result_urls, error_message and the timestamps. With both `id` and `clientId`, the generation must belong to that client.
          */
         get: operations["getExecutionInfo"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/results/{id}/{file}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * One result file of a generation
-         * @description The file as copied from ComfyUI when the generation completed. Supports ETag / If-None-Match (304), Last-Modified / If-Modified-Since, and single byte ranges (206; 416 when unsatisfiable). Same visibility as history.
-         */
-        get: operations["getResultsIdFile"];
         put?: never;
         post?: never;
         delete?: never;
@@ -623,6 +623,11 @@ export interface operations {
                             queue_remaining?: number | null;
                         }[];
                         reasons: string[];
+                        /** @description Present when workflow files were skipped at the last (re)load: each file and why. They do not make the bridge unready. */
+                        workflow_errors?: {
+                            file?: string;
+                            reason?: string;
+                        }[];
                     };
                 };
             };
@@ -675,6 +680,11 @@ export interface operations {
                             queue_remaining?: number | null;
                         }[];
                         reasons: string[];
+                        /** @description Present when workflow files were skipped at the last (re)load: each file and why. They do not make the bridge unready. */
+                        workflow_errors?: {
+                            file?: string;
+                            reason?: string;
+                        }[];
                     };
                 };
             };
@@ -868,6 +878,81 @@ export interface operations {
             };
             /** @description Not multipart/form-data, or an image type that is not allowed. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected server fault; the detail never carries internals. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getResultsIdFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The whole file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description The requested byte range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not modified (If-None-Match / If-Modified-Since) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed or missing parameter, or a body field that is not allowed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown generation or file */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The range lies beyond the end of the file */
+            416: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1217,81 +1302,6 @@ export interface operations {
             };
             /** @description No such generation (or not visible to this key). */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Unexpected server fault; the detail never carries internals. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    getResultsIdFile: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-                file: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The whole file */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/octet-stream": unknown;
-                };
-            };
-            /** @description The requested byte range */
-            206: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/octet-stream": unknown;
-                };
-            };
-            /** @description Not modified (If-None-Match / If-Modified-Since) */
-            304: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Malformed or missing parameter, or a body field that is not allowed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Unknown generation or file */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The range lies beyond the end of the file */
-            416: {
                 headers: {
                     [name: string]: unknown;
                 };
