@@ -12,6 +12,11 @@ export default definePlugin<StoragePostgresOptions>({
   description: 'Stores generations, uploads and small settings in PostgreSQL; several bridge instances may share one database.',
   provides: ['storage'],
   options: optionsSchema,
+  env: {
+    // Sets the url and enables this plugin; storage-nedb must be off too (`storage-nedb: false` in the
+    // config file, as config/postgres.example.yaml has it): two storage plugins stop the boot.
+    COMFY_BRIDGE_DATABASE_URL: { key: 'url', value: 'URL', description: 'PostgreSQL connection string: stores in PostgreSQL (with storage-nedb: false).' },
+  },
   async register(ctx) {
     const { url, retention } = ctx.options;
     const storage = await PostgresStorage.open({ ...ctx.options, log: ctx.log });
