@@ -16,6 +16,8 @@ type Tags = Readonly<Record<string, string>>;
  */
 export class BackendChoice {
   readonly #lastModel = new Map<string, string>();
+  readonly #capable = new Map<string, readonly BackendConnection[]>();
+  #capableVersion = -1;
   #roundRobin = 0;
 
   constructor(
@@ -35,24 +37,45 @@ export class BackendChoice {
     if (needs.modelKey !== '') this.#lastModel.set(backend, needs.modelKey);
   }
 
+  /**
+   * The backends (up or not) that carry the pin and have what `needs` asks, reused while the
+   * capabilities stay the same: graphs of one workflow ask the same, and a decision must stay cheap
+   * with many backends (docs/performance.md, routing).
+   */
+  #capableOf(needs: GraphNeeds, workflow: string | undefined): readonly BackendConnection[] {
+    if (this.#capableVersion !== this.caps.version) {
+      this.#capable.clear();
+      this.#capableVersion = this.caps.version;
+    }
+    const pin = workflow !== undefined ? this.pins[workflow] : undefined;
+    const signature = `${pin ? workflow : ''}\u0000${needs.classes.join('\u0001')}\u0000${needs.models.map((m) => `${m.input}=${m.file}`).join('\u0001')}`;
+    let capable = this.#capable.get(signature);
+    if (!capable) {
+      capable = this.backends.filter((backend) => {
+        if (pin && !hasTags(this.tags.get(backend.name), pin)) return false;
+        const caps = this.caps.get(backend.name);
+        return !caps || canRun(caps, needs);
+      });
+      // Bounded: a flood of distinct graphs (client-chosen model inputs) cannot grow it without end.
+      if (this.#capable.size >= 10_000) this.#capable.clear();
+      this.#capable.set(signature, capable);
+    }
+    return capable;
+  }
+
   pick(need?: RouteNeed): string | undefined {
     const needs = need ? this.needs(need) : undefined;
-    const pin = need?.workflow !== undefined ? this.pins[need.workflow] : undefined;
+    const candidates = needs ? this.#capableOf(needs, need?.workflow) : this.backends;
     let best: BackendConnection[] = [];
     let bestLoad = Infinity;
     let bestWeight = -Infinity;
     let warm: BackendConnection | undefined;
     let warmLoad = Infinity;
     const wantsWarm = this.affinity.enabled && needs !== undefined && needs.modelKey !== '';
-    for (const backend of this.backends) {
+    for (const backend of candidates) {
       if (!backend.up) continue;
-      if (pin && !hasTags(this.tags.get(backend.name), pin)) continue;
-      if (needs) {
-        const caps = this.caps.get(backend.name);
-        if (caps && !canRun(caps, needs)) continue;
-      }
       const load = backend.queueRemaining ?? 0;
-      if (wantsWarm && this.#lastModel.get(backend.name) === needs.modelKey && load < warmLoad) {
+      if (wantsWarm && load < warmLoad && this.#lastModel.get(backend.name) === needs.modelKey) {
         warm = backend;
         warmLoad = load;
       }

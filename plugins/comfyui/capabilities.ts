@@ -63,23 +63,28 @@ export function parseCapabilities(all: Record<string, unknown>, at: number): Bac
   return { classes, models, at };
 }
 
+/** Model inputs by node class: class → its inputs that take model files (on any backend). */
+export type ModelInputs = ReadonlyMap<string, ReadonlySet<string>>;
+
 /**
  * The needs of a graph: its node classes, and the string values of inputs that are model inputs on
- * any backend (`modelInputs`, the union of every backend's model-input keys).
+ * any backend. Only the inputs of classes that have model inputs are looked at (the hot path).
  */
-export function needsOf(graph: Graph, modelInputs: ReadonlySet<string>): GraphNeeds {
-  const classes = new Set<string>();
+export function needsOf(graph: Graph, modelInputs: ModelInputs): GraphNeeds {
+  const classes: string[] = [];
   const models: { input: string; file: string }[] = [];
-  for (const node of Object.values(graph)) {
-    classes.add(node.class_type);
-    for (const [name, value] of Object.entries(node.inputs)) {
-      if (typeof value !== 'string') continue;
-      const input = `${node.class_type}.${name}`;
-      if (modelInputs.has(input)) models.push({ input, file: value });
+  for (const id in graph) {
+    const node = graph[id]!;
+    if (!classes.includes(node.class_type)) classes.push(node.class_type);
+    const inputs = modelInputs.get(node.class_type);
+    if (!inputs) continue;
+    for (const name of inputs) {
+      const value = node.inputs[name];
+      if (typeof value === 'string') models.push({ input: `${node.class_type}.${name}`, file: value });
     }
   }
-  const modelKey = [...new Set(models.map((m) => m.file))].sort().join('\n');
-  return { classes: [...classes], models, modelKey };
+  const modelKey = models.length === 0 ? '' : models.length === 1 ? models[0]!.file : [...new Set(models.map((m) => m.file))].sort().join('\n');
+  return { classes, models, modelKey };
 }
 
 /** What `caps` lacks of `needs`, as sentences an operator can act on; [] when it can run it. */

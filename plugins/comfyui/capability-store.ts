@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { BackendConnection } from './backend-connection.js';
-import { parseCapabilities, type BackendCapabilities } from './capabilities.js';
+import { parseCapabilities, type BackendCapabilities, type ModelInputs } from './capabilities.js';
 import { isObject } from './protocol.js';
 
 /**
@@ -13,8 +13,8 @@ export class CapabilityStore {
   readonly #caps = new Map<string, BackendCapabilities>();
   readonly #asking = new Map<string, Promise<void>>();
   readonly #askedAt = new Map<string, number>();
-  /** Union over backends of the "<class>.<input>" keys that are model inputs. */
-  #modelInputs: ReadonlySet<string> = new Set();
+  /** Union over backends of the inputs that take model files, by class. */
+  #modelInputs: ModelInputs = new Map();
   /** Bumped on every change, so callers can reuse what they derived from the last version. */
   version = 0;
 
@@ -29,7 +29,7 @@ export class CapabilityStore {
     return this.#caps.get(name);
   }
 
-  get modelInputs(): ReadonlySet<string> {
+  get modelInputs(): ModelInputs {
     return this.#modelInputs;
   }
 
@@ -55,7 +55,7 @@ export class CapabilityStore {
       const caps = parseCapabilities(res.body, this.now());
       const before = this.#caps.get(backend.name);
       this.#caps.set(backend.name, caps);
-      this.#modelInputs = new Set([...this.#caps.values()].flatMap((c) => [...c.models.keys()]));
+      this.#modelInputs = unionOfModelInputs(this.#caps.values());
       this.version += 1;
       if (!before || before.classes.size !== caps.classes.size || modelCount(before) !== modelCount(caps)) {
         this.log.info({ backend: backend.name, classes: caps.classes.size, modelInputs: caps.models.size, models: modelCount(caps) }, 'backend capabilities learnt');
@@ -86,3 +86,17 @@ const modelCount = (caps: BackendCapabilities): number => {
   for (const files of caps.models.values()) n += files.size;
   return n;
 };
+
+function unionOfModelInputs(all: Iterable<BackendCapabilities>): ModelInputs {
+  const union = new Map<string, Set<string>>();
+  for (const caps of all) {
+    for (const key of caps.models.keys()) {
+      const dot = key.lastIndexOf('.');
+      const classType = key.slice(0, dot);
+      const inputs = union.get(classType) ?? new Set<string>();
+      inputs.add(key.slice(dot + 1));
+      union.set(classType, inputs);
+    }
+  }
+  return union;
+}
