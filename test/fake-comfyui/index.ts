@@ -90,7 +90,7 @@ export class FakeComfy {
       tempDir: path.join(base, 'temp'),
       checkpoints: options.checkpoints ?? ['v1-5-pruned-emaonly.safetensors'],
       hiddenClasses: new Set(),
-      model: { loaded: null, loadMs: options.modelLoadMs ?? 0 },
+      model: { loaded: null, loadMs: options.modelLoadMs ?? 0, loads: 0 },
     };
     for (const dir of [this.dirs.inputDir, this.dirs.outputDir, this.dirs.tempDir]) mkdirSync(dir, { recursive: true });
     this.hub = new WsHub((sid) => this.onSocket(sid));
@@ -121,6 +121,11 @@ export class FakeComfy {
   /** The checkpoint files this instance has from now on (its /object_info and validation follow). */
   setCheckpoints(names: string[]): void {
     this.dirs.checkpoints = [...names];
+  }
+
+  /** How many times a checkpoint was loaded (a change of model) since start. */
+  get modelLoads(): number {
+    return this.dirs.model.loads;
   }
 
   /** Node classes this instance lacks from now on, as if their custom nodes were not installed. */

@@ -10,7 +10,7 @@ export interface NodeEnv {
   /** Classes this instance pretends not to have (missing custom nodes): absent from /object_info, refused by validation. */
   hiddenClasses: Set<string>;
   /** The checkpoint in "GPU memory" and what loading another one costs (ms), shared by reference with runs. */
-  model: { loaded: string | null; loadMs: number };
+  model: { loaded: string | null; loadMs: number; loads: number };
 }
 
 export interface NodeRunContext extends NodeEnv {

@@ -62,6 +62,7 @@ export const CheckpointLoaderSimple: NodeDef = {
     if (ctx.model.loaded !== name) {
       if (ctx.model.loadMs > 0) await ctx.sleep(ctx.model.loadMs);
       ctx.model.loaded = name;
+      ctx.model.loads += 1;
     }
     return { outputs: [{ model: name }, { clip: name }, { vae: name }] };
   },
