@@ -6,6 +6,15 @@ export interface BackendOptions {
   name?: string;
   /** Tie-breaker between equally loaded backends: the higher weight is picked first. */
   weight?: number;
+  /** Labels workflows can be pinned to (e.g. {gpu: "a100"}); see `pins`. */
+  tags?: Record<string, string>;
+}
+
+export interface AffinityOptions {
+  /** Prefer the backend that last ran the same model files (no reload). */
+  enabled: boolean;
+  /** …while its queue is at most this many prompts longer than the shortest capable queue. */
+  maxQueueImbalance: number;
 }
 
 export interface ReconnectOptions {
@@ -34,6 +43,13 @@ export interface ComfyuiOptions {
   pollIntervalMs: number;
   /** How long a node class's /object_info is reused before it is asked again. */
   objectInfoTtlMs: number;
+  /** How often every up backend's whole /object_info is read again (node classes, model files). */
+  capabilitiesRefreshMs: number;
+  /** Never read one backend's whole /object_info more often than this (a miss asks again, throttled). */
+  capabilitiesMinGapMs: number;
+  affinity: AffinityOptions;
+  /** Workflow alias → tags a backend must carry to run it, e.g. {"text-to-image": {gpu: "a100"}}. */
+  pins: Record<string, Record<string, string>>;
 }
 
 export const DEFAULT_OPTIONS: ComfyuiOptions = Object.freeze({
@@ -48,7 +64,13 @@ export const DEFAULT_OPTIONS: ComfyuiOptions = Object.freeze({
   moveQueuedAfterMs: 2_000,
   pollIntervalMs: 30_000,
   objectInfoTtlMs: 60_000,
+  capabilitiesRefreshMs: 60_000,
+  capabilitiesMinGapMs: 2_000,
+  affinity: { enabled: true, maxQueueImbalance: 2 },
+  pins: {},
 });
+
+const TAGS_SCHEMA = { type: 'object', additionalProperties: { type: 'string', minLength: 1, maxLength: 64 } };
 
 export const optionsSchema: JsonSchema = {
   type: 'object',
@@ -67,6 +89,7 @@ export const optionsSchema: JsonSchema = {
           url: { type: 'string', pattern: '^https?://[^\\s]+$', description: 'Base URL of the ComfyUI server.' },
           name: { type: 'string', minLength: 1, maxLength: 64, description: 'Name used in logs and status (defaults to host:port).' },
           weight: { type: 'number', exclusiveMinimum: 0, default: 1, description: 'Preference between equally loaded backends.' },
+          tags: { ...TAGS_SCHEMA, description: 'Labels workflows can be pinned to (see pins), e.g. {"gpu": "a100"}.' },
         },
       },
     },
@@ -113,6 +136,34 @@ export const optionsSchema: JsonSchema = {
       default: DEFAULT_OPTIONS.objectInfoTtlMs,
       description: "How long a node class's /object_info is reused (one cache for workflows and generations).",
     },
+    capabilitiesRefreshMs: {
+      type: 'integer',
+      minimum: 10,
+      default: DEFAULT_OPTIONS.capabilitiesRefreshMs,
+      description: "How often each up backend's whole /object_info (node classes, model files) is read again; also read when it connects.",
+    },
+    capabilitiesMinGapMs: {
+      type: 'integer',
+      minimum: 0,
+      default: DEFAULT_OPTIONS.capabilitiesMinGapMs,
+      description: "Least time between two reads of one backend's whole /object_info.",
+    },
+    affinity: {
+      type: 'object',
+      additionalProperties: false,
+      default: DEFAULT_OPTIONS.affinity,
+      description: 'Send a generation to the backend that last ran the same model files, unless its queue is too much longer.',
+      properties: {
+        enabled: { type: 'boolean', default: DEFAULT_OPTIONS.affinity.enabled },
+        maxQueueImbalance: { type: 'integer', minimum: 0, default: DEFAULT_OPTIONS.affinity.maxQueueImbalance, description: 'How many prompts longer than the shortest capable queue the warm backend may be.' },
+      },
+    },
+    pins: {
+      type: 'object',
+      default: DEFAULT_OPTIONS.pins,
+      description: 'Workflow alias → tags a backend must carry (backends[].tags) to run it.',
+      additionalProperties: TAGS_SCHEMA,
+    },
   },
 };
 
@@ -123,5 +174,7 @@ export function resolveOptions(partial: Partial<ComfyuiOptions> = {}): ComfyuiOp
     ...partial,
     backends: partial.backends && partial.backends.length > 0 ? partial.backends : DEFAULT_OPTIONS.backends,
     reconnect: { ...DEFAULT_OPTIONS.reconnect, ...partial.reconnect },
+    affinity: { ...DEFAULT_OPTIONS.affinity, ...partial.affinity },
+    pins: partial.pins ?? DEFAULT_OPTIONS.pins,
   };
 }
