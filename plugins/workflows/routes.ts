@@ -1,7 +1,7 @@
 import type { PluginContext } from '../../core/plugin.js';
 import { notFound } from '../../core/errors.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
-import type { WorkflowRegistry } from '../../plugins/workflows/api.js';
+import type { Workflow, WorkflowRegistry } from '../../plugins/workflows/api.js';
 
 const listItemSchema = {
   title: 'WorkflowSummary',
@@ -34,6 +34,15 @@ const inputSchema = {
 };
 
 export function mountWorkflowRoutes(ctx: Pick<PluginContext, 'route'>, registry: WorkflowRegistry): void {
+  // /workflow-list is a hot read whose answer changes only at a reload, which replaces the Workflow
+  // objects: the serialised answer is reused while list() returns the very same objects.
+  let cached: { from: Workflow[]; json: string } | undefined;
+  const listJson = (workflows: Workflow[]): string => {
+    if (cached && cached.from.length === workflows.length && cached.from.every((w, i) => w === workflows[i])) return cached.json;
+    const json = JSON.stringify(workflows.map(({ alias, description, thumbnail }) => ({ alias, description, thumbnail })));
+    cached = { from: workflows, json };
+    return json;
+  };
   ctx.route({
     method: 'get',
     path: '/workflow-list',
@@ -48,7 +57,8 @@ export function mountWorkflowRoutes(ctx: Pick<PluginContext, 'route'>, registry:
       },
     },
     handler: (koa) => {
-      koa.body = registry.list().map(({ alias, description, thumbnail }) => ({ alias, description, thumbnail }));
+      koa.type = 'application/json';
+      koa.body = listJson(registry.list());
     },
   });
 
