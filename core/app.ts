@@ -7,9 +7,7 @@ import { createHooks, type Hooks } from './hooks.js';
 import { createLogger } from './log.js';
 import { ServiceRegistry } from './services.js';
 import { RouteTable } from './http/routes.js';
-import { requestContext } from './http/request-context.js';
-import { errorMapper } from './http/errors.js';
-import { jsonBody } from './http/body.js';
+import { kernel } from './http/kernel.js';
 import { applyServerLimits, serverOptions } from './http/server-limits.js';
 import { resolvePlugins } from './loader/resolve.js';
 import { orderPlugins } from './loader/order.js';
@@ -55,9 +53,7 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
     if (error.code === 'ECONNRESET' || error.code === 'EPIPE' || error.code === 'ECONNABORTED') log.debug({ err: error }, 'client went away');
     else log.error({ err: error }, 'unhandled koa error');
   });
-  koa.use(requestContext(log, hooks));
-  koa.use(errorMapper(hooks));
-  koa.use(jsonBody(config.server.bodyLimitBytes));
+  koa.use(kernel(log, hooks, config.server.bodyLimitBytes));
 
   const loaded: string[] = [];
   const timings: { plugin: string; ms: number }[] = [];
@@ -91,9 +87,9 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
     throw error;
   }
   log.info({ plugins: timings }, pluginTree(timings, performance.now() - bootStarted));
-  koa.use(routes.router.routes());
-  // Sets 405 (with Allow) or 501 with no body; the error mapper turns them into {"error","detail"}.
-  koa.use(routes.router.allowedMethods());
+  // Exact paths from a map, the rest through the router; 405 (with Allow) or 501 come with no body and
+  // the kernel turns them into {"error","detail"}.
+  koa.use(routes.dispatch());
 
   let server: Server | undefined;
   const sockets = new Set<Socket>();

@@ -5,6 +5,7 @@ import {
   outputsOfHistory,
   outputsOfNode,
   queuePlace,
+  queuePlaces,
   readJob,
   toLookup,
 } from '../plugins/comfyui/protocol.js';
@@ -131,6 +132,13 @@ describe('comfyui protocol readers', () => {
       expect(queuePlace(queue, 'front-id')).to.equal('pending');
       expect(queuePlace(queue, 'other')).to.equal('absent');
       expect(queuePlace('garbage', 'other')).to.equal('absent');
+    });
+    it('reads every place in one pass, the same as queuePlace for each prompt', () => {
+      const places = queuePlaces(queue);
+      for (const id of ['running-id', 'pending-id', 'front-id', 'other']) expect(places.get(id) ?? 'absent', id).to.equal(queuePlace(queue, id));
+      expect(places.size).to.equal(3);
+      expect(queuePlaces('garbage').size).to.equal(0);
+      expect(queuePlaces({ queue_running: 'nonsense', queue_pending: [['no id'], 7] }).size).to.equal(0);
     });
   });
 

@@ -38,6 +38,18 @@ describe('kernel: HTTP pipeline', () => {
     expect(taps).to.include('ready');
   });
 
+  it('answers as the router does for what the exact-path map does not hold: HEAD, a trailing slash, another method', async () => {
+    const head = await fetch(`${url}/health`, { method: 'HEAD' });
+    expect(head.status).to.equal(200);
+    const slash = await fetch(`${url}/health/`);
+    expect(slash.status).to.equal(200);
+    expect(await slash.json()).to.include({ status: 'ok' });
+    const wrongMethod = await fetch(`${url}/health`, { method: 'DELETE' });
+    expect(wrongMethod.status).to.equal(405);
+    expect(wrongMethod.headers.get('allow')).to.include('GET');
+    expect(await wrongMethod.json()).to.include({ error: 'method_not_allowed' });
+  });
+
   it('validates and coerces query and body before the handler', async () => {
     const response = await post('/echo?n=3', JSON.stringify({ text: 'hi' }));
     expect(response.status).to.equal(200);
@@ -97,7 +109,11 @@ describe('kernel: HTTP pipeline', () => {
   it('sets X-Request-Id, keeps a sane incoming one, and logs it', async () => {
     const fresh = await fetch(`${url}/health`);
     const id = fresh.headers.get('x-request-id');
-    expect(id).to.match(/^[0-9a-f-]{36}$/);
+    // A process prefix and a counter: a sane id by the same rule as incoming ones, new on every request.
+    expect(id).to.match(/^[A-Za-z0-9._:-]{1,128}$/);
+    const next = (await fetch(`${url}/health`)).headers.get('x-request-id');
+    expect(next).to.match(/^[A-Za-z0-9._:-]{1,128}$/);
+    expect(next).not.to.equal(id);
     const kept = await fetch(`${url}/health`, { headers: { 'x-request-id': 'trace-123' } });
     expect(kept.headers.get('x-request-id')).to.equal('trace-123');
     const hostile = await fetch(`${url}/health`, { headers: { 'x-request-id': 'a b <script>' } });

@@ -20,6 +20,5 @@ export function jsonBody(limitBytes: number): Middleware {
       throw badRequest(`malformed JSON body: ${error.message}`);
     },
   }) as unknown as Middleware;
-  // Most requests are reads without a body: skip the parser's setup for them.
-  return (ctx, next) => (ctx.request.length || ctx.get('transfer-encoding') ? parse(ctx, next) : next());
+  return parse;
 }

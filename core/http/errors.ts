@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Context, Middleware } from 'koa';
+import type { Context } from 'koa';
 import { BridgeError, internal, isBridgeError } from '../errors.js';
 import type { Hooks } from '../hooks.js';
 
@@ -18,7 +18,7 @@ function toBridgeError(error: unknown): BridgeError {
 }
 
 /** The router's bare answers (no route, a method the path does not take, a method nobody takes) as errors. */
-function unanswered(ctx: Context): void {
+export function unanswered(ctx: Context): void {
   if (ctx.status === 404) throw new BridgeError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
   const allow = ctx.response.get('Allow');
   if (ctx.status === 405) {
@@ -45,20 +45,13 @@ const causeText = (error: unknown): string | undefined => {
   return cause instanceof Error ? `${cause.name}: ${cause.message}` : undefined;
 };
 
-/** Turns every error into `{"error", "detail"}`; 5xx causes are logged, never sent. */
-export function errorMapper(hooks: Hooks): Middleware {
-  return async (ctx, next) => {
-    try {
-      await next();
-      if (ctx.body === undefined) unanswered(ctx);
-    } catch (caught) {
-      const error = toBridgeError(caught);
-      const log = ctx.state.log as Logger;
-      logRefusal(log, error, caught);
-      if (hooks.onError.isUsed()) hooks.onError.call(error, ctx);
-      ctx.status = error.status;
-      ctx.set(error.headers);
-      ctx.body = { error: error.code, detail: error.detail, ...error.extra };
-    }
-  };
+/** Turns a failure into `{"error", "detail"}` on the response; 5xx causes are logged, never sent. */
+export function mapError(ctx: Context, caught: unknown, hooks: Hooks): void {
+  const error = toBridgeError(caught);
+  const log = ctx.state.log as Logger;
+  logRefusal(log, error, caught);
+  if (hooks.onError.isUsed()) hooks.onError.call(error, ctx);
+  ctx.status = error.status;
+  ctx.set(error.headers);
+  ctx.body = { error: error.code, detail: error.detail, ...error.extra };
 }

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { ValidateFunction } from 'ajv';
 import { createAjv, describeErrors } from '../config/ajv.js';
 import { badRequest, BootError, BridgeError, forbidden, unsupportedMediaType } from '../errors.js';
@@ -26,11 +26,31 @@ export class RouteTable {
   readonly websockets: WebSocketRoutes;
   readonly #recorded: RecordedRoute[] = [];
   readonly #owners = new Map<string, string>();
+  /** Routes without parameters, by "METHOD /path": a request on one skips the router's regex walk. */
+  readonly #exact = new Map<string, { path: string; run: (ctx: Context) => Promise<void> }>();
   readonly #queryAjv = createAjv({ coerceTypes: 'array' });
   readonly #bodyAjv = createAjv();
 
   constructor(private readonly hooks: Hooks) {
     this.websockets = new WebSocketRoutes((admission, request) => this.admit(admission, request));
+  }
+
+  /**
+   * The routing middleware: a request on an exact path a route mounts (the common case) goes straight
+   * to it; anything else (parameters, a trailing slash, another case, HEAD, an unknown path or
+   * method) goes through the router, which also answers 404, 405 and 501.
+   */
+  dispatch(): Middleware {
+    const routed = this.router.routes() as unknown as Middleware;
+    const allowed = this.router.allowedMethods() as unknown as Middleware;
+    return (ctx, next) => {
+      const exact = this.#exact.get(`${ctx.method} ${ctx.path}`);
+      if (!exact) return routed(ctx, () => allowed(ctx, next));
+      // What the router would have set: metrics label requests by the route's path.
+      (ctx as Context & { _matchedRoute?: string })._matchedRoute = exact.path;
+      (ctx as Context & { params?: Record<string, string> }).params = {};
+      return exact.run(ctx);
+    };
   }
 
   recorded(): readonly RecordedRoute[] {
@@ -59,13 +79,15 @@ export class RouteTable {
   #addHttp(plugin: string, definition: HttpRouteDefinition, admission: Admission): void {
     const { handler, ...described } = definition;
     const body = this.#compile(this.#bodyAjv, definition.body, plugin, definition);
-    this.router[definition.method](definition.path, async (ctx: Context) => {
+    const run = async (ctx: Context) => {
       const admitted = await this.admit(admission, authRequest(ctx));
       ctx.state.principal = admitted.principal;
       if (admission.query) ctx.state.query = admitted.query;
       if (body) ctx.state.body = validated(body, requestBody(ctx), 'body field');
       await handler(ctx, { query: admitted.query, body: (ctx.state.body ?? {}) as Record<string, unknown>, principal: admitted.principal });
-    });
+    };
+    this.router[definition.method](definition.path, run);
+    if (!definition.path.includes(':')) this.#exact.set(`${definition.method.toUpperCase()} ${definition.path}`, { path: definition.path, run });
     this.#recorded.push(Object.freeze({ ...described, scope: admission.scope, plugin }));
   }
 

@@ -1,6 +1,6 @@
 import type { BackendConnection } from './backend-connection.js';
 import { UnreachableError } from './http-client.js';
-import { foundInHistory, isObject, queuePlace, readJob } from './protocol.js';
+import { foundInHistory, isObject, queuePlace, queuePlaces, readJob } from './protocol.js';
 import type { Found } from './protocol.js';
 
 /**
@@ -41,8 +41,9 @@ export async function lookupPrompts(backend: BackendConnection, promptIds: strin
   }
   const queue = await backend.http.json('GET', '/queue');
   if (queue.status !== 200) throw unanswered('GET /queue', queue.status);
+  const places = queuePlaces(queue.body);
   for (const id of promptIds) {
-    const place = queuePlace(queue.body, id);
+    const place = places.get(id) ?? 'absent';
     if (place !== 'absent') {
       result.set(id, { state: place === 'running' ? 'running' : 'queued' });
       continue;

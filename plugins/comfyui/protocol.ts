@@ -123,6 +123,22 @@ export function toLookup(found: Found): PromptLookup {
 }
 
 /** Where GET /queue places a prompt. Items are [number, prompt_id, prompt, extra_data, outputs]. */
+/**
+ * Every prompt of a GET /queue answer with its place, read once: asking queuePlace for each of n
+ * in-flight prompts would walk a queue of n entries n times (a reconciliation with thousands queued).
+ */
+export function queuePlaces(queue: unknown): Map<string, 'running' | 'pending'> {
+  const places = new Map<string, 'running' | 'pending'>();
+  if (!isObject(queue)) return places;
+  const add = (list: unknown, place: 'running' | 'pending') => {
+    if (!Array.isArray(list)) return;
+    for (const item of list) if (Array.isArray(item) && typeof item[1] === 'string' && !places.has(item[1])) places.set(item[1], place);
+  };
+  add(queue.queue_running, 'running');
+  add(queue.queue_pending, 'pending');
+  return places;
+}
+
 export function queuePlace(queue: unknown, promptId: string): 'running' | 'pending' | 'absent' {
   if (!isObject(queue)) return 'absent';
   const has = (list: unknown): boolean => Array.isArray(list) && list.some((item) => Array.isArray(item) && item[1] === promptId);

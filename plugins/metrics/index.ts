@@ -42,10 +42,22 @@ export default definePlugin<MetricsOptions>({
       registers: [registry],
     });
     const uploadBytes = new Counter({ name: 'comfy_bridge_upload_bytes_total', help: 'Bytes received by accepted uploads.', registers: [registry] });
+    // Label sets bound once and reused: prom-client otherwise hashes the label object on every request.
+    const bound = new Map<string, { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof duration.labels> }>();
+    const series = (route: string, method: string, status: number) => {
+      const key = `${status} ${method} ${route}`;
+      let found = bound.get(key);
+      if (!found) {
+        found = { count: requests.labels(route, method, String(status)), time: duration.labels(route, method) };
+        bound.set(key, found);
+      }
+      return found;
+    };
     ctx.hooks.onResponse.tap(PLUGIN, (http: Context, ms: number) => {
       const route = (http as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-      requests.inc({ route, method: http.method, status: String(http.status) });
-      duration.observe({ route, method: http.method }, ms / 1000);
+      const { count, time } = series(route, http.method, http.status);
+      count.inc();
+      time.observe(ms / 1000);
       if (route === '/upload' && http.status === 200) uploadBytes.inc(Number(http.get('content-length')) || 0);
     });
 

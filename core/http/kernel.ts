@@ -1,0 +1,31 @@
+import type { Logger } from 'pino';
+import type { Middleware } from 'koa';
+import type { Hooks } from '../hooks.js';
+import { jsonBody } from './body.js';
+import { mapError, unanswered } from './errors.js';
+import { logAccess, requestId } from './request-context.js';
+
+/**
+ * The kernel's per-request work in one middleware (one async frame instead of three on every
+ * request): request id, the JSON body parser when there is a body, `{"error","detail"}` for every
+ * failure, then the access line and onResponse. Same order as the three separate middlewares it
+ * replaces: the error is mapped (status set) before the access line reads the status.
+ */
+export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number): Middleware {
+  const parse = jsonBody(bodyLimitBytes);
+  return async (ctx, next) => {
+    const started = performance.now();
+    requestId(ctx, log);
+    try {
+      // Most requests are reads without a body: skip the parser's setup for them.
+      await (ctx.request.length || ctx.get('transfer-encoding') ? parse(ctx, next) : next());
+      if (ctx.body === undefined) unanswered(ctx);
+    } catch (caught) {
+      mapError(ctx, caught, hooks);
+    } finally {
+      const durationMs = performance.now() - started;
+      logAccess(ctx, log, durationMs);
+      if (hooks.onResponse.isUsed()) hooks.onResponse.call(ctx, durationMs);
+    }
+  };
+}
