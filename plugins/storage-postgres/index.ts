@@ -12,6 +12,12 @@ export default definePlugin<StoragePostgresOptions>({
   description: 'Stores generations, uploads and small settings in PostgreSQL; several bridge instances may share one database.',
   provides: ['storage'],
   options: optionsSchema,
+  // `storage: postgres` in a config file, or the database URL in the environment, switches from storage-nedb.
+  selectedBy: { storage: 'postgres' },
+  replaces: ['storage-nedb'],
+  env: {
+    COMFY_BRIDGE_DATABASE_URL: { key: 'url', shared: true, description: 'PostgreSQL connection string: storage and bus on PostgreSQL (a fleet of instances).' },
+  },
   async register(ctx) {
     const { url, retention } = ctx.options;
     const storage = await PostgresStorage.open({ ...ctx.options, log: ctx.log });
