@@ -272,10 +272,11 @@ describe('storage-postgres', () => {
           dataDir,
           log: { level: 'silent' },
           server: { port: 0 },
-          plugins: { 'storage-postgres': { url: db.url }, comfyui: { backends: [{ url: 'http://127.0.0.1:9' }] }, workflows: { watch: false } },
+          plugins: { 'storage-postgres': { url: db.url }, 'bus-postgres': { url: db.url }, comfyui: { backends: [{ url: 'http://127.0.0.1:9' }] }, workflows: { watch: false } },
         },
       });
       expect(config.plugins['storage-nedb']).to.equal(false);
+      expect(config.plugins.bus).to.equal(false);
       const app = await createApp(config);
       try {
         const { url } = await app.start();
