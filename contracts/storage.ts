@@ -78,6 +78,12 @@ export interface Storage {
   readonly kv: KeyValueStore;
   /** True while open; /ready reports it. */
   isOpen(): boolean;
+  /**
+   * True when several bridge processes may use this store at once (storage-postgres): work other
+   * instances hold is only visible here, so global limits (429 caps) count from the store.
+   * Absent or false: this process is the store's only user (storage-nedb holds a lock).
+   */
+  readonly shared?: boolean;
 }
 
 declare module '../core/services.js' {

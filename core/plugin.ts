@@ -133,6 +133,11 @@ export interface PluginSetting {
   /** Placeholder in `--help`, e.g. "URL[,URL...]". */
   value?: string;
   description: string;
+  /**
+   * Other plugins may declare the same variable or flag (each for its own option) when every
+   * declaration says `shared`: COMFY_BRIDGE_DATABASE_URL sets storage-postgres's url and bus-postgres's.
+   */
+  shared?: boolean;
 }
 
 export interface PluginManifest<Options = Record<string, unknown>> {
@@ -150,6 +155,17 @@ export interface PluginManifest<Options = Record<string, unknown>> {
   env?: Record<string, PluginSetting>;
   /** CLI flags (name without the dashes) that set this plugin's options; using one enables the plugin. */
   flags?: Record<string, PluginSetting>;
+  /**
+   * Plugins this one stands in for: when the config is read and this plugin ends up enabled, they are
+   * disabled (storage-postgres replaces storage-nedb, so `storage-postgres: {url}` alone switches).
+   */
+  replaces?: string[];
+  /**
+   * Top-level config choices that enable this plugin, e.g. `{ storage: 'postgres' }`: a config with
+   * `storage: postgres` enables it (and so disables what it replaces). The kernel knows no choice by
+   * name: the keys and values are whatever the plugins declare, and a value no plugin declares is refused.
+   */
+  selectedBy?: Record<string, string>;
   register(ctx: PluginContext<Options>): Promise<void> | void;
 }
 

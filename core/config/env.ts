@@ -19,6 +19,8 @@ export interface Setting {
   description: string;
   /** 'kernel' or the plugin name. */
   owner: string;
+  /** Several plugins may declare this name, each for its own option (PluginSetting.shared). */
+  shared?: boolean;
 }
 
 export const text = (raw: string): unknown => raw;
@@ -60,7 +62,7 @@ export function pluginSettings(manifests: readonly PluginManifest<never>[], kind
   for (const manifest of manifests) {
     for (const [name, declared] of Object.entries(manifest[kind] ?? {})) {
       const taken = settings.find((s) => s.name === name);
-      if (taken) throw new BootError(`plugin "${manifest.name}" declares ${describe(kind, name)}, which ${taken.owner === 'kernel' ? 'the kernel' : `plugin "${taken.owner}"`} already declares`);
+      if (taken && !(taken.shared && declared.shared)) throw new BootError(`plugin "${manifest.name}" declares ${describe(kind, name)}, which ${taken.owner === 'kernel' ? 'the kernel' : `plugin "${taken.owner}"`} already declares`);
       settings.push({
         name,
         path: ['plugins', manifest.name, ...declared.key.split('.')],
@@ -69,6 +71,7 @@ export function pluginSettings(manifests: readonly PluginManifest<never>[], kind
         value: declared.value ?? 'VALUE',
         description: declared.description,
         owner: manifest.name,
+        shared: declared.shared ?? false,
       });
     }
   }

@@ -8,7 +8,10 @@ import { createAjv, describeErrors } from './ajv.js';
 import { describe, getPath, parseSetting, pluginSettings, setPath, KERNEL_ENV, KERNEL_FLAGS, type Setting } from './env.js';
 import { knownManifests } from '../loader/resolve.js';
 import { DEFAULTS_FILE, PACKAGE_ROOT } from './package-root.js';
+import { applyChoices } from './choices.js';
 import { kernelSchema, type BridgeConfig } from './schema.js';
+
+const KERNEL_KEYS = kernelSchema.properties as Record<string, unknown>;
 
 export interface ConfigSources {
   /** A config file layered over the embedded defaults (config/default.yaml of the package). */
@@ -62,8 +65,9 @@ export async function loadConfigWithOrigins(sources: ConfigSources = {}): Promis
   // Plugins declare their own variables and flags: read the manifests only when something may need them.
   const pluginEnvSet = Object.keys(env).some((name) => name.startsWith('COMFY_BRIDGE_') && env[name] && !KERNEL_ENV.some((s) => s.name === name));
   const pluginFlagSet = Object.keys(cliFlags).some((name) => !KERNEL_FLAGS.some((s) => s.name === name));
+  const choiceSet = Object.keys(merged).some((key) => !(key in KERNEL_KEYS));
   const manifests =
-    sources.inline && !pluginEnvSet && !pluginFlagSet
+    sources.inline && !pluginEnvSet && !pluginFlagSet && !choiceSet
       ? [...(sources.plugins ?? [])]
       : [...(sources.plugins ?? []), ...(await knownManifests(pluginModulesOf(merged, configDir)))];
   const envSettings = pluginSettings(manifests, 'env');
@@ -83,10 +87,11 @@ export async function loadConfigWithOrigins(sources: ConfigSources = {}): Promis
   }
   if (sources.flags) layer(sources.flags, 'flag');
   for (const [name, raw] of Object.entries(cliFlags)) {
-    const setting = flagSettings.find((s) => s.name === name);
-    if (!setting) throw new UsageError(`unknown flag --${name}`);
-    layer(overlay(setting, parseSetting(setting, 'flags', raw, cwd, resolve)), `flag ${describe('flags', name)}`);
+    const settings = flagSettings.filter((s) => s.name === name);
+    if (settings.length === 0) throw new UsageError(`unknown flag --${name}`);
+    for (const setting of settings) layer(overlay(setting, parseSetting(setting, 'flags', raw, cwd, resolve)), `flag ${describe('flags', name)}`);
   }
+  merged = applyChoices(merged, manifests, origins);
   return { config: finishConfig(merged, { cwd, configDir }), origins };
 }
 

@@ -13,6 +13,7 @@ export default definePlugin<BusOptions>({
   name: PLUGIN,
   description: 'The in-process message bus: topics, seq numbers, a replay window.',
   provides: ['bus'],
+  selectedBy: { storage: 'nedb' },
   options: {
     type: 'object',
     additionalProperties: false,

@@ -23,6 +23,8 @@ export interface GenerateDeps {
   access: () => AccessControl | undefined;
   transport?: () => Transport | undefined;
   options: GenerateOptions;
+  /** Set when several instances share the store: the caps count queued + running from it (shared-active.ts). */
+  sharedActiveCount?: (clientId?: string) => Promise<number>;
 }
 
 interface GenerateBody {
@@ -65,10 +67,11 @@ function fillGraph(workflow: Workflow, values: Record<string, unknown>): Graph {
 
 export function generateHandler(deps: GenerateDeps) {
   const validators = new InputValidators();
-  const cap = new ActiveCap(deps.options.maxActivePerClient, (clientId) => deps.generations.activeCount(clientId));
+  const active = deps.sharedActiveCount ?? ((clientId?: string) => deps.generations.activeCount(clientId));
+  const cap = new ActiveCap(deps.options.maxActivePerClient, (clientId) => active(clientId));
   // One slot key for the whole bridge: clientIds are free-form, so a per-client cap alone can be
   // sidestepped by rotating them (SPEC §2.4: the queue above its bound → 429).
-  const bound = new ActiveCap(deps.options.maxActive, () => deps.generations.activeCount());
+  const bound = new ActiveCap(deps.options.maxActive, () => active());
 
   return async (ctx: Context): Promise<void> => {
     const principal = ctx.state.principal as Principal;
@@ -92,11 +95,14 @@ export function generateHandler(deps: GenerateDeps) {
     const uploads = await checkImageInputs({ workflow, inputs, values, clientId, principal, uploads: deps.uploads() });
 
     const retry = { headers: retryAfter(deps.options.retryAfterSeconds) };
-    const releaseBound = bound.reserve('*');
+    const releaseBound = await bound.reserve('*');
     if (!releaseBound) {
       throw tooManyRequests(`the bridge already has ${deps.options.maxActive} generations queued or running; try again shortly`, retry);
     }
-    const releaseClient = cap.reserve(clientId);
+    const releaseClient = await cap.reserve(clientId).catch((error: unknown) => {
+      releaseBound();
+      throw error;
+    });
     if (!releaseClient) {
       releaseBound();
       throw tooManyRequests(`client ${clientId} already has ${deps.options.maxActivePerClient} generations queued or running; wait for one to end`, retry);

@@ -2,6 +2,7 @@ import { definePlugin } from '../../core/plugin.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
 import { CLIENT_ID, STATUS_FRAME } from '../../contracts/schemas.js';
 import { generateHandler } from './handler.js';
+import { storedActiveCount } from './shared-active.js';
 import { generateBodyByWorkflow } from './document-body.js';
 import { optionsSchema, type GenerateOptions } from './options.js';
 
@@ -29,9 +30,10 @@ export default definePlugin<GenerateOptions>({
   name: PLUGIN,
   description: 'POST /generate-based-workflow — start a generation of a workflow with flat inputs.',
   dependencies: ['workflows', 'generations'],
-  optionalDependencies: ['uploads', 'access'],
+  optionalDependencies: ['uploads', 'access', 'storage'],
   options: optionsSchema,
   register(ctx) {
+    const storage = ctx.tryUse('storage');
     const handler = generateHandler({
       workflows: ctx.use('workflows'),
       generations: ctx.use('generations'),
@@ -39,6 +41,8 @@ export default definePlugin<GenerateOptions>({
       access: () => ctx.tryUse('access'),
       transport: () => ctx.tryUse('transport'),
       options: ctx.options,
+      // A store other instances write too holds the fleet's active generations; this process's count would miss theirs.
+      sharedActiveCount: storage?.shared ? storedActiveCount(storage) : undefined,
     });
     ctx.route({
       method: 'post',

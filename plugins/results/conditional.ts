@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import type { ResultFile } from '../../contracts/generation.js';
 
 /** Strong validator: the content hash recorded at copy time, plus size and mtime (a rewrite changes it). */
-export function etagOf(result: ResultFile, stats: Stats): string {
+export function etagOf(result: ResultFile, stats: Pick<Stats, 'size' | 'mtimeMs'>): string {
   const mtime = Math.floor(stats.mtimeMs).toString(36);
   const hash = result.sha256 ? `${result.sha256.slice(0, 24)}-` : '';
   return `"${hash}${stats.size.toString(36)}-${mtime}"`;
@@ -17,7 +17,7 @@ export function noneMatch(header: string | undefined, etag: string): boolean {
 }
 
 /** If-Modified-Since, used only without If-None-Match. */
-export function notModifiedSince(header: string | undefined, stats: Stats): boolean {
+export function notModifiedSince(header: string | undefined, stats: Pick<Stats, 'size' | 'mtimeMs'>): boolean {
   if (!header) return false;
   const since = Date.parse(header);
   return Number.isFinite(since) && Math.floor(stats.mtimeMs / 1000) * 1000 <= since;

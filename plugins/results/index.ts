@@ -1,5 +1,3 @@
-import { createReadStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from 'koa';
 import { ANONYMOUS, type Principal } from '../../contracts/auth.js';
@@ -10,6 +8,7 @@ import { findVisibleGeneration } from '../../contracts/visible-generation.js';
 import type { ResultStore } from './api.js';
 import { etagOf, noneMatch, notModifiedSince, parseRange } from './conditional.js';
 import { contentTypeFor } from './content-types.js';
+import { DirectoryBlobStore } from './dir-blob-store.js';
 import { copyOutputs, safeFileName } from './store.js';
 
 const PLUGIN = 'results';
@@ -27,28 +26,35 @@ export default definePlugin({
   name: PLUGIN,
   description: 'The result files: copied from ComfyUI, named, typed, addressed, and served by GET /results/:id/:file (ETag, Range).',
   dependencies: ['storage'],
+  // Files go through a blob store: a plugin's (an object store, later) when one is enabled, else the data dir.
+  optionalDependencies: ['blobs'],
   provides: ['results'],
   options: { type: 'object', additionalProperties: false, properties: {} },
   register(ctx) {
     const storage = ctx.use('storage');
     const { server } = ctx.config;
-    const dir = join(ctx.config.dataDir, 'results');
+    const blobs = ctx.tryUse('blobs') ?? new DirectoryBlobStore(ctx.config.dataDir);
     // The real port is only known once listening (port 0 picks one).
     let port = server.port;
     const publicUrl = server.publicUrl?.replace(/\/+$/, '') ?? null;
-    const folderOf = (id: string) => {
+    /** `results/<id>/`: a generation's files, one key prefix (one folder in the directory store). */
+    const prefixOf = (id: string) => {
       if (!SAFE_ID.test(id)) throw notFound(`no generation ${id}`);
-      return join(dir, id);
+      return `results/${id}/`;
+    };
+    const keyOf = (id: string, filename: string) => {
+      // Only names the bridge itself made are ever turned into a key.
+      if (safeFileName(filename) !== filename) throw notFound(`no result ${filename}`);
+      return `${prefixOf(id)}${filename}`;
     };
     const results: ResultStore = {
-      copy: (id, outputs, fetch) => copyOutputs(folderOf(id), outputs, fetch),
+      copy: (id, outputs, fetch) => copyOutputs(blobs, prefixOf(id), outputs, fetch),
       path(id, filename) {
-        // Only names the bridge itself made are ever joined to a path.
-        if (safeFileName(filename) !== filename) throw notFound(`no result ${filename}`);
-        return join(folderOf(id), filename);
+        const key = keyOf(id, filename);
+        return blobs.localPath?.(key) ?? join(ctx.config.dataDir, key);
       },
       url: (id, filename) => `${publicUrl ?? origin(server.host, port)}/results/${encodeURIComponent(id)}/${encodeURIComponent(filename)}`,
-      remove: (id) => rm(folderOf(id), { recursive: true, force: true }),
+      remove: (id) => blobs.deletePrefix(prefixOf(id)),
       contentTypeFor: (filename, declared) => contentTypeFor(filename, declared ?? null),
     };
     ctx.provide('results', results);
@@ -84,9 +90,10 @@ export default definePlugin({
         // Only names recorded at copy time are served; the request never builds a path by itself.
         const result = gen.results.find((r) => r.filename === file);
         if (!result) throw notFound(`generation ${id} has no result named ${file}`);
-        const path = results.path(gen.id, result.filename);
-        const stats = await stat(path).catch(() => undefined);
-        if (!stats?.isFile()) throw notFound(`the result ${file} of generation ${id} is no longer stored`);
+        const key = keyOf(gen.id, result.filename);
+        const blob = await blobs.stat(key);
+        if (!blob) throw notFound(`the result ${file} of generation ${id} is no longer stored`);
+        const stats = { size: blob.size, mtime: blob.modifiedAt, mtimeMs: blob.modifiedAt.getTime() };
 
         const etag = etagOf(result, stats);
         http.set('ETag', etag);
@@ -115,7 +122,7 @@ export default definePlugin({
         if (http.method === 'HEAD') {
           http.body = null;
         } else {
-          http.body = length === 0 ? Buffer.alloc(0) : createReadStream(path, { start, end });
+          http.body = length === 0 ? Buffer.alloc(0) : blobs.read(key, { start, end });
         }
         http.status = range.kind === 'partial' ? 206 : 200;
         if (range.kind === 'partial') http.set('Content-Range', `bytes ${start}-${end}/${stats.size}`);

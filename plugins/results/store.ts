@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { extname } from 'node:path';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { BlobStore } from '../../contracts/blob-store.js';
 import type { ResultFile } from '../../contracts/generation.js';
 import type { OutputRef } from '../../contracts/transport.js';
 import { contentTypeFor } from './content-types.js';
@@ -35,19 +33,6 @@ export function uniqueName(name: string, taken: Set<string>): string {
   return candidate;
 }
 
-/** Creates `dir` empty. The common case (first copy) costs one mkdir; a leftover of an earlier attempt is removed. */
-async function freshDir(dir: string): Promise<void> {
-  try {
-    await mkdir(dir);
-    return;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EEXIST' && code !== 'ENOENT') throw error;
-  }
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-}
-
 /** Outputs can appear twice (an `executed` frame and history); one copy each. */
 function distinct(outputs: readonly OutputRef[]): OutputRef[] {
   const seen = new Set<string>();
@@ -60,11 +45,12 @@ function distinct(outputs: readonly OutputRef[]): OutputRef[] {
 }
 
 /**
- * Copies every output into `dir` (emptied first, so a copy repeated after a restart starts clean).
- * Throws with a readable message naming the output that could not be copied; `dir` is then removed.
+ * Copies every output into the blobs under `prefix` (`results/<id>/`; emptied first, so a copy repeated
+ * after a restart starts clean). Throws with a readable message naming the output that could not be
+ * copied; the prefix is then emptied.
  */
-export async function copyOutputs(dir: string, outputs: readonly OutputRef[], fetchOutput: FetchOutput): Promise<ResultFile[]> {
-  await freshDir(dir);
+export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: readonly OutputRef[], fetchOutput: FetchOutput): Promise<ResultFile[]> {
+  await blobs.deletePrefix(prefix);
   const taken = new Set<string>();
   const results: ResultFile[] = [];
   try {
@@ -85,8 +71,9 @@ export async function copyOutputs(dir: string, outputs: readonly OutputRef[], fe
           callback(null, chunk);
         },
       });
+      fetched.stream.once('error', (error) => measure.destroy(error));
       try {
-        await pipeline(fetched.stream, measure, createWriteStream(join(dir, filename), { flags: 'wx' }));
+        await blobs.put(`${prefix}${filename}`, fetched.stream.pipe(measure));
       } catch (error) {
         throw new Error(`output ${ref.filename} of node ${ref.node} could not be copied: ${(error as Error).message}`, { cause: error });
       }
@@ -103,7 +90,7 @@ export async function copyOutputs(dir: string, outputs: readonly OutputRef[], fe
       });
     }
   } catch (error) {
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    await blobs.deletePrefix(prefix).catch(() => undefined);
     throw error;
   }
   return results;

@@ -12,6 +12,7 @@ export default definePlugin<StorageNedbOptions>({
   name: PLUGIN,
   description: 'Stores generations, uploads and small settings in nedb datafiles under <dataDir>/db/.',
   provides: ['storage'],
+  selectedBy: { storage: 'nedb' },
   options: optionsSchema,
   async register(ctx) {
     const { inMemory, compactIntervalMs, retention, syncWrites } = ctx.options;

@@ -12,10 +12,11 @@ export default definePlugin<StoragePostgresOptions>({
   description: 'Stores generations, uploads and small settings in PostgreSQL; several bridge instances may share one database.',
   provides: ['storage'],
   options: optionsSchema,
+  // `storage: postgres` in a config file, or the database URL in the environment, switches from storage-nedb.
+  selectedBy: { storage: 'postgres' },
+  replaces: ['storage-nedb'],
   env: {
-    // Sets the url and enables this plugin; storage-nedb must be off too (`storage-nedb: false` in the
-    // config file, as config/postgres.example.yaml has it): two storage plugins stop the boot.
-    COMFY_BRIDGE_DATABASE_URL: { key: 'url', value: 'URL', description: 'PostgreSQL connection string: stores in PostgreSQL (with storage-nedb: false).' },
+    COMFY_BRIDGE_DATABASE_URL: { key: 'url', shared: true, description: 'PostgreSQL connection string: storage and bus on PostgreSQL (a fleet of instances).' },
   },
   async register(ctx) {
     const { url, retention } = ctx.options;

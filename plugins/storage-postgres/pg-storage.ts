@@ -40,6 +40,8 @@ export class PostgresStorage implements Storage {
   readonly generations: PostgresGenerationStore;
   readonly uploads: PostgresUploadStore;
   readonly kv: PostgresKeyValueStore;
+  /** Several instances share one database (contracts/storage.ts). */
+  readonly shared = true;
   #open = true;
   #healthy = true;
   #timer: NodeJS.Timeout | undefined;

@@ -1,0 +1,69 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Where the bridge keeps files (results, uploads): a flat namespace of keys like
+ * `results/<generation id>/<file>`, each a whole blob written once. Shaped after what object stores
+ * (S3, GCS, Azure) offer — whole-object writes that appear complete or not at all, ranged reads,
+ * prefix listing and deletion — so one can replace the built-in directory store (a folder all
+ * instances of a fleet share) without touching the plugins that use it.
+ *
+ * Keys are `/`-separated segments of letters, digits, `.`, `_` and `-`, none starting with a dot.
+ */
+export interface BlobInfo {
+  key: string;
+  size: number;
+  /** When the blob was written (Last-Modified). */
+  modifiedAt: Date;
+}
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+/** A stream, or a local file to read from (what a finished upload usually is). */
+export type BlobSource = Readable | { file: string };
+
+export interface BlobStore {
+  /**
+   * Writes the whole source under `key`, replacing what was there. Readers see the old blob or the
+   * new one, never a part. Rejects (and leaves nothing behind) when the source fails.
+   */
+  put(key: string, source: BlobSource): Promise<BlobInfo>;
+  /** The blob, or a byte range of it; the stream errors with code ENOENT when there is none. */
+  read(key: string, range?: ByteRange): Readable;
+  /** Size and time of one blob; undefined when there is none. */
+  stat(key: string): Promise<BlobInfo | undefined>;
+  /** Deletes one blob (none is fine). */
+  delete(key: string): Promise<void>;
+  /** Deletes every blob whose key starts with `prefix` (which ends with `/`). */
+  deletePrefix(prefix: string): Promise<void>;
+  /** The blobs under a prefix (ending with `/`), in key order. */
+  list(prefix: string): Promise<BlobInfo[]>;
+  /**
+   * A local path of the blob, for the stores that have one (the directory store) and the callers
+   * that need a file (handing it to a library that only reads paths); undefined elsewhere.
+   */
+  localPath?(key: string): string;
+}
+
+const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
+
+/** Whether `key` is a well-formed blob key (so a directory store can map it to a path safely). */
+export function isBlobKey(key: string): boolean {
+  return key.length <= 1024 && key.split('/').every((segment) => SEGMENT.test(segment));
+}
+
+/** Whether `prefix` is a well-formed prefix: keys' first segments followed by `/`. */
+export function isBlobPrefix(prefix: string): boolean {
+  return prefix.endsWith('/') && isBlobKey(prefix.slice(0, -1));
+}
+
+declare module '../core/services.js' {
+  interface ServiceMap {
+    /** Where files live; provided by a blob-store plugin, else results keeps a directory store of its own. */
+    blobs: BlobStore;
+  }
+}

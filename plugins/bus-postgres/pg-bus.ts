@@ -1,0 +1,248 @@
+import pg from 'pg';
+import type { Bus, BusMessage } from '../../contracts/bus.js';
+import { ensureBusTables } from './tables.js';
+
+/** One NOTIFY channel for every topic: each instance holds one LISTEN connection and filters in-process. */
+export const CHANNEL = 'comfy_bridge_bus';
+/** NOTIFY payloads are capped at 8000 bytes: a bigger message is announced by topic and seq only. */
+const INLINE_LIMIT = 7000;
+
+export interface PostgresBusOptions {
+  url: string;
+  poolSize: number;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+  /** Messages kept per topic for replay… */
+  replayWindow: number;
+  /** …and none older than this. */
+  replayWindowMs: number;
+  applicationName?: string;
+  onListenerError: (error: unknown, topic: string) => void;
+  onConnectionError?: (error: unknown) => void;
+  now?: () => number;
+}
+
+type Listener = (message: BusMessage) => void;
+
+/** A topic this instance listens to: its listeners, the last seq handed to them, and a queue so deliveries stay in order. */
+interface Subscription {
+  listeners: Set<Listener>;
+  delivered: number | null;
+  queue: Promise<void>;
+}
+
+/** What a notification carries: always topic and seq; the message itself when it fitted. */
+interface Notice {
+  t: string;
+  s: number;
+  a?: number;
+  p?: unknown;
+}
+
+/**
+ * The bus across instances (contracts/bus.ts) on PostgreSQL. Publishing numbers the message inside the
+ * database (the topic's row is bumped and locked in the same statement, so publishers of a topic are
+ * serialised and commit in seq order), keeps it in bus_messages for replay and NOTIFYs it in that
+ * transaction. NOTIFY is delivered at commit, in commit order, to every listening session; a subscriber
+ * that sees a gap (a lost connection, a message too big to inline) reads the missing seqs from the
+ * table. So delivery is in seq order and at least once, and every instance sees the same numbers.
+ */
+export class PostgresBus implements Bus {
+  readonly #pool: pg.Pool;
+  readonly #subscriptions = new Map<string, Subscription>();
+  readonly #now: () => number;
+  #listener: pg.Client | null = null;
+  #closed = false;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly options: PostgresBusOptions) {
+    this.#now = options.now ?? Date.now;
+    this.#pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      statement_timeout: options.statementTimeoutMs,
+      application_name: options.applicationName ?? 'comfy-bridge bus',
+    });
+    this.#pool.on('error', (error) => options.onConnectionError?.(error));
+  }
+
+  /** Creates the tables when missing and starts listening; rejects when the database cannot be reached. */
+  static async open(options: PostgresBusOptions): Promise<PostgresBus> {
+    const bus = new PostgresBus(options);
+    try {
+      await ensureBusTables(bus.#pool);
+      await bus.#listen();
+    } catch (error) {
+      await bus.close();
+      throw error;
+    }
+    return bus;
+  }
+
+  /** Whether the LISTEN connection is up (what /ready reports). */
+  get listening(): boolean {
+    return this.#listener !== null;
+  }
+
+  async publish<T>(topic: string, payload: T): Promise<BusMessage<T>> {
+    const at = this.#now();
+    const { rows } = await this.#pool.query<{ seq: string }>(
+      `WITH bumped AS (
+         INSERT INTO bus_topics (topic, seq) VALUES ($1, 1)
+         ON CONFLICT (topic) DO UPDATE SET seq = bus_topics.seq + 1
+         RETURNING seq
+       ), kept AS (
+         INSERT INTO bus_messages (topic, seq, at, payload) SELECT $1, seq, $2, $3::json FROM bumped RETURNING seq
+       ), notice AS (
+         SELECT seq, json_build_object('t', $1::text, 's', seq, 'a', $2::bigint, 'p', $3::json)::text AS full_text FROM kept
+       )
+       SELECT seq, pg_notify($4, CASE WHEN octet_length(full_text) <= $5 THEN full_text
+                                      ELSE json_build_object('t', $1::text, 's', seq)::text END)
+       FROM notice`,
+      [topic, at, JSON.stringify(payload ?? null), CHANNEL, INLINE_LIMIT],
+    );
+    return { topic, seq: Number(rows[0]!.seq), at, payload };
+  }
+
+  subscribe<T>(topic: string, listener: (message: BusMessage<T>) => void): () => void {
+    let subscription = this.#subscriptions.get(topic);
+    if (!subscription) {
+      subscription = { listeners: new Set(), delivered: null, queue: Promise.resolve() };
+      this.#subscriptions.set(topic, subscription);
+    }
+    const entry = listener as Listener;
+    subscription.listeners.add(entry);
+    const current = subscription;
+    return () => {
+      current.listeners.delete(entry);
+      if (current.listeners.size === 0 && this.#subscriptions.get(topic) === current) this.#subscriptions.delete(topic);
+    };
+  }
+
+  async replay<T>(topic: string, since: number): Promise<BusMessage<T>[]> {
+    return (await this.#read(topic, since, null)) as BusMessage<T>[];
+  }
+
+  async lastSeq(topic: string): Promise<number> {
+    const { rows } = await this.#pool.query<{ seq: string }>('SELECT seq FROM bus_topics WHERE topic = $1', [topic]);
+    return rows.length === 0 ? 0 : Number(rows[0]!.seq);
+  }
+
+  /** Deletes messages outside the replay window (any instance may run it; it is idempotent). */
+  async prune(): Promise<number> {
+    const { replayWindow, replayWindowMs } = this.options;
+    const { rowCount } = await this.#pool.query(
+      `DELETE FROM bus_messages m USING bus_topics t
+       WHERE m.topic = t.topic AND (m.seq <= t.seq - $1 OR m.at < $2)`,
+      [replayWindow, this.#now() - replayWindowMs],
+    );
+    return rowCount ?? 0;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#reconnectTimer);
+    const listener = this.#listener;
+    this.#listener = null;
+    await listener?.end().catch(() => undefined);
+    await this.#pool.end().catch(() => undefined);
+  }
+
+  /** Messages of a topic with since < seq ≤ until (no bound: to the end), within the replay window, oldest first. */
+  async #read(topic: string, since: number, until: number | null): Promise<BusMessage[]> {
+    const { replayWindow, replayWindowMs } = this.options;
+    const { rows } = await this.#pool.query<{ seq: string; at: string; payload: unknown }>(
+      `SELECT m.seq, m.at, m.payload FROM bus_messages m JOIN bus_topics t ON t.topic = m.topic
+       WHERE m.topic = $1 AND m.seq > $2 AND ($3::bigint IS NULL OR m.seq <= $3)
+         AND m.seq > t.seq - $4 AND m.at >= $5
+       ORDER BY m.seq`,
+      [topic, since, until, replayWindow, this.#now() - replayWindowMs],
+    );
+    return rows.map((row) => ({ topic, seq: Number(row.seq), at: Number(row.at), payload: row.payload }));
+  }
+
+  async #listen(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.options.url,
+      connectionTimeoutMillis: this.options.connectTimeoutMs,
+      application_name: `${this.options.applicationName ?? 'comfy-bridge bus'} (listen)`,
+    });
+    client.on('notification', (notification) => {
+      if (notification.channel === CHANNEL && notification.payload) this.#onNotice(notification.payload);
+    });
+    client.on('error', (error) => {
+      this.options.onConnectionError?.(error);
+      this.#lost(client);
+    });
+    client.on('end', () => this.#lost(client));
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
+    this.#listener = client;
+    // Whatever was published while no connection listened is read from the table.
+    for (const [topic, subscription] of this.#subscriptions) {
+      if (subscription.delivered !== null) this.#enqueue(topic, subscription, () => this.#catchUp(topic, subscription, null));
+    }
+  }
+
+  #lost(client: pg.Client): void {
+    if (this.#listener !== client) return;
+    this.#listener = null;
+    client.end().catch(() => undefined);
+    this.#scheduleReconnect(250);
+  }
+
+  #scheduleReconnect(delayMs: number): void {
+    if (this.#closed) return;
+    this.#reconnectTimer = setTimeout(() => {
+      this.#listen().catch((error: unknown) => {
+        this.options.onConnectionError?.(error);
+        this.#scheduleReconnect(Math.min(delayMs * 2, 5000));
+      });
+    }, delayMs);
+    this.#reconnectTimer.unref();
+  }
+
+  #onNotice(text: string): void {
+    let notice: Notice;
+    try {
+      notice = JSON.parse(text) as Notice;
+    } catch {
+      return;
+    }
+    const subscription = this.#subscriptions.get(notice.t);
+    if (!subscription) return;
+    this.#enqueue(notice.t, subscription, async () => {
+      if (subscription.delivered !== null && notice.s <= subscription.delivered) return;
+      const next = subscription.delivered === null || notice.s === subscription.delivered + 1;
+      if (next && 'p' in notice) {
+        this.#deliver(subscription, { topic: notice.t, seq: notice.s, at: notice.a ?? this.#now(), payload: notice.p });
+        return;
+      }
+      // A gap (or a message too big to be inlined): read what is missing, in order, from the table.
+      await this.#catchUp(notice.t, subscription, notice.s);
+    });
+  }
+
+  async #catchUp(topic: string, subscription: Subscription, until: number | null): Promise<void> {
+    const since = subscription.delivered ?? (until === null ? 0 : until - 1);
+    for (const message of await this.#read(topic, since, until)) {
+      if (subscription.delivered === null || message.seq > subscription.delivered) this.#deliver(subscription, message);
+    }
+  }
+
+  #enqueue(topic: string, subscription: Subscription, work: () => Promise<void> | void): void {
+    subscription.queue = subscription.queue.then(work).catch((error: unknown) => this.options.onListenerError(error, topic));
+  }
+
+  #deliver(subscription: Subscription, message: BusMessage): void {
+    subscription.delivered = message.seq;
+    for (const listener of subscription.listeners) {
+      try {
+        listener(message);
+      } catch (error) {
+        this.options.onListenerError(error, message.topic);
+      }
+    }
+  }
+}

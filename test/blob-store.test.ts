@@ -1,0 +1,90 @@
+import { expect } from 'chai';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { isBlobKey, type BlobStore } from '../contracts/blob-store.js';
+import { DirectoryBlobStore } from '../plugins/results/dir-blob-store.js';
+
+/**
+ * The blob-store contract (contracts/blob-store.ts), written as a suite over stores so an object-store
+ * implementation can run the same expectations; today the directory store is the one there is.
+ */
+const stores: { name: string; open(): Promise<{ store: BlobStore; root: string; cleanup(): Promise<void> }> }[] = [
+  {
+    name: 'directory',
+    async open() {
+      const root = await mkdtemp(join(tmpdir(), 'blob-store-'));
+      return { store: new DirectoryBlobStore(root), root, cleanup: () => rm(root, { recursive: true, force: true }) };
+    },
+  },
+];
+
+for (const backend of stores) {
+  describe(`blob store: ${backend.name}`, () => {
+    let store: BlobStore;
+    let root: string;
+    let cleanup: () => Promise<void>;
+    beforeEach(async () => {
+      ({ store, root, cleanup } = await backend.open());
+    });
+    afterEach(() => cleanup());
+
+    it('puts from a stream and from a file, reads whole and by range, stats, lists a prefix in key order', async () => {
+      const info = await store.put('results/gen_1/b.txt', Readable.from([Buffer.from('hello '), Buffer.from('world')]));
+      expect(info).to.include({ key: 'results/gen_1/b.txt', size: 11 });
+      const source = join(root, 'source.bin');
+      await writeFile(source, 'from a file');
+      await store.put('results/gen_1/a.txt', { file: source });
+      await store.put('results/gen_2/c.txt', Readable.from(['other']));
+      expect(await text(store.read('results/gen_1/b.txt'))).to.equal('hello world');
+      expect(await text(store.read('results/gen_1/b.txt', { start: 6, end: 10 }))).to.equal('world');
+      expect(await store.stat('results/gen_1/a.txt')).to.include({ size: 11 });
+      expect(await store.stat('results/gen_1/none.txt')).to.equal(undefined);
+      expect((await store.list('results/gen_1/')).map((b) => b.key)).to.deep.equal(['results/gen_1/a.txt', 'results/gen_1/b.txt']);
+      expect((await store.list('results/')).map((b) => b.key)).to.have.length(3);
+      expect(await store.list('nothing/')).to.deep.equal([]);
+    });
+
+    it('replaces a blob whole, deletes one and a prefix', async () => {
+      await store.put('u/x', Readable.from(['first version']));
+      await store.put('u/x', Readable.from(['second']));
+      expect(await text(store.read('u/x'))).to.equal('second');
+      await store.put('u/y', Readable.from(['y']));
+      await store.delete('u/x');
+      await store.delete('u/x');
+      expect((await store.list('u/')).map((b) => b.key)).to.deep.equal(['u/y']);
+      await store.deletePrefix('u/');
+      expect(await store.list('u/')).to.deep.equal([]);
+      const failed = await new Promise<unknown>((resolve) => store.read('u/y').once('error', resolve).resume());
+      expect((failed as NodeJS.ErrnoException).code).to.equal('ENOENT');
+    });
+
+    it('a source that fails leaves neither the blob nor a partial file behind', async () => {
+      await store.put('r/keep', Readable.from(['old']));
+      const failing = new Readable({
+        read() {
+          this.push('partial');
+          this.destroy(new Error('backend went away'));
+        },
+      });
+      const error = await store.put('r/keep', failing).catch((e: unknown) => e);
+      expect((error as Error).message).to.equal('backend went away');
+      expect(await text(store.read('r/keep'))).to.equal('old');
+      expect((await store.list('r/')).map((b) => b.key)).to.deep.equal(['r/keep']);
+      if (backend.name === 'directory') expect(await readdir(join(root, 'r'))).to.deep.equal(['keep']);
+    });
+
+    it('refuses keys that could leave its namespace', async () => {
+      for (const key of ['../x', 'a/../../x', '/abs', 'a//b', '.hidden', 'a/.tmp', 'a\\b', '']) {
+        expect(isBlobKey(key), key).to.equal(false);
+        const error = await store.put(key, Readable.from(['x'])).catch((e: unknown) => e);
+        expect(error, key).to.be.instanceOf(Error);
+      }
+      expect(() => store.read('../etc/passwd')).to.throw();
+      const error = await store.deletePrefix('..').catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(Error);
+    });
+  });
+}

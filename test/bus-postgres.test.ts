@@ -1,0 +1,105 @@
+import { expect } from 'chai';
+import type { BusMessage } from '../contracts/bus.js';
+import { PostgresBus } from '../plugins/bus-postgres/pg-bus.js';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
+import { until } from './helpers/until.js';
+import pg from 'pg';
+
+/** What only the PostgreSQL bus has to get right: several instances, big messages, a lost LISTEN connection. */
+describe('bus-postgres', function () {
+  this.timeout(30_000);
+  let db: TestDatabase;
+  const buses: PostgresBus[] = [];
+  const failures: unknown[] = [];
+
+  const open = async (window = { replayWindow: 1000, replayWindowMs: 600_000 }): Promise<PostgresBus> => {
+    const bus = await PostgresBus.open({
+      url: db.url,
+      poolSize: 4,
+      connectTimeoutMs: 5000,
+      statementTimeoutMs: 5000,
+      ...window,
+      applicationName: 'bus-test',
+      onListenerError: (error) => failures.push(error),
+    });
+    buses.push(bus);
+    return bus;
+  };
+
+  beforeEach(async () => {
+    failures.length = 0;
+    db = await createTestDatabase();
+  });
+
+  afterEach(async () => {
+    for (const bus of buses.splice(0)) await bus.close();
+    await db.drop();
+  });
+
+  it('numbers the messages of two publishing instances as one sequence, and both deliver it whole and in order', async () => {
+    const [a, b] = [await open(), await open()];
+    const seenOnA: BusMessage<string>[] = [];
+    const seenOnB: BusMessage<string>[] = [];
+    a.subscribe<string>('client:x', (m) => seenOnA.push(m));
+    b.subscribe<string>('client:x', (m) => seenOnB.push(m));
+    const published = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).publish('client:x', `m${i}`)));
+    expect(published.map((m) => m.seq).sort((x, y) => x - y)).to.deep.equal(Array.from({ length: 40 }, (_, i) => i + 1));
+    await until(() => seenOnA.length === 40 && seenOnB.length === 40, 'both instances to deliver 40 messages');
+    const bySeq = new Map(published.map((m) => [m.seq, m.payload]));
+    for (const seen of [seenOnA, seenOnB]) {
+      expect(seen.map((m) => m.seq)).to.deep.equal(Array.from({ length: 40 }, (_, i) => i + 1));
+      expect(seen.every((m) => bySeq.get(m.seq) === m.payload)).to.equal(true);
+    }
+    expect(await a.lastSeq('client:x')).to.equal(40);
+    expect((await b.replay('client:x', 38)).map((m) => m.payload)).to.deep.equal([bySeq.get(39), bySeq.get(40)]);
+    expect(failures).to.deep.equal([]);
+  });
+
+  it('delivers a message too big for a NOTIFY payload from the table, in its place in the order', async () => {
+    const [a, b] = [await open(), await open()];
+    const seen: BusMessage<string>[] = [];
+    b.subscribe<string>('t', (m) => seen.push(m));
+    const big = 'x'.repeat(20_000);
+    await a.publish('t', 'before');
+    await a.publish('t', big);
+    await a.publish('t', 'after');
+    await until(() => seen.length === 3, 'three deliveries');
+    expect(seen.map((m) => [m.seq, m.payload.length])).to.deep.equal([[1, 6], [2, 20_000], [3, 5]]);
+  });
+
+  it('catches up from the table after its LISTEN connection is cut, without gaps or repeats', async () => {
+    const [a, b] = [await open(), await open()];
+    const seen: number[] = [];
+    b.subscribe<number>('t', (m) => seen.push(m.payload));
+    await a.publish('t', 1);
+    await until(() => seen.length === 1, 'the first delivery');
+    // The server ends B's listening session (as a database restart or a network cut would).
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      const { rowCount } = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'bus-test (listen)' AND pid <> pg_backend_pid()");
+      expect(rowCount).to.equal(2);
+    } finally {
+      await admin.end();
+    }
+    for (let i = 2; i <= 5; i++) await a.publish('t', i);
+    await until(() => seen.length >= 5 && b.listening, 'B to reconnect and catch up', 10_000);
+    await a.publish('t', 6);
+    await until(() => seen.length >= 6, 'the delivery after the reconnect');
+    expect(seen).to.deep.equal([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('prunes messages outside the replay window but keeps the topic numbering', async () => {
+    const a = await open({ replayWindow: 2, replayWindowMs: 600_000 });
+    for (let i = 1; i <= 5; i++) await a.publish('t', i);
+    expect(await a.prune()).to.equal(3);
+    expect((await a.replay('t', 0)).map((m) => m.seq)).to.deep.equal([4, 5]);
+    expect((await a.publish('t', 6)).seq).to.equal(6);
+  });
+
+  it('opens on a database where another instance already created the tables, several at once', async () => {
+    const opened = await Promise.all([open(), open(), open()]);
+    await opened[0]!.publish('t', 'one');
+    expect(await opened[2]!.lastSeq('t')).to.equal(1);
+  });
+});
