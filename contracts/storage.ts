@@ -72,10 +72,32 @@ export interface KeyValueStore {
   set(key: string, value: unknown): Promise<void>;
 }
 
+/**
+ * Which bridge instance follows which unfinished (queued or running) generation. The instance that
+ * records a generation holds its lease from the insert on and renews it while it follows the
+ * prompt; when an instance dies its leases run out and a survivor claims them (each one exactly
+ * once) and follows those prompts on. A single-process backend is trivially always the owner: it
+ * only hands out what an earlier run of the process left unfinished.
+ */
+export interface LeaseStore {
+  /** This process's instance id (the owner written on the leases it holds). */
+  readonly instance: string;
+  /** How long a lease lasts when not renewed, in ms (renew well within it). */
+  readonly ttlMs: number;
+  /** Extends this instance's leases on these generations; returns the ids it still holds (one whose lease ran out may have been claimed by another instance). */
+  renew(ids: string[]): Promise<string[]>;
+  /** Takes over at most `limit` unfinished generations whose lease ran out (or that nobody ever leased); each is handed to exactly one claimer. */
+  claimExpired(limit: number): Promise<Generation[]>;
+  /** Gives up this instance's leases on these generations (at stop), so another instance can claim them at once. */
+  release(ids: string[]): Promise<void>;
+}
+
 export interface Storage {
   readonly generations: GenerationStore;
   readonly uploads: UploadStore;
   readonly kv: KeyValueStore;
+  /** Who follows which unfinished generation (insert() leases a new one to this instance). */
+  readonly leases: LeaseStore;
   /** True while open; /ready reports it. */
   isOpen(): boolean;
   /**

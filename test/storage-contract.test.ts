@@ -8,7 +8,9 @@ import { NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { PostgresStorage } from '../plugins/storage-postgres/pg-storage.js';
 import { numberedGenerations } from './helpers/generation.js';
 import { createTestDatabase } from './helpers/postgres.js';
+import { until } from './helpers/until.js';
 
+const LEASE_MS = 300;
 const quietLog = { warn: () => undefined, info: () => undefined };
 
 const makeGeneration = numberedGenerations({
@@ -32,6 +34,8 @@ interface Backend {
   name: string;
   /** Whether what was written survives a close and a reopen. */
   durable: boolean;
+  /** Whether several instances may open the same place at once (each with its own leases). */
+  shared: boolean;
   /** A fresh, empty place to store into; `open` may be called again after a close (reopen). */
   prepare(): Promise<{ open(): Promise<ContractStorage>; cleanup(): Promise<void> }>;
 }
@@ -39,6 +43,7 @@ interface Backend {
 const nedb = (mode: 'in-memory' | 'file'): Backend => ({
   name: `storage-nedb (${mode})`,
   durable: mode === 'file',
+  shared: false,
   async prepare() {
     const dataDir = await mkdtemp(join(tmpdir(), 'storage-contract-'));
     return {
@@ -52,10 +57,12 @@ const nedb = (mode: 'in-memory' | 'file'): Backend => ({
 const postgres: Backend = {
   name: 'storage-postgres',
   durable: true,
+  shared: true,
   async prepare() {
     const database = await createTestDatabase();
     return {
-      open: () => PostgresStorage.open({ url: database.url, poolSize: 4, healthIntervalMs: 0, log: quietLog }),
+      // Short leases, so the lease tests see one run out.
+      open: () => PostgresStorage.open({ url: database.url, poolSize: 4, healthIntervalMs: 0, leaseMs: LEASE_MS, log: quietLog }),
       cleanup: () => database.drop(),
     };
   },
@@ -331,6 +338,76 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
       await storage.kv.set('bad', undefined).catch((error: unknown) => (failure = error));
       expect(failure).to.be.instanceOf(TypeError);
     });
+
+    it('leases: a generation this instance records is its own (never claimed, renewed)', async () => {
+      const gen = makeGeneration({ state: 'queued' });
+      await storage.generations.insert(gen);
+      expect((await storage.leases.claimExpired(100)).map((g) => g.id)).to.not.include(gen.id);
+      expect(await storage.leases.renew([gen.id])).to.deep.equal([gen.id]);
+      expect(await storage.leases.claimExpired(100)).to.deep.equal([]);
+      expect(storage.leases.instance).to.be.a('string').and.not.equal('');
+    });
+
+    if (backend.durable) {
+      it('leases: what a closed instance left unfinished is claimed once, finished ones never', async () => {
+        const queued = makeGeneration({ state: 'queued' });
+        const running = makeGeneration({ state: 'running' });
+        const done = makeGeneration({ state: 'completed' });
+        for (const gen of [queued, running, done]) await storage.generations.insert(gen);
+        const before = storage.leases.instance;
+        await storage.close();
+
+        storage = await place.open();
+        expect(storage.leases.instance).to.not.equal(before);
+        const claimed: Generation[] = [];
+        await until(async () => {
+          claimed.push(...(await storage.leases.claimExpired(100)));
+          return claimed.length >= 2;
+        }, 'the earlier instance\'s leases to run out and be claimed');
+        expect(claimed.map((g) => g.id).sort()).to.deep.equal([queued.id, running.id].sort());
+        expect(claimed.find((g) => g.id === running.id)).to.deep.equal(running);
+        expect(await storage.leases.claimExpired(100)).to.deep.equal([]);
+        expect(await storage.leases.renew([queued.id, running.id])).to.have.members([queued.id, running.id]);
+      });
+    }
+
+    if (backend.shared) {
+      it('leases: instances share expired leases out exactly once (SKIP LOCKED), the old holder loses them, release hands over at once', async () => {
+        const others = [await place.open(), await place.open()];
+        try {
+          const gens = Array.from({ length: 30 }, () => makeGeneration({ state: 'queued' }));
+          for (const gen of gens) await storage.generations.insert(gen);
+          const ids = gens.map((g) => g.id);
+          await storage.generations.update(ids[0]!, { state: 'completed' });
+          const open = ids.slice(1);
+          // Held and renewed by their recorder: nobody else can claim them.
+          expect(await others[0]!.leases.claimExpired(100)).to.deep.equal([]);
+          expect(await storage.leases.renew(open)).to.have.members(open);
+
+          // The recorder stops renewing: the two others race, 5 at a time, until all are taken.
+          const taken = new Map<string, string[]>(others.map((o) => [o.leases.instance, []]));
+          await until(async () => {
+            const rounds = await Promise.all(others.map(async (o) => ({ who: o.leases.instance, got: await o.leases.claimExpired(5) })));
+            for (const { who, got } of rounds) taken.get(who)!.push(...got.map((g) => g.id));
+            return [...taken.values()].flat().length >= open.length;
+          }, 'every expired lease to be claimed');
+          const all = [...taken.values()].flat();
+          expect(all).to.have.length(open.length);
+          expect(new Set(all).size).to.equal(open.length);
+          expect(all).to.have.members(open);
+          expect(await storage.leases.renew(open)).to.deep.equal([]);
+
+          const [b, c] = others as [ContractStorage, ContractStorage];
+          const ofB = taken.get(b.leases.instance)!;
+          expect(await b.leases.renew(ofB)).to.have.members(ofB);
+          expect(await c.leases.claimExpired(100)).to.deep.equal([]);
+          await b.leases.release(ofB);
+          expect((await c.leases.claimExpired(100)).map((g) => g.id)).to.have.members(ofB);
+        } finally {
+          for (const other of others) await other.close();
+        }
+      });
+    }
 
     if (backend.durable) {
       it('keeps everything across a close and reopen, counters included', async () => {

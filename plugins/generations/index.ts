@@ -4,7 +4,7 @@ import { definePlugin } from '../../core/plugin.js';
 import { createGenerationHooks, type GenerationService } from './api.js';
 import { buildFrame } from './generation.js';
 import { optionsSchema, type GenerationsOptions } from './options.js';
-import { adoptUnfinished } from './recovery.js';
+import { LeaseKeeper } from './leases.js';
 import { Runner } from './runner.js';
 
 const PLUGIN = 'generations';
@@ -78,10 +78,14 @@ export default definePlugin<GenerationsOptions>({
     };
     ctx.provide('generations', service);
 
-    // Loading the unfinished generations is local and quick; the transport checks them in the background.
-    ctx.hooks.ready.tapPromise({ name: PLUGIN }, async () => {
-      await adoptUnfinished(storage, runner, ctx.log);
+    // Claiming unfinished generations nobody follows reads an index, not the history; the transport
+    // checks them in the background. Leases are released once the runner wrote what was pending.
+    const leases = new LeaseKeeper({ leases: storage.leases, runner, hooks, log: ctx.log });
+    ctx.hooks.ready.tapPromise({ name: PLUGIN }, () => leases.start());
+    ctx.onClose(async () => {
+      await leases.stop();
+      await runner.close();
+      await leases.release();
     });
-    ctx.onClose(() => runner.close());
   },
 });

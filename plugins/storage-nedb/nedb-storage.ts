@@ -11,6 +11,7 @@ import { appenderOf, closeCollection, compactCollection, openCollection, type Co
 import { DeferredGenerationStore, DeferredUploadStore } from './deferred-stores.js';
 import { NedbGenerationStore } from './generation-store.js';
 import { NedbKeyValueStore } from './kv-store.js';
+import { NedbLeaseStore } from './leases.js';
 import { NedbUploadStore } from './upload-store.js';
 
 export const COLLECTIONS = ['generations', 'uploads', 'kv', 'counters'] as const;
@@ -56,6 +57,7 @@ export class NedbStorage implements Storage {
   #closed = false;
   readonly generations: DeferredGenerationStore;
   readonly uploads: DeferredUploadStore;
+  readonly leases: NedbLeaseStore;
   /** Resolves once every datafile is loaded; rejects with a BootError naming the file that could not be. */
   readonly loaded: Promise<void>;
   /** Sizes of the datafiles when the last compaction (or the open) left them. */
@@ -70,6 +72,10 @@ export class NedbStorage implements Storage {
     const ready = loading.then((loaded) => (this.#loaded = loaded));
     this.generations = new DeferredGenerationStore(ready.then((loaded) => loaded.generations));
     this.uploads = new DeferredUploadStore(ready.then((loaded) => loaded.uploads));
+    // Chained here, before any caller can queue an insert: what is unfinished now, an earlier run left.
+    const orphans = ready.then((loaded) => loaded.generations.unfinished()).then((gens) => gens.map((gen) => gen.id));
+    orphans.catch(() => undefined);
+    this.leases = new NedbLeaseStore(this.generations, orphans);
     this.loaded = ready.then(() => undefined);
     this.loaded.catch(() => undefined); // reported to whoever awaits it (the plugin's ready step, open())
   }

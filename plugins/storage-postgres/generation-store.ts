@@ -3,7 +3,7 @@ import { FINAL_STATES, GENERATION_STATES, type Generation, type GenerationState 
 import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
 
 type Patch = Partial<Omit<Generation, 'id'>>;
-type Doc = Omit<Generation, 'id' | 'graph'> & { graph?: Generation['graph'] };
+export type Doc = Omit<Generation, 'id' | 'graph'> & { graph?: Generation['graph'] };
 
 const FINAL = [...FINAL_STATES];
 
@@ -12,7 +12,7 @@ function toDoc({ id: _id, graph, ...rest }: Generation): Doc {
   return FINAL_STATES.has(rest.state) ? rest : { ...rest, graph };
 }
 
-function fromRow(row: { id: string; doc: Doc }): Generation {
+export function fromRow(row: { id: string; doc: Doc }): Generation {
   const { graph, ...rest } = row.doc;
   return { id: row.id, ...rest, graph: graph ?? {} };
 }

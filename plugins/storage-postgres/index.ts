@@ -22,7 +22,7 @@ export default definePlugin<StoragePostgresOptions>({
     const { url, retention } = ctx.options;
     const storage = await PostgresStorage.open({ ...ctx.options, log: ctx.log });
     ctx.provide('storage', storage);
-    ctx.log.info({ database: redactUrl(url), schema: storage.migrations }, 'storage open');
+    ctx.log.info({ database: redactUrl(url), schema: storage.migrations, instance: storage.leases.instance }, 'storage open');
 
     const resultsDir = join(ctx.config.dataDir, 'results');
     const retain = async (): Promise<void> => {

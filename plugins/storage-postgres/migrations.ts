@@ -133,6 +133,23 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'generation leases',
+    sql: `
+      -- Which instance follows an unfinished generation, and until when unless it renews. Added
+      -- without a default first (no table rewrite however many rows), then defaulted for new rows
+      -- from the inserting session: its connections set comfy_bridge.instance and
+      -- comfy_bridge.lease_ms, so a row is leased to its recorder in the insert itself.
+      ALTER TABLE generations ADD COLUMN lease_owner text, ADD COLUMN lease_until timestamptz;
+      ALTER TABLE generations
+        ALTER COLUMN lease_owner SET DEFAULT nullif(current_setting('comfy_bridge.instance', true), ''),
+        ALTER COLUMN lease_until SET DEFAULT now()
+          + coalesce(nullif(current_setting('comfy_bridge.lease_ms', true), '')::integer, 6000) * interval '1 millisecond';
+      -- Only unfinished rows: claiming expired leases reads a small index, never the history.
+      CREATE INDEX generations_leases ON generations (lease_until) WHERE state IN ('queued', 'running');
+    `,
+  },
 ];
 
 /** Session advisory lock key ("comfy" in ASCII); advisory locks are per database. */

@@ -16,6 +16,7 @@ export interface StoragePostgresOptions {
   idleTimeoutMs: number;
   healthIntervalMs: number;
   applicationName: string;
+  leaseMs: number;
   retention: RetentionOptions;
 }
 
@@ -45,6 +46,12 @@ export const optionsSchema: JsonSchema = {
       description: 'How often the database is pinged; /ready reports storage down after a failed ping.',
     },
     applicationName: { type: 'string', minLength: 1, default: 'comfy-bridge', description: 'application_name shown in pg_stat_activity.' },
+    leaseMs: {
+      type: 'integer',
+      minimum: 1000,
+      default: 6000,
+      description: 'How long an instance owns the unfinished generations it follows unless it renews (every third of it); a survivor claims those of a dead instance once this runs out.',
+    },
     retention: {
       type: 'object',
       additionalProperties: false,

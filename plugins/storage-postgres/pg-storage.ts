@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Storage } from '../../contracts/storage.js';
 import { BootError } from '../../core/errors.js';
 import { PostgresGenerationStore } from './generation-store.js';
 import { PostgresKeyValueStore } from './kv-store.js';
+import { PostgresLeaseStore } from './lease-store.js';
 import { migrate, type MigrationResult } from './migrations.js';
 import { PostgresUploadStore } from './upload-store.js';
 
@@ -16,6 +18,10 @@ export interface OpenPostgresOptions {
   /** 0 turns the health ping off (isOpen() then only says whether close() was called). */
   healthIntervalMs?: number;
   applicationName?: string;
+  /** How long this instance's leases on the generations it follows last unless renewed (default 6 s). */
+  leaseMs?: number;
+  /** This process's instance id (default: a fresh random one). */
+  instance?: string;
   log: Pick<Logger, 'warn' | 'info'>;
 }
 
@@ -42,6 +48,7 @@ export class PostgresStorage implements Storage {
   readonly kv: PostgresKeyValueStore;
   /** Several instances share one database (contracts/storage.ts). */
   readonly shared = true;
+  readonly leases: PostgresLeaseStore;
   #open = true;
   #healthy = true;
   #timer: NodeJS.Timeout | undefined;
@@ -51,15 +58,19 @@ export class PostgresStorage implements Storage {
     readonly pool: pg.Pool,
     readonly migrations: MigrationResult,
     private readonly log: OpenPostgresOptions['log'],
+    lease: { instance: string; ttlMs: number },
   ) {
     this.generations = new PostgresGenerationStore(pool);
     this.uploads = new PostgresUploadStore(pool);
     this.kv = new PostgresKeyValueStore(pool);
+    this.leases = new PostgresLeaseStore(pool, lease.instance, lease.ttlMs);
   }
 
   static async open(options: OpenPostgresOptions): Promise<PostgresStorage> {
     const statementTimeoutMs = options.statementTimeoutMs ?? 10000;
     const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    const lease = { instance: options.instance ?? randomUUID(), ttlMs: options.leaseMs ?? 6000 };
+    if (!/^[A-Za-z0-9._:-]{1,128}$/.test(lease.instance)) throw new BootError(`instance id "${lease.instance}" must be 1-128 letters, digits, . _ : or -`);
     const pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
@@ -69,6 +80,8 @@ export class PostgresStorage implements Storage {
       connectionTimeoutMillis: connectTimeoutMs,
       idleTimeoutMillis: options.idleTimeoutMs ?? 30000,
       application_name: options.applicationName ?? 'comfy-bridge',
+      // Read by the lease columns' defaults (migration 2): a row is leased to the instance inserting it.
+      options: `-c comfy_bridge.instance=${lease.instance} -c comfy_bridge.lease_ms=${Math.round(lease.ttlMs)}`,
     });
     // An idle pooled connection that breaks (server restart) emits here; unhandled, it would end the process.
     pool.on('error', (error) => options.log.warn({ err: error }, 'an idle PostgreSQL connection failed'));
@@ -83,7 +96,7 @@ export class PostgresStorage implements Storage {
     if (migrations.unknown.length > 0) {
       options.log.warn({ versions: migrations.unknown }, 'the database has schema versions this release does not know (a newer release migrated it)');
     }
-    const storage = new PostgresStorage(pool, migrations, options.log);
+    const storage = new PostgresStorage(pool, migrations, options.log, lease);
     if ((options.healthIntervalMs ?? 5000) > 0) storage.#watch(options.healthIntervalMs ?? 5000);
     return storage;
   }

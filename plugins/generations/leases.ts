@@ -1,0 +1,92 @@
+import type { Logger } from 'pino';
+import type { LeaseStore } from '../../contracts/storage.js';
+import type { GenerationHooks } from './api.js';
+import { adoptClaimed } from './recovery.js';
+import type { Runner } from './runner.js';
+
+const PLUGIN = 'generations';
+/** How often expired leases are looked for at most (a dead instance's prompts are followed again within lease + this). */
+const CLAIM_EVERY_MS = 1000;
+
+/**
+ * This instance's side of the leases (contracts/storage.ts LeaseStore): it renews the lease of every
+ * generation it follows (those it recorded, whose lease the insert took, and those it adopted),
+ * claims the expired leases of dead instances and adopts those generations, and gives its leases
+ * up when it stops so a survivor takes over at once. With a single-process store (infinite
+ * leases) only the one claim at start happens.
+ */
+export class LeaseKeeper {
+  readonly #held = new Set<string>();
+  readonly #timers: NodeJS.Timeout[] = [];
+  #claiming: Promise<void> | undefined;
+  #renewing: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(
+    private readonly deps: { leases: LeaseStore; runner: Runner; hooks: GenerationHooks; log: Logger },
+  ) {
+    deps.hooks.created.tap(PLUGIN, (gen) => this.#held.add(gen.id));
+    deps.hooks.settled.tap(PLUGIN, (gen) => this.#held.delete(gen.id));
+  }
+
+  /** Adopts what is claimable now (at start), then keeps renewing and claiming in the background. */
+  async start(): Promise<void> {
+    await this.claim();
+    const { ttlMs } = this.deps.leases;
+    if (!Number.isFinite(ttlMs)) return;
+    const renewEvery = Math.max(100, Math.floor(ttlMs / 3));
+    const claimEvery = Math.max(100, Math.min(CLAIM_EVERY_MS, renewEvery));
+    this.#timers.push(setInterval(() => void this.renew(), renewEvery), setInterval(() => void this.claim(), claimEvery));
+    for (const timer of this.#timers) timer.unref();
+  }
+
+  /** One claim pass (one at a time): every expired lease it can take, adopted. */
+  claim(): Promise<void> {
+    this.#claiming ??= (async () => {
+      try {
+        if (this.#stopped) return;
+        const adopted = await adoptClaimed(this.deps.leases, this.deps.runner, this.deps.log);
+        for (const id of adopted) this.#held.add(id);
+      } catch (error) {
+        this.deps.log.warn({ err: error }, 'could not claim expired generation leases');
+      }
+    })().finally(() => (this.#claiming = undefined));
+    return this.#claiming;
+  }
+
+  renew(): Promise<void> {
+    this.#renewing ??= (async () => {
+      const ids = [...this.#held];
+      if (ids.length === 0 || this.#stopped) return;
+      try {
+        const kept = new Set(await this.deps.leases.renew(ids));
+        const lost = ids.filter((id) => !kept.has(id) && this.deps.runner.live(id) !== undefined);
+        // Renewals failed for longer than the lease (or the clock jumped): another instance follows
+        // these now. Ours goes on until its end; both record the same end from the backend.
+        if (lost.length > 0) this.deps.log.warn({ generations: lost }, 'another instance took over generations this one follows');
+      } catch (error) {
+        this.deps.log.warn({ err: error }, 'could not renew generation leases');
+      }
+    })().finally(() => (this.#renewing = undefined));
+    return this.#renewing;
+  }
+
+  /** Stops renewing and claiming. Call before the runner closes. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    await Promise.all([this.#claiming, this.#renewing]);
+  }
+
+  /** Gives the leases up (after the runner wrote what was pending), so a survivor claims them now. */
+  async release(): Promise<void> {
+    const ids = [...this.#held].filter((id) => this.deps.runner.live(id) !== undefined);
+    this.#held.clear();
+    if (ids.length === 0) return;
+    try {
+      await this.deps.leases.release(ids);
+    } catch (error) {
+      this.deps.log.warn({ err: error }, 'could not release generation leases; they run out on their own');
+    }
+  }
+}

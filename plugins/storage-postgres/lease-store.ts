@@ -1,0 +1,49 @@
+import type { Pool } from 'pg';
+import type { Generation } from '../../contracts/generation.js';
+import type { LeaseStore } from '../../contracts/storage.js';
+import { fromRow, type Doc } from './generation-store.js';
+
+/**
+ * Leases on the generation rows (lease_owner, lease_until; migration 2). A new row is leased to the
+ * instance whose connection inserts it, by column defaults read from the session (the pool's
+ * connections carry this instance's id and lease length), so a generation is never unowned, not
+ * even between its insert and the first renewal. Times are the database's clock, one for all
+ * instances.
+ */
+export class PostgresLeaseStore implements LeaseStore {
+  constructor(
+    private readonly pool: Pool,
+    readonly instance: string,
+    readonly ttlMs: number,
+  ) {}
+
+  async renew(ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await this.pool.query<{ id: string }>(
+      `UPDATE generations SET lease_until = now() + $3 * interval '1 millisecond'
+       WHERE id = ANY($1::text[]) AND lease_owner = $2 RETURNING id`,
+      [ids, this.instance, this.ttlMs],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  async claimExpired(limit: number): Promise<Generation[]> {
+    // SKIP LOCKED: instances claiming at the same moment take disjoint rows instead of queueing;
+    // the partial index generations_leases holds only unfinished rows, so this never scans history.
+    const { rows } = await this.pool.query<{ id: string; doc: Doc }>(
+      `UPDATE generations g SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
+       WHERE g.id IN (
+         SELECT id FROM generations
+         WHERE state IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < now())
+         ORDER BY lease_until NULLS FIRST LIMIT $3 FOR UPDATE SKIP LOCKED
+       ) RETURNING g.id, g.doc`,
+      [this.instance, this.ttlMs, limit],
+    );
+    return rows.map(fromRow);
+  }
+
+  async release(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.pool.query(`UPDATE generations SET lease_until = NULL WHERE id = ANY($1::text[]) AND lease_owner = $2`, [ids, this.instance]);
+  }
+}

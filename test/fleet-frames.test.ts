@@ -1,0 +1,167 @@
+/**
+ * The cross-instance half of the fleet test: every instance on the PostgreSQL bus (plugins/bus-postgres),
+ * so a socket on instance B sees the frames of a generation published on A.
+ */
+import { expect } from 'chai';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
+import { kill, startInstance, writeFleetConfig, type Instance } from './helpers/fleet.js';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
+import { startRoundRobinProxy, type RoundRobinProxy } from './helpers/proxy.js';
+import { until } from './helpers/until.js';
+
+/** The bus every instance uses: the PostgreSQL one in place of the in-process one. */
+const fleetBus = (url: string) => ({ bus: false, 'bus-postgres': { url } });
+const CLIENTS = 50;
+const PER_CLIENT = 4;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Frame {
+  status: string;
+  seq?: number;
+  data?: { id?: string };
+}
+
+/** A client's socket through the proxy that reconnects with `since=` (to any instance) until told to stop. */
+class Follower {
+  readonly bySeq = new Map<number, Frame>();
+  #ws: WebSocket | undefined;
+  #stopped = false;
+  constructor(
+    private readonly base: string,
+    readonly clientId: string,
+  ) {}
+
+  start(): void {
+    if (this.#stopped) return;
+    const last = Math.max(0, ...this.bySeq.keys());
+    const ws = new WebSocket(`${this.base.replace('http', 'ws')}/ws?clientId=${this.clientId}${last > 0 ? `&since=${last}` : ''}`);
+    this.#ws = ws;
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const frame = JSON.parse(data.toString()) as Frame;
+      if (typeof frame.seq === 'number') this.bySeq.set(frame.seq, frame);
+    });
+    ws.on('error', () => undefined);
+    ws.on('close', () => void pause(50).then(() => this.start()));
+  }
+
+  /** The generations this client saw end (a `closed` or `error` frame naming it). */
+  ended(): Set<string> {
+    return new Set([...this.bySeq.values()].filter((f) => (f.status === 'closed' || f.status === 'error') && f.data?.id).map((f) => f.data!.id!));
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#ws?.terminate();
+  }
+}
+
+async function submit(base: string, clientId: string): Promise<string> {
+  for (;;) {
+    try {
+      const res = await fetch(`${base}/generate-based-workflow?clientId=${clientId}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 2 }),
+      });
+      if (res.status === 200) return ((await res.json()) as { id: string }).id;
+      expect([502, 503]).to.include(res.status);
+    } catch {
+      // The instance behind the connection died.
+    }
+    await pause(100);
+  }
+}
+
+describe('a fleet with the PostgreSQL bus: frames reach a client on any instance', function () {
+  this.timeout(300_000);
+  let db: TestDatabase;
+  let dir: string;
+  let fakes: FakeComfy[] = [];
+  let instances: Instance[] = [];
+  let proxy: RoundRobinProxy | undefined;
+  let config: string;
+
+  before(async () => {
+    db = await createTestDatabase();
+    dir = await mkdtemp(join(tmpdir(), 'fleet-frames-'));
+    await mkdir(join(dir, 'data'));
+    fakes = [await startFakeComfy({ nodeDurationMs: 5 }), await startFakeComfy({ nodeDurationMs: 5 })];
+    for (const fake of fakes) fake.setNodeDuration('KSampler', 40);
+    config = await writeFleetConfig(dir, { databaseUrl: db.url, backends: fakes.map((f) => f.url), plugins: fleetBus(db.url) });
+    instances = await Promise.all([0, 1, 2].map(() => startInstance(config)));
+    proxy = await startRoundRobinProxy(instances.map((i) => i.url));
+  });
+
+  after(async () => {
+    await Promise.all(instances.map((instance) => kill(instance)));
+    await proxy?.close();
+    for (const fake of fakes) await fake.stop();
+    await db?.drop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a socket on B gets, in order and numbered, the frames of a generation submitted on A', async () => {
+    const [a, b] = instances as [Instance, Instance];
+    const follower = new Follower(b.url, 'a-to-b');
+    follower.start();
+    try {
+      const id = await submit(a.url, 'a-to-b');
+      await until(() => follower.ended().has(id), 'B\'s socket to get the end of the generation submitted on A', 30_000);
+      const seqs = [...follower.bySeq.keys()].sort((x, y) => x - y);
+      expect(seqs).to.deep.equal(Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i));
+      expect([...follower.bySeq.values()].every((f) => f.data?.id === id)).to.equal(true);
+    } finally {
+      follower.stop();
+    }
+  });
+
+  it('50 clients reconnecting through the proxy with since= get every terminal frame, seqs without gaps, while instances are killed', async () => {
+    const live = () => instances.filter((i) => i.alive()).map((i) => i.url);
+    const followers = Array.from({ length: CLIENTS }, (_, c) => new Follower(proxy!.url, `frames-client-${c}`));
+    for (const follower of followers) follower.start();
+    let done = false;
+    let kills = 0;
+    const killer = (async () => {
+      for (let victim = 0; !done; victim = (victim + 1) % instances.length) {
+        await pause(2500);
+        if (done) break;
+        await kill(instances[victim]!);
+        kills++;
+        proxy!.setTargets(live());
+        instances[victim] = await startInstance(config);
+        proxy!.setTargets(live());
+      }
+    })();
+    const acked = new Map<string, string[]>();
+    try {
+      await Promise.all(
+        followers.map(async (follower) => {
+          const ids: string[] = [];
+          for (let k = 0; k < PER_CLIENT; k++) ids.push(await submit(proxy!.url, follower.clientId));
+          acked.set(follower.clientId, ids);
+        }),
+      );
+      await until(
+        () => kills >= 2 && followers.every((f) => (acked.get(f.clientId) ?? []).every((id) => f.ended().has(id))),
+        'every client to get the terminal frame of each of its generations',
+        240_000,
+      );
+    } finally {
+      done = true;
+      await killer;
+      for (const follower of followers) follower.stop();
+    }
+    for (const follower of followers) {
+      const seqs = [...follower.bySeq.keys()].sort((x, y) => x - y);
+      expect(seqs, `seqs of ${follower.clientId}`).to.deep.equal(Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i));
+      for (const id of acked.get(follower.clientId)!) {
+        expect([...follower.bySeq.values()].filter((f) => f.data?.id === id && f.status === 'closed'), `end of ${id}`).to.have.length(1);
+      }
+    }
+  });
+});
