@@ -70,7 +70,7 @@ describe('playground in a real browser', function () {
   it('uploads an image, runs it: the progress bar moves and the inverted result image loads', async () => {
     // Long enough that the page's socket is open before the run ends (a generation that ended before
     // the socket opened shows only its final frame, by design of the SDK's frames()).
-    stack.fake.setNodeDuration('TestSleep', 1500);
+    stack.fake.setNodeDuration('ImageInvert', 1500);
     const page = await open();
     await page.selectOption('#workflow', 'invert');
     await page.locator('#inputs[data-workflow="invert"]').waitFor();
