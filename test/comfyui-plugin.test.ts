@@ -146,12 +146,25 @@ describe('comfyui plugin', function () {
       get: async <T>(key: string) => map.get(key) as T | undefined,
       set: async (key, value) => void map.set(key, value),
     };
-    const first = await loadClientId(kv);
+    const first = await loadClientId({ kv });
     expect(first.clientId).to.match(/^[0-9a-f-]{36}$/);
     expect(map.get(CLIENT_ID_KEY)).to.equal(first.clientId);
-    expect((await loadClientId(kv)).clientId).to.equal(first.clientId);
+    expect((await loadClientId({ kv })).clientId).to.equal(first.clientId);
     const without = await loadClientId(undefined);
     expect(without.persisted).to.equal(false);
+  });
+
+  it('gives each instance on a shared store its own clientId, so instances never take each other\'s events', async () => {
+    const map = new Map<string, unknown>();
+    const kv: KeyValueStore = {
+      get: async <T>(key: string) => map.get(key) as T | undefined,
+      set: async (key, value) => void map.set(key, value),
+    };
+    const a = await loadClientId({ kv, shared: true });
+    const b = await loadClientId({ kv, shared: true });
+    expect(a.clientId).to.not.equal(b.clientId);
+    expect([a.persisted, b.persisted]).to.deep.equal([false, false]);
+    expect(map.has(CLIENT_ID_KEY)).to.equal(false);
   });
 
   describe('headers sent to ComfyUI', () => {

@@ -27,8 +27,10 @@ export default definePlugin<ComfyuiOptions>({
     comfyui: { key: 'backends', parse: backendList, value: 'URL[,URL...]', description: 'ComfyUI base URLs, comma-separated.' },
   },
   async register(ctx) {
-    const { clientId, persisted } = await loadClientId(ctx.tryUse('storage')?.kv);
-    if (!persisted) ctx.log.warn('no storage service: the ComfyUI clientId will change on restart');
+    const storage = ctx.tryUse('storage');
+    const { clientId, persisted } = await loadClientId(storage);
+    if (!storage) ctx.log.warn('no storage service: the ComfyUI clientId will change on restart');
+    else if (!persisted) ctx.log.info({ clientId }, 'shared store: this instance has its own ComfyUI clientId');
     const transport = new ComfyTransport(resolveOptions(ctx.options), clientId, ctx.log);
     ctx.provide('transport', transport);
     ctx.onClose(() => transport.close());
