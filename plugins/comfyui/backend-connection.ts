@@ -68,6 +68,9 @@ export class BackendConnection {
   #watchTimer: NodeJS.Timeout | null = null;
   #lastSeen = 0;
   #lastPing = 0;
+  /** When the watch last ran, and its period: a late tick means the bridge itself stalled. */
+  #lastTick = 0;
+  #tickMs = 0;
   #closed = false;
   /** Said once that it did not answer at start (or after it went down), so the retries stay quiet. */
   #saidDown = false;
@@ -220,6 +223,8 @@ export class BackendConnection {
     this.#lastSeen = Date.now();
     this.#lastPing = this.#lastSeen;
     const tick = Math.max(5, Math.min(this.settings.pingIntervalMs, Math.floor(this.settings.silentTimeoutMs / 3)));
+    this.#tickMs = tick;
+    this.#lastTick = this.#lastSeen;
     this.#watchTimer = setInterval(() => this.#watch(ws), tick);
     this.#saidDown = false;
     this.log.info({ backend: this.name, url: this.url }, 'ComfyUI backend connected');
@@ -236,6 +241,13 @@ export class BackendConnection {
   /** Pings, and replaces a socket that stayed silent (no frame, no pong) too long. */
   #watch(ws: WebSocket): void {
     const now = Date.now();
+    const sinceTick = now - this.#lastTick;
+    this.#lastTick = now;
+    if (sinceTick > 2 * this.#tickMs + 250) {
+      // Our own event loop stalled (a long synchronous task, an overloaded machine): the pongs may be
+      // waiting unread, so this silence proves nothing. Judge again over a fresh window.
+      this.#lastSeen = now;
+    }
     if (now - this.#lastSeen > this.settings.silentTimeoutMs) {
       this.lastError = `websocket silent for ${now - this.#lastSeen} ms`;
       this.log.warn({ backend: this.name, silentMs: now - this.#lastSeen }, 'ComfyUI backend stopped answering; marked down, reconnecting');
