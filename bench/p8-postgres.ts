@@ -210,7 +210,7 @@ export async function run(): Promise<Record<string, unknown>> {
 
     const nedbDir = join(root, 'nedb');
     await nedbDataDir(nedbDir);
-    // nedb loads every row at register(): its default 10 s register timeout is not enough at 1M rows.
+    // nedb loads every row at start: a generous register deadline, whichever way its load is timed.
     const nedbStart = await startStop({ BENCH_DATA_DIR: nedbDir, BENCH_PLUGINS: JSON.stringify({ 'storage-nedb': {} }), BENCH_REGISTER_TIMEOUT_MS: '120000' });
     process.stderr.write(`P8: nedb cold start ${JSON.stringify(nedbStart)}\n`);
     // The same pages from storage-nedb's in-memory indexes, in this process. Not closed: its closing

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 
 const root = new URL('../', import.meta.url);
-const compiled = new URL('dist/core/cli/main.js', root);
+const compiled = new URL('dist/cli/main.js', root);
 const stamp = new URL('dist/.tsbuildinfo', root);
 
 /** Newest modification time under the source folders (a few hundred stats: a couple of milliseconds). */
@@ -18,13 +18,13 @@ function newestSource() {
       else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(url).mtimeMs);
     }
   };
-  for (const folder of ['core/', 'contracts/', 'plugins/']) walk(new URL(folder, root));
+  for (const folder of ['core/', 'cli/', 'contracts/', 'plugins/']) walk(new URL(folder, root));
   const api = new URL('plugin-api.ts', root);
   if (existsSync(api)) newest = Math.max(newest, statSync(api).mtimeMs);
   return newest;
 }
 
-const hasSources = existsSync(new URL('core/cli/main.ts', root));
+const hasSources = existsSync(new URL('cli/main.ts', root));
 const useCompiled = existsSync(compiled) && (!hasSources || (existsSync(stamp) && statSync(stamp).mtimeMs >= newestSource()));
 
 let main;
@@ -32,7 +32,7 @@ if (useCompiled) ({ main } = await import(compiled.href));
 else {
   const { register } = await import('tsx/esm/api');
   register();
-  ({ main } = await import(new URL('core/cli/main.ts', root).href));
+  ({ main } = await import(new URL('cli/main.ts', root).href));
 }
 // Exit explicitly: a plugin timer left behind must not keep a stopped server alive (main flushes the log first).
 process.exit(await main(process.argv.slice(2)));

@@ -42,7 +42,7 @@ export type TransportEvent =
   | { type: 'interrupted'; promptId: string; backend: string; node: string | null }
   /** The backend no longer knows the prompt (it restarted and forgot it, or stayed down too long). */
   | { type: 'lost'; promptId: string; backend: string; reason: string }
-  /** No news for the run's `stuckAfterMs` while the backend says it runs (it was cancelled) or cannot say. */
+  /** No news for the run's `stuckAfterMs` and the backend cannot say (one it says runs is never stuck). */
   | { type: 'stuck'; promptId: string; backend: string; reason: string };
 
 export type TerminalEvent = Extract<TransportEvent, { type: 'completed' | 'failed' | 'interrupted' | 'lost' | 'stuck' }>;
@@ -56,7 +56,7 @@ export interface RunRequest {
   backend: string;
   /**
    * No news from ComfyUI for this long makes the transport check the prompt: still queued is fine;
-   * running (it is cancelled) or unreachable ends the run with `stuck`. Omitted: never stuck.
+   * running too (a long silent node); unreachable ends the run with `stuck`. Omitted: never stuck.
    */
   stuckAfterMs?: number;
 }
@@ -103,9 +103,42 @@ export const isGraphRejected = (error: unknown): error is GraphRejectedError => 
 export const RETRY_AFTER_SECONDS = 5;
 export const retryAfter = (seconds: number = RETRY_AFTER_SECONDS): { 'Retry-After': string } => ({ 'Retry-After': String(seconds) });
 
+/** What a generation asks of a backend: its graph (node classes, model files) and its workflow (pins by tag). */
+export interface RouteNeed {
+  graph: Graph;
+  workflow?: string;
+}
+
+/** One backend's answer to "can you run this?": what it lacks ([] when it can; `known` false until its /object_info was read). */
+export interface BackendFit {
+  backend: string;
+  up: boolean;
+  known: boolean;
+  missing: string[];
+}
+
+/** No backend has what the workflow needs (node classes, model files, tags): the operator's problem, not the client's. */
+export const WORKFLOW_UNAVAILABLE = 'workflow_unavailable';
+export function workflowUnavailable(detail: string, missing: Record<string, string[]>): BridgeError {
+  return new BridgeError(503, WORKFLOW_UNAVAILABLE, detail, { headers: retryAfter(), extra: { missing } });
+}
+
+/** The sentence a 503 `workflow_unavailable` carries: what each up backend lacks. */
+export function describeUnfit(workflow: string, fits: readonly BackendFit[]): string {
+  const parts = fits.filter((f) => f.up).map((f) => `${f.backend} lacks ${f.missing.join(', ')}`);
+  return `no ComfyUI backend can run workflow "${workflow}": ${parts.join('; ')}`;
+}
+
 export interface Transport {
-  /** The backend a new generation should go to (healthy, shortest queue), or undefined if none is up. */
-  pickBackend(): string | undefined;
+  /**
+   * The backend a new generation should go to, or undefined if none is up (or, given `need`, none
+   * that is up has what it needs): capable first, then shortest queue and weight, then model affinity.
+   */
+  pickBackend(need?: RouteNeed): string | undefined;
+  /** Per backend, what it lacks to run `need` (optional: a transport that cannot tell omits it). */
+  fit?(need: RouteNeed): BackendFit[];
+  /** The files a model input ("<class>.<input>") accepts, union over up backends; undefined when not a model input. */
+  modelFiles?(classType: string, input: string): string[] | undefined;
   /**
    * Submits a graph with a bridge-minted prompt_id and follows it. `listener` is attached before the
    * request is sent, so events that arrive before the answer are not lost. Throws GraphRejectedError

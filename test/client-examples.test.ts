@@ -20,6 +20,7 @@ describe('client SDK: the docs examples run', function () {
     bridge = await startBridge({
       plugins: {
         'storage-nedb': { inMemory: true },
+        bus: {},
         comfyui: { backends: [{ url: fake.url, name: 'fake' }] },
         workflows: { dir: WORKFLOWS, watch: false },
         upload: {},

@@ -76,7 +76,7 @@ describe('the packed package, installed into an empty folder', function () {
 
   it('holds compiled JS only, without the dev tools', async () => {
     const installed = join(app, 'node_modules/comfy-bridge');
-    expect(existsSync(join(installed, 'dist/core/cli/main.js'))).to.equal(true);
+    expect(existsSync(join(installed, 'dist/cli/main.js'))).to.equal(true);
     expect(existsSync(join(installed, 'core'))).to.equal(false);
     expect(existsSync(join(installed, 'test'))).to.equal(false);
     expect(existsSync(join(app, 'node_modules/tsx'))).to.equal(false);

@@ -56,7 +56,7 @@ describe('ws: sockets on a clientId bound to another key', () => {
 
   beforeEach(async () => {
     access = new ScriptedAccess();
-    bridge = await startBridge({ plugins: { ws: { heartbeatMs: 60_000 } }, extraPlugins: [stubGenerationsPlugin(new StubGenerations()), accessPlugin(access)] });
+    bridge = await startBridge({ plugins: { bus: {}, ws: { heartbeatMs: 60_000 } }, extraPlugins: [stubGenerationsPlugin(new StubGenerations()), accessPlugin(access)] });
   });
   afterEach(async () => {
     for (const reader of readers.splice(0)) reader.close();

@@ -431,6 +431,12 @@ export interface components {
             description: string;
             /** @description URL of a preview image, or null. */
             thumbnail: string | null;
+            /** @description Whether an up ComfyUI backend has the node classes and model files it needs (and any pinned tags). Absent without a transport. */
+            available?: boolean;
+            /** @description Admins only, when something is missing: per backend, what it lacks to run this workflow. */
+            missing?: {
+                [key: string]: string[];
+            };
         };
         /** WorkflowInput */
         WorkflowInput: {
@@ -624,6 +630,8 @@ export interface operations {
                             name?: string;
                             up?: boolean;
                             queue_remaining?: number | null;
+                            /** @description Present when this backend lacks what some workflow needs: each node class, model file or tag, with the workflow. It does not make the bridge unready. */
+                            lacks?: string[];
                         }[];
                         reasons: string[];
                         /** @description Present when workflow files were skipped at the last (re)load: each file and why. They do not make the bridge unready. */
@@ -681,6 +689,8 @@ export interface operations {
                             name?: string;
                             up?: boolean;
                             queue_remaining?: number | null;
+                            /** @description Present when this backend lacks what some workflow needs: each node class, model file or tag, with the workflow. It does not make the bridge unready. */
+                            lacks?: string[];
                         }[];
                         reasons: string[];
                         /** @description Present when workflow files were skipped at the last (re)load: each file and why. They do not make the bridge unready. */
@@ -713,7 +723,8 @@ export interface operations {
                      *       {
                      *         "alias": "text-to-image",
                      *         "description": "Text to image with Stable Diffusion 1.5.",
-                     *         "thumbnail": null
+                     *         "thumbnail": null,
+                     *         "available": true
                      *       }
                      *     ]
                      */
@@ -1163,7 +1174,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No ComfyUI backend reachable (Retry-After). */
+            /** @description No ComfyUI backend reachable, or `workflow_unavailable`: no backend has the node classes and model files the workflow needs (named in the detail; Retry-After). */
             503: {
                 headers: {
                     [name: string]: unknown;

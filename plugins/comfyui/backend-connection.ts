@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import type { BackendStatus, TransportEvent } from '../../contracts/transport.js';
+import { AbandonedPrompts } from './abandoned-prompts.js';
 import { BackendHttp } from './http-client.js';
 import type { Tracked } from './in-flight-prompts.js';
 import type { Ending } from './prompt-endings.js';
@@ -53,6 +54,13 @@ export class BackendConnection {
   jobsCancel = true;
   /** When the backend was last seen going down (or the transport started, before the first connect). */
   downSince: number = Date.now();
+  /**
+   * The last connect attempt was refused (nothing listens: the process is gone), as opposed to a
+   * backend that accepts connections but does not answer (frozen), which may still hold its queue.
+   */
+  refusing = false;
+  /** Prompts given up on here: deleted from its queue first thing when it answers again. */
+  readonly abandoned = new AbandonedPrompts();
 
   #ws: WebSocket | null = null;
   #attempt = 0;
@@ -119,6 +127,7 @@ export class BackendConnection {
     });
     ws.on('error', (error) => {
       this.lastError = error.message;
+      if ((error as NodeJS.ErrnoException).code === 'ECONNREFUSED') this.refusing = true;
     });
     ws.on('close', () => this.#lost(ws));
   }
@@ -206,6 +215,7 @@ export class BackendConnection {
   #opened(ws: WebSocket): void {
     if (ws !== this.#ws) return;
     this.up = true;
+    this.refusing = false;
     this.#attempt = 0;
     this.#lastSeen = Date.now();
     this.#lastPing = this.#lastSeen;
@@ -213,10 +223,14 @@ export class BackendConnection {
     this.#watchTimer = setInterval(() => this.#watch(ws), tick);
     this.#saidDown = false;
     this.log.info({ backend: this.name, url: this.url }, 'ComfyUI backend connected');
-    // Feature flags first, so the reconciliation that onUp starts can use the jobs routes.
-    void this.detectFeatures().finally(() => {
-      if (ws === this.#ws && this.up) this.events.onUp(this);
-    });
+    // Prompts moved away while it was down are deleted before anything else; then feature flags, so
+    // the reconciliation that onUp starts can use the jobs routes.
+    void this.abandoned
+      .purge(this.http, this.log, this.name)
+      .then(() => this.detectFeatures())
+      .finally(() => {
+        if (ws === this.#ws && this.up) this.events.onUp(this);
+      });
   }
 
   /** Pings, and replaces a socket that stayed silent (no frame, no pong) too long. */
@@ -224,7 +238,9 @@ export class BackendConnection {
     const now = Date.now();
     if (now - this.#lastSeen > this.settings.silentTimeoutMs) {
       this.lastError = `websocket silent for ${now - this.#lastSeen} ms`;
-      this.log.warn({ backend: this.name }, 'ComfyUI websocket went silent; reconnecting');
+      this.log.warn({ backend: this.name, silentMs: now - this.#lastSeen }, 'ComfyUI backend stopped answering; marked down, reconnecting');
+      // Its HTTP calls would wait for their own deadline: they fail now (a submission answers 503).
+      this.http.abandonWaiting(`ComfyUI backend ${this.name} stopped answering`);
       ws.terminate();
       return;
     }

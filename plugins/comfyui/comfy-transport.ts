@@ -1,6 +1,12 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Graph } from '../../contracts/graph.js';
+import {
+  isGraphRejected,
+  workflowUnavailable,
+  type BackendFit,
+  type RouteNeed,
+} from '../../contracts/transport.js';
 import type {
   BackendStatus,
   CancelOutcome,
@@ -12,7 +18,10 @@ import type {
 } from '../../contracts/transport.js';
 import type { BackendConnection } from './backend-connection.js';
 import { cancelPrompt, lookupPrompts } from './backend-queries.js';
+import { BackendChoice } from './backend-choice.js';
 import { BackendPool } from './backend-pool.js';
+import { CapabilityStore } from './capability-store.js';
+import { operatorFault } from './operator-fault.js';
 import { openOutput, uploadInput } from './file-transfer.js';
 import { InFlightPrompts, type Tracked } from './in-flight-prompts.js';
 import { ObjectInfoCache } from './object-info.js';
@@ -36,8 +45,11 @@ export class ComfyTransport implements Transport {
   readonly #ctx: TransportContext;
   readonly #reconciler: Reconciler;
   readonly #objectInfo: ObjectInfoCache;
+  readonly #capabilities: CapabilityStore;
+  readonly #choice: BackendChoice;
   readonly #closing = new AbortController();
   #housekeeping: NodeJS.Timeout | null = null;
+  #capabilityTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly options: ComfyuiOptions,
@@ -49,7 +61,11 @@ export class ComfyTransport implements Transport {
       prompts: inFlight,
       onEnd: (tracked: Tracked, end: Ending) => inFlight.finish(tracked, end),
       onSuccess: (tracked: Tracked) => void settleFromHistory(this.#ctx, tracked),
-      onUp: (backend: BackendConnection) => void this.#reconciler.reconcile(backend),
+      onUp: (backend: BackendConnection) => {
+        void this.#reconciler.reconcile(backend);
+        // A backend that comes back may have gained or lost nodes and models while it was away.
+        void this.#capabilities.refresh(backend, true);
+      },
     };
     this.#ctx = {
       options,
@@ -61,20 +77,30 @@ export class ComfyTransport implements Transport {
     };
     this.#reconciler = new Reconciler(this.#ctx);
     this.#objectInfo = new ObjectInfoCache(options.objectInfoTtlMs);
+    this.#capabilities = new CapabilityStore(log, options.capabilitiesMinGapMs, (_backend, all) => this.#objectInfo.prime(all));
+    const backends = this.#ctx.backends.all;
+    const tags = new Map(backends.map((backend, index) => [backend.name, options.backends[index]?.tags ?? {}]));
+    this.#choice = new BackendChoice(backends, this.#capabilities, tags, options.pins, options.affinity);
   }
 
   /** Connects in the background; never waits for a backend. */
   start(): void {
     for (const backend of this.#ctx.backends.all) backend.start();
-    const { pollIntervalMs, lostAfterMs } = this.options;
-    const tick = Math.max(10, Math.min(1000, Math.floor(pollIntervalMs / 2), Math.floor(lostAfterMs / 2)));
+    const { pollIntervalMs, lostAfterMs, moveQueuedAfterMs } = this.options;
+    const tick = Math.max(10, Math.min(1000, Math.floor(pollIntervalMs / 2), Math.floor(lostAfterMs / 2), Math.floor(moveQueuedAfterMs / 2)));
     this.#housekeeping = setInterval(() => this.#reconciler.housekeep(), tick);
+    this.#capabilityTimer = setInterval(() => {
+      for (const backend of this.#ctx.backends.all) if (backend.up) void this.#capabilities.refresh(backend);
+    }, this.options.capabilitiesRefreshMs);
+    this.#capabilityTimer.unref();
   }
 
   async close(): Promise<void> {
     this.#closing.abort();
     if (this.#housekeeping) clearInterval(this.#housekeeping);
     this.#housekeeping = null;
+    if (this.#capabilityTimer) clearInterval(this.#capabilityTimer);
+    this.#capabilityTimer = null;
     await Promise.all(this.#ctx.backends.all.map((backend) => backend.close()));
     // Their owners keep them (persisted) and resume them on the next start.
     this.#ctx.inFlight.clear();
@@ -86,12 +112,37 @@ export class ComfyTransport implements Transport {
 
   // ── Transport ──────────────────────────────────────────────────────────────
 
-  pickBackend(): string | undefined {
-    return this.#ctx.backends.pick();
+  pickBackend(need?: RouteNeed): string | undefined {
+    const chosen = this.#choice.pick(need);
+    // None can run it: maybe a model was just installed; look again (throttled per backend).
+    if (chosen === undefined && need) for (const backend of this.#ctx.backends.all) if (backend.up) void this.#capabilities.refresh(backend);
+    return chosen;
+  }
+
+  fit(need: RouteNeed): BackendFit[] {
+    return this.#choice.fit(need);
+  }
+
+  modelFiles(classType: string, input: string): string[] | undefined {
+    return this.#capabilities.filesFor(this.#ctx.backends.all, `${classType}.${input}`);
   }
 
   async submit(request: RunRequest & { graph: Graph }, listener: PromptListener): Promise<PromptRun> {
-    const { tracked, position } = await submitPrompt(this.#ctx, request, listener);
+    let submitted;
+    try {
+      submitted = await submitPrompt(this.#ctx, request, listener);
+    } catch (error) {
+      // A graph ComfyUI refuses for a node class or model file the backend lacks is the operator's
+      // problem (the client's values were validated before): 503, and a warning naming the backend.
+      const fault = isGraphRejected(error) ? operatorFault(error.extra.node_errors, this.#capabilities.modelInputs) : [];
+      if (fault.length === 0) throw error;
+      this.#ctx.log.warn({ backend: request.backend, missing: fault, promptId: request.promptId }, 'ComfyUI refused the graph for what the backend lacks');
+      const backend = this.#ctx.backends.get(request.backend);
+      if (backend) void this.#capabilities.refresh(backend);
+      throw workflowUnavailable(`ComfyUI backend ${request.backend} lacks ${fault.join(', ')}`, { [request.backend]: fault });
+    }
+    const { tracked, position } = submitted;
+    this.#choice.submitted(tracked.backend.name, this.#choice.needs(request));
     return this.#run(tracked, position);
   }
 

@@ -2,7 +2,7 @@
  * HTTP calls to one ComfyUI backend. Only the headers set here are sent: never an Origin (ComfyUI
  * answers 403 to a mismatched one) and never anything forwarded from a client.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /** The backend could not be reached or did not answer in time (as opposed to answering an error). */
@@ -23,6 +23,7 @@ function reason(error: unknown): string {
   if (error instanceof Error) {
     const cause = error.cause instanceof Error ? error.cause.message : '';
     if (error.name === 'TimeoutError') return 'timed out';
+    if (error.name === 'BackendFrozenError') return error.message;
     return cause ? `${error.message}: ${cause}` : error.message;
   }
   return String(error);
@@ -53,6 +54,8 @@ export class BackendHttp {
   readonly #https: boolean;
   /** Kept-alive connections: a submission must not pay a TCP handshake (nor fetch's per-call machinery). */
   readonly #agent: HttpAgent;
+  /** Requests waiting for their response headers: abandoned at once when the backend is found frozen. */
+  readonly #waiting = new Set<ClientRequest>();
 
   constructor(
     baseUrl: string,
@@ -64,6 +67,15 @@ export class BackendHttp {
     this.#agent = this.#https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
     if (closing.aborted) this.#agent.destroy();
     else closing.addEventListener('abort', () => this.#agent.destroy(), { once: true });
+  }
+
+  /**
+   * The backend stopped answering (its socket went silent): requests still waiting fail now instead
+   * of at their own deadline, so a caller hears 503 within the silence deadline.
+   */
+  abandonWaiting(why: string): void {
+    for (const req of this.#waiting) req.destroy(Object.assign(new Error(why), { name: 'BackendFrozenError' }));
+    this.#waiting.clear();
   }
 
   url(path: string, query?: Record<string, string>): string {
@@ -91,6 +103,7 @@ export class BackendHttp {
     return new Promise<JsonResponse>((resolve, reject) => {
       const send = this.#https ? httpsRequest : httpRequest;
       const req = send(url, { method, headers, agent: this.#agent }, (res: IncomingMessage) => {
+        waiting.delete(req);
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.once('error', fail);
@@ -100,8 +113,11 @@ export class BackendHttp {
         });
       });
       const timer = setTimeout(() => req.destroy(timedOut()), this.timeoutMs);
+      const waiting = this.#waiting;
+      waiting.add(req);
       function fail(error: Error): void {
         clearTimeout(timer);
+        waiting.delete(req);
         reject(error);
       }
       req.once('error', fail);
@@ -127,12 +143,16 @@ export class BackendHttp {
       const send = this.#https ? httpsRequest : httpRequest;
       const req = send(url, { method: 'GET', agent: this.#agent }, (res: IncomingMessage) => {
         clearTimeout(timer);
+        waiting.delete(req);
         req.off('error', fail);
         resolve({ status: res.statusCode ?? 0, header: (name) => headerValue(res.headers[name.toLowerCase()]), body: res });
       });
       const timer = setTimeout(() => req.destroy(timedOut()), this.timeoutMs);
+      const waiting = this.#waiting;
+      waiting.add(req);
       function fail(error: Error): void {
         clearTimeout(timer);
+        waiting.delete(req);
         reject(failed(error));
       }
       req.once('error', fail);

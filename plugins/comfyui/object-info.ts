@@ -18,6 +18,12 @@ export class ObjectInfoCache {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Fills the cache from a whole /object_info read elsewhere (capabilities), saving per-class asks. */
+  prime(all: Record<string, unknown>): void {
+    const at = this.now();
+    for (const [classType, info] of Object.entries(all)) if (isObject(info)) this.#cache.set(classType, { info, at });
+  }
+
   get(backends: readonly BackendConnection[], classType: string, timeoutMs?: number): Promise<Info | undefined> {
     const cached = this.#cache.get(classType);
     if (cached && this.now() - cached.at < this.ttlMs) return Promise.resolve(cached.info);

@@ -6,6 +6,15 @@ export interface BackendOptions {
   name?: string;
   /** Tie-breaker between equally loaded backends: the higher weight is picked first. */
   weight?: number;
+  /** Labels workflows can be pinned to (e.g. {gpu: "a100"}); see `pins`. */
+  tags?: Record<string, string>;
+}
+
+export interface AffinityOptions {
+  /** Prefer the backend that last ran the same model files (no reload). */
+  enabled: boolean;
+  /** …while its queue is at most this many prompts longer than the shortest capable queue. */
+  maxQueueImbalance: number;
 }
 
 export interface ReconnectOptions {
@@ -22,24 +31,46 @@ export interface ComfyuiOptions {
   silentTimeoutMs: number;
   pingIntervalMs: number;
   requestTimeoutMs: number;
-  /** How long a backend may stay down before its in-flight prompts are reported `lost`. */
+  /** How long a backend may stay down before its in-flight prompts are reported `lost` (and resubmitted by their owner). */
   lostAfterMs: number;
+  /**
+   * A prompt not started yet on a backend that refuses connections (its process is gone) moves this
+   * soon, when another backend is up: it is reported `lost`, and deleted from the old backend's queue
+   * first thing when that backend answers again.
+   */
+  moveQueuedAfterMs: number;
   /** In-flight prompts without news for this long are checked against /history and /queue. */
   pollIntervalMs: number;
   /** How long a node class's /object_info is reused before it is asked again. */
   objectInfoTtlMs: number;
+  /** How often every up backend's whole /object_info is read again (node classes, model files). */
+  capabilitiesRefreshMs: number;
+  /** Never read one backend's whole /object_info more often than this (a miss asks again, throttled). */
+  capabilitiesMinGapMs: number;
+  affinity: AffinityOptions;
+  /** Workflow alias → tags a backend must carry to run it, e.g. {"text-to-image": {gpu: "a100"}}. */
+  pins: Record<string, Record<string, string>>;
 }
 
 export const DEFAULT_OPTIONS: ComfyuiOptions = Object.freeze({
   backends: [{ url: 'http://127.0.0.1:8188' }],
   reconnect: { initialMs: 500, maxMs: 30_000, jitter: 0.2 },
-  silentTimeoutMs: 45_000,
-  pingIntervalMs: 15_000,
+  // A frozen ComfyUI (SIGSTOP, blackholed) is down within silentTimeoutMs + one ping tick (< 5 s);
+  // aiohttp answers pings from its event loop, which a running prompt (another thread) does not block.
+  silentTimeoutMs: 3_500,
+  pingIntervalMs: 1_000,
   requestTimeoutMs: 30_000,
-  lostAfterMs: 120_000,
+  lostAfterMs: 25_000,
+  moveQueuedAfterMs: 2_000,
   pollIntervalMs: 30_000,
   objectInfoTtlMs: 60_000,
+  capabilitiesRefreshMs: 60_000,
+  capabilitiesMinGapMs: 2_000,
+  affinity: { enabled: true, maxQueueImbalance: 2 },
+  pins: {},
 });
+
+const TAGS_SCHEMA = { type: 'object', additionalProperties: { type: 'string', minLength: 1, maxLength: 64 } };
 
 export const optionsSchema: JsonSchema = {
   type: 'object',
@@ -58,6 +89,7 @@ export const optionsSchema: JsonSchema = {
           url: { type: 'string', pattern: '^https?://[^\\s]+$', description: 'Base URL of the ComfyUI server.' },
           name: { type: 'string', minLength: 1, maxLength: 64, description: 'Name used in logs and status (defaults to host:port).' },
           weight: { type: 'number', exclusiveMinimum: 0, default: 1, description: 'Preference between equally loaded backends.' },
+          tags: { ...TAGS_SCHEMA, description: 'Labels workflows can be pinned to (see pins), e.g. {"gpu": "a100"}.' },
         },
       },
     },
@@ -84,7 +116,13 @@ export const optionsSchema: JsonSchema = {
       type: 'integer',
       minimum: 10,
       default: DEFAULT_OPTIONS.lostAfterMs,
-      description: 'How long a backend may stay down before its in-flight prompts are reported lost.',
+      description: 'How long a backend may stay down before its in-flight prompts are reported lost (their generations are then resubmitted once).',
+    },
+    moveQueuedAfterMs: {
+      type: 'integer',
+      minimum: 10,
+      default: DEFAULT_OPTIONS.moveQueuedAfterMs,
+      description: 'A prompt not started yet on a backend that refuses connections moves to a healthy backend after this long.',
     },
     pollIntervalMs: {
       type: 'integer',
@@ -98,6 +136,34 @@ export const optionsSchema: JsonSchema = {
       default: DEFAULT_OPTIONS.objectInfoTtlMs,
       description: "How long a node class's /object_info is reused (one cache for workflows and generations).",
     },
+    capabilitiesRefreshMs: {
+      type: 'integer',
+      minimum: 10,
+      default: DEFAULT_OPTIONS.capabilitiesRefreshMs,
+      description: "How often each up backend's whole /object_info (node classes, model files) is read again; also read when it connects.",
+    },
+    capabilitiesMinGapMs: {
+      type: 'integer',
+      minimum: 0,
+      default: DEFAULT_OPTIONS.capabilitiesMinGapMs,
+      description: "Least time between two reads of one backend's whole /object_info.",
+    },
+    affinity: {
+      type: 'object',
+      additionalProperties: false,
+      default: DEFAULT_OPTIONS.affinity,
+      description: 'Send a generation to the backend that last ran the same model files, unless its queue is too much longer.',
+      properties: {
+        enabled: { type: 'boolean', default: DEFAULT_OPTIONS.affinity.enabled },
+        maxQueueImbalance: { type: 'integer', minimum: 0, default: DEFAULT_OPTIONS.affinity.maxQueueImbalance, description: 'How many prompts longer than the shortest capable queue the warm backend may be.' },
+      },
+    },
+    pins: {
+      type: 'object',
+      default: DEFAULT_OPTIONS.pins,
+      description: 'Workflow alias → tags a backend must carry (backends[].tags) to run it.',
+      additionalProperties: TAGS_SCHEMA,
+    },
   },
 };
 
@@ -108,5 +174,7 @@ export function resolveOptions(partial: Partial<ComfyuiOptions> = {}): ComfyuiOp
     ...partial,
     backends: partial.backends && partial.backends.length > 0 ? partial.backends : DEFAULT_OPTIONS.backends,
     reconnect: { ...DEFAULT_OPTIONS.reconnect, ...partial.reconnect },
+    affinity: { ...DEFAULT_OPTIONS.affinity, ...partial.affinity },
+    pins: partial.pins ?? DEFAULT_OPTIONS.pins,
   };
 }

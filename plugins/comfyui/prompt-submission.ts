@@ -54,6 +54,9 @@ export async function submitPrompt(
       return { tracked, position: ahead };
     }
     inFlight.drop(tracked);
+    // It may have reached a backend that froze: deleted there when it answers again, so a prompt
+    // the client was told failed never runs.
+    backend.abandoned.add(promptId);
     throw backendUnavailable(`ComfyUI backend ${backend.name} cannot be reached`, { cause: error, headers: retryAfter() });
   }
   if (res.status === 400) {

@@ -1,5 +1,5 @@
 import type { BackendConnection } from './backend-connection.js';
-import { cancelPrompt, lookupPrompts } from './backend-queries.js';
+import { lookupPrompts } from './backend-queries.js';
 import type { Tracked } from './in-flight-prompts.js';
 import { endingOf } from './prompt-endings.js';
 import type { Found } from './protocol.js';
@@ -8,7 +8,8 @@ import type { TransportContext } from './transport-context.js';
 /**
  * The transport's one watchdog and one reconciler: after a (re)connect or a long silence it asks a
  * backend about every prompt still in flight there; it ends prompts whose backend stays down too
- * long as `lost`, and prompts silent for their run's stuckAfterMs as `stuck` (unless still queued).
+ * long as `lost` (a prompt not started on a backend that refuses connections sooner, to move it), and
+ * prompts silent for their run's stuckAfterMs as `stuck` unless ComfyUI says they are queued or running.
  */
 export class Reconciler {
   readonly #reconciling = new Set<BackendConnection>();
@@ -36,10 +37,14 @@ export class Reconciler {
     }
   }
 
-  /** The periodic tick: stuck prompts are checked, prompts on a backend down for lostAfterMs are lost, silent ones reconciled. */
+  /**
+   * The periodic tick: stuck prompts are checked; on a backend that is down, prompts not started
+   * move after moveQueuedAfterMs when it refuses connections and another backend is up, and every
+   * prompt is lost after lostAfterMs; silent ones on a backend that is up are reconciled.
+   */
   housekeep(): void {
     const now = Date.now();
-    const { lostAfterMs, pollIntervalMs } = this.ctx.options;
+    const { lostAfterMs, moveQueuedAfterMs, pollIntervalMs } = this.ctx.options;
     const stale = new Set<BackendConnection>();
     for (const tracked of this.ctx.inFlight.all()) {
       if (tracked.submitting || tracked.settling) continue;
@@ -47,11 +52,12 @@ export class Reconciler {
       if (tracked.stuckAfterMs > 0 && now - tracked.lastFrameAt >= tracked.stuckAfterMs) {
         void this.#checkStuck(tracked);
       } else if (!backend.up) {
-        if (now - backend.downSince >= lostAfterMs) {
-          this.ctx.inFlight.finish(tracked, {
-            type: 'lost',
-            reason: `ComfyUI backend ${backend.name} has been unreachable for more than ${Math.round(lostAfterMs / 1000)} s`,
-          });
+        const downFor = now - backend.downSince;
+        if (downFor >= lostAfterMs) {
+          this.#giveUp(tracked, `ComfyUI backend ${backend.name} has been unreachable for more than ${Math.round(lostAfterMs / 1000)} s`);
+        } else if (downFor >= moveQueuedAfterMs && !tracked.started && backend.refusing && this.#anotherIsUp(backend)) {
+          // Nothing listens there, and it had not started: waiting for the backend helps nobody.
+          this.#giveUp(tracked, `ComfyUI backend ${backend.name} refuses connections and the prompt had not started`);
         }
       } else if (now - tracked.lastNewsAt >= pollIntervalMs) {
         stale.add(backend);
@@ -60,7 +66,17 @@ export class Reconciler {
     for (const backend of stale) void this.reconcile(backend);
   }
 
-  /** No news for stuckAfterMs: waiting in the queue is fine; running silently is stopped; no answer ends it too. */
+  /** Ends it `lost` (its owner resubmits it elsewhere) and remembers to delete it from the old backend. */
+  #giveUp(tracked: Tracked, reason: string): void {
+    tracked.backend.abandoned.add(tracked.promptId);
+    this.ctx.inFlight.finish(tracked, { type: 'lost', reason });
+  }
+
+  #anotherIsUp(backend: BackendConnection): boolean {
+    return this.ctx.backends.all.some((other) => other !== backend && other.up);
+  }
+
+  /** No news for stuckAfterMs: queued or running (as ComfyUI says) is fine; an end is settled; no answer ends it `stuck`. */
   async #checkStuck(tracked: Tracked): Promise<void> {
     if (tracked.checking) return;
     tracked.checking = true;
@@ -83,8 +99,10 @@ export class Reconciler {
         return;
       }
       if (state.state === 'running') {
-        void cancelPrompt(backend, tracked.promptId).catch(() => undefined);
-        inFlight.finish(tracked, { type: 'stuck', reason: silentFor });
+        // ComfyUI says it runs: a long silent node (video, upscaling) is not stuck. Never cut it;
+        // it is asked again after another stuckAfterMs of silence.
+        tracked.lastNewsAt = tracked.lastFrameAt = Date.now();
+        if (!tracked.started) inFlight.report(tracked, { type: 'started', promptId: tracked.promptId, backend: backend.name });
         return;
       }
       this.#settle(tracked, state);

@@ -3,11 +3,12 @@ import type { AccessControl, Principal } from '../../contracts/auth.js';
 import type { Generation } from '../../contracts/generation.js';
 import type { GenerationService } from '../../plugins/generations/api.js';
 import type { Graph } from '../../contracts/graph.js';
-import { retryAfter } from '../../contracts/transport.js';
+import { retryAfter, type Transport } from '../../contracts/transport.js';
 import type { UploadService } from '../../plugins/upload/api.js';
 import type { Workflow, WorkflowRegistry } from '../../plugins/workflows/api.js';
 import { badRequest, notFound, tooManyRequests } from '../../core/errors.js';
 import { ActiveCap } from './active-cap.js';
+import { requireCapableBackend } from './capable-backend.js';
 import { checkImageInputs, shippedImageInputs } from './image-inputs.js';
 import { describeInputErrors, InputValidators } from './input-validator.js';
 import type { GenerateOptions } from './options.js';
@@ -20,6 +21,7 @@ export interface GenerateDeps {
   generations: GenerationService;
   uploads: () => UploadService | undefined;
   access: () => AccessControl | undefined;
+  transport?: () => Transport | undefined;
   options: GenerateOptions;
   /** Set when several instances share the store: the caps count queued + running from it (shared-active.ts). */
   sharedActiveCount?: (clientId?: string) => Promise<number>;
@@ -88,6 +90,8 @@ export function generateHandler(deps: GenerateDeps) {
     for (const [key, value] of Object.entries(body)) if (!CONTROL_KEYS.has(key)) values[key] = value;
     const validate = validators.for(alias, inputs);
     if (!validate(values)) throw badRequest(describeInputErrors(validate.errors, alias, Object.keys(inputs)));
+    const graph = fillGraph(workflow, values);
+    requireCapableBackend(deps.transport?.(), alias, graph);
     const uploads = await checkImageInputs({ workflow, inputs, values, clientId, principal, uploads: deps.uploads() });
 
     const retry = { headers: retryAfter(deps.options.retryAfterSeconds) };
@@ -111,7 +115,7 @@ export function generateHandler(deps: GenerateDeps) {
     try {
       const shippedFiles = shippedImageInputs(workflow, inputs, values);
       for (const key of Object.keys(uploads)) delete shippedFiles[key];
-      gen = await deps.generations.create({ workflow: alias, clientId, principal, graph: fillGraph(workflow, values), uploads, shippedFiles });
+      gen = await deps.generations.create({ workflow: alias, clientId, principal, graph, uploads, shippedFiles });
     } finally {
       release();
     }

@@ -39,6 +39,7 @@ export default definePlugin<GenerateOptions>({
       generations: ctx.use('generations'),
       uploads: () => ctx.tryUse('uploads'),
       access: () => ctx.tryUse('access'),
+      transport: () => ctx.tryUse('transport'),
       options: ctx.options,
       // A store other instances write too holds the fleet's active generations; this process's count would miss theirs.
       sharedActiveCount: storage?.shared ? storedActiveCount(storage) : undefined,
@@ -78,7 +79,10 @@ export default definePlugin<GenerateOptions>({
         '400': { description: 'Missing clientId, unknown input key, wrong type or range, unknown image, or ComfyUI refused the graph.', schema: ERROR_BODY },
         '404': { description: 'No workflow with that alias.', schema: ERROR_BODY },
         '429': { description: 'This clientId has too many generations queued or running (Retry-After).', schema: ERROR_BODY },
-        '503': { description: 'No ComfyUI backend reachable (Retry-After).', schema: ERROR_BODY },
+        '503': {
+          description: 'No ComfyUI backend reachable, or `workflow_unavailable`: no backend has the node classes and model files the workflow needs (named in the detail; Retry-After).',
+          schema: ERROR_BODY,
+        },
       },
       handler,
     });

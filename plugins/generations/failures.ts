@@ -1,4 +1,4 @@
-import { isGraphRejected, retryAfter } from '../../contracts/transport.js';
+import { isGraphRejected, retryAfter, WORKFLOW_UNAVAILABLE } from '../../contracts/transport.js';
 import { backendUnavailable, badRequest, internal, isBridgeError, type BridgeError } from '../../core/errors.js';
 
 /**
@@ -14,6 +14,8 @@ export function submitFailure(error: unknown, backend: string, generationId: str
   }
   // isBridgeError, not instanceof: the transport may come with its own copy of core/errors.
   if (isBridgeError(error)) {
+    // The backend lacks what the graph needs: the transport's own 503 names it; keep it.
+    if (error.code === WORKFLOW_UNAVAILABLE) return { reason: error.detail, rethrow: error };
     if (error.status === 503) {
       const reason = `ComfyUI backend ${backend} could not be reached to submit the generation`;
       return {

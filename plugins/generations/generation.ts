@@ -129,9 +129,16 @@ export function apply(life: Life, event: GenerationEvent, context: StepContext):
         maxSteps: null,
         updatedAt: now,
       };
-      const step = announce({ life: { ...life, gen: next }, effects: [{ type: 'persist', graph: true }] }, context);
-      step.effects.push({ type: 'submit', after: event.reason });
-      return step;
+      // Always a frame, saying why it starts over: its client must not watch silence.
+      const notice = { ...buildFrame(next, context.resultUrl), details: `backend lost, resubmitting: ${event.reason}` };
+      return {
+        life: { ...life, gen: next, frameKey: `${notice.status}|${notice.details}|${next.state}` },
+        effects: [
+          { type: 'persist', graph: true },
+          { type: 'publish', frames: [{ ...notice, generationId: next.id, ends: false }] },
+          { type: 'submit', after: event.reason },
+        ],
+      };
     }
     case 'transport':
       return onTransport(life, event.event, context);

@@ -7,7 +7,7 @@ export interface GenerationsOptions {
   maxAttempts: number;
   /**
    * Handed to the transport with each run: no news from ComfyUI for this long and the transport checks
-   * the prompt, and ends it `stuck` (failed) unless it is still waiting in a queue.
+   * the prompt, and ends it `stuck` (failed) only when the backend cannot say (queued or running goes on).
    */
   stuckAfterMs: number;
   /** Pure percent changes reach the store at most this often per generation (listeners hear every one). */
@@ -44,7 +44,7 @@ export const optionsSchema: JsonSchema = {
       type: 'integer',
       minimum: 50,
       default: DEFAULT_OPTIONS.stuckAfterMs,
-      description: 'A generation with no news from ComfyUI for this long is failed, unless ComfyUI says it is still waiting in its queue.',
+      description: 'A generation with no news from ComfyUI for this long is checked: failed when its backend cannot say, left alone when ComfyUI says it is queued or running.',
     },
     progressPersistMs: {
       type: 'integer',

@@ -84,7 +84,7 @@ export class Runner {
   async create(request: CreateGeneration): Promise<Generation> {
     const { transport, storage, hooks, options } = this.deps;
     if (this.#closed) throw backendUnavailable('the bridge is shutting down', { headers: retryAfter() });
-    const backend = transport.pickBackend();
+    const backend = transport.pickBackend({ graph: request.graph, workflow: request.workflow });
     if (!backend) throw backendUnavailable('no ComfyUI backend is reachable right now; try again shortly', { headers: retryAfter() });
 
     const id = newGenerationId();
@@ -253,7 +253,7 @@ export class Runner {
   /** The backend forgot the prompt: place the inputs on a healthy backend again under a new prompt_id. */
   async #resubmit(entry: Entry, reason: string): Promise<void> {
     const { gen } = entry.life;
-    const backend = this.deps.transport.pickBackend();
+    const backend = this.deps.transport.pickBackend({ graph: gen.graph, workflow: gen.workflow });
     if (!backend) {
       return this.#step(entry, { type: 'resubmit-failed', promptId: gen.promptId, reason: `${reason}, and no ComfyUI backend is reachable to submit it again` });
     }

@@ -1,5 +1,22 @@
 import { basename } from 'node:path';
 import type { PluginContext } from '../../core/plugin.js';
+import type { Transport } from '../../contracts/transport.js';
+import type { Workflow } from '../../plugins/workflows/api.js';
+
+/** Per backend, what it lacks to run the loaded workflows (node classes, model files, tags), each named once. */
+function lacksByBackend(transport: Transport | undefined, workflows: readonly Workflow[]): Map<string, string[]> {
+  const lacking = new Map<string, Set<string>>();
+  if (!transport?.fit) return new Map();
+  for (const workflow of workflows) {
+    for (const fit of transport.fit({ graph: workflow.graph, workflow: workflow.alias })) {
+      if (fit.missing.length === 0) continue;
+      const set = lacking.get(fit.backend) ?? new Set<string>();
+      for (const item of fit.missing) set.add(`${item} (for ${workflow.alias})`);
+      lacking.set(fit.backend, set);
+    }
+  }
+  return new Map([...lacking].map(([name, set]) => [name, [...set]]));
+}
 
 /**
  * GET /ready: 200 when storage is open and at least one backend answers, else 503 with the reason
@@ -26,7 +43,11 @@ export function mountReady(ctx: PluginContext): void {
       const transport = ctx.tryUse('transport');
       // Public route: backend names and states only. URLs and error texts name internal addresses
       // (SPEC §1); they are in the logs and in /metrics for operators.
-      const backends = (transport?.backends() ?? []).map((b) => ({ name: b.name, up: b.up, queue_remaining: b.queueRemaining }));
+      const lacking = lacksByBackend(transport, ctx.tryUse('workflows')?.list() ?? []);
+      const backends = (transport?.backends() ?? []).map((b) => {
+        const lacks = lacking.get(b.name);
+        return { name: b.name, up: b.up, queue_remaining: b.queueRemaining, ...(lacks?.length ? { lacks } : {}) };
+      });
       const reasons: string[] = [];
       if (!storage) reasons.push('no storage plugin is loaded');
       else if (!storage.isOpen()) reasons.push('storage is not open');
@@ -57,6 +78,11 @@ const READY_SCHEMA = {
           name: { type: 'string' },
           up: { type: 'boolean' },
           queue_remaining: { type: ['integer', 'null'] },
+          lacks: {
+            type: 'array',
+            items: { type: 'string' },
+            description: 'Present when this backend lacks what some workflow needs: each node class, model file or tag, with the workflow. It does not make the bridge unready.',
+          },
         },
       },
     },

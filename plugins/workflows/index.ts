@@ -29,7 +29,7 @@ export default definePlugin<WorkflowsOptions>({
     });
     await registry.reload();
     ctx.provide('workflows', registry);
-    mountWorkflowRoutes(ctx, registry);
+    mountWorkflowRoutes(ctx, registry, () => ctx.tryUse('transport'));
 
     const reload = (why: string) => {
       ctx.log.info({ dir: registry.dir }, `reloading workflows (${why})`);

@@ -123,6 +123,10 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
       const definition = definitions.get(input.class);
       const inputName = key.slice(key.indexOf('/') + 1);
       described[key] = definition ? enrichInput(input, constraintsFor(definition, inputName)) : { ...input };
+      // A model input accepts what any backend has (routing then picks one that has the chosen file),
+      // not only the list of the backend that happened to answer /object_info.
+      const files = this.options.transport?.()?.modelFiles?.(input.class, inputName);
+      if (files) described[key]!.options = files;
     }
     // Only a fully enriched answer is reused: with a backend missing, the next request asks again.
     if (definitions.size === classes.length) this.#described.set(alias, { inputs: described, at: Date.now() });

@@ -1,7 +1,10 @@
 import type { PluginContext } from '../../core/plugin.js';
 import { notFound } from '../../core/errors.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
+import { isAdmin, type Principal } from '../../contracts/auth.js';
+import type { Transport } from '../../contracts/transport.js';
 import type { WorkflowRegistry } from '../../plugins/workflows/api.js';
+import { availabilityOf } from './availability.js';
 
 const listItemSchema = {
   title: 'WorkflowSummary',
@@ -11,6 +14,15 @@ const listItemSchema = {
     alias: { type: 'string' },
     description: { type: 'string' },
     thumbnail: { type: ['string', 'null'], description: 'URL of a preview image, or null.' },
+    available: {
+      type: 'boolean',
+      description: 'Whether an up ComfyUI backend has the node classes and model files it needs (and any pinned tags). Absent without a transport.',
+    },
+    missing: {
+      type: 'object',
+      description: 'Admins only, when something is missing: per backend, what it lacks to run this workflow.',
+      additionalProperties: { type: 'array', items: { type: 'string' } },
+    },
   },
 };
 
@@ -33,7 +45,11 @@ const inputSchema = {
   },
 };
 
-export function mountWorkflowRoutes(ctx: Pick<PluginContext, 'route'>, registry: WorkflowRegistry): void {
+export function mountWorkflowRoutes(
+  ctx: Pick<PluginContext, 'route'>,
+  registry: WorkflowRegistry,
+  transport: () => Transport | undefined = () => undefined,
+): void {
   ctx.route({
     method: 'get',
     path: '/workflow-list',
@@ -44,11 +60,18 @@ export function mountWorkflowRoutes(ctx: Pick<PluginContext, 'route'>, registry:
       '200': {
         description: 'Every loaded workflow, by alias.',
         schema: { type: 'array', items: listItemSchema },
-        example: [{ alias: 'text-to-image', description: 'Text to image with Stable Diffusion 1.5.', thumbnail: null }],
+        example: [{ alias: 'text-to-image', description: 'Text to image with Stable Diffusion 1.5.', thumbnail: null, available: true }],
       },
     },
-    handler: (koa) => {
-      koa.body = registry.list().map(({ alias, description, thumbnail }) => ({ alias, description, thumbnail }));
+    handler: (koa, { principal }) => {
+      const admin = isAdmin(principal as Principal);
+      const current = transport();
+      koa.body = registry.list().map(({ alias, description, thumbnail, graph }) => {
+        const availability = availabilityOf(current, alias, graph);
+        if (!availability) return { alias, description, thumbnail };
+        const { available, missing } = availability;
+        return { alias, description, thumbnail, available, ...(admin && !available ? { missing } : {}) };
+      });
     },
   });
 

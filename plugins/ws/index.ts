@@ -1,5 +1,6 @@
 import { definePlugin } from '../../core/plugin.js';
-import { BridgeError, tooManyRequests } from '../../core/errors.js';
+import { tooManyRequests } from '../../core/errors.js';
+import { retryAfter } from '../../contracts/transport.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
 import { CLIENT_ID, SOCKET_FRAME, STATUS_FRAME_EXAMPLE } from '../../contracts/schemas.js';
 import { warnIfExposed } from './exposure.js';
@@ -9,7 +10,6 @@ import { MutableWsStats, statsService } from './stats.js';
 
 const PLUGIN = 'ws';
 
-const unavailable = (detail: string) => new BridgeError(503, 'unavailable', detail, { headers: { 'Retry-After': '5' } });
 
 /**
  * WS /ws?clientId=X — live status of a client's generations (SPEC §2.1): `connected`, `listening`
@@ -33,17 +33,14 @@ export default definePlugin<WsOptions>({
     const access = ctx.tryUse('access');
     const unbind = access?.onBind?.((clientId, owner) => hub.evictWatchers(clientId, owner));
 
-    let closing = false;
     ctx.hooks.listening.tap({ name: PLUGIN }, () => {
       hub.start();
       warnIfExposed(ctx.config.server.host, access !== undefined, ctx.log);
     });
     ctx.hooks.preClose.tapPromise({ name: PLUGIN }, async () => {
-      closing = true;
       await hub.shutdown();
     });
     ctx.onClose(() => {
-      closing = true;
       unbind?.();
       hub.stop();
     });
@@ -78,12 +75,11 @@ export default definePlugin<WsOptions>({
         '429': { description: 'Too many sockets open for this clientId.', schema: ERROR_BODY },
       },
       async accept({ query, principal }) {
-        if (closing) throw unavailable('the server is shutting down');
         const clientId = query.clientId as string;
         // Watching never binds a clientId (only generating and uploading do), so a socket cannot squat one.
         await access?.checkClient(clientId, principal);
         if (hub.openSockets(clientId) >= options.maxSocketsPerClient) {
-          throw tooManyRequests(`clientId ${clientId} already has ${options.maxSocketsPerClient} sockets open`, { headers: { 'Retry-After': '5' } });
+          throw tooManyRequests(`clientId ${clientId} already has ${options.maxSocketsPerClient} sockets open`, { headers: retryAfter() });
         }
       },
       open(ws, { query, principal }) {

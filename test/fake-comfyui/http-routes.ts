@@ -333,7 +333,7 @@ function route(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, bod
       return view(ctx, req, res, url.searchParams);
     case 'GET /object_info': {
       const all: Record<string, PyValue> = {};
-      for (const [name, def] of NODE_CLASSES) all[name] = def.info(env);
+      for (const [name, def] of NODE_CLASSES) if (!env.hiddenClasses.has(name)) all[name] = def.info(env);
       return sendJson(res, 200, all);
     }
     case 'GET /system_stats':
@@ -356,7 +356,8 @@ function route(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, bod
   }
   const info = /^\/object_info\/(.+)$/.exec(p);
   if (method === 'GET' && info) {
-    const def = NODE_CLASSES.get(decodeURIComponent(info[1]));
+    const name = decodeURIComponent(info[1]);
+    const def = env.hiddenClasses.has(name) ? undefined : NODE_CLASSES.get(name);
     return sendJson(res, 200, def ? { [def.name]: def.info(env) } : {});
   }
   const models = /^\/models\/([^/]+)$/.exec(p);

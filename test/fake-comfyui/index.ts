@@ -17,12 +17,15 @@
  *   await fake.stop(); await fake.restart();   // same port; queue, history and cache forgotten
  *   fake.prompts;  // every POST /prompt that carried a prompt: {promptId, clientId, graph, accepted}
  *   fake.uploads;  // Map<name as answered (subfolder/name), bytes>
+ *   fake.setCheckpoints(['a.safetensors']);   // what this instance has installed, from now on
+ *   fake.hideNodeClasses(['KSampler']);       // classes this instance lacks (missing custom nodes)
  *
  * Extra controls: `await fake.waitForIdle()` (queue empty and nothing running), `fake.clientCount`
  * (registered websocket sids), `fake.dirs` (input/output/temp folders, a temp dir per instance,
  * kept across restart like a real disk), options `hasJobsApi` (serve the newer GET /api/jobs and
  * /api/jobs/{id}; 0.3.64 has neither), `checkpoints` (the ckpt_name list; default one model),
- * `port` (listen on a given port).
+ * `modelLoadMs` (CheckpointLoaderSimple sleeps this long when the checkpoint differs from the last
+ * one it loaded, like a GPU loading weights), `port` (listen on a given port).
  *
  * Node classes: EmptyImage, LoadImage, ImageInvert, ImageScale, SaveImage, PreviewImage,
  * GetImageSize (binary TEXT frame), TestSleep (progress; lasts the node duration, reports max =
@@ -49,6 +52,8 @@ export interface FakeComfyOptions {
   hasJobsApi?: boolean;
   /** ckpt_name values CheckpointLoaderSimple accepts. */
   checkpoints?: string[];
+  /** Time to load a checkpoint other than the one loaded last (ms; default 0). */
+  modelLoadMs?: number;
   /** Port to listen on (default 0: any free port). */
   port?: number;
 }
@@ -84,6 +89,8 @@ export class FakeComfy {
       outputDir: path.join(base, 'output'),
       tempDir: path.join(base, 'temp'),
       checkpoints: options.checkpoints ?? ['v1-5-pruned-emaonly.safetensors'],
+      hiddenClasses: new Set(),
+      model: { loaded: null, loadMs: options.modelLoadMs ?? 0, loads: 0 },
     };
     for (const dir of [this.dirs.inputDir, this.dirs.outputDir, this.dirs.tempDir]) mkdirSync(dir, { recursive: true });
     this.hub = new WsHub((sid) => this.onSocket(sid));
@@ -109,6 +116,21 @@ export class FakeComfy {
 
   failNextRun(message: string = DEFAULT_FAILURE): void {
     this.runtime.failures.push(message);
+  }
+
+  /** The checkpoint files this instance has from now on (its /object_info and validation follow). */
+  setCheckpoints(names: string[]): void {
+    this.dirs.checkpoints = [...names];
+  }
+
+  /** How many times a checkpoint was loaded (a change of model) since start. */
+  get modelLoads(): number {
+    return this.dirs.model.loads;
+  }
+
+  /** Node classes this instance lacks from now on, as if their custom nodes were not installed. */
+  hideNodeClasses(names: string[]): void {
+    this.dirs.hiddenClasses = new Set(names);
   }
 
   goSilent(on: boolean): void {

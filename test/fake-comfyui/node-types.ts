@@ -7,6 +7,10 @@ export interface NodeEnv {
   outputDir: string;
   tempDir: string;
   checkpoints: string[];
+  /** Classes this instance pretends not to have (missing custom nodes): absent from /object_info, refused by validation. */
+  hiddenClasses: Set<string>;
+  /** The checkpoint in "GPU memory" and what loading another one costs (ms), shared by reference with runs. */
+  model: { loaded: string | null; loadMs: number; loads: number };
 }
 
 export interface NodeRunContext extends NodeEnv {

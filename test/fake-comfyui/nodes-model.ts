@@ -56,8 +56,14 @@ export const CheckpointLoaderSimple: NodeDef = {
       { ckpt_name: [env.checkpoints, { tooltip: 'The name of the checkpoint (model) to load.' }] },
       ['MODEL', 'CLIP', 'VAE'],
       ['The model used for denoising latents.', 'The CLIP model used for encoding text prompts.', 'The VAE model used for encoding and decoding images to and from latent space.']),
-  async run(inputs) {
+  async run(inputs, ctx) {
     const name = String(inputs.ckpt_name);
+    // Like a GPU: loading a checkpoint other than the one in memory takes time.
+    if (ctx.model.loaded !== name) {
+      if (ctx.model.loadMs > 0) await ctx.sleep(ctx.model.loadMs);
+      ctx.model.loaded = name;
+      ctx.model.loads += 1;
+    }
     return { outputs: [{ model: name }, { clip: name }, { vae: name }] };
   },
 };

@@ -226,7 +226,7 @@ export function validatePrompt(prompt: RawPrompt, partialTargets: PyValue[] | nu
   for (const id of pyKeys(prompt)) {
     const node = prompt[id];
     if (node === null || typeof node !== 'object' || !('class_type' in node)) return invalidPrompt('Cannot execute because a node is missing the class_type property.', id);
-    const def = NODE_CLASSES.get(String(node.class_type));
+    const def = env.hiddenClasses.has(String(node.class_type)) ? undefined : NODE_CLASSES.get(String(node.class_type));
     if (!def) return invalidPrompt(`Cannot execute because node ${fmt(node.class_type ?? null)} does not exist.`, id);
     if (def.outputNode && (partialTargets === null || partialTargets.includes(id))) outputs.push(id);
   }

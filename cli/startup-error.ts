@@ -1,4 +1,4 @@
-import type { BridgeConfig } from '../config/schema.js';
+import type { BridgeConfig } from '../core/config/schema.js';
 
 /** What an operator can fix, said in one line: the errno codes that mean "your machine", not "our bug". */
 const MEANING: Record<string, string> = {

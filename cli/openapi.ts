@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp } from '../app.js';
-import { BootError } from '../errors.js';
+import { createApp } from '../core/app.js';
+import { BootError } from '../core/errors.js';
 import type { ParsedCommand } from './args.js';
 import { configFrom } from './config-from.js';
 

@@ -1,5 +1,5 @@
-import { createApp, type BridgeApp } from '../app.js';
-import { flushLogs } from '../log.js';
+import { createApp, type BridgeApp } from '../core/app.js';
+import { flushLogs } from '../core/log.js';
 import type { ParsedCommand } from './args.js';
 import { configFrom } from './config-from.js';
 import { startupErrorLine } from './startup-error.js';

@@ -1,5 +1,5 @@
-import { BootError } from '../errors.js';
-import { UsageError } from '../config/usage-error.js';
+import { BootError } from '../core/errors.js';
+import { UsageError } from '../core/config/usage-error.js';
 import { parseCommandLine, type ParsedCommand } from './args.js';
 import { COMMANDS, commandHelp, usage } from './help.js';
 
@@ -16,7 +16,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const [command, sub] = parsed.command;
   if (parsed.version) {
-    const { packageVersion } = await import('../config/package-root.js');
+    const { packageVersion } = await import('../core/config/package-root.js');
     process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }

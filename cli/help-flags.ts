@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { KERNEL_FLAGS, pluginSettings, text, type Setting } from '../config/env.js';
-import { PACKAGE_ROOT } from '../config/package-root.js';
-import type { PluginManifest, PluginSetting } from '../plugin.js';
+import { KERNEL_FLAGS, pluginSettings, text, type Setting } from '../core/config/env.js';
+import { PACKAGE_ROOT } from '../core/config/package-root.js';
+import type { PluginManifest, PluginSetting } from '../core/plugin.js';
 import type { ParsedCommand } from './args.js';
 
 interface Snapshot {
@@ -25,7 +25,7 @@ export async function helpFlags(parsed: ParsedCommand): Promise<Setting[]> {
   const modules = parsed.configFile === undefined ? [] : await (await import('./config-from.js')).configuredPluginModules(parsed);
   const snapshot = join(PACKAGE_ROOT, 'dist', 'plugin-settings.json');
   if (!existsSync(snapshot) || !import.meta.url.includes('/dist/')) {
-    const { knownManifests } = await import('../loader/resolve.js');
+    const { knownManifests } = await import('../core/loader/resolve.js');
     return pluginSettings(await knownManifests(modules), 'flags');
   }
   const builtIn: Setting[] = (JSON.parse(readFileSync(snapshot, 'utf8')) as Snapshot[])

@@ -1,5 +1,5 @@
-import { loadConfigWithOrigins, type Origins } from '../config/load.js';
-import type { BridgeConfig } from '../config/schema.js';
+import { loadConfigWithOrigins, type Origins } from '../core/config/load.js';
+import type { BridgeConfig } from '../core/config/schema.js';
 import type { ParsedCommand } from './args.js';
 
 /** The effective config of a command line: embedded defaults < --config file < COMFY_BRIDGE_* < flags. */

@@ -1,7 +1,7 @@
-import { redactConfig } from '../config/load.js';
-import { resolvePlugins } from '../loader/resolve.js';
-import { orderPlugins } from '../loader/order.js';
-import { validateOptions } from '../loader/options.js';
+import { redactConfig } from '../core/config/load.js';
+import { resolvePlugins } from '../core/loader/resolve.js';
+import { orderPlugins } from '../core/loader/order.js';
+import { validateOptions } from '../core/loader/options.js';
 import type { ParsedCommand } from './args.js';
 import { configFrom } from './config-from.js';
 
