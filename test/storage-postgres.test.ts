@@ -262,21 +262,24 @@ describe('storage-postgres', () => {
       expect((await holder.storage?.generations.get('gen_after'))?.id).to.equal('gen_after');
     });
 
-    it('config/postgres.example.yaml starts the default bridge on PostgreSQL', async () => {
+    it('config/postgres.example.yaml and COMFY_BRIDGE_DATABASE_URL start the default bridge on PostgreSQL', async () => {
       dataDir = await mkdtemp(join(tmpdir(), 'storage-postgres-'));
       const config = await loadConfig({
         file: 'config/postgres.example.yaml',
         cwd: fileURLToPath(new URL('..', import.meta.url)),
-        env: {},
+        env: { COMFY_BRIDGE_DATABASE_URL: db.url },
         flags: {
           dataDir,
           log: { level: 'silent' },
           server: { port: 0 },
-          plugins: { 'storage-postgres': { url: db.url }, 'bus-postgres': { url: db.url }, comfyui: { backends: [{ url: 'http://127.0.0.1:9' }] }, workflows: { watch: false } },
+          plugins: { comfyui: { backends: [{ url: 'http://127.0.0.1:9' }] }, workflows: { watch: false } },
         },
       });
       expect(config.plugins['storage-nedb']).to.equal(false);
       expect(config.plugins.bus).to.equal(false);
+      expect((config.plugins['bus-postgres'] as { url: string }).url).to.equal(db.url);
+      expect((config.plugins['storage-postgres'] as { url: string; poolSize: number }).url).to.equal(db.url);
+      expect((config.plugins['storage-postgres'] as { url: string; poolSize: number }).poolSize).to.equal(10);
       const app = await createApp(config);
       try {
         const { url } = await app.start();

@@ -16,7 +16,7 @@ export default definePlugin<StoragePostgresOptions>({
   selectedBy: { storage: 'postgres' },
   replaces: ['storage-nedb'],
   env: {
-    COMFY_BRIDGE_DATABASE_URL: { key: 'url', shared: true, description: 'PostgreSQL connection string: storage and bus on PostgreSQL (a fleet of instances).' },
+    COMFY_BRIDGE_DATABASE_URL: { key: 'url', value: 'URL', shared: true, description: 'PostgreSQL connection string: storage and bus on PostgreSQL (a fleet of instances).' },
   },
   async register(ctx) {
     const { url, retention } = ctx.options;
