@@ -29,7 +29,7 @@ export default definePlugin<GenerateOptions>({
   name: PLUGIN,
   description: 'POST /generate-based-workflow — start a generation of a workflow with flat inputs.',
   dependencies: ['workflows', 'generations'],
-  optionalDependencies: ['uploads', 'access'],
+  optionalDependencies: ['uploads', 'access', 'storage'],
   options: optionsSchema,
   register(ctx) {
     const handler = generateHandler({
@@ -37,6 +37,7 @@ export default definePlugin<GenerateOptions>({
       generations: ctx.use('generations'),
       uploads: () => ctx.tryUse('uploads'),
       access: () => ctx.tryUse('access'),
+      storage: () => ctx.tryUse('storage'),
       options: ctx.options,
     });
     ctx.route({
@@ -47,7 +48,9 @@ export default definePlugin<GenerateOptions>({
         'Body: the workflow alias plus any of its designated inputs, flat: `{"workflow": "text-to-image", "6/text": "a red fox", "3/seed": 42}`. ' +
         'Missing inputs take the workflow defaults; unknown keys, wrong types and out-of-range values are refused naming the key. ' +
         'Image inputs take the stored name of an upload of the same clientId. Answers at once with the queued generation, ' +
-        'or with `wait: true` when it ends (the /execution-info body), or 202 after the wait timeout.',
+        'or with `wait: true` when it ends (the /execution-info body), or 202 after the wait timeout. ' +
+        'An `Idempotency-Key` header (1–255 printable ASCII characters) makes retries safe: the same key with the same request ' +
+        'within 24 h answers the first answer (same id, header `Idempotent-Replayed: true`) and starts nothing.',
       tags: ['generations'],
       scope: 'client',
       query: {
@@ -73,6 +76,8 @@ export default definePlugin<GenerateOptions>({
         '202': { description: 'wait: true timed out; the generation goes on.', schema: queuedSchema, example: QUEUED_EXAMPLE },
         '400': { description: 'Missing clientId, unknown input key, wrong type or range, unknown image, or ComfyUI refused the graph.', schema: ERROR_BODY },
         '404': { description: 'No workflow with that alias.', schema: ERROR_BODY },
+        '409': { description: 'A request with this Idempotency-Key is still running in another bridge process (Retry-After).', schema: ERROR_BODY },
+        '422': { description: 'This Idempotency-Key was used with another request.', schema: ERROR_BODY },
         '429': { description: 'This clientId has too many generations queued or running (Retry-After).', schema: ERROR_BODY },
         '503': { description: 'No ComfyUI backend reachable (Retry-After).', schema: ERROR_BODY },
       },

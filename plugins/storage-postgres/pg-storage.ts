@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Storage } from '../../contracts/storage.js';
 import { BootError } from '../../core/errors.js';
 import { PostgresGenerationStore } from './generation-store.js';
+import { PostgresIdempotencyStore } from './idempotency-store.js';
 import { PostgresKeyValueStore } from './kv-store.js';
 import { migrate, type MigrationResult } from './migrations.js';
 import { PostgresUploadStore } from './upload-store.js';
@@ -40,6 +41,7 @@ export class PostgresStorage implements Storage {
   readonly generations: PostgresGenerationStore;
   readonly uploads: PostgresUploadStore;
   readonly kv: PostgresKeyValueStore;
+  readonly idempotency: PostgresIdempotencyStore;
   #open = true;
   #healthy = true;
   #timer: NodeJS.Timeout | undefined;
@@ -53,6 +55,7 @@ export class PostgresStorage implements Storage {
     this.generations = new PostgresGenerationStore(pool);
     this.uploads = new PostgresUploadStore(pool);
     this.kv = new PostgresKeyValueStore(pool);
+    this.idempotency = new PostgresIdempotencyStore(pool);
   }
 
   static async open(options: OpenPostgresOptions): Promise<PostgresStorage> {

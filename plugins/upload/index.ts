@@ -28,7 +28,7 @@ export default definePlugin<UploadOptions>({
 
     const library = new UploadLibrary(dir, ctx.use('storage').uploads, ctx.log);
     ctx.provide('uploads', library);
-    ctx.route(uploadRoute({ library, incomingDir, options: ctx.options, access: () => ctx.tryUse('access') }));
+    ctx.route(uploadRoute({ library, incomingDir, options: ctx.options, access: () => ctx.tryUse('access'), idempotency: ctx.use('storage').idempotency }));
 
     const expiry = startExpiry(library, ctx.options.expireAfterMs, ctx.options.sweepIntervalMs, ctx.log);
     ctx.onClose(() => expiry.stop());
