@@ -132,7 +132,7 @@ export interface paths {
         put?: never;
         /**
          * Start a generation
-         * @description Body: the workflow alias plus any of its designated inputs, flat: `{"workflow": "text-to-image", "6/text": "a red fox", "3/seed": 42}`. Missing inputs take the workflow defaults; unknown keys, wrong types and out-of-range values are refused naming the key. Image inputs take the stored name of an upload of the same clientId. Answers at once with the queued generation, or with `wait: true` when it ends (the /execution-info body), or 202 after the wait timeout. An `Idempotency-Key` header (1–255 printable ASCII characters) makes retries safe: the same key with the same request within 24 h answers the first answer (same id, header `Idempotent-Replayed: true`) and starts nothing.
+         * @description Body: the workflow alias plus any of its designated inputs, flat: `{"workflow": "text-to-image", "6/text": "a red fox", "3/seed": 42}`. Missing inputs take the workflow defaults; unknown keys, wrong types and out-of-range values are refused naming the key. Image inputs take the stored name of an upload of the same clientId, or (when enabled) a `data:image/...;base64,` URL or an http(s) URL, checked and stored exactly like an upload. Answers at once with the queued generation, or with `wait: true` when it ends (the /execution-info body), or 202 after the wait timeout. An `Idempotency-Key` header (1–255 printable ASCII characters) makes retries safe: the same key with the same request within 24 h answers the first answer (same id, header `Idempotent-Replayed: true`) and starts nothing.
          */
         post: operations["postGenerateBasedWorkflow"];
         delete?: never;
@@ -1145,7 +1145,7 @@ export interface operations {
                     "application/json": components["schemas"]["Queued"];
                 };
             };
-            /** @description Missing clientId, unknown input key, wrong type or range, unknown image, or ComfyUI refused the graph. */
+            /** @description Missing clientId, unknown input key, wrong type or range, unknown image, an image URL refused or unreadable, or ComfyUI refused the graph. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1165,6 +1165,24 @@ export interface operations {
             };
             /** @description A request with this Idempotency-Key is still running in another bridge process (Retry-After). */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An image given by URL or data: URL is over the size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An image given by URL or data: URL is not an allowed image type. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

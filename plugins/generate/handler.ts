@@ -12,6 +12,8 @@ import type { Storage } from '../../contracts/storage.js';
 import { newGenerationId } from './generation-id.js';
 import { ActiveCap } from './active-cap.js';
 import { checkImageInputs, shippedImageInputs } from './image-inputs.js';
+import { storeRemoteImages } from './remote-images.js';
+import type { Resolver } from '../../core/net/outbound.js';
 import { describeInputErrors, InputValidators } from './input-validator.js';
 import type { GenerateOptions } from './options.js';
 
@@ -25,6 +27,8 @@ export interface GenerateDeps {
   access: () => AccessControl | undefined;
   /** Where Idempotency-Key claims are kept. */
   storage: () => Storage | undefined;
+  /** DNS for image URLs (tests inject one); the system's when undefined. */
+  resolver: () => Resolver | undefined;
   options: GenerateOptions;
 }
 
@@ -96,6 +100,9 @@ export function generateHandler(deps: GenerateDeps) {
     for (const [key, value] of Object.entries(body)) if (!CONTROL_KEYS.has(key)) values[key] = value;
     const validate = validators.for(alias, inputs);
     if (!validate(values)) throw badRequest(describeInputErrors(validate.errors, alias, Object.keys(inputs)));
+    // What the client asked for, before image URLs become stored names (an Idempotency-Key compares this).
+    const requested = structuredClone(values);
+    await storeRemoteImages({ inputs, values, clientId, principal, uploads: deps.uploads(), options: deps.options.imageInputs, resolve: deps.resolver() });
     const uploads = await checkImageInputs({ workflow, inputs, values, clientId, principal, uploads: deps.uploads() });
 
     const start = async (id?: string): Promise<IdempotentAnswer> => {
@@ -137,7 +144,7 @@ export function generateHandler(deps: GenerateDeps) {
       const result = await idempotent.run({
         scope: idempotencyScope(principal, clientId),
         key: idempotencyKey,
-        fingerprint: requestFingerprint({ route: 'generate', workflow: alias, clientId, wait, values }),
+        fingerprint: requestFingerprint({ route: 'generate', workflow: alias, clientId, wait, values: requested }),
         mintRef: newGenerationId,
         work: (id) => start(id),
         recover: async (id) => {

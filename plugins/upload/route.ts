@@ -48,7 +48,7 @@ function checkFields(files: readonly ReceivedFile[]): void {
  * re-encoded copy that holds nothing but pixels. One file at a time: decoding is the expensive part.
  * Every copy written is pushed to `written` at once, so the caller can delete it whatever happens.
  */
-async function inspectAll(files: readonly ReceivedFile[], options: UploadOptions, written: string[]): Promise<AcceptedFile[]> {
+export async function inspectAll(files: readonly ReceivedFile[], options: UploadOptions, written: string[]): Promise<AcceptedFile[]> {
   const accepted: AcceptedFile[] = [];
   for (const file of files) {
     const field = file.field!;
