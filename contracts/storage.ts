@@ -92,12 +92,46 @@ export interface LeaseStore {
   release(ids: string[]): Promise<void>;
 }
 
+/**
+ * One Idempotency-Key as a request used it (contracts/idempotency.ts). `ref` names what the request
+ * made (a generation id minted before it is recorded, or an upload batch): written before the work,
+ * so a request cut by a crash is found again by its retry.
+ */
+export interface IdempotencyRecord {
+  /** Whose key: the API key, or the clientId when auth is off ("key:<id>" / "client:<clientId>"). */
+  scope: string;
+  key: string;
+  /** Hash of what the request asked for: the same key with another request is refused. */
+  fingerprint: string;
+  ref: string;
+  createdAt: string;
+  /** The first answer, once there is one (replayed verbatim); null while the request runs. */
+  answer: { status: number; body: unknown } | null;
+}
+
+export interface IdempotencyStore {
+  /**
+   * Records `record` unless (scope, key) already holds one created at or after `since`, atomically
+   * (two claims at once: one wins, the other gets the winner's record). Returns the record that holds.
+   */
+  claim(record: IdempotencyRecord, since: string): Promise<IdempotencyRecord>;
+  get(scope: string, key: string): Promise<IdempotencyRecord | undefined>;
+  /** Stores the answer, if the record still has this ref. */
+  complete(scope: string, key: string, ref: string, answer: { status: number; body: unknown }): Promise<void>;
+  /** Forgets the key (the request failed and may be tried again), if the record still has this ref. */
+  release(scope: string, key: string, ref: string): Promise<void>;
+  /** Deletes records created before `before`; returns how many. */
+  prune(before: string): Promise<number>;
+}
+
 export interface Storage {
   readonly generations: GenerationStore;
   readonly uploads: UploadStore;
   readonly kv: KeyValueStore;
   /** Who follows which unfinished generation (insert() leases a new one to this instance). */
   readonly leases: LeaseStore;
+  /** Idempotency-Key records of generate and upload. */
+  readonly idempotency: IdempotencyStore;
   /** True while open; /ready reports it. */
   isOpen(): boolean;
   /**

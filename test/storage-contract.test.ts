@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Generation, GenerationState } from '../contracts/generation.js';
-import type { GenerationStore, Storage, UploadRecord } from '../contracts/storage.js';
+import type { GenerationStore, IdempotencyRecord, Storage, UploadRecord } from '../contracts/storage.js';
 import { NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { PostgresStorage } from '../plugins/storage-postgres/pg-storage.js';
 import { numberedGenerations } from './helpers/generation.js';
@@ -19,6 +19,10 @@ const makeGeneration = numberedGenerations({
   idDigits: 6,
   defaults: { graph: { '1': { class_type: 'EmptyImage', inputs: { width: 64, 'odd.key': 1, $weird: true } } } },
 });
+
+function makeClaim(key: string, ref: string, createdAt: string, fingerprint = 'f1'): IdempotencyRecord {
+  return { scope: 'key:k1', key, fingerprint, ref, createdAt, answer: null };
+}
 
 function makeUpload(name: string, createdAt: string, usedBy: string[] = []): UploadRecord {
   return { name, clientId: 'client-a', owner: null, field: 'image', contentType: 'image/png', size: 10, width: 1, height: 1, createdAt, usedBy };
@@ -408,6 +412,53 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
         }
       });
     }
+    it('idempotency: the first claim holds within the window, a later one replaces an expired record', async () => {
+      const first = makeClaim('k', 'gen_a', '2026-01-01T00:00:00.000Z');
+      expect(await storage.idempotency.claim(first, '2025-12-31T00:00:00.000Z')).to.deep.equal(first);
+      // Within the window: the holder answers, whatever the second claim says.
+      const second = makeClaim('k', 'gen_b', '2026-01-01T01:00:00.000Z', 'f2');
+      expect(await storage.idempotency.claim(second, '2025-12-31T01:00:00.000Z')).to.deep.equal(first);
+      // Same key, other scope: its own record.
+      const other = { ...second, scope: 'client:c1' };
+      expect(await storage.idempotency.claim(other, '2025-12-31T01:00:00.000Z')).to.deep.equal(other);
+      // The first record is older than `since`: expired, replaced.
+      const later = makeClaim('k', 'gen_c', '2026-01-03T00:00:00.000Z', 'f3');
+      expect(await storage.idempotency.claim(later, '2026-01-02T00:00:00.000Z')).to.deep.equal(later);
+      expect(await storage.idempotency.get('key:k1', 'k')).to.deep.equal(later);
+      expect(await storage.idempotency.get('key:k1', 'missing')).to.equal(undefined);
+    });
+
+    it('idempotency: many concurrent claims of one key, exactly one wins and all see it', async () => {
+      const claims = Array.from({ length: 40 }, (_, i) => makeClaim('race', `ref_${i}`, '2026-01-01T00:00:00.000Z'));
+      const held = await Promise.all(claims.map((c) => storage.idempotency.claim(c, '2025-12-31T00:00:00.000Z')));
+      const refs = new Set(held.map((h) => h.ref));
+      expect(refs.size).to.equal(1);
+      expect((await storage.idempotency.get('key:k1', 'race'))?.ref).to.equal([...refs][0]);
+    });
+
+    it('idempotency: complete stores the answer and release forgets the key, both only for the holder ref', async () => {
+      await storage.idempotency.claim(makeClaim('k', 'gen_a', '2026-01-01T00:00:00.000Z'), '2025-01-01T00:00:00.000Z');
+      const answer = { status: 200, body: { id: 'gen_a', 'odd.key': { $weird: [1, 'x'] } } };
+      await storage.idempotency.complete('key:k1', 'k', 'gen_other', { status: 500, body: null });
+      expect((await storage.idempotency.get('key:k1', 'k'))?.answer).to.equal(null);
+      await storage.idempotency.complete('key:k1', 'k', 'gen_a', answer);
+      expect((await storage.idempotency.get('key:k1', 'k'))?.answer).to.deep.equal(answer);
+      await storage.idempotency.release('key:k1', 'k', 'gen_other');
+      expect(await storage.idempotency.get('key:k1', 'k')).to.not.equal(undefined);
+      await storage.idempotency.release('key:k1', 'k', 'gen_a');
+      expect(await storage.idempotency.get('key:k1', 'k')).to.equal(undefined);
+      // Forgotten: the next claim of the key is a new one.
+      const next = makeClaim('k', 'gen_b', '2026-01-01T00:01:00.000Z', 'f2');
+      expect(await storage.idempotency.claim(next, '2025-01-01T00:00:00.000Z')).to.deep.equal(next);
+    });
+
+    it('idempotency: prune deletes records created before the cut only', async () => {
+      await storage.idempotency.claim(makeClaim('old', 'r1', '2026-01-01T00:00:00.000Z'), '2025-01-01T00:00:00.000Z');
+      await storage.idempotency.claim(makeClaim('new', 'r2', '2026-01-03T00:00:00.000Z'), '2025-01-01T00:00:00.000Z');
+      expect(await storage.idempotency.prune('2026-01-02T00:00:00.000Z')).to.equal(1);
+      expect(await storage.idempotency.get('key:k1', 'old')).to.equal(undefined);
+      expect((await storage.idempotency.get('key:k1', 'new'))?.ref).to.equal('r2');
+    });
 
     if (backend.durable) {
       it('keeps everything across a close and reopen, counters included', async () => {
@@ -419,6 +470,8 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
         await storage.generations.prune({ keep: 1 });
         await storage.uploads.insert(makeUpload('kept.png', '2026-01-01T00:00:00.000Z'));
         await storage.kv.set('k', { v: 1 });
+        await storage.idempotency.claim(makeClaim('kept', b.id, '2026-01-01T00:00:00.000Z'), '2025-01-01T00:00:00.000Z');
+        await storage.idempotency.complete('key:k1', 'kept', b.id, { status: 200, body: { id: b.id } });
         await storage.close();
 
         storage = await place.open();
@@ -431,6 +484,10 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
         });
         expect((await storage.uploads.get('kept.png'))?.name).to.equal('kept.png');
         expect(await storage.kv.get('k')).to.deep.equal({ v: 1 });
+        expect(await storage.idempotency.get('key:k1', 'kept')).to.deep.equal({
+          ...makeClaim('kept', b.id, '2026-01-01T00:00:00.000Z'),
+          answer: { status: 200, body: { id: b.id } },
+        });
       });
     }
   });

@@ -92,7 +92,7 @@ export interface paths {
         put?: never;
         /**
          * Upload images (multipart/form-data)
-         * @description Send any number of image files as multipart/form-data, each under a field name you choose. Each file is checked from its bytes (type allow-list, readable header, pixel and frame limits, complete file), decoded, re-encoded so that nothing but its pixels is kept, and stored under a fresh name, returned per field. If any file is refused, nothing is kept. Use a stored name as the value of an image input when you generate with the same clientId. Limits: 20971520 bytes per file, 67108864 bytes per request, 16 files, 40000000 pixels per frame, 1000 frames and 40000000 pixels in all frames of an image; types: png, jpg, webp, gif.
+         * @description Send any number of image files as multipart/form-data, each under a field name you choose. Each file is checked from its bytes (type allow-list, readable header, pixel and frame limits, complete file), decoded, re-encoded so that nothing but its pixels is kept, and stored under a fresh name, returned per field. If any file is refused, nothing is kept. Use a stored name as the value of an image input when you generate with the same clientId. An `Idempotency-Key` header makes retries safe: the same key with the same files under the same fields within 24 h answers the first answer (the same stored names, header `Idempotent-Replayed: true`) and stores nothing. Limits: 20971520 bytes per file, 67108864 bytes per request, 16 files, 40000000 pixels per frame, 1000 frames and 40000000 pixels in all frames of an image; types: png, jpg, webp, gif.
          */
         post: operations["postUpload"];
         delete?: never;
@@ -132,7 +132,7 @@ export interface paths {
         put?: never;
         /**
          * Start a generation
-         * @description Body: the workflow alias plus any of its designated inputs, flat: `{"workflow": "text-to-image", "6/text": "a red fox", "3/seed": 42}`. Missing inputs take the workflow defaults; unknown keys, wrong types and out-of-range values are refused naming the key. Image inputs take the stored name of an upload of the same clientId. Answers at once with the queued generation, or with `wait: true` when it ends (the /execution-info body), or 202 after the wait timeout.
+         * @description Body: the workflow alias plus any of its designated inputs, flat: `{"workflow": "text-to-image", "6/text": "a red fox", "3/seed": 42}`. Missing inputs take the workflow defaults; unknown keys, wrong types and out-of-range values are refused naming the key. Image inputs take the stored name of an upload of the same clientId, or (when enabled) a `data:image/...;base64,` URL or an http(s) URL, checked and stored exactly like an upload. Answers at once with the queued generation, or with `wait: true` when it ends (the /execution-info body), or 202 after the wait timeout. An `Idempotency-Key` header (1–255 printable ASCII characters) makes retries safe: the same key with the same request within 24 h answers the first answer (same id, header `Idempotent-Replayed: true`) and starts nothing.
          */
         post: operations["postGenerateBasedWorkflow"];
         delete?: never;
@@ -881,6 +881,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A request with this Idempotency-Key is still running in another bridge process (Retry-After). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description A file, the request or an image (pixels) over a limit, or too many parts. */
             413: {
                 headers: {
@@ -892,6 +901,15 @@ export interface operations {
             };
             /** @description Not multipart/form-data, or an image type that is not allowed. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This Idempotency-Key was used with other files. */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1138,7 +1156,7 @@ export interface operations {
                     "application/json": components["schemas"]["Queued"];
                 };
             };
-            /** @description Missing clientId, unknown input key, wrong type or range, unknown image, or ComfyUI refused the graph. */
+            /** @description Missing clientId, unknown input key, wrong type or range, unknown image, an image URL refused or unreadable, or ComfyUI refused the graph. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1149,6 +1167,42 @@ export interface operations {
             };
             /** @description No workflow with that alias. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A request with this Idempotency-Key is still running in another bridge process (Retry-After). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An image given by URL or data: URL is over the size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An image given by URL or data: URL is not an allowed image type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This Idempotency-Key was used with another request. */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -28,6 +28,7 @@ export default defineConfig({
         items: [
           { text: 'Deployment', link: '/deployment' },
           { text: 'Security', link: '/security' },
+          { text: 'Integrations', link: '/integrations' },
           { text: 'Writing a plugin', link: '/writing-a-plugin' },
           { text: 'Architecture', link: '/architecture' },
           { text: 'Performance', link: '/performance' },

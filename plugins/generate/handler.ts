@@ -6,10 +6,15 @@ import type { Graph } from '../../contracts/graph.js';
 import { retryAfter, type Transport } from '../../contracts/transport.js';
 import type { UploadService } from '../../plugins/upload/api.js';
 import type { Workflow, WorkflowRegistry } from '../../plugins/workflows/api.js';
-import { badRequest, notFound, tooManyRequests } from '../../core/errors.js';
+import { badRequest, internal, notFound, tooManyRequests } from '../../core/errors.js';
+import { idempotencyKeyOf, idempotencyScope, IdempotentRequests, requestFingerprint, type IdempotentAnswer } from '../../contracts/idempotency.js';
+import type { Storage } from '../../contracts/storage.js';
+import { newGenerationId } from './generation-id.js';
 import { ActiveCap } from './active-cap.js';
 import { requireCapableBackend } from './capable-backend.js';
 import { checkImageInputs, shippedImageInputs } from './image-inputs.js';
+import { storeRemoteImages } from './remote-images.js';
+import type { Resolver } from '../../core/net/outbound.js';
 import { describeInputErrors, InputValidators } from './input-validator.js';
 import type { GenerateOptions } from './options.js';
 
@@ -21,6 +26,10 @@ export interface GenerateDeps {
   generations: GenerationService;
   uploads: () => UploadService | undefined;
   access: () => AccessControl | undefined;
+  /** Where Idempotency-Key claims are kept. */
+  storage: () => Storage | undefined;
+  /** DNS for image URLs (tests inject one); the system's when undefined. */
+  resolver: () => Resolver | undefined;
   transport?: () => Transport | undefined;
   options: GenerateOptions;
   /** Set when several instances share the store: the caps count queued + running from it (shared-active.ts). */
@@ -72,11 +81,17 @@ export function generateHandler(deps: GenerateDeps) {
   // One slot key for the whole bridge: clientIds are free-form, so a per-client cap alone can be
   // sidestepped by rotating them (SPEC §2.4: the queue above its bound → 429).
   const bound = new ActiveCap(deps.options.maxActive, () => active());
+  const idempotent = new IdempotentRequests(() => {
+    const storage = deps.storage();
+    if (!storage) throw internal('Idempotency-Key needs a storage plugin, and none is loaded');
+    return storage.idempotency;
+  });
 
   return async (ctx: Context): Promise<void> => {
     const principal = ctx.state.principal as Principal;
     const query = (ctx.state.query ?? {}) as GenerateQuery;
     const body = ctx.state.body as GenerateBody;
+    const idempotencyKey = idempotencyKeyOf(ctx.headers);
     const clientId = clientIdOf(query, body);
     const wait = query.wait ?? body.wait ?? false;
     await deps.access()?.claimClient(clientId, principal);
@@ -90,44 +105,66 @@ export function generateHandler(deps: GenerateDeps) {
     for (const [key, value] of Object.entries(body)) if (!CONTROL_KEYS.has(key)) values[key] = value;
     const validate = validators.for(alias, inputs);
     if (!validate(values)) throw badRequest(describeInputErrors(validate.errors, alias, Object.keys(inputs)));
-    const graph = fillGraph(workflow, values);
-    requireCapableBackend(deps.transport?.(), alias, graph);
+    // What the client asked for, before image URLs become stored names (an Idempotency-Key compares this).
+    const requested = structuredClone(values);
+    requireCapableBackend(deps.transport?.(), alias, fillGraph(workflow, values));
+    await storeRemoteImages({ inputs, values, clientId, principal, uploads: deps.uploads(), options: deps.options.imageInputs, resolve: deps.resolver() });
     const uploads = await checkImageInputs({ workflow, inputs, values, clientId, principal, uploads: deps.uploads() });
 
-    const retry = { headers: retryAfter(deps.options.retryAfterSeconds) };
-    const releaseBound = await bound.reserve('*');
-    if (!releaseBound) {
-      throw tooManyRequests(`the bridge already has ${deps.options.maxActive} generations queued or running; try again shortly`, retry);
-    }
-    const releaseClient = await cap.reserve(clientId).catch((error: unknown) => {
-      releaseBound();
-      throw error;
-    });
-    if (!releaseClient) {
-      releaseBound();
-      throw tooManyRequests(`client ${clientId} already has ${deps.options.maxActivePerClient} generations queued or running; wait for one to end`, retry);
-    }
-    const release = () => {
-      releaseClient();
-      releaseBound();
-    };
-    let gen: Generation;
-    try {
-      const shippedFiles = shippedImageInputs(workflow, inputs, values);
-      for (const key of Object.keys(uploads)) delete shippedFiles[key];
-      gen = await deps.generations.create({ workflow: alias, clientId, principal, graph, uploads, shippedFiles });
-    } finally {
-      release();
-    }
-
-    if (wait) {
-      const ended = await deps.generations.waitForEnd(gen.id, deps.options.waitTimeoutMs);
-      if (ended) {
-        ctx.body = deps.generations.frame(ended);
-        return;
+    const start = async (id?: string): Promise<IdempotentAnswer> => {
+      const gen = await create(id);
+      if (wait) {
+        const ended = await deps.generations.waitForEnd(gen.id, deps.options.waitTimeoutMs);
+        if (ended) return { status: 200, body: deps.generations.frame(ended) };
+        return { status: 202, body: queuedBody(gen) };
       }
-      ctx.status = 202;
+      return { status: 200, body: queuedBody(gen) };
+    };
+
+    const create = async (id?: string): Promise<Generation> => {
+      const retry = { headers: retryAfter(deps.options.retryAfterSeconds) };
+      const releaseBound = await bound.reserve('*');
+      if (!releaseBound) {
+        throw tooManyRequests(`the bridge already has ${deps.options.maxActive} generations queued or running; try again shortly`, retry);
+      }
+      const releaseClient = await cap.reserve(clientId).catch((error: unknown) => {
+        releaseBound();
+        throw error;
+      });
+      if (!releaseClient) {
+        releaseBound();
+        throw tooManyRequests(`client ${clientId} already has ${deps.options.maxActivePerClient} generations queued or running; wait for one to end`, retry);
+      }
+      try {
+        const shippedFiles = shippedImageInputs(workflow, inputs, values);
+        for (const key of Object.keys(uploads)) delete shippedFiles[key];
+        return await deps.generations.create({ id, workflow: alias, clientId, principal, graph: fillGraph(workflow, values), uploads, shippedFiles });
+      } finally {
+        releaseClient();
+        releaseBound();
+      }
+    };
+
+    let answer: IdempotentAnswer;
+    if (idempotencyKey === undefined) {
+      answer = await start();
+    } else {
+      // The generation id is minted before the claim is stored, so a retry after a crash finds the generation the cut request made.
+      const result = await idempotent.run({
+        scope: idempotencyScope(principal, clientId),
+        key: idempotencyKey,
+        fingerprint: requestFingerprint({ route: 'generate', workflow: alias, clientId, wait, values: requested }),
+        mintRef: newGenerationId,
+        work: (id) => start(id),
+        recover: async (id) => {
+          const gen = await deps.generations.get(id);
+          return gen ? { status: 200, body: queuedBody(gen) } : undefined;
+        },
+      });
+      if (result.replayed) ctx.set('Idempotent-Replayed', 'true');
+      answer = result;
     }
-    ctx.body = queuedBody(gen);
+    ctx.status = answer.status;
+    ctx.body = answer.body;
   };
 }

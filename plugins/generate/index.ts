@@ -30,7 +30,7 @@ export default definePlugin<GenerateOptions>({
   name: PLUGIN,
   description: 'POST /generate-based-workflow — start a generation of a workflow with flat inputs.',
   dependencies: ['workflows', 'generations'],
-  optionalDependencies: ['uploads', 'access', 'storage'],
+  optionalDependencies: ['uploads', 'access', 'storage', 'resolver'],
   options: optionsSchema,
   register(ctx) {
     const storage = ctx.tryUse('storage');
@@ -40,6 +40,8 @@ export default definePlugin<GenerateOptions>({
       uploads: () => ctx.tryUse('uploads'),
       access: () => ctx.tryUse('access'),
       transport: () => ctx.tryUse('transport'),
+      storage: () => ctx.tryUse('storage'),
+      resolver: () => ctx.tryUse('resolver'),
       options: ctx.options,
       // A store other instances write too holds the fleet's active generations; this process's count would miss theirs.
       sharedActiveCount: storage?.shared ? storedActiveCount(storage) : undefined,
@@ -51,8 +53,11 @@ export default definePlugin<GenerateOptions>({
       description:
         'Body: the workflow alias plus any of its designated inputs, flat: `{"workflow": "text-to-image", "6/text": "a red fox", "3/seed": 42}`. ' +
         'Missing inputs take the workflow defaults; unknown keys, wrong types and out-of-range values are refused naming the key. ' +
-        'Image inputs take the stored name of an upload of the same clientId. Answers at once with the queued generation, ' +
-        'or with `wait: true` when it ends (the /execution-info body), or 202 after the wait timeout.',
+        'Image inputs take the stored name of an upload of the same clientId, or (when enabled) a `data:image/...;base64,` URL or an http(s) URL, ' +
+        'checked and stored exactly like an upload. Answers at once with the queued generation, ' +
+        'or with `wait: true` when it ends (the /execution-info body), or 202 after the wait timeout. ' +
+        'An `Idempotency-Key` header (1–255 printable ASCII characters) makes retries safe: the same key with the same request ' +
+        'within 24 h answers the first answer (same id, header `Idempotent-Replayed: true`) and starts nothing.',
       tags: ['generations'],
       scope: 'client',
       query: {
@@ -76,8 +81,12 @@ export default definePlugin<GenerateOptions>({
       responses: {
         '200': { description: 'Queued (or, with wait, ended: the /execution-info body).', schema: { oneOf: [queuedSchema, STATUS_FRAME] }, example: QUEUED_EXAMPLE },
         '202': { description: 'wait: true timed out; the generation goes on.', schema: queuedSchema, example: QUEUED_EXAMPLE },
-        '400': { description: 'Missing clientId, unknown input key, wrong type or range, unknown image, or ComfyUI refused the graph.', schema: ERROR_BODY },
+        '400': { description: 'Missing clientId, unknown input key, wrong type or range, unknown image, an image URL refused or unreadable, or ComfyUI refused the graph.', schema: ERROR_BODY },
         '404': { description: 'No workflow with that alias.', schema: ERROR_BODY },
+        '409': { description: 'A request with this Idempotency-Key is still running in another bridge process (Retry-After).', schema: ERROR_BODY },
+        '413': { description: 'An image given by URL or data: URL is over the size limit.', schema: ERROR_BODY },
+        '415': { description: 'An image given by URL or data: URL is not an allowed image type.', schema: ERROR_BODY },
+        '422': { description: 'This Idempotency-Key was used with another request.', schema: ERROR_BODY },
         '429': { description: 'This clientId has too many generations queued or running (Retry-After).', schema: ERROR_BODY },
         '503': {
           description: 'No ComfyUI backend reachable, or `workflow_unavailable`: no backend has the node classes and model files the workflow needs (named in the detail; Retry-After).',

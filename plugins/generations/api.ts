@@ -12,6 +12,11 @@ export interface GenerationFrame {
 }
 
 export interface CreateGeneration {
+  /**
+   * The id to record it under (the shape of GENERATION_ID), minted by the caller when it must know
+   * the id before the generation exists (an Idempotency-Key claim); a fresh one when omitted.
+   */
+  id?: string;
   workflow: string;
   clientId: string;
   principal: Principal;

@@ -87,7 +87,7 @@ export class Runner {
     const backend = transport.pickBackend({ graph: request.graph, workflow: request.workflow });
     if (!backend) throw backendUnavailable('no ComfyUI backend is reachable right now; try again shortly', { headers: retryAfter() });
 
-    const id = newGenerationId();
+    const id = request.id ?? newGenerationId();
     const uploadInputs = { ...request.uploads };
     const shippedInputs = { ...request.shippedFiles };
     let graph = cloneGraph(request.graph);

@@ -1,6 +1,7 @@
 import type { Generation } from '../../contracts/generation.js';
-import type { GenerationCounts, GenerationStore, HistoryQuery, UploadRecord, UploadStore } from '../../contracts/storage.js';
+import type { GenerationCounts, GenerationStore, HistoryQuery, IdempotencyRecord, IdempotencyStore, UploadRecord, UploadStore } from '../../contracts/storage.js';
 import type { NedbGenerationStore } from './generation-store.js';
+import type { NedbIdempotencyStore } from './idempotency-store.js';
 import type { NedbUploadStore } from './upload-store.js';
 
 /**
@@ -92,5 +93,27 @@ export class DeferredUploadStore extends Deferred<NedbUploadStore> implements Up
 
   async delete(name: string): Promise<void> {
     return (await this.store()).delete(name);
+  }
+}
+
+export class DeferredIdempotencyStore extends Deferred<NedbIdempotencyStore> implements IdempotencyStore {
+  async claim(record: IdempotencyRecord, since: string): Promise<IdempotencyRecord> {
+    return (await this.store()).claim(record, since);
+  }
+
+  async get(scope: string, key: string): Promise<IdempotencyRecord | undefined> {
+    return (await this.store()).get(scope, key);
+  }
+
+  async complete(scope: string, key: string, ref: string, answer: { status: number; body: unknown }): Promise<void> {
+    return (await this.store()).complete(scope, key, ref, answer);
+  }
+
+  async release(scope: string, key: string, ref: string): Promise<void> {
+    return (await this.store()).release(scope, key, ref);
+  }
+
+  async prune(before: string): Promise<number> {
+    return (await this.store()).prune(before);
   }
 }

@@ -8,13 +8,14 @@ import { DataDirLock } from './data-dir-lock.js';
 import type { AppenderIo } from './datafile-appender.js';
 import { repairDatafileTail } from './datafile-repair.js';
 import { appenderOf, closeCollection, compactCollection, openCollection, type Collection } from './datastore.js';
-import { DeferredGenerationStore, DeferredUploadStore } from './deferred-stores.js';
+import { DeferredGenerationStore, DeferredIdempotencyStore, DeferredUploadStore } from './deferred-stores.js';
 import { NedbGenerationStore } from './generation-store.js';
+import { NedbIdempotencyStore } from './idempotency-store.js';
 import { NedbKeyValueStore } from './kv-store.js';
 import { NedbLeaseStore } from './leases.js';
 import { NedbUploadStore } from './upload-store.js';
 
-export const COLLECTIONS = ['generations', 'uploads', 'kv', 'counters'] as const;
+export const COLLECTIONS = ['generations', 'uploads', 'kv', 'counters', 'idempotency'] as const;
 type CollectionName = (typeof COLLECTIONS)[number];
 
 export interface OpenStorageOptions {
@@ -41,6 +42,7 @@ const PROGRESS_EVERY_MS = 2000;
 interface Loaded {
   generations: NedbGenerationStore;
   uploads: NedbUploadStore;
+  idempotency: NedbIdempotencyStore;
 }
 
 /**
@@ -58,6 +60,7 @@ export class NedbStorage implements Storage {
   readonly generations: DeferredGenerationStore;
   readonly uploads: DeferredUploadStore;
   readonly leases: NedbLeaseStore;
+  readonly idempotency: DeferredIdempotencyStore;
   /** Resolves once every datafile is loaded; rejects with a BootError naming the file that could not be. */
   readonly loaded: Promise<void>;
   /** Sizes of the datafiles when the last compaction (or the open) left them. */
@@ -76,6 +79,7 @@ export class NedbStorage implements Storage {
     const orphans = ready.then((loaded) => loaded.generations.unfinished()).then((gens) => gens.map((gen) => gen.id));
     orphans.catch(() => undefined);
     this.leases = new NedbLeaseStore(this.generations, orphans);
+    this.idempotency = new DeferredIdempotencyStore(ready.then((loaded) => loaded.idempotency));
     this.loaded = ready.then(() => undefined);
     this.loaded.catch(() => undefined); // reported to whoever awaits it (the plugin's ready step, open())
   }
@@ -118,7 +122,9 @@ export class NedbStorage implements Storage {
       const generations = await NedbGenerationStore.open(collections.generations, (rows) => GenerationCounters.open(counters, rows));
       collections.uploads = await openOne('uploads', options);
       const uploads = await NedbUploadStore.open(collections.uploads);
-      return { generations, uploads };
+      collections.idempotency = await openOne('idempotency', options);
+      const idempotency = await NedbIdempotencyStore.open(collections.idempotency);
+      return { generations, uploads, idempotency };
     })();
     const storage = new NedbStorage(new NedbKeyValueStore(collections.kv), collections, lock, loading);
     if (!options.inMemory) {

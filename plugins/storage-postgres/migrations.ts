@@ -150,6 +150,25 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX generations_leases ON generations (lease_until) WHERE state IN ('queued', 'running');
     `,
   },
+  {
+    version: 3,
+    name: 'idempotency keys',
+    sql: `
+      -- One row per Idempotency-Key and scope (API key or clientId); the primary key is what makes
+      -- two concurrent claims of one key queue. The answer is null while the first request runs.
+      CREATE TABLE idempotency_keys (
+        scope text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        fingerprint text NOT NULL,
+        ref text NOT NULL,
+        created_at text COLLATE "C" NOT NULL,
+        answer jsonb,
+        PRIMARY KEY (scope, key)
+      );
+      -- Pruning reads the oldest rows.
+      CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+    `,
+  },
 ];
 
 /** Session advisory lock key ("comfy" in ASCII); advisory locks are per database. */

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Storage } from '../../contracts/storage.js';
 import { BootError } from '../../core/errors.js';
 import { PostgresGenerationStore } from './generation-store.js';
+import { PostgresIdempotencyStore } from './idempotency-store.js';
 import { PostgresKeyValueStore } from './kv-store.js';
 import { PostgresLeaseStore } from './lease-store.js';
 import { migrate, type MigrationResult } from './migrations.js';
@@ -49,6 +50,7 @@ export class PostgresStorage implements Storage {
   /** Several instances share one database (contracts/storage.ts). */
   readonly shared = true;
   readonly leases: PostgresLeaseStore;
+  readonly idempotency: PostgresIdempotencyStore;
   #open = true;
   #healthy = true;
   #timer: NodeJS.Timeout | undefined;
@@ -64,6 +66,7 @@ export class PostgresStorage implements Storage {
     this.uploads = new PostgresUploadStore(pool);
     this.kv = new PostgresKeyValueStore(pool);
     this.leases = new PostgresLeaseStore(pool, lease.instance, lease.ttlMs);
+    this.idempotency = new PostgresIdempotencyStore(pool);
   }
 
   static async open(options: OpenPostgresOptions): Promise<PostgresStorage> {

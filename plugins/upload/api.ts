@@ -8,6 +8,12 @@ export interface UploadService {
   /** Absolute path of the stored file. */
   pathOf(name: string): string;
   markUsed(name: string, generationId: string): Promise<void>;
+  /**
+   * Checks bytes exactly as an uploaded file is checked (type from the bytes, header, pixel and frame
+   * limits, decoded and re-encoded) and stores them as an upload of clientId. A refusal is the
+   * BridgeError an upload would get (400 / 413 / 415), naming `field`.
+   */
+  ingest?(bytes: Buffer, field: string, clientId: string, principal: Principal): Promise<UploadRecord>;
 }
 
 declare module '../../core/services.js' {

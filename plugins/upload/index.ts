@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { definePlugin } from '../../core/plugin.js';
 import { startExpiry } from './expiry.js';
+import type { Principal } from '../../contracts/auth.js';
+import { ingestBytes } from './ingest.js';
 import { UploadLibrary } from './library.js';
 import { optionsSchema, type UploadOptions } from './options.js';
 import { uploadRoute } from './route.js';
@@ -27,8 +29,11 @@ export default definePlugin<UploadOptions>({
     await mkdir(incomingDir, { recursive: true });
 
     const library = new UploadLibrary(dir, ctx.use('storage').uploads, ctx.log);
-    ctx.provide('uploads', library);
-    ctx.route(uploadRoute({ library, incomingDir, options: ctx.options, access: () => ctx.tryUse('access') }));
+    // The library plus ingest, which needs the incoming folder and the limits the library does not hold.
+    ctx.provide('uploads', Object.assign(library, {
+      ingest: (bytes: Buffer, field: string, clientId: string, principal: Principal) => ingestBytes({ library, incomingDir, options: ctx.options }, bytes, field, clientId, principal),
+    }));
+    ctx.route(uploadRoute({ library, incomingDir, options: ctx.options, access: () => ctx.tryUse('access'), idempotency: ctx.use('storage').idempotency }));
 
     const expiry = startExpiry(library, ctx.options.expireAfterMs, ctx.options.sweepIntervalMs, ctx.log);
     ctx.onClose(() => expiry.stop());

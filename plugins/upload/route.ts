@@ -1,4 +1,9 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { idempotencyKeyOf, idempotencyScope, IdempotentRequests, requestFingerprint } from '../../contracts/idempotency.js';
+import type { IdempotencyStore } from '../../contracts/storage.js';
 import type { Context } from 'koa';
 import type { Principal } from '../../contracts/auth.js';
 import type { AccessControl } from '../../contracts/auth.js';
@@ -20,6 +25,8 @@ export interface UploadRouteDeps {
   options: UploadOptions;
   /** Looked up per request: the auth plugin is optional. */
   access: () => AccessControl | undefined;
+  /** Where Idempotency-Key claims are kept. */
+  idempotency: IdempotencyStore;
 }
 
 /** Field names become JSON keys and are stored; they never touch the file system. */
@@ -41,7 +48,7 @@ function checkFields(files: readonly ReceivedFile[]): void {
  * re-encoded copy that holds nothing but pixels. One file at a time: decoding is the expensive part.
  * Every copy written is pushed to `written` at once, so the caller can delete it whatever happens.
  */
-async function inspectAll(files: readonly ReceivedFile[], options: UploadOptions, written: string[]): Promise<AcceptedFile[]> {
+export async function inspectAll(files: readonly ReceivedFile[], options: UploadOptions, written: string[]): Promise<AcceptedFile[]> {
   const accepted: AcceptedFile[] = [];
   for (const file of files) {
     const field = file.field!;
@@ -59,11 +66,21 @@ async function inspectAll(files: readonly ReceivedFile[], options: UploadOptions
   return accepted;
 }
 
+/** Hex SHA-256 of a received file (what an Idempotency-Key compares, with the field names). */
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path), hash);
+  return hash.digest('hex');
+}
+
 const STORED_NAME_SCHEMA = { type: 'string', pattern: '^cb_[A-Za-z0-9_-]+\\.(png|jpg|webp|gif)$' };
 
-export function uploadRoute({ library, incomingDir, options, access }: UploadRouteDeps): RouteDefinition {
+export function uploadRoute({ library, incomingDir, options, access, idempotency }: UploadRouteDeps): RouteDefinition {
+  const idempotent = new IdempotentRequests(() => idempotency);
+
   const handleUpload = async (ctx: Context): Promise<void> => {
     if (!ctx.is('multipart/form-data')) throw unsupportedMediaType('send the files as multipart/form-data');
+    const idempotencyKey = idempotencyKeyOf(ctx.headers);
     const { clientId } = ctx.state.query as { clientId: string };
     const principal = ctx.state.principal as Principal;
     await access()?.claimClient(clientId, principal);
@@ -72,8 +89,22 @@ export function uploadRoute({ library, incomingDir, options, access }: UploadRou
     const cleaned: string[] = [];
     try {
       checkFields(upload.files);
-      const accepted = await inspectAll(upload.files, options, cleaned);
-      ctx.body = await library.keep(accepted, clientId, principal);
+      const keep = async () => ({ status: 200, body: await library.keep(await inspectAll(upload.files, options, cleaned), clientId, principal) });
+      if (idempotencyKey === undefined) {
+        ctx.body = (await keep()).body;
+        return;
+      }
+      // Same key, same files under the same fields: the first answer (the same stored names), nothing stored twice.
+      const files = await Promise.all(upload.files.map(async (file) => [file.field, await sha256Of(file.path)]));
+      const result = await idempotent.run({
+        scope: idempotencyScope(principal, clientId),
+        key: idempotencyKey,
+        fingerprint: requestFingerprint({ route: 'upload', clientId, files: files.sort() }),
+        work: keep,
+      });
+      if (result.replayed) ctx.set('Idempotent-Replayed', 'true');
+      ctx.status = result.status;
+      ctx.body = result.body;
     } finally {
       // After keep() the clean copies have moved; this removes whatever is still in the incoming folder.
       await upload.discard();
@@ -91,6 +122,8 @@ export function uploadRoute({ library, incomingDir, options, access }: UploadRou
       'decoded, re-encoded so that nothing but its pixels is kept, and stored under a fresh name, returned per field. ' +
       'If any file is refused, nothing is kept. ' +
       'Use a stored name as the value of an image input when you generate with the same clientId. ' +
+      'An `Idempotency-Key` header makes retries safe: the same key with the same files under the same fields within 24 h ' +
+      'answers the first answer (the same stored names, header `Idempotent-Replayed: true`) and stores nothing. ' +
       `Limits: ${options.maxFileBytes} bytes per file, ${options.maxTotalBytes} bytes per request, ` +
       `${options.maxParts} files, ${options.maxPixels} pixels per frame, ${options.maxFrames} frames and ` +
       `${options.maxTotalPixels} pixels in all frames of an image; types: ${options.allowedTypes.join(', ')}.`,
@@ -114,8 +147,10 @@ export function uploadRoute({ library, incomingDir, options, access }: UploadRou
         example: { upload_0: 'cb_7f3k2Qx9LmN0pR4sT6uV8wY1.png' },
       },
       '400': { description: 'Missing clientId, no file parts, or a file that is not an image, unreadable or truncated.', schema: ERROR_BODY },
+      '409': { description: 'A request with this Idempotency-Key is still running in another bridge process (Retry-After).', schema: ERROR_BODY },
       '413': { description: 'A file, the request or an image (pixels) over a limit, or too many parts.', schema: ERROR_BODY },
       '415': { description: 'Not multipart/form-data, or an image type that is not allowed.', schema: ERROR_BODY },
+      '422': { description: 'This Idempotency-Key was used with other files.', schema: ERROR_BODY },
       '507': { description: 'The server has no disk space left for the upload (not the client\'s fault; retry later).', schema: ERROR_BODY },
     },
     async handler(ctx: Context) {

@@ -1,0 +1,36 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Principal } from '../../contracts/auth.js';
+import type { UploadRecord } from '../../contracts/storage.js';
+import type { UploadLibrary } from './library.js';
+import { incomingName } from './names.js';
+import type { UploadOptions } from './options.js';
+import { rejectPart } from './rejection.js';
+import { inspectAll } from './route.js';
+
+/**
+ * Bytes that did not come through POST /upload (an image input given as a data: URL or fetched from
+ * a URL) go through the same checks as an uploaded file, from the incoming folder, and are kept the same way.
+ */
+export async function ingestBytes(
+  deps: { library: UploadLibrary; incomingDir: string; options: UploadOptions },
+  bytes: Buffer,
+  field: string,
+  clientId: string,
+  principal: Principal,
+): Promise<UploadRecord> {
+  if (bytes.length === 0) throw rejectPart(400, field, 'the file is empty');
+  if (bytes.length > deps.options.maxFileBytes) throw rejectPart(413, field, `the file is larger than ${deps.options.maxFileBytes} bytes`);
+  const path = join(deps.incomingDir, incomingName());
+  const written = [path];
+  try {
+    await writeFile(path, bytes);
+    const accepted = await inspectAll([{ field, path, size: bytes.length }], deps.options, written);
+    const names = await deps.library.keep(accepted, clientId, principal);
+    const record = await deps.library.find(names[field]!, clientId, principal);
+    if (!record) throw new Error(`upload ${names[field]} vanished as it was stored`);
+    return record;
+  } finally {
+    await Promise.all(written.map((file) => rm(file, { force: true })));
+  }
+}
