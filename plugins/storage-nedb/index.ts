@@ -4,7 +4,7 @@ import { definePlugin } from '../../core/plugin.js';
 import { NedbStorage } from './nedb-storage.js';
 import { optionsSchema, type StorageNedbOptions } from './options.js';
 import { applyRetention } from './retention.js';
-import { every } from './schedule.js';
+import { every } from '../../core/timers.js';
 
 const PLUGIN = 'storage-nedb';
 

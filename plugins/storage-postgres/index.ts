@@ -3,7 +3,7 @@ import { definePlugin } from '../../core/plugin.js';
 import { optionsSchema, type StoragePostgresOptions } from './options.js';
 import { PostgresStorage, redactUrl } from './pg-storage.js';
 import { applyRetention } from './retention.js';
-import { every } from './schedule.js';
+import { every } from '../../core/timers.js';
 
 const PLUGIN = 'storage-postgres';
 
