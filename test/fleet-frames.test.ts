@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { kill, startInstance, writeFleetConfig, type Instance } from './helpers/fleet.js';
+import { kill, startInstance, submitUntilAcknowledged as submit, writeFleetConfig, type Instance } from './helpers/fleet.js';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { startRoundRobinProxy, type RoundRobinProxy } from './helpers/proxy.js';
 import { until } from './helpers/until.js';
@@ -55,23 +55,6 @@ class Follower {
   stop(): void {
     this.#stopped = true;
     this.#ws?.terminate();
-  }
-}
-
-async function submit(base: string, clientId: string): Promise<string> {
-  for (;;) {
-    try {
-      const res = await fetch(`${base}/generate-based-workflow?clientId=${clientId}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 2 }),
-      });
-      if (res.status === 200) return ((await res.json()) as { id: string }).id;
-      expect([502, 503]).to.include(res.status);
-    } catch {
-      // The instance behind the connection died.
-    }
-    await pause(100);
   }
 }
 

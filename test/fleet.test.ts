@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { kill, startInstance, writeFleetConfig, type Instance } from './helpers/fleet.js';
+import { kill, startInstance, submitUntilAcknowledged as submit, writeFleetConfig, type Instance } from './helpers/fleet.js';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { startRoundRobinProxy, type RoundRobinProxy } from './helpers/proxy.js';
@@ -13,25 +13,6 @@ const CLIENTS = 50;
 const PER_CLIENT = 4;
 const FINAL = new Set(['completed', 'failed', 'interrupted']);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** One generation request, retried (as a client would) until an instance acknowledges it with an id. */
-async function submit(base: string, clientId: string): Promise<string> {
-  for (;;) {
-    try {
-      const res = await fetch(`${base}/generate-based-workflow?clientId=${clientId}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 2 }),
-      });
-      if (res.status === 200) return ((await res.json()) as { id: string }).id;
-      // 502 (the instance died under the request) or 503 (a fresh instance not connected to ComfyUI yet): try again.
-      expect([502, 503], `submission answered ${res.status}: ${await res.text()}`).to.include(res.status);
-    } catch {
-      // The connection broke with the instance behind it.
-    }
-    await pause(100);
-  }
-}
 
 async function state(base: string, id: string): Promise<string | undefined> {
   try {

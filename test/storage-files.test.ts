@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { BootError } from '../core/errors.js';
 import { repairDatafileTail } from '../plugins/storage-nedb/datafile-repair.js';
 import { datafilePath, lockPath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
-import { applyRetention } from '../plugins/storage-nedb/retention.js';
+import { applyRetention } from '../contracts/retention.js';
 import { numberedGenerations } from './helpers/generation.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

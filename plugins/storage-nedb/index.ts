@@ -3,7 +3,7 @@ import { STAGE } from '../../core/hooks.js';
 import { definePlugin } from '../../core/plugin.js';
 import { NedbStorage } from './nedb-storage.js';
 import { optionsSchema, type StorageNedbOptions } from './options.js';
-import { applyRetention } from './retention.js';
+import { applyRetention } from '../../contracts/retention.js';
 import { every } from '../../core/timers.js';
 
 const PLUGIN = 'storage-nedb';

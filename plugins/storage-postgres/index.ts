@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { definePlugin } from '../../core/plugin.js';
 import { optionsSchema, type StoragePostgresOptions } from './options.js';
 import { PostgresStorage, redactUrl } from './pg-storage.js';
-import { applyRetention } from './retention.js';
+import { applyRetention } from '../../contracts/retention.js';
 import { every } from '../../core/timers.js';
 
 const PLUGIN = 'storage-postgres';

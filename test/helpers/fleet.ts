@@ -24,7 +24,9 @@ export async function writeFleetConfig(dir: string, options: { databaseUrl: stri
     plugins: {
       'storage-nedb': false,
       'storage-postgres': { url: options.databaseUrl, leaseMs: 3000, poolSize: 8 },
-      comfyui: { backends: options.backends.map((url, i) => ({ url, name: `gpu-${i + 1}` })) },
+      // Each instance has its own ComfyUI clientId, so a prompt adopted from a killed instance is followed
+      // through /history: check it every 2 s rather than every 30 s, or kills every 2.5 s outpace it.
+      comfyui: { backends: options.backends.map((url, i) => ({ url, name: `gpu-${i + 1}` })), pollIntervalMs: 2000 },
       playground: false,
       ...options.plugins,
     },
@@ -77,4 +79,27 @@ export async function startInstance(configFile: string): Promise<Instance> {
 export async function kill(instance: Instance, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   if (instance.alive()) instance.child.kill(signal);
   await instance.exited;
+}
+
+/**
+ * One generation request, retried (as a client would) until an instance acknowledges it with an id.
+ * 502 (the instance died under the request) and 503 (a fresh instance not connected to ComfyUI yet)
+ * are retried; any other answer fails the test.
+ */
+export async function submitUntilAcknowledged(base: string, clientId: string): Promise<string> {
+  for (;;) {
+    let res: Response | undefined;
+    try {
+      res = await fetch(`${base}/generate-based-workflow?clientId=${clientId}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 2 }),
+      });
+    } catch {
+      // The connection broke with the instance behind it.
+    }
+    if (res?.status === 200) return ((await res.json()) as { id: string }).id;
+    if (res && res.status !== 502 && res.status !== 503) throw new Error(`submission answered ${res.status}: ${await res.text()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
