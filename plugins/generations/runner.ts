@@ -15,6 +15,9 @@ import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import type { GenerationsOptions } from './options.js';
 import type { ResultStore } from '../../plugins/results/api.js';
 
+/** How long close() waits for chains still busy before it lets the process stop. */
+const CLOSE_WAIT_MS = 1500;
+
 export interface RunnerDeps {
   storage: Storage;
   transport: Transport;
@@ -154,10 +157,12 @@ export class Runner {
       entry.persistTimer = null;
       if (entry.dirty) void this.#enqueue(entry, () => this.#persist(entry));
     }
+    // Bounded so the whole stop stays within docker's and Kubernetes' grace: a chain still busy (a copy,
+    // a submit in flight) is picked up again by recovery at the next start, from what is stored.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(entries.map((entry) => entry.chain)),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, 3000))),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS))),
     ]);
     clearTimeout(timer);
   }
