@@ -92,8 +92,9 @@ export interface BackendStatus {
 export const GRAPH_REJECTED = 'graph_rejected';
 export type GraphRejectedError = BridgeError & { code: typeof GRAPH_REJECTED; extra: { node_errors: Record<string, unknown> } };
 
-export function graphRejected(detail: string, nodeErrors: Record<string, unknown>): GraphRejectedError {
-  return new BridgeError(400, GRAPH_REJECTED, detail, { extra: { node_errors: nodeErrors } }) as GraphRejectedError;
+/** `cause`: ComfyUI's whole answer (logs, and the transport telling an operator's fault from the client's); never sent to clients. */
+export function graphRejected(detail: string, nodeErrors: Record<string, unknown>, cause?: unknown): GraphRejectedError {
+  return new BridgeError(400, GRAPH_REJECTED, detail, { extra: { node_errors: nodeErrors }, cause }) as GraphRejectedError;
 }
 
 /** By shape, not class: a transport may come with its own copy of core/errors. */

@@ -133,8 +133,9 @@ export class ComfyTransport implements Transport {
       submitted = await submitPrompt(this.#ctx, request, listener);
     } catch (error) {
       // A graph ComfyUI refuses for a node class or model file the backend lacks is the operator's
-      // problem (the client's values were validated before): 503, and a warning naming the backend.
-      const fault = isGraphRejected(error) ? operatorFault(error.extra.node_errors, this.#capabilities.modelInputs) : [];
+      // problem (the client's values were validated before, and clients cannot add nodes): 503, and a
+      // warning naming the backend.
+      const fault = isGraphRejected(error) ? operatorFault(error.extra.node_errors, this.#capabilities.modelInputs, error.cause) : [];
       if (fault.length === 0) throw error;
       this.#ctx.log.warn({ backend: request.backend, missing: fault, promptId: request.promptId }, 'ComfyUI refused the graph for what the backend lacks');
       const backend = this.#ctx.backends.get(request.backend);
