@@ -157,6 +157,12 @@ export interface Transport {
   free(backend?: string): Promise<{ name: string; url: string; ok: boolean }[]>;
   backends(): BackendStatus[];
   /**
+   * Calls `listener` each time a backend connects or comes back, once its capabilities were read
+   * (or reading them failed), so `fit` answers for it; at once (next microtask) for every backend
+   * already up and read. Returns the unsubscribe function. Optional: a transport that cannot tell omits it.
+   */
+  onBackendUp?(listener: (backend: string) => void): () => void;
+  /**
    * A node class definition from a reachable backend's /object_info, or undefined. One cache with a
    * TTL for every user (workflows, generations); concurrent asks for a class share one request, and
    * `timeoutMs` bounds this caller's wait (undefined then) without cancelling the shared request.
