@@ -171,7 +171,7 @@ describe('warm-up (fake ComfyUIs with different models)', function () {
     const one = await startFakeComfy({ checkpoints: ['a.safetensors'] });
     // 200 steps of 100 ms: far longer than the timeout, and interruptible between steps.
     one.setNodeDuration('KSampler', 20_000);
-    s = await setup([one], { 'paint-a.json': paint('a.safetensors'), 'paint-a.workflow.yaml': 'warmup:\n  inputs:\n    3/steps: 200\n' }, { readyWaits: true, timeoutMs: 1500 });
+    s = await setup([one], { 'paint-a.json': paint('a.safetensors'), 'paint-a.workflow.yaml': 'warmup:\n  inputs:\n    3/steps: 200\n' }, { readyWaits: true, timeoutMs: 3000 });
 
     const held = await until(async () => {
       const ready = await json(s!.bridge, '/ready');
