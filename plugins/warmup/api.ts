@@ -2,8 +2,11 @@
 export interface WarmupStatus {
   backend: string;
   workflow: string;
-  /** queued (waiting its turn on the backend) | running | done | failed (the last one ended so). */
-  state: 'queued' | 'running' | 'done' | 'failed';
+  /**
+   * queued (waiting its turn on the backend) | running | done | failed (the last one ended so) |
+   * skipped (the backend left before its turn; its next connect queues it again).
+   */
+  state: 'queued' | 'running' | 'done' | 'failed' | 'skipped';
   /** How long the last finished warm-up took, submission to end (queue wait included); null before one finished. */
   seconds: number | null;
 }

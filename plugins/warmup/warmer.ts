@@ -182,8 +182,9 @@ export class Warmer implements WarmupService {
 
 function stateOf(slot: Slot): WarmupStatus['state'] {
   if (slot.running) return 'running';
-  if (slot.queued || slot.last === null) return 'queued';
-  return slot.last;
+  if (slot.queued) return 'queued';
+  // Its turn came while the backend was away (or the workflow gone): the next connect queues it again.
+  return slot.last ?? 'skipped';
 }
 
 function reasonOf(outcome: Exclude<Outcome, { type: 'completed' | 'closing' }>, timeoutMs: number): string {
