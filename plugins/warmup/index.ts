@@ -1,5 +1,4 @@
 import { definePlugin } from '../../core/plugin.js';
-import type {} from '../../plugins/results/api.js';
 import { optionsSchema, type WarmupOptions } from './options.js';
 import { Warmer } from './warmer.js';
 
