@@ -92,8 +92,9 @@ export interface BackendStatus {
 export const GRAPH_REJECTED = 'graph_rejected';
 export type GraphRejectedError = BridgeError & { code: typeof GRAPH_REJECTED; extra: { node_errors: Record<string, unknown> } };
 
-export function graphRejected(detail: string, nodeErrors: Record<string, unknown>): GraphRejectedError {
-  return new BridgeError(400, GRAPH_REJECTED, detail, { extra: { node_errors: nodeErrors } }) as GraphRejectedError;
+/** `cause`: ComfyUI's whole answer (logs, and the transport telling an operator's fault from the client's); never sent to clients. */
+export function graphRejected(detail: string, nodeErrors: Record<string, unknown>, cause?: unknown): GraphRejectedError {
+  return new BridgeError(400, GRAPH_REJECTED, detail, { extra: { node_errors: nodeErrors }, cause }) as GraphRejectedError;
 }
 
 /** By shape, not class: a transport may come with its own copy of core/errors. */
@@ -155,6 +156,12 @@ export interface Transport {
   /** Asks backends to unload models and free memory; all backends when `backend` is undefined. */
   free(backend?: string): Promise<{ name: string; url: string; ok: boolean }[]>;
   backends(): BackendStatus[];
+  /**
+   * Calls `listener` each time a backend connects or comes back, once its capabilities were read
+   * (or reading them failed), so `fit` answers for it; at once (next microtask) for every backend
+   * already up and read. Returns the unsubscribe function. Optional: a transport that cannot tell omits it.
+   */
+  onBackendUp?(listener: (backend: string) => void): () => void;
   /**
    * A node class definition from a reachable backend's /object_info, or undefined. One cache with a
    * TTL for every user (workflows, generations); concurrent asks for a class share one request, and

@@ -33,7 +33,7 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description Storage open and at least one ComfyUI backend up → 200; otherwise 503 with the reasons.
+         * @description Storage open and at least one ComfyUI backend up → 200; otherwise 503 with the reasons. With `warmup.readyWaits` on, also 503 while a workflow marked for warm-up is still warming up on every backend that can run it.
          */
         get: operations["getReady"];
         put?: never;

@@ -50,6 +50,9 @@ export class ComfyTransport implements Transport {
   readonly #closing = new AbortController();
   #housekeeping: NodeJS.Timeout | null = null;
   #capabilityTimer: NodeJS.Timeout | null = null;
+  /** onBackendUp listeners, and the backends they were told of for their current connection. */
+  readonly #upListeners = new Set<(backend: string) => void>();
+  readonly #announced = new Set<string>();
 
   constructor(
     private readonly options: ComfyuiOptions,
@@ -64,7 +67,8 @@ export class ComfyTransport implements Transport {
       onUp: (backend: BackendConnection) => {
         void this.#reconciler.reconcile(backend);
         // A backend that comes back may have gained or lost nodes and models while it was away.
-        void this.#capabilities.refresh(backend, true);
+        this.#announced.delete(backend.name);
+        void this.#capabilities.refresh(backend, true).then(() => this.#announceUp(backend));
       },
     };
     this.#ctx = {
@@ -133,8 +137,9 @@ export class ComfyTransport implements Transport {
       submitted = await submitPrompt(this.#ctx, request, listener);
     } catch (error) {
       // A graph ComfyUI refuses for a node class or model file the backend lacks is the operator's
-      // problem (the client's values were validated before): 503, and a warning naming the backend.
-      const fault = isGraphRejected(error) ? operatorFault(error.extra.node_errors, this.#capabilities.modelInputs) : [];
+      // problem (the client's values were validated before, and clients cannot add nodes): 503, and a
+      // warning naming the backend.
+      const fault = isGraphRejected(error) ? operatorFault(error.extra.node_errors, this.#capabilities.modelInputs, error.cause) : [];
       if (fault.length === 0) throw error;
       this.#ctx.log.warn({ backend: request.backend, missing: fault, promptId: request.promptId }, 'ComfyUI refused the graph for what the backend lacks');
       const backend = this.#ctx.backends.get(request.backend);
@@ -236,6 +241,28 @@ export class ComfyTransport implements Transport {
 
   backends(): BackendStatus[] {
     return this.#ctx.backends.all.map((backend) => backend.status());
+  }
+
+  onBackendUp(listener: (backend: string) => void): () => void {
+    this.#upListeners.add(listener);
+    // Told now of those already up: a subscriber that registers late misses no connection, and hears each once.
+    const already = [...this.#announced];
+    queueMicrotask(() => {
+      for (const name of already) if (this.#upListeners.has(listener) && this.#ctx.backends.get(name)?.up) listener(name);
+    });
+    return () => this.#upListeners.delete(listener);
+  }
+
+  #announceUp(backend: BackendConnection): void {
+    if (!backend.up || this.#closing.signal.aborted) return;
+    this.#announced.add(backend.name);
+    for (const listener of this.#upListeners) {
+      try {
+        listener(backend.name);
+      } catch (error) {
+        this.#ctx.log.error({ err: error, backend: backend.name }, 'backend-up listener threw');
+      }
+    }
   }
 
   objectInfo(classType: string, timeoutMs?: number): Promise<Record<string, unknown> | undefined> {

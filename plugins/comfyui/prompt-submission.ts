@@ -62,7 +62,7 @@ export async function submitPrompt(
   if (res.status === 400) {
     inFlight.drop(tracked);
     const nodeErrors = isObject(res.body) && isObject(res.body.node_errors) ? res.body.node_errors : {};
-    throw graphRejected(`ComfyUI rejected the graph: ${describeRejection(res.body)}`, nodeErrors);
+    throw graphRejected(`ComfyUI rejected the graph: ${describeRejection(res.body)}`, nodeErrors, res.body);
   }
   if (res.status !== 200 || !isObject(res.body)) {
     inFlight.drop(tracked);

@@ -106,6 +106,27 @@ export default definePlugin<MetricsOptions>({
       });
     }
 
+    // Looked up when scraped: the warmup plugin may register after this one, or not at all.
+    const warmup = () => ctx.tryUse('warmup');
+    new Gauge({
+      name: 'comfy_bridge_warmup_seconds',
+      help: 'How long the last finished warm-up of a workflow took on a backend (submission to end).',
+      labelNames: ['backend', 'workflow'],
+      registers: [registry],
+      collect() {
+        for (const w of warmup()?.status() ?? []) if (w.seconds !== null) this.set({ backend: w.backend, workflow: w.workflow }, w.seconds);
+      },
+    });
+    new Gauge({
+      name: 'comfy_bridge_warmup_pending',
+      help: '1 while a warm-up of a workflow is queued or running on a backend.',
+      labelNames: ['backend', 'workflow'],
+      registers: [registry],
+      collect() {
+        for (const w of warmup()?.status() ?? []) this.set({ backend: w.backend, workflow: w.workflow }, w.state === 'queued' || w.state === 'running' ? 1 : 0);
+      },
+    });
+
     const wsStats = () => ctx.tryUse('wsStats');
     new Gauge({
       name: 'comfy_bridge_ws_clients',

@@ -27,7 +27,8 @@ export function mountReady(ctx: PluginContext): void {
     method: 'get',
     path: '/ready',
     summary: 'Readiness',
-    description: 'Storage open and at least one ComfyUI backend up → 200; otherwise 503 with the reasons.',
+    description:
+      'Storage open and at least one ComfyUI backend up → 200; otherwise 503 with the reasons. With `warmup.readyWaits` on, also 503 while a workflow marked for warm-up is still warming up on every backend that can run it.',
     tags: ['operations'],
     scope: 'public',
     responses: {
@@ -55,6 +56,8 @@ export function mountReady(ctx: PluginContext): void {
       else if (!backends.some((b) => b.up)) {
         reasons.push(...(backends.length ? backends.map((b) => `backend ${b.name} is down`) : ['no backend is configured']));
       }
+      // Only with the warmup plugin's `readyWaits` on: a marked workflow not yet warm on any backend that can run it.
+      reasons.push(...(ctx.tryUse('warmup')?.readinessReasons() ?? []));
       // Workflow files that failed to load do not make the bridge unready (the others serve), but an operator
       // should not have to read the log to learn about them: file name (relative to the folder) and reason.
       const workflowErrors = (ctx.tryUse('workflows')?.errors?.() ?? []).map((e) => ({ file: basename(e.file), reason: e.reason }));

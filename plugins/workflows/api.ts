@@ -31,6 +31,11 @@ export interface Workflow {
   shippedFiles: string[];
   /** Absolute path of each shipped file, by the name in `shippedFiles` (to upload it to a backend). */
   shippedFilePaths?: Record<string, string>;
+  /**
+   * Set when its manifest marks it for warm-up: the values its warm-up run sets over the graph's
+   * defaults ("<node id>/<input name>" → value; {} for the defaults alone).
+   */
+  warmup?: { inputs: Record<string, unknown> };
 }
 
 /** A workflow file skipped at load, and why. */

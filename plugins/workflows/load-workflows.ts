@@ -80,6 +80,7 @@ async function loadOne(dir: string, graphName: string, manifestName: string | un
     .filter((input) => input.kind === 'image' && typeof input.default === 'string')
     .map((input) => input.default as string);
   const shippedFilePaths = await shippedFiles(dir, manifest, imageDefaults, manifestName);
+  const warmup = warmupOf(graph, manifest, manifestName);
   return {
     alias,
     description: manifest.description ?? '',
@@ -89,7 +90,22 @@ async function loadOne(dir: string, graphName: string, manifestName: string | un
     inputs,
     shippedFiles: Object.keys(shippedFilePaths),
     shippedFilePaths,
+    ...(warmup ? { warmup } : {}),
   };
+}
+
+/** The manifest's warm-up mark, each input it sets checked against the graph (a typo would warm up nothing useful). */
+function warmupOf(graph: Workflow['graph'], manifest: WorkflowManifest, manifestName: string | undefined): Workflow['warmup'] {
+  if (manifest.warmup === undefined || manifest.warmup === false) return undefined;
+  const inputs = manifest.warmup === true ? {} : (manifest.warmup.inputs ?? {});
+  for (const key of Object.keys(inputs)) {
+    const [node, input] = key.split('/') as [string, string];
+    const present = graph[node]?.inputs;
+    if (!present || !(input in present)) {
+      throw new WorkflowFileError(manifestName ?? '', `bad manifest: /warmup/inputs/${key} names no input of the graph (node "${node}", input "${input}")`);
+    }
+  }
+  return { inputs: structuredClone(inputs) };
 }
 
 /**

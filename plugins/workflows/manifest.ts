@@ -19,6 +19,12 @@ export interface WorkflowManifest {
   files?: string[];
   /** Designated inputs, keyed "<node id>/<input name>"; an empty entry designates with no extra metadata. */
   inputs?: Record<string, ManifestInput>;
+  /**
+   * Run the workflow once on each backend that can run it when the backend connects or comes back
+   * (plugins/warmup), so the first client does not pay the model load: `true` with the graph's
+   * defaults, or `{inputs}` with values ("<node id>/<input name>" → value) for that run.
+   */
+  warmup?: boolean | { inputs?: Record<string, unknown> };
 }
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
@@ -40,6 +46,16 @@ const manifestSchema = {
       type: 'array',
       items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}$' },
       uniqueItems: true,
+    },
+    warmup: {
+      oneOf: [
+        { type: 'boolean' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: { inputs: { type: 'object', propertyNames: { pattern: '^[^/]+/[^/]+$' } } },
+        },
+      ],
     },
     inputs: {
       type: 'object',
