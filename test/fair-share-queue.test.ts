@@ -66,8 +66,8 @@ describe('fair share: the bridge queue releases round-robin across keys', functi
   const received = () => fake.prompts.filter((p) => p.accepted).map((p) => (p.graph['1'] as { inputs: { color: number } }).inputs.color);
 
   it("lets a key sending 5 jobs wait at most one slot per job while another key floods 200, and counts the bridge queue in positions", async () => {
-    // The first prompt runs until it is interrupted: everything after it is held by the bridge meanwhile.
-    fake.setNodeDuration('TestSleep', 120_000);
+    // The first prompt runs (30 s, its interrupt lands within a 6 s tick) until it is interrupted: everything after it is held meanwhile.
+    fake.setNodeDuration('TestSleep', 30_000);
     const first = await generate(KEY_A, 'flood', 1);
     await until(() => received().length === 1, 'the first prompt to reach ComfyUI', 10_000);
     const flood: Queued[] = [first];
