@@ -200,9 +200,9 @@ export class Runner {
     if (this.#live.has(gen.id) || this.#closed) return;
     if (gen.backend === null && this.#fair) {
       // Held when the bridge stopped: back into the line (it never reached a backend).
+      // Not pumped here: the generations adopted with it may occupy backends first (the queue retries every 500 ms).
       const held = this.#add({ gen, phase: 'held', interruptRequested: false, frameKey: '' });
       this.#hold(held);
-      this.#fair.pump();
       return;
     }
     const entry = this.#add({ gen, phase: 'submitted', interruptRequested: false, frameKey: '' });
