@@ -3,6 +3,7 @@ import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
 import type { RunningBridge } from './helpers/bridge.js';
 import { startComfyBridge, type ComfyBridge } from './helpers/comfy-bridge.js';
 import { until } from './helpers/until.js';
+import { FrameReader } from './ws-client.js';
 
 /** EmptyImage → TestSleep → SaveImage: the color names the request (no cache hits), TestSleep makes the first one last. */
 const SLEEP_GRAPH = {
@@ -39,6 +40,7 @@ describe('fair share: the bridge queue releases round-robin across keys', functi
         generations: { fairShare: { maxPromptsPerBackend: 1 } },
         interrupt: {},
         'execution-info': {},
+        ws: {},
       },
     });
     ({ bridge } = stack);
@@ -82,15 +84,24 @@ describe('fair share: the bridge queue releases round-robin across keys', functi
     expect(byColor.get(2)!.position).to.equal(1);
     expect(byColor.get(200)!.position).to.equal(199);
 
+    const socket = await FrameReader.open(`${bridge.url.replace('http', 'ws')}/ws?clientId=polite`, { authorization: `Bearer ${KEY_B}` });
     const polite: Queued[] = [];
     for (let i = 1; i <= 5; i++) polite.push(await generate(KEY_B, 'polite', B_BASE + i));
     expect(received()).to.deep.equal([1]);
-    // B's first job is next but one (A's turn comes first, then B's), behind the running prompt.
+    // B's first job is next but one (A's turn comes first, then B's), behind the running prompt; its first frame says so too.
     expect(polite[0]!.position).to.equal(2);
+    const firstFrame = await socket.next((frame) => frame.data?.id === polite[0]!.id);
+    expect(firstFrame.data).to.include({ state: 'queued', position: 2 });
+    socket.ws.close();
     expect(polite[4]!.position).to.equal(10);
     // A's last job now waits for B's five too: 198 of A's and 5 of B's before it, 1 running.
     expect(await positionOf(KEY_A, byColor.get(200)!.id)).to.equal(204);
     expect(await positionOf(KEY_A, byColor.get(3)!.id)).to.equal(3);
+    // Interrupted while held: it ends at once and never reaches ComfyUI; the ones behind it move up.
+    const dropped = await fetch(`${bridge.url}/interrupt?id=${byColor.get(4)!.id}`, { method: 'POST', headers: { authorization: `Bearer ${KEY_A}` } });
+    expect(dropped.status).to.equal(200);
+    expect(((await dropped.json()) as { status: string }).status).to.equal('interrupted');
+    expect(await positionOf(KEY_A, byColor.get(200)!.id)).to.equal(203);
 
     fake.setNodeDuration('TestSleep', 5);
     const stop = await fetch(`${bridge.url}/interrupt?id=${first.id}`, { method: 'POST', headers: { authorization: `Bearer ${KEY_A}` } });
@@ -113,5 +124,6 @@ describe('fair share: the bridge queue releases round-robin across keys', functi
     // A's jobs still go in their own order.
     const aJobs = order.filter((color) => color <= 200);
     expect(aJobs).to.deep.equal([...aJobs].sort((x, y) => x - y));
+    expect(aJobs).not.to.include(4);
   });
 });
