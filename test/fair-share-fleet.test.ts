@@ -13,19 +13,21 @@ const HOLDER_KEY = 'fleetHolder-Hj3kL8mN2pQ5rS9t';
 const BURST_KEY = 'fleetBurst-Wx7yZ1aB4cD8eF2gH';
 
 /**
- * Quotas are the fleet's: two instances on one PostgreSQL (each in front of its own fake ComfyUI), a
- * key's generations on one count when the other checks, and a refused request records nothing.
+ * Quotas are the fleet's: two instances on one PostgreSQL, a key's generations on one count when the
+ * other checks, and a refused request records nothing. The saturation rule sees the fleet too: a
+ * ComfyUI that reports a full queue (another instance's prompt) is saturated for every instance.
  */
-describe('fair share: quotas count the fleet (two instances on one PostgreSQL)', function () {
+describe('fair share in a fleet (two instances on one PostgreSQL)', function () {
   this.timeout(60_000);
   let db: TestDatabase;
   let workflows: string;
   const fakes: FakeComfy[] = [];
   const instances: RunningBridge[] = [];
 
-  async function instance(): Promise<{ bridge: RunningBridge; fake: FakeComfy; storage: Storage }> {
-    const fake = await startFakeComfy({ nodeDurationMs: 1 });
-    fakes.push(fake);
+  /** An instance in front of its own fake ComfyUI, or of the one given (shared with another instance). */
+  async function instance(given?: FakeComfy): Promise<{ bridge: RunningBridge; fake: FakeComfy; storage: Storage; transport: Transport }> {
+    const fake = given ?? (await startFakeComfy({ nodeDurationMs: 1 }));
+    if (!given) fakes.push(fake);
     const grabbed: { transport?: Transport; storage?: Storage } = {};
     const bridge = await startBridge({
       plugins: {
@@ -36,13 +38,14 @@ describe('fair share: quotas count the fleet (two instances on one PostgreSQL)',
         auth: { keys: [{ id: 'holder', key: HOLDER_KEY }, { id: 'burst', key: BURST_KEY }] },
         generations: { fairShare: { maxPromptsPerBackend: 1 } },
         results: {},
+        interrupt: {},
         generate: { quotas: { keys: { holder: { maxActive: 3 }, burst: { perMinute: 3 } } } },
       },
       extraPlugins: [grabbing(`fair-fleet-grab-${instances.length}`, ['transport', 'storage'], grabbed)],
     });
     instances.push(bridge);
     await until(() => grabbed.transport!.pickBackend() !== undefined, 'the fake ComfyUI backend to come up', 5000);
-    return { bridge, fake, storage: grabbed.storage! };
+    return { bridge, fake, storage: grabbed.storage!, transport: grabbed.transport! };
   }
 
   beforeEach(async () => {
@@ -92,5 +95,30 @@ describe('fair share: quotas count the fleet (two instances on one PostgreSQL)',
 
     // Nothing refused was recorded: 3 + 3 generations in the shared store.
     for (const owner of ['holder', 'burst']) expect((await a.storage.generations.page({ owner, limit: 1, offset: 0 })).total, owner).to.equal(3);
+  });
+
+  it("holds on B while A's prompt fills the ComfyUI both share (its reported queue counts), and releases it once that ends", async () => {
+    const shared = await startFakeComfy({ nodeDurationMs: 1 });
+    fakes.push(shared);
+    shared.setNodeDuration('TestSleep', 20_000);
+    const a = await instance(shared);
+    const b = await instance(shared);
+    const first = await generate(a.bridge, HOLDER_KEY, 'fill');
+    expect(first.status, JSON.stringify(first.body)).to.equal(200);
+    await until(() => shared.prompts.length === 1, "A's prompt to reach the ComfyUI");
+    await until(async () => b.transport.backends()[0]!.queueRemaining === 1, 'B to hear the ComfyUI queue holds one prompt');
+
+    const held = await generate(b.bridge, BURST_KEY, 'waits');
+    expect(held.status, JSON.stringify(held.body)).to.equal(200);
+    // B has no prompt of its own there, but ComfyUI reported A's: B holds its generation, one prompt ahead.
+    expect(held.body.position).to.equal(1);
+    expect(shared.prompts).to.have.length(1);
+    expect((await b.storage.generations.get(held.body.id as string))!.backend).to.equal(null);
+
+    shared.setNodeDuration('TestSleep', 1);
+    const stop = await fetch(`${a.bridge.url}/interrupt?id=${first.body.id as string}`, { method: 'POST', headers: { authorization: `Bearer ${HOLDER_KEY}` } });
+    expect(stop.status).to.equal(200);
+    await until(async () => (await b.storage.generations.get(held.body.id as string))!.state === 'completed', "B's generation to be released and complete", 20_000);
+    expect(shared.prompts.filter((p) => p.accepted)).to.have.length(2);
   });
 });

@@ -99,6 +99,22 @@ describe('fair share: the bridge queue (units)', () => {
     expect(released).to.deep.equal(['b1@x']);
   });
 
+  it("counts a backend's prompts as ComfyUI reports them when that is more than its own (another instance's prompts)", () => {
+    const reported = new Map<string, number>([['x', 2]]);
+    const fair = new FairQueue({ maxPromptsPerBackend: 2, weights: {} }, { ...backends(['x', 'y']), reported: (b) => reported.get(b) ?? null });
+    open.push(fair);
+    expect(fair.claim('a1', { graph: {} })).to.equal('y');
+    expect(fair.claim('a2', { graph: {} })).to.equal('y');
+    expect(fair.claim('a3', { graph: {} })).to.equal(undefined);
+    const released: string[] = [];
+    fair.hold({ id: 'a3', key: 'a', need: { graph: {} }, release: (backend) => released.push(backend) });
+    // Behind the two on the least busy backend (y: ours; x: reported).
+    expect(fair.position('a3')).to.equal(2);
+    reported.set('x', 1);
+    fair.pump();
+    expect(released).to.deep.equal(['x']);
+  });
+
   it('holds nothing new while closed', () => {
     const { fair, released, hold } = make(1, ['x']);
     fair.claim('a0', { graph: {} });

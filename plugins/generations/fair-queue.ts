@@ -9,16 +9,18 @@ const RETRY_EVERY_MS = 500;
  * The bridge's own queue in front of saturated backends (docs/fair-share.md).
  *
  * Saturation rule: a backend is saturated while this bridge process has `maxPromptsPerBackend`
- * prompts on it that have not ended (queued or running there). A new generation goes straight to a
+ * prompts on it that have not ended (queued or running there), or while ComfyUI itself last reported
+ * that many queued + running (so prompts of other instances of a fleet, and of other programs,
+ * count too). A new generation goes straight to a
  * backend with room only when nobody is held; otherwise it is held here and released, one at a
  * time as room appears, round-robin across keys: the key served last goes to the back of the line
  * (after `weight` releases in a row when weighted), a key with nothing held leaves the line and
  * joins at its back when it sends again. So a key flooding the bridge delays another key's next
  * generation by at most one release (its weight, when weighted).
  *
- * The queue is this process's: in a fleet each instance keeps its own line and counts only its own
- * prompts per backend (a held generation is leased to the instance that holds it, so it is
- * released, and submitted, by exactly one instance).
+ * The line is this process's: in a fleet each instance keeps its own line, so the round-robin is
+ * between the keys of one instance (a held generation is leased to the instance that holds it, so it
+ * is released, and submitted, by exactly one instance).
  */
 /** What the queue needs to know about backends: the transport's choice, and every backend able to run a need. */
 export interface BackendChoice {
@@ -26,6 +28,8 @@ export interface BackendChoice {
   pick(need: RouteNeed): string | undefined;
   /** Every up backend able to run `need`. */
   capable(need: RouteNeed): string[];
+  /** Prompts queued + running on the backend as ComfyUI last reported them (everyone's), or null when unknown. */
+  reported?(backend: string): number | null;
 }
 
 /** The transport as the queue asks it: its own pick, and every up backend able to run the need. */
@@ -36,6 +40,7 @@ export function transportChoice(transport: Transport): BackendChoice {
       transport.fit
         ? transport.fit(need).filter((fit) => fit.up && fit.missing.length === 0).map((fit) => fit.backend)
         : transport.backends().filter((backend) => backend.up).map((backend) => backend.name),
+    reported: (name) => transport.backends().find((backend) => backend.name === name)?.queueRemaining ?? null,
   };
 }
 
@@ -141,12 +146,12 @@ export class FairQueue {
 
   /**
    * Prompts ahead of a held generation (0 = next to run): the generations the line releases before
-   * it, plus the prompts on the least loaded backend that can run it. undefined when it is not held.
+   * it, plus the prompts on the least busy backend that can run it. undefined when it is not held.
    */
   position(id: string): number | undefined {
     const target = this.#heldIds.get(id);
     if (!target) return undefined;
-    const loads = this.backends.capable(target.need).map((backend) => this.load(backend));
+    const loads = this.backends.capable(target.need).map((backend) => this.#busy(backend));
     const onBackend = loads.length > 0 ? Math.min(...loads) : this.options.maxPromptsPerBackend;
     return this.#releasedBefore(target) + onBackend;
   }
@@ -225,12 +230,19 @@ export class FairQueue {
     const max = this.options.maxPromptsPerBackend;
     const preferred = this.backends.pick(need);
     if (preferred === undefined) return undefined;
-    if (this.load(preferred) < max) return preferred;
+    if (this.#busy(preferred) < max) return preferred;
     let best: string | undefined;
+    let bestBusy = max;
     for (const backend of this.backends.capable(need)) {
-      if (this.load(backend) < max && (best === undefined || this.load(backend) < this.load(best))) best = backend;
+      const busy = this.#busy(backend);
+      if (busy < bestBusy) [best, bestBusy] = [backend, busy];
     }
     return best;
+  }
+
+  /** Ours, or everyone's as ComfyUI last said, whichever is more: a saturated backend is full whoever filled it. */
+  #busy(backend: string): number {
+    return Math.max(this.load(backend), this.backends.reported?.(backend) ?? 0);
   }
 
   #unhold(item: HeldGeneration): void {
