@@ -1210,7 +1210,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description This clientId has too many generations queued or running (Retry-After). */
+            /** @description This clientId or the whole bridge has too many generations queued or running, or `quota_exceeded`: the API key reached a quota (`limit`: maxActive, perMinute or perDay, named in the detail). Retry-After says when to try again. */
             429: {
                 headers: {
                     [name: string]: unknown;

@@ -11,6 +11,7 @@ import { idempotencyKeyOf, idempotencyScope, IdempotentRequests, requestFingerpr
 import type { Storage } from '../../contracts/storage.js';
 import { newGenerationId } from './generation-id.js';
 import { ActiveCap } from './active-cap.js';
+import { KeyQuotas } from './quotas.js';
 import { requireCapableBackend } from './capable-backend.js';
 import { checkImageInputs, shippedImageInputs } from './image-inputs.js';
 import { storeRemoteImages } from './remote-images.js';
@@ -81,6 +82,7 @@ export function generateHandler(deps: GenerateDeps) {
   // One slot key for the whole bridge: clientIds are free-form, so a per-client cap alone can be
   // sidestepped by rotating them (SPEC §2.4: the queue above its bound → 429).
   const bound = new ActiveCap(deps.options.maxActive, () => active());
+  const quotas = new KeyQuotas(deps.options.quotas ?? { default: {}, keys: {} }, deps.storage, deps.options.retryAfterSeconds);
   const idempotent = new IdempotentRequests(() => {
     const storage = deps.storage();
     if (!storage) throw internal('Idempotency-Key needs a storage plugin, and none is loaded');
@@ -123,16 +125,24 @@ export function generateHandler(deps: GenerateDeps) {
 
     const create = async (id?: string): Promise<Generation> => {
       const retry = { headers: retryAfter(deps.options.retryAfterSeconds) };
-      const releaseBound = await bound.reserve('*');
+      // The key's own quotas first: 429 quota_exceeded naming the limit (docs/fair-share.md).
+      const releaseQuota = await quotas.reserve(principal, clientId);
+      const releaseBound = await bound.reserve('*').catch((error: unknown) => {
+        releaseQuota();
+        throw error;
+      });
       if (!releaseBound) {
+        releaseQuota();
         throw tooManyRequests(`the bridge already has ${deps.options.maxActive} generations queued or running; try again shortly`, retry);
       }
       const releaseClient = await cap.reserve(clientId).catch((error: unknown) => {
         releaseBound();
+        releaseQuota();
         throw error;
       });
       if (!releaseClient) {
         releaseBound();
+        releaseQuota();
         throw tooManyRequests(`client ${clientId} already has ${deps.options.maxActivePerClient} generations queued or running; wait for one to end`, retry);
       }
       try {
@@ -142,6 +152,7 @@ export function generateHandler(deps: GenerateDeps) {
       } finally {
         releaseClient();
         releaseBound();
+        releaseQuota();
       }
     };
 

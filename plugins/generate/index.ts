@@ -87,7 +87,11 @@ export default definePlugin<GenerateOptions>({
         '413': { description: 'An image given by URL or data: URL is over the size limit.', schema: ERROR_BODY },
         '415': { description: 'An image given by URL or data: URL is not an allowed image type.', schema: ERROR_BODY },
         '422': { description: 'This Idempotency-Key was used with another request.', schema: ERROR_BODY },
-        '429': { description: 'This clientId has too many generations queued or running (Retry-After).', schema: ERROR_BODY },
+        '429': {
+          description:
+            'This clientId or the whole bridge has too many generations queued or running, or `quota_exceeded`: the API key reached a quota (`limit`: maxActive, perMinute or perDay, named in the detail). Retry-After says when to try again.',
+          schema: ERROR_BODY,
+        },
         '503': {
           description: 'No ComfyUI backend reachable, or `workflow_unavailable`: no backend has the node classes and model files the workflow needs (named in the detail; Retry-After).',
           schema: ERROR_BODY,

@@ -1,5 +1,6 @@
 import { RETRY_AFTER_SECONDS } from '../../contracts/transport.js';
 import type { JsonSchema } from '../../core/plugin.js';
+import { quotaSchema, type QuotaOptions } from './quota-options.js';
 
 export interface GenerateOptions {
   /** Generations one clientId may have queued or running at once; more → 429. */
@@ -12,6 +13,8 @@ export interface GenerateOptions {
   retryAfterSeconds: number;
   /** Image inputs given as a data: URL or an http(s) URL instead of a stored upload name. */
   imageInputs: ImageInputOptions;
+  /** Per-API-key quotas (max active, per minute, per day); none unless configured. */
+  quotas?: QuotaOptions;
 }
 
 export interface ImageInputOptions {
@@ -61,6 +64,7 @@ export const optionsSchema: JsonSchema = {
       default: RETRY_AFTER_SECONDS,
       description: "Retry-After of a 429 (defaults to the bridge's one Retry-After policy).",
     },
+    quotas: quotaSchema,
     imageInputs: {
       type: 'object',
       additionalProperties: false,

@@ -18,9 +18,10 @@ export interface Life {
   /**
    * submitting: its current prompt is being (re)submitted, the backend may not know it yet;
    * submitted: the transport follows it (cancel can reach it);
-   * ending: the transport reported its end, the results are being copied.
+   * ending: the transport reported its end, the results are being copied;
+   * held: recorded (backend null) and waiting in the bridge queue for a backend with room (fair-queue.ts).
    */
-  readonly phase: 'submitting' | 'submitted' | 'ending';
+  readonly phase: 'submitting' | 'submitted' | 'ending' | 'held';
   /** The client asked to stop it. */
   readonly interruptRequested: boolean;
   /** What its last published frame showed ('' before the first): an unchanged progress is no frame. */
@@ -42,7 +43,9 @@ export type GenerationEvent =
   | { type: 'interrupt-failed' }
   /** A lost generation got a new prompt on a backend (its inputs placed there again). */
   | { type: 'resubmitted'; promptId: string; backend: string; graph: Graph; reason: string }
-  | { type: 'resubmit-failed'; promptId: string; reason: string };
+  | { type: 'resubmit-failed'; promptId: string; reason: string }
+  /** The bridge queue released a held generation to a backend (its inputs placed there): submit it. */
+  | { type: 'released'; backend: string; graph: Graph };
 
 export type Effect =
   /** Write the changing fields now (with the graph when it changed). */
@@ -93,6 +96,8 @@ export function apply(life: Life, event: GenerationEvent, context: StepContext):
       return announce({ life, effects: [] }, context);
     case 'interrupt':
       if (life.interruptRequested) return unchanged(life);
+      // Never submitted: it ends here, nothing to cancel anywhere.
+      if (life.phase === 'held') return end({ ...life, interruptRequested: true }, 'interrupted', 'interrupted on request', context);
       return { life: { ...life, interruptRequested: true }, effects: life.phase === 'submitted' ? [{ type: 'cancel' }] : [] };
     case 'interrupt-failed':
       return life.interruptRequested ? { life: { ...life, interruptRequested: false }, effects: [] } : unchanged(life);
@@ -139,6 +144,13 @@ export function apply(life: Life, event: GenerationEvent, context: StepContext):
           { type: 'submit', after: event.reason },
         ],
       };
+    }
+    case 'released': {
+      if (life.phase !== 'held') return unchanged(life);
+      // The backend is written before the prompt is sent: a crash between the two is found again as
+      // a submitted prompt (resumed or lost), never held and submitted a second time.
+      const next: Generation = { ...gen, backend: event.backend, graph: event.graph, position: null, updatedAt: now };
+      return { life: { ...life, phase: 'submitting', gen: next }, effects: [{ type: 'persist', graph: true }, { type: 'submit' }] };
     }
     case 'transport':
       return onTransport(life, event.event, context);
@@ -307,7 +319,8 @@ export function newGeneration(fields: {
   clientId: string;
   owner: string | null;
   workflow: string;
-  backend: string;
+  /** null: held in the bridge queue, not submitted yet. */
+  backend: string | null;
   graph: Graph;
   uploadInputs: Record<string, string>;
   shippedInputs: Record<string, string>;

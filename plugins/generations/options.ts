@@ -1,4 +1,5 @@
 import type { JsonSchema } from '../../core/plugin.js';
+import { DEFAULT_FAIR_SHARE, fairShareSchema, type FairShareOptions } from './fair-share-options.js';
 
 export interface GenerationsOptions {
   /** What to do with a generation its backend forgot (restart, gone too long): submit it again once, or fail it. */
@@ -14,6 +15,8 @@ export interface GenerationsOptions {
   progressPersistMs: number;
   /** How long counting the nodes that will run may wait for the backend's /object_info. */
   objectInfoTimeoutMs: number;
+  /** The bridge queue in front of saturated backends (off unless maxPromptsPerBackend is set). */
+  fairShare?: FairShareOptions;
 }
 
 export const DEFAULT_OPTIONS: GenerationsOptions = Object.freeze({
@@ -22,6 +25,7 @@ export const DEFAULT_OPTIONS: GenerationsOptions = Object.freeze({
   stuckAfterMs: 600_000,
   progressPersistMs: 250,
   objectInfoTimeoutMs: 2_000,
+  fairShare: DEFAULT_FAIR_SHARE,
 });
 
 export const optionsSchema: JsonSchema = {
@@ -58,5 +62,6 @@ export const optionsSchema: JsonSchema = {
       default: DEFAULT_OPTIONS.objectInfoTimeoutMs,
       description: 'How long counting the nodes that will run may wait for /object_info before falling back to known output classes.',
     },
+    fairShare: fairShareSchema,
   },
 };

@@ -12,6 +12,7 @@ import { submitFailure, messageOf } from './failures.js';
 import { apply, newGeneration, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl } from './generation.js';
 import { newGenerationId, newPromptId } from './ids.js';
 import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
+import { FairQueue, fairShareKey, transportChoice } from './fair-queue.js';
 import type { GenerationsOptions } from './options.js';
 import type { ResultStore } from '../../plugins/results/api.js';
 
@@ -67,14 +68,22 @@ export class Runner {
   /** Live generations per clientId, so the per-client cap does not walk every live generation. */
   readonly #byClient = new Map<string, Set<string>>();
   #closed = false;
+  /** The bridge queue, when on (options.fairShare.maxPromptsPerBackend > 0). */
+  readonly #fair: FairQueue | undefined;
 
-  constructor(private readonly deps: RunnerDeps) {}
+  constructor(private readonly deps: RunnerDeps) {
+    const fairShare = deps.options.fairShare;
+    if (fairShare && fairShare.maxPromptsPerBackend > 0) this.#fair = new FairQueue(fairShare, transportChoice(deps.transport));
+  }
 
   // ── reading ───────────────────────────────────────────────────────────────
 
   /** The live copy, if it still lives (generation objects are replaced on change, never edited). */
   live(id: string): Generation | undefined {
-    return this.#live.get(id)?.life.gen;
+    const gen = this.#live.get(id)?.life.gen;
+    // A held generation's place in the bridge queue moves as others are released.
+    const position = gen && this.#fair?.position(id);
+    return position === undefined ? gen : { ...gen!, position };
   }
 
   activeCount(clientId?: string): number {
@@ -94,37 +103,113 @@ export class Runner {
     const uploadInputs = { ...request.uploads };
     const shippedInputs = { ...request.shippedFiles };
     let graph = cloneGraph(request.graph);
-    await placeInputs(this.deps, graph, uploadInputs, shippedInputs, backend);
-    graph = await hooks.beforeSubmit.promise(graph, { generationId: id, workflow: request.workflow, clientId: request.clientId, principal: request.principal, backend });
-    const totalNodes = await countNodesToRun(transport, graph, options.objectInfoTimeoutMs);
+    // With the bridge queue on, a generation goes straight to a backend only when one has room and nobody waits.
+    const need = { graph: request.graph, workflow: request.workflow };
+    const slot = this.#fair ? this.#fair.claim(id, need) : backend;
+    let totalNodes: number;
+    try {
+      // A held generation's inputs are placed when it is released, on the backend it goes to.
+      if (slot !== undefined) await placeInputs(this.deps, graph, uploadInputs, shippedInputs, slot);
+      graph = await hooks.beforeSubmit.promise(graph, { generationId: id, workflow: request.workflow, clientId: request.clientId, principal: request.principal, backend: slot ?? backend });
+      totalNodes = await countNodesToRun(transport, graph, options.objectInfoTimeoutMs);
+    } catch (error) {
+      this.#fair?.free(id);
+      throw error;
+    }
+    if (slot === undefined) return this.#createHeld(request, id, graph, uploadInputs, shippedInputs, totalNodes);
     const gen = newGeneration({
       id,
       promptId: newPromptId(),
       clientId: request.clientId,
       owner: request.principal.anonymous ? null : request.principal.id,
       workflow: request.workflow,
-      backend,
+      backend: slot,
       graph,
       uploadInputs,
       shippedInputs,
       totalNodes,
       now: new Date().toISOString(),
     });
-    await storage.generations.insert(gen);
+    try {
+      await storage.generations.insert(gen);
+    } catch (error) {
+      this.#fair?.free(id);
+      throw error;
+    }
     const entry = this.#add({ gen, phase: 'submitting', interruptRequested: false, frameKey: '' });
     this.#markUploadsUsed(entry);
     this.#call('created', () => hooks.created.call(gen), entry);
     void this.#feed(entry, { type: 'created' });
-    entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, backend, totalNodes }, 'generation recorded');
+    entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, backend: slot, totalNodes }, 'generation recorded');
     await this.#enqueue(entry, () => this.#perform(entry, { type: 'submit' }));
     if (entry.submitError) throw entry.submitError;
     return entry.life.gen;
   }
 
+  /** Every backend able to run it is saturated, or others wait: recorded (durable, backend null), then held in the bridge queue. */
+  async #createHeld(request: CreateGeneration, id: string, graph: CreateGeneration['graph'], uploadInputs: Record<string, string>, shippedInputs: Record<string, string>, totalNodes: number): Promise<Generation> {
+    const gen = newGeneration({
+      id,
+      promptId: newPromptId(),
+      clientId: request.clientId,
+      owner: request.principal.anonymous ? null : request.principal.id,
+      workflow: request.workflow,
+      backend: null,
+      graph,
+      uploadInputs,
+      shippedInputs,
+      totalNodes,
+      now: new Date().toISOString(),
+    });
+    await this.deps.storage.generations.insert(gen);
+    const entry = this.#add({ gen, phase: 'held', interruptRequested: false, frameKey: '' });
+    this.#markUploadsUsed(entry);
+    this.#call('created', () => this.deps.hooks.created.call(gen), entry);
+    this.#hold(entry);
+    entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, position: entry.life.gen.position, totalNodes }, 'generation recorded and held in the bridge queue');
+    await this.#feed(entry, { type: 'created' });
+    this.#fair!.pump();
+    return this.live(id)!;
+  }
+
+  /** Into the bridge queue, its position shown in its first frame; released by the queue into the generation's own task queue. */
+  #hold(entry: Entry): void {
+    const fair = this.#fair!;
+    const { gen } = entry.life;
+    fair.hold({ id: gen.id, key: fairShareKey(gen), need: { graph: gen.graph, workflow: gen.workflow }, release: (backend) => void this.#enqueue(entry, () => this.#release(entry, backend)) });
+    entry.life = { ...entry.life, gen: { ...gen, position: fair.position(gen.id) ?? null } };
+  }
+
+  /** Released by the bridge queue: its inputs placed on `backend`, then the machine writes the backend and submits. */
+  async #release(entry: Entry, backend: string): Promise<void> {
+    const { gen } = entry.life;
+    if (entry.life.phase !== 'held' || this.#closed) {
+      // Ended meanwhile (interrupted), or the bridge stops: it stays stored as it is.
+      this.#fair?.free(gen.id);
+      return;
+    }
+    const graph = cloneGraph(gen.graph);
+    try {
+      await placeInputs(this.deps, graph, gen.uploadInputs ?? {}, gen.shippedInputs ?? {}, backend);
+    } catch (error) {
+      return this.#step(entry, { type: 'submit-failed', promptId: gen.promptId, reason: `its images could not be put on ComfyUI backend ${backend}: ${messageOf(error)}` });
+    }
+    entry.log.info({ backend }, 'released from the bridge queue');
+    return this.#step(entry, { type: 'released', backend, graph });
+  }
+
   /** A generation left queued or running by an earlier run of the bridge: follow its prompt again. */
   adopt(gen: Generation): void {
     if (this.#live.has(gen.id) || this.#closed) return;
+    if (gen.backend === null && this.#fair) {
+      // Held when the bridge stopped: back into the line (it never reached a backend).
+      // Not pumped here: the generations adopted with it may occupy backends first (the queue retries every 500 ms).
+      const held = this.#add({ gen, phase: 'held', interruptRequested: false, frameKey: '' });
+      this.#hold(held);
+      return;
+    }
     const entry = this.#add({ gen, phase: 'submitted', interruptRequested: false, frameKey: '' });
+    if (gen.backend !== null) this.#fair?.occupy(gen.id, gen.backend);
     if (gen.backend === null) {
       const lost: TransportEvent = { type: 'lost', promptId: gen.promptId, backend: '', reason: 'it was recorded but never submitted' };
       void this.#feed(entry, { type: 'transport', event: lost });
@@ -151,6 +236,7 @@ export class Runner {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#fair?.close();
     const entries = [...this.#live.values()];
     for (const entry of entries) {
       if (entry.persistTimer) clearTimeout(entry.persistTimer);
@@ -269,6 +355,8 @@ export class Runner {
       return this.#step(entry, { type: 'resubmit-failed', promptId: gen.promptId, reason: `${reason}; its images could not be uploaded again: ${messageOf(error)}` });
     }
     entry.run = null;
+    // Already admitted once: a resubmission skips the bridge queue, but counts on its new backend.
+    this.#fair?.occupy(gen.id, backend);
     entry.log.warn({ reason, backend, attempt: gen.attempts + 1 }, 'backend lost the generation; submitting it again');
     return this.#step(entry, { type: 'resubmitted', promptId: newPromptId(), backend, graph, reason });
   }
@@ -320,6 +408,7 @@ export class Runner {
     entry.persistTimer = null;
     this.#remove(gen);
     entry.run = null;
+    this.#fair?.free(gen.id);
     if (gen.state === 'completed') entry.log.info({ files: gen.results.length }, 'generation completed');
     else if (gen.state === 'failed') entry.log.warn({ reason: gen.error }, 'generation failed');
     else entry.log.info({ reason: gen.error }, 'generation interrupted');

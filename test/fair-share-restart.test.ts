@@ -1,0 +1,153 @@
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
+import { until } from './helpers/until.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<number | null>;
+  /** Everything it logged so far. */
+  log: () => string;
+}
+
+/** `comfy-bridge serve --config <file>` as an operator runs it, on a free port; resolves once it logged where it listens. */
+async function serve(configFile: string, dataDir: string, comfyUrl: string): Promise<Served> {
+  const child = spawn(process.execPath, ['bin/comfy-bridge.js', 'serve', '--config', configFile], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      COMFY_BRIDGE_PORT: '0',
+      COMFY_BRIDGE_HOST: '127.0.0.1',
+      COMFY_BRIDGE_DATA_DIR: dataDir,
+      COMFY_BRIDGE_COMFYUI_URLS: comfyUrl,
+      COMFY_BRIDGE_LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the bridge did not say where it listens:\n${output}`)), 20_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const line = output.split('\n').find((l) => l.includes('"msg":"listening"'));
+      const match = line === undefined ? null : /"url":"(http:\/\/[^"]+)"/.exec(line);
+      if (!match?.[1]) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.stderr!.off('data', onData);
+      resolve(match[1]);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the bridge exited (${code}) before listening:\n${output}`));
+    });
+  });
+  // Keep draining the pipes (a chatty process must never block on a full pipe), and keep what it says.
+  const keep = (chunk: Buffer): void => void (output += chunk.toString());
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  return { child, url, exited, log: () => output };
+}
+
+interface Info {
+  data: { id: string; state: string; position: number | null };
+}
+
+async function info(url: string, id: string): Promise<Info | undefined> {
+  try {
+    const res = await fetch(`${url}/execution-info?id=${encodeURIComponent(id)}`);
+    return res.status === 200 ? ((await res.json()) as Info) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('fair share: a generation held in the bridge queue when the bridge is killed', function () {
+  this.timeout(90_000);
+  let fake: FakeComfy;
+  let dir: string;
+  const running: Served[] = [];
+
+  before(async () => {
+    fake = await startFakeComfy({ nodeDurationMs: 5 });
+    dir = await mkdtemp(join(tmpdir(), 'fair-share-restart-'));
+  });
+  after(async () => {
+    for (const served of running) {
+      if (served.child.exitCode === null && served.child.signalCode === null) {
+        served.child.kill('SIGKILL');
+        await served.exited;
+      }
+    }
+    await fake.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is still queued after a SIGKILL and runs, once, on the next bridge', async () => {
+    const configFile = join(dir, 'fair-share.yaml');
+    await writeFile(configFile, 'plugins:\n  generations:\n    fairShare:\n      maxPromptsPerBackend: 1\n');
+    const dataDir = join(dir, 'data');
+    // The first generation keeps the one slot long enough for the kill to land while the second is held.
+    fake.setNodeDuration('KSampler', 4000);
+    const first = await serve(configFile, dataDir, fake.url);
+    running.push(first);
+    await until(async () => (await fetch(`${first.url}/ready`).catch(() => undefined))?.status === 200, 'the first bridge to be ready', 15_000);
+
+    const generate = async (seed: number): Promise<{ id: string; position: number }> => {
+      const res = await fetch(`${first.url}/generate-based-workflow?clientId=held-client`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 2, '3/seed': seed }),
+      });
+      expect(res.status).to.equal(200);
+      return (await res.json()) as { id: string; position: number };
+    };
+    const running1 = await generate(1);
+    const held = await generate(2);
+    // Held by the bridge: ComfyUI has only the first; the answer counts it ahead.
+    expect(held.position).to.equal(1);
+    expect(fake.prompts.filter((p) => p.accepted)).to.have.length(1);
+    expect((await info(first.url, held.id))?.data.state).to.equal('queued');
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(first.child.signalCode).to.equal('SIGKILL');
+    expect(fake.prompts.filter((p) => p.accepted)).to.have.length(1);
+
+    fake.setNodeDuration('KSampler', 5);
+    const second = await serve(configFile, dataDir, fake.url);
+    running.push(second);
+    const ended = async (id: string) =>
+      until(
+        async () => {
+          const current = await info(second.url, id);
+          return current && current.data.state !== 'queued' && current.data.state !== 'running' ? current : undefined;
+        },
+        `generation ${id} to end on the second bridge`,
+        30_000,
+      );
+    expect((await ended(running1.id)).data.state).to.equal('completed');
+    expect((await ended(held.id)).data.state).to.equal('completed');
+    // Each ran once: the followed prompt was not submitted again, the held one was submitted after the restart.
+    const accepted = fake.prompts.filter((p) => p.accepted);
+    expect(accepted).to.have.length(2);
+    expect(new Set(accepted.map((p) => p.promptId)).size).to.equal(2);
+    // Released from the queue it was put back in, not taken for a lost prompt and resubmitted.
+    const log = second.log();
+    expect(log).to.include('released from the bridge queue');
+    expect(log).not.to.include('submitting it again');
+
+    second.child.kill('SIGTERM');
+    expect(await second.exited).to.equal(0);
+  });
+});
