@@ -107,6 +107,9 @@ describe('a fleet on PostgreSQL: interrupt and free from any instance', function
   };
   const comfyHistory = async (promptId: string): Promise<{ status: { status_str: string; messages: [string, unknown][] } } | undefined> =>
     ((await (await fetch(`${fake.url}/history/${promptId}`)).json()) as Record<string, { status: { status_str: string; messages: [string, unknown][] } }>)[promptId];
+  /** The generation's state as an instance reads it from the shared store. */
+  const storedState = async (base: string, id: string): Promise<string | undefined> =>
+    ((await (await fetch(`${base}/execution-info?id=${id}`)).json()) as { data?: { state?: string } }).data?.state;
   const watch = async (base: string, clientId: string): Promise<Watcher> => {
     const watcher = new Watcher(base, clientId);
     watchers.push(watcher);
@@ -141,6 +144,8 @@ describe('a fleet on PostgreSQL: interrupt and free from any instance', function
     const socket = await watch(b.url, 'run-client');
     const { id, promptId } = await nextPrompt(() => generate(a.url, 'run-client'));
     await until(async () => (await comfyQueue()).running.includes(promptId), 'ComfyUI to run the prompt', 10_000);
+    // C reads the store, which A updates a moment after ComfyUI started it.
+    await until(async () => (await storedState(c.url, id)) === 'running', 'C to read the generation as running', 10_000);
 
     const answer = await interrupt(c.url, `?id=${id}`);
     expect(answer.status, JSON.stringify(answer.body)).to.equal(200);

@@ -11,7 +11,7 @@ export const CONTROL_TOPIC = 'generations:control';
 /** How long an asker waits for the following instance's answer before it looks again (claim, store). */
 const ANSWER_WAIT_MS = 1500;
 /** Beyond the lease: a survivor's claim pass (every ≤ 1 s) and its first answer. */
-const TAKEOVER_GRACE_MS = 4000;
+const TAKEOVER_GRACE_MS = 10_000;
 
 interface WireError {
   status: number;
