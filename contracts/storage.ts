@@ -1,3 +1,4 @@
+import type { ClientBindingStore } from './client-bindings.js';
 import type { Generation, GenerationState } from './generation.js';
 
 /**
@@ -132,6 +133,8 @@ export interface Storage {
   readonly leases: LeaseStore;
   /** Idempotency-Key records of generate and upload. */
   readonly idempotency: IdempotencyStore;
+  /** clientId ↔ API key bindings (contracts/client-bindings.ts), read by the auth plugin when the store is shared. */
+  readonly clientBindings: ClientBindingStore;
   /** True while open; /ready reports it. */
   isOpen(): boolean;
   /**

@@ -412,6 +412,46 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
         }
       });
     }
+    it('client bindings: the first owner holds until expiry, renews without shortening, then anyone may take it', async () => {
+      const T = 1_800_000_000_000;
+      expect(await storage.clientBindings.get('tab', T)).to.equal(undefined);
+      expect(await storage.clientBindings.claim({ clientId: 'tab', owner: 'key-a', expiresAt: T + 1000 }, T)).to.deep.equal({ clientId: 'tab', owner: 'key-a', expiresAt: T + 1000 });
+      // Another key is refused and changes nothing.
+      expect(await storage.clientBindings.claim({ clientId: 'tab', owner: 'key-b', expiresAt: T + 5000 }, T + 10)).to.deep.equal({ clientId: 'tab', owner: 'key-a', expiresAt: T + 1000 });
+      // The owner renews; an earlier expiry never shortens it.
+      expect((await storage.clientBindings.claim({ clientId: 'tab', owner: 'key-a', expiresAt: T + 2000 }, T + 20)).expiresAt).to.equal(T + 2000);
+      expect((await storage.clientBindings.claim({ clientId: 'tab', owner: 'key-a', expiresAt: T + 1500 }, T + 30)).expiresAt).to.equal(T + 2000);
+      expect(await storage.clientBindings.get('tab', T + 1999)).to.deep.equal({ clientId: 'tab', owner: 'key-a', expiresAt: T + 2000 });
+      expect(await storage.clientBindings.countLive('key-a', T + 1999)).to.equal(1);
+      // Expired: gone for reads and counts, and another key takes it.
+      expect(await storage.clientBindings.get('tab', T + 2000)).to.equal(undefined);
+      expect(await storage.clientBindings.countLive('key-a', T + 2000)).to.equal(0);
+      expect(await storage.clientBindings.claim({ clientId: 'tab', owner: 'key-b', expiresAt: T + 9000 }, T + 2000)).to.deep.equal({ clientId: 'tab', owner: 'key-b', expiresAt: T + 9000 });
+      expect(await storage.clientBindings.countLive('key-b', T + 2000)).to.equal(1);
+    });
+
+    it('client bindings: concurrent claims of one clientId by many keys, exactly one wins and all see it', async () => {
+      const T = 1_800_000_000_000;
+      const owners = Array.from({ length: 12 }, (_, i) => `key-${i}`);
+      const held = await Promise.all(owners.map((owner) => storage.clientBindings.claim({ clientId: 'race', owner, expiresAt: T + 1000 }, T)));
+      const winners = new Set(held.map((b) => b.owner));
+      expect(winners.size).to.equal(1);
+      expect((await storage.clientBindings.get('race', T))?.owner).to.equal([...winners][0]);
+    });
+
+    it('client bindings: countLive counts one key\'s live bindings; prune deletes only ended ones', async () => {
+      const T = 1_800_000_000_000;
+      await storage.clientBindings.claim({ clientId: 'a1', owner: 'key-a', expiresAt: T + 100 }, T);
+      await storage.clientBindings.claim({ clientId: 'a2', owner: 'key-a', expiresAt: T + 300 }, T);
+      await storage.clientBindings.claim({ clientId: 'b1', owner: 'key-b', expiresAt: T + 300 }, T);
+      expect(await storage.clientBindings.countLive('key-a', T)).to.equal(2);
+      expect(await storage.clientBindings.countLive('key-a', T + 100)).to.equal(1);
+      expect(await storage.clientBindings.prune(T + 100)).to.equal(1);
+      expect(await storage.clientBindings.get('a2', T + 100)).to.deep.equal({ clientId: 'a2', owner: 'key-a', expiresAt: T + 300 });
+      expect(await storage.clientBindings.countLive('key-b', T + 100)).to.equal(1);
+      expect(await storage.clientBindings.prune(T + 100)).to.equal(0);
+    });
+
     it('idempotency: the first claim holds within the window, a later one replaces an expired record', async () => {
       const first = makeClaim('k', 'gen_a', '2026-01-01T00:00:00.000Z');
       expect(await storage.idempotency.claim(first, '2025-12-31T00:00:00.000Z')).to.deep.equal(first);

@@ -1,10 +1,11 @@
-import type { Generation } from '../../contracts/generation.js';
+import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
 import { notFound } from '../../core/errors.js';
 import { definePlugin } from '../../core/plugin.js';
 import { createGenerationHooks, type GenerationService } from './api.js';
 import { buildFrame } from './generation.js';
 import { optionsSchema, type GenerationsOptions } from './options.js';
 import { LeaseKeeper } from './leases.js';
+import { RemoteInterrupts } from './remote-interrupt.js';
 import { Runner } from './runner.js';
 
 const PLUGIN = 'generations';
@@ -41,6 +42,20 @@ export default definePlugin<GenerationsOptions>({
       for (const resolve of waiting ?? []) resolve(gen);
     });
 
+    // A shared store means a fleet: a generation may be followed by another instance, which cancels it on request.
+    const remote = storage.shared
+      ? new RemoteInterrupts({
+          bus: ctx.use('bus'),
+          generations: storage.generations,
+          instance: storage.leases.instance,
+          leaseTtlMs: storage.leases.ttlMs,
+          local: (id) => runner.interrupt(id),
+          // The lease keeper is made below; a claim only happens once requests come in.
+          claim: () => leases.claim(),
+          log: ctx.log,
+        })
+      : undefined;
+    remote?.start();
     const service: GenerationService = {
       hooks,
       create: (request) => runner.create(request),
@@ -56,7 +71,8 @@ export default definePlugin<GenerationsOptions>({
         if (live) return live;
         const gen = await storage.generations.get(id);
         if (!gen) throw notFound(`no generation ${id}`);
-        return gen;
+        if (!remote || FINAL_STATES.has(gen.state)) return gen;
+        return remote.interrupt(id);
       },
       async waitForEnd(id, timeoutMs) {
         if (!runner.live(id)) return service.get(id);
@@ -83,6 +99,7 @@ export default definePlugin<GenerationsOptions>({
     const leases = new LeaseKeeper({ leases: storage.leases, runner, hooks, log: ctx.log });
     ctx.hooks.ready.tapPromise({ name: PLUGIN }, () => leases.start());
     ctx.onClose(async () => {
+      remote?.stop();
       await leases.stop();
       await runner.close();
       await leases.release();

@@ -1,5 +1,7 @@
 import type { Generation } from '../../contracts/generation.js';
 import type { GenerationCounts, GenerationStore, HistoryQuery, IdempotencyRecord, IdempotencyStore, UploadRecord, UploadStore } from '../../contracts/storage.js';
+import type { ClientBinding, ClientBindingStore } from '../../contracts/client-bindings.js';
+import type { NedbClientBindingStore } from './client-binding-store.js';
 import type { NedbGenerationStore } from './generation-store.js';
 import type { NedbIdempotencyStore } from './idempotency-store.js';
 import type { NedbUploadStore } from './upload-store.js';
@@ -115,5 +117,23 @@ export class DeferredIdempotencyStore extends Deferred<NedbIdempotencyStore> imp
 
   async prune(before: string): Promise<number> {
     return (await this.store()).prune(before);
+  }
+}
+
+export class DeferredClientBindingStore extends Deferred<NedbClientBindingStore> implements ClientBindingStore {
+  async claim(binding: ClientBinding, now: number): Promise<ClientBinding> {
+    return (await this.store()).claim(binding, now);
+  }
+
+  async get(clientId: string, now: number): Promise<ClientBinding | undefined> {
+    return (await this.store()).get(clientId, now);
+  }
+
+  async countLive(owner: string, now: number): Promise<number> {
+    return (await this.store()).countLive(owner, now);
+  }
+
+  async prune(now: number): Promise<number> {
+    return (await this.store()).prune(now);
   }
 }

@@ -8,14 +8,15 @@ import { DataDirLock } from './data-dir-lock.js';
 import type { AppenderIo } from './datafile-appender.js';
 import { repairDatafileTail } from './datafile-repair.js';
 import { appenderOf, closeCollection, compactCollection, openCollection, type Collection } from './datastore.js';
-import { DeferredGenerationStore, DeferredIdempotencyStore, DeferredUploadStore } from './deferred-stores.js';
+import { NedbClientBindingStore } from './client-binding-store.js';
+import { DeferredClientBindingStore, DeferredGenerationStore, DeferredIdempotencyStore, DeferredUploadStore } from './deferred-stores.js';
 import { NedbGenerationStore } from './generation-store.js';
 import { NedbIdempotencyStore } from './idempotency-store.js';
 import { NedbKeyValueStore } from './kv-store.js';
 import { NedbLeaseStore } from './leases.js';
 import { NedbUploadStore } from './upload-store.js';
 
-export const COLLECTIONS = ['generations', 'uploads', 'kv', 'counters', 'idempotency'] as const;
+export const COLLECTIONS = ['generations', 'uploads', 'kv', 'counters', 'idempotency', 'bindings'] as const;
 type CollectionName = (typeof COLLECTIONS)[number];
 
 export interface OpenStorageOptions {
@@ -43,6 +44,7 @@ interface Loaded {
   generations: NedbGenerationStore;
   uploads: NedbUploadStore;
   idempotency: NedbIdempotencyStore;
+  clientBindings: NedbClientBindingStore;
 }
 
 /**
@@ -61,6 +63,7 @@ export class NedbStorage implements Storage {
   readonly uploads: DeferredUploadStore;
   readonly leases: NedbLeaseStore;
   readonly idempotency: DeferredIdempotencyStore;
+  readonly clientBindings: DeferredClientBindingStore;
   /** Resolves once every datafile is loaded; rejects with a BootError naming the file that could not be. */
   readonly loaded: Promise<void>;
   /** Sizes of the datafiles when the last compaction (or the open) left them. */
@@ -80,6 +83,7 @@ export class NedbStorage implements Storage {
     orphans.catch(() => undefined);
     this.leases = new NedbLeaseStore(this.generations, orphans);
     this.idempotency = new DeferredIdempotencyStore(ready.then((loaded) => loaded.idempotency));
+    this.clientBindings = new DeferredClientBindingStore(ready.then((loaded) => loaded.clientBindings));
     this.loaded = ready.then(() => undefined);
     this.loaded.catch(() => undefined); // reported to whoever awaits it (the plugin's ready step, open())
   }
@@ -124,7 +128,9 @@ export class NedbStorage implements Storage {
       const uploads = await NedbUploadStore.open(collections.uploads);
       collections.idempotency = await openOne('idempotency', options);
       const idempotency = await NedbIdempotencyStore.open(collections.idempotency);
-      return { generations, uploads, idempotency };
+      collections.bindings = await openOne('bindings', options);
+      const clientBindings = await NedbClientBindingStore.open(collections.bindings);
+      return { generations, uploads, idempotency, clientBindings };
     })();
     const storage = new NedbStorage(new NedbKeyValueStore(collections.kv), collections, lock, loading);
     if (!options.inMemory) {

@@ -169,6 +169,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
     `,
   },
+  {
+    version: 4,
+    name: 'client bindings',
+    sql: `
+      -- One row per clientId bound to an API key (auth plugin); the primary key makes two keys racing
+      -- for one clientId, on any instances, queue: one wins. Expiry is epoch ms, like the contract.
+      CREATE TABLE client_bindings (
+        client_id text COLLATE "C" PRIMARY KEY,
+        owner text COLLATE "C" NOT NULL,
+        expires_at bigint NOT NULL
+      );
+      -- A key's live bindings are counted (its cap), and expired ones pruned, from indexes.
+      CREATE INDEX client_bindings_by_owner ON client_bindings (owner, expires_at);
+      CREATE INDEX client_bindings_by_expiry ON client_bindings (expires_at);
+    `,
+  },
 ];
 
 /** Session advisory lock key ("comfy" in ASCII); advisory locks are per database. */

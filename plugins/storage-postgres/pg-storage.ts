@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Storage } from '../../contracts/storage.js';
 import { BootError } from '../../core/errors.js';
 import { PostgresGenerationStore } from './generation-store.js';
+import { PostgresClientBindingStore } from './client-binding-store.js';
 import { PostgresIdempotencyStore } from './idempotency-store.js';
 import { PostgresKeyValueStore } from './kv-store.js';
 import { PostgresLeaseStore } from './lease-store.js';
@@ -51,6 +52,7 @@ export class PostgresStorage implements Storage {
   readonly shared = true;
   readonly leases: PostgresLeaseStore;
   readonly idempotency: PostgresIdempotencyStore;
+  readonly clientBindings: PostgresClientBindingStore;
   #open = true;
   #healthy = true;
   #timer: NodeJS.Timeout | undefined;
@@ -67,6 +69,7 @@ export class PostgresStorage implements Storage {
     this.kv = new PostgresKeyValueStore(pool);
     this.leases = new PostgresLeaseStore(pool, lease.instance, lease.ttlMs);
     this.idempotency = new PostgresIdempotencyStore(pool);
+    this.clientBindings = new PostgresClientBindingStore(pool);
   }
 
   static async open(options: OpenPostgresOptions): Promise<PostgresStorage> {

@@ -1,7 +1,9 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { DirectoryBlobStore } from '../../contracts/directory-blob-store.js';
 import { definePlugin } from '../../core/plugin.js';
+import { clearIncoming } from './incoming-dir.js';
 import { startExpiry } from './expiry.js';
 import type { Principal } from '../../contracts/auth.js';
 import { ingestBytes } from './ingest.js';
@@ -16,24 +18,26 @@ export default definePlugin<UploadOptions>({
   name: PLUGIN,
   description: 'POST /upload: stores checked images under fresh names for later generations (SPEC §2.3).',
   dependencies: ['storage'],
-  optionalDependencies: ['access'],
+  // The bytes go through a blob store: a plugin's when one is enabled, else the data dir (shared by a fleet).
+  optionalDependencies: ['access', 'blobs'],
   provides: ['uploads'],
   options: optionsSchema,
   async register(ctx) {
     // libvips caches decoded operations by file name; every upload is decoded once, so keep no memory for them.
     sharp.cache(false);
-    const dir = join(ctx.config.dataDir, 'uploads');
-    const incomingDir = join(dir, '.incoming');
-    // Whatever is in the incoming folder belonged to requests of a previous run that never finished.
-    await rm(incomingDir, { recursive: true, force: true });
+    // Received files are checked here (a local file each) before they go to the blob store.
+    const incomingDir = join(ctx.config.dataDir, 'uploads', '.incoming');
+    const storage = ctx.use('storage');
+    await clearIncoming(incomingDir, storage.shared === true);
     await mkdir(incomingDir, { recursive: true });
 
-    const library = new UploadLibrary(dir, ctx.use('storage').uploads, ctx.log);
+    const blobs = ctx.tryUse('blobs') ?? new DirectoryBlobStore(ctx.config.dataDir);
+    const library = new UploadLibrary(blobs, storage.uploads, ctx.log);
     // The library plus ingest, which needs the incoming folder and the limits the library does not hold.
     ctx.provide('uploads', Object.assign(library, {
       ingest: (bytes: Buffer, field: string, clientId: string, principal: Principal) => ingestBytes({ library, incomingDir, options: ctx.options }, bytes, field, clientId, principal),
     }));
-    ctx.route(uploadRoute({ library, incomingDir, options: ctx.options, access: () => ctx.tryUse('access'), idempotency: ctx.use('storage').idempotency }));
+    ctx.route(uploadRoute({ library, incomingDir, options: ctx.options, access: () => ctx.tryUse('access'), idempotency: storage.idempotency }));
 
     const expiry = startExpiry(library, ctx.options.expireAfterMs, ctx.options.sweepIntervalMs, ctx.log);
     ctx.onClose(() => expiry.stop());

@@ -1,6 +1,6 @@
-import { join } from 'node:path';
-import { rename, rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import type { BlobStore } from '../../contracts/blob-store.js';
 import type { UploadService } from '../../plugins/upload/api.js';
 import type { UploadRecord, UploadStore } from '../../contracts/storage.js';
 import { canSee, isAdmin, type Principal } from '../../contracts/auth.js';
@@ -15,10 +15,16 @@ export interface AcceptedFile {
   image: ImageInfo;
 }
 
-/** The stored uploads: files in `dir`, one record each in storage. */
+/** Where an upload's bytes are in the blob store: `uploads/<stored name>` (a folder of the data dir for the directory store). */
+export const uploadKey = (name: string): string => `uploads/${name}`;
+
+/**
+ * The stored uploads: blobs `uploads/<name>` in the blob store (the data dir, shared by every instance of a
+ * fleet, unless a `blobs` plugin replaces it), one record each in storage.
+ */
 export class UploadLibrary implements UploadService {
   constructor(
-    readonly dir: string,
+    private readonly blobs: BlobStore,
     private readonly store: UploadStore,
     private readonly log: Logger,
   ) {}
@@ -29,10 +35,15 @@ export class UploadLibrary implements UploadService {
     if (!record) return undefined;
     const allowed = isAdmin(principal) || (record.clientId === clientId && canSee(principal, record.owner));
     if (!allowed) return undefined;
+    let blob;
     try {
-      await stat(this.pathOf(name));
+      blob = await this.blobs.stat(uploadKey(name));
     } catch (error) {
-      this.log.warn({ err: error, upload: name }, 'upload record without its file');
+      this.log.warn({ err: error, upload: name }, 'could not look up an upload file');
+      return undefined;
+    }
+    if (!blob) {
+      this.log.warn({ upload: name }, 'upload record without its file');
       return undefined;
     }
     return record;
@@ -41,7 +52,8 @@ export class UploadLibrary implements UploadService {
   pathOf(name: string): string {
     // Callers pass names that came from clients; never build a path from anything else.
     if (!STORED_NAME.test(name)) throw new Error(`not a stored upload name: ${JSON.stringify(name)}`);
-    return join(this.dir, name);
+    if (!this.blobs.localPath) throw new Error('the blob store keeps no local files: uploads need a store with localPath');
+    return this.blobs.localPath(uploadKey(name));
   }
 
   async markUsed(name: string, generationId: string): Promise<void> {
@@ -50,8 +62,10 @@ export class UploadLibrary implements UploadService {
 
   /**
    * Stores accepted files under fresh names and returns field → stored name. Records go in before
-   * the files move, so a crash in between leaves a record without a file (which expiry removes),
-   * never a file without a record. Any failure undoes the whole request.
+   * the blobs are written, so a crash in between leaves a record without a file (which expiry removes),
+   * never a file without a record. Any failure undoes the whole request. Each incoming file is deleted
+   * once its blob is written (so a many-file upload does not hold every file twice); the caller deletes
+   * whatever is left.
    */
   async keep(files: readonly AcceptedFile[], clientId: string, principal: Principal): Promise<Record<string, string>> {
     const createdAt = new Date().toISOString();
@@ -68,18 +82,20 @@ export class UploadLibrary implements UploadService {
       usedBy: [],
     }));
     const inserted: string[] = [];
-    const moved: string[] = [];
+    const written: string[] = [];
     try {
       for (const record of records) {
         await this.store.insert(record);
         inserted.push(record.name);
       }
       for (const [index, record] of records.entries()) {
-        await rename(files[index]!.path, this.pathOf(record.name));
-        moved.push(this.pathOf(record.name));
+        // Whole or nothing, for a reader on any instance (the blob store's put).
+        await this.blobs.put(uploadKey(record.name), { file: files[index]!.path });
+        written.push(uploadKey(record.name));
+        await rm(files[index]!.path, { force: true });
       }
     } catch (error) {
-      await Promise.all(moved.map((path) => rm(path, { force: true })));
+      await Promise.all(written.map((key) => this.blobs.delete(key).catch((e: unknown) => this.log.error({ err: e, key }, 'could not undo an upload file'))));
       for (const name of inserted) await this.store.delete(name).catch((e: unknown) => this.log.error({ err: e, upload: name }, 'could not undo an upload record'));
       throw error;
     }
@@ -94,7 +110,7 @@ export class UploadLibrary implements UploadService {
         this.log.warn({ upload: record.name }, 'skipping an upload record with an invalid name');
         continue;
       }
-      await rm(this.pathOf(record.name), { force: true });
+      await this.blobs.delete(uploadKey(record.name));
       await this.store.delete(record.name);
     }
     return expired.length;

@@ -106,7 +106,7 @@ export function uploadRoute({ library, incomingDir, options, access, idempotency
       ctx.status = result.status;
       ctx.body = result.body;
     } finally {
-      // After keep() the clean copies have moved; this removes whatever is still in the incoming folder.
+      // After keep() the clean copies are in the blob store; this removes whatever is still in the incoming folder.
       await upload.discard();
       await Promise.all(cleaned.map((path) => rm(path, { force: true })));
     }
