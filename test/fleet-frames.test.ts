@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { kill, startInstance, submitUntilAcknowledged as submit, writeFleetConfig, type Instance } from './helpers/fleet.js';
+import { kill, killInTurn, startInstance, submitUntilAcknowledged as submit, writeFleetConfig, type Instance } from './helpers/fleet.js';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { startRoundRobinProxy, type RoundRobinProxy } from './helpers/proxy.js';
 import { until } from './helpers/until.js';
@@ -16,6 +16,8 @@ import { until } from './helpers/until.js';
 /** The bus every instance uses: the PostgreSQL one in place of the in-process one. */
 const fleetBus = (url: string) => ({ bus: false, 'bus-postgres': { url } });
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const CLIENTS = 50;
+const PER_CLIENT = 2;
 
 interface Frame {
   status: string;
@@ -98,6 +100,38 @@ describe('a fleet with the PostgreSQL bus: frames reach a client on any instance
       expect([...follower.bySeq.values()].every((f) => f.data?.id === id)).to.equal(true);
     } finally {
       follower.stop();
+    }
+  });
+  it('50 clients reconnecting through the proxy with since= get every terminal frame, seqs without gaps, while instances are killed', async () => {
+    const followers = Array.from({ length: CLIENTS }, (_, c) => new Follower(proxy!.url, `frames-client-${c}`));
+    for (const follower of followers) follower.start();
+    const killer = killInTurn(instances, config, proxy!, { everyMs: 2500 });
+    const acked = new Map<string, string[]>();
+    try {
+      const work = async () => {
+        await Promise.all(
+          followers.map(async (follower) => {
+            const ids: string[] = [];
+            for (let k = 0; k < PER_CLIENT; k++) ids.push(await submit(proxy!.url, follower.clientId));
+            acked.set(follower.clientId, ids);
+          }),
+        );
+        const missing = () => followers.flatMap((f) => (acked.get(f.clientId) ?? []).filter((id) => !f.ended().has(id)).map((id) => `${f.clientId}:${id}`));
+        await until(() => killer.kills() >= 2 && missing().length === 0, 'every client to get the terminal frame of each of its generations', 120_000).catch((error: Error) => {
+          throw new Error(`${error.message}; missing: ${missing().join(' ')}`);
+        });
+      };
+      await Promise.race([work(), killer.failed]);
+    } finally {
+      for (const follower of followers) follower.stop();
+      await killer.stop();
+    }
+    for (const follower of followers) {
+      const seqs = [...follower.bySeq.keys()].sort((x, y) => x - y);
+      expect(seqs, `seqs of ${follower.clientId}`).to.deep.equal(Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i));
+      for (const id of acked.get(follower.clientId)!) {
+        expect([...follower.bySeq.values()].filter((f) => f.data?.id === id && f.status === 'closed'), `end of ${id}`).to.have.length(1);
+      }
     }
   });
 });

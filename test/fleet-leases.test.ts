@@ -83,6 +83,8 @@ describe('fleet: an instance that lost a generation\'s lease lets it go', functi
     // The other instance dies: its lease runs out, this one claims it back and records the end, once.
     await sql.query(`UPDATE generations SET lease_until = now() - interval '1 second' WHERE id = $1`, [id]);
     await until(async () => (await row(id))?.state === 'completed', 'the generation claimed back and completed', 10_000);
+    // Its frames are published once the end is written.
+    await until(async () => (await ends(id))! > 0, 'the end published', 5000);
     expect(await ends(id)).to.equal(1);
     expect(fake.prompts.filter((p) => p.accepted)).to.have.length(1);
   });
