@@ -167,6 +167,12 @@ describe('comfyui plugin', function () {
     expect(map.has(CLIENT_ID_KEY)).to.equal(false);
   });
 
+  it('polls in-flight prompts every 2 s by default on a shared store (adopted prompts get no events there), 30 s otherwise, as set when set', () => {
+    expect(resolveOptions({}, { shared: true }).pollIntervalMs).to.equal(2000);
+    expect(resolveOptions({}).pollIntervalMs).to.equal(30_000);
+    expect(resolveOptions({ pollIntervalMs: 45_000 }, { shared: true }).pollIntervalMs).to.equal(45_000);
+  });
+
   describe('headers sent to ComfyUI', () => {
     let server: Server;
     const seen: { method: string; url: string; headers: IncomingHttpHeaders }[] = [];

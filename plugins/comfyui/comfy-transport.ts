@@ -162,7 +162,11 @@ export class ComfyTransport implements Transport {
       return { promptId, backend: request.backend, position: null, cancel: async () => 'not_found' };
     }
     const existing = inFlight.get(promptId);
-    if (existing) return this.#run(existing, null);
+    if (existing) {
+      // Followed here already (an owner that let it go and now takes it back): the new owner hears it.
+      existing.listener = listener;
+      return this.#run(existing, null);
+    }
     // lastNewsAt 0: events may have been missed while nobody followed it, so it is checked at once.
     const tracked: Tracked = {
       promptId,

@@ -49,6 +49,10 @@ const headerValue = (value: string | string[] | undefined): string | undefined =
 
 const timedOut = (): Error => Object.assign(new Error('timed out'), { name: 'TimeoutError' });
 
+/** Reset on a kept-alive socket before any answer: the backend had closed it as idle, so nothing was processed. */
+const staleSocket = (error: unknown): boolean =>
+  error instanceof Error && (error as { reusedSocket?: boolean }).reusedSocket === true && ['ECONNRESET', 'EPIPE'].includes((error as NodeJS.ErrnoException).code ?? '');
+
 export class BackendHttp {
   readonly #base: string;
   readonly #https: boolean;
@@ -94,8 +98,21 @@ export class BackendHttp {
     }
   }
 
-  /** node:http rather than fetch: several times less CPU per call, which a submission makes at least one of. */
-  #send(method: string, url: string, payload: string | undefined): Promise<JsonResponse> {
+  /**
+   * node:http rather than fetch: several times less CPU per call, which a submission makes at least one of.
+   * A GET sent on a kept-alive socket the backend closed at that moment (its idle timeout; a busy
+   * machine makes the race likely) fails with nothing read: it is sent once more on a new socket.
+   */
+  async #send(method: string, url: string, payload: string | undefined): Promise<JsonResponse> {
+    try {
+      return await this.#sendOnce(method, url, payload);
+    } catch (error) {
+      if (method !== 'GET' || !staleSocket(error)) throw error;
+      return this.#sendOnce(method, url, payload);
+    }
+  }
+
+  #sendOnce(method: string, url: string, payload: string | undefined): Promise<JsonResponse> {
     const headers: Record<string, string | number> = payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
     // No per-request abort listener on `closing` (hundreds would be in flight): closing destroys the
     // agent, and with it every socket a request is using.
@@ -118,7 +135,7 @@ export class BackendHttp {
       function fail(error: Error): void {
         clearTimeout(timer);
         waiting.delete(req);
-        reject(error);
+        reject(req.reusedSocket ? Object.assign(error, { reusedSocket: true }) : error);
       }
       req.once('error', fail);
       req.end(payload);
@@ -135,10 +152,20 @@ export class BackendHttp {
    * A GET whose answer may be large (a file), as a stream: the timeout covers only the wait for the
    * response headers, so a slow but steady body is not cut off.
    */
-  open(path: string, query: Record<string, string>): Promise<StreamedResponse> {
+  async open(path: string, query: Record<string, string>): Promise<StreamedResponse> {
     const url = this.url(path, query);
     const failed = (error: unknown) => new UnreachableError(`GET ${url} failed: ${reason(error)}`, { cause: error });
-    if (this.closing.aborted) return Promise.reject(failed(new DOMException('the bridge is closing', 'AbortError')));
+    if (this.closing.aborted) throw failed(new DOMException('the bridge is closing', 'AbortError'));
+    try {
+      return await this.#openOnce(url);
+    } catch (error) {
+      // The same stale kept-alive socket as in #send: once more on a new one.
+      if (!staleSocket(error)) throw failed(error);
+      return this.#openOnce(url).catch((again: unknown) => Promise.reject(failed(again)));
+    }
+  }
+
+  #openOnce(url: string): Promise<StreamedResponse> {
     return new Promise<StreamedResponse>((resolve, reject) => {
       const send = this.#https ? httpsRequest : httpRequest;
       const req = send(url, { method: 'GET', agent: this.#agent }, (res: IncomingMessage) => {
@@ -153,7 +180,7 @@ export class BackendHttp {
       function fail(error: Error): void {
         clearTimeout(timer);
         waiting.delete(req);
-        reject(failed(error));
+        reject(req.reusedSocket ? Object.assign(error, { reusedSocket: true }) : error);
       }
       req.once('error', fail);
       req.end();

@@ -31,7 +31,7 @@ export default definePlugin<ComfyuiOptions>({
     const { clientId, persisted } = await loadClientId(storage);
     if (!storage) ctx.log.warn('no storage service: the ComfyUI clientId will change on restart');
     else if (!persisted) ctx.log.info({ clientId }, 'shared store: this instance has its own ComfyUI clientId');
-    const transport = new ComfyTransport(resolveOptions(ctx.options), clientId, ctx.log);
+    const transport = new ComfyTransport(resolveOptions(ctx.options, { shared: storage?.shared === true }), clientId, ctx.log);
     ctx.provide('transport', transport);
     ctx.onClose(() => transport.close());
     // Background: the server starts even when no backend is up.

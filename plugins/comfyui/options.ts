@@ -39,7 +39,10 @@ export interface ComfyuiOptions {
    * first thing when that backend answers again.
    */
   moveQueuedAfterMs: number;
-  /** In-flight prompts without news for this long are checked against /history and /queue. */
+  /**
+   * In-flight prompts without news for this long are checked against /history and /queue. Unset, it is
+   * 30 s, or SHARED_POLL_INTERVAL_MS on a shared store (resolveOptions).
+   */
   pollIntervalMs: number;
   /** How long a node class's /object_info is reused before it is asked again. */
   objectInfoTtlMs: number;
@@ -51,6 +54,14 @@ export interface ComfyuiOptions {
   /** Workflow alias → tags a backend must carry to run it, e.g. {"text-to-image": {gpu: "a100"}}. */
   pins: Record<string, Record<string, string>>;
 }
+
+/**
+ * pollIntervalMs when the storage is shared and the operator did not set it. ComfyUI sends a prompt's
+ * events only to the clientId that submitted it, and each instance of a fleet has its own: a prompt a
+ * survivor adopts from a dead instance reports nothing to it, so polling is all that follows it; at
+ * 30 s, kills a few seconds apart would outpace it.
+ */
+export const SHARED_POLL_INTERVAL_MS = 2_000;
 
 export const DEFAULT_OPTIONS: ComfyuiOptions = Object.freeze({
   backends: [{ url: 'http://127.0.0.1:8188' }],
@@ -124,11 +135,11 @@ export const optionsSchema: JsonSchema = {
       default: DEFAULT_OPTIONS.moveQueuedAfterMs,
       description: 'A prompt not started yet on a backend that refuses connections moves to a healthy backend after this long.',
     },
+    // No schema default: the default depends on the storage (resolveOptions).
     pollIntervalMs: {
       type: 'integer',
       minimum: 10,
-      default: DEFAULT_OPTIONS.pollIntervalMs,
-      description: 'In-flight prompts without news for this long are checked against ComfyUI history and queue.',
+      description: `In-flight prompts without news for this long are checked against ComfyUI history and queue. Default ${DEFAULT_OPTIONS.pollIntervalMs} ms; ${SHARED_POLL_INTERVAL_MS} ms when the storage is shared by several instances (a fleet), where a prompt adopted from a dead instance gets no websocket events and is followed this way only.`,
     },
     objectInfoTtlMs: {
       type: 'integer',
@@ -167,11 +178,16 @@ export const optionsSchema: JsonSchema = {
   },
 };
 
-/** Fills what the caller left out (the kernel applies schema defaults; direct construction in tests may not). */
-export function resolveOptions(partial: Partial<ComfyuiOptions> = {}): ComfyuiOptions {
+
+/**
+ * Fills what the caller left out (the kernel applies schema defaults; direct construction in tests may not).
+ * `shared`: the storage is shared by several instances (Storage.shared), which shortens the default poll.
+ */
+export function resolveOptions(partial: Partial<ComfyuiOptions> = {}, context: { shared?: boolean } = {}): ComfyuiOptions {
   return {
     ...DEFAULT_OPTIONS,
     ...partial,
+    pollIntervalMs: partial.pollIntervalMs ?? (context.shared === true ? SHARED_POLL_INTERVAL_MS : DEFAULT_OPTIONS.pollIntervalMs),
     backends: partial.backends && partial.backends.length > 0 ? partial.backends : DEFAULT_OPTIONS.backends,
     reconnect: { ...DEFAULT_OPTIONS.reconnect, ...partial.reconnect },
     affinity: { ...DEFAULT_OPTIONS.affinity, ...partial.affinity },

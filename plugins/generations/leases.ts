@@ -61,9 +61,11 @@ export class LeaseKeeper {
       try {
         const kept = new Set(await this.deps.leases.renew(ids));
         const lost = ids.filter((id) => !kept.has(id) && this.deps.runner.live(id) !== undefined);
-        // Renewals failed for longer than the lease (or the clock jumped): another instance follows
-        // these now. Ours goes on until its end; both record the same end from the backend.
+        // Renewals came too late (a starved process, a slow database, a clock jump): another instance
+        // claimed these and follows them now. Ours lets them go, so each ends (and is announced) once.
         if (lost.length > 0) this.deps.log.warn({ generations: lost }, 'another instance took over generations this one follows');
+        for (const id of lost) this.deps.runner.letGo(id);
+        for (const id of ids) if (!kept.has(id)) this.#held.delete(id);
       } catch (error) {
         this.deps.log.warn({ err: error }, 'could not renew generation leases');
       }

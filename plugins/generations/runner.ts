@@ -49,6 +49,8 @@ interface Entry {
   cancelError: BridgeError | undefined;
   /** The bus topic of its client's frames. */
   topic: string;
+  /** Another instance took it over (letGo): nothing more is done for it here. */
+  released: boolean;
 }
 
 /** What persisting writes: everything that changes while a generation lives (not the graph unless asked). */
@@ -232,6 +234,21 @@ export class Runner {
     return entry.life.gen;
   }
 
+  /**
+   * Another instance follows it now (its lease ran out here and was claimed there): stop following it
+   * without writing or publishing anything more, so its end is recorded and announced once, by its owner.
+   */
+  letGo(id: string): void {
+    const entry = this.#live.get(id);
+    if (!entry) return;
+    entry.released = true;
+    if (entry.persistTimer) clearTimeout(entry.persistTimer);
+    entry.persistTimer = null;
+    this.#remove(entry.life.gen);
+    entry.run = null;
+    entry.log.warn('another instance follows this generation now; this one lets it go');
+  }
+
   /** Stops following; writes what is pending. Unfinished generations stay queued/running for the next start. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -257,7 +274,7 @@ export class Runner {
 
   #listener(entry: Entry) {
     return (event: TransportEvent): void => {
-      if (!this.#closed) void this.#feed(entry, { type: 'transport', event });
+      if (!this.#closed && !entry.released) void this.#feed(entry, { type: 'transport', event });
     };
   }
 
@@ -267,7 +284,7 @@ export class Runner {
 
   /** Runs `task` after every task queued before it; a failing task is logged and does not stop the queue. */
   #enqueue(entry: Entry, task: () => Promise<void>): Promise<void> {
-    const next = entry.chain.then(task).catch((error: unknown) => entry.log.error({ err: error }, 'generation task failed'));
+    const next = entry.chain.then(() => (entry.released ? undefined : task())).catch((error: unknown) => entry.log.error({ err: error }, 'generation task failed'));
     entry.chain = next;
     return next;
   }
@@ -275,12 +292,15 @@ export class Runner {
   async #step(entry: Entry, event: GenerationEvent): Promise<void> {
     const before = entry.life.gen.promptId;
     const { life, effects } = apply(entry.life, event, { now: new Date().toISOString(), policy: this.deps.options, resultUrl: this.deps.resultUrl });
+    // The end is recorded only by the generation's owner: one that lost its lease lets it go instead.
+    if (FINAL_STATES.has(life.gen.state) && !FINAL_STATES.has(entry.life.gen.state) && !(await this.#stillOwned(entry))) return this.letGo(life.gen.id);
     entry.life = life;
     if (life.gen.promptId !== before) entry.log = this.#childLog(life.gen);
     for (const effect of effects) await this.#perform(entry, effect);
   }
 
   async #perform(entry: Entry, effect: Effect): Promise<void> {
+    if (entry.released) return;
     const { transport } = this.deps;
     const { gen } = entry.life;
     switch (effect.type) {
@@ -361,6 +381,23 @@ export class Runner {
     return this.#step(entry, { type: 'resubmitted', promptId: newPromptId(), backend, graph, reason });
   }
 
+  /**
+   * Whether this instance still holds the generation's lease, renewing it (so no other instance can
+   * claim it while the end is written). Always true with a single-process store; a store that cannot
+   * be asked does not stop the end (its write would tell).
+   */
+  async #stillOwned(entry: Entry): Promise<boolean> {
+    const { leases } = this.deps.storage;
+    if (!Number.isFinite(leases.ttlMs)) return true;
+    const { id } = entry.life.gen;
+    try {
+      return (await leases.renew([id])).includes(id);
+    } catch (error) {
+      entry.log.warn({ err: error }, 'could not check the lease before recording the end');
+      return true;
+    }
+  }
+
   async #persist(entry: Entry, withGraph = false): Promise<void> {
     if (entry.persistTimer) clearTimeout(entry.persistTimer);
     entry.persistTimer = null;
@@ -419,7 +456,7 @@ export class Runner {
   // ── the registry ────────────────────────────────────────────────────────────
 
   #add(life: Life): Entry {
-    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId) };
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false };
     const { id, clientId } = life.gen;
     this.#live.set(id, entry);
     const ofClient = this.#byClient.get(clientId);

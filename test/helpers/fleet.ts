@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,9 +25,8 @@ export async function writeFleetConfig(dir: string, options: { databaseUrl: stri
     plugins: {
       'storage-nedb': false,
       'storage-postgres': { url: options.databaseUrl, leaseMs: 3000, poolSize: 8 },
-      // Each instance has its own ComfyUI clientId, so a prompt adopted from a killed instance is followed
-      // through /history: check it every 2 s rather than every 30 s, or kills every 2.5 s outpace it.
-      comfyui: { backends: options.backends.map((url, i) => ({ url, name: `gpu-${i + 1}` })), pollIntervalMs: 2000 },
+      // No pollIntervalMs: on a shared store the default is short (adopted prompts are followed by polling).
+      comfyui: { backends: options.backends.map((url, i) => ({ url, name: `gpu-${i + 1}` })) },
       playground: false,
       ...options.plugins,
     },
@@ -34,6 +34,25 @@ export async function writeFleetConfig(dir: string, options: { databaseUrl: stri
   // JSON is YAML.
   await writeFile(file, JSON.stringify(config, null, 2));
   return file;
+}
+
+/**
+ * How long a start may take. An instance listens within 1-2 s here, but a 2-core machine shared by
+ * several test runs starves processes: restarts that had not listened after 20 s had used 0.8 s of
+ * CPU, runnable all along. Each time the fleet kill test waited out its whole deadline here, that was
+ * the cause: its killer died with the restart, so the two kills it waited for never came (every
+ * generation had ended).
+ */
+const STARTUP_MS = 60_000;
+
+/** CPU seconds (user + system) a process used so far, from /proc ('?' where there is none). */
+function cpuSeconds(pid: number | undefined): string {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) / 100).toFixed(2);
+  } catch {
+    return '?';
+  }
 }
 
 /** Starts one instance on a free port; resolves once it logged where it listens. */
@@ -44,9 +63,20 @@ export async function startInstance(configFile: string): Promise<Instance> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // FLEET_LOG_DIR keeps every instance's log (one file per process) to find out what a failed run did.
+  if (process.env.FLEET_LOG_DIR) {
+    const file = createWriteStream(join(process.env.FLEET_LOG_DIR, `instance-${child.pid}.log`));
+    child.stdout!.pipe(file, { end: false });
+    child.stderr!.pipe(file, { end: false });
+    void exited.then(() => file.end());
+  }
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the instance did not say where it listens:\n${output}`)), 20_000);
+    const timer = setTimeout(() => {
+      const cpu = cpuSeconds(child.pid);
+      child.kill('SIGKILL'); // not left running behind the failed test
+      reject(new Error(`the instance did not say where it listens within ${STARTUP_MS / 1000} s (it used ${cpu} s of CPU meanwhile):\n${output}`));
+    }, STARTUP_MS);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
       for (const line of output.split('\n')) {
@@ -102,4 +132,53 @@ export async function submitUntilAcknowledged(base: string, clientId: string): P
     if (res && res.status !== 502 && res.status !== 503) throw new Error(`submission answered ${res.status}: ${await res.text()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** What killInTurn hands back: how many kills so far, and how to stop it. */
+export interface Killer {
+  kills(): number;
+  /** Rejects as soon as a restart fails (an instance that does not start fails the test at once). */
+  readonly failed: Promise<never>;
+  /** Stops after the kill or restart under way; resolves once every slot has a running instance again. */
+  stop(): Promise<void>;
+}
+
+/**
+ * SIGKILLs one instance of `instances` (in turn) every `everyMs` and starts a new one in its slot (the
+ * array is updated in place), pointing the proxy at the live ones, until stopped. `onKilled` runs
+ * right after each kill, before the restart (to record what the dead instance held).
+ */
+export function killInTurn(
+  instances: Instance[],
+  configFile: string,
+  proxy: { setTargets(urls: string[]): void },
+  options: { everyMs: number; onKilled?: (victim: Instance) => Promise<void> },
+): Killer {
+  let stopped = false;
+  let kills = 0;
+  const live = () => instances.filter((instance) => instance.alive()).map((instance) => instance.url);
+  const loop = (async () => {
+    for (let victim = 0; !stopped; victim = (victim + 1) % instances.length) {
+      await new Promise((resolve) => setTimeout(resolve, options.everyMs));
+      if (stopped) break;
+      const dead = instances[victim]!;
+      await kill(dead);
+      kills++;
+      proxy.setTargets(live());
+      await options.onKilled?.(dead);
+      instances[victim] = await startInstance(configFile);
+      proxy.setTargets(live());
+    }
+  })();
+  // The loop's failure is reported through `failed` (and stop), never as an unhandled rejection.
+  const failed = loop.then(() => new Promise<never>(() => undefined));
+  failed.catch(() => undefined);
+  return {
+    kills: () => kills,
+    failed,
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
 }

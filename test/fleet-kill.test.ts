@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { kill, startInstance, submitUntilAcknowledged as submit, writeFleetConfig, type Instance } from './helpers/fleet.js';
+import { kill, killInTurn, startInstance, submitUntilAcknowledged as submit, writeFleetConfig, type Instance } from './helpers/fleet.js';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { startRoundRobinProxy, type RoundRobinProxy } from './helpers/proxy.js';
@@ -12,7 +12,6 @@ import { until } from './helpers/until.js';
 const CLIENTS = 50;
 const PER_CLIENT = 4;
 const FINAL = new Set(['completed', 'failed', 'interrupted']);
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function state(base: string, id: string): Promise<string | undefined> {
   try {
@@ -34,6 +33,28 @@ async function history(instance: Instance): Promise<string> {
     if (offset + 100 >= page.total_count) break;
   }
   return JSON.stringify(pages).replaceAll(instance.url, 'BASE');
+}
+
+/** One line per generation: its stored state, prompt, backend, lease, and what each fake knows of the prompt. */
+async function whatHung(db: pg.Client, fakes: FakeComfy[], ids: string[]): Promise<string> {
+  const { rows } = await db.query<{ id: string; doc: Record<string, unknown>; lease_owner: string | null; lease_left_ms: number | null }>(
+    `SELECT id, doc, lease_owner, (extract(epoch FROM lease_until - now()) * 1000)::int AS lease_left_ms FROM generations WHERE id = ANY($1::text[])`,
+    [ids],
+  );
+  const lines: string[] = [];
+  for (const row of rows) {
+    const promptId = String(row.doc.promptId);
+    const known = await Promise.all(
+      fakes.map(async (fake, i) => {
+        const posted = fake.prompts.filter((p) => p.promptId === promptId).map((p) => (p.accepted ? 'accepted' : 'refused'));
+        const history = await fetch(`${fake.url}/history/${promptId}`).then((r) => r.json() as Promise<Record<string, { status?: { status_str?: string } }>>, () => ({}) as Record<string, { status?: { status_str?: string } }>);
+        const queue = await fetch(`${fake.url}/queue`).then((r) => r.text(), () => '');
+        return `fake${i}[posted ${posted.join(',') || 'never'}; history ${history[promptId]?.status?.status_str ?? 'none'}; in queue ${queue.includes(promptId)}]`;
+      }),
+    );
+    lines.push(`${row.id} state=${String(row.doc.state)} phase-promptId=${promptId} backend=${String(row.doc.backend)} attempts=${String(row.doc.attempts)} lease=${row.lease_owner}/${row.lease_left_ms}ms ${known.join(' ')}`);
+  }
+  return lines.join('\n');
 }
 
 describe('a fleet: 3 instances on one PostgreSQL, 2 ComfyUIs, a round-robin proxy, instances SIGKILLed', function () {
@@ -65,60 +86,58 @@ describe('a fleet: 3 instances on one PostgreSQL, 2 ComfyUIs, a round-robin prox
     const config = await writeFleetConfig(dir, { databaseUrl: db.url, backends: fakes.map((fake) => fake.url) });
     instances = await Promise.all([0, 1, 2].map(() => startInstance(config)));
     proxy = await startRoundRobinProxy(instances.map((instance) => instance.url));
-    const live = () => instances.filter((instance) => instance.alive()).map((instance) => instance.url);
-
     // One instance SIGKILLed every few seconds (in turn) and started again, until the work is done.
-    let done = false;
-    let kills = 0;
     const watcher = new pg.Client({ connectionString: db.url });
     watcher.on('error', () => undefined); // the database is dropped in `after`, whatever happened
     await watcher.connect();
     /** Unfinished generations the killed instances were following when they died (a survivor must finish them). */
     const orphaned: string[] = [];
-    const killer = (async () => {
-      for (let victim = 0; !done; victim = (victim + 1) % instances.length) {
-        await pause(2500);
-        if (done) break;
-        const victimId = instances[victim]!.id;
-        await kill(instances[victim]!);
-        kills++;
-        const { rows } = await watcher.query<{ id: string }>(`SELECT id FROM generations WHERE lease_owner = $1 AND state IN ('queued', 'running')`, [victimId]);
+    const killer = killInTurn(instances, config, proxy, {
+      everyMs: 2500,
+      onKilled: async (victim) => {
+        const { rows } = await watcher.query<{ id: string }>(`SELECT id FROM generations WHERE lease_owner = $1 AND state IN ('queued', 'running')`, [victim.id]);
         orphaned.push(...rows.map((row) => row.id));
-        proxy!.setTargets(live());
-        instances[victim] = await startInstance(config);
-        proxy!.setTargets(live());
-      }
-    })();
+      },
+    });
 
     const acknowledged: string[] = [];
     try {
-      await Promise.all(
-        Array.from({ length: CLIENTS }, async (_, c) => {
-          for (let k = 0; k < PER_CLIENT; k++) acknowledged.push(await submit(proxy!.url, `fleet-client-${c}`));
-        }),
-      );
-      // Every acknowledged generation ends (asked through the proxy: any instance answers for any).
-      const pending = new Set(acknowledged);
-      await until(
-        async () => {
-          for (const id of [...pending]) {
-            const now = await state(proxy!.url, id);
-            if (now !== undefined && FINAL.has(now)) pending.delete(id);
-          }
-          return pending.size === 0 && kills >= 2 && orphaned.length > 0;
-        },
-        'every acknowledged generation to end, through at least two kills, one of them with generations in flight',
-        240_000,
-      );
+      const work = async () => {
+        await Promise.all(
+          Array.from({ length: CLIENTS }, async (_, c) => {
+            for (let k = 0; k < PER_CLIENT; k++) acknowledged.push(await submit(proxy!.url, `fleet-client-${c}`));
+          }),
+        );
+        // Every acknowledged generation ends (asked through the proxy: any instance answers for any).
+        const pending = new Set(acknowledged);
+        try {
+          await until(
+            async () => {
+              for (const id of [...pending]) {
+                const now = await state(proxy!.url, id);
+                if (now !== undefined && FINAL.has(now)) pending.delete(id);
+              }
+              return pending.size === 0 && killer.kills() >= 2 && orphaned.length > 0;
+            },
+            'every acknowledged generation to end, through at least two kills, one of them with generations in flight',
+            240_000,
+          );
+        } catch (error) {
+          // Say what hung: each unfinished generation's row and lease, and what the ComfyUIs know of its prompt.
+          const live = instances.filter((i) => i.alive()).map((i) => i.id);
+          throw new Error(`${(error as Error).message} (kills ${killer.kills()}, orphaned ${orphaned.length}, live ${live.join(' ')}):\n${await whatHung(watcher, fakes, [...pending])}`);
+        }
+      };
+      // A restart that fails fails the test at once.
+      await Promise.race([work(), killer.failed]);
     } finally {
-      done = true;
-      await killer.finally(() => watcher.end());
+      await killer.stop().finally(() => watcher.end());
     }
-    proxy.setTargets(live());
+    proxy.setTargets(instances.map((instance) => instance.url));
 
     expect(acknowledged).to.have.length(CLIENTS * PER_CLIENT);
     expect(new Set(acknowledged).size).to.equal(CLIENTS * PER_CLIENT);
-    expect(kills).to.be.at.least(2);
+    expect(killer.kills()).to.be.at.least(2);
     // A dead instance's generations were taken over: each claimed by a survivor and finished.
     expect(orphaned.length).to.be.greaterThan(0);
 

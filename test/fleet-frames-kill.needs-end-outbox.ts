@@ -1,0 +1,99 @@
+/**
+ * NOT in `npm test` (run it with `npm run test:fleet-frames-kill`): 50 clients whose sockets reconnect
+ * through the round-robin proxy with since= while instances are SIGKILLed every 2.5 s; every client must
+ * get the terminal frame of each of its generations, seqs without gaps.
+ *
+ * It fails about once in 12 runs on a loaded machine, for a product reason not fixed yet: a generation's
+ * end is two writes, the final state to the store and then its terminal frames to the bus, and an
+ * instance SIGKILLed between the two leaves a generation recorded `completed` whose client never hears
+ * it ended: no survivor claims it (it is final), so nobody publishes those frames. Seen: rows
+ * `completed`, lease expired, and bus_messages holding only the `progress` frames of the generation.
+ * A fix: publish the end in the same transaction as the final state when storage and bus share
+ * PostgreSQL (an outbox), or keep the lease until the end is published so a survivor claims a final but
+ * unannounced generation and publishes its end.
+ */
+import { expect } from 'chai';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { Follower } from './helpers/follower.js';
+import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
+import { kill, killInTurn, startInstance, submitUntilAcknowledged as submit, writeFleetConfig, type Instance } from './helpers/fleet.js';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
+import { startRoundRobinProxy, type RoundRobinProxy } from './helpers/proxy.js';
+import { until } from './helpers/until.js';
+
+/** The bus every instance uses: the PostgreSQL one in place of the in-process one. */
+const fleetBus = (url: string) => ({ bus: false, 'bus-postgres': { url } });
+const CLIENTS = 50;
+const PER_CLIENT = 2;
+
+describe('a fleet with the PostgreSQL bus: 50 reconnecting clients while instances are killed', function () {
+  this.timeout(300_000);
+  let db: TestDatabase;
+  let dir: string;
+  let fakes: FakeComfy[] = [];
+  let instances: Instance[] = [];
+  let proxy: RoundRobinProxy | undefined;
+  let config: string;
+
+  before(async () => {
+    db = await createTestDatabase();
+    dir = await mkdtemp(join(tmpdir(), 'fleet-frames-'));
+    await mkdir(join(dir, 'data'));
+    fakes = [await startFakeComfy({ nodeDurationMs: 5 }), await startFakeComfy({ nodeDurationMs: 5 })];
+    for (const fake of fakes) fake.setNodeDuration('KSampler', 40);
+    config = await writeFleetConfig(dir, { databaseUrl: db.url, backends: fakes.map((f) => f.url), plugins: fleetBus(db.url) });
+    instances = await Promise.all([0, 1, 2].map(() => startInstance(config)));
+    proxy = await startRoundRobinProxy(instances.map((i) => i.url));
+  });
+
+  after(async () => {
+    await Promise.all(instances.map((instance) => kill(instance)));
+    await proxy?.close();
+    for (const fake of fakes) await fake.stop();
+    await db?.drop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('50 clients reconnecting through the proxy with since= get every terminal frame, seqs without gaps, while instances are killed', async () => {
+    const followers = Array.from({ length: CLIENTS }, (_, c) => new Follower(proxy!.url, `frames-client-${c}`));
+    for (const follower of followers) follower.start();
+    const killer = killInTurn(instances, config, proxy!, { everyMs: 2500 });
+    const acked = new Map<string, string[]>();
+    try {
+      const work = async () => {
+        await Promise.all(
+          followers.map(async (follower) => {
+            const ids: string[] = [];
+            for (let k = 0; k < PER_CLIENT; k++) ids.push(await submit(proxy!.url, follower.clientId));
+            acked.set(follower.clientId, ids);
+          }),
+        );
+        const missing = () => followers.flatMap((f) => (acked.get(f.clientId) ?? []).filter((id) => !f.ended().has(id)).map((id) => `${f.clientId}:${id}`));
+        await until(() => killer.kills() >= 2 && missing().length === 0, 'every client to get the terminal frame of each of its generations', 120_000).catch(async (error: Error) => {
+          // Say where each missing end is: the generation's row and lease, and the frames the bus kept for it.
+          const sql = new pg.Client({ connectionString: db.url });
+          await sql.connect();
+          const ids = missing().map((m) => m.split(':')[1]!);
+          const rows = await sql.query(`SELECT id, doc->>'state' AS state, lease_owner, lease_until < now() AS expired FROM generations WHERE id = ANY($1::text[])`, [ids]);
+          const frames = await sql.query(`SELECT topic, seq, payload->>'status' AS status, payload->>'generationId' AS id FROM bus_messages WHERE payload->>'generationId' = ANY($1::text[]) ORDER BY topic, seq`, [ids]);
+          await sql.end();
+          throw new Error(`${error.message}; missing: ${missing().join(' ')}\nrows: ${JSON.stringify(rows.rows)}\nframes: ${JSON.stringify(frames.rows)}`);
+        });
+      };
+      await Promise.race([work(), killer.failed]);
+    } finally {
+      for (const follower of followers) follower.stop();
+      await killer.stop();
+    }
+    for (const follower of followers) {
+      const seqs = [...follower.bySeq.keys()].sort((x, y) => x - y);
+      expect(seqs, `seqs of ${follower.clientId}`).to.deep.equal(Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i));
+      for (const id of acked.get(follower.clientId)!) {
+        expect([...follower.bySeq.values()].filter((f) => f.data?.id === id && f.status === 'closed'), `end of ${id}`).to.have.length(1);
+      }
+    }
+  });
+});
