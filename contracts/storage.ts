@@ -1,4 +1,5 @@
 import type { Generation, GenerationState } from './generation.js';
+import type { OutboxStore } from './outbox.js';
 
 /**
  * The storage contract. The default implementation is plugins/storage-nedb; other backends
@@ -132,6 +133,8 @@ export interface Storage {
   readonly leases: LeaseStore;
   /** Idempotency-Key records of generate and upload. */
   readonly idempotency: IdempotencyStore;
+  /** Webhook subscriptions and the deliveries generations' state changes owe (contracts/outbox.ts). */
+  readonly outbox: OutboxStore;
   /** True while open; /ready reports it. */
   isOpen(): boolean;
   /**

@@ -13,9 +13,10 @@ import { NedbGenerationStore } from './generation-store.js';
 import { NedbIdempotencyStore } from './idempotency-store.js';
 import { NedbKeyValueStore } from './kv-store.js';
 import { NedbLeaseStore } from './leases.js';
+import { DeferredOutboxStore, NedbOutboxStore } from './outbox-store.js';
 import { NedbUploadStore } from './upload-store.js';
 
-export const COLLECTIONS = ['generations', 'uploads', 'kv', 'counters', 'idempotency'] as const;
+export const COLLECTIONS = ['generations', 'uploads', 'kv', 'counters', 'idempotency', 'outbox'] as const;
 type CollectionName = (typeof COLLECTIONS)[number];
 
 export interface OpenStorageOptions {
@@ -43,6 +44,7 @@ interface Loaded {
   generations: NedbGenerationStore;
   uploads: NedbUploadStore;
   idempotency: NedbIdempotencyStore;
+  outbox: NedbOutboxStore;
 }
 
 /**
@@ -61,6 +63,7 @@ export class NedbStorage implements Storage {
   readonly uploads: DeferredUploadStore;
   readonly leases: NedbLeaseStore;
   readonly idempotency: DeferredIdempotencyStore;
+  readonly outbox: DeferredOutboxStore;
   /** Resolves once every datafile is loaded; rejects with a BootError naming the file that could not be. */
   readonly loaded: Promise<void>;
   /** Sizes of the datafiles when the last compaction (or the open) left them. */
@@ -80,6 +83,7 @@ export class NedbStorage implements Storage {
     orphans.catch(() => undefined);
     this.leases = new NedbLeaseStore(this.generations, orphans);
     this.idempotency = new DeferredIdempotencyStore(ready.then((loaded) => loaded.idempotency));
+    this.outbox = new DeferredOutboxStore(ready.then((loaded) => loaded.outbox));
     this.loaded = ready.then(() => undefined);
     this.loaded.catch(() => undefined); // reported to whoever awaits it (the plugin's ready step, open())
   }
@@ -124,7 +128,10 @@ export class NedbStorage implements Storage {
       const uploads = await NedbUploadStore.open(collections.uploads);
       collections.idempotency = await openOne('idempotency', options);
       const idempotency = await NedbIdempotencyStore.open(collections.idempotency);
-      return { generations, uploads, idempotency };
+      collections.outbox = await openOne('outbox', options);
+      const outbox = await NedbOutboxStore.open(collections.outbox, (id) => generations.get(id));
+      generations.observeStateChanges((gen) => outbox.derive(gen));
+      return { generations, uploads, idempotency, outbox };
     })();
     const storage = new NedbStorage(new NedbKeyValueStore(collections.kv), collections, lock, loading);
     if (!options.inMemory) {

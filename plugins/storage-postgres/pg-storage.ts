@@ -7,6 +7,7 @@ import { PostgresGenerationStore } from './generation-store.js';
 import { PostgresIdempotencyStore } from './idempotency-store.js';
 import { PostgresKeyValueStore } from './kv-store.js';
 import { PostgresLeaseStore } from './lease-store.js';
+import { PostgresOutboxStore } from './outbox-store.js';
 import { migrate, type MigrationResult } from './migrations.js';
 import { PostgresUploadStore } from './upload-store.js';
 
@@ -51,6 +52,7 @@ export class PostgresStorage implements Storage {
   readonly shared = true;
   readonly leases: PostgresLeaseStore;
   readonly idempotency: PostgresIdempotencyStore;
+  readonly outbox: PostgresOutboxStore;
   #open = true;
   #healthy = true;
   #timer: NodeJS.Timeout | undefined;
@@ -67,6 +69,7 @@ export class PostgresStorage implements Storage {
     this.kv = new PostgresKeyValueStore(pool);
     this.leases = new PostgresLeaseStore(pool, lease.instance, lease.ttlMs);
     this.idempotency = new PostgresIdempotencyStore(pool);
+    this.outbox = new PostgresOutboxStore(pool);
   }
 
   static async open(options: OpenPostgresOptions): Promise<PostgresStorage> {
