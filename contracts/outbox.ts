@@ -85,3 +85,60 @@ export interface OutboxStore {
   /** Deletes deliveries delivered or given up before `before`, and subscriptions created before it; returns how many deliveries. */
   prune(before: string): Promise<number>;
 }
+
+/** The `webhook` field of a generate request (SPEC-style description in docs/webhooks.md). */
+export const WEBHOOK_REQUEST_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url'],
+  description:
+    'Where to POST this generation\'s events (signed, Standard Webhooks headers; docs/webhooks.md). The URL must pass the webhooks plugin\'s host allow-list and may not reach loopback, private, link-local or metadata addresses.',
+  properties: {
+    url: { type: 'string', minLength: 1, maxLength: 2048, description: 'An http(s) URL.' },
+    events: {
+      type: 'array',
+      items: { enum: [...WEBHOOK_EVENTS] },
+      minItems: 1,
+      uniqueItems: true,
+      description: 'Which events to send; default the ends: generation.completed, generation.failed, generation.interrupted.',
+    },
+  },
+} as const;
+
+export interface WebhookRequest {
+  url: string;
+  events?: WebhookEvent[];
+}
+
+/** One API key's webhook settings (plugins.auth.keys[].webhook): its signing secret and an optional default receiver. */
+export interface KeyWebhookSettings {
+  /** "whsec_" + base64 of 24–64 random bytes. */
+  secret?: string;
+  /** Used for generations of this key that name no webhook. */
+  url?: string;
+  events?: WebhookEvent[];
+}
+
+/** The JSON schema of KeyWebhookSettings in the auth plugin's key config. */
+export const KEY_WEBHOOK_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  description: "This key's webhook signing secret, and optionally a default receiver for its generations (docs/webhooks.md).",
+  properties: {
+    secret: { type: 'string', pattern: '^whsec_[A-Za-z0-9+/=]+$', description: 'Signs deliveries for this key: "whsec_" + base64 of 24–64 random bytes.' },
+    url: { type: 'string', minLength: 1, maxLength: 2048, description: 'Default receiver for generations that name none.' },
+    events: WEBHOOK_REQUEST_SCHEMA.properties.events,
+  },
+} as const;
+
+/** Provided by an authentication plugin (plugins/auth): each API key's webhook settings, by key id. */
+export interface KeyWebhooks {
+  forKey(id: string): KeyWebhookSettings | undefined;
+}
+
+declare module '../core/services.js' {
+  interface ServiceMap {
+    /** API keys' webhook secrets and default receivers (plugins/auth). Optional. */
+    keyWebhooks: KeyWebhooks;
+  }
+}
