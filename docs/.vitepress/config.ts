@@ -29,6 +29,7 @@ export default defineConfig({
           { text: 'Deployment', link: '/deployment' },
           { text: 'Security', link: '/security' },
           { text: 'Integrations', link: '/integrations' },
+          { text: 'Webhooks', link: '/webhooks' },
           { text: 'Writing a plugin', link: '/writing-a-plugin' },
           { text: 'Architecture', link: '/architecture' },
           { text: 'Performance', link: '/performance' },
