@@ -37,6 +37,9 @@ export default definePlugin<WebhooksOptions>({
     const generations = ctx.use('generations');
     const keyWebhooks = () => ctx.tryUse('keyWebhooks');
     const policy = (): OutboundPolicy => ({ allowHosts: options.allowHosts, allowPrivateAddresses: options.allowPrivateAddresses, resolve: ctx.tryUse('resolver') });
+    if (options.claimMs <= options.timeoutMs) {
+      ctx.log.warn({ claimMs: options.claimMs, timeoutMs: options.timeoutMs }, 'webhooks.claimMs is not above timeoutMs: another instance may send a delivery while a slow attempt still waits');
+    }
     if (options.secret !== null) {
       try {
         secretBytes(options.secret);
