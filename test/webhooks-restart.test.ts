@@ -90,8 +90,6 @@ for (const storageName of ['storage-nedb', 'storage-postgres'] as const) {
       configFile = join(dir, 'bridge.yaml');
       const config = {
         log: { level: 'info' },
-        // Result URLs in payloads name the public URL: the same for every instance, so every attempt sends the same bytes.
-        server: { publicUrl: 'https://bridge.example.com' },
         dataDir: join(dir, 'data'),
         plugins: {
           ...storage,
@@ -147,7 +145,12 @@ for (const storageName of ['storage-nedb', 'storage-postgres'] as const) {
       await until(() => receiver.received.length >= 2, 'the attempt of the next bridge', 20_000);
       const [cut, sent] = receiver.received;
       expect(sent!.id).to.equal(cut!.id);
-      expect(sent!.body).to.equal(cut!.body);
+      // The same bytes but for the base of the result URLs: each process names itself (no server.publicUrl here,
+      // and port 0), and the next one only sends once it listens, so its URLs name its real port.
+      const urls = (r: typeof cut) => r!.json.data.result_urls as string[];
+      expect(urls(cut)[0]).to.match(new RegExp(`^${first.url}/results/${id}/`));
+      expect(urls(sent)[0]).to.match(new RegExp(`^${second.url}/results/${id}/`));
+      expect(sent!.body.replaceAll(second.url, first.url)).to.equal(cut!.body);
       expect(sent!.verified, sent!.refusal).to.equal(true);
       expect(sent!.json).to.deep.include({ type: 'generation.completed' });
       expect(sent!.json.data).to.include({ id, status: 'completed' });
@@ -169,7 +172,7 @@ for (const storageName of ['storage-nedb', 'storage-postgres'] as const) {
       expect(got!.verified, got!.refusal).to.equal(true);
       expect(got!.json.type).to.equal('generation.completed');
       expect(got!.json.data).to.include({ id, status: 'completed' });
-      expect((got!.json.data.result_urls as string[])[0]).to.match(new RegExp(`^https://bridge\\.example\\.com/results/${id}/`));
+      expect((got!.json.data.result_urls as string[])[0]).to.match(new RegExp(`^${second.url}/results/${id}/`));
       await until(async () => (await deliveredCount(second.url)) === 1, 'the next bridge to count it delivered');
       expect(receiver.received).to.have.length(1);
     });

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { STAGE } from '../../core/hooks.js';
 import { BootError } from '../../core/errors.js';
 import { definePlugin } from '../../core/plugin.js';
 import type { OutboundPolicy } from '../../core/net/outbound.js';
@@ -90,8 +89,9 @@ export default definePlugin<WebhooksOptions>({
     // A generation that ended has just written its delivery: send it now rather than at the next poll.
     generations.hooks.settled.tap(PLUGIN, () => dispatcher.wake());
 
-    // Once storage is loaded (its ready step is early): what an earlier run left pending goes out first.
-    ctx.hooks.ready.tapPromise({ name: PLUGIN, stage: STAGE.LATE }, async () => dispatcher.start());
+    // Once listening, not at ready: result URLs in payloads name the port, which port 0 only knows then.
+    // What an earlier run left pending goes out first.
+    ctx.hooks.listening.tap(PLUGIN, () => dispatcher.start());
     ctx.onClose(() => dispatcher.stop());
   },
 });
