@@ -1,5 +1,6 @@
 import type { ClientBindingStore } from './client-bindings.js';
 import type { Generation, GenerationState } from './generation.js';
+import type { OutboxStore } from './outbox.js';
 
 /**
  * The storage contract. The default implementation is plugins/storage-nedb; other backends
@@ -135,6 +136,8 @@ export interface Storage {
   readonly idempotency: IdempotencyStore;
   /** clientId ↔ API key bindings (contracts/client-bindings.ts), read by the auth plugin when the store is shared. */
   readonly clientBindings: ClientBindingStore;
+  /** Webhook subscriptions and the deliveries generations' state changes owe (contracts/outbox.ts). */
+  readonly outbox: OutboxStore;
   /** True while open; /ready reports it. */
   isOpen(): boolean;
   /**

@@ -58,7 +58,7 @@ describe('storage-postgres', () => {
       const first = await track(open(db.url));
       expect(first.migrations).to.deep.equal({ applied: MIGRATIONS.map((m) => m.version), unknown: [] });
       const tables = await query<{ table_name: string }>(db.url, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
-      expect(tables.map((t) => t.table_name)).to.deep.equal(['client_bindings', 'generation_tallies', 'generations', 'idempotency_keys', 'kv', 'schema_migrations', 'uploads']);
+      expect(tables.map((t) => t.table_name)).to.deep.equal(['client_bindings', 'generation_tallies', 'generations', 'idempotency_keys', 'kv', 'schema_migrations', 'uploads', 'webhook_outbox', 'webhook_subscriptions']);
       await first.generations.insert(generationRecord({ id: 'gen_kept', createdAt: '2026-01-01T00:00:00.000Z' }));
 
       const second = await track(open(db.url));

@@ -132,7 +132,7 @@ export interface paths {
         put?: never;
         /**
          * Start a generation
-         * @description Body: the workflow alias plus any of its designated inputs, flat: `{"workflow": "text-to-image", "6/text": "a red fox", "3/seed": 42}`. Missing inputs take the workflow defaults; unknown keys, wrong types and out-of-range values are refused naming the key. Image inputs take the stored name of an upload of the same clientId, or (when enabled) a `data:image/...;base64,` URL or an http(s) URL, checked and stored exactly like an upload. Answers at once with the queued generation, or with `wait: true` when it ends (the /execution-info body), or 202 after the wait timeout. An `Idempotency-Key` header (1–255 printable ASCII characters) makes retries safe: the same key with the same request within 24 h answers the first answer (same id, header `Idempotent-Replayed: true`) and starts nothing.
+         * @description Body: the workflow alias plus any of its designated inputs, flat: `{"workflow": "text-to-image", "6/text": "a red fox", "3/seed": 42}`. Missing inputs take the workflow defaults; unknown keys, wrong types and out-of-range values are refused naming the key. Image inputs take the stored name of an upload of the same clientId, or (when enabled) a `data:image/...;base64,` URL or an http(s) URL, checked and stored exactly like an upload. Answers at once with the queued generation, or with `wait: true` when it ends (the /execution-info body), or 202 after the wait timeout. An `Idempotency-Key` header (1–255 printable ASCII characters) makes retries safe: the same key with the same request within 24 h answers the first answer (same id, header `Idempotent-Replayed: true`) and starts nothing. Optional `webhook: {url, events?}` (plugin webhooks): signed POSTs of the generation's events to that URL (docs/webhooks.md).
          */
         post: operations["postGenerateBasedWorkflow"];
         delete?: never;
@@ -1032,6 +1032,13 @@ export interface operations {
                     /** @description 1–128 characters of [A-Za-z0-9._:-]; one AI request context (a UUID is recommended). */
                     clientId?: string;
                     wait?: boolean;
+                    /** @description Where to POST this generation's events (signed, Standard Webhooks headers; docs/webhooks.md). The URL must pass the webhooks plugin's host allow-list and may not reach loopback, private, link-local or metadata addresses. */
+                    webhook?: {
+                        /** @description An http(s) URL. */
+                        url: string;
+                        /** @description Which events to send; default the ends: generation.completed, generation.failed, generation.interrupted. */
+                        events?: ("generation.running" | "generation.completed" | "generation.failed" | "generation.interrupted")[];
+                    };
                     /**
                      * Image
                      * @description The stored name of an uploaded image (POST /upload with the same clientId).
@@ -1044,6 +1051,13 @@ export interface operations {
                     /** @description 1–128 characters of [A-Za-z0-9._:-]; one AI request context (a UUID is recommended). */
                     clientId?: string;
                     wait?: boolean;
+                    /** @description Where to POST this generation's events (signed, Standard Webhooks headers; docs/webhooks.md). The URL must pass the webhooks plugin's host allow-list and may not reach loopback, private, link-local or metadata addresses. */
+                    webhook?: {
+                        /** @description An http(s) URL. */
+                        url: string;
+                        /** @description Which events to send; default the ends: generation.completed, generation.failed, generation.interrupted. */
+                        events?: ("generation.running" | "generation.completed" | "generation.failed" | "generation.interrupted")[];
+                    };
                     /**
                      * Image
                      * @description The stored name of an uploaded image (POST /upload). Defaults to the shipped example.png.
@@ -1074,6 +1088,13 @@ export interface operations {
                     /** @description 1–128 characters of [A-Za-z0-9._:-]; one AI request context (a UUID is recommended). */
                     clientId?: string;
                     wait?: boolean;
+                    /** @description Where to POST this generation's events (signed, Standard Webhooks headers; docs/webhooks.md). The URL must pass the webhooks plugin's host allow-list and may not reach loopback, private, link-local or metadata addresses. */
+                    webhook?: {
+                        /** @description An http(s) URL. */
+                        url: string;
+                        /** @description Which events to send; default the ends: generation.completed, generation.failed, generation.interrupted. */
+                        events?: ("generation.running" | "generation.completed" | "generation.failed" | "generation.interrupted")[];
+                    };
                     /**
                      * Seed
                      * @description The same seed with the same inputs gives the same picture.
@@ -1156,7 +1177,7 @@ export interface operations {
                     "application/json": components["schemas"]["Queued"];
                 };
             };
-            /** @description Missing clientId, unknown input key, wrong type or range, unknown image, an image URL refused or unreadable, or ComfyUI refused the graph. */
+            /** @description Missing clientId, unknown input key, wrong type or range, unknown image, an image URL refused or unreadable, a webhook URL refused, or ComfyUI refused the graph. */
             400: {
                 headers: {
                     [name: string]: unknown;

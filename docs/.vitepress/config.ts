@@ -30,6 +30,7 @@ export default defineConfig({
           { text: 'Security', link: '/security' },
           { text: 'Integrations', link: '/integrations' },
           { text: 'Fair share', link: '/fair-share' },
+          { text: 'Webhooks', link: '/webhooks' },
           { text: 'Writing a plugin', link: '/writing-a-plugin' },
           { text: 'Architecture', link: '/architecture' },
           { text: 'Performance', link: '/performance' },

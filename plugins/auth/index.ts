@@ -25,13 +25,17 @@ export default definePlugin<AuthOptions>({
   dependencies: ['storage'],
   // A fleet announces new bindings on the bus, so sockets on other instances that squat a clientId are closed.
   optionalDependencies: ['bus'],
-  provides: ['access'],
+  provides: ['access', 'keyWebhooks'],
   options: optionsSchema,
   env: {
     COMFY_BRIDGE_API_KEYS: { key: 'keys', description: 'Turns auth on: "key1:admin,key2:client" (a key without a scope is client).' },
   },
   register(ctx) {
-    const ring = new KeyRing(parseKeys(ctx.options.keys));
+    const specs = parseKeys(ctx.options.keys);
+    const ring = new KeyRing(specs);
+    // Each key's webhook secret and default receiver, by key id (principals come in the specs' order).
+    const webhooks = new Map(ring.principals().flatMap((principal, i) => (specs[i]!.webhook ? [[principal.id, specs[i]!.webhook!] as const] : [])));
+    ctx.provide('keyWebhooks', { forKey: (id) => webhooks.get(id) });
     // Only client keys hold clientIds: an admin passes everywhere and binds nothing.
     const owners = ring.principals().filter((principal) => !isAdmin(principal)).map((principal) => principal.id);
     const storage = ctx.use('storage');

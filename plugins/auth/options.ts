@@ -1,12 +1,15 @@
 import { BootError } from '../../core/errors.js';
 import type { Scope } from '../../contracts/auth.js';
 import type { JsonSchema } from '../../core/plugin.js';
+import { KEY_WEBHOOK_SCHEMA, type KeyWebhookSettings } from '../../contracts/outbox.js';
 
 /** One configured API key, as the operator wrote it (the key itself never leaves this plugin). */
 export interface KeySpec {
   id?: string;
   key: string;
   scopes: Scope[];
+  /** Webhook signing secret and default receiver (object form only). */
+  webhook?: KeyWebhookSettings;
 }
 
 /** A key object as the config file may write it (scopes default to client). */
@@ -45,6 +48,7 @@ const keyObject: JsonSchema = {
       default: ['client'],
       description: 'client: use the API with its own clientIds; admin: everything (free, every client, full history).',
     },
+    webhook: KEY_WEBHOOK_SCHEMA,
   },
 };
 
@@ -93,7 +97,12 @@ function splitCompactList(list: string): string[] {
 
 // ajv applies no defaults inside anyOf branches, so the object form gets its default scope here.
 function fromObject(entry: KeyEntry): KeySpec {
-  return { ...(entry.id === undefined ? {} : { id: entry.id }), key: entry.key, scopes: [...(entry.scopes ?? ['client'])] };
+  return {
+    ...(entry.id === undefined ? {} : { id: entry.id }),
+    key: entry.key,
+    scopes: [...(entry.scopes ?? ['client'])],
+    ...(entry.webhook === undefined ? {} : { webhook: entry.webhook }),
+  };
 }
 
 function parseCompact(entry: string, index: number): KeySpec {

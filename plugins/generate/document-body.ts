@@ -1,5 +1,6 @@
 import type { WorkflowRegistry } from '../../plugins/workflows/api.js';
 import { CLIENT_ID } from '../../contracts/schemas.js';
+import { WEBHOOK_REQUEST_SCHEMA } from '../../contracts/outbox.js';
 import { inputsSchema } from './input-validator.js';
 
 /**
@@ -16,6 +17,7 @@ export async function generateBodyByWorkflow(workflows: WorkflowRegistry): Promi
       workflow: { const: workflow.alias },
       clientId: CLIENT_ID,
       wait: { type: 'boolean' },
+      webhook: WEBHOOK_REQUEST_SCHEMA,
     };
     for (const [key, property] of Object.entries(flat.properties)) {
       const input = inputs[key]!;

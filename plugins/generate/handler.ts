@@ -18,9 +18,11 @@ import { storeRemoteImages } from './remote-images.js';
 import type { Resolver } from '../../core/net/outbound.js';
 import { describeInputErrors, InputValidators } from './input-validator.js';
 import type { GenerateOptions } from './options.js';
+import type { WebhookService } from '../../plugins/webhooks/api.js';
+import type { WebhookRequest } from '../../contracts/outbox.js';
 
 /** Keys of the body that are not workflow inputs. */
-const CONTROL_KEYS = new Set(['workflow', 'clientId', 'wait']);
+const CONTROL_KEYS = new Set(['workflow', 'clientId', 'wait', 'webhook']);
 
 export interface GenerateDeps {
   workflows: WorkflowRegistry;
@@ -33,6 +35,8 @@ export interface GenerateDeps {
   resolver: () => Resolver | undefined;
   transport?: () => Transport | undefined;
   options: GenerateOptions;
+  /** Signed callbacks of the generation's events (plugins/webhooks), when loaded. */
+  webhooks?: () => WebhookService | undefined;
   /** Set when several instances share the store: the caps count queued + running from it (shared-active.ts). */
   sharedActiveCount?: (clientId?: string) => Promise<number>;
 }
@@ -41,6 +45,7 @@ interface GenerateBody {
   workflow: string;
   clientId?: string;
   wait?: boolean;
+  webhook?: WebhookRequest;
   [key: string]: unknown;
 }
 
@@ -109,12 +114,17 @@ export function generateHandler(deps: GenerateDeps) {
     if (!validate(values)) throw badRequest(describeInputErrors(validate.errors, alias, Object.keys(inputs)));
     // What the client asked for, before image URLs become stored names (an Idempotency-Key compares this).
     const requested = structuredClone(values);
+    const webhooks = deps.webhooks?.();
+    if (body.webhook !== undefined && !webhooks) throw badRequest('webhooks are not enabled on this bridge (the operator enables plugins.webhooks)');
+    const webhook = await webhooks?.target(principal, body.webhook);
     requireCapableBackend(deps.transport?.(), alias, fillGraph(workflow, values));
     await storeRemoteImages({ inputs, values, clientId, principal, uploads: deps.uploads(), options: deps.options.imageInputs, resolve: deps.resolver() });
     const uploads = await checkImageInputs({ workflow, inputs, values, clientId, principal, uploads: deps.uploads() });
 
-    const start = async (id?: string): Promise<IdempotentAnswer> => {
-      const gen = await create(id);
+    const start = async (minted?: string): Promise<IdempotentAnswer> => {
+      // A webhook is subscribed under the generation's id before the generation is recorded.
+      const id = minted ?? (webhook ? newGenerationId() : undefined);
+      const gen = webhook && webhooks && id ? await webhooks.subscribed(id, webhook, () => create(id)) : await create(id);
       if (wait) {
         const ended = await deps.generations.waitForEnd(gen.id, deps.options.waitTimeoutMs);
         if (ended) return { status: 200, body: deps.generations.frame(ended) };
@@ -164,7 +174,7 @@ export function generateHandler(deps: GenerateDeps) {
       const result = await idempotent.run({
         scope: idempotencyScope(principal, clientId),
         key: idempotencyKey,
-        fingerprint: requestFingerprint({ route: 'generate', workflow: alias, clientId, wait, values: requested }),
+        fingerprint: requestFingerprint({ route: 'generate', workflow: alias, clientId, wait, values: requested, webhook: body.webhook }),
         mintRef: newGenerationId,
         work: (id) => start(id),
         recover: async (id) => {

@@ -1,6 +1,7 @@
 import { definePlugin } from '../../core/plugin.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
 import { CLIENT_ID, STATUS_FRAME } from '../../contracts/schemas.js';
+import { WEBHOOK_REQUEST_SCHEMA } from '../../contracts/outbox.js';
 import { generateHandler } from './handler.js';
 import { storedActiveCount } from './shared-active.js';
 import { generateBodyByWorkflow } from './document-body.js';
@@ -30,7 +31,7 @@ export default definePlugin<GenerateOptions>({
   name: PLUGIN,
   description: 'POST /generate-based-workflow — start a generation of a workflow with flat inputs.',
   dependencies: ['workflows', 'generations'],
-  optionalDependencies: ['uploads', 'access', 'storage', 'resolver'],
+  optionalDependencies: ['uploads', 'access', 'storage', 'resolver', 'webhooks'],
   options: optionsSchema,
   register(ctx) {
     const storage = ctx.tryUse('storage');
@@ -42,6 +43,7 @@ export default definePlugin<GenerateOptions>({
       transport: () => ctx.tryUse('transport'),
       storage: () => ctx.tryUse('storage'),
       resolver: () => ctx.tryUse('resolver'),
+      webhooks: () => ctx.tryUse('webhooks'),
       options: ctx.options,
       // A store other instances write too holds the fleet's active generations; this process's count would miss theirs.
       sharedActiveCount: storage?.shared ? storedActiveCount(storage) : undefined,
@@ -57,7 +59,8 @@ export default definePlugin<GenerateOptions>({
         'checked and stored exactly like an upload. Answers at once with the queued generation, ' +
         'or with `wait: true` when it ends (the /execution-info body), or 202 after the wait timeout. ' +
         'An `Idempotency-Key` header (1–255 printable ASCII characters) makes retries safe: the same key with the same request ' +
-        'within 24 h answers the first answer (same id, header `Idempotent-Replayed: true`) and starts nothing.',
+        'within 24 h answers the first answer (same id, header `Idempotent-Replayed: true`) and starts nothing. ' +
+        'Optional `webhook: {url, events?}` (plugin webhooks): signed POSTs of the generation\'s events to that URL (docs/webhooks.md).',
       tags: ['generations'],
       scope: 'client',
       query: {
@@ -74,6 +77,7 @@ export default definePlugin<GenerateOptions>({
           workflow: { type: 'string', minLength: 1, maxLength: 128, description: 'The workflow alias (GET /workflow-list).' },
           clientId: CLIENT_ID,
           wait: { type: 'boolean', description: 'Answer when the generation ends.' },
+          webhook: WEBHOOK_REQUEST_SCHEMA,
         },
         additionalProperties: { description: '"<node id>/<input name>": a designated input of the workflow (GET /workflow-info).' },
       },
@@ -81,7 +85,7 @@ export default definePlugin<GenerateOptions>({
       responses: {
         '200': { description: 'Queued (or, with wait, ended: the /execution-info body).', schema: { oneOf: [queuedSchema, STATUS_FRAME] }, example: QUEUED_EXAMPLE },
         '202': { description: 'wait: true timed out; the generation goes on.', schema: queuedSchema, example: QUEUED_EXAMPLE },
-        '400': { description: 'Missing clientId, unknown input key, wrong type or range, unknown image, an image URL refused or unreadable, or ComfyUI refused the graph.', schema: ERROR_BODY },
+        '400': { description: 'Missing clientId, unknown input key, wrong type or range, unknown image, an image URL refused or unreadable, a webhook URL refused, or ComfyUI refused the graph.', schema: ERROR_BODY },
         '404': { description: 'No workflow with that alias.', schema: ERROR_BODY },
         '409': { description: 'A request with this Idempotency-Key is still running in another bridge process (Retry-After).', schema: ERROR_BODY },
         '413': { description: 'An image given by URL or data: URL is over the size limit.', schema: ERROR_BODY },

@@ -16,7 +16,7 @@ interface MetricsOptions {
 export default definePlugin<MetricsOptions>({
   name: PLUGIN,
   description: 'GET /metrics — Prometheus text: HTTP, generations, backends, websockets, uploads, process.',
-  optionalDependencies: ['generations', 'transport', 'wsStats'],
+  optionalDependencies: ['generations', 'transport', 'wsStats', 'webhooks'],
   options: {
     type: 'object',
     additionalProperties: false,
@@ -144,6 +144,20 @@ export default definePlugin<MetricsOptions>({
         this.set(wsStats()?.droppedSlowConsumers() ?? 0);
       },
     });
+
+    const webhooks = ctx.tryUse('webhooks');
+    if (webhooks) {
+      new Counter({
+        name: 'comfy_bridge_webhook_deliveries_total',
+        help: 'Webhook delivery attempts by outcome (since start): delivered, retried (failed, tried again later), failed (given up).',
+        labelNames: ['outcome'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [outcome, n] of Object.entries(webhooks.stats())) this.inc({ outcome }, n);
+        },
+      });
+    }
 
     // Log lines dropped because the log could not be written (full disk, dead stdout reader): the server keeps serving.
     new Gauge({

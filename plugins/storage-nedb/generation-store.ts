@@ -40,6 +40,9 @@ function toModifier(patch: Patch): Record<string, Record<string, unknown>> {
 }
 
 export class NedbGenerationStore implements GenerationStore {
+  /** Told of every state change before update() resolves (the webhook outbox derives its deliveries there). */
+  #onStateChange: ((gen: Generation) => Promise<void>) | undefined;
+
   private constructor(
     private readonly collection: Collection,
     private readonly counters: GenerationCounters,
@@ -69,6 +72,10 @@ export class NedbGenerationStore implements GenerationStore {
 
   get size(): number {
     return this.index.size;
+  }
+
+  observeStateChanges(listener: (gen: Generation) => Promise<void>): void {
+    this.#onStateChange = listener;
   }
 
   async insert(gen: Generation): Promise<void> {
@@ -108,7 +115,10 @@ export class NedbGenerationStore implements GenerationStore {
       throw error;
     }
     await counted;
-    return doc ? fromDoc(doc) : undefined;
+    const updated = doc ? fromDoc(doc) : undefined;
+    // A listener that fails keeps its own retry (outbox-store.ts): the generation's row is written either way.
+    if (updated && before.state !== after.state) await this.#onStateChange?.(updated).catch(() => undefined);
+    return updated;
   }
 
   /**

@@ -14,9 +14,10 @@ import { NedbGenerationStore } from './generation-store.js';
 import { NedbIdempotencyStore } from './idempotency-store.js';
 import { NedbKeyValueStore } from './kv-store.js';
 import { NedbLeaseStore } from './leases.js';
+import { DeferredOutboxStore, NedbOutboxStore } from './outbox-store.js';
 import { NedbUploadStore } from './upload-store.js';
 
-export const COLLECTIONS = ['generations', 'uploads', 'kv', 'counters', 'idempotency', 'bindings'] as const;
+export const COLLECTIONS = ['generations', 'uploads', 'kv', 'counters', 'idempotency', 'bindings', 'outbox'] as const;
 type CollectionName = (typeof COLLECTIONS)[number];
 
 export interface OpenStorageOptions {
@@ -45,6 +46,7 @@ interface Loaded {
   uploads: NedbUploadStore;
   idempotency: NedbIdempotencyStore;
   clientBindings: NedbClientBindingStore;
+  outbox: NedbOutboxStore;
 }
 
 /**
@@ -64,6 +66,7 @@ export class NedbStorage implements Storage {
   readonly leases: NedbLeaseStore;
   readonly idempotency: DeferredIdempotencyStore;
   readonly clientBindings: DeferredClientBindingStore;
+  readonly outbox: DeferredOutboxStore;
   /** Resolves once every datafile is loaded; rejects with a BootError naming the file that could not be. */
   readonly loaded: Promise<void>;
   /** Sizes of the datafiles when the last compaction (or the open) left them. */
@@ -84,6 +87,7 @@ export class NedbStorage implements Storage {
     this.leases = new NedbLeaseStore(this.generations, orphans);
     this.idempotency = new DeferredIdempotencyStore(ready.then((loaded) => loaded.idempotency));
     this.clientBindings = new DeferredClientBindingStore(ready.then((loaded) => loaded.clientBindings));
+    this.outbox = new DeferredOutboxStore(ready.then((loaded) => loaded.outbox));
     this.loaded = ready.then(() => undefined);
     this.loaded.catch(() => undefined); // reported to whoever awaits it (the plugin's ready step, open())
   }
@@ -130,7 +134,10 @@ export class NedbStorage implements Storage {
       const idempotency = await NedbIdempotencyStore.open(collections.idempotency);
       collections.bindings = await openOne('bindings', options);
       const clientBindings = await NedbClientBindingStore.open(collections.bindings);
-      return { generations, uploads, idempotency, clientBindings };
+      collections.outbox = await openOne('outbox', options);
+      const outbox = await NedbOutboxStore.open(collections.outbox, (id) => generations.get(id));
+      generations.observeStateChanges((gen) => outbox.derive(gen));
+      return { generations, uploads, idempotency, clientBindings, outbox };
     })();
     const storage = new NedbStorage(new NedbKeyValueStore(collections.kv), collections, lock, loading);
     if (!options.inMemory) {

@@ -185,6 +185,65 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX client_bindings_by_expiry ON client_bindings (expires_at);
     `,
   },
+  {
+    version: 5,
+    name: 'webhook outbox',
+    sql: `
+      -- Who wants to hear about a generation: written before the generation itself.
+      CREATE TABLE webhook_subscriptions (
+        generation_id text COLLATE "C" PRIMARY KEY,
+        url text NOT NULL,
+        events text[] NOT NULL,
+        secret_ref text NOT NULL,
+        created_at text COLLATE "C" NOT NULL
+      );
+      CREATE INDEX webhook_subscriptions_by_age ON webhook_subscriptions (created_at);
+
+      -- What state changes owe receivers. A row is written by the trigger below, in the transaction
+      -- of the generations UPDATE that changed the state: the change and its delivery commit together
+      -- or not at all. The id is derived from the change (contracts/outbox.ts deliveryId), so it is
+      -- the same in every attempt and a repeat insert is a no-op.
+      CREATE TABLE webhook_outbox (
+        id text COLLATE "C" PRIMARY KEY,
+        generation_id text COLLATE "C" NOT NULL,
+        event text NOT NULL,
+        url text NOT NULL,
+        secret_ref text NOT NULL,
+        generation jsonb NOT NULL,
+        created_at text COLLATE "C" NOT NULL,
+        state text NOT NULL DEFAULT 'pending',
+        attempts integer NOT NULL DEFAULT 0,
+        next_attempt_at text COLLATE "C" NOT NULL,
+        last_error text,
+        finished_at text COLLATE "C",
+        claimed_by text,
+        claimed_until text COLLATE "C"
+      );
+      -- Claiming reads only pending rows, oldest due first.
+      CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at) WHERE state = 'pending';
+      CREATE INDEX webhook_outbox_by_generation ON webhook_outbox (generation_id, created_at);
+      CREATE INDEX webhook_outbox_finished ON webhook_outbox (finished_at) WHERE state <> 'pending';
+
+      CREATE FUNCTION webhook_outbox_derive() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      DECLARE
+        at text := coalesce(NEW.doc ->> 'updatedAt', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+      BEGIN
+        INSERT INTO webhook_outbox (id, generation_id, event, url, secret_ref, generation, created_at, next_attempt_at)
+        SELECT 'msg_' || NEW.id || '_' || NEW.state || '_' || coalesce(NEW.doc ->> 'attempts', '0'), NEW.id,
+               'generation.' || NEW.state, s.url, s.secret_ref,
+               (NEW.doc - 'graph') || jsonb_build_object('id', NEW.id, 'graph', '{}'::jsonb), at, at
+        FROM webhook_subscriptions s
+        WHERE s.generation_id = NEW.id AND ('generation.' || NEW.state) = ANY (s.events)
+        ON CONFLICT (id) DO NOTHING;
+        RETURN NULL;
+      END
+      $fn$;
+      -- Only state changes (a progress update changes no state and skips it).
+      CREATE TRIGGER generations_webhook_outbox AFTER UPDATE ON generations
+        FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
+        EXECUTE FUNCTION webhook_outbox_derive();
+    `,
+  },
 ];
 
 /** Session advisory lock key ("comfy" in ASCII); advisory locks are per database. */

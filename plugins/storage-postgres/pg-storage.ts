@@ -8,6 +8,7 @@ import { PostgresClientBindingStore } from './client-binding-store.js';
 import { PostgresIdempotencyStore } from './idempotency-store.js';
 import { PostgresKeyValueStore } from './kv-store.js';
 import { PostgresLeaseStore } from './lease-store.js';
+import { PostgresOutboxStore } from './outbox-store.js';
 import { migrate, type MigrationResult } from './migrations.js';
 import { PostgresUploadStore } from './upload-store.js';
 
@@ -53,6 +54,7 @@ export class PostgresStorage implements Storage {
   readonly leases: PostgresLeaseStore;
   readonly idempotency: PostgresIdempotencyStore;
   readonly clientBindings: PostgresClientBindingStore;
+  readonly outbox: PostgresOutboxStore;
   #open = true;
   #healthy = true;
   #timer: NodeJS.Timeout | undefined;
@@ -70,6 +72,7 @@ export class PostgresStorage implements Storage {
     this.leases = new PostgresLeaseStore(pool, lease.instance, lease.ttlMs);
     this.idempotency = new PostgresIdempotencyStore(pool);
     this.clientBindings = new PostgresClientBindingStore(pool);
+    this.outbox = new PostgresOutboxStore(pool);
   }
 
   static async open(options: OpenPostgresOptions): Promise<PostgresStorage> {
