@@ -1,5 +1,4 @@
-import { BootError } from '../core/errors.js';
-import { UsageError } from '../core/config/usage-error.js';
+import { BootError, UsageError } from '../core/errors.js';
 import { parseCommandLine, type ParsedCommand } from './args.js';
 import { COMMANDS, commandHelp, usage } from './help.js';
 

@@ -8,7 +8,6 @@ import { createLogger } from './log.js';
 import { ServiceRegistry } from './services.js';
 import { RouteTable } from './http/routes.js';
 import { kernel } from './http/kernel.js';
-import { applyServerLimits, serverOptions } from './http/server-limits.js';
 import { resolvePlugins } from './loader/resolve.js';
 import { orderPlugins } from './loader/order.js';
 import { validateOptions } from './loader/options.js';
@@ -118,8 +117,8 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
     callback: () => koa.callback(),
     async start() {
       await hooks.ready.promise();
-      server = createServer(serverOptions(config.server), koa.callback());
-      applyServerLimits(server, config.server, log);
+      server = createServer(koa.callback());
+      hooks.server.call(server);
       if (routes.websockets.size > 0) server.on('upgrade', routes.websockets.listener(log, () => shuttingDown));
       server.on('connection', (socket) => {
         sockets.add(socket);

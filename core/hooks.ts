@@ -19,6 +19,8 @@ export function createHooks() {
     // lifecycle
     /** All plugins registered, before listen. */
     ready: new AsyncSeriesHook<[]>([]),
+    /** The HTTP server exists and does not listen yet (server-limits sets its limits here). */
+    server: new SyncHook<[Server]>(['server']),
     /** The HTTP server is listening (the ws plugin attaches `upgrade` here). */
     listening: new AsyncSeriesHook<[Server]>(['server']),
     /** Shutdown began: intake stopped; close websockets here, before the HTTP server closes. */

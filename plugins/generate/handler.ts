@@ -14,7 +14,7 @@ import { ActiveCap } from './active-cap.js';
 import { requireCapableBackend } from './capable-backend.js';
 import { checkImageInputs, shippedImageInputs } from './image-inputs.js';
 import { storeRemoteImages } from './remote-images.js';
-import type { Resolver } from '../../core/net/outbound.js';
+import type { Resolver } from '../../lib/outbound.js';
 import { describeInputErrors, InputValidators } from './input-validator.js';
 import type { GenerateOptions } from './options.js';
 
