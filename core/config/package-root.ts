@@ -25,7 +25,3 @@ export const PACKAGE_ROOT = findPackageRoot();
 
 /** The embedded defaults every config file layers over. */
 export const DEFAULTS_FILE = join(PACKAGE_ROOT, 'config', 'default.yaml');
-
-export function packageVersion(): string {
-  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-}

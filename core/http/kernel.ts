@@ -21,7 +21,7 @@ export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number): Middl
       await (ctx.request.length || ctx.get('transfer-encoding') ? parse(ctx, next) : next());
       if (ctx.body === undefined) unanswered(ctx);
     } catch (caught) {
-      mapError(ctx, caught, hooks);
+      mapError(ctx, caught);
     } finally {
       const durationMs = performance.now() - started;
       logAccess(ctx, log, durationMs);

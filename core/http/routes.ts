@@ -8,7 +8,7 @@ import type { HttpRouteDefinition, JsonSchema, RecordedRoute, RouteDefinition, R
 import { ANONYMOUS, hasScope, PUBLIC, type AuthRequest, type Principal } from './principal.js';
 import { WebSocketRoutes } from './upgrade.js';
 
-/** What both route kinds check before their handler: the caller, its scope, the query. */
+/** What both route kinds check first: the caller, its scope, the query. */
 export interface Admission {
   scope: string;
   query: ValidateFunction | undefined;
@@ -16,10 +16,9 @@ export interface Admission {
 }
 
 /**
- * Mounts plugin routes with their schemas: authenticates, checks the scope, validates query
- * (strings coerced to the schema's types) and body, then runs the handler. Every route is recorded
- * so the OpenAPI document is built from the very schemas that validate requests. Two routes on one
- * method and path stop the boot, naming both plugins.
+ * Plugin routes with their schemas: authenticate, check the scope, validate query (coerced) and body, run the
+ * handler. Each route is recorded so OpenAPI is built from the schemas that validate; a method+path mounted twice
+ * stops the boot naming both plugins.
  */
 export class RouteTable {
   readonly router = new Router();
@@ -35,11 +34,7 @@ export class RouteTable {
     this.websockets = new WebSocketRoutes((admission, request) => this.admit(admission, request));
   }
 
-  /**
-   * The routing middleware: a request on an exact path a route mounts (the common case) goes straight
-   * to it; anything else (parameters, a trailing slash, another case, HEAD, an unknown path or
-   * method) goes through the router, which also answers 404, 405 and 501.
-   */
+  /** Exact paths (the common case) skip the router; the rest goes through it, which also answers 404, 405 and 501. */
   dispatch(): Middleware {
     const routed = this.router.routes() as unknown as Middleware;
     const allowed = this.router.allowedMethods() as unknown as Middleware;
@@ -53,9 +48,7 @@ export class RouteTable {
     };
   }
 
-  recorded(): readonly RecordedRoute[] {
-    return this.#recorded;
-  }
+  recorded = (): readonly RecordedRoute[] => this.#recorded;
 
   add(plugin: string, definition: RouteDefinition<JsonSchema, JsonSchema>): void {
     const method = definition.method === 'ws' ? 'get' : definition.method;
@@ -134,20 +127,13 @@ const authRequest = (ctx: Context): AuthRequest => ({ method: ctx.method, path: 
 
 /** Query keys whose schema type is integer or number. */
 function numericKeys(schema: object | undefined): Map<string, 'integer' | 'number'> {
-  const properties = ((schema as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties ?? {}) as Record<string, { type?: unknown }>;
-  const keys = new Map<string, 'integer' | 'number'>();
-  for (const [key, property] of Object.entries(properties)) {
-    if (property.type === 'integer' || property.type === 'number') keys.set(key, property.type);
-  }
-  return keys;
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties ?? {};
+  return new Map(Object.entries(properties).flatMap(([key, { type }]) => (type === 'integer' || type === 'number' ? [[key, type] as const] : [])));
 }
 
 const PLAIN = { integer: /^-?\d+$/, number: /^-?\d+(\.\d+)?$/ };
 
-/**
- * ajv coerces with Number(), which also reads "1e1", "0x10" and " 7 " as numbers; a query number is
- * written in plain decimal digits or refused, naming the key.
- */
+/** ajv's Number() also reads "1e1", "0x10" and " 7 ": a query number must be plain decimal digits. */
 function plainNumbers(query: Record<string, unknown>, keys: Map<string, 'integer' | 'number'>): Record<string, unknown> {
   for (const [key, type] of keys) {
     const raw = query[key];

@@ -16,10 +16,9 @@ interface Mounted {
 }
 
 /**
- * The websocket routes and the HTTP server's `upgrade` listener: the path picks the route, the route
- * admits the caller like an HTTP route, then its `accept` and `open` run. Every refusal is an HTTP
- * answer with the JSON error body on the raw socket, before any upgrade: a websocket client sees the
- * status, curl sees the body.
+ * The websocket routes and the server's `upgrade` listener: the path picks the route, which admits the caller
+ * like an HTTP route, then `accept` and `open` run. A refusal is an HTTP answer with the JSON error body on
+ * the raw socket, before any upgrade (a websocket client sees the status, curl the body).
  */
 export class WebSocketRoutes {
   readonly #routes = new Map<string, Mounted>();
@@ -77,12 +76,10 @@ export class WebSocketRoutes {
   }
 }
 
+/** Koa's shape of a query: a repeated key becomes an array. */
 function queryObject(params: URLSearchParams): Record<string, string | string[]> {
   const query: Record<string, string | string[]> = {};
-  for (const [key, value] of params) {
-    const existing = query[key];
-    query[key] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
-  }
+  for (const key of new Set(params.keys())) query[key] = params.getAll(key).length > 1 ? params.getAll(key) : params.get(key)!;
   return query;
 }
 
@@ -93,12 +90,7 @@ function refuse(socket: Duplex, error: BridgeError): void {
     return;
   }
   const body = JSON.stringify({ error: error.code, detail: error.expose ? error.detail : 'internal server error', ...(error.expose ? error.extra : {}) });
-  const headers: Record<string, string | number> = {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
-    Connection: 'close',
-    ...error.headers,
-  };
+  const headers = { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close', ...error.headers };
   const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
   socket.once('finish', () => socket.destroy());
   socket.end(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\n${head.join('\r\n')}\r\n\r\n${body}`);

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Context } from 'koa';
-import { droppedLogLines } from '../../core/log.js';
+import { droppedLogLines } from '../../lib/log-destination.js';
 import { definePlugin } from '../../core/plugin.js';
 
 const PLUGIN = 'metrics';
