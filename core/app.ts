@@ -9,6 +9,7 @@ import { createLogger } from './log.js';
 import { ServiceRegistry } from './services.js';
 import { RouteTable } from './http/routes.js';
 import { kernel } from './http/kernel.js';
+import { upgradeListener } from './http/upgrade.js';
 import { resolvePlugins } from './loader/resolve.js';
 import { orderPlugins } from './loader/order.js';
 import { validateOptions } from './loader/options.js';
@@ -89,6 +90,7 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     log.info('shutting down');
+    routes.closing = true;
     // Stop intake first; `closed` resolves once the last connection has ended.
     const closed = server?.listening ? new Promise<void>((resolve) => server!.close(() => resolve())) : undefined;
     await hooks.preClose.promise().catch((error: unknown) => log.error({ err: error }, 'preClose failed'));
@@ -100,7 +102,7 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
       clearTimeout(timer);
     }
     await runClosers(closers, log);
-    routes.websockets.close();
+    for (const websockets of routes.websockets) websockets.close();
     log.info('closed');
   };
 
@@ -112,9 +114,10 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
     routes: () => routes.recorded(),
     async start() {
       await hooks.ready.promise();
-      server = createServer(koa.callback());
+      const handle = koa.callback();
+      server = createServer(handle);
       hooks.server.call(server);
-      if (routes.websockets.size > 0) server.on('upgrade', routes.websockets.listener(log, () => closing !== undefined));
+      if (routes.websockets.length > 0) server.on('upgrade', upgradeListener(handle, log));
       server.on('connection', (socket) => {
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));

@@ -5,7 +5,7 @@ import { BridgeError, internal, isBridgeError } from '../errors.js';
 const CODES: Record<number, string> = { 404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type' };
 
 /** Errors thrown by Koa itself or its libraries carry `status` / `expose`; keep their status, drop internals. */
-function toBridgeError(error: unknown): BridgeError {
+export function toBridgeError(error: unknown): BridgeError {
   if (isBridgeError(error)) return error;
   const e = error as { status?: number; statusCode?: number; expose?: boolean; message?: string };
   const status = e.status ?? e.statusCode;

@@ -1,15 +1,17 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
+import { WebSocketServer } from 'ws';
 import type { ValidateFunction } from 'ajv';
 import { createAjv, describeErrors } from '../config/ajv.js';
 import { badRequest, BootError, BridgeError, forbidden, unsupportedMediaType } from '../errors.js';
+import { toBridgeError } from './errors.js';
 import type { Hooks } from '../hooks.js';
-import type { HttpRouteDefinition, JsonSchema, RecordedRoute, RouteDefinition, RouteResponse, WebSocketRouteDefinition } from '../plugin.js';
+import type { HttpRouteDefinition, JsonSchema, RecordedRoute, RouteDefinition, RouteResponse, UpgradeRequest, WebSocketRouteDefinition } from '../plugin.js';
 import { ANONYMOUS, hasScope, PUBLIC, type AuthRequest, type Principal } from './principal.js';
-import { WebSocketRoutes } from './upgrade.js';
+import { pendingUpgrades } from './upgrade.js';
 
 /** What both route kinds check first: the caller, its scope, the query. */
-export interface Admission {
+interface Admission {
   scope: string;
   query: ValidateFunction | undefined;
   numericQuery: Map<string, 'integer' | 'number'>;
@@ -22,7 +24,10 @@ export interface Admission {
  */
 export class RouteTable {
   readonly router = new Router();
-  readonly websockets: WebSocketRoutes;
+  /** One per websocket route; closed at shutdown. */
+  readonly websockets: WebSocketServer[] = [];
+  /** Shutdown began: new websockets are refused. */
+  closing = false;
   readonly #recorded: RecordedRoute[] = [];
   readonly #owners = new Map<string, string>();
   /** Routes without parameters, by "METHOD /path": a request on one skips the router's regex walk. */
@@ -30,9 +35,7 @@ export class RouteTable {
   readonly #queryAjv = createAjv({ coerceTypes: 'array' });
   readonly #bodyAjv = createAjv();
 
-  constructor(private readonly hooks: Hooks) {
-    this.websockets = new WebSocketRoutes((admission, request) => this.admit(admission, request));
-  }
+  constructor(private readonly hooks: Hooks) {}
 
   /** Exact paths (the common case) skip the router; the rest goes through it, which also answers 404, 405 and 501. */
   dispatch(): Middleware {
@@ -63,7 +66,7 @@ export class RouteTable {
   }
 
   /** Authenticates the caller, checks its scope and validates the query; for HTTP requests and upgrades alike. */
-  async admit(admission: Admission, request: AuthRequest): Promise<{ principal: Principal; query: Record<string, unknown> }> {
+  async #admit(admission: Admission, request: AuthRequest): Promise<{ principal: Principal; query: Record<string, unknown> }> {
     const principal = admission.scope === 'public' ? PUBLIC : await this.#authenticate(request, admission.scope);
     const query = admission.query ? (validated(admission.query, plainNumbers({ ...request.query }, admission.numericQuery), 'query parameter') as Record<string, unknown>) : {};
     return { principal, query };
@@ -73,7 +76,7 @@ export class RouteTable {
     const { handler, ...described } = definition;
     const body = this.#compile(this.#bodyAjv, definition.body, plugin, definition);
     const run = async (ctx: Context) => {
-      const admitted = await this.admit(admission, authRequest(ctx));
+      const admitted = await this.#admit(admission, authRequest(ctx));
       ctx.state.principal = admitted.principal;
       if (admission.query) ctx.state.query = admitted.query;
       if (body) ctx.state.body = validated(body, requestBody(ctx), 'body field');
@@ -86,11 +89,26 @@ export class RouteTable {
 
   #addWebSocket(plugin: string, definition: WebSocketRouteDefinition, admission: Admission): void {
     const { open: _open, accept: _accept, refused: _refused, maxPayload: _maxPayload, method: _method, ...described } = definition;
-    this.websockets.add(definition, admission);
-    // A plain GET (no upgrade) passes the same checks, then learns it must upgrade.
+    // No compression (CPU per socket, zip bombs); the sockets are the plugin's to track.
+    const server = new WebSocketServer({ noServer: true, maxPayload: definition.maxPayload, perMessageDeflate: false, clientTracking: false });
+    this.websockets.push(server);
     this.router.get(definition.path, async (ctx: Context) => {
-      await this.admit(admission, authRequest(ctx));
-      throw new BridgeError(426, 'upgrade_required', `open ${definition.path} as a websocket (ws://host${definition.path}?…)`, { headers: { Upgrade: 'websocket' } });
+      const pending = pendingUpgrades.get(ctx.req);
+      try {
+        const admitted = await this.#admit(admission, authRequest(ctx));
+        // A plain GET passes the same checks, then learns it must upgrade.
+        if (!pending) throw new BridgeError(426, 'upgrade_required', `open ${definition.path} as a websocket (ws://host${definition.path}?…)`, { headers: { Upgrade: 'websocket' } });
+        if (this.closing) throw new BridgeError(503, 'unavailable', 'the server is shutting down', { headers: { 'Retry-After': '5' } });
+        const upgrade: UpgradeRequest = { ...admitted, request: ctx.req };
+        await definition.accept?.(upgrade);
+        ctx.status = 101;
+        ctx.respond = false;
+        ctx.res.detachSocket(pending.socket);
+        server.handleUpgrade(ctx.req, pending.socket, pending.head, (socket) => definition.open(socket, upgrade));
+      } catch (error) {
+        if (pending) definition.refused?.(toBridgeError(error));
+        throw error;
+      }
     });
     const responses: Record<string, RouteResponse> = { '101': { description: 'Switching to the websocket protocol.' }, ...definition.responses };
     responses['426'] ??= { description: 'Sent without a websocket upgrade.' };
