@@ -7,20 +7,14 @@ import type { PluginManifest } from '../plugin.js';
  * "PORT=abc" never turns into NaN further down.
  */
 export interface Setting {
-  /** `COMFY_BRIDGE_PORT`, or a flag without dashes (`port`). */
-  name: string;
-  /** Config path, e.g. ['server', 'port'] or ['plugins', 'comfyui', 'backends']. */
-  path: string[];
+  name: string; // COMFY_BRIDGE_PORT, or a flag without dashes (port)
+  path: string[]; // config path: ['server', 'port'], ['plugins', 'comfyui', 'backends']
   parse: (raw: string) => unknown;
-  /** Relative values resolve against the working directory. */
-  isPath: boolean;
-  /** Placeholder in help. */
-  value: string;
+  isPath: boolean; // relative values resolve against the working directory
+  value: string; // placeholder in help
   description: string;
-  /** 'kernel' or the plugin name. */
-  owner: string;
-  /** Several plugins may declare this name, each for its own option (PluginSetting.shared). */
-  shared?: boolean;
+  owner: string; // 'kernel' or the plugin name
+  shared?: boolean; // see PluginSetting.shared
 }
 
 export const text = (raw: string): unknown => raw;

@@ -11,17 +11,16 @@ import { applyChoices } from './choices.js';
 import { atPath, deepFreeze, deepMerge, getPath, isPlainObject } from './objects.js';
 import { kernelSchema, type BridgeConfig } from './schema.js';
 
+/**
+ * `file` layers over the embedded defaults; `inline` replaces both (tests); `flags` is an object from code over the
+ * environment; `cliFlags` are raw flags by name; `plugins` given as objects declare env and flags too.
+ */
 export interface ConfigSources {
-  /** A config file layered over the embedded defaults (config/default.yaml of the package). */
   file?: string;
   env?: NodeJS.ProcessEnv;
-  /** Overlay object from code, over the environment (e.g. the docs generator's throwaway port). */
   flags?: Record<string, unknown>;
-  /** Raw CLI flags by name (`port`, `comfyui`...), parsed with the kernel's and the plugins' declarations. */
   cliFlags?: Record<string, string>;
-  /** Base config used instead of the defaults and a file (tests). */
   inline?: Record<string, unknown>;
-  /** Plugins given as objects (embedders, tests): their `env` and `flags` count too. */
   plugins?: readonly PluginManifest<never>[];
   cwd?: string;
 }
