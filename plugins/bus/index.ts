@@ -1,27 +1,22 @@
+import { Type } from '@sinclair/typebox';
 import { definePlugin } from '../../core/plugin.js';
 import { MemoryBus } from './memory-bus.js';
 
 const PLUGIN = 'bus';
 
-interface BusOptions {
-  replayWindow: number;
-  replayWindowMs: number;
-}
-
 /** The in-process message bus (contracts/bus.ts): the default for one bridge process. */
-export default definePlugin<BusOptions>({
+export default definePlugin({
   name: PLUGIN,
   description: 'The in-process message bus: topics, seq numbers, a replay window.',
   provides: ['bus'],
   selectedBy: { storage: 'nedb' },
-  options: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      replayWindow: { type: 'integer', minimum: 0, maximum: 100_000, default: 200, description: 'Messages kept per topic for replay (`&since=`).' },
-      replayWindowMs: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 300_000, description: 'Oldest message kept for replay.' },
+  options: Type.Object(
+    {
+      replayWindow: Type.Integer({ minimum: 0, maximum: 100_000, default: 200, description: 'Messages kept per topic for replay (`&since=`).' }),
+      replayWindowMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000, description: 'Oldest message kept for replay.' }),
     },
-  },
+    { additionalProperties: false },
+  ),
   register(ctx) {
     const { replayWindow, replayWindowMs } = ctx.options;
     const bus = new MemoryBus({ maxMessages: replayWindow, maxAgeMs: replayWindowMs }, (error, topic) =>
