@@ -14,12 +14,15 @@ import { resolvePlugins } from './loader/resolve.js';
 import { orderPlugins } from './loader/order.js';
 import { validateOptions } from './loader/options.js';
 import type { PluginManifest, RecordedRoute } from './plugin.js';
+import { systemClock, type Clock } from './timers.js';
 
 export interface CreateAppOptions {
   /** Plugins given as objects (tests, embedders); enabled unless config.plugins names them false. */
   plugins?: readonly PluginManifest<never>[];
   /** Use this logger instead of a new one (tests capture logs this way). */
   log?: Logger;
+  /** The plugins' clock (tests move a manual one instead of sleeping). */
+  clock?: Clock;
 }
 
 export interface BridgeApp {
@@ -64,6 +67,7 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
         config,
         log: pluginLog,
         hooks,
+        clock: options.clock ?? systemClock,
         route: (definition) => routes.add(name, definition),
         routes: () => routes.recorded(),
         provide: (service, value) => services.provide(name, service, value),

@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { Principal } from './http/principal.js';
 import type { BridgeError } from './errors.js';
+import type { Clock } from './timers.js';
 import type { Static, TSchema } from '@sinclair/typebox';
 
 export type JsonSchema = Record<string, unknown>;
@@ -89,6 +90,7 @@ export interface PluginContext<Options = Record<string, unknown>> {
   readonly config: BridgeConfig;
   readonly log: Logger;
   readonly hooks: Hooks;
+  readonly clock: Clock; // for timers tests wait on (expiry, retention, sweeps)
   route<Q extends JsonSchema = JsonSchema, B extends JsonSchema = JsonSchema>(definition: RouteDefinition<Q, B>): void;
   routes(): readonly RecordedRoute[]; // every route mounted so far (all of them from `ready` on)
   provide<K extends ServiceName>(name: K, service: ServiceMap[K]): void;

@@ -119,9 +119,7 @@ export class RouteTable {
     // Parameter names do not make two paths different: /a/:x and /a/:y match the same requests.
     const key = `${method.toUpperCase()} ${path.replace(/:[A-Za-z0-9_]+/g, ':')}`;
     const owner = this.#owners.get(key);
-    if (owner !== undefined) {
-      throw new BootError(`plugin "${plugin}" mounts ${method.toUpperCase()} ${path}, which plugin "${owner}" already mounts`);
-    }
+    if (owner !== undefined) throw new BootError(`plugin "${plugin}" mounts ${method.toUpperCase()} ${path}, which plugin "${owner}" already mounts`);
     this.#owners.set(key, plugin);
   }
 
@@ -153,10 +151,7 @@ const PLAIN = { integer: /^-?\d+$/, number: /^-?\d+(\.\d+)?$/ };
 
 /** ajv's Number() also reads "1e1", "0x10" and " 7 ": a query number must be plain decimal digits. */
 function plainNumbers(query: Record<string, unknown>, keys: Map<string, 'integer' | 'number'>): Record<string, unknown> {
-  for (const [key, type] of keys) {
-    const raw = query[key];
-    if (typeof raw === 'string' && !PLAIN[type].test(raw)) throw badRequest(`invalid query parameter: ${key} must be ${type}`);
-  }
+  for (const [key, type] of keys) if (typeof query[key] === 'string' && !PLAIN[type].test(query[key])) throw badRequest(`invalid query parameter: ${key} must be ${type}`);
   return query;
 }
 

@@ -19,12 +19,14 @@ export default definePlugin({
   ),
   register(ctx) {
     const { replayWindow, replayWindowMs } = ctx.options;
-    const bus = new MemoryBus({ maxMessages: replayWindow, maxAgeMs: replayWindowMs }, (error, topic) =>
-      ctx.log.error({ err: error, topic }, 'a bus subscriber failed'),
+    const bus = new MemoryBus(
+      { maxMessages: replayWindow, maxAgeMs: replayWindowMs },
+      (error, topic) => ctx.log.error({ err: error, topic }, 'a bus subscriber failed'),
+      () => ctx.clock.now(),
     );
     ctx.provide('bus', bus);
     // A topic nobody listens to and nothing is kept for is forgotten after the replay window.
-    const sweep = setInterval(() => bus.sweep(replayWindowMs), Math.max(1000, Math.min(60_000, replayWindowMs))).unref();
-    ctx.onClose(() => clearInterval(sweep));
+    const sweep = ctx.clock.setInterval(() => bus.sweep(replayWindowMs), Math.max(1000, Math.min(60_000, replayWindowMs)));
+    ctx.onClose(() => sweep.clear());
   },
 });
