@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createApp, type BridgeApp } from '../../core/app.js';
 import { loadConfig } from '../../core/config/load.js';
 import type { PluginManifest } from '../../core/plugin.js';
+import type { Clock } from '../../core/timers.js';
 
 export interface StartBridgeOptions {
   /** Only these plugins are loaded (name → options). */
@@ -11,6 +12,8 @@ export interface StartBridgeOptions {
   extraPlugins?: readonly PluginManifest<never>[];
   /** Kernel config overrides (server, log, dataDir...). */
   config?: Record<string, unknown>;
+  /** The plugins' clock (default: the system's). */
+  clock?: Clock;
 }
 
 export interface RunningBridge {
@@ -35,7 +38,7 @@ export async function startBridge(options: StartBridgeOptions = {}): Promise<Run
     },
     env: {},
   });
-  const app = await createApp(config, { plugins: options.extraPlugins });
+  const app = await createApp(config, { plugins: options.extraPlugins, clock: options.clock });
   let address;
   try {
     address = await app.start();
