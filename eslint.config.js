@@ -26,6 +26,16 @@ export default tseslint.config(
     },
   },
   {
+    // lib/ holds small helpers any plugin may use (outbound requests, parameters): no domain, no plugin.
+    files: ['lib/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)(contracts|plugins)/', message: 'lib/ imports nothing from contracts/ or plugins/.' }] },
+      ],
+    },
+  },
+  {
     // Plugins meet through services, hooks and the bus: another plugin's folder is reached only for
     // the types of its api.ts.
     files: ['plugins/**/*.ts'],

@@ -9,6 +9,8 @@ export type { HttpMethod, JsonSchema, PluginContext, PluginManifest, PluginSetti
 export * from './core/errors.js';
 export { STAGE } from './core/hooks.js';
 export type { Hooks } from './core/hooks.js';
+export type { Clock, Timer } from './core/timers.js';
+export { every } from './core/timers.js';
 export type { ServiceMap, ServiceName } from './core/services.js';
 export type { BridgeConfig } from './core/config/schema.js';
 

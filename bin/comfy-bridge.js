@@ -18,7 +18,7 @@ function newestSource() {
       else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(url).mtimeMs);
     }
   };
-  for (const folder of ['core/', 'cli/', 'contracts/', 'plugins/']) walk(new URL(folder, root));
+  for (const folder of ['core/', 'lib/', 'cli/', 'contracts/', 'plugins/']) walk(new URL(folder, root));
   const api = new URL('plugin-api.ts', root);
   if (existsSync(api)) newest = Math.max(newest, statSync(api).mtimeMs);
   return newest;

@@ -1,4 +1,4 @@
-import { UsageError } from '../core/config/usage-error.js';
+import { UsageError } from '../core/errors.js';
 
 export interface ParsedCommand {
   command: string[];

@@ -1,4 +1,3 @@
-import { redactConfig } from '../core/config/load.js';
 import { resolvePlugins } from '../core/loader/resolve.js';
 import { orderPlugins } from '../core/loader/order.js';
 import { validateOptions } from '../core/loader/options.js';
@@ -24,6 +23,16 @@ export async function checkConfig(parsed: ParsedCommand): Promise<number> {
   }
   process.stderr.write(`config ok: ${plugins.length} plugins (${plugins.map((p) => p.manifest.name).join(', ')})\n`);
   return 0;
+}
+
+const SECRET_KEY = /key|secret|token|password/i;
+
+/** A copy safe to print: every value under a secret-looking key is replaced. */
+export function redactConfig(value: unknown, key = ''): unknown {
+  if (SECRET_KEY.test(key) && value !== null && value !== undefined && value !== false) return '[redacted]';
+  if (Array.isArray(value)) return value.map((item) => redactConfig(item));
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactConfig(v, k)]));
+  return value;
 }
 
 /** Keys no layer names come from a schema default (`util: {}` enables util; its options are the schema's). */

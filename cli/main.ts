@@ -1,5 +1,4 @@
-import { BootError } from '../core/errors.js';
-import { UsageError } from '../core/config/usage-error.js';
+import { BootError, UsageError } from '../core/errors.js';
 import { parseCommandLine, type ParsedCommand } from './args.js';
 import { COMMANDS, commandHelp, usage } from './help.js';
 
@@ -16,8 +15,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const [command, sub] = parsed.command;
   if (parsed.version) {
-    const { packageVersion } = await import('../core/config/package-root.js');
-    process.stdout.write(`${packageVersion()}\n`);
+    const { PACKAGE_ROOT } = await import('../core/config/package-root.js');
+    const { readFileSync } = await import('node:fs');
+    const { version } = JSON.parse(readFileSync(`${PACKAGE_ROOT}/package.json`, 'utf8')) as { version: string };
+    process.stdout.write(`${version}\n`);
     return 0;
   }
   if (command === 'help' && sub !== undefined) {

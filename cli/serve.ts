@@ -1,5 +1,6 @@
 import { createApp, type BridgeApp } from '../core/app.js';
-import { flushLogs } from '../core/log.js';
+import { flushLogs } from '../lib/log-destination.js';
+import { processLogger } from './log.js';
 import type { ParsedCommand } from './args.js';
 import { configFrom } from './config-from.js';
 import { startupErrorLine } from './startup-error.js';
@@ -11,7 +12,7 @@ export async function serve(parsed: ParsedCommand): Promise<number> {
   const { config } = await configFrom(parsed);
   let app: BridgeApp | undefined;
   try {
-    app = await createApp(config);
+    app = await createApp(config, { log: processLogger(config.log) });
     await app.start();
   } catch (error) {
     const line = startupErrorLine(error, config);

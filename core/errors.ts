@@ -1,22 +1,18 @@
 /**
- * The one error type of comfy-bridge. Every failure that reaches a client is a BridgeError with a
- * stable snake_case `code`, an HTTP `status` and a human `detail`; the error middleware turns it
- * into `{"error": code, "detail": detail}`. Wrap low-level causes (`cause`) instead of hiding them,
- * so logs keep the chain while clients see only the sentence.
+ * The one error type: a stable snake_case `code`, an HTTP `status` and a human `detail`, answered as
+ * `{"error": code, "detail": detail}`. Wrap low-level causes (`cause`) so logs keep the chain while clients see
+ * the sentence; `headers` go with the answer (Retry-After), `extra` are more JSON keys (never internals).
  */
 export interface BridgeErrorOptions {
   cause?: unknown;
-  /** Response headers to set with the error (e.g. Retry-After). */
   headers?: Record<string, string>;
-  /** Extra JSON keys sent next to error/detail (never internals). */
   extra?: Record<string, unknown>;
 }
 
 const BRAND = Symbol.for('comfy-bridge.BridgeError');
 
 export class BridgeError extends Error {
-  /** Survives two copies of this module (a plugin loaded through another loader): see isBridgeError. */
-  readonly [BRAND] = true;
+  readonly [BRAND] = true; // survives two copies of this module (a plugin loaded through another loader)
   readonly headers: Record<string, string>;
   readonly extra: Record<string, unknown>;
 
@@ -63,4 +59,9 @@ export class BootError extends Error {
     super(message, options);
     this.name = 'BootError';
   }
+}
+
+/** The command line itself is wrong (unknown flag or command): usage on stderr and exit code 2, not 1. */
+export class UsageError extends BootError {
+  override readonly name = 'UsageError';
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run build`: compile core/, contracts/, plugins/ and plugin-api.ts to dist/ (incremental), then give dist/ the one file compiled
+// `npm run build`: compile core/, lib/, contracts/, plugins/ and plugin-api.ts to dist/ (incremental), then give dist/ the one file compiled
 // code reads from beside it: plugins read their version from ../../package.json, which from
 // dist/plugins/<name>/ is dist/package.json.
 import { execFileSync } from 'node:child_process';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Resolver } from '../core/net/outbound.js';
+import type { Resolver } from '../lib/outbound.js';
 import type { Storage } from '../contracts/storage.js';
 import { startStack, type Answer, type Stack } from './e2e-support.js';
 import { grabbing, providing } from './helpers/fixture-plugins.js';

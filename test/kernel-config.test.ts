@@ -3,9 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, loadConfigWithOrigins, redactConfig } from '../core/config/load.js';
-import { UsageError } from '../core/config/usage-error.js';
-import { BootError } from '../core/errors.js';
+import { loadConfig, loadConfigWithOrigins } from '../core/config/load.js';
+import { redactConfig } from '../cli/check.js';
+import { BootError, UsageError } from '../core/errors.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));

@@ -157,7 +157,8 @@ describe('kernel: plugin loader', () => {
   it('exposes a frozen hook catalog', async () => {
     const app = await createApp(config());
     expect(Object.isFrozen(app.hooks)).to.equal(true);
-    expect(Object.keys(app.hooks)).to.include.members(['ready', 'listening', 'preClose', 'authenticate', 'onError', 'onResponse']);
+    expect(Object.keys(app.hooks)).to.include.members(['ready', 'server', 'listening', 'preClose', 'authenticate', 'onResponse']);
+    expect(Object.keys(app.hooks), 'a hook nothing taps').to.not.include('onError');
     // Domain hooks live on the service that owns them (generations.hooks), not in the kernel.
     expect(Object.keys(app.hooks)).to.not.include.members(['beforeSubmit']);
     await app.close();

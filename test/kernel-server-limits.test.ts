@@ -29,7 +29,7 @@ async function start(server: Record<string, unknown>): Promise<Started> {
   });
   const dataDir = await mkdtemp(join(tmpdir(), 'server-limits-'));
   const config = finishConfig(
-    { server: { host: '127.0.0.1', port: 0, shutdownTimeoutMs: 500, ...server }, dataDir, plugins: { util: {}, 'storage-nedb': { inMemory: true }, upload: {} } },
+    { server: { host: '127.0.0.1', port: 0, shutdownTimeoutMs: 500, ...server }, dataDir, plugins: { util: {}, 'server-limits': {}, 'storage-nedb': { inMemory: true }, upload: {} } },
     { cwd: process.cwd(), configDir: process.cwd() },
   );
   const app = await createApp(config, { plugins: [echo], log: pino({ level: 'info' }, sink) });

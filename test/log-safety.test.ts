@@ -9,7 +9,8 @@ import { Writable } from 'node:stream';
 import { createApp, type BridgeApp } from '../core/app.js';
 import { loadConfig } from '../core/config/load.js';
 import { BridgeError } from '../core/errors.js';
-import { createLogger, droppedLogLines, SafeDestination } from '../core/log.js';
+import { createLogger } from '../core/log.js';
+import { droppedLogLines, SafeDestination } from '../lib/log-destination.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { until } from './helpers/until.js';
 

@@ -48,8 +48,9 @@ describe('upload: expiry', () => {
     expect(await grabbed.storage!.uploads.get(unused)).to.equal(undefined);
     expect(await uploads.find(unused, 'client-1', ANONYMOUS)).to.equal(undefined);
 
-    // Several more sweeps later the used one is still there.
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // A later unused upload expiring too means sweeps ran after the used one was older than expireAfterMs.
+    const later = (await postUpload(bridge.url, form([{ field: 'later', bytes: makePng(6, 6) }]))).body.later as string;
+    await waitFor(async () => !(await exists(uploads.pathOf(later))));
     expect(await exists(uploads.pathOf(used))).to.equal(true);
     const kept = await uploads.find(used, 'client-1', ANONYMOUS);
     expect(kept?.usedBy).to.deep.equal(['gen_test']);

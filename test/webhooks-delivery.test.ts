@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createHmac } from 'node:crypto';
-import type { Resolver } from '../core/net/outbound.js';
+import type { Resolver } from '../lib/outbound.js';
 import { deliveryId } from '../contracts/outbox.js';
 import type { Storage } from '../contracts/storage.js';
 import type { GenerationService } from '../plugins/generations/api.js';

@@ -5,6 +5,7 @@ import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { FrameReader, refusedUpgrade, wsUrl, type Frame } from './ws-client.js';
 import { StubGenerations, stubGenerationsPlugin } from './ws-stub-generations.js';
 import { delay, drainUntilClosed, eventually, grabWsStats, stalledSocket } from './ws-support.js';
+import { ManualClock } from './helpers/manual-clock.js';
 
 /**
  * The ws plugin over real sockets, fed through the real bus by a scriptable generations service that
@@ -17,11 +18,12 @@ describe('ws plugin (real sockets, scripted generations)', () => {
   const readers: FrameReader[] = [];
   const rawSockets: Socket[] = [];
 
-  async function start(options: Record<string, unknown> = {}): Promise<RunningBridge> {
+  async function start(options: Record<string, unknown> = {}, clock?: ManualClock): Promise<RunningBridge> {
     stub = new StubGenerations();
     bridge = await startBridge({
       plugins: { bus: {}, ws: { heartbeatMs: 60_000, ...options } },
       extraPlugins: [stubGenerationsPlugin(stub), grabWsStats(grabbed)],
+      clock,
     });
     return bridge;
   }
@@ -279,23 +281,30 @@ describe('ws plugin (real sockets, scripted generations)', () => {
       expect(ending[1]!.status).to.equal('closed');
     });
 
-    it('generation activity keeps a socket from timing out', async () => {
-      await start({ idleTimeoutMs: 300 });
+    it('generation activity keeps a socket from timing out, while an idle one times out in the same clock time', async () => {
+      const clock = new ManualClock();
+      await start({ idleTimeoutMs: 300 }, clock);
+      const idle = await open('?clientId=beta');
       const reader = await open('?clientId=alpha');
       const gen = stub.add({ clientId: 'alpha', state: 'running', percent: 1 });
       for (let percent = 2; percent < 8; percent++) {
-        await delay(100);
+        await clock.advance(100);
         stub.update(gen.id, { percent });
+        await reader.next((frame) => frame.data?.percent === percent);
       }
+      // 600 ms of clock time, twice the idle timeout: the socket without activity timed out, this one did not.
+      expect((await idle.next((frame) => frame.status === 'error')).details).to.match(/^time out error: /);
       expect(reader.ws.readyState).to.equal(reader.ws.OPEN);
       expect(reader.meaningful().some((frame) => frame.status === 'error')).to.equal(false);
     });
 
     it('keeps the socket of a generation that is queued or inside a silent node open past the idle timeout', async () => {
-      await start({ idleTimeoutMs: 200 });
+      const clock = new ManualClock();
+      await start({ idleTimeoutMs: 200 }, clock);
       const reader = await open('?clientId=alpha');
       const gen = stub.add({ clientId: 'alpha', state: 'queued', percent: 0 });
-      await delay(700);
+      await reader.next((frame) => frame.data?.id === gen.id);
+      await clock.advance(700);
       expect(reader.ws.readyState).to.equal(reader.ws.OPEN);
       expect(reader.meaningful().some((frame) => frame.status === 'error')).to.equal(false);
       stub.update(gen.id, { state: 'completed', percent: 100 });

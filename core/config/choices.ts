@@ -1,10 +1,9 @@
 import { BootError } from '../errors.js';
 import type { PluginManifest } from '../plugin.js';
 
-type Origins = Map<string, string>;
+import { isPlainObject } from './objects.js';
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+type Origins = Map<string, string>;
 
 /**
  * Applies what plugins declare about choosing between them, to the merged config before it is validated:

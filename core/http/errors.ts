@@ -1,12 +1,11 @@
 import type { Logger } from 'pino';
 import type { Context } from 'koa';
 import { BridgeError, internal, isBridgeError } from '../errors.js';
-import type { Hooks } from '../hooks.js';
 
 const CODES: Record<number, string> = { 404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type' };
 
 /** Errors thrown by Koa itself or its libraries carry `status` / `expose`; keep their status, drop internals. */
-function toBridgeError(error: unknown): BridgeError {
+export function toBridgeError(error: unknown): BridgeError {
   if (isBridgeError(error)) return error;
   const e = error as { status?: number; statusCode?: number; expose?: boolean; message?: string };
   const status = e.status ?? e.statusCode;
@@ -46,11 +45,10 @@ const causeText = (error: unknown): string | undefined => {
 };
 
 /** Turns a failure into `{"error", "detail"}` on the response; 5xx causes are logged, never sent. */
-export function mapError(ctx: Context, caught: unknown, hooks: Hooks): void {
+export function mapError(ctx: Context, caught: unknown): void {
   const error = toBridgeError(caught);
   const log = ctx.state.log as Logger;
   logRefusal(log, error, caught);
-  if (hooks.onError.isUsed()) hooks.onError.call(error, ctx);
   ctx.status = error.status;
   ctx.set(error.headers);
   ctx.body = { error: error.code, detail: error.detail, ...error.extra };

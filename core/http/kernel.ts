@@ -1,18 +1,30 @@
 import type { Logger } from 'pino';
 import type { Middleware } from 'koa';
+import { koaBody } from 'koa-body';
+import { badRequest, payloadTooLarge } from '../errors.js';
 import type { Hooks } from '../hooks.js';
-import { jsonBody } from './body.js';
 import { mapError, unanswered } from './errors.js';
 import { logAccess, requestId } from './request-context.js';
 
 /**
- * The kernel's per-request work in one middleware (one async frame instead of three on every
- * request): request id, the JSON body parser when there is a body, `{"error","detail"}` for every
- * failure, then the access line and onResponse. Same order as the three separate middlewares it
- * replaces: the error is mapped (status set) before the access line reads the status.
+ * The kernel's per-request work in one middleware (one async frame on every request): request id, the JSON
+ * body parser when there is a body, `{"error","detail"}` for every failure, then the access line and
+ * onResponse (the error is mapped, status set, before the access line reads the status).
  */
 export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number): Middleware {
-  const parse = jsonBody(bodyLimitBytes);
+  // JSON only: multipart stays unparsed so the upload plugin streams it to disk with its own limits.
+  const parse = koaBody({
+    json: true,
+    jsonStrict: true,
+    jsonLimit: bodyLimitBytes,
+    multipart: false,
+    urlencoded: false,
+    text: false,
+    onError: (error) => {
+      if ((error as { status?: number }).status === 413) throw payloadTooLarge(`the JSON body is larger than ${bodyLimitBytes} bytes`);
+      throw badRequest(`malformed JSON body: ${error.message}`);
+    },
+  }) as unknown as Middleware;
   return async (ctx, next) => {
     const started = performance.now();
     requestId(ctx, log);
@@ -21,7 +33,7 @@ export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number): Middl
       await (ctx.request.length || ctx.get('transfer-encoding') ? parse(ctx, next) : next());
       if (ctx.body === undefined) unanswered(ctx);
     } catch (caught) {
-      mapError(ctx, caught, hooks);
+      mapError(ctx, caught);
     } finally {
       const durationMs = performance.now() - started;
       logAccess(ctx, log, durationMs);

@@ -7,19 +7,12 @@ const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const SECRET_PARAM = /([?&](?:api_key|token|key)=)[^&]*/gi;
 export const loggableUrl = (url: string): string => url.replace(SECRET_PARAM, '$1[redacted]');
 
-/**
- * Fresh request ids: a random prefix per process and a counter. Unique across restarts and
- * processes like a UUID for what the id is for (finding a request's log lines), without a random
- * draw per request.
- */
+/** Fresh ids: a random prefix per process and a counter, unique like a UUID for finding log lines, without a draw per request. */
 const PREFIX = `${randomBytes(6).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x')}-`;
 let counter = 0;
 export const freshRequestId = (): string => PREFIX + (++counter).toString(36);
 
-/**
- * A request id (the caller's X-Request-Id when it is sane, else a fresh one), a child logger
- * carrying it, and the X-Request-Id response header.
- */
+/** A request id (the caller's sane X-Request-Id, else a fresh one), a child logger with it, and the response header. */
 export function requestId(ctx: Context, log: Logger): void {
   const incoming = ctx.req.headers['x-request-id'];
   const reqId = typeof incoming === 'string' && INCOMING_ID.test(incoming) ? incoming : freshRequestId();

@@ -1,29 +1,33 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
+import { WebSocketServer } from 'ws';
 import type { ValidateFunction } from 'ajv';
 import { createAjv, describeErrors } from '../config/ajv.js';
 import { badRequest, BootError, BridgeError, forbidden, unsupportedMediaType } from '../errors.js';
+import { toBridgeError } from './errors.js';
 import type { Hooks } from '../hooks.js';
-import type { HttpRouteDefinition, JsonSchema, RecordedRoute, RouteDefinition, RouteResponse, WebSocketRouteDefinition } from '../plugin.js';
+import type { HttpRouteDefinition, JsonSchema, RecordedRoute, RouteDefinition, RouteResponse, UpgradeRequest, WebSocketRouteDefinition } from '../plugin.js';
 import { ANONYMOUS, hasScope, PUBLIC, type AuthRequest, type Principal } from './principal.js';
-import { WebSocketRoutes } from './upgrade.js';
+import { pendingUpgrades } from './upgrade.js';
 
-/** What both route kinds check before their handler: the caller, its scope, the query. */
-export interface Admission {
+/** What both route kinds check first: the caller, its scope, the query. */
+interface Admission {
   scope: string;
   query: ValidateFunction | undefined;
   numericQuery: Map<string, 'integer' | 'number'>;
 }
 
 /**
- * Mounts plugin routes with their schemas: authenticates, checks the scope, validates query
- * (strings coerced to the schema's types) and body, then runs the handler. Every route is recorded
- * so the OpenAPI document is built from the very schemas that validate requests. Two routes on one
- * method and path stop the boot, naming both plugins.
+ * Plugin routes with their schemas: authenticate, check the scope, validate query (coerced) and body, run the
+ * handler. Each route is recorded so OpenAPI is built from the schemas that validate; a method+path mounted twice
+ * stops the boot naming both plugins.
  */
 export class RouteTable {
   readonly router = new Router();
-  readonly websockets: WebSocketRoutes;
+  /** One per websocket route; closed at shutdown. */
+  readonly websockets: WebSocketServer[] = [];
+  /** Shutdown began: new websockets are refused. */
+  closing = false;
   readonly #recorded: RecordedRoute[] = [];
   readonly #owners = new Map<string, string>();
   /** Routes without parameters, by "METHOD /path": a request on one skips the router's regex walk. */
@@ -31,15 +35,9 @@ export class RouteTable {
   readonly #queryAjv = createAjv({ coerceTypes: 'array' });
   readonly #bodyAjv = createAjv();
 
-  constructor(private readonly hooks: Hooks) {
-    this.websockets = new WebSocketRoutes((admission, request) => this.admit(admission, request));
-  }
+  constructor(private readonly hooks: Hooks) {}
 
-  /**
-   * The routing middleware: a request on an exact path a route mounts (the common case) goes straight
-   * to it; anything else (parameters, a trailing slash, another case, HEAD, an unknown path or
-   * method) goes through the router, which also answers 404, 405 and 501.
-   */
+  /** Exact paths (the common case) skip the router; the rest goes through it, which also answers 404, 405 and 501. */
   dispatch(): Middleware {
     const routed = this.router.routes() as unknown as Middleware;
     const allowed = this.router.allowedMethods() as unknown as Middleware;
@@ -53,9 +51,7 @@ export class RouteTable {
     };
   }
 
-  recorded(): readonly RecordedRoute[] {
-    return this.#recorded;
-  }
+  recorded = (): readonly RecordedRoute[] => this.#recorded;
 
   add(plugin: string, definition: RouteDefinition<JsonSchema, JsonSchema>): void {
     const method = definition.method === 'ws' ? 'get' : definition.method;
@@ -70,7 +66,7 @@ export class RouteTable {
   }
 
   /** Authenticates the caller, checks its scope and validates the query; for HTTP requests and upgrades alike. */
-  async admit(admission: Admission, request: AuthRequest): Promise<{ principal: Principal; query: Record<string, unknown> }> {
+  async #admit(admission: Admission, request: AuthRequest): Promise<{ principal: Principal; query: Record<string, unknown> }> {
     const principal = admission.scope === 'public' ? PUBLIC : await this.#authenticate(request, admission.scope);
     const query = admission.query ? (validated(admission.query, plainNumbers({ ...request.query }, admission.numericQuery), 'query parameter') as Record<string, unknown>) : {};
     return { principal, query };
@@ -80,7 +76,7 @@ export class RouteTable {
     const { handler, ...described } = definition;
     const body = this.#compile(this.#bodyAjv, definition.body, plugin, definition);
     const run = async (ctx: Context) => {
-      const admitted = await this.admit(admission, authRequest(ctx));
+      const admitted = await this.#admit(admission, authRequest(ctx));
       ctx.state.principal = admitted.principal;
       if (admission.query) ctx.state.query = admitted.query;
       if (body) ctx.state.body = validated(body, requestBody(ctx), 'body field');
@@ -93,11 +89,26 @@ export class RouteTable {
 
   #addWebSocket(plugin: string, definition: WebSocketRouteDefinition, admission: Admission): void {
     const { open: _open, accept: _accept, refused: _refused, maxPayload: _maxPayload, method: _method, ...described } = definition;
-    this.websockets.add(definition, admission);
-    // A plain GET (no upgrade) passes the same checks, then learns it must upgrade.
+    // No compression (CPU per socket, zip bombs); the sockets are the plugin's to track.
+    const server = new WebSocketServer({ noServer: true, maxPayload: definition.maxPayload, perMessageDeflate: false, clientTracking: false });
+    this.websockets.push(server);
     this.router.get(definition.path, async (ctx: Context) => {
-      await this.admit(admission, authRequest(ctx));
-      throw new BridgeError(426, 'upgrade_required', `open ${definition.path} as a websocket (ws://host${definition.path}?…)`, { headers: { Upgrade: 'websocket' } });
+      const pending = pendingUpgrades.get(ctx.req);
+      try {
+        const admitted = await this.#admit(admission, authRequest(ctx));
+        // A plain GET passes the same checks, then learns it must upgrade.
+        if (!pending) throw new BridgeError(426, 'upgrade_required', `open ${definition.path} as a websocket (ws://host${definition.path}?…)`, { headers: { Upgrade: 'websocket' } });
+        if (this.closing) throw new BridgeError(503, 'unavailable', 'the server is shutting down', { headers: { 'Retry-After': '5' } });
+        const upgrade: UpgradeRequest = { ...admitted, request: ctx.req };
+        await definition.accept?.(upgrade);
+        ctx.status = 101;
+        ctx.respond = false;
+        ctx.res.detachSocket(pending.socket);
+        server.handleUpgrade(ctx.req, pending.socket, pending.head, (socket) => definition.open(socket, upgrade));
+      } catch (error) {
+        if (pending) definition.refused?.(toBridgeError(error));
+        throw error;
+      }
     });
     const responses: Record<string, RouteResponse> = { '101': { description: 'Switching to the websocket protocol.' }, ...definition.responses };
     responses['426'] ??= { description: 'Sent without a websocket upgrade.' };
@@ -108,9 +119,7 @@ export class RouteTable {
     // Parameter names do not make two paths different: /a/:x and /a/:y match the same requests.
     const key = `${method.toUpperCase()} ${path.replace(/:[A-Za-z0-9_]+/g, ':')}`;
     const owner = this.#owners.get(key);
-    if (owner !== undefined) {
-      throw new BootError(`plugin "${plugin}" mounts ${method.toUpperCase()} ${path}, which plugin "${owner}" already mounts`);
-    }
+    if (owner !== undefined) throw new BootError(`plugin "${plugin}" mounts ${method.toUpperCase()} ${path}, which plugin "${owner}" already mounts`);
     this.#owners.set(key, plugin);
   }
 
@@ -134,25 +143,15 @@ const authRequest = (ctx: Context): AuthRequest => ({ method: ctx.method, path: 
 
 /** Query keys whose schema type is integer or number. */
 function numericKeys(schema: object | undefined): Map<string, 'integer' | 'number'> {
-  const properties = ((schema as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties ?? {}) as Record<string, { type?: unknown }>;
-  const keys = new Map<string, 'integer' | 'number'>();
-  for (const [key, property] of Object.entries(properties)) {
-    if (property.type === 'integer' || property.type === 'number') keys.set(key, property.type);
-  }
-  return keys;
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties ?? {};
+  return new Map(Object.entries(properties).flatMap(([key, { type }]) => (type === 'integer' || type === 'number' ? [[key, type] as const] : [])));
 }
 
 const PLAIN = { integer: /^-?\d+$/, number: /^-?\d+(\.\d+)?$/ };
 
-/**
- * ajv coerces with Number(), which also reads "1e1", "0x10" and " 7 " as numbers; a query number is
- * written in plain decimal digits or refused, naming the key.
- */
+/** ajv's Number() also reads "1e1", "0x10" and " 7 ": a query number must be plain decimal digits. */
 function plainNumbers(query: Record<string, unknown>, keys: Map<string, 'integer' | 'number'>): Record<string, unknown> {
-  for (const [key, type] of keys) {
-    const raw = query[key];
-    if (typeof raw === 'string' && !PLAIN[type].test(raw)) throw badRequest(`invalid query parameter: ${key} must be ${type}`);
-  }
+  for (const [key, type] of keys) if (typeof query[key] === 'string' && !PLAIN[type].test(query[key])) throw badRequest(`invalid query parameter: ${key} must be ${type}`);
   return query;
 }
 

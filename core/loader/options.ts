@@ -1,6 +1,6 @@
 import { BootError } from '../errors.js';
 import { createAjv, describeErrors } from '../config/ajv.js';
-import { deepFreeze } from '../config/load.js';
+import { deepFreeze } from '../config/objects.js';
 import type { EnabledPlugin } from './resolve.js';
 
 const ajv = createAjv();

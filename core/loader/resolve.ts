@@ -19,8 +19,7 @@ export async function resolvePlugins(config: BridgeConfig, extra: readonly Plugi
   const byName = new Map<string, PluginManifest<Record<string, unknown>>>();
   const add = (manifest: unknown, origin: string): void => {
     const checked = checkManifest(manifest, origin);
-    const existing = byName.get(checked.name);
-    if (existing) throw new BootError(`two plugins are named "${checked.name}" (${origin} and an earlier one); plugin names must be unique`);
+    if (byName.has(checked.name)) throw new BootError(`two plugins are named "${checked.name}" (${origin} and an earlier one); plugin names must be unique`);
     byName.set(checked.name, checked);
   };
 
@@ -41,10 +40,7 @@ export async function resolvePlugins(config: BridgeConfig, extra: readonly Plugi
  * `flags` they declare are known before the config is finished (a variable may enable a plugin).
  */
 export async function knownManifests(pluginModules: readonly string[]): Promise<PluginManifest<never>[]> {
-  const names = readdirSync(BUILT_IN_DIR, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && /^[a-z0-9][a-z0-9-]*$/.test(entry.name))
-    .map((entry) => entry.name)
-    .sort();
+  const names = readdirSync(BUILT_IN_DIR, { withFileTypes: true }).filter((entry) => entry.isDirectory() && NAME.test(entry.name)).map((entry) => entry.name).sort();
   const manifests: PluginManifest<never>[] = [];
   for (const name of names) manifests.push(checkManifest(await importBuiltIn(name), `plugins/${name}`) as PluginManifest<never>);
   for (const specifier of pluginModules) manifests.push(checkManifest(await importDefault(specifier), `module ${specifier}`) as PluginManifest<never>);
@@ -52,7 +48,7 @@ export async function knownManifests(pluginModules: readonly string[]): Promise<
 }
 
 async function importBuiltIn(name: string): Promise<unknown> {
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new BootError(`config names plugin "${name}", which is not a valid plugin name`);
+  if (!NAME.test(name)) throw new BootError(`config names plugin "${name}", which is not a valid plugin name`);
   const file = ['index.ts', 'index.js'].map((f) => `${BUILT_IN_DIR}${name}/${f}`).find((path) => existsSync(path));
   if (!file) throw new BootError(`config names plugin "${name}", which does not exist (no plugins/${name}/index.ts)`);
   return importDefault(pathToFileURL(file).href);
@@ -81,27 +77,24 @@ function fromWorkingDir(name: string): string {
   }
 }
 
+const NAME = /^[a-z0-9][a-z0-9-]*$/;
+const SETTING_NAME = { env: /^COMFY_BRIDGE_[A-Z0-9_]+$/, flags: /^[a-z][a-z0-9-]*$/ };
+
 /** Programmer mistakes in a manifest fail loudly at boot (hapi's habit). */
 function checkManifest(value: unknown, origin: string): PluginManifest<Record<string, unknown>> {
   const m = value as Partial<PluginManifest<Record<string, unknown>>> | undefined;
   if (typeof m !== 'object' || m === null) throw new BootError(`${origin} has no default export plugin manifest`);
-  if (typeof m.name !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(m.name)) {
-    throw new BootError(`${origin}: plugin manifest needs a "name" of lowercase letters, digits and dashes`);
-  }
-  if (typeof m.register !== 'function') throw new BootError(`plugin "${m.name}" (${origin}) has no register() function`);
+  if (typeof m.name !== 'string' || !NAME.test(m.name)) throw new BootError(`${origin}: plugin manifest needs a "name" of lowercase letters, digits and dashes`);
+  const wrong = (what: string) => new BootError(`plugin "${m.name}"${what}`);
+  if (typeof m.register !== 'function') throw wrong(` (${origin}) has no register() function`);
   for (const key of ['dependencies', 'optionalDependencies', 'provides'] as const) {
     const list = m[key];
-    if (list !== undefined && (!Array.isArray(list) || list.some((item) => typeof item !== 'string'))) {
-      throw new BootError(`plugin "${m.name}": "${key}" must be an array of names`);
-    }
+    if (list !== undefined && (!Array.isArray(list) || list.some((item) => typeof item !== 'string'))) throw wrong(`: "${key}" must be an array of names`);
   }
   for (const key of ['env', 'flags'] as const) {
-    const declared = m[key];
-    if (declared === undefined) continue;
-    const pattern = key === 'env' ? /^COMFY_BRIDGE_[A-Z0-9_]+$/ : /^[a-z][a-z0-9-]*$/;
-    for (const [name, setting] of Object.entries(declared)) {
-      if (!pattern.test(name)) throw new BootError(`plugin "${m.name}": ${key} "${name}" must match ${String(pattern)}`);
-      if (typeof setting?.key !== 'string' || !setting.key) throw new BootError(`plugin "${m.name}": ${key} "${name}" needs a "key" (the option it sets)`);
+    for (const [name, setting] of Object.entries(m[key] ?? {})) {
+      if (!SETTING_NAME[key].test(name)) throw wrong(`: ${key} "${name}" must match ${String(SETTING_NAME[key])}`);
+      if (typeof setting?.key !== 'string' || !setting.key) throw wrong(`: ${key} "${name}" needs a "key" (the option it sets)`);
     }
   }
   return m as PluginManifest<Record<string, unknown>>;

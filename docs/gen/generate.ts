@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createApp } from '../../core/app.js';
 import { loadConfig } from '../../core/config/load.js';
 import { kernelSchema } from '../../core/config/schema.js';
-import { ENV_VARIABLES } from '../../core/config/env.js';
+import { KERNEL_ENV } from '../../core/config/env.js';
 import type { PluginManifest } from '../../core/plugin.js';
 import { buildDocument } from '../../plugins/openapi/build-document.js';
 import { DESCRIPTION } from '../../plugins/openapi/description.js';
@@ -56,7 +56,7 @@ async function apiPage(): Promise<{ markdown: string; document: Record<string, u
 
 function configurationPage(plugins: PluginManifest[]): string {
   const pluginEnv = plugins.flatMap((p) => Object.entries(p.env ?? {}).map(([variable, s]) => ({ variable, path: ['plugins', p.name, s.key], description: s.description })));
-  const env = [...ENV_VARIABLES, ...pluginEnv].map((v) => `| \`${v.variable}\` | \`${v.path.join('.')}\` | ${v.description} |`).join('\n');
+  const env = [...KERNEL_ENV.map((s) => ({ variable: s.name, path: s.path, description: s.description })), ...pluginEnv].map((v) => `| \`${v.variable}\` | \`${v.path.join('.')}\` | ${v.description} |`).join('\n');
   const flags = plugins.flatMap((p) => Object.entries(p.flags ?? {}).map(([name, s]) => `\`--${name} ${s.value ?? 'VALUE'}\``));
   const sections = plugins
     .map((p) => `### \`plugins.${p.name}\`\n\n${prose(p.description)}\n\n${rowsToMarkdown(schemaRows(p.options))}`)

@@ -1,6 +1,6 @@
+import { Type, type Static } from '@sinclair/typebox';
 import { BootError } from '../../core/errors.js';
 import type { Scope } from '../../contracts/auth.js';
-import type { JsonSchema } from '../../core/plugin.js';
 import { KEY_WEBHOOK_SCHEMA, type KeyWebhookSettings } from '../../contracts/outbox.js';
 
 /** One configured API key, as the operator wrote it (the key itself never leaves this plugin). */
@@ -12,72 +12,58 @@ export interface KeySpec {
   webhook?: KeyWebhookSettings;
 }
 
-/** A key object as the config file may write it (scopes default to client). */
-export type KeyEntry = Omit<KeySpec, 'scopes'> & { scopes?: Scope[] };
-
-export interface AuthOptions {
-  /** Objects, compact strings ("key:admin"), or one compact string "key1:admin,key2:client" (COMFY_BRIDGE_API_KEYS). */
-  keys: string | (string | KeyEntry)[];
-  /** A clientId binding expires this long after the last generation or upload that used it. */
-  bindingTtlMs: number;
-  /** Most clientIds one API key may hold bound at once. */
-  maxBoundClientIds: number;
-}
-
 const SCOPES: readonly Scope[] = ['client', 'admin'];
 /** Keys go in headers and query strings: printable ASCII without spaces keeps them intact everywhere. */
 const KEY_CHARACTERS = /^[\x21-\x7e]+$/;
 export const MIN_KEY_LENGTH = 16;
 
-const keyObject: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['key'],
-  properties: {
-    id: {
-      type: 'string',
-      pattern: '^[A-Za-z0-9._:-]{1,64}$',
-      description: 'Names the key in logs and as the owner of generations; defaults to a short prefix of its SHA-256.',
-    },
-    key: { type: 'string', description: `The secret itself, at least ${MIN_KEY_LENGTH} characters.` },
-    scopes: {
-      type: 'array',
-      items: { enum: [...SCOPES] },
-      minItems: 1,
-      uniqueItems: true,
-      default: ['client'],
-      description: 'client: use the API with its own clientIds; admin: everything (free, every client, full history).',
-    },
-    webhook: KEY_WEBHOOK_SCHEMA,
+const keyObject = Type.Object(
+  {
+    id: Type.Optional(
+      Type.String({ pattern: '^[A-Za-z0-9._:-]{1,64}$', description: 'Names the key in logs and as the owner of generations; defaults to a short prefix of its SHA-256.' }),
+    ),
+    key: Type.String({ description: `The secret itself, at least ${MIN_KEY_LENGTH} characters.` }),
+    // Optional in the type: ajv applies no defaults inside anyOf branches (fromObject fills it).
+    scopes: Type.Optional(
+      Type.Array(Type.Unsafe<Scope>({ enum: [...SCOPES] }), {
+        minItems: 1,
+        uniqueItems: true,
+        default: ['client'],
+        description: 'client: use the API with its own clientIds; admin: everything (free, every client, full history).',
+      }),
+    ),
+    webhook: Type.Optional(Type.Unsafe<KeyWebhookSettings>(KEY_WEBHOOK_SCHEMA)),
   },
-};
+  { additionalProperties: false },
+);
 
-export const optionsSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['keys'],
-  properties: {
-    keys: {
+/** A key object as the config file may write it (scopes default to client). */
+export type KeyEntry = Static<typeof keyObject>;
+
+export const optionsSchema = Type.Object(
+  {
+    /** Objects, compact strings ("key:admin"), or one compact string "key1:admin,key2:client" (COMFY_BRIDGE_API_KEYS). */
+    keys: Type.Union([Type.String(), Type.Array(Type.Union([Type.String(), keyObject]))], {
       description:
         'API keys. Either a list of {id?, key, scopes} (or compact "key:scope" strings), or one string ' +
         '"key1:admin,key2:client" as COMFY_BRIDGE_API_KEYS gives it. A key without ":scope" is a client key; ' +
         '"key:admin+client" names both scopes. In the compact form a key cannot contain "," or ":".',
-      anyOf: [{ type: 'string' }, { type: 'array', items: { anyOf: [{ type: 'string' }, keyObject] } }],
-    },
-    bindingTtlMs: {
-      type: 'integer',
+    }),
+    bindingTtlMs: Type.Integer({
       minimum: 1000,
       default: 24 * 60 * 60 * 1000,
       description: 'A clientId stays bound to a key this long after the last generation or upload with it; then any key may take it.',
-    },
-    maxBoundClientIds: {
-      type: 'integer',
+    }),
+    maxBoundClientIds: Type.Integer({
       minimum: 1,
       default: 10_000,
       description: 'Most clientIds one key may hold bound at once; a generate or upload on a new clientId past it answers 429.',
-    },
+    }),
   },
-};
+  { additionalProperties: false },
+);
+
+export type AuthOptions = Static<typeof optionsSchema>;
 
 /** Turns every accepted form into KeySpecs and checks them; messages name the entry, never the key. */
 export function parseKeys(keys: AuthOptions['keys']): KeySpec[] {

@@ -1,30 +1,19 @@
-import type { JsonSchema } from '../../core/plugin.js';
+import { Type, type Static } from '@sinclair/typebox';
 
-export interface BusPostgresOptions {
-  url: string;
-  poolSize: number;
-  connectTimeoutMs: number;
-  statementTimeoutMs: number;
-  replayWindow: number;
-  replayWindowMs: number;
-  pruneIntervalMs: number;
-}
+const int = (minimum: number, def: number, description: string, maximum?: number) =>
+  Type.Integer({ minimum, ...(maximum === undefined ? {} : { maximum }), default: def, description });
 
-export const optionsSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['url'],
-  properties: {
-    url: {
-      type: 'string',
-      pattern: '^postgres(ql)?://',
-      description: 'Connection string (COMFY_BRIDGE_DATABASE_URL sets it), usually the same database as storage-postgres.',
-    },
-    poolSize: { type: 'integer', minimum: 1, maximum: 1000, default: 4, description: 'Connections for publishing and replay, besides the one LISTEN connection.' },
-    connectTimeoutMs: { type: 'integer', minimum: 100, default: 5000, description: 'How long to wait for a connection.' },
-    statementTimeoutMs: { type: 'integer', minimum: 100, default: 5000, description: 'A slower publish or replay is cancelled by the server.' },
-    replayWindow: { type: 'integer', minimum: 0, maximum: 100_000, default: 200, description: 'Messages kept per topic for replay (`&since=`).' },
-    replayWindowMs: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 300_000, description: 'Oldest message kept for replay.' },
-    pruneIntervalMs: { type: 'integer', minimum: 1000, default: 30_000, description: 'How often messages outside the replay window are deleted.' },
+export const optionsSchema = Type.Object(
+  {
+    url: Type.String({ pattern: '^postgres(ql)?://', description: 'Connection string (COMFY_BRIDGE_DATABASE_URL sets it), usually the same database as storage-postgres.' }),
+    poolSize: int(1, 4, 'Connections for publishing and replay, besides the one LISTEN connection.', 1000),
+    connectTimeoutMs: int(100, 5000, 'How long to wait for a connection.'),
+    statementTimeoutMs: int(100, 5000, 'A slower publish or replay is cancelled by the server.'),
+    replayWindow: int(0, 200, 'Messages kept per topic for replay (`&since=`).', 100_000),
+    replayWindowMs: int(0, 300_000, 'Oldest message kept for replay.', 86_400_000),
+    pruneIntervalMs: int(1000, 30_000, 'How often messages outside the replay window are deleted.'),
   },
-};
+  { additionalProperties: false },
+);
+
+export type BusPostgresOptions = Static<typeof optionsSchema>;

@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { definePlugin } from '../../core/plugin.js';
 import type { Principal } from '../../contracts/auth.js';
 import { badRequest, notFound } from '../../core/errors.js';
@@ -15,7 +16,7 @@ export default definePlugin({
   name: PLUGIN,
   description: 'GET /execution-info — the latest (or a named) generation as a status frame, for REST polling.',
   dependencies: ['generations'],
-  options: { type: 'object', additionalProperties: false, properties: {} },
+  options: Type.Object({}, { additionalProperties: false }),
   register(ctx) {
     const generations = ctx.use('generations');
     ctx.route({

@@ -15,7 +15,7 @@ import { KeyQuotas } from './quotas.js';
 import { requireCapableBackend } from './capable-backend.js';
 import { checkImageInputs, shippedImageInputs } from './image-inputs.js';
 import { storeRemoteImages } from './remote-images.js';
-import type { Resolver } from '../../core/net/outbound.js';
+import type { Resolver } from '../../lib/outbound.js';
 import { describeInputErrors, InputValidators } from './input-validator.js';
 import type { GenerateOptions } from './options.js';
 import type { WebhookService } from '../../plugins/webhooks/api.js';

@@ -2,7 +2,7 @@ import type { Principal } from '../../contracts/auth.js';
 import type { UploadService } from '../../plugins/upload/api.js';
 import type { WorkflowInput } from '../../plugins/workflows/api.js';
 import { BridgeError, badRequest, payloadTooLarge } from '../../core/errors.js';
-import { OutboundRefused, OutboundTooLarge, outboundRequest, type Resolver } from '../../core/net/outbound.js';
+import { OutboundRefused, OutboundTooLarge, outboundRequest, type Resolver } from '../../lib/outbound.js';
 import type { ImageInputOptions } from './options.js';
 
 export interface RemoteImages {

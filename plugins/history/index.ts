@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import type { Context } from 'koa';
 import { ANONYMOUS, isAdmin, type Principal } from '../../contracts/auth.js';
 import { GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
@@ -22,7 +23,7 @@ export default definePlugin({
   dependencies: ['storage'],
   // Result URLs come from the results service (their one owner) when it is loaded.
   optionalDependencies: ['results', 'access'],
-  options: { type: 'object', additionalProperties: false, properties: {} },
+  options: Type.Object({}, { additionalProperties: false }),
   register(ctx) {
     const storage = ctx.use('storage');
 

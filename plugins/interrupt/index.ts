@@ -1,7 +1,8 @@
+import { Type } from '@sinclair/typebox';
 import { ANONYMOUS, type Principal } from '../../contracts/auth.js';
 import { FINAL_STATES, GENERATION_STATES } from '../../contracts/generation.js';
 import { badRequest } from '../../core/errors.js';
-import { fromQueryOrBody } from '../../core/http/query-or-body.js';
+import { fromQueryOrBody } from '../../lib/query-or-body.js';
 import { ERROR_BODY } from '../../core/http/schemas.js';
 import { CLIENT_ID, GENERATION_ID } from '../../contracts/schemas.js';
 import { definePlugin, type JsonSchema } from '../../core/plugin.js';
@@ -30,7 +31,7 @@ export default definePlugin({
   description: "POST /interrupt — cancels a client's current generation (queued: removed; running: targeted interrupt).",
   dependencies: ['generations'],
   optionalDependencies: ['access', 'storage'],
-  options: { type: 'object', additionalProperties: false, properties: {} },
+  options: Type.Object({}, { additionalProperties: false }),
   register(ctx) {
     const generations = ctx.use('generations');
 

@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import type { Context } from 'koa';
 import { definePlugin } from '../../core/plugin.js';
 import { conflict } from '../../core/errors.js';
@@ -32,7 +33,7 @@ export default definePlugin({
   name: PLUGIN,
   description: 'GET /history?clientId=X answers as the original bridge: a multipart bundle of the latest result files.',
   dependencies: ['history', 'generations', 'results'],
-  options: { type: 'object', additionalProperties: false, properties: {} },
+  options: Type.Object({}, { additionalProperties: false }),
   register(ctx) {
     const generations = ctx.use('generations');
     const results = ctx.use('results');

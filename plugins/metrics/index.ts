@@ -1,29 +1,25 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Context } from 'koa';
-import { droppedLogLines } from '../../core/log.js';
+import { droppedLogLines } from '../../lib/log-destination.js';
+import { Type } from '@sinclair/typebox';
 import { definePlugin } from '../../core/plugin.js';
 
 const PLUGIN = 'metrics';
-
-interface MetricsOptions {
-  scope: 'public' | 'admin';
-}
 
 /**
  * GET /metrics in Prometheus text. A registry per app (not prom-client's global one), so several apps
  * in one process (tests, embedders) never collide.
  */
-export default definePlugin<MetricsOptions>({
+export default definePlugin({
   name: PLUGIN,
   description: 'GET /metrics — Prometheus text: HTTP, generations, backends, websockets, uploads, process.',
   optionalDependencies: ['generations', 'transport', 'wsStats', 'webhooks'],
-  options: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      scope: { enum: ['public', 'admin'], default: 'public', description: 'Who may read /metrics (admin needs an admin key when auth is on).' },
+  options: Type.Object(
+    {
+      scope: Type.Unsafe<'public' | 'admin'>({ enum: ['public', 'admin'], default: 'public', description: 'Who may read /metrics (admin needs an admin key when auth is on).' }),
     },
-  },
+    { additionalProperties: false },
+  ),
   register(ctx) {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'comfy_bridge_' });

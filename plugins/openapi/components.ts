@@ -1,4 +1,5 @@
 import type { JsonSchema } from '../../core/plugin.js';
+import { isPlainObject as isObject } from '../../lib/objects.js';
 
 const NAME = /^[A-Za-z][A-Za-z0-9._-]*$/;
 
@@ -51,4 +52,3 @@ export class Components {
   }
 }
 
-const isObject = (value: unknown): value is JsonSchema => typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { definePlugin } from '../../core/plugin.js';
@@ -24,7 +25,7 @@ export default definePlugin({
   name: PLUGIN,
   description: 'OpenAPI 3.1 document of the mounted routes and a browsable reference at /docs.',
   optionalDependencies: ['workflows'],
-  options: { type: 'object', additionalProperties: false, properties: {} },
+  options: Type.Object({}, { additionalProperties: false }),
   register(ctx) {
     let redoc: Buffer | undefined;
     const document = () =>

@@ -1,29 +1,22 @@
+import { Type } from '@sinclair/typebox';
 import { definePlugin } from '../../core/plugin.js';
 import { loadApp } from './build.js';
 import { playgroundPage } from './page.js';
 
 const PLUGIN = 'playground';
 
-interface PlaygroundOptions {
-  /** Rows of recent history the page shows. */
-  historyLimit: number;
-}
-
 /**
  * GET /playground: try a workflow in the browser without writing code — a form generated from
  * /workflow-info, live progress from the websocket, results inline, interrupt, recent history.
  * On in the default config; a production config turns it off with `playground: false`.
  */
-export default definePlugin<PlaygroundOptions>({
+export default definePlugin({
   name: PLUGIN,
   description: 'GET /playground — a page to try workflows: generated form, live progress, results, history.',
-  options: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      historyLimit: { type: 'integer', minimum: 1, maximum: 100, default: 12, description: 'Rows of recent history the page shows.' },
-    },
-  },
+  options: Type.Object(
+    { historyLimit: Type.Integer({ minimum: 1, maximum: 100, default: 12, description: 'Rows of recent history the page shows.' }) },
+    { additionalProperties: false },
+  ),
   register(ctx) {
     const page = playgroundPage(ctx.options.historyLimit);
     let app: Promise<Buffer> | undefined;

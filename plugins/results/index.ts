@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { join } from 'node:path';
 import type { Context } from 'koa';
 import { ANONYMOUS, type Principal } from '../../contracts/auth.js';
@@ -29,7 +30,7 @@ export default definePlugin({
   // Files go through a blob store: a plugin's (an object store, later) when one is enabled, else the data dir.
   optionalDependencies: ['blobs'],
   provides: ['results'],
-  options: { type: 'object', additionalProperties: false, properties: {} },
+  options: Type.Object({}, { additionalProperties: false }),
   register(ctx) {
     const storage = ctx.use('storage');
     const { server } = ctx.config;

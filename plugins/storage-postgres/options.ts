@@ -1,67 +1,40 @@
-import type { JsonSchema } from '../../core/plugin.js';
+import { Type, type Static } from '@sinclair/typebox';
 
-export interface RetentionOptions {
-  /** Finished generations older than this are deleted (null: keep regardless of age). */
-  maxAgeDays: number | null;
-  /** Only the newest maxRows generations are kept (null: no limit). */
-  maxRows: number | null;
-  intervalMs: number;
-}
+const int = (minimum: number, def: number, description: string, maximum?: number) =>
+  Type.Integer({ minimum, ...(maximum === undefined ? {} : { maximum }), default: def, description });
 
-export interface StoragePostgresOptions {
-  url: string;
-  poolSize: number;
-  statementTimeoutMs: number;
-  connectTimeoutMs: number;
-  idleTimeoutMs: number;
-  healthIntervalMs: number;
-  applicationName: string;
-  leaseMs: number;
-  retention: RetentionOptions;
-}
+const retention = Type.Object(
+  {
+    /** null: keep regardless of age. */
+    maxAgeDays: Type.Unsafe<number | null>({ type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'Delete finished generations older than this; null keeps all.' }),
+    /** null: no limit. */
+    maxRows: Type.Unsafe<number | null>({ type: ['integer', 'null'], minimum: 1, default: null, description: 'Keep only the newest N generations; null keeps all.' }),
+    intervalMs: int(1000, 3600000, 'How often retention runs.'),
+  },
+  { additionalProperties: false, default: {}, description: 'Which finished generations (and their result folders) are deleted, checked on a schedule by one instance at a time.' },
+);
 
-export const optionsSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['url'],
-  properties: {
-    url: {
-      type: 'string',
+export const optionsSchema = Type.Object(
+  {
+    url: Type.String({
       pattern: '^postgres(ql)?://',
       description: 'Connection string, e.g. postgres://bridge:secret@db:5432/bridge (sslmode=require and the like go in its query).',
-    },
-    poolSize: { type: 'integer', minimum: 1, maximum: 1000, default: 10, description: 'Connections this instance keeps open at most.' },
-    statementTimeoutMs: {
-      type: 'integer',
-      minimum: 100,
-      default: 10000,
-      description: 'A statement running longer is cancelled by the server (the request fails with 500 instead of hanging).',
-    },
-    connectTimeoutMs: { type: 'integer', minimum: 100, default: 5000, description: 'How long to wait for a connection (new or from the pool).' },
-    idleTimeoutMs: { type: 'integer', minimum: 1000, default: 30000, description: 'An idle pooled connection is closed after this long.' },
-    healthIntervalMs: {
-      type: 'integer',
-      minimum: 100,
-      default: 5000,
-      description: 'How often the database is pinged; /ready reports storage down after a failed ping.',
-    },
-    applicationName: { type: 'string', minLength: 1, default: 'comfy-bridge', description: 'application_name shown in pg_stat_activity.' },
-    leaseMs: {
-      type: 'integer',
-      minimum: 1000,
-      default: 6000,
-      description: 'How long an instance owns the unfinished generations it follows unless it renews (every third of it); a survivor claims those of a dead instance once this runs out.',
-    },
-    retention: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      description: 'Which finished generations (and their result folders) are deleted, checked on a schedule by one instance at a time.',
-      properties: {
-        maxAgeDays: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'Delete finished generations older than this; null keeps all.' },
-        maxRows: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Keep only the newest N generations; null keeps all.' },
-        intervalMs: { type: 'integer', minimum: 1000, default: 3600000, description: 'How often retention runs.' },
-      },
-    },
+    }),
+    poolSize: int(1, 10, 'Connections this instance keeps open at most.', 1000),
+    statementTimeoutMs: int(100, 10000, 'A statement running longer is cancelled by the server (the request fails with 500 instead of hanging).'),
+    connectTimeoutMs: int(100, 5000, 'How long to wait for a connection (new or from the pool).'),
+    idleTimeoutMs: int(1000, 30000, 'An idle pooled connection is closed after this long.'),
+    healthIntervalMs: int(100, 5000, 'How often the database is pinged; /ready reports storage down after a failed ping.'),
+    applicationName: Type.String({ minLength: 1, default: 'comfy-bridge', description: 'application_name shown in pg_stat_activity.' }),
+    leaseMs: int(
+      1000,
+      6000,
+      'How long an instance owns the unfinished generations it follows unless it renews (every third of it); a survivor claims those of a dead instance once this runs out.',
+    ),
+    retention,
   },
-};
+  { additionalProperties: false },
+);
+
+export type RetentionOptions = Static<typeof retention>;
+export type StoragePostgresOptions = Static<typeof optionsSchema>;

@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { readFileSync } from 'node:fs';
 import { definePlugin } from '../../core/plugin.js';
 import { mountReady } from './ready.js';
@@ -11,7 +12,7 @@ export default definePlugin({
   name: PLUGIN,
   description: 'GET /health (liveness, version) and GET /ready (storage and backends).',
   optionalDependencies: ['storage', 'transport'],
-  options: { type: 'object', additionalProperties: false, properties: {} },
+  options: Type.Object({}, { additionalProperties: false }),
   register(ctx) {
     ctx.route({
       method: 'get',

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BootError } from '../../core/errors.js';
 import { definePlugin } from '../../core/plugin.js';
-import type { OutboundPolicy } from '../../core/net/outbound.js';
+import type { OutboundPolicy } from '../../lib/outbound.js';
 import type { OutboxDelivery } from '../../contracts/outbox.js';
 import type { WebhookService } from './api.js';
 import { Dispatcher } from './dispatcher.js';

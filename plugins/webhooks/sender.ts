@@ -1,5 +1,5 @@
 import type { OutboxDelivery } from '../../contracts/outbox.js';
-import { outboundRequest, OutboundRefused, type OutboundPolicy } from '../../core/net/outbound.js';
+import { outboundRequest, OutboundRefused, type OutboundPolicy } from '../../lib/outbound.js';
 import { signedHeaders } from './signing.js';
 import { checkReceiver } from './targets.js';
 

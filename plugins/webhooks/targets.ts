@@ -3,13 +3,13 @@ import { lookup } from 'node:dns/promises';
 import type { Principal } from '../../contracts/auth.js';
 import { TERMINAL_WEBHOOK_EVENTS, type KeyWebhooks, type WebhookRequest } from '../../contracts/outbox.js';
 import { badRequest } from '../../core/errors.js';
-import { checkOutboundUrl, internalAddressKind, OutboundRefused, type OutboundPolicy, type Resolver } from '../../core/net/outbound.js';
+import { checkOutboundUrl, internalAddressKind, OutboundRefused, type OutboundPolicy, type Resolver } from '../../lib/outbound.js';
 import type { WebhookTarget } from './api.js';
 
 const systemResolver: Resolver = (hostname) => lookup(hostname, { all: true, verbatim: true });
 
 /**
- * Checks a receiver URL the way the connection will (core/net/outbound.ts): http(s), an allowed
+ * Checks a receiver URL the way the connection will (lib/outbound.ts): http(s), an allowed
  * host, and (after DNS) no internal address. Throws OutboundRefused saying why. Sending checks again
  * on the connection itself, pinned to the address it checked, so DNS that changes later cannot slip by.
  */

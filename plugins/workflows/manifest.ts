@@ -2,6 +2,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { WorkflowInput } from '../../plugins/workflows/api.js';
 import { WorkflowFileError } from './errors.js';
+import { isPlainObject } from '../../lib/objects.js';
 
 /**
  * Metadata the manifest may give a designated input: what /workflow-info shows, every key optional
@@ -26,9 +27,6 @@ export interface WorkflowManifest {
    */
   warmup?: boolean | { inputs?: Record<string, unknown> };
 }
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 export const MANIFEST_SUFFIXES = ['.workflow.yaml', '.workflow.yml', '.workflow.json'] as const;
 

@@ -1,13 +1,11 @@
 import type { WorkflowInput } from '../../plugins/workflows/api.js';
+import { isPlainObject as isObject } from '../../lib/objects.js';
 
 /** What /object_info can add to a designated input. */
 export type Constraints = Pick<WorkflowInput, 'description' | 'min' | 'max' | 'step' | 'options' | 'multiline' | 'kind'> & {
   /** FLOAT inputs whose graph default is integral (JSON writes 8.0 as 8) are floats all the same. */
   float?: boolean;
 };
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * The node definition for `classType`, whether the transport hands back the inner definition or

@@ -1,8 +1,6 @@
 import type { Graph, GraphNode } from '../../contracts/graph.js';
+import { isPlainObject } from '../../lib/objects.js';
 import { WorkflowFileError } from './errors.js';
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * Parses a graph file and checks it is ComfyUI's API format ("Save (API)"): an object of

@@ -6,6 +6,7 @@ import { clientTopic, type ClientFrame } from '../../contracts/client-frame.js';
 import { BOUND_ELSEWHERE, CONNECTED, encode, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
 import type { WsOptions } from './options.js';
 import type { MutableWsStats } from './stats.js';
+import type { Clock, Timer } from '../../core/timers.js';
 
 /** One open socket. */
 interface Peer {
@@ -42,6 +43,8 @@ export interface HubDeps {
   options: WsOptions;
   log: Logger;
   stats: MutableWsStats;
+  /** Idle timeouts, heartbeats and pings run on it (tests move a manual one). */
+  clock: Clock;
 }
 
 /**
@@ -54,21 +57,21 @@ export interface HubDeps {
 export class SocketHub {
   readonly #clients = new Map<string, ClientState>();
   readonly #peers = new Set<Peer>();
-  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #timers: Timer[] = [];
   #closing = false;
 
   constructor(private readonly deps: HubDeps) {}
 
   start(): void {
     const { heartbeatMs, idleTimeoutMs, pingIntervalMs } = this.deps.options;
-    const every = (ms: number, fn: () => void) => this.#timers.push(setInterval(fn, ms).unref());
+    const every = (ms: number, fn: () => void) => this.#timers.push(this.deps.clock.setInterval(fn, ms));
     every(heartbeatMs, () => this.#heartbeat());
     every(Math.min(1000, Math.max(10, Math.floor(idleTimeoutMs / 10))), () => this.#sweep());
     every(pingIntervalMs, () => this.#ping());
   }
 
   stop(): void {
-    for (const timer of this.#timers.splice(0)) clearInterval(timer);
+    for (const timer of this.#timers.splice(0)) timer.clear();
     for (const state of this.#clients.values()) {
       state.unsubscribe?.();
       state.unsubscribe = null;
@@ -86,7 +89,7 @@ export class SocketHub {
    * generation it has not seen at all.
    */
   async attach(ws: WebSocket, clientId: string, since: number | undefined, viewer?: Principal): Promise<void> {
-    const now = Date.now();
+    const now = this.deps.clock.now();
     const peer: Peer = { ws, clientId, viewer, lastActivity: now, alive: true, done: false, lastSeq: 0, pending: [] };
     this.#peers.add(peer);
     this.deps.stats.connected++;
@@ -123,7 +126,7 @@ export class SocketHub {
     if (last && last.seq > peer.lastSeq && !last.payload.ends && last.payload.active > 0 && !(since !== undefined && since >= last.seq)) {
       const { status, details, data } = last.payload;
       this.#send(peer, encode({ status, details, seq: last.seq, snapshot: true, data }));
-      peer.lastActivity = Date.now();
+      peer.lastActivity = this.deps.clock.now();
     }
   }
 
@@ -174,7 +177,7 @@ export class SocketHub {
   #take(state: ClientState, peer: Peer, message: BusMessage<ClientFrame>, bytes?: Buffer): void {
     if (message.seq <= peer.lastSeq) return;
     peer.lastSeq = message.seq;
-    if (this.#send(peer, bytes ?? wire(message))) peer.lastActivity = Date.now();
+    if (this.#send(peer, bytes ?? wire(message))) peer.lastActivity = this.deps.clock.now();
     if (!state.delivered || message.seq > state.delivered.seq) state.delivered = { seq: message.seq, at: message.at };
     state.active = message.payload.active;
   }
@@ -248,7 +251,7 @@ export class SocketHub {
 
   /** Idle time outs, and forgetting clients with no socket and nothing left to replay. */
   #sweep(): void {
-    const now = Date.now();
+    const now = this.deps.clock.now();
     const { idleTimeoutMs, undeliveredReplayMs } = this.deps.options;
     for (const peer of this.#peers) {
       if (peer.done || now - peer.lastActivity <= idleTimeoutMs) continue;

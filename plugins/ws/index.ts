@@ -27,7 +27,7 @@ export default definePlugin<WsOptions>({
   register(ctx) {
     const { options } = ctx;
     const stats = new MutableWsStats();
-    const hub = new SocketHub({ bus: ctx.use('bus'), options, log: ctx.log, stats });
+    const hub = new SocketHub({ bus: ctx.use('bus'), options, log: ctx.log, stats, clock: ctx.clock });
     ctx.provide('wsStats', statsService(stats));
     // A socket another key opened on a clientId before it was bound gets none of the owner's frames.
     const access = ctx.tryUse('access');

@@ -5,6 +5,7 @@ import { createApp, type BridgeApp } from '../../core/app.js';
 import { loadConfig } from '../../core/config/load.js';
 import type { PluginManifest } from '../../core/plugin.js';
 import type { Logger } from 'pino';
+import type { Clock } from '../../core/timers.js';
 
 export interface StartBridgeOptions {
   /** Only these plugins are loaded (name → options). */
@@ -14,6 +15,8 @@ export interface StartBridgeOptions {
   config?: Record<string, unknown>;
   /** Log here instead of the configured logger (tests that check what was logged). */
   log?: Logger;
+  /** The plugins' clock (default: the system's). */
+  clock?: Clock;
 }
 
 export interface RunningBridge {
@@ -38,7 +41,7 @@ export async function startBridge(options: StartBridgeOptions = {}): Promise<Run
     },
     env: {},
   });
-  const app = await createApp(config, { plugins: options.extraPlugins, log: options.log });
+  const app = await createApp(config, { plugins: options.extraPlugins, log: options.log, clock: options.clock });
   let address;
   try {
     address = await app.start();

@@ -182,7 +182,7 @@ export async function outboundRequest(raw: string, policy: OutboundPolicy, reque
   });
 }
 
-declare module '../services.js' {
+declare module '../core/services.js' {
   interface ServiceMap {
     /** Replaces DNS for requests to client-chosen URLs (tests answer what a hostile DNS would). Optional. */
     resolver: Resolver;

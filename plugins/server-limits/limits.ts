@@ -1,16 +1,8 @@
-import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { ServerConfig } from '../config/schema.js';
+import type { ServerConfig } from '../../core/config/schema.js';
 
 export type ServerLimits = Pick<ServerConfig, 'headersTimeoutMs' | 'requestTimeoutMs' | 'minUploadBytesPerSecond' | 'uploadRateWindowMs' | 'maxConnections'>;
-
-/**
- * Options for http.createServer: how often Node looks for requests past headersTimeout. Its
- * default (30 s) would let a slow-headers client stay up to 30 s past the limit.
- */
-export function serverOptions(limits: ServerLimits): ServerOptions {
-  return { connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))) };
-}
 
 /** Uploads stream for as long as they keep moving; everything else must arrive whole in time. */
 const isUpload = (request: IncomingMessage): boolean => /^multipart\//i.test(request.headers['content-type'] ?? '');
@@ -23,9 +15,13 @@ const isUpload = (request: IncomingMessage): boolean => /^multipart\//i.test(req
  *   is cut after one window), instead of one deadline that a large upload on a slow line could miss;
  * - at most maxConnections sockets; one warning when the cap is reached (and one per minute while it holds).
  * A request cut in its body gets a 408 JSON answer when nothing was sent yet, then its socket is closed.
+ * Applied before the server listens: Node starts its connection checks at listen.
  */
 export function applyServerLimits(server: Server, limits: ServerLimits, log: Logger): void {
   server.headersTimeout = limits.headersTimeoutMs;
+  // How often Node looks for requests past headersTimeout: its default (30 s) would let a slow-headers
+  // client stay up to 30 s past the limit. (A public field Node reads at listen; @types/node omits it.)
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.max(10, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4)));
   // Node's requestTimeout covers uploads too (a 60 MiB upload on a slow line is not an attack); the
   // per-kind checks below replace it.
   server.requestTimeout = 0;

@@ -1,4 +1,4 @@
-import { badRequest } from '../errors.js';
+import { badRequest } from '../core/errors.js';
 
 type Params<K extends string> = Partial<Record<K, string>>;
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkOutboundUrl, internalAddressKind, OutboundRefused, OutboundTooLarge, outboundRequest, type OutboundPolicy, type Resolver } from '../core/net/outbound.js';
+import { checkOutboundUrl, internalAddressKind, OutboundRefused, OutboundTooLarge, outboundRequest, type OutboundPolicy, type Resolver } from '../lib/outbound.js';
 
 /** A DNS that answers what the test says (hostile answers included). */
 const fakeDns =
@@ -29,7 +29,7 @@ async function refusal(promise: Promise<unknown>): Promise<Error> {
   throw new Error('expected a refusal');
 }
 
-describe('core/net/outbound: requests to client-chosen URLs', () => {
+describe('lib/outbound: requests to client-chosen URLs', () => {
   let server: Server;
   let port: number;
   const hits: string[] = [];
