@@ -16,10 +16,10 @@
  * Backend: the fake ComfyUI (zero-duration nodes, its own process on core 1 beside this load generator), or
  * a real ComfyUI already running at BENCH_COMFY_URL (see ../shared/comfy-real/README.md).
  * The bridge: default plugins, file store (fsync on, the default), in its own process on core 0.
- * Env: BENCH_P9_ROUNDS (6), BENCH_P9_PER_ROUND (40), BENCH_P9_C8_SECONDS (3).
+ * Env: BENCH_COMFY_URL, BENCH_COMFY_PID (the real one's pid, for its CPU), BENCH_P9_ROUNDS (6), BENCH_P9_PER_ROUND (40), BENCH_P9_C8_SECONDS (3).
  * Run alone: `npx tsx bench/p9-lifecycle.ts`; the last line printed is the JSON result.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,7 +123,7 @@ interface Life {
 }
 
 interface Side {
-  name: 'direct' | 'bridge';
+  name: string;
   client(index: number): Promise<{ life(): Promise<Life>; close(): void }>;
 }
 
@@ -160,12 +160,12 @@ function directSide(comfyUrl: string): Side {
   };
 }
 
-function bridgeSide(bridgeUrl: string): Side {
+function bridgeSide(bridgeUrl: string, name: string): Side {
   const wsUrl = bridgeUrl.replace(/^http/, 'ws');
   return {
-    name: 'bridge',
+    name,
     async client(index) {
-      const clientId = `p9-bridge-${index}-${randomUUID()}`;
+      const clientId = `p9-${name}-${index}-${randomUUID()}`;
       const socket = await Socket.open(`${wsUrl}/ws?clientId=${clientId}`, (m) => {
         if (m.status === 'error') throw new Error(`bridge error frame: ${JSON.stringify(m)}`);
         const data = m.data as { id?: string } | undefined;
@@ -193,7 +193,7 @@ async function cpuMs(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-async function sequentialRound(side: Side, client: { life(): Promise<Life> }, count: number, into: Life[]): Promise<void> {
+async function sequentialRound(client: { life(): Promise<Life> }, count: number, into: Life[]): Promise<void> {
   for (let i = 0; i < count; i++) into.push(await client.life());
 }
 
@@ -218,106 +218,137 @@ const stats = (values: number[]) => {
 };
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
+/** Starts a bridge (this checkout's, or another checkout's bench/servers/bridge.ts) on core 0 and waits until it is ready. */
+async function startBridge(checkout: string, comfyUrl: string, dataDir: string, workflowsDir: string): Promise<ServerProcess> {
+  const bridge = await startServerProcess(join(checkout, 'bench/servers/bridge.ts'), [], 0, {
+    BENCH_BACKENDS: comfyUrl,
+    BENCH_DATA_DIR: dataDir,
+    BENCH_PLUGINS: JSON.stringify({ workflows: { dir: workflowsDir, watch: false }, ws: { closeOnDone: false } }),
+  });
+  const deadline = Date.now() + 30_000;
+  while ((await get(`${bridge.url}/ready`)) !== 200) {
+    if (Date.now() > deadline) throw new Error('the bridge did not become ready within 30 s');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return bridge;
+}
+
+interface Measured {
+  side: Side;
+  /** The process whose CPU this side's lives cost (the backend for direct, the bridge otherwise). */
+  pid: number | undefined;
+  single: { life(): Promise<Life>; close(): void };
+  many: { life(): Promise<Life>; close(): void }[];
+  lives: Life[];
+  perSecond: number[];
+  cpuMs: number;
+  cpuGens: number;
+}
+
+/**
+ * BENCH_P9_COMPARE=<another checkout> adds a third side: that checkout's bridge (e.g. main, with its own
+ * node_modules) against the same backend, in the same interleaved rounds: before/after in one run.
+ */
 export async function run(): Promise<Record<string, number>> {
   pinSelf(1);
   const real = process.env.BENCH_COMFY_URL;
+  const compare = process.env.BENCH_P9_COMPARE;
   const dataDir = await mkdtemp(join(tmpdir(), 'bench-p9-'));
   const workflowsDir = join(dataDir, 'workflows');
-  await import('node:fs/promises').then((fs) => fs.mkdir(workflowsDir));
+  await mkdir(workflowsDir);
   await writeFile(join(workflowsDir, 'p9-tiny.json'), JSON.stringify(tinyGraph(0)));
   const servers: ServerProcess[] = [];
   try {
-    const comfyUrl = real ?? (servers.push(await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0' })), servers[0]!.url);
-    const bridge = await startServerProcess(here('./servers/bridge.ts'), [], 0, {
-      BENCH_BACKENDS: comfyUrl,
-      BENCH_DATA_DIR: join(dataDir, 'data'),
-      BENCH_PLUGINS: JSON.stringify({ workflows: { dir: workflowsDir, watch: false }, ws: { closeOnDone: false } }),
-    });
-    servers.push(bridge);
-    const backendPid = real ? undefined : servers[0]!.child.pid;
-    const deadline = Date.now() + 30_000;
-    while ((await get(`${bridge.url}/ready`)) !== 200) {
-      if (Date.now() > deadline) throw new Error('the bridge did not become ready within 30 s');
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    let comfyUrl = real;
+    if (comfyUrl === undefined) {
+      servers.push(await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0' }));
+      comfyUrl = servers[0]!.url;
     }
-    const sides = [directSide(comfyUrl), bridgeSide(bridge.url)];
-    const single = await Promise.all(sides.map((side) => side.client(0)));
-    const many = await Promise.all(sides.map((side) => Promise.all(Array.from({ length: CLIENTS }, (_, i) => side.client(i + 1)))));
-    // Warm-up: both sides, code paths and caches (ComfyUI's node classes, the bridge's object info).
-    for (let s = 0; s < 2; s++) await sequentialRound(sides[s]!, single[s]!, 20, []);
-    for (let s = 0; s < 2; s++) await concurrentRound(many[s]!, 1);
+    // With a real ComfyUI, BENCH_COMFY_PID (its pid file: $COMFY_RUN/comfy-<port>.pid) adds its CPU per generation.
+    const backendPid = real ? (process.env.BENCH_COMFY_PID ? Number(process.env.BENCH_COMFY_PID) : undefined) : servers[0]!.child.pid;
+    const bridge = await startBridge(here('..'), comfyUrl, join(dataDir, 'data'), workflowsDir);
+    servers.push(bridge);
+    const sides: { side: Side; pid: number | undefined }[] = [
+      { side: directSide(comfyUrl), pid: backendPid },
+      { side: bridgeSide(bridge.url, 'bridge'), pid: bridge.child.pid },
+    ];
+    if (compare) {
+      const before = await startBridge(compare, comfyUrl, join(dataDir, 'data-compare'), workflowsDir);
+      servers.push(before);
+      sides.push({ side: bridgeSide(before.url, 'compare'), pid: before.child.pid });
+    }
+    const measured: Measured[] = [];
+    for (const { side, pid } of sides) {
+      const single = await side.client(0);
+      const many = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => side.client(i + 1)));
+      measured.push({ side, pid, single, many, lives: [], perSecond: [], cpuMs: 0, cpuGens: 0 });
+    }
+    // Warm-up: every side, code paths and caches (ComfyUI's node classes, the bridge's object info).
+    for (const m of measured) await sequentialRound(m.single, 20, []);
+    for (const m of measured) await concurrentRound(m.many, 1);
 
-    const lives: Life[][] = [[], []];
-    const perSecond: number[][] = [[], []];
-    const cpu = { bridge: 0, bridgeGens: 0, backend: 0, backendGens: 0 };
-    const account = (side: number, usedMs: number, generations: number) => {
-      if (side === 1) {
-        cpu.bridge += usedMs;
-        cpu.bridgeGens += generations;
-      } else {
-        cpu.backend += usedMs;
-        cpu.backendGens += generations;
-      }
-    };
-    const bridgePid = bridge.child.pid!;
     const loads: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       loads.push(loadavg()[0]!);
-      // Alternate which side goes first, so neither always runs after the other's backlog.
-      const order = r % 2 === 0 ? [0, 1] : [1, 0];
-      for (const s of order) {
-        const pid = s === 1 ? bridgePid : backendPid;
-        const before = pid === undefined ? 0 : await cpuMs(pid);
-        const count = lives[s]!.length;
-        await sequentialRound(sides[s]!, single[s]!, PER_ROUND, lives[s]!);
-        if (pid !== undefined) {
-          const used = (await cpuMs(pid)) - before;
-          account(s, used, lives[s]!.length - count);
+      // Rotate which side goes first, so none always runs right after another's backlog.
+      const order = measured.map((_, i) => measured[(i + r) % measured.length]!);
+      for (const m of order) {
+        const before = m.pid === undefined ? 0 : await cpuMs(m.pid);
+        const count = m.lives.length;
+        await sequentialRound(m.single, PER_ROUND, m.lives);
+        if (m.pid !== undefined) {
+          m.cpuMs += (await cpuMs(m.pid)) - before;
+          m.cpuGens += m.lives.length - count;
         }
       }
-      for (const s of order) {
-        const pid = s === 1 ? bridgePid : backendPid;
-        const before = pid === undefined ? 0 : await cpuMs(pid);
-        const rate = await concurrentRound(many[s]!, C8_SECONDS);
-        perSecond[s]!.push(rate);
-        if (pid !== undefined) {
+      for (const m of order) {
+        const before = m.pid === undefined ? 0 : await cpuMs(m.pid);
+        const rate = await concurrentRound(m.many, C8_SECONDS);
+        m.perSecond.push(rate);
+        if (m.pid !== undefined) {
+          m.cpuMs += (await cpuMs(m.pid)) - before;
           // The lives that ended after the deadline also ran on this CPU: count every started one.
-          const used = (await cpuMs(pid)) - before;
-          account(s, used, Math.round(rate * C8_SECONDS) + CLIENTS);
+          m.cpuGens += Math.round(rate * C8_SECONDS) + CLIENTS;
         }
       }
     }
-    for (const client of [...single, ...many.flat()]) client.close();
+    for (const m of measured) for (const client of [m.single, ...m.many]) client.close();
 
-    const [direct, viaBridge] = lives as [Life[], Life[]];
-    const d = stats(direct.map((l) => l.done));
-    const dh = stats(direct.map((l) => l.withHistory!));
-    const b = stats(viaBridge.map((l) => l.done));
-    const da = stats(direct.map((l) => l.answered));
-    const ba = stats(viaBridge.map((l) => l.answered));
-    const directRate = median(perSecond[0]!);
-    const bridgeRate = median(perSecond[1]!);
-    return {
+    const [direct, ...bridges] = measured as [Measured, ...Measured[]];
+    const d = stats(direct.lives.map((l) => l.done));
+    const dh = stats(direct.lives.map((l) => l.withHistory!));
+    const da = stats(direct.lives.map((l) => l.answered));
+    const directRate = median(direct.perSecond);
+    const result: Record<string, number> = {
       direct_closed_p50_ms: d.p50,
       direct_closed_p95_ms: d.p95,
       direct_history_p50_ms: dh.p50,
       direct_history_p95_ms: dh.p95,
-      bridge_closed_p50_ms: b.p50,
-      bridge_closed_p95_ms: b.p95,
-      added_closed_p50_ms: round(b.p50 - d.p50, 3),
-      added_closed_p95_ms: round(b.p95 - d.p95, 3),
-      closed_p50_ratio: round(b.p50 / d.p50, 2),
       direct_answered_p50_ms: da.p50,
-      bridge_answered_p50_ms: ba.p50,
-      added_answered_p50_ms: round(ba.p50 - da.p50, 3),
       direct_c8_per_s: round(directRate, 1),
-      bridge_c8_per_s: round(bridgeRate, 1),
-      c8_ratio: round(bridgeRate / directRate, 3),
-      bridge_cpu_ms_per_gen: round(cpu.bridge / cpu.bridgeGens, 2),
-      ...(backendPid === undefined ? {} : { backend_cpu_ms_per_gen: round(cpu.backend / cpu.backendGens, 2) }),
-      lives_per_side_c1: viaBridge.length,
-      load_average: round(median(loads), 1),
+      ...(direct.pid === undefined ? {} : { backend_cpu_ms_per_gen: round(direct.cpuMs / direct.cpuGens, 2) }),
     };
+    for (const m of bridges) {
+      const name = m.side.name;
+      const b = stats(m.lives.map((l) => l.done));
+      const ba = stats(m.lives.map((l) => l.answered));
+      const rate = median(m.perSecond);
+      Object.assign(result, {
+        [`${name}_closed_p50_ms`]: b.p50,
+        [`${name}_closed_p95_ms`]: b.p95,
+        [`${name}_added_closed_p50_ms`]: round(b.p50 - d.p50, 3),
+        [`${name}_added_closed_p95_ms`]: round(b.p95 - d.p95, 3),
+        [`${name}_closed_p50_ratio`]: round(b.p50 / d.p50, 2),
+        [`${name}_answered_p50_ms`]: ba.p50,
+        [`${name}_added_answered_p50_ms`]: round(ba.p50 - da.p50, 3),
+        [`${name}_c8_per_s`]: round(rate, 1),
+        [`${name}_c8_ratio`]: round(rate / directRate, 3),
+        [`${name}_cpu_ms_per_gen`]: round(m.cpuMs / m.cpuGens, 2),
+      });
+    }
+    result.lives_per_side_c1 = direct.lives.length;
+    result.load_average = round(median(loads), 1);
+    return result;
   } finally {
     agent.destroy();
     for (const server of servers.reverse()) await server.stop();

@@ -14,6 +14,7 @@ import { newGenerationId, newPromptId } from './ids.js';
 import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import type { GenerationsOptions } from './options.js';
 import type { ResultStore } from '../../plugins/results/api.js';
+import { RowWriter } from './row-writer.js';
 
 export interface RunnerDeps {
   storage: Storage;
@@ -45,6 +46,8 @@ interface Entry {
   cancelError: BridgeError | undefined;
   /** The bus topic of its client's frames. */
   topic: string;
+  /** Its row's writes, in order (#persist). */
+  writer: RowWriter;
 }
 
 /** What persisting writes: everything that changes while a generation lives (not the graph unless asked). */
@@ -156,7 +159,7 @@ export class Runner {
     }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all(entries.map((entry) => entry.chain)),
+      Promise.all(entries.map((entry) => entry.chain.then(() => entry.writer.idle()))),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, 3000))),
     ]);
     clearTimeout(timer);
@@ -273,6 +276,16 @@ export class Runner {
     entry.persistTimer = null;
     entry.dirty = false;
     entry.lastPersistAt = Date.now();
+    const written = entry.writer.request(withGraph);
+    // Awaited only where a promise hangs on it (docs/performance.md, "Which writes are awaited"): the
+    // final state before the client hears of the end, the graph of a resubmission before its prompt is
+    // submitted. The position and `running` are written behind: a crash before they land leaves the row
+    // queued, which recovery reconciles with ComfyUI like any unfinished row.
+    if (withGraph || FINAL_STATES.has(entry.life.gen.state)) await written;
+  }
+
+  /** One write of the row as it is now (RowWriter calls it one at a time). */
+  async #write(entry: Entry, withGraph: boolean): Promise<void> {
     const { gen } = entry.life;
     try {
       await this.deps.storage.generations.update(gen.id, withGraph ? { ...changingFields(gen), graph: gen.graph } : changingFields(gen));
@@ -325,7 +338,8 @@ export class Runner {
   // ── the registry ────────────────────────────────────────────────────────────
 
   #add(life: Life): Entry {
-    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId) };
+    const writer = new RowWriter((withGraph) => this.#write(entry, withGraph));
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), writer };
     const { id, clientId } = life.gen;
     this.#live.set(id, entry);
     const ofClient = this.#byClient.get(clientId);
