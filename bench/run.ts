@@ -114,7 +114,7 @@ const SCENARIOS: Scenario[] = [
     run: async () => (await import('./p2-read-routes.js')).run(),
     repeats: 1,
     note:
-      'autocannon, 50 connections, 4 s per route and server. Baseline "hello": bare Koa answers {"status":"ok"} from one ' +
+      'autocannon, 50 connections, 4 s per route and server; the bridge has its backend up (the fake ComfyUI). Baseline "hello": bare Koa answers {"status":"ok"} from one ' +
       'middleware (the target\'s baseline), measured again right before each route (interleaved), so each verdict compares ' +
       'numbers taken moments apart. Baseline "same bytes": bare Koa answers the exact body the bridge sends for that ' +
       'route — the load generator on one core is itself the limit for larger bodies, so this row isolates what the bridge adds.',
@@ -129,6 +129,9 @@ const SCENARIOS: Scenario[] = [
             target: `≥ 0.8 of bare (${fmt(m[`${route}_ratio`], 3)})`,
             met: m[`${route}_ratio`]! >= 0.8,
           },
+          ...(m[`${route}_compare_rps`] === undefined
+            ? []
+            : [{ metric: `${path}, BENCH_P2_COMPARE checkout (same rounds) vs hello`, bridge: n(m[`${route}_compare_rps`]), baseline: n(m[`${route}_bare_koa_rps`]), target: `(${fmt(m[`${route}_compare_ratio`], 3)})` }]),
           {
             metric: `${path} requests/s vs the same bytes`,
             bridge: n(m[`${route}_rps`]),
