@@ -87,7 +87,8 @@ describe('generations service (stub transport)', () => {
     expect(gen.position).to.equal(3);
     expect(gen.backend).to.equal('stub');
     expect(stub.last.promptId).to.equal(gen.promptId).and.to.match(/^[0-9a-f-]{36}$/);
-    expect((await storage.generations.get(gen.id))?.position).to.equal(3);
+    // The position is written behind the answer (no promise hangs on it), within progressPersistMs.
+    await until(async () => (await storage.generations.get(gen.id))?.position === 3, 'the position stored');
     expect(service.activeCount('client-1')).to.equal(1);
     expect(service.frame(gen)).to.deep.include({ status: 'progress', details: '0.00%' });
   });

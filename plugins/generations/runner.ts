@@ -155,7 +155,7 @@ export class Runner {
     for (const entry of entries) {
       if (entry.persistTimer) clearTimeout(entry.persistTimer);
       entry.persistTimer = null;
-      if (entry.dirty) void this.#enqueue(entry, () => this.#persist(entry));
+      if (entry.dirty) void this.#enqueue(entry, () => this.#writeNow(entry));
     }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -271,17 +271,24 @@ export class Runner {
     return this.#step(entry, { type: 'resubmitted', promptId: newPromptId(), backend, graph, reason });
   }
 
+  /**
+   * Written now and awaited only where a promise hangs on it (docs/performance.md, "Which writes are
+   * awaited"): the final state before the client hears of the end, the graph of a resubmission before
+   * its prompt is submitted. The position and `running` are written like progress, at most once per
+   * progressPersistMs (a generation that ends sooner writes them with its end): a crash before they
+   * land leaves the row queued, which recovery reconciles with ComfyUI like any unfinished row.
+   */
   async #persist(entry: Entry, withGraph = false): Promise<void> {
+    if (withGraph || FINAL_STATES.has(entry.life.gen.state)) await this.#writeNow(entry, withGraph);
+    else this.#persistSoon(entry);
+  }
+
+  #writeNow(entry: Entry, withGraph = false): Promise<void> {
     if (entry.persistTimer) clearTimeout(entry.persistTimer);
     entry.persistTimer = null;
     entry.dirty = false;
     entry.lastPersistAt = Date.now();
-    const written = entry.writer.request(withGraph);
-    // Awaited only where a promise hangs on it (docs/performance.md, "Which writes are awaited"): the
-    // final state before the client hears of the end, the graph of a resubmission before its prompt is
-    // submitted. The position and `running` are written behind: a crash before they land leaves the row
-    // queued, which recovery reconciles with ComfyUI like any unfinished row.
-    if (withGraph || FINAL_STATES.has(entry.life.gen.state)) await written;
+    return entry.writer.request(withGraph);
   }
 
   /** One write of the row as it is now (RowWriter calls it one at a time). */
@@ -294,16 +301,15 @@ export class Runner {
     }
   }
 
-  /** Percent-only changes: at most one write per progressPersistMs per generation. */
+  /** Changes no promise waits for: at most one write per progressPersistMs per generation (the first that long after its insert). */
   #persistSoon(entry: Entry): void {
     entry.dirty = true;
     if (entry.persistTimer || this.#closed) return;
     const delay = Math.max(0, entry.lastPersistAt + this.deps.options.progressPersistMs - Date.now());
     entry.persistTimer = setTimeout(() => {
       entry.persistTimer = null;
-      void this.#enqueue(entry, async () => {
-        if (entry.dirty && !FINAL_STATES.has(entry.life.gen.state)) await this.#persist(entry);
-      });
+      // Not awaited: the row's writer keeps the order, the generation's queue need not wait for the disk.
+      if (entry.dirty && !FINAL_STATES.has(entry.life.gen.state)) void this.#writeNow(entry);
     }, delay);
     entry.persistTimer.unref();
   }
@@ -339,7 +345,7 @@ export class Runner {
 
   #add(life: Life): Entry {
     const writer = new RowWriter((withGraph) => this.#write(entry, withGraph));
-    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), writer };
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: Date.now(), persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), writer };
     const { id, clientId } = life.gen;
     this.#live.set(id, entry);
     const ofClient = this.#byClient.get(clientId);
