@@ -3,6 +3,10 @@
  * the same run, each server pinned to core 0 and autocannon to core 1. Target: ≥ 0.8 of bare Koa.
  * A second baseline answers each route's exact bytes from one middleware: autocannon on one core is
  * itself the limit for the larger bodies, so this separates the bridge's own cost from the bytes.
+ * The bridge has its backend up (the fake ComfyUI, zero-duration nodes, on core 1), as in production:
+ * /workflow-info is then enriched from /object_info, and availability known.
+ * BENCH_P2_COMPARE=<another checkout> measures that checkout's bridge too, right after this one's on
+ * every route (before/after in one run).
  */
 import autocannon from 'autocannon';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -22,9 +26,22 @@ async function requestsPerSecond(url: string): Promise<number> {
 
 const ROUTES = { health: '/health', workflow_list: '/workflow-list', workflow_info: '/workflow-info?workflow=text-to-image' };
 
+/** Until the bridge has its backend (so the answers are the enriched ones a deployment sends). */
+async function waitReady(url: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await fetch(`${url}/ready`)).status !== 200) {
+    if (Date.now() > deadline) throw new Error(`${url}: not ready within 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export async function run(): Promise<Record<string, number>> {
   pinSelf(1);
-  const bridge = await startServerProcess(here('./servers/bridge.ts'));
+  const fake = await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0' });
+  const bridge = await startServerProcess(here('./servers/bridge.ts'), [], 0, { BENCH_BACKENDS: fake.url });
+  const compareDir = process.env.BENCH_P2_COMPARE;
+  const compare = compareDir ? await startServerProcess(join(compareDir, 'bench/servers/bridge.ts'), [], 0, { BENCH_BACKENDS: fake.url }) : undefined;
+  for (const server of compare ? [bridge, compare] : [bridge]) await waitReady(server.url);
   const dir = await mkdtemp(join(tmpdir(), 'cb-bench-p2-'));
   const bodies: Record<string, string> = {};
   for (const path of Object.values(ROUTES)) bodies[path.split('?')[0]!] = await (await fetch(`${bridge.url}${path}`)).text();
@@ -41,6 +58,11 @@ export async function run(): Promise<Record<string, number>> {
         baselines.push(baseline);
         const rps = await requestsPerSecond(`${bridge.url}${path}`);
         const sameBytes = await requestsPerSecond(`${bare.url}${path}`);
+        if (compare) {
+          const before = await requestsPerSecond(`${compare.url}${path}`);
+          metrics[`${name}_compare_rps`] = round(before, 0);
+          metrics[`${name}_compare_ratio`] = round(before / baseline, 3);
+        }
         metrics[`${name}_bare_koa_rps`] = round(baseline, 0);
         metrics[`${name}_rps`] = round(rps, 0);
         metrics[`${name}_same_bytes_rps`] = round(sameBytes, 0);
@@ -53,6 +75,8 @@ export async function run(): Promise<Record<string, number>> {
   } finally {
     await bare.stop();
     await bridge.stop();
+    await compare?.stop();
+    await fake.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -36,6 +36,60 @@ interface Scenario {
 const fmt = (value: number | undefined, digits = 2): string => (value === undefined || Number.isNaN(value) ? '–' : String(round(value, digits)));
 const n = (value: number | undefined): string => (value === undefined ? '–' : Math.round(value).toLocaleString('en-US'));
 
+const P9_NOTE =
+  'bench/p9-lifecycle.ts: the model-free workflow EmptyImage → SaveImage (64×64, its colour changed every request so ' +
+  "ComfyUI's cache never answers), the bridge with its default plugins and file store (fdatasync on). c=1: POST → the " +
+  "`closed` frame on the client's socket, against POST /prompt → ComfyUI's end signal (`executing` node null) on its socket; " +
+  'rounds interleaved (6 × 40 lives per side, the side that goes first rotates). c=8: 8 clients with a socket each, whole ' +
+  'lives in a loop, 3 s per side and round, median of the rounds. CPU: utime + stime of the process (/proc) over the ' +
+  'rounds / the generations run. Servers pinned to core 0 (bridge) and core 1 (fake, load generator).';
+
+/** P9 and P10: one table, the bridge against the direct call of the same rounds. */
+function lifecycleRows(m: Metrics): Row[] {
+  const rows: Row[] = [
+    {
+      metric: 'POST → closed p50 (added)',
+      bridge: `${fmt(m.bridge_closed_p50_ms, 2)} ms (+${fmt(m.bridge_added_closed_p50_ms, 2)})`,
+      baseline: `${fmt(m.direct_closed_p50_ms, 2)} ms`,
+      target: 'added ≤ 1 ms',
+      met: m.bridge_added_closed_p50_ms! <= 1,
+    },
+    { metric: 'POST → closed p95', bridge: `${fmt(m.bridge_closed_p95_ms, 2)} ms`, baseline: `${fmt(m.direct_closed_p95_ms, 2)} ms`, target: '' },
+    { metric: 'direct + GET /history (what a direct client needs for its files) p50 / p95', bridge: '', baseline: `${fmt(m.direct_history_p50_ms, 2)} / ${fmt(m.direct_history_p95_ms, 2)} ms`, target: '' },
+    {
+      metric: 'POST answered p50 (added)',
+      bridge: `${fmt(m.bridge_answered_p50_ms, 2)} ms (+${fmt(m.bridge_added_answered_p50_ms, 2)})`,
+      baseline: `${fmt(m.direct_answered_p50_ms, 2)} ms`,
+      target: 'added ≤ 0.5 ms',
+      met: m.bridge_added_answered_p50_ms! <= 0.5,
+    },
+    {
+      metric: 'generations/s at c=8 (ratio)',
+      bridge: `${fmt(m.bridge_c8_per_s, 1)} (${fmt(m.bridge_c8_ratio, 2)})`,
+      baseline: fmt(m.direct_c8_per_s, 1),
+      target: '≥ 0.95×',
+      met: m.bridge_c8_ratio! >= 0.95,
+    },
+    {
+      metric: 'CPU per generation (bridge / backend)',
+      bridge: `${fmt(m.bridge_cpu_ms_per_gen, 2)} ms`,
+      baseline: m.backend_cpu_ms_per_gen === undefined ? '' : `${fmt(m.backend_cpu_ms_per_gen, 2)} ms`,
+      target: '≤ 3 ms',
+      met: m.bridge_cpu_ms_per_gen! <= 3,
+    },
+  ];
+  if (m.compare_closed_p50_ms !== undefined) {
+    rows.push({
+      metric: 'BENCH_P9_COMPARE checkout, same rounds: closed p50 / answered p50 / c=8 / CPU',
+      bridge: `${fmt(m.compare_closed_p50_ms, 2)} ms / ${fmt(m.compare_answered_p50_ms, 2)} ms / ${fmt(m.compare_c8_per_s, 1)} / ${fmt(m.compare_cpu_ms_per_gen, 2)} ms`,
+      baseline: '',
+      target: '',
+    });
+  }
+  rows.push({ metric: 'load average (1 min) during the rounds', bridge: fmt(m.load_average, 1), baseline: '', target: '' });
+  return rows;
+}
+
 const SCENARIOS: Scenario[] = [
   {
     id: 'P1',
@@ -60,7 +114,7 @@ const SCENARIOS: Scenario[] = [
     run: async () => (await import('./p2-read-routes.js')).run(),
     repeats: 1,
     note:
-      'autocannon, 50 connections, 4 s per route and server. Baseline "hello": bare Koa answers {"status":"ok"} from one ' +
+      'autocannon, 50 connections, 4 s per route and server; the bridge has its backend up (the fake ComfyUI). Baseline "hello": bare Koa answers {"status":"ok"} from one ' +
       'middleware (the target\'s baseline), measured again right before each route (interleaved), so each verdict compares ' +
       'numbers taken moments apart. Baseline "same bytes": bare Koa answers the exact body the bridge sends for that ' +
       'route — the load generator on one core is itself the limit for larger bodies, so this row isolates what the bridge adds.',
@@ -75,6 +129,9 @@ const SCENARIOS: Scenario[] = [
             target: `≥ 0.8 of bare (${fmt(m[`${route}_ratio`], 3)})`,
             met: m[`${route}_ratio`]! >= 0.8,
           },
+          ...(m[`${route}_compare_rps`] === undefined
+            ? []
+            : [{ metric: `${path}, BENCH_P2_COMPARE checkout (same rounds) vs hello`, bridge: n(m[`${route}_compare_rps`]), baseline: n(m[`${route}_bare_koa_rps`]), target: `(${fmt(m[`${route}_compare_ratio`], 3)})` }]),
           {
             metric: `${path} requests/s vs the same bytes`,
             bridge: n(m[`${route}_rps`]),
@@ -229,6 +286,28 @@ const SCENARIOS: Scenario[] = [
       { metric: 'bulk load of 1M rows (+ VACUUM ANALYZE); table / indexes on disk', bridge: `${fmt(m.fillS, 0)} s (+ ${fmt(m.vacuumS, 0)} s); ${n(m.tableMib)} / ${n(m.indexesMib)} MiB`, baseline: '', target: '' },
     ],
   },
+  {
+    id: 'P9',
+    title: "P9 — a generation's whole life (POST → `closed`), bridge vs a direct call to the fake ComfyUI",
+    run: async () => (await import('./p9-lifecycle.js')).run(),
+    repeats: 1,
+    note: P9_NOTE,
+    rows: (m) => lifecycleRows(m),
+  },
+  {
+    id: 'P10',
+    title: "P10 — the same against a real ComfyUI 0.3.64 on CPU (EmptyImage → SaveImage)",
+    run: async () => {
+      if (!process.env.BENCH_COMFY_URL) {
+        process.stdout.write('P10: set BENCH_COMFY_URL (and BENCH_COMFY_PID) to a running ComfyUI (../shared/comfy-real/README.md); skipped\n');
+        return {};
+      }
+      return (await import('./p9-lifecycle.js')).run();
+    },
+    repeats: 1,
+    note: `${P9_NOTE} The backend is an unmodified ComfyUI 0.3.64 on CPU (Python, not pinned), started with ../shared/comfy-real/start.sh and named by BENCH_COMFY_URL; "backend CPU" is its process's.`,
+    rows: (m) => (m.direct_closed_p50_ms === undefined ? [{ metric: 'not measured: BENCH_COMFY_URL was not set', bridge: '', baseline: '', target: '' }] : lifecycleRows(m)),
+  },
 ];
 
 /** P4 is measured by the same script as P3. */
@@ -266,7 +345,7 @@ function block(scenario: Scenario, metrics: Metrics, seconds: number, command: s
     '|---|---|---|---|---|',
     ...scenario.rows(metrics).map((row) => `| ${row.metric} | ${row.bridge} | ${row.baseline} | ${row.target} | ${verdict(row)} |`),
     '',
-    `${scenario.repeats === 3 ? 'Median of 3 runs.' : scenario.id === 'P3' || scenario.id === 'P8' ? '' : 'Median of 3 runs (taken by the script).'} ${scenario.note ?? ''}`.trim(),
+    `${scenario.repeats === 3 ? 'Median of 3 runs.' : ['P3', 'P8', 'P9', 'P10'].includes(scenario.id) ? '' : 'Median of 3 runs (taken by the script).'} ${scenario.note ?? ''}`.trim(),
     '',
     // The load average says how much else the shared machine ran meanwhile (numbers swing with it).
     `<sub>${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${host} · \`${command}\` · ${round(seconds, 0)} s · load average ${round(loadavg()[0]!, 1)}</sub>`,
@@ -293,7 +372,7 @@ async function main(): Promise<void> {
   const asked = process.argv.slice(2).map((arg) => arg.toUpperCase());
   const unknown = asked.filter((id) => !SCENARIOS.some((s) => s.id === (ALIASES[id] ?? id)));
   if (unknown.length > 0) {
-    process.stderr.write(`unknown scenario ${unknown.join(', ')}; known: P1 P2 P3 P4 P5 P6 P7 P8\n`);
+    process.stderr.write(`unknown scenario ${unknown.join(', ')}; known: P1 P2 P3 P4 P5 P6 P7 P8 P9 P10\n`);
     process.exit(2);
   }
   const wanted = new Set(asked.map((id) => ALIASES[id] ?? id));

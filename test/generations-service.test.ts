@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ANONYMOUS } from '../contracts/auth.js';
@@ -86,7 +87,8 @@ describe('generations service (stub transport)', () => {
     expect(gen.position).to.equal(3);
     expect(gen.backend).to.equal('stub');
     expect(stub.last.promptId).to.equal(gen.promptId).and.to.match(/^[0-9a-f-]{36}$/);
-    expect((await storage.generations.get(gen.id))?.position).to.equal(3);
+    // The position is written behind the answer (no promise hangs on it), within progressPersistMs.
+    await until(async () => (await storage.generations.get(gen.id))?.position === 3, 'the position stored');
     expect(service.activeCount('client-1')).to.equal(1);
     expect(service.frame(gen)).to.deep.include({ status: 'progress', details: '0.00%' });
   });
@@ -139,17 +141,33 @@ describe('generations service (stub transport)', () => {
     expect(probe.results!.url(gen.id, 'x #1.png')).to.equal(`https://images.example.com/bridge/results/${gen.id}/x%20%231.png`);
   });
 
-  it('persists the state change to running before telling listeners', async () => {
+  it('writes running behind its frame, and the final state to disk before the frame that ends it', async () => {
     await start();
+    await bridge!.close();
+    // A file store this time: the promise is about the datafile, not memory.
+    bridge = await startBridge({ plugins: { 'storage-nedb': {}, bus: {}, generations: {}, results: {} }, extraPlugins: [stubTransportPlugin(stub), probePlugin(probe)] });
+    service = probe.generations!;
+    const datafile = join(bridge.dataDir, 'db', 'generations.db');
+    /** The states the datafile holds for `id`, in the order they were written (read synchronously). */
+    const written = (id: string): string[] =>
+      readFileSync(datafile, 'utf8')
+        .split('\n')
+        .filter((line) => line.includes(`"_id":"${id}"`))
+        .map((line) => (JSON.parse(line) as { state?: string }).state ?? '?');
     const gen = await service.create(request());
-    const seen: string[] = [];
+    expect(written(gen.id)[0]).to.equal('queued');
+    const onDiskAtClose: string[][] = [];
     probe.bus!.subscribe<ClientFrame>(clientTopic('client-1'), ({ payload }) => {
-      if (payload.data.state === 'running') void storage.generations.get(payload.generationId).then((s) => seen.push(s!.state));
+      if (payload.ends) onDiskAtClose.push(written(payload.generationId));
     });
     stub.emit({ type: 'started', promptId: gen.promptId, backend: 'stub' });
-    await until(() => seen.length > 0, 'a running notification');
-    expect(seen[0]).to.equal('running');
+    await until(() => written(gen.id).includes('running'), 'running written to the datafile');
     expect((await service.get(gen.id))?.startedAt).to.be.a('string');
+    stub.emit({ type: 'completed', promptId: gen.promptId, backend: 'stub', outputs: [] });
+    await until(() => onDiskAtClose.length > 0, 'the closed frame');
+    // The final state was on disk when the client was told, after running (one row writer, in order).
+    expect(onDiskAtClose[0]!.at(-1)).to.equal('completed');
+    expect(onDiskAtClose[0]!.indexOf('running')).to.be.greaterThan(0).and.lessThan(onDiskAtClose[0]!.length - 1);
   });
 
   it('fails a generation whose node raised, naming the node and the exception', async () => {

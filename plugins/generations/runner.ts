@@ -15,6 +15,7 @@ import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import { FairQueue, fairShareKey, transportChoice } from './fair-queue.js';
 import type { GenerationsOptions } from './options.js';
 import type { ResultStore } from '../../plugins/results/api.js';
+import { RowWriter } from './row-writer.js';
 
 /** How long close() waits for chains still busy before it lets the process stop. */
 const CLOSE_WAIT_MS = 1500;
@@ -51,6 +52,8 @@ interface Entry {
   topic: string;
   /** Another instance took it over (letGo): nothing more is done for it here. */
   released: boolean;
+  /** Its row's writes, in order (#persist). */
+  writer: RowWriter;
 }
 
 /** What persisting writes: everything that changes while a generation lives (not the graph unless asked). */
@@ -258,13 +261,13 @@ export class Runner {
     for (const entry of entries) {
       if (entry.persistTimer) clearTimeout(entry.persistTimer);
       entry.persistTimer = null;
-      if (entry.dirty) void this.#enqueue(entry, () => this.#persist(entry));
+      if (entry.dirty) void this.#enqueue(entry, () => this.#writeNow(entry));
     }
     // Bounded so the whole stop stays within docker's and Kubernetes' grace: a chain still busy (a copy,
     // a submit in flight) is picked up again by recovery at the next start, from what is stored.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all(entries.map((entry) => entry.chain)),
+      Promise.all(entries.map((entry) => entry.chain.then(() => entry.writer.idle()))),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS))),
     ]);
     clearTimeout(timer);
@@ -398,11 +401,28 @@ export class Runner {
     }
   }
 
+  /**
+   * Written now and awaited only where a promise hangs on it (docs/performance.md, "Which writes are
+   * awaited"): the final state before the client hears of the end, the graph of a resubmission before
+   * its prompt is submitted. The position and `running` are written like progress, at most once per
+   * progressPersistMs (a generation that ends sooner writes them with its end): a crash before they
+   * land leaves the row queued, which recovery reconciles with ComfyUI like any unfinished row.
+   */
   async #persist(entry: Entry, withGraph = false): Promise<void> {
+    if (withGraph || FINAL_STATES.has(entry.life.gen.state)) await this.#writeNow(entry, withGraph);
+    else this.#persistSoon(entry);
+  }
+
+  #writeNow(entry: Entry, withGraph = false): Promise<void> {
     if (entry.persistTimer) clearTimeout(entry.persistTimer);
     entry.persistTimer = null;
     entry.dirty = false;
     entry.lastPersistAt = Date.now();
+    return entry.writer.request(withGraph);
+  }
+
+  /** One write of the row as it is now (RowWriter calls it one at a time). */
+  async #write(entry: Entry, withGraph: boolean): Promise<void> {
     const { gen } = entry.life;
     try {
       await this.deps.storage.generations.update(gen.id, withGraph ? { ...changingFields(gen), graph: gen.graph } : changingFields(gen));
@@ -411,16 +431,15 @@ export class Runner {
     }
   }
 
-  /** Percent-only changes: at most one write per progressPersistMs per generation. */
+  /** Changes no promise waits for: at most one write per progressPersistMs per generation (the first that long after its insert). */
   #persistSoon(entry: Entry): void {
     entry.dirty = true;
     if (entry.persistTimer || this.#closed) return;
     const delay = Math.max(0, entry.lastPersistAt + this.deps.options.progressPersistMs - Date.now());
     entry.persistTimer = setTimeout(() => {
       entry.persistTimer = null;
-      void this.#enqueue(entry, async () => {
-        if (entry.dirty && !FINAL_STATES.has(entry.life.gen.state)) await this.#persist(entry);
-      });
+      // Not awaited: the row's writer keeps the order, the generation's queue need not wait for the disk.
+      if (entry.dirty && !FINAL_STATES.has(entry.life.gen.state)) void this.#writeNow(entry);
     }, delay);
     entry.persistTimer.unref();
   }
@@ -456,7 +475,8 @@ export class Runner {
   // ── the registry ────────────────────────────────────────────────────────────
 
   #add(life: Life): Entry {
-    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: 0, persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false };
+    const writer = new RowWriter((withGraph) => this.#write(entry, withGraph));
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: Date.now(), persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false, writer };
     const { id, clientId } = life.gen;
     this.#live.set(id, entry);
     const ofClient = this.#byClient.get(clientId);

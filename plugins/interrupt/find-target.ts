@@ -36,17 +36,19 @@ export async function findTarget(request: TargetRequest, principal: Principal, d
   // An interrupt checks the clientId; only generating and uploading bind one.
   await deps.access?.checkClient(clientId, principal);
   if (!FINAL_STATES.has(latest.state)) return latest;
-  return (await newestUnfinished(clientId, principal, deps.storage)) ?? latest;
+  return (await newestUnfinished(clientId, principal, deps)) ?? latest;
 }
 
 /** A client may start several generations; the latest can end first while an older one still runs. */
-async function newestUnfinished(clientId: string, principal: Principal, storage: Storage | undefined): Promise<Generation | undefined> {
+async function newestUnfinished(clientId: string, principal: Principal, { storage, generations }: TargetDeps): Promise<Generation | undefined> {
   if (!storage) return undefined;
   const pages = await Promise.all(
     (['running', 'queued'] as const).map((state) => storage.generations.page({ clientId, state, limit: UNFINISHED_SCAN, offset: 0 })),
   );
-  return pages
+  const found = pages
     .flatMap((page) => page.items)
     .filter((gen) => canSee(principal, gen.owner))
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+  // The stored row of a live generation may lag it (`running` is written behind): report it as it is now.
+  return found && ((await generations.get(found.id)) ?? found);
 }

@@ -50,7 +50,9 @@ function distinct(outputs: readonly OutputRef[]): OutputRef[] {
  * copied; the prefix is then emptied.
  */
 export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: readonly OutputRef[], fetchOutput: FetchOutput): Promise<ResultFile[]> {
-  await blobs.deletePrefix(prefix);
+  // Emptied while the first output is fetched (it must be empty before anything is put in it).
+  const emptied = blobs.deletePrefix(prefix);
+  emptied.catch(() => undefined);
   const taken = new Set<string>();
   const results: ResultFile[] = [];
   try {
@@ -72,6 +74,10 @@ export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: rea
         },
       });
       fetched.stream.once('error', (error) => measure.destroy(error));
+      await emptied.catch((error: unknown) => {
+        fetched.stream.destroy();
+        throw error;
+      });
       try {
         await blobs.put(`${prefix}${filename}`, fetched.stream.pipe(measure));
       } catch (error) {
@@ -89,6 +95,7 @@ export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: rea
         sha256: hash.digest('hex'),
       });
     }
+    await emptied;
   } catch (error) {
     await blobs.deletePrefix(prefix).catch(() => undefined);
     throw error;

@@ -42,7 +42,8 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
   #pending: Promise<void> | null = null;
   readonly #listeners = new Set<() => void>();
   /** describe() answers, reused briefly: /workflow-info is a hot read and its answer changes rarely. */
-  readonly #described = new Map<string, { inputs: Record<string, WorkflowInput>; at: number }>();
+  readonly #described = new Map<string, { inputs: Record<string, WorkflowInput>; at: number; json?: string }>();
+  #version = 0;
 
   constructor(private readonly options: RegistryOptions) {
     this.dir = options.dir;
@@ -82,6 +83,7 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
     }
     log.info({ dir: this.dir, aliases: [...workflows.keys()], skipped: errors.length }, `loaded ${workflows.size} workflow(s)`);
     this.#workflows = workflows;
+    this.#version += 1;
     this.#described.clear();
     this.#errors = errors;
     for (const listener of this.#listeners) listener();
@@ -91,6 +93,11 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
   onReload(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Bumped by every (re)load: what was derived from the last set (e.g. a serialised answer) is stale once it moves. */
+  get version(): number {
+    return this.#version;
   }
 
   list(): Workflow[] {
@@ -110,6 +117,23 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
     if (!workflow) return undefined;
     const reused = this.#described.get(alias);
     if (reused && Date.now() - reused.at < DESCRIBE_REUSE_MS) return structuredClone(reused.inputs);
+    return structuredClone(await this.#describeNow(alias, workflow));
+  }
+
+  /**
+   * describe() as the JSON text /workflow-info sends: a reused answer is serialised once, not cloned
+   * and serialised per request.
+   */
+  async describeJson(alias: string): Promise<string | undefined> {
+    const workflow = this.#workflows.get(alias);
+    if (!workflow) return undefined;
+    const reused = this.#described.get(alias);
+    if (reused && Date.now() - reused.at < DESCRIBE_REUSE_MS) return (reused.json ??= JSON.stringify(reused.inputs));
+    return JSON.stringify(await this.#describeNow(alias, workflow));
+  }
+
+  /** The enriched inputs, kept for reuse when complete; callers must not hand this object out. */
+  async #describeNow(alias: string, workflow: Workflow): Promise<Record<string, WorkflowInput>> {
     const classes = [...new Set(Object.values(workflow.inputs).map((input) => input.class))];
     const definitions = new Map<string, NodeDefinition>();
     await Promise.all(
@@ -130,7 +154,7 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
     }
     // Only a fully enriched answer is reused: with a backend missing, the next request asks again.
     if (definitions.size === classes.length) this.#described.set(alias, { inputs: described, at: Date.now() });
-    return structuredClone(described);
+    return described;
   }
 
   async #definition(classType: string): Promise<NodeDefinition | undefined> {

@@ -45,11 +45,33 @@ const inputSchema = {
   },
 };
 
+/** What the routes can use beyond the service contract, when the registry offers it (FileWorkflowRegistry does). */
+type Registry = WorkflowRegistry & { readonly version?: number; describeJson?(alias: string): Promise<string | undefined> };
+
+/** The /workflow-list body for one (workflow set, caller's view of availability), serialised once. */
+class ListAnswers {
+  #version: number | undefined;
+  readonly #bodies = new Map<string, string>();
+
+  /** `view` says everything the body depends on besides the workflow set. */
+  get(version: number | undefined, view: string, build: () => unknown): string {
+    if (version === undefined) return JSON.stringify(build());
+    if (version !== this.#version || this.#bodies.size >= 64) {
+      this.#bodies.clear();
+      this.#version = version;
+    }
+    let body = this.#bodies.get(view);
+    if (body === undefined) this.#bodies.set(view, (body = JSON.stringify(build())));
+    return body;
+  }
+}
+
 export function mountWorkflowRoutes(
   ctx: Pick<PluginContext, 'route'>,
-  registry: WorkflowRegistry,
+  registry: Registry,
   transport: () => Transport | undefined = () => undefined,
 ): void {
+  const listAnswers = new ListAnswers();
   ctx.route({
     method: 'get',
     path: '/workflow-list',
@@ -66,12 +88,20 @@ export function mountWorkflowRoutes(
     handler: (koa, { principal }) => {
       const admin = isAdmin(principal as Principal);
       const current = transport();
-      koa.body = registry.list().map(({ alias, description, thumbnail, graph }) => {
-        const availability = availabilityOf(current, alias, graph);
-        if (!availability) return { alias, description, thumbnail };
-        const { available, missing } = availability;
-        return { alias, description, thumbnail, available, ...(admin && !available ? { missing } : {}) };
-      });
+      const workflows = registry.list();
+      // Availability is asked per request (backends come and go); the body is only rebuilt when
+      // what the caller would see changed: the workflow set, or an answer in this view.
+      const availability = workflows.map(({ alias, graph }) => availabilityOf(current, alias, graph));
+      let view = admin ? 'admin' : 'client';
+      for (const a of availability) view += a === undefined ? '|-' : a.available ? '|1' : admin ? `|0${JSON.stringify(a.missing)}` : '|0';
+      koa.type = 'application/json';
+      koa.body = listAnswers.get(registry.version, view, () =>
+        workflows.map(({ alias, description, thumbnail }, i) => {
+          const a = availability[i];
+          if (!a) return { alias, description, thumbnail };
+          return { alias, description, thumbnail, available: a.available, ...(admin && !a.available ? { missing: a.missing } : {}) };
+        }),
+      );
     },
   });
 
@@ -105,8 +135,10 @@ export function mountWorkflowRoutes(
     },
     handler: async (koa) => {
       const { workflow } = (koa.state as { query: { workflow: string } }).query;
-      const inputs = await registry.describe(workflow);
-      if (!inputs) throw notFound(`no workflow named "${workflow}"`);
+      const inputs = registry.describeJson ? await registry.describeJson(workflow) : await registry.describe(workflow);
+      if (inputs === undefined) throw notFound(`no workflow named "${workflow}"`);
+      // A serialised answer (reused while the registry reuses its description) is sent as it is.
+      if (typeof inputs === 'string') koa.type = 'application/json';
       koa.body = inputs;
     },
   });
