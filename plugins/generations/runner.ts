@@ -54,6 +54,8 @@ interface Entry {
   released: boolean;
   /** Its row's writes, in order (#persist). */
   writer: RowWriter;
+  /** The state its last requested write stored. */
+  writtenState: Generation['state'];
 }
 
 /** What persisting writes: everything that changes while a generation lives (not the graph unless asked). */
@@ -404,12 +406,18 @@ export class Runner {
   /**
    * Written now and awaited only where a promise hangs on it (docs/performance.md, "Which writes are
    * awaited"): the final state before the client hears of the end, the graph of a resubmission before
-   * its prompt is submitted. The position and `running` are written like progress, at most once per
-   * progressPersistMs (a generation that ends sooner writes them with its end): a crash before they
-   * land leaves the row queued, which recovery reconciles with ComfyUI like any unfinished row.
+   * its prompt is submitted. `running` is written at once but behind its frame; the position is written
+   * like progress, at most once per progressPersistMs (a generation that ends sooner writes it with its
+   * end): a crash before they land leaves the row queued, which recovery reconciles with ComfyUI like
+   * any unfinished row.
    */
   async #persist(entry: Entry, withGraph = false): Promise<void> {
-    if (withGraph || FINAL_STATES.has(entry.life.gen.state)) await this.#writeNow(entry, withGraph);
+    const { state } = entry.life.gen;
+    if (withGraph || FINAL_STATES.has(state)) await this.#writeNow(entry, withGraph);
+    // A new state (running) is written at once, though not awaited: each stored state is a step others
+    // react to (webhook deliveries are derived from it, other instances read it); only percent and
+    // position wait for the next tick.
+    else if (state !== entry.writtenState) void this.#writeNow(entry);
     else this.#persistSoon(entry);
   }
 
@@ -418,6 +426,7 @@ export class Runner {
     entry.persistTimer = null;
     entry.dirty = false;
     entry.lastPersistAt = Date.now();
+    entry.writtenState = entry.life.gen.state;
     return entry.writer.request(withGraph);
   }
 
@@ -476,7 +485,7 @@ export class Runner {
 
   #add(life: Life): Entry {
     const writer = new RowWriter((withGraph) => this.#write(entry, withGraph));
-    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: Date.now(), persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false, writer };
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: Date.now(), persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false, writer, writtenState: life.gen.state };
     const { id, clientId } = life.gen;
     this.#live.set(id, entry);
     const ofClient = this.#byClient.get(clientId);
