@@ -1,63 +1,15 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
+import { serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
 import { until } from './helpers/until.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<number | null>;
-  /** Everything it logged so far. */
-  log: () => string;
-}
-
-/** `comfy-bridge serve --config <file>` as an operator runs it, on a free port; resolves once it logged where it listens. */
-async function serve(configFile: string, dataDir: string, comfyUrl: string): Promise<Served> {
-  const child = spawn(process.execPath, ['bin/comfy-bridge.js', 'serve', '--config', configFile], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      COMFY_BRIDGE_PORT: '0',
-      COMFY_BRIDGE_HOST: '127.0.0.1',
-      COMFY_BRIDGE_DATA_DIR: dataDir,
-      COMFY_BRIDGE_COMFYUI_URLS: comfyUrl,
-      COMFY_BRIDGE_LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the bridge did not say where it listens:\n${output}`)), 20_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const line = output.split('\n').find((l) => l.includes('"msg":"listening"'));
-      const match = line === undefined ? null : /"url":"(http:\/\/[^"]+)"/.exec(line);
-      if (!match?.[1]) return;
-      clearTimeout(timer);
-      child.stdout!.off('data', onData);
-      child.stderr!.off('data', onData);
-      resolve(match[1]);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`the bridge exited (${code}) before listening:\n${output}`));
-    });
-  });
-  // Keep draining the pipes (a chatty process must never block on a full pipe), and keep what it says.
-  const keep = (chunk: Buffer): void => void (output += chunk.toString());
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  return { child, url, exited, log: () => output };
-}
+/** `comfy-bridge serve --config <file>` on a data dir and one ComfyUI. */
+const serve = (configFile: string, dataDir: string, comfyUrl: string): Promise<Served> =>
+  serveBridge({ args: ['--config', configFile], env: { COMFY_BRIDGE_DATA_DIR: dataDir, COMFY_BRIDGE_COMFYUI_URLS: comfyUrl } });
 
 interface Info {
   data: { id: string; state: string; position: number | null };

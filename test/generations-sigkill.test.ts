@@ -1,65 +1,16 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
+import { serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
 import { until } from './generations-stub-transport.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<number | null>;
-}
 
-/** `comfy-bridge serve` as an operator runs it, on a free port; resolves once it logged where it listens. */
-async function serve(dataDir: string, comfyUrl: string): Promise<Served> {
-  const child = spawn(process.execPath, ['bin/comfy-bridge.js', 'serve'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      COMFY_BRIDGE_PORT: '0',
-      COMFY_BRIDGE_HOST: '127.0.0.1',
-      COMFY_BRIDGE_DATA_DIR: dataDir,
-      COMFY_BRIDGE_COMFYUI_URLS: comfyUrl,
-      COMFY_BRIDGE_LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the bridge did not say where it listens:\n${output}`)), 15_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      for (const line of output.split('\n')) {
-        if (!line.includes('"listening"') && !line.includes('listening')) continue;
-        const match = /"url":"(http:\/\/[^"]+)"/.exec(line) ?? /(http:\/\/127\.0\.0\.1:\d+)/.exec(line);
-        if (match?.[1]) {
-          clearTimeout(timer);
-          child.stdout!.off('data', onData);
-          child.stderr!.off('data', onData);
-          resolve(match[1]);
-          return;
-        }
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`the bridge exited (${code}) before listening:\n${output}`));
-    });
-  });
-  // Keep draining the pipes so a chatty process never blocks on a full pipe.
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return { child, url, exited };
-}
+/** `comfy-bridge serve` on a data dir and one ComfyUI. */
+const serve = (dataDir: string, comfyUrl: string): Promise<Served> => serveBridge({ env: { COMFY_BRIDGE_DATA_DIR: dataDir, COMFY_BRIDGE_COMFYUI_URLS: comfyUrl } });
 
 interface ExecutionInfo {
   status: string;

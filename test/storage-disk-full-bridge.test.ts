@@ -1,54 +1,12 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
+import { serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
 import { mountSmallDisk, type SmallDisk } from './helpers/small-disk.js';
 import { until } from './helpers/until.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<number | null>;
-}
-
-/** `comfy-bridge serve` on a free port; resolves once it logged where it listens. */
-async function serve(dataDir: string, comfyUrl: string): Promise<Served> {
-  const child = spawn(process.execPath, ['bin/comfy-bridge.js', 'serve'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      COMFY_BRIDGE_PORT: '0',
-      COMFY_BRIDGE_HOST: '127.0.0.1',
-      COMFY_BRIDGE_DATA_DIR: dataDir,
-      COMFY_BRIDGE_COMFYUI_URLS: comfyUrl,
-      COMFY_BRIDGE_LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the bridge did not say where it listens:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      // The line that says where the bridge listens (other lines name the ComfyUI url).
-      const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*"msg":"listening"/.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`the bridge exited (${code}) before listening:\n${output}`));
-    });
-  });
-  return { child, url, exited };
-}
+/** `comfy-bridge serve` on a data dir and one ComfyUI. */
+const serve = (dataDir: string, comfyUrl: string): Promise<Served> => serveBridge({ env: { COMFY_BRIDGE_DATA_DIR: dataDir, COMFY_BRIDGE_COMFYUI_URLS: comfyUrl } });
 
 const generate = (url: string) =>
   fetch(`${url}/generate-based-workflow?clientId=full-disk-client`, {

@@ -1,56 +1,17 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
+import { serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { until } from './helpers/until.js';
 import { newSecret, WebhookReceiver } from './helpers/webhook-receiver.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<void>;
-}
-
-/** `comfy-bridge serve --config <file>` as an operator runs it, on a free port; resolves once it logged where it listens. */
-async function serve(configFile: string, secret: string): Promise<Served> {
-  const child = spawn(process.execPath, ['bin/comfy-bridge.js', 'serve', '--config', configFile], {
-    cwd: ROOT,
-    env: { ...process.env, COMFY_BRIDGE_PORT: '0', COMFY_BRIDGE_HOST: '127.0.0.1', COMFY_BRIDGE_WEBHOOK_SECRET: secret },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the bridge did not say where it listens:\n${output}`)), 20_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*listening|listening[^\n]*(http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      const found = match?.[1] ?? match?.[2];
-      if (found) {
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        child.stderr!.off('data', onData);
-        resolve(found);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`the bridge exited (${child.exitCode ?? child.signalCode}) before listening:\n${output}`));
-    });
-  });
-  // Keep draining the pipes so a chatty process never blocks on a full pipe.
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return { child, url, exited };
-}
+/** `comfy-bridge serve --config <file>`, signing with `secret`. */
+const serve = (configFile: string, secret: string): Promise<Served> =>
+  serveBridge({ args: ['--config', configFile], env: { COMFY_BRIDGE_WEBHOOK_SECRET: secret } });
 
 async function sigkill(served: Served): Promise<void> {
   served.child.kill('SIGKILL');

@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** One real `comfy-bridge serve` process, as an operator runs it (the tests that kill or starve one). */
+export interface ServedBridge {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<number | null>;
+  /** Everything it logged so far. */
+  log(): string;
+}
+
+export interface ServeOptions {
+  /** After `serve` (e.g. ['--config', file]). */
+  args?: string[];
+  /** Over this process's environment; the port is always 0 and the host 127.0.0.1. */
+  env?: Record<string, string>;
+  /** How long it may take to say where it listens (a loaded machine starts processes slowly). */
+  timeoutMs?: number;
+}
+
+/** Starts `node bin/comfy-bridge.js serve` on a free port; resolves once its "listening" line names the URL. */
+export async function serveBridge(options: ServeOptions = {}): Promise<ServedBridge> {
+  const child = spawn(process.execPath, ['bin/comfy-bridge.js', 'serve', ...(options.args ?? [])], {
+    cwd: ROOT,
+    env: { ...process.env, COMFY_BRIDGE_LOG_LEVEL: 'info', ...options.env, COMFY_BRIDGE_PORT: '0', COMFY_BRIDGE_HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let output = '';
+  // Kept for the whole life of the process: the pipes never fill, and log() has everything.
+  const keep = (chunk: Buffer): void => void (output += chunk.toString());
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the bridge did not say where it listens:\n${output}`)), options.timeoutMs ?? 60_000);
+    const look = (): void => {
+      // Only the listening line: other lines name the ComfyUI URL, on 127.0.0.1 too.
+      const line = output.split('\n').find((l) => l.includes('"msg":"listening"'));
+      const match = line === undefined ? null : /"url":"(http:\/\/[^"]+)"/.exec(line);
+      if (!match?.[1]) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', look);
+      child.stderr!.off('data', look);
+      resolve(match[1]);
+    };
+    child.stdout!.on('data', look);
+    child.stderr!.on('data', look);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the bridge exited (${code ?? child.signalCode}) before listening:\n${output}`));
+    });
+  });
+  return { child, url, exited, log: () => output };
+}
+
+/** SIGKILLs those still running and waits for them to exit (an `after` hook's clean-up). */
+export async function killAll(served: readonly ServedBridge[]): Promise<void> {
+  for (const one of served) {
+    if (one.child.exitCode === null && one.child.signalCode === null) one.child.kill('SIGKILL');
+    await one.exited;
+  }
+}
