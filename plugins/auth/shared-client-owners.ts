@@ -50,14 +50,20 @@ export class SharedClientOwners implements AccessControl {
     });
   }
 
-  async claimClient(clientId: string, principal: Principal): Promise<void> {
-    if (isAdmin(principal)) return;
+  /** The clientId's live binding, if any; refused when another key holds it. */
+  async #heldBy(clientId: string, principal: Principal, now: number): Promise<ClientBinding | undefined> {
     if (principal.anonymous) throw unauthorized('an API key is needed to use a clientId');
-    const now = this.now();
     const held = this.#live(clientId, now) ?? (await this.store.get(clientId, now));
     if (held) this.#remember(held);
     // 404, not 403: a key must not learn which clientIds other keys use.
     if (held && held.owner !== principal.id) throw notKnown(clientId);
+    return held ?? undefined;
+  }
+
+  async claimClient(clientId: string, principal: Principal): Promise<void> {
+    if (isAdmin(principal)) return;
+    const now = this.now();
+    const held = await this.#heldBy(clientId, principal, now);
     if (!held) {
       const count = await this.store.countLive(principal.id, now);
       if (count >= this.limits.maxPerKey) {
@@ -82,12 +88,7 @@ export class SharedClientOwners implements AccessControl {
   }
 
   async checkClient(clientId: string, principal: Principal): Promise<void> {
-    if (isAdmin(principal)) return;
-    if (principal.anonymous) throw unauthorized('an API key is needed to use a clientId');
-    const now = this.now();
-    const held = this.#live(clientId, now) ?? (await this.store.get(clientId, now));
-    if (held) this.#remember(held);
-    if (held && held.owner !== principal.id) throw notKnown(clientId);
+    if (!isAdmin(principal)) await this.#heldBy(clientId, principal, this.now());
   }
 
   /** Synchronous, as a socket joins: from what checkClient (run in the handshake) or the bus told this process. */
