@@ -4,7 +4,7 @@ import { definePlugin } from '../../core/plugin.js';
 import { NedbStorage } from './nedb-storage.js';
 import { optionsSchema, type StorageNedbOptions } from './options.js';
 import { applyRetention } from '../../contracts/retention.js';
-import { every } from '../../core/timers.js';
+import { every } from '../../lib/every.js';
 
 const PLUGIN = 'storage-nedb';
 

@@ -3,7 +3,7 @@ import { definePlugin } from '../../core/plugin.js';
 import { optionsSchema, type StoragePostgresOptions } from './options.js';
 import { PostgresStorage, redactUrl } from './pg-storage.js';
 import { applyRetention } from '../../contracts/retention.js';
-import { every } from '../../core/timers.js';
+import { every } from '../../lib/every.js';
 
 const PLUGIN = 'storage-postgres';
 

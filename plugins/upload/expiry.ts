@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { every, type Clock } from '../../core/timers.js';
+import type { Clock } from '../../core/timers.js';
+import { every } from '../../lib/every.js';
 import type { UploadLibrary } from './library.js';
 
 /**
