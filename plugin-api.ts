@@ -10,7 +10,7 @@ export * from './core/errors.js';
 export { STAGE } from './core/hooks.js';
 export type { Hooks } from './core/hooks.js';
 export type { Clock, Timer } from './core/timers.js';
-export { every } from './core/timers.js';
+export { every } from './lib/every.js';
 export type { ServiceMap, ServiceName } from './core/services.js';
 export type { BridgeConfig } from './core/config/schema.js';
 

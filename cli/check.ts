@@ -1,3 +1,4 @@
+import { isPlainObject } from '../core/config/objects.js';
 import { resolvePlugins } from '../core/loader/resolve.js';
 import { orderPlugins } from '../core/loader/order.js';
 import { validateOptions } from '../core/loader/options.js';
@@ -39,7 +40,7 @@ export function redactConfig(value: unknown, key = ''): unknown {
 const originOf = (origins: ReadonlyMap<string, string>, path: string): string => origins.get(path) ?? 'default';
 
 function leaves(value: unknown, path: string[]): [string, unknown][] {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length > 0) {
+  if (isPlainObject(value) && Object.keys(value).length > 0) {
     return Object.entries(value).flatMap(([key, child]) => leaves(child, [...path, key]));
   }
   return [[path.join('.'), value]];

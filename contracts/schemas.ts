@@ -2,6 +2,17 @@ import { Type } from '@sinclair/typebox';
 import { GENERATION_STATES } from './generation.js';
 
 /** Schema fragments shared by routes of several plugins (SPEC §1); TypeBox, so handlers get their types. */
+/** The error body every refusal answers with (SPEC §1; the kernel writes it: core/http/errors.ts). */
+export const ERROR_BODY = Object.freeze({
+  title: 'Error',
+  type: 'object',
+  required: ['error', 'detail'],
+  properties: {
+    error: { type: 'string', description: 'Stable snake_case code.' },
+    detail: { type: 'string', description: 'A human sentence.' },
+  },
+});
+
 export const CLIENT_ID = Type.String({
   pattern: '^[A-Za-z0-9._:-]{1,128}$',
   description: '1–128 characters of [A-Za-z0-9._:-]; one AI request context (a UUID is recommended).',

@@ -16,17 +16,3 @@ export const systemClock: Clock = {
   setTimeout: (fn, ms) => ((timer) => ({ clear: () => clearTimeout(timer) }))(setTimeout(fn, ms).unref()),
   setInterval: (fn, ms) => ((timer) => ({ clear: () => clearInterval(timer) }))(setInterval(fn, ms).unref()),
 };
-
-/** Runs `task` every `ms` without overlapping runs; the timer never keeps the process alive. */
-export function every(ms: number, task: () => Promise<void>, clock: Clock = systemClock): { stop(): Promise<void> } {
-  let running: Promise<void> | null = null;
-  const timer = clock.setInterval(() => {
-    running ??= task().finally(() => (running = null));
-  }, ms);
-  return {
-    async stop() {
-      timer.clear();
-      await running;
-    },
-  };
-}

@@ -14,6 +14,7 @@ import { ComfyTransport } from '../plugins/comfyui/comfy-transport.js';
 import { resolveOptions } from '../plugins/comfyui/options.js';
 import type { ComfyuiOptions } from '../plugins/comfyui/options.js';
 import { startFakeComfy } from './fake-comfyui/index.js';
+import { until } from './helpers/until.js';
 
 type Fake = Awaited<ReturnType<typeof startFakeComfy>>;
 
@@ -190,7 +191,11 @@ describe('comfyui transport against the fake ComfyUI', function () {
     expect(bridgeError.detail).to.contain('bigger than max');
     expect(bridgeError.extra.node_errors).to.have.property('1');
     expect(h.transport.isTracked(promptId)).to.equal(false);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // A later prompt on the same socket marks the wait: its events come in order, so anything for the rejected
+    // one would have come before its completion.
+    const marker = randomUUID();
+    await h.submit({ promptId: marker, graph: tinyGraph('after-reject'), backend: h.transport.pickBackend()! });
+    await h.waitFor(marker, 'completed');
     expect(h.eventsOf(promptId)).to.deep.equal([]);
   });
 
@@ -488,8 +493,9 @@ describe('comfyui transport against the fake ComfyUI', function () {
     await first.submit({ promptId, graph: tinyGraph('resume', 45), backend });
     // The first bridge goes away before the prompt ends; a second one resumes it.
     await first.transport.close();
-    await waitUntil(() => comfy.prompts.some((p) => p.promptId === promptId), 'prompt received');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The prompt ends at ComfyUI (it is in its history) while no bridge listens; the closed one heard nothing.
+    const inHistory = async (): Promise<boolean> => Object.keys((await (await fetch(`${comfy.url}/history/${promptId}`)).json()) as object).length > 0;
+    await until(inHistory, 'the prompt to end at ComfyUI', 5000);
     expect(first.eventsOf(promptId).some((e) => e.type === 'completed')).to.equal(false);
 
     const second = await upHarness([comfy.url]);
@@ -658,7 +664,7 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const comfy = await fake();
     await comfy.stop();
     const h = open([comfy.url]);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitUntil(() => h.transport.backends()[0]!.lastError !== null, 'a failed connection attempt');
     expect(h.transport.pickBackend()).to.equal(undefined);
     expect(h.transport.backends()[0]).to.include({ up: false });
     const name = h.transport.backends()[0]!.name;

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { createApp } from '../core/app.js';
 import { finishConfig } from '../core/config/load.js';
 import { definePlugin, type PluginContext, type PluginManifest } from '../core/plugin.js';
-import { every, systemClock } from '../core/timers.js';
+import { systemClock } from '../core/timers.js';
+import { every } from '../lib/every.js';
 import { ManualClock } from './helpers/manual-clock.js';
 
 const config = (plugins: Record<string, Record<string, unknown>>) =>

@@ -9,7 +9,7 @@ const CORE = fileURLToPath(new URL('../core/', import.meta.url));
  * the kernel is not there yet (see docs/architecture.md), so this holds what was reached: lower it as the
  * kernel shrinks, never raise it. New features belong in plugins or lib/, not in core/.
  */
-const CEILING = 1420;
+const CEILING = 1393;
 
 const files = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? files(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : []));

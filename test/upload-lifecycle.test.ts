@@ -4,6 +4,8 @@ import { access, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import { ManualClock } from './helpers/manual-clock.js';
+import { until } from './helpers/until.js';
 import { makePng } from './upload-images.js';
 import { ANONYMOUS, form, grabServices, postUpload, type Grabbed } from './upload-support.js';
 
@@ -13,27 +15,29 @@ const exists = (path: string): Promise<boolean> =>
     () => false,
   );
 
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe('upload: expiry', () => {
   let bridge: RunningBridge;
+  let clock: ManualClock;
   const grabbed: Grabbed = {};
 
   beforeEach(async () => {
+    clock = new ManualClock();
     bridge = await startBridge({
-      plugins: { 'storage-nedb': { inMemory: true }, upload: { expireAfterMs: 300, sweepIntervalMs: 50 } },
+      plugins: { 'storage-nedb': { inMemory: true }, upload: { expireAfterMs: 60_000, sweepIntervalMs: 1000 } },
       extraPlugins: [grabServices(grabbed)],
+      clock,
     });
   });
   afterEach(async () => {
     await bridge.close();
   });
+
+  /** Moves the clock a sweep at a time until `path` is gone (a sweep's file and store work is real I/O). */
+  const sweptAway = (path: string, what: string): Promise<true> =>
+    until(async () => {
+      await clock.advance(1000);
+      return !(await exists(path));
+    }, what);
 
   it('deletes an unused upload (file and record) and keeps one a generation used', async () => {
     const answer = await postUpload(bridge.url, form([{ field: 'unused', bytes: makePng(4, 4) }, { field: 'used', bytes: makePng(5, 5) }]));
@@ -42,15 +46,20 @@ describe('upload: expiry', () => {
     const used = answer.body.used as string;
     const uploads = grabbed.uploads!;
     await uploads.markUsed(used, 'gen_test');
-    expect(await exists(uploads.pathOf(unused))).to.equal(true);
 
-    await waitFor(async () => !(await exists(uploads.pathOf(unused))));
-    expect(await grabbed.storage!.uploads.get(unused)).to.equal(undefined);
+    // Just short of expireAfterMs nothing is old enough yet.
+    await clock.advance(59_000);
+    expect(await exists(uploads.pathOf(unused))).to.equal(true);
+    expect(await grabbed.storage!.uploads.get(unused)).to.not.equal(undefined);
+
+    await sweptAway(uploads.pathOf(unused), 'the unused upload to expire');
+    await until(async () => (await grabbed.storage!.uploads.get(unused)) === undefined, 'its record to go');
     expect(await uploads.find(unused, 'client-1', ANONYMOUS)).to.equal(undefined);
 
     // A later unused upload expiring too means sweeps ran after the used one was older than expireAfterMs.
     const later = (await postUpload(bridge.url, form([{ field: 'later', bytes: makePng(6, 6) }]))).body.later as string;
-    await waitFor(async () => !(await exists(uploads.pathOf(later))));
+    await clock.advance(60_000);
+    await sweptAway(uploads.pathOf(later), 'the later upload to expire');
     expect(await exists(uploads.pathOf(used))).to.equal(true);
     const kept = await uploads.find(used, 'client-1', ANONYMOUS);
     expect(kept?.usedBy).to.deep.equal(['gen_test']);
@@ -119,9 +128,9 @@ describe('upload: service and disk hygiene', () => {
     req.write(`--${boundary}\r\nContent-Disposition: form-data; name="f"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`);
     req.write(Buffer.alloc(256 * 1024, 1));
     const incoming = join(dataDir, 'uploads', '.incoming');
-    await waitFor(async () => (await readdir(incoming)).length > 0);
+    await until(async () => (await readdir(incoming)).length > 0, 'a file in the incoming folder');
     req.destroy();
-    await waitFor(async () => (await readdir(incoming)).length === 0);
+    await until(async () => (await readdir(incoming)).length === 0, 'the incoming folder to empty');
     expect(await readdir(join(dataDir, 'uploads'))).to.deep.equal(['.incoming']);
   });
 });

@@ -153,6 +153,7 @@ describe('workflows: routes through the bridge', () => {
       bridge = await startBridge({ plugins: { workflows: { dir, watch: false } } });
       expect(process.listenerCount('SIGHUP')).to.equal(before + 1);
       await writeFile(join(dir, 'late.json'), JSON.stringify(invertGraph));
+      // Not watching: this wait proves that nothing picks the file up by itself, so there is no condition to wait on.
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(await aliases()).to.not.include('late');
       process.kill(process.pid, 'SIGHUP');

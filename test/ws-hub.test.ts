@@ -148,7 +148,9 @@ describe('ws plugin (real sockets, scripted generations)', () => {
       const second = stub.add({ clientId: 'alpha', state: 'running' });
       stub.update(first.id, { state: 'completed' });
       await reader.next((frame) => frame.status === 'closed' && frame.data?.id === first.id);
-      await delay(50);
+      // A later frame of the other generation arrives: the socket was not closed after the first one's end.
+      stub.update(second.id, { percent: 42 });
+      await reader.next((frame) => frame.data?.id === second.id && frame.data.percent === 42);
       expect(reader.ws.readyState).to.equal(reader.ws.OPEN);
       stub.update(second.id, { state: 'completed' });
       expect((await reader.untilClosed()).code).to.equal(1000);
@@ -337,8 +339,13 @@ describe('ws plugin (real sockets, scripted generations)', () => {
       await start({ pingIntervalMs: 40 });
       rawSockets.push(await stalledSocket(bridge!.port, '/ws?clientId=dead'));
       const healthy = await open('?clientId=alive');
+      let pings = 0;
+      healthy.ws.on('ping', () => pings++);
       await eventually(() => grabbed.stats!.snapshot().droppedDeadTotal === 1, 3000, 'dead peer dropped');
-      await delay(150);
+      // The hub pings only a peer that answered the last ping (else it drops it): three more pings are three
+      // rounds the healthy peer survived.
+      const seen = pings;
+      await eventually(() => pings >= seen + 3, 3000, 'three more ping rounds');
       expect(grabbed.stats!.snapshot().droppedDeadTotal).to.equal(1);
       expect(healthy.ws.readyState).to.equal(healthy.ws.OPEN);
       expect(grabbed.stats!.snapshot().connected).to.equal(1);

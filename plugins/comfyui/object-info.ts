@@ -1,5 +1,6 @@
 import type { BackendConnection } from './backend-connection.js';
 import { isObject } from './protocol.js';
+import { within } from '../../lib/within.js';
 
 type Info = Record<string, unknown>;
 
@@ -51,16 +52,5 @@ export class ObjectInfoCache {
       }
     }
     return undefined;
-  }
-}
-
-/** `promise`'s value, or undefined once `ms` passed; never leaves a timer behind. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

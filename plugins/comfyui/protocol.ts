@@ -1,4 +1,5 @@
 import type { OutputRef } from '../../contracts/transport.js';
+import { isPlainObject as isObject } from '../../lib/objects.js';
 
 /** What a backend knows of a prompt, in short (ComfyTransport.lookup). */
 export type PromptLookup =
@@ -15,9 +16,7 @@ export type PromptLookup =
 
 type Json = Record<string, unknown>;
 
-export function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+export { isObject };
 
 function str(value: unknown): string | null {
   return typeof value === 'string' ? value : null;

@@ -2,8 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { definePlugin } from '../../core/plugin.js';
 import type { Principal } from '../../contracts/auth.js';
 import { badRequest, notFound } from '../../core/errors.js';
-import { ERROR_BODY } from '../../core/http/schemas.js';
-import { CLIENT_ID, GENERATION_ID, STATUS_FRAME, STATUS_FRAME_EXAMPLE } from '../../contracts/schemas.js';
+import { ERROR_BODY, CLIENT_ID, GENERATION_ID, STATUS_FRAME, STATUS_FRAME_EXAMPLE } from '../../contracts/schemas.js';
 import { findVisibleGeneration } from '../../contracts/visible-generation.js';
 
 const PLUGIN = 'execution-info';

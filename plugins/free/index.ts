@@ -2,8 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { definePlugin } from '../../core/plugin.js';
 import { backendUnavailable, notFound } from '../../core/errors.js';
 import { fromQueryOrBody } from '../../lib/query-or-body.js';
-import { ERROR_BODY } from '../../core/http/schemas.js';
-import { CLIENT_ID } from '../../contracts/schemas.js';
+import { ERROR_BODY, CLIENT_ID } from '../../contracts/schemas.js';
 import type { JsonSchema } from '../../core/plugin.js';
 
 const PLUGIN = 'free';

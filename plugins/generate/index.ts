@@ -1,6 +1,5 @@
 import { definePlugin } from '../../core/plugin.js';
-import { ERROR_BODY } from '../../core/http/schemas.js';
-import { CLIENT_ID, STATUS_FRAME } from '../../contracts/schemas.js';
+import { ERROR_BODY, CLIENT_ID, STATUS_FRAME } from '../../contracts/schemas.js';
 import { WEBHOOK_REQUEST_SCHEMA } from '../../contracts/outbox.js';
 import { generateHandler } from './handler.js';
 import { storedActiveCount } from './shared-active.js';

@@ -4,7 +4,7 @@ import { ANONYMOUS, isAdmin, type Principal } from '../../contracts/auth.js';
 import { GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
 import { definePlugin } from '../../core/plugin.js';
 import { buildResultUrl, toHistoryItem } from './history-item.js';
-import { ERROR_BODY } from '../../core/http/schemas.js';
+import { ERROR_BODY } from '../../contracts/schemas.js';
 import { countResponseSchema, HISTORY_EXAMPLE, historyQuerySchema, historyResponseSchema } from './schemas.js';
 
 const PLUGIN = 'history';

@@ -3,8 +3,7 @@ import { ANONYMOUS, type Principal } from '../../contracts/auth.js';
 import { FINAL_STATES, GENERATION_STATES } from '../../contracts/generation.js';
 import { badRequest } from '../../core/errors.js';
 import { fromQueryOrBody } from '../../lib/query-or-body.js';
-import { ERROR_BODY } from '../../core/http/schemas.js';
-import { CLIENT_ID, GENERATION_ID } from '../../contracts/schemas.js';
+import { ERROR_BODY, CLIENT_ID, GENERATION_ID } from '../../contracts/schemas.js';
 import { definePlugin, type JsonSchema } from '../../core/plugin.js';
 import { findTarget, type TargetRequest } from './find-target.js';
 

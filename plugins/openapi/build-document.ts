@@ -1,7 +1,6 @@
 import type { ValidateFunction } from 'ajv';
 import type { JsonSchema, RecordedRoute } from '../../core/plugin.js';
-import { ERROR_BODY } from '../../core/http/schemas.js';
-import { SOCKET_FRAME } from '../../contracts/schemas.js';
+import { ERROR_BODY, SOCKET_FRAME } from '../../contracts/schemas.js';
 import { createAjv } from '../../core/config/ajv.js';
 import { Components } from './components.js';
 import { orderedTags } from './tags.js';

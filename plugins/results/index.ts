@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Context } from 'koa';
 import { ANONYMOUS, type Principal } from '../../contracts/auth.js';
 import { BridgeError, notFound } from '../../core/errors.js';
-import { ERROR_BODY } from '../../core/http/schemas.js';
+import { ERROR_BODY } from '../../contracts/schemas.js';
 import { definePlugin } from '../../core/plugin.js';
 import { findVisibleGeneration } from '../../contracts/visible-generation.js';
 import type { ResultStore } from './api.js';

@@ -1,4 +1,5 @@
 import { open, stat } from 'node:fs/promises';
+import { isPlainObject } from '../../lib/objects.js';
 
 export interface TailRepair {
   file: string;
@@ -59,7 +60,7 @@ async function endOfLastCompleteLine(handle: Awaited<ReturnType<typeof open>>, s
 function isWholeRow(tail: Buffer): boolean {
   try {
     const row: unknown = JSON.parse(tail.toString('utf8'));
-    return typeof row === 'object' && row !== null && !Array.isArray(row);
+    return isPlainObject(row);
   } catch {
     return false;
   }

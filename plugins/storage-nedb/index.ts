@@ -4,7 +4,7 @@ import { definePlugin } from '../../core/plugin.js';
 import { NedbStorage } from './nedb-storage.js';
 import { optionsSchema, type StorageNedbOptions } from './options.js';
 import { applyRetention } from '../../contracts/retention.js';
-import { every } from '../../core/timers.js';
+import { every } from '../../lib/every.js';
 
 const PLUGIN = 'storage-nedb';
 
@@ -32,7 +32,7 @@ export default definePlugin<StorageNedbOptions>({
     const resultsDir = join(ctx.config.dataDir, 'results');
     const retain = async (): Promise<void> => {
       try {
-        const deleted = await applyRetention(storage.generations, retention, resultsDir, new Date(), storage.uploads);
+        const deleted = await applyRetention(storage.generations, retention, resultsDir, new Date(ctx.clock.now()), storage.uploads);
         if (deleted.length > 0) ctx.log.info({ deleted: deleted.length }, 'retention deleted old generations');
       } catch (error) {
         ctx.log.error({ err: error }, 'retention failed');
@@ -50,7 +50,7 @@ export default definePlugin<StorageNedbOptions>({
     const compaction = every(compactIntervalMs, compact);
     let retaining: ReturnType<typeof every> | undefined;
     if (retention.maxAgeDays !== null || retention.maxRows !== null) {
-      retaining = every(retention.intervalMs, retain);
+      retaining = every(retention.intervalMs, retain, ctx.clock);
       // First pass once everything is registered, so a long-stopped bridge trims at start.
       ctx.hooks.ready.tapPromise({ name: PLUGIN }, retain);
     }

@@ -3,7 +3,7 @@ import { definePlugin } from '../../core/plugin.js';
 import { optionsSchema, type StoragePostgresOptions } from './options.js';
 import { PostgresStorage, redactUrl } from './pg-storage.js';
 import { applyRetention } from '../../contracts/retention.js';
-import { every } from '../../core/timers.js';
+import { every } from '../../lib/every.js';
 
 const PLUGIN = 'storage-postgres';
 
@@ -27,7 +27,7 @@ export default definePlugin<StoragePostgresOptions>({
     const resultsDir = join(ctx.config.dataDir, 'results');
     const retain = async (): Promise<void> => {
       try {
-        const deleted = await applyRetention(storage.generations, retention, resultsDir, new Date(), storage.uploads);
+        const deleted = await applyRetention(storage.generations, retention, resultsDir, new Date(ctx.clock.now()), storage.uploads);
         if (deleted.length > 0) ctx.log.info({ deleted: deleted.length }, 'retention deleted old generations');
       } catch (error) {
         ctx.log.error({ err: error }, 'retention failed');
@@ -35,7 +35,7 @@ export default definePlugin<StoragePostgresOptions>({
     };
     const timers: { stop(): Promise<void> }[] = [];
     if (retention.maxAgeDays !== null || retention.maxRows !== null) {
-      timers.push(every(retention.intervalMs, retain));
+      timers.push(every(retention.intervalMs, retain, ctx.clock));
       // First pass once everything is registered, so a long-stopped bridge trims at start.
       ctx.hooks.ready.tapPromise({ name: PLUGIN }, retain);
     }

@@ -1,32 +1,23 @@
 import type { Logger } from 'pino';
+import type { Clock } from '../../core/timers.js';
+import { every } from '../../lib/every.js';
 import type { UploadLibrary } from './library.js';
 
-export interface ExpiryTimer {
-  /** Stops the timer and waits for a sweep in progress. */
-  stop(): Promise<void>;
-}
-
-/** Periodically deletes unused uploads older than `expireAfterMs`; never keeps the process alive. */
-export function startExpiry(library: UploadLibrary, expireAfterMs: number, intervalMs: number, log: Logger): ExpiryTimer {
-  let running: Promise<void> | undefined;
-  const sweep = (): void => {
-    if (running) return; // a slow sweep is not stacked upon
-    running = library
-      .deleteExpired(new Date(Date.now() - expireAfterMs))
-      .then((count) => {
-        if (count > 0) log.info({ count }, 'deleted expired uploads');
-      })
-      .catch((error: unknown) => log.error({ err: error }, 'deleting expired uploads failed'))
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  const timer = setInterval(sweep, intervalMs);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+/**
+ * Every `intervalMs` deletes unused uploads older than `expireAfterMs` (by `clock`, so a test moves time instead of
+ * sleeping); a slow sweep is not stacked upon and the timer never keeps the process alive. `stop()` waits for a
+ * sweep in progress.
+ */
+export function startExpiry(library: UploadLibrary, expireAfterMs: number, intervalMs: number, log: Logger, clock: Clock): { stop(): Promise<void> } {
+  return every(
+    intervalMs,
+    () =>
+      library
+        .deleteExpired(new Date(clock.now() - expireAfterMs))
+        .then((count) => {
+          if (count > 0) log.info({ count }, 'deleted expired uploads');
+        })
+        .catch((error: unknown) => log.error({ err: error }, 'deleting expired uploads failed')),
+    clock,
+  );
 }

@@ -32,14 +32,14 @@ export default definePlugin<UploadOptions>({
     await mkdir(incomingDir, { recursive: true });
 
     const blobs = ctx.tryUse('blobs') ?? new DirectoryBlobStore(ctx.config.dataDir);
-    const library = new UploadLibrary(blobs, storage.uploads, ctx.log);
+    const library = new UploadLibrary(blobs, storage.uploads, ctx.log, () => ctx.clock.now());
     // The library plus ingest, which needs the incoming folder and the limits the library does not hold.
     ctx.provide('uploads', Object.assign(library, {
       ingest: (bytes: Buffer, field: string, clientId: string, principal: Principal) => ingestBytes({ library, incomingDir, options: ctx.options }, bytes, field, clientId, principal),
     }));
     ctx.route(uploadRoute({ library, incomingDir, options: ctx.options, access: () => ctx.tryUse('access'), idempotency: storage.idempotency }));
 
-    const expiry = startExpiry(library, ctx.options.expireAfterMs, ctx.options.sweepIntervalMs, ctx.log);
+    const expiry = startExpiry(library, ctx.options.expireAfterMs, ctx.options.sweepIntervalMs, ctx.log, ctx.clock);
     ctx.onClose(() => expiry.stop());
   },
 });

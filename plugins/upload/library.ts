@@ -27,6 +27,8 @@ export class UploadLibrary implements UploadService {
     private readonly blobs: BlobStore,
     private readonly store: UploadStore,
     private readonly log: Logger,
+    /** The upload's createdAt, which expiry compares with the same clock. */
+    private readonly now: () => number = Date.now,
   ) {}
 
   async find(name: string, clientId: string, principal: Principal): Promise<UploadRecord | undefined> {
@@ -68,7 +70,7 @@ export class UploadLibrary implements UploadService {
    * whatever is left.
    */
   async keep(files: readonly AcceptedFile[], clientId: string, principal: Principal): Promise<Record<string, string>> {
-    const createdAt = new Date().toISOString();
+    const createdAt = new Date(this.now()).toISOString();
     const records: UploadRecord[] = files.map((file) => ({
       name: freshName(file.image.type),
       clientId,

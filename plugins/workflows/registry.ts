@@ -4,6 +4,7 @@ import type { Workflow, WorkflowInput, WorkflowRegistry } from '../../plugins/wo
 import type { WorkflowLoadError } from './errors.js';
 import { loadWorkflowDir } from './load-workflows.js';
 import { constraintsFor, enrichInput, nodeDefinition } from './object-info.js';
+import { within } from '../../lib/within.js';
 
 export interface RegistryOptions {
   /** Absolute path of the workflows folder. */
@@ -19,19 +20,6 @@ type NodeDefinition = Record<string, unknown>;
 
 /** Short enough that a backend coming up (or gaining nodes) shows in /workflow-info within a second. */
 const DESCRIBE_REUSE_MS = 1000;
-
-/** Resolves to undefined when `promise` rejects or is slower than `ms`; never leaves a timer behind. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(resolve, ms, undefined);
-  });
-  try {
-    return await Promise.race([promise.catch(() => undefined), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The workflows found in one folder, reloadable as a whole; readers always see one consistent set. */
 export class FileWorkflowRegistry implements WorkflowRegistry {
@@ -163,7 +151,7 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
     // The transport holds the one /object_info cache (with its TTL) and bounds the wait; `within`
     // only guards against a transport that does not honour the timeout.
     const timeoutMs = this.options.objectInfoTimeoutMs ?? 1000;
-    const info = await within(Promise.resolve().then(() => transport.objectInfo(classType, timeoutMs)), timeoutMs);
+    const info = await within(Promise.resolve().then(() => transport.objectInfo(classType, timeoutMs)).catch(() => undefined), timeoutMs);
     const definition = nodeDefinition(info, classType);
     if (!definition) this.options.log.debug({ classType }, 'no /object_info for this node class; answering from the graph alone');
     return definition;

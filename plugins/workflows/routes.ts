@@ -1,6 +1,6 @@
 import type { PluginContext } from '../../core/plugin.js';
 import { notFound } from '../../core/errors.js';
-import { ERROR_BODY } from '../../core/http/schemas.js';
+import { ERROR_BODY } from '../../contracts/schemas.js';
 import { isAdmin, type Principal } from '../../contracts/auth.js';
 import type { Transport } from '../../contracts/transport.js';
 import type { WorkflowRegistry } from '../../plugins/workflows/api.js';

@@ -1,8 +1,7 @@
 import { definePlugin } from '../../core/plugin.js';
 import { tooManyRequests } from '../../core/errors.js';
 import { retryAfter } from '../../contracts/transport.js';
-import { ERROR_BODY } from '../../core/http/schemas.js';
-import { CLIENT_ID, SOCKET_FRAME, STATUS_FRAME_EXAMPLE } from '../../contracts/schemas.js';
+import { ERROR_BODY, CLIENT_ID, SOCKET_FRAME, STATUS_FRAME_EXAMPLE } from '../../contracts/schemas.js';
 import { warnIfExposed } from './exposure.js';
 import { SocketHub } from './hub.js';
 import { optionsSchema, type WsOptions } from './options.js';
