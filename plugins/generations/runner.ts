@@ -97,6 +97,10 @@ export class Runner {
     return clientId === undefined ? this.#live.size : (this.#byClient.get(clientId)?.size ?? 0);
   }
 
+  heldCount(): number {
+    return this.#fair?.heldCount ?? 0;
+  }
+
   // ── the three ways a generation starts being followed, and interrupt ──────────
 
   /** Records a generation before submitting it (so a crash mid-submission leaves a trace to reconcile), then submits it. */
