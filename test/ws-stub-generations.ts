@@ -135,6 +135,11 @@ export class StubGenerations implements GenerationService {
     return [...this.gens.values()].filter((gen) => (clientId === undefined || gen.clientId === clientId) && !FINAL_STATES.has(gen.state)).length;
   }
 
+  /** The stub has no bridge queue. */
+  heldCount(): number {
+    return 0;
+  }
+
   #notify(gen: Generation, change: GenerationChange): void {
     for (const listener of [...this.#listeners]) listener({ ...gen }, change);
     if (!this.bus) return;

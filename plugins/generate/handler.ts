@@ -12,6 +12,7 @@ import type { Storage } from '../../contracts/storage.js';
 import { newGenerationId } from './generation-id.js';
 import { ActiveCap } from './active-cap.js';
 import { KeyQuotas } from './quotas.js';
+import type { QuotaLimit } from './quota-options.js';
 import { requireCapableBackend } from './capable-backend.js';
 import { checkImageInputs, shippedImageInputs } from './image-inputs.js';
 import { storeRemoteImages } from './remote-images.js';
@@ -39,6 +40,8 @@ export interface GenerateDeps {
   webhooks?: () => WebhookService | undefined;
   /** Set when several instances share the store: the caps count queued + running from it (shared-active.ts). */
   sharedActiveCount?: (clientId?: string) => Promise<number>;
+  /** Told of each 429 `quota_exceeded`, with the limit it hit (the `quotaStats` service counts them). */
+  onQuotaRefused?: (limit: QuotaLimit) => void;
 }
 
 interface GenerateBody {
@@ -87,7 +90,7 @@ export function generateHandler(deps: GenerateDeps) {
   // One slot key for the whole bridge: clientIds are free-form, so a per-client cap alone can be
   // sidestepped by rotating them (SPEC §2.4: the queue above its bound → 429).
   const bound = new ActiveCap(deps.options.maxActive, () => active());
-  const quotas = new KeyQuotas(deps.options.quotas ?? { default: {}, keys: {} }, deps.storage, deps.options.retryAfterSeconds);
+  const quotas = new KeyQuotas(deps.options.quotas ?? { default: {}, keys: {} }, deps.storage, deps.options.retryAfterSeconds, deps.onQuotaRefused);
   const idempotent = new IdempotentRequests(() => {
     const storage = deps.storage();
     if (!storage) throw internal('Idempotency-Key needs a storage plugin, and none is loaded');

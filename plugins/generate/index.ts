@@ -5,6 +5,7 @@ import { generateHandler } from './handler.js';
 import { storedActiveCount } from './shared-active.js';
 import { generateBodyByWorkflow } from './document-body.js';
 import { optionsSchema, type GenerateOptions } from './options.js';
+import type { QuotaStats } from './api.js';
 
 const PLUGIN = 'generate';
 
@@ -31,9 +32,13 @@ export default definePlugin<GenerateOptions>({
   description: 'POST /generate-based-workflow — start a generation of a workflow with flat inputs.',
   dependencies: ['workflows', 'generations'],
   optionalDependencies: ['uploads', 'access', 'storage', 'resolver', 'webhooks'],
+  provides: ['quotaStats'],
   options: optionsSchema,
   register(ctx) {
     const storage = ctx.tryUse('storage');
+    const refusals = { maxActive: 0, perMinute: 0, perDay: 0 };
+    const quotaStats: QuotaStats = { refusals: () => ({ ...refusals }) };
+    ctx.provide('quotaStats', quotaStats);
     const handler = generateHandler({
       workflows: ctx.use('workflows'),
       generations: ctx.use('generations'),
@@ -46,6 +51,7 @@ export default definePlugin<GenerateOptions>({
       options: ctx.options,
       // A store other instances write too holds the fleet's active generations; this process's count would miss theirs.
       sharedActiveCount: storage?.shared ? storedActiveCount(storage) : undefined,
+      onQuotaRefused: (limit) => refusals[limit]++,
     });
     ctx.route({
       method: 'post',

@@ -18,6 +18,7 @@ export interface QuotaOptions {
 }
 
 export const QUOTA_LIMITS = ['maxActive', 'perMinute', 'perDay'] as const;
+export type QuotaLimit = (typeof QUOTA_LIMITS)[number];
 
 const limitsSchema: JsonSchema = {
   type: 'object',

@@ -1,8 +1,8 @@
 import type { Principal } from '../../contracts/auth.js';
 import type { HistoryQuery, Storage } from '../../contracts/storage.js';
 import { retryAfter } from '../../contracts/transport.js';
-import { BridgeError } from '../../core/errors.js';
-import type { QuotaLimits, QuotaOptions } from './quota-options.js';
+import { BridgeError, isBridgeError } from '../../core/errors.js';
+import type { QuotaLimit, QuotaLimits, QuotaOptions } from './quota-options.js';
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 24 * 60 * 60_000;
@@ -35,6 +35,8 @@ export class KeyQuotas {
     private readonly options: QuotaOptions,
     private readonly storage: () => Storage | undefined,
     private readonly retryAfterSeconds: number,
+    /** Told of each refusal, with the limit it hit (for /metrics). */
+    private readonly onRefused: (limit: QuotaLimit) => void = () => undefined,
   ) {}
 
   /** Whether any limit is configured (else reserve() is a no-op). */
@@ -61,6 +63,7 @@ export class KeyQuotas {
       await this.#check(storage, subject, pending);
     } catch (error) {
       release();
+      if (isBridgeError(error) && error.code === QUOTA_EXCEEDED) this.onRefused(error.extra.limit as QuotaLimit);
       throw error;
     }
     return release;
@@ -81,7 +84,7 @@ export class KeyQuotas {
   }
 
   /** Refuses when the subject started `limit` generations (recorded + being created here) within the last `windowMs`. */
-  async #window(storage: Storage, subject: Subject, pending: number, limit: 'perMinute' | 'perDay', max: number, windowMs: number, what: string): Promise<void> {
+  async #window(storage: Storage, subject: Subject, pending: number, limit: Extract<QuotaLimit, 'perMinute' | 'perDay'>, max: number, windowMs: number, what: string): Promise<void> {
     if (pending >= max) throw exceeded(subject, limit, what, 1);
     const { items } = await storage.generations.page({ ...subject.filter, limit: 1, offset: max - 1 - pending });
     const nth = items[0];
@@ -98,7 +101,7 @@ export class KeyQuotas {
   }
 }
 
-function exceeded(subject: Subject, limit: string, what: string, seconds: number): BridgeError {
+function exceeded(subject: Subject, limit: QuotaLimit, what: string, seconds: number): BridgeError {
   return new BridgeError(429, QUOTA_EXCEEDED, `${subject.label} reached its quota ${limit} (${what}); try again in ${seconds} s`, {
     headers: retryAfter(Math.max(1, seconds)),
     extra: { limit },

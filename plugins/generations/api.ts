@@ -72,6 +72,8 @@ export interface GenerationService extends GenerationReader {
   frame(gen: Generation): GenerationFrame;
   /** Count of the client's generations still queued or running (all clients' without an argument). */
   activeCount(clientId?: string): number;
+  /** Generations this process holds in its bridge queue now (0 when fair share is off). For /metrics. */
+  heldCount(): number;
 }
 
 declare module '../../core/services.js' {

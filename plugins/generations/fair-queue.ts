@@ -4,6 +4,11 @@ import type { FairShareOptions } from './fair-share-options.js';
 
 /** How often the line is tried again without an event (a backend came back up, or learned a model). */
 const RETRY_EVERY_MS = 500;
+/**
+ * Moves are told at most this often: every release moves every generation behind it, so telling each
+ * release would cost a frame per held generation per release (quadratic in a flood).
+ */
+const MOVES_EVERY_MS = 250;
 
 /**
  * The bridge's own queue in front of saturated backends (docs/fair-share.md).
@@ -54,6 +59,8 @@ export interface HeldGeneration {
   key: string;
   need: RouteNeed;
   release(backend: string): void;
+  /** Its position changed since it was last told (others released or gone ahead of it); at most every MOVES_EVERY_MS. */
+  moved?(position: number): void;
 }
 
 export class FairQueue {
@@ -70,6 +77,9 @@ export class FairQueue {
   #pumping = false;
   #closed = false;
   readonly #timer: NodeJS.Timeout;
+  /** id → the position its generation was last told (by hold(), then by moved()). */
+  readonly #told = new Map<string, number>();
+  #movesTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly options: FairShareOptions,
@@ -116,21 +126,31 @@ export class FairQueue {
   free(id: string): void {
     const freed = this.#leaveBackend(id);
     const held = this.#heldIds.get(id);
-    if (held) this.#unhold(held);
+    if (held) {
+      this.#unhold(held);
+      this.#tellMoves();
+    }
     if (freed) this.pump();
   }
 
-  /** Holds a generation at the back of its key's queue. Call pump() after (the caller may first announce it). */
-  hold(item: HeldGeneration): void {
-    if (this.#heldIds.has(item.id)) return;
-    this.#heldIds.set(item.id, item);
-    const queue = this.#held.get(item.key);
-    if (queue) {
-      queue.push(item);
-      return;
+  /**
+   * Holds a generation at the back of its key's queue; returns its position, to show in its first
+   * frame (`moved` tells the later ones). Call pump() after (the caller may first announce it).
+   */
+  hold(item: HeldGeneration): number {
+    if (!this.#heldIds.has(item.id)) {
+      this.#heldIds.set(item.id, item);
+      const queue = this.#held.get(item.key);
+      if (queue) {
+        queue.push(item);
+      } else {
+        this.#held.set(item.key, [item]);
+        this.#line.push(item.key);
+      }
     }
-    this.#held.set(item.key, [item]);
-    this.#line.push(item.key);
+    const position = this.position(item.id)!;
+    this.#told.set(item.id, position);
+    return position;
   }
 
   /** Releases held generations while a backend has room for the next one in turn. */
@@ -138,7 +158,9 @@ export class FairQueue {
     if (this.#pumping || this.#closed) return;
     this.#pumping = true;
     try {
-      while (this.#heldIds.size > 0 && this.#releaseOne());
+      let released = 0;
+      while (this.#heldIds.size > 0 && this.#releaseOne()) released++;
+      if (released > 0) this.#tellMoves();
     } finally {
       this.#pumping = false;
     }
@@ -151,15 +173,37 @@ export class FairQueue {
   position(id: string): number | undefined {
     const target = this.#heldIds.get(id);
     if (!target) return undefined;
-    const loads = this.backends.capable(target.need).map((backend) => this.#busy(backend));
-    const onBackend = loads.length > 0 ? Math.min(...loads) : this.options.maxPromptsPerBackend;
-    return this.#releasedBefore(target) + onBackend;
+    return this.#releasedBefore(target) + this.#leastBusy(target);
   }
 
   /** Releases nothing more: what is held stays stored `queued` for the next start. */
   close(): void {
     this.#closed = true;
     clearInterval(this.#timer);
+    if (this.#movesTimer) clearTimeout(this.#movesTimer);
+  }
+
+  /** Prompts on the least busy backend that can run it (what a held generation waits for once released). */
+  #leastBusy(item: HeldGeneration): number {
+    const loads = this.backends.capable(item.need).map((backend) => this.#busy(backend));
+    return loads.length > 0 ? Math.min(...loads) : this.options.maxPromptsPerBackend;
+  }
+
+  /** Soon (MOVES_EVERY_MS, coalescing the releases meanwhile): tells each held generation whose position changed. */
+  #tellMoves(): void {
+    if (this.#movesTimer || this.#closed) return;
+    this.#movesTimer = setTimeout(() => {
+      this.#movesTimer = null;
+      if (this.#closed) return;
+      // One simulation of the line for all of them, not one per generation.
+      for (const [item, releasedBefore] of this.#releaseOrder()) {
+        const position = releasedBefore + this.#leastBusy(item);
+        if (!item.moved || this.#told.get(item.id) === position) continue;
+        this.#told.set(item.id, position);
+        item.moved(position);
+      }
+    }, MOVES_EVERY_MS);
+    this.#movesTimer.unref();
   }
 
   #weight(key: string): number {
@@ -178,6 +222,7 @@ export class FairQueue {
       if (index > 0) this.#usedInTurn = 0;
       queue.shift();
       this.#heldIds.delete(next.id);
+      this.#told.delete(next.id);
       this.#usedInTurn++;
       const turnOver = this.#usedInTurn >= this.#weight(key) || queue.length === 0;
       if (turnOver) {
@@ -197,21 +242,30 @@ export class FairQueue {
     return false;
   }
 
-  /** The line simulated: how many releases come before `target` (every need assumed to find room). */
+  /** How many releases come before `target`. */
   #releasedBefore(target: HeldGeneration): number {
+    return this.#releaseOrder(target).get(target)!;
+  }
+
+  /**
+   * The line simulated (every need assumed to find room): each held generation and how many releases
+   * come before it, in release order; up to `until` when given.
+   */
+  #releaseOrder(until?: HeldGeneration): Map<HeldGeneration, number> {
+    const order = new Map<HeldGeneration, number>();
     const left = new Map<string, number>();
     for (const [key, queue] of this.#held) left.set(key, queue.length);
-    const ownIndex = this.#held.get(target.key)!.indexOf(target);
-    let ownReleased = 0;
+    const served = new Map<string, number>();
     const line = [...this.#line];
     let used = this.#usedInTurn;
     let released = 0;
     while (line.length > 0) {
       const key = line[0]!;
-      if (key === target.key) {
-        if (ownReleased === ownIndex) return released;
-        ownReleased++;
-      }
+      const nth = served.get(key) ?? 0;
+      served.set(key, nth + 1);
+      const item = this.#held.get(key)![nth]!;
+      order.set(item, released);
+      if (item === until) return order;
       released++;
       const remaining = left.get(key)! - 1;
       left.set(key, remaining);
@@ -222,7 +276,7 @@ export class FairQueue {
         if (remaining > 0) line.push(key);
       }
     }
-    return released;
+    return order;
   }
 
   /** The backend a need may go to now: the transport's pick when it has room, else the least loaded capable one with room. */
@@ -247,6 +301,7 @@ export class FairQueue {
 
   #unhold(item: HeldGeneration): void {
     this.#heldIds.delete(item.id);
+    this.#told.delete(item.id);
     const queue = this.#held.get(item.key);
     if (!queue) return;
     const index = queue.indexOf(item);

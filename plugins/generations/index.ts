@@ -91,6 +91,7 @@ export default definePlugin<GenerationsOptions>({
       },
       frame: (gen) => buildFrame(gen, resultUrl),
       activeCount: (clientId) => runner.activeCount(clientId),
+      heldCount: () => runner.heldCount(),
     };
     ctx.provide('generations', service);
 

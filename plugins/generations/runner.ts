@@ -9,7 +9,7 @@ import type { UploadService } from '../../plugins/upload/api.js';
 import { backendUnavailable, type BridgeError } from '../../core/errors.js';
 import type { GenerationHooks } from './api.js';
 import { submitFailure, messageOf } from './failures.js';
-import { apply, newGeneration, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl } from './generation.js';
+import { apply, buildFrame, newGeneration, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl } from './generation.js';
 import { newGenerationId, newPromptId } from './ids.js';
 import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import { FairQueue, fairShareKey, transportChoice } from './fair-queue.js';
@@ -97,6 +97,10 @@ export class Runner {
     return clientId === undefined ? this.#live.size : (this.#byClient.get(clientId)?.size ?? 0);
   }
 
+  heldCount(): number {
+    return this.#fair?.heldCount ?? 0;
+  }
+
   // ── the three ways a generation starts being followed, and interrupt ──────────
 
   /** Records a generation before submitting it (so a crash mid-submission leaves a trace to reconcile), then submits it. */
@@ -179,12 +183,20 @@ export class Runner {
     return this.live(id)!;
   }
 
-  /** Into the bridge queue, its position shown in its first frame; released by the queue into the generation's own task queue. */
+  /** Into the bridge queue, its position shown in its first frame and again when it moves; released by the queue into the generation's own task queue. */
   #hold(entry: Entry): void {
-    const fair = this.#fair!;
     const { gen } = entry.life;
-    fair.hold({ id: gen.id, key: fairShareKey(gen), need: { graph: gen.graph, workflow: gen.workflow }, release: (backend) => void this.#enqueue(entry, () => this.#release(entry, backend)) });
-    entry.life = { ...entry.life, gen: { ...gen, position: fair.position(gen.id) ?? null } };
+    const moved = (position: number) => void this.#enqueue(entry, () => this.#moved(entry, position));
+    const position = this.#fair!.hold({ id: gen.id, key: fairShareKey(gen), need: { graph: gen.graph, workflow: gen.workflow }, release: (backend) => void this.#enqueue(entry, () => this.#release(entry, backend)), moved });
+    entry.life = { ...entry.life, gen: { ...gen, position } };
+  }
+
+  /** Still held, at a new place in the bridge queue: a frame saying so (the machine's frames leave out position-only changes). */
+  async #moved(entry: Entry, position: number): Promise<void> {
+    if (entry.life.phase !== 'held') return;
+    const gen = { ...entry.life.gen, position };
+    entry.life = { ...entry.life, gen };
+    await this.#publish(entry, [{ ...buildFrame(gen, this.deps.resultUrl), generationId: gen.id, ends: false }]);
   }
 
   /** Released by the bridge queue: its inputs placed on `backend`, then the machine writes the backend and submits. */

@@ -13,7 +13,7 @@ const PLUGIN = 'metrics';
 export default definePlugin({
   name: PLUGIN,
   description: 'GET /metrics — Prometheus text: HTTP, generations, backends, websockets, uploads, process.',
-  optionalDependencies: ['generations', 'transport', 'wsStats', 'webhooks'],
+  optionalDependencies: ['generations', 'transport', 'wsStats', 'webhooks', 'quotaStats'],
   options: Type.Object(
     {
       scope: Type.Unsafe<'public' | 'admin'>({ enum: ['public', 'admin'], default: 'public', description: 'Who may read /metrics (admin needs an admin key when auth is on).' }),
@@ -72,6 +72,14 @@ export default definePlugin({
         labelNames: ['state'],
         buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 1800],
         registers: [registry],
+      });
+      new Gauge({
+        name: 'comfy_bridge_generations_held',
+        help: 'Generations this instance holds in its bridge queue (fair share), waiting for a backend with room.',
+        registers: [registry],
+        collect() {
+          this.set(generations.heldCount());
+        },
       });
       generations.hooks.created.tap(PLUGIN, () => created.inc());
       generations.hooks.settled.tap(PLUGIN, (gen) => {
@@ -153,7 +161,35 @@ export default definePlugin({
           for (const [outcome, n] of Object.entries(webhooks.stats())) this.inc({ outcome }, n);
         },
       });
+      new Gauge({
+        name: 'comfy_bridge_webhook_deliveries_pending',
+        help: 'Webhook deliveries waiting in the outbox (the store\'s: instances sharing one store all report the same number).',
+        registers: [registry],
+        // One indexed count per scrape; a store that cannot answer keeps the last value rather than failing the scrape.
+        async collect() {
+          try {
+            this.set(await webhooks.pendingDeliveries());
+          } catch (error) {
+            ctx.log.warn({ err: error }, 'could not count pending webhook deliveries for /metrics');
+          }
+        },
+      });
     }
+
+    // Looked up when scraped, like warmup: generate may register after this plugin.
+    const quotaStats = () => ctx.tryUse('quotaStats');
+    new Counter({
+      name: 'comfy_bridge_quota_refusals_total',
+      help: 'Generate requests refused 429 quota_exceeded (since start), by the limit hit: maxActive, perMinute, perDay.',
+      labelNames: ['limit'],
+      registers: [registry],
+      collect() {
+        const refusals = quotaStats()?.refusals();
+        if (!refusals) return;
+        this.reset();
+        for (const [limit, n] of Object.entries(refusals)) this.inc({ limit }, n);
+      },
+    });
 
     // Log lines dropped because the log could not be written (full disk, dead stdout reader): the server keeps serving.
     new Gauge({

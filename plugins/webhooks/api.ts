@@ -32,6 +32,8 @@ export interface WebhookService {
    */
   subscribed<T>(id: string, target: WebhookTarget, create: () => Promise<T>): Promise<T>;
   stats(): WebhookStats;
+  /** Deliveries pending in the outbox (the store's: every instance sharing it sees the same number). For /metrics. */
+  pendingDeliveries(): Promise<number>;
 }
 
 declare module '../../core/services.js' {

@@ -83,6 +83,7 @@ export default definePlugin<WebhooksOptions>({
         }
       },
       stats: () => dispatcher.stats(),
+      pendingDeliveries: () => storage.outbox.pendingCount(),
     };
     ctx.provide('webhooks', service);
 
