@@ -9,7 +9,7 @@ import type { UploadService } from '../../plugins/upload/api.js';
 import { backendUnavailable, type BridgeError } from '../../core/errors.js';
 import type { GenerationHooks } from './api.js';
 import { submitFailure, messageOf } from './failures.js';
-import { apply, newGeneration, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl } from './generation.js';
+import { apply, clientFrames, newGeneration, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl } from './generation.js';
 import { newGenerationId, newPromptId } from './ids.js';
 import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import { FairQueue, fairShareKey, transportChoice } from './fair-queue.js';
@@ -223,6 +223,17 @@ export class Runner {
       return;
     }
     entry.run = this.deps.transport.resume({ promptId: gen.promptId, backend: gen.backend, stuckAfterMs: this.deps.options.stuckAfterMs }, this.#listener(entry));
+  }
+
+  /**
+   * A finished generation whose end its instance stored but died before announcing (claimed from the
+   * store by recovery): its terminal frames, rendered from the stored generation, published on its
+   * client's topic. Rejects when the bus refuses them.
+   */
+  async announceEnd(gen: Generation): Promise<void> {
+    const { frames } = clientFrames(gen, '', this.deps.resultUrl);
+    const active = this.activeCount(gen.clientId);
+    for (const frame of frames) await this.deps.bus.publish<ClientFrame>(clientTopic(gen.clientId), { ...frame, active });
   }
 
   /** Asks for a stop; resolves once what the backend said is applied. undefined when it no longer lives. */
