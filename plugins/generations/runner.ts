@@ -228,12 +228,16 @@ export class Runner {
   /**
    * A finished generation whose end its instance stored but died before announcing (claimed from the
    * store by recovery): its terminal frames, rendered from the stored generation, published on its
-   * client's topic. Rejects when the bus refuses them.
+   * client's topic. Rejects when the bus refuses them. Not when the bus already keeps its closing
+   * frame: the instance died after publishing it but before marking it announced.
    */
   async announceEnd(gen: Generation): Promise<void> {
+    const topic = clientTopic(gen.clientId);
+    const kept = await this.deps.bus.replay<ClientFrame>(topic, 0);
+    if (kept.some((message) => message.payload.generationId === gen.id && message.payload.ends)) return;
     const { frames } = clientFrames(gen, '', this.deps.resultUrl);
     const active = this.activeCount(gen.clientId);
-    for (const frame of frames) await this.deps.bus.publish<ClientFrame>(clientTopic(gen.clientId), { ...frame, active });
+    for (const frame of frames) await this.deps.bus.publish<ClientFrame>(topic, { ...frame, active });
   }
 
   /** Asks for a stop; resolves once what the backend said is applied. undefined when it no longer lives. */
