@@ -88,8 +88,15 @@ export interface LeaseStore {
   readonly ttlMs: number;
   /** Extends this instance's leases on these generations; returns the ids it still holds (one whose lease ran out may have been claimed by another instance). */
   renew(ids: string[]): Promise<string[]>;
-  /** Takes over at most `limit` unfinished generations whose lease ran out (or that nobody ever leased); each is handed to exactly one claimer. */
+  /** Takes over at most `limit` unfinished generations whose lease ran out (or that nobody ever leased), and as many finished but unannounced ones (see announced); each is handed to exactly one claimer. */
   claimExpired(limit: number): Promise<Generation[]>;
+  /**
+   * These generations' ends are announced (their terminal frames published): their leases end. Until
+   * then a generation whose final state is stored stays leased, and with finite leases claimExpired
+   * also hands out a finished generation whose end was not announced once its lease ran out, so a
+   * survivor announces an end its instance died before publishing.
+   */
+  announced(ids: string[]): Promise<void>;
   /** Gives up this instance's leases on these generations (at stop), so another instance can claim them at once. */
   release(ids: string[]): Promise<void>;
 }

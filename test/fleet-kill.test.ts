@@ -41,7 +41,7 @@ async function whatHung(db: pg.Client, fakes: FakeComfy[], ids: string[]): Promi
     `SELECT id, doc, lease_owner, (extract(epoch FROM lease_until - now()) * 1000)::int AS lease_left_ms FROM generations WHERE id = ANY($1::text[])`,
     [ids],
   );
-  const lines: string[] = [];
+  const lines: string[] = ids.filter((id) => !rows.some((row) => row.id === id)).map((id) => `${id} has no stored row`);
   for (const row of rows) {
     const promptId = String(row.doc.promptId);
     const known = await Promise.all(
@@ -70,7 +70,9 @@ describe('a fleet: 3 instances on one PostgreSQL, 2 ComfyUIs, a round-robin prox
     dir = await mkdtemp(join(tmpdir(), 'fleet-'));
     await mkdir(join(dir, 'data'));
     fakes = [await startFakeComfy({ nodeDurationMs: 5 }), await startFakeComfy({ nodeDurationMs: 5 })];
-    // Long enough that kills land on generations in every phase (queued, running, copying).
+    // Long enough that kills land on generations in every phase (queued, running, copying). Each
+    // submission has its own seed: the fake, like ComfyUI, answers an identical prompt from its cache
+    // without running a node, and 200 cached prompts ended between two kills.
     for (const fake of fakes) fake.setNodeDuration('KSampler', 40);
   });
 
@@ -105,7 +107,7 @@ describe('a fleet: 3 instances on one PostgreSQL, 2 ComfyUIs, a round-robin prox
       const work = async () => {
         await Promise.all(
           Array.from({ length: CLIENTS }, async (_, c) => {
-            for (let k = 0; k < PER_CLIENT; k++) acknowledged.push(await submit(proxy!.url, `fleet-client-${c}`));
+            for (let k = 0; k < PER_CLIENT; k++) acknowledged.push(await submit(proxy!.url, `fleet-client-${c}`, { '3/seed': c * PER_CLIENT + k }));
           }),
         );
         // Every acknowledged generation ends (asked through the proxy: any instance answers for any).
@@ -117,15 +119,19 @@ describe('a fleet: 3 instances on one PostgreSQL, 2 ComfyUIs, a round-robin prox
                 const now = await state(proxy!.url, id);
                 if (now !== undefined && FINAL.has(now)) pending.delete(id);
               }
-              return pending.size === 0 && killer.kills() >= 2 && orphaned.length > 0;
+              if (pending.size > 0) return false;
+              // Every generation ended without a kill finding one in flight: no later kill can, so say so now.
+              if (orphaned.length === 0) throw new Error(`every acknowledged generation ended before a kill found one in flight (the work ran between kills)`);
+              return killer.kills() >= 2;
             },
             'every acknowledged generation to end, through at least two kills, one of them with generations in flight',
             240_000,
           );
         } catch (error) {
           // Say what hung: each unfinished generation's row and lease, and what the ComfyUIs know of its prompt.
-          const live = instances.filter((i) => i.alive()).map((i) => i.id);
-          throw new Error(`${(error as Error).message} (kills ${killer.kills()}, orphaned ${orphaned.length}, live ${live.join(' ')}):\n${await whatHung(watcher, fakes, [...pending])}`);
+          const live = instances.filter((i) => i.alive()).map((i) => `instance ${i.id}`);
+          const unfinished = pending.size === 0 ? 'none unfinished' : `${pending.size} of ${acknowledged.length} acknowledged unfinished:\n${await whatHung(watcher, fakes, [...pending])}`;
+          throw new Error(`${(error as Error).message} (kills ${killer.kills()}, orphaned ${orphaned.length}, live ${live.join(' ')}); ${unfinished}`);
         }
       };
       // A restart that fails fails the test at once.

@@ -383,6 +383,7 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
           for (const gen of gens) await storage.generations.insert(gen);
           const ids = gens.map((g) => g.id);
           await storage.generations.update(ids[0]!, { state: 'completed' });
+          await storage.leases.announced([ids[0]!]);
           const open = ids.slice(1);
           // Held and renewed by their recorder: nobody else can claim them.
           expect(await others[0]!.leases.claimExpired(100)).to.deep.equal([]);
@@ -392,7 +393,8 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
           const taken = new Map<string, string[]>(others.map((o) => [o.leases.instance, []]));
           await until(async () => {
             const rounds = await Promise.all(others.map(async (o) => ({ who: o.leases.instance, got: await o.leases.claimExpired(5) })));
-            for (const { who, got } of rounds) taken.get(who)!.push(...got.map((g) => g.id));
+            // Only this test's rows: earlier tests' finished rows were never announced, and are claimed too.
+            for (const { who, got } of rounds) taken.get(who)!.push(...got.map((g) => g.id).filter((id) => ids.includes(id)));
             return [...taken.values()].flat().length >= open.length;
           }, 'every expired lease to be claimed');
           const all = [...taken.values()].flat();
@@ -404,7 +406,7 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
           const [b, c] = others as [ContractStorage, ContractStorage];
           const ofB = taken.get(b.leases.instance)!;
           expect(await b.leases.renew(ofB)).to.have.members(ofB);
-          expect(await c.leases.claimExpired(100)).to.deep.equal([]);
+          expect((await c.leases.claimExpired(100)).filter((g) => ids.includes(g.id))).to.deep.equal([]);
           await b.leases.release(ofB);
           expect((await c.leases.claimExpired(100)).map((g) => g.id)).to.have.members(ofB);
         } finally {
@@ -412,6 +414,37 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
         }
       });
     }
+    if (backend.shared) {
+      it('leases: a finished generation stays leased until its end is announced; unannounced, it is claimed once its lease runs out', async () => {
+        const other = await place.open();
+        try {
+          const [unannounced, announced] = [makeGeneration({ state: 'running' }), makeGeneration({ state: 'running' })];
+          for (const gen of [unannounced, announced]) await storage.generations.insert(gen);
+          for (const gen of [unannounced, announced]) await storage.generations.update(gen.id, { state: 'completed' });
+          await storage.leases.announced([announced.id]);
+          // Held by its recorder, which renews it while publishing: nobody else can claim it.
+          expect(await storage.leases.renew([unannounced.id])).to.deep.equal([unannounced.id]);
+          expect((await other.leases.claimExpired(100)).map((g) => g.id)).to.not.include.members([unannounced.id]);
+          // Its recorder died before announcing: the lease runs out and one claimer gets it, final.
+          const claimed = await until(async () => {
+            const got = (await other.leases.claimExpired(100)).filter((g) => g.id === unannounced.id || g.id === announced.id);
+            return got.length > 0 ? got : undefined;
+          }, 'the unannounced end to be claimed');
+          expect(claimed.map((g) => [g.id, g.state])).to.deep.equal([[unannounced.id, 'completed']]);
+          // Another instance's announcement changes nothing; the claimer's ends it for good.
+          await storage.leases.announced([unannounced.id]);
+          expect(await other.leases.renew([unannounced.id])).to.deep.equal([unannounced.id]);
+          await other.leases.announced([unannounced.id]);
+          await other.leases.release([unannounced.id]);
+          const mine = (claimed: Generation[]) => claimed.map((g) => g.id).filter((id) => id === unannounced.id || id === announced.id);
+          expect(mine(await storage.leases.claimExpired(100))).to.deep.equal([]);
+          expect(mine(await other.leases.claimExpired(100))).to.deep.equal([]);
+        } finally {
+          await other.close();
+        }
+      });
+    }
+
     it('client bindings: the first owner holds until expiry, renews without shortening, then anyone may take it', async () => {
       const T = 1_800_000_000_000;
       expect(await storage.clientBindings.get('tab', T)).to.equal(undefined);

@@ -7,6 +7,8 @@ import type { Runner } from './runner.js';
 const PLUGIN = 'generations';
 /** How often expired leases are looked for at most (a dead instance's prompts are followed again within lease + this). */
 const CLAIM_EVERY_MS = 1000;
+/** Ends announced within this are marked announced in one write. */
+const ANNOUNCE_BATCH_MS = 50;
 
 /**
  * This instance's side of the leases (contracts/storage.ts LeaseStore): it renews the lease of every
@@ -17,6 +19,9 @@ const CLAIM_EVERY_MS = 1000;
  */
 export class LeaseKeeper {
   readonly #held = new Set<string>();
+  /** Ended here (final state stored, terminal frames published), not yet marked announced: still leased. */
+  readonly #ending = new Set<string>();
+  #announceTimer: NodeJS.Timeout | undefined;
   readonly #timers: NodeJS.Timeout[] = [];
   #claiming: Promise<void> | undefined;
   #renewing: Promise<void> | undefined;
@@ -26,7 +31,17 @@ export class LeaseKeeper {
     private readonly deps: { leases: LeaseStore; runner: Runner; hooks: GenerationHooks; log: Logger },
   ) {
     deps.hooks.created.tap(PLUGIN, (gen) => this.#held.add(gen.id));
-    deps.hooks.settled.tap(PLUGIN, (gen) => this.#held.delete(gen.id));
+    // `settled` comes once the terminal frames are published: only then does the lease end.
+    deps.hooks.settled.tap(PLUGIN, (gen) => {
+      this.#held.delete(gen.id);
+      if (!Number.isFinite(deps.leases.ttlMs)) return;
+      this.#ending.add(gen.id);
+      this.#announceTimer ??= setTimeout(() => {
+        this.#announceTimer = undefined;
+        void this.#markAnnounced();
+      }, ANNOUNCE_BATCH_MS);
+      this.#announceTimer.unref();
+    });
   }
 
   /** Adopts what is claimable now (at start), then keeps renewing and claiming in the background. */
@@ -56,7 +71,7 @@ export class LeaseKeeper {
 
   renew(): Promise<void> {
     this.#renewing ??= (async () => {
-      const ids = [...this.#held];
+      const ids = [...this.#held, ...this.#ending];
       if (ids.length === 0 || this.#stopped) return;
       try {
         const kept = new Set(await this.deps.leases.renew(ids));
@@ -65,12 +80,29 @@ export class LeaseKeeper {
         // claimed these and follows them now. Ours lets them go, so each ends (and is announced) once.
         if (lost.length > 0) this.deps.log.warn({ generations: lost }, 'another instance took over generations this one follows');
         for (const id of lost) this.deps.runner.letGo(id);
-        for (const id of ids) if (!kept.has(id)) this.#held.delete(id);
+        for (const id of ids) {
+          if (kept.has(id)) continue;
+          this.#held.delete(id);
+          this.#ending.delete(id);
+        }
       } catch (error) {
         this.deps.log.warn({ err: error }, 'could not renew generation leases');
       }
     })().finally(() => (this.#renewing = undefined));
     return this.#renewing;
+  }
+
+  /** Marks the ends published since the last time announced, ending their leases; kept for the next time if the store refuses. */
+  async #markAnnounced(): Promise<void> {
+    const ids = [...this.#ending];
+    this.#ending.clear();
+    if (ids.length === 0) return;
+    try {
+      await this.deps.leases.announced(ids);
+    } catch (error) {
+      for (const id of ids) this.#ending.add(id);
+      this.deps.log.warn({ err: error }, 'could not mark generation ends announced; tried again with the next ones');
+    }
   }
 
   /** Stops renewing and claiming. Call before the runner closes. */
@@ -82,6 +114,9 @@ export class LeaseKeeper {
 
   /** Gives the leases up (after the runner wrote what was pending), so a survivor claims them now. */
   async release(): Promise<void> {
+    clearTimeout(this.#announceTimer);
+    this.#announceTimer = undefined;
+    await this.#markAnnounced();
     const ids = [...this.#held].filter((id) => this.deps.runner.live(id) !== undefined);
     this.#held.clear();
     if (ids.length === 0) return;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
 import type { LeaseStore } from '../../contracts/storage.js';
 import type { Runner } from './runner.js';
 
@@ -17,12 +18,39 @@ export async function adoptClaimed(leases: LeaseStore, runner: Runner, log: Logg
   const adopted: string[] = [];
   for (;;) {
     const claimed = await leases.claimExpired(CLAIM_BATCH);
+    const ended: Generation[] = [];
     for (const gen of claimed) {
+      if (FINAL_STATES.has(gen.state)) {
+        ended.push(gen);
+        continue;
+      }
       runner.adopt(gen);
       adopted.push(gen.id);
     }
+    await announceEnds(leases, runner, log, ended);
     if (claimed.length < CLAIM_BATCH) break;
   }
   if (adopted.length > 0) log.info({ count: adopted.length }, 'following unfinished generations nobody else follows');
   return adopted;
+}
+
+/**
+ * Finished generations whose instance died between storing the final state and publishing the
+ * terminal frames (their lease ran out unannounced): the frames are rendered from the stored
+ * generation and published, then the end is marked announced. One that cannot be published keeps
+ * its lease until it runs out, and is claimed again.
+ */
+async function announceEnds(leases: LeaseStore, runner: Runner, log: Logger, ended: Generation[]): Promise<void> {
+  const done: string[] = [];
+  for (const gen of ended) {
+    try {
+      await runner.announceEnd(gen);
+      done.push(gen.id);
+    } catch (error) {
+      log.warn({ err: error, genId: gen.id }, 'could not announce the end of a generation its instance left unannounced');
+    }
+  }
+  if (done.length === 0) return;
+  await leases.announced(done);
+  log.info({ generations: done }, 'announced the ends of generations whose instance died before announcing them');
 }

@@ -9,7 +9,7 @@ import type { UploadService } from '../../plugins/upload/api.js';
 import { backendUnavailable, type BridgeError } from '../../core/errors.js';
 import type { GenerationHooks } from './api.js';
 import { submitFailure, messageOf } from './failures.js';
-import { apply, buildFrame, newGeneration, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl } from './generation.js';
+import { apply, buildFrame, clientFrames, newGeneration, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl } from './generation.js';
 import { newGenerationId, newPromptId } from './ids.js';
 import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import { FairQueue, fairShareKey, transportChoice } from './fair-queue.js';
@@ -235,6 +235,21 @@ export class Runner {
       return;
     }
     entry.run = this.deps.transport.resume({ promptId: gen.promptId, backend: gen.backend, stuckAfterMs: this.deps.options.stuckAfterMs }, this.#listener(entry));
+  }
+
+  /**
+   * A finished generation whose end its instance stored but died before announcing (claimed from the
+   * store by recovery): its terminal frames, rendered from the stored generation, published on its
+   * client's topic. Rejects when the bus refuses them. Not when the bus already keeps its closing
+   * frame: the instance died after publishing it but before marking it announced.
+   */
+  async announceEnd(gen: Generation): Promise<void> {
+    const topic = clientTopic(gen.clientId);
+    const kept = await this.deps.bus.replay<ClientFrame>(topic, 0);
+    if (kept.some((message) => message.payload.generationId === gen.id && message.payload.ends)) return;
+    const { frames } = clientFrames(gen, '', this.deps.resultUrl);
+    const active = this.activeCount(gen.clientId);
+    for (const frame of frames) await this.deps.bus.publish<ClientFrame>(topic, { ...frame, active });
   }
 
   /** Asks for a stop; resolves once what the backend said is applied. undefined when it no longer lives. */

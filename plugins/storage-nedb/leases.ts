@@ -34,6 +34,11 @@ export class NedbLeaseStore implements LeaseStore {
     return claimed;
   }
 
+  /** Nothing to hand over: no other process can announce an end here (and the in-process bus keeps no frames across a restart). */
+  announced(_ids: string[]): Promise<void> {
+    return Promise.resolve();
+  }
+
   release(_ids: string[]): Promise<void> {
     return Promise.resolve();
   }

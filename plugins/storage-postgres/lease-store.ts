@@ -30,16 +30,29 @@ export class PostgresLeaseStore implements LeaseStore {
   async claimExpired(limit: number): Promise<Generation[]> {
     // SKIP LOCKED: instances claiming at the same moment take disjoint rows instead of queueing;
     // the partial index generations_leases holds only unfinished rows, so this never scans history.
+    // Finished rows whose end was never announced (end_pending, migration 6: their instance died
+    // between the final state and its frames) are claimed too, through their own partial index.
     const { rows } = await this.pool.query<{ id: string; doc: Doc }>(
-      `UPDATE generations g SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
-       WHERE g.id IN (
+      `WITH unfinished AS (
          SELECT id FROM generations
          WHERE state IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < now())
          ORDER BY lease_until NULLS FIRST LIMIT $3 FOR UPDATE SKIP LOCKED
-       ) RETURNING g.id, g.doc`,
+       ), unannounced AS (
+         SELECT id FROM generations
+         WHERE end_pending AND (lease_until IS NULL OR lease_until < now())
+         ORDER BY lease_until NULLS FIRST LIMIT $3 FOR UPDATE SKIP LOCKED
+       )
+       UPDATE generations g SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
+       WHERE g.id IN (SELECT id FROM unfinished UNION ALL SELECT id FROM unannounced)
+       RETURNING g.id, g.doc`,
       [this.instance, this.ttlMs, limit],
     );
     return rows.map(fromRow);
+  }
+
+  async announced(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.pool.query(`UPDATE generations SET end_pending = false, lease_until = NULL WHERE id = ANY($1::text[]) AND lease_owner = $2 AND end_pending`, [ids, this.instance]);
   }
 
   async release(ids: string[]): Promise<void> {

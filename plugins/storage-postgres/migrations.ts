@@ -244,6 +244,31 @@ export const MIGRATIONS: readonly Migration[] = [
         EXECUTE FUNCTION webhook_outbox_derive();
     `,
   },
+  {
+    version: 6,
+    name: 'unannounced ends',
+    sql: `
+      -- A generation's end is two writes: its final state here, then its terminal frames on the bus.
+      -- end_pending is true between the two (set by the trigger in the final state's own UPDATE,
+      -- cleared by LeaseStore.announced once the frames are out), and the row keeps its lease
+      -- meanwhile: an instance killed between the two leaves a final row whose lease runs out, which
+      -- a survivor claims to publish the end. A constant default adds the column without a rewrite;
+      -- rows that ended before this migration count as announced.
+      ALTER TABLE generations ADD COLUMN end_pending boolean NOT NULL DEFAULT false;
+      CREATE FUNCTION generations_end_pending() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        NEW.end_pending := true;
+        RETURN NEW;
+      END
+      $fn$;
+      -- NEW.state is generated (computed after BEFORE triggers): the new state is read from the doc.
+      CREATE TRIGGER generations_end_pending BEFORE UPDATE ON generations
+        FOR EACH ROW WHEN (OLD.state IN ('queued', 'running') AND (NEW.doc ->> 'state') NOT IN ('queued', 'running'))
+        EXECUTE FUNCTION generations_end_pending();
+      -- Only ends not announced yet: claiming reads a small index, never the history.
+      CREATE INDEX generations_unannounced ON generations (lease_until) WHERE end_pending;
+    `,
+  },
 ];
 
 /** Session advisory lock key ("comfy" in ASCII); advisory locks are per database. */

@@ -114,16 +114,17 @@ export async function kill(instance: Instance, signal: NodeJS.Signals = 'SIGKILL
 /**
  * One generation request, retried (as a client would) until an instance acknowledges it with an id.
  * 502 (the instance died under the request) and 503 (a fresh instance not connected to ComfyUI yet)
- * are retried; any other answer fails the test.
+ * are retried; any other answer fails the test. `inputs` adds workflow inputs: a distinct seed makes
+ * the fake run the prompt (identical prompts are answered from its cache, as ComfyUI's, in ~1 ms).
  */
-export async function submitUntilAcknowledged(base: string, clientId: string): Promise<string> {
+export async function submitUntilAcknowledged(base: string, clientId: string, inputs: Record<string, unknown> = {}): Promise<string> {
   for (;;) {
     let res: Response | undefined;
     try {
       res = await fetch(`${base}/generate-based-workflow?clientId=${clientId}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 2 }),
+        body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 2, ...inputs }),
       });
     } catch {
       // The connection broke with the instance behind it.

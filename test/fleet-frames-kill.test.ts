@@ -1,16 +1,12 @@
 /**
- * NOT in `npm test` (run it with `npm run test:fleet-frames-kill`): 50 clients whose sockets reconnect
- * through the round-robin proxy with since= while instances are SIGKILLed every 2.5 s; every client must
- * get the terminal frame of each of its generations, seqs without gaps.
+ * 50 clients whose sockets reconnect through the round-robin proxy with since= while instances are
+ * SIGKILLed every 2.5 s; every client must get the terminal frame of each of its generations, exactly
+ * once, seqs without gaps.
  *
- * It fails about once in 12 runs on a loaded machine, for a product reason not fixed yet: a generation's
- * end is two writes, the final state to the store and then its terminal frames to the bus, and an
- * instance SIGKILLed between the two leaves a generation recorded `completed` whose client never hears
- * it ended: no survivor claims it (it is final), so nobody publishes those frames. Seen: rows
- * `completed`, lease expired, and bus_messages holding only the `progress` frames of the generation.
- * A fix: publish the end in the same transaction as the final state when storage and bus share
- * PostgreSQL (an outbox), or keep the lease until the end is published so a survivor claims a final but
- * unannounced generation and publishes its end.
+ * It used to fail about once in 12 runs: a generation's end is two writes (the final state, then its
+ * terminal frames on the bus), and an instance SIGKILLed between them left a `completed` row nobody
+ * claimed. The lease now outlives the final state until the frames are published, and a survivor
+ * claiming a finished but unannounced generation publishes its end (unless the bus already keeps it).
  */
 import { expect } from 'chai';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -65,9 +61,10 @@ describe('a fleet with the PostgreSQL bus: 50 reconnecting clients while instanc
     try {
       const work = async () => {
         await Promise.all(
-          followers.map(async (follower) => {
+          // A seed each: identical prompts come from the fake's cache in ~1 ms, and kills would miss the work.
+          followers.map(async (follower, c) => {
             const ids: string[] = [];
-            for (let k = 0; k < PER_CLIENT; k++) ids.push(await submit(proxy!.url, follower.clientId));
+            for (let k = 0; k < PER_CLIENT; k++) ids.push(await submit(proxy!.url, follower.clientId, { '3/seed': c * PER_CLIENT + k }));
             acked.set(follower.clientId, ids);
           }),
         );
