@@ -9,54 +9,31 @@
  * claiming a finished but unannounced generation publishes its end (unless the bus already keeps it).
  */
 import { expect } from 'chai';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { Follower } from './helpers/follower.js';
-import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { kill, killInTurn, startInstance, submitUntilAcknowledged as submit, writeFleetConfig, type Instance } from './helpers/fleet.js';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
-import { startRoundRobinProxy, type RoundRobinProxy } from './helpers/proxy.js';
+import { killInTurn, startBusFleet, submitUntilAcknowledged as submit, type BusFleet } from './helpers/fleet.js';
 import { until } from './helpers/until.js';
 
-/** The bus every instance uses: the PostgreSQL one in place of the in-process one. */
-const fleetBus = (url: string) => ({ bus: false, 'bus-postgres': { url } });
 const CLIENTS = 50;
 const PER_CLIENT = 2;
 
 describe('a fleet with the PostgreSQL bus: 50 reconnecting clients while instances are killed', function () {
   this.timeout(300_000);
-  let db: TestDatabase;
-  let dir: string;
-  let fakes: FakeComfy[] = [];
-  let instances: Instance[] = [];
-  let proxy: RoundRobinProxy | undefined;
-  let config: string;
+  let fleet: BusFleet | undefined;
 
   before(async () => {
-    db = await createTestDatabase();
-    dir = await mkdtemp(join(tmpdir(), 'fleet-frames-'));
-    await mkdir(join(dir, 'data'));
-    fakes = [await startFakeComfy({ nodeDurationMs: 5 }), await startFakeComfy({ nodeDurationMs: 5 })];
-    for (const fake of fakes) fake.setNodeDuration('KSampler', 40);
-    config = await writeFleetConfig(dir, { databaseUrl: db.url, backends: fakes.map((f) => f.url), plugins: fleetBus(db.url) });
-    instances = await Promise.all([0, 1, 2].map(() => startInstance(config)));
-    proxy = await startRoundRobinProxy(instances.map((i) => i.url));
+    fleet = await startBusFleet('fleet-frames-kill');
   });
 
   after(async () => {
-    await Promise.all(instances.map((instance) => kill(instance)));
-    await proxy?.close();
-    for (const fake of fakes) await fake.stop();
-    await db?.drop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await fleet?.stop();
   });
 
   it('50 clients reconnecting through the proxy with since= get every terminal frame, seqs without gaps, while instances are killed', async () => {
-    const followers = Array.from({ length: CLIENTS }, (_, c) => new Follower(proxy!.url, `frames-client-${c}`));
+    const { db, instances, proxy, config } = fleet!;
+    const followers = Array.from({ length: CLIENTS }, (_, c) => new Follower(proxy.url, `frames-client-${c}`));
     for (const follower of followers) follower.start();
-    const killer = killInTurn(instances, config, proxy!, { everyMs: 2500 });
+    const killer = killInTurn(instances, config, proxy, { everyMs: 2500 });
     const acked = new Map<string, string[]>();
     try {
       const work = async () => {
@@ -64,7 +41,7 @@ describe('a fleet with the PostgreSQL bus: 50 reconnecting clients while instanc
           // A seed each: identical prompts come from the fake's cache in ~1 ms, and kills would miss the work.
           followers.map(async (follower, c) => {
             const ids: string[] = [];
-            for (let k = 0; k < PER_CLIENT; k++) ids.push(await submit(proxy!.url, follower.clientId, { '3/seed': c * PER_CLIENT + k }));
+            for (let k = 0; k < PER_CLIENT; k++) ids.push(await submit(proxy.url, follower.clientId, { '3/seed': c * PER_CLIENT + k }));
             acked.set(follower.clientId, ids);
           }),
         );

@@ -1,8 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startFakeComfy, type FakeComfy } from '../fake-comfyui/index.js';
+import { createTestDatabase, type TestDatabase } from './postgres.js';
+import { startRoundRobinProxy, type RoundRobinProxy } from './proxy.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -180,6 +184,44 @@ export function killInTurn(
     stop: async () => {
       stopped = true;
       await loop;
+    },
+  };
+}
+
+/** A fleet on the PostgreSQL bus as the frame tests use it; `instances` is the live array killInTurn replaces entries of. */
+export interface BusFleet {
+  db: TestDatabase;
+  dir: string;
+  fakes: FakeComfy[];
+  instances: Instance[];
+  proxy: RoundRobinProxy;
+  config: string;
+  stop(): Promise<void>;
+}
+
+/** 3 instances on a fresh PostgreSQL and its bus, 2 fakes (KSampler 40 ms), the round-robin proxy in front. */
+export async function startBusFleet(name: string): Promise<BusFleet> {
+  const db = await createTestDatabase();
+  const dir = await mkdtemp(join(tmpdir(), `${name}-`));
+  await mkdir(join(dir, 'data'));
+  const fakes = [await startFakeComfy({ nodeDurationMs: 5 }), await startFakeComfy({ nodeDurationMs: 5 })];
+  for (const fake of fakes) fake.setNodeDuration('KSampler', 40);
+  const config = await writeFleetConfig(dir, { databaseUrl: db.url, backends: fakes.map((f) => f.url), plugins: { bus: false, 'bus-postgres': { url: db.url } } });
+  const instances = await Promise.all([0, 1, 2].map(() => startInstance(config)));
+  const proxy = await startRoundRobinProxy(instances.map((i) => i.url));
+  return {
+    db,
+    dir,
+    fakes,
+    instances,
+    proxy,
+    config,
+    async stop() {
+      await Promise.all(instances.map((instance) => kill(instance)));
+      await proxy.close();
+      for (const fake of fakes) await fake.stop();
+      await db.drop();
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }
