@@ -60,8 +60,3 @@ export class BootError extends Error {
     this.name = 'BootError';
   }
 }
-
-/** The command line itself is wrong (unknown flag or command): usage on stderr and exit code 2, not 1. */
-export class UsageError extends BootError {
-  override readonly name = 'UsageError';
-}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createApp } from '../core/app.js';
-import { loadConfig } from '../core/config/load.js';
+import { loadConfig } from '../cli/config/load.js';
 import type { Generation } from '../contracts/generation.js';
 import type { HistoryQuery, Storage } from '../contracts/storage.js';
 import { historyStatements, type Statement } from '../plugins/storage-postgres/generation-store.js';
