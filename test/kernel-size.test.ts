@@ -9,7 +9,7 @@ const CORE = fileURLToPath(new URL('../core/', import.meta.url));
  * most; this holds what was reached: lower it as the kernel shrinks, never raise it. New features belong in
  * plugins or lib/, config assembly in cli/config/ (see docs/architecture.md), not in core/.
  */
-const CEILING = 1099;
+const CEILING = 1098;
 
 const files = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? files(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : []));
