@@ -10,7 +10,7 @@ export const HISTORY_PAGE = { limit: 10, offset: 0 };
 export const historyQuerySchema = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: HISTORY_PAGE.limit, description: 'Page size, 1–100.' })),
   offset: Type.Optional(Type.Integer({ minimum: 0, default: HISTORY_PAGE.offset, description: 'Rows to skip (newest first).' })),
-  clientId: Type.Optional({ ...CLIENT_ID, description: 'Only this client’s generations.' }),
+  clientId: Type.Optional(Type.Unsafe<string>({ ...CLIENT_ID, description: 'Only this client’s generations.' })),
   workflow: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Only this workflow alias.' })),
   status: Type.Optional(Type.Unsafe<GenerationState>({ enum: [...GENERATION_STATES], description: 'Only generations in this state.' })),
 });
