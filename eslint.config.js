@@ -26,6 +26,17 @@ export default tseslint.config(
     },
   },
   {
+    // Config assembly (files, environment, flags, choices) knows plugins only by their manifests, read through the
+    // kernel's loader: it imports core/ and lib/, nothing from contracts/ or plugins/.
+    files: ['cli/config/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)(contracts|plugins)/', message: 'cli/config/ imports nothing from contracts/ or plugins/.' }] },
+      ],
+    },
+  },
+  {
     // lib/ holds small helpers any plugin may use (outbound requests, parameters): no domain, no plugin.
     files: ['lib/**/*.ts'],
     rules: {

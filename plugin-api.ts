@@ -18,6 +18,8 @@ export type { Bus, BusMessage } from './contracts/bus.js';
 export type { ClientFrame } from './contracts/client-frame.js';
 export type { Storage } from './contracts/storage.js';
 export type { Transport, TransportEvent } from './contracts/transport.js';
+/** The transport's 503 `backend_unavailable` (it was with the kernel's errors; the name and behaviour are unchanged). */
+export { backendUnavailable } from './contracts/transport.js';
 export type { Generation, GenerationState } from './contracts/generation.js';
 export type { Graph } from './contracts/graph.js';
 export type { AccessControl } from './contracts/auth.js';

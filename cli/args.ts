@@ -1,4 +1,4 @@
-import { UsageError } from '../core/errors.js';
+import { UsageError } from './usage-error.js';
 
 export interface ParsedCommand {
   command: string[];

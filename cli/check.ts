@@ -1,4 +1,4 @@
-import { isPlainObject } from '../core/config/objects.js';
+import { isPlainObject } from '../lib/objects.js';
 import { resolvePlugins } from '../core/loader/resolve.js';
 import { orderPlugins } from '../core/loader/order.js';
 import { validateOptions } from '../core/loader/options.js';

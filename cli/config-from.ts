@@ -1,4 +1,4 @@
-import { loadConfigWithOrigins, type Origins } from '../core/config/load.js';
+import { loadConfigWithOrigins, type Origins } from './config/load.js';
 import type { BridgeConfig } from '../core/config/schema.js';
 import type { ParsedCommand } from './args.js';
 

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { KERNEL_FLAGS, pluginSettings, text, type Setting } from '../core/config/env.js';
-import { PACKAGE_ROOT } from '../core/config/package-root.js';
+import { KERNEL_FLAGS, pluginSettings, text, type Setting } from './config/env.js';
+import { PACKAGE_ROOT } from './config/package-root.js';
 import type { PluginManifest, PluginSetting } from '../core/plugin.js';
 import type { ParsedCommand } from './args.js';
 

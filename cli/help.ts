@@ -1,4 +1,4 @@
-import type { Setting } from '../core/config/env.js';
+import type { Setting } from './config/env.js';
 
 /** What each command does and the options it takes; `comfy-bridge <command> --help` prints one of these. */
 export const COMMANDS: Record<string, { usage: string; summary: string; details: string; configFlags: boolean }> = {

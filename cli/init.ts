@@ -1,6 +1,6 @@
 import { copyFile, mkdir, access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { PACKAGE_ROOT } from '../core/config/package-root.js';
+import { PACKAGE_ROOT } from './config/package-root.js';
 
 const STARTER = join(PACKAGE_ROOT, 'config', 'starter.yaml');
 

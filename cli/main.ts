@@ -1,4 +1,5 @@
-import { BootError, UsageError } from '../core/errors.js';
+import { BootError } from '../core/errors.js';
+import { UsageError } from './usage-error.js';
 import { parseCommandLine, type ParsedCommand } from './args.js';
 import { COMMANDS, commandHelp, usage } from './help.js';
 
@@ -15,7 +16,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const [command, sub] = parsed.command;
   if (parsed.version) {
-    const { PACKAGE_ROOT } = await import('../core/config/package-root.js');
+    const { PACKAGE_ROOT } = await import('./config/package-root.js');
     const { readFileSync } = await import('node:fs');
     const { version } = JSON.parse(readFileSync(`${PACKAGE_ROOT}/package.json`, 'utf8')) as { version: string };
     process.stdout.write(`${version}\n`);

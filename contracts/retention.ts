@@ -1,5 +1,3 @@
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { GenerationStore, UploadStore } from './storage.js';
 
 /** The retention rule both stores take as options. */
@@ -10,22 +8,26 @@ export interface RetentionRule {
   maxRows: number | null;
 }
 
+/**
+ * Deletes a pruned generation's result files. The results service (plugins/results) is their one owner: it knows
+ * where they live (a folder, an object store) and refuses an id that is not one safe name.
+ */
+export type RemoveResults = (generationId: string) => Promise<void>;
+
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** Generation ids are bridge-minted; refuse anything that could step out of the results dir. */
-const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
-
 /**
- * Applies the retention rule once: prunes finished generations, removes their result folders
- * (`<resultsDir>/<id>/`) and releases the uploads they used (which then expire like unused ones).
- * Returns the ids deleted. Shared by the stores (plugins do not import each other). Several
- * instances may run it at once on a shared store: a row is returned only to the prune that removed
- * it, so each folder is removed by exactly one of them.
+ * Applies the retention rule once: prunes finished generations, asks `removeResults` to delete their result files
+ * and releases the uploads they used (which then expire like unused ones). Returns the ids deleted. Shared by the
+ * stores (plugins do not import each other). Several instances may run it at once on a shared store: a row is
+ * returned only to the prune that removed it, so each generation's files are removed by exactly one of them.
+ * A removal that fails does not stop the others (the rows are gone already); the failures are thrown together
+ * at the end.
  */
 export async function applyRetention(
   generations: GenerationStore,
   rule: RetentionRule,
-  resultsDir: string,
+  removeResults: RemoveResults,
   now: Date = new Date(),
   uploads?: UploadStore,
 ): Promise<string[]> {
@@ -34,9 +36,17 @@ export async function applyRetention(
     before: rule.maxAgeDays === null ? undefined : new Date(now.getTime() - rule.maxAgeDays * DAY_MS).toISOString(),
     keep: rule.maxRows ?? undefined,
   });
+  const failures: unknown[] = [];
   for (const gen of deleted) {
-    if (SAFE_ID.test(gen.id)) await rm(join(resultsDir, gen.id), { recursive: true, force: true });
+    try {
+      await removeResults(gen.id);
+    } catch (error) {
+      failures.push(error);
+    }
     for (const name of gen.uploads) await uploads?.unmarkUsed(name, gen.id);
+  }
+  if (failures.length > 0) {
+    throw new AggregateError(failures, `retention deleted ${deleted.length} generations, but the result files of ${failures.length} of them could not be removed`);
   }
   return deleted.map((gen) => gen.id);
 }

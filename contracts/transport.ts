@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { BridgeError, isBridgeError } from '../core/errors.js';
+import { BridgeError, isBridgeError, type BridgeErrorOptions } from '../core/errors.js';
 import type { Graph } from './graph.js';
 
 /**
@@ -87,6 +87,12 @@ export interface BackendStatus {
   /** Whether the backend has the newer /api/jobs routes. */
   jobsApi: boolean;
 }
+
+/**
+ * No backend can take the work right now (none up, none named so, one unreachable or answering an error): a 503
+ * `backend_unavailable`, the transport's error, the client may retry (give `headers: retryAfter()`).
+ */
+export const backendUnavailable = (detail: string, options?: BridgeErrorOptions): BridgeError => new BridgeError(503, 'backend_unavailable', detail, options);
 
 /** ComfyUI refused the graph (HTTP 400 to POST /prompt): the client's fault, with ComfyUI's node errors. */
 export const GRAPH_REJECTED = 'graph_rejected';

@@ -51,7 +51,6 @@ export const payloadTooLarge = make(413, 'payload_too_large');
 export const unsupportedMediaType = make(415, 'unsupported_media_type');
 export const tooManyRequests = make(429, 'too_many_requests');
 export const internal = make(500, 'internal');
-export const backendUnavailable = make(503, 'backend_unavailable');
 
 /** A programmer or operator mistake found at boot (bad manifest, bad config, cycle). */
 export class BootError extends Error {
@@ -59,9 +58,4 @@ export class BootError extends Error {
     super(message, options);
     this.name = 'BootError';
   }
-}
-
-/** The command line itself is wrong (unknown flag or command): usage on stderr and exit code 2, not 1. */
-export class UsageError extends BootError {
-  override readonly name = 'UsageError';
 }

@@ -129,7 +129,7 @@ export interface PluginManifest<Options = Record<string, unknown>> {
   flags?: Record<string, PluginSetting>;
   /** Plugins disabled when this one ends up enabled (storage-postgres replaces storage-nedb). */
   replaces?: string[];
-  /** Top-level config choices that enable it, e.g. `{ storage: 'postgres' }` (see config/choices.ts). */
+  /** Top-level config choices that enable it, e.g. `{ storage: 'postgres' }` (applied by cli/config/choices.ts). */
   selectedBy?: Record<string, string>;
   register(ctx: PluginContext<Options>): Promise<void> | void;
 }

@@ -1,2 +1,2 @@
-/** A plain object (not null, not an array): the check every parser of JSON or YAML input needs. The kernel's own (config layering uses it). */
-export { isPlainObject } from '../core/config/objects.js';
+/** A plain object (not null, not an array): the check every parser of JSON or YAML input needs (config layering too). */
+export const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createApp, type BridgeApp } from '../core/app.js';
-import { loadConfig } from '../core/config/load.js';
+import { loadConfig } from '../cli/config/load.js';
 import type { Principal } from '../contracts/auth.js';
 import type { Generation } from '../contracts/generation.js';
 import type { Storage } from '../contracts/storage.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { loadConfig } from '../core/config/load.js';
+import { loadConfig } from '../cli/config/load.js';
 import { createApp } from '../core/app.js';
 import { startFakeComfy } from './fake-comfyui/index.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import { createApp } from '../core/app.js';
-import { finishConfig } from '../core/config/load.js';
+import { finishConfig } from '../core/config/schema.js';
 import type { PluginManifest } from '../core/plugin.js';
 import example from '../docs/examples/filename-prefix-plugin.js';
 import { getJson, postJson, startStack, type Stack } from './e2e-support.js';

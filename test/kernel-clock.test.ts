@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createApp } from '../core/app.js';
-import { finishConfig } from '../core/config/load.js';
+import { finishConfig } from '../core/config/schema.js';
 import { definePlugin, type PluginContext, type PluginManifest } from '../core/plugin.js';
 import { systemClock } from '../core/timers.js';
 import { every } from '../lib/every.js';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, loadConfigWithOrigins } from '../core/config/load.js';
+import { loadConfig, loadConfigWithOrigins } from '../cli/config/load.js';
 import { BootError } from '../core/errors.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 

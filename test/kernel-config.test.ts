@@ -3,9 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, loadConfigWithOrigins } from '../core/config/load.js';
+import { loadConfig, loadConfigWithOrigins } from '../cli/config/load.js';
 import { redactConfig } from '../cli/check.js';
-import { BootError, UsageError } from '../core/errors.js';
+import { BootError } from '../core/errors.js';
+import { UsageError } from '../cli/usage-error.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));

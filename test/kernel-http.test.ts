@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createApp, type BridgeApp } from '../core/app.js';
-import { finishConfig } from '../core/config/load.js';
+import { finishConfig } from '../core/config/schema.js';
 import echo, { taps } from './fixtures/echo-plugin.js';
 
 describe('kernel: HTTP pipeline', () => {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createApp } from '../core/app.js';
-import { finishConfig } from '../core/config/load.js';
+import { finishConfig } from '../core/config/schema.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 import { BootError } from '../core/errors.js';
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { createApp, type BridgeApp } from '../core/app.js';
-import { finishConfig } from '../core/config/load.js';
+import { finishConfig } from '../core/config/schema.js';
 import { tooManyRequests } from '../core/errors.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 

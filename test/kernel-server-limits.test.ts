@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createApp, type BridgeApp } from '../core/app.js';
-import { finishConfig } from '../core/config/load.js';
+import { finishConfig } from '../core/config/schema.js';
 import echo from './fixtures/echo-plugin.js';
 import { until } from './helpers/until.js';
 import { makePngOfSize } from './upload-images.js';

@@ -5,11 +5,11 @@ import { fileURLToPath } from 'node:url';
 
 const CORE = fileURLToPath(new URL('../core/', import.meta.url));
 /**
- * A ratchet on the kernel's size (lines of core/**\/*.ts, as `wc -l` counts them). Issue 11 asks for 1,100;
- * the kernel is not there yet (see docs/architecture.md), so this holds what was reached: lower it as the
- * kernel shrinks, never raise it. New features belong in plugins or lib/, not in core/.
+ * A ratchet on the kernel's size (lines of core/**\/*.ts, as `wc -l` counts them). Issue 11 asked for 1,100 at
+ * most; this holds what was reached: lower it as the kernel shrinks, never raise it. New features belong in
+ * plugins or lib/, config assembly in cli/config/ (see docs/architecture.md), not in core/.
  */
-const CEILING = 1393;
+const CEILING = 1098;
 
 const files = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? files(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : []));

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import { Type } from '@sinclair/typebox';
 import { createApp } from '../core/app.js';
-import { finishConfig } from '../core/config/load.js';
+import { finishConfig } from '../core/config/schema.js';
 import { definePlugin, type PluginManifest } from '../core/plugin.js';
 
 /**

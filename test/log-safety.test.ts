@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createApp, type BridgeApp } from '../core/app.js';
-import { loadConfig } from '../core/config/load.js';
+import { loadConfig } from '../cli/config/load.js';
 import { BridgeError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { droppedLogLines, SafeDestination } from '../lib/log-destination.js';

@@ -220,18 +220,16 @@ describe('storage-nedb files', () => {
       expect((await storage.generations.get(gen.id))?.percent).to.equal(20);
     });
 
-    it('retention deletes old rows and their result folders; counts stay', async () => {
+    it('retention deletes old rows, asks for their result files to be removed and releases their uploads; counts stay', async () => {
       const storage = await open();
-      const resultsDir = join(dataDir, 'results');
       const now = new Date('2026-06-01T00:00:00.000Z');
       const old = makeGeneration({ createdAt: '2026-01-01T00:00:00.000Z', uploads: ['cb_used.png'] });
       const oldRunning = makeGeneration({ createdAt: '2026-01-02T00:00:00.000Z', state: 'running' });
       const fresh = makeGeneration({ createdAt: '2026-05-31T00:00:00.000Z' });
-      for (const gen of [old, oldRunning, fresh]) {
-        await storage.generations.insert(gen);
-        await mkdir(join(resultsDir, gen.id), { recursive: true });
-        await writeFile(join(resultsDir, gen.id, 'out.png'), 'x');
-      }
+      for (const gen of [old, oldRunning, fresh]) await storage.generations.insert(gen);
+      // The results service removes the files (test/storage-plugin.test.ts runs the real one): here, who is asked.
+      const removed: string[] = [];
+      const removeResults = async (id: string) => void removed.push(id);
 
       await storage.uploads.insert({
         name: 'cb_used.png',
@@ -247,31 +245,42 @@ describe('storage-nedb files', () => {
       });
       await storage.uploads.markUsed('cb_used.png', old.id);
 
-      expect(await applyRetention(storage.generations, { maxAgeDays: null, maxRows: null }, resultsDir, now)).to.deep.equal([]);
-      const deleted = await applyRetention(storage.generations, { maxAgeDays: 30, maxRows: null }, resultsDir, now, storage.uploads);
+      expect(await applyRetention(storage.generations, { maxAgeDays: null, maxRows: null }, removeResults, now)).to.deep.equal([]);
+      const deleted = await applyRetention(storage.generations, { maxAgeDays: 30, maxRows: null }, removeResults, now, storage.uploads);
       expect(deleted).to.deep.equal([old.id]);
+      expect(removed).to.deep.equal([old.id]);
       // The upload only the deleted generation used is released, so the expiry sweep can take it.
       expect((await storage.uploads.get('cb_used.png'))?.usedBy).to.deep.equal([]);
-      expect(existsSync(join(resultsDir, old.id))).to.equal(false);
-      expect(existsSync(join(resultsDir, oldRunning.id, 'out.png'))).to.equal(true);
-      expect(existsSync(join(resultsDir, fresh.id, 'out.png'))).to.equal(true);
 
       await storage.generations.update(oldRunning.id, { state: 'failed' });
-      expect(await applyRetention(storage.generations, { maxAgeDays: null, maxRows: 1 }, resultsDir, now)).to.deep.equal([oldRunning.id]);
-      expect(existsSync(join(resultsDir, oldRunning.id))).to.equal(false);
+      expect(await applyRetention(storage.generations, { maxAgeDays: null, maxRows: 1 }, removeResults, now)).to.deep.equal([oldRunning.id]);
+      expect(removed).to.deep.equal([old.id, oldRunning.id]);
       expect(await storage.generations.counts()).to.deep.equal({
         total: 3,
         byState: { queued: 0, running: 0, completed: 2, failed: 1, interrupted: 0 },
       });
     });
 
-    it('never removes a folder outside the results dir for an odd id', async () => {
+    it('a removal that fails stops neither the other removals nor the upload releases, and is reported at the end', async () => {
       const storage = await open();
-      const resultsDir = join(dataDir, 'results');
-      await mkdir(join(dataDir, 'precious'), { recursive: true });
-      await storage.generations.insert(makeGeneration({ id: '../precious', createdAt: '2020-01-01T00:00:00.000Z' }));
-      expect(await applyRetention(storage.generations, { maxAgeDays: 1, maxRows: null }, resultsDir)).to.deep.equal(['../precious']);
-      expect(existsSync(join(dataDir, 'precious'))).to.equal(true);
+      const first = makeGeneration({ createdAt: '2020-01-01T00:00:00.000Z', uploads: ['cb_a.png'] });
+      const second = makeGeneration({ createdAt: '2020-01-02T00:00:00.000Z' });
+      for (const gen of [first, second]) await storage.generations.insert(gen);
+      await storage.uploads.insert({ name: 'cb_a.png', clientId: 'client', owner: null, field: 'f', contentType: 'image/png', size: 1, width: 1, height: 1, createdAt: '2020-01-01T00:00:00.000Z', usedBy: [] });
+      await storage.uploads.markUsed('cb_a.png', first.id);
+      const removed: string[] = [];
+      const removeResults = async (id: string) => {
+        if (id === first.id) throw new Error('disk says no');
+        removed.push(id);
+      };
+
+      let failure: unknown;
+      await applyRetention(storage.generations, { maxAgeDays: 1, maxRows: null }, removeResults, new Date(), storage.uploads).catch((error: unknown) => (failure = error));
+      expect(failure).to.be.instanceOf(AggregateError);
+      expect((failure as AggregateError).errors.map((e: Error) => e.message)).to.deep.equal(['disk says no']);
+      expect(removed).to.deep.equal([second.id]);
+      expect(await storage.generations.get(first.id)).to.equal(undefined);
+      expect((await storage.uploads.get('cb_a.png'))?.usedBy).to.deep.equal([]);
     });
   });
 });

@@ -53,30 +53,47 @@ describe('storage-nedb plugin', () => {
     expect(existsSync(lockPath(dataDir))).to.equal(true);
   });
 
-  it('applies retention at start: old finished rows and their result folders go, counts stay', async () => {
+  /** Old and recent generations in a fresh store, each with a result folder; the bridge then starts with retention on. */
+  async function seedAndStart(plugins: Record<string, unknown>, generations: Generation[]): Promise<Storage> {
     const seed = await NedbStorage.open({ dataDir, inMemory: false, log: quietLog });
-    const old = makeGeneration('gen_old', '2020-01-01T00:00:00.000Z', 'completed');
-    const oldQueued = makeGeneration('gen_oldq', '2020-01-02T00:00:00.000Z', 'queued');
-    const recent = makeGeneration('gen_new', new Date().toISOString(), 'completed');
-    for (const gen of [old, oldQueued, recent]) {
+    for (const gen of generations) {
       await seed.generations.insert(gen);
       await mkdir(join(dataDir, 'results', gen.id), { recursive: true });
       await writeFile(join(dataDir, 'results', gen.id, 'out.png'), 'x');
     }
     await seed.close();
-
     const holder: { storage?: Storage } = {};
-    bridge = await startBridge({
-      plugins: { 'storage-nedb': { retention: { maxAgeDays: 30 } } },
-      config: { dataDir },
-      extraPlugins: [storageProbe(holder)],
-    });
-    const generations = (holder.storage as Storage).generations;
+    bridge = await startBridge({ plugins: { 'storage-nedb': { retention: { maxAgeDays: 30 } }, ...plugins }, config: { dataDir }, extraPlugins: [storageProbe(holder)] });
+    return holder.storage as Storage;
+  }
+
+  it('applies retention at start: old finished rows go, their result folders through the results service; counts stay', async () => {
+    const old = makeGeneration('gen_old', '2020-01-01T00:00:00.000Z', 'completed');
+    const oldQueued = makeGeneration('gen_oldq', '2020-01-02T00:00:00.000Z', 'queued');
+    const recent = makeGeneration('gen_new', new Date().toISOString(), 'completed');
+    // An id that is no safe folder name: the results service refuses it, and the others are still removed.
+    await mkdir(join(dataDir, 'precious'), { recursive: true });
+    const odd = makeGeneration('../precious', '2020-01-03T00:00:00.000Z', 'completed');
+    const { generations } = await seedAndStart({ results: {} }, [old, oldQueued, recent, odd]);
+
     expect(await generations.get(old.id)).to.equal(undefined);
+    expect(await generations.get(odd.id)).to.equal(undefined);
     expect(existsSync(join(dataDir, 'results', old.id))).to.equal(false);
+    expect(existsSync(join(dataDir, 'precious'))).to.equal(true);
     expect((await generations.get(oldQueued.id))?.state).to.equal('queued');
     expect(existsSync(join(dataDir, 'results', recent.id, 'out.png'))).to.equal(true);
-    expect((await generations.counts()).total).to.equal(3);
+    expect((await generations.counts()).total).to.equal(4);
+  });
+
+  it('without the results plugin, retention still prunes the rows and leaves the files alone', async () => {
+    const old = makeGeneration('gen_old', '2020-01-01T00:00:00.000Z', 'completed');
+    const recent = makeGeneration('gen_new', new Date().toISOString(), 'completed');
+    const { generations } = await seedAndStart({}, [old, recent]);
+
+    expect(bridge?.app.plugins).to.not.include('results');
+    expect(await generations.get(old.id)).to.equal(undefined);
+    expect((await generations.get(recent.id))?.state).to.equal('completed');
+    expect(existsSync(join(dataDir, 'results', old.id, 'out.png'))).to.equal(true);
   });
 
   it('rejects an unknown option, naming the plugin and the key', async () => {

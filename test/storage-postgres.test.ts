@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createApp } from '../core/app.js';
-import { loadConfig } from '../core/config/load.js';
+import { loadConfig } from '../cli/config/load.js';
 import type { Generation } from '../contracts/generation.js';
 import type { HistoryQuery, Storage } from '../contracts/storage.js';
 import { historyStatements, type Statement } from '../plugins/storage-postgres/generation-store.js';
@@ -316,7 +316,7 @@ describe('storage-postgres', () => {
       }
     });
 
-    it('applies retention at start: old finished rows and their result folders go, counts stay', async () => {
+    it('applies retention at start: old finished rows go, their result folders through the results service; counts stay', async () => {
       dataDir = await mkdtemp(join(tmpdir(), 'storage-postgres-'));
       const seed = await open(db.url);
       const old = generationRecord({ id: 'gen_old', createdAt: '2020-01-01T00:00:00.000Z', state: 'completed', uploads: ['in.png'] });
@@ -333,7 +333,7 @@ describe('storage-postgres', () => {
 
       const holder: { storage?: Storage } = {};
       bridge = await startBridge({
-        plugins: { 'storage-postgres': { url: db.url, retention: { maxAgeDays: 30 } } },
+        plugins: { 'storage-postgres': { url: db.url, retention: { maxAgeDays: 30 } }, results: {} },
         config: { dataDir },
         extraPlugins: [grabbing('storage-probe', ['storage'], holder)],
       });

@@ -3,7 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../core/app.js';
-import { loadConfig } from '../../core/config/load.js';
+import { loadConfig } from '../../cli/config/load.js';
 
 const backends = (process.env.BENCH_BACKENDS ?? 'http://127.0.0.1:9').split(',').map((url) => ({ url }));
 const config = await loadConfig({

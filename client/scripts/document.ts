@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { createApp } from '../../core/app.js';
-import { loadConfig } from '../../core/config/load.js';
+import { loadConfig } from '../../cli/config/load.js';
 import { buildDocument } from '../../plugins/openapi/build-document.js';
 import { DESCRIPTION } from '../../plugins/openapi/description.js';
 

@@ -1,4 +1,8 @@
+import { isAbsolute, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
+import { BootError } from '../errors.js';
+import { createAjv, describeErrors } from './ajv.js';
+import { deepFreeze } from './objects.js';
 
 const int = (minimum: number, def: number, description: string, maximum?: number) =>
   Type.Integer({ minimum, ...(maximum === undefined ? {} : { maximum }), default: def, description });
@@ -61,3 +65,19 @@ export const kernelSchema = Type.Object(
 
 export type BridgeConfig = Static<typeof kernelSchema>;
 export type ServerConfig = BridgeConfig['server'];
+
+/**
+ * The kernel's side of a config: validated against its schema (defaults applied), paths resolved, frozen. Where the
+ * object comes from (files, environment, flags) is the launcher's business: cli/config/load.ts.
+ */
+export function finishConfig(raw: Record<string, unknown>, paths: { cwd: string; configDir: string }): BridgeConfig {
+  const config = structuredClone(raw);
+  const validate = createAjv().compile<BridgeConfig>(kernelSchema);
+  if (!validate(config)) throw new BootError(`invalid config: ${describeErrors(validate.errors)}`);
+  config.dataDir = resolve(paths.cwd, config.dataDir);
+  config.pluginModules = config.pluginModules.map((m) => resolveModule(m, paths.configDir));
+  return deepFreeze(config);
+}
+
+/** Paths (./x, ../x, /x) are relative to the config file; anything else is a package name. */
+export const resolveModule = (specifier: string, configDir: string): string => (specifier.startsWith('.') || isAbsolute(specifier) ? resolve(configDir, specifier) : specifier);

@@ -1,7 +1,7 @@
 import { openAsBlob } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { OutputRef } from '../../contracts/transport.js';
-import { backendUnavailable, badRequest, notFound } from '../../core/errors.js';
+import { backendUnavailable, type OutputRef } from '../../contracts/transport.js';
+import { badRequest, notFound } from '../../core/errors.js';
 import type { BackendConnection } from './backend-connection.js';
 import { isObject } from './protocol.js';
 import { unreachableAs503 } from './unreachable.js';

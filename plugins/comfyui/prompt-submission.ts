@@ -1,6 +1,6 @@
 import type { Graph } from '../../contracts/graph.js';
-import { graphRejected, retryAfter, type PromptListener, type RunRequest } from '../../contracts/transport.js';
-import { backendUnavailable, conflict } from '../../core/errors.js';
+import { backendUnavailable, graphRejected, retryAfter, type PromptListener, type RunRequest } from '../../contracts/transport.js';
+import { conflict } from '../../core/errors.js';
 import type { Tracked } from './in-flight-prompts.js';
 import { describeRejection, isObject } from './protocol.js';
 import { lookupPrompts } from './backend-queries.js';

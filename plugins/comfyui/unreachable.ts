@@ -1,5 +1,4 @@
-import { retryAfter } from '../../contracts/transport.js';
-import { backendUnavailable } from '../../core/errors.js';
+import { backendUnavailable, retryAfter } from '../../contracts/transport.js';
 import type { BackendConnection } from './backend-connection.js';
 import { UnreachableError } from './http-client.js';
 

@@ -1,6 +1,5 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin } from '../../core/plugin.js';
-import type { Principal } from '../../contracts/auth.js';
 import { badRequest, notFound } from '../../core/errors.js';
 import { ERROR_BODY, CLIENT_ID, GENERATION_ID, STATUS_FRAME, STATUS_FRAME_EXAMPLE } from '../../contracts/schemas.js';
 import { findVisibleGeneration } from '../../contracts/visible-generation.js';
@@ -28,22 +27,15 @@ export default definePlugin({
         'step, max_steps, result_urls, error_message and the timestamps. With both `id` and `clientId`, the generation must belong to that client.',
       tags: ['generations'],
       scope: 'client',
-      query: {
-        type: 'object',
-        properties: {
-          clientId: CLIENT_ID,
-          id: GENERATION_ID,
-        },
-      },
+      query: Type.Object({ clientId: Type.Optional(CLIENT_ID), id: Type.Optional(GENERATION_ID) }),
       responses: {
         '200': { description: 'The generation state.', schema: STATUS_FRAME, example: STATUS_FRAME_EXAMPLE },
         '400': { description: 'Neither clientId nor id given.', schema: ERROR_BODY },
         '404': { description: 'No such generation (or not visible to this key).', schema: ERROR_BODY },
       },
-      async handler(http) {
-        const { clientId, id } = http.state.query as { clientId?: string; id?: string };
+      async handler(http, { query: { clientId, id }, principal }) {
         if (clientId === undefined && id === undefined) throw badRequest('give clientId (the latest generation of that client) or id');
-        const gen = await findVisibleGeneration(generations, { id, clientId }, http.state.principal as Principal);
+        const gen = await findVisibleGeneration(generations, { id, clientId }, principal);
         if (!gen) throw notFound(`no ${id !== undefined ? `generation ${id}` : `generation for client ${clientId}`}`);
         http.body = generations.frame(gen);
       },

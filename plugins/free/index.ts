@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { definePlugin } from '../../core/plugin.js';
-import { backendUnavailable, notFound } from '../../core/errors.js';
+import { notFound } from '../../core/errors.js';
+import { backendUnavailable } from '../../contracts/transport.js';
 import { fromQueryOrBody } from '../../lib/query-or-body.js';
 import { ERROR_BODY, CLIENT_ID } from '../../contracts/schemas.js';
 import type { JsonSchema } from '../../core/plugin.js';

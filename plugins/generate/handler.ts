@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import type { AccessControl, Principal } from '../../contracts/auth.js';
+import type { AccessControl } from '../../contracts/auth.js';
 import type { Generation } from '../../contracts/generation.js';
 import type { GenerationService } from '../../plugins/generations/api.js';
 import type { Graph } from '../../contracts/graph.js';
@@ -20,7 +20,8 @@ import type { Resolver } from '../../lib/outbound.js';
 import { describeInputErrors, InputValidators } from './input-validator.js';
 import type { GenerateOptions } from './options.js';
 import type { WebhookService } from '../../plugins/webhooks/api.js';
-import type { WebhookRequest } from '../../contracts/outbox.js';
+import type { RouteInput } from '../../core/plugin.js';
+import type { GenerateBody, GenerateQuery, generateBody, generateQuery } from './route-schemas.js';
 
 /** Keys of the body that are not workflow inputs. */
 const CONTROL_KEYS = new Set(['workflow', 'clientId', 'wait', 'webhook']);
@@ -42,19 +43,6 @@ export interface GenerateDeps {
   sharedActiveCount?: (clientId?: string) => Promise<number>;
   /** Told of each 429 `quota_exceeded`, with the limit it hit (the `quotaStats` service counts them). */
   onQuotaRefused?: (limit: QuotaLimit) => void;
-}
-
-interface GenerateBody {
-  workflow: string;
-  clientId?: string;
-  wait?: boolean;
-  webhook?: WebhookRequest;
-  [key: string]: unknown;
-}
-
-interface GenerateQuery {
-  clientId?: string;
-  wait?: boolean;
 }
 
 /** The body of the immediate answer: the original bridge's "queued / <position>". */
@@ -97,10 +85,7 @@ export function generateHandler(deps: GenerateDeps) {
     return storage.idempotency;
   });
 
-  return async (ctx: Context): Promise<void> => {
-    const principal = ctx.state.principal as Principal;
-    const query = (ctx.state.query ?? {}) as GenerateQuery;
-    const body = ctx.state.body as GenerateBody;
+  return async (ctx: Context, { query, body, principal }: RouteInput<typeof generateQuery, typeof generateBody>): Promise<void> => {
     const idempotencyKey = idempotencyKeyOf(ctx.headers);
     const clientId = clientIdOf(query, body);
     const wait = query.wait ?? body.wait ?? false;

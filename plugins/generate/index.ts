@@ -1,7 +1,7 @@
 import { definePlugin } from '../../core/plugin.js';
-import { ERROR_BODY, CLIENT_ID, STATUS_FRAME } from '../../contracts/schemas.js';
-import { WEBHOOK_REQUEST_SCHEMA } from '../../contracts/outbox.js';
+import { ERROR_BODY, STATUS_FRAME } from '../../contracts/schemas.js';
 import { generateHandler } from './handler.js';
+import { generateBody, generateQuery } from './route-schemas.js';
 import { storedActiveCount } from './shared-active.js';
 import { generateBodyByWorkflow } from './document-body.js';
 import { optionsSchema, type GenerateOptions } from './options.js';
@@ -68,24 +68,8 @@ export default definePlugin<GenerateOptions>({
         'Optional `webhook: {url, events?}` (plugin webhooks): signed POSTs of the generation\'s events to that URL (docs/webhooks.md).',
       tags: ['generations'],
       scope: 'client',
-      query: {
-        type: 'object',
-        properties: {
-          clientId: CLIENT_ID,
-          wait: { type: 'boolean', description: 'Answer when the generation ends.' },
-        },
-      },
-      body: {
-        type: 'object',
-        required: ['workflow'],
-        properties: {
-          workflow: { type: 'string', minLength: 1, maxLength: 128, description: 'The workflow alias (GET /workflow-list).' },
-          clientId: CLIENT_ID,
-          wait: { type: 'boolean', description: 'Answer when the generation ends.' },
-          webhook: WEBHOOK_REQUEST_SCHEMA,
-        },
-        additionalProperties: { description: '"<node id>/<input name>": a designated input of the workflow (GET /workflow-info).' },
-      },
+      query: generateQuery,
+      body: generateBody,
       documentBody: () => generateBodyByWorkflow(ctx.use('workflows')),
       responses: {
         '200': { description: 'Queued (or, with wait, ended: the /execution-info body).', schema: { oneOf: [queuedSchema, STATUS_FRAME] }, example: QUEUED_EXAMPLE },

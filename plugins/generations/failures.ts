@@ -1,5 +1,5 @@
-import { isGraphRejected, retryAfter, WORKFLOW_UNAVAILABLE } from '../../contracts/transport.js';
-import { backendUnavailable, badRequest, internal, isBridgeError, type BridgeError } from '../../core/errors.js';
+import { backendUnavailable, isGraphRejected, retryAfter, WORKFLOW_UNAVAILABLE } from '../../contracts/transport.js';
+import { badRequest, internal, isBridgeError, type BridgeError } from '../../core/errors.js';
 
 /**
  * Why submitting failed (recorded on the generation) and the error the client gets: 400 with

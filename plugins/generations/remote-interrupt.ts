@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import type { Bus, BusMessage } from '../../contracts/bus.js';
 import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
 import type { GenerationStore } from '../../contracts/storage.js';
-import { retryAfter } from '../../contracts/transport.js';
-import { BridgeError, backendUnavailable, isBridgeError, notFound } from '../../core/errors.js';
+import { backendUnavailable, retryAfter } from '../../contracts/transport.js';
+import { BridgeError, isBridgeError, notFound } from '../../core/errors.js';
 
 /** The one bus topic of interrupt requests and their answers between the instances of a fleet (low volume). */
 export const CONTROL_TOPIC = 'generations:control';

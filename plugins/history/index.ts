@@ -1,21 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import type { Context } from 'koa';
-import { ANONYMOUS, isAdmin, type Principal } from '../../contracts/auth.js';
+import { isAdmin } from '../../contracts/auth.js';
 import { GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
 import { definePlugin } from '../../core/plugin.js';
 import { buildResultUrl, toHistoryItem } from './history-item.js';
 import { ERROR_BODY } from '../../contracts/schemas.js';
-import { countResponseSchema, HISTORY_EXAMPLE, historyQuerySchema, historyResponseSchema } from './schemas.js';
+import { countResponseSchema, HISTORY_EXAMPLE, HISTORY_PAGE, historyQuerySchema, historyResponseSchema } from './schemas.js';
 
 const PLUGIN = 'history';
-
-interface HistoryQueryParams {
-  limit: number;
-  offset: number;
-  clientId?: string;
-  workflow?: string;
-  status?: GenerationState;
-}
 
 export default definePlugin({
   name: PLUGIN,
@@ -54,15 +46,14 @@ export default definePlugin({
         200: { description: 'One page of history', schema: historyResponseSchema, example: HISTORY_EXAMPLE },
         400: { description: 'limit or offset out of range, or an unknown status', schema: ERROR_BODY },
       },
-      async handler(request) {
-        const query = request.state.query as HistoryQueryParams;
-        // The kernel sets the principal on every non-public route; ANONYMOUS mirrors "auth off".
-        const principal = (request.state.principal as Principal | undefined) ?? ANONYMOUS;
+      async handler(request, { query, principal }) {
+        // ajv has applied the defaults; the type (optional keys, see the schema) cannot say so.
+        const { limit = HISTORY_PAGE.limit, offset = HISTORY_PAGE.offset } = query;
         // Another key's clientId is refused with 404, as its socket and execution info are; a read binds nothing.
         if (query.clientId) await ctx.tryUse('access')?.checkClient(query.clientId, principal);
         const { items, total } = await storage.generations.page({
-          limit: query.limit,
-          offset: query.offset,
+          limit,
+          offset,
           clientId: query.clientId,
           workflow: query.workflow,
           state: query.status,
@@ -72,8 +63,8 @@ export default definePlugin({
         request.body = {
           history: items.map((gen) => toHistoryItem(gen, resultUrl)),
           total_count: total,
-          page: Math.floor(query.offset / query.limit) + 1,
-          page_size: query.limit,
+          page: Math.floor(offset / limit) + 1,
+          page_size: limit,
         };
       },
     });
@@ -92,8 +83,7 @@ export default definePlugin({
           example: { generation_count: 42, by_status: { queued: 1, running: 1, completed: 37, failed: 2, interrupted: 1 } },
         },
       },
-      async handler(request) {
-        const principal = (request.state.principal as Principal | undefined) ?? ANONYMOUS;
+      async handler(request, { principal }) {
         const counts = isAdmin(principal) ? await storage.generations.counts() : await countsOf(principal.id);
         request.body = { generation_count: counts.total, by_status: counts.byState };
       },

@@ -1,17 +1,19 @@
+import { Type } from '@sinclair/typebox';
 import { CLIENT_ID } from '../../contracts/schemas.js';
-import { GENERATION_STATES } from '../../contracts/generation.js';
+import { GENERATION_STATES, type GenerationState } from '../../contracts/generation.js';
 import type { JsonSchema } from '../../core/plugin.js';
 
-export const historyQuerySchema: JsonSchema = {
-  type: 'object',
-  properties: {
-    limit: { type: 'integer', minimum: 1, maximum: 100, default: 10, description: 'Page size, 1–100.' },
-    offset: { type: 'integer', minimum: 0, default: 0, description: 'Rows to skip (newest first).' },
-    clientId: { ...CLIENT_ID, description: 'Only this client’s generations.' },
-    workflow: { type: 'string', minLength: 1, maxLength: 256, description: 'Only this workflow alias.' },
-    status: { enum: [...GENERATION_STATES], description: 'Only generations in this state.' },
-  },
-};
+/** The page a query without limit or offset gets (the schema's defaults, which ajv applies). */
+export const HISTORY_PAGE = { limit: 10, offset: 0 };
+
+/** Optional keys, defaults included, so OpenAPI lists no query parameter as required. */
+export const historyQuerySchema = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: HISTORY_PAGE.limit, description: 'Page size, 1–100.' })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, default: HISTORY_PAGE.offset, description: 'Rows to skip (newest first).' })),
+  clientId: Type.Optional(Type.Unsafe<string>({ ...CLIENT_ID, description: 'Only this client’s generations.' })),
+  workflow: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Only this workflow alias.' })),
+  status: Type.Optional(Type.Unsafe<GenerationState>({ enum: [...GENERATION_STATES], description: 'Only generations in this state.' })),
+});
 
 export const historyItemSchema: JsonSchema = {
   title: 'HistoryItem',

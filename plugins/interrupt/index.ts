@@ -1,5 +1,4 @@
 import { Type } from '@sinclair/typebox';
-import { ANONYMOUS, type Principal } from '../../contracts/auth.js';
 import { FINAL_STATES, GENERATION_STATES } from '../../contracts/generation.js';
 import { badRequest } from '../../core/errors.js';
 import { fromQueryOrBody } from '../../lib/query-or-body.js';
@@ -10,8 +9,8 @@ import { findTarget, type TargetRequest } from './find-target.js';
 const PLUGIN = 'interrupt';
 
 const targetProperties = {
-  clientId: { ...CLIENT_ID, description: "Interrupt this client's current generation." },
-  id: GENERATION_ID,
+  clientId: Type.Optional({ ...CLIENT_ID, description: "Interrupt this client's current generation." }),
+  id: Type.Optional(GENERATION_ID),
 };
 
 const responseSchema: JsonSchema = {
@@ -44,8 +43,8 @@ export default definePlugin({
         "comes once ComfyUI has the request; the client's sockets get `error` then `closed` when ComfyUI stops " +
         '(a running node finishes first). A generation that already ended answers 200 with its final status.',
       tags: ['generations'],
-      query: { type: 'object', properties: targetProperties },
-      body: { type: 'object', additionalProperties: false, properties: targetProperties },
+      query: Type.Object(targetProperties),
+      body: Type.Object(targetProperties, { additionalProperties: false }),
       responses: {
         200: {
           description: 'Interrupt requested, or the generation had already ended',
@@ -55,12 +54,9 @@ export default definePlugin({
         400: { description: 'Neither clientId nor id given', schema: ERROR_BODY },
         404: { description: 'No such generation or clientId for this caller', schema: ERROR_BODY },
       },
-      async handler(http) {
-        const query = http.state.query as TargetRequest;
-        const body = http.state.body as TargetRequest;
+      async handler(http, { query, body, principal }) {
         const request: TargetRequest = { clientId: fromQueryOrBody('clientId', query, body), id: fromQueryOrBody('id', query, body) };
         if (request.clientId === undefined && request.id === undefined) throw badRequest('give clientId or id');
-        const principal = (http.state.principal as Principal | undefined) ?? ANONYMOUS;
 
         const target = await findTarget(request, principal, {
           generations,

@@ -1,7 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { join } from 'node:path';
 import type { Context } from 'koa';
-import { ANONYMOUS, type Principal } from '../../contracts/auth.js';
 import { BridgeError, notFound } from '../../core/errors.js';
 import { ERROR_BODY } from '../../contracts/schemas.js';
 import { definePlugin } from '../../core/plugin.js';
@@ -82,9 +81,8 @@ export default definePlugin({
         404: { description: 'Unknown generation or file', schema: ERROR_BODY },
         416: { description: 'The range lies beyond the end of the file', schema: ERROR_BODY },
       },
-      async handler(http: Context) {
+      async handler(http: Context, { principal }) {
         const { id, file } = http.params as { id: string; file: string };
-        const principal = (http.state.principal as Principal | undefined) ?? ANONYMOUS;
         // Results exist only for completed generations, which are stored: the store answers.
         const gen = await findVisibleGeneration(storage.generations, { id }, principal);
         if (!gen) throw notFound(`no generation ${id}`);

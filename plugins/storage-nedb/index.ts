@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { STAGE } from '../../core/hooks.js';
 import { definePlugin } from '../../core/plugin.js';
 import { NedbStorage } from './nedb-storage.js';
@@ -29,10 +28,12 @@ export default definePlugin<StorageNedbOptions>({
       ctx.log.info({ inMemory, generations: storage.generations.size, ms: Date.now() - started }, 'storage open');
     });
 
-    const resultsDir = join(ctx.config.dataDir, 'results');
+    // The results service owns the result files; it registers after storage, so it is looked up at each pass.
+    // Without it loaded nothing here knows the files' layout: the rows are pruned and files are left alone.
+    const removeResults = async (id: string): Promise<void> => ctx.tryUse('results')?.remove(id);
     const retain = async (): Promise<void> => {
       try {
-        const deleted = await applyRetention(storage.generations, retention, resultsDir, new Date(ctx.clock.now()), storage.uploads);
+        const deleted = await applyRetention(storage.generations, retention, removeResults, new Date(ctx.clock.now()), storage.uploads);
         if (deleted.length > 0) ctx.log.info({ deleted: deleted.length }, 'retention deleted old generations');
       } catch (error) {
         ctx.log.error({ err: error }, 'retention failed');

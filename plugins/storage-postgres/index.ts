@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { definePlugin } from '../../core/plugin.js';
 import { optionsSchema, type StoragePostgresOptions } from './options.js';
 import { PostgresStorage, redactUrl } from './pg-storage.js';
@@ -24,10 +23,12 @@ export default definePlugin<StoragePostgresOptions>({
     ctx.provide('storage', storage);
     ctx.log.info({ database: redactUrl(url), schema: storage.migrations, instance: storage.leases.instance }, 'storage open');
 
-    const resultsDir = join(ctx.config.dataDir, 'results');
+    // The results service owns the result files; it registers after storage, so it is looked up at each pass.
+    // Without it loaded nothing here knows the files' layout: the rows are pruned and files are left alone.
+    const removeResults = async (id: string): Promise<void> => ctx.tryUse('results')?.remove(id);
     const retain = async (): Promise<void> => {
       try {
-        const deleted = await applyRetention(storage.generations, retention, resultsDir, new Date(ctx.clock.now()), storage.uploads);
+        const deleted = await applyRetention(storage.generations, retention, removeResults, new Date(ctx.clock.now()), storage.uploads);
         if (deleted.length > 0) ctx.log.info({ deleted: deleted.length }, 'retention deleted old generations');
       } catch (error) {
         ctx.log.error({ err: error }, 'retention failed');

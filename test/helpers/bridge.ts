@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type BridgeApp } from '../../core/app.js';
-import { loadConfig } from '../../core/config/load.js';
+import { loadConfig } from '../../cli/config/load.js';
 import type { PluginManifest } from '../../core/plugin.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/timers.js';

@@ -1,7 +1,6 @@
-import { BootError } from '../errors.js';
-import type { PluginManifest } from '../plugin.js';
-
-import { isPlainObject } from './objects.js';
+import { BootError } from '../../core/errors.js';
+import type { PluginManifest } from '../../core/plugin.js';
+import { isPlainObject } from '../../lib/objects.js';
 
 type Origins = Map<string, string>;
 

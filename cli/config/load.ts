@@ -1,15 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { BootError, UsageError } from '../errors.js';
-import type { PluginManifest } from '../plugin.js';
-import { createAjv, describeErrors } from './ajv.js';
+import { BootError } from '../../core/errors.js';
+import type { PluginManifest } from '../../core/plugin.js';
+import { knownManifests } from '../../core/loader/resolve.js';
+import { finishConfig, kernelSchema, resolveModule, type BridgeConfig } from '../../core/config/schema.js';
+import { isPlainObject } from '../../lib/objects.js';
+import { UsageError } from '../usage-error.js';
 import { describe, parseSetting, pluginSettings, KERNEL_ENV, KERNEL_FLAGS } from './env.js';
-import { knownManifests } from '../loader/resolve.js';
 import { DEFAULTS_FILE, PACKAGE_ROOT } from './package-root.js';
 import { applyChoices } from './choices.js';
-import { atPath, deepFreeze, deepMerge, getPath, isPlainObject } from './objects.js';
-import { kernelSchema, type BridgeConfig } from './schema.js';
+import { atPath, deepMerge, getPath } from './objects.js';
 
 /**
  * `file` layers over the embedded defaults; `inline` replaces both (tests); `flags` is an object from code over the
@@ -28,7 +29,10 @@ export interface ConfigSources {
 /** Config path ("server.port") → where its value came from ("default", "file c.yaml", "env COMFY_BRIDGE_PORT", "flag --port"). */
 export type Origins = Map<string, string>;
 
-/** defaults < file < environment < CLI flags; validated; relative paths resolved; frozen. */
+/**
+ * Assembles the config a launcher hands to createApp: defaults < file < environment < CLI flags, plugins' choices
+ * applied, then finished by the kernel (validated, relative paths resolved, frozen).
+ */
 export async function loadConfig(sources: ConfigSources = {}): Promise<BridgeConfig> {
   return (await loadConfigWithOrigins(sources)).config;
 }
@@ -88,9 +92,6 @@ function pluginModulesOf(merged: Record<string, unknown>, configDir: string): st
   return modules.map((m) => resolveModule(m, configDir));
 }
 
-/** Paths (./x, ../x, /x) are relative to the config file; anything else is a package name. */
-const resolveModule = (specifier: string, configDir: string): string => (specifier.startsWith('.') || isAbsolute(specifier) ? resolve(configDir, specifier) : specifier);
-
 /** Leaves of a layer overwrite the origin of that path; a leaf over an object drops the origins below it. */
 function recordOrigins(origins: Origins, data: Record<string, unknown>, origin: string, prefix: string[]): void {
   for (const [key, value] of Object.entries(data)) {
@@ -103,16 +104,6 @@ function recordOrigins(origins: Origins, data: Record<string, unknown>, origin: 
     for (const known of [...origins.keys()]) if (known.startsWith(`${path}.`)) origins.delete(known);
     origins.set(path, origin);
   }
-}
-
-/** Validates a merged config object against the kernel schema and resolves paths. */
-export function finishConfig(raw: Record<string, unknown>, paths: { cwd: string; configDir: string }): BridgeConfig {
-  const config = structuredClone(raw);
-  const validate = createAjv().compile<BridgeConfig>(kernelSchema);
-  if (!validate(config)) throw new BootError(`invalid config: ${describeErrors(validate.errors)}`);
-  config.dataDir = resolve(paths.cwd, config.dataDir);
-  config.pluginModules = config.pluginModules.map((m) => resolveModule(m, paths.configDir));
-  return deepFreeze(config);
 }
 
 async function readConfigFile(path: string): Promise<{ data: Record<string, unknown>; dir: string }> {

@@ -1,5 +1,5 @@
-import { BootError } from '../errors.js';
-import type { PluginManifest } from '../plugin.js';
+import { BootError } from '../../core/errors.js';
+import type { PluginManifest } from '../../core/plugin.js';
 
 /**
  * One value an environment variable or a CLI flag sets: the kernel's below, each plugin's from its manifest
