@@ -146,8 +146,8 @@ describe('storage-postgres', () => {
         { limit: 20, offset: 900, owner: 'key-3', workflow: 'text-to-image' },
       ];
       for (const page of pages) {
-        const { items, total } = historyStatements(page);
-        for (const statement of [items, total]) {
+        const { items, total, page: both } = historyStatements(page);
+        for (const statement of [items, total, both]) {
           const nodes = await plan(statement);
           const context = `${JSON.stringify(page)}: ${nodes.join(' > ')}`;
           expect(nodes.some((n) => n.startsWith('Seq Scan')), context).to.equal(false);
