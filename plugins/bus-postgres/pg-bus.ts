@@ -173,7 +173,8 @@ export class PostgresBus implements Bus {
     const values = [batch.map((e) => e.topic), batch.map((e) => e.at), batch.map((e) => e.text), CHANNEL, INLINE_LIMIT];
     for (let attempt = 1; ; attempt++) {
       try {
-        const { rows } = await this.#pool.query<{ seq: string }>(PUBLISH_BATCH, values);
+        // Named: prepared once per connection, not parsed and planned for every batch.
+        const { rows } = await this.#pool.query<{ seq: string }>({ name: 'bus_publish', text: PUBLISH_BATCH, values });
         return rows.map((row) => Number(row.seq));
       } catch (error) {
         // Nothing of a failed statement is kept (it is its own transaction): sending it again is safe.

@@ -33,23 +33,29 @@ const FILTERS = Object.keys(FILTER_COLUMNS) as Filter[];
 /** Rows deleted per statement by prune, so one retention pass never holds thousands of row locks at once. */
 const PRUNE_BATCH = 500;
 
+/**
+ * The statements every submission or state change sends are named (prepared once per connection):
+ * the server parses and plans them once instead of every time. History pages are not: their best
+ * plan depends on the filter's value.
+ */
 export class PostgresGenerationStore implements GenerationStore {
   constructor(private readonly pool: Pool) {}
 
   async insert(gen: Generation): Promise<void> {
-    await this.pool.query('INSERT INTO generations (id, doc) VALUES ($1, $2::jsonb)', [gen.id, JSON.stringify(toDoc(gen))]);
+    await this.pool.query({ name: 'generations_insert', text: 'INSERT INTO generations (id, doc) VALUES ($1, $2::jsonb)', values: [gen.id, JSON.stringify(toDoc(gen))] });
   }
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
     // One statement: concurrent updates of the same row queue on its row lock and each applies its
     // patch to the latest version; a final state drops the graph in the same write.
-    const { rows } = await this.pool.query<{ id: string; doc: Doc }>(
-      `UPDATE generations SET doc = CASE
+    const { rows } = await this.pool.query<{ id: string; doc: Doc }>({
+      name: 'generations_update',
+      text: `UPDATE generations SET doc = CASE
          WHEN (doc || $2::jsonb) ->> 'state' = ANY($3::text[]) THEN (doc || $2::jsonb) - 'graph'
          ELSE doc || $2::jsonb END
        WHERE id = $1 RETURNING id, doc`,
-      [id, patchJson(patch), FINAL],
-    );
+      values: [id, patchJson(patch), FINAL],
+    });
     return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
@@ -91,9 +97,10 @@ export class PostgresGenerationStore implements GenerationStore {
   }
 
   async counts(): Promise<GenerationCounts> {
-    const { rows } = await this.pool.query<{ kind: string; key: string; n: string }>(
-      `SELECT kind, key, sum(n) AS n FROM generation_tallies WHERE kind IN ('recorded', 'recorded_state') GROUP BY kind, key`,
-    );
+    const { rows } = await this.pool.query<{ kind: string; key: string; n: string }>({
+      name: 'generations_counts',
+      text: `SELECT kind, key, sum(n) AS n FROM generation_tallies WHERE kind IN ('recorded', 'recorded_state') GROUP BY kind, key`,
+    });
     const byState = Object.fromEntries(GENERATION_STATES.map((s) => [s, 0])) as Record<GenerationState, number>;
     let total = 0;
     for (const row of rows) {
