@@ -12,6 +12,12 @@
  *   BENCH_FLEET_LATENCY_GENERATIONS (default 200) in all; each frame's latency is its arrival on B's
  *   socket minus its publish time on A (bus_messages.at, taken by A just before the publishing INSERT;
  *   one machine, one clock). The sockets stay open across generations (ws closeOnDone off).
+ * The latency part also splits each frame's path at a LISTEN connection of the bench's own (A's publish up
+ * to the NOTIFY; B's LISTEN, delivery and socket).
+ * Switches: BENCH_FLEET_COMPARE=<checkout> (another checkout's instances in the same run, alternating),
+ * BENCH_FLEET_STATEMENTS=1 (SQL statements and CPU per submission), BENCH_FLEET_QUEUED=1 (prompts stay
+ * queued on the fakes), BENCH_FLEET_RATE=<n> (offered submissions/s), FLEET_NODE_ARGS (node flags of the
+ * instances, e.g. --cpu-prof). See docs/performance.md, "Fleet".
  * BENCH_FLEET_ONLY=cold|throughput|latency runs one part. PostgreSQL: the test helper's server with
  * durability back on. Run: `npx tsx bench/fleet.ts` (needs dist/: `npm run build`); the last line is JSON.
  */
@@ -47,6 +53,12 @@ const COMPARE = process.env.BENCH_FLEET_COMPARE;
  * the 429 caps are raised out of the way.
  */
 const QUEUED = process.env.BENCH_FLEET_QUEUED === '1';
+/**
+ * BENCH_FLEET_RATE=<n>: the throughput part offers n submissions/s instead of as many as 50 clients
+ * manage: CPU per submission (BENCH_FLEET_STATEMENTS) is then compared at the same load on both sides,
+ * which a machine shared with other work cannot give at saturation.
+ */
+const RATE = Number(process.env.BENCH_FLEET_RATE ?? 0);
 const SIDES: { name: string; root: string | undefined }[] = [{ name: 'this checkout', root: undefined }, ...(COMPARE ? [{ name: `compare (${COMPARE})`, root: COMPARE }] : [])];
 
 /** Frames published on A for generations submitted there, as B's sockets receive them: ms from publish to arrival. */
@@ -144,13 +156,22 @@ function cpuMs(pid: number | undefined): number {
   }
 }
 
-/** CPU ms of every running postgres process (the server and its backends; ended backends are lost, so a floor). */
-function postgresCpuMs(): number {
-  let total = 0;
+/** The parent pid of a process, from /proc. */
+function parentOf(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+}
+
+/**
+ * CPU ms of this bench's PostgreSQL: its postmaster and every process it forked that still runs (the
+ * instances' pooled backends live through the run; ended ones are lost, so a floor). Other PostgreSQL
+ * servers on the machine are not counted.
+ */
+function postgresCpuMs(postmaster: number): number {
+  let total = cpuMs(postmaster);
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') total += cpuMs(Number(entry));
+      if (parentOf(Number(entry)) === postmaster) total += cpuMs(Number(entry));
     } catch {
       // ended meanwhile
     }
@@ -170,20 +191,29 @@ async function throughputOf(dir: string, fakes: FakeComfy[], name: string, root:
   }
   const postedBefore = fakes.reduce((n, f) => n + f.prompts.filter((p) => p.accepted).length, 0);
   let sql: pg.Client | undefined;
+  let postmaster = 0;
   if (STATEMENTS) {
     sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
     await sql.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     await sql.query('SELECT pg_stat_statements_reset()');
+    postmaster = parentOf((await sql.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
   }
-  const cpuBefore = [...instances.map((i) => cpuMs(i.child.pid)), postgresCpuMs(), cpuMs(process.pid)];
+  const cpuBefore = [...instances.map((i) => cpuMs(i.child.pid)), postgresCpuMs(postmaster), cpuMs(process.pid)];
   let ok = 0;
   let refused = 0;
+  let issued = 0;
   const deadline = performance.now() + SECONDS * 1000;
   const began = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async (_, c) => {
       while (performance.now() < deadline) {
+        if (RATE > 0) {
+          // Paced: submission k starts at k / RATE s (or as soon as one of the 50 clients is free).
+          const at = began + (issued++ * 1000) / RATE;
+          if (at >= deadline) break;
+          if (at > performance.now()) await new Promise((resolve) => setTimeout(resolve, at - performance.now()));
+        }
         const res = await fetch(`${proxy.url}/generate-based-workflow?clientId=bench-${c}`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -201,9 +231,9 @@ async function throughputOf(dir: string, fakes: FakeComfy[], name: string, root:
   console.log('throughput', name, throughput);
   if (sql) {
     // CPU per acknowledged submission (the generations also run their whole life on the fakes meanwhile).
-    const cpuAfter = [...instances.map((i) => cpuMs(i.child.pid)), postgresCpuMs(), cpuMs(process.pid)];
+    const cpuAfter = [...instances.map((i) => cpuMs(i.child.pid)), postgresCpuMs(postmaster), cpuMs(process.pid)];
     const per = (k: number) => round((cpuAfter[k]! - cpuBefore[k]!) / ok, 2);
-    console.log('CPU ms per acknowledged submission: bridges', [0, 1, 2].map(per), 'postgres (all its processes)', per(3), 'bench process (clients, proxy, fakes)', per(4));
+    console.log('CPU ms per acknowledged submission: bridges', [0, 1, 2].map(per), 'postgres (its server and backends)', per(3), 'bench process (clients, proxy, fakes)', per(4));
     const { rows } = await sql.query<{ calls: string; ms: string; query: string }>(
       `SELECT calls, round(total_exec_time::numeric, 1) AS ms, regexp_replace(query, '\\s+', ' ', 'g') AS query
        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC LIMIT 30`,
