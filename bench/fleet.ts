@@ -238,6 +238,9 @@ async function throughputOf(dir: string, fakes: FakeComfy[], name: string, root:
       `SELECT calls, round(total_exec_time::numeric, 1) AS ms, regexp_replace(query, '\\s+', ' ', 'g') AS query
        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC LIMIT 30`,
     );
+    // Updates PostgreSQL could make in place (HOT: no index entries written) vs all updates of the generations rows.
+    const hot = (await sql.query<{ upd: string; hot: string }>(`SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'generations'`)).rows[0];
+    console.log(`generations updates: ${hot?.upd}, of which HOT (no index entries written): ${hot?.hot}`);
     const total = rows.reduce((n, r) => n + Number(r.calls), 0);
     console.log(`SQL statements per acknowledged submission (top 30 shapes): ${round(total / ok, 2)}`);
     for (const row of rows) console.log(`${round(Number(row.calls) / ok, 2).toString().padStart(6)}/sub ${row.ms.padStart(9)} ms  ${row.query.slice(0, 160)}`);
