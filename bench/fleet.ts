@@ -12,16 +12,23 @@
  *   BENCH_FLEET_LATENCY_GENERATIONS (default 200) in all; each frame's latency is its arrival on B's
  *   socket minus its publish time on A (bus_messages.at, taken by A just before the publishing INSERT;
  *   one machine, one clock). The sockets stay open across generations (ws closeOnDone off).
+ * The latency part also splits each frame's path at a LISTEN connection of the bench's own (A's publish up
+ * to the NOTIFY; B's LISTEN, delivery and socket).
+ * Switches: BENCH_FLEET_COMPARE=<checkout> (another checkout's instances in the same run, alternating),
+ * BENCH_FLEET_STATEMENTS=1 (SQL statements and CPU per submission), BENCH_FLEET_QUEUED=1 (prompts stay
+ * queued on the fakes), BENCH_FLEET_RATE=<n> (offered submissions/s), FLEET_NODE_ARGS (node flags of the
+ * instances, e.g. --cpu-prof). See docs/performance.md, "Fleet".
  * BENCH_FLEET_ONLY=cold|throughput|latency runs one part. PostgreSQL: the test helper's server with
  * durability back on. Run: `npx tsx bench/fleet.ts` (needs dist/: `npm run build`); the last line is JSON.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { WebSocket } from 'ws';
 import { PostgresStorage } from '../plugins/storage-postgres/pg-storage.js';
-import { startFakeComfy } from '../test/fake-comfyui/index.js';
+import { startFakeComfy, type FakeComfy } from '../test/fake-comfyui/index.js';
 import { kill, startInstance, writeFleetConfig } from '../test/helpers/fleet.js';
 import { createTestDatabase, setPostgresSettings, stopPostgres } from '../test/helpers/postgres.js';
 import { bulkInsertGenerations, rebuildTallies } from '../test/helpers/postgres-rows.js';
@@ -35,15 +42,48 @@ const CONCURRENCY = 50;
 const LATENCY_CLIENTS = Number(process.env.BENCH_FLEET_LATENCY_CLIENTS ?? 20);
 const LATENCY_GENERATIONS = Number(process.env.BENCH_FLEET_LATENCY_GENERATIONS ?? 200);
 const ONLY = process.env.BENCH_FLEET_ONLY;
+/** BENCH_FLEET_STATEMENTS=1: the throughput part also reports SQL statements per submission (pg_stat_statements) and CPU per submission. */
+const STATEMENTS = process.env.BENCH_FLEET_STATEMENTS === '1';
 const runs = (part: string) => ONLY === undefined || ONLY === part;
+/** BENCH_FLEET_COMPARE=<checkout> (its dist/ built): throughput and latency also run that checkout's instances, alternating, in the same run. */
+const COMPARE = process.env.BENCH_FLEET_COMPARE;
+/**
+ * BENCH_FLEET_QUEUED=1: the throughput part's fakes keep every prompt queued (a node lasts 10 min), as
+ * a busy GPU does, so only the submission is measured, not each generation's whole life meanwhile;
+ * the 429 caps are raised out of the way.
+ */
+const QUEUED = process.env.BENCH_FLEET_QUEUED === '1';
+/**
+ * BENCH_FLEET_RATE=<n>: the throughput part offers n submissions/s instead of as many as 50 clients
+ * manage: CPU per submission (BENCH_FLEET_STATEMENTS) is then compared at the same load on both sides,
+ * which a machine shared with other work cannot give at saturation.
+ */
+const RATE = Number(process.env.BENCH_FLEET_RATE ?? 0);
+const SIDES: { name: string; root: string | undefined }[] = [{ name: 'this checkout', root: undefined }, ...(COMPARE ? [{ name: `compare (${COMPARE})`, root: COMPARE }] : [])];
 
 /** Frames published on A for generations submitted there, as B's sockets receive them: ms from publish to arrival. */
-async function crossInstanceLatency(dir: string, backends: string[]): Promise<Record<string, number>> {
+async function crossInstanceLatency(dir: string, backends: string[], root: string | undefined): Promise<Record<string, number>> {
   const db = await createTestDatabase();
   const config = await writeFleetConfig(dir, { databaseUrl: db.url, backends, plugins: { bus: false, 'bus-postgres': { url: db.url }, ws: { closeOnDone: false } } });
-  const [a, b, c] = await Promise.all([0, 1, 2].map(() => startInstance(config)));
+  const [a, b, c] = await Promise.all([0, 1, 2].map(() => startInstance(config, root)));
   const arrived = new Map<string, number>(); // `${topic} ${seq}` → epoch ms on arrival
+  const noticed = new Map<string, number>(); // the same, when the bench's own LISTEN connection got the NOTIFY
   const sockets: WebSocket[] = [];
+  // A LISTEN connection of the bench's own splits the path in two: A's publish up to the commit's
+  // notification (pool wait, statement, commit and its WAL flush, NOTIFY delivery) and B's part
+  // (B's LISTEN connection, the bus's delivery, the ws hub, the socket).
+  const listen = new pg.Client({ connectionString: db.url });
+  await listen.connect();
+  listen.on('notification', (n) => {
+    const now = Date.now();
+    try {
+      const notice = JSON.parse(n.payload ?? '') as { t?: string; s?: number };
+      if (notice.t?.startsWith('client:lat-')) noticed.set(`${notice.t} ${notice.s}`, now);
+    } catch {
+      // not a bus notice
+    }
+  });
+  await listen.query('LISTEN comfy_bridge_bus');
   try {
     for (let i = 0; i < LATENCY_CLIENTS; i++) {
       const ws = new WebSocket(`${b!.url.replace('http', 'ws')}/ws?clientId=lat-${i}`);
@@ -80,6 +120,13 @@ async function crossInstanceLatency(dir: string, backends: string[]): Promise<Re
       rows = await published();
     }
     await sql.end();
+    const stage = (from: (row: { topic: string; seq: string; at: string }) => number | undefined, to: (row: { topic: string; seq: string; at: string }) => number | undefined) => {
+      const values = rows.map((row) => [from(row), to(row)]).filter(([x, y]) => x !== undefined && y !== undefined).map(([x, y]) => y! - x!);
+      values.sort((x, y) => x - y);
+      return `${percentile(values, 50)} / ${percentile(values, 95)} / ${percentile(values, 99)}`;
+    };
+    const key = (row: { topic: string; seq: string }) => `${row.topic} ${row.seq}`;
+    console.log('stages, ms p50 / p95 / p99: publish → NOTIFY received', stage((row) => Number(row.at), (row) => noticed.get(key(row))), '| NOTIFY received → B\'s socket', stage((row) => noticed.get(key(row)), (row) => arrived.get(key(row))));
     const latencies = rows.filter((row) => arrived.has(`${row.topic} ${row.seq}`)).map((row) => arrived.get(`${row.topic} ${row.seq}`)! - Number(row.at));
     latencies.sort((x, y) => x - y);
     return {
@@ -92,10 +139,117 @@ async function crossInstanceLatency(dir: string, backends: string[]): Promise<Re
       maxMs: latencies.at(-1) ?? NaN,
     };
   } finally {
+    await listen.end();
     for (const ws of sockets) ws.terminate();
     await Promise.all([a, b, c].map((instance) => kill(instance!, 'SIGTERM')));
     await db.drop();
   }
+}
+
+/** CPU ms (user + system) a process used so far, from /proc. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The parent pid of a process, from /proc. */
+function parentOf(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+}
+
+/**
+ * CPU ms of this bench's PostgreSQL: its postmaster and every process it forked that still runs (the
+ * instances' pooled backends live through the run; ended ones are lost, so a floor). Other PostgreSQL
+ * servers on the machine are not counted.
+ */
+function postgresCpuMs(postmaster: number): number {
+  let total = cpuMs(postmaster);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (parentOf(Number(entry)) === postmaster) total += cpuMs(Number(entry));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return total;
+}
+
+/** Acknowledged submissions/s through 3 instances behind the round-robin proxy, c=50. */
+async function throughputOf(dir: string, fakes: FakeComfy[], name: string, root: string | undefined): Promise<Record<string, number>> {
+  const db = await createTestDatabase();
+  const caps = QUEUED ? { plugins: { generate: { maxActivePerClient: 10_000, maxActive: 1_000_000 } } } : {};
+  const config = await writeFleetConfig(dir, { databaseUrl: db.url, backends: fakes.map((f) => f.url), ...caps });
+  const instances = await Promise.all([0, 1, 2].map(() => startInstance(config, root)));
+  const proxy = await startRoundRobinProxy(instances.map((i) => i.url));
+  for (const instance of instances) {
+    while ((await fetch(`${instance.url}/ready`).then((r) => r.status, () => 0)) !== 200) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const postedBefore = fakes.reduce((n, f) => n + f.prompts.filter((p) => p.accepted).length, 0);
+  let sql: pg.Client | undefined;
+  let postmaster = 0;
+  if (STATEMENTS) {
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    await sql.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await sql.query('SELECT pg_stat_statements_reset()');
+    postmaster = parentOf((await sql.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+  }
+  const cpuBefore = [...instances.map((i) => cpuMs(i.child.pid)), postgresCpuMs(postmaster), cpuMs(process.pid)];
+  let ok = 0;
+  let refused = 0;
+  let issued = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  const began = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async (_, c) => {
+      while (performance.now() < deadline) {
+        if (RATE > 0) {
+          // Paced: submission k starts at k / RATE s (or as soon as one of the 50 clients is free).
+          const at = began + (issued++ * 1000) / RATE;
+          if (at >= deadline) break;
+          if (at > performance.now()) await new Promise((resolve) => setTimeout(resolve, at - performance.now()));
+        }
+        const res = await fetch(`${proxy.url}/generate-based-workflow?clientId=bench-${c}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 1 }),
+        });
+        await res.arrayBuffer();
+        if (res.status === 200) ok++;
+        else refused++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - began) / 1000;
+  const posted = fakes.reduce((n, f) => n + f.prompts.filter((p) => p.accepted).length, 0) - postedBefore;
+  const throughput = { instances: 3, concurrency: CONCURRENCY, seconds: round(elapsed, 1), acknowledged: ok, refused, perSecond: round(ok / elapsed, 0), postedToComfy: posted };
+  console.log('throughput', name, throughput);
+  if (sql) {
+    // CPU per acknowledged submission (the generations also run their whole life on the fakes meanwhile).
+    const cpuAfter = [...instances.map((i) => cpuMs(i.child.pid)), postgresCpuMs(postmaster), cpuMs(process.pid)];
+    const per = (k: number) => round((cpuAfter[k]! - cpuBefore[k]!) / ok, 2);
+    console.log('CPU ms per acknowledged submission: bridges', [0, 1, 2].map(per), 'postgres (its server and backends)', per(3), 'bench process (clients, proxy, fakes)', per(4));
+    const { rows } = await sql.query<{ calls: string; ms: string; query: string }>(
+      `SELECT calls, round(total_exec_time::numeric, 1) AS ms, regexp_replace(query, '\\s+', ' ', 'g') AS query
+       FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC LIMIT 30`,
+    );
+    // Updates PostgreSQL could make in place (HOT: no index entries written) vs all updates of the generations rows.
+    const hot = (await sql.query<{ upd: string; hot: string }>(`SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'generations'`)).rows[0];
+    console.log(`generations updates: ${hot?.upd}, of which HOT (no index entries written): ${hot?.hot}`);
+    const total = rows.reduce((n, r) => n + Number(r.calls), 0);
+    console.log(`SQL statements per acknowledged submission (top 30 shapes): ${round(total / ok, 2)}`);
+    for (const row of rows) console.log(`${round(Number(row.calls) / ok, 2).toString().padStart(6)}/sub ${row.ms.padStart(9)} ms  ${row.query.slice(0, 160)}`);
+    await sql.end();
+  }
+  await proxy.close();
+  await Promise.all(instances.map((i) => kill(i, 'SIGTERM')));
+  await db.drop();
+  return throughput;
 }
 
 async function fill(url: string): Promise<void> {
@@ -126,7 +280,7 @@ async function coldStart(config: string): Promise<{ startMs: number; stopMs: num
   return { startMs, stopMs: performance.now() - stopping };
 }
 
-setPostgresSettings({ fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' });
+setPostgresSettings({ fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on', ...(STATEMENTS ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}) });
 const dir = await mkdtemp(join(tmpdir(), 'bench-fleet-'));
 await mkdir(join(dir, 'data'));
 const fakes = [await startFakeComfy({ nodeDurationMs: 1 }), await startFakeComfy({ nodeDurationMs: 1 })];
@@ -150,44 +304,28 @@ try {
   }
 
   if (runs('throughput')) {
-    // Throughput through 3 instances.
-    const db = await createTestDatabase();
-    const config = await writeFleetConfig(dir, { databaseUrl: db.url, backends: fakes.map((f) => f.url) });
-    const instances = await Promise.all([0, 1, 2].map(() => startInstance(config)));
-    const proxy = await startRoundRobinProxy(instances.map((i) => i.url));
-    for (const instance of instances) {
-      while ((await fetch(`${instance.url}/ready`).then((r) => r.status, () => 0)) !== 200) await new Promise((resolve) => setTimeout(resolve, 20));
+    const held = QUEUED ? [await startFakeComfy({ nodeDurationMs: 600_000 }), await startFakeComfy({ nodeDurationMs: 600_000 })] : fakes;
+    throughput = {};
+    for (const round of [0, 1]) {
+      if (round === 1 && SIDES.length === 1) break;
+      for (const side of round === 0 ? SIDES : [...SIDES].reverse()) {
+        const result = await throughputOf(dir, held, side.name, side.root);
+        throughput[`${side.name} #${round + 1}`] = result.perSecond!;
+      }
     }
-    let ok = 0;
-    let refused = 0;
-    const deadline = performance.now() + SECONDS * 1000;
-    const began = performance.now();
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async (_, c) => {
-        while (performance.now() < deadline) {
-          const res = await fetch(`${proxy.url}/generate-based-workflow?clientId=bench-${c}`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 1 }),
-          });
-          await res.arrayBuffer();
-          if (res.status === 200) ok++;
-          else refused++;
-        }
-      }),
-    );
-    const elapsed = (performance.now() - began) / 1000;
-    const posted = fakes.reduce((n, f) => n + f.prompts.filter((p) => p.accepted).length, 0);
-    throughput = { instances: 3, concurrency: CONCURRENCY, seconds: round(elapsed, 1), acknowledged: ok, refused, perSecond: round(ok / elapsed, 0), postedToComfy: posted };
-    console.log('throughput', throughput);
-    await proxy.close();
-    await Promise.all(instances.map((i) => kill(i, 'SIGTERM')));
-    await db.drop();
+    if (QUEUED) for (const fake of held) await fake.stop();
   }
 
   if (runs('latency')) {
-    latency = await crossInstanceLatency(dir, fakes.map((f) => f.url));
-    console.log('cross-instance frame latency', latency);
+    latency = {};
+    for (const round of [0, 1]) {
+      if (round === 1 && SIDES.length === 1) break;
+      for (const side of round === 0 ? SIDES : [...SIDES].reverse()) {
+        const result = await crossInstanceLatency(dir, fakes.map((f) => f.url), side.root);
+        console.log('cross-instance frame latency', side.name, result, 'load average', loadavg()[0]!.toFixed(1));
+        latency[`${side.name} #${round + 1} p99Ms`] = result.p99Ms!;
+      }
+    }
   }
   console.log(JSON.stringify({ cold, throughput, latency }));
 } finally {

@@ -12,10 +12,10 @@ describe('bus-postgres', function () {
   const buses: PostgresBus[] = [];
   const failures: unknown[] = [];
 
-  const open = async (window = { replayWindow: 1000, replayWindowMs: 600_000 }): Promise<PostgresBus> => {
+  const open = async (window = { replayWindow: 1000, replayWindowMs: 600_000 }, poolSize = 4): Promise<PostgresBus> => {
     const bus = await PostgresBus.open({
       url: db.url,
-      poolSize: 4,
+      poolSize,
       connectTimeoutMs: 5000,
       statementTimeoutMs: 5000,
       ...window,
@@ -52,6 +52,31 @@ describe('bus-postgres', function () {
     }
     expect(await a.lastSeq('client:x')).to.equal(40);
     expect((await b.replay('client:x', 38)).map((m) => m.payload)).to.deep.equal([bySeq.get(39), bySeq.get(40)]);
+    expect(failures).to.deep.equal([]);
+  });
+
+  it('numbers the publishes that waited together for a connection (one statement) per topic in publish order, and delivers them in order elsewhere', async () => {
+    // One connection: the first publish goes alone, the others queue behind it and go as batches.
+    const a = await open(undefined, 1);
+    const b = await open();
+    const topics = ['client:p', 'client:q', 'client:r'];
+    const seen = new Map(topics.map((t) => [t, [] as BusMessage<string>[]]));
+    for (const topic of topics) b.subscribe<string>(topic, (m) => seen.get(topic)!.push(m));
+    const published = await Promise.all(Array.from({ length: 90 }, (_, i) => a.publish(topics[i % 3]!, `${topics[i % 3]} #${Math.floor(i / 3) + 1}`)));
+    for (const message of published) expect(message.payload).to.equal(`${message.topic} #${message.seq}`);
+    await until(() => topics.every((t) => seen.get(t)!.length === 30), 'the other instance to deliver 30 messages of each topic');
+    for (const topic of topics) {
+      expect(seen.get(topic)!.map((m) => m.payload)).to.deep.equal(Array.from({ length: 30 }, (_, i) => `${topic} #${i + 1}`));
+      expect(seen.get(topic)!.map((m) => m.seq)).to.deep.equal(Array.from({ length: 30 }, (_, i) => i + 1));
+      expect((await b.replay<string>(topic, 28)).map((m) => m.payload)).to.deep.equal([`${topic} #29`, `${topic} #30`]);
+    }
+    // A message that is not JSON-serialisable fails alone; the bus keeps publishing.
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    let refused: unknown;
+    await a.publish('client:p', cyclic).catch((error: unknown) => (refused = error));
+    expect(refused).to.be.instanceOf(TypeError);
+    expect((await a.publish('client:p', 'after')).seq).to.equal(31);
     expect(failures).to.deep.equal([]);
   });
 

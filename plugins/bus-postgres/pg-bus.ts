@@ -24,6 +24,50 @@ export interface PostgresBusOptions {
 
 type Listener = (message: BusMessage) => void;
 
+/** A publish waiting for its batch. */
+interface Outgoing {
+  topic: string;
+  at: number;
+  text: string;
+  resolve: (seq: number) => void;
+  reject: (error: Error) => void;
+}
+
+/** Messages sent in one statement at most. */
+const MAX_BATCH = 200;
+/** Deadlock and serialization failure: the statement was rolled back whole. */
+const RETRYABLE = new Set(['40P01', '40001']);
+
+/**
+ * Publishes a batch ($1 topics, $2 times, $3 payloads, in queue order). Each topic's row is bumped
+ * once by the batch's count of its messages and stays locked to the commit, so concurrent publishers
+ * of a topic (other batches, other instances) are serialised and commit in seq order; topics are
+ * locked in one order (sorted, byte-wise) so two batches never wait on each other crosswise. The
+ * messages are numbered from the bumped seq in queue order, kept in bus_messages, and NOTIFYd in
+ * that order (volatile pg_notify is evaluated after the sort), each with its message when it fits.
+ */
+const PUBLISH_BATCH = `
+  WITH input AS (
+    SELECT u.i, u.topic COLLATE "C" AS topic, u.at, u.payload::json AS payload
+    FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS u(topic, at, payload, i)
+  ), counts AS (
+    SELECT topic, count(*) AS n FROM input GROUP BY topic
+  ), bumped AS (
+    INSERT INTO bus_topics AS b (topic, seq) SELECT topic, n FROM counts ORDER BY topic
+    ON CONFLICT (topic) DO UPDATE SET seq = b.seq + EXCLUDED.seq
+    RETURNING b.topic, b.seq
+  ), numbered AS (
+    SELECT input.i, input.topic, input.at, input.payload,
+      bumped.seq - counts.n + row_number() OVER (PARTITION BY input.topic ORDER BY input.i) AS seq
+    FROM input JOIN counts USING (topic) JOIN bumped USING (topic)
+  ), kept AS (
+    INSERT INTO bus_messages (topic, seq, at, payload) SELECT topic, seq, at, payload FROM numbered
+  )
+  SELECT seq, pg_notify($4, CASE WHEN octet_length(full_text) <= $5 THEN full_text
+                                 ELSE json_build_object('t', topic, 's', seq)::text END)
+  FROM (SELECT i, topic, seq, json_build_object('t', topic, 's', seq, 'a', at, 'p', payload)::text AS full_text FROM numbered) AS notices
+  ORDER BY i`;
+
 /** A topic this instance listens to: its listeners, the last seq handed to them, and a queue so deliveries stay in order. */
 interface Subscription {
   listeners: Set<Listener>;
@@ -52,6 +96,9 @@ export class PostgresBus implements Bus {
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #now: () => number;
   #listener: pg.Client | null = null;
+  /** Publishes not sent yet, and how many batches are on their way. */
+  readonly #outgoing: Outgoing[] = [];
+  #sending = 0;
   #closed = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
 
@@ -85,24 +132,55 @@ export class PostgresBus implements Bus {
     return this.#listener !== null;
   }
 
-  async publish<T>(topic: string, payload: T): Promise<BusMessage<T>> {
+  /**
+   * Queued, and sent with every other publish waiting at that moment as one statement (one commit,
+   * one WAL flush): while all `poolSize` connections are busy publishing, the next publishes wait
+   * together instead of one after another. With a connection free it is sent at once (no timer).
+   */
+  publish<T>(topic: string, payload: T): Promise<BusMessage<T>> {
     const at = this.#now();
-    const { rows } = await this.#pool.query<{ seq: string }>(
-      `WITH bumped AS (
-         INSERT INTO bus_topics (topic, seq) VALUES ($1, 1)
-         ON CONFLICT (topic) DO UPDATE SET seq = bus_topics.seq + 1
-         RETURNING seq
-       ), kept AS (
-         INSERT INTO bus_messages (topic, seq, at, payload) SELECT $1, seq, $2, $3::json FROM bumped RETURNING seq
-       ), notice AS (
-         SELECT seq, json_build_object('t', $1::text, 's', seq, 'a', $2::bigint, 'p', $3::json)::text AS full_text FROM kept
-       )
-       SELECT seq, pg_notify($4, CASE WHEN octet_length(full_text) <= $5 THEN full_text
-                                      ELSE json_build_object('t', $1::text, 's', seq)::text END)
-       FROM notice`,
-      [topic, at, JSON.stringify(payload ?? null), CHANNEL, INLINE_LIMIT],
-    );
-    return { topic, seq: Number(rows[0]!.seq), at, payload };
+    let text: string;
+    try {
+      text = JSON.stringify(payload ?? null);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return new Promise<number>((resolve, reject) => {
+      this.#outgoing.push({ topic, at, text, resolve, reject });
+      this.#pump();
+    }).then((seq) => ({ topic, seq, at, payload }));
+  }
+
+  /** Sends the queued publishes in batches, at most `poolSize` batches at a time. */
+  #pump(): void {
+    while (this.#sending < this.options.poolSize && this.#outgoing.length > 0) {
+      const batch = this.#outgoing.splice(0, MAX_BATCH);
+      this.#sending++;
+      this.#send(batch)
+        .then(
+          (seqs) => batch.forEach((entry, i) => entry.resolve(seqs[i]!)),
+          (error: unknown) => batch.forEach((entry) => entry.reject(error as Error)),
+        )
+        .finally(() => {
+          this.#sending--;
+          this.#pump();
+        });
+    }
+  }
+
+  /** One statement for a batch: seqs are handed out per topic in queue order; a deadlock between two batches is retried. */
+  async #send(batch: Outgoing[]): Promise<number[]> {
+    const values = [batch.map((e) => e.topic), batch.map((e) => e.at), batch.map((e) => e.text), CHANNEL, INLINE_LIMIT];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // Named: prepared once per connection, not parsed and planned for every batch.
+        const { rows } = await this.#pool.query<{ seq: string }>({ name: 'bus_publish', text: PUBLISH_BATCH, values });
+        return rows.map((row) => Number(row.seq));
+      } catch (error) {
+        // Nothing of a failed statement is kept (it is its own transaction): sending it again is safe.
+        if (attempt >= 3 || !RETRYABLE.has((error as { code?: string }).code ?? '')) throw error;
+      }
+    }
   }
 
   subscribe<T>(topic: string, listener: (message: BusMessage<T>) => void): () => void {

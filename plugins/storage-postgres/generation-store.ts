@@ -33,23 +33,29 @@ const FILTERS = Object.keys(FILTER_COLUMNS) as Filter[];
 /** Rows deleted per statement by prune, so one retention pass never holds thousands of row locks at once. */
 const PRUNE_BATCH = 500;
 
+/**
+ * The statements every submission or state change sends are named (prepared once per connection):
+ * the server parses and plans them once instead of every time. History pages are not: their best
+ * plan depends on the filter's value.
+ */
 export class PostgresGenerationStore implements GenerationStore {
   constructor(private readonly pool: Pool) {}
 
   async insert(gen: Generation): Promise<void> {
-    await this.pool.query('INSERT INTO generations (id, doc) VALUES ($1, $2::jsonb)', [gen.id, JSON.stringify(toDoc(gen))]);
+    await this.pool.query({ name: 'generations_insert', text: 'INSERT INTO generations (id, doc) VALUES ($1, $2::jsonb)', values: [gen.id, JSON.stringify(toDoc(gen))] });
   }
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
     // One statement: concurrent updates of the same row queue on its row lock and each applies its
     // patch to the latest version; a final state drops the graph in the same write.
-    const { rows } = await this.pool.query<{ id: string; doc: Doc }>(
-      `UPDATE generations SET doc = CASE
+    const { rows } = await this.pool.query<{ id: string; doc: Doc }>({
+      name: 'generations_update',
+      text: `UPDATE generations SET doc = CASE
          WHEN (doc || $2::jsonb) ->> 'state' = ANY($3::text[]) THEN (doc || $2::jsonb) - 'graph'
          ELSE doc || $2::jsonb END
        WHERE id = $1 RETURNING id, doc`,
-      [id, patchJson(patch), FINAL],
-    );
+      values: [id, patchJson(patch), FINAL],
+    });
     return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
@@ -75,12 +81,12 @@ export class PostgresGenerationStore implements GenerationStore {
   }
 
   async page(query: HistoryQuery): Promise<{ items: Generation[]; total: number }> {
-    const statements = historyStatements(query);
-    const [{ rows }, total] = await Promise.all([
-      this.pool.query<{ id: string; doc: Doc }>(statements.items.text, statements.items.values),
-      this.pool.query<{ n: string | null }>(statements.total.text, statements.total.values),
-    ]);
-    return { items: rows.map(fromRow).sort(newestFirst), total: Number(total.rows[0]?.n ?? 0) };
+    // One statement (one round trip, one connection) for the page and its total: the 429 caps ask
+    // for pages on every submission.
+    const { page } = historyStatements(query);
+    const { rows } = await this.pool.query<{ id: string | null; doc: Doc | null; n: string | null }>(page.text, page.values);
+    const items = rows.filter((row): row is { id: string; doc: Doc; n: string | null } => row.id !== null).map(fromRow);
+    return { items: items.sort(newestFirst), total: Number(rows[0]?.n ?? 0) };
   }
 
   async unfinished(): Promise<Generation[]> {
@@ -91,9 +97,10 @@ export class PostgresGenerationStore implements GenerationStore {
   }
 
   async counts(): Promise<GenerationCounts> {
-    const { rows } = await this.pool.query<{ kind: string; key: string; n: string }>(
-      `SELECT kind, key, sum(n) AS n FROM generation_tallies WHERE kind IN ('recorded', 'recorded_state') GROUP BY kind, key`,
-    );
+    const { rows } = await this.pool.query<{ kind: string; key: string; n: string }>({
+      name: 'generations_counts',
+      text: `SELECT kind, key, sum(n) AS n FROM generation_tallies WHERE kind IN ('recorded', 'recorded_state') GROUP BY kind, key`,
+    });
     const byState = Object.fromEntries(GENERATION_STATES.map((s) => [s, 0])) as Record<GenerationState, number>;
     let total = 0;
     for (const row of rows) {
@@ -146,13 +153,15 @@ export interface Statement {
 }
 
 /**
- * The two statements of a history page (exported for the EXPLAIN checks in the tests and the bench).
+ * The two statements of a history page (exported for the EXPLAIN checks in the tests and the bench),
+ * and `page`, both in one: the total's one row joined to the page's rows (one row with a null id
+ * when the page is empty), which is what page() sends.
  * Items: the index of a filter (or the global one) read backwards. Total: a tally (at most 16 rows
  * by primary key) for no filter, one filter, or the status with one other; otherwise (say clientId
  * and workflow) an index-only count over the range of the most selective filter's index (the planner
  * picks it), never over the table.
  */
-export function historyStatements(query: HistoryQuery): { items: Statement; total: Statement } {
+export function historyStatements(query: HistoryQuery): { items: Statement; total: Statement; page: Statement } {
   const wanted = FILTERS.filter((f) => query[f] !== undefined);
   const values: unknown[] = wanted.map((f) => query[f]);
   const where = wanted.length ? `WHERE ${wanted.map((f, i) => `${FILTER_COLUMNS[f]} = $${i + 1}`).join(' AND ')}` : '';
@@ -164,7 +173,14 @@ export function historyStatements(query: HistoryQuery): { items: Statement; tota
       ) AS page USING (id)`,
     values: [...values, query.limit, query.offset],
   };
-  const tally = (kind: string, key: string) => ({ items, total: { text: 'SELECT sum(n) AS n FROM generation_tallies WHERE kind = $1 AND key = $2', values: [kind, key] } });
+  const both = (totalText: string, more: unknown[] = []): Statement => ({
+    text: `SELECT rows.id, rows.doc, total.n FROM (${totalText}) AS total LEFT JOIN (${items.text}) AS rows ON true`,
+    values: [...items.values, ...more],
+  });
+  const tally = (kind: string, key: string) => {
+    const sql = (k: number) => `SELECT sum(n) AS n FROM generation_tallies WHERE kind = $${k} AND key = $${k + 1}`;
+    return { items, total: { text: sql(1), values: [kind, key] }, page: both(sql(items.values.length + 1), [kind, key]) };
+  };
   const [first, second] = wanted;
   if (first === undefined) return tally('stored', '');
   if (second === undefined) return tally(FILTER_TALLIES[first], String(query[first]));
@@ -172,7 +188,9 @@ export function historyStatements(query: HistoryQuery): { items: Statement; tota
   if (wanted.length === 2 && wanted.includes('state') && other !== undefined) {
     return tally(`${FILTER_TALLIES[other]}_state`, `${String(query.state)}:${String(query[other])}`);
   }
-  return { items, total: { text: `SELECT count(*) AS n FROM generations ${where}`, values } };
+  // The count's parameters are the filters, $1…: the page's first ones.
+  const count = `SELECT count(*) AS n FROM generations ${where}`;
+  return { items, total: { text: count, values }, page: both(count) };
 }
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -19,11 +19,13 @@ export class PostgresLeaseStore implements LeaseStore {
 
   async renew(ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
-    const { rows } = await this.pool.query<{ id: string }>(
-      `UPDATE generations SET lease_until = now() + $3 * interval '1 millisecond'
+    // Named (prepared once per connection): the runner renews before recording every end.
+    const { rows } = await this.pool.query<{ id: string }>({
+      name: 'leases_renew',
+      text: `UPDATE generations SET lease_until = now() + $3 * interval '1 millisecond'
        WHERE id = ANY($1::text[]) AND lease_owner = $2 RETURNING id`,
-      [ids, this.instance, this.ttlMs],
-    );
+      values: [ids, this.instance, this.ttlMs],
+    });
     return rows.map((row) => row.id);
   }
 

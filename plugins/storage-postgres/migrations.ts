@@ -269,6 +269,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX generations_unannounced ON generations (lease_until) WHERE end_pending;
     `,
   },
+  {
+    version: 7,
+    name: 'room for in-place updates',
+    sql: `
+      -- Most updates of a generation change only its document (the position ComfyUI answered, progress):
+      -- PostgreSQL can write those in place (a HOT update: no entry in any of the eight indexes) only when
+      -- the row's page has room for the new version. Pages filled to the brim (the default) had none, so
+      -- nearly every such update wrote eight index entries. New pages keep a quarter free; existing rows
+      -- are not rewritten (no lock beyond a moment, whatever the table's size).
+      ALTER TABLE generations SET (fillfactor = 75);
+    `,
+  },
 ];
 
 /** Session advisory lock key ("comfy" in ASCII); advisory locks are per database. */

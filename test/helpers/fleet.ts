@@ -59,10 +59,12 @@ function cpuSeconds(pid: number | undefined): string {
   }
 }
 
-/** Starts one instance on a free port; resolves once it logged where it listens. */
-export async function startInstance(configFile: string): Promise<Instance> {
-  const child = spawn(process.execPath, ['bin/comfy-bridge.js', 'serve', '--config', configFile], {
-    cwd: ROOT,
+/** Starts one instance on a free port; resolves once it logged where it listens. `root`: another checkout to run (the benches' compare switch). */
+export async function startInstance(configFile: string, root = ROOT): Promise<Instance> {
+  // FLEET_NODE_ARGS: extra node flags for every instance (the bench's profiling: --cpu-prof --cpu-prof-dir=…).
+  const nodeArgs = process.env.FLEET_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/comfy-bridge.js', 'serve', '--config', configFile], {
+    cwd: root,
     env: { ...process.env, COMFY_BRIDGE_PORT: '0', COMFY_BRIDGE_HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
