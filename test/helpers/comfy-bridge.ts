@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GenerationService } from '../../plugins/generations/api.js';
+import type { Transport } from '../../contracts/transport.js';
 import type { FakeComfy } from '../fake-comfyui/index.js';
 import { startBridge, type RunningBridge } from './bridge.js';
 import { grabbing } from './fixture-plugins.js';
@@ -27,12 +28,13 @@ export interface ComfyBridge {
 
 /**
  * The bridge with the real generation plugins in front of fake ComfyUIs, serving the given workflows
- * from a temp folder; resolves once every backend's socket is connected.
+ * from a temp folder; resolves once the transport reports every backend up (socket open and capabilities read:
+ * the fake seeing a socket is not enough, a submission before the capabilities are read is a 503).
  */
 export async function startComfyBridge(options: ComfyBridgeOptions): Promise<ComfyBridge> {
   const workflowsDir = await mkdtemp(join(tmpdir(), 'comfy-bridge-workflows-'));
   for (const [alias, graph] of Object.entries(options.workflows)) await writeFile(join(workflowsDir, `${alias}.json`), JSON.stringify(graph));
-  const grabbed: { generations?: GenerationService } = {};
+  const grabbed: { generations?: GenerationService; transport?: Transport } = {};
   const stopFakes = async () => {
     for (const fake of options.fakes) await fake.stop();
     await rm(workflowsDir, { recursive: true, force: true });
@@ -50,7 +52,7 @@ export async function startComfyBridge(options: ComfyBridgeOptions): Promise<Com
         generate: {},
         ...options.plugins,
       },
-      extraPlugins: [grabbing('generations-probe', ['generations'], grabbed)],
+      extraPlugins: [grabbing('generations-probe', ['generations', 'transport'], grabbed)],
     });
   } catch (error) {
     await stopFakes();
@@ -61,7 +63,7 @@ export async function startComfyBridge(options: ComfyBridgeOptions): Promise<Com
     await stopFakes();
   };
   try {
-    await until(() => options.fakes.every((fake) => fake.clientCount > 0), 'the backends to connect', 10_000);
+    await until(() => grabbed.transport!.backends().filter((b) => b.up).length === options.fakes.length, 'the backends to be up', 10_000);
   } catch (error) {
     await close();
     throw error;
