@@ -150,10 +150,10 @@ const SCENARIOS: Scenario[] = [
     repeats: 1,
     note:
       'Fan-out (bench/p3-fanout.ts, median of 3): a real bridge (storage in memory, generations, generate, ws, metrics) in its own ' +
-      'process on core 0 with a synthetic transport; 1,000 clients on core 1, each with its socket and its generation submitted ' +
+      'process on core 0 with a synthetic transport (each side\'s runs interleaved with the others\', `BENCH_P3_COMPARE=<checkout>` adds another checkout\'s bridge); 1,000 clients on core 1, each with its socket and its generation submitted ' +
       'through POST /generate-based-workflow; the transport emits rounds of one `progress` per generation (each a step further, so ' +
       'each is a frame), 60 rounds as fast as the bridge takes them, then completes them all. Latency: emission in the bridge ' +
-      'process → receipt by the client (CLOCK_MONOTONIC). "paced": 20 rounds 50 ms apart (20,000 events/s), one run. Baseline: ' +
+      'process → receipt by the client (CLOCK_MONOTONIC). Event-loop delay: perf_hooks monitorEventLoopDelay (5 ms resolution) in the server over the emission span. "paced": 20 rounds 50 ms apart (20,000 events/s), one run. Baseline: ' +
       'bench/servers/bare-ws-fanout.ts — same ws library, sockets and client, encodes a frame of the same shape and size and ' +
       '`ws.send`s it, nothing else. "through the fake ComfyUI" (bench/ws.ts, one run): 1,000 generations of 20 KSampler steps on ' +
       'the fake, which runs one prompt at a time, so it measures the fake, not the fan-out; bridge, fake and clients in one ' +
@@ -165,6 +165,20 @@ const SCENARIOS: Scenario[] = [
         baseline: n(m['fanout.bareWs.framesPerSec']),
         target: '≥ 100,000',
         met: m['fanout.bridge.framesPerSec']! >= 100_000,
+      },
+      {
+        metric: 'the same, bridge / bare ws (median of the runs\' ratios)',
+        bridge: fmt(m['fanout.bridgeToBare']),
+        baseline: '1',
+        target: '≥ 0.8',
+        met: m['fanout.bridgeToBare']! >= 0.8,
+      },
+      {
+        metric: 'server event-loop delay p99, as fast as it takes them / paced',
+        bridge: `${fmt(m['fanout.bridge.loopDelayMs.p99'])} / ${fmt(m['fanout.bridgePaced.loopDelayMs.p99'])} ms`,
+        baseline: `${fmt(m['fanout.bareWs.loopDelayMs.p99'])} ms`,
+        target: 'p99 ≤ 50 ms',
+        met: m['fanout.bridge.loopDelayMs.p99']! <= 50,
       },
       {
         metric: 'event latency p50 / p99, as fast as it takes them',
