@@ -8,10 +8,14 @@
  * and the latency from an event's emission (in the bridge process) to its frame's receipt (here),
  * both stamped on CLOCK_MONOTONIC. The bridge runs pinned to core 0, the clients here on core 1.
  * Median of 3 runs on one bridge process (fresh clients and generations each run).
+ * Also the bridge's event-loop delay over the span (perf_hooks monitorEventLoopDelay in the server).
+ * BENCH_P3_COMPARE=<another checkout> adds that checkout's fan-out bridge as a third side (before/after
+ * in one run; its loop delay only if that checkout measures it).
  * Run alone: `npx tsx bench/p3-fanout.ts`; the last line printed is the JSON result
  * (BENCH_DEBUG_ROUNDS=1 also prints, per round, the worst latency and how long the emission took).
  */
 import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
 import { until } from '../test/helpers/until.js';
@@ -34,6 +38,8 @@ export interface FanoutRun {
   /** Progress events the bridge applied and wrote out per second (its own side of the same span). */
   bridgeEventsPerSec: number;
   latencyMs: { p50: number; p99: number; max: number };
+  /** The server's event-loop delay over the span (NaN when the server does not report it). */
+  loopDelayMs: { p50: number; p99: number; max: number };
   /** CPU use over the run, in % of one core: the bridge process, and this (client) process. */
   bridgeCpuPct: number;
   clientCpuPct: number;
@@ -50,6 +56,11 @@ export interface FanoutResult {
   bridgePaced: FanoutRun;
   /** bench/servers/bare-ws-fanout.ts: encode a frame of the same shape and ws.send it, nothing else. */
   bareWs: FanoutRun;
+  /** bridge frames/s ÷ bare frames/s, median over the runs (each pair taken back to back). */
+  bridgeToBare: number;
+  /** BENCH_P3_COMPARE's bridge, saturated, and its ratio to the bare server. */
+  compare?: FanoutRun;
+  compareToBare?: number;
 }
 
 interface Frame {
@@ -165,6 +176,7 @@ async function once(url: string, child: ChildProcess, run: number, submit: boole
       framesPerSec: round((frames / spanMs) * 1000, 0),
       bridgeEventsPerSec: round(((CLIENTS * ROUNDS) / answer.bridgeMs) * 1000, 0),
       latencyMs: { p50: round(percentile(latencies, 50), 2), p99: round(percentile(latencies, 99), 2), max: round(latencies.at(-1)!, 2) },
+      loopDelayMs: answer.loopDelayMs ?? { p50: NaN, p99: NaN, max: NaN },
       bridgeCpuPct: round((answer.cpuMs / answer.bridgeMs) * 100, 0),
       clientCpuPct: round(((used.user + used.system) / 1000 / spanMs) * 100, 0),
       frameBytes: round(bytes / frames, 0),
@@ -175,35 +187,61 @@ async function once(url: string, child: ChildProcess, run: number, submit: boole
   }
 }
 
-async function measure(script: string, paced?: (run: FanoutRun) => void): Promise<FanoutRun> {
-  const server = await startServerProcess(new URL(script, import.meta.url).pathname, [], 0, {}, { ipc: true });
-  try {
-    const submit = script.includes('fanout-bridge');
-    const runs: FanoutRun[] = [];
-    for (let i = 0; i < RUNS; i++) runs.push(await once(server.url, server.child, i, submit, SATURATED));
-    if (paced) paced(await once(server.url, server.child, RUNS, submit, PACED));
-    const mid = (pick: (r: FanoutRun) => number) => median(runs.map(pick));
-    return {
-      clients: CLIENTS,
-      frames: mid((r) => r.frames),
-      framesPerSec: mid((r) => r.framesPerSec),
-      bridgeEventsPerSec: mid((r) => r.bridgeEventsPerSec),
-      latencyMs: { p50: mid((r) => r.latencyMs.p50), p99: mid((r) => r.latencyMs.p99), max: mid((r) => r.latencyMs.max) },
-      bridgeCpuPct: mid((r) => r.bridgeCpuPct),
-      clientCpuPct: mid((r) => r.clientCpuPct),
-      frameBytes: mid((r) => r.frameBytes),
-      allClosedNormally: runs.every((r) => r.allClosedNormally),
-    };
-  } finally {
-    await server.stop();
-  }
+interface Side {
+  server: Awaited<ReturnType<typeof startServerProcess>>;
+  submit: boolean;
+  runs: FanoutRun[];
 }
 
+async function side(script: string): Promise<Side> {
+  const server = await startServerProcess(script, [], 0, {}, { ipc: true });
+  return { server, submit: script.includes('fanout-bridge'), runs: [] };
+}
+
+function summary(runs: FanoutRun[]): FanoutRun {
+  const mid = (pick: (r: FanoutRun) => number) => median(runs.map(pick));
+  return {
+    clients: CLIENTS,
+    frames: mid((r) => r.frames),
+    framesPerSec: mid((r) => r.framesPerSec),
+    bridgeEventsPerSec: mid((r) => r.bridgeEventsPerSec),
+    latencyMs: { p50: mid((r) => r.latencyMs.p50), p99: mid((r) => r.latencyMs.p99), max: mid((r) => r.latencyMs.max) },
+    loopDelayMs: { p50: mid((r) => r.loopDelayMs.p50), p99: mid((r) => r.loopDelayMs.p99), max: mid((r) => r.loopDelayMs.max) },
+    bridgeCpuPct: mid((r) => r.bridgeCpuPct),
+    clientCpuPct: mid((r) => r.clientCpuPct),
+    frameBytes: mid((r) => r.frameBytes),
+    allClosedNormally: runs.every((r) => r.allClosedNormally),
+  };
+}
+
+const ratios = (a: FanoutRun[], b: FanoutRun[]): number => round(median(a.map((run, i) => run.framesPerSec / b[i]!.framesPerSec)), 2);
+
+/**
+ * The sides run one after another within each of the 3 runs (bridge, bare, compare), so each ratio
+ * compares runs taken seconds apart; every server process lives through all runs.
+ */
 export async function run(): Promise<FanoutResult> {
   pinSelf(1);
-  let bridgePaced: FanoutRun | undefined;
-  const bridge = await measure('./servers/fanout-bridge.ts', (paced) => (bridgePaced = paced));
-  return { runs: RUNS, bridge, bridgePaced: bridgePaced!, bareWs: await measure('./servers/bare-ws-fanout.ts') };
+  const here = (script: string) => new URL(script, import.meta.url).pathname;
+  const compareDir = process.env.BENCH_P3_COMPARE;
+  const bridge = await side(here('./servers/fanout-bridge.ts'));
+  const bare = await side(here('./servers/bare-ws-fanout.ts'));
+  const compare = compareDir ? await side(join(compareDir, 'bench/servers/fanout-bridge.ts')) : undefined;
+  const sides = [bridge, bare, ...(compare ? [compare] : [])];
+  try {
+    for (let i = 0; i < RUNS; i++) for (const one of sides) one.runs.push(await once(one.server.url, one.server.child, i, one.submit, SATURATED));
+    const bridgePaced = await once(bridge.server.url, bridge.server.child, RUNS, true, PACED);
+    return {
+      runs: RUNS,
+      bridge: summary(bridge.runs),
+      bridgePaced,
+      bareWs: summary(bare.runs),
+      bridgeToBare: ratios(bridge.runs, bare.runs),
+      ...(compare && { compare: summary(compare.runs), compareToBare: ratios(compare.runs, bare.runs) }),
+    };
+  } finally {
+    for (const one of sides) await one.server.stop();
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

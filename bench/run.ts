@@ -150,10 +150,10 @@ const SCENARIOS: Scenario[] = [
     repeats: 1,
     note:
       'Fan-out (bench/p3-fanout.ts, median of 3): a real bridge (storage in memory, generations, generate, ws, metrics) in its own ' +
-      'process on core 0 with a synthetic transport; 1,000 clients on core 1, each with its socket and its generation submitted ' +
+      'process on core 0 with a synthetic transport (each side\'s runs interleaved with the others\', `BENCH_P3_COMPARE=<checkout>` adds another checkout\'s bridge); 1,000 clients on core 1, each with its socket and its generation submitted ' +
       'through POST /generate-based-workflow; the transport emits rounds of one `progress` per generation (each a step further, so ' +
       'each is a frame), 60 rounds as fast as the bridge takes them, then completes them all. Latency: emission in the bridge ' +
-      'process → receipt by the client (CLOCK_MONOTONIC). "paced": 20 rounds 50 ms apart (20,000 events/s), one run. Baseline: ' +
+      'process → receipt by the client (CLOCK_MONOTONIC). Event-loop delay: perf_hooks monitorEventLoopDelay (5 ms resolution) in the server over the emission span. "paced": 20 rounds 50 ms apart (20,000 events/s), one run. Baseline: ' +
       'bench/servers/bare-ws-fanout.ts — same ws library, sockets and client, encodes a frame of the same shape and size and ' +
       '`ws.send`s it, nothing else. "through the fake ComfyUI" (bench/ws.ts, one run): 1,000 generations of 20 KSampler steps on ' +
       'the fake, which runs one prompt at a time, so it measures the fake, not the fan-out; bridge, fake and clients in one ' +
@@ -165,6 +165,20 @@ const SCENARIOS: Scenario[] = [
         baseline: n(m['fanout.bareWs.framesPerSec']),
         target: '≥ 100,000',
         met: m['fanout.bridge.framesPerSec']! >= 100_000,
+      },
+      {
+        metric: 'the same, bridge / bare ws (median of the runs\' ratios)',
+        bridge: fmt(m['fanout.bridgeToBare']),
+        baseline: '1',
+        target: '≥ 0.8',
+        met: m['fanout.bridgeToBare']! >= 0.8,
+      },
+      {
+        metric: 'server event-loop delay p99, as fast as it takes them / paced',
+        bridge: `${fmt(m['fanout.bridge.loopDelayMs.p99'])} / ${fmt(m['fanout.bridgePaced.loopDelayMs.p99'])} ms`,
+        baseline: `${fmt(m['fanout.bareWs.loopDelayMs.p99'])} ms`,
+        target: 'p99 ≤ 50 ms',
+        met: m['fanout.bridge.loopDelayMs.p99']! <= 50,
       },
       {
         metric: 'event latency p50 / p99, as fast as it takes them',
@@ -249,10 +263,15 @@ const SCENARIOS: Scenario[] = [
     title: 'P7 — uploads (all checks on) vs a bare server streaming the body to a file',
     run: async () => (await import('./upload.js')).run(),
     repeats: 1,
-    note: 'Servers pinned to core 0, the node:http client to core 1. Concurrent: 4 rounds of 50 concurrent 1 MiB PNGs.',
+    note:
+      'Servers pinned to core 0, the node:http client to core 1. Concurrent: 8 rounds of 50 concurrent 1 MiB noise PNGs (plain: kept as sent ' +
+      'after the streamed checks). CPU: utime + stime of the server process over the concurrent rounds, every thread. ' +
+      '`BENCH_P7_COMPARE=<checkout>` adds another checkout\'s bridge in the same runs (printed by `npx tsx bench/upload.ts`).',
     rows: (m) => [
       { metric: 'one 64 MiB PNG', bridge: `${fmt(m.bridge_64mib_mib_per_s, 0)} MiB/s`, baseline: `${fmt(m.bare_64mib_mib_per_s, 0)} MiB/s`, target: '≥ 300 MiB/s', met: m.bridge_64mib_mib_per_s! >= 300 },
       { metric: '50 concurrent 1 MiB PNGs', bridge: `${fmt(m.bridge_1mib_x50_uploads_per_s, 0)} /s`, baseline: `${fmt(m.bare_1mib_x50_uploads_per_s, 0)} /s`, target: '≥ 500 /s', met: m.bridge_1mib_x50_uploads_per_s! >= 500 },
+      { metric: 'the same, bridge / bare (median of the runs\' ratios)', bridge: fmt(m.bridge_to_bare_1mib, 2), baseline: '1', target: '≥ 0.8', met: m.bridge_to_bare_1mib! >= 0.8 },
+      { metric: 'server CPU per 1 MiB upload', bridge: `${fmt(m.bridge_cpu_ms_per_upload, 2)} ms`, baseline: `${fmt(m.bare_cpu_ms_per_upload, 2)} ms`, target: '' },
       { metric: 'server RSS growth (peak)', bridge: `${fmt(m.bridge_rss_growth_mib, 1)} MiB`, baseline: `${fmt(m.bare_rss_growth_mib, 1)} MiB`, target: '' },
     ],
   },

@@ -3,10 +3,16 @@
  * against a bare Node server that only streams the body into a file, in the same run: one 64 MiB PNG
  * (MiB/s), then 4 rounds of 50 concurrent 1 MiB PNGs (uploads/s), and the server's RSS growth. Each server runs
  * in its own process pinned to core 0; this process (the client: node:http, bodies prebuilt in
- * memory, so the client costs little) runs on core 1. Median of 3.
+ * memory, so the client costs little) runs on core 1. Median of 3. Besides uploads/s, each side's CPU
+ * per 1 MiB upload (utime + stime of the server process from /proc, its thread pool and libvips
+ * threads included), and the bridge/bare ratio of each run (the ratio moves less than either side on a
+ * loaded machine, where the disk's writeback makes both swing).
+ * BENCH_P7_COMPARE=<another checkout> adds that checkout's bridge as a third side in the same runs
+ * (before/after in one run).
  * Run alone: `npx tsx bench/upload.ts`; the last line printed is the JSON result.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { makePngOfSize } from '../test/upload-images.js';
@@ -16,7 +22,7 @@ import { medianOf3, round } from './lib/stats.js';
 const MiB = 1024 * 1024;
 const CONCURRENT = 50;
 /** Batches of 50 concurrent uploads per sample: one batch lasts ~0.1 s, too short to measure steadily. */
-const ROUNDS = 4;
+const ROUNDS = 8;
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 /** A whole multipart/form-data body with one file part. */
@@ -52,10 +58,18 @@ async function rssOf(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024;
 }
 
-/** Runs `work` while sampling the server's RSS; its duration (ms) and the growth over the start (MiB). */
-async function measured(server: ServerProcess, work: () => Promise<void>): Promise<{ ms: number; rssGrowthMiB: number }> {
+/** utime + stime of a process in ms (clock ticks of 10 ms): every thread of it. */
+async function cpuMsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Runs `work` while sampling the server's RSS; its duration (ms), CPU (ms) and the growth over the start (MiB). */
+async function measured(server: ServerProcess, work: () => Promise<void>): Promise<{ ms: number; cpuMs: number; rssGrowthMiB: number }> {
   const pid = server.child.pid!;
   const before = await rssOf(pid);
+  const cpuBefore = await cpuMsOf(pid);
   let peak = before;
   let sampling = true;
   const sampler = (async () => {
@@ -67,9 +81,10 @@ async function measured(server: ServerProcess, work: () => Promise<void>): Promi
   const started = performance.now();
   await work();
   const ms = performance.now() - started;
+  const cpuMs = (await cpuMsOf(pid)) - cpuBefore;
   sampling = false;
   await sampler;
-  return { ms, rssGrowthMiB: (Math.max(peak, await rssOf(pid)) - before) / MiB };
+  return { ms, cpuMs, rssGrowthMiB: (Math.max(peak, await rssOf(pid)) - before) / MiB };
 }
 
 async function once(server: ServerProcess, path: string, big: Buffer, small: Buffer) {
@@ -82,39 +97,56 @@ async function once(server: ServerProcess, path: string, big: Buffer, small: Buf
   return {
     mib_per_s: round(big.length / MiB / (one.ms / 1000), 1),
     uploads_per_s: round((ROUNDS * CONCURRENT) / (many.ms / 1000), 1),
+    cpu_ms_per_upload: round(many.cpuMs / (ROUNDS * CONCURRENT), 2),
     rss_growth_mib: round(Math.max(one.rssGrowthMiB, many.rssGrowthMiB), 1),
   };
 }
+
+const BRIDGE_ENV = {
+  // Raised for the 64 MiB file; every check (type, header, pixels, completeness) stays on.
+  BENCH_PLUGINS: JSON.stringify({ upload: { maxFileBytes: 80 * MiB, maxTotalBytes: 80 * MiB, maxParts: 4, maxPixels: 100_000_000 } }),
+};
 
 export async function run(): Promise<Record<string, number>> {
   pinSelf(1);
   const big = makePngOfSize(64 * MiB);
   const small = makePngOfSize(MiB);
+  const compare = process.env.BENCH_P7_COMPARE;
   const sink = await startServerProcess(here('./servers/bare-sink.ts'));
-  const bridge = await startServerProcess(here('./servers/bridge.ts'), [], 0, {
-    // Raised for the 64 MiB file; every check (type, header, pixels, completeness) stays on.
-    BENCH_PLUGINS: JSON.stringify({ upload: { maxFileBytes: 80 * MiB, maxTotalBytes: 80 * MiB, maxParts: 4, maxPixels: 100_000_000 } }),
-  });
+  const bridge = await startServerProcess(here('./servers/bridge.ts'), [], 0, BRIDGE_ENV);
+  const other = compare ? await startServerProcess(join(compare, 'bench/servers/bridge.ts'), [], 0, BRIDGE_ENV) : undefined;
   try {
-    // Warm both (JIT, first file in a new folder) before measuring.
+    // Warm every side (JIT, first file in a new folder) before measuring.
     await post(`${sink.url}/`, multipart('w', small));
     await post(`${bridge.url}/upload?clientId=bench`, multipart('w', small));
+    if (other) await post(`${other.url}/upload?clientId=bench`, multipart('w', small));
     return await medianOf3(async () => {
       const bare = await once(sink, '/', big, small);
       const bridged = await once(bridge, '/upload?clientId=bench', big, small);
+      const compared = other && (await once(other, '/upload?clientId=bench', big, small));
       return {
         bare_64mib_mib_per_s: bare.mib_per_s,
         bridge_64mib_mib_per_s: bridged.mib_per_s,
         bare_1mib_x50_uploads_per_s: bare.uploads_per_s,
         bridge_1mib_x50_uploads_per_s: bridged.uploads_per_s,
+        bridge_to_bare_1mib: round(bridged.uploads_per_s / bare.uploads_per_s, 2),
+        bare_cpu_ms_per_upload: bare.cpu_ms_per_upload,
+        bridge_cpu_ms_per_upload: bridged.cpu_ms_per_upload,
         bare_rss_growth_mib: bare.rss_growth_mib,
         bridge_rss_growth_mib: bridged.rss_growth_mib,
+        ...(compared && {
+          compare_64mib_mib_per_s: compared.mib_per_s,
+          compare_1mib_x50_uploads_per_s: compared.uploads_per_s,
+          compare_to_bare_1mib: round(compared.uploads_per_s / bare.uploads_per_s, 2),
+          compare_cpu_ms_per_upload: compared.cpu_ms_per_upload,
+        }),
       };
     });
   } finally {
     agent.destroy();
     await sink.stop();
     await bridge.stop();
+    await other?.stop();
   }
 }
 

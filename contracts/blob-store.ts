@@ -23,8 +23,11 @@ export interface ByteRange {
   end: number;
 }
 
-/** A stream, or a local file to read from (what a finished upload usually is). */
-export type BlobSource = Readable | { file: string };
+/**
+ * A stream, or a local file to read from (what a finished upload usually is). `move`: the caller
+ * gives the file up, so a store on the same file system may rename it into place instead of copying.
+ */
+export type BlobSource = Readable | { file: string; move?: boolean };
 
 export interface BlobStore {
   /**

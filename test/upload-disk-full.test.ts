@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sinon from 'sinon';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
-import { makePng, makePngOfSize } from './upload-images.js';
+import { makePng, makePngOfSize, pngChunk, withChunkAfterHeader } from './upload-images.js';
 import { form, postUpload, type UploadAnswer } from './upload-support.js';
 
 const run = promisify(execFile);
@@ -92,8 +92,10 @@ describe('upload: a full disk is the server’s fault (507), never the client’
   it('while the re-encoded copy is written (the received file fit): 507, nothing kept', async function () {
     // Needs a real small disk: the received file must fit and the clean copy must not.
     if (!mounted) this.test!.title += ' [ENOSPC injected: every write fails]';
-    const image = makePngOfSize(300 * KiB);
-    const small = makePng(4, 4);
+    // A text chunk: these PNGs are re-encoded (a plain PNG is kept as it came, with no copy to write).
+    const comment = pngChunk('tEXt', Buffer.from('Comment\0re-encode me', 'latin1'));
+    const image = withChunkAfterHeader(makePngOfSize(300 * KiB), comment);
+    const small = withChunkAfterHeader(makePng(4, 4), comment);
     if (mounted) {
       await fillUpTo(dataDir, 450 * KiB);
     } else {

@@ -249,3 +249,22 @@ export function makeApng(width: number, height: number, frames: number, frameWid
 }
 
 export { pngChunk };
+
+/** `png` with `chunk` inserted right after IHDR (a tEXt comment, say: the PNG then needs re-encoding to be kept). */
+export function withChunkAfterHeader(png: Buffer, chunk: Buffer): Buffer {
+  const afterIhdr = 8 + 25;
+  return Buffer.concat([png.subarray(0, afterIhdr), chunk, png.subarray(afterIhdr)]);
+}
+
+/** `png` with its IDAT data replaced by `data` and the chunk's CRC made right again (one IDAT, as makePng writes). */
+export function withIdatData(png: Buffer, data: Buffer): Buffer {
+  const at = png.indexOf(Buffer.from('IDAT')) - 4;
+  const length = png.readUInt32BE(at);
+  return Buffer.concat([png.subarray(0, at), pngChunk('IDAT', data), png.subarray(at + 12 + length)]);
+}
+
+/** The IDAT data of a PNG with one IDAT chunk. */
+export function idatData(png: Buffer): Buffer {
+  const at = png.indexOf(Buffer.from('IDAT')) - 4;
+  return png.subarray(at + 8, at + 8 + png.readUInt32BE(at));
+}

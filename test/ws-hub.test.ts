@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import sinon from 'sinon';
 import type { Socket } from 'node:net';
 import type { WsStats } from '../plugins/ws/api.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
@@ -180,6 +181,26 @@ describe('ws plugin (real sockets, scripted generations)', () => {
       await other.next((frame) => frame.seq !== undefined);
       expect(other.generationFrames().every((frame) => frame.data!.id === otherGen.id)).to.equal(true);
       expect(other.ws.readyState).to.equal(other.ws.OPEN);
+    });
+  });
+
+  describe('serialisation', () => {
+    it('encodes a frame once per clientId, however many sockets the client has open', async () => {
+      await start();
+      const tabs = await Promise.all([open('?clientId=alpha'), open('?clientId=alpha'), open('?clientId=alpha')]);
+      const gen = stub.add({ clientId: 'alpha', state: 'running', percent: 10 });
+      await Promise.all(tabs.map((tab) => tab.next((frame) => frame.data?.percent === 10)));
+      // A wire frame is the only object stringified with both status and seq.
+      const stringify = sinon.spy(JSON, 'stringify');
+      try {
+        stub.update(gen.id, { percent: 40 });
+        stub.update(gen.id, { percent: 70 });
+        await Promise.all(tabs.map((tab) => tab.next((frame) => frame.data?.percent === 70)));
+        const wireFrames = stringify.args.filter(([value]) => typeof value === 'object' && value !== null && 'status' in value && 'seq' in value);
+        expect(wireFrames.map(([value]) => (value as Frame).data!.percent)).to.deep.equal([40, 70]);
+      } finally {
+        stringify.restore();
+      }
     });
   });
 

@@ -7,6 +7,7 @@
 import { createServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { FanoutCommand, ProgressAnswer, StartedAnswer } from './fanout-bridge.js';
+import { withLoopDelay } from './loop-delay.js';
 import { monotonicMs } from './synthetic-transport.js';
 
 const sockets = new Map<number, WebSocket>();
@@ -71,7 +72,7 @@ process.on('message', (message: FanoutCommand) => {
     process.send!({ cmd: 'started' } satisfies StartedAnswer);
     return;
   }
-  void progress(message.clients, message.rounds, message.intervalMs).then((answer) => process.send!(answer));
+  void withLoopDelay(() => progress(message.clients, message.rounds, message.intervalMs)).then((answer) => process.send!(answer));
 });
 
 server.listen(0, '127.0.0.1', () => {

@@ -12,6 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBridge } from '../../test/helpers/bridge.js';
+import { withLoopDelay, type LoopDelay } from './loop-delay.js';
 import { monotonicMs, SyntheticTransport, syntheticTransportPlugin } from './synthetic-transport.js';
 
 /** EmptyImage → SaveImage: two nodes run, so a step of node 1 out of `rounds` moves the percent by 50/rounds. */
@@ -34,7 +35,10 @@ export interface ProgressAnswer {
   bridgeMs: number;
   /** CPU time of this process over the same span. */
   cpuMs: number;
+  /** Event-loop delay over the same span (perf_hooks monitorEventLoopDelay, 5 ms resolution), in ms. */
+  loopDelayMs?: LoopDelay;
 }
+
 
 const dir = await mkdtemp(join(tmpdir(), 'cb-bench-fanout-'));
 await writeFile(join(dir, 'fanout.json'), JSON.stringify(WORKFLOW));
@@ -90,7 +94,7 @@ process.on('message', (message: FanoutCommand) => {
     process.send!({ cmd: 'started' } satisfies StartedAnswer);
     return;
   }
-  void progress(message.clients, message.rounds, message.intervalMs).then((answer) => process.send!(answer));
+  void withLoopDelay(() => progress(message.clients, message.rounds, message.intervalMs)).then((answer) => process.send!(answer));
 });
 
 process.stdout.write(`LISTENING ${bridge.url}\n`);

@@ -18,6 +18,8 @@ export class IncomingFile extends Writable {
     private readonly tooLarge: (field: string | null) => Error,
     /** Checked before the file is created: a part that starts after the request failed writes nothing. */
     private readonly cancelled: () => boolean,
+    /** Sees every byte, in order, as it is written (the checks that need no second read of the file). */
+    private readonly watch: (chunk: Buffer) => void = () => undefined,
   ) {
     // Chunks that arrive while a write is on its way are buffered and written together by _writev:
     // one system call per batch instead of one per parser chunk (often a few KiB).
@@ -48,6 +50,7 @@ export class IncomingFile extends Writable {
       return;
     }
     this.#written += chunk.length;
+    this.watch(chunk);
     writeAll(this.#handle!, chunk).then(
       () => callback(),
       (error: Error) => callback(error),
@@ -62,6 +65,7 @@ export class IncomingFile extends Writable {
       return;
     }
     this.#written += length;
+    for (const { chunk } of chunks) this.watch(chunk);
     writevAll(
       this.#handle!,
       chunks.map(({ chunk }) => chunk),

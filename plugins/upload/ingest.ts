@@ -7,6 +7,7 @@ import { incomingName } from './names.js';
 import type { UploadOptions } from './options.js';
 import { rejectPart } from './rejection.js';
 import { inspectAll } from './route.js';
+import { StreamCheck } from './stream-check.js';
 
 /**
  * Bytes that did not come through POST /upload (an image input given as a data: URL or fetched from
@@ -25,7 +26,10 @@ export async function ingestBytes(
   const written = [path];
   try {
     await writeFile(path, bytes);
-    const accepted = await inspectAll([{ field, path, size: bytes.length }], deps.options, written);
+    // The bytes are in memory: the same proof a streamed upload gets, so a plain PNG is kept as it came.
+    const check = new StreamCheck(deps.options);
+    check.push(bytes);
+    const accepted = await inspectAll([{ field, path, size: bytes.length, check }], deps.options, written);
     const names = await deps.library.keep(accepted, clientId, principal);
     const record = await deps.library.find(names[field]!, clientId, principal);
     if (!record) throw new Error(`upload ${names[field]} vanished as it was stored`);

@@ -29,11 +29,19 @@ export const CONTENT_TYPES: Readonly<Record<ImageType, string>> = {
 };
 
 /** How much of the start of a file we read to sniff its type. */
-const HEAD_BYTES = 64 * 1024;
+export const HEAD_BYTES = 64 * 1024;
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** A complete PNG ends with the empty IEND chunk: length 0, "IEND", its fixed CRC. */
 const PNG_IEND = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
+/** How much of the end of a file the completeness check looks at. */
+export const TAIL_BYTES = PNG_IEND.length;
+
+/** A file's first HEAD_BYTES (or all of it) and last TAIL_BYTES (or all of it). */
+export interface KnownEnds {
+  readonly head: Buffer;
+  readonly tail: Buffer;
+}
 
 /** The type from the file's first bytes (magic numbers), never from its name or declared type. */
 function sniff(head: Buffer): ImageType | undefined {
@@ -106,8 +114,7 @@ function checkGeometry({ width, height, frames }: Geometry, type: ImageType, lim
  * and a WebP's RIFF header states the exact file size. Data appended after the end (polyglots,
  * "motion photo" videos) fails the same check, on purpose.
  */
-async function checkComplete(handle: FileHandle, size: number, type: ImageType): Promise<void> {
-  const tail = await readAt(handle, Math.max(0, size - PNG_IEND.length), Math.min(size, PNG_IEND.length));
+function checkComplete({ head, tail }: KnownEnds, size: number, type: ImageType): void {
   const endsWith = (bytes: Buffer): boolean => tail.length >= bytes.length && tail.subarray(tail.length - bytes.length).equals(bytes);
   switch (type) {
     case 'png':
@@ -122,7 +129,8 @@ async function checkComplete(handle: FileHandle, size: number, type: ImageType):
       if (!endsWith(Buffer.from([0x3b]))) throw new ImageRejected(400, 'the gif is truncated or has trailing data (it does not end with a trailer byte)');
       return;
     case 'webp': {
-      const riffSize = (await readAt(handle, 4, 4)).readUInt32LE(0);
+      // Sniffed as WebP: the head holds at least the 12-byte RIFF header.
+      const riffSize = head.readUInt32LE(4);
       if (riffSize + 8 !== size) {
         throw new ImageRejected(400, `the webp is truncated or has trailing data (its header says ${riffSize + 8} bytes, the file has ${size})`);
       }
@@ -134,27 +142,34 @@ async function checkComplete(handle: FileHandle, size: number, type: ImageType):
 /**
  * Checks a received file from its bytes before anything decodes it: a known image type, allowed, a
  * readable header, every limit on pixels and frames as libvips will decode them, and complete (no
- * trailing data). Reads headers and the last few bytes, never the pixels: a bomb is refused before
- * it costs anything. Throws ImageRejected with the status the client should see. The pixels are
+ * trailing data). Reads headers and the last few bytes (`known` when they were kept as the file
+ * streamed in), never the pixels: a bomb is refused before it costs anything. Throws ImageRejected with the status the client should see. The pixels are
  * decoded afterwards, by cleanImage.
  */
-export async function inspectImage(path: string, size: number, limits: InspectLimits): Promise<ImageInfo> {
+export async function inspectImage(path: string, size: number, limits: InspectLimits, known?: KnownEnds): Promise<ImageInfo> {
+  const ends = known ?? (await readEnds(path, size));
+  const type = sniff(ends.head);
+  if (type === undefined) {
+    const other = foreignType(ends.head);
+    if (other !== undefined) throw new ImageRejected(415, `type ${other} is not allowed (allowed: ${limits.allowedTypes.join(', ')})`);
+    throw new ImageRejected(400, 'not an image (its bytes match no known image format)');
+  }
+  if (!limits.allowedTypes.includes(type)) {
+    throw new ImageRejected(415, `type ${type} is not allowed (allowed: ${limits.allowedTypes.join(', ')})`);
+  }
+  checkComplete(ends, size, type);
+  const found = await geometry(path, type);
+  checkGeometry(found, type, limits);
+  return { type, contentType: CONTENT_TYPES[type], ...found };
+}
+
+/** The ends of a file on disk, for callers that did not watch it stream (StreamCheck does). */
+async function readEnds(path: string, size: number): Promise<KnownEnds> {
   const handle = await open(path, 'r');
   try {
     const head = await readAt(handle, 0, Math.min(HEAD_BYTES, size));
-    const type = sniff(head);
-    if (type === undefined) {
-      const other = foreignType(head);
-      if (other !== undefined) throw new ImageRejected(415, `type ${other} is not allowed (allowed: ${limits.allowedTypes.join(', ')})`);
-      throw new ImageRejected(400, 'not an image (its bytes match no known image format)');
-    }
-    if (!limits.allowedTypes.includes(type)) {
-      throw new ImageRejected(415, `type ${type} is not allowed (allowed: ${limits.allowedTypes.join(', ')})`);
-    }
-    await checkComplete(handle, size, type);
-    const found = await geometry(path, type);
-    checkGeometry(found, type, limits);
-    return { type, contentType: CONTENT_TYPES[type], ...found };
+    const tail = await readAt(handle, Math.max(0, size - TAIL_BYTES), Math.min(size, TAIL_BYTES));
+    return { head, tail };
   } finally {
     await handle.close();
   }

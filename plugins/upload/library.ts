@@ -86,13 +86,14 @@ export class UploadLibrary implements UploadService {
     const inserted: string[] = [];
     const written: string[] = [];
     try {
-      for (const record of records) {
-        await this.store.insert(record);
-        inserted.push(record.name);
-      }
+      // Together, so a store that group-commits writes them in one batch.
+      const results = await Promise.allSettled(records.map((record) => this.store.insert(record)));
+      results.forEach((result, index) => result.status === 'fulfilled' && inserted.push(records[index]!.name));
+      const refused = results.find((result) => result.status === 'rejected');
+      if (refused) throw refused.reason;
       for (const [index, record] of records.entries()) {
-        // Whole or nothing, for a reader on any instance (the blob store's put).
-        await this.blobs.put(uploadKey(record.name), { file: files[index]!.path });
+        // Whole or nothing, for a reader on any instance (the blob store's put); moved, not copied, where the store can.
+        await this.blobs.put(uploadKey(record.name), { file: files[index]!.path, move: true });
         written.push(uploadKey(record.name));
         await rm(files[index]!.path, { force: true });
       }

@@ -8,12 +8,16 @@ import { insufficientStorage, isDiskFull } from './disk-full.js';
 import { IncomingFile } from './incoming-file.js';
 import { incomingName } from './names.js';
 import { rejectPart } from './rejection.js';
+import { StreamCheck } from './stream-check.js';
 
 export interface ReceiveLimits {
   maxFileBytes: number;
   maxTotalBytes: number;
   maxParts: number;
   maxFieldsBytes: number;
+  /** For the PNG proof made while the file streams in (stream-check.ts). */
+  maxPixels: number;
+  maxTotalPixels: number;
 }
 
 export interface ReceivedFile {
@@ -22,6 +26,8 @@ export interface ReceivedFile {
   /** Absolute path inside the incoming folder. */
   path: string;
   size: number;
+  /** What was learnt from its bytes as they were written (absent for bytes that did not stream in). */
+  check?: StreamCheck;
 }
 
 export interface ReceivedUpload {
@@ -87,7 +93,8 @@ function bodyTooLarge(maxBodyBytes: number): BridgeError {
  */
 export async function receiveFiles(request: IncomingMessage, incomingDir: string, limits: ReceiveLimits): Promise<ReceivedUpload> {
   const writers: IncomingFile[] = [];
-  const writerOf = new WeakMap<object, IncomingFile>();
+  const checks: StreamCheck[] = [];
+  const writerOf = new WeakMap<object, { writer: IncomingFile; check: StreamCheck }>();
   const received: ReceivedFile[] = [];
   let cancelled = false;
   let currentField: string | null = null;
@@ -95,6 +102,7 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
   const discard = async (): Promise<void> => {
     cancelled = true;
     for (const writer of writers) writer.destroy();
+    for (const check of checks) check.dispose();
     await Promise.all(writers.map((writer) => writer.whenClosed()));
     await Promise.all(writers.map((writer) => rm(writer.path, { force: true })));
   };
@@ -115,9 +123,11 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
     // Parts are read one after another, so the part being written is the last one begun.
     fileWriteStreamHandler: (file) => {
       const path = join(incomingDir, incomingName());
-      const writer = new IncomingFile(currentField, path, limits.maxFileBytes, (field) => fileTooLarge(field, limits), () => cancelled);
+      const check = new StreamCheck(limits);
+      const writer = new IncomingFile(currentField, path, limits.maxFileBytes, (field) => fileTooLarge(field, limits), () => cancelled, (chunk) => check.push(chunk));
       writers.push(writer);
-      if (file) writerOf.set(file, writer);
+      checks.push(check);
+      if (file) writerOf.set(file, { writer, check });
       return writer;
     },
   });
@@ -129,8 +139,8 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
     return form._handlePart(part);
   };
   form.on('file', (_field: string, file: FormidableFile) => {
-    const writer = writerOf.get(file);
-    if (writer) received.push({ field: writer.field, path: writer.path, size: writer.bytesWritten });
+    const entry = writerOf.get(file);
+    if (entry) received.push({ field: entry.writer.field, path: entry.writer.path, size: entry.writer.bytesWritten, check: entry.check });
   });
 
   const maxBodyBytes = bodyLimit(limits);

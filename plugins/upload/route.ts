@@ -4,15 +4,15 @@ import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { idempotencyKeyOf, idempotencyScope, IdempotentRequests, requestFingerprint } from '../../contracts/idempotency.js';
 import type { IdempotencyStore } from '../../contracts/storage.js';
+import { Type } from '@sinclair/typebox';
 import type { Context } from 'koa';
-import type { Principal } from '../../contracts/auth.js';
-import type { AccessControl } from '../../contracts/auth.js';
+import type { AccessControl, Principal } from '../../contracts/auth.js';
 import { badRequest, isBridgeError, unsupportedMediaType } from '../../core/errors.js';
 import { ERROR_BODY, CLIENT_ID } from '../../contracts/schemas.js';
-import type { RouteDefinition } from '../../core/plugin.js';
+import type { HttpRouteDefinition } from '../../core/plugin.js';
 import { cleanImage } from './clean-image.js';
 import { insufficientStorage, isDiskFull } from './disk-full.js';
-import { inspectImage } from './inspect-image.js';
+import { CONTENT_TYPES, inspectImage, type ImageInfo } from './inspect-image.js';
 import type { AcceptedFile, UploadLibrary } from './library.js';
 import type { UploadOptions } from './options.js';
 import { receiveFiles, type ReceivedFile } from './receive.js';
@@ -42,17 +42,31 @@ function checkFields(files: readonly ReceivedFile[]): void {
   }
 }
 
+/** A PNG proven plain while it streamed in (png-stream.ts): kept as it came. */
+async function plainPng(file: ReceivedFile, options: UploadOptions): Promise<ImageInfo | undefined> {
+  if (!file.check || !options.allowedTypes.includes('png')) return undefined;
+  const size = await file.check.plainPng();
+  return size && { type: 'png', contentType: CONTENT_TYPES.png, ...size, frames: 1 };
+}
+
 /**
- * Checks each file's headers (bombs are refused before any decoding), then decodes it and keeps a
- * re-encoded copy that holds nothing but pixels. One file at a time: decoding is the expensive part.
- * Every copy written is pushed to `written` at once, so the caller can delete it whatever happens.
+ * Keeps a PNG proven, while it streamed in, to hold nothing but decodable pixels within the limits
+ * as it came. Every other file: its headers are checked (bombs are refused before any decoding),
+ * then it is decoded and a re-encoded copy that holds nothing but pixels is kept. One file at a
+ * time: decoding is the expensive part. Every copy written is pushed to `written` at once, so the
+ * caller can delete it whatever happens.
  */
 export async function inspectAll(files: readonly ReceivedFile[], options: UploadOptions, written: string[]): Promise<AcceptedFile[]> {
   const accepted: AcceptedFile[] = [];
   for (const file of files) {
     const field = file.field!;
     try {
-      const image = await inspectImage(file.path, file.size, options);
+      const plain = await plainPng(file, options);
+      if (plain) {
+        accepted.push({ field, path: file.path, size: file.size, image: plain });
+        continue;
+      }
+      const image = await inspectImage(file.path, file.size, options, file.check);
       const cleanPath = `${file.path}.clean`;
       written.push(cleanPath);
       const clean = await cleanImage(file.path, image, options, cleanPath);
@@ -74,14 +88,14 @@ async function sha256Of(path: string): Promise<string> {
 
 const STORED_NAME_SCHEMA = { type: 'string', pattern: '^cb_[A-Za-z0-9_-]+\\.(png|jpg|webp|gif)$' };
 
-export function uploadRoute({ library, incomingDir, options, access, idempotency }: UploadRouteDeps): RouteDefinition {
+const QUERY = Type.Object({ clientId: CLIENT_ID });
+
+export function uploadRoute({ library, incomingDir, options, access, idempotency }: UploadRouteDeps): HttpRouteDefinition<typeof QUERY> {
   const idempotent = new IdempotentRequests(() => idempotency);
 
-  const handleUpload = async (ctx: Context): Promise<void> => {
+  const handleUpload = async (ctx: Context, clientId: string, principal: Principal): Promise<void> => {
     if (!ctx.is('multipart/form-data')) throw unsupportedMediaType('send the files as multipart/form-data');
     const idempotencyKey = idempotencyKeyOf(ctx.headers);
-    const { clientId } = ctx.state.query as { clientId: string };
-    const principal = ctx.state.principal as Principal;
     await access()?.claimClient(clientId, principal);
 
     const upload = await receiveFiles(ctx.req, incomingDir, options);
@@ -118,7 +132,8 @@ export function uploadRoute({ library, incomingDir, options, access, idempotency
     description:
       'Send any number of image files as multipart/form-data, each under a field name you choose. ' +
       'Each file is checked from its bytes (type allow-list, readable header, pixel and frame limits, complete file), ' +
-      'decoded, re-encoded so that nothing but its pixels is kept, and stored under a fresh name, returned per field. ' +
+      'decoded and re-encoded so that nothing but its pixels is kept (a PNG made of nothing but its pixels and colour chunks, ' +
+      'whose image data was checked to decode whole, is kept as sent), and stored under a fresh name, returned per field. ' +
       'If any file is refused, nothing is kept. ' +
       'Use a stored name as the value of an image input when you generate with the same clientId. ' +
       'An `Idempotency-Key` header makes retries safe: the same key with the same files under the same fields within 24 h ' +
@@ -134,11 +149,7 @@ export function uploadRoute({ library, incomingDir, options, access, idempotency
       description: 'Any number of file parts, each under a field name of your choice.',
       additionalProperties: { type: 'string', contentMediaType: 'application/octet-stream' },
     }),
-    query: {
-      type: 'object',
-      required: ['clientId'],
-      properties: { clientId: CLIENT_ID },
-    },
+    query: QUERY,
     responses: {
       '200': {
         description: 'Field name → stored name.',
@@ -152,9 +163,9 @@ export function uploadRoute({ library, incomingDir, options, access, idempotency
       '422': { description: 'This Idempotency-Key was used with other files.', schema: ERROR_BODY },
       '507': { description: 'The server has no disk space left for the upload (not the client\'s fault; retry later).', schema: ERROR_BODY },
     },
-    async handler(ctx: Context) {
+    async handler(ctx, { query, principal }) {
       try {
-        await handleUpload(ctx);
+        await handleUpload(ctx, query.clientId, principal);
       } catch (error) {
         // Refused before the body was read to its end: close the connection after the answer
         // instead of reading (and throwing away) whatever the client still sends.

@@ -144,7 +144,7 @@ export class SocketHub {
 
   /** A socket whose clientId is bound to another key by the time it opened: `error`, `closed`, cut. */
   refuseBound(ws: WebSocket): void {
-    for (const bytes of BOUND_ELSEWHERE) ws.send(bytes, { binary: false });
+    for (const bytes of BOUND_ELSEWHERE) ws.send(bytes, TEXT);
     ws.close(1008, 'clientId bound to another key');
     setTimeout(() => ws.terminate(), this.deps.options.closeGraceMs).unref();
   }
@@ -160,13 +160,17 @@ export class SocketHub {
     for (const peer of this.#peers) peer.ws.terminate();
   }
 
-  /** A live message of a client's topic: to every socket of it (a socket still reading its replay gets it after). */
+  /**
+   * A live message of a client's topic: to every socket of it (a socket still reading its replay gets
+   * it after). Encoded once, on the first socket that takes it; every other socket is sent the same Buffer.
+   */
   #deliver(state: ClientState, message: BusMessage<ClientFrame>): void {
     if (this.#closing) return;
     let bytes: Buffer | undefined;
+    const now = this.deps.clock.now();
     for (const peer of state.peers) {
       if (peer.pending) peer.pending.push(message);
-      else this.#take(state, peer, message, (bytes ??= wire(message)));
+      else this.#take(state, peer, message, (bytes ??= wire(message)), now);
     }
     if (message.payload.ends && this.deps.options.closeOnDone && message.payload.active === 0) {
       for (const peer of [...state.peers]) if (!peer.pending) this.#end(peer, [], 1000, 'generation ended');
@@ -174,11 +178,15 @@ export class SocketHub {
   }
 
   /** Sends one numbered frame to one socket unless it had it already. */
-  #take(state: ClientState, peer: Peer, message: BusMessage<ClientFrame>, bytes?: Buffer): void {
+  #take(state: ClientState, peer: Peer, message: BusMessage<ClientFrame>, bytes?: Buffer, now = this.deps.clock.now()): void {
     if (message.seq <= peer.lastSeq) return;
     peer.lastSeq = message.seq;
-    if (this.#send(peer, bytes ?? wire(message))) peer.lastActivity = this.deps.clock.now();
-    if (!state.delivered || message.seq > state.delivered.seq) state.delivered = { seq: message.seq, at: message.at };
+    if (this.#send(peer, bytes ?? wire(message))) peer.lastActivity = now;
+    if (!state.delivered) state.delivered = { seq: message.seq, at: message.at };
+    else if (message.seq > state.delivered.seq) {
+      state.delivered.seq = message.seq;
+      state.delivered.at = message.at;
+    }
     state.active = message.payload.active;
   }
 
@@ -196,7 +204,7 @@ export class SocketHub {
 
   #sendRaw(peer: Peer, bytes: Buffer): boolean {
     if (peer.done || peer.ws.readyState !== WebSocket.OPEN) return false;
-    peer.ws.send(bytes, { binary: false });
+    peer.ws.send(bytes, TEXT);
     this.deps.stats.framesSentTotal++;
     return true;
   }
@@ -283,6 +291,9 @@ export class SocketHub {
     }
   }
 }
+
+/** Frames are JSON text; sent as a ready Buffer, so ws encodes nothing per socket. One options object for every send. */
+const TEXT = { binary: false } as const;
 
 /** A numbered frame on the wire (SPEC §2.1): status, details, seq, data (encoded here: this is the hot path). */
 function wire(message: BusMessage<ClientFrame>): Buffer {
