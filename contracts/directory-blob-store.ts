@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,23 +13,62 @@ import { isBlobKey, isBlobPrefix, type BlobInfo, type BlobSource, type BlobStore
  * place and renamed into it, so a reader on any instance sees the whole file or none (POSIX rename is
  * atomic within one file system, NFS included); a failed write leaves nothing. Temporary names start
  * with a dot, which no key may, so `list` never returns one.
+ *
+ * A put makes as few file-system calls as it can (each is a trip through libuv's thread pool on a
+ * generation's way to `closed`): its folder is created only when the temporary file cannot be opened
+ * for want of it (or when a `deletePrefix` just found it absent), and its size is the bytes written,
+ * not a stat after the rename.
  */
+/** Bounds the absent-folder hints (a hint lost only costs a put one failed open). */
+const ABSENT_KEPT = 1024;
+
 export class DirectoryBlobStore implements BlobStore {
+  /** Folders a `deletePrefix` found absent (or removed): the next put there creates its folder first. */
+  readonly #absent = new Set<string>();
+  /** Temporary names: a random stem per store and a counter (unique across the fleet's instances). */
+  readonly #tempStem = randomBytes(6).toString('hex');
+  #temps = 0;
+
   constructor(readonly root: string) {}
 
   async put(key: string, source: BlobSource): Promise<BlobInfo> {
     const path = this.localPath(key);
-    await mkdir(dirname(path), { recursive: true });
-    const temp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
+    const folder = dirname(path);
+    this.#temps += 1;
+    const temp = join(folder, `.${this.#tempStem}-${this.#temps.toString(36)}.tmp`);
+    const input: Readable = 'file' in source && typeof source.file === 'string' ? createReadStream(source.file) : (source as Readable);
+    let handle: FileHandle;
     try {
-      const input: Readable = 'file' in source && typeof source.file === 'string' ? createReadStream(source.file) : (source as Readable);
-      await pipeline(input, createWriteStream(temp, { flags: 'wx' }));
+      handle = await this.#createIn(folder, temp);
+    } catch (error) {
+      input.destroy();
+      throw error;
+    }
+    let size: number;
+    try {
+      const output = createWriteStream(temp, { fd: handle });
+      await pipeline(input, output);
+      size = output.bytesWritten;
       await rename(temp, path);
     } catch (error) {
+      await handle.close().catch(() => undefined);
       await rm(temp, { force: true }).catch(() => undefined);
       throw error;
     }
-    return (await this.stat(key))!;
+    return { key, size, modifiedAt: new Date() };
+  }
+
+  /** Opens a new temporary file in `folder`, creating the folder only when it is missing. */
+  async #createIn(folder: string, temp: string): Promise<FileHandle> {
+    if (!this.#absent.delete(folder)) {
+      try {
+        return await open(temp, 'wx');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+    await mkdir(folder, { recursive: true });
+    return open(temp, 'wx');
   }
 
   read(key: string, range?: ByteRange): Readable {
@@ -48,8 +87,10 @@ export class DirectoryBlobStore implements BlobStore {
   async deletePrefix(prefix: string): Promise<void> {
     const path = this.#prefixPath(prefix);
     // Usually nothing is there (a generation's first copy): one lstat says so, where rm makes two.
-    if ((await lstat(path).catch(() => undefined)) === undefined) return;
-    await rm(path, { recursive: true, force: true });
+    if ((await lstat(path).catch(() => undefined)) !== undefined) await rm(path, { recursive: true, force: true });
+    // A put under it next (results' copy) makes the folder at once instead of failing to open first.
+    if (this.#absent.size >= ABSENT_KEPT) this.#absent.clear();
+    this.#absent.add(path);
   }
 
   async list(prefix: string): Promise<BlobInfo[]> {
