@@ -16,15 +16,10 @@ import { isBlobKey, isBlobPrefix, type BlobInfo, type BlobSource, type BlobStore
  *
  * A put makes as few file-system calls as it can (each is a trip through libuv's thread pool on a
  * generation's way to `closed`): its folder is created only when the temporary file cannot be opened
- * for want of it (or when a `deletePrefix` just found it absent), and its size is the bytes written,
- * not a stat after the rename.
+ * for want of it (results' copy makes it beforehand with `resetPrefix`: one mkdir per generation), and
+ * its size is the bytes written, not a stat after the rename.
  */
-/** Bounds the absent-folder hints (a hint lost only costs a put one failed open). */
-const ABSENT_KEPT = 1024;
-
 export class DirectoryBlobStore implements BlobStore {
-  /** Folders a `deletePrefix` found absent (or removed): the next put there creates its folder first. */
-  readonly #absent = new Set<string>();
   /** Temporary names: a random stem per store and a counter (unique across the fleet's instances). */
   readonly #tempStem = randomBytes(6).toString('hex');
   #temps = 0;
@@ -60,12 +55,10 @@ export class DirectoryBlobStore implements BlobStore {
 
   /** Opens a new temporary file in `folder`, creating the folder only when it is missing. */
   async #createIn(folder: string, temp: string): Promise<FileHandle> {
-    if (!this.#absent.delete(folder)) {
-      try {
-        return await open(temp, 'wx');
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      }
+    try {
+      return await open(temp, 'wx');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
     await mkdir(folder, { recursive: true });
     return open(temp, 'wx');
@@ -88,9 +81,21 @@ export class DirectoryBlobStore implements BlobStore {
     const path = this.#prefixPath(prefix);
     // Usually nothing is there (a generation's first copy): one lstat says so, where rm makes two.
     if ((await lstat(path).catch(() => undefined)) !== undefined) await rm(path, { recursive: true, force: true });
-    // A put under it next (results' copy) makes the folder at once instead of failing to open first.
-    if (this.#absent.size >= ABSENT_KEPT) this.#absent.clear();
-    this.#absent.add(path);
+  }
+
+  /** Usually nothing is there (a generation's first copy): one mkdir makes its empty folder. */
+  async resetPrefix(prefix: string): Promise<void> {
+    const path = this.#prefixPath(prefix);
+    try {
+      await mkdir(path);
+      return;
+    } catch (error) {
+      const { code } = error as NodeJS.ErrnoException;
+      if (code === 'ENOENT') return void (await mkdir(path, { recursive: true })); // its parent (results/) is new
+      if (code !== 'EEXIST') throw error;
+    }
+    await rm(path, { recursive: true, force: true });
+    await mkdir(path, { recursive: true });
   }
 
   async list(prefix: string): Promise<BlobInfo[]> {

@@ -104,6 +104,26 @@ for (const backend of stores) {
       expect(await text(store.read('results/gen_3/c.png'))).to.equal('ccc');
     });
 
+    it('resetPrefix (where offered) empties a prefix, absent or full, and its puts follow', async () => {
+      expect(store.resetPrefix, 'the directory store offers resetPrefix').to.be.a('function');
+      const reset = (prefix: string) => store.resetPrefix!(prefix);
+      // Nothing there, not even its parent.
+      await reset('results/gen_5/');
+      expect(await store.list('results/')).to.deep.equal([]);
+      await store.put('results/gen_5/a.png', Readable.from(['aa']));
+      await store.put('results/gen_5/b.png', Readable.from(['b']));
+      // Full: emptied.
+      await reset('results/gen_5/');
+      expect(await store.list('results/gen_5/')).to.deep.equal([]);
+      expect(await store.put('results/gen_5/c.png', Readable.from(['ccc']))).to.include({ size: 3 });
+      // A sibling prefix is left alone.
+      await store.put('results/gen_6/keep.png', Readable.from(['k']));
+      await reset('results/gen_5/');
+      expect((await store.list('results/')).map((b) => b.key)).to.deep.equal(['results/gen_6/keep.png']);
+      const error = await reset('../x/').catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(Error);
+    });
+
     it('refuses keys that could leave its namespace', async () => {
       for (const key of ['../x', 'a/../../x', '/abs', 'a//b', '.hidden', 'a/.tmp', 'a\\b', '']) {
         expect(isBlobKey(key), key).to.equal(false);

@@ -50,13 +50,15 @@ function distinct(outputs: readonly OutputRef[]): OutputRef[] {
  * copied; the prefix is then emptied.
  */
 export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: readonly OutputRef[], fetchOutput: FetchOutput): Promise<ResultFile[]> {
-  // Emptied while the first output is fetched (it must be empty before anything is put in it).
-  const emptied = blobs.deletePrefix(prefix);
+  const files = distinct(outputs);
+  // Emptied while the first output is fetched (it must be empty before anything is put in it); a store
+  // that can ready the prefix for the puts in the same call does (the directory store: one mkdir).
+  const emptied = files.length > 0 && blobs.resetPrefix ? blobs.resetPrefix(prefix) : blobs.deletePrefix(prefix);
   emptied.catch(() => undefined);
   const taken = new Set<string>();
   const results: ResultFile[] = [];
   try {
-    for (const ref of distinct(outputs)) {
+    for (const ref of files) {
       const filename = uniqueName(safeFileName(ref.filename), taken);
       let fetched;
       try {
