@@ -27,7 +27,12 @@ export interface ConnectionEvents {
   onUp(backend: BackendConnection): void;
 }
 
-const PROGRESS_STATE_PREFIX = '{"type": "progress_state"';
+/**
+ * progress_state repeats every node's state on every change (quadratic over a prompt) and the contract
+ * has no use for it: it is skipped on its first bytes, before being decoded or parsed. Python's
+ * json.dumps puts "type" first.
+ */
+const PROGRESS_STATE_PREFIX = Buffer.from('{"type": "progress_state"');
 
 /** ComfyUI caps ws messages it sends (previews) well below this; it only bounds a broken peer. */
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -125,7 +130,10 @@ export class BackendConnection {
     ws.on('message', (data, isBinary) => {
       this.#lastSeen = Date.now();
       if (isBinary) return;
-      this.#onText(data.toString());
+      // binaryType is the default 'nodebuffer': one Buffer per message.
+      const bytes = data as Buffer;
+      if (bytes.length >= PROGRESS_STATE_PREFIX.length && PROGRESS_STATE_PREFIX.equals(bytes.subarray(0, PROGRESS_STATE_PREFIX.length))) return;
+      this.#onText(bytes.toString());
     });
     ws.on('pong', () => {
       this.#lastSeen = Date.now();
@@ -139,9 +147,6 @@ export class BackendConnection {
 
   /** Maps one text frame to the events of the prompt it names (binary frames — previews — never get here). */
   #onText(text: string): void {
-    // progress_state repeats every node's state on every change (quadratic over a prompt) and the
-    // contract has no use for it: skip it before parsing. Python's json.dumps puts "type" first.
-    if (text.startsWith(PROGRESS_STATE_PREFIX)) return;
     let message: { type?: unknown; data?: unknown };
     try {
       message = JSON.parse(text) as { type?: unknown; data?: unknown };
