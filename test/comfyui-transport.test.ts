@@ -691,6 +691,44 @@ describe('comfyui transport against the fake ComfyUI', function () {
     expect(completed?.type === 'completed' && completed.outputs[0]?.filename).to.equal('early_00001_.png');
   });
 
+  it('reads the outputs of a run whose socket was replaced mid-run from history, not from the frames it saw', async () => {
+    // Node 2's executed frame is sent while no socket listens; node 3's arrives on the new socket.
+    const image = (name: string) => ({ images: [{ filename: name, subfolder: '', type: 'output' }] });
+    const history = new Map<string, unknown>();
+    let running: string | null = null;
+    const { url, sockets } = await scriptedComfy((req, res, body, socketsNow) => {
+      const historyMatch = /^\/history\/(.+)$/.exec(req.url ?? '');
+      if (req.method === 'POST' && req.url === '/prompt') {
+        const id = (body as { prompt_id: string }).prompt_id;
+        running = id;
+        res.end(JSON.stringify({ prompt_id: id, number: 1, node_errors: {} }));
+        for (const [type, data] of [['execution_start', {}], ['execution_cached', { nodes: [] }]] as const) {
+          socketsNow.at(-1)?.send(JSON.stringify({ type, data: { ...data, prompt_id: id } }));
+        }
+      } else if (req.url === '/queue') {
+        res.end(JSON.stringify({ queue_running: running ? [[1, running, {}, {}, []]] : [], queue_pending: [] }));
+      } else if (historyMatch) {
+        const id = decodeURIComponent(historyMatch[1]!);
+        res.end(JSON.stringify(history.has(id) ? { [id]: history.get(id) } : {}));
+      } else notFoundAnswer(res);
+    });
+    const h = await upHarness([url], { reconnect: { initialMs: 20, maxMs: 50, jitter: 0 } });
+    await waitUntil(() => sockets.length > 0, 'socket registered');
+    const promptId = randomUUID();
+    await h.submit({ promptId, graph: tinyGraph('replaced'), backend: h.transport.pickBackend()! });
+    await h.waitFor(promptId, 'cached');
+    sockets[0]!.terminate();
+    await waitUntil(() => sockets.length === 2 && h.transport.backends()[0]!.up, 'a new socket');
+    const send = (type: string, data: object) => sockets[1]!.send(JSON.stringify({ type, data: { ...data, prompt_id: promptId } }));
+    send('executed', { node: '3', display_node: '3', output: image('second_00001_.png') });
+    send('execution_success', {});
+    history.set(promptId, { prompt: [], outputs: { '2': image('first_00001_.png'), '3': image('second_00001_.png') }, status: { status_str: 'success', completed: true, messages: [] } });
+    running = null;
+    send('executing', { node: null });
+    const done = await h.waitFor(promptId, 'completed');
+    expect(done.outputs.map((o) => o.filename)).to.deep.equal(['first_00001_.png', 'second_00001_.png']);
+  });
+
   it('answers 503 when no backend can be reached', async () => {
     const comfy = await fake();
     await comfy.stop();
