@@ -43,6 +43,11 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Deletes every blob whose key starts with `prefix` (which ends with `/`). */
   deletePrefix(prefix: string): Promise<void>;
+  /**
+   * Optional: deletePrefix for a prefix blobs are about to be put under, in fewer calls where the store
+   * can (the directory store: one mkdir when the folder is not there, which also readies it for the puts).
+   */
+  resetPrefix?(prefix: string): Promise<void>;
   /** The blobs under a prefix (ending with `/`), in key order. */
   list(prefix: string): Promise<BlobInfo[]>;
   /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,25 +13,67 @@ import { isBlobKey, isBlobPrefix, type BlobInfo, type BlobSource, type BlobStore
  * place and renamed into it, so a reader on any instance sees the whole file or none (POSIX rename is
  * atomic within one file system, NFS included); a failed write leaves nothing. Temporary names start
  * with a dot, which no key may, so `list` never returns one.
+ *
+ * A put makes as few file-system calls as it can (each is a trip through libuv's thread pool on a
+ * generation's way to `closed`): its folder is created only when the temporary file cannot be opened
+ * for want of it (results' copy makes it beforehand with `resetPrefix`: one mkdir per generation), and
+ * its size is the bytes written, not a stat after the rename.
  */
 export class DirectoryBlobStore implements BlobStore {
+  /** Temporary names: a random stem per store and a counter (unique across the fleet's instances). */
+  readonly #tempStem = randomBytes(6).toString('hex');
+  #temps = 0;
+
   constructor(readonly root: string) {}
 
   async put(key: string, source: BlobSource): Promise<BlobInfo> {
     const path = this.localPath(key);
-    await mkdir(dirname(path), { recursive: true });
+    const folder = dirname(path);
     // A file given up by its caller, on this file system: renamed into place (atomic too), no copy.
-    if ('file' in source && source.move === true && (await rename(source.file, path).then(() => true, () => false))) return (await this.stat(key))!;
-    const temp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
+    if ('file' in source && source.move === true && (await this.#moveIn(source.file, folder, path))) return (await this.stat(key))!;
+    this.#temps += 1;
+    const temp = join(folder, `.${this.#tempStem}-${this.#temps.toString(36)}.tmp`);
+    const input: Readable = 'file' in source && typeof source.file === 'string' ? createReadStream(source.file) : (source as Readable);
+    let handle: FileHandle;
     try {
-      const input: Readable = 'file' in source && typeof source.file === 'string' ? createReadStream(source.file) : (source as Readable);
-      await pipeline(input, createWriteStream(temp, { flags: 'wx' }));
+      handle = await this.#createIn(folder, temp);
+    } catch (error) {
+      input.destroy();
+      throw error;
+    }
+    let size: number;
+    try {
+      const output = createWriteStream(temp, { fd: handle });
+      await pipeline(input, output);
+      size = output.bytesWritten;
       await rename(temp, path);
     } catch (error) {
+      await handle.close().catch(() => undefined);
       await rm(temp, { force: true }).catch(() => undefined);
       throw error;
     }
-    return (await this.stat(key))!;
+    return { key, size, modifiedAt: new Date() };
+  }
+
+  /** Renames `file` to `path`, creating the folder only when it is missing; false when it cannot (another file system): copy then. */
+  async #moveIn(file: string, folder: string, path: string): Promise<boolean> {
+    // undefined: the folder is missing (ENOENT); false: any other refusal (EXDEV: not this file system).
+    const moved = (): Promise<boolean | undefined> => rename(file, path).then(() => true, (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : false));
+    const first = await moved();
+    if (first !== undefined) return first;
+    await mkdir(folder, { recursive: true });
+    return (await moved()) ?? false;
+  }
+
+  /** Opens a new temporary file in `folder`, creating the folder only when it is missing. */
+  async #createIn(folder: string, temp: string): Promise<FileHandle> {
+    try {
+      return await open(temp, 'wx');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    await mkdir(folder, { recursive: true });
+    return open(temp, 'wx');
   }
 
   read(key: string, range?: ByteRange): Readable {
@@ -50,8 +92,22 @@ export class DirectoryBlobStore implements BlobStore {
   async deletePrefix(prefix: string): Promise<void> {
     const path = this.#prefixPath(prefix);
     // Usually nothing is there (a generation's first copy): one lstat says so, where rm makes two.
-    if ((await lstat(path).catch(() => undefined)) === undefined) return;
+    if ((await lstat(path).catch(() => undefined)) !== undefined) await rm(path, { recursive: true, force: true });
+  }
+
+  /** Usually nothing is there (a generation's first copy): one mkdir makes its empty folder. */
+  async resetPrefix(prefix: string): Promise<void> {
+    const path = this.#prefixPath(prefix);
+    try {
+      await mkdir(path);
+      return;
+    } catch (error) {
+      const { code } = error as NodeJS.ErrnoException;
+      if (code === 'ENOENT') return void (await mkdir(path, { recursive: true })); // its parent (results/) is new
+      if (code !== 'EEXIST') throw error;
+    }
     await rm(path, { recursive: true, force: true });
+    await mkdir(path, { recursive: true });
   }
 
   async list(prefix: string): Promise<BlobInfo[]> {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -74,6 +74,54 @@ for (const backend of stores) {
       expect(await text(store.read('r/keep'))).to.equal('old');
       expect((await store.list('r/')).map((b) => b.key)).to.deep.equal(['r/keep']);
       if (backend.name === 'directory') expect(await readdir(join(root, 'r'))).to.deep.equal(['keep']);
+    });
+
+    it('creates a blob\'s folder when it is missing, whether or not a deletePrefix saw it go', async () => {
+      // Emptied (nothing there), then written: the folder is made on the way.
+      await store.deletePrefix('results/gen_3/');
+      expect(await store.put('results/gen_3/a.png', Readable.from([Buffer.alloc(70, 1)]))).to.include({ key: 'results/gen_3/a.png', size: 70 });
+      // Emptied with a file in it, then written again.
+      await store.deletePrefix('results/gen_3/');
+      expect(await store.list('results/gen_3/')).to.deep.equal([]);
+      await store.put('results/gen_3/b.png', Readable.from(['bb']));
+      // Removed behind the store's back after it last looked: the put still finds its way.
+      await rm(join(root, 'results', 'gen_3'), { recursive: true });
+      expect(await store.put('results/gen_3/c.png', Readable.from(['ccc']))).to.include({ size: 3 });
+      // Made by someone else after a deletePrefix saw it absent: the other's file stays.
+      await store.deletePrefix('results/gen_4/');
+      await store.put('results/gen_3/d.png', Readable.from(['d']));
+      if (backend.name === 'directory') {
+        await mkdir(join(root, 'results', 'gen_4'));
+        await writeFile(join(root, 'results', 'gen_4', 'other.png'), 'o');
+      } else await store.put('results/gen_4/other.png', Readable.from(['o']));
+      await store.put('results/gen_4/mine.png', Readable.from(['m']));
+      expect((await store.list('results/')).map((b) => b.key)).to.deep.equal([
+        'results/gen_3/c.png',
+        'results/gen_3/d.png',
+        'results/gen_4/mine.png',
+        'results/gen_4/other.png',
+      ]);
+      expect(await text(store.read('results/gen_3/c.png'))).to.equal('ccc');
+    });
+
+    it('resetPrefix (where offered) empties a prefix, absent or full, and its puts follow', async () => {
+      expect(store.resetPrefix, 'the directory store offers resetPrefix').to.be.a('function');
+      const reset = (prefix: string) => store.resetPrefix!(prefix);
+      // Nothing there, not even its parent.
+      await reset('results/gen_5/');
+      expect(await store.list('results/')).to.deep.equal([]);
+      await store.put('results/gen_5/a.png', Readable.from(['aa']));
+      await store.put('results/gen_5/b.png', Readable.from(['b']));
+      // Full: emptied.
+      await reset('results/gen_5/');
+      expect(await store.list('results/gen_5/')).to.deep.equal([]);
+      expect(await store.put('results/gen_5/c.png', Readable.from(['ccc']))).to.include({ size: 3 });
+      // A sibling prefix is left alone.
+      await store.put('results/gen_6/keep.png', Readable.from(['k']));
+      await reset('results/gen_5/');
+      expect((await store.list('results/')).map((b) => b.key)).to.deep.equal(['results/gen_6/keep.png']);
+      const error = await reset('../x/').catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(Error);
     });
 
     it('refuses keys that could leave its namespace', async () => {

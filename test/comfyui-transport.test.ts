@@ -171,6 +171,34 @@ describe('comfyui transport against the fake ComfyUI', function () {
     expect(done.outputs.map((o) => o.filename)).to.deep.equal(firstDone.outputs.map((o) => o.filename));
   });
 
+  it('ends a run its socket showed whole at execution_success, from its executed frames, without reading /history', async () => {
+    const comfy = await fake();
+    const h = await upHarness([comfy.url]);
+    const promptId = randomUUID();
+    await h.submit({ promptId, graph: tinyGraph('whole'), backend: h.transport.pickBackend()! });
+    const done = await h.waitFor(promptId, 'completed');
+    expect(done.outputs.map((o) => o.filename)).to.have.length(1);
+    expect(done.outputs[0]).to.include({ node: '2', kind: 'images', type: 'output', subfolder: '' });
+    expect(done.outputs[0]?.filename).to.match(/^whole_\d{5}_\.png$/);
+    expect(comfy.historyReadsOf(promptId)).to.equal(0);
+  });
+
+  it('reads the history of a cached rerun once, when ComfyUI stored it (executing null), however late it is stored', async () => {
+    // Real ComfyUI stores the history after execution_success (task_done); here 300 ms later.
+    const comfy = await fake({ historyDelayMs: 300 });
+    const h = await upHarness([comfy.url]);
+    const backend = h.transport.pickBackend()!;
+    const first = randomUUID();
+    await h.submit({ promptId: first, graph: tinyGraph('late-history'), backend });
+    const firstDone = await h.waitFor(first, 'completed');
+    const second = randomUUID();
+    await h.submit({ promptId: second, graph: tinyGraph('late-history'), backend });
+    const done = await h.waitFor(second, 'completed', 5000);
+    expect(h.eventsOf(second).some((e) => e.type === 'cached')).to.equal(true);
+    expect(done.outputs.map((o) => o.filename)).to.deep.equal(firstDone.outputs.map((o) => o.filename));
+    expect(comfy.historyReadsOf(second)).to.equal(1);
+  });
+
   it('turns a validation failure into 400 graph_rejected naming node and input, with no events', async () => {
     const comfy = await fake();
     const h = await upHarness([comfy.url]);
@@ -640,10 +668,13 @@ describe('comfyui transport against the fake ComfyUI', function () {
         const id = (body as { prompt_id: string }).prompt_id;
         const output = { images: [{ filename: 'early_00001_.png', subfolder: '', type: 'output' }] };
         const send = (type: string, data: object) => socketsNow.at(-1)?.send(JSON.stringify({ type, data: { ...data, prompt_id: id } }));
+        // ComfyUI 0.3.64's order (ws_success_run capture): the history is stored after execution_success.
         send('execution_start', {});
+        send('execution_cached', { nodes: [] });
         send('executed', { node: '2', display_node: '2', output });
-        history.set(id, { prompt: [], outputs: { '2': output }, status: { status_str: 'success', completed: true, messages: [] } });
         send('execution_success', {});
+        history.set(id, { prompt: [], outputs: { '2': output }, status: { status_str: 'success', completed: true, messages: [] } });
+        send('executing', { node: null });
         setTimeout(() => res.end(JSON.stringify({ prompt_id: id, number: 7, node_errors: {} })), 150);
       } else if (historyMatch) {
         const id = decodeURIComponent(historyMatch[1]!);
@@ -658,6 +689,44 @@ describe('comfyui transport against the fake ComfyUI', function () {
     const completed = h.eventsOf(promptId).find((e) => e.type === 'completed');
     expect(completed, 'completed before submit resolved').to.not.equal(undefined);
     expect(completed?.type === 'completed' && completed.outputs[0]?.filename).to.equal('early_00001_.png');
+  });
+
+  it('reads the outputs of a run whose socket was replaced mid-run from history, not from the frames it saw', async () => {
+    // Node 2's executed frame is sent while no socket listens; node 3's arrives on the new socket.
+    const image = (name: string) => ({ images: [{ filename: name, subfolder: '', type: 'output' }] });
+    const history = new Map<string, unknown>();
+    let running: string | null = null;
+    const { url, sockets } = await scriptedComfy((req, res, body, socketsNow) => {
+      const historyMatch = /^\/history\/(.+)$/.exec(req.url ?? '');
+      if (req.method === 'POST' && req.url === '/prompt') {
+        const id = (body as { prompt_id: string }).prompt_id;
+        running = id;
+        res.end(JSON.stringify({ prompt_id: id, number: 1, node_errors: {} }));
+        for (const [type, data] of [['execution_start', {}], ['execution_cached', { nodes: [] }]] as const) {
+          socketsNow.at(-1)?.send(JSON.stringify({ type, data: { ...data, prompt_id: id } }));
+        }
+      } else if (req.url === '/queue') {
+        res.end(JSON.stringify({ queue_running: running ? [[1, running, {}, {}, []]] : [], queue_pending: [] }));
+      } else if (historyMatch) {
+        const id = decodeURIComponent(historyMatch[1]!);
+        res.end(JSON.stringify(history.has(id) ? { [id]: history.get(id) } : {}));
+      } else notFoundAnswer(res);
+    });
+    const h = await upHarness([url], { reconnect: { initialMs: 20, maxMs: 50, jitter: 0 } });
+    await waitUntil(() => sockets.length > 0, 'socket registered');
+    const promptId = randomUUID();
+    await h.submit({ promptId, graph: tinyGraph('replaced'), backend: h.transport.pickBackend()! });
+    await h.waitFor(promptId, 'cached');
+    sockets[0]!.terminate();
+    await waitUntil(() => sockets.length === 2 && h.transport.backends()[0]!.up, 'a new socket');
+    const send = (type: string, data: object) => sockets[1]!.send(JSON.stringify({ type, data: { ...data, prompt_id: promptId } }));
+    send('executed', { node: '3', display_node: '3', output: image('second_00001_.png') });
+    send('execution_success', {});
+    history.set(promptId, { prompt: [], outputs: { '2': image('first_00001_.png'), '3': image('second_00001_.png') }, status: { status_str: 'success', completed: true, messages: [] } });
+    running = null;
+    send('executing', { node: null });
+    const done = await h.waitFor(promptId, 'completed');
+    expect(done.outputs.map((o) => o.filename)).to.deep.equal(['first_00001_.png', 'second_00001_.png']);
   });
 
   it('answers 503 when no backend can be reached', async () => {

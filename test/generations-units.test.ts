@@ -6,8 +6,15 @@ import { computePercent } from '../plugins/generations/generation.js';
 import { safeFileName, uniqueName } from '../plugins/results/store.js';
 import { noneMatch, parseRange } from '../plugins/results/conditional.js';
 import type { Graph } from '../contracts/graph.js';
+import { GENERATION_ID, newGenerationId } from '../plugins/generations/ids.js';
 
 describe('generations: small pieces', () => {
+  it('mints generation ids that are well-formed and distinct across refills of their random pool', () => {
+    const ids = Array.from({ length: 300 }, () => newGenerationId());
+    for (const id of ids) expect(id).to.match(GENERATION_ID).and.have.length(28);
+    expect(new Set(ids).size).to.equal(ids.length);
+  });
+
   it('makes output names safe: last segment, no control characters, no leading dots', () => {
     expect(safeFileName('ComfyUI_00001_.png')).to.equal('ComfyUI_00001_.png');
     expect(safeFileName('../../etc/passwd')).to.equal('passwd');

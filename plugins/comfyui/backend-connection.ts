@@ -21,13 +21,18 @@ export interface ConnectionEvents {
   readonly prompts: ReadonlyMap<string, Tracked>;
   /** A prompt of this backend reached its end (execution_error, execution_interrupted). */
   onEnd(tracked: Tracked, end: Ending): void;
-  /** execution_success: the outputs are read from /history before the run ends. */
+  /** execution_success of a run whose outputs the socket may not have shown whole: they are read from /history. */
   onSuccess(tracked: Tracked): void;
   /** The socket is open again: in-flight prompts must be checked, events may have been missed. */
   onUp(backend: BackendConnection): void;
 }
 
-const PROGRESS_STATE_PREFIX = '{"type": "progress_state"';
+/**
+ * progress_state repeats every node's state on every change (quadratic over a prompt) and the contract
+ * has no use for it: it is skipped on its first bytes, before being decoded or parsed. Python's
+ * json.dumps puts "type" first.
+ */
+const PROGRESS_STATE_PREFIX = Buffer.from('{"type": "progress_state"');
 
 /** ComfyUI caps ws messages it sends (previews) well below this; it only bounds a broken peer. */
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -61,6 +66,8 @@ export class BackendConnection {
   refusing = false;
   /** Prompts given up on here: deleted from its queue first thing when it answers again. */
   readonly abandoned = new AbandonedPrompts();
+  /** Bumped on every socket opened: a run seen whole on one socket missed no frame (Tracked.wholeRunOn). */
+  socketSeq = 0;
 
   #ws: WebSocket | null = null;
   #attempt = 0;
@@ -123,7 +130,10 @@ export class BackendConnection {
     ws.on('message', (data, isBinary) => {
       this.#lastSeen = Date.now();
       if (isBinary) return;
-      this.#onText(data.toString());
+      // binaryType is the default 'nodebuffer': one Buffer per message.
+      const bytes = data as Buffer;
+      if (bytes.length >= PROGRESS_STATE_PREFIX.length && PROGRESS_STATE_PREFIX.equals(bytes.subarray(0, PROGRESS_STATE_PREFIX.length))) return;
+      this.#onText(bytes.toString());
     });
     ws.on('pong', () => {
       this.#lastSeen = Date.now();
@@ -137,9 +147,6 @@ export class BackendConnection {
 
   /** Maps one text frame to the events of the prompt it names (binary frames — previews — never get here). */
   #onText(text: string): void {
-    // progress_state repeats every node's state on every change (quadratic over a prompt) and the
-    // contract has no use for it: skip it before parsing. Python's json.dumps puts "type" first.
-    if (text.startsWith(PROGRESS_STATE_PREFIX)) return;
     let message: { type?: unknown; data?: unknown };
     try {
       message = JSON.parse(text) as { type?: unknown; data?: unknown };
@@ -166,12 +173,17 @@ export class BackendConnection {
     switch (message.type) {
       case 'execution_start':
         tracked.started = true;
+        tracked.wholeRunOn = -this.socketSeq; // whole once execution_cached says nothing is cached
         return this.#report(tracked, { type: 'started', ...base });
-      case 'execution_cached':
-        return this.#report(tracked, { type: 'cached', ...base, nodes: Array.isArray(data.nodes) ? data.nodes.map(String) : [] });
+      case 'execution_cached': {
+        const nodes = Array.isArray(data.nodes) ? data.nodes.map(String) : [];
+        tracked.wholeRunOn = nodes.length === 0 && tracked.wholeRunOn === -this.socketSeq ? this.socketSeq : 0;
+        return this.#report(tracked, { type: 'cached', ...base, nodes });
+      }
       case 'executing':
-        // node null follows the end of the prompt; completion comes from execution_success.
+        // node null follows the end of the prompt, after ComfyUI stored its history (task_done).
         if (typeof data.node === 'string') this.#report(tracked, { type: 'executing', ...base, node: data.node });
+        else tracked.historyStored?.();
         return;
       case 'progress':
         if (typeof data.node === 'string' && typeof data.value === 'number' && typeof data.max === 'number') {
@@ -180,13 +192,18 @@ export class BackendConnection {
         return;
       case 'executed': {
         if (typeof data.node !== 'string') return;
-        const outputs = outputsOfNode(data.node, data.output);
+        const node = data.node;
+        const outputs = outputsOfNode(node, data.output);
+        // History keeps one ui output per node: a node's later frame replaces its earlier one.
+        if (tracked.seenOutputs.some((ref) => ref.node === node)) tracked.seenOutputs = tracked.seenOutputs.filter((ref) => ref.node !== node);
         tracked.seenOutputs.push(...outputs);
         return this.#report(tracked, { type: 'executed', ...base, node: data.node, outputs });
       }
       case 'execution_success':
         if (tracked.settling) return;
         tracked.settling = true;
+        // Seen whole on this socket: its `executed` frames are the outputs history would list.
+        if (tracked.wholeRunOn === this.socketSeq) return this.events.onEnd(tracked, { type: 'completed', outputs: tracked.seenOutputs });
         return this.events.onSuccess(tracked);
       case 'execution_error':
         return this.events.onEnd(tracked, {
@@ -218,6 +235,7 @@ export class BackendConnection {
   #opened(ws: WebSocket): void {
     if (ws !== this.#ws) return;
     this.up = true;
+    this.socketSeq += 1;
     this.refusing = false;
     this.#attempt = 0;
     this.#lastSeen = Date.now();
@@ -269,6 +287,8 @@ export class BackendConnection {
     this.#watchTimer = null;
     const wasUp = this.up;
     this.up = false;
+    // A history read waiting for this socket's `executing` null goes ahead (and retries) without it.
+    for (const tracked of this.events.prompts.values()) if (tracked.backend === this) tracked.historyStored?.();
     if (wasUp) {
       this.downSince = Date.now();
       this.#saidDown = true;

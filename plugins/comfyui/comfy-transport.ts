@@ -176,6 +176,7 @@ export class ComfyTransport implements Transport {
       settling: false,
       started: false,
       seenOutputs: [],
+      wholeRunOn: 0,
       lastNewsAt: 0,
       lastFrameAt: Date.now(),
       stuckAfterMs: request.stuckAfterMs ?? 0,

@@ -18,8 +18,20 @@ export interface Tracked {
   settling: boolean;
   /** A `started` was reported (a resumed prompt found running reports one). */
   started: boolean;
-  /** Outputs announced by `executed` frames: the fallback when /history cannot be read. */
+  /**
+   * Outputs announced by `executed` frames (one node's latest frame replaces its earlier ones, as in
+   * history). They are the outputs when `wholeRunOn` holds; else the fallback when /history cannot be read.
+   */
   seenOutputs: OutputRef[];
+  /**
+   * The socket (BackendConnection.socketSeq) that carried this run from `execution_start` with an empty
+   * `execution_cached`, or 0. ComfyUI's history lists the ui outputs of every node of the prompt it still
+   * has cached; with nothing cached and no frame missed, those are exactly the `executed` frames seen, so
+   * the run ends at `execution_success` without reading /history (which real ComfyUI stores only after).
+   */
+  wholeRunOn: number;
+  /** Set while a history read waits for `executing` node null (history is stored by then). */
+  historyStored?: () => void;
   /** Last time the backend said anything about it (a frame, or a check that found it queued/running). */
   lastNewsAt: number;
   /**

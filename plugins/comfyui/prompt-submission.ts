@@ -35,6 +35,7 @@ export async function submitPrompt(
     settling: false,
     started: false,
     seenOutputs: [],
+    wholeRunOn: 0,
     lastNewsAt: Date.now(),
     lastFrameAt: Date.now(),
     stuckAfterMs: request.stuckAfterMs ?? 0,

@@ -50,17 +50,21 @@ function distinct(outputs: readonly OutputRef[]): OutputRef[] {
  * copied; the prefix is then emptied.
  */
 export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: readonly OutputRef[], fetchOutput: FetchOutput): Promise<ResultFile[]> {
-  // Emptied while the first output is fetched (it must be empty before anything is put in it).
-  const emptied = blobs.deletePrefix(prefix);
+  const files = distinct(outputs);
+  // The first output is asked for first: its request leaves before the file calls below are dispatched.
+  const first = files.length > 0 ? fetchFirst(fetchOutput, files[0]!) : undefined;
+  // Emptied while the first output is fetched (it must be empty before anything is put in it); a store
+  // that can ready the prefix for the puts in the same call does (the directory store: one mkdir).
+  const emptied = files.length > 0 && blobs.resetPrefix ? blobs.resetPrefix(prefix) : blobs.deletePrefix(prefix);
   emptied.catch(() => undefined);
   const taken = new Set<string>();
   const results: ResultFile[] = [];
   try {
-    for (const ref of distinct(outputs)) {
+    for (const [index, ref] of files.entries()) {
       const filename = uniqueName(safeFileName(ref.filename), taken);
       let fetched;
       try {
-        fetched = await fetchOutput(ref);
+        fetched = await (index === 0 ? first! : fetchOutput(ref));
       } catch (error) {
         throw new Error(`output ${ref.filename} of node ${ref.node} could not be fetched from ComfyUI: ${(error as Error).message}`, { cause: error });
       }
@@ -101,4 +105,16 @@ export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: rea
     throw error;
   }
   return results;
+}
+
+/** Starts fetching an output; a synchronous throw becomes the rejection the copy awaits (and reports). */
+function fetchFirst(fetchOutput: FetchOutput, ref: OutputRef): ReturnType<FetchOutput> {
+  let fetching: ReturnType<FetchOutput>;
+  try {
+    fetching = fetchOutput(ref);
+  } catch (error) {
+    fetching = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+  fetching.catch(() => undefined);
+  return fetching;
 }

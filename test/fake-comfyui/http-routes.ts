@@ -351,6 +351,7 @@ function route(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, bod
   const history = /^\/history\/(.+)$/.exec(p);
   if (method === 'GET' && history) {
     const id = decodeURIComponent(history[1]);
+    runtime.historyReads.set(id, (runtime.historyReads.get(id) ?? 0) + 1);
     const entry = runtime.history.get(id);
     return sendJson(res, 200, entry ? { [id]: entry } : {});
   }

@@ -56,6 +56,8 @@ export interface FakeComfyOptions {
   modelLoadMs?: number;
   /** Port to listen on (default 0: any free port). */
   port?: number;
+  /** Time between `execution_success` and the history being stored, as real ComfyUI's task_done (ms; default 0). */
+  historyDelayMs?: number;
 }
 
 export interface ReceivedPrompt {
@@ -95,6 +97,7 @@ export class FakeComfy {
     for (const dir of [this.dirs.inputDir, this.dirs.outputDir, this.dirs.tempDir]) mkdirSync(dir, { recursive: true });
     this.hub = new WsHub((sid) => this.onSocket(sid));
     this.runtime = new ComfyRuntime(this.hub, this.dirs, options.nodeDurationMs ?? 5);
+    this.runtime.historyDelayMs = options.historyDelayMs ?? 0;
     this.portNumber = options.port ?? 0;
   }
 
@@ -131,6 +134,11 @@ export class FakeComfy {
   /** Node classes this instance lacks from now on, as if their custom nodes were not installed. */
   hideNodeClasses(names: string[]): void {
     this.dirs.hiddenClasses = new Set(names);
+  }
+
+  /** How many GET /history/{id} requests named this prompt. */
+  historyReadsOf(promptId: string): number {
+    return this.runtime.historyReads.get(promptId) ?? 0;
   }
 
   goSilent(on: boolean): void {

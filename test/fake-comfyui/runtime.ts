@@ -28,6 +28,13 @@ export class ComfyRuntime {
   lastNodeId: string | null = null;
   readonly durations = new Map<string, number>();
   readonly failures: string[] = [];
+  /**
+   * The time between `execution_success` and the history being stored (real ComfyUI's task_done runs
+   * after execute, on the worker thread, while the server already sent the success frame). 0: at once.
+   */
+  historyDelayMs = 0;
+  /** GET /history/{id} requests per prompt id (what a test can count). */
+  readonly historyReads = new Map<string, number>();
 
   private taskCounter = 0;
   private busy = false;
@@ -155,6 +162,14 @@ export class ComfyRuntime {
         throw err;
       }
       if (epoch !== this.epoch) return;
+      if (this.historyDelayMs > 0) {
+        try {
+          await this.sleep(this.historyDelayMs);
+        } catch (err) {
+          if (err instanceof AbortedError || epoch !== this.epoch) return;
+          throw err;
+        }
+      }
       this.running.delete(taskId);
       if (this.history.size > MAXIMUM_HISTORY_SIZE) this.history.delete(this.history.keys().next().value as string);
       this.history.set(item[1], {
