@@ -259,7 +259,7 @@ export class DatafileAppender {
 }
 
 /** fsync of the directory, so a rename survives a power loss. */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync();
