@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, writeSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { storageUnavailable } from './storage-unavailable.js';
@@ -14,6 +14,15 @@ export interface AppenderIo {
 
 const realIo: AppenderIo = {
   write: async (handle, data, position) => (await handle.write(data, 0, data.length, position)).bytesWritten,
+  datasync: (handle) => handle.datasync(),
+};
+
+/**
+ * Without `sync`, a write only copies the batch into the page cache (microseconds): done on the
+ * event loop, it costs a tenth of the CPU of a round trip through libuv's thread pool.
+ */
+const pageCacheIo: AppenderIo = {
+  write: (handle, data, position) => Promise.resolve(writeSync(handle.fd, data, 0, data.length, position)),
   datasync: (handle) => handle.datasync(),
 };
 
@@ -93,7 +102,7 @@ export class DatafileAppender {
     size: number,
   ) {
     this.#offset = size;
-    this.#io = options.io ?? realIo;
+    this.#io = options.io ?? (options.sync ? realIo : pageCacheIo);
   }
 
   static async open(filename: string, mode: number, options: AppenderOptions): Promise<DatafileAppender> {
@@ -175,6 +184,8 @@ export class DatafileAppender {
       while (written < data.length) {
         written += await this.#io.write(this.handle, data.subarray(written), this.#offset + written);
       }
+      // (O_DSYNC, one call through the thread pool instead of two, measured slower here on ext4:
+      // 0.5-1.2 ms per write against 0.2-1.0 ms for pwrite + fdatasync, the same CPU.)
       if (this.options.sync) await this.#io.datasync(this.handle);
     } catch (error) {
       // Cut the file back so no part of the refused batch stays (a restart must not read it).

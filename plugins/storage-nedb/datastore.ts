@@ -72,6 +72,8 @@ export interface FileOptions {
   onLoadProgress?: (bytesRead: number) => void;
   /** Sees every line of the datafile as it is read, in file order (lines nedb skips included). */
   onLoadLine?: (doc: Doc) => void;
+  /** The rows never hold a Date: lines are plain JSON.stringify, without nedb's date replacer (a call per key). */
+  noDates?: boolean;
 }
 
 /**
@@ -113,7 +115,8 @@ function serialize(doc: Doc): string {
  * operation's lines, so a refused batch can be undone. The batch of an operation is found again
  * through the options (or document) object the caller handed in, which nedb passes down unchanged.
  */
-function routeWrites(collection: Collection, appender: DatafileAppender | null): void {
+function routeWrites(collection: Collection, appender: DatafileAppender | null, noDates = false): void {
+  const toLine = noDates ? (doc: Doc) => JSON.stringify(doc) : serialize;
   const db = original(collection);
   let depth = 0;
   let removing = 0;
@@ -186,7 +189,7 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null):
     let lines = '';
     for (const doc of docs) {
       const mark = doc.$$deleted === true ? marks.get(doc._id) : undefined;
-      lines += `${serialize(mark ? { ...doc, ...mark } : doc)}\n`; // no afterSerialization hook is configured
+      lines += `${toLine(mark ? { ...doc, ...mark } : doc)}\n`; // no afterSerialization hook is configured
     }
     const undo = journal ?? [];
     if (journal) journal = [];
@@ -254,7 +257,7 @@ export async function openCollection(filename: string | null, options: FileOptio
     persistence.persistCachedDatabaseAsync = compact;
   }
   const appender = await DatafileAppender.open(filename, persistence.modes.fileMode, { sync: options.sync, io: options.io });
-  routeWrites(collection, appender);
+  routeWrites(collection, appender, options.noDates);
   return collection;
 }
 

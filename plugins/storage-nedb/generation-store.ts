@@ -19,7 +19,25 @@ export const toDoc = ({ id, graph, ...rest }: Generation): GenerationDoc =>
 
 function fromDoc(doc: GenerationDoc): Generation {
   const { _id, graph, ...rest } = doc;
-  return { id: _id, ...rest, graph: graph === undefined ? {} : (JSON.parse(graph) as Graph) };
+  const gen: Generation = { id: _id, ...rest, graph: {} };
+  if (graph !== undefined) lazyGraph(gen, graph);
+  return gen;
+}
+
+/**
+ * The graph of a returned generation is parsed when first read, not when the row is read: most
+ * callers (update's, on every state change and progress tick; history pages) never look at it, and
+ * it is most of a row. Still an own, enumerable `graph` (spread, JSON and deep-equal see it), a fresh
+ * parse per returned object, and assignable.
+ */
+function lazyGraph(gen: Generation, text: string): void {
+  let parsed: Graph | undefined;
+  Object.defineProperty(gen, 'graph', {
+    enumerable: true,
+    configurable: true,
+    get: () => (parsed ??= JSON.parse(text) as Graph),
+    set: (value: Graph) => void (parsed = value),
+  });
 }
 
 type Patch = Partial<Omit<Generation, 'id'>>;

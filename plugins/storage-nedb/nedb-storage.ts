@@ -231,7 +231,9 @@ async function openOne(name: CollectionName, options: OpenStorageOptions, onLoad
     );
   };
   try {
-    const collection = await openCollection(file, { sync: options.sync ?? true, io: options.io, onLoadProgress, onLoadLine });
+    // Generation rows hold strings, numbers and plain objects only (generation-store.ts's toDoc).
+    const noDates = name === 'generations';
+    const collection = await openCollection(file, { sync: options.sync ?? true, io: options.io, onLoadProgress, onLoadLine, noDates });
     const ms = Date.now() - started;
     if (ms >= every) options.log.info({ file, bytes: size, ms }, `loaded ${name} (${mib(size)} MiB) in ${(ms / 1000).toFixed(1)} s`);
     return collection;
