@@ -9,7 +9,7 @@ const quietLog = { warn: () => undefined, info: () => undefined };
 const BIG_GRAPH = { '1': { class_type: 'CLIPTextEncode', inputs: { text: 'y'.repeat(6000) } } };
 const makeGeneration = numberedGenerations({ start: '2026-04-01T00:00:00.000Z', idPrefix: 'gen_pc', defaults: { state: 'queued', graph: BIG_GRAPH } });
 
-/** syncWrites: false writes each batch into the page cache on the event loop (no thread-pool round trip). */
+/** syncWrites: false: each batch is written into the page cache on the event loop, and not fdatasynced. */
 describe('storage-nedb without fdatasync (syncWrites: false)', function () {
   this.timeout(20_000);
   let disk: SmallDisk;
