@@ -199,7 +199,7 @@ const SCENARIOS: Scenario[] = [
     note:
       'Store level (NedbGenerationStore.page, 300 timed pages after 20 of warm-up), not over HTTP; cold open = a fresh process opening the 100k store. ' +
       "Write path: one generation's life as the generations service writes it (insert queued, running, one progress, completed: 4 writes, each one line of the generations datafile), 400 lives, one at a time (c=1) or 8 at once (c=8); \"fsync\" = syncWrites on (the default), each batch fdatasynced before its writes resolve. " +
-      'Baseline column of the write-path rows (only with BENCH_P5_COMPARE=<checkout>): that checkout\'s storage-nedb measured in the same run, right before or after this tree\'s (alternating).',
+      'Baseline column of the write-path rows (only with `BENCH_P5_COMPARE=<checkout>`): that checkout\'s storage-nedb measured in the same run, right before or after this tree\'s (alternating).',
     rows: (m) => [
       ...(['at10k', 'at100k'] as const).flatMap((at) => [
         { metric: `${at.slice(2)} newest page p50 / p95`, bridge: `${fmt(m[`${at}.newestPage.p50`], 3)} / ${fmt(m[`${at}.newestPage.p95`], 3)} ms`, baseline: '', target: at === 'at100k' ? 'p95 ≤ 10 ms' : '', met: at === 'at100k' ? m[`${at}.newestPage.p95`]! <= 10 : undefined },
