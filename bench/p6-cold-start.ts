@@ -6,7 +6,7 @@
  * default register deadline. A third data dir holds
  * the same 100k rows as written before final rows dropped their graph ("legacy rows"), which is
  * what an upgraded deployment opens first. The datafiles are written directly, line by line, in the
- * store's own format (generation-store's toDoc, one JSON line per row, plus the counters row), which
+ * store's own format (generation-store's toDoc, one JSON line per row; legacy: plus the counters datafile), which
  * takes a second instead of a minute of inserts. Median of 3 starts each.
  * Run alone: `npx tsx bench/p6-cold-start.ts`; the last line printed is the JSON result.
  */
@@ -26,7 +26,7 @@ import { medianOf3, round } from './lib/stats.js';
 const ROWS = 100_000;
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
-/** Writes `rows` generations (and the counters row) as storage-nedb would have left them after a compaction. */
+/** Writes `rows` generations as storage-nedb would have left them after a compaction (legacy: with the counters datafile of that time). */
 async function fillDataDir(dataDir: string, rows: number, legacyGraphs: boolean): Promise<number> {
   await mkdir(join(dataDir, 'db'), { recursive: true });
   const out = createWriteStream(datafilePath(dataDir, 'generations'));
@@ -44,9 +44,13 @@ async function fillDataDir(dataDir: string, rows: number, legacyGraphs: boolean)
   }
   out.end(chunk);
   await finished(out);
-  const counters = createWriteStream(datafilePath(dataDir, 'counters'));
-  counters.end(`${JSON.stringify({ _id: 'generations', total: rows, byState })}\n`);
-  await finished(counters);
+  if (legacyGraphs) {
+    // Versions that kept the graph of final rows also kept the counters in a datafile of their own
+    // (the first start moves them into the generations datafile; later starts read the new layout).
+    const counters = createWriteStream(datafilePath(dataDir, 'counters'));
+    counters.end(`${JSON.stringify({ _id: 'generations', total: rows, byState })}\n`);
+    await finished(counters);
+  }
   return (await stat(datafilePath(dataDir, 'generations'))).size;
 }
 

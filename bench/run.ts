@@ -212,7 +212,8 @@ const SCENARIOS: Scenario[] = [
     repeats: 3,
     note:
       'Store level (NedbGenerationStore.page, 300 timed pages after 20 of warm-up), not over HTTP; cold open = a fresh process opening the 100k store. ' +
-      "Write path: one generation's life as the generations service writes it (insert queued, running, one progress, completed: 4 writes, each to the row and the counters), 400 lives, one at a time (c=1) or 8 at once (c=8); \"fsync\" = syncWrites on (the default), each batch fdatasynced before its writes resolve.",
+      "Write path: one generation's life as the generations service writes it (insert queued, running, one progress, completed: 4 writes, each one line of the generations datafile), 400 lives, one at a time (c=1) or 8 at once (c=8); \"fsync\" = syncWrites on (the default), each batch fdatasynced before its writes resolve. " +
+      'Baseline column of the write-path rows (only with `BENCH_P5_COMPARE=<checkout>`): that checkout\'s storage-nedb measured in the same run, right before or after this tree\'s (alternating).',
     rows: (m) => [
       ...(['at10k', 'at100k'] as const).flatMap((at) => [
         { metric: `${at.slice(2)} newest page p50 / p95`, bridge: `${fmt(m[`${at}.newestPage.p50`], 3)} / ${fmt(m[`${at}.newestPage.p95`], 3)} ms`, baseline: '', target: at === 'at100k' ? 'p95 ≤ 10 ms' : '', met: at === 'at100k' ? m[`${at}.newestPage.p95`]! <= 10 : undefined },
@@ -225,13 +226,19 @@ const SCENARIOS: Scenario[] = [
         {
           metric: `write path c=1, ${mode === 'sync' ? 'fsync' : 'no fsync'}: ms per life / insert p50 / CPU per life`,
           bridge: `${fmt(m[`writes.${mode}_c1_ms_per_life`], 2)} / ${fmt(m[`writes.${mode}_c1_insert_p50_ms`], 2)} / ${fmt(m[`writes.${mode}_c1_cpu_ms_per_life`], 2)} ms`,
-          baseline: '',
+          baseline:
+            m[`writes.compare_${mode}_c1_ms_per_life`] === undefined
+              ? ''
+              : `${fmt(m[`writes.compare_${mode}_c1_ms_per_life`], 2)} / ${fmt(m[`writes.compare_${mode}_c1_insert_p50_ms`], 2)} / ${fmt(m[`writes.compare_${mode}_c1_cpu_ms_per_life`], 2)} ms`,
           target: '',
         },
         {
           metric: `write path c=8, ${mode === 'sync' ? 'fsync' : 'no fsync'}: lives/s / insert p50 / CPU per life`,
           bridge: `${n(m[`writes.${mode}_c8_lives_per_s`])} / ${fmt(m[`writes.${mode}_c8_insert_p50_ms`], 2)} ms / ${fmt(m[`writes.${mode}_c8_cpu_ms_per_life`], 2)} ms`,
-          baseline: '',
+          baseline:
+            m[`writes.compare_${mode}_c8_lives_per_s`] === undefined
+              ? ''
+              : `${n(m[`writes.compare_${mode}_c8_lives_per_s`])} / ${fmt(m[`writes.compare_${mode}_c8_insert_p50_ms`], 2)} ms / ${fmt(m[`writes.compare_${mode}_c8_cpu_ms_per_life`], 2)} ms`,
           target: '',
         },
       ]),

@@ -5,11 +5,13 @@
  * (c=1) and eight lives at once (c=8), with the datafiles fsynced per batch (the default) and not.
  * Reports ms per life, the insert's own latency (p50/p99), CPU per life, and lives/s at c=8.
  * Last line of output: the results as JSON.   npx tsx bench/storage-writes.ts
+ * BENCH_P5_COMPARE=<checkout> measures that checkout's storage-nedb too, in the same run, each
+ * measurement right after this tree's (keys prefixed `compare_`): before/after on one loaded machine.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { generationRecord } from '../test/helpers/generation.js';
 import { GRAPH } from './history.js';
@@ -17,9 +19,20 @@ import { percentile, round } from './lib/stats.js';
 
 const LIVES = 400;
 const silentLog = { warn: () => undefined, info: () => undefined };
+const COMPARE = process.env.BENCH_P5_COMPARE;
+
+/** The part of NedbStorage a life uses (this tree's, or the compared checkout's). */
+type Store = Pick<NedbStorage, 'generations' | 'close'>;
+type OpenStore = (options: { dataDir: string; inMemory: false; log: typeof silentLog; sync: boolean }) => Promise<Store>;
+
+async function opener(checkout: string | undefined): Promise<OpenStore> {
+  if (checkout === undefined) return (options) => NedbStorage.open(options);
+  const module = (await import(pathToFileURL(join(checkout, 'plugins/storage-nedb/nedb-storage.ts')).href)) as { NedbStorage: { open: OpenStore } };
+  return (options) => module.NedbStorage.open(options);
+}
 
 let seq = 0;
-async function life(storage: NedbStorage, insertMs: number[]): Promise<void> {
+async function life(storage: Store, insertMs: number[]): Promise<void> {
   const n = ++seq;
   const createdAt = new Date(Date.UTC(2026, 0, 1) + n).toISOString();
   const id = `gen_w${n.toString(36)}`;
@@ -36,9 +49,9 @@ async function life(storage: NedbStorage, insertMs: number[]): Promise<void> {
   });
 }
 
-async function measure(sync: boolean, concurrency: number): Promise<Record<string, number>> {
+async function measure(open: OpenStore, sync: boolean, concurrency: number): Promise<Record<string, number>> {
   const dataDir = await mkdtemp(join(tmpdir(), 'bench-writes-'));
-  const storage = await NedbStorage.open({ dataDir, inMemory: false, log: silentLog, sync });
+  const storage = await open({ dataDir, inMemory: false, log: silentLog, sync });
   try {
     const warm: number[] = [];
     for (let i = 0; i < 20; i++) await life(storage, warm);
@@ -66,12 +79,20 @@ async function measure(sync: boolean, concurrency: number): Promise<Record<strin
   }
 }
 
+let runs = 0;
+
 export async function run(): Promise<Record<string, number>> {
+  const sides: [string, OpenStore][] = [['', await opener(undefined)]];
+  if (COMPARE) sides.push(['compare_', await opener(COMPARE)]);
+  // The side that goes first alternates between runs (the first measurement of a pair can differ).
+  if (runs++ % 2 === 1) sides.reverse();
   const result: Record<string, number> = {};
   for (const sync of [true, false]) {
     for (const concurrency of [1, 8]) {
-      const values = await measure(sync, concurrency);
-      for (const [key, value] of Object.entries(values)) result[`${sync ? 'sync' : 'nosync'}_c${concurrency}_${key}`] = value;
+      for (const [prefix, open] of sides) {
+        const values = await measure(open, sync, concurrency);
+        for (const [key, value] of Object.entries(values)) result[`${prefix}${sync ? 'sync' : 'nosync'}_c${concurrency}_${key}`] = value;
+      }
     }
   }
   return result;

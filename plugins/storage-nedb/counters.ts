@@ -1,83 +1,75 @@
 import { GENERATION_STATES, type GenerationState } from '../../contracts/generation.js';
-import type { GenerationCounts } from '../../contracts/storage.js';
-import type { Collection } from './datastore.js';
 
-const DOC_ID = 'generations';
+/** The key of the line that carries the pruned counts in the generations datafile (no `_id`: nedb skips it). */
+export const PRUNED_KEY = '$$pruned';
 
-interface CountersDoc {
-  _id: string;
-  total: number;
-  byState: Partial<Record<GenerationState, number>>;
-}
+export type StateCounts = Record<GenerationState, number>;
 
-const zero = (): Record<GenerationState, number> =>
-  Object.fromEntries(GENERATION_STATES.map((s) => [s, 0])) as Record<GenerationState, number>;
+export const zeroCounts = (): StateCounts => Object.fromEntries(GENERATION_STATES.map((s) => [s, 0])) as StateCounts;
+
+const isState = (value: unknown): value is GenerationState => typeof value === 'string' && (GENERATION_STATES as readonly string[]).includes(value);
 
 /**
- * Durable generation counters: total ever recorded and per state. They change on insert and on
- * every state change, never on prune, so retention does not lower /generation-count. The memory
- * copy is the truth; each change writes the whole snapshot, and nedb applies writes in call order,
- * so the last write on disk always carries the latest numbers.
+ * The generations retention deleted, by the state they ended in. /generation-count counts every
+ * generation ever recorded, so it is the rows held (counted from the in-memory index) plus these.
+ *
+ * Nothing is written for them on an insert or a state change: the row's own line is the count, so a
+ * generation costs one line and one fdatasync per state change, and no crash can leave a row and
+ * its count apart. On disk, in the generations datafile itself:
+ *  - a pruned row's delete line carries the state it ended in (`{"$$deleted":true,"_id":…,"state":"completed"}`);
+ *  - a `{"$$pruned":{…}}` line holds the counts of every prune before it (written by a compaction,
+ *    which drops the delete lines, and once by the upgrade from the separate counters datafile).
+ * Loading reads them in file order: a `$$pruned` line sets the counts, each marked delete line after
+ * it adds one. Every prefix of the file (a crash cuts at a line) is a consistent count.
  */
-export class GenerationCounters {
-  #total = 0;
-  #byState = zero();
+export class PrunedCounts {
+  #byState = zeroCounts();
+  /** A `$$pruned` line was read (the datafile is of this layout: an old counters datafile is stale). */
+  #sawLine = false;
 
-  private constructor(private readonly collection: Collection) {}
-
-  /** Loads the counters; a store without them (new, or older data) starts from its rows. */
-  static async open(collection: Collection, rows: Iterable<{ state: GenerationState }>): Promise<GenerationCounters> {
-    const counters = new GenerationCounters(collection);
-    const doc = (await collection.findOne({ _id: DOC_ID })) as CountersDoc | null;
-    if (doc) {
-      counters.#total = doc.total;
-      for (const state of GENERATION_STATES) counters.#byState[state] = doc.byState[state] ?? 0;
-      return counters;
-    }
-    for (const row of rows) {
-      counters.#total++;
-      counters.#byState[row.state]++;
-    }
-    await counters.#persist();
-    return counters;
+  get sawLine(): boolean {
+    return this.#sawLine;
   }
 
-  snapshot(): GenerationCounts {
-    return { total: this.#total, byState: { ...this.#byState } };
+  /** Reads one line of the generations datafile at load (in file order). */
+  observe(doc: Record<string, unknown>): void {
+    const line = doc[PRUNED_KEY];
+    if (line !== undefined && line !== null && typeof line === 'object') {
+      this.#sawLine = true;
+      this.#byState = zeroCounts();
+      for (const state of GENERATION_STATES) {
+        const n = (line as Record<string, unknown>)[state];
+        if (typeof n === 'number' && Number.isFinite(n) && n > 0) this.#byState[state] = n;
+      }
+    } else if (doc.$$deleted === true && isState(doc.state)) {
+      this.#byState[doc.state]++;
+    }
   }
 
-  recorded(state: GenerationState): Promise<void> {
-    this.#total++;
+  add(state: GenerationState): void {
     this.#byState[state]++;
-    return this.#persist();
   }
 
-  moved(from: GenerationState, to: GenerationState): Promise<void> {
-    if (from === to) return Promise.resolve();
-    this.#byState[from]--;
-    this.#byState[to]++;
-    return this.#persist();
+  remove(state: GenerationState): void {
+    this.#byState[state]--;
   }
 
-  /**
-   * Takes back a `recorded` or `moved` whose row was refused by the disk. The snapshot is written
-   * again when it can be: if that write fails too, the file keeps the refused change until the next
-   * successful counters write (the counters are totals, never a reason to run anything).
-   */
-  revert(change: { recorded: GenerationState } | { from: GenerationState; to: GenerationState }): void {
-    if ('recorded' in change) {
-      this.#total--;
-      this.#byState[change.recorded]--;
-    } else {
-      if (change.from === change.to) return;
-      this.#byState[change.to]--;
-      this.#byState[change.from]++;
-    }
-    this.#persist().catch(() => undefined);
+  /** Replaces the counts (the upgrade from a counters datafile). */
+  set(byState: StateCounts): void {
+    this.#byState = { ...byState };
   }
 
-  async #persist(): Promise<void> {
-    const doc: CountersDoc = { _id: DOC_ID, total: this.#total, byState: { ...this.#byState } };
-    await this.collection.update({ _id: DOC_ID }, doc, { upsert: true });
+  get(state: GenerationState): number {
+    return this.#byState[state];
+  }
+
+  /** The `$$pruned` line (ending in "\n") holding the counts now. */
+  line(): string {
+    return `${JSON.stringify({ [PRUNED_KEY]: this.#byState })}\n`;
+  }
+
+  /** The line a compaction writes: none while nothing was pruned (no line reads as zero). */
+  compactedLine(): string {
+    return GENERATION_STATES.some((state) => this.#byState[state] !== 0) ? this.line() : '';
   }
 }

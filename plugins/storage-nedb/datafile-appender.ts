@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, writeSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { storageUnavailable } from './storage-unavailable.js';
@@ -12,8 +12,14 @@ export interface AppenderIo {
   datasync(handle: FileHandle): Promise<void>;
 }
 
+/**
+ * The write copies the batch into the page cache (microseconds, and a few KiB at most per batch),
+ * done on the event loop: through libuv's thread pool it cost about ten times the CPU (22-37 µs
+ * against 2.5-3.5 µs per pwrite of 1.5 KB here) and a wake-up of the loop. The fdatasync, which
+ * waits for the disk, stays in the thread pool.
+ */
 const realIo: AppenderIo = {
-  write: async (handle, data, position) => (await handle.write(data, 0, data.length, position)).bytesWritten,
+  write: (handle, data, position) => Promise.resolve(writeSync(handle.fd, data, 0, data.length, position)),
   datasync: (handle) => handle.datasync(),
 };
 
@@ -175,6 +181,8 @@ export class DatafileAppender {
       while (written < data.length) {
         written += await this.#io.write(this.handle, data.subarray(written), this.#offset + written);
       }
+      // (O_DSYNC — the write synced by the kernel, one call instead of two — measured slower on
+      // this ext4: 0.5-1.2 ms per write against 0.2-1.0 ms for a write and an fdatasync.)
       if (this.options.sync) await this.#io.datasync(this.handle);
     } catch (error) {
       // Cut the file back so no part of the refused batch stays (a restart must not read it).
@@ -259,7 +267,7 @@ export class DatafileAppender {
 }
 
 /** fsync of the directory, so a rename survives a power loss. */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync();

@@ -20,12 +20,13 @@ function reviveDates(key: string, value: unknown): unknown {
  * row, the indexes declared, and the same refusal when more than `corruptAlertThreshold` of the
  * lines do not parse — without its cost: nedb parses every line with a reviver and chains one
  * promise per line, most of a 100k-row load. Here a line is parsed with the reviver only when it
- * holds a date.
+ * holds a date. `onLine` sees every parsed line in file order (lines nedb skips included).
  */
 export async function readDatafile(
   stream: Readable,
   corruptAlertThreshold: number,
   onProgress?: (bytesRead: number) => void,
+  onLine?: (doc: Record<string, unknown>) => void,
 ): Promise<LoadedDatafile> {
   const rows = new Map<string, Row>();
   const indexes: Record<string, unknown> = {};
@@ -47,6 +48,7 @@ export async function readDatafile(
       return;
     }
     if (typeof doc !== 'object') return;
+    onLine?.(doc);
     if (doc._id) {
       const id = doc._id as string;
       if (doc.$$deleted === true) rows.delete(id);

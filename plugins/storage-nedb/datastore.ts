@@ -70,9 +70,26 @@ export interface FileOptions {
   io?: AppenderIo;
   /** Called while the datafile is read, with the bytes read so far. */
   onLoadProgress?: (bytesRead: number) => void;
+  /** Sees every line of the datafile as it is read, in file order (lines nedb skips included). */
+  onLoadLine?: (doc: Doc) => void;
+  /** The rows never hold a Date: lines are plain JSON.stringify, without nedb's date replacer (a call per key). */
+  noDates?: boolean;
 }
 
+/**
+ * Told of each row a remove takes out of memory, in the same synchronous step (so a compaction's
+ * snapshot never sees one without the other). Returns fields added to the row's delete line and
+ * how to take the observer's change back if that line is refused.
+ */
+export type RemovalObserver = (removed: Doc) => { mark: Doc; undo: Undo };
+
 const appenders = new WeakMap<Collection, DatafileAppender>();
+const removalObservers = new WeakMap<Collection, RemovalObserver>();
+
+/** Sets the collection's removal observer (one per collection). */
+export function observeRemovals(collection: Collection, observer: RemovalObserver): void {
+  removalObservers.set(collection, observer);
+}
 
 /** The current row with this _id in memory (no copy: do not mutate). */
 export function rawDoc(collection: Collection, id: string): Doc | undefined {
@@ -98,12 +115,16 @@ function serialize(doc: Doc): string {
  * operation's lines, so a refused batch can be undone. The batch of an operation is found again
  * through the options (or document) object the caller handed in, which nedb passes down unchanged.
  */
-function routeWrites(collection: Collection, appender: DatafileAppender): void {
+function routeWrites(collection: Collection, appender: DatafileAppender | null, noDates = false): void {
+  const toLine = noDates ? (doc: Doc) => JSON.stringify(doc) : serialize;
   const db = original(collection);
   let depth = 0;
+  let removing = 0;
   let journal: Undo[] | null = null;
   let written: Promise<void> | undefined;
   const batches = new WeakMap<object, Promise<void>>();
+  /** Fields the removal observer adds to the delete lines of the operation running now. */
+  const marks = new Map<unknown, Doc>();
 
   const add = db._addToIndexes.bind(db);
   const remove = db._removeFromIndexes.bind(db);
@@ -115,6 +136,12 @@ function routeWrites(collection: Collection, appender: DatafileAppender): void {
   db._removeFromIndexes = (doc) => {
     remove(doc);
     journal?.push(() => add(doc));
+    const observer = removing > 0 ? removalObservers.get(collection) : undefined;
+    if (observer) {
+      const { mark, undo } = observer(doc);
+      marks.set(doc._id, mark);
+      journal?.push(undo);
+    }
   };
   db._updateIndexes = (oldDoc, newDoc) => {
     update(oldDoc, newDoc);
@@ -139,6 +166,7 @@ function routeWrites(collection: Collection, appender: DatafileAppender): void {
         written = undefined;
       }
       depth++;
+      if (name === '_removeAsync') removing++;
       try {
         const result = await run(...args);
         const key = args[keyAt];
@@ -146,6 +174,7 @@ function routeWrites(collection: Collection, appender: DatafileAppender): void {
         return result;
       } finally {
         depth--;
+        if (name === '_removeAsync' && --removing === 0) marks.clear();
         // A throwing operation changed nothing (nedb rolls its own memory change back): drop its journal.
         if (outermost) journal = null;
       }
@@ -153,8 +182,15 @@ function routeWrites(collection: Collection, appender: DatafileAppender): void {
   }
 
   db.persistence.persistNewStateAsync = (docs) => {
+    if (appender === null) {
+      if (journal) journal = [];
+      return Promise.resolve();
+    }
     let lines = '';
-    for (const doc of docs) lines += `${serialize(doc)}\n`; // no afterSerialization hook is configured
+    for (const doc of docs) {
+      const mark = doc.$$deleted === true ? marks.get(doc._id) : undefined;
+      lines += `${toLine(mark ? { ...doc, ...mark } : doc)}\n`; // no afterSerialization hook is configured
+    }
     const undo = journal ?? [];
     if (journal) journal = [];
     const batch = appender.push(lines, undo, docs.length);
@@ -197,7 +233,7 @@ function routeWrites(collection: Collection, appender: DatafileAppender): void {
       await waitFor(key);
     }
   };
-  appenders.set(collection, appender);
+  if (appender) appenders.set(collection, appender);
 }
 
 /** Opens one collection: in memory, or backed by `filename` (loaded now, so load errors surface at start). */
@@ -205,13 +241,14 @@ export async function openCollection(filename: string | null, options: FileOptio
   const collection = filename === null ? Datastore.create({ inMemoryOnly: true }) : Datastore.create({ filename });
   if (filename === null) {
     await collection.load();
+    routeWrites(collection, null);
     return collection;
   }
   // nedb rewrites the whole datafile at every load (a compaction: serialize every row, write, fsync,
   // rename): over a second for 100k rows, before the bridge can listen. The file it read is already a
   // valid log, so the load skips it; compaction runs later, when the file has grown enough to need it.
   const persistence = internals(collection).persistence;
-  persistence.treatRawStreamAsync = (stream) => readDatafile(stream, persistence.corruptAlertThreshold, options.onLoadProgress);
+  persistence.treatRawStreamAsync = (stream) => readDatafile(stream, persistence.corruptAlertThreshold, options.onLoadProgress, options.onLoadLine);
   const compact = persistence.persistCachedDatabaseAsync;
   persistence.persistCachedDatabaseAsync = () => Promise.resolve();
   try {
@@ -220,7 +257,7 @@ export async function openCollection(filename: string | null, options: FileOptio
     persistence.persistCachedDatabaseAsync = compact;
   }
   const appender = await DatafileAppender.open(filename, persistence.modes.fileMode, { sync: options.sync, io: options.io });
-  routeWrites(collection, appender);
+  routeWrites(collection, appender, options.noDates);
   return collection;
 }
 
@@ -233,7 +270,7 @@ export const appenderOf = (collection: Collection): DatafileAppender | undefined
  * and without losing the open handle. The rows are taken from memory at one instant; nedb replaces
  * a row's object on every change, never mutates it, so the snapshot stays as it was taken.
  */
-export async function compactCollection(collection: Collection): Promise<boolean> {
+export async function compactCollection(collection: Collection, trailer?: () => string): Promise<boolean> {
   const appender = appenders.get(collection);
   if (!appender) return false;
   const db = internals(collection);
@@ -242,11 +279,22 @@ export async function compactCollection(collection: Collection): Promise<boolean
     const indexLines = Object.entries(db.indexes)
       .filter(([fieldName]) => fieldName !== '_id') // nedb keeps _id itself; the others are declared in the file
       .map(([, index]) => `${serialize({ $$indexCreated: { fieldName: index.fieldName, unique: index.unique, sparse: index.sparse } })}\n`);
+    // Taken at the same instant as the rows: what the owner keeps beside them (pruned counts).
+    const extra = trailer?.() ?? '';
     return (function* () {
       for (const row of rows) yield `${serialize(row)}\n`;
       yield* indexLines;
+      if (extra !== '') yield extra;
     })();
   });
+}
+
+/**
+ * Appends `line` (ending in "\n") to the datafile, for what the owner keeps beside nedb's rows;
+ * resolves once it is written (on disk with sync). Nothing in memory: nothing to undo. In memory: no-op.
+ */
+export function appendLine(collection: Collection, line: string): Promise<void> {
+  return appenders.get(collection)?.push(line, [], 1) ?? Promise.resolve();
 }
 
 /**

@@ -121,6 +121,11 @@ export class GenerationIndex {
     return this.#lists[filter].get(key)?.newest();
   }
 
+  /** How many generations are in `state`. */
+  countInState(state: GenerationState): number {
+    return this.#lists.state.get(state)?.size ?? 0;
+  }
+
   /** Every generation in `state`, newest first. */
   inState(state: GenerationState): GenerationSummary[] {
     return [...(this.#lists.state.get(state)?.newestFirst() ?? [])];

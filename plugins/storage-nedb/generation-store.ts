@@ -1,8 +1,8 @@
-import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
+import { FINAL_STATES, GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
 import type { Graph } from '../../contracts/graph.js';
 import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
-import type { GenerationCounters } from './counters.js';
-import { internals, rawDoc, type Collection } from './datastore.js';
+import { zeroCounts, type PrunedCounts, type StateCounts } from './counters.js';
+import { appendLine, internals, observeRemovals, rawDoc, type Collection } from './datastore.js';
 import { GenerationIndex, summarize, type GenerationSummary } from './generation-index.js';
 
 /**
@@ -19,7 +19,25 @@ export const toDoc = ({ id, graph, ...rest }: Generation): GenerationDoc =>
 
 function fromDoc(doc: GenerationDoc): Generation {
   const { _id, graph, ...rest } = doc;
-  return { id: _id, ...rest, graph: graph === undefined ? {} : (JSON.parse(graph) as Graph) };
+  const gen: Generation = { id: _id, ...rest, graph: {} };
+  if (graph !== undefined) lazyGraph(gen, graph);
+  return gen;
+}
+
+/**
+ * The graph of a returned generation is parsed when first read, not when the row is read: most
+ * callers (update's, on every state change and progress tick; history pages) never look at it, and
+ * it is most of a row. Still an own, enumerable `graph` (spread, JSON and deep-equal see it), a fresh
+ * parse per returned object, and assignable.
+ */
+function lazyGraph(gen: Generation, text: string): void {
+  let parsed: Graph | undefined;
+  Object.defineProperty(gen, 'graph', {
+    enumerable: true,
+    configurable: true,
+    get: () => (parsed ??= JSON.parse(text) as Graph),
+    set: (value: Graph) => void (parsed = value),
+  });
 }
 
 type Patch = Partial<Omit<Generation, 'id'>>;
@@ -45,11 +63,27 @@ export class NedbGenerationStore implements GenerationStore {
 
   private constructor(
     private readonly collection: Collection,
-    private readonly counters: GenerationCounters,
+    private readonly pruned: PrunedCounts,
     private readonly index: GenerationIndex,
-  ) {}
+  ) {
+    // A pruned row leaves the index and joins the pruned counts in the step nedb drops it from
+    // memory, and its delete line carries its state: counts() never sees it twice or not at all.
+    observeRemovals(collection, (doc) => {
+      const state = doc.state as GenerationState;
+      const summary = this.index.remove(doc._id as string);
+      this.pruned.add(state);
+      return {
+        mark: { state },
+        undo: () => {
+          this.pruned.remove(state);
+          if (summary) this.index.add(summary);
+        },
+      };
+    });
+  }
 
-  static async open(collection: Collection, openCounters: (rows: GenerationSummary[]) => Promise<GenerationCounters>): Promise<NedbGenerationStore> {
+  /** `pruned`: the counts read from the datafile's lines as it loaded (counters.ts). */
+  static async open(collection: Collection, pruned: PrunedCounts): Promise<NedbGenerationStore> {
     // Lookups by clientId and promptId go through GenerationIndex; nedb's own indexes on them (created
     // by earlier versions) only cost memory, load time and a re-index on every update.
     for (const field of ['promptId', 'clientId']) {
@@ -67,7 +101,25 @@ export class NedbGenerationStore implements GenerationStore {
       });
     const index = new GenerationIndex();
     index.load(summaries);
-    return new NedbGenerationStore(collection, await openCounters(summaries), index);
+    return new NedbGenerationStore(collection, pruned, index);
+  }
+
+  /**
+   * The upgrade from the separate counters datafile (written by earlier versions): what it counted
+   * beyond the rows held is what retention deleted. Written as one `$$pruned` line (on disk before
+   * this resolves), after which that datafile is no longer read. A counters file a crash left behind
+   * the rows (it was written apart from them) only ever counts fewer: never below the rows held.
+   */
+  async adoptCounters(counted: Partial<StateCounts>): Promise<void> {
+    const byState = zeroCounts();
+    for (const state of GENERATION_STATES) byState[state] = Math.max(0, (counted[state] ?? 0) - this.index.countInState(state));
+    this.pruned.set(byState);
+    await appendLine(this.collection, this.pruned.line());
+  }
+
+  /** The `$$pruned` line a compaction writes after the rows (taken at the same instant). */
+  prunedLine(): string {
+    return this.pruned.compactedLine();
   }
 
   get size(): number {
@@ -80,41 +132,27 @@ export class NedbGenerationStore implements GenerationStore {
 
   async insert(gen: Generation): Promise<void> {
     if (this.index.get(gen.id)) throw new Error(`generation ${gen.id} already exists`);
-    // The row and the counters live in two datafiles: write both at once rather than one after the other.
-    const inserted = this.collection.insert(toDoc(gen));
-    // The row on disk is what makes the generation exist: a counters write that fails alone does
-    // not undo it (the next counters write carries the totals kept in memory).
-    const counted = this.counters.recorded(gen.state).catch(() => undefined);
-    try {
-      await inserted;
-    } catch (error) {
-      // Refused (the row is not on disk and no longer in memory): it is not counted either.
-      await counted;
-      this.counters.revert({ recorded: gen.state });
-      throw error;
-    }
+    // The row's line is also its count (counts() reads the index): one line, one fdatasync. A
+    // refused insert is not in memory, not on disk, and so not counted.
+    await this.collection.insert(toDoc(gen));
     this.index.add(summarize(gen));
-    await counted;
   }
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
     const before = this.index.get(id);
     if (!before) return undefined;
     const modifier = toModifier(patch);
-    // Index and counters change synchronously, so concurrent updates each see the previous state.
+    // The index (and so the counts) changes synchronously, so concurrent updates each see the previous state.
     const after = summarize({ ...before, ...(modifier.$set as Partial<GenerationSummary>) });
     const refiled = FILED.some((key) => before[key] !== after[key]);
     if (refiled) this.index.replace(after);
-    const counted = this.counters.moved(before.state, after.state).catch(() => undefined);
     let doc: GenerationDoc | null;
     try {
       doc = (await this.collection.update({ _id: id }, modifier, { returnUpdatedDocs: true })) as GenerationDoc | null;
     } catch (error) {
-      await counted;
       this.#refile(id);
       throw error;
     }
-    await counted;
     const updated = doc ? fromDoc(doc) : undefined;
     // A listener that fails keeps its own retry (outbox-store.ts): the generation's row is written either way.
     if (updated && before.state !== after.state) await this.#onStateChange?.(updated).catch(() => undefined);
@@ -123,7 +161,7 @@ export class NedbGenerationStore implements GenerationStore {
 
   /**
    * After a refused update, files the generation again as its row now is in memory (the refused
-   * change, and any queued behind it, were undone there), moving the counters to match. Concurrent
+   * change, and any queued behind it, were undone there), and so the counts. Concurrent
    * refusals each end in the same place, whatever order they settle in.
    */
   #refile(id: string): void {
@@ -135,7 +173,6 @@ export class NedbGenerationStore implements GenerationStore {
     const truth = summarize({ id, createdAt, promptId, clientId, owner, workflow, state });
     if (!FILED.some((key) => filed[key] !== truth[key])) return;
     this.index.replace(truth);
-    this.counters.revert({ from: truth.state, to: filed.state });
   }
 
   async get(id: string): Promise<Generation | undefined> {
@@ -165,7 +202,13 @@ export class NedbGenerationStore implements GenerationStore {
   }
 
   counts(): Promise<GenerationCounts> {
-    return Promise.resolve(this.counters.snapshot());
+    const byState = zeroCounts();
+    let total = 0;
+    for (const state of GENERATION_STATES) {
+      byState[state] = this.index.countInState(state) + this.pruned.get(state);
+      total += byState[state];
+    }
+    return Promise.resolve({ total, byState });
   }
 
   async prune(rule: { before?: string; keep?: number }): Promise<Generation[]> {
@@ -182,8 +225,8 @@ export class NedbGenerationStore implements GenerationStore {
     }
     if (doomed.length === 0) return [];
     const deleted = await this.#fetch(doomed);
+    // The index and the pruned counts follow in the removal itself (the observer above).
     await this.collection.remove({ _id: { $in: doomed } }, { multi: true });
-    for (const id of doomed) this.index.remove(id);
     return deleted;
   }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Storage } from '../../contracts/storage.js';
 import { BootError } from '../../core/errors.js';
-import { GenerationCounters } from './counters.js';
+import { PrunedCounts } from './counters.js';
 import { DataDirLock } from './data-dir-lock.js';
 import type { AppenderIo } from './datafile-appender.js';
 import { repairDatafileTail } from './datafile-repair.js';
@@ -12,13 +12,16 @@ import { NedbClientBindingStore } from './client-binding-store.js';
 import { DeferredClientBindingStore, DeferredGenerationStore, DeferredIdempotencyStore, DeferredUploadStore } from './deferred-stores.js';
 import { NedbGenerationStore } from './generation-store.js';
 import { NedbIdempotencyStore } from './idempotency-store.js';
+import { upgradeCounters } from './legacy-counters.js';
 import { NedbKeyValueStore } from './kv-store.js';
 import { NedbLeaseStore } from './leases.js';
 import { DeferredOutboxStore, NedbOutboxStore } from './outbox-store.js';
 import { NedbUploadStore } from './upload-store.js';
 
-export const COLLECTIONS = ['generations', 'uploads', 'kv', 'counters', 'idempotency', 'bindings', 'outbox'] as const;
+export const COLLECTIONS = ['generations', 'uploads', 'kv', 'idempotency', 'bindings', 'outbox'] as const;
 type CollectionName = (typeof COLLECTIONS)[number];
+/** `counters`: the datafile earlier versions kept the generation counters in (read once, then deleted: legacy-counters.ts). */
+type DatafileName = CollectionName | 'counters';
 
 export interface OpenStorageOptions {
   /** Absolute data dir; the datafiles live in `<dataDir>/db/`. */
@@ -34,7 +37,7 @@ export interface OpenStorageOptions {
 }
 
 export const lockPath = (dataDir: string): string => join(dataDir, 'db', 'LOCK');
-export const datafilePath = (dataDir: string, name: CollectionName): string => join(dataDir, 'db', `${name}.db`);
+export const datafilePath = (dataDir: string, name: DatafileName): string => join(dataDir, 'db', `${name}.db`);
 
 /** A datafile is rewritten once what was appended since its last rewrite is as large as what it held then. */
 const COMPACT_MIN_GROWTH_BYTES = 1 << 20;
@@ -53,7 +56,7 @@ interface Loaded {
  * The nedb implementation of the Storage contract: one datafile per collection, or all in memory.
  *
  * Opening is two steps. `begin` takes the data dir lock and loads the small kv collection (plugins
- * read it while they register), then returns while generations, counters and uploads load in the
+ * read it while they register), then returns while generations and the other collections load in the
  * background: a million rows take many seconds, longer than any register deadline should be.
  * `loaded` resolves when they are in; until then isOpen() is false and calls to generations and
  * uploads wait for it. `open` does both steps.
@@ -124,10 +127,10 @@ export class NedbStorage implements Storage {
       throw error;
     }
     const loading = (async (): Promise<Loaded> => {
-      collections.counters = await openOne('counters', options);
-      collections.generations = await openOne('generations', options);
-      const counters = collections.counters;
-      const generations = await NedbGenerationStore.open(collections.generations, (rows) => GenerationCounters.open(counters, rows));
+      const pruned = new PrunedCounts();
+      collections.generations = await openOne('generations', options, (doc) => pruned.observe(doc));
+      const generations = await NedbGenerationStore.open(collections.generations, pruned);
+      if (!options.inMemory) await upgradeCounters(datafilePath(options.dataDir, 'counters'), generations, pruned, options.log);
       collections.uploads = await openOne('uploads', options);
       const uploads = await NedbUploadStore.open(collections.uploads);
       collections.idempotency = await openOne('idempotency', options);
@@ -168,7 +171,9 @@ export class NedbStorage implements Storage {
       const base = this.#baseSizes.get(name) ?? 0;
       const grown = appender.size - base;
       if (options.onlyIfGrown && (grown < COMPACT_MIN_GROWTH_BYTES || grown < base)) continue;
-      if (await compactCollection(collection)) {
+      // The generations datafile carries the pruned counts after its rows (counters.ts).
+      const trailer = name === 'generations' ? () => this.#loaded!.generations.prunedLine() : undefined;
+      if (await compactCollection(collection, trailer)) {
         this.#baseSizes.set(name, appender.size);
         done.push(name);
       }
@@ -205,7 +210,7 @@ async function sizeOf(file: string): Promise<number> {
   );
 }
 
-async function openOne(name: CollectionName, options: OpenStorageOptions): Promise<Collection> {
+async function openOne(name: CollectionName, options: OpenStorageOptions, onLoadLine?: (doc: Record<string, unknown>) => void): Promise<Collection> {
   if (options.inMemory) return openCollection(null);
   const file = datafilePath(options.dataDir, name);
   const repair = await repairDatafileTail(file);
@@ -226,7 +231,9 @@ async function openOne(name: CollectionName, options: OpenStorageOptions): Promi
     );
   };
   try {
-    const collection = await openCollection(file, { sync: options.sync ?? true, io: options.io, onLoadProgress });
+    // Generation rows hold strings, numbers and plain objects only (generation-store.ts's toDoc).
+    const noDates = name === 'generations';
+    const collection = await openCollection(file, { sync: options.sync ?? true, io: options.io, onLoadProgress, onLoadLine, noDates });
     const ms = Date.now() - started;
     if (ms >= every) options.log.info({ file, bytes: size, ms }, `loaded ${name} (${mib(size)} MiB) in ${(ms / 1000).toFixed(1)} s`);
     return collection;
