@@ -9,6 +9,7 @@ import type { Hooks } from '../hooks.js';
 import type { HttpRouteDefinition, JsonSchema, RecordedRoute, RouteDefinition, RouteResponse, UpgradeRequest, WebSocketRouteDefinition } from '../plugin.js';
 import { ANONYMOUS, hasScope, PUBLIC, type Principal } from './principal.js';
 import { pendingUpgrades } from './upgrade.js';
+import { parsePlainQuery } from '../../lib/plain-query.js';
 
 /** What both route kinds check first: the caller, its scope, the query. */
 type Admission = { scope: string; query: ValidateFunction | undefined; numericQuery: Map<string, 'integer' | 'number'> };
@@ -69,7 +70,7 @@ export class RouteTable {
 
   /** The query validated (coerced); after authentication, so a caller without the scope learns nothing about it. */
   #query = (admission: Admission, ctx: Context): Record<string, unknown> =>
-    admission.query ? (validated(admission.query, plainNumbers({ ...ctx.query }, admission.numericQuery), 'query parameter') as Record<string, unknown>) : {};
+    admission.query ? (validated(admission.query, plainNumbers({ ...(parsePlainQuery(ctx.querystring) ?? ctx.query) }, admission.numericQuery), 'query parameter') as Record<string, unknown>) : {};
 
   #addHttp(plugin: string, definition: HttpRouteDefinition, admission: Admission): void {
     const { handler, ...described } = definition;
