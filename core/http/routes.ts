@@ -70,7 +70,7 @@ export class RouteTable {
 
   /** The query validated (coerced); after authentication, so a caller without the scope learns nothing about it. */
   #query = (admission: Admission, ctx: Context): Record<string, unknown> =>
-    admission.query ? (validated(admission.query, plainNumbers({ ...(parsePlainQuery(ctx.querystring) ?? ctx.query) }, admission.numericQuery), 'query parameter') as Record<string, unknown>) : {};
+    admission.query ? (validated(admission.query, plainNumbers(parsePlainQuery(ctx.querystring) ?? { ...ctx.query }, admission.numericQuery), 'query parameter') as Record<string, unknown>) : {};
 
   #addHttp(plugin: string, definition: HttpRouteDefinition, admission: Admission): void {
     const { handler, ...described } = definition;
