@@ -7,21 +7,37 @@
  * /workflow-info is then enriched from /object_info, and availability known.
  * BENCH_P2_COMPARE=<another checkout> measures that checkout's bridge too, right after this one's on
  * every route (before/after in one run).
+ * Each side's CPU time per request is read from /proc around its run: on a loaded machine requests/s
+ * mostly say how much of its core a process was given, while CPU per request is what it costs.
  */
 import autocannon from 'autocannon';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pinSelf, startServerProcess } from './lib/process.js';
+import { pinSelf, startServerProcess, type ServerProcess } from './lib/process.js';
 import { medianOf3, round } from './lib/stats.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
-async function requestsPerSecond(url: string): Promise<number> {
+/** User + system CPU time of a process so far, in µs (Linux /proc; NaN elsewhere). */
+function cpuMicros(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Requests/s of one server, and its CPU µs per request over the same run. */
+async function measure(server: ServerProcess, path: string): Promise<{ rps: number; cpuUs: number }> {
+  const url = `${server.url}${path}`;
+  const before = cpuMicros(server.child.pid!);
   const result = await autocannon({ url, connections: 50, duration: 4, pipelining: 1 });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-  return result.requests.average;
+  return { rps: result.requests.average, cpuUs: (cpuMicros(server.child.pid!) - before) / result.requests.total };
 }
 
 const ROUTES = { health: '/health', workflow_list: '/workflow-list', workflow_info: '/workflow-info?workflow=text-to-image' };
@@ -48,21 +64,31 @@ export async function run(): Promise<Record<string, number>> {
   await writeFile(join(dir, 'bodies.json'), JSON.stringify(bodies));
   const bare = await startServerProcess(here('./servers/bare-koa.ts'), [], 0, { BARE_BODIES: join(dir, 'bodies.json') });
   try {
+    // Warm-up: without it the first route of the first round also pays for the JIT and the end of start-up.
+    const warm = (url: string) => autocannon({ url, connections: 50, duration: 1 });
+    await warm(`${bare.url}/`);
+    for (const path of Object.values(ROUTES)) for (const server of [bare, bridge, ...(compare ? [compare] : [])]) await warm(`${server.url}${path}`);
     return await medianOf3(async () => {
       // Interleaved: each route is compared with a bare-Koa baseline taken right before it, in the same
       // run, so a machine that slows down (or speeds up) halfway cannot tip one route's verdict.
       const baselines: number[] = [];
       const metrics: Record<string, number> = {};
       for (const [name, path] of Object.entries(ROUTES)) {
-        const baseline = await requestsPerSecond(`${bare.url}/`);
+        const { rps: baseline, cpuUs: baselineCpu } = await measure(bare, '/');
         baselines.push(baseline);
-        const rps = await requestsPerSecond(`${bridge.url}${path}`);
-        const sameBytes = await requestsPerSecond(`${bare.url}${path}`);
+        const { rps, cpuUs } = await measure(bridge, path);
+        const sameBytes = (await measure(bare, path)).rps;
         if (compare) {
-          const before = await requestsPerSecond(`${compare.url}${path}`);
-          metrics[`${name}_compare_rps`] = round(before, 0);
-          metrics[`${name}_compare_ratio`] = round(before / baseline, 3);
+          const before = await measure(compare, path);
+          metrics[`${name}_compare_rps`] = round(before.rps, 0);
+          metrics[`${name}_compare_ratio`] = round(before.rps / baseline, 3);
+          metrics[`${name}_compare_cpu_us`] = round(before.cpuUs, 1);
+          metrics[`${name}_compare_cpu_ratio`] = round(baselineCpu / before.cpuUs, 3);
         }
+        // CPU ratio as a throughput ratio: bare Koa's CPU per request over the bridge's (0.8 = 1.25× the CPU).
+        metrics[`${name}_bare_koa_cpu_us`] = round(baselineCpu, 1);
+        metrics[`${name}_cpu_us`] = round(cpuUs, 1);
+        metrics[`${name}_cpu_ratio`] = round(baselineCpu / cpuUs, 3);
         metrics[`${name}_bare_koa_rps`] = round(baseline, 0);
         metrics[`${name}_rps`] = round(rps, 0);
         metrics[`${name}_same_bytes_rps`] = round(sameBytes, 0);

@@ -114,10 +114,13 @@ const SCENARIOS: Scenario[] = [
     run: async () => (await import('./p2-read-routes.js')).run(),
     repeats: 1,
     note:
-      'autocannon, 50 connections, 4 s per route and server; the bridge has its backend up (the fake ComfyUI). Baseline "hello": bare Koa answers {"status":"ok"} from one ' +
+      'autocannon, 50 connections, 4 s per route and server after 1 s of warm-up on each; the bridge has its backend up (the fake ComfyUI). Baseline "hello": bare Koa answers {"status":"ok"} from one ' +
       'middleware (the target\'s baseline), measured again right before each route (interleaved), so each verdict compares ' +
       'numbers taken moments apart. Baseline "same bytes": bare Koa answers the exact body the bridge sends for that ' +
-      'route — the load generator on one core is itself the limit for larger bodies, so this row isolates what the bridge adds.',
+      'route — the load generator on one core is itself the limit for larger bodies, so this row isolates what the bridge adds. ' +
+      '"CPU µs per request": user+system CPU of the server process (/proc) over its run divided by the requests it answered; the ratio ' +
+      'is bare Koa\'s over the bridge\'s, read like the requests/s ratio (0.8 = the bridge needs 1.25× the CPU). Under load, requests/s ' +
+      'mostly measure the share of its core each process was given; CPU per request is what a request costs.',
     rows: (m) =>
       (['health', 'workflow_list', 'workflow_info'] as const).flatMap((route) => {
         const path = route === 'health' ? '/health' : route === 'workflow_list' ? '/workflow-list' : '/workflow-info';
@@ -132,6 +135,14 @@ const SCENARIOS: Scenario[] = [
           ...(m[`${route}_compare_rps`] === undefined
             ? []
             : [{ metric: `${path}, BENCH_P2_COMPARE checkout (same rounds) vs hello`, bridge: n(m[`${route}_compare_rps`]), baseline: n(m[`${route}_bare_koa_rps`]), target: `(${fmt(m[`${route}_compare_ratio`], 3)})` }]),
+          ...(m[`${route}_cpu_us`] === undefined || Number.isNaN(m[`${route}_cpu_us`])
+            ? []
+            : [
+                { metric: `${path} CPU µs per request vs hello (as a throughput ratio)`, bridge: fmt(m[`${route}_cpu_us`], 1), baseline: fmt(m[`${route}_bare_koa_cpu_us`], 1), target: `(${fmt(m[`${route}_cpu_ratio`], 3)})` },
+                ...(m[`${route}_compare_cpu_us`] === undefined
+                  ? []
+                  : [{ metric: `${path} CPU µs per request, BENCH_P2_COMPARE checkout`, bridge: fmt(m[`${route}_compare_cpu_us`], 1), baseline: fmt(m[`${route}_bare_koa_cpu_us`], 1), target: `(${fmt(m[`${route}_compare_cpu_ratio`], 3)})` }]),
+              ]),
           {
             metric: `${path} requests/s vs the same bytes`,
             bridge: n(m[`${route}_rps`]),

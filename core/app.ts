@@ -52,7 +52,7 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
   const koa = new Koa();
   koa.silent = true;
   koa.on('error', (error: NodeJS.ErrnoException) => (GONE.has(error.code ?? '') ? log.debug({ err: error }, 'client went away') : log.error({ err: error }, 'unhandled koa error')));
-  koa.use(kernel(log, hooks, config.server.bodyLimitBytes));
+  koa.use(kernel(log, hooks, config.server.bodyLimitBytes, routes));
 
   const timings: { plugin: string; ms: number }[] = [];
   const bootStarted = performance.now();
@@ -86,7 +86,6 @@ export async function createApp(config: BridgeConfig, options: CreateAppOptions 
   // The boot tree (avvio's prettyPrint): each plugin with its register() time.
   const tree = timings.map(({ plugin, ms }, i) => `${i === timings.length - 1 ? '└──' : '├──'} ${plugin} ${ms} ms`);
   log.info({ plugins: timings }, [`plugins registered in ${Math.round(performance.now() - bootStarted)} ms`, ...tree].join('\n'));
-  koa.use(routes.dispatch());
   const loaded = timings.map((t) => t.plugin);
 
   let server: Server | undefined;

@@ -34,13 +34,17 @@ describe('kernel: HTTP pipeline', () => {
   it('serves /health from the util plugin and runs ready taps of an outside plugin', async () => {
     const response = await fetch(`${url}/health`);
     expect(response.status).to.equal(200);
-    expect(await response.json()).to.include({ status: 'ok', version: '0.1.0' });
+    expect(response.headers.get('content-type')).to.equal('application/json; charset=utf-8');
+    const body = (await response.json()) as { uptime_s: unknown };
+    expect(body).to.include({ status: 'ok', version: '0.1.0' });
+    expect(body.uptime_s).to.be.a('number');
     expect(taps).to.include('ready');
   });
 
   it('answers as the router does for what the exact-path map does not hold: HEAD, a trailing slash, another method', async () => {
     const head = await fetch(`${url}/health`, { method: 'HEAD' });
     expect(head.status).to.equal(200);
+    expect(Number(head.headers.get('content-length'))).to.be.greaterThan(20);
     const slash = await fetch(`${url}/health/`);
     expect(slash.status).to.equal(200);
     expect(await slash.json()).to.include({ status: 'ok' });

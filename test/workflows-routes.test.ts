@@ -148,6 +148,20 @@ describe('workflows: routes through the bridge', () => {
       expect((await get('/workflow-info?workflow=invert')).status).to.equal(404);
     });
 
+    it('answers the new description and list of a workflow changed under the same alias (no stale serialised answer)', async () => {
+      bridge = await startBridge({ plugins: { workflows: { dir, watch: true, watchDebounceMs: 50 } } });
+      const before = await fetch(`${bridge.url}/workflow-info?workflow=invert`);
+      expect(before.headers.get('content-type')).to.equal('application/json; charset=utf-8');
+      expect(Object.keys((await before.json()) as object)).to.deep.equal(['10/image']);
+      const list = await fetch(`${bridge.url}/workflow-list`);
+      expect(list.headers.get('content-type')).to.equal('application/json; charset=utf-8');
+      expect(((await list.json()) as { description: string }[])[0]!.description).to.equal('');
+      await writeFile(join(dir, 'invert.workflow.yaml'), 'description: Inverts, now described.\n');
+      await writeFile(join(dir, 'invert.json'), JSON.stringify(scaleGraph));
+      await until(async () => Object.keys((await get('/workflow-info?workflow=invert')).body as object).includes('11/width'), 'the changed graph to be described', 5000);
+      await until(async () => ((await get('/workflow-list')).body as { description: string }[])[0]!.description === 'Inverts, now described.', 'the new description', 5000);
+    });
+
     it('reloads on SIGHUP when not watching, and removes its signal listener on close', async () => {
       const before = process.listenerCount('SIGHUP');
       bridge = await startBridge({ plugins: { workflows: { dir, watch: false } } });

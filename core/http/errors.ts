@@ -10,8 +10,7 @@ export function toBridgeError(error: unknown): BridgeError {
   const e = error as { status?: number; statusCode?: number; expose?: boolean; message?: string };
   const status = e.status ?? e.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    const code = CODES[status] ?? 'bad_request';
-    return new BridgeError(status, code, e.expose && e.message ? e.message : 'the request could not be processed', { cause: error });
+    return new BridgeError(status, CODES[status] ?? 'bad_request', e.expose && e.message ? e.message : 'the request could not be processed', { cause: error });
   }
   return internal('internal server error', { cause: error });
 }
@@ -20,9 +19,7 @@ export function toBridgeError(error: unknown): BridgeError {
 export function unanswered(ctx: Context): void {
   if (ctx.status === 404) throw new BridgeError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
   const allow = ctx.response.get('Allow');
-  if (ctx.status === 405) {
-    throw new BridgeError(405, 'method_not_allowed', `${ctx.path} does not take ${ctx.method}; it takes ${allow}`, { headers: { Allow: allow } });
-  }
+  if (ctx.status === 405) throw new BridgeError(405, 'method_not_allowed', `${ctx.path} does not take ${ctx.method}; it takes ${allow}`, { headers: { Allow: allow } });
   if (ctx.status === 501) throw new BridgeError(501, 'not_implemented', `no route takes the method ${ctx.method}`);
 }
 
@@ -35,14 +32,11 @@ function logRefusal(log: Logger, error: BridgeError, caught: unknown): void {
   // 501 is the router's "no route takes this method": the client's doing, like a 404.
   const ours = error.status >= 500 && error.status !== 501;
   if (!isBridgeError(caught) && ours) log.error({ err: caught }, 'request failed');
-  else if (ours) log.warn({ status: error.status, code: error.code, detail: error.detail, cause: causeText(caught) }, 'request failed');
+  else if (ours) log.warn({ status: error.status, code: error.code, detail: error.detail, cause: causeText(error) }, 'request failed');
   else log.debug({ status: error.status, code: error.code, detail: error.detail }, 'request refused');
 }
 
-const causeText = (error: unknown): string | undefined => {
-  const cause = (error as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${cause.name}: ${cause.message}` : undefined;
-};
+const causeText = ({ cause }: BridgeError): string | undefined => (cause instanceof Error ? `${cause.name}: ${cause.message}` : undefined);
 
 /** Turns a failure into `{"error", "detail"}` on the response; 5xx causes are logged, never sent. */
 export function mapError(ctx: Context, caught: unknown): void {

@@ -5,13 +5,14 @@ import { badRequest, payloadTooLarge } from '../errors.js';
 import type { Hooks } from '../hooks.js';
 import { mapError, unanswered } from './errors.js';
 import { logAccess, requestId } from './request-context.js';
+import type { RouteTable } from './routes.js';
 
 /**
- * The kernel's per-request work in one middleware (one async frame on every request): request id, the JSON
- * body parser when there is a body, `{"error","detail"}` for every failure, then the access line and
- * onResponse (the error is mapped, status set, before the access line reads the status).
+ * The whole per-request pipeline in one middleware (one async frame on every request): request id, the JSON
+ * body parser when there is a body, the route, `{"error","detail"}` for every failure, then the access line
+ * and onResponse (the error is mapped, status set, before the access line reads the status).
  */
-export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number): Middleware {
+export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number, routes: RouteTable): Middleware {
   // JSON only: multipart stays unparsed so the upload plugin streams it to disk with its own limits.
   const parse = koaBody({
     json: true,
@@ -25,12 +26,14 @@ export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number): Middl
       throw badRequest(`malformed JSON body: ${error.message}`);
     },
   }) as unknown as Middleware;
-  return async (ctx, next) => {
+  const route = routes.dispatch();
+  return async (ctx) => {
     const started = performance.now();
     requestId(ctx, log);
     try {
-      // Most requests are reads without a body: skip the parser's setup for them.
-      await (ctx.request.length || ctx.get('transfer-encoding') ? parse(ctx, next) : next());
+      // Most requests are reads without a body: they skip the parser's setup.
+      const { 'content-length': length, 'transfer-encoding': chunked } = ctx.req.headers;
+      await (Number(length) || chunked ? parse(ctx, async () => route(ctx)) : route(ctx));
       if (ctx.body === undefined) unanswered(ctx);
     } catch (caught) {
       mapError(ctx, caught);

@@ -7,15 +7,12 @@ import { badRequest, BootError, BridgeError, forbidden, unsupportedMediaType } f
 import { toBridgeError } from './errors.js';
 import type { Hooks } from '../hooks.js';
 import type { HttpRouteDefinition, JsonSchema, RecordedRoute, RouteDefinition, RouteResponse, UpgradeRequest, WebSocketRouteDefinition } from '../plugin.js';
-import { ANONYMOUS, hasScope, PUBLIC, type AuthRequest, type Principal } from './principal.js';
+import { ANONYMOUS, hasScope, PUBLIC, type Principal } from './principal.js';
 import { pendingUpgrades } from './upgrade.js';
+import { parsePlainQuery } from '../../lib/plain-query.js';
 
 /** What both route kinds check first: the caller, its scope, the query. */
-interface Admission {
-  scope: string;
-  query: ValidateFunction | undefined;
-  numericQuery: Map<string, 'integer' | 'number'>;
-}
+type Admission = { scope: string; query: ValidateFunction | undefined; numericQuery: Map<string, 'integer' | 'number'> };
 
 /**
  * Plugin routes with their schemas: authenticate, check the scope, validate query (coerced) and body, run the
@@ -31,19 +28,19 @@ export class RouteTable {
   readonly #recorded: RecordedRoute[] = [];
   readonly #owners = new Map<string, string>();
   /** Routes without parameters, by "METHOD /path": a request on one skips the router's regex walk. */
-  readonly #exact = new Map<string, { path: string; run: (ctx: Context) => Promise<void> }>();
+  readonly #exact = new Map<string, { path: string; run: (ctx: Context) => unknown }>();
   readonly #queryAjv = createAjv({ coerceTypes: 'array' });
   readonly #bodyAjv = createAjv();
 
   constructor(private readonly hooks: Hooks) {}
 
   /** Exact paths (the common case) skip the router; the rest goes through it, which also answers 404, 405 and 501. */
-  dispatch(): Middleware {
+  dispatch(): (ctx: Context) => unknown {
     const routed = this.router.routes() as unknown as Middleware;
     const allowed = this.router.allowedMethods() as unknown as Middleware;
-    return (ctx, next) => {
+    return (ctx) => {
       const exact = this.#exact.get(`${ctx.method} ${ctx.path}`);
-      if (!exact) return routed(ctx, () => allowed(ctx, next));
+      if (!exact) return routed(ctx, () => allowed(ctx, () => Promise.resolve()));
       // What the router would have set: metrics label requests by the route's path.
       (ctx as Context & { _matchedRoute?: string })._matchedRoute = exact.path;
       (ctx as Context & { params?: Record<string, string> }).params = {};
@@ -65,22 +62,29 @@ export class RouteTable {
     else this.#addHttp(plugin, definition, admission);
   }
 
-  /** Authenticates the caller, checks its scope and validates the query; for HTTP requests and upgrades alike. */
-  async #admit(admission: Admission, request: AuthRequest): Promise<{ principal: Principal; query: Record<string, unknown> }> {
-    const principal = admission.scope === 'public' ? PUBLIC : await this.#authenticate(request, admission.scope);
-    const query = admission.query ? (validated(admission.query, plainNumbers({ ...request.query }, admission.numericQuery), 'query parameter') as Record<string, unknown>) : {};
-    return { principal, query };
+  /** The caller, its scope checked: known at once on a public route or when no strategy is tapped (everyone may do everything). */
+  #principal(scope: string, ctx: Context): Principal | Promise<Principal> {
+    if (scope === 'public') return PUBLIC;
+    return this.hooks.authenticate.isUsed() ? this.#authenticate(ctx, scope) : ANONYMOUS;
   }
+
+  /** The query validated (coerced); after authentication, so a caller without the scope learns nothing about it. */
+  #query = (admission: Admission, ctx: Context): Record<string, unknown> =>
+    admission.query ? (validated(admission.query, plainNumbers(parsePlainQuery(ctx.querystring) ?? { ...ctx.query }, admission.numericQuery), 'query parameter') as Record<string, unknown>) : {};
 
   #addHttp(plugin: string, definition: HttpRouteDefinition, admission: Admission): void {
     const { handler, ...described } = definition;
     const body = this.#compile(this.#bodyAjv, definition.body, plugin, definition);
-    const run = async (ctx: Context) => {
-      const admitted = await this.#admit(admission, authRequest(ctx));
-      ctx.state.principal = admitted.principal;
-      if (admission.query) ctx.state.query = admitted.query;
+    const serve = (ctx: Context, principal: Principal) => {
+      ctx.state.principal = principal;
+      const query = (ctx.state.query = this.#query(admission, ctx));
       if (body) ctx.state.body = validated(body, requestBody(ctx), 'body field');
-      await handler(ctx, { query: admitted.query, body: (ctx.state.body ?? {}) as Record<string, unknown>, principal: admitted.principal });
+      return handler(ctx, { query, body: (ctx.state.body ?? {}) as Record<string, unknown>, principal });
+    };
+    // Synchronous while nothing needs waiting for: a read route then costs no promise of its own.
+    const run = (ctx: Context) => {
+      const principal = this.#principal(admission.scope, ctx);
+      return principal instanceof Promise ? principal.then((known) => serve(ctx, known)) : serve(ctx, principal);
     };
     this.router[definition.method](definition.path, run);
     if (!definition.path.includes(':')) this.#exact.set(`${definition.method.toUpperCase()} ${definition.path}`, { path: definition.path, run });
@@ -95,11 +99,10 @@ export class RouteTable {
     this.router.get(definition.path, async (ctx: Context) => {
       const pending = pendingUpgrades.get(ctx.req);
       try {
-        const admitted = await this.#admit(admission, authRequest(ctx));
+        const upgrade: UpgradeRequest = { principal: await this.#principal(admission.scope, ctx), query: this.#query(admission, ctx), request: ctx.req };
         // A plain GET passes the same checks, then learns it must upgrade.
         if (!pending) throw new BridgeError(426, 'upgrade_required', `open ${definition.path} as a websocket (ws://host${definition.path}?…)`, { headers: { Upgrade: 'websocket' } });
         if (this.closing) throw new BridgeError(503, 'unavailable', 'the server is shutting down', { headers: { 'Retry-After': '5' } });
-        const upgrade: UpgradeRequest = { ...admitted, request: ctx.req };
         await definition.accept?.(upgrade);
         ctx.status = 101;
         ctx.respond = false;
@@ -123,8 +126,8 @@ export class RouteTable {
     this.#owners.set(key, plugin);
   }
 
-  async #authenticate(request: AuthRequest, scope: string): Promise<Principal> {
-    const principal = (await this.hooks.authenticate.promise(request)) ?? ANONYMOUS;
+  async #authenticate(ctx: Context, scope: string): Promise<Principal> {
+    const principal = (await this.hooks.authenticate.promise({ method: ctx.method, path: ctx.path, headers: ctx.headers, query: ctx.query })) ?? ANONYMOUS;
     if (!hasScope(principal, scope)) throw forbidden(`this route needs the ${scope} scope`);
     return principal;
   }
@@ -138,8 +141,6 @@ export class RouteTable {
     }
   }
 }
-
-const authRequest = (ctx: Context): AuthRequest => ({ method: ctx.method, path: ctx.path, headers: ctx.headers, query: ctx.query });
 
 /** Query keys whose schema type is integer or number. */
 function numericKeys(schema: object | undefined): Map<string, 'integer' | 'number'> {
@@ -156,10 +157,9 @@ function plainNumbers(query: Record<string, unknown>, keys: Map<string, 'integer
 }
 
 function requestBody(ctx: Context): unknown {
-  const parsed = (ctx.request as { body?: unknown }).body;
   const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
   if (hasBody && !ctx.is('application/json')) throw unsupportedMediaType('send the body as application/json');
-  return parsed === undefined ? {} : parsed;
+  return (ctx.request as { body?: unknown }).body ?? {};
 }
 
 function validated(validate: ValidateFunction, value: unknown, what: string): unknown {

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Context } from 'koa';
 import { droppedLogLines } from '../../lib/log-destination.js';
+import { HttpSeries } from './http-series.js';
 import { Type } from '@sinclair/typebox';
 import { definePlugin } from '../../core/plugin.js';
 
@@ -24,37 +25,12 @@ export default definePlugin({
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'comfy_bridge_' });
 
-    const requests = new Counter({
-      name: 'comfy_bridge_http_requests_total',
-      help: 'HTTP requests by route, method and status.',
-      labelNames: ['route', 'method', 'status'],
-      registers: [registry],
-    });
-    const duration = new Histogram({
-      name: 'comfy_bridge_http_request_duration_seconds',
-      help: 'HTTP request duration by route and method.',
-      labelNames: ['route', 'method'],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
-      registers: [registry],
-    });
+    const http = new HttpSeries(registry);
     const uploadBytes = new Counter({ name: 'comfy_bridge_upload_bytes_total', help: 'Bytes received by accepted uploads.', registers: [registry] });
-    // Label sets bound once and reused: prom-client otherwise hashes the label object on every request.
-    const bound = new Map<string, { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof duration.labels> }>();
-    const series = (route: string, method: string, status: number) => {
-      const key = `${status} ${method} ${route}`;
-      let found = bound.get(key);
-      if (!found) {
-        found = { count: requests.labels(route, method, String(status)), time: duration.labels(route, method) };
-        bound.set(key, found);
-      }
-      return found;
-    };
-    ctx.hooks.onResponse.tap(PLUGIN, (http: Context, ms: number) => {
-      const route = (http as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-      const { count, time } = series(route, http.method, http.status);
-      count.inc();
-      time.observe(ms / 1000);
-      if (route === '/upload' && http.status === 200) uploadBytes.inc(Number(http.get('content-length')) || 0);
+    ctx.hooks.onResponse.tap(PLUGIN, (request: Context, ms: number) => {
+      const route = (request as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      http.record(route, request.method, request.status, ms / 1000);
+      if (route === '/upload' && request.status === 200) uploadBytes.inc(Number(request.get('content-length')) || 0);
     });
 
     const generations = ctx.tryUse('generations');

@@ -43,7 +43,8 @@ export function applyServerLimits(server: Server, limits: ServerLimits, log: Log
     });
   }
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    if (request.complete) return;
+    // Without Content-Length or Transfer-Encoding there is no body to wait for (a GET): nothing to watch.
+    if (request.complete || (!request.headers['content-length'] && !request.headers['transfer-encoding'])) return;
     if (isUpload(request)) watchRate(request, response, limits, log);
     else watchDeadline(request, response, limits.requestTimeoutMs, log);
   });

@@ -14,6 +14,8 @@ export default definePlugin({
   optionalDependencies: ['storage', 'transport'],
   options: Type.Object({}, { additionalProperties: false }),
   register(ctx) {
+    // The answer changes once a second (uptime_s): serialised then, not on every request.
+    let health = { uptime: -1, bytes: Buffer.alloc(0) };
     ctx.route({
       method: 'get',
       path: '/health',
@@ -33,7 +35,10 @@ export default definePlugin({
         },
       },
       handler(http) {
-        http.body = { status: 'ok', version, uptime_s: Math.round(process.uptime()) };
+        const uptime = Math.round(process.uptime());
+        if (uptime !== health.uptime) health = { uptime, bytes: Buffer.from(JSON.stringify({ status: 'ok', version, uptime_s: uptime })) };
+        http.set('Content-Type', 'application/json; charset=utf-8');
+        http.body = health.bytes;
       },
     });
     mountReady(ctx);

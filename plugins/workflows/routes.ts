@@ -48,21 +48,37 @@ const inputSchema = {
 /** What the routes can use beyond the service contract, when the registry offers it (FileWorkflowRegistry does). */
 type Registry = WorkflowRegistry & { readonly version?: number; describeJson?(alias: string): Promise<string | undefined> };
 
-/** The /workflow-list body for one (workflow set, caller's view of availability), serialised once. */
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** The /workflow-list body for one (workflow set, caller's view of availability), serialised and encoded once. */
 class ListAnswers {
   #version: number | undefined;
-  readonly #bodies = new Map<string, string>();
+  readonly #bodies = new Map<string, Buffer>();
 
   /** `view` says everything the body depends on besides the workflow set. */
-  get(version: number | undefined, view: string, build: () => unknown): string {
-    if (version === undefined) return JSON.stringify(build());
+  get(version: number | undefined, view: string, build: () => unknown): Buffer {
+    if (version === undefined) return Buffer.from(JSON.stringify(build()));
     if (version !== this.#version || this.#bodies.size >= 64) {
       this.#bodies.clear();
       this.#version = version;
     }
     let body = this.#bodies.get(view);
-    if (body === undefined) this.#bodies.set(view, (body = JSON.stringify(build())));
+    if (body === undefined) this.#bodies.set(view, (body = Buffer.from(JSON.stringify(build()))));
     return body;
+  }
+}
+
+/** The bytes of each workflow's last serialised description: the registry hands out the same string while it reuses one. */
+class InfoBytes {
+  readonly #last = new Map<string, { text: string; bytes: Buffer }>();
+
+  of(workflow: string, text: string): Buffer {
+    const last = this.#last.get(workflow);
+    if (last?.text === text) return last.bytes;
+    const bytes = Buffer.from(text);
+    // Keyed by known aliases only (an unknown one answered 404 before): bounded by the workflow set.
+    this.#last.set(workflow, { text, bytes });
+    return bytes;
   }
 }
 
@@ -72,6 +88,7 @@ export function mountWorkflowRoutes(
   transport: () => Transport | undefined = () => undefined,
 ): void {
   const listAnswers = new ListAnswers();
+  const infoBytes = new InfoBytes();
   ctx.route({
     method: 'get',
     path: '/workflow-list',
@@ -94,7 +111,7 @@ export function mountWorkflowRoutes(
       const availability = workflows.map(({ alias, graph }) => availabilityOf(current, alias, graph));
       let view = admin ? 'admin' : 'client';
       for (const a of availability) view += a === undefined ? '|-' : a.available ? '|1' : admin ? `|0${JSON.stringify(a.missing)}` : '|0';
-      koa.type = 'application/json';
+      koa.set('Content-Type', JSON_TYPE);
       koa.body = listAnswers.get(registry.version, view, () =>
         workflows.map(({ alias, description, thumbnail }, i) => {
           const a = availability[i];
@@ -138,8 +155,8 @@ export function mountWorkflowRoutes(
       const inputs = registry.describeJson ? await registry.describeJson(workflow) : await registry.describe(workflow);
       if (inputs === undefined) throw notFound(`no workflow named "${workflow}"`);
       // A serialised answer (reused while the registry reuses its description) is sent as it is.
-      if (typeof inputs === 'string') koa.type = 'application/json';
-      koa.body = inputs;
+      if (typeof inputs === 'string') koa.set('Content-Type', JSON_TYPE);
+      koa.body = typeof inputs === 'string' ? infoBytes.of(workflow, inputs) : inputs;
     },
   });
 }
