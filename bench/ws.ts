@@ -145,6 +145,8 @@ async function rssOf(pid: number): Promise<number> {
 
 async function idle(): Promise<WsBenchResult['idle']> {
   const server = await startServerProcess(new URL('./servers/bridge.ts', import.meta.url).pathname, [], 0, {
+    // Over the default connection cap (4096), which refuses the rest: this measures memory, not the cap.
+    BENCH_MAX_CONNECTIONS: String(IDLE_SOCKETS + 100),
     BENCH_PLUGINS: JSON.stringify({
       'storage-nedb': { inMemory: true },
       ws: { idleTimeoutMs: 3_600_000, heartbeatMs: 1000, maxSocketsPerClient: 16 },

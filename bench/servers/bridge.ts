@@ -12,7 +12,12 @@ const config = await loadConfig({
     dataDir: process.env.BENCH_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'cb-bench-'))),
     log: { level: 'silent' },
     // BENCH_REGISTER_TIMEOUT_MS: for stores that load every row at register().
-    server: { port: 0, ...(process.env.BENCH_REGISTER_TIMEOUT_MS ? { registerTimeoutMs: Number(process.env.BENCH_REGISTER_TIMEOUT_MS) } : {}) },
+    server: {
+      port: 0,
+      ...(process.env.BENCH_REGISTER_TIMEOUT_MS ? { registerTimeoutMs: Number(process.env.BENCH_REGISTER_TIMEOUT_MS) } : {}),
+      // BENCH_MAX_CONNECTIONS: benches that hold more sockets than the default cap (4096), e.g. P4's 10,000 idle ones.
+      ...(process.env.BENCH_MAX_CONNECTIONS ? { maxConnections: Number(process.env.BENCH_MAX_CONNECTIONS) } : {}),
+    },
     // The bench sets its own caps: the queue bound (generate.maxActive, 1000 by default) would turn the
     // loaded and queued scenarios into 429s, which measure the refusal, not the bridge.
     plugins: { comfyui: { backends }, generate: { maxActive: 1_000_000, maxActivePerClient: 10_000 }, ...(process.env.BENCH_PLUGINS ? (JSON.parse(process.env.BENCH_PLUGINS) as object) : {}) },
