@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import type { PluginContext } from '../../core/plugin.js';
 import { notFound } from '../../core/errors.js';
 import { ERROR_BODY } from '../../contracts/schemas.js';
@@ -131,11 +132,7 @@ export function mountWorkflowRoutes(
       "workflow's manifest and, when a ComfyUI backend answers, from its /object_info.",
     tags: ['workflows'],
     scope: 'client',
-    query: {
-      type: 'object',
-      required: ['workflow'],
-      properties: { workflow: { type: 'string', minLength: 1, maxLength: 128, description: 'The workflow alias.' } },
-    },
+    query: Type.Object({ workflow: Type.String({ minLength: 1, maxLength: 128, description: 'The workflow alias.' }) }),
     responses: {
       '200': {
         description: 'The designated inputs.',
@@ -150,8 +147,7 @@ export function mountWorkflowRoutes(
       '400': { description: 'Missing workflow parameter.', schema: ERROR_BODY },
       '404': { description: 'No workflow with that alias.', schema: ERROR_BODY },
     },
-    handler: async (koa) => {
-      const { workflow } = (koa.state as { query: { workflow: string } }).query;
+    handler: async (koa, { query: { workflow } }) => {
       const inputs = registry.describeJson ? await registry.describeJson(workflow) : await registry.describe(workflow);
       if (inputs === undefined) throw notFound(`no workflow named "${workflow}"`);
       // A serialised answer (reused while the registry reuses its description) is sent as it is.
