@@ -9,7 +9,7 @@ export type PromptLookup =
   | { state: 'interrupted' };
 
 /**
- * Pure readers of ComfyUI 0.3.x payloads (see shared/comfyui-protocol captures). Everything coming
+ * Pure readers of ComfyUI 0.3.x payloads (see the captures in test/fixtures/comfyui-protocol/). Everything coming
  * from the wire is `unknown` until checked here, so a surprising payload is ignored instead of
  * crashing the socket handler.
  */
