@@ -3,26 +3,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
+import { executionInfo as info, killAll, serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
 import { until } from './helpers/until.js';
-
 
 /** `comfy-bridge serve --config <file>` on a data dir and one ComfyUI. */
 const serve = (configFile: string, dataDir: string, comfyUrl: string): Promise<Served> =>
   serveBridge({ args: ['--config', configFile], env: { COMFY_BRIDGE_DATA_DIR: dataDir, COMFY_BRIDGE_COMFYUI_URLS: comfyUrl } });
-
-interface Info {
-  data: { id: string; state: string; position: number | null };
-}
-
-async function info(url: string, id: string): Promise<Info | undefined> {
-  try {
-    const res = await fetch(`${url}/execution-info?id=${encodeURIComponent(id)}`);
-    return res.status === 200 ? ((await res.json()) as Info) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 describe('fair share: a generation held in the bridge queue when the bridge is killed', function () {
   this.timeout(90_000);
@@ -35,12 +21,7 @@ describe('fair share: a generation held in the bridge queue when the bridge is k
     dir = await mkdtemp(join(tmpdir(), 'fair-share-restart-'));
   });
   after(async () => {
-    for (const served of running) {
-      if (served.child.exitCode === null && served.child.signalCode === null) {
-        served.child.kill('SIGKILL');
-        await served.exited;
-      }
-    }
+    await killAll(running);
     await fake.stop();
     await rm(dir, { recursive: true, force: true });
   });

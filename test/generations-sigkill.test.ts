@@ -3,28 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
+import { executionInfo as info, killAll, serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
 import { until } from './generations-stub-transport.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-
 /** `comfy-bridge serve` on a data dir and one ComfyUI. */
 const serve = (dataDir: string, comfyUrl: string): Promise<Served> => serveBridge({ env: { COMFY_BRIDGE_DATA_DIR: dataDir, COMFY_BRIDGE_COMFYUI_URLS: comfyUrl } });
-
-interface ExecutionInfo {
-  status: string;
-  data: { id: string; state: string; percent: number; result_urls: string[] };
-}
-
-async function info(url: string, id: string): Promise<ExecutionInfo | undefined> {
-  try {
-    const res = await fetch(`${url}/execution-info?id=${encodeURIComponent(id)}`);
-    return res.status === 200 ? ((await res.json()) as ExecutionInfo) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 describe('a bridge killed with SIGKILL mid-generation', function () {
   this.timeout(60_000);
@@ -37,12 +22,7 @@ describe('a bridge killed with SIGKILL mid-generation', function () {
     dataDir = await mkdtemp(join(tmpdir(), 'generations-sigkill-'));
   });
   after(async () => {
-    for (const served of running) {
-      if (served.child.exitCode === null && served.child.signalCode === null) {
-        served.child.kill('SIGKILL');
-        await served.exited;
-      }
-    }
+    await killAll(running);
     await fake.stop();
     await rm(dataDir, { recursive: true, force: true });
   });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
+import { killAll, serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
 import { mountSmallDisk, type SmallDisk } from './helpers/small-disk.js';
 import { until } from './helpers/until.js';
 
@@ -29,12 +29,7 @@ describe('a bridge whose data disk is full (a real 2 MiB tmpfs)', function () {
     disk = await mountSmallDisk('2m');
   });
   after(async () => {
-    for (const served of running) {
-      if (served.child.exitCode === null && served.child.signalCode === null) {
-        served.child.kill('SIGKILL');
-        await served.exited;
-      }
-    }
+    await killAll(running);
     await fake.stop();
     await disk.release();
   });

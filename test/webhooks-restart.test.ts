@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
+import { killAll, serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { until } from './helpers/until.js';
 import { newSecret, WebhookReceiver } from './helpers/webhook-receiver.js';
@@ -65,10 +65,7 @@ for (const storageName of ['storage-nedb', 'storage-postgres'] as const) {
     });
 
     afterEach(async () => {
-      for (const served of running.splice(0)) {
-        if (served.child.exitCode === null && served.child.signalCode === null) served.child.kill('SIGKILL');
-        await served.exited;
-      }
+      await killAll(running.splice(0));
       await receiver.stop();
       await fake.stop();
       await database?.drop();

@@ -63,3 +63,18 @@ export async function killAll(served: readonly ServedBridge[]): Promise<void> {
     await one.exited;
   }
 }
+
+/** What GET /execution-info says of a generation on a served bridge; undefined while it does not answer 200 (not up yet, or gone). */
+export interface ServedExecutionInfo {
+  status: string;
+  data: { id: string; state: string; percent: number; position: number | null; result_urls: string[] };
+}
+
+export async function executionInfo(url: string, id: string): Promise<ServedExecutionInfo | undefined> {
+  try {
+    const res = await fetch(`${url}/execution-info?id=${encodeURIComponent(id)}`);
+    return res.status === 200 ? ((await res.json()) as ServedExecutionInfo) : undefined;
+  } catch {
+    return undefined;
+  }
+}
