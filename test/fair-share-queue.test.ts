@@ -1,16 +1,11 @@
 import { expect } from 'chai';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
 import type { RunningBridge } from './helpers/bridge.js';
-import { startComfyBridge, type ComfyBridge } from './helpers/comfy-bridge.js';
+import { sleepGraph, startComfyBridge, type ComfyBridge } from './helpers/comfy-bridge.js';
 import { until } from './helpers/until.js';
 import { FrameReader } from './ws-client.js';
 
-/** EmptyImage → TestSleep → SaveImage: the color names the request (no cache hits), TestSleep makes the first one last. */
-const SLEEP_GRAPH = {
-  '1': { inputs: { width: 8, height: 8, batch_size: 1, color: 0 }, class_type: 'EmptyImage', _meta: { title: 'Empty Image', apiinput: 'color' } },
-  '2': { inputs: { value: ['1', 0], seconds: 1 }, class_type: 'TestSleep', _meta: { title: 'Sleep' } },
-  '3': { inputs: { filename_prefix: 'fair', images: ['2', 0] }, class_type: 'SaveImage', _meta: { title: 'Save Image' } },
-};
+const SLEEP_GRAPH = sleepGraph('fair');
 
 const KEY_A = 'fairA-Hj3kL8mN2pQ5rS9tV4';
 const KEY_B = 'fairB-Wx7yZ1aB4cD8eF2gH6';

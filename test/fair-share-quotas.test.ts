@@ -1,15 +1,10 @@
 import { expect } from 'chai';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
 import type { RunningBridge } from './helpers/bridge.js';
-import { startComfyBridge, type ComfyBridge } from './helpers/comfy-bridge.js';
+import { sleepGraph, startComfyBridge, type ComfyBridge } from './helpers/comfy-bridge.js';
 import type { GenerationService } from '../plugins/generations/api.js';
 
-/** EmptyImage → TestSleep → SaveImage: the color makes each request distinct. */
-const SLEEP_GRAPH = {
-  '1': { inputs: { width: 8, height: 8, batch_size: 1, color: 0 }, class_type: 'EmptyImage', _meta: { title: 'Empty Image', apiinput: 'color' } },
-  '2': { inputs: { value: ['1', 0], seconds: 1 }, class_type: 'TestSleep', _meta: { title: 'Sleep' } },
-  '3': { inputs: { filename_prefix: 'quota', images: ['2', 0] }, class_type: 'SaveImage', _meta: { title: 'Save Image' } },
-};
+const SLEEP_GRAPH = sleepGraph('quota');
 
 const KEYS = {
   active: 'quotaActive-Hj3kL8mN2pQ5',

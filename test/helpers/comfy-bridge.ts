@@ -10,6 +10,16 @@ import { until } from './until.js';
 
 const BACKEND_NAMES = ['one', 'two', 'three', 'four'];
 
+/**
+ * EmptyImage → TestSleep → SaveImage, its color the designated input: a distinct color per request means no cache
+ * hit (and names the request in the fake's received graphs), `setNodeDuration('TestSleep', ms)` keeps the backend busy.
+ */
+export const sleepGraph = (filenamePrefix: string) => ({
+  '1': { inputs: { width: 8, height: 8, batch_size: 1, color: 0 }, class_type: 'EmptyImage', _meta: { title: 'Empty Image', apiinput: 'color' } },
+  '2': { inputs: { value: ['1', 0], seconds: 1 }, class_type: 'TestSleep', _meta: { title: 'Sleep' } },
+  '3': { inputs: { filename_prefix: filenamePrefix, images: ['2', 0] }, class_type: 'SaveImage', _meta: { title: 'Save Image' } },
+});
+
 export interface ComfyBridgeOptions {
   /** Started fake ComfyUIs; they become the backends "one", "two", … in this order. */
   fakes: readonly FakeComfy[];
