@@ -127,20 +127,20 @@ export class Runner {
       this.#fair?.free(id);
       throw error;
     }
-    if (slot === undefined) return this.#createHeld(request, id, graph, uploadInputs, shippedInputs, totalNodes);
     const gen = newGeneration({
       id,
       promptId: newPromptId(),
       clientId: request.clientId,
       owner: request.principal.anonymous ? null : request.principal.id,
       workflow: request.workflow,
-      backend: slot,
+      backend: slot ?? null,
       graph,
       uploadInputs,
       shippedInputs,
       totalNodes,
       now: new Date().toISOString(),
     });
+    if (slot === undefined) return this.#createHeld(gen);
     try {
       await storage.generations.insert(gen);
     } catch (error) {
@@ -158,29 +158,16 @@ export class Runner {
   }
 
   /** Every backend able to run it is saturated, or others wait: recorded (durable, backend null), then held in the bridge queue. */
-  async #createHeld(request: CreateGeneration, id: string, graph: CreateGeneration['graph'], uploadInputs: Record<string, string>, shippedInputs: Record<string, string>, totalNodes: number): Promise<Generation> {
-    const gen = newGeneration({
-      id,
-      promptId: newPromptId(),
-      clientId: request.clientId,
-      owner: request.principal.anonymous ? null : request.principal.id,
-      workflow: request.workflow,
-      backend: null,
-      graph,
-      uploadInputs,
-      shippedInputs,
-      totalNodes,
-      now: new Date().toISOString(),
-    });
+  async #createHeld(gen: Generation): Promise<Generation> {
     await this.deps.storage.generations.insert(gen);
     const entry = this.#add({ gen, phase: 'held', interruptRequested: false, frameKey: '' });
     this.#markUploadsUsed(entry);
     this.#call('created', () => this.deps.hooks.created.call(gen), entry);
     this.#hold(entry);
-    entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, position: entry.life.gen.position, totalNodes }, 'generation recorded and held in the bridge queue');
+    entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, position: entry.life.gen.position, totalNodes: gen.totalNodes }, 'generation recorded and held in the bridge queue');
     await this.#feed(entry, { type: 'created' });
     this.#fair!.pump();
-    return this.live(id)!;
+    return this.live(gen.id)!;
   }
 
   /** Into the bridge queue, its position shown in its first frame and again when it moves; released by the queue into the generation's own task queue. */
