@@ -44,6 +44,12 @@ export interface BlobStore {
   /** Deletes every blob whose key starts with `prefix` (which ends with `/`). */
   deletePrefix(prefix: string): Promise<void>;
   /**
+   * Optional: put for a blob already whole in memory (a small result file), in fewer calls where the store
+   * can (the directory store: synchronous open, write, close and rename, no stream and no thread-pool trip).
+   * The same guarantees as put: readers see the old blob or the new one, never a part.
+   */
+  putBytes?(key: string, bytes: Uint8Array): Promise<BlobInfo>;
+  /**
    * Optional: deletePrefix for a prefix blobs are about to be put under, in fewer calls where the store
    * can (the directory store: one mkdir when the folder is not there, which also readies it for the puts).
    */

@@ -24,7 +24,13 @@ export interface GenerationCounts {
 }
 
 export interface GenerationStore {
-  insert(gen: Generation): Promise<void>;
+  /**
+   * Resolves once the row is durable. `inFile`, where the store has such a step (the nedb datafile), is
+   * called earlier, once the row is where a kill of this process cannot lose it (written, not yet
+   * fdatasynced): the runner submits the prompt from then on, while the sync runs (docs/architecture.md,
+   * "The answer path"). A store without that step never calls it; the caller then waits for the insert.
+   */
+  insert(gen: Generation, inFile?: () => void): Promise<void>;
   /** Applies the patch and returns the updated record, or undefined for an unknown id. */
   update(id: string, patch: Partial<Omit<Generation, 'id'>>): Promise<Generation | undefined>;
   get(id: string): Promise<Generation | undefined>;

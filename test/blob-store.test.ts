@@ -124,6 +124,30 @@ for (const backend of stores) {
       expect(error).to.be.instanceOf(Error);
     });
 
+    it('putBytes (where offered) writes a whole blob, making its folder, replacing the old one, leaving no temporary file', async () => {
+      expect(store.putBytes, 'the directory store offers putBytes').to.be.a('function');
+      const put = (key: string, bytes: string) => store.putBytes!(key, Buffer.from(bytes));
+      // Its folder does not exist yet.
+      expect(await put('results/gen_7/a.png', 'first')).to.include({ key: 'results/gen_7/a.png', size: 5 });
+      expect(await put('results/gen_7/a.png', 'second!')).to.include({ size: 7 });
+      expect(await text(store.read('results/gen_7/a.png'))).to.equal('second!');
+      expect(await readdir(join(root, 'results', 'gen_7'))).to.deep.equal(['a.png']);
+      // Beside the folder resetPrefix readied, as the results copy does.
+      await store.resetPrefix!('results/gen_8/');
+      await put('results/gen_8/b.png', 'bb');
+      expect((await store.list('results/')).map((b) => [b.key, b.size])).to.deep.equal([
+        ['results/gen_7/a.png', 7],
+        ['results/gen_8/b.png', 2],
+      ]);
+      // A key that is a folder cannot be written: refused, and its temporary file removed.
+      await mkdir(join(root, 'results', 'gen_8', 'dir.png'));
+      const error = await put('results/gen_8/dir.png', 'x').catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(Error);
+      expect((await readdir(join(root, 'results', 'gen_8'))).sort()).to.deep.equal(['b.png', 'dir.png']);
+      const refused = await put('../x', 'x').catch((e: unknown) => e);
+      expect(refused).to.be.instanceOf(Error);
+    });
+
     it('refuses keys that could leave its namespace', async () => {
       for (const key of ['../x', 'a/../../x', '/abs', 'a//b', '.hidden', 'a/.tmp', 'a\\b', '']) {
         expect(isBlobKey(key), key).to.equal(false);

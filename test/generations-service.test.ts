@@ -93,6 +93,33 @@ describe('generations service (stub transport)', () => {
     expect(service.frame(gen)).to.deep.include({ status: 'progress', details: '0.00%' });
   });
 
+  it('cancels the prompt and refuses the request when the row reached the file but its sync failed', async () => {
+    await start();
+    // A store that puts the row in its file (inFile), then refuses it, as a failing fdatasync makes nedb do.
+    const refusal = new BridgeError(503, 'storage_unavailable', 'the data store could not write');
+    let release!: () => void;
+    const syncing = new Promise<void>((resolve) => (release = resolve));
+    storage.generations.insert = async (_gen, inFile) => {
+      inFile?.();
+      await syncing;
+      throw refusal;
+    };
+    const submit = stub.submit.bind(stub);
+    stub.submit = async (req, listener) => {
+      const run = await submit(req, listener);
+      release();
+      return run;
+    };
+    const error = await service.create(request()).catch((e: unknown) => e);
+    expect(error).to.equal(refusal);
+    // Submitted while the sync ran, then cancelled on the backend.
+    expect(stub.submits).to.have.length(1);
+    expect(stub.cancels).to.deep.equal([stub.last.promptId]);
+    const last = changes.at(-1)!;
+    expect(last).to.include({ state: 'failed', ends: true });
+    expect(service.activeCount('client-1')).to.equal(0);
+  });
+
   it('follows a run to completion: percent never goes down, ends at 100, results copied before completed', async () => {
     await start();
     const gen = await service.create(request());

@@ -1,15 +1,16 @@
 import { expect } from 'chai';
 import Datastore from 'nedb-promises';
-import { createReadStream } from 'node:fs';
+import { createReadStream, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Generation } from '../contracts/generation.js';
 import type { BridgeError } from '../core/errors.js';
-import { DatafileAppender } from '../plugins/storage-nedb/datafile-appender.js';
+import { DatafileAppender, type AppenderIo } from '../plugins/storage-nedb/datafile-appender.js';
 import { readDatafile } from '../plugins/storage-nedb/datafile-load.js';
 import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { generationRecord } from './helpers/generation.js';
+import { until } from './helpers/until.js';
 
 const quietLog = { warn: () => undefined, info: () => undefined };
 const GRAPH = { '1': { class_type: 'EmptyImage', inputs: { width: 64, 'odd.key': 1 } } };
@@ -101,6 +102,57 @@ describe('storage-nedb write path', () => {
     expect((failure as BridgeError).code).to.equal('storage_unavailable');
     expect(await readFile(file, 'utf8')).to.not.include('late');
     await unlink(file);
+  });
+
+  it("calls an insert's inFile once its row is in the datafile, before the fdatasync resolves it; never for a refused one", async () => {
+    // Once opened, each fdatasync is held until the test lets it go (and fails for the second insert).
+    const syncs: { release: (error?: Error) => void }[] = [];
+    let hold = false;
+    const io: AppenderIo = {
+      write: (handle, data, position) => Promise.resolve(writeSync(handle.fd, data, 0, data.length, position)),
+      datasync: (handle) =>
+        hold ? new Promise<void>((resolve, reject) => syncs.push({ release: (error) => void (error ? reject(error) : handle.datasync().then(resolve, reject)) })) : handle.datasync(),
+    };
+    const storage = await NedbStorage.open({ dataDir, inMemory: false, log: quietLog, io });
+    opened.push(storage);
+    await storage.generations.counts();
+    hold = true;
+    const file = datafilePath(dataDir, 'generations');
+
+    const first = makeGeneration();
+    let inFile = false;
+    let stored = false;
+    const insert = storage.generations.insert(first, () => (inFile = true)).then(() => (stored = true));
+    await until(() => inFile, 'the row to be reported in the file');
+    expect(stored, 'not resolved while its fdatasync runs').to.equal(false);
+    expect(await readFile(file, 'utf8')).to.include(first.id);
+    syncs.shift()!.release();
+    await insert;
+
+    const second = makeGeneration();
+    let secondInFile = false;
+    const refused = storage.generations.insert(second, () => (secondInFile = true)).catch((error: unknown) => error);
+    await until(() => secondInFile, 'the second row to be reported in the file');
+    hold = false;
+    for (const sync of syncs.splice(0)) sync.release(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    expect(((await refused) as BridgeError).code).to.equal('storage_unavailable');
+    // It was in the file before the sync failed; the refusal cut it back and undid it.
+    expect(await readFile(file, 'utf8')).to.not.include(second.id);
+    expect(await storage.generations.get(second.id)).to.equal(undefined);
+
+    // A write the disk refuses (ENOSPC at the write) never reports being in the file.
+    const lines = join(dataDir, 'refused.db');
+    const full = await DatafileAppender.open(lines, 0o644, {
+      sync: true,
+      io: { write: () => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })), datasync: () => Promise.resolve() },
+    });
+    const pushed = full.push('x\n', [], 1);
+    let reported = false;
+    void pushed.inFile.then(() => (reported = true));
+    expect(((await pushed.catch((error: unknown) => error)) as BridgeError).code).to.equal('storage_unavailable');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(reported).to.equal(false);
+    await full.close();
   });
 
   it('reads a datafile exactly as nedb does: last version wins, deletions, index lines, dates', async () => {

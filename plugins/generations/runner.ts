@@ -141,8 +141,15 @@ export class Runner {
       now: new Date().toISOString(),
     });
     if (slot === undefined) return this.#createHeld(gen);
+    // The prompt is submitted once the row is in the datafile (a kill of this process cannot lose it
+    // from then on) and the answer waits for both the submission and the row's fdatasync, which run
+    // at the same time (docs/architecture.md, "The answer path"). A store without that step: its insert.
+    let inFile!: () => void;
+    const written = new Promise<void>((resolve) => (inFile = resolve));
+    const stored = storage.generations.insert(gen, inFile);
+    stored.catch(() => undefined);
     try {
-      await storage.generations.insert(gen);
+      await Promise.race([written, stored]);
     } catch (error) {
       this.#fair?.free(id);
       throw error;
@@ -152,9 +159,29 @@ export class Runner {
     this.#call('created', () => hooks.created.call(gen), entry);
     void this.#feed(entry, { type: 'created' });
     entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, backend: slot, totalNodes }, 'generation recorded');
-    await this.#enqueue(entry, () => this.#perform(entry, { type: 'submit' }));
+    const submitted = this.#enqueue(entry, () => this.#perform(entry, { type: 'submit' }));
+    const refused = await stored.then(
+      () => undefined,
+      (error: unknown) => error ?? new Error('the generation could not be stored'),
+    );
+    if (refused !== undefined) return this.#unstored(entry, submitted, refused);
+    await submitted;
     if (entry.submitError) throw entry.submitError;
     return entry.life.gen;
+  }
+
+  /**
+   * Its row reached the datafile but its sync failed (the store refused it and undid it): the prompt,
+   * if ComfyUI took it, is cancelled there, the generation ends `failed` for its client's socket, and
+   * the request is refused with the store's error.
+   */
+  async #unstored(entry: Entry, submitted: Promise<void>, refused: unknown): Promise<never> {
+    await submitted;
+    const { promptId } = entry.life.gen;
+    await entry.run?.cancel().catch((error: unknown) => entry.log.warn({ err: error }, 'could not cancel the prompt of a generation that could not be stored'));
+    entry.log.error({ err: refused }, 'the generation could not be stored; its prompt was cancelled');
+    await this.#feed(entry, { type: 'submit-failed', promptId, reason: `it could not be stored: ${messageOf(refused)}` });
+    throw refused;
   }
 
   /** Every backend able to run it is saturated, or others wait: recorded (durable, backend null), then held in the bridge queue. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { extname } from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { BlobStore } from '../../contracts/blob-store.js';
 import type { ResultFile } from '../../contracts/generation.js';
 import type { OutputRef } from '../../contracts/transport.js';
@@ -68,25 +68,27 @@ export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: rea
       } catch (error) {
         throw new Error(`output ${ref.filename} of node ${ref.node} could not be fetched from ComfyUI: ${(error as Error).message}`, { cause: error });
       }
-      const hash = createHash('sha256');
-      let size = 0;
-      const measure = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          size += chunk.length;
-          hash.update(chunk);
-          callback(null, chunk);
-        },
-      });
-      fetched.stream.once('error', (error) => measure.destroy(error));
+      // A body that fails while the folder is readied is reported as the copy's failure.
+      let early: Error | undefined;
+      const onEarly = (error: Error) => (early = error);
+      fetched.stream.once('error', onEarly);
       await emptied.catch((error: unknown) => {
         fetched.stream.destroy();
         throw error;
       });
+      fetched.stream.off('error', onEarly);
+      const key = `${prefix}${filename}`;
+      let copied: { size: number; sha256: string };
       try {
-        await blobs.put(`${prefix}${filename}`, fetched.stream.pipe(measure));
+        if (early) throw early;
+        copied =
+          blobs.putBytes && fetched.length !== null && fetched.length <= SMALL_FILE_BYTES
+            ? await putWhole(blobs, key, fetched.stream, fetched.length)
+            : await putStreamed(blobs, key, fetched.stream);
       } catch (error) {
         throw new Error(`output ${ref.filename} of node ${ref.node} could not be copied: ${(error as Error).message}`, { cause: error });
       }
+      const { size } = copied;
       if (fetched.length !== null && fetched.length !== size) {
         throw new Error(`output ${ref.filename} of node ${ref.node} arrived truncated (${size} of ${fetched.length} bytes)`);
       }
@@ -96,7 +98,7 @@ export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: rea
         size,
         node: ref.node,
         kind: ref.kind,
-        sha256: hash.digest('hex'),
+        sha256: copied.sha256,
       });
     }
     await emptied;
@@ -105,6 +107,47 @@ export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: rea
     throw error;
   }
   return results;
+}
+
+/**
+ * A file ComfyUI announced at most this large is read whole into memory and written with one
+ * `putBytes` (no stream, no Transform, synchronous file calls in the directory store); larger ones stream.
+ */
+const SMALL_FILE_BYTES = 1024 * 1024;
+
+/** The body read whole (it said how long it is), hashed once, written in one call; a short body is put as it came (the caller reports it truncated). */
+async function putWhole(blobs: BlobStore, key: string, body: Readable, declared: number): Promise<{ size: number; sha256: string }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    // More than it announced: stop reading, the size check reports it.
+    if (size > declared) {
+      body.destroy();
+      return { size, sha256: '' };
+    }
+    chunks.push(chunk);
+  }
+  const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  if (size !== declared) return { size, sha256: '' };
+  await blobs.putBytes!(key, bytes);
+  return { size, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** The body streamed into the store, measured and hashed on its way. */
+async function putStreamed(blobs: BlobStore, key: string, body: Readable): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const measure = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      size += chunk.length;
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  body.once('error', (error) => measure.destroy(error));
+  await blobs.put(key, body.pipe(measure));
+  return { size, sha256: hash.digest('hex') };
 }
 
 /** Starts fetching an output; a synchronous throw becomes the rejection the copy awaits (and reports). */

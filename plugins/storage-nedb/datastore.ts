@@ -1,6 +1,6 @@
 import Datastore from 'nedb-promises';
 import type { Readable } from 'node:stream';
-import { DatafileAppender, type AppenderIo, type Undo } from './datafile-appender.js';
+import { DatafileAppender, type AppenderIo, type PendingWrite, type Undo } from './datafile-appender.js';
 import { readDatafile, type LoadedDatafile } from './datafile-load.js';
 
 /** A nedb-promises datastore of one collection. */
@@ -121,8 +121,8 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null, 
   let depth = 0;
   let removing = 0;
   let journal: Undo[] | null = null;
-  let written: Promise<void> | undefined;
-  const batches = new WeakMap<object, Promise<void>>();
+  let written: PendingWrite | undefined;
+  const batches = new WeakMap<object, PendingWrite>();
   /** Fields the removal observer adds to the delete lines of the operation running now. */
   const marks = new Map<unknown, Doc>();
 
@@ -208,12 +208,14 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null, 
   const insert = writes.insert.bind(collection);
   const modify = writes.update.bind(collection);
   const drop = writes.remove.bind(collection);
-  writes.insert = async (docs: unknown) => {
+  writes.insert = async (docs: unknown, onFile?: unknown) => {
+    const inFile = typeof onFile === 'function' ? (onFile as () => void) : undefined;
     // A fresh object per call: the key that finds this operation's batch again.
     const key = Array.isArray(docs) ? [...(docs as unknown[])] : { ...(docs as Doc) };
     try {
       return await insert(key);
     } finally {
+      if (inFile) void batches.get(key)?.inFile.then(inFile);
       await waitFor(key);
     }
   };
@@ -234,6 +236,15 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null, 
     }
   };
   if (appender) appenders.set(collection, appender);
+}
+
+/**
+ * Inserts like `collection.insert`, and calls `inFile` once the row's line is in the datafile, before
+ * its fdatasync: from then on a kill of this process cannot lose it (a power loss still can, until the
+ * insert resolves). In memory, or when the insert is refused, never called.
+ */
+export function insertReportingFile(collection: Collection, doc: object, inFile: () => void): Promise<unknown> {
+  return (collection.insert as unknown as (doc: object, inFile: () => void) => Promise<unknown>)(doc, inFile);
 }
 
 /** Opens one collection: in memory, or backed by `filename` (loaded now, so load errors surface at start). */

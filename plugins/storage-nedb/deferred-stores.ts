@@ -35,8 +35,8 @@ export class DeferredGenerationStore extends Deferred<NedbGenerationStore> imple
     return this.loadedStore()?.size ?? 0;
   }
 
-  async insert(gen: Generation): Promise<void> {
-    return (await this.store()).insert(gen);
+  async insert(gen: Generation, inFile?: () => void): Promise<void> {
+    return (await this.store()).insert(gen, inFile);
   }
 
   async update(id: string, patch: Partial<Omit<Generation, 'id'>>): Promise<Generation | undefined> {

@@ -2,7 +2,7 @@ import { FINAL_STATES, GENERATION_STATES, type Generation, type GenerationState 
 import type { Graph } from '../../contracts/graph.js';
 import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
 import { zeroCounts, type PrunedCounts, type StateCounts } from './counters.js';
-import { appendLine, internals, observeRemovals, rawDoc, type Collection } from './datastore.js';
+import { appendLine, insertReportingFile, internals, observeRemovals, rawDoc, type Collection } from './datastore.js';
 import { GenerationIndex, summarize, type GenerationSummary } from './generation-index.js';
 
 /**
@@ -130,11 +130,11 @@ export class NedbGenerationStore implements GenerationStore {
     this.#onStateChange = listener;
   }
 
-  async insert(gen: Generation): Promise<void> {
+  async insert(gen: Generation, inFile?: () => void): Promise<void> {
     if (this.index.get(gen.id)) throw new Error(`generation ${gen.id} already exists`);
     // The row's line is also its count (counts() reads the index): one line, one fdatasync. A
     // refused insert is not in memory, not on disk, and so not counted.
-    await this.collection.insert(toDoc(gen));
+    await (inFile ? insertReportingFile(this.collection, toDoc(gen), inFile) : this.collection.insert(toDoc(gen)));
     this.index.add(summarize(gen));
   }
 

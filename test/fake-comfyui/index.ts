@@ -76,6 +76,8 @@ process.once('exit', () => {
 
 export class FakeComfy {
   readonly prompts: ReceivedPrompt[] = [];
+  /** Called as each POST /prompt is read, before it is queued and answered (a kill test stops the bridge there). */
+  onPromptReceived: ((prompt: ReceivedPrompt) => void) | undefined;
   readonly uploads = new Map<string, Buffer>();
   readonly dirs: NodeEnv;
   private readonly hub: WsHub;
@@ -205,7 +207,10 @@ export class FakeComfy {
         runtime: this.runtime,
         env: this.dirs,
         hasJobsApi: this.options.hasJobsApi ?? false,
-        onPrompt: (p) => this.prompts.push(p),
+        onPrompt: (p) => {
+          this.prompts.push(p);
+          this.onPromptReceived?.(p);
+        },
         onUpload: (name, data) => this.uploads.set(name, data),
       };
       handleRequest(ctx, req, res, Buffer.concat(chunks));
