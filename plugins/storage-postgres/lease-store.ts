@@ -3,12 +3,17 @@ import type { Generation } from '../../contracts/generation.js';
 import type { LeaseStore } from '../../contracts/storage.js';
 import { fromRow, type Doc } from './generation-store.js';
 
+/** The generations someone must follow (the predicate of the partial index generations_owned, migration 8). */
+const OWNED = `(state IN ('queued', 'running') OR end_pending)`;
+
 /**
- * Leases on the generation rows (lease_owner, lease_until; migration 2). A new row is leased to the
- * instance whose connection inserts it, by column defaults read from the session (the pool's
- * connections carry this instance's id and lease length), so a generation is never unowned, not
- * even between its insert and the first renewal. Times are the database's clock, one for all
- * instances.
+ * One lease per instance (bridge_instances, migration 8) and an owner on each generation row
+ * (lease_owner). A new row is owned by the instance whose connection inserts it, by column defaults
+ * read from the session (the pool's connections carry this instance's id and lease length), so a
+ * generation is never unowned, not even before the instance's next renewal. The instance renews its
+ * one row (heartbeat): renewal costs one statement whatever the number of prompts it follows. A
+ * row's own lease_until is a grace period (from its insert, its claim, or renew()): within it the
+ * row is not claimed even if its instance's lease lapsed. Times are the database's clock.
  */
 export class PostgresLeaseStore implements LeaseStore {
   constructor(
@@ -17,9 +22,43 @@ export class PostgresLeaseStore implements LeaseStore {
     readonly ttlMs: number,
   ) {}
 
+  /**
+   * At open, before this process records anything: the instance's lease row, and the generations an
+   * earlier process with the same instance id left (their owner is live again, under a new process
+   * that does not follow them) handed over to whoever claims first, this process included.
+   */
+  async register(): Promise<void> {
+    await this.#upsert();
+    await this.pool.query(`UPDATE generations SET lease_owner = NULL WHERE lease_owner = $1 AND ${OWNED}`, [this.instance]);
+    // Rows of instances gone for a day (no generation points at a dead instance's row once claimed).
+    await this.pool.query(`DELETE FROM bridge_instances WHERE expires_at < now() - interval '1 day'`);
+  }
+
+  async heartbeat(): Promise<boolean> {
+    const { lapsed, inserted } = await this.#upsert();
+    return !lapsed && !inserted;
+  }
+
+  /**
+   * Extends the instance's lease. lapsed: it had run out (a claimer may have taken generations in
+   * between). The time is read once the row is locked: a claimer holding it (FOR SHARE) commits first,
+   * and its claim is then seen as a lapse here.
+   */
+  async #upsert(): Promise<{ lapsed: boolean; inserted: boolean }> {
+    const { rows } = await this.pool.query<{ lapsed: boolean; inserted: boolean }>({
+      name: 'leases_heartbeat',
+      text: `INSERT INTO bridge_instances AS i (id, expires_at) VALUES ($1, clock_timestamp() + $2 * interval '1 millisecond')
+       ON CONFLICT (id) DO UPDATE SET expires_at = clock_timestamp() + $2 * interval '1 millisecond', lapsed = i.expires_at < clock_timestamp()
+       RETURNING i.lapsed, (i.xmax = 0) AS inserted`,
+      values: [this.instance, this.ttlMs],
+    });
+    return rows[0] ?? { lapsed: true, inserted: true };
+  }
+
   async renew(ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
-    // Named (prepared once per connection): the runner renews before recording every end.
+    // Named (prepared once per connection): the runner renews before recording every end. Only
+    // lease_until changes (no index holds it): the update is written in place.
     const { rows } = await this.pool.query<{ id: string }>({
       name: 'leases_renew',
       text: `UPDATE generations SET lease_until = now() + $3 * interval '1 millisecond'
@@ -30,25 +69,37 @@ export class PostgresLeaseStore implements LeaseStore {
   }
 
   async claimExpired(limit: number): Promise<Generation[]> {
-    // SKIP LOCKED: instances claiming at the same moment take disjoint rows instead of queueing;
-    // the partial index generations_leases holds only unfinished rows, so this never scans history.
-    // Finished rows whose end was never announced (end_pending, migration 6: their instance died
-    // between the final state and its frames) are claimed too, through their own partial index.
-    const { rows } = await this.pool.query<{ id: string; doc: Doc }>(
-      `WITH unfinished AS (
+    // owners: the distinct owners of the rows someone must follow, one index probe each (a loose
+    // index scan of generations_owned: a few live instances and the dead ones not yet claimed from).
+    // dead: those with no live lease. A registered one is locked FOR SHARE, so its own renewal waits
+    // for this claim and then sees it lapsed (and re-reads what it still holds); one that renewed in
+    // the meantime is re-checked and left out. SKIP LOCKED: instances claiming at the same moment take
+    // disjoint rows instead of queueing. Finished rows whose end was never announced (end_pending,
+    // migration 6) are claimed too. This instance never claims from itself.
+    const { rows } = await this.pool.query<{ id: string; doc: Doc }>({
+      name: 'leases_claim',
+      text: `WITH RECURSIVE owners AS (
+         (SELECT lease_owner AS id FROM generations WHERE ${OWNED} AND lease_owner IS NOT NULL ORDER BY lease_owner LIMIT 1)
+         UNION ALL
+         SELECT (SELECT g.lease_owner FROM generations g WHERE ${OWNED} AND g.lease_owner > o.id ORDER BY g.lease_owner LIMIT 1)
+         FROM owners o WHERE o.id IS NOT NULL
+       ), dead AS (
+         SELECT i.id FROM bridge_instances i
+         WHERE i.id IN (SELECT id FROM owners) AND i.id <> $1 AND i.expires_at < now() FOR SHARE
+       ), gone AS (
+         SELECT o.id FROM owners o WHERE o.id IS NOT NULL AND o.id <> $1 AND NOT EXISTS (SELECT 1 FROM bridge_instances i WHERE i.id = o.id)
+       ), claimable AS (
          SELECT id FROM generations
-         WHERE state IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < now())
-         ORDER BY lease_until NULLS FIRST LIMIT $3 FOR UPDATE SKIP LOCKED
-       ), unannounced AS (
-         SELECT id FROM generations
-         WHERE end_pending AND (lease_until IS NULL OR lease_until < now())
-         ORDER BY lease_until NULLS FIRST LIMIT $3 FOR UPDATE SKIP LOCKED
+         WHERE ${OWNED}
+           AND (lease_owner IS NULL OR lease_owner = ANY (ARRAY(SELECT id FROM dead UNION ALL SELECT id FROM gone)))
+           AND (lease_until IS NULL OR lease_until < now())
+         LIMIT $3 FOR UPDATE SKIP LOCKED
        )
        UPDATE generations g SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
-       WHERE g.id IN (SELECT id FROM unfinished UNION ALL SELECT id FROM unannounced)
+       WHERE g.id IN (SELECT id FROM claimable)
        RETURNING g.id, g.doc`,
-      [this.instance, this.ttlMs, limit],
-    );
+      values: [this.instance, this.ttlMs, limit],
+    });
     return rows.map(fromRow);
   }
 
@@ -59,6 +110,12 @@ export class PostgresLeaseStore implements LeaseStore {
 
   async release(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.pool.query(`UPDATE generations SET lease_until = NULL WHERE id = ANY($1::text[]) AND lease_owner = $2`, [ids, this.instance]);
+    // No owner and no grace: claimable at once, by anyone.
+    await this.pool.query(`UPDATE generations SET lease_owner = NULL, lease_until = NULL WHERE id = ANY($1::text[]) AND lease_owner = $2`, [ids, this.instance]);
+  }
+
+  /** At close: the instance's lease ends now (what it did not release is claimable once each row's grace runs out). */
+  async retire(): Promise<void> {
+    await this.pool.query('DELETE FROM bridge_instances WHERE id = $1', [this.instance]);
   }
 }
