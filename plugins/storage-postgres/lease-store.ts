@@ -69,38 +69,64 @@ export class PostgresLeaseStore implements LeaseStore {
   }
 
   async claimExpired(limit: number): Promise<Generation[]> {
-    // owners: the distinct owners of the rows someone must follow, one index probe each (a loose
-    // index scan of generations_owned: a few live instances and the dead ones not yet claimed from).
-    // dead: those with no live lease. A registered one is locked FOR SHARE, so its own renewal waits
-    // for this claim and then sees it lapsed (and re-reads what it still holds); one that renewed in
-    // the meantime is re-checked and left out. SKIP LOCKED: instances claiming at the same moment take
-    // disjoint rows instead of queueing. Finished rows whose end was never announced (end_pending,
-    // migration 6) are claimed too. This instance never claims from itself.
-    const { rows } = await this.pool.query<{ id: string; doc: Doc }>({
-      name: 'leases_claim',
-      text: `WITH RECURSIVE owners AS (
-         (SELECT lease_owner AS id FROM generations WHERE ${OWNED} AND lease_owner IS NOT NULL ORDER BY lease_owner LIMIT 1)
-         UNION ALL
-         SELECT (SELECT g.lease_owner FROM generations g WHERE ${OWNED} AND g.lease_owner > o.id ORDER BY g.lease_owner LIMIT 1)
-         FROM owners o WHERE o.id IS NOT NULL
-       ), dead AS (
-         SELECT i.id FROM bridge_instances i
-         WHERE i.id IN (SELECT id FROM owners) AND i.id <> $1 AND i.expires_at < now() FOR SHARE
-       ), gone AS (
-         SELECT o.id FROM owners o WHERE o.id IS NOT NULL AND o.id <> $1 AND NOT EXISTS (SELECT 1 FROM bridge_instances i WHERE i.id = o.id)
-       ), claimable AS (
-         SELECT id FROM generations
-         WHERE ${OWNED}
-           AND (lease_owner IS NULL OR lease_owner = ANY (ARRAY(SELECT id FROM dead UNION ALL SELECT id FROM gone)))
-           AND (lease_until IS NULL OR lease_until < now())
-         LIMIT $3 FOR UPDATE SKIP LOCKED
-       )
-       UPDATE generations g SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
-       WHERE g.id IN (SELECT id FROM claimable)
-       RETURNING g.id, g.doc`,
-      values: [this.instance, this.ttlMs, limit],
-    });
-    return rows.map(fromRow);
+    // One transaction: the dead owners first, then their rows (the owners as a parameter, so both
+    // searches are index ranges of generations_owned, never a scan of what live instances hold).
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      try {
+        // owners: the distinct owners of the rows someone must follow, one index probe each (a loose
+        // index scan: a few live instances, and the dead ones not yet claimed from). Dead: no live
+        // lease. A registered one is locked FOR SHARE until this commits, so its own renewal waits for
+        // the claim and then sees it lapsed (and checks what it still holds); one that renewed
+        // meanwhile is re-checked and left out. This instance never claims from itself.
+        const { rows: dead } = await client.query<{ id: string }>({
+          name: 'leases_dead_owners',
+          text: `WITH RECURSIVE owners AS (
+             (SELECT lease_owner AS id FROM generations WHERE ${OWNED} AND lease_owner IS NOT NULL ORDER BY lease_owner LIMIT 1)
+             UNION ALL
+             SELECT (SELECT g.lease_owner FROM generations g WHERE ${OWNED} AND g.lease_owner > o.id ORDER BY g.lease_owner LIMIT 1)
+             FROM owners o WHERE o.id IS NOT NULL
+           ), registered AS (
+             SELECT i.id FROM bridge_instances i
+             WHERE i.id IN (SELECT id FROM owners) AND i.id <> $1 AND i.expires_at < now() FOR SHARE
+           )
+           SELECT id FROM registered
+           UNION ALL
+           SELECT o.id FROM owners o WHERE o.id IS NOT NULL AND o.id <> $1 AND NOT EXISTS (SELECT 1 FROM bridge_instances i WHERE i.id = o.id)`,
+          values: [this.instance],
+        });
+        // SKIP LOCKED: instances claiming at the same moment take disjoint rows instead of queueing.
+        // Rows of dead owners, and rows nobody owns (released, or recorded without an instance), once
+        // their own grace ran out; finished rows whose end was never announced (end_pending,
+        // migration 6) too.
+        const { rows } = await client.query<{ id: string; doc: Doc }>({
+          name: 'leases_claim',
+          text: `WITH of_dead AS (
+             SELECT id FROM generations WHERE ${OWNED} AND lease_owner = ANY ($4::text[]) AND (lease_until IS NULL OR lease_until < now())
+             LIMIT $3 FOR UPDATE SKIP LOCKED
+           ), unowned AS (
+             SELECT id FROM generations WHERE ${OWNED} AND lease_owner IS NULL AND (lease_until IS NULL OR lease_until < now())
+             LIMIT $3 FOR UPDATE SKIP LOCKED
+           )
+           UPDATE generations g SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
+           WHERE g.id IN (SELECT id FROM of_dead UNION ALL SELECT id FROM unowned)
+           RETURNING g.id, g.doc`,
+          values: [this.instance, this.ttlMs, limit, dead.map((row) => row.id)],
+        });
+        await client.query('COMMIT');
+        return rows.map(fromRow);
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => (broken = true));
+        throw error;
+      }
+    } catch (error) {
+      broken = true;
+      throw error;
+    } finally {
+      client.release(broken);
+    }
   }
 
   async announced(ids: string[]): Promise<void> {
