@@ -10,6 +10,7 @@ import { loadConfig } from '../cli/config/load.js';
 import type { Generation } from '../contracts/generation.js';
 import type { HistoryQuery, Storage } from '../contracts/storage.js';
 import { historyStatements, type Statement } from '../plugins/storage-postgres/generation-store.js';
+import { LEASE_CLAIM } from '../plugins/storage-postgres/lease-store.js';
 import { migrate, MIGRATIONS } from '../plugins/storage-postgres/migrations.js';
 import { PostgresStorage } from '../plugins/storage-postgres/pg-storage.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
@@ -111,7 +112,8 @@ describe('storage-postgres', () => {
       const rows = await query<{ 'QUERY PLAN': unknown }>(db.url, `EXPLAIN (FORMAT JSON) ${statement.text}`, statement.values);
       const nodes: string[] = [];
       const walk = (node: Record<string, unknown>): void => {
-        nodes.push(`${String(node['Node Type'])}${node['Index Name'] ? ` ${String(node['Index Name'])}` : ''}`);
+        const on = node['Index Name'] ?? node['Relation Name'];
+        nodes.push(`${String(node['Node Type'])}${on ? ` ${String(on)}` : ''}`);
         for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
       };
       walk((rows[0]?.['QUERY PLAN'] as { Plan: Record<string, unknown> }[])[0]!.Plan);
@@ -171,6 +173,33 @@ describe('storage-postgres', () => {
         { text: `SELECT id, doc FROM generations WHERE state IN ('queued', 'running') ORDER BY created_at DESC, id DESC`, values: [] },
       ];
       for (const lookup of lookups) expect((await plan(lookup)).some((n) => n.startsWith('Seq Scan')), lookup.text).to.equal(false);
+    });
+
+    it('find dead instances and claim their generations from the small index of unfinished rows, never from the history', async () => {
+      const storage = await track(open(db.url));
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        await bulkInsertGenerations(client, { from: 1, to: 20000, template: generationRecord({ id: 'x', createdAt: 'x' }) });
+        // A tenth unfinished, held by a live instance; a few of a dead one.
+        await client.query(`UPDATE generations SET doc = doc || '{"state": "queued"}', lease_owner = CASE WHEN id LIKE '%00' THEN 'dead-one' ELSE $1 END,
+          lease_until = now() - interval '1 minute' WHERE id LIKE '%0'`, [storage.leases.instance]);
+        await client.query('VACUUM ANALYZE generations');
+      } finally {
+        await client.end();
+      }
+      const statements: Statement[] = [
+        { text: LEASE_CLAIM.deadOwners, values: ['someone'] },
+        { text: LEASE_CLAIM.claim, values: ['someone', 6000, 100, []] },
+        { text: LEASE_CLAIM.claim, values: ['someone', 6000, 100, ['dead-one']] },
+      ];
+      for (const statement of statements) {
+        const nodes = await plan(statement);
+        const context = `${statement.text.slice(0, 40)} ${JSON.stringify(statement.values)}: ${nodes.join(' > ')}`;
+        expect(nodes.some((n) => n === 'Seq Scan generations' || n === 'Bitmap Heap Scan generations'), context).to.equal(false);
+        expect(nodes.some((n) => n.endsWith('generations_owned')), context).to.equal(true);
+      }
+      expect((await storage.leases.claimExpired(1000)).map((g) => g.id)).to.have.length(200);
     });
 
     it('leave room in the pages, so updates that change only the document write no index entry (HOT)', async () => {

@@ -7,6 +7,36 @@ import { fromRow, type Doc } from './generation-store.js';
 const OWNED = `(state IN ('queued', 'running') OR end_pending)`;
 
 /**
+ * The claim's two statements (exported for the EXPLAIN checks in the tests): the owners with no live
+ * lease ($1 this instance), then their rows and the unowned ones ($1 this instance, $2 the grace in
+ * ms, $3 at most this many of each kind, $4 the dead owners).
+ */
+export const LEASE_CLAIM = {
+  deadOwners: `WITH RECURSIVE owners AS (
+     (SELECT lease_owner AS id FROM generations WHERE ${OWNED} AND lease_owner IS NOT NULL ORDER BY lease_owner LIMIT 1)
+     UNION ALL
+     SELECT (SELECT g.lease_owner FROM generations g WHERE ${OWNED} AND g.lease_owner > o.id ORDER BY g.lease_owner LIMIT 1)
+     FROM owners o WHERE o.id IS NOT NULL
+   ), registered AS (
+     SELECT i.id FROM bridge_instances i
+     WHERE i.id IN (SELECT id FROM owners) AND i.id <> $1 AND i.expires_at < now() FOR SHARE
+   )
+   SELECT id FROM registered
+   UNION ALL
+   SELECT o.id FROM owners o WHERE o.id IS NOT NULL AND o.id <> $1 AND NOT EXISTS (SELECT 1 FROM bridge_instances i WHERE i.id = o.id)`,
+  claim: `WITH of_dead AS (
+     SELECT id FROM generations WHERE ${OWNED} AND lease_owner = ANY ($4::text[]) AND (lease_until IS NULL OR lease_until < now())
+     LIMIT $3 FOR UPDATE SKIP LOCKED
+   ), unowned AS (
+     SELECT id FROM generations WHERE ${OWNED} AND lease_owner IS NULL AND (lease_until IS NULL OR lease_until < now())
+     LIMIT $3 FOR UPDATE SKIP LOCKED
+   )
+   UPDATE generations g SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
+   WHERE g.id IN (SELECT id FROM of_dead UNION ALL SELECT id FROM unowned)
+   RETURNING g.id, g.doc`,
+};
+
+/**
  * One lease per instance (bridge_instances, migration 8) and an owner on each generation row
  * (lease_owner). A new row is owned by the instance whose connection inserts it, by column defaults
  * read from the session (the pool's connections carry this instance's id and lease length), so a
@@ -83,18 +113,7 @@ export class PostgresLeaseStore implements LeaseStore {
         // meanwhile is re-checked and left out. This instance never claims from itself.
         const { rows: dead } = await client.query<{ id: string }>({
           name: 'leases_dead_owners',
-          text: `WITH RECURSIVE owners AS (
-             (SELECT lease_owner AS id FROM generations WHERE ${OWNED} AND lease_owner IS NOT NULL ORDER BY lease_owner LIMIT 1)
-             UNION ALL
-             SELECT (SELECT g.lease_owner FROM generations g WHERE ${OWNED} AND g.lease_owner > o.id ORDER BY g.lease_owner LIMIT 1)
-             FROM owners o WHERE o.id IS NOT NULL
-           ), registered AS (
-             SELECT i.id FROM bridge_instances i
-             WHERE i.id IN (SELECT id FROM owners) AND i.id <> $1 AND i.expires_at < now() FOR SHARE
-           )
-           SELECT id FROM registered
-           UNION ALL
-           SELECT o.id FROM owners o WHERE o.id IS NOT NULL AND o.id <> $1 AND NOT EXISTS (SELECT 1 FROM bridge_instances i WHERE i.id = o.id)`,
+          text: LEASE_CLAIM.deadOwners,
           values: [this.instance],
         });
         // SKIP LOCKED: instances claiming at the same moment take disjoint rows instead of queueing.
@@ -103,16 +122,7 @@ export class PostgresLeaseStore implements LeaseStore {
         // migration 6) too.
         const { rows } = await client.query<{ id: string; doc: Doc }>({
           name: 'leases_claim',
-          text: `WITH of_dead AS (
-             SELECT id FROM generations WHERE ${OWNED} AND lease_owner = ANY ($4::text[]) AND (lease_until IS NULL OR lease_until < now())
-             LIMIT $3 FOR UPDATE SKIP LOCKED
-           ), unowned AS (
-             SELECT id FROM generations WHERE ${OWNED} AND lease_owner IS NULL AND (lease_until IS NULL OR lease_until < now())
-             LIMIT $3 FOR UPDATE SKIP LOCKED
-           )
-           UPDATE generations g SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
-           WHERE g.id IN (SELECT id FROM of_dead UNION ALL SELECT id FROM unowned)
-           RETURNING g.id, g.doc`,
+          text: LEASE_CLAIM.claim,
           values: [this.instance, this.ttlMs, limit, dead.map((row) => row.id)],
         });
         await client.query('COMMIT');
