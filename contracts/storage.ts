@@ -43,6 +43,12 @@ export interface GenerationStore {
   /** Generations in state queued or running (for reconciliation at start). */
   unfinished(): Promise<Generation[]>;
   counts(): Promise<GenerationCounts>;
+  /**
+   * Optional (a store several instances share): queued + running generations of one client and of the
+   * whole store, in one read (the 429 caps ask on every submission). Without it they are read from
+   * counts() and page().
+   */
+  activeCounts?(clientId: string): Promise<{ client: number; all: number }>;
   /** Deletes finished generations created before `before` and/or beyond the newest `keep`; returns what was deleted. */
   prune(rule: { before?: string; keep?: number }): Promise<Generation[]>;
 }
@@ -94,6 +100,14 @@ export interface LeaseStore {
   readonly ttlMs: number;
   /** Extends this instance's leases on these generations; returns the ids it still holds (one whose lease ran out may have been claimed by another instance). */
   renew(ids: string[]): Promise<string[]>;
+  /**
+   * Optional: one lease for the whole instance, which holds all its generations while it is renewed
+   * (storage-postgres: one statement however many generations it follows). Renews it; true when it
+   * never ran out since the last renewal, so none of this instance's generations can have been
+   * claimed and renew(ids) is not needed; false when it did (then renew(ids) tells which are still
+   * held). Without it, the instance renews every generation's lease with renew(ids).
+   */
+  heartbeat?(): Promise<boolean>;
   /** Takes over at most `limit` unfinished generations whose lease ran out (or that nobody ever leased), and as many finished but unannounced ones (see announced); each is handed to exactly one claimer. */
   claimExpired(limit: number): Promise<Generation[]>;
   /**

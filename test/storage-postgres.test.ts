@@ -10,6 +10,7 @@ import { loadConfig } from '../cli/config/load.js';
 import type { Generation } from '../contracts/generation.js';
 import type { HistoryQuery, Storage } from '../contracts/storage.js';
 import { historyStatements, type Statement } from '../plugins/storage-postgres/generation-store.js';
+import { LEASE_CLAIM } from '../plugins/storage-postgres/lease-store.js';
 import { migrate, MIGRATIONS } from '../plugins/storage-postgres/migrations.js';
 import { PostgresStorage } from '../plugins/storage-postgres/pg-storage.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
@@ -58,7 +59,7 @@ describe('storage-postgres', () => {
       const first = await track(open(db.url));
       expect(first.migrations).to.deep.equal({ applied: MIGRATIONS.map((m) => m.version), unknown: [] });
       const tables = await query<{ table_name: string }>(db.url, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
-      expect(tables.map((t) => t.table_name)).to.deep.equal(['client_bindings', 'generation_tallies', 'generations', 'idempotency_keys', 'kv', 'schema_migrations', 'uploads', 'webhook_outbox', 'webhook_subscriptions']);
+      expect(tables.map((t) => t.table_name)).to.deep.equal(['bridge_instances', 'client_bindings', 'generation_tallies', 'generations', 'idempotency_keys', 'kv', 'schema_migrations', 'uploads', 'webhook_outbox', 'webhook_subscriptions']);
       await first.generations.insert(generationRecord({ id: 'gen_kept', createdAt: '2026-01-01T00:00:00.000Z' }));
 
       const second = await track(open(db.url));
@@ -111,7 +112,8 @@ describe('storage-postgres', () => {
       const rows = await query<{ 'QUERY PLAN': unknown }>(db.url, `EXPLAIN (FORMAT JSON) ${statement.text}`, statement.values);
       const nodes: string[] = [];
       const walk = (node: Record<string, unknown>): void => {
-        nodes.push(`${String(node['Node Type'])}${node['Index Name'] ? ` ${String(node['Index Name'])}` : ''}`);
+        const on = node['Index Name'] ?? node['Relation Name'];
+        nodes.push(`${String(node['Node Type'])}${on ? ` ${String(on)}` : ''}`);
         for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
       };
       walk((rows[0]?.['QUERY PLAN'] as { Plan: Record<string, unknown> }[])[0]!.Plan);
@@ -173,6 +175,33 @@ describe('storage-postgres', () => {
       for (const lookup of lookups) expect((await plan(lookup)).some((n) => n.startsWith('Seq Scan')), lookup.text).to.equal(false);
     });
 
+    it('find dead instances and claim their generations from the small index of unfinished rows, never from the history', async () => {
+      const storage = await track(open(db.url));
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        await bulkInsertGenerations(client, { from: 1, to: 20000, template: generationRecord({ id: 'x', createdAt: 'x' }) });
+        // A tenth unfinished, held by a live instance; a few of a dead one.
+        await client.query(`UPDATE generations SET doc = doc || '{"state": "queued"}', lease_owner = CASE WHEN id LIKE '%00' THEN 'dead-one' ELSE $1 END,
+          lease_until = now() - interval '1 minute' WHERE id LIKE '%0'`, [storage.leases.instance]);
+        await client.query('VACUUM ANALYZE generations');
+      } finally {
+        await client.end();
+      }
+      const statements: Statement[] = [
+        { text: LEASE_CLAIM.deadOwners, values: ['someone'] },
+        { text: LEASE_CLAIM.claim, values: ['someone', 6000, 100, []] },
+        { text: LEASE_CLAIM.claim, values: ['someone', 6000, 100, ['dead-one']] },
+      ];
+      for (const statement of statements) {
+        const nodes = await plan(statement);
+        const context = `${statement.text.slice(0, 40)} ${JSON.stringify(statement.values)}: ${nodes.join(' > ')}`;
+        expect(nodes.some((n) => n === 'Seq Scan generations' || n === 'Bitmap Heap Scan generations'), context).to.equal(false);
+        expect(nodes.some((n) => n.endsWith('generations_owned')), context).to.equal(true);
+      }
+      expect((await storage.leases.claimExpired(1000)).map((g) => g.id)).to.have.length(200);
+    });
+
     it('leave room in the pages, so updates that change only the document write no index entry (HOT)', async () => {
       const storage = await track(open(db.url));
       const make = numberedGenerations({ start: '2026-03-01T00:00:00.000Z', idPrefix: 'gen_h', idDigits: 4 });
@@ -211,6 +240,83 @@ describe('storage-postgres', () => {
       const stored = (rows: typeof kept) => rows.filter((r) => r.kind.startsWith('stored'));
       expect(stored(kept)).to.deep.equal(stored(rebuilt));
       expect(kept.find((r) => r.kind === 'recorded')?.n).to.equal('60');
+    });
+  });
+
+  describe('active counts (the 429 caps)', () => {
+    it('one read gives a client\'s and the whole store\'s queued + running, equal to the counted history filters', async () => {
+      const storage = await track(open(db.url));
+      const states = ['queued', 'running', 'completed', 'queued', 'failed', 'running', 'queued'] as const;
+      for (const [i, state] of states.entries()) {
+        await storage.generations.insert(generationRecord({ id: `gen_c${i}`, createdAt: `2026-01-01T00:00:0${i}.000Z`, clientId: i % 2 ? 'client-b' : 'client-a', state }));
+      }
+      await storage.generations.update('gen_c0', { state: 'running' });
+      await storage.generations.update('gen_c1', { state: 'completed' });
+      const total = async (clientId: string | undefined, state: 'queued' | 'running') =>
+        (await storage.generations.page({ ...(clientId ? { clientId } : {}), state, limit: 1, offset: 0 })).total;
+      for (const clientId of ['client-a', 'client-b', 'nobody']) {
+        const expected = { client: (await total(clientId, 'queued')) + (await total(clientId, 'running')), all: (await total(undefined, 'queued')) + (await total(undefined, 'running')) };
+        expect(await storage.generations.activeCounts(clientId), clientId).to.deep.equal(expected);
+      }
+      expect(await storage.generations.activeCounts('client-a')).to.deep.equal({ client: 2, all: 4 });
+    });
+  });
+
+  describe('leases (one per instance, migration 8)', () => {
+    const openLeased = (url: string, leaseMs: number, instance?: string) =>
+      PostgresStorage.open({ url, poolSize: 4, healthIntervalMs: 0, leaseMs, log: quietLog, ...(instance ? { instance } : {}) });
+    const versions = async (ids: string[]) =>
+      (await query<{ id: string; v: string }>(db.url, `SELECT id, xmin::text AS v FROM generations WHERE id = ANY($1::text[]) ORDER BY id`, [ids])).map((r) => `${r.id}@${r.v}`);
+
+    it('renew the instance with one row whatever it holds; its generations are claimed only once it lapses, and it learns so', async () => {
+      const a = await track(openLeased(db.url, 2000));
+      const b = await track(openLeased(db.url, 2000));
+      const gens = Array.from({ length: 50 }, (_, i) => generationRecord({ id: `gen_l${String(i).padStart(2, '0')}`, createdAt: '2026-01-01T00:00:00.000Z', state: 'queued' }));
+      for (const gen of gens) await a.generations.insert(gen);
+      const ids = gens.map((g) => g.id);
+      await a.leases.heartbeat();
+      const before = await versions(ids);
+      // A's heartbeats hold all 50 rows without writing any of them, well past each row's own grace.
+      const deadline = Date.now() + 3000;
+      while (Date.now() < deadline) {
+        expect(await a.leases.heartbeat()).to.equal(true);
+        expect(await b.leases.claimExpired(100)).to.deep.equal([]);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(await versions(ids)).to.deep.equal(before);
+
+      // A stops renewing (a frozen or dead process): B claims them all once A's lease ran out.
+      const claimed = await until(async () => {
+        const got = await b.leases.claimExpired(100);
+        return got.length > 0 ? got : undefined;
+      }, 'A\'s generations to be claimed');
+      expect(claimed.map((g) => g.id).sort()).to.deep.equal(ids);
+      expect(await b.leases.claimExpired(100)).to.deep.equal([]);
+      // A comes back: its renewal says it lapsed, and it holds none of them any more.
+      expect(await a.leases.heartbeat()).to.equal(false);
+      expect(await a.leases.renew(ids)).to.deep.equal([]);
+      expect(await a.leases.heartbeat()).to.equal(true);
+      const owners = await query<{ lease_owner: string }>(db.url, `SELECT DISTINCT lease_owner FROM generations WHERE id = ANY($1::text[])`, [ids]);
+      expect(owners.map((o) => o.lease_owner)).to.deep.equal([b.leases.instance]);
+    });
+
+    it('a new row is not claimed within its grace even when its instance lapsed; a closed instance\'s rows go at once when released', async () => {
+      const a = await track(openLeased(db.url, 60_000));
+      const b = await track(openLeased(db.url, 60_000));
+      await a.generations.insert(generationRecord({ id: 'gen_fresh', createdAt: '2026-01-01T00:00:00.000Z', state: 'queued' }));
+      await query(db.url, `UPDATE bridge_instances SET expires_at = now() - interval '1 second' WHERE id = $1`, [a.leases.instance]);
+      expect(await b.leases.claimExpired(100)).to.deep.equal([]);
+      await a.leases.release(['gen_fresh']);
+      expect((await b.leases.claimExpired(100)).map((g) => g.id)).to.deep.equal(['gen_fresh']);
+    });
+
+    it('a process reopening with the same instance id hands over what the previous one left', async () => {
+      const first = await openLeased(db.url, 60_000, 'fixed-instance');
+      await first.generations.insert(generationRecord({ id: 'gen_left', createdAt: '2026-01-01T00:00:00.000Z', state: 'running' }));
+      await first.pool.end(); // killed: no release, no retire; its lease would last another minute
+      const again = await track(openLeased(db.url, 60_000, 'fixed-instance'));
+      await query(db.url, `UPDATE generations SET lease_until = now() - interval '1 second' WHERE id = 'gen_left'`); // past the insert's grace
+      expect((await again.leases.claimExpired(100)).map((g) => g.id)).to.deep.equal(['gen_left']);
     });
   });
 

@@ -10,7 +10,7 @@ import { badRequest, internal, notFound, tooManyRequests } from '../../core/erro
 import { idempotencyKeyOf, idempotencyScope, IdempotentRequests, requestFingerprint, type IdempotentAnswer } from '../../contracts/idempotency.js';
 import type { Storage } from '../../contracts/storage.js';
 import { newGenerationId } from './generation-id.js';
-import { ActiveCap } from './active-cap.js';
+import { ActiveCaps, type ActiveCounts } from './active-cap.js';
 import { KeyQuotas } from './quotas.js';
 import type { QuotaLimit } from './quota-options.js';
 import { requireCapableBackend } from './capable-backend.js';
@@ -40,7 +40,7 @@ export interface GenerateDeps {
   /** Signed callbacks of the generation's events (plugins/webhooks), when loaded. */
   webhooks?: () => WebhookService | undefined;
   /** Set when several instances share the store: the caps count queued + running from it (shared-active.ts). */
-  sharedActiveCount?: (clientId?: string) => Promise<number>;
+  sharedActiveCounts?: (clientId: string) => Promise<ActiveCounts>;
   /** Told of each 429 `quota_exceeded`, with the limit it hit (the `quotaStats` service counts them). */
   onQuotaRefused?: (limit: QuotaLimit) => void;
 }
@@ -73,11 +73,10 @@ function fillGraph(workflow: Workflow, values: Record<string, unknown>): Graph {
 
 export function generateHandler(deps: GenerateDeps) {
   const validators = new InputValidators();
-  const active = deps.sharedActiveCount ?? ((clientId?: string) => deps.generations.activeCount(clientId));
-  const cap = new ActiveCap(deps.options.maxActivePerClient, (clientId) => active(clientId));
-  // One slot key for the whole bridge: clientIds are free-form, so a per-client cap alone can be
-  // sidestepped by rotating them (SPEC §2.4: the queue above its bound → 429).
-  const bound = new ActiveCap(deps.options.maxActive, () => active());
+  const caps = new ActiveCaps(
+    { perClient: deps.options.maxActivePerClient, all: deps.options.maxActive },
+    deps.sharedActiveCounts ?? ((clientId) => ({ client: deps.generations.activeCount(clientId), all: deps.generations.activeCount() })),
+  );
   const quotas = new KeyQuotas(deps.options.quotas ?? { default: {}, keys: {} }, deps.storage, deps.options.retryAfterSeconds, deps.onQuotaRefused);
   const idempotent = new IdempotentRequests(() => {
     const storage = deps.storage();
@@ -125,21 +124,16 @@ export function generateHandler(deps: GenerateDeps) {
       const retry = { headers: retryAfter(deps.options.retryAfterSeconds) };
       // The key's own quotas first: 429 quota_exceeded naming the limit (docs/fair-share.md).
       const releaseQuota = await quotas.reserve(principal, clientId);
-      const releaseBound = await bound.reserve('*').catch((error: unknown) => {
+      // Both 429 caps (bridge-wide first, then the client's) from one count.
+      const releaseCaps = await caps.reserve(clientId).catch((error: unknown) => {
         releaseQuota();
         throw error;
       });
-      if (!releaseBound) {
+      if (releaseCaps === 'all') {
         releaseQuota();
         throw tooManyRequests(`the bridge already has ${deps.options.maxActive} generations queued or running; try again shortly`, retry);
       }
-      const releaseClient = await cap.reserve(clientId).catch((error: unknown) => {
-        releaseBound();
-        releaseQuota();
-        throw error;
-      });
-      if (!releaseClient) {
-        releaseBound();
+      if (releaseCaps === 'client') {
         releaseQuota();
         throw tooManyRequests(`client ${clientId} already has ${deps.options.maxActivePerClient} generations queued or running; wait for one to end`, retry);
       }
@@ -148,8 +142,7 @@ export function generateHandler(deps: GenerateDeps) {
         for (const key of Object.keys(uploads)) delete shippedFiles[key];
         return await deps.generations.create({ id, workflow: alias, clientId, principal, graph: fillGraph(workflow, values), uploads, shippedFiles });
       } finally {
-        releaseClient();
-        releaseBound();
+        releaseCaps();
         releaseQuota();
       }
     };

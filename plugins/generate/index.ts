@@ -2,7 +2,7 @@ import { definePlugin } from '../../core/plugin.js';
 import { ERROR_BODY, STATUS_FRAME } from '../../contracts/schemas.js';
 import { generateHandler } from './handler.js';
 import { generateBody, generateQuery } from './route-schemas.js';
-import { storedActiveCount } from './shared-active.js';
+import { storedActiveCounts } from './shared-active.js';
 import { generateBodyByWorkflow } from './document-body.js';
 import { optionsSchema, type GenerateOptions } from './options.js';
 import type { QuotaStats } from './api.js';
@@ -50,7 +50,7 @@ export default definePlugin<GenerateOptions>({
       webhooks: () => ctx.tryUse('webhooks'),
       options: ctx.options,
       // A store other instances write too holds the fleet's active generations; this process's count would miss theirs.
-      sharedActiveCount: storage?.shared ? storedActiveCount(storage) : undefined,
+      sharedActiveCounts: storage?.shared ? storedActiveCounts(storage) : undefined,
       onQuotaRefused: (limit) => refusals[limit]++,
     });
     ctx.route({

@@ -11,8 +11,9 @@ const CLAIM_EVERY_MS = 1000;
 const ANNOUNCE_BATCH_MS = 50;
 
 /**
- * This instance's side of the leases (contracts/storage.ts LeaseStore): it renews the lease of every
- * generation it follows (those it recorded, whose lease the insert took, and those it adopted),
+ * This instance's side of the leases (contracts/storage.ts LeaseStore): it renews its own lease (one
+ * for the instance when the store has one, else the lease of every generation it follows: those it
+ * recorded, whose lease the insert took, and those it adopted),
  * claims the expired leases of dead instances and adopts those generations, and gives its leases
  * up when it stops so a survivor takes over at once. With a single-process store (infinite
  * leases) only the one claim at start happens.
@@ -71,9 +72,14 @@ export class LeaseKeeper {
 
   renew(): Promise<void> {
     this.#renewing ??= (async () => {
-      const ids = [...this.#held, ...this.#ending];
-      if (ids.length === 0 || this.#stopped) return;
+      if (this.#stopped) return;
       try {
+        // One lease for the whole instance, when the store has one: renewing it is one write however
+        // many generations this instance follows; the generations are checked only after it lapsed.
+        const { leases } = this.deps;
+        if (leases.heartbeat && (await leases.heartbeat())) return;
+        const ids = [...this.#held, ...this.#ending];
+        if (ids.length === 0) return;
         const kept = new Set(await this.deps.leases.renew(ids));
         const lost = ids.filter((id) => !kept.has(id) && this.deps.runner.live(id) !== undefined);
         // Renewals came too late (a starved process, a slow database, a clock jump): another instance

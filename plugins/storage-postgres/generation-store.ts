@@ -110,6 +110,19 @@ export class PostgresGenerationStore implements GenerationStore {
     return { total, byState };
   }
 
+  async activeCounts(clientId: string): Promise<{ client: number; all: number }> {
+    // One statement from the tallies (at most 64 rows by primary key), never from the rows.
+    const { rows } = await this.pool.query<{ client: string; all: string }>({
+      name: 'generations_active_counts',
+      text: `SELECT coalesce(sum(n) FILTER (WHERE kind = 'stored_client_state'), 0) AS client,
+              coalesce(sum(n) FILTER (WHERE kind = 'stored_state'), 0) AS all
+       FROM generation_tallies
+       WHERE (kind = 'stored_client_state' AND key IN ('queued:' || $1, 'running:' || $1)) OR (kind = 'stored_state' AND key IN ('queued', 'running'))`,
+      values: [clientId],
+    });
+    return { client: Number(rows[0]?.client ?? 0), all: Number(rows[0]?.all ?? 0) };
+  }
+
   async prune(rule: { before?: string; keep?: number }): Promise<Generation[]> {
     if (rule.before === undefined && rule.keep === undefined) return [];
     // Rows beyond the newest `keep` are those at or below the keep-th row's (created_at, id).

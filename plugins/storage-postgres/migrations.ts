@@ -281,6 +281,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE generations SET (fillfactor = 75);
     `,
   },
+  {
+    version: 8,
+    name: 'one lease per instance',
+    sql: `
+      -- One lease per instance instead of one per generation: an instance renews its own row (one
+      -- statement however many prompts it follows), and its generations (lease_owner) are held while
+      -- that row is live. A generation's lease_until is now only a grace period from its insert, its
+      -- claim or an explicit renewal (the check before an end is recorded): within it nobody claims the
+      -- row even if its instance's lease lapsed, so a row is never taken from an instance that recorded
+      -- it moments ago. Rows of an owner with no live row here (dead, or an older release renewing row
+      -- by row) are claimable once that grace has run out. lapsed: set by the renewal itself (the row
+      -- had run out before it), so an instance learns that a claimer may have taken its generations.
+      CREATE TABLE bridge_instances (
+        id text COLLATE "C" PRIMARY KEY,
+        expires_at timestamptz NOT NULL,
+        lapsed boolean NOT NULL DEFAULT false
+      );
+      -- The generations someone must follow, by owner: claiming finds a dead instance's rows (and the
+      -- few distinct owners) from this small index, never from the history.
+      CREATE INDEX generations_owned ON generations (lease_owner) WHERE state IN ('queued', 'running') OR end_pending;
+      -- Claims no longer search by lease_until: without these two indexes a change of lease_until alone
+      -- (a claim's grace, the check before an end) can be written in place (HOT).
+      DROP INDEX generations_leases;
+      DROP INDEX generations_unannounced;
+    `,
+  },
 ];
 
 /** Session advisory lock key ("comfy" in ASCII); advisory locks are per database. */

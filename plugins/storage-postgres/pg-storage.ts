@@ -21,7 +21,7 @@ export interface OpenPostgresOptions {
   /** 0 turns the health ping off (isOpen() then only says whether close() was called). */
   healthIntervalMs?: number;
   applicationName?: string;
-  /** How long this instance's leases on the generations it follows last unless renewed (default 6 s). */
+  /** How long this instance's lease (on the generations it follows) lasts unless renewed (default 6 s). */
   leaseMs?: number;
   /** This process's instance id (default: a fresh random one). */
   instance?: string;
@@ -106,6 +106,12 @@ export class PostgresStorage implements Storage {
       options.log.warn({ versions: migrations.unknown }, 'the database has schema versions this release does not know (a newer release migrated it)');
     }
     const storage = new PostgresStorage(pool, migrations, options.log, lease);
+    try {
+      await storage.leases.register();
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw new BootError(`cannot register this instance's lease in PostgreSQL at ${redactUrl(options.url)}: ${(error as Error).message}`, { cause: error });
+    }
     if ((options.healthIntervalMs ?? 5000) > 0) storage.#watch(options.healthIntervalMs ?? 5000);
     return storage;
   }
@@ -133,6 +139,8 @@ export class PostgresStorage implements Storage {
     this.#open = false;
     clearInterval(this.#timer);
     await this.#ping;
+    // The instance's lease ends now rather than when it would have run out.
+    await this.leases.retire().catch((error: unknown) => this.log.warn({ err: error }, 'could not end this instance\'s lease; it runs out on its own'));
     await this.pool.end();
   }
 
