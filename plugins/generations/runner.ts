@@ -293,8 +293,35 @@ export class Runner {
 
   #listener(entry: Entry) {
     return (event: TransportEvent): void => {
-      if (!this.#closed && !entry.released) void this.#feed(entry, { type: 'transport', event });
+      if (this.#closed || entry.released) return;
+      if (entry.chain === IDLE && PROGRESS_EVENTS.has(event.type) && this.#progressNow(entry, event)) return;
+      void this.#feed(entry, { type: 'transport', event });
     };
+  }
+
+  /**
+   * The hot path (one call per progress event of every generation): with nothing queued for the
+   * generation, a change that only publishes frames and asks for a later write is applied here, at
+   * once, instead of as a task of its queue. The queue stays busy until the bus has taken the frames,
+   * so a later event is still published after them. false (nothing done) for any other change.
+   */
+  #progressNow(entry: Entry, event: TransportEvent): boolean {
+    const { life, effects } = apply(entry.life, { type: 'transport', event }, { now: isoNow(), policy: this.deps.options, resultUrl: this.deps.resultUrl });
+    for (const effect of effects) if (effect.type !== 'publish' && effect.type !== 'persist-soon') return false;
+    entry.life = life;
+    for (const effect of effects) {
+      if (effect.type === 'persist-soon') this.#persistSoon(entry);
+      else if (effect.type === 'publish') this.#track(entry, this.#publish(entry, effect.frames));
+    }
+    return true;
+  }
+
+  /** The generation's queue waits for `work` (already started) before its next task. */
+  #track(entry: Entry, work: Promise<void>): void {
+    const done: Promise<void> = work.then(() => {
+      if (entry.chain === done) entry.chain = IDLE;
+    });
+    entry.chain = done;
   }
 
   #feed(entry: Entry, event: GenerationEvent): Promise<void> {
@@ -303,14 +330,20 @@ export class Runner {
 
   /** Runs `task` after every task queued before it; a failing task is logged and does not stop the queue. */
   #enqueue(entry: Entry, task: () => Promise<void>): Promise<void> {
-    const next = entry.chain.then(() => (entry.released ? undefined : task())).catch((error: unknown) => entry.log.error({ err: error }, 'generation task failed'));
+    const next: Promise<void> = entry.chain
+      .then(() => (entry.released ? undefined : task()))
+      .catch((error: unknown) => entry.log.error({ err: error }, 'generation task failed'))
+      .then(() => {
+        // Nothing was queued behind it: the next progress event may take the hot path.
+        if (entry.chain === next) entry.chain = IDLE;
+      });
     entry.chain = next;
     return next;
   }
 
   async #step(entry: Entry, event: GenerationEvent): Promise<void> {
     const before = entry.life.gen.promptId;
-    const { life, effects } = apply(entry.life, event, { now: new Date().toISOString(), policy: this.deps.options, resultUrl: this.deps.resultUrl });
+    const { life, effects } = apply(entry.life, event, { now: isoNow(), policy: this.deps.options, resultUrl: this.deps.resultUrl });
     // The end is recorded only by the generation's owner: one that lost its lease lets it go instead.
     if (FINAL_STATES.has(life.gen.state) && !FINAL_STATES.has(entry.life.gen.state) && !(await this.#stillOwned(entry))) return this.letGo(life.gen.id);
     entry.life = life;
@@ -535,6 +568,24 @@ export class Runner {
       entry.log.error({ err: error, hook }, 'a generations hook tap threw');
     }
   }
+}
+
+/** A generation's queue with nothing in it (entry.chain): its next progress event may be applied at once. */
+const IDLE: Promise<void> = Promise.resolve();
+
+/** The transport events that may change only a generation's progress (Runner.#progressNow). */
+const PROGRESS_EVENTS: ReadonlySet<TransportEvent['type']> = new Set(['started', 'cached', 'executing', 'progress', 'executed']);
+
+let isoAt = 0;
+let iso = '';
+/** new Date().toISOString(), made once per millisecond: events come in bursts. */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoAt) {
+    isoAt = now;
+    iso = new Date(now).toISOString();
+  }
+  return iso;
 }
 
 function assertNever(value: never): never {
