@@ -15,6 +15,7 @@ import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import { FairQueue, fairShareKey, transportChoice } from './fair-queue.js';
 import type { GenerationsOptions } from './options.js';
 import type { ResultStore } from '../../plugins/results/api.js';
+import { PacedWrites } from './paced-writes.js';
 import { RowWriter } from './row-writer.js';
 
 /** How long close() waits for chains still busy before it lets the process stop. */
@@ -492,13 +493,19 @@ export class Runner {
     entry.dirty = true;
     if (entry.persistTimer || this.#closed) return;
     const delay = Math.max(0, entry.lastPersistAt + this.deps.options.progressPersistMs - Date.now());
-    entry.persistTimer = setTimeout(() => {
-      entry.persistTimer = null;
-      // Not awaited: the row's writer keeps the order, the generation's queue need not wait for the disk.
-      if (entry.dirty && !FINAL_STATES.has(entry.life.gen.state)) void this.#writeNow(entry);
-    }, delay);
-    entry.persistTimer.unref();
+    // The timer stays set (fired) until its write starts, so no second one is set meanwhile.
+    const timer: NodeJS.Timeout = setTimeout(() => this.#dueWrites.add({ entry, timer }), delay);
+    entry.persistTimer = timer.unref();
   }
+
+  /** Throttled writes that came due, started a few per turn of the event loop (paced-writes.ts). */
+  readonly #dueWrites = new PacedWrites<{ entry: Entry; timer: NodeJS.Timeout }>(({ entry, timer }) => {
+    // Written meanwhile (a state change, the end, close), or let go: nothing due any more from this timer.
+    if (entry.persistTimer !== timer) return;
+    entry.persistTimer = null;
+    // Not awaited: the row's writer keeps the order, the generation's queue need not wait for the disk.
+    if (entry.dirty && !entry.released && !FINAL_STATES.has(entry.life.gen.state)) void this.#writeNow(entry);
+  });
 
   /**
    * The client's frames the machine rendered for this change, published on its bus topic from the
