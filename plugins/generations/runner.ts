@@ -312,17 +312,32 @@ export class Runner {
     entry.life = life;
     for (const effect of effects) {
       if (effect.type === 'persist-soon') this.#persistSoon(entry);
-      else if (effect.type === 'publish') this.#track(entry, this.#publish(entry, effect.frames));
+      else if (effect.type === 'publish') this.#track(entry, effect.frames.length === 1 ? this.#publishOne(entry, effect.frames[0]!) : this.#publish(entry, effect.frames));
     }
     return true;
   }
 
-  /** The generation's queue waits for `work` (already started) before its next task. */
-  #track(entry: Entry, work: Promise<void>): void {
-    const done: Promise<void> = work.then(() => {
-      if (entry.chain === done) entry.chain = IDLE;
-    });
+  /** The generation's queue waits for `work` (already started) before its next task; a failure is logged. */
+  #track(entry: Entry, work: Promise<unknown>): void {
+    const done: Promise<void> = work.then(
+      () => {
+        if (entry.chain === done) entry.chain = IDLE;
+      },
+      (error: unknown) => {
+        if (entry.chain === done) entry.chain = IDLE;
+        entry.log.error({ err: error }, 'could not publish the generation frames');
+      },
+    );
     entry.chain = done;
+  }
+
+  /** #publish of a single frame, without its async steps (the hot path's one frame per event). */
+  #publishOne(entry: Entry, frame: RenderedFrame): Promise<unknown> {
+    try {
+      return this.deps.bus.publish<ClientFrame>(entry.topic, { ...frame, active: this.activeCount(entry.life.gen.clientId) });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   #feed(entry: Entry, event: GenerationEvent): Promise<void> {
