@@ -43,6 +43,8 @@ export interface FanoutRun {
   /** CPU use over the run, in % of one core: the bridge process, and this (client) process. */
   bridgeCpuPct: number;
   clientCpuPct: number;
+  /** Server CPU (user + system, every thread) per progress event over the span, in µs: what a frame costs, whatever share of its core the server got. */
+  cpuUsPerEvent: number;
   /** Mean size of a progress frame on the wire (payload only). */
   frameBytes: number;
   allClosedNormally: boolean;
@@ -58,9 +60,12 @@ export interface FanoutResult {
   bareWs: FanoutRun;
   /** bridge frames/s ÷ bare frames/s, median over the runs (each pair taken back to back). */
   bridgeToBare: number;
-  /** BENCH_P3_COMPARE's bridge, saturated, and its ratio to the bare server. */
+  /** bare CPU per event ÷ bridge CPU per event, median over the runs: the same ratio read from CPU (0.8 = the bridge needs 1.25× the CPU per frame), steadier under load. */
+  bridgeToBareCpu: number;
+  /** BENCH_P3_COMPARE's bridge, saturated, and its ratios to the bare server. */
   compare?: FanoutRun;
   compareToBare?: number;
+  compareToBareCpu?: number;
 }
 
 interface Frame {
@@ -179,6 +184,7 @@ async function once(url: string, child: ChildProcess, run: number, submit: boole
       loopDelayMs: answer.loopDelayMs ?? { p50: NaN, p99: NaN, max: NaN },
       bridgeCpuPct: round((answer.cpuMs / answer.bridgeMs) * 100, 0),
       clientCpuPct: round(((used.user + used.system) / 1000 / spanMs) * 100, 0),
+      cpuUsPerEvent: round((answer.cpuMs * 1000) / (CLIENTS * ROUNDS), 1),
       frameBytes: round(bytes / frames, 0),
       allClosedNormally: normalCloses === CLIENTS,
     };
@@ -209,12 +215,14 @@ function summary(runs: FanoutRun[]): FanoutRun {
     loopDelayMs: { p50: mid((r) => r.loopDelayMs.p50), p99: mid((r) => r.loopDelayMs.p99), max: mid((r) => r.loopDelayMs.max) },
     bridgeCpuPct: mid((r) => r.bridgeCpuPct),
     clientCpuPct: mid((r) => r.clientCpuPct),
+    cpuUsPerEvent: mid((r) => r.cpuUsPerEvent),
     frameBytes: mid((r) => r.frameBytes),
     allClosedNormally: runs.every((r) => r.allClosedNormally),
   };
 }
 
 const ratios = (a: FanoutRun[], b: FanoutRun[]): number => round(median(a.map((run, i) => run.framesPerSec / b[i]!.framesPerSec)), 2);
+const cpuRatios = (a: FanoutRun[], b: FanoutRun[]): number => round(median(a.map((run, i) => b[i]!.cpuUsPerEvent / run.cpuUsPerEvent)), 2);
 
 /**
  * The sides run one after another within each of the 3 runs (bridge, bare, compare), so each ratio
@@ -237,7 +245,8 @@ export async function run(): Promise<FanoutResult> {
       bridgePaced,
       bareWs: summary(bare.runs),
       bridgeToBare: ratios(bridge.runs, bare.runs),
-      ...(compare && { compare: summary(compare.runs), compareToBare: ratios(compare.runs, bare.runs) }),
+      bridgeToBareCpu: cpuRatios(bridge.runs, bare.runs),
+      ...(compare && { compare: summary(compare.runs), compareToBare: ratios(compare.runs, bare.runs), compareToBareCpu: cpuRatios(compare.runs, bare.runs) }),
     };
   } finally {
     for (const one of sides) await one.server.stop();

@@ -185,6 +185,12 @@ const SCENARIOS: Scenario[] = [
         met: m['fanout.bridgeToBare']! >= 0.8,
       },
       {
+        metric: 'server CPU per progress event (as a throughput ratio: bare ÷ bridge, median of the runs)',
+        bridge: `${fmt(m['fanout.bridge.cpuUsPerEvent'])} µs (${fmt(m['fanout.bridgeToBareCpu'])})`,
+        baseline: `${fmt(m['fanout.bareWs.cpuUsPerEvent'])} µs`,
+        target: '',
+      },
+      {
         metric: 'server event-loop delay p99, as fast as it takes them / paced',
         bridge: `${fmt(m['fanout.bridge.loopDelayMs.p99'])} / ${fmt(m['fanout.bridgePaced.loopDelayMs.p99'])} ms`,
         baseline: `${fmt(m['fanout.bareWs.loopDelayMs.p99'])} ms`,

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { contentTypeFor } from '../plugins/results/content-types.js';
 import { origin } from '../plugins/results/index.js';
 import { KNOWN_OUTPUT_CLASSES, nodesToRun, outputClasses } from '../plugins/generations/nodes-to-run.js';
-import { computePercent } from '../plugins/generations/generation.js';
+import { computePercent, copyGeneration, newGeneration } from '../plugins/generations/generation.js';
+import { PacedWrites } from '../plugins/generations/paced-writes.js';
 import { safeFileName, uniqueName } from '../plugins/results/store.js';
 import { noneMatch, parseRange } from '../plugins/results/conditional.js';
 import type { Graph } from '../contracts/graph.js';
@@ -100,5 +101,35 @@ describe('generations: small pieces', () => {
     expect(origin('127.0.0.1', 8288)).to.equal('http://127.0.0.1:8288');
     expect(origin('0.0.0.0', 80)).to.equal('http://127.0.0.1:80');
     expect(origin('::1', 9)).to.equal('http://[::1]:9');
+  });
+
+  it('copies a generation exactly as a spread does: the same fields and values, a new object, extra or missing fields kept as they are', () => {
+    const gen = newGeneration({ id: 'g1', promptId: 'p1', clientId: 'c1', owner: null, workflow: 'w', backend: 'b', graph: {}, uploadInputs: { '3/image': 'a.png' }, shippedInputs: {}, totalNodes: 2, now: '2026-12-02T00:00:00.000Z' });
+    const copy = copyGeneration(gen);
+    expect(copy).to.not.equal(gen);
+    expect(copy).to.deep.equal({ ...gen });
+    expect(Object.keys(copy).sort()).to.deep.equal(Object.keys(gen).sort());
+    // A row read back without the optional inputs, or with a field this version does not know: copied whole.
+    const { uploadInputs: _u, shippedInputs: _s, ...stored } = gen;
+    expect(Object.keys(copyGeneration(stored)).sort()).to.deep.equal(Object.keys(stored).sort());
+    const extra = { ...gen, futureField: 1 };
+    expect(copyGeneration(extra)).to.deep.equal(extra);
+  });
+
+  it('paces due writes: at most perTurn started per turn of the event loop, in the order they came due, none dropped', async () => {
+    const started: number[] = [];
+    const paced = new PacedWrites<number>((n) => started.push(n), 50);
+    for (let i = 0; i < 120; i++) paced.add(i);
+    expect(started).to.have.length(0);
+    const counts: number[] = [];
+    for (let turn = 0; turn < 4; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      counts.push(started.length);
+    }
+    expect(counts).to.deep.equal([50, 100, 120, 120]);
+    expect(started).to.deep.equal(Array.from({ length: 120 }, (_, i) => i));
+    paced.add(120);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started.at(-1)).to.equal(120);
   });
 });

@@ -53,6 +53,14 @@ describe('ws plugin (real sockets, scripted generations)', () => {
       expect(await reader.next()).to.deep.equal({ status: 'listening', details: 'server is listening' });
     });
 
+    it('beats every socket, more sockets than one turn of the event loop sends to', async () => {
+      await start({ heartbeatMs: 50 });
+      // 260 sockets: over the 250 the hub sends its heartbeat to per turn.
+      const all = await Promise.all(Array.from({ length: 260 }, (_, i) => open(`?clientId=beat-${i}`)));
+      await Promise.all(all.map((reader) => reader.next((frame) => frame.status === 'listening')));
+      for (const reader of all) expect(reader.frames.filter((frame) => frame.status === 'listening').length).to.be.at.least(1);
+    });
+
     it('refuses a missing or invalid clientId with 400 and the error body', async () => {
       await start();
       for (const query of ['', '?clientId=', `?clientId=${'a'.repeat(129)}`, '?clientId=bad%2Fslash', '?clientId=a&clientId=b']) {

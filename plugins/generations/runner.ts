@@ -15,6 +15,7 @@ import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import { FairQueue, fairShareKey, transportChoice } from './fair-queue.js';
 import type { GenerationsOptions } from './options.js';
 import type { ResultStore } from '../../plugins/results/api.js';
+import { PacedWrites } from './paced-writes.js';
 import { RowWriter } from './row-writer.js';
 
 /** How long close() waits for chains still busy before it lets the process stop. */
@@ -320,8 +321,50 @@ export class Runner {
 
   #listener(entry: Entry) {
     return (event: TransportEvent): void => {
-      if (!this.#closed && !entry.released) void this.#feed(entry, { type: 'transport', event });
+      if (this.#closed || entry.released) return;
+      if (entry.chain === IDLE && PROGRESS_EVENTS.has(event.type) && this.#progressNow(entry, event)) return;
+      void this.#feed(entry, { type: 'transport', event });
     };
+  }
+
+  /**
+   * The hot path (one call per progress event of every generation): with nothing queued for the
+   * generation, a change that only publishes frames and asks for a later write is applied here, at
+   * once, instead of as a task of its queue. The queue stays busy until the bus has taken the frames,
+   * so a later event is still published after them. false (nothing done) for any other change.
+   */
+  #progressNow(entry: Entry, event: TransportEvent): boolean {
+    const { life, effects } = apply(entry.life, { type: 'transport', event }, { now: isoNow(), policy: this.deps.options, resultUrl: this.deps.resultUrl });
+    for (const effect of effects) if (effect.type !== 'publish' && effect.type !== 'persist-soon') return false;
+    entry.life = life;
+    for (const effect of effects) {
+      if (effect.type === 'persist-soon') this.#persistSoon(entry);
+      else if (effect.type === 'publish') this.#track(entry, effect.frames.length === 1 ? this.#publishOne(entry, effect.frames[0]!) : this.#publish(entry, effect.frames));
+    }
+    return true;
+  }
+
+  /** The generation's queue waits for `work` (already started) before its next task; a failure is logged. */
+  #track(entry: Entry, work: Promise<unknown>): void {
+    const done: Promise<void> = work.then(
+      () => {
+        if (entry.chain === done) entry.chain = IDLE;
+      },
+      (error: unknown) => {
+        if (entry.chain === done) entry.chain = IDLE;
+        entry.log.error({ err: error }, 'could not publish the generation frames');
+      },
+    );
+    entry.chain = done;
+  }
+
+  /** #publish of a single frame, without its async steps (the hot path's one frame per event). */
+  #publishOne(entry: Entry, frame: RenderedFrame): Promise<unknown> {
+    try {
+      return this.deps.bus.publish<ClientFrame>(entry.topic, { ...frame, active: this.activeCount(entry.life.gen.clientId) });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   #feed(entry: Entry, event: GenerationEvent): Promise<void> {
@@ -330,14 +373,20 @@ export class Runner {
 
   /** Runs `task` after every task queued before it; a failing task is logged and does not stop the queue. */
   #enqueue(entry: Entry, task: () => Promise<void>): Promise<void> {
-    const next = entry.chain.then(() => (entry.released ? undefined : task())).catch((error: unknown) => entry.log.error({ err: error }, 'generation task failed'));
+    const next: Promise<void> = entry.chain
+      .then(() => (entry.released ? undefined : task()))
+      .catch((error: unknown) => entry.log.error({ err: error }, 'generation task failed'))
+      .then(() => {
+        // Nothing was queued behind it: the next progress event may take the hot path.
+        if (entry.chain === next) entry.chain = IDLE;
+      });
     entry.chain = next;
     return next;
   }
 
   async #step(entry: Entry, event: GenerationEvent): Promise<void> {
     const before = entry.life.gen.promptId;
-    const { life, effects } = apply(entry.life, event, { now: new Date().toISOString(), policy: this.deps.options, resultUrl: this.deps.resultUrl });
+    const { life, effects } = apply(entry.life, event, { now: isoNow(), policy: this.deps.options, resultUrl: this.deps.resultUrl });
     // The end is recorded only by the generation's owner: one that lost its lease lets it go instead.
     if (FINAL_STATES.has(life.gen.state) && !FINAL_STATES.has(entry.life.gen.state) && !(await this.#stillOwned(entry))) return this.letGo(life.gen.id);
     entry.life = life;
@@ -486,13 +535,19 @@ export class Runner {
     entry.dirty = true;
     if (entry.persistTimer || this.#closed) return;
     const delay = Math.max(0, entry.lastPersistAt + this.deps.options.progressPersistMs - Date.now());
-    entry.persistTimer = setTimeout(() => {
-      entry.persistTimer = null;
-      // Not awaited: the row's writer keeps the order, the generation's queue need not wait for the disk.
-      if (entry.dirty && !FINAL_STATES.has(entry.life.gen.state)) void this.#writeNow(entry);
-    }, delay);
-    entry.persistTimer.unref();
+    // The timer stays set (fired) until its write starts, so no second one is set meanwhile.
+    const timer: NodeJS.Timeout = setTimeout(() => this.#dueWrites.add({ entry, timer }), delay);
+    entry.persistTimer = timer.unref();
   }
+
+  /** Throttled writes that came due, started a few per turn of the event loop (paced-writes.ts). */
+  readonly #dueWrites = new PacedWrites<{ entry: Entry; timer: NodeJS.Timeout }>(({ entry, timer }) => {
+    // Written meanwhile (a state change, the end, close), or let go: nothing due any more from this timer.
+    if (entry.persistTimer !== timer) return;
+    entry.persistTimer = null;
+    // Not awaited: the row's writer keeps the order, the generation's queue need not wait for the disk.
+    if (entry.dirty && !entry.released && !FINAL_STATES.has(entry.life.gen.state)) void this.#writeNow(entry);
+  });
 
   /**
    * The client's frames the machine rendered for this change, published on its bus topic from the
@@ -562,6 +617,24 @@ export class Runner {
       entry.log.error({ err: error, hook }, 'a generations hook tap threw');
     }
   }
+}
+
+/** A generation's queue with nothing in it (entry.chain): its next progress event may be applied at once. */
+const IDLE: Promise<void> = Promise.resolve();
+
+/** The transport events that may change only a generation's progress (Runner.#progressNow). */
+const PROGRESS_EVENTS: ReadonlySet<TransportEvent['type']> = new Set(['started', 'cached', 'executing', 'progress', 'executed']);
+
+let isoAt = 0;
+let iso = '';
+/** new Date().toISOString(), made once per millisecond: events come in bursts. */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoAt) {
+    isoAt = now;
+    iso = new Date(now).toISOString();
+  }
+  return iso;
 }
 
 function assertNever(value: never): never {
