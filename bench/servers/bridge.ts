@@ -2,8 +2,10 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp } from '../../core/app.js';
-import { loadConfig } from '../../cli/config/load.js';
+import { importBridge } from '../lib/bridge-code.js';
+
+const { createApp } = await importBridge<typeof import('../../core/app.js')>('core/app');
+const { loadConfig } = await importBridge<typeof import('../../cli/config/load.js')>('cli/config/load');
 
 const backends = (process.env.BENCH_BACKENDS ?? 'http://127.0.0.1:9').split(',').map((url) => ({ url }));
 const config = await loadConfig({

@@ -11,7 +11,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBridge } from '../../test/helpers/bridge.js';
+import { importBridge } from '../lib/bridge-code.js';
 import { withLoopDelay, type LoopDelay } from './loop-delay.js';
 import { monotonicMs, SyntheticTransport, syntheticTransportPlugin } from './synthetic-transport.js';
 
@@ -43,21 +43,30 @@ export interface ProgressAnswer {
 const dir = await mkdtemp(join(tmpdir(), 'cb-bench-fanout-'));
 await writeFile(join(dir, 'fanout.json'), JSON.stringify(WORKFLOW));
 const transport = new SyntheticTransport();
-const bridge = await startBridge({
-  plugins: {
-    'storage-nedb': { inMemory: true },
-    bus: {},
-    workflows: { dir, watch: false },
-    generations: {},
-    // Own caps: every fan-out client has a live generation at once, far over the default queue bound.
-    generate: { maxActive: 1_000_000, maxActivePerClient: 10_000 },
-    results: {},
-    metrics: {},
-    // Generous idle time out: a run's sockets wait for the others to connect and submit.
-    ws: { idleTimeoutMs: 600_000 },
+const { createApp } = await importBridge<typeof import('../../core/app.js')>('core/app');
+const { loadConfig } = await importBridge<typeof import('../../cli/config/load.js')>('cli/config/load');
+const config = await loadConfig({
+  env: {},
+  inline: {
+    log: { level: 'silent' },
+    server: { host: '127.0.0.1', port: 0 },
+    dataDir: dir,
+    plugins: {
+      'storage-nedb': { inMemory: true },
+      bus: {},
+      workflows: { dir, watch: false },
+      generations: {},
+      // Own caps: every fan-out client has a live generation at once, far over the default queue bound.
+      generate: { maxActive: 1_000_000, maxActivePerClient: 10_000 },
+      results: {},
+      metrics: {},
+      // Generous idle time out: a run's sockets wait for the others to connect and submit.
+      ws: { idleTimeoutMs: 600_000 },
+    },
   },
-  extraPlugins: [syntheticTransportPlugin(transport)],
 });
+const app = await createApp(config, { plugins: [syntheticTransportPlugin(transport)] });
+const { url } = await app.start();
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -97,9 +106,9 @@ process.on('message', (message: FanoutCommand) => {
   void withLoopDelay(() => progress(message.clients, message.rounds, message.intervalMs)).then((answer) => process.send!(answer));
 });
 
-process.stdout.write(`LISTENING ${bridge.url}\n`);
+process.stdout.write(`LISTENING ${url}\n`);
 process.on('SIGTERM', () => {
-  void bridge
+  void app
     .close()
     .then(() => rm(dir, { recursive: true, force: true }))
     .then(() => process.exit(0));
