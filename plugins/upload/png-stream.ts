@@ -1,4 +1,5 @@
-import { crc32, createInflate, type Inflate } from 'node:zlib';
+import { crc32 } from 'node:zlib';
+import { PngPixels } from './png-pixels.js';
 
 /**
  * Proves, while a PNG streams to disk, that it holds nothing but pixels and that every pixel
@@ -47,9 +48,6 @@ const COLOUR_TYPES: ReadonlyMap<number, { channels: number; depths: readonly num
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-/** Inflated output is only looked at (filter bytes, length): large pieces mean few callbacks. */
-const INFLATE_CHUNK = 64 * 1024;
-
 type Phase = 'signature' | 'header' | 'data' | 'crc' | 'end' | 'off';
 
 export interface PlainPng {
@@ -69,15 +67,11 @@ export class PngStream {
   #small: Buffer[] = [];
   readonly #seen = new Set<string>();
   #colourType = 0;
-  /** Bytes per inflated row (filter byte included), and how many inflated bytes the image has. */
+  /** Bytes per inflated row (filter byte included). */
   #stride = 0;
-  #expected = 0;
   #size: PlainPng | undefined;
-  #inflater: Inflate | undefined;
-  #fed = 0;
-  #inflated = 0;
-  #nextRow = 0;
-  #inflateFailed = false;
+  /** Checks the image data (png-pixels.ts), from the first IDAT chunk on. */
+  #pixels: PngPixels | undefined;
 
   constructor(private readonly maxPixels: number) {}
 
@@ -129,25 +123,17 @@ export class PngStream {
    * then takes the full path). Waits for the image data to finish inflating.
    */
   async verdict(): Promise<PlainPng | undefined> {
-    const inflater = this.#inflater;
-    if (this.#phase !== 'end' || !inflater || !this.#size || this.#inflateFailed || inflater.destroyed) {
+    const pixels = this.#pixels;
+    if (this.#phase !== 'end' || !pixels || !this.#size) {
       this.dispose();
       return undefined;
     }
-    if (!inflater.readableEnded) {
-      await new Promise<void>((resolve) => {
-        inflater.once('end', resolve);
-        inflater.once('close', resolve);
-        inflater.end();
-      });
-    }
-    const whole = !this.#inflateFailed && this.#inflated === this.#expected && inflater.bytesWritten === this.#fed;
-    return whole ? this.#size : undefined;
+    return (await pixels.whole()) ? this.#size : undefined;
   }
 
-  /** Stops inflating (a request that failed, or a file given up on). */
+  /** Stops inflating and lets go of held data (a request that failed, or a file given up on). */
   dispose(): void {
-    this.#inflater?.destroy();
+    this.#pixels?.dispose();
   }
 
   #fill(chunk: Buffer, at: number, want: number): number {
@@ -203,43 +189,18 @@ export class PngStream {
     if (width < 1 || height < 1 || width * height > this.maxPixels) return false;
     this.#colourType = colourType;
     this.#stride = 1 + Math.ceil((width * colour.channels * depth) / 8);
-    this.#expected = this.#stride * height;
     this.#size = { width, height };
     return true;
   }
 
   #startImage(): boolean {
     if (!this.#size || (this.#colourType === 3 && !this.#seen.has('PLTE'))) return false;
-    const inflater = createInflate({ chunkSize: INFLATE_CHUNK });
-    inflater.on('data', (out: Buffer) => this.#inflatedPiece(out));
-    inflater.on('error', () => void (this.#inflateFailed = true));
-    this.#inflater = inflater;
+    this.#pixels = new PngPixels(this.#stride, this.#size.height);
     return true;
   }
 
   #feed(slice: Buffer): void {
-    // A stream that ended before its IDAT data did (bytes after the zlib end) fails the count in verdict().
-    if (this.#inflateFailed || !this.#inflater || this.#inflater.readableEnded || this.#inflater.destroyed) return;
-    this.#fed += slice.length;
-    this.#inflater.write(slice);
-  }
-
-  /** Counts the inflated bytes and checks the filter type that starts each row. */
-  #inflatedPiece(out: Buffer): void {
-    const start = this.#inflated;
-    this.#inflated += out.length;
-    if (this.#inflated > this.#expected) {
-      this.#inflateFailed = true;
-      this.#inflater?.destroy();
-      return;
-    }
-    for (; this.#nextRow < this.#inflated; this.#nextRow += this.#stride) {
-      if (out[this.#nextRow - start]! > 4) {
-        this.#inflateFailed = true;
-        this.#inflater?.destroy();
-        return;
-      }
-    }
+    this.#pixels?.feed(slice);
   }
 
   #giveUp(): void {
