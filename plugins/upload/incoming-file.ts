@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { open, type FileHandle } from 'node:fs/promises';
+import { close, open, write, writev } from 'node:fs';
 
 /**
  * Where formidable streams one file part: a new file (never an existing one: `wx`) that refuses to
@@ -8,7 +8,11 @@ import { open, type FileHandle } from 'node:fs/promises';
  * for 'close' before deleting the file, so nothing is left behind on disk after a failure.
  */
 export class IncomingFile extends Writable {
-  #handle: FileHandle | undefined;
+  /** The file's descriptor (plain fs calls with callbacks: no promise or FileHandle per write). */
+  #fd: number | undefined;
+  /** Set while a write is in the thread pool: the descriptor is closed only after it (its number could be reused meanwhile). */
+  #writing = false;
+  #whenWritten: (() => void) | undefined;
   #written = 0;
 
   constructor(
@@ -35,13 +39,11 @@ export class IncomingFile extends Writable {
       callback(new Error('the upload was cancelled before this part started'));
       return;
     }
-    open(this.path, 'wx').then(
-      (handle) => {
-        this.#handle = handle;
-        callback();
-      },
-      (error: Error) => callback(error),
-    );
+    open(this.path, 'wx', (error, fd) => {
+      if (error) return callback(error);
+      this.#fd = fd;
+      callback();
+    });
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -51,10 +53,7 @@ export class IncomingFile extends Writable {
     }
     this.#written += chunk.length;
     this.watch(chunk);
-    writeAll(this.#handle!, chunk).then(
-      () => callback(),
-      (error: Error) => callback(error),
-    );
+    this.#io((done) => writeAll(this.#fd!, chunk, 0, done), callback);
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
@@ -66,28 +65,27 @@ export class IncomingFile extends Writable {
     }
     this.#written += length;
     for (const { chunk } of chunks) this.watch(chunk);
-    writevAll(
-      this.#handle!,
-      chunks.map(({ chunk }) => chunk),
-      length,
-    ).then(
-      () => callback(),
-      (error: Error) => callback(error),
+    const buffers = chunks.map(({ chunk }) => chunk);
+    this.#io(
+      (done) =>
+        writev(this.#fd!, buffers, (error, written) => {
+          if (error) return done(error);
+          // A short write is rare (disk full, signals); finish the rest the simple way.
+          if (written < length) return writeAll(this.#fd!, Buffer.concat(buffers), written, done);
+          done();
+        }),
+      callback,
     );
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#closeHandle().then(
-      () => callback(),
-      (error: Error) => callback(error),
-    );
+    this.#close((error) => callback(error));
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#closeHandle().then(
-      () => callback(error),
-      () => callback(error),
-    );
+    const closeNow = () => this.#close(() => callback(error));
+    if (this.#writing) this.#whenWritten = closeNow;
+    else closeNow();
   }
 
   /** Resolves once the descriptor is closed (at once if it already is). */
@@ -96,23 +94,30 @@ export class IncomingFile extends Writable {
     await new Promise<void>((resolve) => this.once('close', resolve));
   }
 
-  async #closeHandle(): Promise<void> {
-    const handle = this.#handle;
-    this.#handle = undefined;
-    await handle?.close();
+  #io(work: (done: (error?: Error | null) => void) => void, callback: (error?: Error | null) => void): void {
+    this.#writing = true;
+    work((error) => {
+      this.#writing = false;
+      const waiting = this.#whenWritten;
+      this.#whenWritten = undefined;
+      waiting?.();
+      callback(error);
+    });
+  }
+
+  #close(callback: (error?: Error | null) => void): void {
+    const fd = this.#fd;
+    this.#fd = undefined;
+    if (fd === undefined) return callback();
+    close(fd, callback);
   }
 }
 
-async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-    offset += bytesWritten;
-  }
-}
-
-async function writevAll(handle: FileHandle, buffers: Buffer[], length: number): Promise<void> {
-  const { bytesWritten } = await handle.writev(buffers);
-  // A short write is rare (disk full, signals); finish the rest the simple way.
-  if (bytesWritten < length) await writeAll(handle, Buffer.concat(buffers).subarray(bytesWritten));
+/** Writes `chunk` from `offset` to its end, however many calls that takes. */
+function writeAll(fd: number, chunk: Buffer, offset: number, callback: (error?: Error | null) => void): void {
+  if (offset >= chunk.length) return callback();
+  write(fd, chunk, offset, chunk.length - offset, null, (error, written) => {
+    if (error) return callback(error);
+    writeAll(fd, chunk, offset + written, callback);
+  });
 }

@@ -1,4 +1,5 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { removeFile } from './incoming-dir.js';
 import { join } from 'node:path';
 import type { Principal } from '../../contracts/auth.js';
 import type { UploadRecord } from '../../contracts/storage.js';
@@ -35,6 +36,6 @@ export async function ingestBytes(
     if (!record) throw new Error(`upload ${names[field]} vanished as it was stored`);
     return record;
   } finally {
-    await Promise.all(written.map((file) => rm(file, { force: true })));
+    await Promise.all(written.map((file) => removeFile(file)));
   }
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { removeFile } from './incoming-dir.js';
 import { pipeline } from 'node:stream/promises';
 import { idempotencyKeyOf, idempotencyScope, IdempotentRequests, requestFingerprint } from '../../contracts/idempotency.js';
 import type { IdempotencyStore } from '../../contracts/storage.js';
@@ -121,7 +121,7 @@ export function uploadRoute({ library, incomingDir, options, access, idempotency
     } finally {
       // After keep() the clean copies are in the blob store; this removes whatever is still in the incoming folder.
       await upload.discard();
-      await Promise.all(cleaned.map((path) => rm(path, { force: true })));
+      await Promise.all(cleaned.map((path) => removeFile(path)));
     }
   };
 
