@@ -1,6 +1,11 @@
 import { Writable } from 'node:stream';
 import { close, open, write, writev } from 'node:fs';
 
+export interface Watch {
+  push(chunk: Buffer): Buffer[];
+  end(): Buffer[];
+}
+
 /**
  * Where formidable streams one file part: a new file (never an existing one: `wx`) that refuses to
  * grow past `maxBytes` while streaming — formidable itself checks its per-file limit only when the
@@ -13,6 +18,8 @@ export class IncomingFile extends Writable {
   /** Set while a write is in the thread pool: the descriptor is closed only after it (its number could be reused meanwhile). */
   #writing = false;
   #whenWritten: (() => void) | undefined;
+  /** Bytes received (what maxBytes limits) and bytes written to the file. */
+  #received = 0;
   #written = 0;
 
   constructor(
@@ -22,8 +29,11 @@ export class IncomingFile extends Writable {
     private readonly tooLarge: (field: string | null) => Error,
     /** Checked before the file is created: a part that starts after the request failed writes nothing. */
     private readonly cancelled: () => boolean,
-    /** Sees every byte, in order, as it is written (the checks that need no second read of the file). */
-    private readonly watch: (chunk: Buffer) => void = () => undefined,
+    /**
+     * Sees every byte received, in order (the checks that need no second read of the file), and says
+     * what to write: usually the chunk itself; less what it drops (PNG text chunks); at the end, bytes it held.
+     */
+    private readonly watch: Watch = { push: (chunk) => [chunk], end: () => [] },
   ) {
     // Chunks that arrive while a write is on its way are buffered and written together by _writev:
     // one system call per batch instead of one per parser chunk (often a few KiB).
@@ -47,39 +57,51 @@ export class IncomingFile extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.#written + chunk.length > this.maxBytes) {
-      callback(this.tooLarge(this.field));
-      return;
-    }
-    this.#written += chunk.length;
-    this.watch(chunk);
-    this.#io((done) => writeAll(this.#fd!, chunk, 0, done), callback);
+    this.#writePieces([chunk], callback);
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    let length = 0;
-    for (const { chunk } of chunks) length += chunk.length;
-    if (this.#written + length > this.maxBytes) {
-      callback(this.tooLarge(this.field));
-      return;
-    }
-    this.#written += length;
-    for (const { chunk } of chunks) this.watch(chunk);
-    const buffers = chunks.map(({ chunk }) => chunk);
-    this.#io(
-      (done) =>
-        writev(this.#fd!, buffers, (error, written) => {
-          if (error) return done(error);
-          // A short write is rare (disk full, signals); finish the rest the simple way.
-          if (written < length) return writeAll(this.#fd!, Buffer.concat(buffers), written, done);
-          done();
-        }),
+    this.#writePieces(
+      chunks.map(({ chunk }) => chunk),
       callback,
     );
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#close((error) => callback(error));
+    const rest = this.watch.end();
+    if (rest.length === 0) return this.#close((error) => callback(error));
+    this.#writeOut(rest, (error) => (error ? callback(error) : this.#close((closeError) => callback(closeError))));
+  }
+
+  #writePieces(chunks: Buffer[], callback: (error?: Error | null) => void): void {
+    let length = 0;
+    for (const chunk of chunks) length += chunk.length;
+    if (this.#received + length > this.maxBytes) {
+      callback(this.tooLarge(this.field));
+      return;
+    }
+    this.#received += length;
+    const pieces = chunks.length === 1 ? this.watch.push(chunks[0]!) : chunks.flatMap((chunk) => this.watch.push(chunk));
+    this.#writeOut(pieces, callback);
+  }
+
+  /** One write call for one piece, one writev for several (batches of parser chunks), finished however many calls that takes. */
+  #writeOut(pieces: Buffer[], callback: (error?: Error | null) => void): void {
+    let length = 0;
+    for (const piece of pieces) length += piece.length;
+    if (length === 0) return callback();
+    this.#written += length;
+    if (pieces.length === 1) return this.#io((done) => writeAll(this.#fd!, pieces[0]!, 0, done), callback);
+    this.#io(
+      (done) =>
+        writev(this.#fd!, pieces, (error, written) => {
+          if (error) return done(error);
+          // A short write is rare (disk full, signals); finish the rest the simple way.
+          if (written < length) return writeAll(this.#fd!, Buffer.concat(pieces), written, done);
+          done();
+        }),
+      callback,
+    );
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

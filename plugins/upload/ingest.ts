@@ -26,11 +26,12 @@ export async function ingestBytes(
   const path = join(deps.incomingDir, incomingName());
   const written = [path];
   try {
-    await writeFile(path, bytes);
-    // The bytes are in memory: the same proof a streamed upload gets, so a plain PNG is kept as it came.
+    // The bytes are in memory: the same proof a streamed upload gets, so a plain PNG is kept as it came
+    // (less its text chunks, which are not written).
     const check = new StreamCheck(deps.options);
-    check.push(bytes);
-    const accepted = await inspectAll([{ field, path, size: bytes.length, check }], deps.options, written);
+    const kept = Buffer.concat([...check.push(bytes), ...check.end()]);
+    await writeFile(path, kept);
+    const accepted = await inspectAll([{ field, path, size: kept.length, check }], deps.options, written);
     const names = await deps.library.keep(accepted, clientId, principal);
     const record = await deps.library.find(names[field]!, clientId, principal);
     if (!record) throw new Error(`upload ${names[field]} vanished as it was stored`);

@@ -9,6 +9,9 @@ import { PngPixels } from './png-pixels.js';
  * damaged stream) sends the file down the full path (inspectImage, then cleanImage), which
  * refuses or re-encodes it with the reason it always gave.
  *
+ * It also says what to write: every byte as it came, less the chunks in DROPPED (text, time) found
+ * between IHDR and the image data; the proof is of the file as written.
+ *
  * Proven means: the signature; IHDR first, with a valid bit depth / colour type pair, deflate,
  * adaptive filtering and no interlace, within maxPixels; only the chunks in KEPT, each within its
  * size, colour chunks before the image data, the IDAT chunks contiguous; every chunk's CRC; IEND
@@ -17,6 +20,18 @@ import { PngPixels } from './png-pixels.js';
  * left over. That is what libpng checks when it decodes; what it would then compute (the pixels)
  * is not needed to know they exist.
  */
+
+/** The largest chunk length the PNG specification allows (2^31 - 1). */
+const MAX_CHUNK_LENGTH = 0x7fffffff;
+
+/**
+ * Chunks that are left out of the file as it is written, where they are allowed (after IHDR, before
+ * the image data): text (ComfyUI's PNGs carry the prompt and workflow in tEXt/iTXt; other tools write
+ * comments, software names, prompts) and the modification time. They are ancillary and independent
+ * of every other chunk: a PNG without them is the same image, as libpng decodes it, with nothing but
+ * its pixels and colour chunks left — what re-encoding would keep, without the decode and re-encode.
+ */
+const DROPPED: ReadonlySet<string> = new Set(['tEXt', 'zTXt', 'iTXt', 'tIME']);
 
 /** Chunks a kept PNG may hold, with their smallest and largest length: the image, and fixed-size fields on how to show its colours. */
 const KEPT: ReadonlyMap<string, readonly [number, number]> = new Map([
@@ -27,7 +42,7 @@ const KEPT: ReadonlyMap<string, readonly [number, number]> = new Map([
   ['cHRM', [32, 32]],
   ['sRGB', [1, 1]],
   ['pHYs', [9, 9]],
-  ['IDAT', [0, 0x7fffffff]],
+  ['IDAT', [0, MAX_CHUNK_LENGTH]],
   ['IEND', [0, 0]],
 ]);
 
@@ -72,50 +87,98 @@ export class PngStream {
   #size: PlainPng | undefined;
   /** Checks the image data (png-pixels.ts), from the first IDAT chunk on. */
   #pixels: PngPixels | undefined;
+  /** Header bytes of the chunk being read that came in earlier pushes and were not returned yet. */
+  #heldHeader = 0;
+  /** The chunk being read is one of DROPPED: none of its bytes are returned. */
+  #dropping = false;
+  #droppedAny = false;
 
   constructor(private readonly maxPixels: number) {}
 
-  /** Every byte of the file, in order, as it is written. */
-  push(chunk: Buffer): void {
+  /**
+   * Every byte of the file, in order, as it arrives; returns the bytes to write to disk: all of them,
+   * less the chunks in DROPPED. A chunk header split across pushes is held until its type is known.
+   */
+  push(chunk: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    /** Where the bytes of `chunk` not yet given to `out` start; -1 while a dropped chunk is being skipped. */
+    let emitFrom = this.#dropping ? -1 : 0;
     let at = 0;
     while (at < chunk.length && this.#phase !== 'off') {
       switch (this.#phase) {
         case 'signature':
           at = this.#fill(chunk, at, 8);
-          if (this.#filled < 8) return;
+          if (this.#filled < 8) break;
           this.#filled = 0;
-          if (!this.#fixed.equals(SIGNATURE)) return this.#giveUp();
-          this.#phase = 'header';
+          if (!this.#fixed.equals(SIGNATURE)) this.#giveUp();
+          else this.#phase = 'header';
           break;
-        case 'header':
+        case 'header': {
+          const start = at;
           at = this.#fill(chunk, at, 8);
-          if (this.#filled < 8) return;
+          if (this.#filled < 8) {
+            // The header goes on in the next push: hold its bytes until its type says whether they are written.
+            if (this.#heldHeader === 0 && emitFrom < start) out.push(chunk.subarray(emitFrom, start));
+            this.#heldHeader += at - start;
+            return out;
+          }
           this.#filled = 0;
+          const held = this.#heldHeader;
+          this.#heldHeader = 0;
           this.#beginChunk();
+          if (this.#dropping) {
+            if (held === 0 && emitFrom < start) out.push(chunk.subarray(emitFrom, start));
+            emitFrom = -1;
+          } else if (held > 0) {
+            // Kept (or given up on): the part of the header that came in earlier pushes, copied (#fixed is reused).
+            out.push(Buffer.from(this.#fixed.subarray(0, held)));
+          }
           break;
+        }
         case 'data': {
           const take = Math.min(this.#remaining, chunk.length - at);
           const slice = chunk.subarray(at, at + take);
           at += take;
           this.#remaining -= take;
           this.#crc = crc32(slice, this.#crc);
-          if (this.#type === 'IDAT') this.#feed(slice);
-          else this.#small.push(slice);
+          if (this.#type === 'IDAT') this.#pixels?.feed(slice);
+          else if (!this.#dropping) this.#small.push(slice);
           if (this.#remaining === 0) this.#phase = 'crc';
           break;
         }
         case 'crc':
           at = this.#fill(chunk, at, 4);
-          if (this.#filled < 4) return;
+          if (this.#filled < 4) break;
           this.#filled = 0;
-          if (this.#fixed.readUInt32BE(0) !== this.#crc >>> 0) return this.#giveUp();
-          this.#endChunk();
+          if (this.#dropping) {
+            // Its CRC goes with it, whatever the verdict.
+            this.#dropping = false;
+            emitFrom = at;
+          }
+          if (this.#fixed.readUInt32BE(0) !== this.#crc >>> 0) this.#giveUp();
+          else this.#endChunk();
           break;
         case 'end':
           // A byte after IEND: trailing data.
-          return this.#giveUp();
+          this.#giveUp();
+          break;
       }
     }
+    if (emitFrom === 0) out.push(chunk);
+    else if (emitFrom > 0 && emitFrom < chunk.length) out.push(chunk.subarray(emitFrom));
+    return out;
+  }
+
+  /** After the last push: the bytes still held (a file that ended inside a chunk header), to write as they came. */
+  end(): Buffer[] {
+    const held = this.#heldHeader;
+    this.#heldHeader = 0;
+    return held > 0 ? [Buffer.from(this.#fixed.subarray(0, held))] : [];
+  }
+
+  /** Whether chunks were dropped from what push() returned. */
+  get dropped(): boolean {
+    return this.#droppedAny;
   }
 
   /**
@@ -146,6 +209,7 @@ export class PngStream {
   #beginChunk(): void {
     const length = this.#fixed.readUInt32BE(0);
     const type = this.#fixed.toString('latin1', 4, 8);
+    if (DROPPED.has(type) && this.#seen.has('IHDR') && !this.#seen.has('IDAT') && length <= MAX_CHUNK_LENGTH) return this.#beginDropped(type, length);
     const bounds = KEPT.get(type);
     if (bounds === undefined || length < bounds[0] || length > bounds[1]) return this.#giveUp();
     const first = this.#seen.size === 0;
@@ -155,6 +219,17 @@ export class PngStream {
     if (type === 'IDAT' && !this.#seen.has('IDAT') && !this.#startImage()) return this.#giveUp();
     if (type === 'IEND' && !this.#seen.has('IDAT')) return this.#giveUp();
     this.#seen.add(type);
+    this.#type = type;
+    this.#remaining = length;
+    this.#small = [];
+    this.#crc = crc32(this.#fixed.subarray(4, 8));
+    this.#phase = length === 0 ? 'crc' : 'data';
+  }
+
+  /** A chunk that is skipped, not written: read through (its CRC is still checked), nothing kept. */
+  #beginDropped(type: string, length: number): void {
+    this.#dropping = true;
+    this.#droppedAny = true;
     this.#type = type;
     this.#remaining = length;
     this.#small = [];
@@ -197,10 +272,6 @@ export class PngStream {
     if (!this.#size || (this.#colourType === 3 && !this.#seen.has('PLTE'))) return false;
     this.#pixels = new PngPixels(this.#stride, this.#size.height);
     return true;
-  }
-
-  #feed(slice: Buffer): void {
-    this.#pixels?.feed(slice);
   }
 
   #giveUp(): void {

@@ -124,7 +124,7 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
     fileWriteStreamHandler: (file) => {
       const path = join(incomingDir, incomingName());
       const check = new StreamCheck(limits);
-      const writer = new IncomingFile(currentField, path, limits.maxFileBytes, (field) => fileTooLarge(field, limits), () => cancelled, (chunk) => check.push(chunk));
+      const writer = new IncomingFile(currentField, path, limits.maxFileBytes, (field) => fileTooLarge(field, limits), () => cancelled, check);
       writers.push(writer);
       checks.push(check);
       if (file) writerOf.set(file, { writer, check });
