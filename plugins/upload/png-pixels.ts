@@ -17,13 +17,35 @@ import { createInflate, inflateSync, type Inflate } from 'node:zlib';
 const HOLD_BYTES = 4 * 1024 * 1024;
 /** The largest inflated image a one-shot inflate may produce (it is allocated whole). */
 const ONE_SHOT_OUTPUT_BYTES = 8 * 1024 * 1024;
-/** Streamed output is only looked at (filter bytes, length): large pieces mean few callbacks. */
-const STREAM_CHUNK = 64 * 1024;
+/**
+ * Streamed data goes to the inflater in pieces of at least this size (gathered from the parser's ~64 KiB
+ * pieces), and comes out in pieces this size: each write is a trip through the thread pool, each output
+ * piece a callback, and the output is only looked at (filter bytes, length).
+ */
+const STREAM_CHUNK = 1024 * 1024;
+
+/**
+ * Where held image data is gathered for the one-shot inflate: one buffer for the whole process, grown
+ * to HOLD_BYTES at most. The inflate is synchronous, so no two uploads use it at once; a fresh 1 MiB
+ * buffer per upload would cost its allocation, the page faults of first touching it, and garbage.
+ */
+let gather = Buffer.allocUnsafeSlow(0);
+
+function gathered(pieces: readonly Buffer[], length: number): Buffer {
+  if (pieces.length === 1) return pieces[0]!;
+  if (gather.length < length) gather = Buffer.allocUnsafeSlow(Math.min(HOLD_BYTES, Math.max(length, 2 * gather.length)));
+  let at = 0;
+  for (const piece of pieces) at += piece.copy(gather, at);
+  return gather.subarray(0, length);
+}
 
 export class PngPixels {
   #held: Buffer[] = [];
   #heldBytes = 0;
   #inflater: Inflate | undefined;
+  /** Streamed data not yet given to the inflater. */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
   #fed = 0;
   #inflated = 0;
   #nextRow = 0;
@@ -53,6 +75,7 @@ export class PngPixels {
     if (this.#failed) return false;
     const inflater = this.#inflater;
     if (!inflater) return this.#oneShot();
+    this.#flush();
     if (inflater.destroyed) return false;
     if (!inflater.readableEnded) {
       await new Promise<void>((resolve) => {
@@ -66,11 +89,12 @@ export class PngPixels {
 
   dispose(): void {
     this.#held = [];
+    this.#pending = [];
     this.#inflater?.destroy();
   }
 
   #oneShot(): boolean {
-    const input = this.#held.length === 1 ? this.#held[0]! : Buffer.concat(this.#held, this.#heldBytes);
+    const input = gathered(this.#held, this.#heldBytes);
     this.#held = [];
     let result: { buffer: Buffer; engine: { bytesWritten: number } };
     try {
@@ -95,10 +119,19 @@ export class PngPixels {
   }
 
   #write(slice: Buffer): void {
+    this.#pending.push(slice);
+    this.#pendingBytes += slice.length;
+    if (this.#pendingBytes >= STREAM_CHUNK) this.#flush();
+  }
+
+  #flush(): void {
+    const input = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
     // A stream that ended before its image data did (bytes after the zlib end) fails the count in whole().
-    if (!this.#inflater || this.#inflater.readableEnded || this.#inflater.destroyed) return;
-    this.#fed += slice.length;
-    this.#inflater.write(slice);
+    if (input.length === 0 || !this.#inflater || this.#inflater.readableEnded || this.#inflater.destroyed) return;
+    this.#fed += input.length;
+    this.#inflater.write(input);
   }
 
   #inflatedPiece(out: Buffer): void {
