@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { close, open, write, writev } from 'node:fs';
 
+/** Sees a part's bytes as they arrive and says which to write (StreamCheck; the default writes them all). */
 export interface Watch {
   push(chunk: Buffer): Buffer[];
   end(): Buffer[];
