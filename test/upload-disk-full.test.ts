@@ -92,8 +92,9 @@ describe('upload: a full disk is the server’s fault (507), never the client’
   it('while the re-encoded copy is written (the received file fit): 507, nothing kept', async function () {
     // Needs a real small disk: the received file must fit and the clean copy must not.
     if (!mounted) this.test!.title += ' [ENOSPC injected: every write fails]';
-    // A text chunk: these PNGs are re-encoded (a plain PNG is kept as it came, with no copy to write).
-    const comment = pngChunk('tEXt', Buffer.from('Comment\0re-encode me', 'latin1'));
+    // An unknown ancillary chunk: these PNGs are re-encoded (a plain PNG, or one with text chunks only,
+    // is kept as it came, with no copy to write).
+    const comment = pngChunk('prVt', Buffer.from('re-encode me', 'latin1'));
     const image = withChunkAfterHeader(makePngOfSize(300 * KiB), comment);
     const small = withChunkAfterHeader(makePng(4, 4), comment);
     if (mounted) {

@@ -1,4 +1,4 @@
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Older than any upload request can last (its body and checks are bounded far below this): left by a dead process. */
@@ -23,4 +23,14 @@ export async function clearIncoming(dir: string, shared: boolean, now: number = 
     const stats = await stat(path).catch(() => undefined);
     if (stats && now - stats.mtimeMs > ABANDONED_AFTER_MS) await rm(path, { recursive: true, force: true });
   }
+}
+
+/**
+ * Deletes one file if it is still there. Most calls find it gone (moved into the store): one unlink says so,
+ * where `rm(path, { force: true })` makes two lstat calls first (each a trip through libuv's thread pool).
+ */
+export async function removeFile(path: string): Promise<void> {
+  await unlink(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
 }

@@ -1,5 +1,11 @@
 import { Writable } from 'node:stream';
-import { open, type FileHandle } from 'node:fs/promises';
+import { close, open, write, writev } from 'node:fs';
+
+/** Sees a part's bytes as they arrive and says which to write (StreamCheck; the default writes them all). */
+export interface Watch {
+  push(chunk: Buffer): Buffer[];
+  end(): Buffer[];
+}
 
 /**
  * Where formidable streams one file part: a new file (never an existing one: `wx`) that refuses to
@@ -8,7 +14,13 @@ import { open, type FileHandle } from 'node:fs/promises';
  * for 'close' before deleting the file, so nothing is left behind on disk after a failure.
  */
 export class IncomingFile extends Writable {
-  #handle: FileHandle | undefined;
+  /** The file's descriptor (plain fs calls with callbacks: no promise or FileHandle per write). */
+  #fd: number | undefined;
+  /** Set while a write is in the thread pool: the descriptor is closed only after it (its number could be reused meanwhile). */
+  #writing = false;
+  #whenWritten: (() => void) | undefined;
+  /** Bytes received (what maxBytes limits) and bytes written to the file. */
+  #received = 0;
   #written = 0;
 
   constructor(
@@ -18,8 +30,11 @@ export class IncomingFile extends Writable {
     private readonly tooLarge: (field: string | null) => Error,
     /** Checked before the file is created: a part that starts after the request failed writes nothing. */
     private readonly cancelled: () => boolean,
-    /** Sees every byte, in order, as it is written (the checks that need no second read of the file). */
-    private readonly watch: (chunk: Buffer) => void = () => undefined,
+    /**
+     * Sees every byte received, in order (the checks that need no second read of the file), and says
+     * what to write: usually the chunk itself; less what it drops (PNG text chunks); at the end, bytes it held.
+     */
+    private readonly watch: Watch = { push: (chunk) => [chunk], end: () => [] },
   ) {
     // Chunks that arrive while a write is on its way are buffered and written together by _writev:
     // one system call per batch instead of one per parser chunk (often a few KiB).
@@ -35,59 +50,65 @@ export class IncomingFile extends Writable {
       callback(new Error('the upload was cancelled before this part started'));
       return;
     }
-    open(this.path, 'wx').then(
-      (handle) => {
-        this.#handle = handle;
-        callback();
-      },
-      (error: Error) => callback(error),
-    );
+    open(this.path, 'wx', (error, fd) => {
+      if (error) return callback(error);
+      this.#fd = fd;
+      callback();
+    });
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.#written + chunk.length > this.maxBytes) {
-      callback(this.tooLarge(this.field));
-      return;
-    }
-    this.#written += chunk.length;
-    this.watch(chunk);
-    writeAll(this.#handle!, chunk).then(
-      () => callback(),
-      (error: Error) => callback(error),
-    );
+    this.#writePieces([chunk], callback);
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    let length = 0;
-    for (const { chunk } of chunks) length += chunk.length;
-    if (this.#written + length > this.maxBytes) {
-      callback(this.tooLarge(this.field));
-      return;
-    }
-    this.#written += length;
-    for (const { chunk } of chunks) this.watch(chunk);
-    writevAll(
-      this.#handle!,
+    this.#writePieces(
       chunks.map(({ chunk }) => chunk),
-      length,
-    ).then(
-      () => callback(),
-      (error: Error) => callback(error),
+      callback,
     );
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#closeHandle().then(
-      () => callback(),
-      (error: Error) => callback(error),
+    const rest = this.watch.end();
+    if (rest.length === 0) return this.#close((error) => callback(error));
+    this.#writeOut(rest, (error) => (error ? callback(error) : this.#close((closeError) => callback(closeError))));
+  }
+
+  #writePieces(chunks: Buffer[], callback: (error?: Error | null) => void): void {
+    let length = 0;
+    for (const chunk of chunks) length += chunk.length;
+    if (this.#received + length > this.maxBytes) {
+      callback(this.tooLarge(this.field));
+      return;
+    }
+    this.#received += length;
+    const pieces = chunks.length === 1 ? this.watch.push(chunks[0]!) : chunks.flatMap((chunk) => this.watch.push(chunk));
+    this.#writeOut(pieces, callback);
+  }
+
+  /** One write call for one piece, one writev for several (batches of parser chunks), finished however many calls that takes. */
+  #writeOut(pieces: Buffer[], callback: (error?: Error | null) => void): void {
+    let length = 0;
+    for (const piece of pieces) length += piece.length;
+    if (length === 0) return callback();
+    this.#written += length;
+    if (pieces.length === 1) return this.#io((done) => writeAll(this.#fd!, pieces[0]!, 0, done), callback);
+    this.#io(
+      (done) =>
+        writev(this.#fd!, pieces, (error, written) => {
+          if (error) return done(error);
+          // A short write is rare (disk full, signals); finish the rest the simple way.
+          if (written < length) return writeAll(this.#fd!, Buffer.concat(pieces), written, done);
+          done();
+        }),
+      callback,
     );
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#closeHandle().then(
-      () => callback(error),
-      () => callback(error),
-    );
+    const closeNow = () => this.#close(() => callback(error));
+    if (this.#writing) this.#whenWritten = closeNow;
+    else closeNow();
   }
 
   /** Resolves once the descriptor is closed (at once if it already is). */
@@ -96,23 +117,30 @@ export class IncomingFile extends Writable {
     await new Promise<void>((resolve) => this.once('close', resolve));
   }
 
-  async #closeHandle(): Promise<void> {
-    const handle = this.#handle;
-    this.#handle = undefined;
-    await handle?.close();
+  #io(work: (done: (error?: Error | null) => void) => void, callback: (error?: Error | null) => void): void {
+    this.#writing = true;
+    work((error) => {
+      this.#writing = false;
+      const waiting = this.#whenWritten;
+      this.#whenWritten = undefined;
+      waiting?.();
+      callback(error);
+    });
+  }
+
+  #close(callback: (error?: Error | null) => void): void {
+    const fd = this.#fd;
+    this.#fd = undefined;
+    if (fd === undefined) return callback();
+    close(fd, callback);
   }
 }
 
-async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-    offset += bytesWritten;
-  }
-}
-
-async function writevAll(handle: FileHandle, buffers: Buffer[], length: number): Promise<void> {
-  const { bytesWritten } = await handle.writev(buffers);
-  // A short write is rare (disk full, signals); finish the rest the simple way.
-  if (bytesWritten < length) await writeAll(handle, Buffer.concat(buffers).subarray(bytesWritten));
+/** Writes `chunk` from `offset` to its end, however many calls that takes. */
+function writeAll(fd: number, chunk: Buffer, offset: number, callback: (error?: Error | null) => void): void {
+  if (offset >= chunk.length) return callback();
+  write(fd, chunk, offset, chunk.length - offset, null, (error, written) => {
+    if (error) return callback(error);
+    writeAll(fd, chunk, offset + written, callback);
+  });
 }

@@ -1,4 +1,5 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { removeFile } from './incoming-dir.js';
 import { join } from 'node:path';
 import type { Principal } from '../../contracts/auth.js';
 import type { UploadRecord } from '../../contracts/storage.js';
@@ -25,16 +26,17 @@ export async function ingestBytes(
   const path = join(deps.incomingDir, incomingName());
   const written = [path];
   try {
-    await writeFile(path, bytes);
-    // The bytes are in memory: the same proof a streamed upload gets, so a plain PNG is kept as it came.
+    // The bytes are in memory: the same proof a streamed upload gets, so a plain PNG is kept as it came
+    // (less its text chunks, which are not written).
     const check = new StreamCheck(deps.options);
-    check.push(bytes);
-    const accepted = await inspectAll([{ field, path, size: bytes.length, check }], deps.options, written);
+    const kept = Buffer.concat([...check.push(bytes), ...check.end()]);
+    await writeFile(path, kept);
+    const accepted = await inspectAll([{ field, path, size: kept.length, check }], deps.options, written);
     const names = await deps.library.keep(accepted, clientId, principal);
     const record = await deps.library.find(names[field]!, clientId, principal);
     if (!record) throw new Error(`upload ${names[field]} vanished as it was stored`);
     return record;
   } finally {
-    await Promise.all(written.map((file) => rm(file, { force: true })));
+    await Promise.all(written.map((file) => removeFile(file)));
   }
 }

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { removeFile } from './incoming-dir.js';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../../contracts/blob-store.js';
 import type { UploadService } from '../../plugins/upload/api.js';
@@ -95,7 +95,7 @@ export class UploadLibrary implements UploadService {
         // Whole or nothing, for a reader on any instance (the blob store's put); moved, not copied, where the store can.
         await this.blobs.put(uploadKey(record.name), { file: files[index]!.path, move: true });
         written.push(uploadKey(record.name));
-        await rm(files[index]!.path, { force: true });
+        await removeFile(files[index]!.path);
       }
     } catch (error) {
       await Promise.all(written.map((key) => this.blobs.delete(key).catch((e: unknown) => this.log.error({ err: e, key }, 'could not undo an upload file'))));

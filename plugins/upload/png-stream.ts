@@ -1,4 +1,5 @@
-import { crc32, createInflate, type Inflate } from 'node:zlib';
+import { crc32 } from 'node:zlib';
+import { PngPixels } from './png-pixels.js';
 
 /**
  * Proves, while a PNG streams to disk, that it holds nothing but pixels and that every pixel
@@ -7,6 +8,9 @@ import { crc32, createInflate, type Inflate } from 'node:zlib';
  * (any other chunk, an interlaced image, over a pixel limit, a wrong CRC, trailing bytes, a
  * damaged stream) sends the file down the full path (inspectImage, then cleanImage), which
  * refuses or re-encodes it with the reason it always gave.
+ *
+ * It also says what to write: every byte as it came, less the chunks in DROPPED (text, time) found
+ * between IHDR and the image data; the proof is of the file as written.
  *
  * Proven means: the signature; IHDR first, with a valid bit depth / colour type pair, deflate,
  * adaptive filtering and no interlace, within maxPixels; only the chunks in KEPT, each within its
@@ -17,6 +21,18 @@ import { crc32, createInflate, type Inflate } from 'node:zlib';
  * is not needed to know they exist.
  */
 
+/** The largest chunk length the PNG specification allows (2^31 - 1). */
+const MAX_CHUNK_LENGTH = 0x7fffffff;
+
+/**
+ * Chunks that are left out of the file as it is written, where they are allowed (after IHDR, before
+ * the image data): text (ComfyUI's PNGs carry the prompt and workflow in tEXt/iTXt; other tools write
+ * comments, software names, prompts) and the modification time. They are ancillary and independent
+ * of every other chunk: a PNG without them is the same image, as libpng decodes it, with nothing but
+ * its pixels and colour chunks left — what re-encoding would keep, without the decode and re-encode.
+ */
+const DROPPED: ReadonlySet<string> = new Set(['tEXt', 'zTXt', 'iTXt', 'tIME']);
+
 /** Chunks a kept PNG may hold, with their smallest and largest length: the image, and fixed-size fields on how to show its colours. */
 const KEPT: ReadonlyMap<string, readonly [number, number]> = new Map([
   ['IHDR', [13, 13]],
@@ -26,7 +42,7 @@ const KEPT: ReadonlyMap<string, readonly [number, number]> = new Map([
   ['cHRM', [32, 32]],
   ['sRGB', [1, 1]],
   ['pHYs', [9, 9]],
-  ['IDAT', [0, 0x7fffffff]],
+  ['IDAT', [0, MAX_CHUNK_LENGTH]],
   ['IEND', [0, 0]],
 ]);
 
@@ -47,9 +63,6 @@ const COLOUR_TYPES: ReadonlyMap<number, { channels: number; depths: readonly num
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-/** Inflated output is only looked at (filter bytes, length): large pieces mean few callbacks. */
-const INFLATE_CHUNK = 64 * 1024;
-
 type Phase = 'signature' | 'header' | 'data' | 'crc' | 'end' | 'off';
 
 export interface PlainPng {
@@ -69,59 +82,103 @@ export class PngStream {
   #small: Buffer[] = [];
   readonly #seen = new Set<string>();
   #colourType = 0;
-  /** Bytes per inflated row (filter byte included), and how many inflated bytes the image has. */
+  /** Bytes per inflated row (filter byte included). */
   #stride = 0;
-  #expected = 0;
   #size: PlainPng | undefined;
-  #inflater: Inflate | undefined;
-  #fed = 0;
-  #inflated = 0;
-  #nextRow = 0;
-  #inflateFailed = false;
+  /** Checks the image data (png-pixels.ts), from the first IDAT chunk on. */
+  #pixels: PngPixels | undefined;
+  /** Header bytes of the chunk being read that came in earlier pushes and were not returned yet. */
+  #heldHeader = 0;
+  /** The chunk being read is one of DROPPED: none of its bytes are returned. */
+  #dropping = false;
+  #droppedAny = false;
 
   constructor(private readonly maxPixels: number) {}
 
-  /** Every byte of the file, in order, as it is written. */
-  push(chunk: Buffer): void {
+  /**
+   * Every byte of the file, in order, as it arrives; returns the bytes to write to disk: all of them,
+   * less the chunks in DROPPED. A chunk header split across pushes is held until its type is known.
+   */
+  push(chunk: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    /** Where the bytes of `chunk` not yet given to `out` start; -1 while a dropped chunk is being skipped. */
+    let emitFrom = this.#dropping ? -1 : 0;
     let at = 0;
     while (at < chunk.length && this.#phase !== 'off') {
       switch (this.#phase) {
         case 'signature':
           at = this.#fill(chunk, at, 8);
-          if (this.#filled < 8) return;
+          if (this.#filled < 8) break;
           this.#filled = 0;
-          if (!this.#fixed.equals(SIGNATURE)) return this.#giveUp();
-          this.#phase = 'header';
+          if (!this.#fixed.equals(SIGNATURE)) this.#giveUp();
+          else this.#phase = 'header';
           break;
-        case 'header':
+        case 'header': {
+          const start = at;
           at = this.#fill(chunk, at, 8);
-          if (this.#filled < 8) return;
+          if (this.#filled < 8) {
+            // The header goes on in the next push: hold its bytes until its type says whether they are written.
+            if (this.#heldHeader === 0 && emitFrom < start) out.push(chunk.subarray(emitFrom, start));
+            this.#heldHeader += at - start;
+            return out;
+          }
           this.#filled = 0;
+          const held = this.#heldHeader;
+          this.#heldHeader = 0;
           this.#beginChunk();
+          if (this.#dropping) {
+            if (held === 0 && emitFrom < start) out.push(chunk.subarray(emitFrom, start));
+            emitFrom = -1;
+          } else if (held > 0) {
+            // Kept (or given up on): the part of the header that came in earlier pushes, copied (#fixed is reused).
+            out.push(Buffer.from(this.#fixed.subarray(0, held)));
+          }
           break;
+        }
         case 'data': {
           const take = Math.min(this.#remaining, chunk.length - at);
           const slice = chunk.subarray(at, at + take);
           at += take;
           this.#remaining -= take;
           this.#crc = crc32(slice, this.#crc);
-          if (this.#type === 'IDAT') this.#feed(slice);
-          else this.#small.push(slice);
+          if (this.#type === 'IDAT') this.#pixels?.feed(slice);
+          else if (!this.#dropping) this.#small.push(slice);
           if (this.#remaining === 0) this.#phase = 'crc';
           break;
         }
         case 'crc':
           at = this.#fill(chunk, at, 4);
-          if (this.#filled < 4) return;
+          if (this.#filled < 4) break;
           this.#filled = 0;
-          if (this.#fixed.readUInt32BE(0) !== this.#crc >>> 0) return this.#giveUp();
-          this.#endChunk();
+          if (this.#dropping) {
+            // Its CRC goes with it, whatever the verdict.
+            this.#dropping = false;
+            emitFrom = at;
+          }
+          if (this.#fixed.readUInt32BE(0) !== this.#crc >>> 0) this.#giveUp();
+          else this.#endChunk();
           break;
         case 'end':
           // A byte after IEND: trailing data.
-          return this.#giveUp();
+          this.#giveUp();
+          break;
       }
     }
+    if (emitFrom === 0) out.push(chunk);
+    else if (emitFrom > 0 && emitFrom < chunk.length) out.push(chunk.subarray(emitFrom));
+    return out;
+  }
+
+  /** After the last push: the bytes still held (a file that ended inside a chunk header), to write as they came. */
+  end(): Buffer[] {
+    const held = this.#heldHeader;
+    this.#heldHeader = 0;
+    return held > 0 ? [Buffer.from(this.#fixed.subarray(0, held))] : [];
+  }
+
+  /** Whether chunks were dropped from what push() returned. */
+  get dropped(): boolean {
+    return this.#droppedAny;
   }
 
   /**
@@ -129,25 +186,17 @@ export class PngStream {
    * then takes the full path). Waits for the image data to finish inflating.
    */
   async verdict(): Promise<PlainPng | undefined> {
-    const inflater = this.#inflater;
-    if (this.#phase !== 'end' || !inflater || !this.#size || this.#inflateFailed || inflater.destroyed) {
+    const pixels = this.#pixels;
+    if (this.#phase !== 'end' || !pixels || !this.#size) {
       this.dispose();
       return undefined;
     }
-    if (!inflater.readableEnded) {
-      await new Promise<void>((resolve) => {
-        inflater.once('end', resolve);
-        inflater.once('close', resolve);
-        inflater.end();
-      });
-    }
-    const whole = !this.#inflateFailed && this.#inflated === this.#expected && inflater.bytesWritten === this.#fed;
-    return whole ? this.#size : undefined;
+    return (await pixels.whole()) ? this.#size : undefined;
   }
 
-  /** Stops inflating (a request that failed, or a file given up on). */
+  /** Stops inflating and lets go of held data (a request that failed, or a file given up on). */
   dispose(): void {
-    this.#inflater?.destroy();
+    this.#pixels?.dispose();
   }
 
   #fill(chunk: Buffer, at: number, want: number): number {
@@ -160,6 +209,7 @@ export class PngStream {
   #beginChunk(): void {
     const length = this.#fixed.readUInt32BE(0);
     const type = this.#fixed.toString('latin1', 4, 8);
+    if (DROPPED.has(type) && this.#seen.has('IHDR') && !this.#seen.has('IDAT') && length <= MAX_CHUNK_LENGTH) return this.#beginDropped(type, length);
     const bounds = KEPT.get(type);
     if (bounds === undefined || length < bounds[0] || length > bounds[1]) return this.#giveUp();
     const first = this.#seen.size === 0;
@@ -169,6 +219,17 @@ export class PngStream {
     if (type === 'IDAT' && !this.#seen.has('IDAT') && !this.#startImage()) return this.#giveUp();
     if (type === 'IEND' && !this.#seen.has('IDAT')) return this.#giveUp();
     this.#seen.add(type);
+    this.#type = type;
+    this.#remaining = length;
+    this.#small = [];
+    this.#crc = crc32(this.#fixed.subarray(4, 8));
+    this.#phase = length === 0 ? 'crc' : 'data';
+  }
+
+  /** A chunk that is skipped, not written: read through (its CRC is still checked), nothing kept. */
+  #beginDropped(type: string, length: number): void {
+    this.#dropping = true;
+    this.#droppedAny = true;
     this.#type = type;
     this.#remaining = length;
     this.#small = [];
@@ -203,43 +264,14 @@ export class PngStream {
     if (width < 1 || height < 1 || width * height > this.maxPixels) return false;
     this.#colourType = colourType;
     this.#stride = 1 + Math.ceil((width * colour.channels * depth) / 8);
-    this.#expected = this.#stride * height;
     this.#size = { width, height };
     return true;
   }
 
   #startImage(): boolean {
     if (!this.#size || (this.#colourType === 3 && !this.#seen.has('PLTE'))) return false;
-    const inflater = createInflate({ chunkSize: INFLATE_CHUNK });
-    inflater.on('data', (out: Buffer) => this.#inflatedPiece(out));
-    inflater.on('error', () => void (this.#inflateFailed = true));
-    this.#inflater = inflater;
+    this.#pixels = new PngPixels(this.#stride, this.#size.height);
     return true;
-  }
-
-  #feed(slice: Buffer): void {
-    // A stream that ended before its IDAT data did (bytes after the zlib end) fails the count in verdict().
-    if (this.#inflateFailed || !this.#inflater || this.#inflater.readableEnded || this.#inflater.destroyed) return;
-    this.#fed += slice.length;
-    this.#inflater.write(slice);
-  }
-
-  /** Counts the inflated bytes and checks the filter type that starts each row. */
-  #inflatedPiece(out: Buffer): void {
-    const start = this.#inflated;
-    this.#inflated += out.length;
-    if (this.#inflated > this.#expected) {
-      this.#inflateFailed = true;
-      this.#inflater?.destroy();
-      return;
-    }
-    for (; this.#nextRow < this.#inflated; this.#nextRow += this.#stride) {
-      if (out[this.#nextRow - start]! > 4) {
-        this.#inflateFailed = true;
-        this.#inflater?.destroy();
-        return;
-      }
-    }
   }
 
   #giveUp(): void {

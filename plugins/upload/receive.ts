@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { rm } from 'node:fs/promises';
+import { removeFile } from './incoming-dir.js';
 import { join } from 'node:path';
 import formidable, { errors as formidableErrors, multipart } from 'formidable';
 import type { File as FormidableFile, Part } from 'formidable';
@@ -104,7 +104,7 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
     for (const writer of writers) writer.destroy();
     for (const check of checks) check.dispose();
     await Promise.all(writers.map((writer) => writer.whenClosed()));
-    await Promise.all(writers.map((writer) => rm(writer.path, { force: true })));
+    await Promise.all(writers.map((writer) => removeFile(writer.path)));
   };
 
   const form = formidable({
@@ -124,7 +124,7 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
     fileWriteStreamHandler: (file) => {
       const path = join(incomingDir, incomingName());
       const check = new StreamCheck(limits);
-      const writer = new IncomingFile(currentField, path, limits.maxFileBytes, (field) => fileTooLarge(field, limits), () => cancelled, (chunk) => check.push(chunk));
+      const writer = new IncomingFile(currentField, path, limits.maxFileBytes, (field) => fileTooLarge(field, limits), () => cancelled, check);
       writers.push(writer);
       checks.push(check);
       if (file) writerOf.set(file, { writer, check });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { removeFile } from './incoming-dir.js';
 import { pipeline } from 'node:stream/promises';
 import { idempotencyKeyOf, idempotencyScope, IdempotentRequests, requestFingerprint } from '../../contracts/idempotency.js';
 import type { IdempotencyStore } from '../../contracts/storage.js';
@@ -121,7 +121,7 @@ export function uploadRoute({ library, incomingDir, options, access, idempotency
     } finally {
       // After keep() the clean copies are in the blob store; this removes whatever is still in the incoming folder.
       await upload.discard();
-      await Promise.all(cleaned.map((path) => rm(path, { force: true })));
+      await Promise.all(cleaned.map((path) => removeFile(path)));
     }
   };
 
@@ -133,7 +133,8 @@ export function uploadRoute({ library, incomingDir, options, access, idempotency
       'Send any number of image files as multipart/form-data, each under a field name you choose. ' +
       'Each file is checked from its bytes (type allow-list, readable header, pixel and frame limits, complete file), ' +
       'decoded and re-encoded so that nothing but its pixels is kept (a PNG made of nothing but its pixels and colour chunks, ' +
-      'whose image data was checked to decode whole, is kept as sent), and stored under a fresh name, returned per field. ' +
+      'whose image data was checked to decode whole, is kept as sent, less any text chunks before its image data), ' +
+      'and stored under a fresh name, returned per field. ' +
       'If any file is refused, nothing is kept. ' +
       'Use a stored name as the value of an image input when you generate with the same clientId. ' +
       'An `Idempotency-Key` header makes retries safe: the same key with the same files under the same fields within 24 h ' +

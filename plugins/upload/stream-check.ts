@@ -2,9 +2,10 @@ import { HEAD_BYTES, TAIL_BYTES, type KnownEnds } from './inspect-image.js';
 import { PngStream, type PlainPng } from './png-stream.js';
 
 /**
- * Watches a received file's bytes as they stream to disk, so nothing needs to read it back: keeps
- * its first HEAD_BYTES and last TAIL_BYTES (type sniffing, the completeness check) and runs the
- * PNG proof (png-stream.ts) that lets a plain PNG be kept as it came.
+ * Watches a received file's bytes as they stream to disk, so nothing needs to read it back: runs the
+ * PNG proof (png-stream.ts) that lets a plain PNG be kept as it came (less its text chunks, which
+ * are not written), and keeps the first HEAD_BYTES and last TAIL_BYTES of what is written (type
+ * sniffing, the completeness check).
  */
 export class StreamCheck implements KnownEnds {
   #headParts: Buffer[] = [];
@@ -17,14 +18,28 @@ export class StreamCheck implements KnownEnds {
     this.#png = new PngStream(Math.min(limits.maxPixels, limits.maxTotalPixels));
   }
 
-  push(chunk: Buffer): void {
+  /** The next bytes received; returns the bytes to write (all of them, less the PNG chunks png-stream.ts drops). */
+  push(chunk: Buffer): Buffer[] {
+    const pieces = this.#png.push(chunk);
+    for (const piece of pieces) this.#written(piece);
+    return pieces;
+  }
+
+  /** After the last push: bytes still to write (see PngStream.end). */
+  end(): Buffer[] {
+    const pieces = this.#png.end();
+    for (const piece of pieces) this.#written(piece);
+    return pieces;
+  }
+
+  /** Keeps the ends of the file as written (what the full path checks is the file on disk). */
+  #written(piece: Buffer): void {
     if (this.#headLength < HEAD_BYTES) {
       // Parser chunks are not reused once written: keeping a reference is enough.
-      this.#headParts.push(chunk.subarray(0, HEAD_BYTES - this.#headLength));
-      this.#headLength += Math.min(chunk.length, HEAD_BYTES - this.#headLength);
+      this.#headParts.push(piece.subarray(0, HEAD_BYTES - this.#headLength));
+      this.#headLength += Math.min(piece.length, HEAD_BYTES - this.#headLength);
     }
-    this.#tail = chunk.length >= TAIL_BYTES ? chunk.subarray(chunk.length - TAIL_BYTES) : Buffer.concat([this.#tail, chunk]).subarray(-TAIL_BYTES);
-    this.#png.push(chunk);
+    this.#tail = piece.length >= TAIL_BYTES ? piece.subarray(piece.length - TAIL_BYTES) : Buffer.concat([this.#tail, piece]).subarray(-TAIL_BYTES);
   }
 
   get head(): Buffer {
@@ -37,7 +52,7 @@ export class StreamCheck implements KnownEnds {
     return this.#tail;
   }
 
-  /** The image's size when it is a PNG proven to hold nothing but decodable pixels; else undefined. */
+  /** The image's size when it is a PNG proven to hold (as written) nothing but decodable pixels; else undefined. */
   plainPng(): Promise<PlainPng | undefined> {
     return this.#png.verdict();
   }
