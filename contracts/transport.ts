@@ -144,6 +144,12 @@ export interface Transport {
   pickBackend(need?: RouteNeed): string | undefined;
   /** Per backend, what it lacks to run `need` (optional: a transport that cannot tell omits it). */
   fit?(need: RouteNeed): BackendFit[];
+  /**
+   * A number that moves whenever `fit` or `modelFiles` may answer differently: a backend's capabilities read
+   * again (which also refreshes the definitions `objectInfo` hands out), a backend up or down. A caller may reuse
+   * what it derived from them until it moves; cheap enough to ask per request. Optional: without it, ask again.
+   */
+  capabilityGeneration?(): number;
   /** The files a model input ("<class>.<input>") accepts, union over up backends; undefined when not a model input. */
   modelFiles?(classType: string, input: string): string[] | undefined;
   /**

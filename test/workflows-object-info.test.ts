@@ -257,4 +257,80 @@ describe('workflows: describe() enriches inputs from the backend', () => {
     const registry = await registryWith(undefined);
     expect(await registry.describe('nope')).to.equal(undefined);
   });
+
+  describe('kept answers and the capability generation', () => {
+    /** A transport that says when its capabilities change, with a model input on CheckpointLoaderSimple. */
+    const generational = () => {
+      const state = { generation: 1, files: ['a.safetensors'] };
+      const { transport, calls } = stubTransport(async (classType) => OBJECT_INFO[classType] ?? { [classType]: { input: { required: {} } } });
+      Object.assign(transport, {
+        capabilityGeneration: () => state.generation,
+        modelFiles: (classType: string, input: string) => (classType === 'CheckpointLoaderSimple' && input === 'ckpt_name' ? state.files : undefined),
+      });
+      return { transport, calls, state };
+    };
+    const withModelInput = async () =>
+      writeFile(
+        join(dir, 'wf.json'),
+        JSON.stringify({ ...graph, '4': { ...graph['4'], _meta: { title: 'Load Checkpoint', apiinput: 'ckpt_name' } } }),
+      );
+    const ckptOptions = (bytes: Buffer | undefined) => (JSON.parse(bytes!.toString('utf8')) as Record<string, { options?: string[] }>)['4/ckpt_name']?.options;
+
+    it('keeps the encoded answer while the generation stays, without asking the backend; describes again once it moves', async () => {
+      await withModelInput();
+      const { transport, calls, state } = generational();
+      const registry = await registryWith(transport);
+      expect(registry.describedBytes('wf')).to.equal(undefined);
+      const first = await registry.describeBytes('wf');
+      expect(ckptOptions(first)).to.deep.equal(['a.safetensors']);
+      const asked = calls.length;
+      // Much later by the clock (past the time bound a transport without a generation gets): still the same bytes.
+      const realNow = Date.now;
+      Date.now = () => realNow() + 60_000;
+      try {
+        expect(registry.describedBytes('wf')).to.equal(first);
+      } finally {
+        Date.now = realNow;
+      }
+      expect(calls).to.have.length(asked);
+
+      // The backends gain a model: the transport's generation moves, and the kept answer no longer holds.
+      state.files = ['a.safetensors', 'b.safetensors'];
+      state.generation += 1;
+      expect(registry.describedBytes('wf')).to.equal(undefined);
+      expect(ckptOptions(await registry.describeBytes('wf'))).to.deep.equal(['a.safetensors', 'b.safetensors']);
+      expect(ckptOptions(registry.describedBytes('wf'))).to.deep.equal(['a.safetensors', 'b.safetensors']);
+      expect((await registry.describe('wf'))?.['4/ckpt_name']?.options).to.deep.equal(['a.safetensors', 'b.safetensors']);
+    });
+
+    it('does not keep an answer described across a reload for the new workflow set', async () => {
+      const { transport } = generational();
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const slow = { ...transport, objectInfo: async (classType: string) => (await held, OBJECT_INFO[classType]) } as Transport;
+      const racing = new FileWorkflowRegistry({ dir, log: silent, transport: () => slow, objectInfoTimeoutMs: 5000 });
+      await racing.reload();
+      const describing = racing.describeBytes('wf');
+      // The file changes (the designated seed now defaults to 2) and is reloaded while the old one is described.
+      await writeFile(join(dir, 'wf.json'), JSON.stringify({ ...graph, '3': { ...graph['3'], inputs: { ...graph['3'].inputs, seed: 2 } } }));
+      await racing.reload();
+      release();
+      const old = JSON.parse((await describing)!.toString('utf8')) as Record<string, { default: unknown }>;
+      expect(old['3/seed']?.default).to.equal(1);
+      const now = JSON.parse((await racing.describeBytes('wf'))!.toString('utf8')) as Record<string, { default: unknown }>;
+      expect(now['3/seed']?.default).to.equal(2);
+    });
+
+    it('keeps an answer without a transport until a transport appears', async () => {
+      const seen: { transport?: Transport } = {};
+      const registry = new FileWorkflowRegistry({ dir, log: silent, transport: () => seen.transport });
+      await registry.reload();
+      const alone = await registry.describeBytes('wf');
+      expect(registry.describedBytes('wf')).to.equal(alone);
+      seen.transport = generational().transport;
+      expect(registry.describedBytes('wf')).to.equal(undefined);
+      const enriched = JSON.parse((await registry.describeBytes('wf'))!.toString('utf8')) as Record<string, { multiline?: boolean }>;
+      expect(enriched['6/text']?.multiline).to.equal(true);
+    });
+  });
 });

@@ -20,6 +20,7 @@ import type { BackendConnection } from './backend-connection.js';
 import { cancelPrompt, lookupPrompts } from './backend-queries.js';
 import { BackendChoice } from './backend-choice.js';
 import { BackendPool } from './backend-pool.js';
+import { CapabilityGeneration } from './capability-generation.js';
 import { CapabilityStore } from './capability-store.js';
 import { operatorFault } from './operator-fault.js';
 import { openOutput, uploadInput } from './file-transfer.js';
@@ -47,6 +48,7 @@ export class ComfyTransport implements Transport {
   readonly #objectInfo: ObjectInfoCache;
   readonly #capabilities: CapabilityStore;
   readonly #choice: BackendChoice;
+  readonly #generation: CapabilityGeneration;
   readonly #closing = new AbortController();
   #housekeeping: NodeJS.Timeout | null = null;
   #capabilityTimer: NodeJS.Timeout | null = null;
@@ -85,6 +87,7 @@ export class ComfyTransport implements Transport {
     const backends = this.#ctx.backends.all;
     const tags = new Map(backends.map((backend, index) => [backend.name, options.backends[index]?.tags ?? {}]));
     this.#choice = new BackendChoice(backends, this.#capabilities, tags, options.pins, options.affinity);
+    this.#generation = new CapabilityGeneration(backends, this.#capabilities);
   }
 
   /** Connects in the background; never waits for a backend. */
@@ -125,6 +128,10 @@ export class ComfyTransport implements Transport {
 
   fit(need: RouteNeed): BackendFit[] {
     return this.#choice.fit(need);
+  }
+
+  capabilityGeneration(): number {
+    return this.#generation.current();
   }
 
   modelFiles(classType: string, input: string): string[] | undefined {

@@ -50,7 +50,7 @@ const headerValue = (value: string | string[] | undefined): string | undefined =
 const timedOut = (): Error => Object.assign(new Error('timed out'), { name: 'TimeoutError' });
 
 /** Reset on a kept-alive socket before any answer: the backend had closed it as idle, so nothing was processed. */
-const staleSocket = (error: unknown): boolean =>
+export const staleSocket = (error: unknown): boolean =>
   error instanceof Error && (error as { reusedSocket?: boolean }).reusedSocket === true && ['ECONNRESET', 'EPIPE'].includes((error as NodeJS.ErrnoException).code ?? '');
 
 export class BackendHttp {

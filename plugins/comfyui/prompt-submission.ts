@@ -5,6 +5,7 @@ import type { Tracked } from './in-flight-prompts.js';
 import { describeRejection, isObject } from './protocol.js';
 import { lookupPrompts } from './backend-queries.js';
 import type { TransportContext } from './transport-context.js';
+import { staleSocket } from './http-client.js';
 
 /** What a submission ComfyUI accepted gives its run. */
 export interface Submitted {
@@ -44,12 +45,18 @@ export async function submitPrompt(
   inFlight.add(tracked);
   let res;
   try {
-    res = await backend.http.json('POST', '/prompt', { prompt: graph, client_id: ctx.clientId, prompt_id: promptId });
+    const body = { prompt: graph, client_id: ctx.clientId, prompt_id: promptId };
+    res = await backend.http.json('POST', '/prompt', body).catch(async (error: unknown) => {
+      // Sent on a kept-alive socket the backend closed as idle at that moment (a busy machine makes the race
+      // likely): reset before any answer. Sent once more on a new socket, unless the backend has it after all.
+      if (!resetWhileIdle(error) || (await acceptedAnyway(backend, promptId))) throw error;
+      return backend.http.json('POST', '/prompt', body);
+    });
   } catch (error) {
     backend.lastError = (error as Error).message;
     // A busy backend may take the prompt and answer too late: ask before calling it failed, or the
     // prompt would run unseen while the client, told 503, submits it again.
-    if (timedOut(error) && (await acceptedAnyway(backend, promptId))) {
+    if ((timedOut(error) || resetWhileIdle(error)) && (await acceptedAnyway(backend, promptId))) {
       tracked.submitting = false;
       tracked.lastNewsAt = tracked.lastFrameAt = Date.now();
       return { tracked, position: ahead };
@@ -77,6 +84,8 @@ export async function submitPrompt(
   if (backend.statusSeq === statusSeq) backend.queueRemaining = ahead + 1;
   return { tracked, position: ahead };
 }
+
+const resetWhileIdle = (error: unknown): boolean => error instanceof Error && staleSocket(error.cause);
 
 const timedOut = (error: unknown): boolean => error instanceof Error && error.cause instanceof Error && error.cause.name === 'TimeoutError';
 

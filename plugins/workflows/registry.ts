@@ -18,8 +18,25 @@ export interface RegistryOptions {
 
 type NodeDefinition = Record<string, unknown>;
 
-/** Short enough that a backend coming up (or gaining nodes) shows in /workflow-info within a second. */
+/** For a transport that cannot say when its capabilities change: a backend coming up (or gaining nodes) shows within a second. */
 const DESCRIBE_REUSE_MS = 1000;
+
+/**
+ * A describe() answer kept for reuse: /workflow-info is a hot read and its answer changes rarely. It holds while
+ * the workflow set (the map is cleared on reload), the transport and that transport's capability generation stay
+ * the same; `generation` is undefined for a transport that has none (then `at` bounds the reuse).
+ */
+interface Described {
+  inputs: Record<string, WorkflowInput>;
+  transport: Transport | undefined;
+  generation: number | undefined;
+  at: number;
+  /** The JSON text /workflow-info sends, encoded on first use. */
+  bytes?: Buffer;
+}
+
+/** What the answer is derived from, on the transport's side: constant without a transport (only a reload changes it). */
+const generationOf = (transport: Transport | undefined): number | undefined => (transport ? transport.capabilityGeneration?.() : 0);
 
 /** The workflows found in one folder, reloadable as a whole; readers always see one consistent set. */
 export class FileWorkflowRegistry implements WorkflowRegistry {
@@ -29,8 +46,7 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
   #chain: Promise<void> = Promise.resolve();
   #pending: Promise<void> | null = null;
   readonly #listeners = new Set<() => void>();
-  /** describe() answers, reused briefly: /workflow-info is a hot read and its answer changes rarely. */
-  readonly #described = new Map<string, { inputs: Record<string, WorkflowInput>; at: number; json?: string }>();
+  readonly #described = new Map<string, Described>();
   #version = 0;
 
   constructor(private readonly options: RegistryOptions) {
@@ -103,50 +119,68 @@ export class FileWorkflowRegistry implements WorkflowRegistry {
   async describe(alias: string): Promise<Record<string, WorkflowInput> | undefined> {
     const workflow = this.#workflows.get(alias);
     if (!workflow) return undefined;
-    const reused = this.#described.get(alias);
-    if (reused && Date.now() - reused.at < DESCRIBE_REUSE_MS) return structuredClone(reused.inputs);
-    return structuredClone(await this.#describeNow(alias, workflow));
+    return structuredClone((this.#reusable(alias) ?? (await this.#describeNow(alias, workflow))).inputs);
   }
 
   /**
-   * describe() as the JSON text /workflow-info sends: a reused answer is serialised once, not cloned
-   * and serialised per request.
+   * describe() as the bytes /workflow-info sends, when a kept answer still holds: synchronous, so the hot path
+   * of the route awaits nothing. Undefined when it must be described again (describeBytes) or is unknown.
    */
-  async describeJson(alias: string): Promise<string | undefined> {
-    const workflow = this.#workflows.get(alias);
-    if (!workflow) return undefined;
-    const reused = this.#described.get(alias);
-    if (reused && Date.now() - reused.at < DESCRIBE_REUSE_MS) return (reused.json ??= JSON.stringify(reused.inputs));
-    return JSON.stringify(await this.#describeNow(alias, workflow));
+  describedBytes(alias: string): Buffer | undefined {
+    const kept = this.#reusable(alias);
+    return kept ? (kept.bytes ??= Buffer.from(JSON.stringify(kept.inputs))) : undefined;
   }
 
-  /** The enriched inputs, kept for reuse when complete; callers must not hand this object out. */
-  async #describeNow(alias: string, workflow: Workflow): Promise<Record<string, WorkflowInput>> {
+  /** describe() as the bytes /workflow-info sends; undefined for an unknown alias. */
+  async describeBytes(alias: string): Promise<Buffer | undefined> {
+    const workflow = this.#workflows.get(alias);
+    if (!workflow) return undefined;
+    const described = this.#reusable(alias) ?? (await this.#describeNow(alias, workflow));
+    return (described.bytes ??= Buffer.from(JSON.stringify(described.inputs)));
+  }
+
+  /** The kept answer for `alias` if nothing it was derived from has moved since. */
+  #reusable(alias: string): Described | undefined {
+    const kept = this.#described.get(alias);
+    if (!kept) return undefined;
+    const transport = this.options.transport?.();
+    if (kept.transport !== transport) return undefined;
+    if (kept.generation === undefined) return Date.now() - kept.at < DESCRIBE_REUSE_MS ? kept : undefined;
+    return generationOf(transport) === kept.generation ? kept : undefined;
+  }
+
+  /** The enriched inputs, kept for reuse when complete; callers must not hand `inputs` out. */
+  async #describeNow(alias: string, workflow: Workflow): Promise<Described> {
+    const transport = this.options.transport?.();
+    // Read before asking: a change while the answer is built moves the generation past the one it is kept under.
+    const generation = generationOf(transport);
     const classes = [...new Set(Object.values(workflow.inputs).map((input) => input.class))];
     const definitions = new Map<string, NodeDefinition>();
     await Promise.all(
       classes.map(async (classType) => {
-        const definition = await this.#definition(classType);
+        const definition = await this.#definition(transport, classType);
         if (definition) definitions.set(classType, definition);
       }),
     );
-    const described: Record<string, WorkflowInput> = {};
+    const inputs: Record<string, WorkflowInput> = {};
     for (const [key, input] of Object.entries(workflow.inputs)) {
       const definition = definitions.get(input.class);
       const inputName = key.slice(key.indexOf('/') + 1);
-      described[key] = definition ? enrichInput(input, constraintsFor(definition, inputName)) : { ...input };
+      inputs[key] = definition ? enrichInput(input, constraintsFor(definition, inputName)) : { ...input };
       // A model input accepts what any backend has (routing then picks one that has the chosen file),
       // not only the list of the backend that happened to answer /object_info.
-      const files = this.options.transport?.()?.modelFiles?.(input.class, inputName);
-      if (files) described[key]!.options = files;
+      const files = transport?.modelFiles?.(input.class, inputName);
+      if (files) inputs[key]!.options = files;
     }
-    // Only a fully enriched answer is reused: with a backend missing, the next request asks again.
-    if (definitions.size === classes.length) this.#described.set(alias, { inputs: described, at: Date.now() });
+    const described: Described = { inputs, transport, generation, at: Date.now() };
+    // Kept when complete, or when there is no backend to ask; with a definition missing (a backend down, slow,
+    // or lacking the class) the next request asks again. Not kept across a reload that ran meanwhile.
+    const complete = transport === undefined || definitions.size === classes.length;
+    if (complete && this.#workflows.get(alias) === workflow) this.#described.set(alias, described);
     return described;
   }
 
-  async #definition(classType: string): Promise<NodeDefinition | undefined> {
-    const transport = this.options.transport?.();
+  async #definition(transport: Transport | undefined, classType: string): Promise<NodeDefinition | undefined> {
     if (!transport) return undefined;
     // The transport holds the one /object_info cache (with its TTL) and bounds the wait; `within`
     // only guards against a transport that does not honour the timeout.

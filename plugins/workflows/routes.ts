@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import type { Context } from 'koa';
 import type { PluginContext } from '../../core/plugin.js';
 import { notFound } from '../../core/errors.js';
 import { ERROR_BODY } from '../../contracts/schemas.js';
@@ -47,38 +48,39 @@ const inputSchema = {
 };
 
 /** What the routes can use beyond the service contract, when the registry offers it (FileWorkflowRegistry does). */
-type Registry = WorkflowRegistry & { readonly version?: number; describeJson?(alias: string): Promise<string | undefined> };
+type Registry = WorkflowRegistry & {
+  readonly version?: number;
+  describedBytes?(alias: string): Buffer | undefined;
+  describeBytes?(alias: string): Promise<Buffer | undefined>;
+};
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-/** The /workflow-list body for one (workflow set, caller's view of availability), serialised and encoded once. */
+/**
+ * The /workflow-list bodies, serialised and encoded once, kept while the workflow set, the transport and its
+ * capability generation stay the same (availability is derived from nothing else), one per caller's view.
+ */
 class ListAnswers {
   #version: number | undefined;
+  #transport: Transport | undefined;
+  #generation: number | undefined;
   readonly #bodies = new Map<string, Buffer>();
 
-  /** `view` says everything the body depends on besides the workflow set. */
-  get(version: number | undefined, view: string, build: () => unknown): Buffer {
-    if (version === undefined) return Buffer.from(JSON.stringify(build()));
-    if (version !== this.#version || this.#bodies.size >= 64) {
+  /** The kept body for `view`, or undefined; forgets every body once one of the stamps moved. */
+  kept(version: number | undefined, transport: Transport | undefined, generation: number | undefined, view: string): Buffer | undefined {
+    if (version !== this.#version || transport !== this.#transport || generation !== this.#generation || this.#bodies.size >= 64) {
       this.#bodies.clear();
       this.#version = version;
+      this.#transport = transport;
+      this.#generation = generation;
     }
-    let body = this.#bodies.get(view);
-    if (body === undefined) this.#bodies.set(view, (body = Buffer.from(JSON.stringify(build()))));
-    return body;
+    return this.#bodies.get(view);
   }
-}
 
-/** The bytes of each workflow's last serialised description: the registry hands out the same string while it reuses one. */
-class InfoBytes {
-  readonly #last = new Map<string, { text: string; bytes: Buffer }>();
-
-  of(workflow: string, text: string): Buffer {
-    const last = this.#last.get(workflow);
-    if (last?.text === text) return last.bytes;
-    const bytes = Buffer.from(text);
-    // Keyed by known aliases only (an unknown one answered 404 before): bounded by the workflow set.
-    this.#last.set(workflow, { text, bytes });
+  /** Encodes and keeps `body` (when the stamps can tell it stale: a versioned registry). */
+  keep(version: number | undefined, view: string, body: unknown): Buffer {
+    const bytes = Buffer.from(JSON.stringify(body));
+    if (version !== undefined) this.#bodies.set(view, bytes);
     return bytes;
   }
 }
@@ -89,7 +91,6 @@ export function mountWorkflowRoutes(
   transport: () => Transport | undefined = () => undefined,
 ): void {
   const listAnswers = new ListAnswers();
-  const infoBytes = new InfoBytes();
   ctx.route({
     method: 'get',
     path: '/workflow-list',
@@ -106,22 +107,38 @@ export function mountWorkflowRoutes(
     handler: (koa, { principal }) => {
       const admin = isAdmin(principal as Principal);
       const current = transport();
+      const generation = current ? current.capabilityGeneration?.() : 0;
+      const { version } = registry;
+      koa.set('Content-Type', JSON_TYPE);
+      // While the capabilities stay the same, availability is too: the body is kept per view and sent as it is.
+      if (generation !== undefined) {
+        const view = admin ? 'admin' : 'client';
+        koa.body = listAnswers.kept(version, current, generation, view) ?? listAnswers.keep(version, view, listBody(current, admin));
+        return;
+      }
+      // A transport that cannot say when its capabilities change: availability is asked per request, and the body
+      // rebuilt only when what this caller would see changed.
       const workflows = registry.list();
-      // Availability is asked per request (backends come and go); the body is only rebuilt when
-      // what the caller would see changed: the workflow set, or an answer in this view.
       const availability = workflows.map(({ alias, graph }) => availabilityOf(current, alias, graph));
       let view = admin ? 'admin' : 'client';
       for (const a of availability) view += a === undefined ? '|-' : a.available ? '|1' : admin ? `|0${JSON.stringify(a.missing)}` : '|0';
-      koa.set('Content-Type', JSON_TYPE);
-      koa.body = listAnswers.get(registry.version, view, () =>
-        workflows.map(({ alias, description, thumbnail }, i) => {
-          const a = availability[i];
-          if (!a) return { alias, description, thumbnail };
-          return { alias, description, thumbnail, available: a.available, ...(admin && !a.available ? { missing: a.missing } : {}) };
-        }),
-      );
+      koa.body = listAnswers.kept(version, current, undefined, view) ?? listAnswers.keep(version, view, listBody(current, admin, workflows, availability));
     },
   });
+
+  /** The /workflow-list answer: each workflow with its availability, and what is missing where for an admin. */
+  function listBody(
+    current: Transport | undefined,
+    admin: boolean,
+    workflows = registry.list(),
+    availability = workflows.map(({ alias, graph }) => availabilityOf(current, alias, graph)),
+  ): unknown {
+    return workflows.map(({ alias, description, thumbnail }, i) => {
+      const a = availability[i];
+      if (!a) return { alias, description, thumbnail };
+      return { alias, description, thumbnail, available: a.available, ...(admin && !a.available ? { missing: a.missing } : {}) };
+    });
+  }
 
   ctx.route({
     method: 'get',
@@ -147,12 +164,22 @@ export function mountWorkflowRoutes(
       '400': { description: 'Missing workflow parameter.', schema: ERROR_BODY },
       '404': { description: 'No workflow with that alias.', schema: ERROR_BODY },
     },
-    handler: async (koa, { query: { workflow } }) => {
-      const inputs = registry.describeJson ? await registry.describeJson(workflow) : await registry.describe(workflow);
-      if (inputs === undefined) throw notFound(`no workflow named "${workflow}"`);
-      // A serialised answer (reused while the registry reuses its description) is sent as it is.
-      if (typeof inputs === 'string') koa.set('Content-Type', JSON_TYPE);
-      koa.body = typeof inputs === 'string' ? infoBytes.of(workflow, inputs) : inputs;
+    handler: (koa, { query: { workflow } }) => {
+      // A kept answer, still current, is sent as the bytes it was encoded to: nothing awaited.
+      const ready = registry.describedBytes?.(workflow);
+      if (ready) {
+        koa.set('Content-Type', JSON_TYPE);
+        koa.body = ready;
+        return;
+      }
+      return describeLater(koa, workflow);
     },
   });
+
+  async function describeLater(koa: Context, workflow: string): Promise<void> {
+    const inputs = registry.describeBytes ? await registry.describeBytes(workflow) : await registry.describe(workflow);
+    if (inputs === undefined) throw notFound(`no workflow named "${workflow}"`);
+    if (Buffer.isBuffer(inputs)) koa.set('Content-Type', JSON_TYPE);
+    koa.body = inputs;
+  }
 }
