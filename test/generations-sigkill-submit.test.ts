@@ -3,11 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { executionInfo as info, killAll, serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
+import { executionInfo as info, killAll, serveOnDataDir as serve, type ServedBridge as Served } from './helpers/serve-process.js';
 import { until } from './helpers/until.js';
-
-/** `comfy-bridge serve` on a data dir and one ComfyUI. */
-const serve = (dataDir: string, comfyUrl: string): Promise<Served> => serveBridge({ env: { COMFY_BRIDGE_DATA_DIR: dataDir, COMFY_BRIDGE_COMFYUI_URLS: comfyUrl } });
 
 const ready = (bridge: Served, what: string) => until(async () => (await fetch(`${bridge.url}/ready`).catch(() => undefined))?.status === 200, what, 15_000);
 

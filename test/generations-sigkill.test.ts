@@ -3,13 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { executionInfo as info, killAll, serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
+import { executionInfo as info, killAll, serveOnDataDir as serve, type ServedBridge as Served } from './helpers/serve-process.js';
 import { until } from './generations-stub-transport.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** `comfy-bridge serve` on a data dir and one ComfyUI. */
-const serve = (dataDir: string, comfyUrl: string): Promise<Served> => serveBridge({ env: { COMFY_BRIDGE_DATA_DIR: dataDir, COMFY_BRIDGE_COMFYUI_URLS: comfyUrl } });
 
 describe('a bridge killed with SIGKILL mid-generation', function () {
   this.timeout(60_000);

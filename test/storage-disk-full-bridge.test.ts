@@ -1,12 +1,8 @@
 import { expect } from 'chai';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { killAll, serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
+import { killAll, serveOnDataDir as serve, type ServedBridge as Served } from './helpers/serve-process.js';
 import { mountSmallDisk, type SmallDisk } from './helpers/small-disk.js';
 import { until } from './helpers/until.js';
-
-
-/** `comfy-bridge serve` on a data dir and one ComfyUI. */
-const serve = (dataDir: string, comfyUrl: string): Promise<Served> => serveBridge({ env: { COMFY_BRIDGE_DATA_DIR: dataDir, COMFY_BRIDGE_COMFYUI_URLS: comfyUrl } });
 
 const generate = (url: string) =>
   fetch(`${url}/generate-based-workflow?clientId=full-disk-client`, {

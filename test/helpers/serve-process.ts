@@ -56,6 +56,11 @@ export async function serveBridge(options: ServeOptions = {}): Promise<ServedBri
   return { child, url, exited, log: () => output };
 }
 
+/** `comfy-bridge serve` on a data dir and one ComfyUI (the kill and disk tests' bridge). */
+export function serveOnDataDir(dataDir: string, comfyUrl: string): Promise<ServedBridge> {
+  return serveBridge({ env: { COMFY_BRIDGE_DATA_DIR: dataDir, COMFY_BRIDGE_COMFYUI_URLS: comfyUrl } });
+}
+
 /** SIGKILLs those still running and waits for them to exit (an `after` hook's clean-up). */
 export async function killAll(served: readonly ServedBridge[]): Promise<void> {
   for (const one of served) {
