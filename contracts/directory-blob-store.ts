@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isBlobKey, isBlobPrefix, type BlobInfo, type BlobSource, type BlobStore, type ByteRange } from './blob-store.js';
+import { onLocalDisk } from './local-disk.js';
 
 /**
  * The built-in blob store (results and uploads fall back to it when no `blobs` plugin is enabled): a
@@ -23,6 +24,8 @@ export class DirectoryBlobStore implements BlobStore {
   /** Temporary names: a random stem per store and a counter (unique across the fleet's instances). */
   readonly #tempStem = randomBytes(6).toString('hex');
   #temps = 0;
+  /** Whether the root is on a local disk (putBytes' synchronous calls), told at the first putBytes. */
+  #local: boolean | undefined;
 
   constructor(readonly root: string) {}
 
@@ -60,9 +63,13 @@ export class DirectoryBlobStore implements BlobStore {
    * Each is a few microseconds of the kernel's page cache (tens on a busy machine); through libuv's
    * thread pool each costs a hop to a thread and back, which on a generation's way to `closed` is
    * most of the copy's time (docs/performance.md, "A generation's life, wave 5"). Callers keep it
-   * for small blobs (results copies up to 1 MiB): a large write would hold the event loop.
+   * for small blobs (results copies up to 1 MiB): a large write would hold the event loop. Only on a
+   * local disk: on a network volume (a fleet's shared NFS mount, say) one slow call would stall every
+   * request and socket of the process, so there it is a put like any other.
    */
   async putBytes(key: string, bytes: Uint8Array): Promise<BlobInfo> {
+    this.#local ??= onLocalDisk(this.root);
+    if (!this.#local) return this.put(key, Readable.from([bytes]));
     const path = this.localPath(key);
     const folder = dirname(path);
     this.#temps += 1;

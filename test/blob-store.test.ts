@@ -1,10 +1,12 @@
 import { expect } from 'chai';
+import { statfsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { isBlobKey, type BlobStore } from '../contracts/blob-store.js';
+import { isLocalDiskType, onLocalDisk } from '../contracts/local-disk.js';
 import { DirectoryBlobStore } from '../plugins/results/dir-blob-store.js';
 
 /**
@@ -160,3 +162,22 @@ for (const backend of stores) {
     });
   });
 }
+
+describe('local disk detection (the directory store writes small blobs synchronously only there)', () => {
+  it('knows local file systems by their statfs type, and calls network and unknown ones not local', () => {
+    for (const local of [0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x794c7630]) expect(isLocalDiskType(local), local.toString(16)).to.equal(true);
+    // NFS, SMB2, CephFS, FUSE (s3fs, sshfs), and a type nobody knows.
+    for (const remote of [0x6969, 0xfe534d42, 0x00c36400, 0x65735546, 0x1234]) expect(isLocalDiskType(remote), remote.toString(16)).to.equal(false);
+    expect(isLocalDiskType(0xef53n)).to.equal(true);
+  });
+
+  it('tells a folder that does not exist yet by its nearest existing parent', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'local-disk-'));
+    try {
+      expect(onLocalDisk(join(root, 'not', 'yet'))).to.equal(onLocalDisk(root));
+      expect(onLocalDisk(root)).to.equal(isLocalDiskType(statfsSync(root).type));
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
