@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Graph } from '../contracts/graph.js';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
+import { checkpointGraph as paint } from './helpers/checkpoint-graph.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { until } from './helpers/until.js';
 
@@ -12,21 +12,6 @@ import { until } from './helpers/until.js';
  * set, or the backends' capabilities (read again, or a backend down or up). These tests change the backends under
  * a bridge that has already answered, and would time out on a kept answer that missed the change.
  */
-
-/** The fake's text-to-image shape loading `ckpt`, its checkpoint designated. */
-const paint = (ckpt: string, designated: boolean): Graph =>
-  ({
-    '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: ckpt }, _meta: { title: 'Model', ...(designated ? { apiinput: 'ckpt_name' } : {}) } },
-    '5': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
-    '6': { class_type: 'CLIPTextEncode', inputs: { text: 'a fox', clip: ['4', 1] }, _meta: { title: 'Prompt', apiinput: 'text' } },
-    '7': { class_type: 'CLIPTextEncode', inputs: { text: '', clip: ['4', 1] } },
-    '3': {
-      class_type: 'KSampler',
-      inputs: { seed: 1, steps: 2, cfg: 8, sampler_name: 'euler', scheduler: 'normal', denoise: 1, model: ['4', 0], positive: ['6', 0], negative: ['7', 0], latent_image: ['5', 0] },
-    },
-    '8': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] } },
-    '9': { class_type: 'SaveImage', inputs: { filename_prefix: 'caps', images: ['8', 0] } },
-  }) as unknown as Graph;
 
 describe('workflows: kept answers follow the backends (two fake ComfyUIs)', function () {
   this.timeout(30_000);
