@@ -54,6 +54,10 @@ describe('interrupt: against two fake ComfyUIs', () => {
   it("cancels one client's queued and running generations while another client's keeps running and completes", async () => {
     const other = await generate('client-b', 0x0000ff);
     await until(async () => (await stateOf(other)) === 'running', "client-b's generation to run", 10_000);
+    // client-a's generations go to the other, idle backend: there they sleep 6 s (the fake stops a node only at its
+    // progress points), so a slow machine cannot let the running one complete before its interrupt arrives.
+    const otherBackend = (await generations.get(other))!.backend;
+    fakes[otherBackend === 'one' ? 1 : 0]!.setNodeDuration('TestSleep', 6_000);
     const running = await generate('client-a', 0xff0000);
     await until(async () => (await stateOf(running)) === 'running', "client-a's first generation to run", 10_000);
     const queued = await generate('client-a', 0x00ff00);
