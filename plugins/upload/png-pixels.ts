@@ -5,25 +5,34 @@ import { constants, createInflate, type Inflate } from 'node:zlib';
  * its adler32 included, that inflates to exactly `rows` rows of `stride` bytes, each starting with a
  * filter type 0–4, with no bytes after its end: what libpng checks when it decodes.
  *
- * The data is inflated as it arrives, synchronously, into one small output buffer shared by the
- * process and looked at (filter bytes, length) before it is overwritten: nothing is held per upload,
- * nothing is allocated per piece, and no piece goes through the thread pool. Earlier versions held a
- * small image's data until its end and inflated it into a buffer of the image's size (a fresh 1 MiB
- * or more per upload, its page faults, and the held socket chunks kept 50 concurrent uploads' data
- * alive for the garbage collector), or streamed larger ones through a zlib stream (a thread-pool trip
- * and callback per piece). Measured alone on a 1 MiB noise PNG: 0.11 ms of CPU here, 0.23–0.86 ms
- * for the one-shot inflate.
+ * An image whose rows take at most SYNC_OUTPUT_BYTES (the common upload: 1024×1024 RGBA is 4 MiB) is
+ * inflated as its data arrives, synchronously, into one small output buffer shared by the process and
+ * looked at (filter bytes, length) before it is overwritten: nothing is held per upload, nothing is
+ * allocated per piece, no piece goes through the thread pool. (Wave 5 held a small image's data until
+ * its end — the socket chunks of 50 concurrent uploads kept alive for the garbage collector — and
+ * inflated it into a fresh buffer of the image's size, mmap'd and page-faulted per upload. Alone on a
+ * 1 MiB noise PNG: 0.11 ms of CPU here, 0.23–0.86 ms that way.) Larger images stream through a zlib
+ * stream on the thread pool in 1 MiB pieces, so one upload never holds the event loop for longer than
+ * inflating SYNC_OUTPUT_BYTES takes (a few ms), whatever its size or compression ratio.
  */
 
-/** Where every inflate writes: one buffer for the process (each call is synchronous and its output is read before the next). */
+/** The largest image (its inflated rows) inflated on the event loop; above it, on the thread pool. */
+const SYNC_OUTPUT_BYTES = 8 * 1024 * 1024;
+/** Where every synchronous inflate writes: one buffer for the process (each call is synchronous and its output is read before the next). */
 const OUTPUT = Buffer.allocUnsafeSlow(256 * 1024);
 const NOTHING = Buffer.alloc(0);
+/**
+ * Streamed data goes to the inflater in pieces of at least this size (gathered from the parser's ~64 KiB
+ * pieces), and comes out in pieces this size: each write is a trip through the thread pool, each output
+ * piece a callback, and the output is only looked at (filter bytes, length).
+ */
+const STREAM_CHUNK = 1024 * 1024;
 
 /**
  * The zlib binding under a node:zlib Inflate: `writeSync` inflates into a buffer we give it, on this
  * thread, and leaves [output space left, input left] in `_writeState`. Not a documented API, but
  * the one node:zlib's own *Sync functions are built on (Node 10 to 24). Checked when an inflater is
- * made: without it no PNG is proven, and every PNG takes the full path (decode and re-encode) —
+ * made: without it no small PNG is proven, and each takes the full path (decode and re-encode) —
  * slower, never less safe.
  */
 interface ZlibHandle {
@@ -36,8 +45,12 @@ interface InflateInternals {
 
 export class PngPixels {
   readonly #inflater: Inflate;
-  readonly #handle: ZlibHandle | undefined;
-  readonly #state: Uint32Array | undefined;
+  /** Set for an image inflated synchronously (see SYNC_OUTPUT_BYTES); else the data streams. */
+  readonly #sync: { handle: ZlibHandle; state: Uint32Array } | undefined;
+  /** Streamed data not yet given to the inflater. */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #fed = 0;
   #inflated = 0;
   #nextRow = 0;
   #failed = false;
@@ -45,14 +58,21 @@ export class PngPixels {
 
   constructor(private readonly stride: number, rows: number) {
     this.#expected = stride * rows;
+    if (this.#expected > SYNC_OUTPUT_BYTES) {
+      this.#inflater = createInflate({ chunkSize: STREAM_CHUNK });
+      this.#inflater.on('data', (out: Buffer) => {
+        if (!this.#rows(out, out.length)) this.#fail();
+      });
+      this.#inflater.on('error', () => this.#fail());
+      return;
+    }
     this.#inflater = createInflate();
     // A zlib error (damaged data, a wrong checksum, a stream that ends early) destroys the inflater at once
     // (seen as `destroyed` after the call) and emits 'error' on the next tick: caught here, judged there.
     this.#inflater.on('error', () => undefined);
     const internals = this.#inflater as unknown as InflateInternals;
     if (typeof internals._handle?.writeSync === 'function' && internals._writeState instanceof Uint32Array) {
-      this.#handle = internals._handle;
-      this.#state = internals._writeState;
+      this.#sync = { handle: internals._handle, state: internals._writeState };
     } else {
       this.#fail();
     }
@@ -60,13 +80,31 @@ export class PngPixels {
 
   /** The next bytes of image data. */
   feed(slice: Buffer): void {
-    if (!this.#failed && slice.length > 0) this.#inflate(slice, constants.Z_NO_FLUSH);
+    if (this.#failed || slice.length === 0) return;
+    if (this.#sync) return this.#inflateNow(slice, constants.Z_NO_FLUSH);
+    this.#pending.push(slice);
+    this.#pendingBytes += slice.length;
+    if (this.#pendingBytes >= STREAM_CHUNK) this.#flush();
   }
 
   /** Once all image data was fed: whether it is whole and exactly the image's rows. */
-  whole(): boolean {
-    // Z_FINISH on no more input: an error ("unexpected end of file") unless the stream has ended, its adler32 checked.
-    if (!this.#failed) this.#inflate(NOTHING, constants.Z_FINISH);
+  async whole(): Promise<boolean> {
+    if (this.#sync) {
+      // Z_FINISH on no more input: an error ("unexpected end of file") unless the stream has ended, its adler32 checked.
+      if (!this.#failed) this.#inflateNow(NOTHING, constants.Z_FINISH);
+    } else if (!this.#failed) {
+      this.#flush();
+      const inflater = this.#inflater;
+      if (!inflater.readableEnded && !inflater.destroyed) {
+        await new Promise<void>((resolve) => {
+          inflater.once('end', resolve);
+          inflater.once('close', resolve);
+          inflater.end();
+        });
+      }
+      // A stream that ended before its image data did (bytes after the zlib end) was not given all of it.
+      if (this.#inflater.bytesWritten !== this.#fed) this.#failed = true;
+    }
     const whole = !this.#failed && this.#inflated === this.#expected;
     this.dispose();
     return whole;
@@ -75,12 +113,12 @@ export class PngPixels {
   /** Frees the inflater's memory (its window) now rather than at the next garbage collection; nothing is inflated after. */
   dispose(): void {
     this.#failed = true;
+    this.#pending = [];
     if (!this.#inflater.destroyed) this.#inflater.close();
   }
 
-  #inflate(input: Buffer, flush: number): void {
-    const handle = this.#handle!;
-    const state = this.#state!;
+  #inflateNow(input: Buffer, flush: number): void {
+    const { handle, state } = this.#sync!;
     let offset = 0;
     let left = input.length;
     for (;;) {
@@ -88,7 +126,7 @@ export class PngPixels {
       if (this.#inflater.destroyed) return this.#fail();
       const outputLeft = state[0]!;
       const inputLeft = state[1]!;
-      if (!this.#rows(OUTPUT.length - outputLeft)) return this.#fail();
+      if (!this.#rows(OUTPUT, OUTPUT.length - outputLeft)) return this.#fail();
       offset += left - inputLeft;
       left = inputLeft;
       // Output space left over: zlib wants more input, or its stream has ended.
@@ -98,13 +136,22 @@ export class PngPixels {
     if (left > 0) this.#fail();
   }
 
-  /** Counts `produced` bytes of OUTPUT and checks the filter type of every row that starts within them. */
-  #rows(produced: number): boolean {
+  #flush(): void {
+    const input = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (input.length === 0 || this.#inflater.readableEnded || this.#inflater.destroyed) return;
+    this.#fed += input.length;
+    this.#inflater.write(input);
+  }
+
+  /** Counts the first `produced` bytes of `out` (the next inflated bytes) and checks the filter type of every row that starts within them. */
+  #rows(out: Buffer, produced: number): boolean {
     const start = this.#inflated;
     this.#inflated += produced;
     if (this.#inflated > this.#expected) return false;
     for (; this.#nextRow < this.#inflated; this.#nextRow += this.stride) {
-      if (OUTPUT[this.#nextRow - start]! > 4) return false;
+      if (out[this.#nextRow - start]! > 4) return false;
     }
     return true;
   }

@@ -183,16 +183,15 @@ export class PngStream {
 
   /**
    * Once the whole file was pushed: its size when every check above held, else undefined (the file
-   * then takes the full path). The image data was inflated as it arrived: this only finishes its
-   * stream (synchronously; a promise for the callers, which a stream that inflated on the thread pool needed).
+   * then takes the full path). Waits for the image data to finish inflating (png-pixels.ts).
    */
-  verdict(): Promise<PlainPng | undefined> {
+  async verdict(): Promise<PlainPng | undefined> {
     const pixels = this.#pixels;
     if (this.#phase !== 'end' || !pixels || !this.#size) {
       this.dispose();
-      return Promise.resolve(undefined);
+      return undefined;
     }
-    return Promise.resolve(pixels.whole() ? this.#size : undefined);
+    return (await pixels.whole()) ? this.#size : undefined;
   }
 
   /** Stops inflating and lets go of held data (a request that failed, or a file given up on). */
