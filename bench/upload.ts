@@ -11,7 +11,8 @@
  * (before/after in one run). BENCH_P7_THREADS=1 also prints each side's CPU per upload by thread (main, libuv pool, V8 workers).
  * Run alone: `npx tsx bench/upload.ts`; the last line printed is the JSON result.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { pathToFileURL, fileURLToPath } from 'node:url';
@@ -94,7 +95,8 @@ async function measured(server: ServerProcess, work: () => Promise<void>): Promi
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      peak = Math.max(peak, await rssOf(pid));
+      // A server gone mid-run: its exit is reported (run()), and the next request fails.
+      peak = Math.max(peak, await rssOf(pid).catch(() => peak));
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   })();
@@ -124,19 +126,32 @@ async function once(server: ServerProcess, path: string, big: Buffer, small: Buf
   };
 }
 
-const BRIDGE_ENV = {
-  // Raised for the 64 MiB file; every check (type, header, pixels, completeness) stays on.
-  BENCH_PLUGINS: JSON.stringify({ upload: { maxFileBytes: 80 * MiB, maxTotalBytes: 80 * MiB, maxParts: 4, maxPixels: 100_000_000 } }),
-};
+/**
+ * Each bridge gets a data dir this script makes and deletes: a run stores ~1.4 GiB of uploads per bridge,
+ * which the bench server (killed at the end) would otherwise leave in the temp folder.
+ */
+async function bridgeEnv(): Promise<Record<string, string>> {
+  return {
+    BENCH_DATA_DIR: await mkdtemp(join(tmpdir(), 'cb-bench-p7-')),
+    // Raised for the 64 MiB file; every check (type, header, pixels, completeness) stays on.
+    BENCH_PLUGINS: JSON.stringify({ upload: { maxFileBytes: 80 * MiB, maxTotalBytes: 80 * MiB, maxParts: 4, maxPixels: 100_000_000 } }),
+  };
+}
 
 export async function run(): Promise<Record<string, number>> {
   pinSelf(1);
   const big = makePngOfSize(64 * MiB);
   const small = makePngOfSize(MiB);
   const compare = process.env.BENCH_P7_COMPARE;
+  const bridgeEnvs = [await bridgeEnv(), await bridgeEnv()];
   const sink = await startServerProcess(here('./servers/bare-sink.ts'));
-  const bridge = await startServerProcess(here('./servers/bridge.ts'), [], 0, BRIDGE_ENV);
-  const other = compare ? await startServerProcess(join(compare, 'bench/servers/bridge.ts'), [], 0, BRIDGE_ENV) : undefined;
+  const bridge = await startServerProcess(here('./servers/bridge.ts'), [], 0, bridgeEnvs[0]);
+  const other = compare ? await startServerProcess(join(compare, 'bench/servers/bridge.ts'), [], 0, bridgeEnvs[1]) : undefined;
+  // A server that dies mid-run (killed, crashed) shows here by name rather than as a missing /proc entry.
+  let stopping = false;
+  for (const [name, server] of [['bare sink', sink], ['bridge', bridge], ['compared bridge', other]] as const) {
+    server?.child.once('exit', (code, signal) => stopping || console.error(`P7: the ${name} exited (code ${code}, signal ${signal}) during the run`));
+  }
   try {
     // Warm every side (JIT, first file in a new folder) before measuring.
     await post(`${sink.url}/`, multipart('w', small));
@@ -165,10 +180,12 @@ export async function run(): Promise<Record<string, number>> {
       };
     });
   } finally {
+    stopping = true;
     agent.destroy();
     await sink.stop();
     await bridge.stop();
     await other?.stop();
+    await Promise.all(bridgeEnvs.map((env) => rm(env.BENCH_DATA_DIR!, { recursive: true, force: true })));
   }
 }
 
