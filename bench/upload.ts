@@ -8,10 +8,11 @@
  * threads included), and the bridge/bare ratio of each run (the ratio moves less than either side on a
  * loaded machine, where the disk's writeback makes both swing).
  * BENCH_P7_COMPARE=<another checkout> adds that checkout's bridge as a third side in the same runs
- * (before/after in one run).
+ * (before/after in one run). BENCH_P7_THREADS=1 also prints each side's CPU per upload by thread (main, libuv pool, V8 workers).
  * Run alone: `npx tsx bench/upload.ts`; the last line printed is the JSON result.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { pathToFileURL, fileURLToPath } from 'node:url';
@@ -23,6 +24,8 @@ const MiB = 1024 * 1024;
 const CONCURRENT = 50;
 /** Batches of 50 concurrent uploads per sample: one batch lasts ~0.1 s, too short to measure steadily. */
 const ROUNDS = 8;
+/** BENCH_P7_THREADS=1 prints (to stderr) each side's CPU per upload split by thread: where the time is spent, not only how much. */
+const THREADS = process.env.BENCH_P7_THREADS === '1';
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 /** A whole multipart/form-data body with one file part. */
@@ -65,6 +68,24 @@ async function cpuMsOf(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** utime + stime (ms) of each thread of a process, summed by thread name (main thread, libuv's pool, V8's workers). */
+async function cpuMsByThread(pid: number): Promise<Map<string, number>> {
+  const byName = new Map<string, number>();
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
+    if (!stat) continue;
+    const name = tid === String(pid) ? 'main' : `${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}#${Number(tid) - pid}`;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10);
+  }
+  return byName;
+}
+
+/** Per thread name, the CPU (ms) spent between two readings, divided by `per`. */
+function threadDelta(before: Map<string, number>, after: Map<string, number>, per: number): Record<string, number> {
+  return Object.fromEntries([...after].map(([name, ms]) => [name, round((ms - (before.get(name) ?? 0)) / per, 2)]).filter(([, ms]) => (ms as number) > 0));
+}
+
 /** Runs `work` while sampling the server's RSS; its duration (ms), CPU (ms) and the growth over the start (MiB). */
 async function measured(server: ServerProcess, work: () => Promise<void>): Promise<{ ms: number; cpuMs: number; rssGrowthMiB: number }> {
   const pid = server.child.pid!;
@@ -74,7 +95,8 @@ async function measured(server: ServerProcess, work: () => Promise<void>): Promi
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      peak = Math.max(peak, await rssOf(pid));
+      // A server gone mid-run: its exit is reported (run()), and the next request fails.
+      peak = Math.max(peak, await rssOf(pid).catch(() => peak));
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   })();
@@ -91,9 +113,11 @@ async function once(server: ServerProcess, path: string, big: Buffer, small: Buf
   const bigUpload = multipart('big', big);
   const one = await measured(server, () => post(`${server.url}${path}`, bigUpload));
   const uploads = Array.from({ length: CONCURRENT }, (_, i) => multipart(`f${i}`, small));
+  const threadsBefore = THREADS ? await cpuMsByThread(server.child.pid!) : undefined;
   const many = await measured(server, async () => {
     for (let round = 0; round < ROUNDS; round++) await Promise.all(uploads.map((upload) => post(`${server.url}${path}`, upload)));
   });
+  if (threadsBefore) console.error(path, 'CPU ms per 1 MiB upload by thread:', JSON.stringify(threadDelta(threadsBefore, await cpuMsByThread(server.child.pid!), ROUNDS * CONCURRENT)));
   return {
     mib_per_s: round(big.length / MiB / (one.ms / 1000), 1),
     uploads_per_s: round((ROUNDS * CONCURRENT) / (many.ms / 1000), 1),
@@ -102,19 +126,32 @@ async function once(server: ServerProcess, path: string, big: Buffer, small: Buf
   };
 }
 
-const BRIDGE_ENV = {
-  // Raised for the 64 MiB file; every check (type, header, pixels, completeness) stays on.
-  BENCH_PLUGINS: JSON.stringify({ upload: { maxFileBytes: 80 * MiB, maxTotalBytes: 80 * MiB, maxParts: 4, maxPixels: 100_000_000 } }),
-};
+/**
+ * Each bridge gets a data dir this script makes and deletes: a run stores ~1.4 GiB of uploads per bridge,
+ * which the bench server (killed at the end) would otherwise leave in the temp folder.
+ */
+async function bridgeEnv(): Promise<Record<string, string>> {
+  return {
+    BENCH_DATA_DIR: await mkdtemp(join(tmpdir(), 'cb-bench-p7-')),
+    // Raised for the 64 MiB file; every check (type, header, pixels, completeness) stays on.
+    BENCH_PLUGINS: JSON.stringify({ upload: { maxFileBytes: 80 * MiB, maxTotalBytes: 80 * MiB, maxParts: 4, maxPixels: 100_000_000 } }),
+  };
+}
 
 export async function run(): Promise<Record<string, number>> {
   pinSelf(1);
   const big = makePngOfSize(64 * MiB);
   const small = makePngOfSize(MiB);
   const compare = process.env.BENCH_P7_COMPARE;
+  const bridgeEnvs = [await bridgeEnv(), await bridgeEnv()];
   const sink = await startServerProcess(here('./servers/bare-sink.ts'));
-  const bridge = await startServerProcess(here('./servers/bridge.ts'), [], 0, BRIDGE_ENV);
-  const other = compare ? await startServerProcess(join(compare, 'bench/servers/bridge.ts'), [], 0, BRIDGE_ENV) : undefined;
+  const bridge = await startServerProcess(here('./servers/bridge.ts'), [], 0, bridgeEnvs[0]);
+  const other = compare ? await startServerProcess(join(compare, 'bench/servers/bridge.ts'), [], 0, bridgeEnvs[1]) : undefined;
+  // A server that dies mid-run (killed, crashed) shows here by name rather than as a missing /proc entry.
+  let stopping = false;
+  for (const [name, server] of [['bare sink', sink], ['bridge', bridge], ['compared bridge', other]] as const) {
+    server?.child.once('exit', (code, signal) => stopping || console.error(`P7: the ${name} exited (code ${code}, signal ${signal}) during the run`));
+  }
   try {
     // Warm every side (JIT, first file in a new folder) before measuring.
     await post(`${sink.url}/`, multipart('w', small));
@@ -143,10 +180,12 @@ export async function run(): Promise<Record<string, number>> {
       };
     });
   } finally {
+    stopping = true;
     agent.destroy();
     await sink.stop();
     await bridge.stop();
     await other?.stop();
+    await Promise.all(bridgeEnvs.map((env) => rm(env.BENCH_DATA_DIR!, { recursive: true, force: true })));
   }
 }
 

@@ -60,6 +60,11 @@ describe('upload: the streamed PNG proof (png-stream.ts)', () => {
       'rows missing': withIdatData(png, deflateSync(rawRows(16, 11))),
       'a row too many': withIdatData(png, deflateSync(rawRows(16, 13))),
       'a filter type over 4': withIdatData(png, deflateSync(rawRows(16, 12, 5))),
+      'a wrong zlib checksum (adler32)': withIdatData(png, (() => {
+        const data = deflateSync(rawRows(16, 12));
+        data[data.length - 1] = data[data.length - 1]! ^ 0x01;
+        return data;
+      })()),
       'bytes after the zlib stream in IDAT': withIdatData(png, Buffer.concat([deflateSync(rawRows(16, 12)), Buffer.from('<html>')])),
       'an interlaced image': (() => {
         const copy = Buffer.from(png);

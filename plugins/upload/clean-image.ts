@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
-import sharp, { type OutputInfo, type Sharp } from 'sharp';
+import type { OutputInfo, Sharp } from 'sharp';
+import { loadSharp } from './sharp.js';
 import type { ImageInfo, InspectLimits } from './inspect-image.js';
 import { ImageRejected } from './rejection.js';
 import type { ImageType } from './options.js';
@@ -35,6 +36,7 @@ const ENCODERS: Readonly<Record<ImageType, (image: Sharp) => Sharp>> = {
  * libvips: an animated PNG becomes its still default image.
  */
 export async function cleanImage(path: string, image: ImageInfo, limits: Pick<InspectLimits, 'maxTotalPixels'>, outPath: string): Promise<CleanImage> {
+  const sharp = await loadSharp();
   let output: { data: Buffer; info: OutputInfo };
   try {
     const decoder = sharp(path, { animated: true, failOn: 'error', limitInputPixels: limits.maxTotalPixels, sequentialRead: true }).autoOrient();

@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { DirectoryBlobStore } from '../../contracts/directory-blob-store.js';
 import { definePlugin } from '../../core/plugin.js';
 import { clearIncoming } from './incoming-dir.js';
@@ -23,8 +22,6 @@ export default definePlugin<UploadOptions>({
   provides: ['uploads'],
   options: optionsSchema,
   async register(ctx) {
-    // libvips caches decoded operations by file name; every upload is decoded once, so keep no memory for them.
-    sharp.cache(false);
     // Received files are checked here (a local file each) before they go to the blob store.
     const incomingDir = join(ctx.config.dataDir, 'uploads', '.incoming');
     const storage = ctx.use('storage');

@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { imageSize } from 'image-size';
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
+import { loadSharp } from './sharp.js';
 import type { ImageType } from './options.js';
 import { ImageRejected } from './rejection.js';
 
@@ -83,6 +84,7 @@ interface Geometry {
  * 8000×8000), and counts every frame of an animated GIF or WebP. Reads headers only.
  */
 async function geometry(path: string, type: ImageType): Promise<Geometry> {
+  const sharp = await loadSharp();
   let metadata: Metadata;
   try {
     metadata = await sharp(path, { animated: true, limitInputPixels: false }).metadata();

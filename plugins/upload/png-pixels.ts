@@ -1,22 +1,26 @@
-import { createInflate, inflateSync, type Inflate } from 'node:zlib';
+import { constants, createInflate, type Inflate } from 'node:zlib';
 
 /**
  * Proves that a PNG's image data (the bytes of its IDAT chunks, in order) is one whole zlib stream,
  * its adler32 included, that inflates to exactly `rows` rows of `stride` bytes, each starting with a
  * filter type 0–4, with no bytes after its end: what libpng checks when it decodes.
  *
- * Small images (the common upload) are held as they arrive and inflated in one synchronous call once
- * their last byte is in: streaming 1 MiB through Node's zlib stream is ~30 round trips to the thread
- * pool with their callbacks and 64 KiB output buffers, and on a busy bridge those (and the garbage
- * they leave) cost several times the inflate itself. Data past HOLD_BYTES, or an image whose rows
- * take more than ONE_SHOT_OUTPUT_BYTES, streams through an inflater as it arrives instead, so memory
- * per upload stays bounded whatever the image.
+ * An image whose rows take at most SYNC_OUTPUT_BYTES (the common upload: 1024×1024 RGBA is 4 MiB) is
+ * inflated as its data arrives, synchronously, into one small output buffer shared by the process and
+ * looked at (filter bytes, length) before it is overwritten: nothing is held per upload, nothing is
+ * allocated per piece, no piece goes through the thread pool. (Wave 5 held a small image's data until
+ * its end — the socket chunks of 50 concurrent uploads kept alive for the garbage collector — and
+ * inflated it into a fresh buffer of the image's size, mmap'd and page-faulted per upload. Alone on a
+ * 1 MiB noise PNG: 0.11 ms of CPU here, 0.23–0.86 ms that way.) Larger images stream through a zlib
+ * stream on the thread pool in 1 MiB pieces, so one upload never holds the event loop for longer than
+ * inflating SYNC_OUTPUT_BYTES takes (a few ms), whatever its size or compression ratio.
  */
 
-/** Image data held for the one-shot inflate: above it, the data streams. */
-const HOLD_BYTES = 4 * 1024 * 1024;
-/** The largest inflated image a one-shot inflate may produce (it is allocated whole). */
-const ONE_SHOT_OUTPUT_BYTES = 8 * 1024 * 1024;
+/** The largest image (its inflated rows) inflated on the event loop; above it, on the thread pool. */
+const SYNC_OUTPUT_BYTES = 8 * 1024 * 1024;
+/** Where every synchronous inflate writes: one buffer for the process (each call is synchronous and its output is read before the next). */
+const OUTPUT = Buffer.allocUnsafeSlow(256 * 1024);
+const NOTHING = Buffer.alloc(0);
 /**
  * Streamed data goes to the inflater in pieces of at least this size (gathered from the parser's ~64 KiB
  * pieces), and comes out in pieces this size: each write is a trip through the thread pool, each output
@@ -25,24 +29,24 @@ const ONE_SHOT_OUTPUT_BYTES = 8 * 1024 * 1024;
 const STREAM_CHUNK = 1024 * 1024;
 
 /**
- * Where held image data is gathered for the one-shot inflate: one buffer for the whole process, grown
- * to HOLD_BYTES at most. The inflate is synchronous, so no two uploads use it at once; a fresh 1 MiB
- * buffer per upload would cost its allocation, the page faults of first touching it, and garbage.
+ * The zlib binding under a node:zlib Inflate: `writeSync` inflates into a buffer we give it, on this
+ * thread, and leaves [output space left, input left] in `_writeState`. Not a documented API, but
+ * the one node:zlib's own *Sync functions are built on (Node 10 to 24). Checked when an inflater is
+ * made: without it no small PNG is proven, and each takes the full path (decode and re-encode) —
+ * slower, never less safe.
  */
-let gather = Buffer.allocUnsafeSlow(0);
-
-function gathered(pieces: readonly Buffer[], length: number): Buffer {
-  if (pieces.length === 1) return pieces[0]!;
-  if (gather.length < length) gather = Buffer.allocUnsafeSlow(Math.min(HOLD_BYTES, Math.max(length, 2 * gather.length)));
-  let at = 0;
-  for (const piece of pieces) at += piece.copy(gather, at);
-  return gather.subarray(0, length);
+interface ZlibHandle {
+  writeSync(flush: number, input: Buffer, inOffset: number, inLength: number, output: Buffer, outOffset: number, outLength: number): void;
+}
+interface InflateInternals {
+  _handle?: ZlibHandle | null;
+  _writeState?: Uint32Array;
 }
 
 export class PngPixels {
-  #held: Buffer[] = [];
-  #heldBytes = 0;
-  #inflater: Inflate | undefined;
+  readonly #inflater: Inflate;
+  /** Set for an image inflated synchronously (see SYNC_OUTPUT_BYTES); else the data streams. */
+  readonly #sync: { handle: ZlibHandle; state: Uint32Array } | undefined;
   /** Streamed data not yet given to the inflater. */
   #pending: Buffer[] = [];
   #pendingBytes = 0;
@@ -54,101 +58,105 @@ export class PngPixels {
 
   constructor(private readonly stride: number, rows: number) {
     this.#expected = stride * rows;
+    if (this.#expected > SYNC_OUTPUT_BYTES) {
+      this.#inflater = createInflate({ chunkSize: STREAM_CHUNK });
+      this.#inflater.on('data', (out: Buffer) => {
+        if (!this.#rows(out, out.length)) this.#fail();
+      });
+      this.#inflater.on('error', () => this.#fail());
+      return;
+    }
+    this.#inflater = createInflate();
+    // A zlib error (damaged data, a wrong checksum, a stream that ends early) destroys the inflater at once
+    // (seen as `destroyed` after the call) and emits 'error' on the next tick: caught here, judged there.
+    this.#inflater.on('error', () => undefined);
+    const internals = this.#inflater as unknown as InflateInternals;
+    if (typeof internals._handle?.writeSync === 'function' && internals._writeState instanceof Uint32Array) {
+      this.#sync = { handle: internals._handle, state: internals._writeState };
+    } else {
+      this.#fail();
+    }
   }
 
   /** The next bytes of image data. */
   feed(slice: Buffer): void {
-    if (this.#failed) return;
-    if (this.#inflater) return this.#write(slice);
-    if (this.#expected <= ONE_SHOT_OUTPUT_BYTES && this.#heldBytes + slice.length <= HOLD_BYTES) {
-      // The parser's pieces are not reused once written: a reference is enough.
-      this.#held.push(slice);
-      this.#heldBytes += slice.length;
-      return;
-    }
-    this.#startStreaming();
-    this.#write(slice);
+    if (this.#failed || slice.length === 0) return;
+    if (this.#sync) return this.#inflateNow(slice, constants.Z_NO_FLUSH);
+    this.#pending.push(slice);
+    this.#pendingBytes += slice.length;
+    if (this.#pendingBytes >= STREAM_CHUNK) this.#flush();
   }
 
   /** Once all image data was fed: whether it is whole and exactly the image's rows. */
   async whole(): Promise<boolean> {
-    if (this.#failed) return false;
-    const inflater = this.#inflater;
-    if (!inflater) return this.#oneShot();
-    this.#flush();
-    if (inflater.destroyed) return false;
-    if (!inflater.readableEnded) {
-      await new Promise<void>((resolve) => {
-        inflater.once('end', resolve);
-        inflater.once('close', resolve);
-        inflater.end();
-      });
+    if (this.#sync) {
+      // Z_FINISH on no more input: an error ("unexpected end of file") unless the stream has ended, its adler32 checked.
+      if (!this.#failed) this.#inflateNow(NOTHING, constants.Z_FINISH);
+    } else if (!this.#failed) {
+      this.#flush();
+      const inflater = this.#inflater;
+      if (!inflater.readableEnded && !inflater.destroyed) {
+        await new Promise<void>((resolve) => {
+          inflater.once('end', resolve);
+          inflater.once('close', resolve);
+          inflater.end();
+        });
+      }
+      // A stream that ended before its image data did (bytes after the zlib end) was not given all of it.
+      if (this.#inflater.bytesWritten !== this.#fed) this.#failed = true;
     }
-    return !this.#failed && this.#inflated === this.#expected && inflater.bytesWritten === this.#fed;
+    const whole = !this.#failed && this.#inflated === this.#expected;
+    this.dispose();
+    return whole;
   }
 
+  /** Frees the inflater's memory (its window) now rather than at the next garbage collection; nothing is inflated after. */
   dispose(): void {
-    this.#held = [];
+    this.#failed = true;
     this.#pending = [];
-    this.#inflater?.destroy();
+    if (!this.#inflater.destroyed) this.#inflater.close();
   }
 
-  #oneShot(): boolean {
-    const input = gathered(this.#held, this.#heldBytes);
-    this.#held = [];
-    let result: { buffer: Buffer; engine: { bytesWritten: number } };
-    try {
-      // One output buffer of exactly the image's size (+1, so a longer stream shows as too long, not as a full buffer).
-      result = inflateSync(input, { info: true, chunkSize: Math.max(64, this.#expected + 1), maxOutputLength: this.#expected + 1 }) as unknown as typeof result;
-    } catch {
-      // Damaged, truncated, a wrong checksum or more than the image's rows.
-      return false;
+  #inflateNow(input: Buffer, flush: number): void {
+    const { handle, state } = this.#sync!;
+    let offset = 0;
+    let left = input.length;
+    for (;;) {
+      handle.writeSync(flush, input, offset, left, OUTPUT, 0, OUTPUT.length);
+      if (this.#inflater.destroyed) return this.#fail();
+      const outputLeft = state[0]!;
+      const inputLeft = state[1]!;
+      if (!this.#rows(OUTPUT, OUTPUT.length - outputLeft)) return this.#fail();
+      offset += left - inputLeft;
+      left = inputLeft;
+      // Output space left over: zlib wants more input, or its stream has ended.
+      if (outputLeft !== 0) break;
     }
-    if (result.buffer.length !== this.#expected || result.engine.bytesWritten !== input.length) return false;
-    return this.#rowsValid(result.buffer, 0);
-  }
-
-  #startStreaming(): void {
-    const inflater = createInflate({ chunkSize: STREAM_CHUNK });
-    inflater.on('data', (out: Buffer) => this.#inflatedPiece(out));
-    inflater.on('error', () => void (this.#failed = true));
-    this.#inflater = inflater;
-    const held = this.#held;
-    this.#held = [];
-    for (const piece of held) this.#write(piece);
-  }
-
-  #write(slice: Buffer): void {
-    this.#pending.push(slice);
-    this.#pendingBytes += slice.length;
-    if (this.#pendingBytes >= STREAM_CHUNK) this.#flush();
+    // Input left over with room to spare: bytes after the end of the zlib stream.
+    if (left > 0) this.#fail();
   }
 
   #flush(): void {
     const input = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
     this.#pending = [];
     this.#pendingBytes = 0;
-    // A stream that ended before its image data did (bytes after the zlib end) fails the count in whole().
-    if (input.length === 0 || !this.#inflater || this.#inflater.readableEnded || this.#inflater.destroyed) return;
+    if (input.length === 0 || this.#inflater.readableEnded || this.#inflater.destroyed) return;
     this.#fed += input.length;
     this.#inflater.write(input);
   }
 
-  #inflatedPiece(out: Buffer): void {
+  /** Counts the first `produced` bytes of `out` (the next inflated bytes) and checks the filter type of every row that starts within them. */
+  #rows(out: Buffer, produced: number): boolean {
     const start = this.#inflated;
-    this.#inflated += out.length;
-    if (this.#inflated > this.#expected || !this.#rowsValid(out, start)) {
-      this.#failed = true;
-      this.#inflater?.destroy();
-    }
-  }
-
-  /** Checks the filter type of every row that starts within `out` (which begins at inflated offset `start`). */
-  #rowsValid(out: Buffer, start: number): boolean {
-    const end = start + out.length;
-    for (; this.#nextRow < end; this.#nextRow += this.stride) {
+    this.#inflated += produced;
+    if (this.#inflated > this.#expected) return false;
+    for (; this.#nextRow < this.#inflated; this.#nextRow += this.stride) {
       if (out[this.#nextRow - start]! > 4) return false;
     }
     return true;
+  }
+
+  #fail(): void {
+    this.dispose();
   }
 }

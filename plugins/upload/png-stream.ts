@@ -183,7 +183,7 @@ export class PngStream {
 
   /**
    * Once the whole file was pushed: its size when every check above held, else undefined (the file
-   * then takes the full path). Waits for the image data to finish inflating.
+   * then takes the full path). Waits for the image data to finish inflating (png-pixels.ts).
    */
   async verdict(): Promise<PlainPng | undefined> {
     const pixels = this.#pixels;

@@ -32,8 +32,8 @@ export interface ReceivedFile {
 
 export interface ReceivedUpload {
   files: ReceivedFile[];
-  /** Deletes every file of this request still in the incoming folder. */
-  discard(): Promise<void>;
+  /** Deletes every file of this request still in the incoming folder, but for `gone` (paths already moved or deleted). */
+  discard(gone?: ReadonlySet<string>): Promise<void>;
 }
 
 interface FormidableFailure {
@@ -99,19 +99,19 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
   let cancelled = false;
   let currentField: string | null = null;
 
-  const discard = async (): Promise<void> => {
+  const discard = async (gone?: ReadonlySet<string>): Promise<void> => {
     cancelled = true;
     for (const writer of writers) writer.destroy();
     for (const check of checks) check.dispose();
     await Promise.all(writers.map((writer) => writer.whenClosed()));
-    await Promise.all(writers.map((writer) => removeFile(writer.path)));
+    await Promise.all(writers.filter((writer) => !gone?.has(writer.path)).map((writer) => removeFile(writer.path)));
   };
 
   const form = formidable({
     uploadDir: incomingDir,
-    // Only formidable's own bookkeeping sees this name (our writer picks the path); it must never
-    // be derived from the client's file name.
-    filename: () => incomingName(),
+    // Only formidable's own bookkeeping sees this name (fileWriteStreamHandler picks the path and
+    // formidable opens nothing itself); never the client's file name. Fixed: no random bytes spent on it.
+    filename: () => 'unused',
     enabledPlugins: [multipart],
     maxFiles: limits.maxParts,
     maxFields: limits.maxParts,

@@ -100,9 +100,16 @@ export function uploadRoute({ library, incomingDir, options, access, idempotency
 
     const upload = await receiveFiles(ctx.req, incomingDir, options);
     const cleaned: string[] = [];
+    /** Incoming files the library moved into the store and deleted: no second unlink for them. */
+    const stored = new Set<string>();
     try {
       checkFields(upload.files);
-      const keep = async () => ({ status: 200, body: await library.keep(await inspectAll(upload.files, options, cleaned), clientId, principal) });
+      const keep = async () => {
+        const accepted = await inspectAll(upload.files, options, cleaned);
+        const body = await library.keep(accepted, clientId, principal);
+        for (const file of accepted) stored.add(file.path);
+        return { status: 200, body };
+      };
       if (idempotencyKey === undefined) {
         ctx.body = (await keep()).body;
         return;
@@ -120,8 +127,8 @@ export function uploadRoute({ library, incomingDir, options, access, idempotency
       ctx.body = result.body;
     } finally {
       // After keep() the clean copies are in the blob store; this removes whatever is still in the incoming folder.
-      await upload.discard();
-      await Promise.all(cleaned.map((path) => removeFile(path)));
+      await upload.discard(stored);
+      await Promise.all(cleaned.filter((path) => !stored.has(path)).map((path) => removeFile(path)));
     }
   };
 
