@@ -11,7 +11,8 @@
  *   20) clients each with a socket on instance B submit generations to instance A, one after another,
  *   BENCH_FLEET_LATENCY_GENERATIONS (default 200) in all; each frame's latency is its arrival on B's
  *   socket minus its publish time on A (bus_messages.at, taken by A just before the publishing INSERT;
- *   one machine, one clock). The sockets stay open across generations (ws closeOnDone off).
+ *   one machine, one clock). The sockets stay open across generations (ws closeOnDone off). The fakes run in
+ *   processes of their own here, off the event loop that times the frames.
  * The latency part also splits each frame's path at a LISTEN connection of the bench's own (A's publish up
  * to the NOTIFY; B's LISTEN, delivery and socket).
  * Switches: BENCH_FLEET_COMPARE=<checkout> (another checkout's instances in the same run, alternating),
@@ -23,11 +24,13 @@
  * BENCH_FLEET_ONLY=storage (only alone) PostgreSQL's CPU per submission's writes before and after migration 9. PostgreSQL: the test helper's server with
  * durability back on. Run: `npx tsx bench/fleet.ts` (needs dist/: `npm run build`); the last line is JSON.
  */
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { WebSocket } from 'ws';
@@ -264,6 +267,33 @@ async function storageWrites(variant: StorageVariant): Promise<Record<string, nu
   }
 }
 
+/**
+ * A fake ComfyUI in a process of its own (bench/servers/fake-comfy.ts), not pinned to a core. The latency
+ * part uses these: the frames are timed on this process's event loop (its LISTEN connection, B's sockets),
+ * which the fakes' work (every generation's events, images, history) would otherwise hold up.
+ */
+async function fakeProcess(nodeMs: number): Promise<{ url: string; stop(): Promise<void> }> {
+  const script = fileURLToPath(new URL('./servers/fake-comfy.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_NODE_MS: String(nodeMs) } });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const match = /LISTENING (\S+)/.exec(buffered);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the fake ComfyUI exited with ${code} before listening`)));
+  });
+  return {
+    url,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
 /** CPU ms (user + system) a process used so far, from /proc. */
 function cpuMs(pid: number | undefined): number {
   try {
@@ -480,13 +510,18 @@ try {
 
   if (runs('latency')) {
     latency = {};
-    for (const round of [0, 1]) {
-      if (round === 1 && SIDES.length === 1) break;
-      for (const side of round === 0 ? SIDES : [...SIDES].reverse()) {
-        const result = await crossInstanceLatency(dir, fakes.map((f) => f.url), side.root);
-        console.log('cross-instance frame latency', side.name, result, 'load average', loadavg()[0]!.toFixed(1));
-        latency[`${side.name} #${round + 1} p99Ms`] = result.p99Ms!;
+    const apart = await Promise.all([0, 1].map(() => fakeProcess(1)));
+    try {
+      for (const round of [0, 1]) {
+        if (round === 1 && SIDES.length === 1) break;
+        for (const side of round === 0 ? SIDES : [...SIDES].reverse()) {
+          const result = await crossInstanceLatency(dir, apart.map((f) => f.url), side.root);
+          console.log('cross-instance frame latency', side.name, result, 'load average', loadavg()[0]!.toFixed(1));
+          latency[`${side.name} #${round + 1} p99Ms`] = result.p99Ms!;
+        }
       }
+    } finally {
+      for (const fake of apart) await fake.stop();
     }
   }
   console.log(JSON.stringify({ cold, throughput, latency, bus, storage }));
