@@ -186,6 +186,12 @@ async function busPublish(lanes: number): Promise<Record<string, number>> {
   const gapMs = Number(process.env.BENCH_FLEET_BUS_GAP_MS ?? 5);
   const committed: number[] = [];
   const sent = new Map<string, number>();
+  // BENCH_FLEET_BUS_BUSY_MS=<n>: the event loop is held n ms of every 2n, as a bridge busy with requests holds it.
+  const busyMs = Number(process.env.BENCH_FLEET_BUS_BUSY_MS ?? 0);
+  const busy = busyMs > 0 ? setInterval(() => {
+    const until = performance.now() + busyMs;
+    while (performance.now() < until);
+  }, busyMs * 2) : undefined;
   try {
     await Promise.all(
       Array.from({ length: topics }, async (_, t) => {
@@ -201,6 +207,7 @@ async function busPublish(lanes: number): Promise<Record<string, number>> {
     const until = Date.now() + 5000;
     while (noticed.size < sent.size && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
   } finally {
+    clearInterval(busy);
     await listen.end();
     await Promise.all(buses.map((bus) => bus.close()));
     await db.drop();
@@ -500,7 +507,8 @@ try {
     // Not part of a full run: it measures the bus's publishing alone, one lane (this code's) against four.
     bus = {};
     for (const round of [0, 1]) {
-      for (const lanes of round === 0 ? [PUBLISH_LANES, 4] : [4, PUBLISH_LANES]) {
+      const compared = [PUBLISH_LANES, ...(process.env.BENCH_FLEET_BUS_LANES ?? '4').split(',').map(Number)];
+      for (const lanes of round === 0 ? compared : [...compared].reverse()) {
         const result = await busPublish(lanes);
         console.log('bus publish', result, 'load average', loadavg()[0]!.toFixed(1));
         bus[`lanes ${lanes} #${round + 1} notifyP50Ms`] = result.notifyP50Ms!;
