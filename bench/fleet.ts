@@ -167,7 +167,9 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
  * The bus alone (BENCH_FLEET_ONLY=bus): 3 PostgresBus instances in this process, BENCH_FLEET_BUS_TOPICS
  * (default 20) topics each publishing BENCH_FLEET_BUS_MESSAGES (default 40) frames-sized messages one
  * after another, BENCH_FLEET_BUS_GAP_MS (default 5) apart; ms from publish() to its promise (committed)
- * and to the NOTIFY at a LISTEN connection of its own. `lanes`: publishing statements in flight per bus.
+ * and to the NOTIFY at a LISTEN connection of its own. `lanes`: publishing statements in flight per bus
+ * (this code's PUBLISH_LANES against BENCH_FLEET_BUS_LANES, default "4", comma-separated, alternating);
+ * BENCH_FLEET_BUS_BUSY_MS holds the event loop busy part of the time, as a bridge's requests do.
  */
 async function busPublish(lanes: number): Promise<Record<string, number>> {
   const db = await createTestDatabase();
