@@ -11,22 +11,33 @@
  *   20) clients each with a socket on instance B submit generations to instance A, one after another,
  *   BENCH_FLEET_LATENCY_GENERATIONS (default 200) in all; each frame's latency is its arrival on B's
  *   socket minus its publish time on A (bus_messages.at, taken by A just before the publishing INSERT;
- *   one machine, one clock). The sockets stay open across generations (ws closeOnDone off).
+ *   one machine, one clock). The sockets stay open across generations (ws closeOnDone off). The fakes run in
+ *   processes of their own here, off the event loop that times the frames.
  * The latency part also splits each frame's path at a LISTEN connection of the bench's own (A's publish up
  * to the NOTIFY; B's LISTEN, delivery and socket).
  * Switches: BENCH_FLEET_COMPARE=<checkout> (another checkout's instances in the same run, alternating),
  * BENCH_FLEET_STATEMENTS=1 (SQL statements and CPU per submission), BENCH_FLEET_QUEUED=1 (prompts stay
  * queued on the fakes), BENCH_FLEET_RATE=<n> (offered submissions/s), FLEET_NODE_ARGS (node flags of the
  * instances, e.g. --cpu-prof). See docs/performance.md, "Fleet".
- * BENCH_FLEET_ONLY=cold|throughput|latency runs one part. PostgreSQL: the test helper's server with
+ * BENCH_FLEET_ONLY=cold|throughput|latency runs one part; BENCH_FLEET_ONLY=bus (only alone) times the bus's
+ * publishing without bridges: one publishing statement in flight per instance against four (busPublish);
+ * BENCH_FLEET_ONLY=storage (only alone) PostgreSQL's CPU per submission's writes before and after migration 9. PostgreSQL: the test helper's server with
  * durability back on. Run: `npx tsx bench/fleet.ts` (needs dist/: `npm run build`); the last line is JSON.
  */
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { Agent, request as httpRequest } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { WebSocket } from 'ws';
+import { CHANNEL, PostgresBus, PUBLISH_LANES } from '../plugins/bus-postgres/pg-bus.js';
+import type { Generation } from '../contracts/generation.js';
+import { PostgresGenerationStore } from '../plugins/storage-postgres/generation-store.js';
+import { migrate, MIGRATIONS } from '../plugins/storage-postgres/migrations.js';
 import { PostgresStorage } from '../plugins/storage-postgres/pg-storage.js';
 import { startFakeComfy, type FakeComfy } from '../test/fake-comfyui/index.js';
 import { kill, startInstance, writeFleetConfig } from '../test/helpers/fleet.js';
@@ -84,6 +95,8 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
     }
   });
   await listen.query('LISTEN comfy_bridge_bus');
+  // The receiving side (the LISTEN connection, B's sockets) runs on this process's event loop: its delay is part of every figure.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   try {
     for (let i = 0; i < LATENCY_CLIENTS; i++) {
       const ws = new WebSocket(`${b!.url.replace('http', 'ws')}/ws?clientId=lat-${i}`);
@@ -96,6 +109,7 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
       sockets.push(ws);
     }
     let next = 0;
+    loopDelay.enable();
     await Promise.all(
       Array.from({ length: LATENCY_CLIENTS }, async (_, i) => {
         while (next < LATENCY_GENERATIONS) {
@@ -109,6 +123,9 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
         }
       }),
     );
+    loopDelay.disable();
+    const ms = (ns: number) => round(ns / 1e6, 1);
+    console.log(`bench process event-loop delay while submitting, ms p50 / p99 / max: ${ms(loopDelay.percentile(50))} / ${ms(loopDelay.percentile(99))} / ${ms(loopDelay.max)}`);
     // The last frames are on their way: wait until every published one arrived (or 5 s).
     const sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
@@ -146,6 +163,146 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
   }
 }
 
+/**
+ * The bus alone (BENCH_FLEET_ONLY=bus): 3 PostgresBus instances in this process, BENCH_FLEET_BUS_TOPICS
+ * (default 20) topics each publishing BENCH_FLEET_BUS_MESSAGES (default 40) frames-sized messages one
+ * after another, BENCH_FLEET_BUS_GAP_MS (default 5) apart; ms from publish() to its promise (committed)
+ * and to the NOTIFY at a LISTEN connection of its own. `lanes`: publishing statements in flight per bus
+ * (this code's PUBLISH_LANES against BENCH_FLEET_BUS_LANES, default "4", comma-separated, alternating);
+ * BENCH_FLEET_BUS_BUSY_MS holds the event loop busy part of the time, as a bridge's requests do.
+ */
+async function busPublish(lanes: number): Promise<Record<string, number>> {
+  const db = await createTestDatabase();
+  const options = { url: db.url, poolSize: 4, connectTimeoutMs: 5000, statementTimeoutMs: 10000, replayWindow: 200, replayWindowMs: 300_000, onListenerError: () => undefined, publishLanes: lanes };
+  const buses = await Promise.all([0, 1, 2].map(() => PostgresBus.open(options)));
+  const listen = new pg.Client({ connectionString: db.url });
+  await listen.connect();
+  const noticed = new Map<string, number>();
+  listen.on('notification', (n) => {
+    const notice = JSON.parse(n.payload ?? '{}') as { t?: string; s?: number };
+    noticed.set(`${notice.t} ${notice.s}`, performance.now());
+  });
+  await listen.query(`LISTEN ${CHANNEL}`);
+  const topics = Number(process.env.BENCH_FLEET_BUS_TOPICS ?? 20);
+  const messages = Number(process.env.BENCH_FLEET_BUS_MESSAGES ?? 40);
+  const gapMs = Number(process.env.BENCH_FLEET_BUS_GAP_MS ?? 5);
+  const committed: number[] = [];
+  const sent = new Map<string, number>();
+  // BENCH_FLEET_BUS_BUSY_MS=<n>: the event loop is held n ms of every 2n, as a bridge busy with requests holds it.
+  const busyMs = Number(process.env.BENCH_FLEET_BUS_BUSY_MS ?? 0);
+  const busy = busyMs > 0 ? setInterval(() => {
+    const until = performance.now() + busyMs;
+    while (performance.now() < until);
+  }, busyMs * 2) : undefined;
+  try {
+    await Promise.all(
+      Array.from({ length: topics }, async (_, t) => {
+        for (let i = 0; i < messages; i++) {
+          const at = performance.now();
+          const message = await buses[t % 3]!.publish(`bench-${t}`, { type: 'progress', value: i, max: messages, padding: 'x'.repeat(300) });
+          committed.push(performance.now() - at);
+          sent.set(`bench-${t} ${message.seq}`, at);
+          await new Promise((resolve) => setTimeout(resolve, gapMs));
+        }
+      }),
+    );
+    const until = Date.now() + 5000;
+    while (noticed.size < sent.size && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+  } finally {
+    clearInterval(busy);
+    await listen.end();
+    await Promise.all(buses.map((bus) => bus.close()));
+    await db.drop();
+  }
+  const notified = [...sent].filter(([key]) => noticed.has(key)).map(([key, at]) => noticed.get(key)! - at);
+  const sorted = (values: number[]) => [...values].sort((x, y) => x - y);
+  const [c, n] = [sorted(committed), sorted(notified)];
+  return {
+    lanes,
+    messages: sent.size,
+    notified: n.length,
+    committedP50Ms: round(percentile(c, 50), 1),
+    committedP99Ms: round(percentile(c, 99), 1),
+    notifyP50Ms: round(percentile(n, 50), 1),
+    notifyP95Ms: round(percentile(n, 95), 1),
+    notifyP99Ms: round(percentile(n, 99), 1),
+  };
+}
+
+/**
+ * The storage's writes alone (BENCH_FLEET_ONLY=storage): BENCH_FLEET_STORAGE_WRITERS (default 50) writers
+ * in this process, each recording generations one after another as a submission and its life do (insert
+ * queued, update running, update completed), for BENCH_FLEET_SECONDS. Variants, alternating in one run:
+ * migration 8's schema with one insert per statement (main before wave 6), migration 9's with one insert
+ * per statement, and this code (migration 9, concurrent inserts grouped: PostgresGenerationStore).
+ * Reports lives/s and PostgreSQL's CPU per life (this bench's server only).
+ */
+type StorageVariant = 'migration 8, single inserts' | 'migration 9, single inserts' | 'migration 9, grouped inserts';
+async function storageWrites(variant: StorageVariant): Promise<Record<string, number>> {
+  const db = await createTestDatabase();
+  const pool = new pg.Pool({ connectionString: db.url, max: 8 });
+  try {
+    await migrate(pool, variant.startsWith('migration 8') ? MIGRATIONS.filter((m) => m.version <= 8) : MIGRATIONS);
+    const store = new PostgresGenerationStore(pool);
+    const insert = variant.endsWith('grouped inserts')
+      ? (gen: Generation) => store.insert(gen)
+      : async (gen: Generation) => {
+          const { id, ...doc } = gen;
+          await pool.query({ name: 'generations_insert', text: 'INSERT INTO generations (id, doc) VALUES ($1, $2::jsonb)', values: [id, JSON.stringify(doc)] });
+        };
+    const postmaster = parentOf((await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+    const writers = Number(process.env.BENCH_FLEET_STORAGE_WRITERS ?? 50);
+    const template = generation(1);
+    let lives = 0;
+    const cpuBefore = postgresCpuMs(postmaster);
+    const began = performance.now();
+    const deadline = began + SECONDS * 1000;
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        for (let i = 0; performance.now() < deadline; i++) {
+          const gen: Generation = { ...template, id: `gen_w${w}_${i}`, clientId: `bench-${w}`, state: 'queued', createdAt: new Date().toISOString(), results: [], error: null };
+          await insert(gen);
+          await store.update(gen.id, { state: 'running', position: 0 });
+          await store.update(gen.id, { state: 'completed', percent: 100 });
+          lives++;
+        }
+      }),
+    );
+    const elapsed = (performance.now() - began) / 1000;
+    return { lives, perSecond: round(lives / elapsed, 0), postgresCpuMsPerLife: round((postgresCpuMs(postmaster) - cpuBefore) / lives, 3) };
+  } finally {
+    await pool.end();
+    await db.drop();
+  }
+}
+
+/**
+ * A fake ComfyUI in a process of its own (bench/servers/fake-comfy.ts), not pinned to a core. The latency
+ * part uses these: the frames are timed on this process's event loop (its LISTEN connection, B's sockets),
+ * which the fakes' work (every generation's events, images, history) would otherwise hold up.
+ */
+async function fakeProcess(nodeMs: number): Promise<{ url: string; stop(): Promise<void> }> {
+  const script = fileURLToPath(new URL('./servers/fake-comfy.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_NODE_MS: String(nodeMs) } });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const match = /LISTENING (\S+)/.exec(buffered);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the fake ComfyUI exited with ${code} before listening`)));
+  });
+  return {
+    url,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
 /** CPU ms (user + system) a process used so far, from /proc. */
 function cpuMs(pid: number | undefined): number {
   try {
@@ -179,6 +336,26 @@ function postgresCpuMs(postmaster: number): number {
   return total;
 }
 
+const SUBMISSION = JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 1 });
+
+/**
+ * One POST on a kept-alive connection, body read to the end; resolves with the status. node:http rather
+ * than fetch: the same requests on the wire for less of the 2 cores the fleet shares with this process
+ * (fetch's web streams and undici were a fifth of this process's CPU in a profile; 6,000 POSTs at c=50
+ * to a bare server cost 0.64–0.92 ms of CPU each with fetch, 0.19–0.26 ms with node:http, server included).
+ */
+function post(agent: Agent, url: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.on('data', () => undefined);
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** Acknowledged submissions/s through 3 instances behind the round-robin proxy, c=50. */
 async function throughputOf(dir: string, fakes: FakeComfy[], name: string, root: string | undefined): Promise<Record<string, number>> {
   const db = await createTestDatabase();
@@ -203,6 +380,7 @@ async function throughputOf(dir: string, fakes: FakeComfy[], name: string, root:
   let ok = 0;
   let refused = 0;
   let issued = 0;
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const deadline = performance.now() + SECONDS * 1000;
   const began = performance.now();
   await Promise.all(
@@ -214,18 +392,14 @@ async function throughputOf(dir: string, fakes: FakeComfy[], name: string, root:
           if (at >= deadline) break;
           if (at > performance.now()) await new Promise((resolve) => setTimeout(resolve, at - performance.now()));
         }
-        const res = await fetch(`${proxy.url}/generate-based-workflow?clientId=bench-${c}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 1 }),
-        });
-        await res.arrayBuffer();
-        if (res.status === 200) ok++;
+        const status = await post(agent, `${proxy.url}/generate-based-workflow?clientId=bench-${c}`, SUBMISSION);
+        if (status === 200) ok++;
         else refused++;
       }
     }),
   );
   const elapsed = (performance.now() - began) / 1000;
+  agent.destroy();
   const posted = fakes.reduce((n, f) => n + f.prompts.filter((p) => p.accepted).length, 0) - postedBefore;
   const throughput = { instances: 3, concurrency: CONCURRENCY, seconds: round(elapsed, 1), acknowledged: ok, refused, perSecond: round(ok / elapsed, 0), postedToComfy: posted };
   console.log('throughput', name, throughput);
@@ -288,6 +462,8 @@ try {
   let cold: Record<string, number> | undefined;
   let throughput: Record<string, number> | undefined;
   let latency: Record<string, number> | undefined;
+  let bus: Record<string, number> | undefined;
+  let storage: Record<string, number> | undefined;
   if (runs('cold')) {
     // Cold start at ROWS.
     const big = await createTestDatabase();
@@ -316,18 +492,49 @@ try {
     if (QUEUED) for (const fake of held) await fake.stop();
   }
 
-  if (runs('latency')) {
-    latency = {};
+  if (ONLY === 'storage') {
+    // Not part of a full run: PostgreSQL's cost of a submission's writes, before and after migration 9 and grouped inserts.
+    storage = {};
+    const variants: StorageVariant[] = ['migration 8, single inserts', 'migration 9, single inserts', 'migration 9, grouped inserts'];
     for (const round of [0, 1]) {
-      if (round === 1 && SIDES.length === 1) break;
-      for (const side of round === 0 ? SIDES : [...SIDES].reverse()) {
-        const result = await crossInstanceLatency(dir, fakes.map((f) => f.url), side.root);
-        console.log('cross-instance frame latency', side.name, result, 'load average', loadavg()[0]!.toFixed(1));
-        latency[`${side.name} #${round + 1} p99Ms`] = result.p99Ms!;
+      for (const variant of round === 0 ? variants : [...variants].reverse()) {
+        const result = await storageWrites(variant);
+        console.log('storage writes', variant, result, 'load average', loadavg()[0]!.toFixed(1));
+        storage[`${variant} #${round + 1} postgresCpuMsPerLife`] = result.postgresCpuMsPerLife!;
       }
     }
   }
-  console.log(JSON.stringify({ cold, throughput, latency }));
+
+  if (ONLY === 'bus') {
+    // Not part of a full run: it measures the bus's publishing alone, one lane (this code's) against four.
+    bus = {};
+    for (const round of [0, 1]) {
+      const compared = [PUBLISH_LANES, ...(process.env.BENCH_FLEET_BUS_LANES ?? '4').split(',').map(Number)];
+      for (const lanes of round === 0 ? compared : [...compared].reverse()) {
+        const result = await busPublish(lanes);
+        console.log('bus publish', result, 'load average', loadavg()[0]!.toFixed(1));
+        bus[`lanes ${lanes} #${round + 1} notifyP50Ms`] = result.notifyP50Ms!;
+      }
+    }
+  }
+
+  if (runs('latency')) {
+    latency = {};
+    const apart = await Promise.all([0, 1].map(() => fakeProcess(1)));
+    try {
+      for (const round of [0, 1]) {
+        if (round === 1 && SIDES.length === 1) break;
+        for (const side of round === 0 ? SIDES : [...SIDES].reverse()) {
+          const result = await crossInstanceLatency(dir, apart.map((f) => f.url), side.root);
+          console.log('cross-instance frame latency', side.name, result, 'load average', loadavg()[0]!.toFixed(1));
+          latency[`${side.name} #${round + 1} p99Ms`] = result.p99Ms!;
+        }
+      }
+    } finally {
+      for (const fake of apart) await fake.stop();
+    }
+  }
+  console.log(JSON.stringify({ cold, throughput, latency, bus, storage }));
 } finally {
   for (const fake of fakes) await fake.stop();
   await stopPostgres();

@@ -98,6 +98,41 @@ describe('storage-postgres', () => {
       }
     });
 
+    it('migration 9 keeps the counts a database had: ever recorded (pruned rows too), by state, and the history totals', async () => {
+      // Written under migration 8's triggers (ever-recorded tallies kept on every write), then upgraded.
+      const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+      const make = numberedGenerations({ start: '2026-04-01T00:00:00.000Z', idPrefix: 'gen_m', idDigits: 3 });
+      const gens: Generation[] = Array.from({ length: 30 }, (_, i) => make({ clientId: `c${i % 4}`, state: i % 3 ? 'completed' : 'queued' }));
+      try {
+        await migrate(pool, MIGRATIONS.filter((m) => m.version <= 8));
+        for (const g of gens) {
+          const { id: _id, ...doc } = g;
+          await pool.query('INSERT INTO generations (id, doc) VALUES ($1, $2::jsonb)', [g.id, JSON.stringify(doc)]);
+        }
+        await pool.query(`UPDATE generations SET doc = doc || '{"state":"failed"}' WHERE id = ANY($1)`, [[gens[0]!.id, gens[3]!.id]]);
+        await pool.query('DELETE FROM generations WHERE id = ANY($1)', [gens.slice(1, 5).map((g) => g.id)]);
+      } finally {
+        await pool.end();
+      }
+      const storage = await track(open(db.url));
+      expect(storage.migrations.applied).to.deep.equal([9]);
+      const counts = await storage.generations.counts();
+      // 30 recorded: the 1st and 4th failed (the 4th deleted since), 20 completed (three deleted), 8 queued.
+      expect(counts.total).to.equal(30);
+      expect(counts.byState).to.include({ failed: 2, completed: 20, queued: 8 });
+      expect((await storage.generations.page({ limit: 1, offset: 0 })).total).to.equal(26);
+      expect((await storage.generations.page({ state: 'queued', clientId: 'c0', limit: 1, offset: 0 })).total).to.equal(gens.filter((g, i) => i % 3 === 0 && i % 4 === 0 && i !== 0).length);
+      // And from here on the new triggers keep them.
+      await storage.generations.insert(make({ clientId: 'c0' }));
+      await storage.generations.prune({ keep: 20 });
+      const after = await storage.generations.counts();
+      expect(after.total).to.equal(31);
+      expect(after.byState).to.include({ failed: 2, completed: 20, queued: 9 });
+      const present = Number((await query<{ n: string }>(db.url, 'SELECT count(*) AS n FROM generations'))[0]?.n);
+      expect(present).to.be.below(27);
+      expect((await storage.generations.page({ limit: 1, offset: 0 })).total).to.equal(present);
+    });
+
     it('report schema versions a newer release applied, and still open', async () => {
       await (await track(open(db.url))).close();
       await query(db.url, `INSERT INTO schema_migrations (version, name) VALUES ($1, 'from a newer release')`, [LATEST + 7]);
@@ -228,7 +263,9 @@ describe('storage-postgres', () => {
       await storage.generations.prune({ keep: 25 });
       const snapshot = () => query<{ kind: string; key: string; n: string }>(db.url, 'SELECT kind, key, sum(n)::text AS n FROM generation_tallies GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2');
       const kept = await snapshot();
-      // Recomputing counts the pruned rows out of "recorded" too; put them back to compare.
+      // Ever recorded is stored + pruned (migration 9), by state too: read before recomputing (which knows no pruned rows).
+      const counts = await storage.generations.counts();
+      // Recomputing leaves out what retention deleted; compare what is stored.
       const client = new pg.Client({ connectionString: db.url });
       await client.connect();
       try {
@@ -239,7 +276,10 @@ describe('storage-postgres', () => {
       const rebuilt = await snapshot();
       const stored = (rows: typeof kept) => rows.filter((r) => r.kind.startsWith('stored'));
       expect(stored(kept)).to.deep.equal(stored(rebuilt));
-      expect(kept.find((r) => r.kind === 'recorded')?.n).to.equal('60');
+      expect(Number(kept.find((r) => r.kind === 'stored')?.n) + Number(kept.find((r) => r.kind === 'pruned')?.n)).to.equal(60);
+      expect(counts.total).to.equal(60);
+      const byState = (state: string) => gens.filter((g, i) => (i % 3 ? 'completed' : 'running') === state).length;
+      expect(counts.byState).to.include({ completed: byState('completed'), running: byState('running'), queued: 0 });
     });
   });
 
@@ -317,6 +357,33 @@ describe('storage-postgres', () => {
       const again = await track(openLeased(db.url, 60_000, 'fixed-instance'));
       await query(db.url, `UPDATE generations SET lease_until = now() - interval '1 second' WHERE id = 'gen_left'`); // past the insert's grace
       expect((await again.leases.claimExpired(100)).map((g) => g.id)).to.deep.equal(['gen_left']);
+    });
+  });
+
+  describe('group commit of inserts', () => {
+    it('concurrent inserts share statements; each resolves committed, and a duplicate fails alone', async () => {
+      const storage = await track(open(db.url));
+      const statements: string[] = [];
+      const query = storage.pool.query.bind(storage.pool) as (...args: unknown[]) => unknown;
+      (storage.pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const config = args[0] as { name?: string };
+        if (config.name?.startsWith('generations_insert')) statements.push(config.name);
+        return query(...args);
+      };
+      const make = numberedGenerations({ start: '2026-05-01T00:00:00.000Z', idPrefix: 'gen_b', idDigits: 3 });
+      const gens = Array.from({ length: 40 }, (_, i) => make({ clientId: `c${i % 3}` }));
+      await storage.generations.insert(gens[7]!);
+      const outcomes = await Promise.allSettled(gens.map((g) => storage.generations.insert(g)));
+      // The one already stored is refused; every other caller got its row.
+      expect(outcomes.map((o, i) => (o.status === 'rejected' ? i : -1)).filter((i) => i >= 0)).to.deep.equal([7]);
+      expect(((outcomes[7] as PromiseRejectedResult).reason as { code?: string }).code).to.equal('23505');
+      expect((await storage.generations.page({ limit: 100, offset: 0 })).items.map((g) => g.id)).to.deep.equal(gens.map((g) => g.id).reverse());
+      // Fewer statements than rows: the 40 went in a few multi-row statements (then one by one for the failed one's).
+      expect(statements.filter((name) => name === 'generations_insert_many').length).to.be.within(1, 3);
+      // Counted once per statement, summed: the tallies equal the ones recomputed from the rows.
+      expect((await storage.generations.page({ clientId: 'c1', limit: 1, offset: 0 })).total).to.equal(gens.filter((g) => g.clientId === 'c1').length);
+      expect(await storage.generations.activeCounts('c0')).to.deep.equal({ client: gens.filter((g) => g.clientId === 'c0').length, all: 40 });
+      expect((await storage.generations.counts()).total).to.equal(40);
     });
   });
 

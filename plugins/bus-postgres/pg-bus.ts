@@ -20,6 +20,8 @@ export interface PostgresBusOptions {
   onListenerError: (error: unknown, topic: string) => void;
   onConnectionError?: (error: unknown) => void;
   now?: () => number;
+  /** Publishing statements in flight at once (default PUBLISH_LANES; bench/fleet.ts compares others). */
+  publishLanes?: number;
 }
 
 type Listener = (message: BusMessage) => void;
@@ -35,6 +37,15 @@ interface Outgoing {
 
 /** Messages sent in one statement at most. */
 const MAX_BATCH = 200;
+/**
+ * Publishing statements on their way at once, per instance: one. PostgreSQL serialises the commits of
+ * NOTIFYing transactions (a lock held through each one's WAL flush, so notices leave in commit order):
+ * two statements of one instance in flight never commit together, the second only queues in the server
+ * behind the first's flush. With one, what comes meanwhile waits in the process and goes as one batch,
+ * one commit, one flush. Measured (`BENCH_FLEET_ONLY=bus npx tsx bench/fleet.ts`: 3 buses, 20 topics):
+ * 4 at once gave 2–4× the publish → NOTIFY time of 1 at the same offered rate.
+ */
+export const PUBLISH_LANES = 1;
 /** Deadlock and serialization failure: the statement was rolled back whole. */
 const RETRYABLE = new Set(['40P01', '40001']);
 
@@ -134,8 +145,8 @@ export class PostgresBus implements Bus {
 
   /**
    * Queued, and sent with every other publish waiting at that moment as one statement (one commit,
-   * one WAL flush): while all `poolSize` connections are busy publishing, the next publishes wait
-   * together instead of one after another. With a connection free it is sent at once (no timer).
+   * one WAL flush): while a publishing statement is on its way, the next publishes wait together
+   * instead of one after another (PUBLISH_LANES). With none on its way it is sent at once (no timer).
    */
   publish<T>(topic: string, payload: T): Promise<BusMessage<T>> {
     const at = this.#now();
@@ -151,9 +162,9 @@ export class PostgresBus implements Bus {
     }).then((seq) => ({ topic, seq, at, payload }));
   }
 
-  /** Sends the queued publishes in batches, at most `poolSize` batches at a time. */
+  /** Sends the queued publishes in batches, at most PUBLISH_LANES batches at a time. */
   #pump(): void {
-    while (this.#sending < this.options.poolSize && this.#outgoing.length > 0) {
+    while (this.#sending < (this.options.publishLanes ?? PUBLISH_LANES) && this.#outgoing.length > 0) {
       const batch = this.#outgoing.splice(0, MAX_BATCH);
       this.#sending++;
       this.#send(batch)

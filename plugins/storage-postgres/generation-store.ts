@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { FINAL_STATES, GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
 import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
+import { InsertBatches } from './insert-batches.js';
 
 type Patch = Partial<Omit<Generation, 'id'>>;
 export type Doc = Omit<Generation, 'id' | 'graph'> & { graph?: Generation['graph'] };
@@ -39,10 +40,15 @@ const PRUNE_BATCH = 500;
  * plan depends on the filter's value.
  */
 export class PostgresGenerationStore implements GenerationStore {
-  constructor(private readonly pool: Pool) {}
+  readonly #inserts: InsertBatches;
 
+  constructor(private readonly pool: Pool) {
+    this.#inserts = new InsertBatches(pool);
+  }
+
+  /** Resolves once the row is committed; concurrent inserts share a statement and a commit (insert-batches.ts). */
   async insert(gen: Generation): Promise<void> {
-    await this.pool.query({ name: 'generations_insert', text: 'INSERT INTO generations (id, doc) VALUES ($1, $2::jsonb)', values: [gen.id, JSON.stringify(toDoc(gen))] });
+    await this.#inserts.insert(gen.id, JSON.stringify(toDoc(gen)));
   }
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
@@ -99,13 +105,14 @@ export class PostgresGenerationStore implements GenerationStore {
   async counts(): Promise<GenerationCounts> {
     const { rows } = await this.pool.query<{ kind: string; key: string; n: string }>({
       name: 'generations_counts',
-      text: `SELECT kind, key, sum(n) AS n FROM generation_tallies WHERE kind IN ('recorded', 'recorded_state') GROUP BY kind, key`,
+      // Ever recorded = stored now + deleted by retention (migration 9: only deletes touch the latter).
+      text: `SELECT kind, key, sum(n) AS n FROM generation_tallies WHERE kind IN ('stored', 'stored_state', 'pruned', 'pruned_state') GROUP BY kind, key`,
     });
     const byState = Object.fromEntries(GENERATION_STATES.map((s) => [s, 0])) as Record<GenerationState, number>;
     let total = 0;
     for (const row of rows) {
-      if (row.kind === 'recorded') total = Number(row.n);
-      else if (row.key in byState) byState[row.key as GenerationState] = Number(row.n);
+      if (row.kind === 'stored' || row.kind === 'pruned') total += Number(row.n);
+      else if (row.key in byState) byState[row.key as GenerationState] += Number(row.n);
     }
     return { total, byState };
   }

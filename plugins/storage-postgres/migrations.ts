@@ -307,6 +307,92 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX generations_unannounced;
     `,
   },
+  {
+    version: 9,
+    name: 'fewer tally writes',
+    sql: `
+      -- The tallies were most of the database's work per submission: every insert upserted ten tally
+      -- rows, every state change eight to ten. Two cuts.
+      -- 1. "Ever recorded" (recorded, recorded_state) is no longer counted on every write: it is what is
+      --    stored now plus what retention deleted (pruned, pruned_state: the state a row had when it
+      --    went), and only a delete touches the latter. The existing counts convert slot by slot
+      --    (recorded minus stored), so /generation-count reads the same numbers before and after.
+      INSERT INTO generation_tallies (kind, key, slot, n)
+      SELECT CASE r.kind WHEN 'recorded' THEN 'pruned' ELSE 'pruned_state' END, r.key, r.slot, r.n - coalesce(s.n, 0)
+      FROM generation_tallies r
+      LEFT JOIN generation_tallies s ON s.kind = CASE r.kind WHEN 'recorded' THEN 'stored' ELSE 'stored_state' END AND s.key = r.key AND s.slot = r.slot
+      WHERE r.kind IN ('recorded', 'recorded_state') AND r.n - coalesce(s.n, 0) <> 0;
+      DELETE FROM generation_tallies WHERE kind IN ('recorded', 'recorded_state');
+
+      -- 2. Inserts and deletes are counted once per statement (transition tables), not once per row: a
+      --    statement of many rows (an instance's concurrent submissions sent together, a retention
+      --    batch) upserts each count once, summed. A statement's counts go to one slot (of its first
+      --    row's id), so a single-row statement spreads exactly as before.
+      CREATE FUNCTION generation_tally_inserted() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        INSERT INTO generation_tallies AS t (kind, key, slot, n)
+        SELECT k.kind, k.key, (SELECT hashtext(min(id)) & 15 FROM inserted_rows), count(*)
+        FROM inserted_rows g
+        CROSS JOIN LATERAL (VALUES ('stored', ''), ('stored_state', g.state), ('stored_client', g.client_id), ('stored_owner', g.owner),
+          ('stored_workflow', g.workflow), ('stored_client_state', g.state || ':' || g.client_id),
+          ('stored_owner_state', g.state || ':' || g.owner), ('stored_workflow_state', g.state || ':' || g.workflow)) AS k(kind, key)
+        WHERE k.key IS NOT NULL
+        GROUP BY k.kind, k.key
+        ORDER BY k.kind, k.key
+        ON CONFLICT (kind, key, slot) DO UPDATE SET n = t.n + EXCLUDED.n;
+        RETURN NULL;
+      END
+      $fn$;
+      CREATE FUNCTION generation_tally_deleted() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        INSERT INTO generation_tallies AS t (kind, key, slot, n)
+        SELECT k.kind, k.key, (SELECT hashtext(min(id)) & 15 FROM deleted_rows), sum(k.delta)
+        FROM deleted_rows g
+        CROSS JOIN LATERAL (VALUES ('stored', '', -1), ('stored_state', g.state, -1), ('stored_client', g.client_id, -1),
+          ('stored_owner', g.owner, -1), ('stored_workflow', g.workflow, -1), ('stored_client_state', g.state || ':' || g.client_id, -1),
+          ('stored_owner_state', g.state || ':' || g.owner, -1), ('stored_workflow_state', g.state || ':' || g.workflow, -1),
+          ('pruned', '', 1), ('pruned_state', g.state, 1)) AS k(kind, key, delta)
+        WHERE k.key IS NOT NULL
+        GROUP BY k.kind, k.key
+        ORDER BY k.kind, k.key
+        ON CONFLICT (kind, key, slot) DO UPDATE SET n = t.n + EXCLUDED.n;
+        RETURN NULL;
+      END
+      $fn$;
+      DROP TRIGGER generations_tally_rows ON generations;
+      CREATE TRIGGER generations_tally_inserts AFTER INSERT ON generations
+        REFERENCING NEW TABLE AS inserted_rows FOR EACH STATEMENT EXECUTE FUNCTION generation_tally_inserted();
+      CREATE TRIGGER generations_tally_deletes AFTER DELETE ON generations
+        REFERENCING OLD TABLE AS deleted_rows FOR EACH STATEMENT EXECUTE FUNCTION generation_tally_deleted();
+
+      -- State changes stay counted row by row (the trigger's WHEN skips progress updates, which a
+      -- statement-level trigger could not), now without the two "recorded" kinds: six to eight rows.
+      CREATE OR REPLACE FUNCTION generation_tally() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      DECLARE
+        bucket smallint := hashtext(NEW.id) & 15;
+      BEGIN
+        -- Rows changed in one sorted statement: every writer locks tally rows in the same order,
+        -- so two of them never wait for each other in a cycle.
+        INSERT INTO generation_tallies AS t (kind, key, slot, n)
+        SELECT d.kind, d.key, bucket, sum(d.delta)
+        FROM (VALUES
+          ('stored_state', NEW.state, 1), ('stored_client', NEW.client_id, 1), ('stored_owner', NEW.owner, 1),
+          ('stored_workflow', NEW.workflow, 1), ('stored_client_state', NEW.state || ':' || NEW.client_id, 1),
+          ('stored_owner_state', NEW.state || ':' || NEW.owner, 1), ('stored_workflow_state', NEW.state || ':' || NEW.workflow, 1),
+          ('stored_state', OLD.state, -1), ('stored_client', OLD.client_id, -1), ('stored_owner', OLD.owner, -1),
+          ('stored_workflow', OLD.workflow, -1), ('stored_client_state', OLD.state || ':' || OLD.client_id, -1),
+          ('stored_owner_state', OLD.state || ':' || OLD.owner, -1), ('stored_workflow_state', OLD.state || ':' || OLD.workflow, -1)
+        ) AS d(kind, key, delta)
+        WHERE d.key IS NOT NULL
+        GROUP BY d.kind, d.key
+        HAVING sum(d.delta) <> 0
+        ORDER BY d.kind, d.key
+        ON CONFLICT (kind, key, slot) DO UPDATE SET n = t.n + EXCLUDED.n;
+        RETURN NULL;
+      END
+      $fn$;
+    `,
+  },
 ];
 
 /** Session advisory lock key ("comfy" in ASCII); advisory locks are per database. */

@@ -54,7 +54,7 @@ export async function rebuildTallies(client: pg.ClientBase): Promise<void> {
       SELECT t.kind, t.key, t.slot, count(*)
       FROM generations g
       CROSS JOIN LATERAL (VALUES
-        ('recorded', ''), ('recorded_state', g.state), ('stored', ''), ('stored_state', g.state),
+        ('stored', ''), ('stored_state', g.state),
         ('stored_client', g.client_id), ('stored_owner', g.owner), ('stored_workflow', g.workflow),
         ('stored_client_state', g.state || ':' || g.client_id), ('stored_owner_state', g.state || ':' || g.owner),
         ('stored_workflow_state', g.state || ':' || g.workflow)
