@@ -29,7 +29,7 @@ import { medianOf3, round } from './lib/stats.js';
 const ROWS = 100_000;
 
 /** Writes `rows` generations as storage-nedb would have left them after a compaction (legacy: with the counters datafile of that time). */
-async function fillDataDir(dataDir: string, rows: number, legacyGraphs: boolean): Promise<number> {
+export async function fillDataDir(dataDir: string, rows: number, legacyGraphs: boolean): Promise<number> {
   await mkdir(join(dataDir, 'db'), { recursive: true });
   const out = createWriteStream(datafilePath(dataDir, 'generations'));
   const byState = Object.fromEntries(GENERATION_STATES.map((s) => [s, 0])) as Record<GenerationState, number>;
