@@ -20,7 +20,7 @@ utimesSync(new URL('dist/.tsbuildinfo', root), now, now);
 const { buildApp, PREBUILT } = await import(new URL('dist/plugins/playground/build.js', root).href);
 writeFileSync(PREBUILT, await buildApp(new URL('plugins/playground/ui/main.ts', root).pathname));
 
-// `comfy-bridge serve --help` lists the flags the built-in plugins declare. Importing every plugin takes
+// `comfy-bridge serve --help` lists the flags the built-in plugins declare (and a start reads which plugin declares what). Importing every plugin takes
 // ~0.4 s, over the help budget (300 ms), so the build keeps a snapshot of their declarations beside the code.
 const { knownManifests } = await import(new URL('dist/core/loader/resolve.js', root).href);
 const declared = [];
@@ -30,6 +30,9 @@ for (const manifest of await knownManifests([])) {
       declared.push({ kind, name, owner: manifest.name, key: s.key, value: s.value ?? 'VALUE', description: s.description });
     }
   }
+  // Top-level choices (`storage: postgres`): with the variables and flags above, what lets a start import only the
+  // built-in plugins its config can need (cli/config/load.ts), not all of them (pg for a start on nedb).
+  for (const [key, value] of Object.entries(manifest.selectedBy ?? {})) declared.push({ kind: 'choice', name: key, owner: manifest.name, key: value, value, description: '' });
 }
 writeFileSync(new URL('dist/plugin-settings.json', root), `${JSON.stringify(declared, null, 2)}\n`);
 
