@@ -13,7 +13,7 @@ import type { RouteTable } from './routes.js';
  */
 export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number, routes: RouteTable): Middleware {
   // JSON only: multipart stays unparsed so the upload plugin streams it to disk with its own limits. koa-body
-  // (with zod, ~100 modules) is imported at the first request, not at start: most of a cold start is module loading.
+  // (with zod, ~100 modules) is imported by the first request with a body, not at start (most of a start is module loading).
   let parser: Promise<Middleware> | undefined;
   const options = { json: true, jsonStrict: true, jsonLimit: bodyLimitBytes, multipart: false, urlencoded: false, text: false };
   const onError = (error: Error): never => {
@@ -25,11 +25,10 @@ export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number, routes
   return async (ctx) => {
     const started = performance.now();
     requestId(ctx, log);
-    const body = parse();
     try {
       // Most requests are reads without a body: they skip the parser's setup.
       const { 'content-length': length, 'transfer-encoding': chunked } = ctx.req.headers;
-      await (Number(length) || chunked ? (await body)(ctx, async () => route(ctx)) : route(ctx));
+      await (Number(length) || chunked ? (await parse())(ctx, async () => route(ctx)) : route(ctx));
       if (ctx.body === undefined) unanswered(ctx);
     } catch (caught) {
       mapError(ctx, caught);
