@@ -1,5 +1,8 @@
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kind, Type } from '@sinclair/typebox';
 import type { ValidateFunction } from 'ajv';
 import { createAjv } from '../core/config/ajv.js';
 import { kernelSchema } from '../core/config/schema.js';
@@ -13,7 +16,7 @@ import { knownManifests } from '../core/loader/resolve.js';
  */
 const BUILT = new URL('../dist/validators.js', import.meta.url);
 
-describe('the build-time validators (dist/validators.js)', function () {
+describe('what the build makes for a faster start (dist/validators.js, dist/vendor/)', function () {
   this.timeout(60_000);
   let built: Map<string, ValidateFunction>;
   const schemas: [string, object][] = [];
@@ -43,5 +46,18 @@ describe('the build-time validators (dist/validators.js)', function () {
         expect(precompiled.errors ?? null, `${name}: errors on ${JSON.stringify(sample)}`).to.deep.equal(fresh.errors ?? null);
       }
     }
+  });
+
+  it('the compiled code imports TypeBox as one bundle (dist/vendor/typebox.js) whose schemas are the package\'s', async () => {
+    const dist = fileURLToPath(new URL('../dist/', import.meta.url));
+    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : []));
+    const bare = files(dist).filter((file) => !file.includes('/vendor/') && readFileSync(file, 'utf8').includes("from '@sinclair/typebox'"));
+    expect(bare, 'compiled files importing the package itself').to.deep.equal([]);
+    expect(readFileSync(join(dist, 'contracts/schemas.js'), 'utf8')).to.include("from '../vendor/typebox.js'");
+    const bundled = (await import(new URL('../dist/vendor/typebox.js', import.meta.url).href)) as typeof import('@sinclair/typebox');
+    const [ours, theirs] = [bundled.Type.Object({ a: bundled.Type.String({ minLength: 1 }), b: bundled.Type.Optional(bundled.Type.Integer()) }), Type.Object({ a: Type.String({ minLength: 1 }), b: Type.Optional(Type.Integer()) })];
+    expect(bundled.Kind).to.equal(Kind);
+    expect(ours[Kind]).to.equal(theirs[Kind]);
+    expect(JSON.stringify(ours)).to.equal(JSON.stringify(theirs));
   });
 });
