@@ -9,15 +9,15 @@
  *   inserts through the plugin; then VACUUM ANALYZE (what autovacuum does on its own after a load).
  * - History pages through PostgresStorage.page (store level, like P5): 300 timed pages after 20 of
  *   warm-up, p50/p95, each query's EXPLAIN node chain recorded.
- * - Cold start: a bridge process (default plugins, storage-postgres) spawned → first 200 from /health,
- *   and SIGTERM → exit; median of 3; beside the same on an empty database. storage-nedb's cold start at
+ * - Cold start: the CLI as operators run it (`node bin/comfy-bridge.js serve`, compiled dist/, default
+ *   plugins, COMFY_BRIDGE_DATABASE_URL set: storage-postgres and bus-postgres) spawned → first 200 from
+ *   /health, and SIGTERM → exit; median of 3; beside the same on an empty database. storage-nedb's cold start at
  *   the same 1M rows (datafile written directly, registerTimeoutMs raised) is measured once, and the
  *   same pages from its in-memory indexes (100 timed runs each).
  * Run alone: `npx tsx bench/p8-postgres.ts` (BENCH_PG_ROWS=100000 for a quick try); last line is JSON.
  */
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -33,11 +33,11 @@ import { adminQuery, createTestDatabase, setPostgresSettings, stopPostgres } fro
 import { BULK_STATES, bulkInsertGenerations } from '../test/helpers/postgres-rows.js';
 import { generation } from './history.js';
 import { median, percentile, round } from './lib/stats.js';
+import { startCli, type CliStart } from './p6-cold-start.js';
 
 const ROWS = Number(process.env.BENCH_PG_ROWS ?? 1_000_000);
 const RUNS = 300;
 const silentLog = { warn: () => undefined, info: () => undefined };
-const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 async function database(): Promise<{ url: string; drop(): Promise<void> }> {
   const external = process.env.BENCH_DATABASE_URL;
@@ -115,50 +115,17 @@ const queries: Record<string, () => HistoryQuery> = {
   deepOffsetPage: () => ({ limit: 20, offset: Math.floor(ROWS * 0.9) }),
 };
 
-/** Spawn → first 200 /health, RSS, then SIGTERM → exit. */
-async function startStop(env: Record<string, string>): Promise<{ to_health_s: number; rss_mib: number; stop_s: number }> {
-  const node = [process.execPath, '--import', 'tsx', here('./servers/bridge.ts')];
-  const command = existsSync('/usr/bin/taskset') ? ['taskset', '-c', '0', ...node] : node;
-  const started = performance.now();
-  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let buffered = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('utf8');
-        const match = /LISTENING (\S+)/.exec(buffered);
-        if (match) resolve(match[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`the bridge exited with ${code} before listening`)));
-    });
-    for (;;) {
-      const ok = await fetch(`${url}/health`).then((r) => r.status === 200, () => false);
-      if (ok) break;
-      if (performance.now() - started > 120_000) throw new Error('/health did not answer 200 within 120 s');
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    const healthy = performance.now();
-    const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
-    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024;
-    const stopping = performance.now();
-    child.kill('SIGTERM');
-    await exited;
-    return { to_health_s: round((healthy - started) / 1000, 3), rss_mib: round(rss / 1024 / 1024, 0), stop_s: round((performance.now() - stopping) / 1000, 3) };
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  }
+type StartResult = Awaited<ReturnType<typeof startCli>>;
+
+/** Median of 3 starts of the CLI (bench/p6-cold-start.ts's startCli: spawn → first 200 /health, CPU, RSS, SIGTERM → exit), one per setup, interleaved. */
+async function medianStartStop(...setups: CliStart[]): Promise<StartResult[]> {
+  const runs: StartResult[][] = setups.map(() => []);
+  for (let round = 0; round < 3; round++) for (const [i, setup] of setups.entries()) runs[i]!.push(await startCli(setup));
+  return runs.map((r) => Object.fromEntries(Object.keys(r[0]!).map((k) => [k, median(r.map((one) => one[k as keyof StartResult]))])) as StartResult);
 }
 
-async function medianStartStop(env: Record<string, string>) {
-  const runs = [await startStop(env), await startStop(env), await startStop(env)];
-  return Object.fromEntries(Object.keys(runs[0]!).map((k) => [k, median(runs.map((r) => r[k as keyof typeof r]))])) as Awaited<ReturnType<typeof startStop>>;
-}
-
-const pgPlugins = (url: string) => JSON.stringify({ 'storage-nedb': false, 'storage-postgres': { url } });
+/** What an operator sets to run on PostgreSQL: storage-postgres and bus-postgres instead of storage-nedb and bus. */
+const onPostgres = (url: string): CliStart => ({ env: { COMFY_BRIDGE_DATABASE_URL: url } });
 
 /** storage-nedb's datafiles for the same rows, written directly (as bench/p6-cold-start.ts does). */
 async function nedbDataDir(dataDir: string): Promise<void> {
@@ -204,14 +171,19 @@ export async function run(): Promise<Record<string, unknown>> {
     }
     await storage.close();
 
-    const pgStart = await medianStartStop({ BENCH_PLUGINS: pgPlugins(db.url) });
-    const pgEmptyStart = await medianStartStop({ BENCH_PLUGINS: pgPlugins(empty.url) });
-    process.stderr.write(`P8: cold start ${JSON.stringify(pgStart)} (empty ${JSON.stringify(pgEmptyStart)})\n`);
+    // BENCH_P8_COMPARE=<checkout>: that checkout's CLI on the same databases in the same rounds (before/after).
+    const compare = process.env.BENCH_P8_COMPARE;
+    const [pgStart, pgEmptyStart, pgStartCompare, pgEmptyStartCompare] = await medianStartStop(
+      onPostgres(db.url),
+      onPostgres(empty.url),
+      ...(compare ? [{ ...onPostgres(db.url), root: compare }, { ...onPostgres(empty.url), root: compare }] : []),
+    );
+    process.stderr.write(`P8: cold start ${JSON.stringify(pgStart)} (empty ${JSON.stringify(pgEmptyStart)})${compare ? ` compare ${JSON.stringify(pgStartCompare)} (empty ${JSON.stringify(pgEmptyStartCompare)})` : ''}\n`);
 
     const nedbDir = join(root, 'nedb');
     await nedbDataDir(nedbDir);
     // nedb loads every row at start: a generous register deadline, whichever way its load is timed.
-    const nedbStart = await startStop({ BENCH_DATA_DIR: nedbDir, BENCH_PLUGINS: JSON.stringify({ 'storage-nedb': {} }), BENCH_REGISTER_TIMEOUT_MS: '120000' });
+    const nedbStart = await startCli({ dataDir: nedbDir, registerTimeoutMs: 120_000 });
     process.stderr.write(`P8: nedb cold start ${JSON.stringify(nedbStart)}\n`);
     // The same pages from storage-nedb's in-memory indexes, in this process. Not closed: its closing
     // compaction of 1M rows takes minutes; the folder is removed below.
@@ -220,7 +192,7 @@ export async function run(): Promise<Record<string, unknown>> {
     for (const [name, query] of Object.entries(queries)) nedbPages[name] = await timePages(nedb, query, 100);
     process.stderr.write(`P8: nedb pages ${JSON.stringify(nedbPages)}\n`);
 
-    return { bench: 'p8-postgres', rows: ROWS, loadavg1m: round(loadavg()[0]!, 1), server: version.server_version, ...loaded, pages, plans, pgStart, pgEmptyStart, nedbStart, nedbPages };
+    return { bench: 'p8-postgres', rows: ROWS, loadavg1m: round(loadavg()[0]!, 1), server: version.server_version, ...loaded, pages, plans, pgStart, pgEmptyStart, ...(compare ? { pgStartCompare, pgEmptyStartCompare } : {}), nedbStart, nedbPages };
   } finally {
     await rm(root, { recursive: true, force: true });
     await empty.drop().catch(() => undefined);

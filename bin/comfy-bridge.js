@@ -8,6 +8,9 @@ const root = new URL('../', import.meta.url);
 const compiled = new URL('dist/cli/main.js', root);
 const useCompiled = compiledIsFresh(root);
 
+// Node >= 22.1 keeps compiled code between starts (most of a start is reading and compiling modules); Node 20 has no such cache.
+(await import('node:module')).enableCompileCache?.();
+
 let main;
 if (useCompiled) ({ main } = await import(compiled.href));
 else {

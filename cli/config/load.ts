@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -63,7 +64,7 @@ export async function loadConfigWithOrigins(sources: ConfigSources = {}): Promis
   const pluginFlagSet = Object.keys(cliFlags).some((name) => !KERNEL_FLAGS.some((s) => s.name === name));
   const choiceSet = Object.keys(merged).some((key) => !(key in kernelSchema.properties));
   const manifests = [...(sources.plugins ?? [])];
-  if (!sources.inline || pluginEnvSet || pluginFlagSet || choiceSet) manifests.push(...(await knownManifests(pluginModulesOf(merged, configDir))));
+  if (!sources.inline || pluginEnvSet || pluginFlagSet || choiceSet) manifests.push(...(await knownManifests(pluginModulesOf(merged, configDir), builtInsNeeded(merged, env, cliFlags))));
   const envSettings = pluginSettings(manifests, 'env');
   const flagSettings = pluginSettings(manifests, 'flags');
 
@@ -85,6 +86,22 @@ export async function loadConfigWithOrigins(sources: ConfigSources = {}): Promis
     for (const setting of settings) layer(atPath(setting.path, parseSetting(setting, 'flags', raw, fromCwd)), `flag ${describe('flags', name)}`);
   }
   return { config: finishConfig(applyChoices(merged, manifests, origins), { cwd, configDir }), origins };
+}
+
+/**
+ * The built-in plugins this config can need — enabled in it, or declaring a variable that is set, a flag that is
+ * given or a choice key (`storage`) it holds — from the build's snapshot of the declarations (dist/plugin-settings.json,
+ * beside the compiled code). Undefined (every folder) when running the sources, which have no snapshot: importing the
+ * plugins a start disables cost it their modules (pg on nedb).
+ */
+function builtInsNeeded(merged: Record<string, unknown>, env: NodeJS.ProcessEnv, cliFlags: Record<string, string>): Set<string> | undefined {
+  const snapshot = new URL('../../plugin-settings.json', import.meta.url);
+  if (!existsSync(snapshot)) return undefined;
+  const needed = new Set(Object.entries(isPlainObject(merged.plugins) ? merged.plugins : {}).flatMap(([name, options]) => (options === false ? [] : [name])));
+  for (const s of JSON.parse(readFileSync(snapshot, 'utf8')) as { kind: string; name: string; owner: string }[]) {
+    if ((s.kind === 'env' && env[s.name]) || (s.kind === 'flags' && s.name in cliFlags) || (s.kind === 'choice' && s.name in merged)) needed.add(s.owner);
+  }
+  return needed;
 }
 
 function pluginModulesOf(merged: Record<string, unknown>, configDir: string): string[] {

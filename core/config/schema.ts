@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { BootError } from '../errors.js';
-import { createAjv, describeErrors } from './ajv.js';
+import { compile, createAjv, describeErrors } from './ajv.js';
 import { deepFreeze } from './objects.js';
 
 const int = (minimum: number, def: number, description: string, maximum?: number) =>
@@ -72,7 +72,7 @@ export type ServerConfig = BridgeConfig['server'];
  */
 export function finishConfig(raw: Record<string, unknown>, paths: { cwd: string; configDir: string }): BridgeConfig {
   const config = structuredClone(raw);
-  const validate = createAjv().compile<BridgeConfig>(kernelSchema);
+  const validate = compile<BridgeConfig>(createAjv(), kernelSchema);
   if (!validate(config)) throw new BootError(`invalid config: ${describeErrors(validate.errors)}`);
   config.dataDir = resolve(paths.cwd, config.dataDir);
   config.pluginModules = config.pluginModules.map((m) => resolveModule(m, paths.configDir));

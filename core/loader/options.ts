@@ -1,5 +1,5 @@
 import { BootError } from '../errors.js';
-import { createAjv, describeErrors } from '../config/ajv.js';
+import { compile, createAjv, describeErrors } from '../config/ajv.js';
 import { deepFreeze } from '../config/objects.js';
 import type { EnabledPlugin } from './resolve.js';
 
@@ -12,7 +12,7 @@ export function validateOptions(plugin: EnabledPlugin): Record<string, unknown> 
   if (manifest.options) {
     let validate;
     try {
-      validate = ajv.compile(manifest.options);
+      validate = compile(ajv, manifest.options);
     } catch (error) {
       throw new BootError(`plugin "${manifest.name}" has an invalid options schema: ${(error as Error).message}`);
     }

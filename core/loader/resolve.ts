@@ -36,11 +36,11 @@ export async function resolvePlugins(config: BridgeConfig, extra: readonly Plugi
 }
 
 /**
- * Every plugin the config could enable — each built-in folder and each plugin module — so the `env` and
- * `flags` they declare are known before the config is finished (a variable may enable a plugin).
+ * Every plugin the config could enable — each built-in folder (or those of `builtIns`) and each plugin module — so
+ * the `env` and `flags` they declare are known before the config is finished (a variable may enable a plugin).
  */
-export async function knownManifests(pluginModules: readonly string[]): Promise<PluginManifest<never>[]> {
-  const names = readdirSync(BUILT_IN_DIR, { withFileTypes: true }).filter((entry) => entry.isDirectory() && NAME.test(entry.name)).map((entry) => entry.name).sort();
+export async function knownManifests(pluginModules: readonly string[], builtIns?: ReadonlySet<string>): Promise<PluginManifest<never>[]> {
+  const names = readdirSync(BUILT_IN_DIR, { withFileTypes: true }).filter((e) => e.isDirectory() && NAME.test(e.name) && (builtIns?.has(e.name) ?? true)).map((e) => e.name).sort();
   const manifests: PluginManifest<never>[] = [];
   for (const name of names) manifests.push(checkManifest(await importBuiltIn(name), `plugins/${name}`) as PluginManifest<never>);
   for (const specifier of pluginModules) manifests.push(checkManifest(await importDefault(specifier), `module ${specifier}`) as PluginManifest<never>);
