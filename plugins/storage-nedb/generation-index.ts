@@ -43,7 +43,10 @@ export class GenerationIndex {
     state: new Map(),
   };
 
-  /** Replaces the content with `summaries` (sorting once, not once per row). */
+  /**
+   * Replaces the content with `summaries`: one sort for all of them, then each group taken from the sorted list in
+   * order (a sort per group cost a fifth of a 100k-row start).
+   */
   load(summaries: GenerationSummary[]): void {
     this.#byId.clear();
     this.#byPrompt.clear();
@@ -52,9 +55,10 @@ export class GenerationIndex {
       this.#byPrompt.set(s.promptId, s);
     }
     this.#all = SortedList.from(summaries);
+    const sorted = [...this.#all.oldestFirst()];
     for (const filter of FILTERS) {
       const groups = new Map<string, GenerationSummary[]>();
-      for (const s of summaries) {
+      for (const s of sorted) {
         const key = s[filter];
         if (key === null) continue;
         const group = groups.get(key);
@@ -63,7 +67,7 @@ export class GenerationIndex {
       }
       const lists = this.#lists[filter];
       lists.clear();
-      for (const [key, group] of groups) lists.set(key, SortedList.from(group));
+      for (const [key, group] of groups) lists.set(key, SortedList.fromSorted(group));
     }
   }
 

@@ -25,6 +25,13 @@ export class SortedList<T extends GenerationKey> {
     return list;
   }
 
+  /** Takes entries already in order (oldest first) as they are: the caller vouches for the order. */
+  static fromSorted<T extends GenerationKey>(items: T[]): SortedList<T> {
+    const list = new SortedList<T>();
+    list.#items = items;
+    return list;
+  }
+
   get size(): number {
     return this.#items.length;
   }

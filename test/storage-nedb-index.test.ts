@@ -1,0 +1,44 @@
+import { expect } from 'chai';
+import { GenerationIndex, type GenerationSummary } from '../plugins/storage-nedb/generation-index.js';
+
+/** Summaries as a datafile may hold them: not in creation order (a repaired or compacted file, clocks set back). */
+function shuffledSummaries(): GenerationSummary[] {
+  const rows: GenerationSummary[] = [];
+  for (let i = 0; i < 60; i++) {
+    const createdAt = new Date(Date.UTC(2026, 11, 1, 0, 0, i)).toISOString();
+    rows.push({ id: `gen_${String(i).padStart(3, '0')}`, createdAt, promptId: `p${i}`, clientId: `client-${i % 3}`, owner: i % 2 ? 'key-a' : null, workflow: i % 4 ? 'w1' : 'w2', state: i % 5 ? 'completed' : 'failed' });
+  }
+  // A fixed permutation (no randomness: a failure must reproduce): odd positions reversed, then the even ones.
+  return [...rows.filter((_, i) => i % 2).reverse(), ...rows.filter((_, i) => i % 2 === 0)];
+}
+
+describe('storage-nedb: the generation index loads rows in any order', () => {
+  it('serves every filtered list newest first after a load from unsorted rows', () => {
+    const rows = shuffledSummaries();
+    const index = new GenerationIndex();
+    index.load(rows);
+    const newestFirst = [...rows].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+    const expectPage = (query: Parameters<GenerationIndex['page']>[0], keep: (s: GenerationSummary) => boolean) => {
+      const matching = newestFirst.filter(keep);
+      expect(index.page(query)).to.deep.equal({ ids: matching.slice(query.offset, query.offset + query.limit).map((s) => s.id), total: matching.length });
+    };
+    expectPage({ limit: 10, offset: 0 }, () => true);
+    expectPage({ limit: 7, offset: 3, clientId: 'client-1' }, (s) => s.clientId === 'client-1');
+    expectPage({ limit: 50, offset: 0, owner: 'key-a' }, (s) => s.owner === 'key-a');
+    expectPage({ limit: 5, offset: 2, workflow: 'w2' }, (s) => s.workflow === 'w2');
+    expectPage({ limit: 20, offset: 0, state: 'failed', clientId: 'client-0' }, (s) => s.state === 'failed' && s.clientId === 'client-0');
+    expect(index.latest('clientId', 'client-2')?.id).to.equal(newestFirst.find((s) => s.clientId === 'client-2')!.id);
+    expect(index.inState('failed').map((s) => s.id)).to.deep.equal(newestFirst.filter((s) => s.state === 'failed').map((s) => s.id));
+  });
+
+  it('keeps a loaded list in order when rows are added and removed afterwards', () => {
+    const index = new GenerationIndex();
+    index.load(shuffledSummaries());
+    const late: GenerationSummary = { id: 'gen_late', createdAt: '2026-12-01T00:00:30.500Z', promptId: 'px', clientId: 'client-1', owner: null, workflow: 'w1', state: 'completed' };
+    index.add(late);
+    const page = index.page({ limit: 100, offset: 0, clientId: 'client-1' }).ids;
+    expect(page.indexOf('gen_late')).to.equal(page.indexOf('gen_031') + 1);
+    index.remove('gen_late');
+    expect(index.page({ limit: 100, offset: 0, clientId: 'client-1' }).ids).not.to.include('gen_late');
+  });
+});
