@@ -18,3 +18,12 @@ export interface ClientFrame {
 
 /** The bus topic of one client's frames. */
 export const clientTopic = (clientId: string): string => `client:${clientId}`;
+
+/**
+ * The JSON text of a frame's `data`, when its publisher encoded it already (the hot path: one
+ * progress frame per event). A subscriber that writes the frame as JSON (the ws hub) may use it
+ * instead of encoding `data` again, and takes it out once used. Kept beside the payload, not in it:
+ * a bus that serialises payloads carries `data` itself, and the text is exactly JSON.stringify(data),
+ * which never changes once published.
+ */
+export const encodedFrameData = new WeakMap<object, string>();

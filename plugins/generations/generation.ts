@@ -3,6 +3,7 @@ import { FINAL_STATES, type Generation, type GenerationState, type ResultFile } 
 import type { GenerationFrame } from './api.js';
 import type { Graph } from '../../contracts/graph.js';
 import type { OutputRef, TransportEvent } from '../../contracts/transport.js';
+import { encodeProgressData, type DataTemplate } from './frame-data-json.js';
 
 /*
  * The state machine of one generation, pure: `apply(life, event)` returns the next life and the
@@ -26,6 +27,8 @@ export interface Life {
   readonly interruptRequested: boolean;
   /** What its last published frame showed ('' before the first): an unchanged progress is no frame. */
   readonly frameKey: string;
+  /** The encoding template of its progress frames' data (frame-data-json.ts), once it has sent one. */
+  readonly wire?: DataTemplate;
 }
 
 export type GenerationEvent =
@@ -233,9 +236,14 @@ function onProgress(life: Life, event: ProgressEvent, context: StepContext): Ste
   // The same as announce() then persist-soon, with one new life instead of two, built as a literal
   // (a spread of lives from several places takes V8's slow path).
   const { frames, key } = clientFrames(gen, life.frameKey, context.resultUrl);
-  const next: Life = { gen, phase: life.phase, interruptRequested: life.interruptRequested, frameKey: key };
-  return { life: next, effects: frames.length === 0 ? [{ type: 'persist-soon' }] : [{ type: 'publish', frames }, { type: 'persist-soon' }] };
+  // Its data encoded here, from a template, so the hub does not JSON-encode the frame again.
+  const wire = frames.length === 1 ? encodeProgressData(gen, frames[0]!.data, life.wire) : life.wire;
+  const next: Life = { gen, phase: life.phase, interruptRequested: life.interruptRequested, frameKey: key, wire };
+  return { life: next, effects: frames.length === 0 ? [PERSIST_SOON] : [{ type: 'publish', frames }, PERSIST_SOON] };
 }
+
+/** Effects are read, never changed: the one a progress event asks for is shared. */
+const PERSIST_SOON: Effect = { type: 'persist-soon' };
 
 /** Every field of a Generation, for copyGeneration's check that it copies them all. */
 const GENERATION_FIELDS = 25;
