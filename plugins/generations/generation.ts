@@ -242,6 +242,22 @@ function onProgress(life: Life, event: ProgressEvent, context: StepContext): Ste
   return { life: next, effects: frames.length === 0 ? [PERSIST_SOON] : [{ type: 'publish', frames }, PERSIST_SOON] };
 }
 
+/** The fields of a generation that a write stores, apart from the five progress moves (progressPatch). */
+const STEADY_FIELDS = ['state', 'promptId', 'backend', 'startedAt', 'finishedAt', 'totalNodes', 'results', 'error', 'shippedInputs', 'attempts'] as const;
+
+/**
+ * What a write of `gen` needs to store when the row holds `stored` (the generation as its last write
+ * stored it): only the fields progress moves (percent, node, step, max steps, nodes done, the position,
+ * updatedAt), when nothing else changed since; undefined (write every changing field) otherwise.
+ * Generation objects are replaced on change, never edited, so an unchanged field is the same value.
+ */
+export function progressPatch(stored: Generation | undefined, gen: Generation): Partial<Generation> | undefined {
+  if (stored === undefined || stored.id !== gen.id) return undefined;
+  for (const key of STEADY_FIELDS) if (stored[key] !== gen[key]) return undefined;
+  const { position, percent, node, step, maxSteps, doneNodes, updatedAt } = gen;
+  return { position, percent, node, step, maxSteps, doneNodes, updatedAt };
+}
+
 /** Effects are read, never changed: the one a progress event asks for is shared. */
 const PERSIST_SOON: Effect = { type: 'persist-soon' };
 
