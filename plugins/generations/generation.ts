@@ -421,7 +421,15 @@ export function newGeneration(fields: {
 export function buildFrame(gen: Generation, resultUrl: ResultUrl): GenerationFrame {
   const done = gen.state === 'completed';
   const ended = gen.state === 'failed' || gen.state === 'interrupted';
-  const data = {
+  const data = frameData(gen, resultUrl, done, ended);
+  if (done) return { status: 'closed', details: 'Execution is done', data };
+  if (ended) return { status: 'error', details: data.error_message ?? describeEnd(gen), data };
+  return { status: 'progress', details: progressDetails(gen), data };
+}
+
+/** A frame's `data` (SPEC §2.1): done = completed, ended = failed or interrupted. */
+function frameData(gen: Generation, resultUrl: ResultUrl, done: boolean, ended: boolean) {
+  return {
     id: gen.id,
     workflow: gen.workflow,
     state: gen.state,
@@ -430,16 +438,18 @@ export function buildFrame(gen: Generation, resultUrl: ResultUrl): GenerationFra
     node: gen.node,
     step: gen.step,
     max_steps: gen.maxSteps,
-    result_urls: done ? gen.results.map((r) => resultUrl(gen, r.filename)) : [],
+    result_urls: done ? gen.results.map((r) => resultUrl(gen, r.filename)) : NO_URLS,
     error_message: ended ? (gen.error ?? describeEnd(gen)) : null,
     queued_at: gen.createdAt,
     started_at: gen.startedAt,
     finished_at: gen.finishedAt,
   };
-  if (done) return { status: 'closed', details: 'Execution is done', data };
-  if (ended) return { status: 'error', details: data.error_message ?? describeEnd(gen), data };
-  return { status: 'progress', details: `${gen.percent.toFixed(2)}%`, data };
 }
+
+/** The result_urls of a generation not completed: one shared empty list (frames are never edited). */
+const NO_URLS: string[] = Object.freeze([]) as unknown as string[];
+
+const progressDetails = (gen: Generation): string => `${gen.percent.toFixed(2)}%`;
 
 function describeEnd(gen: Generation): string {
   return gen.state === 'interrupted' ? 'The generation was interrupted' : 'The generation failed';
@@ -458,11 +468,15 @@ export type RenderedFrame = Omit<ClientFrame, 'active'>;
  * - a failed or interrupted one sends `error`, then a `closed` naming its state.
  */
 export function clientFrames(gen: Generation, lastKey: string, resultUrl: ResultUrl): { frames: RenderedFrame[]; key: string } {
-  const frame = buildFrame(gen, resultUrl);
   if (!FINAL_STATES.has(gen.state)) {
-    const key = `${frame.status}|${frame.details}|${gen.state}`;
-    return key === lastKey ? { frames: [], key } : { frames: [{ status: frame.status, details: frame.details, data: frame.data, generationId: gen.id, ends: false }], key };
+    // buildFrame's progress frame, built only when it shows something new (the hot path: no frame
+    // object beside the rendered one).
+    const details = progressDetails(gen);
+    const key = `progress|${details}|${gen.state}`;
+    if (key === lastKey) return { frames: [], key };
+    return { frames: [{ status: 'progress', details, data: frameData(gen, resultUrl, false, false), generationId: gen.id, ends: false }], key };
   }
+  const frame = buildFrame(gen, resultUrl);
   const of = (f: GenerationFrame, ends: boolean): RenderedFrame => ({ ...f, generationId: gen.id, ends });
   const frames: RenderedFrame[] = [];
   if (gen.state === 'completed' && !lastKey.startsWith('progress|100.00%|')) {
