@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { encodedFrameData, type ClientFrame } from '../contracts/client-frame.js';
+import { frameDataEncoders, type ClientFrame } from '../contracts/client-frame.js';
 import type { Generation } from '../contracts/generation.js';
 import type { TransportEvent } from '../contracts/transport.js';
 import { encodeProgressData } from '../plugins/generations/frame-data-json.js';
@@ -44,7 +44,7 @@ describe('progress frame data, encoded once by the machine', () => {
       for (const event of events) {
         const step = progress(life, event);
         for (const data of published(step.effects)) {
-          expect(encodedFrameData.get(data)).to.equal(JSON.stringify(data));
+          expect(frameDataEncoders.get(data)?.encode(data)).to.equal(JSON.stringify(data));
           checked++;
         }
         life = step.life;
@@ -62,7 +62,7 @@ describe('progress frame data, encoded once by the machine', () => {
     const third = progress(moved, { type: 'progress', node: '1', value: 3, max: 4 });
     expect(third.life.wire).to.not.equal(first.wire);
     const [data] = published(third.effects);
-    expect(encodedFrameData.get(data!)).to.equal(JSON.stringify(data)).and.include('"position":0,');
+    expect(frameDataEncoders.get(data!)?.encode(data!)).to.equal(JSON.stringify(data)).and.include('"position":0,');
   });
 
   it('encodes nothing for a row with a field missing (JSON.stringify would leave its key out)', () => {
@@ -70,6 +70,6 @@ describe('progress frame data, encoded once by the machine', () => {
     const old = { ...gen, position: undefined } as unknown as Generation;
     const data = { id: old.id, position: undefined, percent: 10, result_urls: [], error_message: null };
     expect(encodeProgressData(old, data, undefined)).to.equal(undefined);
-    expect(encodedFrameData.has(data)).to.equal(false);
+    expect(frameDataEncoders.has(data)).to.equal(false);
   });
 });
