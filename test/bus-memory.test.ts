@@ -15,6 +15,25 @@ describe('bus: in-process', () => {
     expect(seen).to.deep.equal([1]);
   });
 
+  it('keeps the last maxMessages in order however many times the window wraps, and drops them by age from the oldest', async () => {
+    const b = bus(3, 1_000);
+    for (let i = 1; i <= 10; i++) {
+      await b.publish('t', i);
+      const kept = (await b.replay('t', 0)).map((m) => m.payload);
+      expect(kept, `after ${i}`).to.deep.equal(Array.from({ length: Math.min(i, 3) }, (_, k) => i - Math.min(i, 3) + 1 + k));
+    }
+    expect((await b.replay('t', 8)).map((m) => m.seq)).to.deep.equal([9, 10]);
+    now += 600;
+    await b.publish('t', 11);
+    now += 500;
+    // 9 and 10 are 1,100 ms old now, 11 is 500 ms old.
+    expect((await b.replay('t', 0)).map((m) => m.seq)).to.deep.equal([11]);
+    await b.publish('t', 12);
+    await b.publish('t', 13);
+    await b.publish('t', 14);
+    expect((await b.replay('t', 0)).map((m) => m.seq)).to.deep.equal([12, 13, 14]);
+  });
+
   it('forgets quiet topics nobody listens to', async () => {
     const b = bus(3, 100);
     await b.publish('t', 1);

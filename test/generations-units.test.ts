@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { contentTypeFor } from '../plugins/results/content-types.js';
 import { origin } from '../plugins/results/index.js';
 import { KNOWN_OUTPUT_CLASSES, nodesToRun, outputClasses } from '../plugins/generations/nodes-to-run.js';
-import { computePercent, copyGeneration, newGeneration } from '../plugins/generations/generation.js';
+import { computePercent, copyGeneration, newGeneration, progressPatch } from '../plugins/generations/generation.js';
 import { PacedWrites } from '../plugins/generations/paced-writes.js';
 import { safeFileName, uniqueName } from '../plugins/results/store.js';
 import { noneMatch, parseRange } from '../plugins/results/conditional.js';
@@ -114,6 +114,18 @@ describe('generations: small pieces', () => {
     expect(Object.keys(copyGeneration(stored)).sort()).to.deep.equal(Object.keys(stored).sort());
     const extra = { ...gen, futureField: 1 };
     expect(copyGeneration(extra)).to.deep.equal(extra);
+  });
+
+  it('writes only the progress fields when nothing else changed since the row was stored, and every changing field otherwise', () => {
+    const stored = { ...newGeneration({ id: 'g1', promptId: 'p1', clientId: 'c1', owner: null, workflow: 'w', backend: 'b', graph: {}, uploadInputs: {}, shippedInputs: {}, totalNodes: 2, now: '2026-12-02T00:00:00.000Z' }), state: 'running' as const, startedAt: '2026-12-02T00:00:01.000Z' };
+    const moved = { ...stored, percent: 25, node: '1', step: 1, maxSteps: 2, doneNodes: ['0'], position: 0, updatedAt: '2026-12-02T00:00:02.000Z' };
+    expect(progressPatch(stored, moved)).to.deep.equal({ position: 0, percent: 25, node: '1', step: 1, maxSteps: 2, doneNodes: ['0'], updatedAt: '2026-12-02T00:00:02.000Z' });
+    const others = { state: 'completed', promptId: 'p2', backend: 'b2', startedAt: null, finishedAt: 'x', totalNodes: 3, results: [], error: 'e', shippedInputs: {}, attempts: 2 };
+    for (const [key, value] of Object.entries(others)) {
+      expect(progressPatch(stored, { ...moved, [key]: value }), key).to.equal(undefined);
+    }
+    expect(progressPatch(undefined, moved), 'nothing known stored').to.equal(undefined);
+    expect(progressPatch({ ...stored, id: 'other' }, moved)).to.equal(undefined);
   });
 
   it('paces due writes: at most perTurn started per turn of the event loop, in the order they came due, none dropped', async () => {

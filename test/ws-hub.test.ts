@@ -7,6 +7,7 @@ import { FrameReader, refusedUpgrade, wsUrl, type Frame } from './ws-client.js';
 import { StubGenerations, stubGenerationsPlugin } from './ws-stub-generations.js';
 import { delay, drainUntilClosed, eventually, grabWsStats, stalledSocket } from './ws-support.js';
 import { ManualClock } from './helpers/manual-clock.js';
+import { clientTopic, frameDataEncoders, type ClientFrame } from '../contracts/client-frame.js';
 
 /**
  * The ws plugin over real sockets, fed through the real bus by a scriptable generations service that
@@ -209,6 +210,30 @@ describe('ws plugin (real sockets, scripted generations)', () => {
       } finally {
         stringify.restore();
       }
+    });
+
+    it('writes a frame with the encoder its publisher registered for the data: byte for byte JSON.stringify of the frame, without JSON.stringify', async () => {
+      await start();
+      const reader = await open('?clientId=alpha');
+      const texts: string[] = [];
+      reader.ws.on('message', (bytes: Buffer) => texts.push(bytes.toString()));
+      const data = { id: 'gen_encoded', state: 'running', percent: 12.5, node: 'n"1 é', result_urls: [], error_message: null };
+      const text = JSON.stringify(data);
+      const used: object[] = [];
+      frameDataEncoders.set(data, { encode: (value) => (used.push(value), text) });
+      const frame: ClientFrame = { status: 'progress', details: '12.50%', data, generationId: 'gen_encoded', ends: false, active: 1 };
+      const stringify = sinon.spy(JSON, 'stringify');
+      let seq: number | undefined;
+      try {
+        await stub.bus!.publish<ClientFrame>(clientTopic('alpha'), frame);
+        seq = (await reader.next((received) => received.seq !== undefined)).seq;
+        expect(stringify.args.filter(([value]) => typeof value === 'object' && value !== null && ('seq' in value || 'percent' in value))).to.have.length(0);
+      } finally {
+        stringify.restore();
+      }
+      expect(texts.at(-1)).to.equal(JSON.stringify({ status: 'progress', details: '12.50%', seq, data }));
+      expect(used, 'encoded once, with its own data').to.deep.equal([data]);
+      expect(frameDataEncoders.has(data), 'then let go').to.equal(false);
     });
   });
 

@@ -66,20 +66,34 @@ export interface ReplayWindow {
   maxAgeMs: number;
 }
 
-/** One topic: its last seq, the messages kept for replay, and its live subscribers. */
+/**
+ * One topic: its last seq, the messages kept for replay, and its live subscribers. The kept messages
+ * are a ring of `maxMessages` slots, oldest at `#head`: a publish on a full window overwrites the
+ * oldest instead of shifting the whole array (it did, with `splice`, on every publish once a topic had
+ * sent its first `maxMessages`).
+ */
 class TopicLog {
   lastSeq = 0;
   lastAt = 0;
   readonly listeners = new Set<(message: BusMessage) => void>();
-  readonly #kept: BusMessage[] = [];
+  readonly #ring: (BusMessage | undefined)[] = [];
+  #head = 0;
+  #size = 0;
 
   constructor(private readonly window: ReplayWindow) {}
 
   append(topic: string, payload: unknown, now: number): BusMessage {
     const message: BusMessage = { topic, seq: ++this.lastSeq, at: now, payload };
     this.lastAt = now;
-    if (this.window.maxMessages > 0) {
-      this.#kept.push(message);
+    const max = this.window.maxMessages;
+    if (max > 0) {
+      if (this.#size < max) {
+        this.#ring[(this.#head + this.#size) % max] = message;
+        this.#size++;
+      } else {
+        this.#ring[this.#head] = message;
+        this.#head = (this.#head + 1) % max;
+      }
       this.prune(now);
     }
     return message;
@@ -87,20 +101,28 @@ class TopicLog {
 
   after(since: number, now: number): BusMessage[] {
     this.prune(now);
-    const start = this.#kept.findIndex((message) => message.seq > since);
-    return start === -1 ? [] : this.#kept.slice(start);
+    const max = this.window.maxMessages;
+    const found: BusMessage[] = [];
+    for (let i = 0; i < this.#size; i++) {
+      const message = this.#ring[(this.#head + i) % max]!;
+      if (message.seq > since) found.push(message);
+    }
+    return found;
   }
 
+  /** Drops the kept messages older than the window's age, oldest first. */
   prune(now: number): void {
-    const kept = this.#kept;
-    let drop = Math.max(0, kept.length - this.window.maxMessages);
-    while (drop < kept.length && now - kept[drop]!.at > this.window.maxAgeMs) drop++;
-    if (drop > 0) kept.splice(0, drop);
+    const max = this.window.maxMessages;
+    while (this.#size > 0 && now - this.#ring[this.#head]!.at > this.window.maxAgeMs) {
+      this.#ring[this.#head] = undefined;
+      this.#head = (this.#head + 1) % max;
+      this.#size--;
+    }
   }
 
   /** Nothing kept, nobody listening, quiet for idleMs: the topic can be forgotten (its seq restarts at 1). */
   isStale(now: number, idleMs: number): boolean {
     this.prune(now);
-    return this.#kept.length === 0 && this.listeners.size === 0 && now - this.lastAt > idleMs;
+    return this.#size === 0 && this.listeners.size === 0 && now - this.lastAt > idleMs;
   }
 }

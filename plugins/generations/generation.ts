@@ -3,6 +3,7 @@ import { FINAL_STATES, type Generation, type GenerationState, type ResultFile } 
 import type { GenerationFrame } from './api.js';
 import type { Graph } from '../../contracts/graph.js';
 import type { OutputRef, TransportEvent } from '../../contracts/transport.js';
+import { encodeProgressData, type DataTemplate } from './frame-data-json.js';
 
 /*
  * The state machine of one generation, pure: `apply(life, event)` returns the next life and the
@@ -26,6 +27,8 @@ export interface Life {
   readonly interruptRequested: boolean;
   /** What its last published frame showed ('' before the first): an unchanged progress is no frame. */
   readonly frameKey: string;
+  /** The encoding template of its progress frames' data (frame-data-json.ts), once it has sent one. */
+  readonly wire?: DataTemplate;
 }
 
 export type GenerationEvent =
@@ -233,9 +236,30 @@ function onProgress(life: Life, event: ProgressEvent, context: StepContext): Ste
   // The same as announce() then persist-soon, with one new life instead of two, built as a literal
   // (a spread of lives from several places takes V8's slow path).
   const { frames, key } = clientFrames(gen, life.frameKey, context.resultUrl);
-  const next: Life = { gen, phase: life.phase, interruptRequested: life.interruptRequested, frameKey: key };
-  return { life: next, effects: frames.length === 0 ? [{ type: 'persist-soon' }] : [{ type: 'publish', frames }, { type: 'persist-soon' }] };
+  // Its data encoded here, from a template, so the hub does not JSON-encode the frame again.
+  const wire = frames.length === 1 ? encodeProgressData(gen, frames[0]!.data, life.wire) : life.wire;
+  const next: Life = { gen, phase: life.phase, interruptRequested: life.interruptRequested, frameKey: key, wire };
+  return { life: next, effects: frames.length === 0 ? [PERSIST_SOON] : [{ type: 'publish', frames }, PERSIST_SOON] };
 }
+
+/** The fields of a generation that a write stores, apart from the five progress moves (progressPatch). */
+const STEADY_FIELDS = ['state', 'promptId', 'backend', 'startedAt', 'finishedAt', 'totalNodes', 'results', 'error', 'shippedInputs', 'attempts'] as const;
+
+/**
+ * What a write of `gen` needs to store when the row holds `stored` (the generation as its last write
+ * stored it): only the fields progress moves (percent, node, step, max steps, nodes done, the position,
+ * updatedAt), when nothing else changed since; undefined (write every changing field) otherwise.
+ * Generation objects are replaced on change, never edited, so an unchanged field is the same value.
+ */
+export function progressPatch(stored: Generation | undefined, gen: Generation): Partial<Generation> | undefined {
+  if (stored === undefined || stored.id !== gen.id) return undefined;
+  for (const key of STEADY_FIELDS) if (stored[key] !== gen[key]) return undefined;
+  const { position, percent, node, step, maxSteps, doneNodes, updatedAt } = gen;
+  return { position, percent, node, step, maxSteps, doneNodes, updatedAt };
+}
+
+/** Effects are read, never changed: the one a progress event asks for is shared. */
+const PERSIST_SOON: Effect = { type: 'persist-soon' };
 
 /** Every field of a Generation, for copyGeneration's check that it copies them all. */
 const GENERATION_FIELDS = 25;
@@ -397,7 +421,15 @@ export function newGeneration(fields: {
 export function buildFrame(gen: Generation, resultUrl: ResultUrl): GenerationFrame {
   const done = gen.state === 'completed';
   const ended = gen.state === 'failed' || gen.state === 'interrupted';
-  const data = {
+  const data = frameData(gen, resultUrl, done, ended);
+  if (done) return { status: 'closed', details: 'Execution is done', data };
+  if (ended) return { status: 'error', details: data.error_message ?? describeEnd(gen), data };
+  return { status: 'progress', details: progressDetails(gen), data };
+}
+
+/** A frame's `data` (SPEC §2.1): done = completed, ended = failed or interrupted. */
+function frameData(gen: Generation, resultUrl: ResultUrl, done: boolean, ended: boolean) {
+  return {
     id: gen.id,
     workflow: gen.workflow,
     state: gen.state,
@@ -406,16 +438,18 @@ export function buildFrame(gen: Generation, resultUrl: ResultUrl): GenerationFra
     node: gen.node,
     step: gen.step,
     max_steps: gen.maxSteps,
-    result_urls: done ? gen.results.map((r) => resultUrl(gen, r.filename)) : [],
+    result_urls: done ? gen.results.map((r) => resultUrl(gen, r.filename)) : NO_URLS,
     error_message: ended ? (gen.error ?? describeEnd(gen)) : null,
     queued_at: gen.createdAt,
     started_at: gen.startedAt,
     finished_at: gen.finishedAt,
   };
-  if (done) return { status: 'closed', details: 'Execution is done', data };
-  if (ended) return { status: 'error', details: data.error_message ?? describeEnd(gen), data };
-  return { status: 'progress', details: `${gen.percent.toFixed(2)}%`, data };
 }
+
+/** The result_urls of a generation not completed: one shared empty list (frames are never edited). */
+const NO_URLS: string[] = Object.freeze([]) as unknown as string[];
+
+const progressDetails = (gen: Generation): string => `${gen.percent.toFixed(2)}%`;
 
 function describeEnd(gen: Generation): string {
   return gen.state === 'interrupted' ? 'The generation was interrupted' : 'The generation failed';
@@ -434,11 +468,15 @@ export type RenderedFrame = Omit<ClientFrame, 'active'>;
  * - a failed or interrupted one sends `error`, then a `closed` naming its state.
  */
 export function clientFrames(gen: Generation, lastKey: string, resultUrl: ResultUrl): { frames: RenderedFrame[]; key: string } {
-  const frame = buildFrame(gen, resultUrl);
   if (!FINAL_STATES.has(gen.state)) {
-    const key = `${frame.status}|${frame.details}|${gen.state}`;
-    return key === lastKey ? { frames: [], key } : { frames: [{ status: frame.status, details: frame.details, data: frame.data, generationId: gen.id, ends: false }], key };
+    // buildFrame's progress frame, built only when it shows something new (the hot path: no frame
+    // object beside the rendered one).
+    const details = progressDetails(gen);
+    const key = `progress|${details}|${gen.state}`;
+    if (key === lastKey) return { frames: [], key };
+    return { frames: [{ status: 'progress', details, data: frameData(gen, resultUrl, false, false), generationId: gen.id, ends: false }], key };
   }
+  const frame = buildFrame(gen, resultUrl);
   const of = (f: GenerationFrame, ends: boolean): RenderedFrame => ({ ...f, generationId: gen.id, ends });
   const frames: RenderedFrame[] = [];
   if (gen.state === 'completed' && !lastKey.startsWith('progress|100.00%|')) {

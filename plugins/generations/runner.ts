@@ -9,7 +9,7 @@ import type { UploadService } from '../../plugins/upload/api.js';
 import type { BridgeError } from '../../core/errors.js';
 import type { GenerationHooks } from './api.js';
 import { submitFailure, messageOf } from './failures.js';
-import { apply, buildFrame, clientFrames, newGeneration, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl } from './generation.js';
+import { apply, buildFrame, clientFrames, newGeneration, progressPatch, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl } from './generation.js';
 import { newGenerationId, newPromptId } from './ids.js';
 import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import { FairQueue, fairShareKey, transportChoice } from './fair-queue.js';
@@ -57,6 +57,8 @@ interface Entry {
   writer: RowWriter;
   /** The state its last requested write stored. */
   writtenState: Generation['state'];
+  /** The generation as its row holds it after the last write that went through (a progress write then stores only what moved). */
+  stored: Generation | undefined;
 }
 
 /** What persisting writes: everything that changes while a generation lives (not the graph unless asked). */
@@ -361,7 +363,9 @@ export class Runner {
   /** #publish of a single frame, without its async steps (the hot path's one frame per event). */
   #publishOne(entry: Entry, frame: RenderedFrame): Promise<unknown> {
     try {
-      return this.deps.bus.publish<ClientFrame>(entry.topic, { ...frame, active: this.activeCount(entry.life.gen.clientId) });
+      // A literal, not `{ ...frame, active }`: V8 spreads an object of this size on its slow path.
+      const { status, details, data, generationId, ends } = frame;
+      return this.deps.bus.publish<ClientFrame>(entry.topic, { status, details, data, generationId, ends, active: this.activeCount(entry.life.gen.clientId) });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -524,8 +528,10 @@ export class Runner {
   async #write(entry: Entry, withGraph: boolean): Promise<void> {
     const { gen } = entry.life;
     try {
-      await this.deps.storage.generations.update(gen.id, withGraph ? { ...changingFields(gen), graph: gen.graph } : changingFields(gen));
+      await this.deps.storage.generations.update(gen.id, withGraph ? { ...changingFields(gen), graph: gen.graph } : (progressPatch(entry.stored, gen) ?? changingFields(gen)));
+      entry.stored = gen;
     } catch (error) {
+      entry.stored = undefined;
       entry.log.error({ err: error }, 'could not persist the generation');
     }
   }
@@ -581,7 +587,7 @@ export class Runner {
 
   #add(life: Life): Entry {
     const writer = new RowWriter((withGraph) => this.#write(entry, withGraph));
-    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: Date.now(), persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false, writer, writtenState: life.gen.state };
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: Date.now(), persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false, writer, writtenState: life.gen.state, stored: life.gen };
     const { id, clientId } = life.gen;
     this.#live.set(id, entry);
     const ofClient = this.#byClient.get(clientId);

@@ -143,9 +143,10 @@ export class NedbGenerationStore implements GenerationStore {
     if (!before) return undefined;
     const modifier = toModifier(patch);
     // The index (and so the counts) changes synchronously, so concurrent updates each see the previous state.
-    const after = summarize({ ...before, ...(modifier.$set as Partial<GenerationSummary>) });
-    const refiled = FILED.some((key) => before[key] !== after[key]);
-    if (refiled) this.index.replace(after);
+    // A patch of none of its fields (a progress write: percent, step, position…) leaves it as it is.
+    const set = modifier.$set as Partial<GenerationSummary>;
+    const after = FILED.some((key) => key in set) ? summarize({ ...before, ...set }) : before;
+    if (after !== before && FILED.some((key) => before[key] !== after[key])) this.index.replace(after);
     let doc: GenerationDoc | null;
     try {
       doc = (await this.collection.update({ _id: id }, modifier, { returnUpdatedDocs: true })) as GenerationDoc | null;

@@ -2,7 +2,7 @@ import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Bus, BusMessage } from '../../contracts/bus.js';
 import { isAdmin, type Principal } from '../../contracts/auth.js';
-import { clientTopic, type ClientFrame } from '../../contracts/client-frame.js';
+import { clientTopic, frameDataEncoders, type ClientFrame } from '../../contracts/client-frame.js';
 import { BOUND_ELSEWHERE, CONNECTED, encode, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
 import type { WsOptions } from './options.js';
 import type { MutableWsStats } from './stats.js';
@@ -308,8 +308,16 @@ const HEARTBEAT_SLICE = 250;
 /** Frames are JSON text; sent as a ready Buffer, so ws encodes nothing per socket. One options object for every send. */
 const TEXT = { binary: false } as const;
 
-/** A numbered frame on the wire (SPEC §2.1): status, details, seq, data (encoded here: this is the hot path). */
+/**
+ * A numbered frame on the wire (SPEC §2.1): status, details, seq, data — JSON.stringify of that object,
+ * byte for byte. The hot path: when the publisher registered a faster encoder for `data`
+ * (frameDataEncoders), `data` is written with it and the frame around it here; the entry is taken out
+ * (a message is encoded once; a later replay of it encodes it with JSON.stringify).
+ */
 function wire(message: BusMessage<ClientFrame>): Buffer {
   const { status, details, data } = message.payload;
-  return Buffer.from(JSON.stringify({ status, details, seq: message.seq, data }));
+  const encoder = frameDataEncoders.get(data);
+  if (encoder === undefined) return Buffer.from(JSON.stringify({ status, details, seq: message.seq, data }));
+  frameDataEncoders.delete(data);
+  return Buffer.from(`{"status":${JSON.stringify(status)},"details":${JSON.stringify(details)},"seq":${message.seq},"data":${encoder.encode(data)}}`);
 }
