@@ -57,6 +57,8 @@ interface Entry {
   writer: RowWriter;
   /** The state its last requested write stored. */
   writtenState: Generation['state'];
+  /** results.prepare was asked for its folder (at its run's start); discarded at its end unless copied. */
+  resultsReadied: boolean;
 }
 
 /** What persisting writes: everything that changes while a generation lives (not the graph unless asked). */
@@ -293,6 +295,7 @@ export class Runner {
     entry.persistTimer = null;
     this.#remove(entry.life.gen);
     entry.run = null;
+    if (entry.resultsReadied) this.deps.results.discard?.(id, true);
     entry.log.warn('another instance follows this generation now; this one lets it go');
   }
 
@@ -322,6 +325,8 @@ export class Runner {
   #listener(entry: Entry) {
     return (event: TransportEvent): void => {
       if (this.#closed || entry.released) return;
+      // The prompt runs: its result folder is readied now, while the loop waits for ComfyUI, not after the end.
+      if (event.type === 'started' && !entry.resultsReadied) this.#readyResults(entry);
       if (entry.chain === IDLE && PROGRESS_EVENTS.has(event.type) && this.#progressNow(entry, event)) return;
       void this.#feed(entry, { type: 'transport', event });
     };
@@ -342,6 +347,15 @@ export class Runner {
       else if (effect.type === 'publish') this.#track(entry, effect.frames.length === 1 ? this.#publishOne(entry, effect.frames[0]!) : this.#publish(entry, effect.frames));
     }
     return true;
+  }
+
+  #readyResults(entry: Entry): void {
+    entry.resultsReadied = true;
+    try {
+      this.deps.results.prepare?.(entry.life.gen.id);
+    } catch (error) {
+      entry.log.debug({ err: error }, 'could not ready the result folder ahead of the copy');
+    }
   }
 
   /** The generation's queue waits for `work` (already started) before its next task; a failure is logged. */
@@ -570,6 +584,8 @@ export class Runner {
     this.#remove(gen);
     entry.run = null;
     this.#fair?.free(gen.id);
+    // A folder readied for results it never got (failed, interrupted, nothing to copy) is removed.
+    if (entry.resultsReadied) this.deps.results.discard?.(gen.id);
     if (gen.state === 'completed') entry.log.info({ files: gen.results.length }, 'generation completed');
     else if (gen.state === 'failed') entry.log.warn({ reason: gen.error }, 'generation failed');
     else entry.log.info({ reason: gen.error }, 'generation interrupted');
@@ -581,7 +597,7 @@ export class Runner {
 
   #add(life: Life): Entry {
     const writer = new RowWriter((withGraph) => this.#write(entry, withGraph));
-    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: Date.now(), persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false, writer, writtenState: life.gen.state };
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: Date.now(), persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false, writer, writtenState: life.gen.state, resultsReadied: false };
     const { id, clientId } = life.gen;
     this.#live.set(id, entry);
     const ofClient = this.#byClient.get(clientId);
