@@ -158,11 +158,14 @@ export class Runner {
       throw error;
     }
     const entry = this.#add({ gen, phase: 'submitting', interruptRequested: false, frameKey: '' });
-    this.#markUploadsUsed(entry);
     this.#call('created', () => hooks.created.call(gen), entry);
+    // The prompt leaves now, before the `queued` frame is published and the log line written; its outcome
+    // is applied in the generation's queue after `created`, and its events queue behind that.
+    const sending = this.#send(entry);
+    this.#markUploadsUsed(entry);
     void this.#feed(entry, { type: 'created' });
     entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, backend: slot, totalNodes }, 'generation recorded');
-    const submitted = this.#enqueue(entry, () => this.#perform(entry, { type: 'submit' }));
+    const submitted = this.#enqueue(entry, () => this.#submitted(entry, sending, undefined));
     const refused = await stored.then(
       () => undefined,
       (error: unknown) => error ?? new Error('the generation could not be stored'),
@@ -421,25 +424,8 @@ export class Runner {
         return this.#publish(entry, effect.frames);
       case 'settle':
         return this.#settle(entry, effect.frames);
-      case 'submit': {
-        const { promptId, graph } = gen;
-        const backend = gen.backend ?? '';
-        try {
-          entry.run = await transport.submit({ promptId, graph, backend, stuckAfterMs: this.deps.options.stuckAfterMs }, this.#listener(entry));
-        } catch (error) {
-          let reason: string;
-          if (effect.after === undefined) {
-            const failure = submitFailure(error, backend, gen.id);
-            entry.submitError = failure.rethrow;
-            reason = failure.reason;
-          } else {
-            reason = `${effect.after}; submitting it again failed: ${messageOf(error)}`;
-          }
-          entry.log.debug({ err: error }, 'submission failed');
-          return this.#step(entry, { type: 'submit-failed', promptId, reason });
-        }
-        return this.#step(entry, { type: 'submitted', promptId, position: entry.run.position });
-      }
+      case 'submit':
+        return this.#submitted(entry, this.#send(entry), effect.after);
       case 'cancel': {
         const run = entry.run;
         if (!run || run.promptId !== gen.promptId) return;
@@ -468,6 +454,36 @@ export class Runner {
       default:
         return assertNever(effect);
     }
+  }
+
+  /** POST /prompt for the generation as it is now (the transport tracks the run first); its outcome is applied by #submitted. */
+  #send(entry: Entry): Promise<PromptRun> {
+    const { promptId, graph, backend } = entry.life.gen;
+    const sending = this.deps.transport.submit({ promptId, graph, backend: backend ?? '', stuckAfterMs: this.deps.options.stuckAfterMs }, this.#listener(entry));
+    // Awaited by #submitted, maybe after other tasks of the queue: no unhandled rejection meanwhile.
+    sending.catch(() => undefined);
+    return sending;
+  }
+
+  /** A submission's outcome, in the generation's queue: `submitted` with its position, or `submit-failed`. */
+  async #submitted(entry: Entry, sending: Promise<PromptRun>, after: string | undefined): Promise<void> {
+    const { promptId } = entry.life.gen;
+    const backend = entry.life.gen.backend ?? '';
+    try {
+      entry.run = await sending;
+    } catch (error) {
+      let reason: string;
+      if (after === undefined) {
+        const failure = submitFailure(error, backend, entry.life.gen.id);
+        entry.submitError = failure.rethrow;
+        reason = failure.reason;
+      } else {
+        reason = `${after}; submitting it again failed: ${messageOf(error)}`;
+      }
+      entry.log.debug({ err: error }, 'submission failed');
+      return this.#step(entry, { type: 'submit-failed', promptId, reason });
+    }
+    return this.#step(entry, { type: 'submitted', promptId, position: entry.run.position });
   }
 
   /** The backend forgot the prompt: place the inputs on a healthy backend again under a new prompt_id. */
