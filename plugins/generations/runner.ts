@@ -17,6 +17,7 @@ import type { GenerationsOptions } from './options.js';
 import type { ResultStore } from '../../plugins/results/api.js';
 import { PacedWrites } from './paced-writes.js';
 import { RowWriter } from './row-writer.js';
+import { OutputPrefetch } from './output-prefetch.js';
 
 /** How long close() waits for chains still busy before it lets the process stop. */
 const CLOSE_WAIT_MS = 1500;
@@ -59,6 +60,8 @@ interface Entry {
   writtenState: Generation['state'];
   /** results.prepare was asked for its folder (at its run's start); discarded at its end unless copied. */
   resultsReadied: boolean;
+  /** Its outputs asked for when `executed` announced them; taken by the copy, the rest dropped at its end. */
+  prefetch: OutputPrefetch | null;
 }
 
 /** What persisting writes: everything that changes while a generation lives (not the graph unless asked). */
@@ -299,6 +302,7 @@ export class Runner {
     this.#remove(entry.life.gen);
     entry.run = null;
     if (entry.resultsReadied) this.deps.results.discard?.(id, true);
+    this.#dropPrefetched(entry);
     entry.log.warn('another instance follows this generation now; this one lets it go');
   }
 
@@ -330,6 +334,8 @@ export class Runner {
       if (this.#closed || entry.released) return;
       // The prompt runs: its result folder is readied now, while the loop waits for ComfyUI, not after the end.
       if (event.type === 'started' && !entry.resultsReadied) this.#readyResults(entry);
+      // Saved by ComfyUI: asked for now, so the copy after the run's end finds the answer on its way.
+      else if (event.type === 'executed' && event.outputs.length > 0) (entry.prefetch ??= new OutputPrefetch(this.deps.transport)).announce(event.backend, event.outputs);
       if (entry.chain === IDLE && PROGRESS_EVENTS.has(event.type) && this.#progressNow(entry, event)) return;
       void this.#feed(entry, { type: 'transport', event });
     };
@@ -350,6 +356,11 @@ export class Runner {
       else if (effect.type === 'publish') this.#track(entry, effect.frames.length === 1 ? this.#publishOne(entry, effect.frames[0]!) : this.#publish(entry, effect.frames));
     }
     return true;
+  }
+
+  #dropPrefetched(entry: Entry): void {
+    entry.prefetch?.drop();
+    entry.prefetch = null;
   }
 
   #readyResults(entry: Entry): void {
@@ -442,9 +453,12 @@ export class Runner {
       case 'copy-results': {
         const backend = gen.backend ?? '';
         try {
-          const results = await this.deps.results.copy(gen.id, effect.outputs, (ref) => transport.fetchOutput(backend, ref));
+          const { prefetch } = entry;
+          const results = await this.deps.results.copy(gen.id, effect.outputs, (ref) => (prefetch ? prefetch.fetch(backend, ref) : transport.fetchOutput(backend, ref)));
+          this.#dropPrefetched(entry);
           return this.#step(entry, { type: 'results-copied', promptId: gen.promptId, results });
         } catch (error) {
+          this.#dropPrefetched(entry);
           entry.log.warn({ err: error }, 'copying results failed');
           return this.#step(entry, { type: 'copy-failed', promptId: gen.promptId, reason: `the generation ran, but its results could not be copied: ${messageOf(error)}` });
         }
@@ -602,6 +616,7 @@ export class Runner {
     this.#fair?.free(gen.id);
     // A folder readied for results it never got (failed, interrupted, nothing to copy) is removed.
     if (entry.resultsReadied) this.deps.results.discard?.(gen.id);
+    this.#dropPrefetched(entry);
     if (gen.state === 'completed') entry.log.info({ files: gen.results.length }, 'generation completed');
     else if (gen.state === 'failed') entry.log.warn({ reason: gen.error }, 'generation failed');
     else entry.log.info({ reason: gen.error }, 'generation interrupted');
@@ -613,7 +628,7 @@ export class Runner {
 
   #add(life: Life): Entry {
     const writer = new RowWriter((withGraph) => this.#write(entry, withGraph));
-    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: Date.now(), persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false, writer, writtenState: life.gen.state, resultsReadied: false };
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: Date.now(), persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false, writer, writtenState: life.gen.state, resultsReadied: false, prefetch: null };
     const { id, clientId } = life.gen;
     this.#live.set(id, entry);
     const ofClient = this.#byClient.get(clientId);
