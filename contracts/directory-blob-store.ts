@@ -24,7 +24,7 @@ export class DirectoryBlobStore implements BlobStore {
   /** Temporary names: a random stem per store and a counter (unique across the fleet's instances). */
   readonly #tempStem = randomBytes(6).toString('hex');
   #temps = 0;
-  /** Whether the root is on a local disk (putBytes' and resetPrefix's synchronous calls), told at the first of them. */
+  /** Whether the root is on a local disk (putBytes' synchronous calls), told at the first putBytes. */
   #local: boolean | undefined;
 
   constructor(readonly root: string) {}
@@ -135,18 +135,11 @@ export class DirectoryBlobStore implements BlobStore {
     if ((await lstat(path).catch(() => undefined)) !== undefined) await rm(path, { recursive: true, force: true });
   }
 
-  /**
-   * Usually nothing is there (a generation's first copy): one mkdir makes its empty folder. On a local disk
-   * that mkdir is made synchronously (as putBytes' calls are): results ready the folder while ComfyUI runs
-   * the prompt, when the loop has nothing else to do, and through the thread pool the same mkdir cost
-   * several times the CPU (docs/performance.md, "A generation's life, wave 6").
-   */
+  /** Usually nothing is there (a generation's first copy): one mkdir makes its empty folder. */
   async resetPrefix(prefix: string): Promise<void> {
     const path = this.#prefixPath(prefix);
-    this.#local ??= onLocalDisk(this.root);
     try {
-      if (this.#local) mkdirSync(path);
-      else await mkdir(path);
+      await mkdir(path);
       return;
     } catch (error) {
       const { code } = error as NodeJS.ErrnoException;

@@ -10,6 +10,14 @@ import { until } from './helpers/until.js';
 
 const SLEEP_MS = 600;
 
+/** EmptyImage → TestSleep → FailingNode → SaveImage: runs a while, then fails before anything is saved. */
+const FAILING_GRAPH = {
+  '1': { inputs: { width: 8, height: 8, batch_size: 1, color: 0 }, class_type: 'EmptyImage', _meta: { title: 'Empty Image', apiinput: 'color' } },
+  '2': { inputs: { value: ['1', 0], seconds: 1 }, class_type: 'TestSleep', _meta: { title: 'Sleep' } },
+  '3': { inputs: { message: 'boom', value: ['2', 0] }, class_type: 'FailingNode', _meta: { title: 'Fail' } },
+  '4': { inputs: { filename_prefix: 'never', images: ['3', 0] }, class_type: 'SaveImage', _meta: { title: 'Save Image' } },
+};
+
 /**
  * The result folder is readied while ComfyUI runs the prompt (results.prepare at the run's start), so the
  * copy after the end does not make it; a generation that ends without results leaves no folder behind.
@@ -22,18 +30,18 @@ describe('results: the folder readied while the prompt runs', () => {
   beforeEach(async () => {
     fake = await startFakeComfy();
     fake.setNodeDuration('TestSleep', SLEEP_MS);
-    stack = await startComfyBridge({ fakes: [fake], workflows: { sleep: sleepGraph('ready') }, plugins: { interrupt: {} } });
+    stack = await startComfyBridge({ fakes: [fake], workflows: { sleep: sleepGraph('ready'), failing: FAILING_GRAPH }, plugins: { interrupt: {} } });
     ({ generations } = stack);
   });
 
   afterEach(() => stack.close());
 
   const folderOf = (id: string) => join(stack.bridge.dataDir, 'results', id);
-  const generate = async (color: number): Promise<string> => {
+  const generate = async (color: number, workflow = 'sleep'): Promise<string> => {
     const response = await fetch(`${stack.bridge.url}/generate-based-workflow?clientId=ready-client`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ workflow: 'sleep', '1/color': color }),
+      body: JSON.stringify({ workflow, '1/color': color }),
     });
     const body = (await response.json()) as { id: string };
     expect(response.status, JSON.stringify(body)).to.equal(200);
@@ -69,11 +77,8 @@ describe('results: the folder readied while the prompt runs', () => {
   });
 
   it('removes the folder of a generation whose prompt failed after it started', async () => {
-    fake.setNodeDuration('TestSleep', 0);
-    // One completed first: results/ exists, so the failing one's folder is made at once when its run starts.
-    expect((await ended(await generate(0x334400))).state).to.equal('completed');
-    fake.failNextRun('boom');
-    const id = await generate(0x334455);
+    const id = await generate(0x334455, 'failing');
+    await until(() => existsSync(folderOf(id)), 'the result folder to be made while the prompt runs', 10_000);
     const gen = await ended(id);
     expect(gen.state).to.equal('failed');
     await until(() => !existsSync(folderOf(id)), 'the folder of the failed generation to be removed', 10_000);
