@@ -99,8 +99,8 @@ export function generateHandler(deps: GenerateDeps) {
     for (const [key, value] of Object.entries(body)) if (!CONTROL_KEYS.has(key)) values[key] = value;
     const validate = validators.for(alias, inputs);
     if (!validate(values)) throw badRequest(describeInputErrors(validate.errors, alias, Object.keys(inputs)));
-    // What the client asked for, before image URLs become stored names (an Idempotency-Key compares this).
-    const requested = structuredClone(values);
+    // What the client asked for, before image URLs become stored names (an Idempotency-Key compares this; a copy only then).
+    const requested = idempotencyKey === undefined ? undefined : structuredClone(values);
     const webhooks = deps.webhooks?.();
     if (body.webhook !== undefined && !webhooks) throw badRequest('webhooks are not enabled on this bridge (the operator enables plugins.webhooks)');
     const webhook = await webhooks?.target(principal, body.webhook);
