@@ -42,6 +42,7 @@ describe('generations: outputs fetched when announced', () => {
     const gen = await create();
     const base = { promptId: gen.promptId, backend: 'stub' };
     stub.emit({ type: 'started', ...base });
+    stub.emit({ type: 'executing', ...base, node: '2' });
     stub.emit({ type: 'executed', ...base, node: '2', outputs: [output] });
     await until(() => fetched.length === 1, 'the output to be asked for before the end');
     stub.emit({ type: 'completed', ...base, outputs: [output] });
@@ -55,6 +56,7 @@ describe('generations: outputs fetched when announced', () => {
     const gen = await create();
     const base = { promptId: gen.promptId, backend: 'stub' };
     stub.emit({ type: 'started', ...base });
+    stub.emit({ type: 'executing', ...base, node: '2' });
     stub.emit({ type: 'executed', ...base, node: '2', outputs: [output] });
     await until(() => fetched.length === 1, 'the output to be asked for');
     stub.emit({ type: 'failed', ...base, node: '3', nodeType: 'X', exceptionType: 'RuntimeError', message: 'boom' });

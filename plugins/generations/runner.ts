@@ -58,7 +58,7 @@ interface Entry {
   writer: RowWriter;
   /** The state its last requested write stored. */
   writtenState: Generation['state'];
-  /** results.prepare was asked for its folder (at its run's start); discarded at its end unless copied. */
+  /** results.prepare was asked for its folder (when its first node ran); discarded at its end unless copied. */
   resultsReadied: boolean;
   /** Its outputs asked for when `executed` announced them; taken by the copy, the rest dropped at its end. */
   prefetch: OutputPrefetch | null;
@@ -332,8 +332,9 @@ export class Runner {
   #listener(entry: Entry) {
     return (event: TransportEvent): void => {
       if (this.#closed || entry.released) return;
-      // The prompt runs: its result folder is readied now, while the loop waits for ComfyUI, not after the end.
-      if (event.type === 'started' && !entry.resultsReadied) this.#readyResults(entry);
+      // Its first node runs: the result folder is readied now, while the loop waits for ComfyUI, not after the end.
+      // (Not at `started`, which often comes just before ComfyUI's answer to the POST: the client's answer is due.)
+      if (event.type === 'executing' && !entry.resultsReadied) this.#readyResults(entry);
       // Saved by ComfyUI: asked for now, so the copy after the run's end finds the answer on its way.
       else if (event.type === 'executed' && event.outputs.length > 0) (entry.prefetch ??= new OutputPrefetch(this.deps.transport)).announce(event.backend, event.outputs);
       if (entry.chain === IDLE && PROGRESS_EVENTS.has(event.type) && this.#progressNow(entry, event)) return;
