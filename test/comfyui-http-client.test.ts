@@ -72,3 +72,44 @@ describe('comfyui http client: a kept-alive socket the backend reset', () => {
     }
   });
 });
+
+describe('comfyui http client: where a request goes', () => {
+  it('keeps the base URL’s path, credentials and an IPv6 host, and sends the path and query it is given', async () => {
+    const seen: { url: string; method: string; authorization: string | undefined; body: string }[] = [];
+    const { createServer: createHttpServer } = await import('node:http');
+    const server = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        seen.push({ url: req.url ?? '', method: req.method ?? '', authorization: req.headers.authorization, body });
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ at: req.url }));
+      });
+    });
+    const listening = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(0, '::1', () => resolve(true));
+    });
+    // A machine without IPv6 loopback: the same checks on 127.0.0.1.
+    if (!listening) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port, address } = server.address() as AddressInfo;
+    const host = address.includes(':') ? `[${address}]` : address;
+    const closing = new AbortController();
+    const http = new BackendHttp(`http://us%40er:p%3Ass@${host}:${port}/comfy/`, 5000, closing.signal);
+    try {
+      expect((await http.json('POST', '/prompt', { a: 1 })).body).to.deep.equal({ at: '/comfy/prompt' });
+      const file = await http.open('/view', { filename: 'a b.png', type: 'output' });
+      file.body.resume();
+      expect(file.status).to.equal(200);
+      expect(http.url('/ws')).to.equal(`http://us%40er:p%3Ass@${host}:${port}/comfy/ws`);
+      const basic = `Basic ${Buffer.from('us@er:p:ss').toString('base64')}`;
+      expect(seen).to.deep.equal([
+        { url: '/comfy/prompt', method: 'POST', authorization: basic, body: '{"a":1}' },
+        { url: '/comfy/view?filename=a+b.png&type=output', method: 'GET', authorization: basic, body: '' },
+      ]);
+    } finally {
+      closing.abort();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});

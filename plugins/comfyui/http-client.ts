@@ -2,7 +2,7 @@
  * HTTP calls to one ComfyUI backend. Only the headers set here are sent: never an Origin (ComfyUI
  * answers 403 to a mismatched one) and never anything forwarded from a client.
  */
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /** The backend could not be reached or did not answer in time (as opposed to answering an error). */
@@ -45,6 +45,9 @@ export interface StreamedResponse {
   body: IncomingMessage;
 }
 
+/** `?a=b&…` for a query ('' for none). */
+const searchOf = (query: Record<string, string> | undefined): string => (query ? `?${new URLSearchParams(query).toString()}` : '');
+
 const headerValue = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value.join(', ') : value);
 
 const timedOut = (): Error => Object.assign(new Error('timed out'), { name: 'TimeoutError' });
@@ -60,6 +63,11 @@ export class BackendHttp {
   readonly #agent: HttpAgent;
   /** Requests waiting for their response headers: abandoned at once when the backend is found frozen. */
   readonly #waiting = new Set<ClientRequest>();
+  /**
+   * The base URL as request options, parsed once: a request given a URL string has node parse it again
+   * (new URL, urlToHttpOptions) on every call, a visible share of a submission's and a copy's CPU.
+   */
+  readonly #target: { protocol: string; hostname: string; port: string; auth?: string; basePath: string };
 
   constructor(
     baseUrl: string,
@@ -69,6 +77,15 @@ export class BackendHttp {
     this.#base = baseUrl.replace(/\/+$/, '');
     this.#https = this.#base.startsWith('https:');
     this.#agent = this.#https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+    const parsed = new URL(this.#base);
+    this.#target = {
+      protocol: parsed.protocol,
+      // An IPv6 literal without its brackets, as node's own urlToHttpOptions gives it.
+      hostname: parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname,
+      port: parsed.port,
+      ...(parsed.username || parsed.password ? { auth: `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}` } : {}),
+      basePath: parsed.pathname.replace(/\/+$/, ''),
+    };
     if (closing.aborted) this.#agent.destroy();
     else closing.addEventListener('abort', () => this.#agent.destroy(), { once: true });
   }
@@ -83,8 +100,13 @@ export class BackendHttp {
   }
 
   url(path: string, query?: Record<string, string>): string {
-    const search = query ? `?${new URLSearchParams(query).toString()}` : '';
-    return `${this.#base}${path}${search}`;
+    return `${this.#base}${path}${searchOf(query)}`;
+  }
+
+  /** Request options for `path` (with its query) on this backend, without parsing a URL. */
+  #options(method: string, pathAndSearch: string, headers?: Record<string, string | number>): RequestOptions {
+    const { protocol, hostname, port, auth, basePath } = this.#target;
+    return { protocol, hostname, port, auth, path: `${basePath}${pathAndSearch}`, method, headers, agent: this.#agent };
   }
 
   /** A request answered with JSON, bounded by the request timeout (body included). */
@@ -92,7 +114,7 @@ export class BackendHttp {
     const url = this.url(path);
     try {
       if (body instanceof FormData) return await this.#form(method, url, body);
-      return await this.#send(method, url, body === undefined ? undefined : JSON.stringify(body));
+      return await this.#send(method, path, body === undefined ? undefined : JSON.stringify(body));
     } catch (error) {
       throw new UnreachableError(`${method} ${url} failed: ${reason(error)}`, { cause: error });
     }
@@ -103,23 +125,23 @@ export class BackendHttp {
    * A GET sent on a kept-alive socket the backend closed at that moment (its idle timeout; a busy
    * machine makes the race likely) fails with nothing read: it is sent once more on a new socket.
    */
-  async #send(method: string, url: string, payload: string | undefined): Promise<JsonResponse> {
+  async #send(method: string, path: string, payload: string | undefined): Promise<JsonResponse> {
     try {
-      return await this.#sendOnce(method, url, payload);
+      return await this.#sendOnce(method, path, payload);
     } catch (error) {
       if (method !== 'GET' || !staleSocket(error)) throw error;
-      return this.#sendOnce(method, url, payload);
+      return this.#sendOnce(method, path, payload);
     }
   }
 
-  #sendOnce(method: string, url: string, payload: string | undefined): Promise<JsonResponse> {
+  #sendOnce(method: string, path: string, payload: string | undefined): Promise<JsonResponse> {
     const headers: Record<string, string | number> = payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
     // No per-request abort listener on `closing` (hundreds would be in flight): closing destroys the
     // agent, and with it every socket a request is using.
     if (this.closing.aborted) return Promise.reject(new DOMException('the bridge is closing', 'AbortError'));
     return new Promise<JsonResponse>((resolve, reject) => {
       const send = this.#https ? httpsRequest : httpRequest;
-      const req = send(url, { method, headers, agent: this.#agent }, (res: IncomingMessage) => {
+      const req = send(this.#options(method, path, headers), (res: IncomingMessage) => {
         waiting.delete(req);
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -153,22 +175,22 @@ export class BackendHttp {
    * response headers, so a slow but steady body is not cut off.
    */
   async open(path: string, query: Record<string, string>): Promise<StreamedResponse> {
-    const url = this.url(path, query);
-    const failed = (error: unknown) => new UnreachableError(`GET ${url} failed: ${reason(error)}`, { cause: error });
+    const pathAndSearch = `${path}${searchOf(query)}`;
+    const failed = (error: unknown) => new UnreachableError(`GET ${this.#base}${pathAndSearch} failed: ${reason(error)}`, { cause: error });
     if (this.closing.aborted) throw failed(new DOMException('the bridge is closing', 'AbortError'));
     try {
-      return await this.#openOnce(url);
+      return await this.#openOnce(pathAndSearch);
     } catch (error) {
       // The same stale kept-alive socket as in #send: once more on a new one.
       if (!staleSocket(error)) throw failed(error);
-      return this.#openOnce(url).catch((again: unknown) => Promise.reject(failed(again)));
+      return this.#openOnce(pathAndSearch).catch((again: unknown) => Promise.reject(failed(again)));
     }
   }
 
-  #openOnce(url: string): Promise<StreamedResponse> {
+  #openOnce(pathAndSearch: string): Promise<StreamedResponse> {
     return new Promise<StreamedResponse>((resolve, reject) => {
       const send = this.#https ? httpsRequest : httpRequest;
-      const req = send(url, { method: 'GET', agent: this.#agent }, (res: IncomingMessage) => {
+      const req = send(this.#options('GET', pathAndSearch), (res: IncomingMessage) => {
         clearTimeout(timer);
         waiting.delete(req);
         req.off('error', fail);

@@ -99,13 +99,17 @@ export function generateHandler(deps: GenerateDeps) {
     for (const [key, value] of Object.entries(body)) if (!CONTROL_KEYS.has(key)) values[key] = value;
     const validate = validators.for(alias, inputs);
     if (!validate(values)) throw badRequest(describeInputErrors(validate.errors, alias, Object.keys(inputs)));
-    // What the client asked for, before image URLs become stored names (an Idempotency-Key compares this).
-    const requested = structuredClone(values);
+    // What the client asked for, before image URLs become stored names (an Idempotency-Key compares this; a copy only then).
+    const requested = idempotencyKey === undefined ? undefined : structuredClone(values);
     const webhooks = deps.webhooks?.();
     if (body.webhook !== undefined && !webhooks) throw badRequest('webhooks are not enabled on this bridge (the operator enables plugins.webhooks)');
     const webhook = await webhooks?.target(principal, body.webhook);
-    requireCapableBackend(deps.transport?.(), alias, fillGraph(workflow, values));
+    let graph = fillGraph(workflow, values);
+    requireCapableBackend(deps.transport?.(), alias, graph);
+    const asSent = { ...values };
     await storeRemoteImages({ inputs, values, clientId, principal, uploads: deps.uploads(), options: deps.options.imageInputs, resolve: deps.resolver() });
+    // Image URLs became stored names: filled again with those (else the graph above is the one; generations copies it).
+    if (Object.keys(values).some((key) => values[key] !== asSent[key])) graph = fillGraph(workflow, values);
     const uploads = await checkImageInputs({ workflow, inputs, values, clientId, principal, uploads: deps.uploads() });
 
     const start = async (minted?: string): Promise<IdempotentAnswer> => {
@@ -140,7 +144,7 @@ export function generateHandler(deps: GenerateDeps) {
       try {
         const shippedFiles = shippedImageInputs(workflow, inputs, values);
         for (const key of Object.keys(uploads)) delete shippedFiles[key];
-        return await deps.generations.create({ id, workflow: alias, clientId, principal, graph: fillGraph(workflow, values), uploads, shippedFiles });
+        return await deps.generations.create({ id, workflow: alias, clientId, principal, graph, uploads, shippedFiles });
       } finally {
         releaseCaps();
         releaseQuota();

@@ -17,6 +17,7 @@ import type { GenerationsOptions } from './options.js';
 import type { ResultStore } from '../../plugins/results/api.js';
 import { PacedWrites } from './paced-writes.js';
 import { RowWriter } from './row-writer.js';
+import { OutputPrefetch } from './output-prefetch.js';
 
 /** How long close() waits for chains still busy before it lets the process stop. */
 const CLOSE_WAIT_MS = 1500;
@@ -59,6 +60,10 @@ interface Entry {
   writtenState: Generation['state'];
   /** The generation as its row holds it after the last write that went through (a progress write then stores only what moved). */
   stored: Generation | undefined;
+  /** results.prepare was asked for its folder (when its first node ran); discarded at its end unless copied. */
+  resultsReadied: boolean;
+  /** Its outputs asked for when `executed` announced them; taken by the copy, the rest dropped at its end. */
+  prefetch: OutputPrefetch | null;
 }
 
 /** What persisting writes: everything that changes while a generation lives (not the graph unless asked). */
@@ -158,11 +163,14 @@ export class Runner {
       throw error;
     }
     const entry = this.#add({ gen, phase: 'submitting', interruptRequested: false, frameKey: '' });
-    this.#markUploadsUsed(entry);
     this.#call('created', () => hooks.created.call(gen), entry);
+    // The prompt leaves now, before the `queued` frame is published and the log line written; its outcome
+    // is applied in the generation's queue after `created`, and its events queue behind that.
+    const sending = this.#send(entry);
+    this.#markUploadsUsed(entry);
     void this.#feed(entry, { type: 'created' });
     entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, backend: slot, totalNodes }, 'generation recorded');
-    const submitted = this.#enqueue(entry, () => this.#perform(entry, { type: 'submit' }));
+    const submitted = this.#enqueue(entry, () => this.#submitted(entry, sending, undefined));
     const refused = await stored.then(
       () => undefined,
       (error: unknown) => error ?? new Error('the generation could not be stored'),
@@ -295,6 +303,8 @@ export class Runner {
     entry.persistTimer = null;
     this.#remove(entry.life.gen);
     entry.run = null;
+    if (entry.resultsReadied) this.deps.results.discard?.(id, true);
+    this.#dropPrefetched(entry);
     entry.log.warn('another instance follows this generation now; this one lets it go');
   }
 
@@ -324,6 +334,11 @@ export class Runner {
   #listener(entry: Entry) {
     return (event: TransportEvent): void => {
       if (this.#closed || entry.released) return;
+      // Its first node runs: the result folder is readied now, while the loop waits for ComfyUI, not after the end.
+      // (Not at `started`, which often comes just before ComfyUI's answer to the POST: the client's answer is due.)
+      if (event.type === 'executing' && !entry.resultsReadied) this.#readyResults(entry);
+      // Saved by ComfyUI: asked for now, so the copy after the run's end finds the answer on its way.
+      else if (event.type === 'executed' && event.outputs.length > 0) (entry.prefetch ??= new OutputPrefetch(this.deps.transport)).announce(event.backend, event.outputs);
       if (entry.chain === IDLE && PROGRESS_EVENTS.has(event.type) && this.#progressNow(entry, event)) return;
       void this.#feed(entry, { type: 'transport', event });
     };
@@ -344,6 +359,20 @@ export class Runner {
       else if (effect.type === 'publish') this.#track(entry, effect.frames.length === 1 ? this.#publishOne(entry, effect.frames[0]!) : this.#publish(entry, effect.frames));
     }
     return true;
+  }
+
+  #dropPrefetched(entry: Entry): void {
+    entry.prefetch?.drop();
+    entry.prefetch = null;
+  }
+
+  #readyResults(entry: Entry): void {
+    entry.resultsReadied = true;
+    try {
+      this.deps.results.prepare?.(entry.life.gen.id);
+    } catch (error) {
+      entry.log.debug({ err: error }, 'could not ready the result folder ahead of the copy');
+    }
   }
 
   /** The generation's queue waits for `work` (already started) before its next task; a failure is logged. */
@@ -411,25 +440,8 @@ export class Runner {
         return this.#publish(entry, effect.frames);
       case 'settle':
         return this.#settle(entry, effect.frames);
-      case 'submit': {
-        const { promptId, graph } = gen;
-        const backend = gen.backend ?? '';
-        try {
-          entry.run = await transport.submit({ promptId, graph, backend, stuckAfterMs: this.deps.options.stuckAfterMs }, this.#listener(entry));
-        } catch (error) {
-          let reason: string;
-          if (effect.after === undefined) {
-            const failure = submitFailure(error, backend, gen.id);
-            entry.submitError = failure.rethrow;
-            reason = failure.reason;
-          } else {
-            reason = `${effect.after}; submitting it again failed: ${messageOf(error)}`;
-          }
-          entry.log.debug({ err: error }, 'submission failed');
-          return this.#step(entry, { type: 'submit-failed', promptId, reason });
-        }
-        return this.#step(entry, { type: 'submitted', promptId, position: entry.run.position });
-      }
+      case 'submit':
+        return this.#submitted(entry, this.#send(entry), effect.after);
       case 'cancel': {
         const run = entry.run;
         if (!run || run.promptId !== gen.promptId) return;
@@ -446,9 +458,12 @@ export class Runner {
       case 'copy-results': {
         const backend = gen.backend ?? '';
         try {
-          const results = await this.deps.results.copy(gen.id, effect.outputs, (ref) => transport.fetchOutput(backend, ref));
+          const { prefetch } = entry;
+          const results = await this.deps.results.copy(gen.id, effect.outputs, (ref) => (prefetch ? prefetch.fetch(backend, ref) : transport.fetchOutput(backend, ref)));
+          this.#dropPrefetched(entry);
           return this.#step(entry, { type: 'results-copied', promptId: gen.promptId, results });
         } catch (error) {
+          this.#dropPrefetched(entry);
           entry.log.warn({ err: error }, 'copying results failed');
           return this.#step(entry, { type: 'copy-failed', promptId: gen.promptId, reason: `the generation ran, but its results could not be copied: ${messageOf(error)}` });
         }
@@ -458,6 +473,36 @@ export class Runner {
       default:
         return assertNever(effect);
     }
+  }
+
+  /** POST /prompt for the generation as it is now (the transport tracks the run first); its outcome is applied by #submitted. */
+  #send(entry: Entry): Promise<PromptRun> {
+    const { promptId, graph, backend } = entry.life.gen;
+    const sending = this.deps.transport.submit({ promptId, graph, backend: backend ?? '', stuckAfterMs: this.deps.options.stuckAfterMs }, this.#listener(entry));
+    // Awaited by #submitted, maybe after other tasks of the queue: no unhandled rejection meanwhile.
+    sending.catch(() => undefined);
+    return sending;
+  }
+
+  /** A submission's outcome, in the generation's queue: `submitted` with its position, or `submit-failed`. */
+  async #submitted(entry: Entry, sending: Promise<PromptRun>, after: string | undefined): Promise<void> {
+    const { promptId } = entry.life.gen;
+    const backend = entry.life.gen.backend ?? '';
+    try {
+      entry.run = await sending;
+    } catch (error) {
+      let reason: string;
+      if (after === undefined) {
+        const failure = submitFailure(error, backend, entry.life.gen.id);
+        entry.submitError = failure.rethrow;
+        reason = failure.reason;
+      } else {
+        reason = `${after}; submitting it again failed: ${messageOf(error)}`;
+      }
+      entry.log.debug({ err: error }, 'submission failed');
+      return this.#step(entry, { type: 'submit-failed', promptId, reason });
+    }
+    return this.#step(entry, { type: 'submitted', promptId, position: entry.run.position });
   }
 
   /** The backend forgot the prompt: place the inputs on a healthy backend again under a new prompt_id. */
@@ -576,6 +621,9 @@ export class Runner {
     this.#remove(gen);
     entry.run = null;
     this.#fair?.free(gen.id);
+    // A folder readied for results it never got (failed, interrupted, nothing to copy) is removed.
+    if (entry.resultsReadied) this.deps.results.discard?.(gen.id);
+    this.#dropPrefetched(entry);
     if (gen.state === 'completed') entry.log.info({ files: gen.results.length }, 'generation completed');
     else if (gen.state === 'failed') entry.log.warn({ reason: gen.error }, 'generation failed');
     else entry.log.info({ reason: gen.error }, 'generation interrupted');
@@ -587,7 +635,7 @@ export class Runner {
 
   #add(life: Life): Entry {
     const writer = new RowWriter((withGraph) => this.#write(entry, withGraph));
-    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: Date.now(), persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false, writer, writtenState: life.gen.state, stored: life.gen };
+    const entry: Entry = { life, run: null, log: this.#childLog(life.gen), chain: Promise.resolve(), dirty: false, lastPersistAt: Date.now(), persistTimer: null, submitError: undefined, cancelError: undefined, topic: clientTopic(life.gen.clientId), released: false, writer, writtenState: life.gen.state, stored: life.gen, resultsReadied: false, prefetch: null };
     const { id, clientId } = life.gen;
     this.#live.set(id, entry);
     const ofClient = this.#byClient.get(clientId);

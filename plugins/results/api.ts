@@ -18,6 +18,17 @@ export interface ResultStore {
    * message naming the output that could not be copied; the folder is then removed.
    */
   copy(generationId: string, outputs: readonly OutputRef[], fetch: FetchOutput): Promise<ResultFile[]>;
+  /**
+   * Optional: readies the generation's (empty) folder ahead of its copy, while ComfyUI runs the prompt, so the
+   * copy after the run's end does not make it (the directory store: one mkdir, the costliest file call of a
+   * generation's end). The copy then uses it; a generation that ends without one must be `discard`ed.
+   */
+  prepare?(generationId: string): void;
+  /**
+   * Optional: the generation ended without a copy (failed, interrupted) after `prepare`: its folder is removed.
+   * `keep`: another instance follows it now; the folder is left to it (its copy empties it anyway).
+   */
+  discard?(generationId: string, keep?: boolean): void;
   /** Absolute path of a result file; a name the bridge did not make (or a malformed id) is 404. */
   path(generationId: string, filename: string): string;
   /** Public URL of a result file (server.publicUrl, else the address the server listens on). */

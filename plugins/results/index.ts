@@ -47,8 +47,40 @@ export default definePlugin({
       if (safeFileName(filename) !== filename) throw notFound(`no result ${filename}`);
       return `${prefixOf(id)}${filename}`;
     };
+    /** Folders readied ahead of their copy (prepare): resolves true once made empty, false when that failed. */
+    const prepared = new Map<string, Promise<boolean>>();
     const results: ResultStore = {
-      copy: (id, outputs, fetch) => copyOutputs(blobs, prefixOf(id), outputs, fetch),
+      copy(id, outputs, fetch) {
+        const ready = prepared.get(id);
+        prepared.delete(id);
+        return copyOutputs(blobs, prefixOf(id), outputs, fetch, ready);
+      },
+      prepare(id) {
+        if (prepared.has(id) || !blobs.resetPrefix) return;
+        let made: Promise<void>;
+        try {
+          made = blobs.resetPrefix(prefixOf(id));
+        } catch (error) {
+          made = Promise.reject(error);
+        }
+        const ready = made.then(
+          () => true,
+          (error: unknown) => {
+            ctx.log.debug({ err: error, genId: id }, 'could not ready the result folder ahead of its copy; the copy makes it');
+            return false;
+          },
+        );
+        prepared.set(id, ready);
+      },
+      discard(id, keep = false) {
+        const ready = prepared.get(id);
+        if (!ready) return;
+        prepared.delete(id);
+        if (keep) return;
+        void ready
+          .then((made) => (made ? blobs.deletePrefix(prefixOf(id)) : undefined))
+          .catch((error: unknown) => ctx.log.warn({ err: error, genId: id }, 'could not remove the result folder of a generation that ended without results'));
+      },
       path(id, filename) {
         const key = keyOf(id, filename);
         return blobs.localPath?.(key) ?? join(ctx.config.dataDir, key);

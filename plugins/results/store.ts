@@ -47,15 +47,17 @@ function distinct(outputs: readonly OutputRef[]): OutputRef[] {
 /**
  * Copies every output into the blobs under `prefix` (`results/<id>/`; emptied first, so a copy repeated
  * after a restart starts clean). Throws with a readable message naming the output that could not be
- * copied; the prefix is then emptied.
+ * copied; the prefix is then emptied. `ready`: the prefix was readied (emptied) ahead of the copy while
+ * ComfyUI ran (true once done; false when that failed, and the copy empties it itself).
  */
-export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: readonly OutputRef[], fetchOutput: FetchOutput): Promise<ResultFile[]> {
+export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: readonly OutputRef[], fetchOutput: FetchOutput, ready?: Promise<boolean>): Promise<ResultFile[]> {
   const files = distinct(outputs);
   // The first output is asked for first: its request leaves before the file calls below are dispatched.
   const first = files.length > 0 ? fetchFirst(fetchOutput, files[0]!) : undefined;
   // Emptied while the first output is fetched (it must be empty before anything is put in it); a store
   // that can ready the prefix for the puts in the same call does (the directory store: one mkdir).
-  const emptied = files.length > 0 && blobs.resetPrefix ? blobs.resetPrefix(prefix) : blobs.deletePrefix(prefix);
+  const reset = () => (files.length > 0 && blobs.resetPrefix ? blobs.resetPrefix(prefix) : blobs.deletePrefix(prefix));
+  const emptied = ready ? ready.then((made) => (made ? undefined : reset())) : reset();
   emptied.catch(() => undefined);
   const taken = new Set<string>();
   const results: ResultFile[] = [];
