@@ -37,14 +37,19 @@ describe('generations: outputs fetched when announced', () => {
   });
 
   const create = () => probe.generations!.create({ workflow: 'tiny', clientId: 'client-1', principal: ANONYMOUS, graph: GRAPH, uploads: {} });
-
-  it('asks for an output at `executed`, before the run ends, and copies that answer (one fetch in all)', async () => {
-    const gen = await create();
+  /** The run starts and its node announces the output; returns once the output was asked for. */
+  const runToExecuted = async (gen: { promptId: string }) => {
     const base = { promptId: gen.promptId, backend: 'stub' };
     stub.emit({ type: 'started', ...base });
     stub.emit({ type: 'executing', ...base, node: '2' });
     stub.emit({ type: 'executed', ...base, node: '2', outputs: [output] });
-    await until(() => fetched.length === 1, 'the output to be asked for before the end');
+    await until(() => fetched.length === 1, 'the output to be asked for at executed, before the end');
+    return base;
+  };
+
+  it('asks for an output at `executed`, before the run ends, and copies that answer (one fetch in all)', async () => {
+    const gen = await create();
+    const base = await runToExecuted(gen);
     stub.emit({ type: 'completed', ...base, outputs: [output] });
     const done = await probe.generations!.waitForEnd(gen.id, 5000);
     expect(done?.state).to.equal('completed');
@@ -54,11 +59,7 @@ describe('generations: outputs fetched when announced', () => {
 
   it('closes the answer unread when the run fails after `executed`, and writes nothing', async () => {
     const gen = await create();
-    const base = { promptId: gen.promptId, backend: 'stub' };
-    stub.emit({ type: 'started', ...base });
-    stub.emit({ type: 'executing', ...base, node: '2' });
-    stub.emit({ type: 'executed', ...base, node: '2', outputs: [output] });
-    await until(() => fetched.length === 1, 'the output to be asked for');
+    const base = await runToExecuted(gen);
     stub.emit({ type: 'failed', ...base, node: '3', nodeType: 'X', exceptionType: 'RuntimeError', message: 'boom' });
     expect((await probe.generations!.waitForEnd(gen.id, 5000))?.state).to.equal('failed');
     await until(() => fetched[0]!.stream.destroyed, 'the unused body to be closed');
