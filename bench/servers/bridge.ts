@@ -1,5 +1,5 @@
 // A real bridge for benchmarks: the default plugins, an in-memory or file store, the given backends.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importBridge } from '../lib/bridge-code.js';
@@ -7,11 +7,14 @@ import { importBridge } from '../lib/bridge-code.js';
 const { createApp } = await importBridge<typeof import('../../core/app.js')>('core/app');
 const { loadConfig } = await importBridge<typeof import('../../cli/config/load.js')>('cli/config/load');
 
+// A data dir made here is removed when the bench stops this bridge: the 1 MiB uploads and results of a run add up to
+// gigabytes, and a few hundred runs once filled the disk.
+const ownDataDir = process.env.BENCH_DATA_DIR ? undefined : await mkdtemp(join(tmpdir(), 'cb-bench-'));
 const backends = (process.env.BENCH_BACKENDS ?? 'http://127.0.0.1:9').split(',').map((url) => ({ url }));
 const config = await loadConfig({
   env: {},
   flags: {
-    dataDir: process.env.BENCH_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'cb-bench-'))),
+    dataDir: process.env.BENCH_DATA_DIR ?? ownDataDir,
     log: { level: 'silent' },
     // BENCH_REGISTER_TIMEOUT_MS: for stores that load every row at register().
     server: {
@@ -29,5 +32,8 @@ const app = await createApp(config);
 const { url } = await app.start();
 process.stdout.write(`LISTENING ${url}\n`);
 process.on('SIGTERM', () => {
-  void app.close().then(() => process.exit(0));
+  void app
+    .close()
+    .then(() => (ownDataDir ? rm(ownDataDir, { recursive: true, force: true }) : undefined))
+    .then(() => process.exit(0));
 });
