@@ -1,0 +1,79 @@
+/**
+ * The floors under a generation's end on this machine, each alone, to set beside what the bridge adds (P9):
+ * appending a row line and fdatasync-ing it (the final state before `closed`), creating a result file in a new
+ * folder (mkdir, exclusive create, write, close, rename), and a kept-alive loopback GET of a small body (GET /view).
+ * Run: `npx tsx bench/floors.ts [dir]` (dir: a folder on the file system to measure, the system temp folder by
+ * default); prints p50 and p95 in ms as JSON. Not part of `npm run bench`: a diagnostic for the lifecycle work.
+ */
+import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { Agent, createServer, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const RUNS = 300;
+const dir = mkdtempSync(join(process.argv[2] ?? tmpdir(), 'cb-floors-'));
+
+function stats(samples: number[]): { p50: number; p95: number } {
+  samples.sort((a, b) => a - b);
+  const at = (q: number) => Math.round(samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]! * 1000) / 1000;
+  return { p50: at(0.5), p95: at(0.95) };
+}
+
+function timed(run: (i: number) => void): number[] {
+  const samples: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const started = performance.now();
+    run(i);
+    samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
+try {
+  // A final row's line, about the size storage-nedb appends for a completed generation.
+  const line = Buffer.from(`${JSON.stringify({ _id: 'gen_x', state: 'completed', results: [{ filename: 'p9_00001_.png', size: 9000 }], pad: 'x'.repeat(500) })}\n`);
+  const datafile = openSync(join(dir, 'generations.db'), 'a');
+  const append = timed(() => {
+    writeSync(datafile, line);
+    fdatasyncSync(datafile);
+  });
+  closeSync(datafile);
+
+  const body = Buffer.alloc(9000, 7);
+  const create = timed((i) => {
+    const folder = join(dir, `gen_${i}`);
+    mkdirSync(folder);
+    const file = openSync(join(folder, '.part'), 'wx');
+    writeSync(file, body);
+    closeSync(file);
+    renameSync(join(folder, '.part'), join(folder, 'p9_00001_.png'));
+  });
+
+  const server = createServer((_req, res) => res.end(body)).listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  const agent = new Agent({ keepAlive: true });
+  const fetchOnce = () =>
+    new Promise<void>((resolve, reject) => {
+      get({ host: '127.0.0.1', port, path: '/view', agent }, (res) => {
+        res.resume();
+        res.once('end', resolve);
+      }).once('error', reject);
+    });
+  for (let i = 0; i < 50; i++) await fetchOnce(); // warm-up: the socket, the parser
+  const loopback: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const started = performance.now();
+    await fetchOnce();
+    loopback.push(performance.now() - started);
+  }
+  agent.destroy();
+  server.close();
+
+  process.stdout.write(
+    `${JSON.stringify({ append_and_fdatasync_ms: stats(append), result_file_in_new_folder_ms: stats(create), loopback_get_9kb_ms: stats(loopback), dir })}\n`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
