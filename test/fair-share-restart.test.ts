@@ -1,9 +1,7 @@
 import { expect } from 'chai';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { executionInfo as info, killAll, serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
+import { executionInfo as info, killStack, serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
 import { until } from './helpers/until.js';
 
 /** `comfy-bridge serve --config <file>` on a data dir and one ComfyUI. */
@@ -12,28 +10,16 @@ const serve = (configFile: string, dataDir: string, comfyUrl: string): Promise<S
 
 describe('fair share: a generation held in the bridge queue when the bridge is killed', function () {
   this.timeout(90_000);
-  let fake: FakeComfy;
-  let dir: string;
-  const running: Served[] = [];
-
-  before(async () => {
-    fake = await startFakeComfy({ nodeDurationMs: 5 });
-    dir = await mkdtemp(join(tmpdir(), 'fair-share-restart-'));
-  });
-  after(async () => {
-    await killAll(running);
-    await fake.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const stack = killStack('fair-share-restart-');
 
   it('is still queued after a SIGKILL and runs, once, on the next bridge', async () => {
-    const configFile = join(dir, 'fair-share.yaml');
+    const configFile = join(stack.dir, 'fair-share.yaml');
     await writeFile(configFile, 'plugins:\n  generations:\n    fairShare:\n      maxPromptsPerBackend: 1\n');
-    const dataDir = join(dir, 'data');
+    const dataDir = join(stack.dir, 'data');
     // The first generation keeps the one slot long enough for the kill to land while the second is held.
-    fake.setNodeDuration('KSampler', 4000);
-    const first = await serve(configFile, dataDir, fake.url);
-    running.push(first);
+    stack.fake.setNodeDuration('KSampler', 4000);
+    const first = await serve(configFile, dataDir, stack.fake.url);
+    stack.running.push(first);
     await until(async () => (await fetch(`${first.url}/ready`).catch(() => undefined))?.status === 200, 'the first bridge to be ready', 15_000);
 
     const generate = async (seed: number): Promise<{ id: string; position: number }> => {
@@ -49,17 +35,17 @@ describe('fair share: a generation held in the bridge queue when the bridge is k
     const held = await generate(2);
     // Held by the bridge: ComfyUI has only the first; the answer counts it ahead.
     expect(held.position).to.equal(1);
-    expect(fake.prompts.filter((p) => p.accepted)).to.have.length(1);
+    expect(stack.fake.prompts.filter((p) => p.accepted)).to.have.length(1);
     expect((await info(first.url, held.id))?.data.state).to.equal('queued');
 
     first.child.kill('SIGKILL');
     await first.exited;
     expect(first.child.signalCode).to.equal('SIGKILL');
-    expect(fake.prompts.filter((p) => p.accepted)).to.have.length(1);
+    expect(stack.fake.prompts.filter((p) => p.accepted)).to.have.length(1);
 
-    fake.setNodeDuration('KSampler', 5);
-    const second = await serve(configFile, dataDir, fake.url);
-    running.push(second);
+    stack.fake.setNodeDuration('KSampler', 5);
+    const second = await serve(configFile, dataDir, stack.fake.url);
+    stack.running.push(second);
     const ended = async (id: string) =>
       until(
         async () => {
@@ -72,7 +58,7 @@ describe('fair share: a generation held in the bridge queue when the bridge is k
     expect((await ended(running1.id)).data.state).to.equal('completed');
     expect((await ended(held.id)).data.state).to.equal('completed');
     // Each ran once: the followed prompt was not submitted again, the held one was submitted after the restart.
-    const accepted = fake.prompts.filter((p) => p.accepted);
+    const accepted = stack.fake.prompts.filter((p) => p.accepted);
     expect(accepted).to.have.length(2);
     expect(new Set(accepted.map((p) => p.promptId)).size).to.equal(2);
     // Released from the queue it was put back in, not taken for a lost prompt and resubmitted.

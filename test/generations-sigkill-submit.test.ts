@@ -1,9 +1,5 @@
 import { expect } from 'chai';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { executionInfo as info, killAll, serveOnDataDir as serve, type ServedBridge as Served } from './helpers/serve-process.js';
+import { executionInfo as info, killStack, serveOnDataDir as serve, type ServedBridge as Served } from './helpers/serve-process.js';
 import { until } from './helpers/until.js';
 
 const ready = (bridge: Served, what: string) => until(async () => (await fetch(`${bridge.url}/ready`).catch(() => undefined))?.status === 200, what, 15_000);
@@ -17,25 +13,13 @@ const ready = (bridge: Served, what: string) => until(async () => (await fetch(`
  */
 describe('a bridge killed with SIGKILL while ComfyUI reads its POST /prompt', function () {
   this.timeout(60_000);
-  let fake: FakeComfy;
-  let dataDir: string;
-  const running: Served[] = [];
-
-  before(async () => {
-    fake = await startFakeComfy({ nodeDurationMs: 5 });
-    dataDir = await mkdtemp(join(tmpdir(), 'generations-sigkill-submit-'));
-  });
-  after(async () => {
-    await killAll(running);
-    await fake.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const stack = killStack('generations-sigkill-submit-');
 
   it('leaves a row for the prompt ComfyUI received, which the next bridge follows to completion', async () => {
-    const first = await serve(dataDir, fake.url);
-    running.push(first);
+    const first = await serve(stack.dir, stack.fake.url);
+    stack.running.push(first);
     await ready(first, 'the first bridge to be ready');
-    fake.onPromptReceived = () => first.child.kill('SIGKILL');
+    stack.fake.onPromptReceived = () => first.child.kill('SIGKILL');
 
     const answer = await fetch(`${first.url}/generate-based-workflow?clientId=sigkill-submit`, {
       method: 'POST',
@@ -46,14 +30,14 @@ describe('a bridge killed with SIGKILL while ComfyUI reads its POST /prompt', fu
       () => 'no answer',
     );
     await first.exited;
-    fake.onPromptReceived = undefined;
+    stack.fake.onPromptReceived = undefined;
     expect(first.child.signalCode).to.equal('SIGKILL');
     expect(answer, 'the client was answered nothing').to.equal('no answer');
-    const received = fake.prompts.filter((p) => p.accepted);
+    const received = stack.fake.prompts.filter((p) => p.accepted);
     expect(received, 'ComfyUI took the prompt').to.have.length(1);
 
-    const second = await serve(dataDir, fake.url);
-    running.push(second);
+    const second = await serve(stack.dir, stack.fake.url);
+    stack.running.push(second);
     await ready(second, 'the second bridge to be ready');
     const history = (await (await fetch(`${second.url}/history?clientId=sigkill-submit`)).json()) as { history: { id: string }[]; total_count: number };
     expect(history.total_count, 'the generation ComfyUI received a prompt for is stored').to.equal(1);
@@ -69,7 +53,7 @@ describe('a bridge killed with SIGKILL while ComfyUI reads its POST /prompt', fu
     expect(end.data.state).to.equal('completed');
     expect(end.data.result_urls).to.have.length(1);
     // Followed, not submitted again: ComfyUI still saw that one prompt.
-    expect(fake.prompts.filter((p) => p.accepted)).to.have.length(1);
+    expect(stack.fake.prompts.filter((p) => p.accepted)).to.have.length(1);
 
     second.child.kill('SIGTERM');
     expect(await second.exited).to.equal(0);

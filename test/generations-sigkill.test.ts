@@ -1,33 +1,17 @@
 import { expect } from 'chai';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { executionInfo as info, killAll, serveOnDataDir as serve, type ServedBridge as Served } from './helpers/serve-process.js';
+import { executionInfo as info, killStack, serveOnDataDir as serve } from './helpers/serve-process.js';
 import { until } from './generations-stub-transport.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 describe('a bridge killed with SIGKILL mid-generation', function () {
   this.timeout(60_000);
-  let fake: FakeComfy;
-  let dataDir: string;
-  const running: Served[] = [];
-
-  before(async () => {
-    fake = await startFakeComfy({ nodeDurationMs: 5 });
-    dataDir = await mkdtemp(join(tmpdir(), 'generations-sigkill-'));
-  });
-  after(async () => {
-    await killAll(running);
-    await fake.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const stack = killStack('generations-sigkill-');
 
   it('lets the next bridge on the same data dir finish the generation and serve its result', async () => {
-    fake.setNodeDuration('KSampler', 1500);
-    const first = await serve(dataDir, fake.url);
-    running.push(first);
+    stack.fake.setNodeDuration('KSampler', 1500);
+    const first = await serve(stack.dir, stack.fake.url);
+    stack.running.push(first);
     await until(async () => (await fetch(`${first.url}/ready`).catch(() => undefined))?.status === 200, 'the first bridge to be ready', 10_000);
 
     const res = await fetch(`${first.url}/generate-based-workflow?clientId=sigkill-client`, {
@@ -43,8 +27,8 @@ describe('a bridge killed with SIGKILL mid-generation', function () {
     await first.exited;
     expect(first.child.signalCode).to.equal('SIGKILL');
 
-    const second = await serve(dataDir, fake.url);
-    running.push(second);
+    const second = await serve(stack.dir, stack.fake.url);
+    stack.running.push(second);
     const end = await until(
       async () => {
         const current = await info(second.url, id);
@@ -63,7 +47,7 @@ describe('a bridge killed with SIGKILL mid-generation', function () {
     expect(image.headers.get('content-type')).to.equal('image/png');
     expect(Buffer.from(await image.arrayBuffer()).subarray(0, 8).equals(PNG_SIGNATURE)).to.equal(true);
     // The same prompt finished: the fake saw exactly one submission.
-    expect(fake.prompts.filter((p) => p.accepted)).to.have.length(1);
+    expect(stack.fake.prompts.filter((p) => p.accepted)).to.have.length(1);
 
     second.child.kill('SIGTERM');
     expect(await second.exited).to.equal(0);

@@ -1,5 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startFakeComfy, type FakeComfy } from '../fake-comfyui/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -67,6 +71,32 @@ export async function killAll(served: readonly ServedBridge[]): Promise<void> {
     if (one.child.exitCode === null && one.child.signalCode === null) one.child.kill('SIGKILL');
     await one.exited;
   }
+}
+
+/** What a kill test's bridges share: one fake ComfyUI, one fresh folder, and the bridges served so far. */
+export interface KillStack {
+  readonly fake: FakeComfy;
+  readonly dir: string;
+  /** Every bridge the test serves goes here: the `after` hook SIGKILLs those still running. */
+  readonly running: ServedBridge[];
+}
+
+/**
+ * Registers the `before` and `after` hooks of a describe whose tests serve, kill and restart bridges: a fake
+ * ComfyUI (5 ms nodes) and a fresh folder under the system temp folder made before, and everything removed after.
+ */
+export function killStack(prefix: string): KillStack {
+  const stack = { running: [] as ServedBridge[] } as { fake: FakeComfy; dir: string; running: ServedBridge[] };
+  before(async () => {
+    stack.fake = await startFakeComfy({ nodeDurationMs: 5 });
+    stack.dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  after(async () => {
+    await killAll(stack.running);
+    await stack.fake.stop();
+    await rm(stack.dir, { recursive: true, force: true });
+  });
+  return stack;
 }
 
 /** What GET /execution-info says of a generation on a served bridge; undefined while it does not answer 200 (not up yet, or gone). */
