@@ -8,25 +8,11 @@ import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { grabbing } from './helpers/fixture-plugins.js';
 import { captureLogs, type LogLine } from './helpers/log-lines.js';
+import { checkpointGraph } from './helpers/checkpoint-graph.js';
 import { until } from './helpers/until.js';
 
 const EXAMPLE_PNG = new URL('../workflows/assets/example.png', import.meta.url);
 
-/** The text-to-image shape on the fake's classes, loading `ckpt`. */
-function paint(ckpt: string): Graph {
-  return {
-    '4': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: ckpt } },
-    '5': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
-    '6': { class_type: 'CLIPTextEncode', inputs: { text: 'a fox', clip: ['4', 1] } },
-    '7': { class_type: 'CLIPTextEncode', inputs: { text: '', clip: ['4', 1] } },
-    '3': {
-      class_type: 'KSampler',
-      inputs: { seed: 1, steps: 2, cfg: 8, sampler_name: 'euler', scheduler: 'normal', denoise: 1, model: ['4', 0], positive: ['6', 0], negative: ['7', 0], latent_image: ['5', 0] },
-    },
-    '8': { class_type: 'VAEDecode', inputs: { samples: ['3', 0], vae: ['4', 2] } },
-    '9': { class_type: 'SaveImage', inputs: { filename_prefix: 'warm', images: ['8', 0] } },
-  } as unknown as Graph;
-}
 
 /** Inverts the shipped example image (an image input, so a warm-up must put the file on the backend). */
 const INVERT = {
@@ -124,10 +110,10 @@ describe('warm-up (fake ComfyUIs with different models)', function () {
       [one, two],
       {
         // Marked in its manifest, with a value of its own for the run; only one has a.safetensors.
-        'paint-a.json': paint('a.safetensors'),
+        'paint-a.json': checkpointGraph('a.safetensors'),
         'paint-a.workflow.yaml': 'warmup:\n  inputs:\n    6/text: warming up\n',
         // Not marked: never warmed.
-        'paint-b.json': paint('b.safetensors'),
+        'paint-b.json': checkpointGraph('b.safetensors'),
         // Marked in the config below; both can run it.
         'invert.json': INVERT,
       },
@@ -171,7 +157,7 @@ describe('warm-up (fake ComfyUIs with different models)', function () {
     const one = await startFakeComfy({ checkpoints: ['a.safetensors'] });
     // 200 steps of 100 ms: far longer than the timeout, and interruptible between steps.
     one.setNodeDuration('KSampler', 20_000);
-    s = await setup([one], { 'paint-a.json': paint('a.safetensors'), 'paint-a.workflow.yaml': 'warmup:\n  inputs:\n    3/steps: 200\n' }, { readyWaits: true, timeoutMs: 3000 });
+    s = await setup([one], { 'paint-a.json': checkpointGraph('a.safetensors'), 'paint-a.workflow.yaml': 'warmup:\n  inputs:\n    3/steps: 200\n' }, { readyWaits: true, timeoutMs: 3000 });
 
     const held = await until(async () => {
       const ready = await json(s!.bridge, '/ready');
@@ -193,7 +179,7 @@ describe('warm-up (fake ComfyUIs with different models)', function () {
   it('a failed warm-up is logged at warn and blocks neither /ready nor clients', async () => {
     const one = await startFakeComfy({ checkpoints: ['a.safetensors'] });
     one.failNextRun('out of memory');
-    s = await setup([one], { 'paint-a.json': paint('a.safetensors'), 'paint-a.workflow.yaml': 'warmup: true\n' }, { readyWaits: true });
+    s = await setup([one], { 'paint-a.json': checkpointGraph('a.safetensors'), 'paint-a.workflow.yaml': 'warmup: true\n' }, { readyWaits: true });
     const warn = await until(() => s!.logs.find((l) => l.level === 40 && l.msg.startsWith('warm-up failed')), 'the warning', 10_000);
     expect(warn.reason).to.contain('out of memory');
     expect((await json(s.bridge, '/ready')).status).to.equal(200);
