@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { executionInfo as info, killStack, serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
+import { endedOn, executionInfo as info, killStack, serveBridge, type ServedBridge as Served } from './helpers/serve-process.js';
 import { until } from './helpers/until.js';
 
 /** `comfy-bridge serve --config <file>` on a data dir and one ComfyUI. */
@@ -46,15 +46,7 @@ describe('fair share: a generation held in the bridge queue when the bridge is k
     stack.fake.setNodeDuration('KSampler', 5);
     const second = await serve(configFile, dataDir, stack.fake.url);
     stack.running.push(second);
-    const ended = async (id: string) =>
-      until(
-        async () => {
-          const current = await info(second.url, id);
-          return current && current.data.state !== 'queued' && current.data.state !== 'running' ? current : undefined;
-        },
-        `generation ${id} to end on the second bridge`,
-        30_000,
-      );
+    const ended = (id: string) => endedOn(second.url, id, `generation ${id} to end on the second bridge`, 30_000);
     expect((await ended(running1.id)).data.state).to.equal('completed');
     expect((await ended(held.id)).data.state).to.equal('completed');
     // Each ran once: the followed prompt was not submitted again, the held one was submitted after the restart.

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { executionInfo as info, killStack, serveOnDataDir as serve, type ServedBridge as Served } from './helpers/serve-process.js';
+import { endedOn, killStack, serveOnDataDir as serve, type ServedBridge as Served } from './helpers/serve-process.js';
 import { until } from './helpers/until.js';
 
 const ready = (bridge: Served, what: string) => until(async () => (await fetch(`${bridge.url}/ready`).catch(() => undefined))?.status === 200, what, 15_000);
@@ -42,14 +42,7 @@ describe('a bridge killed with SIGKILL while ComfyUI reads its POST /prompt', fu
     const history = (await (await fetch(`${second.url}/history?clientId=sigkill-submit`)).json()) as { history: { id: string }[]; total_count: number };
     expect(history.total_count, 'the generation ComfyUI received a prompt for is stored').to.equal(1);
     const { id } = history.history[0]!;
-    const end = await until(
-      async () => {
-        const current = await info(second.url, id);
-        return current && current.data.state !== 'queued' && current.data.state !== 'running' ? current : undefined;
-      },
-      'the generation to end on the second bridge',
-      20_000,
-    );
+    const end = await endedOn(second.url, id, 'the generation to end on the second bridge', 20_000);
     expect(end.data.state).to.equal('completed');
     expect(end.data.result_urls).to.have.length(1);
     // Followed, not submitted again: ComfyUI still saw that one prompt.

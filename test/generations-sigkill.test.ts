@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { executionInfo as info, killStack, serveOnDataDir as serve } from './helpers/serve-process.js';
+import { endedOn, executionInfo as info, killStack, serveOnDataDir as serve } from './helpers/serve-process.js';
 import { until } from './generations-stub-transport.js';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -29,14 +29,7 @@ describe('a bridge killed with SIGKILL mid-generation', function () {
 
     const second = await serve(stack.dir, stack.fake.url);
     stack.running.push(second);
-    const end = await until(
-      async () => {
-        const current = await info(second.url, id);
-        return current && current.data.state !== 'queued' && current.data.state !== 'running' ? current : undefined;
-      },
-      'the generation to end on the second bridge',
-      20_000,
-    );
+    const end = await endedOn(second.url, id, 'the generation to end on the second bridge', 20_000);
     expect(end.data.state).to.equal('completed');
     expect(end.status).to.equal('closed');
     expect(end.data.percent).to.equal(100);

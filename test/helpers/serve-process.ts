@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeComfy, type FakeComfy } from '../fake-comfyui/index.js';
+import { until } from './until.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -112,4 +113,16 @@ export async function executionInfo(url: string, id: string): Promise<ServedExec
   } catch {
     return undefined;
   }
+}
+
+/** What GET /execution-info says of a generation once it ended on a served bridge (waits for it, up to `ms`). */
+export function endedOn(url: string, id: string, what: string, ms: number): Promise<ServedExecutionInfo> {
+  return until(
+    async () => {
+      const current = await executionInfo(url, id);
+      return current && current.data.state !== 'queued' && current.data.state !== 'running' ? current : undefined;
+    },
+    what,
+    ms,
+  );
 }
