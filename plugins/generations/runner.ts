@@ -95,7 +95,10 @@ export class Runner {
 
   /** The live copy, if it still lives (generation objects are replaced on change, never edited). */
   live(id: string): Generation | undefined {
-    const gen = this.#live.get(id)?.life.gen;
+    const entry = this.#live.get(id);
+    // An end is shown once its row is stored: until then a reader sees the last stored row, so no one
+    // polls `closed` (or a result URL the store cannot answer yet) before the end would survive a crash.
+    const gen = entry && FINAL_STATES.has(entry.life.gen.state) && entry.stored ? entry.stored : entry?.life.gen;
     // A held generation's place in the bridge queue moves as others are released.
     const position = gen && this.#fair?.position(id);
     return position === undefined ? gen : { ...gen!, position };
