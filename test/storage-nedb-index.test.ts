@@ -41,4 +41,21 @@ describe('storage-nedb: the generation index loads rows in any order', () => {
     index.remove('gen_late');
     expect(index.page({ limit: 100, offset: 0, clientId: 'client-1' }).ids).not.to.include('gen_late');
   });
+
+  it('finds a generation by prompt id after a load, an add and a remove, whether looked up before them or not', () => {
+    for (const lookFirst of [true, false]) {
+      const index = new GenerationIndex();
+      index.load(shuffledSummaries());
+      if (lookFirst) expect(index.byPrompt('p7')?.id).to.equal('gen_007');
+      const late: GenerationSummary = { id: 'gen_late', createdAt: '2026-12-01T00:02:00.000Z', promptId: 'px', clientId: 'client-1', owner: null, workflow: 'w1', state: 'queued' };
+      index.add(late);
+      index.remove('gen_007');
+      expect(index.byPrompt('px')?.id).to.equal('gen_late');
+      expect(index.byPrompt('p7')).to.equal(undefined);
+      expect(index.byPrompt('p8')?.id).to.equal('gen_008');
+      index.replace({ ...late, promptId: 'py' });
+      expect(index.byPrompt('px')).to.equal(undefined);
+      expect(index.byPrompt('py')?.id).to.equal('gen_late');
+    }
+  });
 });

@@ -20,9 +20,12 @@ export class SortedList<T extends GenerationKey> {
 
   /** Builds the list from unordered entries with one sort (used when a store loads). */
   static from<T extends GenerationKey>(items: T[]): SortedList<T> {
-    const list = new SortedList<T>();
-    list.#items = [...items].sort(compareKeys);
-    return list;
+    return SortedList.fromSorted(SortedList.sortedCopy(items));
+  }
+
+  /** The entries oldest first, in a new array. */
+  static sortedCopy<T extends GenerationKey>(items: readonly T[]): T[] {
+    return [...items].sort(compareKeys);
   }
 
   /** Takes entries already in order (oldest first) as they are: the caller vouches for the order. */
