@@ -134,7 +134,7 @@ export async function readDatafile(
 }
 
 /** Bytes read from the datafile at a time (a line longer than this grows the buffer). */
-const READ_BYTES = 4 << 20;
+const READ_BYTES = 1 << 20;
 
 /**
  * The same as readDatafile, reading the file itself in large blocks: a block is cut at its last
