@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { GenerationIndex, type GenerationSummary } from '../plugins/storage-nedb/generation-index.js';
+import { compareKeys, SortedList } from '../plugins/storage-nedb/sorted-list.js';
 
 /** Summaries as a datafile may hold them: not in creation order (a repaired or compacted file, clocks set back). */
 function shuffledSummaries(): GenerationSummary[] {
@@ -40,5 +41,39 @@ describe('storage-nedb: the generation index loads rows in any order', () => {
     expect(page.indexOf('gen_late')).to.equal(page.indexOf('gen_031') + 1);
     index.remove('gen_late');
     expect(index.page({ limit: 100, offset: 0, clientId: 'client-1' }).ids).not.to.include('gen_late');
+  });
+
+  it('finds a generation by prompt id after a load, an add and a remove, whether looked up before them or not', () => {
+    for (const lookFirst of [true, false]) {
+      const index = new GenerationIndex();
+      index.load(shuffledSummaries());
+      if (lookFirst) expect(index.byPrompt('p7')?.id).to.equal('gen_007');
+      const late: GenerationSummary = { id: 'gen_late', createdAt: '2026-12-01T00:02:00.000Z', promptId: 'px', clientId: 'client-1', owner: null, workflow: 'w1', state: 'queued' };
+      index.add(late);
+      index.remove('gen_007');
+      expect(index.byPrompt('px')?.id).to.equal('gen_late');
+      expect(index.byPrompt('p7')).to.equal(undefined);
+      expect(index.byPrompt('p8')?.id).to.equal('gen_008');
+      index.replace({ ...late, promptId: 'py' });
+      expect(index.byPrompt('px')).to.equal(undefined);
+      expect(index.byPrompt('py')?.id).to.equal('gen_late');
+    }
+  });
+
+  it('sorts a load by the text of createdAt then the id, also when the timestamps as times would order otherwise or do not parse', () => {
+    const key = (id: string, createdAt: string) => ({ id, createdAt });
+    const cases = [
+      // ISO text in id order, shuffled in time (a compacted datafile): the sort by time numbers serves
+      shuffledSummaries().map((s) => key(s.id, s.createdAt)),
+      // offsets: as times 01:00+02:00 is before 00:30Z; as text (the order the lists keep) it is after
+      [key('a', '2026-12-01T01:00:00+02:00'), key('b', '2026-12-01T00:30:00Z'), key('c', '2026-12-01T00:10:00Z')],
+      // text that is no time, and equal times told apart by id
+      [key('b', 'not a time'), key('a', '2026-12-01T00:00:00.000Z'), key('d', 'x'), key('c', '2026-12-01T00:00:00.000Z'), key('a2', '2026-12-01T00:00:00.000Z')],
+    ];
+    for (const items of cases) {
+      const expected = [...items].sort(compareKeys);
+      expect(SortedList.sortedCopy(items)).to.deep.equal(expected);
+      expect(SortedList.sortedCopy(expected)).to.deep.equal(expected);
+    }
   });
 });

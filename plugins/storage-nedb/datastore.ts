@@ -1,7 +1,8 @@
 import Datastore from 'nedb-promises';
 import type { Readable } from 'node:stream';
 import { DatafileAppender, type AppenderIo, type PendingWrite, type Undo } from './datafile-appender.js';
-import { readDatafile, type LoadedDatafile } from './datafile-load.js';
+import { readDatafileAt, type LoadedDatafile } from './datafile-load.js';
+import { fillSortedIdIndex, type NedbIndexLike } from './id-index-build.js';
 
 /** A nedb-promises datastore of one collection. */
 export type Collection = Datastore<{ _id: string }>;
@@ -15,6 +16,7 @@ type Modification = { oldDoc: Doc; newDoc: Doc };
  *  - the append of every change (open, write, close, one change at a time) → one open file with
  *    group commit (datafile-appender.ts);
  *  - the parse of the datafile at load (a reviver and a promise per line) → datafile-load.ts;
+ *  - the _id index filled at load one insert at a time → one balanced tree (id-index-build.ts);
  *  - the full rewrite of the datafile at every load → skipped (see openCollection);
  *  - the compaction (an await per row, then the handle of the replaced file) → compactCollection.
  */
@@ -259,13 +261,29 @@ export async function openCollection(filename: string | null, options: FileOptio
   // rename): over a second for 100k rows, before the bridge can listen. The file it read is already a
   // valid log, so the load skips it; compaction runs later, when the file has grown enough to need it.
   const persistence = internals(collection).persistence;
-  persistence.treatRawStreamAsync = (stream) => readDatafile(stream, persistence.corruptAlertThreshold, options.onLoadProgress, options.onLoadLine);
+  let loaded: LoadedDatafile | undefined;
+  // nedb hands over a stream of the file in 64 KiB chunks; the file is read in large blocks instead.
+  persistence.treatRawStreamAsync = async (stream) => {
+    stream.destroy();
+    return (loaded = await readDatafileAt(filename, persistence.corruptAlertThreshold, options.onLoadProgress, options.onLoadLine));
+  };
   const compact = persistence.persistCachedDatabaseAsync;
   persistence.persistCachedDatabaseAsync = () => Promise.resolve();
+  // nedb then fills every index with the rows read, one insert each; the _id index is built at once.
+  const idIndex = original(collection).indexes._id as unknown as NedbIndexLike;
+  const reset = idIndex.reset;
+  idIndex.reset = (newData) => {
+    reset.call(idIndex);
+    if (newData === undefined) return;
+    const sorted = loaded !== undefined && newData === loaded.data ? loaded.sortedById() : undefined;
+    if (!sorted || !fillSortedIdIndex(idIndex, sorted)) reset.call(idIndex, newData);
+  };
   try {
     await collection.load();
   } finally {
     persistence.persistCachedDatabaseAsync = compact;
+    delete (idIndex as Partial<NedbIndexLike>).reset; // back to nedb's own (on the prototype)
+    loaded = undefined;
   }
   const appender = await DatafileAppender.open(filename, persistence.modes.fileMode, { sync: options.sync, io: options.io });
   routeWrites(collection, appender, options.noDates);

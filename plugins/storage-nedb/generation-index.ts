@@ -33,8 +33,11 @@ const FILTERS: readonly Filter[] = ['clientId', 'owner', 'workflow', 'state'];
  */
 export class GenerationIndex {
   readonly #byId = new Map<string, GenerationSummary>();
-  /** By the prompt id ComfyUI knows it by (nedb's own index on it cost load time and a re-index per update). */
-  readonly #byPrompt = new Map<string, GenerationSummary>();
+  /**
+   * By the prompt id ComfyUI knows it by (nedb's own index on it cost load time and a re-index per update).
+   * Built at the first lookup, not at load: nothing on a start looks a generation up by prompt id.
+   */
+  #byPrompt: Map<string, GenerationSummary> | null = null;
   #all = new SortedList<GenerationSummary>();
   readonly #lists: Record<Filter, Map<string, SortedList<GenerationSummary>>> = {
     clientId: new Map(),
@@ -44,30 +47,29 @@ export class GenerationIndex {
   };
 
   /**
-   * Replaces the content with `summaries`: one sort for all of them, then each group taken from the sorted list in
-   * order (a sort per group cost a fifth of a 100k-row start).
+   * Replaces the content with `summaries`: one sort for all of them, then every group taken from the sorted list in
+   * one pass, in order (a sort per group cost a fifth of a 100k-row start).
    */
   load(summaries: GenerationSummary[]): void {
     this.#byId.clear();
-    this.#byPrompt.clear();
-    for (const s of summaries) {
-      this.#byId.set(s.id, s);
-      this.#byPrompt.set(s.promptId, s);
-    }
-    this.#all = SortedList.from(summaries);
-    const sorted = [...this.#all.oldestFirst()];
-    for (const filter of FILTERS) {
-      const groups = new Map<string, GenerationSummary[]>();
-      for (const s of sorted) {
+    this.#byPrompt = null;
+    for (const s of summaries) this.#byId.set(s.id, s);
+    const sorted = SortedList.sortedCopy(summaries);
+    this.#all = SortedList.fromSorted(sorted);
+    const groups = { clientId: new Map(), owner: new Map(), workflow: new Map(), state: new Map() } as Record<Filter, Map<string, GenerationSummary[]>>;
+    for (const s of sorted) {
+      for (const filter of FILTERS) {
         const key = s[filter];
         if (key === null) continue;
-        const group = groups.get(key);
+        const group = groups[filter].get(key);
         if (group) group.push(s);
-        else groups.set(key, [s]);
+        else groups[filter].set(key, [s]);
       }
+    }
+    for (const filter of FILTERS) {
       const lists = this.#lists[filter];
       lists.clear();
-      for (const [key, group] of groups) lists.set(key, SortedList.fromSorted(group));
+      for (const [key, group] of groups[filter]) lists.set(key, SortedList.fromSorted(group));
     }
   }
 
@@ -81,12 +83,17 @@ export class GenerationIndex {
 
   /** The generation submitted with this prompt id. */
   byPrompt(promptId: string): GenerationSummary | undefined {
+    if (this.#byPrompt === null) {
+      // Oldest first: of two generations with one prompt id (never made by the bridge), the newest is found.
+      this.#byPrompt = new Map();
+      for (const s of this.#all.oldestFirst()) this.#byPrompt.set(s.promptId, s);
+    }
     return this.#byPrompt.get(promptId);
   }
 
   add(summary: GenerationSummary): void {
     this.#byId.set(summary.id, summary);
-    this.#byPrompt.set(summary.promptId, summary);
+    this.#byPrompt?.set(summary.promptId, summary);
     this.#all.add(summary);
     for (const filter of FILTERS) {
       const key = summary[filter];
@@ -101,7 +108,7 @@ export class GenerationIndex {
     const summary = this.#byId.get(id);
     if (!summary) return undefined;
     this.#byId.delete(id);
-    if (this.#byPrompt.get(summary.promptId) === summary) this.#byPrompt.delete(summary.promptId);
+    if (this.#byPrompt?.get(summary.promptId) === summary) this.#byPrompt.delete(summary.promptId);
     this.#all.remove(summary);
     for (const filter of FILTERS) {
       const key = summary[filter];

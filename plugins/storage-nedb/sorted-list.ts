@@ -20,9 +20,28 @@ export class SortedList<T extends GenerationKey> {
 
   /** Builds the list from unordered entries with one sort (used when a store loads). */
   static from<T extends GenerationKey>(items: T[]): SortedList<T> {
-    const list = new SortedList<T>();
-    list.#items = [...items].sort(compareKeys);
-    return list;
+    return SortedList.fromSorted(SortedList.sortedCopy(items));
+  }
+
+  /**
+   * The entries oldest first, in a new array. A datafile written in creation order needs no sort (one pass
+   * checks); a compacted one holds its rows in id order, random in time: sorted by the timestamps' numbers
+   * first (comparing the ISO text of 100k rows was a fifth of their load), then checked with compareKeys,
+   * which stays the order's definition (text that does not parse or sorts otherwise falls back to it).
+   */
+  static sortedCopy<T extends GenerationKey>(items: readonly T[]): T[] {
+    const n = items.length;
+    const inOrder = (list: readonly T[]): boolean => {
+      for (let i = 1; i < n; i++) if (compareKeys(list[i - 1] as T, list[i] as T) >= 0) return false;
+      return true;
+    };
+    if (inOrder(items)) return [...items];
+    const ms = new Float64Array(n);
+    for (let i = 0; i < n; i++) ms[i] = Date.parse((items[i] as T).createdAt);
+    const order = Array.from({ length: n }, (_, i) => i);
+    order.sort((a, b) => (ms[a] as number) - (ms[b] as number) || compareKeys(items[a] as T, items[b] as T));
+    const sorted = order.map((i) => items[i] as T);
+    return inOrder(sorted) ? sorted : [...items].sort(compareKeys);
   }
 
   /** Takes entries already in order (oldest first) as they are: the caller vouches for the order. */
