@@ -177,7 +177,14 @@ export class Runner {
     this.#markUploadsUsed(entry);
     void this.#feed(entry, { type: 'created' });
     entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, backend: slot, totalNodes }, 'generation recorded');
-    const submitted = this.#enqueue(entry, () => this.#submitted(entry, sending, undefined));
+    // Applied once the row is stored too: the outcome asks for the row's first write (and the run's events
+    // behind it for `running`), and a store updates only a row its insert has stored (nedb ignores the rest).
+    const outcome = () => this.#submitted(entry, sending, undefined);
+    const submitted = this.#enqueue(entry, () => stored.then(outcome, outcome));
+    // ComfyUI starts a prompt as it answers the POST: its first events (started, executing) arrive just before
+    // the answer and queue behind the outcome. They wait one turn of the event loop, so the client's answer,
+    // due in this turn, is written before their frames and the `running` row's write.
+    void this.#enqueue(entry, nextTurn);
     const refused = await stored.then(
       () => markLife('create: row synced'),
       (error: unknown) => error ?? new Error('the generation could not be stored'),
@@ -691,6 +698,9 @@ export class Runner {
     }
   }
 }
+
+/** Resolves in the next turn of the event loop (after the I/O and promise jobs of this one). */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Resolves in a process.nextTick queued now, i.e. after the ticks queued before it (a request's write). */
 const nextTick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
