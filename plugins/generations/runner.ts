@@ -18,7 +18,7 @@ import type { ResultStore } from '../../plugins/results/api.js';
 import { PacedWrites } from './paced-writes.js';
 import { RowWriter } from './row-writer.js';
 import { OutputPrefetch } from './output-prefetch.js';
-import { markLife } from '../../contracts/life-marks.js';
+import { lifeMarks, markLife } from '../../contracts/life-marks.js';
 
 /** How long close() waits for chains still busy before it lets the process stop. */
 const CLOSE_WAIT_MS = 1500;
@@ -349,7 +349,8 @@ export class Runner {
   #listener(entry: Entry) {
     return (event: TransportEvent): void => {
       if (this.#closed || entry.released) return;
-      markLife('transport:', event.type);
+      // (Checked here: a progress event runs no code of life-marks.ts while nothing listens.)
+      if (lifeMarks.hasSubscribers) markLife('transport:', event.type);
       // Its first node runs: the result folder is readied now, while the loop waits for ComfyUI, not after the end.
       // (Not at `started`, which often comes just before ComfyUI's answer to the POST: the client's answer is due.)
       let asked = 0;
