@@ -36,7 +36,7 @@ const C8_SECONDS = Number(process.env.BENCH_P9_C8_SECONDS ?? 3);
 const CLIENTS = 8;
 
 /** The tiny workflow, as the bridge registers it and as the direct client posts it. */
-function tinyGraph(color: number) {
+export function tinyGraph(color: number) {
   return {
     '1': { class_type: 'EmptyImage', inputs: { width: 64, height: 64, batch_size: 1, color }, _meta: { title: 'Canvas', apiinput: 'color' } },
     '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'p9' } },
@@ -47,7 +47,7 @@ let colorCounter = 1;
 /** A colour never used before in this run, so ComfyUI's cache cannot answer (24-bit). */
 const nextColor = () => (colorCounter = (colorCounter * 7919 + 1) % 16_777_216);
 
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+export const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 function post(url: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
@@ -61,7 +61,7 @@ function post(url: string, body: string): Promise<{ status: number; json: Record
   });
 }
 
-function get(url: string): Promise<number> {
+export function get(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(url, { agent }, (res) => {
       res.resume();
@@ -129,7 +129,7 @@ interface Side {
 
 const since = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
 
-function directSide(comfyUrl: string): Side {
+export function directSide(comfyUrl: string): Side {
   const wsUrl = comfyUrl.replace(/^http/, 'ws');
   return {
     name: 'direct',
@@ -160,7 +160,7 @@ function directSide(comfyUrl: string): Side {
   };
 }
 
-function bridgeSide(bridgeUrl: string, name: string): Side {
+export function bridgeSide(bridgeUrl: string, name: string): Side {
   const wsUrl = bridgeUrl.replace(/^http/, 'ws');
   return {
     name,
@@ -193,7 +193,7 @@ async function cpuMs(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-async function sequentialRound(client: { life(): Promise<Life> }, count: number, into: Life[]): Promise<void> {
+export async function sequentialRound(client: { life(): Promise<Life> }, count: number, into: Life[]): Promise<void> {
   for (let i = 0; i < count; i++) into.push(await client.life());
 }
 
@@ -219,7 +219,7 @@ const stats = (values: number[]) => {
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
 /** Starts a bridge (this checkout's, or another checkout's bench/servers/bridge.ts) on core 0 and waits until it is ready. */
-async function startBridge(checkout: string, comfyUrl: string, dataDir: string, workflowsDir: string): Promise<ServerProcess> {
+export async function startBridge(checkout: string, comfyUrl: string, dataDir: string, workflowsDir: string): Promise<ServerProcess> {
   const bridge = await startServerProcess(join(checkout, 'bench/servers/bridge.ts'), [], 0, {
     BENCH_BACKENDS: comfyUrl,
     BENCH_DATA_DIR: dataDir,

@@ -120,6 +120,28 @@ describe('generations service (stub transport)', () => {
     expect(service.activeCount('client-1')).to.equal(0);
   });
 
+  it('stores `running` when ComfyUI starts the prompt before the row is synced (the write waits for the insert)', async () => {
+    await start();
+    // A slow disk: the row is in the file at once, its insert resolves only when the gate opens.
+    const insert = storage.generations.insert.bind(storage.generations);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    storage.generations.insert = async (gen, inFile) => {
+      inFile?.();
+      await gate;
+      return insert(gen);
+    };
+    const creating = service.create(request());
+    await until(() => stub.submits.length === 1, 'the prompt to be submitted');
+    stub.emit({ type: 'started', promptId: stub.last.promptId, backend: 'stub' });
+    // One turn of the event loop: every promise job the event started has run, the insert still waits.
+    await new Promise((resolve) => setImmediate(resolve));
+    open();
+    const gen = await creating;
+    await until(() => changes.some((c) => c.id === gen.id && c.state === 'running'), 'the running frame');
+    await until(async () => (await storage.generations.get(gen.id))?.state === 'running', 'running stored');
+  });
+
   it('follows a run to completion: percent never goes down, ends at 100, results copied before completed', async () => {
     await start();
     const gen = await service.create(request());

@@ -4,6 +4,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { markLife } from '../../contracts/life-marks.js';
 
 /** The backend could not be reached or did not answer in time (as opposed to answering an error). */
 export class UnreachableError extends Error {
@@ -161,6 +162,7 @@ export class BackendHttp {
       }
       req.once('error', fail);
       req.end(payload);
+      markLife('http: ended', path);
     });
   }
 
@@ -206,6 +208,7 @@ export class BackendHttp {
       }
       req.once('error', fail);
       req.end();
+      markLife('http: ended', pathAndSearch);
     });
   }
 }

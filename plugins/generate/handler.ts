@@ -21,6 +21,7 @@ import { describeInputErrors, InputValidators } from './input-validator.js';
 import type { GenerateOptions } from './options.js';
 import type { WebhookService } from '../../plugins/webhooks/api.js';
 import type { RouteInput } from '../../core/plugin.js';
+import { markLife } from '../../contracts/life-marks.js';
 import type { GenerateBody, GenerateQuery, generateBody, generateQuery } from './route-schemas.js';
 
 /** Keys of the body that are not workflow inputs. */
@@ -85,6 +86,7 @@ export function generateHandler(deps: GenerateDeps) {
   });
 
   return async (ctx: Context, { query, body, principal }: RouteInput<typeof generateQuery, typeof generateBody>): Promise<void> => {
+    markLife('generate: handler');
     const idempotencyKey = idempotencyKeyOf(ctx.headers);
     const clientId = clientIdOf(query, body);
     const wait = query.wait ?? body.wait ?? false;
@@ -170,6 +172,7 @@ export function generateHandler(deps: GenerateDeps) {
       if (result.replayed) ctx.set('Idempotent-Replayed', 'true');
       answer = result;
     }
+    markLife('generate: answer');
     ctx.status = answer.status;
     ctx.body = answer.body;
   };

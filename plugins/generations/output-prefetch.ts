@@ -19,10 +19,11 @@ export class OutputPrefetch {
 
   constructor(private readonly transport: Pick<Transport, 'fetchOutput'>) {}
 
-  /** Outputs an `executed` frame announced on `backend`: asked for now (up to MAX_AHEAD in all). */
-  announce(backend: string, outputs: readonly OutputRef[]): void {
+  /** Outputs an `executed` frame announced on `backend`: asked for now (up to MAX_AHEAD in all). Returns how many were asked for now. */
+  announce(backend: string, outputs: readonly OutputRef[]): number {
+    let asked = 0;
     for (const ref of outputs) {
-      if (this.#ahead.size >= MAX_AHEAD) return;
+      if (this.#ahead.size >= MAX_AHEAD) break;
       const key = keyOf(backend, ref);
       if (this.#ahead.has(key)) continue;
       let fetching: Promise<Fetched>;
@@ -34,7 +35,9 @@ export class OutputPrefetch {
       // Taken by the copy, or dropped: never an unhandled rejection meanwhile.
       fetching.catch(() => undefined);
       this.#ahead.set(key, fetching);
+      asked++;
     }
+    return asked;
   }
 
   /** The output's body: the one asked for ahead when there is one (asked again if that failed), else asked for now. */

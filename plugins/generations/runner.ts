@@ -18,6 +18,7 @@ import type { ResultStore } from '../../plugins/results/api.js';
 import { PacedWrites } from './paced-writes.js';
 import { RowWriter } from './row-writer.js';
 import { OutputPrefetch } from './output-prefetch.js';
+import { lifeMarks, markLife } from '../../contracts/life-marks.js';
 
 /** How long close() waits for chains still busy before it lets the process stop. */
 const CLOSE_WAIT_MS = 1500;
@@ -117,6 +118,7 @@ export class Runner {
   /** Records a generation before submitting it (so a crash mid-submission leaves a trace to reconcile), then submits it. */
   async create(request: CreateGeneration): Promise<Generation> {
     const { transport, storage, hooks, options } = this.deps;
+    markLife('create');
     if (this.#closed) throw backendUnavailable('the bridge is shutting down', { headers: retryAfter() });
     const backend = transport.pickBackend({ graph: request.graph, workflow: request.workflow });
     if (!backend) throw backendUnavailable('no ComfyUI backend is reachable right now; try again shortly', { headers: retryAfter() });
@@ -161,6 +163,7 @@ export class Runner {
     stored.catch(() => undefined);
     try {
       await Promise.race([written, stored]);
+      markLife('create: row in the file');
     } catch (error) {
       this.#fair?.free(id);
       throw error;
@@ -170,16 +173,28 @@ export class Runner {
     // The prompt leaves now, before the `queued` frame is published and the log line written; its outcome
     // is applied in the generation's queue after `created`, and its events queue behind that.
     const sending = this.#send(entry);
+    // Node's HTTP client writes the POST in a process.nextTick (when it hands the request its kept-alive
+    // socket), and a tick queued now runs only once every promise job queued before it has: the frame, the
+    // log line and what else this turn does would go first. Waiting for one tick lets the POST leave now.
+    await nextTick();
     this.#markUploadsUsed(entry);
     void this.#feed(entry, { type: 'created' });
     entry.log.info({ workflow: gen.workflow, clientId: gen.clientId, backend: slot, totalNodes }, 'generation recorded');
-    const submitted = this.#enqueue(entry, () => this.#submitted(entry, sending, undefined));
+    // Applied once the row is stored too: the outcome asks for the row's first write (and the run's events
+    // behind it for `running`), and a store updates only a row its insert has stored (nedb ignores the rest).
+    const outcome = () => this.#submitted(entry, sending, undefined);
+    const submitted = this.#enqueue(entry, () => stored.then(outcome, outcome));
+    // ComfyUI starts a prompt as it answers the POST: its first events (started, executing) arrive just before
+    // the answer and queue behind the outcome. They wait one turn of the event loop, so the client's answer,
+    // due in this turn, is written before their frames and the `running` row's write.
+    void this.#enqueue(entry, nextTurn);
     const refused = await stored.then(
-      () => undefined,
+      () => markLife('create: row synced'),
       (error: unknown) => error ?? new Error('the generation could not be stored'),
     );
     if (refused !== undefined) return this.#unstored(entry, submitted, refused);
     await submitted;
+    markLife('create: submitted applied');
     if (entry.submitError) throw entry.submitError;
     return entry.life.gen;
   }
@@ -337,12 +352,18 @@ export class Runner {
   #listener(entry: Entry) {
     return (event: TransportEvent): void => {
       if (this.#closed || entry.released) return;
+      // (Checked here: a progress event runs no code of life-marks.ts while nothing listens.)
+      if (lifeMarks.hasSubscribers) markLife('transport:', event.type);
       // Its first node runs: the result folder is readied now, while the loop waits for ComfyUI, not after the end.
       // (Not at `started`, which often comes just before ComfyUI's answer to the POST: the client's answer is due.)
+      let asked = 0;
       if (event.type === 'executing' && !entry.resultsReadied) this.#readyResults(entry);
       // Saved by ComfyUI: asked for now, so the copy after the run's end finds the answer on its way.
-      else if (event.type === 'executed' && event.outputs.length > 0) (entry.prefetch ??= new OutputPrefetch(this.deps.transport)).announce(event.backend, event.outputs);
-      if (entry.chain === IDLE && PROGRESS_EVENTS.has(event.type) && this.#progressNow(entry, event)) return;
+      else if (event.type === 'executed' && event.outputs.length > 0) asked = (entry.prefetch ??= new OutputPrefetch(this.deps.transport)).announce(event.backend, event.outputs);
+      // An `executed` that asked for outputs is applied in the queue, a promise job: node writes a request in a
+      // process.nextTick, which runs before promise jobs when the frame came from the socket, so the GET /view
+      // leaves before the frame's work rather than after it.
+      if (asked === 0 && entry.chain === IDLE && PROGRESS_EVENTS.has(event.type) && this.#progressNow(entry, event)) return;
       void this.#feed(entry, { type: 'transport', event });
     };
   }
@@ -462,7 +483,9 @@ export class Runner {
         const backend = gen.backend ?? '';
         try {
           const { prefetch } = entry;
+          markLife('copy');
           const results = await this.deps.results.copy(gen.id, effect.outputs, (ref) => (prefetch ? prefetch.fetch(backend, ref) : transport.fetchOutput(backend, ref)));
+          markLife('copy: done');
           this.#dropPrefetched(entry);
           return this.#step(entry, { type: 'results-copied', promptId: gen.promptId, results });
         } catch (error) {
@@ -493,6 +516,7 @@ export class Runner {
     const backend = entry.life.gen.backend ?? '';
     try {
       entry.run = await sending;
+      markLife('submitted: run');
     } catch (error) {
       let reason: string;
       if (after === undefined) {
@@ -575,9 +599,11 @@ export class Runner {
   /** One write of the row as it is now (RowWriter calls it one at a time). */
   async #write(entry: Entry, withGraph: boolean): Promise<void> {
     const { gen } = entry.life;
+    markLife('row write:', gen.state);
     try {
       await this.deps.storage.generations.update(gen.id, withGraph ? { ...changingFields(gen), graph: gen.graph } : (progressPatch(entry.stored, gen) ?? changingFields(gen)));
       entry.stored = gen;
+      markLife('row written:', gen.state);
     } catch (error) {
       entry.stored = undefined;
       entry.log.error({ err: error }, 'could not persist the generation');
@@ -631,6 +657,7 @@ export class Runner {
     else if (gen.state === 'failed') entry.log.warn({ reason: gen.error }, 'generation failed');
     else entry.log.info({ reason: gen.error }, 'generation interrupted');
     await this.#publish(entry, frames);
+    markLife('closed published');
     this.#call('settled', () => this.deps.hooks.settled.call(gen), entry);
   }
 
@@ -675,6 +702,12 @@ export class Runner {
     }
   }
 }
+
+/** Resolves in the next turn of the event loop (after the I/O and promise jobs of this one). */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Resolves in a process.nextTick queued now, i.e. after the ticks queued before it (a request's write). */
+const nextTick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
 
 /** A generation's queue with nothing in it (entry.chain): its next progress event may be applied at once. */
 const IDLE: Promise<void> = Promise.resolve();

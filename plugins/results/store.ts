@@ -6,6 +6,7 @@ import type { ResultFile } from '../../contracts/generation.js';
 import type { OutputRef } from '../../contracts/transport.js';
 import { contentTypeFor } from './content-types.js';
 import type { FetchOutput } from './api.js';
+import { markLife } from '../../contracts/life-marks.js';
 
 const MAX_NAME = 120;
 
@@ -67,6 +68,7 @@ export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: rea
       let fetched;
       try {
         fetched = await (index === 0 ? first! : fetchOutput(ref));
+        markLife('results: body answered');
       } catch (error) {
         throw new Error(`output ${ref.filename} of node ${ref.node} could not be fetched from ComfyUI: ${(error as Error).message}`, { cause: error });
       }
@@ -90,6 +92,7 @@ export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: rea
       } catch (error) {
         throw new Error(`output ${ref.filename} of node ${ref.node} could not be copied: ${(error as Error).message}`, { cause: error });
       }
+      markLife('results: file in place');
       const { size } = copied;
       if (fetched.length !== null && fetched.length !== size) {
         throw new Error(`output ${ref.filename} of node ${ref.node} arrived truncated (${size} of ${fetched.length} bytes)`);
@@ -130,6 +133,7 @@ async function putWhole(blobs: BlobStore, key: string, body: Readable, declared:
     }
     chunks.push(chunk);
   }
+  markLife('results: body read');
   const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
   if (size !== declared) return { size, sha256: '' };
   await blobs.putBytes!(key, bytes);
