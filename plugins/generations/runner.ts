@@ -573,7 +573,7 @@ export class Runner {
   async #write(entry: Entry, withGraph: boolean): Promise<void> {
     const { gen } = entry.life;
     try {
-      await this.deps.storage.generations.update(gen.id, withGraph ? { ...changingFields(gen), graph: gen.graph } : (progressPatch(entry.stored, gen) ?? changingFields(gen)));
+      await this.deps.storage.generations.write(gen.id, withGraph ? { ...changingFields(gen), graph: gen.graph } : (progressPatch(entry.stored, gen) ?? changingFields(gen)));
       entry.stored = gen;
     } catch (error) {
       entry.stored = undefined;
