@@ -19,6 +19,8 @@ describe('websocket text frames built once (ws hub)', () => {
     ['126 bytes (the first 16-bit length)', 'x'.repeat(126)],
     ['65,535 bytes (the longest 16-bit length)', 'y'.repeat(65535)],
     ['65,536 bytes (the first 64-bit length)', 'z'.repeat(65536)],
+    ['21,845 three-byte characters (65,535 bytes: the longest text encoded through the scratch buffer)', '漢'.repeat(21845)],
+    ['21,846 three-byte characters (65,538 bytes)', '漢'.repeat(21846)],
     ['non-ASCII (length in bytes, not characters)', `{"workflow":"unicode é 漢字 \u2028 😀${'é'.repeat(70)}"}`],
   ];
   for (const [what, text] of texts) {

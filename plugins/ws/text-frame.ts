@@ -13,11 +13,30 @@ export type TextFrame = Buffer;
 /** Header size of a frame whose payload is `length` bytes. */
 const headerLength = (length: number): number => (length < 126 ? 2 : length < 65536 ? 4 : 10);
 
+/** Where a short text is encoded first: one pass over it (its UTF-8 length is then known), and a copy. */
+const scratch = Buffer.allocUnsafe(64 * 1024);
+/** The longest text surely encoded whole in `scratch` (at most 3 bytes of UTF-8 per UTF-16 unit). */
+const SCRATCH_CHARS = Math.floor(scratch.length / 3);
+
 /** A text frame of `text` (JSON here): header and payload in one Buffer. */
 export function textFrame(text: string): TextFrame {
+  if (text.length <= SCRATCH_CHARS) {
+    const length = scratch.write(text, 0);
+    const head = headerLength(length);
+    const frame = Buffer.allocUnsafe(head + length);
+    writeHeader(frame, length, head);
+    scratch.copy(frame, head, 0, length);
+    return frame;
+  }
   const length = Buffer.byteLength(text);
   const head = headerLength(length);
   const frame = Buffer.allocUnsafe(head + length);
+  writeHeader(frame, length, head);
+  frame.write(text, head);
+  return frame;
+}
+
+function writeHeader(frame: Buffer, length: number, head: number): void {
   frame[0] = 0x81;
   if (head === 2) frame[1] = length;
   else if (head === 4) {
@@ -28,8 +47,6 @@ export function textFrame(text: string): TextFrame {
     frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
     frame.writeUInt32BE(length >>> 0, 6);
   }
-  frame.write(text, head);
-  return frame;
 }
 
 /** The payload of a frame (for a socket sent through ws's `send`). */
