@@ -207,7 +207,7 @@ export class SocketHub {
 
   #sendRaw(peer: Peer, frame: TextFrame): boolean {
     if (peer.done || peer.ws.readyState !== WebSocket.OPEN) return false;
-    if (peer.sink) peer.sink.write(frame);
+    if (peer.sink) peer.sink.write(frame.bytes);
     else peer.ws.send(payloadOf(frame), TEXT);
     this.deps.stats.framesSentTotal++;
     return true;

@@ -1,59 +1,49 @@
+import * as wsModule from 'ws';
 import type { WebSocket } from 'ws';
 
 /**
- * Websocket text frames built once and written to the socket as they are (RFC 6455 §5.2: FIN, opcode 1,
- * unmasked as a server's frames are, the shortest length encoding). One frame goes to every socket of a
- * client, so its header is built once too, and each send is one `write` of one Buffer: ws's `send` builds
- * a header per socket and writes header and payload as two chunks (cork, two writes, uncork, `writev`),
- * about 3 µs a frame more on the fan-out bench (docs/performance.md, "Fan-out, wave 7"). The bytes on the
- * wire are those ws writes (a test compares them with ws's own Sender.frame).
+ * Websocket text frames built once and written to the socket as they are. One frame goes to every socket
+ * of a client, so its header is built once too, and each send is one `write` of one Buffer: ws's `send`
+ * frames the payload again per socket and writes header and payload as two chunks (cork, two writes,
+ * uncork, `writev`), about 3 µs a frame more on the fan-out bench (docs/performance.md, "Fan-out, wave 7").
+ * The header is ws's own (Sender.frame, with the options ws.send uses for a server's unmasked text frame),
+ * so the bytes on the wire are those ws.send writes (a test compares them).
  */
-export type TextFrame = Buffer;
+export interface TextFrame {
+  /** ws's header, then the payload. */
+  readonly bytes: Buffer;
+  /** Where the payload starts in `bytes`. */
+  readonly headerLength: number;
+}
 
-/** Header size of a frame whose payload is `length` bytes. */
-const headerLength = (length: number): number => (length < 126 ? 2 : length < 65536 ? 4 : 10);
+/** ws's framer: exported by ws (also as WebSocket.Sender), not declared by its types. */
+const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } };
+interface FrameOptions {
+  fin: boolean;
+  opcode: number;
+  mask: boolean;
+  readOnly: boolean;
+  rsv1: boolean;
+}
+/** A whole (FIN), text (opcode 1), unmasked (a server's), uncompressed frame. */
+const TEXT_FRAME: FrameOptions = { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false };
 
-/** Where a short text is encoded first: one pass over it (its UTF-8 length is then known), and a copy. */
+/** Where a short text is encoded first: one pass over it (its UTF-8 length is then known), then one copy. */
 const scratch = Buffer.allocUnsafe(64 * 1024);
 /** The longest text surely encoded whole in `scratch` (at most 3 bytes of UTF-8 per UTF-16 unit). */
 const SCRATCH_CHARS = Math.floor(scratch.length / 3);
 
-/** A text frame of `text` (JSON here): header and payload in one Buffer. */
+/** A text frame of `text` (JSON here): ws's header and the payload, in one Buffer. */
 export function textFrame(text: string): TextFrame {
-  if (text.length <= SCRATCH_CHARS) {
-    const length = scratch.write(text, 0);
-    const head = headerLength(length);
-    const frame = Buffer.allocUnsafe(head + length);
-    writeHeader(frame, length, head);
-    scratch.copy(frame, head, 0, length);
-    return frame;
-  }
-  const length = Buffer.byteLength(text);
-  const head = headerLength(length);
-  const frame = Buffer.allocUnsafe(head + length);
-  writeHeader(frame, length, head);
-  frame.write(text, head);
-  return frame;
-}
-
-function writeHeader(frame: Buffer, length: number, head: number): void {
-  frame[0] = 0x81;
-  if (head === 2) frame[1] = length;
-  else if (head === 4) {
-    frame[1] = 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-    frame.writeUInt32BE(length >>> 0, 6);
-  }
+  const payload = text.length <= SCRATCH_CHARS ? scratch.subarray(0, scratch.write(text, 0)) : Buffer.from(text);
+  const parts = Sender.frame(payload, TEXT_FRAME);
+  const headerLength = parts[0]!.length;
+  // Copied out of the scratch buffer here, once per message (not per socket).
+  return { bytes: Buffer.concat(parts, headerLength + payload.length), headerLength };
 }
 
 /** The payload of a frame (for a socket sent through ws's `send`). */
-export function payloadOf(frame: TextFrame): Buffer {
-  const mark = frame[1]! & 0x7f;
-  return frame.subarray(mark < 126 ? 2 : mark === 126 ? 4 : 10);
-}
+export const payloadOf = (frame: TextFrame): Buffer => frame.bytes.subarray(frame.headerLength);
 
 /** What a ready frame is written to. */
 export interface FrameSink {
@@ -61,10 +51,12 @@ export interface FrameSink {
 }
 
 /**
- * The socket under `ws`, when a ready frame may be written to it directly: no extension negotiated (no
- * compression: ws would then queue and deflate) and ws's socket where ws keeps it. ws writes every frame of
- * an uncompressed socket synchronously, in call order, so frames written here and by ws.send (pings, the
- * close handshake) never interleave inside a frame. undefined: send through ws.
+ * The socket under `ws`, when a ready frame may be written to it directly; undefined: send through ws.
+ * `_socket` is ws's private field (the net.Socket ws writes its frames to); when a ws release renames it,
+ * this finds none and every frame goes through ws.send. Only with no extension negotiated: with
+ * permessage-deflate, ws compresses and may queue frames, so a frame written beside it could overtake
+ * one ws still holds. Without it, ws writes every frame synchronously, in call order, so frames written
+ * here and by ws (pings, the close handshake) never interleave.
  */
 export function frameSink(ws: WebSocket): FrameSink | undefined {
   if (ws.extensions !== '') return undefined;
