@@ -8,6 +8,7 @@
  * instead of ws.send (a header per send, two chunks, one writev).
  */
 import { createServer } from 'node:http';
+import * as wsModule from 'ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { FanoutCommand, ProgressAnswer, StartedAnswer } from './fanout-bridge.js';
 import { withLoopDelay } from './loop-delay.js';
@@ -55,18 +56,13 @@ function frame(index: number, seq: number, step: number, rounds: number): Buffer
 
 const WRITE = process.argv.includes('--write');
 
-/** The frame as ws would write it (FIN, text, unmasked), in one Buffer, written straight to ws's socket. */
+/** ws's framer (exported by ws, not declared by its types). */
+const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } };
+const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false };
+
+/** The frame as ws.send writes it (ws's own header), in one Buffer, written straight to ws's socket (`_socket`, ws's private field). */
 function writeFrame(ws: WebSocket, payload: Buffer): void {
-  const head = payload.length < 126 ? 2 : 4;
-  const out = Buffer.allocUnsafe(head + payload.length);
-  out[0] = 0x81;
-  if (head === 2) out[1] = payload.length;
-  else {
-    out[1] = 126;
-    out.writeUInt16BE(payload.length, 2);
-  }
-  payload.copy(out, head);
-  (ws as unknown as { _socket: { write(bytes: Buffer): unknown } })._socket.write(out);
+  (ws as unknown as { _socket: { write(bytes: Buffer): unknown } })._socket.write(Buffer.concat(Sender.frame(payload, TEXT_FRAME)));
 }
 
 async function progress(clients: number, rounds: number, intervalMs = 0): Promise<ProgressAnswer> {
