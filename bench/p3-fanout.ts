@@ -10,7 +10,8 @@
  * Median of 3 runs on one bridge process (fresh clients and generations each run).
  * Also the bridge's event-loop delay over the span (perf_hooks monitorEventLoopDelay in the server).
  * BENCH_P3_COMPARE=<another checkout> adds that checkout's fan-out bridge as a third side (before/after
- * in one run; its loop delay only if that checkout measures it).
+ * in one run; its loop delay only if that checkout measures it). BENCH_P3_BARE_WRITE=1 adds the bare server
+ * writing ready frames to the socket as the bridge's hub does since wave 7 (`bareWrite`), instead of ws.send.
  * Run alone: `npx tsx bench/p3-fanout.ts`; the last line printed is the JSON result
  * (BENCH_DEBUG_ROUNDS=1 also prints, per round, the worst latency and how long the emission took).
  */
@@ -62,6 +63,10 @@ export interface FanoutResult {
   bridgeToBare: number;
   /** bare CPU per event ÷ bridge CPU per event, median over the runs: the same ratio read from CPU (0.8 = the bridge needs 1.25× the CPU per frame), steadier under load. */
   bridgeToBareCpu: number;
+  /** BENCH_P3_BARE_WRITE's bare server (one write of a ready frame per send), and the bridge's ratios to it. */
+  bareWrite?: FanoutRun;
+  bridgeToBareWrite?: number;
+  bridgeToBareWriteCpu?: number;
   /** BENCH_P3_COMPARE's bridge, saturated, and its ratios to the bare server. */
   compare?: FanoutRun;
   compareToBare?: number;
@@ -152,6 +157,8 @@ async function once(url: string, child: ChildProcess, run: number, submit: boole
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ workflow: 'fanout', '2/filename_prefix': `c${i}` }),
+        }).catch((error: unknown) => {
+          throw new Error(`POST ${url} (run ${run}, client ${i}) failed: ${String((error as Error).cause ?? error)}`);
         });
         if (response.status !== 200) throw new Error(`generate answered ${response.status}: ${await response.text()}`);
         await response.arrayBuffer();
@@ -199,8 +206,8 @@ interface Side {
   runs: FanoutRun[];
 }
 
-async function side(script: string): Promise<Side> {
-  const server = await startServerProcess(script, [], 0, {}, { ipc: true });
+async function side(script: string, args: string[] = []): Promise<Side> {
+  const server = await startServerProcess(script, args, 0, {}, { ipc: true });
   return { server, submit: script.includes('fanout-bridge'), runs: [] };
 }
 
@@ -235,7 +242,8 @@ export async function run(): Promise<FanoutResult> {
   const bridge = await side(here('./servers/fanout-bridge.ts'));
   const bare = await side(here('./servers/bare-ws-fanout.ts'));
   const compare = compareDir ? await side(join(compareDir, 'bench/servers/fanout-bridge.ts')) : undefined;
-  const sides = [bridge, bare, ...(compare ? [compare] : [])];
+  const bareWrite = process.env.BENCH_P3_BARE_WRITE ? await side(here('./servers/bare-ws-fanout.ts'), ['--write']) : undefined;
+  const sides = [bridge, bare, ...(compare ? [compare] : []), ...(bareWrite ? [bareWrite] : [])];
   try {
     for (let i = 0; i < RUNS; i++) for (const one of sides) one.runs.push(await once(one.server.url, one.server.child, i, one.submit, SATURATED));
     const bridgePaced = await once(bridge.server.url, bridge.server.child, RUNS, true, PACED);
@@ -246,6 +254,7 @@ export async function run(): Promise<FanoutResult> {
       bareWs: summary(bare.runs),
       bridgeToBare: ratios(bridge.runs, bare.runs),
       bridgeToBareCpu: cpuRatios(bridge.runs, bare.runs),
+      ...(bareWrite && { bareWrite: summary(bareWrite.runs), bridgeToBareWrite: ratios(bridge.runs, bareWrite.runs), bridgeToBareWriteCpu: cpuRatios(bridge.runs, bareWrite.runs) }),
       ...(compare && { compare: summary(compare.runs), compareToBare: ratios(compare.runs, bare.runs), compareToBareCpu: cpuRatios(compare.runs, bare.runs) }),
     };
   } finally {

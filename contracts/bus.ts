@@ -21,6 +21,11 @@ export interface BusMessage<T = unknown> {
 export interface Bus {
   /** Numbers the message, keeps it for replay and delivers it to the topic's subscribers. */
   publish<T>(topic: string, payload: T): Promise<BusMessage<T>>;
+  /**
+   * Optional: publish, done when it returns (a bus that numbers and delivers in the caller's turn, as the
+   * in-process one does). The hot path (one frame per progress event) then needs no promise to wait on.
+   */
+  publishNow?<T>(topic: string, payload: T): BusMessage<T>;
   /** Live messages of one topic, in seq order, from now on. Returns the unsubscribe function. */
   subscribe<T>(topic: string, listener: (message: BusMessage<T>) => void): () => void;
   /** The kept messages of a topic with seq > since, oldest first (fewer when the window dropped some). */

@@ -33,6 +33,12 @@ export interface GenerationStore {
   insert(gen: Generation, inFile?: () => void): Promise<void>;
   /** Applies the patch and returns the updated record, or undefined for an unknown id. */
   update(id: string, patch: Partial<Omit<Generation, 'id'>>): Promise<Generation | undefined>;
+  /**
+   * Applies the patch as update does (durable, counted, observed the same way) and returns nothing: the
+   * store need not read the row back. The generations runner's writes (every state change and progress
+   * tick) never read it. An unknown id changes nothing.
+   */
+  write(id: string, patch: Partial<Omit<Generation, 'id'>>): Promise<void>;
   get(id: string): Promise<Generation | undefined>;
   /** The generation ComfyUI knows by this prompt_id (optional: storage backends may omit it). */
   getByPromptId?(promptId: string): Promise<Generation | undefined>;

@@ -15,6 +15,18 @@ describe('bus: in-process', () => {
     expect(seen).to.deep.equal([1]);
   });
 
+  it('publishNow numbers, keeps and delivers the message before it returns, in one seq with publish', async () => {
+    const b = bus();
+    const seen: number[] = [];
+    b.subscribe<number>('t', (m) => seen.push(m.seq));
+    await b.publish('t', 'a');
+    const message = b.publishNow('t', 'b');
+    expect(message).to.deep.include({ topic: 't', seq: 2, payload: 'b' });
+    expect(seen).to.deep.equal([1, 2]);
+    expect((await b.replay('t', 1)).map((m) => m.payload)).to.deep.equal(['b']);
+    expect(await b.lastSeq('t')).to.equal(2);
+  });
+
   it('keeps the last maxMessages in order however many times the window wraps, and drops them by age from the oldest', async () => {
     const b = bus(3, 1_000);
     for (let i = 1; i <= 10; i++) {

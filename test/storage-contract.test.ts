@@ -225,6 +225,22 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
       expect(await storage.generations.update('gen_missing', { state: 'failed' })).to.equal(undefined);
     });
 
+    it('write applies a patch like update, re-files and counts it, and returns nothing', async () => {
+      const gen = makeGeneration();
+      await storage.generations.insert(gen);
+      expect(await storage.generations.write(gen.id, { percent: 12.5, node: '3', step: 4, maxSteps: 20, doneNodes: ['1'] })).to.equal(undefined);
+      expect(await storage.generations.get(gen.id)).to.deep.include({ state: 'queued', percent: 12.5, node: '3', step: 4, maxSteps: 20, doneNodes: ['1'] });
+      await storage.generations.write(gen.id, { state: 'running', startedAt: '2026-01-01T01:00:00.000Z' });
+      expect((await storage.generations.page({ limit: 10, offset: 0, state: 'running' })).total).to.equal(1);
+      expect((await storage.generations.counts()).byState.queued).to.equal(0);
+      await storage.generations.write(gen.id, { state: 'completed', percent: 100 });
+      const done = (await storage.generations.get(gen.id)) as Generation;
+      expect(done).to.deep.include({ state: 'completed', percent: 100, startedAt: '2026-01-01T01:00:00.000Z', clientId: gen.clientId });
+      expect(done.graph, 'a final row drops its graph').to.deep.equal({});
+      expect(await storage.generations.write('gen_missing', { state: 'failed' })).to.equal(undefined);
+      expect(await storage.generations.get('gen_missing')).to.equal(undefined);
+    });
+
     it('concurrent updates keep the counters consistent', async () => {
       const gen = makeGeneration();
       await storage.generations.insert(gen);

@@ -3,8 +3,12 @@
  * frame of the bridge's shape and size and `ws.send` it — with no generations, storage or hub.
  * Same ws library, Node, pinning and IPC protocol as bench/servers/fanout-bridge.ts ('start' is a
  * no-op here: there is nothing to submit).
+ * With `--write` (BENCH_P3_BARE_WRITE=1 in bench/p3-fanout.ts) it writes each frame as the bridge's ws hub
+ * does since wave 7: header and payload built into one Buffer and written to the socket in one call,
+ * instead of ws.send (a header per send, two chunks, one writev).
  */
 import { createServer } from 'node:http';
+import * as wsModule from 'ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { FanoutCommand, ProgressAnswer, StartedAnswer } from './fanout-bridge.js';
 import { withLoopDelay } from './loop-delay.js';
@@ -50,6 +54,17 @@ function frame(index: number, seq: number, step: number, rounds: number): Buffer
   );
 }
 
+const WRITE = process.argv.includes('--write');
+
+/** ws's framer (exported by ws, not declared by its types). */
+const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: object): Buffer[] } };
+const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false };
+
+/** The frame as ws.send writes it (ws's own header), in one Buffer, written straight to ws's socket (`_socket`, ws's private field). */
+function writeFrame(ws: WebSocket, payload: Buffer): void {
+  (ws as unknown as { _socket: { write(bytes: Buffer): unknown } })._socket.write(Buffer.concat(Sender.frame(payload, TEXT_FRAME)));
+}
+
 async function progress(clients: number, rounds: number, intervalMs = 0): Promise<ProgressAnswer> {
   const stamps = new Array<number>(clients * rounds);
   const cpu = process.cpuUsage();
@@ -57,7 +72,9 @@ async function progress(clients: number, rounds: number, intervalMs = 0): Promis
   for (let step = 1; step <= rounds; step++) {
     for (let i = 0; i < clients; i++) {
       stamps[i * rounds + step - 1] = monotonicMs();
-      sockets.get(i)?.send(frame(i, step, step, rounds), { binary: false });
+      const ws = sockets.get(i);
+      if (ws && WRITE) writeFrame(ws, frame(i, step, step, rounds));
+      else ws?.send(frame(i, step, step, rounds), { binary: false });
     }
     await (intervalMs > 0 ? new Promise((resolve) => setTimeout(resolve, intervalMs)) : tick());
   }

@@ -15,6 +15,11 @@ export class MemoryBus implements Bus {
   ) {}
 
   publish<T>(topic: string, payload: T): Promise<BusMessage<T>> {
+    return Promise.resolve(this.publishNow(topic, payload));
+  }
+
+  /** Numbered, kept and delivered before it returns. */
+  publishNow<T>(topic: string, payload: T): BusMessage<T> {
     const log = this.#topic(topic);
     const message = log.append(topic, payload, this.now()) as BusMessage<T>;
     for (const listener of log.listeners) {
@@ -24,7 +29,7 @@ export class MemoryBus implements Bus {
         this.onListenerError(error, topic);
       }
     }
-    return Promise.resolve(message);
+    return message;
   }
 
   subscribe<T>(topic: string, listener: (message: BusMessage<T>) => void): () => void {
@@ -79,6 +84,8 @@ class TopicLog {
   readonly #ring: (BusMessage | undefined)[] = [];
   #head = 0;
   #size = 0;
+  /** When the oldest kept message was published: the age check on every publish reads no message. */
+  #oldestAt = 0;
 
   constructor(private readonly window: ReplayWindow) {}
 
@@ -89,10 +96,11 @@ class TopicLog {
     if (max > 0) {
       if (this.#size < max) {
         this.#ring[(this.#head + this.#size) % max] = message;
-        this.#size++;
+        if (this.#size++ === 0) this.#oldestAt = now;
       } else {
         this.#ring[this.#head] = message;
         this.#head = (this.#head + 1) % max;
+        this.#oldestAt = this.#ring[this.#head]!.at;
       }
       this.prune(now);
     }
@@ -112,12 +120,14 @@ class TopicLog {
 
   /** Drops the kept messages older than the window's age, oldest first. */
   prune(now: number): void {
+    if (this.#size === 0 || now - this.#oldestAt <= this.window.maxAgeMs) return;
     const max = this.window.maxMessages;
     while (this.#size > 0 && now - this.#ring[this.#head]!.at > this.window.maxAgeMs) {
       this.#ring[this.#head] = undefined;
       this.#head = (this.#head + 1) % max;
       this.#size--;
     }
+    if (this.#size > 0) this.#oldestAt = this.#ring[this.#head]!.at;
   }
 
   /** Nothing kept, nobody listening, quiet for idleMs: the topic can be forgotten (its seq restarts at 1). */

@@ -380,7 +380,11 @@ export class Runner {
     entry.life = life;
     for (const effect of effects) {
       if (effect.type === 'persist-soon') this.#persistSoon(entry);
-      else if (effect.type === 'publish') this.#track(entry, effect.frames.length === 1 ? this.#publishOne(entry, effect.frames[0]!) : this.#publish(entry, effect.frames));
+      else if (effect.type === 'publish') {
+        // A bus that publishes in this turn: done before the next event, nothing for the queue to wait on.
+        if (effect.frames.length === 1 && this.deps.bus.publishNow) this.#publishNow(entry, effect.frames[0]!);
+        else this.#track(entry, effect.frames.length === 1 ? this.#publishOne(entry, effect.frames[0]!) : this.#publish(entry, effect.frames));
+      }
     }
     return true;
   }
@@ -416,12 +420,25 @@ export class Runner {
   /** #publish of a single frame, without its async steps (the hot path's one frame per event). */
   #publishOne(entry: Entry, frame: RenderedFrame): Promise<unknown> {
     try {
-      // A literal, not `{ ...frame, active }`: V8 spreads an object of this size on its slow path.
-      const { status, details, data, generationId, ends } = frame;
-      return this.deps.bus.publish<ClientFrame>(entry.topic, { status, details, data, generationId, ends, active: this.activeCount(entry.life.gen.clientId) });
+      return this.deps.bus.publish<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** #publishOne on a bus that publishes in the caller's turn (bus.publishNow): no promise, no queue task. */
+  #publishNow(entry: Entry, frame: RenderedFrame): void {
+    try {
+      this.deps.bus.publishNow!<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
+    } catch (error) {
+      entry.log.error({ err: error }, 'could not publish the generation frames');
+    }
+  }
+
+  #clientFrame(entry: Entry, frame: RenderedFrame): ClientFrame {
+    // A literal, not `{ ...frame, active }`: V8 spreads an object of this size on its slow path.
+    const { status, details, data, generationId, ends } = frame;
+    return { status, details, data, generationId, ends, active: this.activeCount(entry.life.gen.clientId) };
   }
 
   #feed(entry: Entry, event: GenerationEvent): Promise<void> {
@@ -601,7 +618,7 @@ export class Runner {
     const { gen } = entry.life;
     markLife('row write:', gen.state);
     try {
-      await this.deps.storage.generations.update(gen.id, withGraph ? { ...changingFields(gen), graph: gen.graph } : (progressPatch(entry.stored, gen) ?? changingFields(gen)));
+      await this.deps.storage.generations.write(gen.id, withGraph ? { ...changingFields(gen), graph: gen.graph } : (progressPatch(entry.stored, gen) ?? changingFields(gen)));
       entry.stored = gen;
       markLife('row written:', gen.state);
     } catch (error) {

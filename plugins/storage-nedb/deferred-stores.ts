@@ -43,6 +43,10 @@ export class DeferredGenerationStore extends Deferred<NedbGenerationStore> imple
     return (await this.store()).update(id, patch);
   }
 
+  async write(id: string, patch: Partial<Omit<Generation, 'id'>>): Promise<void> {
+    return (await this.store()).write(id, patch);
+  }
+
   async get(id: string): Promise<Generation | undefined> {
     return (await this.store()).get(id);
   }

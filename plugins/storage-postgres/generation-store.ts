@@ -31,6 +31,15 @@ const FILTER_TALLIES = { clientId: 'stored_client', owner: 'stored_owner', workf
 type Filter = keyof typeof FILTER_COLUMNS;
 const FILTERS = Object.keys(FILTER_COLUMNS) as Filter[];
 
+/**
+ * One statement: concurrent updates of the same row queue on its row lock and each applies its patch to
+ * the latest version; a final state drops the graph in the same write.
+ */
+const UPDATE = `UPDATE generations SET doc = CASE
+         WHEN (doc || $2::jsonb) ->> 'state' = ANY($3::text[]) THEN (doc || $2::jsonb) - 'graph'
+         ELSE doc || $2::jsonb END
+       WHERE id = $1`;
+
 /** Rows deleted per statement by prune, so one retention pass never holds thousands of row locks at once. */
 const PRUNE_BATCH = 500;
 
@@ -52,17 +61,13 @@ export class PostgresGenerationStore implements GenerationStore {
   }
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
-    // One statement: concurrent updates of the same row queue on its row lock and each applies its
-    // patch to the latest version; a final state drops the graph in the same write.
-    const { rows } = await this.pool.query<{ id: string; doc: Doc }>({
-      name: 'generations_update',
-      text: `UPDATE generations SET doc = CASE
-         WHEN (doc || $2::jsonb) ->> 'state' = ANY($3::text[]) THEN (doc || $2::jsonb) - 'graph'
-         ELSE doc || $2::jsonb END
-       WHERE id = $1 RETURNING id, doc`,
-      values: [id, patchJson(patch), FINAL],
-    });
+    const { rows } = await this.pool.query<{ id: string; doc: Doc }>({ name: 'generations_update', text: `${UPDATE} RETURNING id, doc`, values: [id, patchJson(patch), FINAL] });
     return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  /** update without sending the row back (the document, graph included, on every progress tick). */
+  async write(id: string, patch: Patch): Promise<void> {
+    await this.pool.query({ name: 'generations_write', text: UPDATE, values: [id, patchJson(patch), FINAL] });
   }
 
   async get(id: string): Promise<Generation | undefined> {

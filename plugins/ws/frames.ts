@@ -1,9 +1,11 @@
+import { textFrame, type TextFrame } from './text-frame.js';
+
 /**
- * Wire frames (SPEC §2.1). Per-socket frames are encoded once at load; generation frames arrive
- * rendered from the bus and are encoded once per message — every socket of a client is sent the
- * very same Buffer.
+ * Wire frames (SPEC §2.1), as websocket text frames ready to write (text-frame.ts). Per-socket frames are
+ * encoded once at load; generation frames arrive rendered from the bus and are encoded once per message —
+ * every socket of a client is sent the very same Buffer.
  */
-export const encode = (frame: object): Buffer => Buffer.from(JSON.stringify(frame));
+export const encode = (frame: object): TextFrame => textFrame(JSON.stringify(frame));
 
 export const CONNECTED = encode({ status: 'connected', details: 'server connected' });
 export const LISTENING = encode({ status: 'listening', details: 'server is listening' });
@@ -17,7 +19,7 @@ export const BOUND_ELSEWHERE = [
   encode({ status: 'closed', details: 'connection closed: the clientId belongs to another API key' }),
 ];
 
-export const idleFrames = (idleMs: number): Buffer[] => [
+export const idleFrames = (idleMs: number): TextFrame[] => [
   encode({ status: 'error', details: `time out error: no generation activity for ${Math.round(idleMs / 1000)} s` }),
   encode({ status: 'closed', details: 'connection closed after an idle time out' }),
 ];

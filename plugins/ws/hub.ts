@@ -7,10 +7,13 @@ import { BOUND_ELSEWHERE, CONNECTED, encode, idleFrames, LISTENING, SHUTDOWN_CLO
 import type { WsOptions } from './options.js';
 import type { MutableWsStats } from './stats.js';
 import type { Clock, Timer } from '../../core/timers.js';
+import { frameSink, payloadOf, textFrame, type FrameSink, type TextFrame } from './text-frame.js';
 
 /** One open socket. */
 interface Peer {
   readonly ws: WebSocket;
+  /** Where its frames are written as they are (text-frame.ts); undefined: through ws.send. */
+  readonly sink: FrameSink | undefined;
   readonly clientId: string;
   /** Who opened it (auth on); an admin or no principal watches any clientId. */
   readonly viewer?: Principal;
@@ -90,7 +93,7 @@ export class SocketHub {
    */
   async attach(ws: WebSocket, clientId: string, since: number | undefined, viewer?: Principal): Promise<void> {
     const now = this.deps.clock.now();
-    const peer: Peer = { ws, clientId, viewer, lastActivity: now, alive: true, done: false, lastSeq: 0, pending: [] };
+    const peer: Peer = { ws, sink: frameSink(ws), clientId, viewer, lastActivity: now, alive: true, done: false, lastSeq: 0, pending: [] };
     this.#peers.add(peer);
     this.deps.stats.connected++;
     ws.on('pong', () => void (peer.alive = true));
@@ -144,7 +147,7 @@ export class SocketHub {
 
   /** A socket whose clientId is bound to another key by the time it opened: `error`, `closed`, cut. */
   refuseBound(ws: WebSocket): void {
-    for (const bytes of BOUND_ELSEWHERE) ws.send(bytes, TEXT);
+    for (const frame of BOUND_ELSEWHERE) ws.send(payloadOf(frame), TEXT);
     ws.close(1008, 'clientId bound to another key');
     setTimeout(() => ws.terminate(), this.deps.options.closeGraceMs).unref();
   }
@@ -166,7 +169,7 @@ export class SocketHub {
    */
   #deliver(state: ClientState, message: BusMessage<ClientFrame>): void {
     if (this.#closing) return;
-    let bytes: Buffer | undefined;
+    let bytes: TextFrame | undefined;
     const now = this.deps.clock.now();
     for (const peer of state.peers) {
       if (peer.pending) peer.pending.push(message);
@@ -178,7 +181,7 @@ export class SocketHub {
   }
 
   /** Sends one numbered frame to one socket unless it had it already. */
-  #take(state: ClientState, peer: Peer, message: BusMessage<ClientFrame>, bytes?: Buffer, now = this.deps.clock.now()): void {
+  #take(state: ClientState, peer: Peer, message: BusMessage<ClientFrame>, bytes?: TextFrame, now = this.deps.clock.now()): void {
     if (message.seq <= peer.lastSeq) return;
     peer.lastSeq = message.seq;
     if (this.#send(peer, bytes ?? wire(message))) peer.lastActivity = now;
@@ -191,7 +194,7 @@ export class SocketHub {
   }
 
   /** Sends and enforces the send-buffer bound: a socket that cannot keep up is cut off, never waited for. */
-  #send(peer: Peer, bytes: Buffer): boolean {
+  #send(peer: Peer, bytes: TextFrame): boolean {
     if (!this.#sendRaw(peer, bytes)) return false;
     if (peer.ws.bufferedAmount > this.deps.options.maxBufferedBytes) {
       this.deps.stats.droppedSlowTotal++;
@@ -202,15 +205,16 @@ export class SocketHub {
     return true;
   }
 
-  #sendRaw(peer: Peer, bytes: Buffer): boolean {
+  #sendRaw(peer: Peer, frame: TextFrame): boolean {
     if (peer.done || peer.ws.readyState !== WebSocket.OPEN) return false;
-    peer.ws.send(bytes, TEXT);
+    if (peer.sink) peer.sink.write(frame.bytes);
+    else peer.ws.send(payloadOf(frame), TEXT);
     this.deps.stats.framesSentTotal++;
     return true;
   }
 
   /** Last frames, then a close handshake bounded by closeGraceMs. */
-  #end(peer: Peer, frames: Buffer[], code: number, reason: string): void {
+  #end(peer: Peer, frames: TextFrame[], code: number, reason: string): void {
     if (peer.done) return;
     for (const bytes of frames) this.#sendRaw(peer, bytes);
     peer.done = true;
@@ -305,7 +309,7 @@ export class SocketHub {
 /** Sockets sent their heartbeat in one turn of the event loop. */
 const HEARTBEAT_SLICE = 250;
 
-/** Frames are JSON text; sent as a ready Buffer, so ws encodes nothing per socket. One options object for every send. */
+/** Frames are JSON text; a socket without a sink is sent the payload through ws. One options object for every send. */
 const TEXT = { binary: false } as const;
 
 /**
@@ -314,10 +318,10 @@ const TEXT = { binary: false } as const;
  * (frameDataEncoders), `data` is written with it and the frame around it here; the entry is taken out
  * (a message is encoded once; a later replay of it encodes it with JSON.stringify).
  */
-function wire(message: BusMessage<ClientFrame>): Buffer {
+function wire(message: BusMessage<ClientFrame>): TextFrame {
   const { status, details, data } = message.payload;
   const encoder = frameDataEncoders.get(data);
-  if (encoder === undefined) return Buffer.from(JSON.stringify({ status, details, seq: message.seq, data }));
+  if (encoder === undefined) return textFrame(JSON.stringify({ status, details, seq: message.seq, data }));
   frameDataEncoders.delete(data);
-  return Buffer.from(`{"status":${JSON.stringify(status)},"details":${JSON.stringify(details)},"seq":${message.seq},"data":${encoder.encode(data)}}`);
+  return textFrame(`{"status":${JSON.stringify(status)},"details":${JSON.stringify(details)},"seq":${message.seq},"data":${encoder.encode(data)}}`);
 }

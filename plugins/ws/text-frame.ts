@@ -1,0 +1,65 @@
+import * as wsModule from 'ws';
+import type { WebSocket } from 'ws';
+
+/**
+ * Websocket text frames built once and written to the socket as they are. One frame goes to every socket
+ * of a client, so its header is built once too, and each send is one `write` of one Buffer: ws's `send`
+ * frames the payload again per socket and writes header and payload as two chunks (cork, two writes,
+ * uncork, `writev`), about 3 µs a frame more on the fan-out bench (docs/performance.md, "Fan-out, wave 7").
+ * The header is ws's own (Sender.frame, with the options ws.send uses for a server's unmasked text frame),
+ * so the bytes on the wire are those ws.send writes (a test compares them).
+ */
+export interface TextFrame {
+  /** ws's header, then the payload. */
+  readonly bytes: Buffer;
+  /** Where the payload starts in `bytes`. */
+  readonly headerLength: number;
+}
+
+/** ws's framer: exported by ws (also as WebSocket.Sender), not declared by its types. */
+const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } };
+interface FrameOptions {
+  fin: boolean;
+  opcode: number;
+  mask: boolean;
+  readOnly: boolean;
+  rsv1: boolean;
+}
+/** A whole (FIN), text (opcode 1), unmasked (a server's), uncompressed frame. */
+const TEXT_FRAME: FrameOptions = { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false };
+
+/** Where a short text is encoded first: one pass over it (its UTF-8 length is then known), then one copy. */
+const scratch = Buffer.allocUnsafe(64 * 1024);
+/** The longest text surely encoded whole in `scratch` (at most 3 bytes of UTF-8 per UTF-16 unit). */
+const SCRATCH_CHARS = Math.floor(scratch.length / 3);
+
+/** A text frame of `text` (JSON here): ws's header and the payload, in one Buffer. */
+export function textFrame(text: string): TextFrame {
+  const payload = text.length <= SCRATCH_CHARS ? scratch.subarray(0, scratch.write(text, 0)) : Buffer.from(text);
+  const parts = Sender.frame(payload, TEXT_FRAME);
+  const headerLength = parts[0]!.length;
+  // Copied out of the scratch buffer here, once per message (not per socket).
+  return { bytes: Buffer.concat(parts, headerLength + payload.length), headerLength };
+}
+
+/** The payload of a frame (for a socket sent through ws's `send`). */
+export const payloadOf = (frame: TextFrame): Buffer => frame.bytes.subarray(frame.headerLength);
+
+/** What a ready frame is written to. */
+export interface FrameSink {
+  write(frame: Buffer): unknown;
+}
+
+/**
+ * The socket under `ws`, when a ready frame may be written to it directly; undefined: send through ws.
+ * `_socket` is ws's private field (the net.Socket ws writes its frames to); when a ws release renames it,
+ * this finds none and every frame goes through ws.send. Only with no extension negotiated: with
+ * permessage-deflate, ws compresses and may queue frames, so a frame written beside it could overtake
+ * one ws still holds. Without it, ws writes every frame synchronously, in call order, so frames written
+ * here and by ws (pings, the close handshake) never interleave.
+ */
+export function frameSink(ws: WebSocket): FrameSink | undefined {
+  if (ws.extensions !== '') return undefined;
+  const socket = (ws as unknown as { _socket?: FrameSink | null })._socket;
+  return socket && typeof socket.write === 'function' ? socket : undefined;
+}
