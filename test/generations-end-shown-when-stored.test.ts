@@ -31,13 +31,13 @@ describe('generations: an end is visible only once it is stored', () => {
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     let finalWrites = 0;
-    const update = generations.update.bind(generations);
-    generations.update = async (id: string, patch: Partial<Omit<Generation, 'id'>>) => {
+    const write = generations.write.bind(generations);
+    generations.write = async (id: string, patch: Partial<Omit<Generation, 'id'>>) => {
       if (patch.state === 'completed') {
         finalWrites += 1;
         await gate;
       }
-      return update(id, patch);
+      return write(id, patch);
     };
 
     const gen = await service.create({ workflow: 'tiny', clientId: 'client-1', principal: ANONYMOUS, graph: GRAPH, uploads: {} });
