@@ -298,6 +298,19 @@ describe('POST /upload', () => {
     await expectNothingKept();
   });
 
+  it('refuses a part whose headers are over 16 KiB with 413, in a body within every other limit', async () => {
+    const boundary = 'b0undary';
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="f"; filename="a.png"\r\nX-Padding: ${'a'.repeat(20 * KiB)}\r\n\r\n`),
+      makePng(4, 4),
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const answer = await postUpload(bridge.url, body, '?clientId=client-1', { 'content-type': `multipart/form-data; boundary=${boundary}` });
+    expect(answer.status).to.equal(413);
+    expect(answer.body).to.deep.equal({ error: 'payload_too_large', detail: 'the headers of a part are larger than 16384 bytes' });
+    await expectNothingKept();
+  });
+
   it('treats a file part without Content-Type as a file', async () => {
     const boundary = 'b0undary';
     const png4 = makePng(4, 4);

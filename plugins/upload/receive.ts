@@ -1,11 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { removeFile } from './incoming-dir.js';
 import { join } from 'node:path';
-import formidable, { errors as formidableErrors, multipart } from 'formidable';
-import type { File as FormidableFile, Part } from 'formidable';
 import { badRequest, BridgeError, payloadTooLarge } from '../../core/errors.js';
 import { insufficientStorage, isDiskFull } from './disk-full.js';
 import { IncomingFile } from './incoming-file.js';
+import { boundaryOf, MAX_HEADER_BYTES, MultipartError, MultipartParser, type PartHandler } from './multipart.js';
 import { incomingName } from './names.js';
 import { rejectPart } from './rejection.js';
 import { StreamCheck } from './stream-check.js';
@@ -36,45 +35,23 @@ export interface ReceivedUpload {
   discard(gone?: ReadonlySet<string>): Promise<void>;
 }
 
-interface FormidableFailure {
-  code?: number;
-  httpCode?: number;
-  message?: string;
-}
-
-/** Translates formidable's errors into client errors naming the part being read when it failed. */
-function translate(error: unknown, field: string | null, limits: ReceiveLimits): BridgeError {
+/** The client-facing error for whatever stopped the receipt, naming the part being read when it is the part's fault. */
+function translate(error: unknown): unknown {
   if (error instanceof BridgeError) return error;
-  // Our disk, not the client's body: checked first so the system's text never reaches the client.
-  if (isDiskFull(error)) return insufficientStorage(error);
-  const { code, message } = error as FormidableFailure;
-  switch (code) {
-    case formidableErrors.maxFilesExceeded:
-      return rejectPart(413, field, `too many file parts (the limit is ${limits.maxParts})`, error);
-    case formidableErrors.maxFieldsExceeded:
-      return rejectPart(413, field, `too many text fields (the limit is ${limits.maxParts})`, error);
-    case formidableErrors.maxFieldsSizeExceeded:
-      return rejectPart(413, field, `text fields are larger than ${limits.maxFieldsBytes} bytes in total`, error);
-    case formidableErrors.biggerThanMaxFileSize:
-      return fileTooLarge(field, limits, error);
-    case formidableErrors.biggerThanTotalMaxFileSize:
-      return rejectPart(413, field, `the files of this request are larger than ${limits.maxTotalBytes} bytes in total`, error);
-    case formidableErrors.noEmptyFiles:
-    case formidableErrors.smallerThanMinFileSize:
-      return rejectPart(400, field, 'the file is empty', error);
-    case formidableErrors.aborted:
-      return badRequest('the request was aborted before the upload was complete', { cause: error });
-    default:
-      return badRequest(`malformed multipart body: ${message ?? 'unreadable'}`, { cause: error });
+  if (error instanceof MultipartError) {
+    return error.status === 413 ? payloadTooLarge(error.message, { cause: error }) : badRequest(`malformed multipart body: ${error.message}`, { cause: error });
   }
+  // Our disk, not the client's body: the system's text never reaches the client.
+  if (isDiskFull(error)) return insufficientStorage(error);
+  return error;
 }
 
-function fileTooLarge(field: string | null, limits: ReceiveLimits, cause?: unknown): BridgeError {
-  return rejectPart(413, field, `the file is larger than ${limits.maxFileBytes} bytes`, cause);
+function fileTooLarge(field: string | null, limits: ReceiveLimits): BridgeError {
+  return rejectPart(413, field, `the file is larger than ${limits.maxFileBytes} bytes`);
 }
 
 /** Room for each part's boundary and headers, on top of the file and field limits. */
-const PART_OVERHEAD_BYTES = 16 * 1024;
+const PART_OVERHEAD_BYTES = MAX_HEADER_BYTES;
 
 /** The largest body a request within every other limit can have. */
 function bodyLimit(limits: ReceiveLimits): number {
@@ -87,18 +64,23 @@ function bodyTooLarge(maxBodyBytes: number): BridgeError {
 
 /**
  * Streams the file parts of a multipart/form-data request into `incomingDir` under random names,
- * with every limit set explicitly. Text fields are read (bounded) and ignored. The client's file
- * name is never used, not even for the temporary file. On any failure every file this request
- * wrote is deleted before the error is thrown; on success the caller owns the files.
+ * with every limit checked as the bytes arrive (multipart.ts parses; each file part goes straight to
+ * its IncomingFile, and the socket is paused only while a file has more than its buffer waiting).
+ * Text fields are read (bounded) and ignored. The client's file name is never used, not even for the
+ * temporary file. On any failure every file this request wrote is deleted before the error is thrown;
+ * on success the caller owns the files.
  */
 export async function receiveFiles(request: IncomingMessage, incomingDir: string, limits: ReceiveLimits): Promise<ReceivedUpload> {
+  const boundary = boundaryOf(request.headers['content-type']);
+  if (boundary === undefined) throw badRequest('malformed multipart body: the Content-Type names no multipart boundary');
+  const maxBodyBytes = bodyLimit(limits);
+  const declared = Number(request.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
+
   const writers: IncomingFile[] = [];
   const checks: StreamCheck[] = [];
-  const writerOf = new WeakMap<object, { writer: IncomingFile; check: StreamCheck }>();
-  const received: ReceivedFile[] = [];
+  const written: Promise<void>[] = [];
   let cancelled = false;
-  let currentField: string | null = null;
-
   const discard = async (gone?: ReadonlySet<string>): Promise<void> => {
     cancelled = true;
     for (const writer of writers) writer.destroy();
@@ -107,73 +89,111 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
     await Promise.all(writers.filter((writer) => !gone?.has(writer.path)).map((writer) => removeFile(writer.path)));
   };
 
-  const form = formidable({
-    uploadDir: incomingDir,
-    // Only formidable's own bookkeeping sees this name (fileWriteStreamHandler picks the path and
-    // formidable opens nothing itself); never the client's file name. Fixed: no random bytes spent on it.
-    filename: () => 'unused',
-    enabledPlugins: [multipart],
-    maxFiles: limits.maxParts,
-    maxFields: limits.maxParts,
-    maxFieldsSize: limits.maxFieldsBytes,
-    maxFileSize: limits.maxFileBytes,
-    maxTotalFileSize: limits.maxTotalBytes,
-    allowEmptyFiles: false,
-    minFileSize: 1,
-    // Parts are read one after another, so the part being written is the last one begun.
-    fileWriteStreamHandler: (file) => {
-      const path = join(incomingDir, incomingName());
+  let reject: (error: unknown) => void = () => undefined;
+  const stopped = new Promise<never>((_, rejectStopped) => {
+    reject = rejectStopped;
+  });
+  /** The first failure stops the receipt: later bytes are read and dropped, later errors ignored. */
+  let failed = false;
+  const stop = (error: unknown) => {
+    if (failed) return;
+    failed = true;
+    reject(error);
+  };
+  const resume = () => request.resume();
+
+  let fields = 0;
+  let fieldBytes = 0;
+  let fileBytes = 0;
+  /** The part being read: its field, its file (none for a text field) and the bytes received. */
+  let part: { field: string | null; writer: IncomingFile | undefined; bytes: number } = { field: null, writer: undefined, bytes: 0 };
+  const handler: PartHandler = {
+    begin({ name, file }) {
+      if (!file) {
+        if (++fields > limits.maxParts) throw rejectPart(413, name, `too many text fields (the limit is ${limits.maxParts})`);
+        part = { field: name, writer: undefined, bytes: 0 };
+        return;
+      }
+      if (writers.length >= limits.maxParts) throw rejectPart(413, name, `too many file parts (the limit is ${limits.maxParts})`);
       const check = new StreamCheck(limits);
-      const writer = new IncomingFile(currentField, path, limits.maxFileBytes, (field) => fileTooLarge(field, limits), () => cancelled, check);
+      const writer = new IncomingFile(name, join(incomingDir, incomingName()), limits.maxFileBytes, (field) => fileTooLarge(field, limits), () => cancelled, check);
       writers.push(writer);
       checks.push(check);
-      if (file) writerOf.set(file, { writer, check });
-      return writer;
+      // A write error (a full disk) after the body has ended counts too: every file is waited for.
+      written.push(new Promise<void>((resolve, reject) => writer.once('finish', resolve).once('error', reject)));
+      written.at(-1)!.catch(stop);
+      writer.on('drain', resume);
+      part = { field: name, writer, bytes: 0 };
     },
-  });
-
-  form.onPart = (part: Part) => {
-    currentField = part.name;
-    // formidable treats a part without Content-Type as a text field; one with a file name is a file.
-    if (part.originalFilename !== null && !part.mimetype) part.mimetype = 'application/octet-stream';
-    return form._handlePart(part);
+    data(bytes) {
+      const { writer } = part;
+      if (!writer) {
+        fieldBytes += bytes.length;
+        if (fieldBytes > limits.maxFieldsBytes) throw rejectPart(413, part.field, `text fields are larger than ${limits.maxFieldsBytes} bytes in total`);
+        return;
+      }
+      fileBytes += bytes.length;
+      if (fileBytes > limits.maxTotalBytes) throw rejectPart(413, part.field, `the files of this request are larger than ${limits.maxTotalBytes} bytes in total`);
+      part.bytes += bytes.length;
+      if (part.bytes > limits.maxFileBytes) throw fileTooLarge(part.field, limits);
+      if (!writer.write(bytes)) request.pause();
+    },
+    end() {
+      if (!part.writer) return;
+      if (part.bytes === 0) throw rejectPart(400, part.field, 'the file is empty');
+      part.writer.end();
+      // An ended file never emits 'drain': the body goes on (the next part has its own file).
+      request.resume();
+    },
   };
-  form.on('file', (_field: string, file: FormidableFile) => {
-    const entry = writerOf.get(file);
-    if (entry) received.push({ field: entry.writer.field, path: entry.writer.path, size: entry.writer.bytesWritten, check: entry.check });
-  });
+  const parser = new MultipartParser(boundary, handler);
 
-  const maxBodyBytes = bodyLimit(limits);
-  const declared = Number(request.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
-
-  // Stops the parse from outside formidable: a client gone mid-body must not leave it (and its
-  // open files) hanging, and a body past every limit (e.g. endless part headers, which formidable
-  // buffers without a limit of its own) is cut off.
-  let stop: (error: BridgeError) => void = () => undefined;
-  const stopped = new Promise<never>((_, reject) => {
-    stop = reject;
+  let bodyBytes = 0;
+  const onData = (chunk: Buffer) => {
+    if (failed) return;
+    bodyBytes += chunk.length;
+    try {
+      // A body past every limit (e.g. endless part headers) is cut off as it streams.
+      if (bodyBytes > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
+      parser.push(chunk);
+    } catch (error) {
+      stop(error);
+    }
+  };
+  const ended = new Promise<void>((resolve, reject) => {
+    request.once('end', () => {
+      try {
+        parser.end();
+        resolve();
+      } catch (error) {
+        reject(error);
+      }
+    });
   });
-  request.once('close', () => {
+  // A client gone mid-body must not leave the receipt (and its open files) hanging.
+  const onClose = () => {
     if (!request.complete) stop(badRequest('the request was aborted before the upload was complete'));
-  });
-  form.on('progress', (bytesReceived: number) => {
-    if (bytesReceived > maxBodyBytes) stop(bodyTooLarge(maxBodyBytes));
-  });
+  };
+  const onError = () => stop(badRequest('the request was aborted before the upload was complete'));
+  request.on('data', onData);
+  request.once('close', onClose);
+  request.once('error', onError);
 
   try {
-    await Promise.race([form.parse(request), stopped]);
+    await Promise.race([ended, stopped]);
+    await Promise.race([Promise.all(written), stopped]);
   } catch (error) {
+    stop(error);
+    // Whatever the client still sends is read and dropped (the answer closes the connection).
+    request.resume();
     await discard();
-    throw translate(error, currentField, limits);
+    throw translate(error);
+  } finally {
+    request.off('close', onClose);
+    for (const writer of writers) writer.off('drain', resume);
   }
-  // formidable drops a write error that arrives after the body has ended (its _error ignores errors
-  // once it has "ended") and reports the short file as received: a full disk would then look like a
-  // truncated image, the client's fault. Ask every writer instead.
-  const failed = writers.find((writer) => writer.errored);
-  if (failed) {
-    await discard();
-    throw translate(failed.errored, failed.field, limits);
-  }
-  return { files: received, discard };
+  return {
+    files: writers.map((writer, index) => ({ field: writer.field, path: writer.path, size: writer.bytesWritten, check: checks[index] })),
+    discard,
+  };
 }
