@@ -132,9 +132,13 @@ describe('upload: the multipart parser', () => {
     }
     // Headers that never end are not refused as too large (the body limit, checked by the receiver, answers for them).
     expect(failure(B, [Buffer.from(`--${B}\r\n${padding}${padding}`)]).status).to.equal(400);
-    // Just within the limit: read.
-    const within = `X-P: ${'a'.repeat(MAX_HEADER_BYTES - 'Content-Disposition: form-data; name="f"\r\nX-P: '.length - 4)}`;
-    expect(parse(B, [part(`Content-Disposition: form-data; name="f"\r\n${within}`, 'ok'), close])[0]!.bytes.toString()).to.equal('ok');
+    // Exactly at the limit (header lines and the blank line): read, whole or in pieces; one byte more is refused.
+    const atLimit = (extra: number) =>
+      Buffer.concat([part(`Content-Disposition: form-data; name="f"\r\nX-P: ${'a'.repeat(MAX_HEADER_BYTES - 'Content-Disposition: form-data; name="f"\r\nX-P: '.length - 4 + extra)}`, 'ok'), close]);
+    for (const size of [atLimit(0).length, 4096, 7]) {
+      expect(parse(B, cut(atLimit(0), size))[0]!.bytes.toString(), `pieces of ${size}`).to.equal('ok');
+      expect(failure(B, cut(atLimit(1), size)).status, `pieces of ${size}`).to.equal(413);
+    }
   });
 
   it('finds the boundary of a Content-Type, quoted or not', () => {

@@ -68,8 +68,11 @@ export class MultipartParser {
   #held = 2;
   /** The first of the two bytes after a delimiter, when the chunk ended between them; -1 if none seen yet. */
   #afterFirst = -1;
-  /** Header lines of the part being opened, after a CRLF (so that their end is the first CRLF CRLF). */
-  readonly #header = Buffer.allocUnsafe(2 + MAX_HEADER_BYTES);
+  /**
+   * Header lines of the part being opened that span chunks, after a CRLF (so that their end is the first
+   * CRLF CRLF). Made when first needed: headers that end in the chunk they start in are read from it.
+   */
+  #header: Buffer | undefined;
   #headerLength = 0;
   /** In 'header-overflow': the last 3 bytes seen, to find a CRLF CRLF split across chunks. */
   #overflowTail = Buffer.alloc(0);
@@ -170,9 +173,7 @@ export class MultipartParser {
       this.#state = 'end';
     } else if (first === CR && second === LF) {
       this.#state = 'headers';
-      this.#header[0] = CR;
-      this.#header[1] = LF;
-      this.#headerLength = 2;
+      this.#headerLength = 0;
     } else {
       throw new MultipartError(400, 'a boundary is followed by neither a line break nor "--"');
     }
@@ -181,21 +182,38 @@ export class MultipartParser {
 
   /** Header lines, up to the blank line; then the part begins. */
   #headers(chunk: Buffer, at: number): number {
+    if (this.#headerLength === 0) {
+      // The usual case: the headers end in this chunk (or there are none: a blank line at once).
+      if (chunk.length - at >= 2 && chunk[at] === CR && chunk[at + 1] === LF) {
+        this.#begin('');
+        return at + 2;
+      }
+      const end = chunk.indexOf(CRLF_CRLF, at);
+      if (end >= 0 && end + 4 - at <= MAX_HEADER_BYTES) {
+        this.#begin(chunk.toString('utf8', at, end));
+        return end + 4;
+      }
+      this.#header ??= Buffer.allocUnsafe(2 + MAX_HEADER_BYTES);
+      this.#header[0] = CR;
+      this.#header[1] = LF;
+      this.#headerLength = 2;
+    }
+    const header = this.#header!;
     const before = this.#headerLength;
-    const take = Math.min(this.#header.length - before, chunk.length - at);
-    chunk.copy(this.#header, before, at, at + take);
+    const take = Math.min(header.length - before, chunk.length - at);
+    chunk.copy(header, before, at, at + take);
     this.#headerLength += take;
-    const end = this.#header.subarray(0, this.#headerLength).indexOf(CRLF_CRLF, Math.max(0, before - 3));
+    const end = header.subarray(0, this.#headerLength).indexOf(CRLF_CRLF, Math.max(0, before - 3));
     if (end < 0) {
-      if (this.#headerLength === this.#header.length) {
+      if (this.#headerLength === header.length) {
         // Over the limit: read on to the end of these headers, so that a body that goes on past every
         // limit is still answered as that (the body limit, checked as it streams), then refuse.
         this.#state = 'header-overflow';
-        this.#overflowTail = Buffer.from(this.#header.subarray(this.#headerLength - 3));
+        this.#overflowTail = Buffer.from(header.subarray(this.#headerLength - 3));
       }
       return at + take;
     }
-    this.#begin(end > 2 ? this.#header.toString('utf8', 2, end) : '');
+    this.#begin(end > 2 ? header.toString('utf8', 2, end) : '');
     return at + (end + 4 - before);
   }
 
