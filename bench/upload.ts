@@ -51,7 +51,9 @@ function post(url: string, upload: { body: Buffer; contentType: string }): Promi
         res.once('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${url}: HTTP ${res.statusCode} ${text}`))));
       },
     );
-    req.once('error', reject);
+    // on, not once: a server that answers early and closes makes the body's write fail too (EPIPE after the
+    // answer), and a second 'error' with no listener would crash the bench instead of naming the answer.
+    req.on('error', reject);
     req.end(upload.body);
   });
 }
