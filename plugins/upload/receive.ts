@@ -1,10 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import { removeFile } from './incoming-dir.js';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { badRequest, BridgeError, payloadTooLarge } from '../../core/errors.js';
 import { insufficientStorage, isDiskFull } from './disk-full.js';
 import { IncomingFile } from './incoming-file.js';
-import { boundaryOf, MAX_HEADER_BYTES, MultipartError, MultipartParser, type PartHandler } from './multipart.js';
+import busboy from 'busboy';
+import { HeaderMeter, HeadersTooLarge } from './header-meter.js';
 import { incomingName } from './names.js';
 import { rejectPart } from './rejection.js';
 import { StreamCheck } from './stream-check.js';
@@ -35,15 +37,17 @@ export interface ReceivedUpload {
   discard(gone?: ReadonlySet<string>): Promise<void>;
 }
 
-/** The client-facing error for whatever stopped the receipt, naming the part being read when it is the part's fault. */
+/** The client-facing error for whatever stopped the receipt. */
 function translate(error: unknown): unknown {
   if (error instanceof BridgeError) return error;
-  if (error instanceof MultipartError) {
-    return error.status === 413 ? payloadTooLarge(error.message, { cause: error }) : badRequest(`malformed multipart body: ${error.message}`, { cause: error });
-  }
+  if (error instanceof HeadersTooLarge) return payloadTooLarge(error.message, { cause: error });
   // Our disk, not the client's body: the system's text never reaches the client.
   if (isDiskFull(error)) return insufficientStorage(error);
   return error;
+}
+
+function malformed(error: Error): BridgeError {
+  return badRequest(`malformed multipart body: ${error.message}`, { cause: error });
 }
 
 function fileTooLarge(field: string | null, limits: ReceiveLimits): BridgeError {
@@ -51,7 +55,7 @@ function fileTooLarge(field: string | null, limits: ReceiveLimits): BridgeError 
 }
 
 /** Room for each part's boundary and headers, on top of the file and field limits. */
-const PART_OVERHEAD_BYTES = MAX_HEADER_BYTES;
+const PART_OVERHEAD_BYTES = 16 * 1024;
 
 /** The largest body a request within every other limit can have. */
 function bodyLimit(limits: ReceiveLimits): number {
@@ -62,20 +66,35 @@ function bodyTooLarge(maxBodyBytes: number): BridgeError {
   return payloadTooLarge(`the request body is larger than ${maxBodyBytes} bytes (files, fields and multipart headers together)`);
 }
 
+/** Transfer encodings that leave the bytes as they are (RFC 7578 deprecates the header; busboy decodes none). */
+const IDENTITY_ENCODINGS: ReadonlySet<string> = new Set(['binary', '7bit', '8bit']);
+
 /**
  * Streams the file parts of a multipart/form-data request into `incomingDir` under random names,
- * with every limit checked as the bytes arrive (multipart.ts parses; each file part goes straight to
- * its IncomingFile, and the socket is paused only while a file has more than its buffer waiting).
+ * with every limit checked as the bytes arrive: busboy parses, each file part's bytes go straight to its
+ * IncomingFile (the socket waits only while a file has more than its buffer queued), and the
+ * header meter (header-meter.ts) answers part headers over 8 KiB as the 413 they are (busboy: a 400 at ~16 KiB).
  * Text fields are read (bounded) and ignored. The client's file name is never used, not even for the
  * temporary file. On any failure every file this request wrote is deleted before the error is thrown;
  * on success the caller owns the files.
  */
 export async function receiveFiles(request: IncomingMessage, incomingDir: string, limits: ReceiveLimits): Promise<ReceivedUpload> {
-  const boundary = boundaryOf(request.headers['content-type']);
-  if (boundary === undefined) throw badRequest('malformed multipart body: the Content-Type names no multipart boundary');
   const maxBodyBytes = bodyLimit(limits);
   const declared = Number(request.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({
+      headers: request.headers,
+      // Names are UTF-8 as browsers send them (busboy's default reads them as latin1).
+      defParamCharset: 'utf8',
+      // One field over maxFieldsBytes is cut there (valueTruncated); the total is counted below.
+      limits: { fieldSize: limits.maxFieldsBytes + 1 },
+    });
+  } catch (error) {
+    throw malformed(error as Error);
+  }
+  const meter = new HeaderMeter(/boundary=(?:"([^"]+)"|([^;]+))/i.exec(request.headers['content-type'] ?? '')?.slice(1).find(Boolean) ?? '');
 
   const writers: IncomingFile[] = [];
   const checks: StreamCheck[] = [];
@@ -100,53 +119,52 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
     failed = true;
     reject(error);
   };
-  const resume = () => request.resume();
 
   let fields = 0;
   let fieldBytes = 0;
   let fileBytes = 0;
-  /** The part being read: its field, its file (none for a text field) and the bytes received. */
-  let part: { field: string | null; writer: IncomingFile | undefined; bytes: number } = { field: null, writer: undefined, bytes: 0 };
-  const handler: PartHandler = {
-    begin({ name, file }) {
-      if (!file) {
-        if (++fields > limits.maxParts) throw rejectPart(413, name, `too many text fields (the limit is ${limits.maxParts})`);
-        part = { field: name, writer: undefined, bytes: 0 };
-        return;
-      }
-      if (writers.length >= limits.maxParts) throw rejectPart(413, name, `too many file parts (the limit is ${limits.maxParts})`);
-      const check = new StreamCheck(limits);
-      const writer = new IncomingFile(name, join(incomingDir, incomingName()), limits.maxFileBytes, (field) => fileTooLarge(field, limits), () => cancelled, check);
-      writers.push(writer);
-      checks.push(check);
-      // A write error (a full disk) after the body has ended counts too: every file is waited for.
-      written.push(new Promise<void>((resolve, reject) => writer.once('finish', resolve).once('error', reject)));
-      written.at(-1)!.catch(stop);
-      writer.on('drain', resume);
-      part = { field: name, writer, bytes: 0 };
-    },
-    data(bytes) {
-      const { writer } = part;
-      if (!writer) {
-        fieldBytes += bytes.length;
-        if (fieldBytes > limits.maxFieldsBytes) throw rejectPart(413, part.field, `text fields are larger than ${limits.maxFieldsBytes} bytes in total`);
-        return;
-      }
-      fileBytes += bytes.length;
-      if (fileBytes > limits.maxTotalBytes) throw rejectPart(413, part.field, `the files of this request are larger than ${limits.maxTotalBytes} bytes in total`);
-      part.bytes += bytes.length;
-      if (part.bytes > limits.maxFileBytes) throw fileTooLarge(part.field, limits);
-      if (!writer.write(bytes)) request.pause();
-    },
-    end() {
-      if (!part.writer) return;
-      if (part.bytes === 0) throw rejectPart(400, part.field, 'the file is empty');
-      part.writer.end();
-      // An ended file never emits 'drain': the body goes on (the next part has its own file).
-      request.resume();
-    },
-  };
-  const parser = new MultipartParser(boundary, handler);
+  parser.on('field', (name: string | undefined, value: string, info: busboy.FieldInfo) => {
+    const field = name ?? null;
+    if (++fields > limits.maxParts) return stop(rejectPart(413, field, `too many text fields (the limit is ${limits.maxParts})`));
+    fieldBytes += Buffer.byteLength(value);
+    if (info.valueTruncated || fieldBytes > limits.maxFieldsBytes) stop(rejectPart(413, field, `text fields are larger than ${limits.maxFieldsBytes} bytes in total`));
+  });
+  parser.on('file', (name: string | undefined, stream: Readable, info: busboy.FileInfo) => {
+    const field = name ?? null;
+    // busboy's own errors on a part (a body that ends inside it): malformed, like the parser's.
+    stream.on('error', (error: Error) => stop(malformed(error)));
+    if (failed) return void stream.resume();
+    if (writers.length >= limits.maxParts) return stop(rejectPart(413, field, `too many file parts (the limit is ${limits.maxParts})`));
+    if (!IDENTITY_ENCODINGS.has(info.encoding.toLowerCase())) {
+      return stop(rejectPart(400, field, `Content-Transfer-Encoding ${JSON.stringify(info.encoding)} is not supported (send the bytes as they are)`));
+    }
+    const check = new StreamCheck(limits);
+    const writer = new IncomingFile(field, join(incomingDir, incomingName()), limits.maxFileBytes, (part) => fileTooLarge(part, limits), () => cancelled, check);
+    writers.push(writer);
+    checks.push(check);
+    // A write error (a full disk) after the body has ended counts too: every file is waited for.
+    const done = new Promise<void>((resolve, rejectWrite) => writer.once('finish', resolve).once('error', rejectWrite));
+    done.catch(stop);
+    written.push(done);
+    let bytes = 0;
+    writer.on('drain', () => stream.resume());
+    stream.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      fileBytes += chunk.length;
+      if (fileBytes > limits.maxTotalBytes) return stop(rejectPart(413, field, `the files of this request are larger than ${limits.maxTotalBytes} bytes in total`));
+      bytes += chunk.length;
+      if (bytes > limits.maxFileBytes) return stop(fileTooLarge(field, limits));
+      if (!writer.write(chunk)) stream.pause();
+    });
+    stream.once('end', () => {
+      if (failed) return;
+      if (bytes === 0) return stop(rejectPart(400, field, 'the file is empty'));
+      writer.end();
+    });
+  });
+  parser.on('error', (error: Error) => stop(malformed(error)));
+  const parsed = new Promise<void>((resolve) => parser.once('finish', resolve));
+  parser.on('drain', () => request.resume());
 
   let bodyBytes = 0;
   const onData = (chunk: Buffer) => {
@@ -155,42 +173,33 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
     try {
       // A body past every limit (e.g. endless part headers) is cut off as it streams.
       if (bodyBytes > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
-      parser.push(chunk);
+      if (meter.push(chunk) && !parser.write(chunk)) request.pause();
     } catch (error) {
       stop(error);
     }
   };
-  const ended = new Promise<void>((resolve, reject) => {
-    request.once('end', () => {
-      try {
-        parser.end();
-        resolve();
-      } catch (error) {
-        reject(error);
-      }
-    });
-  });
   // A client gone mid-body must not leave the receipt (and its open files) hanging.
   const onClose = () => {
     if (!request.complete) stop(badRequest('the request was aborted before the upload was complete'));
   };
   const onError = () => stop(badRequest('the request was aborted before the upload was complete'));
   request.on('data', onData);
+  request.once('end', () => failed || parser.end());
   request.once('close', onClose);
   request.once('error', onError);
 
   try {
-    await Promise.race([ended, stopped]);
+    await Promise.race([parsed, stopped]);
     await Promise.race([Promise.all(written), stopped]);
   } catch (error) {
     stop(error);
     // Whatever the client still sends is read and dropped (the answer closes the connection).
     request.resume();
+    parser.destroy();
     await discard();
     throw translate(error);
   } finally {
     request.off('close', onClose);
-    for (const writer of writers) writer.off('drain', resume);
   }
   return {
     files: writers.map((writer, index) => ({ field: writer.field, path: writer.path, size: writer.bytesWritten, check: checks[index] })),
