@@ -38,7 +38,16 @@ function multipart(field: string, file: Buffer): { body: Buffer; contentType: st
   return { body: Buffer.concat([head, file, tail]), contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
-const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENT });
+/**
+ * Connections kept alive within one side's measurement, never across: each side's server closes a connection
+ * idle for 5 s (node's keepAliveTimeout), and while the other sides are measured under load that happens, so
+ * a connection reused from an earlier phase could be closed under the first request (ECONNRESET / EPIPE).
+ */
+let agent = new Agent({ keepAlive: true, maxSockets: CONCURRENT });
+function freshConnections(): void {
+  agent.destroy();
+  agent = new Agent({ keepAlive: true, maxSockets: CONCURRENT });
+}
 
 function post(url: string, upload: { body: Buffer; contentType: string }): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -47,11 +56,14 @@ function post(url: string, upload: { body: Buffer; contentType: string }): Promi
       { method: 'POST', agent, headers: { 'content-type': upload.contentType, 'content-length': upload.body.length } },
       (res) => {
         let text = '';
+        res.on('error', reject);
         res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
         res.once('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`${url}: HTTP ${res.statusCode} ${text}`))));
       },
     );
-    req.once('error', reject);
+    // on, not once: a server that answers early and closes makes the body's write fail too (EPIPE after the
+    // answer), and a second 'error' with no listener would crash the bench instead of naming the answer.
+    req.on('error', reject);
     req.end(upload.body);
   });
 }
@@ -110,6 +122,7 @@ async function measured(server: ServerProcess, work: () => Promise<void>): Promi
 }
 
 async function once(server: ServerProcess, path: string, big: Buffer, small: Buffer) {
+  freshConnections();
   const bigUpload = multipart('big', big);
   const one = await measured(server, () => post(`${server.url}${path}`, bigUpload));
   const uploads = Array.from({ length: CONCURRENT }, (_, i) => multipart(`f${i}`, small));

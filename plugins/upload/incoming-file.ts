@@ -8,9 +8,8 @@ export interface Watch {
 }
 
 /**
- * Where formidable streams one file part: a new file (never an existing one: `wx`) that refuses to
- * grow past `maxBytes` while streaming — formidable itself checks its per-file limit only when the
- * part has ended, after the whole file was written. Owning the descriptor lets the receiver wait
+ * Where the receiver (receive.ts) streams one file part: a new file (never an existing one: `wx`) that
+ * refuses to grow past `maxBytes` while streaming. Owning the descriptor lets the receiver wait
  * for 'close' before deleting the file, so nothing is left behind on disk after a failure.
  */
 export class IncomingFile extends Writable {

@@ -9,7 +9,15 @@ export function freshName(type: ImageType): string {
   return `cb_${randomBytes(18).toString('base64url')}.${type}`;
 }
 
+/**
+ * 128 random bits per process: the incoming folder is shared by a fleet's instances, and files are created
+ * with `wx`, so names must not collide across processes. A counter after it, not fresh random bytes per file.
+ */
+const INCOMING_STEM = randomBytes(16).toString('hex');
+let incomingCount = 0;
+
 /** Name of a file being received (in the incoming folder); never derived from the client's name. */
 export function incomingName(): string {
-  return `${randomBytes(16).toString('hex')}.part`;
+  incomingCount += 1;
+  return `${INCOMING_STEM}-${incomingCount.toString(36)}.part`;
 }

@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import { removeFile } from './incoming-dir.js';
 import { join } from 'node:path';
-import formidable, { errors as formidableErrors, multipart } from 'formidable';
-import type { File as FormidableFile, Part } from 'formidable';
+import type { Readable } from 'node:stream';
 import { badRequest, BridgeError, payloadTooLarge } from '../../core/errors.js';
 import { insufficientStorage, isDiskFull } from './disk-full.js';
 import { IncomingFile } from './incoming-file.js';
+import busboy from 'busboy';
+import { HeaderMeter, HeadersTooLarge } from './header-meter.js';
 import { incomingName } from './names.js';
 import { rejectPart } from './rejection.js';
 import { StreamCheck } from './stream-check.js';
@@ -36,41 +37,21 @@ export interface ReceivedUpload {
   discard(gone?: ReadonlySet<string>): Promise<void>;
 }
 
-interface FormidableFailure {
-  code?: number;
-  httpCode?: number;
-  message?: string;
-}
-
-/** Translates formidable's errors into client errors naming the part being read when it failed. */
-function translate(error: unknown, field: string | null, limits: ReceiveLimits): BridgeError {
+/** The client-facing error for whatever stopped the receipt. */
+function translate(error: unknown): unknown {
   if (error instanceof BridgeError) return error;
-  // Our disk, not the client's body: checked first so the system's text never reaches the client.
+  if (error instanceof HeadersTooLarge) return payloadTooLarge(error.message, { cause: error });
+  // Our disk, not the client's body: the system's text never reaches the client.
   if (isDiskFull(error)) return insufficientStorage(error);
-  const { code, message } = error as FormidableFailure;
-  switch (code) {
-    case formidableErrors.maxFilesExceeded:
-      return rejectPart(413, field, `too many file parts (the limit is ${limits.maxParts})`, error);
-    case formidableErrors.maxFieldsExceeded:
-      return rejectPart(413, field, `too many text fields (the limit is ${limits.maxParts})`, error);
-    case formidableErrors.maxFieldsSizeExceeded:
-      return rejectPart(413, field, `text fields are larger than ${limits.maxFieldsBytes} bytes in total`, error);
-    case formidableErrors.biggerThanMaxFileSize:
-      return fileTooLarge(field, limits, error);
-    case formidableErrors.biggerThanTotalMaxFileSize:
-      return rejectPart(413, field, `the files of this request are larger than ${limits.maxTotalBytes} bytes in total`, error);
-    case formidableErrors.noEmptyFiles:
-    case formidableErrors.smallerThanMinFileSize:
-      return rejectPart(400, field, 'the file is empty', error);
-    case formidableErrors.aborted:
-      return badRequest('the request was aborted before the upload was complete', { cause: error });
-    default:
-      return badRequest(`malformed multipart body: ${message ?? 'unreadable'}`, { cause: error });
-  }
+  return error;
 }
 
-function fileTooLarge(field: string | null, limits: ReceiveLimits, cause?: unknown): BridgeError {
-  return rejectPart(413, field, `the file is larger than ${limits.maxFileBytes} bytes`, cause);
+function malformed(error: Error): BridgeError {
+  return badRequest(`malformed multipart body: ${error.message}`, { cause: error });
+}
+
+function fileTooLarge(field: string | null, limits: ReceiveLimits): BridgeError {
+  return rejectPart(413, field, `the file is larger than ${limits.maxFileBytes} bytes`);
 }
 
 /** Room for each part's boundary and headers, on top of the file and field limits. */
@@ -85,20 +66,40 @@ function bodyTooLarge(maxBodyBytes: number): BridgeError {
   return payloadTooLarge(`the request body is larger than ${maxBodyBytes} bytes (files, fields and multipart headers together)`);
 }
 
+/** Transfer encodings that leave the bytes as they are (RFC 7578 deprecates the header; busboy decodes none). */
+const IDENTITY_ENCODINGS: ReadonlySet<string> = new Set(['binary', '7bit', '8bit']);
+
 /**
  * Streams the file parts of a multipart/form-data request into `incomingDir` under random names,
- * with every limit set explicitly. Text fields are read (bounded) and ignored. The client's file
- * name is never used, not even for the temporary file. On any failure every file this request
- * wrote is deleted before the error is thrown; on success the caller owns the files.
+ * with every limit checked as the bytes arrive: busboy parses, each file part's bytes go straight to its
+ * IncomingFile (the socket waits only while a file has more than its buffer queued), and the
+ * header meter (header-meter.ts) answers part headers over 8 KiB as the 413 they are (busboy: a 400 at ~16 KiB).
+ * Text fields are read (bounded) and ignored. The client's file name is never used, not even for the
+ * temporary file. On any failure every file this request wrote is deleted before the error is thrown;
+ * on success the caller owns the files.
  */
 export async function receiveFiles(request: IncomingMessage, incomingDir: string, limits: ReceiveLimits): Promise<ReceivedUpload> {
+  const maxBodyBytes = bodyLimit(limits);
+  const declared = Number(request.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({
+      headers: request.headers,
+      // Names are UTF-8 as browsers send them (busboy's default reads them as latin1).
+      defParamCharset: 'utf8',
+      // One field over maxFieldsBytes is cut there (valueTruncated); the total is counted below.
+      limits: { fieldSize: limits.maxFieldsBytes + 1 },
+    });
+  } catch (error) {
+    throw malformed(error as Error);
+  }
+  const meter = new HeaderMeter(/boundary=(?:"([^"]+)"|([^;]+))/i.exec(request.headers['content-type'] ?? '')?.slice(1).find(Boolean) ?? '');
+
   const writers: IncomingFile[] = [];
   const checks: StreamCheck[] = [];
-  const writerOf = new WeakMap<object, { writer: IncomingFile; check: StreamCheck }>();
-  const received: ReceivedFile[] = [];
+  const written: Promise<void>[] = [];
   let cancelled = false;
-  let currentField: string | null = null;
-
   const discard = async (gone?: ReadonlySet<string>): Promise<void> => {
     cancelled = true;
     for (const writer of writers) writer.destroy();
@@ -107,73 +108,101 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
     await Promise.all(writers.filter((writer) => !gone?.has(writer.path)).map((writer) => removeFile(writer.path)));
   };
 
-  const form = formidable({
-    uploadDir: incomingDir,
-    // Only formidable's own bookkeeping sees this name (fileWriteStreamHandler picks the path and
-    // formidable opens nothing itself); never the client's file name. Fixed: no random bytes spent on it.
-    filename: () => 'unused',
-    enabledPlugins: [multipart],
-    maxFiles: limits.maxParts,
-    maxFields: limits.maxParts,
-    maxFieldsSize: limits.maxFieldsBytes,
-    maxFileSize: limits.maxFileBytes,
-    maxTotalFileSize: limits.maxTotalBytes,
-    allowEmptyFiles: false,
-    minFileSize: 1,
-    // Parts are read one after another, so the part being written is the last one begun.
-    fileWriteStreamHandler: (file) => {
-      const path = join(incomingDir, incomingName());
-      const check = new StreamCheck(limits);
-      const writer = new IncomingFile(currentField, path, limits.maxFileBytes, (field) => fileTooLarge(field, limits), () => cancelled, check);
-      writers.push(writer);
-      checks.push(check);
-      if (file) writerOf.set(file, { writer, check });
-      return writer;
-    },
+  let reject: (error: unknown) => void = () => undefined;
+  const stopped = new Promise<never>((_, rejectStopped) => {
+    reject = rejectStopped;
   });
-
-  form.onPart = (part: Part) => {
-    currentField = part.name;
-    // formidable treats a part without Content-Type as a text field; one with a file name is a file.
-    if (part.originalFilename !== null && !part.mimetype) part.mimetype = 'application/octet-stream';
-    return form._handlePart(part);
+  /** The first failure stops the receipt: later bytes are read and dropped, later errors ignored. */
+  let failed = false;
+  const stop = (error: unknown) => {
+    if (failed) return;
+    failed = true;
+    reject(error);
   };
-  form.on('file', (_field: string, file: FormidableFile) => {
-    const entry = writerOf.get(file);
-    if (entry) received.push({ field: entry.writer.field, path: entry.writer.path, size: entry.writer.bytesWritten, check: entry.check });
-  });
 
-  const maxBodyBytes = bodyLimit(limits);
-  const declared = Number(request.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
-
-  // Stops the parse from outside formidable: a client gone mid-body must not leave it (and its
-  // open files) hanging, and a body past every limit (e.g. endless part headers, which formidable
-  // buffers without a limit of its own) is cut off.
-  let stop: (error: BridgeError) => void = () => undefined;
-  const stopped = new Promise<never>((_, reject) => {
-    stop = reject;
+  let fields = 0;
+  let fieldBytes = 0;
+  let fileBytes = 0;
+  parser.on('field', (name: string | undefined, value: string, info: busboy.FieldInfo) => {
+    const field = name ?? null;
+    if (++fields > limits.maxParts) return stop(rejectPart(413, field, `too many text fields (the limit is ${limits.maxParts})`));
+    fieldBytes += Buffer.byteLength(value);
+    if (info.valueTruncated || fieldBytes > limits.maxFieldsBytes) stop(rejectPart(413, field, `text fields are larger than ${limits.maxFieldsBytes} bytes in total`));
   });
-  request.once('close', () => {
+  parser.on('file', (name: string | undefined, stream: Readable, info: busboy.FileInfo) => {
+    const field = name ?? null;
+    // busboy's own errors on a part (a body that ends inside it): malformed, like the parser's.
+    stream.on('error', (error: Error) => stop(malformed(error)));
+    if (failed) return void stream.resume();
+    if (writers.length >= limits.maxParts) return stop(rejectPart(413, field, `too many file parts (the limit is ${limits.maxParts})`));
+    if (!IDENTITY_ENCODINGS.has(info.encoding.toLowerCase())) {
+      return stop(rejectPart(400, field, `Content-Transfer-Encoding ${JSON.stringify(info.encoding)} is not supported (send the bytes as they are)`));
+    }
+    const check = new StreamCheck(limits);
+    const writer = new IncomingFile(field, join(incomingDir, incomingName()), limits.maxFileBytes, (part) => fileTooLarge(part, limits), () => cancelled, check);
+    writers.push(writer);
+    checks.push(check);
+    // A write error (a full disk) after the body has ended counts too: every file is waited for.
+    const done = new Promise<void>((resolve, rejectWrite) => writer.once('finish', resolve).once('error', rejectWrite));
+    done.catch(stop);
+    written.push(done);
+    let bytes = 0;
+    writer.on('drain', () => stream.resume());
+    stream.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      fileBytes += chunk.length;
+      if (fileBytes > limits.maxTotalBytes) return stop(rejectPart(413, field, `the files of this request are larger than ${limits.maxTotalBytes} bytes in total`));
+      bytes += chunk.length;
+      if (bytes > limits.maxFileBytes) return stop(fileTooLarge(field, limits));
+      if (!writer.write(chunk)) stream.pause();
+    });
+    stream.once('end', () => {
+      if (failed) return;
+      if (bytes === 0) return stop(rejectPart(400, field, 'the file is empty'));
+      writer.end();
+    });
+  });
+  parser.on('error', (error: Error) => stop(malformed(error)));
+  const parsed = new Promise<void>((resolve) => parser.once('finish', resolve));
+  parser.on('drain', () => request.resume());
+
+  let bodyBytes = 0;
+  const onData = (chunk: Buffer) => {
+    if (failed) return;
+    bodyBytes += chunk.length;
+    try {
+      // A body past every limit (e.g. endless part headers) is cut off as it streams.
+      if (bodyBytes > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
+      if (meter.push(chunk) && !parser.write(chunk)) request.pause();
+    } catch (error) {
+      stop(error);
+    }
+  };
+  // A client gone mid-body must not leave the receipt (and its open files) hanging.
+  const onClose = () => {
     if (!request.complete) stop(badRequest('the request was aborted before the upload was complete'));
-  });
-  form.on('progress', (bytesReceived: number) => {
-    if (bytesReceived > maxBodyBytes) stop(bodyTooLarge(maxBodyBytes));
-  });
+  };
+  const onError = () => stop(badRequest('the request was aborted before the upload was complete'));
+  request.on('data', onData);
+  request.once('end', () => failed || parser.end());
+  request.once('close', onClose);
+  request.once('error', onError);
 
   try {
-    await Promise.race([form.parse(request), stopped]);
+    await Promise.race([parsed, stopped]);
+    await Promise.race([Promise.all(written), stopped]);
   } catch (error) {
+    stop(error);
+    // Whatever the client still sends is read and dropped (the answer closes the connection).
+    request.resume();
+    parser.destroy();
     await discard();
-    throw translate(error, currentField, limits);
+    throw translate(error);
+  } finally {
+    request.off('close', onClose);
   }
-  // formidable drops a write error that arrives after the body has ended (its _error ignores errors
-  // once it has "ended") and reports the short file as received: a full disk would then look like a
-  // truncated image, the client's fault. Ask every writer instead.
-  const failed = writers.find((writer) => writer.errored);
-  if (failed) {
-    await discard();
-    throw translate(failed.errored, failed.field, limits);
-  }
-  return { files: received, discard };
+  return {
+    files: writers.map((writer, index) => ({ field: writer.field, path: writer.path, size: writer.bytesWritten, check: checks[index] })),
+    discard,
+  };
 }
