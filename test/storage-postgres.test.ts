@@ -387,6 +387,42 @@ describe('storage-postgres', () => {
     });
   });
 
+  describe('group commit of updates', () => {
+    it('concurrent updates share statements; each resolves with its row, one row\'s updates keep their order, and a bad one fails alone', async () => {
+      const storage = await track(open(db.url));
+      const make = numberedGenerations({ start: '2026-05-02T00:00:00.000Z', idPrefix: 'gen_u', idDigits: 3 });
+      const gens = Array.from({ length: 30 }, (_, i) => make({ clientId: `c${i % 3}`, state: 'queued' }));
+      await Promise.all(gens.map((g) => storage.generations.insert(g)));
+      const statements: string[] = [];
+      const query = storage.pool.query.bind(storage.pool) as (...args: unknown[]) => unknown;
+      (storage.pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const config = args[0] as { name?: string };
+        if (config.name?.startsWith('generations_update')) statements.push(config.name);
+        return query(...args);
+      };
+      const updates: Promise<Generation | undefined>[] = gens.map((g, i) => storage.generations.update(g.id, i === 0 ? ({ clientId: null } as unknown as Partial<Generation>) : { state: 'running', percent: i }));
+      // The same row again at once: it must land after its first update, never in the same statement.
+      updates.push(storage.generations.update(gens[10]!.id, { state: 'completed', percent: 100 }));
+      updates.push(storage.generations.update('gen_none', { state: 'running' }));
+      const outcomes = await Promise.allSettled(updates);
+      // The row with no client id is refused (NOT NULL); every other caller got its row as stored.
+      expect(outcomes.map((o, i) => (o.status === 'rejected' ? i : -1)).filter((i) => i >= 0)).to.deep.equal([0]);
+      expect(((outcomes[0] as PromiseRejectedResult).reason as { code?: string }).code).to.equal('23502');
+      const answered = outcomes.map((o) => (o.status === 'fulfilled' ? o.value : null));
+      expect(answered.slice(1, 30).map((g) => `${g?.id} ${g?.state} ${g?.percent}`)).to.deep.equal(gens.slice(1).map((g, i) => `${g.id} running ${i + 1}`));
+      expect(answered[30]).to.include({ id: gens[10]!.id, state: 'completed', percent: 100 });
+      expect(answered[31]).to.equal(undefined);
+      expect(await storage.generations.get(gens[10]!.id)).to.include({ state: 'completed', percent: 100 });
+      expect(await storage.generations.get(gens[0]!.id)).to.include({ state: 'queued', clientId: 'c0' });
+      // Fewer statements than updates: the first two alone (nothing was on its way), then multi-row ones.
+      expect(statements.filter((name) => name === 'generations_update_many').length).to.be.within(1, 4);
+      expect(statements.length).to.be.below(updates.length);
+      // The state tallies moved with every row of every statement.
+      expect((await storage.generations.counts()).byState).to.include({ queued: 1, running: 28, completed: 1 });
+      expect(await storage.generations.activeCounts('c0')).to.deep.equal({ client: 10, all: 29 });
+    });
+  });
+
   describe('options', () => {
     it('statementTimeoutMs cancels a slower statement on the server; the pool keeps working', async () => {
       const storage = await track(PostgresStorage.open({ url: db.url, statementTimeoutMs: 200, healthIntervalMs: 0, log: quietLog }));

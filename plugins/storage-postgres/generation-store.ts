@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import { FINAL_STATES, GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
 import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
 import { InsertBatches } from './insert-batches.js';
+import { UpdateBatches } from './update-batches.js';
 
 type Patch = Partial<Omit<Generation, 'id'>>;
 export type Doc = Omit<Generation, 'id' | 'graph'> & { graph?: Generation['graph'] };
@@ -41,9 +42,11 @@ const PRUNE_BATCH = 500;
  */
 export class PostgresGenerationStore implements GenerationStore {
   readonly #inserts: InsertBatches;
+  readonly #updates: UpdateBatches<Doc>;
 
   constructor(private readonly pool: Pool) {
     this.#inserts = new InsertBatches(pool);
+    this.#updates = new UpdateBatches(pool, FINAL);
   }
 
   /** Resolves once the row is committed; concurrent inserts share a statement and a commit (insert-batches.ts). */
@@ -52,17 +55,9 @@ export class PostgresGenerationStore implements GenerationStore {
   }
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
-    // One statement: concurrent updates of the same row queue on its row lock and each applies its
-    // patch to the latest version; a final state drops the graph in the same write.
-    const { rows } = await this.pool.query<{ id: string; doc: Doc }>({
-      name: 'generations_update',
-      text: `UPDATE generations SET doc = CASE
-         WHEN (doc || $2::jsonb) ->> 'state' = ANY($3::text[]) THEN (doc || $2::jsonb) - 'graph'
-         ELSE doc || $2::jsonb END
-       WHERE id = $1 RETURNING id, doc`,
-      values: [id, patchJson(patch), FINAL],
-    });
-    return rows[0] ? fromRow(rows[0]) : undefined;
+    // Concurrent updates share a statement and a commit (update-batches.ts); a final state drops the graph in the same write.
+    const row = await this.#updates.update(id, patchJson(patch));
+    return row ? fromRow(row) : undefined;
   }
 
   async get(id: string): Promise<Generation | undefined> {
