@@ -420,6 +420,9 @@ async function throughputOf(dir: string, fakes: FakeComfy[], name: string, root:
     // Updates PostgreSQL could make in place (HOT: no index entries written) vs all updates of the generations rows.
     const hot = (await sql.query<{ upd: string; hot: string }>(`SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'generations'`)).rows[0];
     console.log(`generations updates: ${hot?.upd}, of which HOT (no index entries written): ${hot?.hot}`);
+    // Statements that waited out deadlock_timeout (1 s) and were rolled back: a grouped statement's price if its locks cross another's.
+    const deadlocks = (await sql.query<{ deadlocks: string }>('SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()')).rows[0]?.deadlocks;
+    console.log(`deadlocks: ${deadlocks}`);
     const total = rows.reduce((n, r) => n + Number(r.calls), 0);
     console.log(`SQL statements per acknowledged submission (top 30 shapes): ${round(total / ok, 2)}`);
     for (const row of rows) console.log(`${round(Number(row.calls) / ok, 2).toString().padStart(6)}/sub ${row.ms.padStart(9)} ms  ${row.query.slice(0, 160)}`);

@@ -73,7 +73,7 @@ describe('storage-postgres', () => {
       // The steps are plain CREATEs: without the advisory lock, the losers would fail on "already exists".
       const storages = await Promise.all(Array.from({ length: 4 }, () => track(open(db.url))));
       const applied = storages.flatMap((s) => s.migrations.applied);
-      expect(applied.sort()).to.deep.equal(MIGRATIONS.map((m) => m.version));
+      expect(applied.sort((a, b) => a - b)).to.deep.equal(MIGRATIONS.map((m) => m.version));
       expect(storages.filter((s) => s.migrations.applied.length > 0)).to.have.length(1);
       const rows = await query<{ n: string }>(db.url, 'SELECT count(*) AS n FROM schema_migrations');
       expect(Number(rows[0]?.n)).to.equal(MIGRATIONS.length);
@@ -115,19 +115,20 @@ describe('storage-postgres', () => {
         await pool.end();
       }
       const storage = await track(open(db.url));
-      expect(storage.migrations.applied).to.deep.equal([9]);
+      expect(storage.migrations.applied).to.deep.equal([9, 10]);
       const counts = await storage.generations.counts();
       // 30 recorded: the 1st and 4th failed (the 4th deleted since), 20 completed (three deleted), 8 queued.
       expect(counts.total).to.equal(30);
       expect(counts.byState).to.include({ failed: 2, completed: 20, queued: 8 });
       expect((await storage.generations.page({ limit: 1, offset: 0 })).total).to.equal(26);
       expect((await storage.generations.page({ state: 'queued', clientId: 'c0', limit: 1, offset: 0 })).total).to.equal(gens.filter((g, i) => i % 3 === 0 && i % 4 === 0 && i !== 0).length);
-      // And from here on the new triggers keep them.
+      // And from here on the new triggers keep them (a state change counted per statement: migration 10).
+      await storage.generations.update(gens[6]!.id, { state: 'running' });
       await storage.generations.insert(make({ clientId: 'c0' }));
       await storage.generations.prune({ keep: 20 });
       const after = await storage.generations.counts();
       expect(after.total).to.equal(31);
-      expect(after.byState).to.include({ failed: 2, completed: 20, queued: 9 });
+      expect(after.byState).to.include({ failed: 2, completed: 20, queued: 8, running: 1 });
       const present = Number((await query<{ n: string }>(db.url, 'SELECT count(*) AS n FROM generations'))[0]?.n);
       expect(present).to.be.below(27);
       expect((await storage.generations.page({ limit: 1, offset: 0 })).total).to.equal(present);
