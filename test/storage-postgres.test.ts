@@ -309,6 +309,34 @@ describe('storage-postgres', () => {
     const versions = async (ids: string[]) =>
       (await query<{ id: string; v: string }>(db.url, `SELECT id, xmin::text AS v FROM generations WHERE id = ANY($1::text[]) ORDER BY id`, [ids])).map((r) => `${r.id}@${r.v}`);
 
+    it('concurrent renewals and announcements of one instance share statements, each answered for its own rows', async () => {
+      const a = await track(openLeased(db.url, 60_000));
+      const b = await track(openLeased(db.url, 60_000));
+      const ids = Array.from({ length: 12 }, (_, i) => `gen_r${String(i).padStart(2, '0')}`);
+      for (const id of ids) await a.generations.insert(generationRecord({ id, createdAt: '2026-01-01T00:00:00.000Z', state: 'queued' }));
+      await b.generations.insert(generationRecord({ id: 'gen_r_b', createdAt: '2026-01-01T00:00:00.000Z', state: 'queued' }));
+      const statements: string[] = [];
+      const poolQuery = a.pool.query.bind(a.pool) as (...args: unknown[]) => unknown;
+      (a.pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const config = args[0] as { name?: string };
+        if (config.name?.startsWith('leases_')) statements.push(config.name);
+        return poolQuery(...args);
+      };
+      // One call per generation, as the runner makes them; B's row is not A's to renew.
+      const renewed = await Promise.all([...ids.map((id) => a.leases.renew([id])), a.leases.renew(['gen_r_b', ids[0]!])]);
+      expect(renewed).to.deep.equal([...ids.map((id) => [id]), [ids[0]]]);
+      expect(statements.filter((name) => name === 'leases_renew').length).to.be.within(2, 5);
+      // Ended and announced: end_pending cleared for A's rows only, in fewer statements than calls.
+      await Promise.all(ids.map((id) => a.generations.update(id, { state: 'completed' })));
+      await Promise.all([...ids.map((id) => a.leases.announced([id])), a.leases.announced(['gen_r_b'])]);
+      expect(statements.filter((name) => name === 'leases_announced').length).to.be.within(2, 5);
+      const pending = await query<{ id: string }>(db.url, `SELECT id FROM generations WHERE end_pending ORDER BY id`);
+      expect(pending.map((r) => r.id)).to.deep.equal([]);
+      await b.generations.update('gen_r_b', { state: 'failed' });
+      await a.leases.announced(['gen_r_b']);
+      expect((await query<{ id: string }>(db.url, `SELECT id FROM generations WHERE end_pending`)).map((r) => r.id)).to.deep.equal(['gen_r_b']);
+    });
+
     it('renew the instance with one row whatever it holds; its generations are claimed only once it lapses, and it learns so', async () => {
       const a = await track(openLeased(db.url, 2000));
       const b = await track(openLeased(db.url, 2000));
