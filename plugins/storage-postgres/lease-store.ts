@@ -105,7 +105,8 @@ export class PostgresLeaseStore implements LeaseStore {
       name: 'leases_renew',
       text: `UPDATE generations SET lease_until = now() + $3 * interval '1 millisecond'
        WHERE id = ANY($1::text[]) AND lease_owner = $2 RETURNING id`,
-      values: [ids, this.instance, this.ttlMs],
+      // Sorted: rows are locked in id order, as the grouped updates lock them (update-batches.ts).
+      values: [[...ids].sort(), this.instance, this.ttlMs],
     });
     const renewed = new Set(rows.map((row) => row.id));
     return ids.map((id) => renewed.has(id));
@@ -160,7 +161,7 @@ export class PostgresLeaseStore implements LeaseStore {
     await this.pool.query({
       name: 'leases_announced',
       text: `UPDATE generations SET end_pending = false, lease_until = NULL WHERE id = ANY($1::text[]) AND lease_owner = $2 AND end_pending`,
-      values: [ids, this.instance],
+      values: [[...ids].sort(), this.instance],
     });
     return ids.map(() => undefined);
   }

@@ -49,12 +49,15 @@ export class UpdateBatches<Doc> {
       });
       return [stored[0]];
     }
+    // Rows locked in id order (the join runs down the sorted list): two statements that share rows
+    // (this instance's updates and its lease renewals, say) never lock them in opposite orders.
+    const sorted = [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const { rows: stored } = await this.pool.query<StoredRow<Doc>>({
       name: 'generations_update_many',
       text: `UPDATE generations g SET doc = ${MERGED('g.doc', 'u.patch')}
-        FROM (SELECT r.id, r.patch::jsonb AS patch FROM unnest($1::text[], $2::text[]) AS r(id, patch)) AS u
+        FROM (SELECT r.id, r.patch::jsonb AS patch FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(id, patch, i) ORDER BY r.i) AS u
         WHERE g.id = u.id RETURNING g.id, g.doc`,
-      values: [rows.map((row) => row.id), rows.map((row) => row.patch), this.finalStates],
+      values: [sorted.map((row) => row.id), sorted.map((row) => row.patch), this.finalStates],
     });
     const byId = new Map(stored.map((row) => [row.id, row]));
     return rows.map((row) => byId.get(row.id));
