@@ -20,7 +20,7 @@
  * queued on the fakes), BENCH_FLEET_RATE=<n> (offered submissions/s), FLEET_NODE_ARGS (node flags of the
  * instances, e.g. --cpu-prof). See docs/performance.md, "Fleet".
  * BENCH_FLEET_ONLY=cold|throughput|latency runs one part; BENCH_FLEET_ONLY=bus (only alone) times the bus's
- * publishing without bridges: one publishing statement in flight per instance against four (busPublish);
+ * publishing without bridges: this code's publishing pipeline depth against others (busPublish);
  * BENCH_FLEET_ONLY=storage (only alone) PostgreSQL's CPU per submission's writes before and after migration 9. PostgreSQL: the test helper's server with
  * durability back on. Run: `npx tsx bench/fleet.ts` (needs dist/: `npm run build`); the last line is JSON.
  */
@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { WebSocket } from 'ws';
-import { CHANNEL, PostgresBus, PUBLISH_LANES } from '../plugins/bus-postgres/pg-bus.js';
+import { CHANNEL, PostgresBus, PUBLISH_DEPTH } from '../plugins/bus-postgres/pg-bus.js';
 import type { Generation } from '../contracts/generation.js';
 import { PostgresGenerationStore } from '../plugins/storage-postgres/generation-store.js';
 import { migrate, MIGRATIONS } from '../plugins/storage-postgres/migrations.js';
@@ -95,6 +95,7 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
     }
   });
   await listen.query('LISTEN comfy_bridge_bus');
+  if (STATEMENTS) await listen.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
   // The receiving side (the LISTEN connection, B's sockets) runs on this process's event loop: its delay is part of every figure.
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   try {
@@ -136,6 +137,10 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
       await new Promise((resolve) => setTimeout(resolve, 50));
       rows = await published();
     }
+    if (STATEMENTS) {
+      const { rows: st } = await sql.query(`SELECT calls, round(total_exec_time::numeric, 1) AS ms, round(mean_exec_time::numeric,2) as mean, round(max_exec_time::numeric,2) as max, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS q FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 12`);
+      for (const r of st) console.log(r.calls, r.ms, r.mean, r.max, r.q);
+    }
     await sql.end();
     const stage = (from: (row: { topic: string; seq: string; at: string }) => number | undefined, to: (row: { topic: string; seq: string; at: string }) => number | undefined) => {
       const values = rows.map((row) => [from(row), to(row)]).filter(([x, y]) => x !== undefined && y !== undefined).map(([x, y]) => y! - x!);
@@ -167,13 +172,13 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
  * The bus alone (BENCH_FLEET_ONLY=bus): 3 PostgresBus instances in this process, BENCH_FLEET_BUS_TOPICS
  * (default 20) topics each publishing BENCH_FLEET_BUS_MESSAGES (default 40) frames-sized messages one
  * after another, BENCH_FLEET_BUS_GAP_MS (default 5) apart; ms from publish() to its promise (committed)
- * and to the NOTIFY at a LISTEN connection of its own. `lanes`: publishing statements in flight per bus
- * (this code's PUBLISH_LANES against BENCH_FLEET_BUS_LANES, default "4", comma-separated, alternating);
+ * and to the NOTIFY at a LISTEN connection of its own. `depth`: publishing statements pipelined per bus
+ * (this code's PUBLISH_DEPTH against BENCH_FLEET_BUS_DEPTHS, default "1", comma-separated, alternating);
  * BENCH_FLEET_BUS_BUSY_MS holds the event loop busy part of the time, as a bridge's requests do.
  */
-async function busPublish(lanes: number): Promise<Record<string, number>> {
+async function busPublish(depth: number): Promise<Record<string, number>> {
   const db = await createTestDatabase();
-  const options = { url: db.url, poolSize: 4, connectTimeoutMs: 5000, statementTimeoutMs: 10000, replayWindow: 200, replayWindowMs: 300_000, onListenerError: () => undefined, publishLanes: lanes };
+  const options = { url: db.url, poolSize: 4, connectTimeoutMs: 5000, statementTimeoutMs: 10000, replayWindow: 200, replayWindowMs: 300_000, onListenerError: () => undefined, publishDepth: depth };
   const buses = await Promise.all([0, 1, 2].map(() => PostgresBus.open(options)));
   const listen = new pg.Client({ connectionString: db.url });
   await listen.connect();
@@ -218,7 +223,7 @@ async function busPublish(lanes: number): Promise<Record<string, number>> {
   const sorted = (values: number[]) => [...values].sort((x, y) => x - y);
   const [c, n] = [sorted(committed), sorted(notified)];
   return {
-    lanes,
+    depth,
     messages: sent.size,
     notified: n.length,
     committedP50Ms: round(percentile(c, 50), 1),
@@ -415,6 +420,9 @@ async function throughputOf(dir: string, fakes: FakeComfy[], name: string, root:
     // Updates PostgreSQL could make in place (HOT: no index entries written) vs all updates of the generations rows.
     const hot = (await sql.query<{ upd: string; hot: string }>(`SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'generations'`)).rows[0];
     console.log(`generations updates: ${hot?.upd}, of which HOT (no index entries written): ${hot?.hot}`);
+    // Statements that waited out deadlock_timeout (1 s) and were rolled back: a grouped statement's price if its locks cross another's.
+    const deadlocks = (await sql.query<{ deadlocks: string }>('SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()')).rows[0]?.deadlocks;
+    console.log(`deadlocks: ${deadlocks}`);
     const total = rows.reduce((n, r) => n + Number(r.calls), 0);
     console.log(`SQL statements per acknowledged submission (top 30 shapes): ${round(total / ok, 2)}`);
     for (const row of rows) console.log(`${round(Number(row.calls) / ok, 2).toString().padStart(6)}/sub ${row.ms.padStart(9)} ms  ${row.query.slice(0, 160)}`);
@@ -506,14 +514,14 @@ try {
   }
 
   if (ONLY === 'bus') {
-    // Not part of a full run: it measures the bus's publishing alone, one lane (this code's) against four.
+    // Not part of a full run: it measures the bus's publishing alone, this code's pipeline depth against others.
     bus = {};
     for (const round of [0, 1]) {
-      const compared = [PUBLISH_LANES, ...(process.env.BENCH_FLEET_BUS_LANES ?? '4').split(',').map(Number)];
-      for (const lanes of round === 0 ? compared : [...compared].reverse()) {
-        const result = await busPublish(lanes);
+      const compared = [PUBLISH_DEPTH, ...(process.env.BENCH_FLEET_BUS_DEPTHS ?? '1').split(',').map(Number)];
+      for (const depth of round === 0 ? compared : [...compared].reverse()) {
+        const result = await busPublish(depth);
         console.log('bus publish', result, 'load average', loadavg()[0]!.toFixed(1));
-        bus[`lanes ${lanes} #${round + 1} notifyP50Ms`] = result.notifyP50Ms!;
+        bus[`depth ${depth} #${round + 1} notifyP50Ms`] = result.notifyP50Ms!;
       }
     }
   }

@@ -11,6 +11,7 @@ describe('bus-postgres', function () {
   let db: TestDatabase;
   const buses: PostgresBus[] = [];
   const failures: unknown[] = [];
+  const connectionErrors: unknown[] = [];
 
   const open = async (window = { replayWindow: 1000, replayWindowMs: 600_000 }, poolSize = 4): Promise<PostgresBus> => {
     const bus = await PostgresBus.open({
@@ -21,6 +22,7 @@ describe('bus-postgres', function () {
       ...window,
       applicationName: 'bus-test',
       onListenerError: (error) => failures.push(error),
+      onConnectionError: (error) => connectionErrors.push(error),
     });
     buses.push(bus);
     return bus;
@@ -28,6 +30,7 @@ describe('bus-postgres', function () {
 
   beforeEach(async () => {
     failures.length = 0;
+    connectionErrors.length = 0;
     db = await createTestDatabase();
   });
 
@@ -55,8 +58,8 @@ describe('bus-postgres', function () {
     expect(failures).to.deep.equal([]);
   });
 
-  it('numbers the publishes that waited together for a connection (one statement) per topic in publish order, and delivers them in order elsewhere', async () => {
-    // One connection: the first publish goes alone, the others queue behind it and go as batches.
+  it('numbers the publishes of one turn (one statement) per topic in publish order, and delivers them in order elsewhere', async () => {
+    // A pool of one: replay reads share it; publishing has its own connection.
     const a = await open(undefined, 1);
     const b = await open();
     const topics = ['client:p', 'client:q', 'client:r'];
@@ -78,6 +81,56 @@ describe('bus-postgres', function () {
     expect(refused).to.be.instanceOf(TypeError);
     expect((await a.publish('client:p', 'after')).seq).to.equal(31);
     expect(failures).to.deep.equal([]);
+  });
+
+  it('keeps publish order across the statements pipelined on its connection, each answered after its commit', async () => {
+    const [a, b] = [await open(), await open()];
+    const seen: string[] = [];
+    b.subscribe<string>('client:o', (m) => seen.push(m.payload));
+    await a.publish('client:o', 'o #1');
+    // Another session holds the topic's row, so every publishing statement waits in the server behind it.
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query("SELECT seq FROM bus_topics WHERE topic = 'client:o' FOR UPDATE");
+      let answered = 0;
+      const pending: Promise<BusMessage<string>>[] = [];
+      // One publish per turn of the event loop: the first two go as statements of their own, the rest wait together for a third.
+      for (let i = 2; i <= 12; i++) {
+        pending.push(a.publish('client:o', `o #${i}`).finally(() => answered++));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await until(async () => (await holder.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'bus-test (publish)' AND wait_event_type = 'Lock'")).rowCount === 1, 'the first statement to wait for the row');
+      expect(answered).to.equal(0);
+      await holder.query('COMMIT');
+      const published = await Promise.all(pending);
+      expect(published.map((m) => `${m.payload} = ${m.seq}`)).to.deep.equal(Array.from({ length: 11 }, (_, i) => `o #${i + 2} = ${i + 2}`));
+    } finally {
+      await holder.end();
+    }
+    await until(() => seen.length === 12, 'the other instance to deliver 12 messages');
+    expect(seen).to.deep.equal(Array.from({ length: 12 }, (_, i) => `o #${i + 1}`));
+  });
+
+  it('opens a new publishing connection after losing one, and numbers on without a gap', async () => {
+    const [a, b] = [await open(), await open()];
+    const seen: number[] = [];
+    b.subscribe<number>('t', (m) => seen.push(m.seq));
+    await a.publish('t', 1);
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      const { rowCount } = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'bus-test (publish)'");
+      expect(rowCount).to.equal(1);
+    } finally {
+      await admin.end();
+    }
+    await until(() => connectionErrors.length === 1, 'the bus to learn that its publishing connection is gone');
+    expect((await a.publish('t', 2)).seq).to.equal(2);
+    expect((await a.publish('t', 3)).seq).to.equal(3);
+    await until(() => seen.length === 3, 'three deliveries');
+    expect(seen).to.deep.equal([1, 2, 3]);
   });
 
   it('delivers a message too big for a NOTIFY payload from the table, in its place in the order', async () => {

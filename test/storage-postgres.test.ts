@@ -73,7 +73,7 @@ describe('storage-postgres', () => {
       // The steps are plain CREATEs: without the advisory lock, the losers would fail on "already exists".
       const storages = await Promise.all(Array.from({ length: 4 }, () => track(open(db.url))));
       const applied = storages.flatMap((s) => s.migrations.applied);
-      expect(applied.sort()).to.deep.equal(MIGRATIONS.map((m) => m.version));
+      expect(applied.sort((a, b) => a - b)).to.deep.equal(MIGRATIONS.map((m) => m.version));
       expect(storages.filter((s) => s.migrations.applied.length > 0)).to.have.length(1);
       const rows = await query<{ n: string }>(db.url, 'SELECT count(*) AS n FROM schema_migrations');
       expect(Number(rows[0]?.n)).to.equal(MIGRATIONS.length);
@@ -115,19 +115,20 @@ describe('storage-postgres', () => {
         await pool.end();
       }
       const storage = await track(open(db.url));
-      expect(storage.migrations.applied).to.deep.equal([9]);
+      expect(storage.migrations.applied).to.deep.equal([9, 10]);
       const counts = await storage.generations.counts();
       // 30 recorded: the 1st and 4th failed (the 4th deleted since), 20 completed (three deleted), 8 queued.
       expect(counts.total).to.equal(30);
       expect(counts.byState).to.include({ failed: 2, completed: 20, queued: 8 });
       expect((await storage.generations.page({ limit: 1, offset: 0 })).total).to.equal(26);
       expect((await storage.generations.page({ state: 'queued', clientId: 'c0', limit: 1, offset: 0 })).total).to.equal(gens.filter((g, i) => i % 3 === 0 && i % 4 === 0 && i !== 0).length);
-      // And from here on the new triggers keep them.
+      // And from here on the new triggers keep them (a state change counted per statement: migration 10).
+      await storage.generations.update(gens[6]!.id, { state: 'running' });
       await storage.generations.insert(make({ clientId: 'c0' }));
       await storage.generations.prune({ keep: 20 });
       const after = await storage.generations.counts();
       expect(after.total).to.equal(31);
-      expect(after.byState).to.include({ failed: 2, completed: 20, queued: 9 });
+      expect(after.byState).to.include({ failed: 2, completed: 20, queued: 8, running: 1 });
       const present = Number((await query<{ n: string }>(db.url, 'SELECT count(*) AS n FROM generations'))[0]?.n);
       expect(present).to.be.below(27);
       expect((await storage.generations.page({ limit: 1, offset: 0 })).total).to.equal(present);
@@ -308,6 +309,34 @@ describe('storage-postgres', () => {
     const versions = async (ids: string[]) =>
       (await query<{ id: string; v: string }>(db.url, `SELECT id, xmin::text AS v FROM generations WHERE id = ANY($1::text[]) ORDER BY id`, [ids])).map((r) => `${r.id}@${r.v}`);
 
+    it('concurrent renewals and announcements of one instance share statements, each answered for its own rows', async () => {
+      const a = await track(openLeased(db.url, 60_000));
+      const b = await track(openLeased(db.url, 60_000));
+      const ids = Array.from({ length: 12 }, (_, i) => `gen_r${String(i).padStart(2, '0')}`);
+      for (const id of ids) await a.generations.insert(generationRecord({ id, createdAt: '2026-01-01T00:00:00.000Z', state: 'queued' }));
+      await b.generations.insert(generationRecord({ id: 'gen_r_b', createdAt: '2026-01-01T00:00:00.000Z', state: 'queued' }));
+      const statements: string[] = [];
+      const poolQuery = a.pool.query.bind(a.pool) as (...args: unknown[]) => unknown;
+      (a.pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const config = args[0] as { name?: string };
+        if (config.name?.startsWith('leases_')) statements.push(config.name);
+        return poolQuery(...args);
+      };
+      // One call per generation, as the runner makes them; B's row is not A's to renew.
+      const renewed = await Promise.all([...ids.map((id) => a.leases.renew([id])), a.leases.renew(['gen_r_b', ids[0]!])]);
+      expect(renewed).to.deep.equal([...ids.map((id) => [id]), [ids[0]]]);
+      expect(statements.filter((name) => name === 'leases_renew').length).to.be.within(2, 5);
+      // Ended and announced: end_pending cleared for A's rows only, in fewer statements than calls.
+      await Promise.all(ids.map((id) => a.generations.update(id, { state: 'completed' })));
+      await Promise.all([...ids.map((id) => a.leases.announced([id])), a.leases.announced(['gen_r_b'])]);
+      expect(statements.filter((name) => name === 'leases_announced').length).to.be.within(2, 5);
+      const pending = await query<{ id: string }>(db.url, `SELECT id FROM generations WHERE end_pending ORDER BY id`);
+      expect(pending.map((r) => r.id)).to.deep.equal([]);
+      await b.generations.update('gen_r_b', { state: 'failed' });
+      await a.leases.announced(['gen_r_b']);
+      expect((await query<{ id: string }>(db.url, `SELECT id FROM generations WHERE end_pending`)).map((r) => r.id)).to.deep.equal(['gen_r_b']);
+    });
+
     it('renew the instance with one row whatever it holds; its generations are claimed only once it lapses, and it learns so', async () => {
       const a = await track(openLeased(db.url, 2000));
       const b = await track(openLeased(db.url, 2000));
@@ -384,6 +413,42 @@ describe('storage-postgres', () => {
       expect((await storage.generations.page({ clientId: 'c1', limit: 1, offset: 0 })).total).to.equal(gens.filter((g) => g.clientId === 'c1').length);
       expect(await storage.generations.activeCounts('c0')).to.deep.equal({ client: gens.filter((g) => g.clientId === 'c0').length, all: 40 });
       expect((await storage.generations.counts()).total).to.equal(40);
+    });
+  });
+
+  describe('group commit of updates', () => {
+    it('concurrent updates share statements; each resolves with its row, one row\'s updates keep their order, and a bad one fails alone', async () => {
+      const storage = await track(open(db.url));
+      const make = numberedGenerations({ start: '2026-05-02T00:00:00.000Z', idPrefix: 'gen_u', idDigits: 3 });
+      const gens = Array.from({ length: 30 }, (_, i) => make({ clientId: `c${i % 3}`, state: 'queued' }));
+      await Promise.all(gens.map((g) => storage.generations.insert(g)));
+      const statements: string[] = [];
+      const query = storage.pool.query.bind(storage.pool) as (...args: unknown[]) => unknown;
+      (storage.pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const config = args[0] as { name?: string };
+        if (config.name?.startsWith('generations_update')) statements.push(config.name);
+        return query(...args);
+      };
+      const updates: Promise<Generation | undefined>[] = gens.map((g, i) => storage.generations.update(g.id, i === 0 ? ({ clientId: null } as unknown as Partial<Generation>) : { state: 'running', percent: i }));
+      // The same row again at once: it must land after its first update, never in the same statement.
+      updates.push(storage.generations.update(gens[10]!.id, { state: 'completed', percent: 100 }));
+      updates.push(storage.generations.update('gen_none', { state: 'running' }));
+      const outcomes = await Promise.allSettled(updates);
+      // The row with no client id is refused (NOT NULL); every other caller got its row as stored.
+      expect(outcomes.map((o, i) => (o.status === 'rejected' ? i : -1)).filter((i) => i >= 0)).to.deep.equal([0]);
+      expect(((outcomes[0] as PromiseRejectedResult).reason as { code?: string }).code).to.equal('23502');
+      const answered = outcomes.map((o) => (o.status === 'fulfilled' ? o.value : null));
+      expect(answered.slice(1, 30).map((g) => `${g?.id} ${g?.state} ${g?.percent}`)).to.deep.equal(gens.slice(1).map((g, i) => `${g.id} running ${i + 1}`));
+      expect(answered[30]).to.include({ id: gens[10]!.id, state: 'completed', percent: 100 });
+      expect(answered[31]).to.equal(undefined);
+      expect(await storage.generations.get(gens[10]!.id)).to.include({ state: 'completed', percent: 100 });
+      expect(await storage.generations.get(gens[0]!.id)).to.include({ state: 'queued', clientId: 'c0' });
+      // Fewer statements than updates: the first two alone (nothing was on its way), then multi-row ones.
+      expect(statements.filter((name) => name === 'generations_update_many').length).to.be.within(1, 4);
+      expect(statements.length).to.be.below(updates.length);
+      // The state tallies moved with every row of every statement.
+      expect((await storage.generations.counts()).byState).to.include({ queued: 1, running: 28, completed: 1 });
+      expect(await storage.generations.activeCounts('c0')).to.deep.equal({ client: 10, all: 29 });
     });
   });
 

@@ -1,6 +1,9 @@
 import pg from 'pg';
 import type { Bus, BusMessage } from '../../contracts/bus.js';
+import { Publisher, PUBLISH_DEPTH } from './publisher.js';
 import { ensureBusTables } from './tables.js';
+
+export { PUBLISH_DEPTH };
 
 /** One NOTIFY channel for every topic: each instance holds one LISTEN connection and filters in-process. */
 export const CHANNEL = 'comfy_bridge_bus';
@@ -20,64 +23,11 @@ export interface PostgresBusOptions {
   onListenerError: (error: unknown, topic: string) => void;
   onConnectionError?: (error: unknown) => void;
   now?: () => number;
-  /** Publishing statements in flight at once (default PUBLISH_LANES; bench/fleet.ts compares others). */
-  publishLanes?: number;
+  /** Publishing statements on the wire at once (default PUBLISH_DEPTH; bench/fleet.ts compares others). */
+  publishDepth?: number;
 }
 
 type Listener = (message: BusMessage) => void;
-
-/** A publish waiting for its batch. */
-interface Outgoing {
-  topic: string;
-  at: number;
-  text: string;
-  resolve: (seq: number) => void;
-  reject: (error: Error) => void;
-}
-
-/** Messages sent in one statement at most. */
-const MAX_BATCH = 200;
-/**
- * Publishing statements on their way at once, per instance: one. PostgreSQL serialises the commits of
- * NOTIFYing transactions (a lock held through each one's WAL flush, so notices leave in commit order):
- * two statements of one instance in flight never commit together, the second only queues in the server
- * behind the first's flush. With one, what comes meanwhile waits in the process and goes as one batch,
- * one commit, one flush. Measured (`BENCH_FLEET_ONLY=bus npx tsx bench/fleet.ts`: 3 buses, 20 topics):
- * 4 at once gave 2–4× the publish → NOTIFY time of 1 at the same offered rate.
- */
-export const PUBLISH_LANES = 1;
-/** Deadlock and serialization failure: the statement was rolled back whole. */
-const RETRYABLE = new Set(['40P01', '40001']);
-
-/**
- * Publishes a batch ($1 topics, $2 times, $3 payloads, in queue order). Each topic's row is bumped
- * once by the batch's count of its messages and stays locked to the commit, so concurrent publishers
- * of a topic (other batches, other instances) are serialised and commit in seq order; topics are
- * locked in one order (sorted, byte-wise) so two batches never wait on each other crosswise. The
- * messages are numbered from the bumped seq in queue order, kept in bus_messages, and NOTIFYd in
- * that order (volatile pg_notify is evaluated after the sort), each with its message when it fits.
- */
-const PUBLISH_BATCH = `
-  WITH input AS (
-    SELECT u.i, u.topic COLLATE "C" AS topic, u.at, u.payload::json AS payload
-    FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS u(topic, at, payload, i)
-  ), counts AS (
-    SELECT topic, count(*) AS n FROM input GROUP BY topic
-  ), bumped AS (
-    INSERT INTO bus_topics AS b (topic, seq) SELECT topic, n FROM counts ORDER BY topic
-    ON CONFLICT (topic) DO UPDATE SET seq = b.seq + EXCLUDED.seq
-    RETURNING b.topic, b.seq
-  ), numbered AS (
-    SELECT input.i, input.topic, input.at, input.payload,
-      bumped.seq - counts.n + row_number() OVER (PARTITION BY input.topic ORDER BY input.i) AS seq
-    FROM input JOIN counts USING (topic) JOIN bumped USING (topic)
-  ), kept AS (
-    INSERT INTO bus_messages (topic, seq, at, payload) SELECT topic, seq, at, payload FROM numbered
-  )
-  SELECT seq, pg_notify($4, CASE WHEN octet_length(full_text) <= $5 THEN full_text
-                                 ELSE json_build_object('t', topic, 's', seq)::text END)
-  FROM (SELECT i, topic, seq, json_build_object('t', topic, 's', seq, 'a', at, 'p', payload)::text AS full_text FROM numbered) AS notices
-  ORDER BY i`;
 
 /** A topic this instance listens to: its listeners, the last seq handed to them, and a queue so deliveries stay in order. */
 interface Subscription {
@@ -107,9 +57,7 @@ export class PostgresBus implements Bus {
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #now: () => number;
   #listener: pg.Client | null = null;
-  /** Publishes not sent yet, and how many batches are on their way. */
-  readonly #outgoing: Outgoing[] = [];
-  #sending = 0;
+  readonly #publisher: Publisher;
   #closed = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
 
@@ -123,6 +71,16 @@ export class PostgresBus implements Bus {
       application_name: options.applicationName ?? 'comfy-bridge bus',
     });
     this.#pool.on('error', (error) => options.onConnectionError?.(error));
+    this.#publisher = new Publisher({
+      url: options.url,
+      connectTimeoutMs: options.connectTimeoutMs,
+      statementTimeoutMs: options.statementTimeoutMs,
+      applicationName: `${options.applicationName ?? 'comfy-bridge bus'} (publish)`,
+      channel: CHANNEL,
+      inlineLimit: INLINE_LIMIT,
+      depth: options.publishDepth,
+      onConnectionError: options.onConnectionError,
+    });
   }
 
   /** Creates the tables when missing and starts listening; rejects when the database cannot be reached. */
@@ -144,9 +102,9 @@ export class PostgresBus implements Bus {
   }
 
   /**
-   * Queued, and sent with every other publish waiting at that moment as one statement (one commit,
-   * one WAL flush): while a publishing statement is on its way, the next publishes wait together
-   * instead of one after another (PUBLISH_LANES). With none on its way it is sent at once (no timer).
+   * Queued, and sent with whatever else this process publishes in the same turn of the event loop as
+   * one statement (one commit): on its own connection, pipelined behind the statements on their way
+   * (publisher.ts). Resolves after the commit; a topic's messages are numbered in the order of the calls.
    */
   publish<T>(topic: string, payload: T): Promise<BusMessage<T>> {
     const at = this.#now();
@@ -156,42 +114,7 @@ export class PostgresBus implements Bus {
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    return new Promise<number>((resolve, reject) => {
-      this.#outgoing.push({ topic, at, text, resolve, reject });
-      this.#pump();
-    }).then((seq) => ({ topic, seq, at, payload }));
-  }
-
-  /** Sends the queued publishes in batches, at most PUBLISH_LANES batches at a time. */
-  #pump(): void {
-    while (this.#sending < (this.options.publishLanes ?? PUBLISH_LANES) && this.#outgoing.length > 0) {
-      const batch = this.#outgoing.splice(0, MAX_BATCH);
-      this.#sending++;
-      this.#send(batch)
-        .then(
-          (seqs) => batch.forEach((entry, i) => entry.resolve(seqs[i]!)),
-          (error: unknown) => batch.forEach((entry) => entry.reject(error as Error)),
-        )
-        .finally(() => {
-          this.#sending--;
-          this.#pump();
-        });
-    }
-  }
-
-  /** One statement for a batch: seqs are handed out per topic in queue order; a deadlock between two batches is retried. */
-  async #send(batch: Outgoing[]): Promise<number[]> {
-    const values = [batch.map((e) => e.topic), batch.map((e) => e.at), batch.map((e) => e.text), CHANNEL, INLINE_LIMIT];
-    for (let attempt = 1; ; attempt++) {
-      try {
-        // Named: prepared once per connection, not parsed and planned for every batch.
-        const { rows } = await this.#pool.query<{ seq: string }>({ name: 'bus_publish', text: PUBLISH_BATCH, values });
-        return rows.map((row) => Number(row.seq));
-      } catch (error) {
-        // Nothing of a failed statement is kept (it is its own transaction): sending it again is safe.
-        if (attempt >= 3 || !RETRYABLE.has((error as { code?: string }).code ?? '')) throw error;
-      }
-    }
+    return new Promise<number>((resolve, reject) => this.#publisher.publish({ topic, at, text, resolve, reject })).then((seq) => ({ topic, seq, at, payload }));
   }
 
   subscribe<T>(topic: string, listener: (message: BusMessage<T>) => void): () => void {
@@ -235,6 +158,7 @@ export class PostgresBus implements Bus {
     const listener = this.#listener;
     this.#listener = null;
     await listener?.end().catch(() => undefined);
+    await this.#publisher.close();
     await this.#pool.end().catch(() => undefined);
   }
 

@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import { FINAL_STATES, GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
 import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
 import { InsertBatches } from './insert-batches.js';
+import { UpdateBatches } from './update-batches.js';
 
 type Patch = Partial<Omit<Generation, 'id'>>;
 export type Doc = Omit<Generation, 'id' | 'graph'> & { graph?: Generation['graph'] };
@@ -31,15 +32,6 @@ const FILTER_TALLIES = { clientId: 'stored_client', owner: 'stored_owner', workf
 type Filter = keyof typeof FILTER_COLUMNS;
 const FILTERS = Object.keys(FILTER_COLUMNS) as Filter[];
 
-/**
- * One statement: concurrent updates of the same row queue on its row lock and each applies its patch to
- * the latest version; a final state drops the graph in the same write.
- */
-const UPDATE = `UPDATE generations SET doc = CASE
-         WHEN (doc || $2::jsonb) ->> 'state' = ANY($3::text[]) THEN (doc || $2::jsonb) - 'graph'
-         ELSE doc || $2::jsonb END
-       WHERE id = $1`;
-
 /** Rows deleted per statement by prune, so one retention pass never holds thousands of row locks at once. */
 const PRUNE_BATCH = 500;
 
@@ -50,9 +42,11 @@ const PRUNE_BATCH = 500;
  */
 export class PostgresGenerationStore implements GenerationStore {
   readonly #inserts: InsertBatches;
+  readonly #updates: UpdateBatches<Doc>;
 
   constructor(private readonly pool: Pool) {
     this.#inserts = new InsertBatches(pool);
+    this.#updates = new UpdateBatches(pool, FINAL);
   }
 
   /** Resolves once the row is committed; concurrent inserts share a statement and a commit (insert-batches.ts). */
@@ -61,13 +55,17 @@ export class PostgresGenerationStore implements GenerationStore {
   }
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
-    const { rows } = await this.pool.query<{ id: string; doc: Doc }>({ name: 'generations_update', text: `${UPDATE} RETURNING id, doc`, values: [id, patchJson(patch), FINAL] });
-    return rows[0] ? fromRow(rows[0]) : undefined;
+    // Concurrent updates share a statement and a commit (update-batches.ts); a final state drops the graph in the same write.
+    const row = await this.#updates.update(id, patchJson(patch));
+    return row ? fromRow(row) : undefined;
   }
 
-  /** update without sending the row back (the document, graph included, on every progress tick). */
+  /**
+   * update for a caller that needs no row back (the runner). It goes through the same group commit, so
+   * a row's writes keep their order whichever method made them, and concurrent ones share a commit.
+   */
   async write(id: string, patch: Patch): Promise<void> {
-    await this.pool.query({ name: 'generations_write', text: UPDATE, values: [id, patchJson(patch), FINAL] });
+    await this.#updates.update(id, patchJson(patch));
   }
 
   async get(id: string): Promise<Generation | undefined> {

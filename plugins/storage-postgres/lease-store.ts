@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { Generation } from '../../contracts/generation.js';
 import type { LeaseStore } from '../../contracts/storage.js';
 import { fromRow, type Doc } from './generation-store.js';
+import { GroupCommit } from './group-commit.js';
 
 /** The generations someone must follow (the predicate of the partial index generations_owned, migration 8). */
 const OWNED = `(state IN ('queued', 'running') OR end_pending)`;
@@ -46,6 +47,13 @@ export const LEASE_CLAIM = {
  * row is not claimed even if its instance's lease lapsed. Times are the database's clock.
  */
 export class PostgresLeaseStore implements LeaseStore {
+  /**
+   * The renewal before an end is recorded and the clearing of end_pending once it is announced come
+   * once per generation: an instance's concurrent ones go together (group-commit.ts), one statement.
+   */
+  readonly #renewals = new GroupCommit<string, boolean>({ statement: (ids) => this.#renew(ids), lanes: 2, maxRows: 100, keyOf: (id) => id });
+  readonly #announcements = new GroupCommit<string, void>({ statement: (ids) => this.#announced(ids), lanes: 2, maxRows: 100, keyOf: (id) => id });
+
   constructor(
     private readonly pool: Pool,
     readonly instance: string,
@@ -86,16 +94,22 @@ export class PostgresLeaseStore implements LeaseStore {
   }
 
   async renew(ids: string[]): Promise<string[]> {
-    if (ids.length === 0) return [];
+    const held = await Promise.all(ids.map((id) => this.#renewals.add(id)));
+    return ids.filter((_, i) => held[i]);
+  }
+
+  async #renew(ids: string[]): Promise<boolean[]> {
     // Named (prepared once per connection): the runner renews before recording every end. Only
     // lease_until changes (no index holds it): the update is written in place.
     const { rows } = await this.pool.query<{ id: string }>({
       name: 'leases_renew',
       text: `UPDATE generations SET lease_until = now() + $3 * interval '1 millisecond'
        WHERE id = ANY($1::text[]) AND lease_owner = $2 RETURNING id`,
-      values: [ids, this.instance, this.ttlMs],
+      // Sorted: rows are locked in id order, as the grouped updates lock them (update-batches.ts).
+      values: [[...ids].sort(), this.instance, this.ttlMs],
     });
-    return rows.map((row) => row.id);
+    const renewed = new Set(rows.map((row) => row.id));
+    return ids.map((id) => renewed.has(id));
   }
 
   async claimExpired(limit: number): Promise<Generation[]> {
@@ -140,8 +154,16 @@ export class PostgresLeaseStore implements LeaseStore {
   }
 
   async announced(ids: string[]): Promise<void> {
-    if (ids.length === 0) return;
-    await this.pool.query(`UPDATE generations SET end_pending = false, lease_until = NULL WHERE id = ANY($1::text[]) AND lease_owner = $2 AND end_pending`, [ids, this.instance]);
+    await Promise.all(ids.map((id) => this.#announcements.add(id)));
+  }
+
+  async #announced(ids: string[]): Promise<void[]> {
+    await this.pool.query({
+      name: 'leases_announced',
+      text: `UPDATE generations SET end_pending = false, lease_until = NULL WHERE id = ANY($1::text[]) AND lease_owner = $2 AND end_pending`,
+      values: [[...ids].sort(), this.instance],
+    });
+    return ids.map(() => undefined);
   }
 
   async release(ids: string[]): Promise<void> {

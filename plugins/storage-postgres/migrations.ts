@@ -393,6 +393,50 @@ export const MIGRATIONS: readonly Migration[] = [
       $fn$;
     `,
   },
+  {
+    version: 10,
+    name: 'state changes counted once per statement',
+    sql: `
+      -- An instance now sends its concurrent updates as one statement of many rows. Counted row by row,
+      -- such a statement locked tally rows row after row (each row's in its own slot), so two statements
+      -- could lock the same tally rows in opposite orders and wait for each other until the deadlock
+      -- timeout. Counted once per statement instead (transition tables, as inserts and deletes since
+      -- migration 9): each count upserted once, summed, in one slot (of the first changed row's id),
+      -- in (kind, key) order, so concurrent writers always lock tally rows in the same order. Updates
+      -- that change no counted column (progress, positions, leases) find no changed row and write none.
+      CREATE FUNCTION generation_tally_updated() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        WITH changed AS (
+          SELECT n.id, n.state, n.client_id, n.owner, n.workflow,
+            o.state AS old_state, o.client_id AS old_client_id, o.owner AS old_owner, o.workflow AS old_workflow
+          FROM new_rows n JOIN old_rows o USING (id)
+          WHERE o.state IS DISTINCT FROM n.state OR o.client_id IS DISTINCT FROM n.client_id
+            OR o.owner IS DISTINCT FROM n.owner OR o.workflow IS DISTINCT FROM n.workflow
+        )
+        INSERT INTO generation_tallies AS t (kind, key, slot, n)
+        SELECT k.kind, k.key, (SELECT hashtext(min(id)) & 15 FROM changed), sum(k.delta)
+        FROM changed g
+        CROSS JOIN LATERAL (VALUES
+          ('stored_state', g.state, 1), ('stored_client', g.client_id, 1), ('stored_owner', g.owner, 1),
+          ('stored_workflow', g.workflow, 1), ('stored_client_state', g.state || ':' || g.client_id, 1),
+          ('stored_owner_state', g.state || ':' || g.owner, 1), ('stored_workflow_state', g.state || ':' || g.workflow, 1),
+          ('stored_state', g.old_state, -1), ('stored_client', g.old_client_id, -1), ('stored_owner', g.old_owner, -1),
+          ('stored_workflow', g.old_workflow, -1), ('stored_client_state', g.old_state || ':' || g.old_client_id, -1),
+          ('stored_owner_state', g.old_state || ':' || g.old_owner, -1), ('stored_workflow_state', g.old_state || ':' || g.old_workflow, -1)
+        ) AS k(kind, key, delta)
+        WHERE k.key IS NOT NULL
+        GROUP BY k.kind, k.key
+        HAVING sum(k.delta) <> 0
+        ORDER BY k.kind, k.key
+        ON CONFLICT (kind, key, slot) DO UPDATE SET n = t.n + EXCLUDED.n;
+        RETURN NULL;
+      END
+      $fn$;
+      DROP TRIGGER generations_tally_changes ON generations;
+      CREATE TRIGGER generations_tally_updates AFTER UPDATE ON generations
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION generation_tally_updated();
+    `,
+  },
 ];
 
 /** Session advisory lock key ("comfy" in ASCII); advisory locks are per database. */
