@@ -1,10 +1,9 @@
 import { expect } from 'chai';
 import Datastore from 'nedb-promises';
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readDatafile, readDatafileAt } from '../plugins/storage-nedb/datafile-load.js';
+import { readDatafileAt } from '../plugins/storage-nedb/datafile-load.js';
 import { internals, openCollection, closeCollection, type Collection } from '../plugins/storage-nedb/datastore.js';
 import { fillSortedIdIndex, type NedbIndexLike } from '../plugins/storage-nedb/id-index-build.js';
 
@@ -39,19 +38,17 @@ describe('storage-nedb: loading a datafile', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('reads in blocks exactly what the stream reader and nedb read, whatever the block size (lines across blocks, UTF-8 across blocks, longer than a block)', async () => {
+  it('reads in blocks exactly what nedb reads, whatever the block size (lines across blocks, UTF-8 across blocks, longer than a block)', async () => {
     const file = join(dir, 'mixed.db');
     const long = JSON.stringify({ _id: 'long', text: 'ü'.repeat(5000) });
     await writeFile(file, `${[...compactedThenAppended(200), long, '{"_id":"a","when":{"$$date":5}}', 'null', '"text"'].join('\n')}\n`);
-    const streamed = await readDatafile(createReadStream(file, { encoding: 'utf8' }), 0.5);
     const plain = Datastore.create({ filename: file });
     await plain.load();
     const theirs = byId((await plain.find({})) as Doc[]);
     for (const block of [7, 64, 1000, 4096, 1 << 22]) {
       const ours = await readDatafileAt(file, 0.5, undefined, undefined, block);
-      expect(byId(ours.data), `block ${block}`).to.deep.equal(byId(streamed.data));
       expect(byId(ours.data), `block ${block}`).to.deep.equal(theirs);
-      expect(ours.indexes).to.deep.equal(streamed.indexes);
+      expect(ours.indexes).to.deep.equal({ n: { fieldName: 'n', unique: false, sparse: false } });
       expect(ours.sortedById()).to.deep.equal(theirs);
     }
   });

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import Datastore from 'nedb-promises';
-import { createReadStream, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Generation } from '../contracts/generation.js';
 import type { BridgeError } from '../core/errors.js';
 import { DatafileAppender, type AppenderIo } from '../plugins/storage-nedb/datafile-appender.js';
-import { readDatafile } from '../plugins/storage-nedb/datafile-load.js';
+import { readDatafileAt } from '../plugins/storage-nedb/datafile-load.js';
 import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { generationRecord } from './helpers/generation.js';
 import { until } from './helpers/until.js';
@@ -171,7 +171,7 @@ describe('storage-nedb write path', () => {
       '',
     ];
     await writeFile(file, lines.join('\n'));
-    const ours = await readDatafile(createReadStream(file, { encoding: 'utf8', highWaterMark: 16 }), 0.5);
+    const ours = await readDatafileAt(file, 0.5, undefined, undefined, 16);
     // nedb's own reading of the same file (its loader, not patched) must agree row for row.
     const plain = Datastore.create({ filename: file });
     await plain.load();
@@ -185,7 +185,7 @@ describe('storage-nedb write path', () => {
 
     await writeFile(file, '{"_id":"x"}\nnot json\n{broken\n');
     let failure: unknown;
-    await readDatafile(createReadStream(file), 0.5).catch((error: unknown) => (failure = error));
+    await readDatafileAt(file, 0.5).catch((error: unknown) => (failure = error));
     expect((failure as Error).message).to.include('66% of the data file is corrupt');
   });
 });

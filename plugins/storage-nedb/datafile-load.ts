@@ -1,6 +1,4 @@
 import { open } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 
 type Row = Record<string, unknown> & { _id?: unknown; $$deleted?: unknown; $$indexCreated?: { fieldName?: unknown }; $$indexRemoved?: unknown };
 
@@ -108,38 +106,13 @@ class DatafileLines {
   }
 }
 
-/** Reads a datafile from a stream (nedb's interface; any chunk size). */
-export async function readDatafile(
-  stream: Readable,
-  corruptAlertThreshold: number,
-  onProgress?: (bytesRead: number) => void,
-  onLine?: (doc: Record<string, unknown>) => void,
-): Promise<LoadedDatafile> {
-  const lines = new DatafileLines(corruptAlertThreshold, onLine);
-  const decoder = new StringDecoder('utf8');
-  let rest = '';
-  let bytesRead = 0;
-  for await (const chunk of stream as AsyncIterable<string | Buffer>) {
-    if (onProgress) {
-      bytesRead += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-      onProgress(bytesRead);
-    }
-    const text = rest + (typeof chunk === 'string' ? chunk : decoder.write(chunk));
-    const parts = text.split('\n');
-    rest = parts.pop() ?? '';
-    for (const part of parts) lines.take(part);
-  }
-  lines.take(rest + decoder.end());
-  return lines.result();
-}
-
 /** Bytes read from the datafile at a time (a line longer than this grows the buffer). */
 const READ_BYTES = 1 << 20;
 
 /**
- * The same as readDatafile, reading the file itself in large blocks: a block is cut at its last
- * newline and decoded at once (a newline never falls inside a UTF-8 sequence), without a stream's
- * 64 KiB chunks, string concatenations and promise per chunk.
+ * Reads a datafile in large blocks: a block is cut at its last newline and decoded at once (a newline
+ * never falls inside a UTF-8 sequence), without the 64 KiB chunks, string concatenations and promise per
+ * chunk of the stream nedb would hand over.
  */
 export async function readDatafileAt(
   file: string,
