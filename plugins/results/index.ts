@@ -49,6 +49,15 @@ export default definePlugin({
     };
     /** Folders readied ahead of their copy (prepare): resolves true once made empty, false when that failed. */
     const prepared = new Map<string, Promise<boolean>>();
+    /** Folder work started and not awaited by anyone (a prepare, a discard): the plugin's close waits for it. */
+    const unawaited = new Set<Promise<unknown>>();
+    const track = (work: Promise<unknown>): void => {
+      unawaited.add(work);
+      void work.finally(() => unawaited.delete(work));
+    };
+    // After generations closed (it registered later, so it closes first): no folder appears in the data dir
+    // once the bridge has stopped.
+    ctx.onClose(() => Promise.all(unawaited).then(() => undefined));
     const results: ResultStore = {
       copy(id, outputs, fetch) {
         const ready = prepared.get(id);
@@ -71,15 +80,18 @@ export default definePlugin({
           },
         );
         prepared.set(id, ready);
+        track(ready);
       },
       discard(id, keep = false) {
         const ready = prepared.get(id);
         if (!ready) return;
         prepared.delete(id);
         if (keep) return;
-        void ready
-          .then((made) => (made ? blobs.deletePrefix(prefixOf(id)) : undefined))
-          .catch((error: unknown) => ctx.log.warn({ err: error, genId: id }, 'could not remove the result folder of a generation that ended without results'));
+        track(
+          ready
+            .then((made) => (made ? blobs.deletePrefix(prefixOf(id)) : undefined))
+            .catch((error: unknown) => ctx.log.warn({ err: error, genId: id }, 'could not remove the result folder of a generation that ended without results')),
+        );
       },
       path(id, filename) {
         const key = keyOf(id, filename);
