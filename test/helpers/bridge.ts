@@ -31,22 +31,31 @@ export interface RunningBridge {
 export async function startBridge(options: StartBridgeOptions = {}): Promise<RunningBridge> {
   const ownDataDir = options.config?.dataDir === undefined;
   const dataDir = (options.config?.dataDir as string | undefined) ?? (await mkdtemp(join(tmpdir(), 'comfy-bridge-test-')));
-  const config = await loadConfig({
-    inline: {
-      log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
-      ...options.config,
-      server: { host: '127.0.0.1', port: 0, shutdownTimeoutMs: 2000, ...(options.config?.server as object | undefined) },
-      dataDir,
-      plugins: options.plugins ?? {},
-    },
-    env: {},
-  });
-  const app = await createApp(config, { plugins: options.extraPlugins, log: options.log, clock: options.clock });
+  // A bridge that refuses its config or fails to start still leaves no temp folder behind.
+  const dropDataDir = () => (ownDataDir ? rm(dataDir, { recursive: true, force: true }) : Promise.resolve());
+  let app;
   let address;
+  try {
+    const config = await loadConfig({
+      inline: {
+        log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
+        ...options.config,
+        server: { host: '127.0.0.1', port: 0, shutdownTimeoutMs: 2000, ...(options.config?.server as object | undefined) },
+        dataDir,
+        plugins: options.plugins ?? {},
+      },
+      env: {},
+    });
+    app = await createApp(config, { plugins: options.extraPlugins, log: options.log, clock: options.clock });
+  } catch (error) {
+    await dropDataDir();
+    throw error;
+  }
   try {
     address = await app.start();
   } catch (error) {
     await app.close();
+    await dropDataDir();
     throw error;
   }
   const { url, port } = address;
@@ -57,7 +66,7 @@ export async function startBridge(options: StartBridgeOptions = {}): Promise<Run
     dataDir,
     async close() {
       await app.close();
-      if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
+      await dropDataDir();
     },
   };
 }
