@@ -16,7 +16,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chown, cp, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chown, cp, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -134,7 +134,29 @@ async function ready(child: ChildProcess, url: string, logs: () => string): Prom
   }
 }
 
+/** Whether a process with this pid is still running (EPERM: it is, under another user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the data folders of test servers whose mocha process is gone: a run killed before its after
+ * hook (a timeout, ^C) stops its server on exit but cannot remove the folder, and each holds 150-500 MB.
+ */
+async function removeAbandonedFolders(): Promise<void> {
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const owner = /^comfy-bridge-pg-(\d+)-[0-9a-f]{8}(\.pw)?$/.exec(name);
+    if (owner && !alive(Number(owner[1]))) await rm(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
 async function start(): Promise<Server> {
+  await removeAbandonedFolders();
   const user = runAs();
   const bin = await binaries(user);
   const dir = join(tmpdir(), `comfy-bridge-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
