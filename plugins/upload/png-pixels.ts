@@ -43,23 +43,6 @@ interface InflateInternals {
   _writeState?: Uint32Array;
 }
 
-/**
- * Synchronous inflaters of images that are done, reset (zlib's inflateReset, node:zlib's public `reset()`), for
- * the next image. A new one per upload is a Transform stream, its 16 KiB output buffer and zlib's ~40 KiB of state
- * (external memory, which makes V8 collect sooner) for the garbage collector. One that failed (destroyed) is not kept.
- */
-const idle: Inflate[] = [];
-/** About as many as uploads run at once; more are closed when they are done. */
-const MAX_IDLE = 64;
-
-function newSyncInflater(): Inflate {
-  const inflater = createInflate();
-  // A zlib error (damaged data, a wrong checksum, a stream that ends early) destroys the inflater at once
-  // (seen as `destroyed` after the call) and emits 'error' on the next tick: caught here, judged there.
-  inflater.on('error', () => undefined);
-  return inflater;
-}
-
 export class PngPixels {
   readonly #inflater: Inflate;
   /** Set for an image inflated synchronously (see SYNC_OUTPUT_BYTES); else the data streams. */
@@ -71,8 +54,6 @@ export class PngPixels {
   #inflated = 0;
   #nextRow = 0;
   #failed = false;
-  /** Set once dispose gave the inflater back or closed it. */
-  #released = false;
   readonly #expected: number;
 
   constructor(private readonly stride: number, rows: number) {
@@ -85,7 +66,10 @@ export class PngPixels {
       this.#inflater.on('error', () => this.#fail());
       return;
     }
-    this.#inflater = idle.pop() ?? newSyncInflater();
+    this.#inflater = createInflate();
+    // A zlib error (damaged data, a wrong checksum, a stream that ends early) destroys the inflater at once
+    // (seen as `destroyed` after the call) and emits 'error' on the next tick: caught here, judged there.
+    this.#inflater.on('error', () => undefined);
     const internals = this.#inflater as unknown as InflateInternals;
     if (typeof internals._handle?.writeSync === 'function' && internals._writeState instanceof Uint32Array) {
       this.#sync = { handle: internals._handle, state: internals._writeState };
@@ -126,23 +110,11 @@ export class PngPixels {
     return whole;
   }
 
-  /**
-   * Gives the inflater back (reset, for the next image) or frees its memory now rather than at the next garbage
-   * collection; nothing is inflated after. Once only: an inflater given back twice would serve two images at once.
-   */
+  /** Frees the inflater's memory (its window) now rather than at the next garbage collection; nothing is inflated after. */
   dispose(): void {
     this.#failed = true;
     this.#pending = [];
-    if (this.#released) return;
-    this.#released = true;
-    const inflater = this.#inflater;
-    if (inflater.destroyed) return;
-    if (this.#sync && idle.length < MAX_IDLE) {
-      inflater.reset();
-      idle.push(inflater);
-      return;
-    }
-    inflater.close();
+    if (!this.#inflater.destroyed) this.#inflater.close();
   }
 
   #inflateNow(input: Buffer, flush: number): void {
