@@ -189,6 +189,7 @@ export async function run(): Promise<Record<string, number>> {
           compare_1mib_x50_uploads_per_s: compared.uploads_per_s,
           compare_to_bare_1mib: round(compared.uploads_per_s / bare.uploads_per_s, 2),
           compare_cpu_ms_per_upload: compared.cpu_ms_per_upload,
+          compare_rss_growth_mib: compared.rss_growth_mib,
         }),
       };
     });

@@ -25,9 +25,12 @@ export interface ByteRange {
 
 /**
  * A stream, or a local file to read from (what a finished upload usually is). `move`: the caller
- * gives the file up, so a store on the same file system may rename it into place instead of copying.
+ * gives the file up: once put resolves the file is gone from its path (a store on the same file system
+ * renames it into place; one that copies deletes it after the copy), so the caller makes no call to
+ * delete it. `size`: the file's size when the caller knows it (it wrote the file), so that the store
+ * need not look it up for the BlobInfo it answers.
  */
-export type BlobSource = Readable | { file: string; move?: boolean };
+export type BlobSource = Readable | { file: string; move?: boolean; size?: number };
 
 export interface BlobStore {
   /**

@@ -32,8 +32,11 @@ export class DirectoryBlobStore implements BlobStore {
   async put(key: string, source: BlobSource): Promise<BlobInfo> {
     const path = this.localPath(key);
     const folder = dirname(path);
-    // A file given up by its caller, on this file system: renamed into place (atomic too), no copy.
-    if ('file' in source && source.move === true && (await this.#moveIn(source.file, folder, path))) return (await this.stat(key))!;
+    const givenUp = 'file' in source && source.move === true ? source : undefined;
+    // A file given up by its caller, on this file system: renamed into place (atomic too), no copy; no stat when the caller told its size.
+    if (givenUp && (await this.#moveIn(givenUp.file, folder, path))) {
+      return givenUp.size === undefined ? (await this.stat(key))! : { key, size: givenUp.size, modifiedAt: new Date() };
+    }
     this.#temps += 1;
     const temp = join(folder, `.${this.#tempStem}-${this.#temps.toString(36)}.tmp`);
     const input: Readable = 'file' in source && typeof source.file === 'string' ? createReadStream(source.file) : (source as Readable);
@@ -55,6 +58,8 @@ export class DirectoryBlobStore implements BlobStore {
       await rm(temp, { force: true }).catch(() => undefined);
       throw error;
     }
+    // A moved file that had to be copied (another file system): gone from its path all the same, as promised.
+    if (givenUp) await rm(givenUp.file, { force: true });
     return { key, size, modifiedAt: new Date() };
   }
 

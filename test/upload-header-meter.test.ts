@@ -72,6 +72,22 @@ describe('upload: the part header meter (before busboy)', () => {
     for (const size of SIZES) expect(verdicts(cut(body, size)), `pieces of ${size}`).to.deep.equal(cut(body, size).map(() => 'pass'));
   });
 
+  it('finds a delimiter cut at any byte, after carriage returns and near misses that are data', () => {
+    // The meter searches for the delimiter's first 7 bytes and keeps a chunk's tail from its first CR: data made of
+    // CRs and delimiter beginnings right before the real one, then a part whose headers are over the limit.
+    const near = Buffer.from(`\r\r\n-\r\n--x\r\n--xYz\r\n--xYz\r\r\n--xY\r`);
+    const over = `${DISPOSITION}\r\nX-P: ${'a'.repeat(MAX_HEADER_BYTES)}`;
+    const body = Buffer.concat([part(DISPOSITION, Buffer.concat([Buffer.alloc(50, 0x61), near])), part(over, 'x'), close]);
+    const start = 50 + `--${B}\r\n${DISPOSITION}\r\n\r\n`.length;
+    for (let cutAt = start; cutAt < start + near.length + 2 + B.length + 4; cutAt++) {
+      const pieces = [body.subarray(0, cutAt), body.subarray(cutAt, cutAt + 100), body.subarray(cutAt + 100)];
+      expect(verdicts(pieces).at(-1), `cut at ${cutAt}`).to.equal('too large');
+      // The same without the second part's excess: nothing refused, nothing held.
+      const fine = Buffer.concat([part(DISPOSITION, Buffer.concat([Buffer.alloc(50, 0x61), near])), part(DISPOSITION, 'x'), close]);
+      expect(verdicts([fine.subarray(0, cutAt), fine.subarray(cutAt)]), `cut at ${cutAt}`).to.deep.equal(['pass', 'pass']);
+    }
+  });
+
   it('lets through only headers busboy reads whole, however many lines they have', async () => {
     // busboy counts one byte more per header line against its 16 KiB: many short lines are its worst case.
     for (const line of ['X-P: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'X-P: a', 'a:']) {

@@ -32,6 +32,8 @@ type State = 'data' | 'after-boundary' | 'headers' | 'over' | 'end';
 
 export class HeaderMeter {
   readonly #delimiter: Buffer;
+  /** Its first 7 bytes (or all, when shorter): what is searched for (see #data). */
+  readonly #prefix: Buffer;
   #state: State = 'data';
   /** The last bytes seen (of the data, or of the headers), to find a delimiter or a blank line split across chunks. */
   #tail: Buffer = Buffer.from('\r\n');
@@ -41,6 +43,7 @@ export class HeaderMeter {
   /** `boundary` as the Content-Type names it. The body's first boundary is read as if a CRLF came before it (busboy does too). */
   constructor(boundary: string) {
     this.#delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1');
+    this.#prefix = this.#delimiter.subarray(0, 7);
   }
 
   /** The next bytes of the body; false when they must not reach busboy (headers over the limit). Throws HeadersTooLarge once such headers end. */
@@ -76,9 +79,21 @@ export class HeaderMeter {
       const found = seam.indexOf(delimiter);
       if (found >= 0) return this.#boundaryAt(found + delimiter.length - this.#tail.length);
     }
-    const found = chunk.indexOf(delimiter, at);
-    if (found >= 0) return this.#boundaryAt(found + delimiter.length);
-    this.#tail = lastBytes(at === 0 ? this.#tail : EMPTY, chunk.subarray(at), keep);
+    // The delimiter's first bytes, then the whole of it where they are: node's Buffer.indexOf searches a needle
+    // under 8 bytes with a memchr for its first byte (CR, rare in image data), a longer one with Boyer-Moore,
+    // measured 2–10× slower over 64 KiB socket chunks, depending on the boundary (docs/performance.md, "Uploads, wave 8").
+    for (let from = at; ; ) {
+      const found = chunk.indexOf(this.#prefix, from);
+      // Not here, or running past the chunk's end (then it starts in the tail kept below).
+      if (found < 0 || found + delimiter.length > chunk.length) break;
+      if (chunk.compare(delimiter, 0, delimiter.length, found, found + delimiter.length) === 0) return this.#boundaryAt(found + delimiter.length);
+      from = found + 1;
+    }
+    const rest = chunk.subarray(at);
+    const last = rest.length >= keep ? rest.subarray(rest.length - keep) : Buffer.concat([at === 0 ? this.#tail : EMPTY, rest]).subarray(-keep);
+    // Only a CR can start a delimiter: the tail is kept from the first CR on (usually none: nothing to copy).
+    const cr = last.indexOf(CR);
+    this.#tail = cr < 0 ? EMPTY : Buffer.from(last.subarray(cr));
     return chunk.length;
   }
 

@@ -1,4 +1,3 @@
-import { removeFile } from './incoming-dir.js';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../../contracts/blob-store.js';
 import type { UploadService } from '../../plugins/upload/api.js';
@@ -65,9 +64,9 @@ export class UploadLibrary implements UploadService {
   /**
    * Stores accepted files under fresh names and returns field → stored name. Records go in before
    * the blobs are written, so a crash in between leaves a record without a file (which expiry removes),
-   * never a file without a record. Any failure undoes the whole request. Each incoming file is deleted
-   * once its blob is written (so a many-file upload does not hold every file twice); the caller deletes
-   * whatever is left.
+   * never a file without a record. Any failure undoes the whole request. Each incoming file is given up to
+   * the blob store (moved, or copied and deleted: a many-file upload does not hold every file twice); the
+   * caller deletes whatever is left.
    */
   async keep(files: readonly AcceptedFile[], clientId: string, principal: Principal): Promise<Record<string, string>> {
     const createdAt = new Date(this.now()).toISOString();
@@ -93,9 +92,10 @@ export class UploadLibrary implements UploadService {
       if (refused) throw refused.reason;
       for (const [index, record] of records.entries()) {
         // Whole or nothing, for a reader on any instance (the blob store's put); moved, not copied, where the store can.
-        await this.blobs.put(uploadKey(record.name), { file: files[index]!.path, move: true });
+        // Given up (move): gone from the incoming folder once put resolves, so no unlink here; its size is known, so no stat there.
+        const file = files[index]!;
+        await this.blobs.put(uploadKey(record.name), { file: file.path, move: true, size: file.size });
         written.push(uploadKey(record.name));
-        await removeFile(files[index]!.path);
       }
     } catch (error) {
       await Promise.all(written.map((key) => this.blobs.delete(key).catch((e: unknown) => this.log.error({ err: e, key }, 'could not undo an upload file'))));
