@@ -4,7 +4,7 @@
  * - Cold start at BENCH_FLEET_ROWS (default 1M) stored generations: one `comfy-bridge serve` process
  *   (storage-postgres) spawned → first 200 from /health, and SIGTERM → exit; median of 3. Rows made
  *   by the server (test/helpers/postgres-rows.ts), then VACUUM ANALYZE.
- * - Throughput: 3 instances behind the round-robin proxy (test/helpers/proxy.ts), 2 fake ComfyUIs,
+ * - Throughput: 3 instances on the PostgreSQL bus behind the round-robin proxy (test/helpers/proxy.ts), 2 fake ComfyUIs,
  *   c=50 clients submitting for BENCH_FLEET_SECONDS (default 10): acknowledged (200, recorded in
  *   PostgreSQL and POSTed to ComfyUI) submissions per second.
  * - Cross-instance frame latency: 3 instances on the PostgreSQL bus; BENCH_FLEET_LATENCY_CLIENTS (default
@@ -78,6 +78,8 @@ const QUEUED = process.env.BENCH_FLEET_QUEUED === '1';
  * which a machine shared with other work cannot give at saturation.
  */
 const RATE = Number(process.env.BENCH_FLEET_RATE ?? 0);
+/** BENCH_FLEET_THROUGHPUT_BUS=memory: the throughput part's instances each on the in-process bus (as before wave 8), not bus-postgres. */
+const THROUGHPUT_BUS = process.env.BENCH_FLEET_THROUGHPUT_BUS ?? 'postgres';
 const SIDES: { name: string; root: string | undefined }[] = [{ name: 'this checkout', root: undefined }, ...(COMPARE ? [{ name: `compare (${COMPARE})`, root: COMPARE }] : [])];
 
 /**
@@ -426,8 +428,11 @@ function post(agent: Agent, url: string, body: string): Promise<number> {
 /** Acknowledged submissions/s through 3 instances behind the round-robin proxy, c=50. */
 async function throughputOf(dir: string, fakes: FakeComfy[], name: string, root: string | undefined): Promise<Record<string, number>> {
   const db = await createTestDatabase();
-  const caps = QUEUED ? { plugins: { generate: { maxActivePerClient: 10_000, maxActive: 1_000_000 } } } : {};
-  const config = await writeFleetConfig(dir, { databaseUrl: db.url, backends: fakes.map((f) => f.url), ...caps });
+  // A fleet runs the PostgreSQL bus (COMFY_BRIDGE_DATABASE_URL selects it): every frame is a row and a NOTIFY.
+  // Before wave 8 this part ran each instance's in-process bus (BENCH_FLEET_THROUGHPUT_BUS=memory still does).
+  const bus = THROUGHPUT_BUS === 'memory' ? {} : { bus: false, 'bus-postgres': { url: db.url } };
+  const generate = QUEUED ? { generate: { maxActivePerClient: 10_000, maxActive: 1_000_000 } } : {};
+  const config = await writeFleetConfig(dir, { databaseUrl: db.url, backends: fakes.map((f) => f.url), plugins: { ...bus, ...generate } });
   const instances = await Promise.all([0, 1, 2].map(() => startInstance(config, root)));
   const proxy = await startRoundRobinProxy(instances.map((i) => i.url));
   for (const instance of instances) {
