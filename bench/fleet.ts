@@ -4,7 +4,7 @@
  * - Cold start at BENCH_FLEET_ROWS (default 1M) stored generations: one `comfy-bridge serve` process
  *   (storage-postgres) spawned → first 200 from /health, and SIGTERM → exit; median of 3. Rows made
  *   by the server (test/helpers/postgres-rows.ts), then VACUUM ANALYZE.
- * - Throughput: 3 instances behind the round-robin proxy (test/helpers/proxy.ts), 2 fake ComfyUIs,
+ * - Throughput: 3 instances on the PostgreSQL bus behind the round-robin proxy (test/helpers/proxy.ts), 2 fake ComfyUIs,
  *   c=50 clients submitting for BENCH_FLEET_SECONDS (default 10): acknowledged (200, recorded in
  *   PostgreSQL and POSTed to ComfyUI) submissions per second.
  * - Cross-instance frame latency: 3 instances on the PostgreSQL bus; BENCH_FLEET_LATENCY_CLIENTS (default
@@ -13,6 +13,8 @@
  *   socket minus its publish time on A (bus_messages.at, taken by A just before the publishing INSERT;
  *   one machine, one clock). The sockets stay open across generations (ws closeOnDone off). The fakes run in
  *   processes of their own here, off the event loop that times the frames.
+ * It runs twice: saturated as above, and paced (BENCH_FLEET_LATENCY_RATE generations/s, default 10, started on A
+ * at fixed times whatever the others do), well under A's capacity, so the bus's own path shows; both are reported.
  * The latency part also splits each frame's path at a LISTEN connection of the bench's own (A's publish up
  * to the NOTIFY; B's LISTEN, delivery and socket).
  * Switches: BENCH_FLEET_COMPARE=<checkout> (another checkout's instances in the same run, alternating),
@@ -53,6 +55,12 @@ const CONCURRENCY = 50;
 const LATENCY_CLIENTS = Number(process.env.BENCH_FLEET_LATENCY_CLIENTS ?? 20);
 const LATENCY_GENERATIONS = Number(process.env.BENCH_FLEET_LATENCY_GENERATIONS ?? 200);
 const ONLY = process.env.BENCH_FLEET_ONLY;
+/**
+ * BENCH_FLEET_LATENCY_RATE (default 10; 0 turns it off): the latency part runs a second time paced, that many
+ * generations/s started on A whatever the ones before did: well under A's capacity (the saturated run, its
+ * 20 clients back to back, is several times that), so A's own queue is out of the figures.
+ */
+const LATENCY_RATE = Number(process.env.BENCH_FLEET_LATENCY_RATE ?? 10);
 /** BENCH_FLEET_STATEMENTS=1: the throughput part also reports SQL statements per submission (pg_stat_statements) and CPU per submission. */
 const STATEMENTS = process.env.BENCH_FLEET_STATEMENTS === '1';
 const runs = (part: string) => ONLY === undefined || ONLY === part;
@@ -70,16 +78,27 @@ const QUEUED = process.env.BENCH_FLEET_QUEUED === '1';
  * which a machine shared with other work cannot give at saturation.
  */
 const RATE = Number(process.env.BENCH_FLEET_RATE ?? 0);
+/** BENCH_FLEET_THROUGHPUT_BUS=memory: the throughput part's instances each on the in-process bus (as before wave 8), not bus-postgres. */
+const THROUGHPUT_BUS = process.env.BENCH_FLEET_THROUGHPUT_BUS ?? 'postgres';
 const SIDES: { name: string; root: string | undefined }[] = [{ name: 'this checkout', root: undefined }, ...(COMPARE ? [{ name: `compare (${COMPARE})`, root: COMPARE }] : [])];
 
-/** Frames published on A for generations submitted there, as B's sockets receive them: ms from publish to arrival. */
-async function crossInstanceLatency(dir: string, backends: string[], root: string | undefined): Promise<Record<string, number>> {
+/**
+ * Frames published on A for generations submitted there, as B's sockets receive them: ms from publish to arrival.
+ * rate 0: saturated (each client submits its next generation when its last one closed, all on A, so A's own
+ * queue is in every figure); rate n: paced, generation k starts at k / n s whatever the others do (open loop),
+ * n well under A's capacity, so what is left is the bus's own path.
+ */
+async function crossInstanceLatency(dir: string, backends: string[], root: string | undefined, rate = 0): Promise<Record<string, number>> {
   const db = await createTestDatabase();
   const config = await writeFleetConfig(dir, { databaseUrl: db.url, backends, plugins: { bus: false, 'bus-postgres': { url: db.url }, ws: { closeOnDone: false } } });
   const [a, b, c] = await Promise.all([0, 1, 2].map(() => startInstance(config, root)));
   const arrived = new Map<string, number>(); // `${topic} ${seq}` → epoch ms on arrival
   const noticed = new Map<string, number>(); // the same, when the bench's own LISTEN connection got the NOTIFY
   const sockets: WebSocket[] = [];
+  // Each generation's POST (sent) and its `closed` on B's socket: the whole life, every frame's wait on A included
+  // (the frame figures time from the publish call, so a wait before that call shows only here).
+  const postedAt = new Map<string, number>();
+  const closedAt = new Map<string, number>();
   // A LISTEN connection of the bench's own splits the path in two: A's publish up to the commit's
   // notification (pool wait, statement, commit and its WAL flush, NOTIFY delivery) and B's part
   // (B's LISTEN connection, the bus's delivery, the ws hub, the socket).
@@ -103,27 +122,46 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
       const ws = new WebSocket(`${b!.url.replace('http', 'ws')}/ws?clientId=lat-${i}`);
       ws.on('message', (data) => {
         const now = Date.now();
-        const frame = JSON.parse(data.toString()) as { seq?: number };
+        const frame = JSON.parse(data.toString()) as { seq?: number; status?: string; data?: { id?: string } };
         if (typeof frame.seq === 'number') arrived.set(`client:lat-${i} ${frame.seq}`, now);
+        if (frame.status === 'closed' && frame.data?.id) closedAt.set(frame.data.id, now);
       });
       await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
       sockets.push(ws);
     }
-    let next = 0;
+    const generate = async (i: number) => {
+      const sent = Date.now();
+      const res = await fetch(`${a!.url}/generate-based-workflow?clientId=lat-${i}&wait=true`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 2 }),
+      });
+      // wait=true answers with the end's frame ({status, details, data: {id, …}}).
+      const id = ((await res.json()) as { data?: { id?: string } }).data?.id;
+      if (id) postedAt.set(id, sent);
+    };
     loopDelay.enable();
-    await Promise.all(
-      Array.from({ length: LATENCY_CLIENTS }, async (_, i) => {
-        while (next < LATENCY_GENERATIONS) {
-          next++;
-          const res = await fetch(`${a!.url}/generate-based-workflow?clientId=lat-${i}&wait=true`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 2 }),
-          });
-          await res.arrayBuffer();
-        }
-      }),
-    );
+    if (rate > 0) {
+      // Paced: generation k starts at k / rate s, on client k mod LATENCY_CLIENTS.
+      const began = performance.now();
+      await Promise.all(
+        Array.from({ length: LATENCY_GENERATIONS }, async (_, k) => {
+          const wait = began + (k * 1000) / rate - performance.now();
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          await generate(k % LATENCY_CLIENTS);
+        }),
+      );
+    } else {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: LATENCY_CLIENTS }, async (_, i) => {
+          while (next < LATENCY_GENERATIONS) {
+            next++;
+            await generate(i);
+          }
+        }),
+      );
+    }
     loopDelay.disable();
     const ms = (ns: number) => round(ns / 1e6, 1);
     console.log(`bench process event-loop delay while submitting, ms p50 / p99 / max: ${ms(loopDelay.percentile(50))} / ${ms(loopDelay.percentile(99))} / ${ms(loopDelay.max)}`);
@@ -149,16 +187,21 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
     };
     const key = (row: { topic: string; seq: string }) => `${row.topic} ${row.seq}`;
     console.log('stages, ms p50 / p95 / p99: publish → NOTIFY received', stage((row) => Number(row.at), (row) => noticed.get(key(row))), '| NOTIFY received → B\'s socket', stage((row) => noticed.get(key(row)), (row) => arrived.get(key(row))));
+    const lives = [...postedAt].filter(([id]) => closedAt.has(id)).map(([id, sent]) => closedAt.get(id)! - sent).sort((x, y) => x - y);
+    console.log(`POST on A → its closed on B's socket, ms p50 / p95 / p99 (${lives.length} of ${postedAt.size} generations): ${percentile(lives, 50)} / ${percentile(lives, 95)} / ${percentile(lives, 99)}`);
     const latencies = rows.filter((row) => arrived.has(`${row.topic} ${row.seq}`)).map((row) => arrived.get(`${row.topic} ${row.seq}`)! - Number(row.at));
     latencies.sort((x, y) => x - y);
     return {
       generations: LATENCY_GENERATIONS,
+      ...(rate > 0 ? { pacedPerSecond: rate } : {}),
       frames: rows.length,
       received: latencies.length,
       p50Ms: percentile(latencies, 50),
       p95Ms: percentile(latencies, 95),
       p99Ms: percentile(latencies, 99),
       maxMs: latencies.at(-1) ?? NaN,
+      closedP50Ms: percentile(lives, 50),
+      closedP99Ms: percentile(lives, 99),
     };
   } finally {
     await listen.end();
@@ -176,7 +219,7 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
  * (this code's PUBLISH_DEPTH against BENCH_FLEET_BUS_DEPTHS, default "1", comma-separated, alternating);
  * BENCH_FLEET_BUS_BUSY_MS holds the event loop busy part of the time, as a bridge's requests do.
  */
-async function busPublish(depth: number): Promise<Record<string, number>> {
+async function busPublish(depth: number, mode: BusMode = 'await'): Promise<Record<string, number | string>> {
   const db = await createTestDatabase();
   const options = { url: db.url, poolSize: 4, connectTimeoutMs: 5000, statementTimeoutMs: 10000, replayWindow: 200, replayWindowMs: 300_000, onListenerError: () => undefined, publishDepth: depth };
   const buses = await Promise.all([0, 1, 2].map(() => PostgresBus.open(options)));
@@ -191,6 +234,9 @@ async function busPublish(depth: number): Promise<Record<string, number>> {
   const topics = Number(process.env.BENCH_FLEET_BUS_TOPICS ?? 20);
   const messages = Number(process.env.BENCH_FLEET_BUS_MESSAGES ?? 40);
   const gapMs = Number(process.env.BENCH_FLEET_BUS_GAP_MS ?? 5);
+  // BENCH_FLEET_BUS_BURST=<n>: messages fall due n at a time (a generation's events come in bursts), and are
+  // timed from when they fell due, so 'await' (the runner before publishLater) counts its wait for the commits.
+  const burst = Math.max(1, Number(process.env.BENCH_FLEET_BUS_BURST ?? 1));
   const committed: number[] = [];
   const sent = new Map<string, number>();
   // BENCH_FLEET_BUS_BUSY_MS=<n>: the event loop is held n ms of every 2n, as a bridge busy with requests holds it.
@@ -202,11 +248,22 @@ async function busPublish(depth: number): Promise<Record<string, number>> {
   try {
     await Promise.all(
       Array.from({ length: topics }, async (_, t) => {
-        for (let i = 0; i < messages; i++) {
-          const at = performance.now();
-          const message = await buses[t % 3]!.publish(`bench-${t}`, { type: 'progress', value: i, max: messages, padding: 'x'.repeat(300) });
-          committed.push(performance.now() - at);
-          sent.set(`bench-${t} ${message.seq}`, at);
+        const bus = buses[t % 3]!;
+        let seq = 0;
+        for (let i = 0; i < messages; i += burst) {
+          const due = performance.now();
+          for (let j = i; j < Math.min(messages, i + burst); j++) {
+            const payload = { type: 'progress', value: j, max: messages, padding: 'x'.repeat(300) };
+            if (mode === 'later') {
+              // One bus per topic here, so a topic's seqs are its calls' order (contracts/bus.ts).
+              bus.publishLater(`bench-${t}`, payload);
+              sent.set(`bench-${t} ${++seq}`, due);
+            } else {
+              const message = await bus.publish(`bench-${t}`, payload);
+              committed.push(performance.now() - due);
+              sent.set(`bench-${t} ${message.seq}`, due);
+            }
+          }
           await new Promise((resolve) => setTimeout(resolve, gapMs));
         }
       }),
@@ -224,10 +281,14 @@ async function busPublish(depth: number): Promise<Record<string, number>> {
   const [c, n] = [sorted(committed), sorted(notified)];
   return {
     depth,
+    mode,
+    burst,
     messages: sent.size,
     notified: n.length,
+    // 'later' has no promise to time.
     committedP50Ms: round(percentile(c, 50), 1),
     committedP99Ms: round(percentile(c, 99), 1),
+    lost: buses.reduce((n, bus) => n + bus.publishFailures, 0),
     notifyP50Ms: round(percentile(n, 50), 1),
     notifyP95Ms: round(percentile(n, 95), 1),
     notifyP99Ms: round(percentile(n, 99), 1),
@@ -242,6 +303,9 @@ async function busPublish(depth: number): Promise<Record<string, number>> {
  * per statement, and this code (migration 9, concurrent inserts grouped: PostgresGenerationStore).
  * Reports lives/s and PostgreSQL's CPU per life (this bench's server only).
  */
+/** How busPublish hands messages over: each awaited before the next (the runner before wave 8), or publishLater. */
+type BusMode = 'await' | 'later';
+
 type StorageVariant = 'migration 8, single inserts' | 'migration 9, single inserts' | 'migration 9, grouped inserts';
 async function storageWrites(variant: StorageVariant): Promise<Record<string, number>> {
   const db = await createTestDatabase();
@@ -364,8 +428,11 @@ function post(agent: Agent, url: string, body: string): Promise<number> {
 /** Acknowledged submissions/s through 3 instances behind the round-robin proxy, c=50. */
 async function throughputOf(dir: string, fakes: FakeComfy[], name: string, root: string | undefined): Promise<Record<string, number>> {
   const db = await createTestDatabase();
-  const caps = QUEUED ? { plugins: { generate: { maxActivePerClient: 10_000, maxActive: 1_000_000 } } } : {};
-  const config = await writeFleetConfig(dir, { databaseUrl: db.url, backends: fakes.map((f) => f.url), ...caps });
+  // A fleet runs the PostgreSQL bus (COMFY_BRIDGE_DATABASE_URL selects it): every frame is a row and a NOTIFY.
+  // Before wave 8 this part ran each instance's in-process bus (BENCH_FLEET_THROUGHPUT_BUS=memory still does).
+  const bus = THROUGHPUT_BUS === 'memory' ? {} : { bus: false, 'bus-postgres': { url: db.url } };
+  const generate = QUEUED ? { generate: { maxActivePerClient: 10_000, maxActive: 1_000_000 } } : {};
+  const config = await writeFleetConfig(dir, { databaseUrl: db.url, backends: fakes.map((f) => f.url), plugins: { ...bus, ...generate } });
   const instances = await Promise.all([0, 1, 2].map(() => startInstance(config, root)));
   const proxy = await startRoundRobinProxy(instances.map((i) => i.url));
   for (const instance of instances) {
@@ -516,12 +583,17 @@ try {
   if (ONLY === 'bus') {
     // Not part of a full run: it measures the bus's publishing alone, this code's pipeline depth against others.
     bus = {};
+    // BENCH_FLEET_BUS_MODES=1: publish awaited one by one against publishLater, at this code's depth; else depths.
+    const modes = process.env.BENCH_FLEET_BUS_MODES === '1';
+    const compared: [number, BusMode][] = modes
+      ? [[PUBLISH_DEPTH, 'await'], [PUBLISH_DEPTH, 'later']]
+      : [PUBLISH_DEPTH, ...(process.env.BENCH_FLEET_BUS_DEPTHS ?? '1').split(',').map(Number)].map((depth) => [depth, 'await']);
     for (const round of [0, 1]) {
-      const compared = [PUBLISH_DEPTH, ...(process.env.BENCH_FLEET_BUS_DEPTHS ?? '1').split(',').map(Number)];
-      for (const depth of round === 0 ? compared : [...compared].reverse()) {
-        const result = await busPublish(depth);
+      for (const [depth, mode] of round === 0 ? compared : [...compared].reverse()) {
+        const result = await busPublish(depth, mode);
         console.log('bus publish', result, 'load average', loadavg()[0]!.toFixed(1));
-        bus[`depth ${depth} #${round + 1} notifyP50Ms`] = result.notifyP50Ms!;
+        bus[`depth ${depth} ${mode} #${round + 1} notifyP50Ms`] = result.notifyP50Ms as number;
+        bus[`depth ${depth} ${mode} #${round + 1} notifyP99Ms`] = result.notifyP99Ms as number;
       }
     }
   }
@@ -533,9 +605,14 @@ try {
       for (const round of [0, 1]) {
         if (round === 1 && SIDES.length === 1) break;
         for (const side of round === 0 ? SIDES : [...SIDES].reverse()) {
-          const result = await crossInstanceLatency(dir, apart.map((f) => f.url), side.root);
-          console.log('cross-instance frame latency', side.name, result, 'load average', loadavg()[0]!.toFixed(1));
-          latency[`${side.name} #${round + 1} p99Ms`] = result.p99Ms!;
+          // Both kinds, reported apart: saturated (A's queue included) and paced (the bus's own path).
+          for (const rate of LATENCY_RATE > 0 ? [0, LATENCY_RATE] : [0]) {
+            const kind = rate > 0 ? `paced at ${rate} generations/s` : 'saturated (closed loop, A busy)';
+            const result = await crossInstanceLatency(dir, apart.map((f) => f.url), side.root, rate);
+            console.log(`cross-instance frame latency, ${kind}`, side.name, result, 'load average', loadavg()[0]!.toFixed(1));
+            latency[`${side.name}, ${rate > 0 ? `paced ${rate}/s` : 'saturated'} #${round + 1} p50Ms`] = result.p50Ms!;
+            latency[`${side.name}, ${rate > 0 ? `paced ${rate}/s` : 'saturated'} #${round + 1} p99Ms`] = result.p99Ms!;
+          }
         }
       }
     } finally {

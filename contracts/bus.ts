@@ -19,13 +19,24 @@ export interface BusMessage<T = unknown> {
 }
 
 export interface Bus {
-  /** Numbers the message, keeps it for replay and delivers it to the topic's subscribers. */
+  /**
+   * Numbers the message, keeps it for replay and delivers it to the topic's subscribers. A topic's
+   * messages published by one process are numbered in the order of the calls, whatever resolves first.
+   */
   publish<T>(topic: string, payload: T): Promise<BusMessage<T>>;
   /**
    * Optional: publish, done when it returns (a bus that numbers and delivers in the caller's turn, as the
    * in-process one does). The hot path (one frame per progress event) then needs no promise to wait on.
    */
   publishNow?<T>(topic: string, payload: T): BusMessage<T>;
+  /**
+   * Optional: takes the message now, in call order, and numbers, keeps and delivers it later, with nothing
+   * to wait on (a bus whose publish waits for a database; the hot path then need not). Its seq follows
+   * those of every message this process published on the topic before the call, by any method, and
+   * precedes those after. A message the bus cannot publish is logged and counted by the bus, never
+   * numbered: a failure leaves a message missing, never a gap, a repeat or a reordering of seqs.
+   */
+  publishLater?<T>(topic: string, payload: T): void;
   /** Live messages of one topic, in seq order, from now on. Returns the unsubscribe function. */
   subscribe<T>(topic: string, listener: (message: BusMessage<T>) => void): () => void;
   /** The kept messages of a topic with seq > since, oldest first (fewer when the window dropped some). */

@@ -24,6 +24,8 @@ export default definePlugin<BusPostgresOptions>({
       onListenerError: (error, topic) => ctx.log.error({ err: error, topic }, 'a bus subscriber failed'),
       // The LISTEN connection reconnects by itself (backing off to every 5 s) and catches up from the table.
       onConnectionError: (error) => ctx.log.warn({ err: error }, 'bus connection to PostgreSQL failed; reconnecting'),
+      // Frames the generations published without waiting (publishLater): lost, never numbered, so no client sees a gap.
+      onPublishError: (error, messages) => ctx.log.error({ err: error, messages, lostSoFar: bus.publishFailures }, 'could not publish frames on the bus; they are lost'),
     });
     ctx.provide('bus', bus);
     let pruning: Promise<unknown> | null = null;

@@ -9,6 +9,12 @@ export { PUBLISH_DEPTH };
 export const CHANNEL = 'comfy_bridge_bus';
 /** NOTIFY payloads are capped at 8000 bytes: a bigger message is announced by topic and seq only. */
 const INLINE_LIMIT = 7000;
+/**
+ * publishLater refuses (counts as lost) beyond this many messages waiting for a statement: nothing waits
+ * for those messages, so a database that stopped answering would otherwise let them pile up in memory
+ * (publish, which callers await, is not bounded: its callers are).
+ */
+const MAX_BACKLOG = 10_000;
 
 export interface PostgresBusOptions {
   url: string;
@@ -22,12 +28,16 @@ export interface PostgresBusOptions {
   applicationName?: string;
   onListenerError: (error: unknown, topic: string) => void;
   onConnectionError?: (error: unknown) => void;
+  /** Messages of publishLater that could not be published (once per failure, however many messages it took). */
+  onPublishError?: (error: unknown, messages: number) => void;
   now?: () => number;
   /** Publishing statements on the wire at once (default PUBLISH_DEPTH; bench/fleet.ts compares others). */
   publishDepth?: number;
 }
 
 type Listener = (message: BusMessage) => void;
+
+const ignore = (): void => undefined;
 
 /** A topic this instance listens to: its listeners, the last seq handed to them, and a queue so deliveries stay in order. */
 interface Subscription {
@@ -60,6 +70,9 @@ export class PostgresBus implements Bus {
   readonly #publisher: Publisher;
   #closed = false;
   #reconnectTimer: NodeJS.Timeout | undefined;
+  /** Messages of publishLater lost so far, and those of the failure not reported yet. */
+  #lostLater = 0;
+  #unreported = 0;
 
   private constructor(private readonly options: PostgresBusOptions) {
     this.#now = options.now ?? Date.now;
@@ -115,6 +128,45 @@ export class PostgresBus implements Bus {
       return Promise.reject(error as Error);
     }
     return new Promise<number>((resolve, reject) => this.#publisher.publish({ topic, at, text, resolve, reject })).then((seq) => ({ topic, seq, at, payload }));
+  }
+
+  /**
+   * publish without a promise (contracts/bus.ts): queued in call order with every other publish of this
+   * process, so its seq is fixed relative to theirs now, and sent in the next statement. A failed
+   * statement numbered nothing (its transaction rolled back, or the connection it was on was lost): its
+   * messages are counted (publishFailures) and reported once per failure, not retried after a later
+   * statement with one of their topics (publisher.ts), so no seq is handed out twice or out of order.
+   */
+  publishLater<T>(topic: string, payload: T): void {
+    if (this.#publisher.backlog >= MAX_BACKLOG) {
+      this.#failedLater(new Error(`${MAX_BACKLOG} messages wait for the database already`));
+      return;
+    }
+    const at = this.#now();
+    let text: string;
+    try {
+      text = JSON.stringify(payload ?? null);
+    } catch (error) {
+      this.#failedLater(error);
+      return;
+    }
+    this.#publisher.publish({ topic, at, text, resolve: ignore, reject: (error) => this.#failedLater(error) });
+  }
+
+  /** Messages of publishLater that were never published. */
+  get publishFailures(): number {
+    return this.#lostLater;
+  }
+
+  #failedLater(error: unknown): void {
+    this.#lostLater++;
+    // A statement's messages fail together, in one turn: one report for them all.
+    if (this.#unreported++ > 0) return;
+    queueMicrotask(() => {
+      const messages = this.#unreported;
+      this.#unreported = 0;
+      this.options.onPublishError?.(error, messages);
+    });
   }
 
   subscribe<T>(topic: string, listener: (message: BusMessage<T>) => void): () => void {

@@ -85,6 +85,11 @@ export class Publisher {
 
   constructor(private readonly options: PublisherOptions) {}
 
+  /** Messages waiting for a statement (not yet sent). */
+  get backlog(): number {
+    return this.#outgoing.length;
+  }
+
   /** Queued; sent at the end of this turn of the event loop with whatever else was published in it. */
   publish(entry: Outgoing): void {
     if (this.#closed) {
@@ -129,15 +134,17 @@ export class Publisher {
   async #send(batch: Outgoing[]): Promise<number[]> {
     const { channel, inlineLimit } = this.options;
     const values = [batch.map((e) => e.topic), batch.map((e) => e.at), batch.map((e) => e.text), channel, inlineLimit];
+    // Sent in call order: every batch awaits the same connection promise, whose continuations run in order.
+    const client = await this.#connection();
     for (let attempt = 1; ; attempt++) {
-      // Sent in call order: every batch awaits the same connection promise, whose continuations run in order.
-      const client = await this.#connection();
       try {
         // Named: prepared once per connection, not parsed and planned for every batch.
         const { rows } = await client.query<{ seq: string }>({ name: 'bus_publish', text: PUBLISH_BATCH, values });
         return rows.map((row) => Number(row.seq));
       } catch (error) {
-        // Nothing of a failed statement is kept (it is its own transaction): sending it again is safe.
+        // Nothing of a failed statement is kept (it is its own transaction): sending it again is safe. It is
+        // sent again from here, in the turn that learnt of the failure, before #pump can send a later batch
+        // (a deadlock leaves the connection up), so no statement sent after the check overtakes it.
         if (attempt >= 3 || !RETRYABLE.has((error as { code?: string }).code ?? '') || this.#overtaken(batch)) throw error;
       }
     }

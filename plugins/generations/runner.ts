@@ -405,6 +405,8 @@ export class Runner {
 
   /** The generation's queue waits for `work` (already started) before its next task; a failure is logged. */
   #track(entry: Entry, work: Promise<unknown>): void {
+    // Handed to a bus that keeps the call order (publishLater): nothing for the queue to wait for.
+    if (work === HANDED_OVER) return;
     const done: Promise<void> = work.then(
       () => {
         if (entry.chain === done) entry.chain = IDLE;
@@ -419,8 +421,13 @@ export class Runner {
 
   /** #publish of a single frame, without its async steps (the hot path's one frame per event). */
   #publishOne(entry: Entry, frame: RenderedFrame): Promise<unknown> {
+    const { bus } = this.deps;
     try {
-      return this.deps.bus.publish<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
+      if (bus.publishLater) {
+        bus.publishLater<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
+        return HANDED_OVER;
+      }
+      return bus.publish<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -653,8 +660,16 @@ export class Runner {
    */
   async #publish(entry: Entry, frames: RenderedFrame[]): Promise<void> {
     const active = this.activeCount(entry.life.gen.clientId);
+    const { bus } = this.deps;
     try {
-      for (const frame of frames) await this.deps.bus.publish<ClientFrame>(entry.topic, { ...frame, active });
+      // A bus numbers one process's publishes of a topic in call order, so none waits for the one before.
+      // Frames that end the generation are awaited (`settled` follows, and the lease keeper then marks the
+      // end announced); the others, on a bus that can take them without a promise, are not waited for.
+      if (bus.publishLater && !frames.some((frame) => frame.ends)) {
+        for (const frame of frames) bus.publishLater<ClientFrame>(entry.topic, { ...frame, active });
+        return;
+      }
+      await Promise.all(frames.map((frame) => bus.publish<ClientFrame>(entry.topic, { ...frame, active })));
     } catch (error) {
       entry.log.error({ err: error }, 'could not publish the generation frames');
     }
@@ -728,6 +743,9 @@ const nextTick = (): Promise<void> => new Promise((resolve) => process.nextTick(
 
 /** A generation's queue with nothing in it (entry.chain): its next progress event may be applied at once. */
 const IDLE: Promise<void> = Promise.resolve();
+
+/** What #publishOne returns when the bus took the frame without a promise (publishLater): #track waits for nothing. */
+const HANDED_OVER: Promise<void> = Promise.resolve();
 
 /** The transport events that may change only a generation's progress (Runner.#progressNow). */
 const PROGRESS_EVENTS: ReadonlySet<TransportEvent['type']> = new Set(['started', 'cached', 'executing', 'progress', 'executed']);
