@@ -22,6 +22,34 @@ export const clientTopic = (clientId: string): string => `client:${clientId}`;
 /** Writes a frame's `data` as JSON: exactly what JSON.stringify(data) gives, only faster. */
 export interface FrameDataEncoder {
   encode(data: Record<string, unknown>): string;
+  /**
+   * Optional: the UTF-8 bytes of `encode(data)` written into `target` from `offset`, with no string of the
+   * whole made (the ws hub writes a frame's bytes piece by piece). Returns the offset after them, or -1 when
+   * they do not fit or are not all ASCII (the caller then uses `encode`); -1 in, -1 out.
+   */
+  writeInto?(data: Record<string, unknown>, target: Uint8Array, offset: number): number;
+}
+
+/**
+ * Writes `text` into `target` at `offset` when every character is ASCII (its UTF-8 bytes are then its char
+ * codes): the offset after it, or -1 when it is not ASCII or does not fit (-1 in, -1 out). For short JSON
+ * pieces (numbers, ids) a loop here costs less than a call into Buffer#write.
+ */
+export function writeAscii(target: Uint8Array, offset: number, text: string): number {
+  if (offset < 0 || offset + text.length > target.length) return -1;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return -1;
+    target[offset + i] = code;
+  }
+  return offset + text.length;
+}
+
+/** Copies `bytes` into `target` at `offset`: the offset after them, or -1 when they do not fit (-1 in, -1 out). */
+export function writeBytes(target: Uint8Array, offset: number, bytes: Uint8Array): number {
+  if (offset < 0 || offset + bytes.length > target.length) return -1;
+  target.set(bytes, offset);
+  return offset + bytes.length;
 }
 
 /**

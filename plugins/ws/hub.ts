@@ -2,12 +2,12 @@ import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Bus, BusMessage } from '../../contracts/bus.js';
 import { isAdmin, type Principal } from '../../contracts/auth.js';
-import { clientTopic, frameDataEncoders, type ClientFrame } from '../../contracts/client-frame.js';
+import { clientTopic, frameDataEncoders, writeAscii, writeBytes, type ClientFrame, type FrameDataEncoder } from '../../contracts/client-frame.js';
 import { BOUND_ELSEWHERE, CONNECTED, encode, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
 import type { WsOptions } from './options.js';
 import type { MutableWsStats } from './stats.js';
 import type { Clock, Timer } from '../../core/timers.js';
-import { frameSink, payloadOf, textFrame, type FrameSink, type TextFrame } from './text-frame.js';
+import { frameSink, payloadOf, payloadScratch, scratchFrame, textFrame, type FrameSink, type TextFrame } from './text-frame.js';
 
 /** One open socket. */
 interface Peer {
@@ -323,5 +323,25 @@ function wire(message: BusMessage<ClientFrame>): TextFrame {
   const encoder = frameDataEncoders.get(data);
   if (encoder === undefined) return textFrame(JSON.stringify({ status, details, seq: message.seq, data }));
   frameDataEncoders.delete(data);
-  return textFrame(`{"status":${JSON.stringify(status)},"details":${JSON.stringify(details)},"seq":${message.seq},"data":${encoder.encode(data)}}`);
+  return (encoder.writeInto && bytesOf(status, details, message.seq, data, encoder)) || textFrame(`{"status":${JSON.stringify(status)},"details":${JSON.stringify(details)},"seq":${message.seq},"data":${encoder.encode(data)}}`);
 }
+
+/**
+ * The same frame written as bytes, piece by piece (the encoder's writeInto; no string of the whole is
+ * built); undefined when a piece is not ASCII or it does not fit the scratch buffer (then as text).
+ */
+function bytesOf(status: string, details: string, seq: number, data: Record<string, unknown>, encoder: FrameDataEncoder): TextFrame | undefined {
+  const out = payloadScratch;
+  let at = writeAscii(out, writeBytes(out, 0, STATUS_KEY), JSON.stringify(status));
+  at = writeAscii(out, writeBytes(out, at, DETAILS_KEY), JSON.stringify(details));
+  at = writeBytes(out, writeAscii(out, writeBytes(out, at, SEQ_KEY), `${seq}`), DATA_KEY);
+  if (at < 0) return undefined;
+  at = writeBytes(out, encoder.writeInto!(data, out, at), CLOSE);
+  return at < 0 ? undefined : scratchFrame(at);
+}
+
+const STATUS_KEY = Buffer.from('{"status":');
+const DETAILS_KEY = Buffer.from(',"details":');
+const SEQ_KEY = Buffer.from(',"seq":');
+const DATA_KEY = Buffer.from(',"data":');
+const CLOSE = Buffer.from('}');
