@@ -60,4 +60,37 @@ export function writeBytes(target: Uint8Array, offset: number, bytes: Uint8Array
  * a generation, not the text: nothing per frame is encoded or kept for a client with no socket open.
  * A frame's data is never changed once published, so the encoding holds as long as the entry.
  */
-export const frameDataEncoders = new WeakMap<object, FrameDataEncoder>();
+export class FrameDataEncoders {
+  // On the hot path the encoder is registered and taken out in one synchronous call (the machine's step
+  // publishes on the in-process bus, whose delivery reaches the hub's encoding before it returns): the
+  // last entry is kept in a slot, and only one still there when the next comes moves to the WeakMap.
+  // That saves three WeakMap operations per frame (a hash table of weak keys, which every young-generation
+  // collection also walks). A data object is registered once (a frame is published once).
+  #data: object | undefined;
+  #encoder: FrameDataEncoder | undefined;
+  readonly #others = new WeakMap<object, FrameDataEncoder>();
+
+  set(data: object, encoder: FrameDataEncoder): this {
+    if (this.#data !== undefined && this.#data !== data) this.#others.set(this.#data, this.#encoder!);
+    this.#data = data;
+    this.#encoder = encoder;
+    return this;
+  }
+
+  get(data: object): FrameDataEncoder | undefined {
+    return data === this.#data ? this.#encoder : this.#others.get(data);
+  }
+
+  has(data: object): boolean {
+    return data === this.#data || this.#others.has(data);
+  }
+
+  delete(data: object): boolean {
+    if (data !== this.#data) return this.#others.delete(data);
+    this.#data = this.#encoder = undefined;
+    return true;
+  }
+}
+
+/** The registry the machine and the ws hub share (see above). */
+export const frameDataEncoders = new FrameDataEncoders();
