@@ -33,7 +33,7 @@ export interface FrameDataEncoder {
 /**
  * Writes `text` into `target` at `offset` when every character is ASCII (its UTF-8 bytes are then its char
  * codes): the offset after it, or -1 when it is not ASCII or does not fit (-1 in, -1 out). For short JSON
- * pieces (numbers, ids) a loop here costs less than a call into Buffer#write.
+ * pieces (keys, numbers) a loop here costs less than a call into Buffer#write or TypedArray#set.
  */
 export function writeAscii(target: Uint8Array, offset: number, text: string): number {
   if (offset < 0 || offset + text.length > target.length) return -1;
@@ -44,6 +44,26 @@ export function writeAscii(target: Uint8Array, offset: number, text: string): nu
   }
   return offset + text.length;
 }
+
+/**
+ * `JSON.stringify(text)` written into `target` at `offset` when that is the text in quotes (printable ASCII,
+ * no quote or backslash: nothing to escape): the offset after it, or -1 otherwise or when it does not fit.
+ */
+export function writeJsonString(target: Uint8Array, offset: number, text: string): number {
+  const end = offset + text.length + 2;
+  if (offset < 0 || end > target.length) return -1;
+  target[offset] = QUOTE;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code > 0x7e || code === QUOTE || code === BACKSLASH) return -1;
+    target[offset + 1 + i] = code;
+  }
+  target[end - 1] = QUOTE;
+  return end;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 
 /** Copies `bytes` into `target` at `offset`: the offset after them, or -1 when they do not fit (-1 in, -1 out). */
 export function writeBytes(target: Uint8Array, offset: number, bytes: Uint8Array): number {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { frameDataEncoders, type FrameDataEncoder } from '../contracts/client-frame.js';
+import { frameDataEncoders, writeAscii, writeBytes, writeJsonString, type FrameDataEncoder } from '../contracts/client-frame.js';
 
 /**
  * The registry of frame data encoders keeps its last entry in a slot (the hot path registers and takes
@@ -42,5 +42,35 @@ describe('frame data encoders (a slot, then a WeakMap)', () => {
     expect(frameDataEncoders.get(data)).to.equal(second);
     frameDataEncoders.delete(data);
     expect(frameDataEncoders.has(data)).to.equal(false);
+  });
+});
+
+describe('writing JSON pieces as bytes (writeAscii, writeJsonString, writeBytes)', () => {
+  const at = (write: (target: Uint8Array) => number, size = 64) => {
+    const target = new Uint8Array(size).fill(0x2a);
+    const end = write(target);
+    return end < 0 ? end : Buffer.from(target.subarray(2, end)).toString('latin1');
+  };
+
+  it('writes a string in quotes only when JSON.stringify would write it so', () => {
+    for (const text of ['progress', '12.50%', '', ' ~!#$%&()']) expect(at((t) => writeJsonString(t, 2, text))).to.equal(JSON.stringify(text));
+    for (const text of ['a"b', 'a\\b', 'line\n', '\u0001', 'é', '\u007f', '😀']) expect(at((t) => writeJsonString(t, 2, text)), JSON.stringify(text)).to.equal(-1);
+  });
+
+  it('writes ASCII as it is, and refuses what is not ASCII or does not fit', () => {
+    expect(at((t) => writeAscii(t, 2, '{"seq":12}'))).to.equal('{"seq":12}');
+    expect(at((t) => writeAscii(t, 2, 'é'))).to.equal(-1);
+    expect(at((t) => writeAscii(t, 2, 'x'.repeat(10)), 12)).to.equal('x'.repeat(10));
+    expect(at((t) => writeAscii(t, 2, 'x'.repeat(11)), 12)).to.equal(-1);
+    expect(at((t) => writeJsonString(t, 2, 'x'.repeat(8)), 12)).to.equal(`"${'x'.repeat(8)}"`);
+    expect(at((t) => writeJsonString(t, 2, 'x'.repeat(9)), 12)).to.equal(-1);
+    expect(at((t) => writeBytes(t, 2, Buffer.from('0123456789')), 12)).to.equal('0123456789');
+    expect(at((t) => writeBytes(t, 2, Buffer.from('0123456789!')), 12)).to.equal(-1);
+  });
+
+  it('passes -1 on: nothing is written after a piece that failed', () => {
+    const target = new Uint8Array(16).fill(0x2a);
+    expect(writeBytes(target, writeJsonString(target, writeAscii(target, -1, 'a'), 'b'), Buffer.from('c'))).to.equal(-1);
+    expect([...target].every((byte) => byte === 0x2a)).to.equal(true);
   });
 });

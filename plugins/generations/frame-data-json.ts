@@ -1,4 +1,4 @@
-import { frameDataEncoders, writeAscii, writeBytes, type FrameDataEncoder } from '../../contracts/client-frame.js';
+import { frameDataEncoders, writeAscii, writeBytes, writeJsonString, type FrameDataEncoder } from '../../contracts/client-frame.js';
 import type { Generation } from '../../contracts/generation.js';
 
 /**
@@ -62,17 +62,19 @@ export class DataTemplate implements FrameDataEncoder {
    */
   writeInto(data: Record<string, unknown>, target: Uint8Array, offset: number): number {
     const bytes = (this.#bytes ??= { head: Buffer.from(this.head), tail: Buffer.from(this.tail) });
-    let at = writeAscii(target, writeBytes(target, offset, bytes.head), json(data.percent));
-    at = writeAscii(target, writeBytes(target, at, NODE_KEY), json(data.node));
-    at = writeAscii(target, writeBytes(target, at, STEP_KEY), json(data.step));
-    at = writeAscii(target, writeBytes(target, at, MAX_STEPS_KEY), json(data.max_steps));
+    let at = writeValue(target, writeBytes(target, offset, bytes.head), data.percent);
+    at = writeValue(target, writeAscii(target, at, ',"node":'), data.node);
+    at = writeValue(target, writeAscii(target, at, ',"step":'), data.step);
+    at = writeValue(target, writeAscii(target, at, ',"max_steps":'), data.max_steps);
     return writeBytes(target, at, bytes.tail);
   }
 }
 
-const NODE_KEY = Buffer.from(',"node":');
-const STEP_KEY = Buffer.from(',"step":');
-const MAX_STEPS_KEY = Buffer.from(',"max_steps":');
+/** json(value) written as bytes (writeInto), when it is ASCII; else -1. A string with nothing to escape is written as it is. */
+function writeValue(target: Uint8Array, offset: number, value: unknown): number {
+  const at = typeof value === 'string' ? writeJsonString(target, offset, value) : -1;
+  return at >= 0 || offset < 0 ? at : writeAscii(target, offset, json(value));
+}
 
 /**
  * Registers the template for `data` (buildFrame's data of `gen`, not final), with the hub; returns

@@ -2,7 +2,7 @@ import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Bus, BusMessage } from '../../contracts/bus.js';
 import { isAdmin, type Principal } from '../../contracts/auth.js';
-import { clientTopic, frameDataEncoders, writeAscii, writeBytes, type ClientFrame, type FrameDataEncoder } from '../../contracts/client-frame.js';
+import { clientTopic, frameDataEncoders, writeAscii, writeJsonString, type ClientFrame, type FrameDataEncoder } from '../../contracts/client-frame.js';
 import { BOUND_ELSEWHERE, CONNECTED, encode, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
 import type { WsOptions } from './options.js';
 import type { MutableWsStats } from './stats.js';
@@ -332,16 +332,10 @@ function wire(message: BusMessage<ClientFrame>): TextFrame {
  */
 function bytesOf(status: string, details: string, seq: number, data: Record<string, unknown>, encoder: FrameDataEncoder): TextFrame | undefined {
   const out = payloadScratch;
-  let at = writeAscii(out, writeBytes(out, 0, STATUS_KEY), JSON.stringify(status));
-  at = writeAscii(out, writeBytes(out, at, DETAILS_KEY), JSON.stringify(details));
-  at = writeBytes(out, writeAscii(out, writeBytes(out, at, SEQ_KEY), `${seq}`), DATA_KEY);
+  let at = writeJsonString(out, writeAscii(out, 0, '{"status":'), status);
+  at = writeJsonString(out, writeAscii(out, at, ',"details":'), details);
+  at = writeAscii(out, writeAscii(out, writeAscii(out, at, ',"seq":'), `${seq}`), ',"data":');
   if (at < 0) return undefined;
-  at = writeBytes(out, encoder.writeInto!(data, out, at), CLOSE);
+  at = writeAscii(out, encoder.writeInto!(data, out, at), '}');
   return at < 0 ? undefined : scratchFrame(at);
 }
-
-const STATUS_KEY = Buffer.from('{"status":');
-const DETAILS_KEY = Buffer.from(',"details":');
-const SEQ_KEY = Buffer.from(',"seq":');
-const DATA_KEY = Buffer.from(',"data":');
-const CLOSE = Buffer.from('}');
