@@ -193,6 +193,30 @@ describe('ws plugin (real sockets, scripted generations)', () => {
     });
   });
 
+  describe('sockets coming and going', () => {
+    it('delivers to whichever sockets of a client are open as others close: two, then one, then another one', async () => {
+      await start();
+      const first = await open('?clientId=alpha');
+      const second = await open('?clientId=alpha');
+      const gen = stub.add({ clientId: 'alpha', state: 'running', percent: 10 });
+      await Promise.all([first, second].map((tab) => tab.next((frame) => frame.data?.percent === 10)));
+      first.close();
+      await first.closed;
+      await eventually(() => grabbed.stats!.snapshot().connected === 1, 2000, 'server noticed the first close');
+      stub.update(gen.id, { percent: 20 });
+      await second.next((frame) => frame.data?.percent === 20);
+      const third = await open('?clientId=alpha');
+      second.close();
+      await second.closed;
+      await eventually(() => grabbed.stats!.snapshot().connected === 1, 2000, 'server noticed the second close');
+      stub.update(gen.id, { percent: 30 });
+      await third.next((frame) => frame.data?.percent === 30);
+      const fourth = await open('?clientId=alpha');
+      stub.update(gen.id, { percent: 40 });
+      await Promise.all([third, fourth].map((tab) => tab.next((frame) => frame.data?.percent === 40)));
+    });
+  });
+
   describe('serialisation', () => {
     it('encodes a frame once per clientId, however many sockets the client has open', async () => {
       await start();
