@@ -153,13 +153,20 @@ async function once(url: string, child: ChildProcess, run: number, submit: boole
       Array.from({ length: CLIENTS }, (_, i) => i),
       POST_CONCURRENCY,
       async (i) => {
-        const response = await fetch(`${url}/generate-based-workflow?clientId=fanout-${run}-${i}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ workflow: 'fanout', '2/filename_prefix': `c${i}` }),
-        }).catch((error: unknown) => {
-          throw new Error(`POST ${url} (run ${run}, client ${i}) failed: ${String((error as Error).cause ?? error)}`);
-        });
+        const post = () =>
+          fetch(`${url}/generate-based-workflow?clientId=fanout-${run}-${i}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ workflow: 'fanout', '2/filename_prefix': `c${i}` }),
+          });
+        // A kept-alive connection idle since the previous run may be closed by the server as it is reused (its
+        // keep-alive timeout, late on a loaded machine): undici then fails with "other side closed" before
+        // the server read anything. Sent again once, on a new connection.
+        const response = await post()
+          .catch((error: unknown) => (/other side closed|ECONNRESET/.test(String((error as Error).cause ?? error)) ? post() : Promise.reject(error)))
+          .catch((error: unknown) => {
+            throw new Error(`POST ${url} (run ${run}, client ${i}) failed: ${String((error as Error).cause ?? error)}`);
+          });
         if (response.status !== 200) throw new Error(`generate answered ${response.status}: ${await response.text()}`);
         await response.arrayBuffer();
       },

@@ -22,6 +22,54 @@ export const clientTopic = (clientId: string): string => `client:${clientId}`;
 /** Writes a frame's `data` as JSON: exactly what JSON.stringify(data) gives, only faster. */
 export interface FrameDataEncoder {
   encode(data: Record<string, unknown>): string;
+  /**
+   * Optional: the UTF-8 bytes of `encode(data)` written into `target` from `offset`, with no string of the
+   * whole made (the ws hub writes a frame's bytes piece by piece). Returns the offset after them, or -1 when
+   * they do not fit or are not all ASCII (the caller then uses `encode`); -1 in, -1 out.
+   */
+  writeInto?(data: Record<string, unknown>, target: Uint8Array, offset: number): number;
+}
+
+/**
+ * Writes `text` into `target` at `offset` when every character is ASCII (its UTF-8 bytes are then its char
+ * codes): the offset after it, or -1 when it is not ASCII or does not fit (-1 in, -1 out). For short JSON
+ * pieces (keys, numbers) a loop here costs less than a call into Buffer#write or TypedArray#set.
+ */
+export function writeAscii(target: Uint8Array, offset: number, text: string): number {
+  if (offset < 0 || offset + text.length > target.length) return -1;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return -1;
+    target[offset + i] = code;
+  }
+  return offset + text.length;
+}
+
+/**
+ * `JSON.stringify(text)` written into `target` at `offset` when that is the text in quotes (printable ASCII,
+ * no quote or backslash: nothing to escape): the offset after it, or -1 otherwise or when it does not fit.
+ */
+export function writeJsonString(target: Uint8Array, offset: number, text: string): number {
+  const end = offset + text.length + 2;
+  if (offset < 0 || end > target.length) return -1;
+  target[offset] = QUOTE;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code > 0x7e || code === QUOTE || code === BACKSLASH) return -1;
+    target[offset + 1 + i] = code;
+  }
+  target[end - 1] = QUOTE;
+  return end;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** Copies `bytes` into `target` at `offset`: the offset after them, or -1 when they do not fit (-1 in, -1 out). */
+export function writeBytes(target: Uint8Array, offset: number, bytes: Uint8Array): number {
+  if (offset < 0 || offset + bytes.length > target.length) return -1;
+  target.set(bytes, offset);
+  return offset + bytes.length;
 }
 
 /**
@@ -32,4 +80,37 @@ export interface FrameDataEncoder {
  * a generation, not the text: nothing per frame is encoded or kept for a client with no socket open.
  * A frame's data is never changed once published, so the encoding holds as long as the entry.
  */
-export const frameDataEncoders = new WeakMap<object, FrameDataEncoder>();
+export class FrameDataEncoders {
+  // On the hot path the encoder is registered and taken out in one synchronous call (the machine's step
+  // publishes on the in-process bus, whose delivery reaches the hub's encoding before it returns): the
+  // last entry is kept in a slot, and only one still there when the next comes moves to the WeakMap.
+  // That saves three WeakMap operations per frame (a hash table of weak keys, which every young-generation
+  // collection also walks). A data object is registered once (a frame is published once).
+  #data: object | undefined;
+  #encoder: FrameDataEncoder | undefined;
+  readonly #others = new WeakMap<object, FrameDataEncoder>();
+
+  set(data: object, encoder: FrameDataEncoder): this {
+    if (this.#data !== undefined && this.#data !== data) this.#others.set(this.#data, this.#encoder!);
+    this.#data = data;
+    this.#encoder = encoder;
+    return this;
+  }
+
+  get(data: object): FrameDataEncoder | undefined {
+    return data === this.#data ? this.#encoder : this.#others.get(data);
+  }
+
+  has(data: object): boolean {
+    return data === this.#data || this.#others.has(data);
+  }
+
+  delete(data: object): boolean {
+    if (data !== this.#data) return this.#others.delete(data);
+    this.#data = this.#encoder = undefined;
+    return true;
+  }
+}
+
+/** The registry the machine and the ws hub share (see above). */
+export const frameDataEncoders = new FrameDataEncoders();

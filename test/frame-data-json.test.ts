@@ -44,7 +44,13 @@ describe('progress frame data, encoded once by the machine', () => {
       for (const event of events) {
         const step = progress(life, event);
         for (const data of published(step.effects)) {
-          expect(frameDataEncoders.get(data)?.encode(data)).to.equal(JSON.stringify(data));
+          const encoder = frameDataEncoders.get(data);
+          expect(encoder?.encode(data)).to.equal(JSON.stringify(data));
+          // The same as UTF-8 bytes, written in place (the fixed fields may be anything, the moving ones are ASCII here).
+          const target = new Uint8Array(4096).fill(0x2a);
+          const end = encoder!.writeInto!(data, target, 3);
+          expect(Buffer.from(target.subarray(3, end)).equals(Buffer.from(JSON.stringify(data)))).to.equal(true);
+          expect(target[end], 'nothing written past the end').to.equal(0x2a);
           checked++;
         }
         life = step.life;
@@ -63,6 +69,19 @@ describe('progress frame data, encoded once by the machine', () => {
     expect(third.life.wire).to.not.equal(first.wire);
     const [data] = published(third.effects);
     expect(frameDataEncoders.get(data!)?.encode(data!)).to.equal(JSON.stringify(data)).and.include('"position":0,');
+  });
+
+  it('writes no bytes where they do not fit, or where a moving value is not ASCII (-1: the hub then encodes the text)', () => {
+    const gen = generationRecord({ id: 'gen_json00000000000000000', createdAt: '2026-12-01T11:00:00.000Z', state: 'running', startedAt: '2026-12-01T11:30:00.000Z', totalNodes: 2, position: 0 });
+    const [data] = published(progress({ gen, phase: 'submitted', interruptRequested: false, frameKey: '' }, { type: 'progress', node: '1', value: 1, max: 4 }).effects);
+    const encoder = frameDataEncoders.get(data!)!;
+    const length = Buffer.byteLength(JSON.stringify(data));
+    expect(encoder.writeInto!(data!, new Uint8Array(length), 0)).to.equal(length);
+    expect(encoder.writeInto!(data!, new Uint8Array(length - 1), 0)).to.equal(-1);
+    expect(encoder.writeInto!(data!, new Uint8Array(length + 10), 11)).to.equal(-1);
+    expect(encoder.writeInto!(data!, new Uint8Array(length), -1)).to.equal(-1);
+    // A moving value that is not ASCII is not written byte by byte either.
+    expect(encoder.writeInto!({ ...data!, node: 'é' }, new Uint8Array(4096), 0)).to.equal(-1);
   });
 
   it('encodes nothing for a row with a field missing (JSON.stringify would leave its key out)', () => {

@@ -193,6 +193,30 @@ describe('ws plugin (real sockets, scripted generations)', () => {
     });
   });
 
+  describe('sockets coming and going', () => {
+    it('delivers to whichever sockets of a client are open as others close: two, then one, then another one', async () => {
+      await start();
+      const first = await open('?clientId=alpha');
+      const second = await open('?clientId=alpha');
+      const gen = stub.add({ clientId: 'alpha', state: 'running', percent: 10 });
+      await Promise.all([first, second].map((tab) => tab.next((frame) => frame.data?.percent === 10)));
+      first.close();
+      await first.closed;
+      await eventually(() => grabbed.stats!.snapshot().connected === 1, 2000, 'server noticed the first close');
+      stub.update(gen.id, { percent: 20 });
+      await second.next((frame) => frame.data?.percent === 20);
+      const third = await open('?clientId=alpha');
+      second.close();
+      await second.closed;
+      await eventually(() => grabbed.stats!.snapshot().connected === 1, 2000, 'server noticed the second close');
+      stub.update(gen.id, { percent: 30 });
+      await third.next((frame) => frame.data?.percent === 30);
+      const fourth = await open('?clientId=alpha');
+      stub.update(gen.id, { percent: 40 });
+      await Promise.all([third, fourth].map((tab) => tab.next((frame) => frame.data?.percent === 40)));
+    });
+  });
+
   describe('serialisation', () => {
     it('encodes a frame once per clientId, however many sockets the client has open', async () => {
       await start();
@@ -234,6 +258,33 @@ describe('ws plugin (real sockets, scripted generations)', () => {
       expect(texts.at(-1)).to.equal(JSON.stringify({ status: 'progress', details: '12.50%', seq, data }));
       expect(used, 'encoded once, with its own data').to.deep.equal([data]);
       expect(frameDataEncoders.has(data), 'then let go').to.equal(false);
+    });
+
+    it('writes the bytes an encoder writes in place (writeInto), and the text when it cannot (not ASCII)', async () => {
+      await start();
+      const reader = await open('?clientId=alpha');
+      const texts: string[] = [];
+      reader.ws.on('message', (bytes: Buffer) => texts.push(bytes.toString()));
+      const calls: string[] = [];
+      const send = async (details: string, node: string) => {
+        calls.length = 0;
+        const data = { id: 'gen_bytes', state: 'running', percent: 12.5, node, result_urls: [], error_message: null };
+        const text = JSON.stringify(data);
+        frameDataEncoders.set(data, {
+          encode: () => (calls.push('encode'), text),
+          // As the machine's template does: -1 when a value it writes is not ASCII.
+          writeInto: (_data, target, offset) => (calls.push('writeInto'), /^[\x00-\x7f]*$/.test(text) ? offset + Buffer.from(text).copy(target, offset) : -1),
+        });
+        await stub.bus!.publish<ClientFrame>(clientTopic('alpha'), { status: 'progress', details, data, generationId: 'gen_bytes', ends: false, active: 1 });
+        const { seq } = await reader.next((received) => received.data?.node === node);
+        expect(texts.at(-1)).to.equal(JSON.stringify({ status: 'progress', details, seq, data }));
+      };
+      await send('12.50%', 'n"1\\ \u0001');
+      expect(calls, 'all ASCII: written as bytes').to.deep.equal(['writeInto']);
+      await send('12.50%', 'n"1 é');
+      expect(calls, 'the encoder cannot: its text').to.deep.equal(['writeInto', 'encode']);
+      await send('é 12.50%', 'n"2');
+      expect(calls, 'details not ASCII: the text').to.deep.equal(['encode']);
     });
   });
 

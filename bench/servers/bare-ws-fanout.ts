@@ -27,7 +27,7 @@ wss.on('connection', (ws, req) => {
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 const iso = new Date().toISOString();
 
-/** What the bridge sends for a running generation (same keys, similar lengths). */
+/** What the bridge sends for a running generation: the same keys, and values of the same lengths (an id of `gen_` and 24 characters), so a frame has the bridge's size to the byte. */
 function frame(index: number, seq: number, step: number, rounds: number): Buffer {
   const percent = Math.floor(((step / rounds) * 50 * 100) + 1e-7) / 100;
   return Buffer.from(
@@ -36,7 +36,7 @@ function frame(index: number, seq: number, step: number, rounds: number): Buffer
       details: `${percent.toFixed(2)}%`,
       seq,
       data: {
-        id: `bare-generation-${String(index).padStart(20, '0')}`,
+        id: `gen_${String(index).padStart(24, '0')}`,
         workflow: 'fanout',
         state: 'running',
         position: 0,

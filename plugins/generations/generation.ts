@@ -449,7 +449,22 @@ function frameData(gen: Generation, resultUrl: ResultUrl, done: boolean, ended: 
 /** The result_urls of a generation not completed: one shared empty list (frames are never edited). */
 const NO_URLS: string[] = Object.freeze([]) as unknown as string[];
 
-const progressDetails = (gen: Generation): string => `${gen.percent.toFixed(2)}%`;
+/** A progress frame's details, `12.34%`: percent.toFixed(2), kept per hundredth (toFixed was ~1 % of the fan-out bench). */
+function progressDetails(gen: Generation): string {
+  const percent = gen.percent;
+  const slot = Math.round(percent * 100);
+  if (!(slot >= 0 && slot <= 10_000)) return `${percent.toFixed(2)}%`;
+  // Kept with the very number it was made from: another number of the same hundredth is made again.
+  if (detailsOf[slot] !== percent) {
+    detailsOf[slot] = percent;
+    details[slot] = `${percent.toFixed(2)}%`;
+  }
+  return details[slot]!;
+}
+
+/** progressDetails's strings by hundredth of a percent, and the number each was made from. */
+const detailsOf = new Float64Array(10_001).fill(NaN);
+const details: string[] = new Array<string>(10_001).fill('');
 
 function describeEnd(gen: Generation): string {
   return gen.state === 'interrupted' ? 'The generation was interrupted' : 'The generation failed';

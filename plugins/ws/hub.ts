@@ -2,12 +2,12 @@ import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Bus, BusMessage } from '../../contracts/bus.js';
 import { isAdmin, type Principal } from '../../contracts/auth.js';
-import { clientTopic, frameDataEncoders, type ClientFrame } from '../../contracts/client-frame.js';
+import { clientTopic, frameDataEncoders, writeAscii, writeJsonString, type ClientFrame, type FrameDataEncoder } from '../../contracts/client-frame.js';
 import { BOUND_ELSEWHERE, CONNECTED, encode, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
 import type { WsOptions } from './options.js';
 import type { MutableWsStats } from './stats.js';
 import type { Clock, Timer } from '../../core/timers.js';
-import { frameSink, payloadOf, textFrame, type FrameSink, type TextFrame } from './text-frame.js';
+import { frameSink, payloadOf, payloadScratch, scratchFrame, textFrame, type FrameSink, type TextFrame } from './text-frame.js';
 
 /** One open socket. */
 interface Peer {
@@ -33,6 +33,8 @@ interface Peer {
 interface ClientState {
   /** Sockets receiving this client's live frames. */
   readonly peers: Set<Peer>;
+  /** The one socket in `peers` when there is exactly one (the common case): a frame is delivered without walking the Set. */
+  only: Peer | undefined;
   /** The bus subscription, held while a socket of the client is open. */
   unsubscribe: (() => void) | null;
   /** The last message delivered to any socket of the client: a new socket gets what came after it. */
@@ -169,11 +171,17 @@ export class SocketHub {
    */
   #deliver(state: ClientState, message: BusMessage<ClientFrame>): void {
     if (this.#closing) return;
-    let bytes: TextFrame | undefined;
     const now = this.deps.clock.now();
-    for (const peer of state.peers) {
-      if (peer.pending) peer.pending.push(message);
-      else this.#take(state, peer, message, (bytes ??= wire(message)), now);
+    const only = state.only;
+    if (only) {
+      if (only.pending) only.pending.push(message);
+      else this.#take(state, only, message, wire(message), now);
+    } else {
+      let bytes: TextFrame | undefined;
+      for (const peer of state.peers) {
+        if (peer.pending) peer.pending.push(message);
+        else this.#take(state, peer, message, (bytes ??= wire(message)), now);
+      }
     }
     if (message.payload.ends && this.deps.options.closeOnDone && message.payload.active === 0) {
       for (const peer of [...state.peers]) if (!peer.pending) this.#end(peer, [], 1000, 'generation ended');
@@ -237,11 +245,14 @@ export class SocketHub {
       state.unsubscribe ??= this.deps.bus.subscribe<ClientFrame>(clientTopic(peer.clientId), (message) => this.#deliver(state, message));
     }
     state.peers.add(peer);
+    state.only = state.peers.size === 1 ? peer : undefined;
   }
 
   #leave(peer: Peer): void {
     const state = this.#clients.get(peer.clientId);
-    if (state?.peers.delete(peer) && state.peers.size === 0) {
+    if (!state?.peers.delete(peer)) return;
+    state.only = state.peers.size === 1 ? state.peers.values().next().value : undefined;
+    if (state.peers.size === 0) {
       this.deps.stats.clientIds--;
       state.unsubscribe?.();
       state.unsubscribe = null;
@@ -251,7 +262,7 @@ export class SocketHub {
   #client(clientId: string): ClientState {
     let state = this.#clients.get(clientId);
     if (!state) {
-      state = { peers: new Set(), unsubscribe: null, delivered: null, active: 0 };
+      state = { peers: new Set(), only: undefined, unsubscribe: null, delivered: null, active: 0 };
       this.#clients.set(clientId, state);
     }
     return state;
@@ -323,5 +334,19 @@ function wire(message: BusMessage<ClientFrame>): TextFrame {
   const encoder = frameDataEncoders.get(data);
   if (encoder === undefined) return textFrame(JSON.stringify({ status, details, seq: message.seq, data }));
   frameDataEncoders.delete(data);
-  return textFrame(`{"status":${JSON.stringify(status)},"details":${JSON.stringify(details)},"seq":${message.seq},"data":${encoder.encode(data)}}`);
+  return (encoder.writeInto && bytesOf(status, details, message.seq, data, encoder)) || textFrame(`{"status":${JSON.stringify(status)},"details":${JSON.stringify(details)},"seq":${message.seq},"data":${encoder.encode(data)}}`);
+}
+
+/**
+ * The same frame written as bytes, piece by piece (the encoder's writeInto; no string of the whole is
+ * built); undefined when a piece is not ASCII or it does not fit the scratch buffer (then as text).
+ */
+function bytesOf(status: string, details: string, seq: number, data: Record<string, unknown>, encoder: FrameDataEncoder): TextFrame | undefined {
+  const out = payloadScratch;
+  let at = writeJsonString(out, writeAscii(out, 0, '{"status":'), status);
+  at = writeJsonString(out, writeAscii(out, at, ',"details":'), details);
+  at = writeAscii(out, writeAscii(out, writeAscii(out, at, ',"seq":'), `${seq}`), ',"data":');
+  if (at < 0) return undefined;
+  at = writeAscii(out, encoder.writeInto!(data, out, at), '}');
+  return at < 0 ? undefined : scratchFrame(at);
 }

@@ -35,7 +35,20 @@ const SCRATCH_CHARS = Math.floor(scratch.length / 3);
 
 /** A text frame of `text` (JSON here): ws's header and the payload, in one Buffer. */
 export function textFrame(text: string): TextFrame {
-  const payload = text.length <= SCRATCH_CHARS ? scratch.subarray(0, scratch.write(text, 0)) : Buffer.from(text);
+  return framed(text.length <= SCRATCH_CHARS ? scratch.subarray(0, scratch.write(text, 0)) : Buffer.from(text));
+}
+
+/**
+ * Where a frame's payload may be written piece by piece (`payloadScratch`, from 0), then framed with
+ * `scratchFrame(length)`: for a payload made of ready bytes and short ASCII values (a progress frame), no
+ * string of the whole is built. Valid until the next frame is made: write and frame in one synchronous go.
+ */
+export const payloadScratch: Uint8Array = scratch;
+
+/** A text frame of the first `length` bytes of payloadScratch. */
+export const scratchFrame = (length: number): TextFrame => framed(scratch.subarray(0, length));
+
+function framed(payload: Buffer): TextFrame {
   const parts = Sender.frame(payload, TEXT_FRAME);
   const headerLength = parts[0]!.length;
   // Copied out of the scratch buffer here, once per message (not per socket).
