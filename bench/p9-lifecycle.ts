@@ -16,7 +16,8 @@
  * Backend: the fake ComfyUI (zero-duration nodes, its own process on core 1 beside this load generator), or
  * a real ComfyUI already running at BENCH_COMFY_URL (see ../shared/comfy-real/README.md).
  * The bridge: default plugins, file store (fsync on, the default), in its own process on core 0.
- * Env: BENCH_COMFY_URL, BENCH_COMFY_PID (the real one's pid, for its CPU), BENCH_P9_ROUNDS (6), BENCH_P9_PER_ROUND (40), BENCH_P9_C8_SECONDS (3).
+ * Env: BENCH_COMFY_URL, BENCH_COMFY_PID (the real one's pid, for its CPU), BENCH_P9_ROUNDS (6), BENCH_P9_PER_ROUND (40), BENCH_P9_C8_SECONDS (3),
+ *   BENCH_P9_COMPARE (a second bridge, below), BENCH_P9_SWAP_DIRS=1 (the two bridges' data dirs swapped).
  * Run alone: `npx tsx bench/p9-lifecycle.ts`; the last line printed is the JSON result.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -273,14 +274,20 @@ export async function run(): Promise<Record<string, number>> {
     }
     // With a real ComfyUI, BENCH_COMFY_PID (its pid file: $COMFY_RUN/comfy-<port>.pid) adds its CPU per generation.
     const backendPid = real ? (process.env.BENCH_COMFY_PID ? Number(process.env.BENCH_COMFY_PID) : undefined) : servers[0]!.child.pid;
-    const bridge = await startBridge(here('..'), comfyUrl, join(dataDir, 'data'), workflowsDir);
+    // BENCH_P9_SWAP_DIRS=1: this checkout's bridge gets the data dir the compare side has otherwise. File and folder
+    // creation cost differs between directories of this VM's file system (docs/performance.md, wave 8): running a
+    // comparison both ways tells a data dir's bias from the code's.
+    const swap = process.env.BENCH_P9_SWAP_DIRS === '1';
+    // Both made now, in one order, so a swap changes which bridge writes where and nothing else.
+    for (const dir of ['data', 'data-compare']) await mkdir(join(dataDir, dir, 'results'), { recursive: true });
+    const bridge = await startBridge(here('..'), comfyUrl, join(dataDir, swap ? 'data-compare' : 'data'), workflowsDir);
     servers.push(bridge);
     const sides: { side: Side; pid: number | undefined }[] = [
       { side: directSide(comfyUrl), pid: backendPid },
       { side: bridgeSide(bridge.url, 'bridge'), pid: bridge.child.pid },
     ];
     if (compare) {
-      const before = await startBridge(compare, comfyUrl, join(dataDir, 'data-compare'), workflowsDir);
+      const before = await startBridge(compare, comfyUrl, join(dataDir, swap ? 'data' : 'data-compare'), workflowsDir);
       servers.push(before);
       sides.push({ side: bridgeSide(before.url, 'compare'), pid: before.child.pid });
     }

@@ -23,6 +23,16 @@ export interface GenerationCounts {
   byState: Record<GenerationState, number>;
 }
 
+export interface GenerationWriteOptions {
+  /**
+   * No one waits for this change to be on the disk (`running`, progress): a store may resolve once a kill of
+   * the process can no longer lose it and sync it with its next durable write or shortly after (nedb: 200 ms),
+   * as PostgreSQL's asynchronous commit does. A power loss may then take it back; recovery reconciles an
+   * unfinished row with ComfyUI either way. Stores without such a step write it as any other.
+   */
+  lazy?: boolean;
+}
+
 export interface GenerationStore {
   /**
    * Resolves once the row is durable. `inFile`, where the store has such a step (the nedb datafile), is
@@ -36,9 +46,9 @@ export interface GenerationStore {
   /**
    * Applies the patch as update does (durable, counted, observed the same way) and returns nothing: the
    * store need not read the row back. The generations runner's writes (every state change and progress
-   * tick) never read it. An unknown id changes nothing.
+   * tick) never read it. An unknown id changes nothing. `lazy`: see GenerationWriteOptions.
    */
-  write(id: string, patch: Partial<Omit<Generation, 'id'>>): Promise<void>;
+  write(id: string, patch: Partial<Omit<Generation, 'id'>>, options?: GenerationWriteOptions): Promise<void>;
   get(id: string): Promise<Generation | undefined>;
   /** The generation ComfyUI knows by this prompt_id (optional: storage backends may omit it). */
   getByPromptId?(promptId: string): Promise<Generation | undefined>;

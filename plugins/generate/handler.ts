@@ -62,9 +62,13 @@ function clientIdOf(query: GenerateQuery, body: GenerateBody): string {
   return clientId;
 }
 
-/** The workflow graph with the client's values written into their nodes; defaults stay as stored. */
+/**
+ * The workflow graph with the client's values written into their nodes; defaults stay as stored. A graph is
+ * plain JSON (and generations copies it the same way): a JSON round trip copies it several times faster than
+ * structuredClone, once per request.
+ */
 function fillGraph(workflow: Workflow, values: Record<string, unknown>): Graph {
-  const graph = structuredClone(workflow.graph);
+  const graph = JSON.parse(JSON.stringify(workflow.graph)) as Graph;
   for (const [key, value] of Object.entries(values)) {
     const slash = key.indexOf('/');
     graph[key.slice(0, slash)]!.inputs[key.slice(slash + 1)] = value;

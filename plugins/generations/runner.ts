@@ -620,12 +620,18 @@ export class Runner {
     return entry.writer.request(withGraph);
   }
 
-  /** One write of the row as it is now (RowWriter calls it one at a time). */
+  /**
+   * One write of the row as it is now (RowWriter calls it one at a time). Lazy unless a promise hangs on it
+   * (#persist): an end, or a graph before its submission, is on the disk when it resolves; `running` and
+   * progress are in the store's file (safe from a kill) and reach the disk with the end's sync or shortly
+   * after, so the end does not wait for a sync of theirs.
+   */
   async #write(entry: Entry, withGraph: boolean): Promise<void> {
     const { gen } = entry.life;
     markLife('row write:', gen.state);
     try {
-      await this.deps.storage.generations.write(gen.id, withGraph ? { ...changingFields(gen), graph: gen.graph } : (progressPatch(entry.stored, gen) ?? changingFields(gen)));
+      const patch = withGraph ? { ...changingFields(gen), graph: gen.graph } : (progressPatch(entry.stored, gen) ?? changingFields(gen));
+      await this.deps.storage.generations.write(gen.id, patch, withGraph || FINAL_STATES.has(gen.state) ? undefined : LAZY);
       entry.stored = gen;
       markLife('row written:', gen.state);
     } catch (error) {
@@ -740,6 +746,9 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 
 /** Resolves in a process.nextTick queued now, i.e. after the ticks queued before it (a request's write). */
 const nextTick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
+
+/** The options of a row write no promise waits for (#write). */
+const LAZY = { lazy: true } as const;
 
 /** A generation's queue with nothing in it (entry.chain): its next progress event may be applied at once. */
 const IDLE: Promise<void> = Promise.resolve();

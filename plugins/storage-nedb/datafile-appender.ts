@@ -28,7 +28,16 @@ export interface AppenderOptions {
   /** fdatasync after every batch, so a resolved write survives a power loss, not only a crash. */
   sync: boolean;
   io?: AppenderIo;
+  /** How long a lazy batch may stay in the file without an fdatasync (LAZY_SYNC_MS); tests shorten it. */
+  lazySyncMs?: number;
 }
+
+/**
+ * A lazy batch (push with `durable` false) is synced by the next durable batch's fdatasync, which
+ * covers every byte written before it, or after this long when none comes: PostgreSQL's asynchronous
+ * commit and its wal_writer_delay (200 ms), for changes no one waits for (docs/performance.md, wave 8).
+ */
+export const LAZY_SYNC_MS = 200;
 
 /**
  * What a push returns: settled once its batch is written (and synced with `sync`), or refused; `inFile`
@@ -41,6 +50,8 @@ interface Batch {
   lines: string;
   undo: Undo[];
   count: number;
+  /** A push asked for it to be on the disk (fdatasync) before it resolves; else it resolves once in the file. */
+  durable: boolean;
   done: PendingWrite;
   settle: (error?: unknown) => void;
   /** Resolves done.inFile. */
@@ -63,7 +74,7 @@ function newBatch(): Batch {
   );
   // A batch nobody awaits (an index line written at open) must not become an unhandled rejection.
   done.catch(() => undefined);
-  return { lines: '', undo: [], count: 0, done, settle, inFile };
+  return { lines: '', undo: [], count: 0, durable: false, done, settle, inFile };
 }
 
 /** Appends `later` to `first`: one batch whose settlement also settles the one it absorbed. */
@@ -72,6 +83,7 @@ function merge(first: Batch, later: Batch | null): Batch {
   first.lines += later.lines;
   first.undo.push(...later.undo);
   first.count += later.count;
+  first.durable ||= later.durable;
   first.done.then(
     () => later.settle(),
     (error: unknown) => later.settle(error),
@@ -85,6 +97,11 @@ function merge(first: Batch, later: Batch | null): Batch {
  * Group commit: lines handed in while a write is on its way are written together by the next one
  * (one `pwrite` and, with `sync`, one `fdatasync` per batch), in the order they were made; each
  * push's promise resolves once its batch is in the file (and on the disk with `sync`).
+ *
+ * Lazy pushes (`durable` false: changes nobody waits for) resolve once their batch is in the file, where
+ * a kill of the process cannot lose them; the fdatasync of the next durable batch, which covers every
+ * byte written before it, puts them on the disk, or one of their own LAZY_SYNC_MS later. A lazy push that
+ * shares a batch with a durable one resolves with it, after the fdatasync.
  *
  * Failure: a batch is written whole or not at all: when a write fails (ENOSPC, EIO, EROFS) the file
  * is cut back to where the batch began, and that batch and every batch queued behind it are
@@ -108,6 +125,10 @@ export class DatafileAppender {
   #stopCompaction = false;
   /** Lines written since the last compaction (a measure of how much a compaction would reclaim). */
   #appended = 0;
+  /** Lazy lines are in the file but no fdatasync has covered them yet. */
+  #unsynced = false;
+  /** The fdatasync due for lazy lines no durable batch covered (LAZY_SYNC_MS). */
+  #lazySync: NodeJS.Timeout | null = null;
   readonly #io: AppenderIo;
   /** The datafile's name in the lifecycle marks (contracts/life-marks.ts). */
   readonly #name: string;
@@ -148,8 +169,9 @@ export class DatafileAppender {
   /**
    * Queues `lines` (each ending in "\n") with the undo of the in-memory changes they record.
    * Resolves once they are written; rejects with a 503 `storage_unavailable` when they never will be.
+   * `durable` false: resolved once in the file, synced later (see the class comment).
    */
-  push(lines: string, undo: Undo[], count: number): PendingWrite {
+  push(lines: string, undo: Undo[], count: number, durable = true): PendingWrite {
     if (this.#closed) {
       for (let i = undo.length - 1; i >= 0; i--) undo[i]!();
       return pending(Promise.reject(storageUnavailable(new Error('the data store is closed'), 'the data store is closed')));
@@ -160,8 +182,18 @@ export class DatafileAppender {
     batch.lines += lines;
     batch.undo.push(...undo);
     batch.count += count;
+    batch.durable ||= durable;
     if (start) void this.#drain();
     return batch.done;
+  }
+
+  /** Lazy lines no durable batch has covered: an fdatasync of its own (an empty durable batch). */
+  #syncLazy(): void {
+    this.#lazySync = null;
+    if (!this.#unsynced || this.#closed) return;
+    const start = this.#next === null && this.#inFlight === null && !this.#compacting;
+    (this.#next ??= newBatch()).durable = true;
+    if (start) void this.#drain();
   }
 
   /** Resolves when everything pushed so far is settled (written or refused). */
@@ -176,7 +208,7 @@ export class DatafileAppender {
       const batch = (this.#inFlight = this.#next);
       this.#next = null;
       try {
-        await this.#write(batch.lines, batch.inFile);
+        await this.#write(batch.lines, batch.inFile, batch.durable);
         this.#appended += batch.count;
         this.#inFlight = null;
         batch.settle();
@@ -192,7 +224,7 @@ export class DatafileAppender {
     this.#inFlight = null;
   }
 
-  async #write(lines: string, inFile: () => void): Promise<void> {
+  async #write(lines: string, inFile: () => void, durable: boolean): Promise<void> {
     if (this.#dirtyTail) {
       await this.handle.truncate(this.#offset);
       this.#dirtyTail = false;
@@ -203,14 +235,29 @@ export class DatafileAppender {
       while (written < data.length) {
         written += await this.#io.write(this.handle, data.subarray(written), this.#offset + written);
       }
-      markLife('append: pwrite', this.#name);
+      if (data.length > 0) markLife('append: pwrite', this.#name);
       inFile();
       // (O_DSYNC — the write synced by the kernel, one call instead of two — measured slower on
       // this ext4: 0.5-1.2 ms per write against 0.2-1.0 ms for a write and an fdatasync.)
-      if (this.options.sync) {
+      if (this.options.sync && durable) {
         markLife('append: fdatasync', this.#name);
-        await this.#io.datasync(this.handle);
+        // Covers the lazy lines written before this batch too: they need no fdatasync of their own now.
+        const covered = this.#unsynced;
+        this.#unsynced = false;
+        try {
+          await this.#io.datasync(this.handle);
+        } catch (error) {
+          this.#unsynced ||= covered;
+          throw error;
+        }
+        if (!this.#unsynced && this.#lazySync) {
+          clearTimeout(this.#lazySync);
+          this.#lazySync = null;
+        }
         markLife('append: synced', this.#name);
+      } else if (this.options.sync && data.length > 0) {
+        this.#unsynced = true;
+        this.#lazySync ??= setTimeout(() => this.#syncLazy(), this.options.lazySyncMs ?? LAZY_SYNC_MS).unref();
       }
     } catch (error) {
       // Cut the file back so no part of the refused batch stays (a restart must not read it).
@@ -265,6 +312,8 @@ export class DatafileAppender {
       this.#offset = fresh.#offset;
       this.#dirtyTail = false;
       this.#appended = 0;
+      // The new file holds every change the lazy lines made (the snapshot), synced.
+      this.#unsynced = false;
       await old.close().catch(() => undefined);
       carried?.settle();
       carried = null;
@@ -290,6 +339,11 @@ export class DatafileAppender {
       else await this.settled();
     }
     this.#closed = true;
+    if (this.#lazySync) clearTimeout(this.#lazySync);
+    this.#lazySync = null;
+    // Lazy lines still waiting for their fdatasync: on the disk before the file is let go.
+    if (this.#unsynced) await this.#io.datasync(this.handle).catch(() => undefined);
+    this.#unsynced = false;
     await this.handle.close();
   }
 }

@@ -124,6 +124,8 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null, 
   let removing = 0;
   let journal: Undo[] | null = null;
   let written: PendingWrite | undefined;
+  /** The operation running now asked to be on the disk when it resolves (not `lazy`: see lazyWrite). */
+  let durable = true;
   const batches = new WeakMap<object, PendingWrite>();
   /** Fields the removal observer adds to the delete lines of the operation running now. */
   const marks = new Map<unknown, Doc>();
@@ -166,6 +168,8 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null, 
       if (outermost) {
         journal = [];
         written = undefined;
+        const given = args[keyAt];
+        durable = !(typeof given === 'object' && given !== null && (given as Doc)[LAZY] === true);
       }
       depth++;
       if (name === '_removeAsync') removing++;
@@ -195,7 +199,7 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null, 
     }
     const undo = journal ?? [];
     if (journal) journal = [];
-    const batch = appender.push(lines, undo, docs.length);
+    const batch = appender.push(lines, undo, docs.length, depth === 0 || durable);
     if (depth > 0) written = batch;
     else batch.catch(() => undefined); // index lines written at open: nobody awaits them
     return Promise.resolve();
@@ -247,6 +251,18 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null, 
  */
 export function insertReportingFile(collection: Collection, doc: object, inFile: () => void): Promise<unknown> {
   return (collection.insert as unknown as (doc: object, inFile: () => void) => Promise<unknown>)(doc, inFile);
+}
+
+/** The option that makes an update lazy (nedb ignores options it does not know; its own are plain words). */
+const LAZY = '$$lazy';
+
+/**
+ * The options of an update whose line may reach the disk after it resolves: in the datafile then (a kill
+ * of the process cannot lose it), on the disk with the next durable write or LAZY_SYNC_MS later
+ * (datafile-appender.ts). For changes nobody waits for; a power loss may take the last of them back.
+ */
+export function lazyWrite<T extends object>(options: T): T {
+  return { ...options, [LAZY]: true };
 }
 
 /** Opens one collection: in memory, or backed by `filename` (loaded now, so load errors surface at start). */

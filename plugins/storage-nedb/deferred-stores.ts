@@ -1,5 +1,5 @@
 import type { Generation } from '../../contracts/generation.js';
-import type { GenerationCounts, GenerationStore, HistoryQuery, IdempotencyRecord, IdempotencyStore, UploadRecord, UploadStore } from '../../contracts/storage.js';
+import type { GenerationCounts, GenerationStore, GenerationWriteOptions, HistoryQuery, IdempotencyRecord, IdempotencyStore, UploadRecord, UploadStore } from '../../contracts/storage.js';
 import type { ClientBinding, ClientBindingStore } from '../../contracts/client-bindings.js';
 import type { NedbClientBindingStore } from './client-binding-store.js';
 import type { NedbGenerationStore } from './generation-store.js';
@@ -43,8 +43,8 @@ export class DeferredGenerationStore extends Deferred<NedbGenerationStore> imple
     return (await this.store()).update(id, patch);
   }
 
-  async write(id: string, patch: Partial<Omit<Generation, 'id'>>): Promise<void> {
-    return (await this.store()).write(id, patch);
+  async write(id: string, patch: Partial<Omit<Generation, 'id'>>, options?: GenerationWriteOptions): Promise<void> {
+    return (await this.store()).write(id, patch, options);
   }
 
   async get(id: string): Promise<Generation | undefined> {

@@ -1,8 +1,8 @@
 import { FINAL_STATES, GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
 import type { Graph } from '../../contracts/graph.js';
-import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
+import type { GenerationCounts, GenerationStore, GenerationWriteOptions, HistoryQuery } from '../../contracts/storage.js';
 import { zeroCounts, type PrunedCounts, type StateCounts } from './counters.js';
-import { appendLine, insertReportingFile, internals, observeRemovals, rawDoc, type Collection } from './datastore.js';
+import { appendLine, insertReportingFile, internals, lazyWrite, observeRemovals, rawDoc, type Collection } from './datastore.js';
 import { GenerationIndex, summarize, type GenerationSummary } from './generation-index.js';
 
 /**
@@ -139,19 +139,20 @@ export class NedbGenerationStore implements GenerationStore {
   }
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
-    return this.#apply(id, patch, true);
+    return this.#apply(id, patch, true, false);
   }
 
   /**
    * update without the copy nobody reads: nedb deep-copies the row it returns and fromDoc copies it again
    * (on the fan-out bench, a progress tick per generation every 250 ms). A state change still reads its
-   * row back, for the state-change listener.
+   * row back, for the state-change listener. `lazy`: resolved once its line is in the datafile, which the
+   * next durable write's fdatasync (or one LAZY_SYNC_MS later) puts on the disk (datafile-appender.ts).
    */
-  async write(id: string, patch: Patch): Promise<void> {
-    await this.#apply(id, patch, false);
+  async write(id: string, patch: Patch, options?: GenerationWriteOptions): Promise<void> {
+    await this.#apply(id, patch, false, options?.lazy === true);
   }
 
-  async #apply(id: string, patch: Patch, returning: boolean): Promise<Generation | undefined> {
+  async #apply(id: string, patch: Patch, returning: boolean, lazy: boolean): Promise<Generation | undefined> {
     const before = this.index.get(id);
     if (!before) return undefined;
     const modifier = toModifier(patch);
@@ -163,9 +164,9 @@ export class NedbGenerationStore implements GenerationStore {
     const stateChanged = before.state !== after.state;
     let doc: GenerationDoc | null;
     try {
-      if (returning || stateChanged) doc = (await this.collection.update({ _id: id }, modifier, { returnUpdatedDocs: true })) as GenerationDoc | null;
+      if (returning || stateChanged) doc = (await this.collection.update({ _id: id }, modifier, lazy ? lazyWrite({ returnUpdatedDocs: true }) : { returnUpdatedDocs: true })) as GenerationDoc | null;
       else {
-        await this.collection.update({ _id: id }, modifier, {});
+        await this.collection.update({ _id: id }, modifier, lazy ? lazyWrite({}) : {});
         return undefined;
       }
     } catch (error) {

@@ -38,6 +38,12 @@ export class NedbOutboxStore implements OutboxStore {
   readonly #underived = new Map<string, Generation>();
   /** Writes that read then write run one after another. */
   #queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Generations that may have an unfinished subscription (added when subscribe is called, before its write;
+   * dropped once done or unsubscribed): a state change of any other generation (most have no webhook)
+   * derives nothing, without a lookup in the outbox's datafile on the generation's way to `closed`.
+   */
+  readonly #subscribed = new Set<string>();
 
   private constructor(private readonly collection: Collection) {}
 
@@ -46,6 +52,7 @@ export class NedbOutboxStore implements OutboxStore {
     await collection.ensureIndex({ fieldName: 'state', sparse: true });
     const store = new NedbOutboxStore(collection);
     const open = (await collection.find({ kind: 'subscription', done: false })) as SubscriptionDoc[];
+    for (const sub of open) store.#subscribed.add(sub.generationId);
     for (const sub of open) {
       const gen = await generation(sub.generationId);
       // No request is in flight before the store opens: a subscription without its generation was left by a refused or cut one.
@@ -63,6 +70,7 @@ export class NedbOutboxStore implements OutboxStore {
 
   /** The delivery the generation's current state owes its subscriber, if any (written once, whatever the number of calls). */
   derive(gen: Generation): Promise<void> {
+    if (!this.#subscribed.has(gen.id)) return Promise.resolve();
     return this.#serial(async () => {
       try {
         await this.#derive(gen);
@@ -76,6 +84,7 @@ export class NedbOutboxStore implements OutboxStore {
 
   async #derive(gen: Generation): Promise<void> {
     const sub = (await this.collection.findOne({ _id: subscriptionKey(gen.id) })) as SubscriptionDoc | null;
+    // (Left in #subscribed: a subscribe called after this derive was queued may still be writing it.)
     if (!sub || sub.done) return;
     const event = eventOfState(gen.state);
     if (event && sub.events.includes(event)) {
@@ -100,10 +109,14 @@ export class NedbOutboxStore implements OutboxStore {
       }
     }
     // An ended generation changes no more: the load-time derivation need not look at it again.
-    if (FINAL_STATES.has(gen.state)) await this.collection.update({ _id: sub._id }, { $set: { done: true } }, {});
+    if (FINAL_STATES.has(gen.state)) {
+      await this.collection.update({ _id: sub._id }, { $set: { done: true } }, {});
+      this.#subscribed.delete(gen.id);
+    }
   }
 
   subscribe(s: WebhookSubscription): Promise<void> {
+    this.#subscribed.add(s.generationId);
     return this.#serial(async () => {
       const doc: SubscriptionDoc = { _id: subscriptionKey(s.generationId), kind: 'subscription', ...s, events: [...s.events], done: false };
       await this.collection.update({ _id: doc._id }, doc, { upsert: true });
@@ -112,6 +125,7 @@ export class NedbOutboxStore implements OutboxStore {
 
   async unsubscribe(generationId: string): Promise<void> {
     await this.collection.remove({ _id: subscriptionKey(generationId) }, {});
+    this.#subscribed.delete(generationId);
   }
 
   async get(id: string): Promise<OutboxDelivery | undefined> {
