@@ -10,9 +10,10 @@ import type { HttpRouteDefinition, JsonSchema, RecordedRoute, RouteDefinition, R
 import { ANONYMOUS, hasScope, PUBLIC, type Principal } from './principal.js';
 import { pendingUpgrades } from './upgrade.js';
 import { parsePlainQuery } from '../../lib/plain-query.js';
+import { QueryMemo } from '../../lib/query-memo.js';
 
 /** What both route kinds check first: the caller, its scope, the query. */
-type Admission = { scope: string; query: ValidateFunction | undefined; numericQuery: Map<string, 'integer' | 'number'> };
+type Admission = { scope: string; query: ValidateFunction | undefined; numericQuery: Map<string, 'integer' | 'number'>; seen: QueryMemo };
 
 /**
  * Plugin routes with their schemas: authenticate, check the scope, validate query (coerced) and body, run the
@@ -53,11 +54,8 @@ export class RouteTable {
   add(plugin: string, definition: RouteDefinition<JsonSchema, JsonSchema>): void {
     const method = definition.method === 'ws' ? 'get' : definition.method;
     this.#claim(plugin, method, definition.path);
-    const admission: Admission = {
-      scope: definition.scope ?? 'client',
-      query: this.#compile(this.#queryAjv, definition.query, plugin, definition),
-      numericQuery: numericKeys(definition.query),
-    };
+    const query = this.#compile(this.#queryAjv, definition.query, plugin, definition);
+    const admission: Admission = { scope: definition.scope ?? 'client', query, numericQuery: numericKeys(definition.query), seen: new QueryMemo() };
     if (definition.method === 'ws') this.#addWebSocket(plugin, definition, admission);
     else this.#addHttp(plugin, definition, admission);
   }
@@ -68,9 +66,9 @@ export class RouteTable {
     return this.hooks.authenticate.isUsed() ? this.#authenticate(ctx, scope) : ANONYMOUS;
   }
 
-  /** The query validated (coerced); after authentication, so a caller without the scope learns nothing about it. */
-  #query = (admission: Admission, ctx: Context): Record<string, unknown> =>
-    admission.query ? (validated(admission.query, plainNumbers(parsePlainQuery(ctx.querystring) ?? { ...ctx.query }, admission.numericQuery), 'query parameter') as Record<string, unknown>) : {};
+  /** The query validated (coerced), once per distinct query string; after authentication, so a caller without the scope learns nothing about it. */
+  #query = (admission: Admission, ctx: Context, raw = ctx.querystring): Record<string, unknown> =>
+    !admission.query ? {} : (admission.seen.copy(raw) ?? admission.seen.keep(raw, validated(admission.query, plainNumbers(parsePlainQuery(raw) ?? { ...ctx.query }, admission.numericQuery), 'query parameter') as Record<string, unknown>));
 
   #addHttp(plugin: string, definition: HttpRouteDefinition, admission: Admission): void {
     const { handler, ...described } = definition;
