@@ -28,8 +28,8 @@ export class RouteTable {
   closing = false;
   readonly #recorded: RecordedRoute[] = [];
   readonly #owners = new Map<string, string>();
-  /** Routes without parameters, by "METHOD /path": a request on one skips the router's regex walk. */
-  readonly #exact = new Map<string, { path: string; run: (ctx: Context) => unknown }>();
+  /** Routes without parameters, by method then path (no key string built per request): a request on one skips the router's regex walk. */
+  readonly #exact = new Map<string, Map<string, { path: string; run: (ctx: Context) => unknown }>>();
   readonly #queryAjv = createAjv({ coerceTypes: 'array' });
   readonly #bodyAjv = createAjv();
 
@@ -40,7 +40,7 @@ export class RouteTable {
     const routed = this.router.routes() as unknown as Middleware;
     const allowed = this.router.allowedMethods() as unknown as Middleware;
     return (ctx) => {
-      const exact = this.#exact.get(`${ctx.method} ${ctx.path}`);
+      const exact = this.#exact.get(ctx.req.method!)?.get(ctx.path);
       if (!exact) return routed(ctx, () => allowed(ctx, () => Promise.resolve()));
       // What the router would have set: metrics label requests by the route's path.
       (ctx as Context & { _matchedRoute?: string })._matchedRoute = exact.path;
@@ -85,7 +85,8 @@ export class RouteTable {
       return principal instanceof Promise ? principal.then((known) => serve(ctx, known)) : serve(ctx, principal);
     };
     this.router[definition.method](definition.path, run);
-    if (!definition.path.includes(':')) this.#exact.set(`${definition.method.toUpperCase()} ${definition.path}`, { path: definition.path, run });
+    const verb = definition.method.toUpperCase();
+    if (!definition.path.includes(':')) this.#exact.set(verb, (this.#exact.get(verb) ?? new Map()).set(definition.path, { path: definition.path, run }));
     this.#recorded.push(Object.freeze({ ...described, scope: admission.scope, plugin }));
   }
 
