@@ -77,7 +77,7 @@ export async function run(): Promise<Record<string, number>> {
         const { rps: baseline, cpuUs: baselineCpu } = await measure(bare, '/');
         baselines.push(baseline);
         const { rps, cpuUs } = await measure(bridge, path);
-        const sameBytes = (await measure(bare, path)).rps;
+        const { rps: sameBytes, cpuUs: sameBytesCpu } = await measure(bare, path);
         if (compare) {
           const before = await measure(compare, path);
           metrics[`${name}_compare_rps`] = round(before.rps, 0);
@@ -94,6 +94,9 @@ export async function run(): Promise<Record<string, number>> {
         metrics[`${name}_same_bytes_rps`] = round(sameBytes, 0);
         metrics[`${name}_ratio`] = round(rps / baseline, 3);
         metrics[`${name}_same_bytes_ratio`] = round(rps / sameBytes, 3);
+        // The same-bytes server's CPU per request: its requests/s swing with the load generator's share of core 1.
+        metrics[`${name}_same_bytes_cpu_us`] = round(sameBytesCpu, 1);
+        metrics[`${name}_same_bytes_cpu_ratio`] = round(sameBytesCpu / cpuUs, 3);
       }
       metrics.bare_koa_rps = round(baselines.reduce((a, b) => a + b, 0) / baselines.length, 0);
       return metrics;

@@ -150,6 +150,9 @@ const SCENARIOS: Scenario[] = [
             target: `(${fmt(m[`${route}_same_bytes_ratio`], 3)})`,
             met: m[`${route}_same_bytes_ratio`]! >= 0.8,
           },
+          ...(m[`${route}_same_bytes_cpu_us`] === undefined
+            ? []
+            : [{ metric: `${path} CPU µs per request vs the same bytes`, bridge: fmt(m[`${route}_cpu_us`], 1), baseline: fmt(m[`${route}_same_bytes_cpu_us`], 1), target: `(${fmt(m[`${route}_same_bytes_cpu_ratio`], 3)})` }]),
         ];
       }),
   },

@@ -26,9 +26,10 @@ export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number, routes
     const started = performance.now();
     requestId(ctx, log);
     try {
-      // Most requests are reads without a body: they skip the parser's setup.
+      // Most requests are reads without a body: they skip the parser's setup, and a route that answered at once no await.
       const { 'content-length': length, 'transfer-encoding': chunked } = ctx.req.headers;
-      await (Number(length) || chunked ? (await parse())(ctx, async () => route(ctx)) : route(ctx));
+      const routed = Number(length) || chunked ? (await parse())(ctx, async () => route(ctx)) : route(ctx);
+      if (routed !== undefined) await routed;
       if (ctx.body === undefined) unanswered(ctx);
     } catch (caught) {
       mapError(ctx, caught);

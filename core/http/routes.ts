@@ -10,9 +10,10 @@ import type { HttpRouteDefinition, JsonSchema, RecordedRoute, RouteDefinition, R
 import { ANONYMOUS, hasScope, PUBLIC, type Principal } from './principal.js';
 import { pendingUpgrades } from './upgrade.js';
 import { parsePlainQuery } from '../../lib/plain-query.js';
+import { QueryMemo } from '../../lib/query-memo.js';
 
 /** What both route kinds check first: the caller, its scope, the query. */
-type Admission = { scope: string; query: ValidateFunction | undefined; numericQuery: Map<string, 'integer' | 'number'> };
+type Admission = { scope: string; query: ValidateFunction | undefined; numericQuery: Map<string, 'integer' | 'number'>; seen: QueryMemo };
 
 /**
  * Plugin routes with their schemas: authenticate, check the scope, validate query (coerced) and body, run the
@@ -27,8 +28,8 @@ export class RouteTable {
   closing = false;
   readonly #recorded: RecordedRoute[] = [];
   readonly #owners = new Map<string, string>();
-  /** Routes without parameters, by "METHOD /path": a request on one skips the router's regex walk. */
-  readonly #exact = new Map<string, { path: string; run: (ctx: Context) => unknown }>();
+  /** Routes without parameters, by method then path (no key string built per request): a request on one skips the router's regex walk. */
+  readonly #exact = new Map<string, Map<string, { path: string; run: (ctx: Context) => unknown }>>();
   readonly #queryAjv = createAjv({ coerceTypes: 'array' });
   readonly #bodyAjv = createAjv();
 
@@ -39,7 +40,7 @@ export class RouteTable {
     const routed = this.router.routes() as unknown as Middleware;
     const allowed = this.router.allowedMethods() as unknown as Middleware;
     return (ctx) => {
-      const exact = this.#exact.get(`${ctx.method} ${ctx.path}`);
+      const exact = this.#exact.get(ctx.req.method!)?.get(ctx.path);
       if (!exact) return routed(ctx, () => allowed(ctx, () => Promise.resolve()));
       // What the router would have set: metrics label requests by the route's path.
       (ctx as Context & { _matchedRoute?: string })._matchedRoute = exact.path;
@@ -53,11 +54,8 @@ export class RouteTable {
   add(plugin: string, definition: RouteDefinition<JsonSchema, JsonSchema>): void {
     const method = definition.method === 'ws' ? 'get' : definition.method;
     this.#claim(plugin, method, definition.path);
-    const admission: Admission = {
-      scope: definition.scope ?? 'client',
-      query: this.#compile(this.#queryAjv, definition.query, plugin, definition),
-      numericQuery: numericKeys(definition.query),
-    };
+    const query = this.#compile(this.#queryAjv, definition.query, plugin, definition);
+    const admission: Admission = { scope: definition.scope ?? 'client', query, numericQuery: numericKeys(definition.query), seen: new QueryMemo() };
     if (definition.method === 'ws') this.#addWebSocket(plugin, definition, admission);
     else this.#addHttp(plugin, definition, admission);
   }
@@ -68,9 +66,9 @@ export class RouteTable {
     return this.hooks.authenticate.isUsed() ? this.#authenticate(ctx, scope) : ANONYMOUS;
   }
 
-  /** The query validated (coerced); after authentication, so a caller without the scope learns nothing about it. */
-  #query = (admission: Admission, ctx: Context): Record<string, unknown> =>
-    admission.query ? (validated(admission.query, plainNumbers(parsePlainQuery(ctx.querystring) ?? { ...ctx.query }, admission.numericQuery), 'query parameter') as Record<string, unknown>) : {};
+  /** The query validated (coerced), once per distinct query string; after authentication, so a caller without the scope learns nothing about it. */
+  #query = (admission: Admission, ctx: Context, raw = ctx.querystring): Record<string, unknown> =>
+    !admission.query ? {} : (admission.seen.copy(raw) ?? admission.seen.keep(raw, validated(admission.query, plainNumbers(parsePlainQuery(raw) ?? { ...ctx.query }, admission.numericQuery), 'query parameter') as Record<string, unknown>));
 
   #addHttp(plugin: string, definition: HttpRouteDefinition, admission: Admission): void {
     const { handler, ...described } = definition;
@@ -87,7 +85,8 @@ export class RouteTable {
       return principal instanceof Promise ? principal.then((known) => serve(ctx, known)) : serve(ctx, principal);
     };
     this.router[definition.method](definition.path, run);
-    if (!definition.path.includes(':')) this.#exact.set(`${definition.method.toUpperCase()} ${definition.path}`, { path: definition.path, run });
+    const verb = definition.method.toUpperCase();
+    if (!definition.path.includes(':')) this.#exact.set(verb, (this.#exact.get(verb) ?? new Map()).set(definition.path, { path: definition.path, run }));
     this.#recorded.push(Object.freeze({ ...described, scope: admission.scope, plugin }));
   }
 

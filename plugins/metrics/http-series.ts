@@ -23,6 +23,11 @@ export class HttpSeries {
   /** By "status method route": the request count and that (route, method)'s durations. */
   readonly #byStatus = new Map<string, { labels: { route: string; method: string; status: string }; count: number; durations: Durations }>();
   readonly #durations = new Map<string, Durations>();
+  /**
+   * The same entries by route, method, then status: the route and method strings are the same objects on every
+   * request (the route's path, the parser's method names), so no key string is built and hashed per request.
+   */
+  readonly #bound = new Map<string, Map<string, Map<number, { count: number; durations: Durations }>>>();
 
   constructor(registry: Registry) {
     // prom-client's Counter and Histogram take one observation at a time: these two are the registry's metric
@@ -38,15 +43,11 @@ export class HttpSeries {
   #reset(): void {
     this.#byStatus.clear();
     this.#durations.clear();
+    this.#bound.clear();
   }
 
   record(route: string, method: string, status: number, seconds: number): void {
-    const key = `${status} ${method} ${route}`;
-    let entry = this.#byStatus.get(key);
-    if (!entry) {
-      const durations = this.#durationsOf(route, method);
-      this.#byStatus.set(key, (entry = { labels: { route, method, status: String(status) }, count: 0, durations }));
-    }
+    const entry = this.#bound.get(route)?.get(method)?.get(status) ?? this.#bind(route, method, status);
     entry.count++;
     const { durations } = entry;
     let i = 0;
@@ -54,6 +55,19 @@ export class HttpSeries {
     if (i < BUCKETS.length) durations.buckets[i]!++;
     durations.sum += seconds;
     durations.count++;
+  }
+
+  /** The series of a (route, method, status) first seen: made, and found by the next request without a key string. */
+  #bind(route: string, method: string, status: number): { count: number; durations: Durations } {
+    const key = `${status} ${method} ${route}`;
+    let entry = this.#byStatus.get(key);
+    if (!entry) this.#byStatus.set(key, (entry = { labels: { route, method, status: String(status) }, count: 0, durations: this.#durationsOf(route, method) }));
+    let methods = this.#bound.get(route);
+    if (!methods) this.#bound.set(route, (methods = new Map()));
+    let statuses = methods.get(method);
+    if (!statuses) methods.set(method, (statuses = new Map()));
+    statuses.set(status, entry);
+    return entry;
   }
 
   #durationsOf(route: string, method: string): Durations {

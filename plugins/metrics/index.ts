@@ -29,7 +29,7 @@ export default definePlugin({
     const uploadBytes = new Counter({ name: 'comfy_bridge_upload_bytes_total', help: 'Bytes received by accepted uploads.', registers: [registry] });
     ctx.hooks.onResponse.tap(PLUGIN, (request: Context, ms: number) => {
       const route = (request as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-      http.record(route, request.method, request.status, ms / 1000);
+      http.record(route, request.req.method!, request.res.statusCode, ms / 1000);
       if (route === '/upload' && request.status === 200) uploadBytes.inc(Number(request.get('content-length')) || 0);
     });
 
