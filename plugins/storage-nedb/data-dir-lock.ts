@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { BootError } from '../../core/errors.js';
+import { isAlive } from '../../lib/process-alive.js';
 
 interface LockContent {
   pid: number;
@@ -62,16 +63,6 @@ async function readLock(path: string): Promise<LockContent | undefined> {
   } catch {
     // Missing or unreadable: nobody we could wait for holds it.
     return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

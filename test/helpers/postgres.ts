@@ -21,6 +21,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
+import { isAlive } from '../../lib/process-alive.js';
 
 interface Server {
   port: number;
@@ -134,16 +135,6 @@ async function ready(child: ChildProcess, url: string, logs: () => string): Prom
   }
 }
 
-/** Whether a process with this pid is still running (EPERM: it is, under another user). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes the data folders of test servers whose mocha process is gone: a run killed before its after
  * hook (a timeout, ^C) stops its server on exit but cannot remove the folder, and each holds 150-500 MB.
@@ -151,7 +142,7 @@ function alive(pid: number): boolean {
 async function removeAbandonedFolders(): Promise<void> {
   for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
     const owner = /^comfy-bridge-pg-(\d+)-[0-9a-f]{8}(\.pw)?$/.exec(name);
-    if (owner && !alive(Number(owner[1]))) await rm(join(tmpdir(), name), { recursive: true, force: true });
+    if (owner && !isAlive(Number(owner[1]))) await rm(join(tmpdir(), name), { recursive: true, force: true });
   }
 }
 
