@@ -381,9 +381,8 @@ export class Runner {
     for (const effect of effects) {
       if (effect.type === 'persist-soon') this.#persistSoon(entry);
       else if (effect.type === 'publish') {
-        // A bus that publishes in this turn: done before the next event, nothing for the queue to wait on.
-        if (effect.frames.length === 1 && this.deps.bus.publishNow) this.#publishNow(entry, effect.frames[0]!);
-        else this.#track(entry, effect.frames.length === 1 ? this.#publishOne(entry, effect.frames[0]!) : this.#publish(entry, effect.frames));
+        // A bus that takes the frame in this turn: nothing for the queue to wait on.
+        if (effect.frames.length !== 1 || !this.#handOver(entry, effect.frames[0]!)) this.#track(entry, effect.frames.length === 1 ? this.#publishOne(entry, effect.frames[0]!) : this.#publish(entry, effect.frames));
       }
     }
     return true;
@@ -405,8 +404,6 @@ export class Runner {
 
   /** The generation's queue waits for `work` (already started) before its next task; a failure is logged. */
   #track(entry: Entry, work: Promise<unknown>): void {
-    // Handed to a bus that keeps the call order (publishLater): nothing for the queue to wait for.
-    if (work === HANDED_OVER) return;
     const done: Promise<void> = work.then(
       () => {
         if (entry.chain === done) entry.chain = IDLE;
@@ -421,25 +418,28 @@ export class Runner {
 
   /** #publish of a single frame, without its async steps (the hot path's one frame per event). */
   #publishOne(entry: Entry, frame: RenderedFrame): Promise<unknown> {
-    const { bus } = this.deps;
     try {
-      if (bus.publishLater) {
-        bus.publishLater<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
-        return HANDED_OVER;
-      }
-      return bus.publish<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
+      return this.deps.bus.publish<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** #publishOne on a bus that publishes in the caller's turn (bus.publishNow): no promise, no queue task. */
-  #publishNow(entry: Entry, frame: RenderedFrame): void {
+  /**
+   * #publishOne without a promise, on a bus that can take the frame so: one that publishes in the caller's
+   * turn (publishNow), or one that fixes its place in the topic's order now (publishLater; not for a frame
+   * that ends the generation, whose commit `settled` waits for). false when the bus cannot (then nothing done).
+   */
+  #handOver(entry: Entry, frame: RenderedFrame): boolean {
+    const { bus } = this.deps;
+    if (!bus.publishNow && !(bus.publishLater && !frame.ends)) return false;
     try {
-      this.deps.bus.publishNow!<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
+      if (bus.publishNow) bus.publishNow<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
+      else bus.publishLater!<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
     } catch (error) {
       entry.log.error({ err: error }, 'could not publish the generation frames');
     }
+    return true;
   }
 
   #clientFrame(entry: Entry, frame: RenderedFrame): ClientFrame {
@@ -752,9 +752,6 @@ const LAZY = { lazy: true } as const;
 
 /** A generation's queue with nothing in it (entry.chain): its next progress event may be applied at once. */
 const IDLE: Promise<void> = Promise.resolve();
-
-/** What #publishOne returns when the bus took the frame without a promise (publishLater): #track waits for nothing. */
-const HANDED_OVER: Promise<void> = Promise.resolve();
 
 /** The transport events that may change only a generation's progress (Runner.#progressNow). */
 const PROGRESS_EVENTS: ReadonlySet<TransportEvent['type']> = new Set(['started', 'cached', 'executing', 'progress', 'executed']);
