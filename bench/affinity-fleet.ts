@@ -5,12 +5,12 @@
  * number of model loads are compared between shortest-queue routing (affinity off) and model
  * affinity (on, maxQueueImbalance 2). Prints JSON. `npx tsx bench/affinity-fleet.ts`
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startFakeComfy } from '../test/fake-comfyui/index.js';
 import { startBridge } from '../test/helpers/bridge.js';
 import { until } from '../test/helpers/until.js';
+import { scratchDir } from './lib/scratch.js';
 
 const MODEL_LOAD_MS = Number(process.env.MODEL_LOAD_MS ?? 400);
 const SAMPLE_MS = Number(process.env.SAMPLE_MS ?? 50);
@@ -47,7 +47,7 @@ function order(): string[] {
 async function run(affinity: boolean): Promise<{ totalMs: number; modelLoads: number }> {
   const fakes = await Promise.all([0, 1, 2].map(() => startFakeComfy({ checkpoints: MODELS, modelLoadMs: MODEL_LOAD_MS, nodeDurationMs: 1 })));
   for (const fake of fakes) fake.setNodeDuration('KSampler', SAMPLE_MS);
-  const dir = await mkdtemp(join(tmpdir(), 'fleet-workflows-'));
+  const dir = await scratchDir('fleet-workflows-');
   for (const model of MODELS) await writeFile(join(dir, `paint-${model[0]}.json`), JSON.stringify(paint(model)));
   const bridge = await startBridge({
     plugins: {

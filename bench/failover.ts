@@ -4,8 +4,7 @@
  * process (SIGSTOP, SIGKILL) and a real refusing port. `npx tsx bench/failover.ts` prints JSON;
  * the figures are written by hand into docs/performance.md ("Failover").
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ANONYMOUS } from '../contracts/auth.js';
 import { clientTopic, type ClientFrame } from '../contracts/client-frame.js';
@@ -17,6 +16,7 @@ import { Door } from '../test/helpers/door.js';
 import { FakeComfyProcess } from '../test/helpers/fake-comfy-process.js';
 import { until } from '../test/helpers/until.js';
 import { median, round } from './lib/stats.js';
+import { scratchDir } from './lib/scratch.js';
 
 const sleepy = (color: number): Graph => ({
   '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 6, batch_size: 1, color } },
@@ -25,7 +25,7 @@ const sleepy = (color: number): Graph => ({
 });
 
 async function bridgeOver(backends: { url: string; name: string; weight?: number }[]): Promise<{ bridge: RunningBridge; probe: Probe; close: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'bench-failover-'));
+  const dir = await scratchDir('bench-failover-');
   await writeFile(join(dir, 'sleepy.json'), JSON.stringify(sleepy(0)));
   const probe: Probe = {};
   const bridge = await startBridge({

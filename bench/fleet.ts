@@ -28,9 +28,9 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -48,6 +48,7 @@ import { bulkInsertGenerations, rebuildTallies } from '../test/helpers/postgres-
 import { startRoundRobinProxy } from '../test/helpers/proxy.js';
 import { generation } from './history.js';
 import { median, percentile, round } from './lib/stats.js';
+import { scratchDir } from './lib/scratch.js';
 
 const ROWS = Number(process.env.BENCH_FLEET_ROWS ?? 1_000_000);
 const SECONDS = Number(process.env.BENCH_FLEET_SECONDS ?? 10);
@@ -530,7 +531,7 @@ async function coldStart(config: string): Promise<{ startMs: number; stopMs: num
 }
 
 setPostgresSettings({ fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on', ...(STATEMENTS ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {}) });
-const dir = await mkdtemp(join(tmpdir(), 'bench-fleet-'));
+const dir = await scratchDir('bench-fleet-');
 await mkdir(join(dir, 'data'));
 const fakes = [await startFakeComfy({ nodeDurationMs: 1 }), await startFakeComfy({ nodeDurationMs: 1 })];
 try {

@@ -2,17 +2,17 @@
  * The floors under a generation's end on this machine, each alone, to set beside what the bridge adds (P9):
  * appending a row line and fdatasync-ing it (the final state before `closed`), creating a result file in a new
  * folder (mkdir, exclusive create, write, close, rename), and a kept-alive loopback GET of a small body (GET /view).
- * Run: `npx tsx bench/floors.ts [dir]` (dir: a folder on the file system to measure, the system temp folder by
- * default); prints p50 and p95 in ms as JSON. Not part of `npm run bench`: a diagnostic for the lifecycle work.
+ * Run: `npx tsx bench/floors.ts [dir]` (dir: a folder on the file system to measure, the benches' scratch folder
+ * by default, bench/lib/scratch.ts); prints p50 and p95 in ms as JSON. Not part of `npm run bench`: a diagnostic for the lifecycle work.
  */
 import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { Agent, createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { scratchDirSync } from './lib/scratch.js';
 
 const RUNS = 300;
-const dir = mkdtempSync(join(process.argv[2] ?? tmpdir(), 'cb-floors-'));
+const dir = process.argv[2] ? mkdtempSync(join(process.argv[2], 'cb-floors-')) : scratchDirSync('cb-floors-');
 
 function stats(samples: number[]): { p50: number; p95: number } {
   samples.sort((a, b) => a - b);

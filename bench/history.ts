@@ -6,15 +6,14 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Generation, GenerationState } from '../contracts/generation.js';
 import type { Graph } from '../contracts/graph.js';
 import type { HistoryQuery } from '../contracts/storage.js';
 import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { generationRecord } from '../test/helpers/generation.js';
+import { scratchDir } from './lib/scratch.js';
 
 const CLIENTS = 200;
 const RUNS = 300;
@@ -97,7 +96,7 @@ async function measure(storage: NedbStorage, rows: number) {
 const mb = (bytes: number) => Number((bytes / 1024 / 1024).toFixed(1));
 
 export async function run() {
-  const dataDir = await mkdtemp(join(tmpdir(), 'bench-history-'));
+  const dataDir = await scratchDir('bench-history-');
   try {
     const storage = await NedbStorage.open({ dataDir, inMemory: false, log: silentLog });
     let started = Date.now();

@@ -18,13 +18,12 @@
  */
 import autocannon from 'autocannon';
 import { randomUUID } from 'node:crypto';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pinSelf, startServerProcess } from './lib/process.js';
 import { medianOf3, percentile, round } from './lib/stats.js';
+import { scratchDir } from './lib/scratch.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
@@ -128,8 +127,8 @@ async function waitReady(bridgeUrl: string): Promise<void> {
 
 export async function run(): Promise<Record<string, number>> {
   pinSelf(1);
-  const dataDir = await mkdtemp(join(tmpdir(), 'bench-p1-'));
-  const queuedDataDir = await mkdtemp(join(tmpdir(), 'bench-p1q-'));
+  const dataDir = await scratchDir('bench-p1-');
+  const queuedDataDir = await scratchDir('bench-p1q-');
   const fake = await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0' });
   const bridge = await startServerProcess(here('./servers/bridge.ts'), [], 0, { BENCH_BACKENDS: fake.url, BENCH_DATA_DIR: dataDir });
   const slowFake = await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '60000' });

@@ -12,12 +12,12 @@
  */
 import autocannon from 'autocannon';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pinSelf, startServerProcess, type ServerProcess } from './lib/process.js';
 import { medianOf3, round } from './lib/stats.js';
+import { scratchDir } from './lib/scratch.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
@@ -58,7 +58,7 @@ export async function run(): Promise<Record<string, number>> {
   const compareDir = process.env.BENCH_P2_COMPARE;
   const compare = compareDir ? await startServerProcess(join(compareDir, 'bench/servers/bridge.ts'), [], 0, { BENCH_BACKENDS: fake.url }) : undefined;
   for (const server of compare ? [bridge, compare] : [bridge]) await waitReady(server.url);
-  const dir = await mkdtemp(join(tmpdir(), 'cb-bench-p2-'));
+  const dir = await scratchDir('cb-bench-p2-');
   const bodies: Record<string, string> = {};
   for (const path of Object.values(ROUTES)) bodies[path.split('?')[0]!] = await (await fetch(`${bridge.url}${path}`)).text();
   await writeFile(join(dir, 'bodies.json'), JSON.stringify(bodies));

@@ -15,8 +15,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +24,7 @@ import { toDoc } from '../plugins/storage-nedb/generation-store.js';
 import { datafilePath } from '../plugins/storage-nedb/nedb-storage.js';
 import { generation, GRAPH } from './history.js';
 import { medianOf3, round } from './lib/stats.js';
+import { scratchDir } from './lib/scratch.js';
 
 const ROWS = 100_000;
 
@@ -87,7 +87,7 @@ export interface CliStart {
  */
 export async function startCli(options: CliStart = {}): Promise<{ to_listening_s: number; to_health_s: number; cpu_s: number; rss_mib: number; stop_s: number }> {
   const root = options.root ?? fileURLToPath(new URL('../', import.meta.url));
-  const configDir = await mkdtemp(join(tmpdir(), 'bench-cli-'));
+  const configDir = await scratchDir('bench-cli-');
   const configFile = join(configDir, 'config.json');
   const backends = (process.env.BENCH_BACKENDS ?? 'http://127.0.0.1:9').split(',').map((url) => ({ url }));
   const config = { server: { port: 0, ...(options.registerTimeoutMs ? { registerTimeoutMs: options.registerTimeoutMs } : {}) }, log: { level: 'info', format: 'json' }, plugins: { comfyui: { backends } } };
@@ -143,7 +143,7 @@ export async function startCli(options: CliStart = {}): Promise<{ to_listening_s
 }
 
 export async function run(): Promise<Record<string, number>> {
-  const root = await mkdtemp(join(tmpdir(), 'bench-p6-'));
+  const root = await scratchDir('bench-p6-');
   try {
     const empty = join(root, 'empty');
     const current = join(root, 'rows');

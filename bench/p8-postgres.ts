@@ -17,8 +17,8 @@
  * Run alone: `npx tsx bench/p8-postgres.ts` (BENCH_PG_ROWS=100000 for a quick try); last line is JSON.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,7 @@ import { BULK_STATES, bulkInsertGenerations } from '../test/helpers/postgres-row
 import { generation } from './history.js';
 import { median, percentile, round } from './lib/stats.js';
 import { startCli, type CliStart } from './p6-cold-start.js';
+import { scratchDir } from './lib/scratch.js';
 
 const ROWS = Number(process.env.BENCH_PG_ROWS ?? 1_000_000);
 const RUNS = 300;
@@ -153,7 +154,7 @@ async function nedbDataDir(dataDir: string): Promise<void> {
 export async function run(): Promise<Record<string, unknown>> {
   const db = await database();
   const empty = await createTestDatabase();
-  const root = await mkdtemp(join(tmpdir(), 'bench-p8-'));
+  const root = await scratchDir('bench-p8-');
   try {
     const version = (await adminQuery('SHOW server_version')).rows[0] as { server_version: string };
     await (await PostgresStorage.open({ url: db.url, healthIntervalMs: 0, log: silentLog })).close();

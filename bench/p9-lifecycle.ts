@@ -20,15 +20,16 @@
  *   BENCH_P9_COMPARE (a second bridge, below), BENCH_P9_SWAP_DIRS=1 (the two bridges' data dirs swapped).
  * Run alone: `npx tsx bench/p9-lifecycle.ts`; the last line printed is the JSON result.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { pinSelf, startServerProcess, type ServerProcess } from './lib/process.js';
 import { percentile, round } from './lib/stats.js';
+import { scratchDir } from './lib/scratch.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const ROUNDS = Number(process.env.BENCH_P9_ROUNDS ?? 6);
@@ -261,7 +262,7 @@ export async function run(): Promise<Record<string, number>> {
   pinSelf(1);
   const real = process.env.BENCH_COMFY_URL;
   const compare = process.env.BENCH_P9_COMPARE;
-  const dataDir = await mkdtemp(join(tmpdir(), 'bench-p9-'));
+  const dataDir = await scratchDir('bench-p9-');
   const workflowsDir = join(dataDir, 'workflows');
   await mkdir(workflowsDir);
   await writeFile(join(workflowsDir, 'p9-tiny.json'), JSON.stringify(tinyGraph(0)));

@@ -8,13 +8,13 @@
  * BENCH_P9_COMPARE=<checkout> traces that checkout's bridge too (only node's HTTP marks if it has no life marks).
  * Not part of `npm run bench`: a diagnostic for the lifecycle work (docs/performance.md, wave 7).
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pinSelf, startServerProcess, type ServerProcess } from './lib/process.js';
 import { percentile, round } from './lib/stats.js';
 import { agent, bridgeSide, directSide, sequentialRound, startBridge, tinyGraph } from './p9-lifecycle.js';
+import { scratchDir } from './lib/scratch.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const LIVES = Number(process.env.BENCH_P9_MARKS_LIVES ?? 300);
@@ -91,7 +91,7 @@ async function trace(checkout: string, name: string, comfyUrl: string, dataDir: 
 
 async function main(): Promise<void> {
   pinSelf(1);
-  const dataDir = await mkdtemp(join(tmpdir(), 'bench-p9-marks-'));
+  const dataDir = await scratchDir('bench-p9-marks-');
   const workflowsDir = join(dataDir, 'workflows');
   await mkdir(workflowsDir);
   await writeFile(join(workflowsDir, 'p9-tiny.json'), JSON.stringify(tinyGraph(0)));

@@ -8,14 +8,14 @@
  * BENCH_P5_COMPARE=<checkout> measures that checkout's storage-nedb too, in the same run, each
  * measurement right after this tree's (keys prefixed `compare_`): before/after on one loaded machine.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { generationRecord } from '../test/helpers/generation.js';
 import { GRAPH } from './history.js';
 import { percentile, round } from './lib/stats.js';
+import { scratchDir } from './lib/scratch.js';
 
 const LIVES = 400;
 const silentLog = { warn: () => undefined, info: () => undefined };
@@ -50,7 +50,7 @@ async function life(storage: Store, insertMs: number[]): Promise<void> {
 }
 
 async function measure(open: OpenStore, sync: boolean, concurrency: number): Promise<Record<string, number>> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'bench-writes-'));
+  const dataDir = await scratchDir('bench-writes-');
   const storage = await open({ dataDir, inMemory: false, log: silentLog, sync });
   try {
     const warm: number[] = [];

@@ -11,14 +11,14 @@
  * (before/after in one run). BENCH_P7_THREADS=1 also prints each side's CPU per upload by thread (main, libuv pool, V8 workers).
  * Run alone: `npx tsx bench/upload.ts`; the last line printed is the JSON result.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { makePngOfSize } from '../test/upload-images.js';
 import { pinSelf, startServerProcess, type ServerProcess } from './lib/process.js';
 import { medianOf3, round } from './lib/stats.js';
+import { scratchDir } from './lib/scratch.js';
 
 const MiB = 1024 * 1024;
 const CONCURRENT = 50;
@@ -145,7 +145,7 @@ async function once(server: ServerProcess, path: string, big: Buffer, small: Buf
  */
 async function bridgeEnv(): Promise<Record<string, string>> {
   return {
-    BENCH_DATA_DIR: await mkdtemp(join(tmpdir(), 'cb-bench-p7-')),
+    BENCH_DATA_DIR: await scratchDir('cb-bench-p7-'),
     // Raised for the 64 MiB file; every check (type, header, pixels, completeness) stays on.
     BENCH_PLUGINS: JSON.stringify({ upload: { maxFileBytes: 80 * MiB, maxTotalBytes: 80 * MiB, maxParts: 4, maxPixels: 100_000_000 } }),
   };

@@ -4,12 +4,12 @@
  * `readyWaits`, so after the warm-up), one client's generation (`wait: true`) is timed. Compared with the warmup
  * plugin off and on (the workflow marked in its manifest). Prints JSON. `npx tsx bench/warmup.ts`
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startFakeComfy } from '../test/fake-comfyui/index.js';
 import { startBridge } from '../test/helpers/bridge.js';
 import { until } from '../test/helpers/until.js';
+import { scratchDir } from './lib/scratch.js';
 
 const MODEL_LOAD_MS = Number(process.env.MODEL_LOAD_MS ?? 3000);
 const SAMPLE_MS = Number(process.env.SAMPLE_MS ?? 100);
@@ -31,7 +31,7 @@ const PAINT = {
 async function firstClient(warmup: boolean): Promise<{ readyAfterMs: number; firstClientMs: number; loadsForClient: number }> {
   const fake = await startFakeComfy({ checkpoints: ['a.safetensors'], modelLoadMs: MODEL_LOAD_MS, nodeDurationMs: 1 });
   fake.setNodeDuration('KSampler', SAMPLE_MS);
-  const dir = await mkdtemp(join(tmpdir(), 'warmup-bench-'));
+  const dir = await scratchDir('warmup-bench-');
   await writeFile(join(dir, 'paint.json'), JSON.stringify(PAINT));
   // The warm-up runs its own prompt text, so the client's run is not a cache hit, only the model is loaded.
   await writeFile(join(dir, 'paint.workflow.yaml'), 'warmup:\n  inputs:\n    6/text: warm-up\n');

@@ -1,13 +1,13 @@
 // Baseline for P7: the least a server can do with an upload — stream the request body into a new
 // file and answer 200 (files are kept until exit, as the bridge keeps uploads). Same Node, same
 // disk, same pinning as the bridge.
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { scratchDirSync } from '../lib/scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'bench-sink-'));
+const dir = scratchDirSync('bench-sink-');
 let seq = 0;
 const server = createServer((req, res) => {
   const file = join(dir, `body-${seq++}`);

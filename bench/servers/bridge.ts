@@ -1,15 +1,14 @@
 // A real bridge for benchmarks: the default plugins, an in-memory or file store, the given backends.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { importBridge } from '../lib/bridge-code.js';
+import { scratchDir } from '../lib/scratch.js';
 
 const { createApp } = await importBridge<typeof import('../../core/app.js')>('core/app');
 const { loadConfig } = await importBridge<typeof import('../../cli/config/load.js')>('cli/config/load');
 
 // A data dir made here is removed when the bench stops this bridge: the 1 MiB uploads and results of a run add up to
 // gigabytes, and a few hundred runs once filled the disk.
-const ownDataDir = process.env.BENCH_DATA_DIR ? undefined : await mkdtemp(join(tmpdir(), 'cb-bench-'));
+const ownDataDir = process.env.BENCH_DATA_DIR ? undefined : await scratchDir('cb-bench-');
 const backends = (process.env.BENCH_BACKENDS ?? 'http://127.0.0.1:9').split(',').map((url) => ({ url }));
 const config = await loadConfig({
   env: {},

@@ -8,12 +8,12 @@
  *                               answers the emission stamp of every progress event. With
  *                               `intervalMs`, rounds are paced (latency below saturation).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { importBridge } from '../lib/bridge-code.js';
 import { withLoopDelay, type LoopDelay } from './loop-delay.js';
 import { monotonicMs, SyntheticTransport, syntheticTransportPlugin } from './synthetic-transport.js';
+import { scratchDir } from '../lib/scratch.js';
 
 /** EmptyImage → SaveImage: two nodes run, so a step of node 1 out of `rounds` moves the percent by 50/rounds. */
 const WORKFLOW = {
@@ -40,7 +40,7 @@ export interface ProgressAnswer {
 }
 
 
-const dir = await mkdtemp(join(tmpdir(), 'cb-bench-fanout-'));
+const dir = await scratchDir('cb-bench-fanout-');
 await writeFile(join(dir, 'fanout.json'), JSON.stringify(WORKFLOW));
 const transport = new SyntheticTransport();
 const { createApp } = await importBridge<typeof import('../../core/app.js')>('core/app');
