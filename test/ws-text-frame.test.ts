@@ -34,6 +34,12 @@ describe('websocket text frames built once (ws hub)', () => {
     });
   }
 
+  it('keeps every frame its own bytes, however many are made after it (frames are slices of shared slabs)', () => {
+    const texts = Array.from({ length: 2000 }, (_, i) => `{"seq":${i},"pad":"${'x'.repeat((i * 37) % 700)}"}`);
+    const frames = texts.map((text) => textFrame(text));
+    texts.forEach((text, i) => expect(frames[i]!.bytes.equals(wsFrame(Buffer.from(text))), `frame ${i}`).to.equal(true));
+  });
+
   /** A real server and client on 127.0.0.1; `server` answers the server side of the one connection. */
   async function pair(perMessageDeflate: boolean): Promise<{ server: WebSocket; client: WebSocket; close(): Promise<void> }> {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate });
