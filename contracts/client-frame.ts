@@ -62,6 +62,28 @@ export function writeJsonString(target: Uint8Array, offset: number, text: string
   return end;
 }
 
+/**
+ * `${n}` (what JSON.stringify writes for a finite number) written into `target` at `offset`: a non-negative
+ * integer (a seq, a step) digit by digit, with no string made; any other number through its text. The
+ * offset after it, or -1 when it does not fit (-1 in, -1 out).
+ */
+export function writeNumber(target: Uint8Array, offset: number, n: number): number {
+  if (offset < 0) return -1;
+  if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER && Math.floor(n) === n)) return writeAscii(target, offset, `${n}`);
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  const end = offset + digits;
+  if (end > target.length) return -1;
+  let rest = n;
+  for (let i = end - 1; i >= offset; i--) {
+    const next = Math.floor(rest / 10);
+    target[i] = ZERO + (rest - next * 10);
+    rest = next;
+  }
+  return end;
+}
+
+const ZERO = 0x30;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 

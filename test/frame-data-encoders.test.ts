@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { frameDataEncoders, writeAscii, writeBytes, writeJsonString, type FrameDataEncoder } from '../contracts/client-frame.js';
+import { frameDataEncoders, writeAscii, writeBytes, writeJsonString, writeNumber, type FrameDataEncoder } from '../contracts/client-frame.js';
 
 /**
  * The registry of frame data encoders keeps its last entry in a slot (the hot path registers and takes
@@ -66,6 +66,13 @@ describe('writing JSON pieces as bytes (writeAscii, writeJsonString, writeBytes)
     expect(at((t) => writeJsonString(t, 2, 'x'.repeat(9)), 12)).to.equal(-1);
     expect(at((t) => writeBytes(t, 2, Buffer.from('0123456789')), 12)).to.equal('0123456789');
     expect(at((t) => writeBytes(t, 2, Buffer.from('0123456789!')), 12)).to.equal(-1);
+  });
+
+  it('writes a number as JSON.stringify does, and refuses one that does not fit', () => {
+    for (const n of [0, -0, 7, 10, 99, 100, 1234567, 2 ** 53 - 1, 2 ** 53, 1e21, -1, -120, 0.5, 12.34, 1e-7]) expect(at((t) => writeNumber(t, 2, n)), String(n)).to.equal(JSON.stringify(n));
+    expect(at((t) => writeNumber(t, 2, 1234567890), 12)).to.equal('1234567890');
+    expect(at((t) => writeNumber(t, 2, 12345678901), 12)).to.equal(-1);
+    expect(writeNumber(new Uint8Array(8), -1, 5)).to.equal(-1);
   });
 
   it('passes -1 on: nothing is written after a piece that failed', () => {

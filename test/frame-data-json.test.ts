@@ -84,6 +84,22 @@ describe('progress frame data, encoded once by the machine', () => {
     expect(encoder.writeInto!({ ...data!, node: 'é' }, new Uint8Array(4096), 0)).to.equal(-1);
   });
 
+  it('writes every number of a moving value as JSON.stringify does (integers digit by digit, percents from kept texts)', () => {
+    const gen = generationRecord({ id: 'gen_json00000000000000000', createdAt: '2026-12-01T11:00:00.000Z', state: 'running', startedAt: '2026-12-01T11:30:00.000Z', totalNodes: 2, position: 0 });
+    const [data] = published(progress({ gen, phase: 'submitted', interruptRequested: false, frameKey: '' }, { type: 'progress', node: '1', value: 1, max: 4 }).effects);
+    const encoder = frameDataEncoders.get(data!)!;
+    const numbers = [0, -0, 9, 10, 99, 100, 12.5, 12.34, 33.33, 99.99, 100, 0.01, 1e-7, -1, -12.5, 2 ** 53 - 1, 2 ** 53, 2 ** 60, 1e21, 1.5e300, NaN, Infinity];
+    for (const n of numbers) {
+      // Twice each, and a number of the same hundredth between: a kept text is the text of that very number.
+      for (const value of [n, n + 1e-9, n]) {
+        const moved = { ...data!, percent: value, step: value, max_steps: value };
+        const target = new Uint8Array(4096);
+        const end = encoder.writeInto!(moved, target, 0);
+        expect(Buffer.from(target.subarray(0, end)).toString('latin1'), String(value)).to.equal(JSON.stringify(moved));
+      }
+    }
+  });
+
   it('encodes nothing for a row with a field missing (JSON.stringify would leave its key out)', () => {
     const gen = generationRecord({ id: 'gen_json00000000000000000', createdAt: '2026-12-01T11:00:00.000Z', state: 'running', startedAt: '2026-12-01T11:30:00.000Z', totalNodes: 2 });
     const old = { ...gen, position: undefined } as unknown as Generation;

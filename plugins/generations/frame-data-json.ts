@@ -1,4 +1,4 @@
-import { frameDataEncoders, writeAscii, writeBytes, writeJsonString, type FrameDataEncoder } from '../../contracts/client-frame.js';
+import { frameDataEncoders, writeAscii, writeBytes, writeJsonString, writeNumber, type FrameDataEncoder } from '../../contracts/client-frame.js';
 import type { Generation } from '../../contracts/generation.js';
 
 /**
@@ -70,11 +70,36 @@ export class DataTemplate implements FrameDataEncoder {
   }
 }
 
-/** json(value) written as bytes (writeInto), when it is ASCII; else -1. A string with nothing to escape is written as it is. */
+/**
+ * json(value) written as bytes (writeInto), when it is ASCII; else -1. A string with nothing to escape is
+ * written as it is, an integer digit by digit, a percent from its text kept per hundredth: no string is made
+ * per frame for any of the four moving values.
+ */
 function writeValue(target: Uint8Array, offset: number, value: unknown): number {
+  if (offset < 0) return -1;
+  if (typeof value === 'number' && Number.isFinite(value)) return Number.isInteger(value) ? writeNumber(target, offset, value) : writeAscii(target, offset, numberText(value));
   const at = typeof value === 'string' ? writeJsonString(target, offset, value) : -1;
-  return at >= 0 || offset < 0 ? at : writeAscii(target, offset, json(value));
+  return at >= 0 ? at : writeAscii(target, offset, json(value));
 }
+
+/**
+ * `${n}`, kept per hundredth for the numbers a percent takes (two decimals, 0 to 100), each with the very
+ * number it was made from (another number of the same hundredth is made again): a double's shortest text
+ * costs more than the rest of the value's bytes.
+ */
+function numberText(n: number): string {
+  const slot = Math.round(n * 100);
+  if (!(slot >= 0 && slot <= 10_000)) return `${n}`;
+  if (textOf[slot] !== n) {
+    textOf[slot] = n;
+    texts[slot] = `${n}`;
+  }
+  return texts[slot]!;
+}
+
+/** numberText's strings by hundredth, and the number each was made from. */
+const textOf = new Float64Array(10_001).fill(NaN);
+const texts: string[] = new Array<string>(10_001).fill('');
 
 /**
  * Registers the template for `data` (buildFrame's data of `gen`, not final), with the hub; returns

@@ -2,7 +2,7 @@ import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Bus, BusMessage } from '../../contracts/bus.js';
 import { isAdmin, type Principal } from '../../contracts/auth.js';
-import { clientTopic, frameDataEncoders, writeAscii, writeJsonString, type ClientFrame, type FrameDataEncoder } from '../../contracts/client-frame.js';
+import { clientTopic, frameDataEncoders, writeAscii, writeJsonString, writeNumber, type ClientFrame, type FrameDataEncoder } from '../../contracts/client-frame.js';
 import { BOUND_ELSEWHERE, CONNECTED, encode, idleFrames, LISTENING, SHUTDOWN_CLOSED, SLOW_CLOSED, SLOW_ERROR } from './frames.js';
 import type { WsOptions } from './options.js';
 import type { MutableWsStats } from './stats.js';
@@ -345,7 +345,7 @@ function bytesOf(status: string, details: string, seq: number, data: Record<stri
   const out = payloadScratch;
   let at = writeJsonString(out, writeAscii(out, 0, '{"status":'), status);
   at = writeJsonString(out, writeAscii(out, at, ',"details":'), details);
-  at = writeAscii(out, writeAscii(out, writeAscii(out, at, ',"seq":'), `${seq}`), ',"data":');
+  at = writeAscii(out, writeNumber(out, writeAscii(out, at, ',"seq":'), seq), ',"data":');
   if (at < 0) return undefined;
   at = writeAscii(out, encoder.writeInto!(data, out, at), '}');
   return at < 0 ? undefined : scratchFrame(at);
