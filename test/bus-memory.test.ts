@@ -27,6 +27,20 @@ describe('bus: in-process', () => {
     expect(await b.lastSeq('t')).to.equal(2);
   });
 
+  it('delivers to whoever is subscribed as subscribers come and go (one, two, the other one, none)', () => {
+    const b = bus();
+    const seen: string[] = [];
+    const offA = b.subscribe<number>('t', (m) => seen.push(`a${m.seq}`));
+    b.publishNow('t', 0);
+    const offB = b.subscribe<number>('t', (m) => seen.push(`b${m.seq}`));
+    b.publishNow('t', 0);
+    offA();
+    b.publishNow('t', 0);
+    offB();
+    b.publishNow('t', 0);
+    expect(seen).to.deep.equal(['a1', 'a2', 'b2', 'b3']);
+  });
+
   it('keeps the last maxMessages in order however many times the window wraps, and drops them by age from the oldest', async () => {
     const b = bus(3, 1_000);
     for (let i = 1; i <= 10; i++) {

@@ -22,21 +22,25 @@ export class MemoryBus implements Bus {
   publishNow<T>(topic: string, payload: T): BusMessage<T> {
     const log = this.#topic(topic);
     const message = log.append(topic, payload, this.now()) as BusMessage<T>;
-    for (const listener of log.listeners) {
-      try {
-        listener(message);
-      } catch (error) {
-        this.onListenerError(error, topic);
-      }
-    }
+    // A topic with one subscriber (a client's frames, watched by its ws hub) is delivered to without walking the Set.
+    if (log.only) this.#call(log.only, message, topic);
+    else for (const listener of log.listeners) this.#call(listener, message, topic);
     return message;
   }
 
+  #call(listener: Listener, message: BusMessage, topic: string): void {
+    try {
+      listener(message);
+    } catch (error) {
+      this.onListenerError(error, topic);
+    }
+  }
+
   subscribe<T>(topic: string, listener: (message: BusMessage<T>) => void): () => void {
-    const { listeners } = this.#topic(topic);
-    const entry = listener as (message: BusMessage) => void;
-    listeners.add(entry);
-    return () => void listeners.delete(entry);
+    const log = this.#topic(topic);
+    const entry = listener as Listener;
+    log.listen(entry);
+    return () => log.unlisten(entry);
   }
 
   replay<T>(topic: string, since: number): Promise<BusMessage<T>[]> {
@@ -64,6 +68,8 @@ export class MemoryBus implements Bus {
   }
 }
 
+type Listener = (message: BusMessage) => void;
+
 export interface ReplayWindow {
   /** Messages kept per topic… */
   maxMessages: number;
@@ -80,7 +86,9 @@ export interface ReplayWindow {
 class TopicLog {
   lastSeq = 0;
   lastAt = 0;
-  readonly listeners = new Set<(message: BusMessage) => void>();
+  readonly listeners = new Set<Listener>();
+  /** The one listener in `listeners` when there is exactly one. */
+  only: Listener | undefined;
   readonly #ring: (BusMessage | undefined)[] = [];
   #head = 0;
   #size = 0;
@@ -88,6 +96,20 @@ class TopicLog {
   #oldestAt = 0;
 
   constructor(private readonly window: ReplayWindow) {}
+
+  listen(listener: Listener): void {
+    this.listeners.add(listener);
+    this.#single();
+  }
+
+  unlisten(listener: Listener): void {
+    this.listeners.delete(listener);
+    this.#single();
+  }
+
+  #single(): void {
+    this.only = this.listeners.size === 1 ? this.listeners.values().next().value : undefined;
+  }
 
   append(topic: string, payload: unknown, now: number): BusMessage {
     const message: BusMessage = { topic, seq: ++this.lastSeq, at: now, payload };
