@@ -9,7 +9,7 @@ import type { UploadService } from '../../plugins/upload/api.js';
 import type { BridgeError } from '../../core/errors.js';
 import type { GenerationHooks } from './api.js';
 import { submitFailure, messageOf } from './failures.js';
-import { apply, buildFrame, clientFrames, newGeneration, progressPatch, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl } from './generation.js';
+import { apply, buildFrame, clientFrames, newGeneration, progressPatch, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl, type StepContext } from './generation.js';
 import { newGenerationId, newPromptId } from './ids.js';
 import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import { FairQueue, fairShareKey, transportChoice } from './fair-queue.js';
@@ -88,6 +88,7 @@ export class Runner {
   readonly #fair: FairQueue | undefined;
 
   constructor(private readonly deps: RunnerDeps) {
+    this.#progressContext = { now: '', policy: deps.options, resultUrl: deps.resultUrl };
     const fairShare = deps.options.fairShare;
     if (fairShare && fairShare.maxPromptsPerBackend > 0) this.#fair = new FairQueue(fairShare, transportChoice(deps.transport));
   }
@@ -374,8 +375,13 @@ export class Runner {
    * once, instead of as a task of its queue. The queue stays busy until the bus has taken the frames,
    * so a later event is still published after them. false (nothing done) for any other change.
    */
+  /** #progressNow's step context, one object for every event (the machine reads it during the step and keeps none of it). */
+  readonly #progressContext: StepContext;
+
   #progressNow(entry: Entry, event: TransportEvent): boolean {
-    const { life, effects } = apply(entry.life, { type: 'transport', event }, { now: isoNow(), policy: this.deps.options, resultUrl: this.deps.resultUrl });
+    const context = this.#progressContext;
+    context.now = isoNow();
+    const { life, effects } = apply(entry.life, { type: 'transport', event }, context);
     for (const effect of effects) if (effect.type !== 'publish' && effect.type !== 'persist-soon') return false;
     entry.life = life;
     for (const effect of effects) {
