@@ -184,6 +184,44 @@ describe('generations service (stub transport)', () => {
     expect(probe.results!.url(stored!.id, 'a b.png')).to.equal(`${bridge!.url}/results/${gen.id}/a%20b.png`);
   });
 
+  it("counts the client's live generations in every frame (active), as generations of the client start and end", async () => {
+    await start();
+    const actives: string[] = [];
+    probe.bus!.subscribe<ClientFrame>(clientTopic('client-1'), ({ payload }) => actives.push(`${payload.generationId}:${payload.details}:${String(payload.data.state)}:${payload.active}`));
+    // Each event once the one before is shown: a progress of a running generation then takes the hot path (Runner.#progressNow).
+    const shown = (gen: { id: string }, what: string) => until(() => actives.some((line) => line.startsWith(`${gen.id}:${what}:`)), `${what} of ${gen.id}`);
+    const started = async (gen: { id: string; promptId: string }) => {
+      stub.emit({ type: 'started', promptId: gen.promptId, backend: 'stub' });
+      await shown(gen, '0.00%:running');
+    };
+    const step = async (gen: { id: string; promptId: string }, value: number, details: string) => {
+      stub.emit({ type: 'progress', promptId: gen.promptId, backend: 'stub', node: '2', value, max: 4 });
+      await shown(gen, details);
+    };
+    const a = await service.create(request());
+    const b = await service.create(request());
+    await started(a);
+    await started(b);
+    await step(a, 1, '12.50%');
+    await step(b, 1, '12.50%');
+    emitRun(a.promptId);
+    await service.waitForEnd(a.id, 3000);
+    await step(b, 2, '25.00%');
+    emitRun(b.promptId);
+    await service.waitForEnd(b.id, 3000);
+    // The client's set of live generations is dropped once empty: a later generation of the client counts in a new one.
+    const c = await service.create(request());
+    await started(c);
+    await step(c, 1, '12.50%');
+    const of = (gen: { id: string }, what: string) => actives.find((line) => line.startsWith(`${gen.id}:${what}:`));
+    expect(of(a, '12.50%')).to.equal(`${a.id}:12.50%:running:2`);
+    expect(of(b, '12.50%')).to.equal(`${b.id}:12.50%:running:2`);
+    expect(of(a, 'Execution is done')).to.equal(`${a.id}:Execution is done:completed:1`);
+    expect(of(b, '25.00%')).to.equal(`${b.id}:25.00%:running:1`);
+    expect(of(b, 'Execution is done')).to.equal(`${b.id}:Execution is done:completed:0`);
+    expect(of(c, '12.50%')).to.equal(`${c.id}:12.50%:running:1`);
+  });
+
   it('builds result URLs on server.publicUrl when one is configured', async () => {
     await start({}, { server: { publicUrl: 'https://images.example.com/bridge/' } });
     const gen = await service.create(request());
