@@ -1,6 +1,7 @@
 /**
  * Baseline for the P3 fan-out: the least a websocket server can do per progress frame — encode a
- * frame of the bridge's shape and size and `ws.send` it — with no generations, storage or hub.
+ * frame of the bridge's shape and size and `ws.send` it — with no generations, storage or hub; and the
+ * contract's frames that are not progress, as the bridge sends them (`connected`, the `listening` heartbeat).
  * Same ws library, Node, pinning and IPC protocol as bench/servers/fanout-bridge.ts ('start' is a
  * no-op here: there is nothing to submit).
  * With `--write` (BENCH_P3_BARE_WRITE=1 in bench/p3-fanout.ts) it writes each frame as the bridge's ws hub
@@ -64,6 +65,20 @@ const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: f
 function writeFrame(ws: WebSocket, payload: Buffer): void {
   (ws as unknown as { _socket: { write(bytes: Buffer): unknown } })._socket.write(Buffer.concat(Sender.frame(payload, TEXT_FRAME)));
 }
+
+/**
+ * The contract's heartbeat (docs/websocket.md), as the bridge sends it: `listening` to every socket every
+ * second (the ws plugin's default heartbeatMs), so both servers send the same frames to the same sockets
+ * over a run (until wave 9 only the bridge did: 1,000 sends a second, 2–5 % of its sends in a saturated run).
+ */
+const LISTENING = Buffer.from(JSON.stringify({ status: 'listening', details: 'server is listening' }));
+setInterval(() => {
+  for (const ws of sockets.values()) {
+    if (ws.readyState !== ws.OPEN) continue;
+    if (WRITE) writeFrame(ws, LISTENING);
+    else ws.send(LISTENING, { binary: false });
+  }
+}, 1000).unref();
 
 async function progress(clients: number, rounds: number, intervalMs = 0): Promise<ProgressAnswer> {
   const stamps = new Array<number>(clients * rounds);
