@@ -57,7 +57,7 @@ export interface FanoutResult {
   bridge: FanoutRun;
   /** The same bridge, one round every 50 ms (20,000 events/s): latency below saturation (one run). */
   bridgePaced: FanoutRun;
-  /** bench/servers/bare-ws-fanout.ts: encode a frame of the same shape and ws.send it, nothing else. */
+  /** bench/servers/bare-ws-fanout.ts: encode a frame of the same shape and ws.send it, and the `listening` heartbeat every second as the bridge sends it; nothing else. */
   bareWs: FanoutRun;
   /** bridge frames/s ÷ bare frames/s, median over the runs (each pair taken back to back). */
   bridgeToBare: number;

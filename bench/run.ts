@@ -169,7 +169,7 @@ const SCENARIOS: Scenario[] = [
       'each is a frame), 60 rounds as fast as the bridge takes them, then completes them all. Latency: emission in the bridge ' +
       'process → receipt by the client (CLOCK_MONOTONIC). Event-loop delay: perf_hooks monitorEventLoopDelay (5 ms resolution) in the server over the emission span. "paced": 20 rounds 50 ms apart (20,000 events/s), one run. Baseline: ' +
       'bench/servers/bare-ws-fanout.ts — same ws library, sockets and client, encodes a frame of the same shape and size and ' +
-      '`ws.send`s it, nothing else. "through the fake ComfyUI" (bench/ws.ts, one run): 1,000 generations of 20 KSampler steps on ' +
+      '`ws.send`s it, and sends the `listening` heartbeat every second as the bridge does; nothing else. "through the fake ComfyUI" (bench/ws.ts, one run): 1,000 generations of 20 KSampler steps on ' +
       'the fake, which runs one prompt at a time, so it measures the fake, not the fan-out; bridge, fake and clients in one ' +
       'process. Idle: 10,000 sockets on a bridge in its own process, RSS delta / sockets.',
     rows: (m) => [
