@@ -371,15 +371,15 @@ export class Runner {
     };
   }
 
+  /** #progressNow's step context, one object for every event (the machine reads it during the step and keeps none of it). */
+  readonly #progressContext: StepContext;
+
   /**
    * The hot path (one call per progress event of every generation): with nothing queued for the
    * generation, a change that only publishes frames and asks for a later write is applied here, at
    * once, instead of as a task of its queue. The queue stays busy until the bus has taken the frames,
    * so a later event is still published after them. false (nothing done) for any other change.
    */
-  /** #progressNow's step context, one object for every event (the machine reads it during the step and keeps none of it). */
-  readonly #progressContext: StepContext;
-
   #progressNow(entry: Entry, event: TransportEvent): boolean {
     const context = this.#progressContext;
     context.now = isoNow();
