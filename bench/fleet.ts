@@ -12,7 +12,9 @@
  *   BENCH_FLEET_LATENCY_GENERATIONS (default 200) in all; each frame's latency is its arrival on B's
  *   socket minus its publish time on A (bus_messages.at, taken by A just before the publishing INSERT;
  *   one machine, one clock). The sockets stay open across generations (ws closeOnDone off). The fakes run in
- *   processes of their own here, off the event loop that times the frames.
+ *   processes of their own here, off the event loop that times the frames, and record when they sent each
+ *   websocket event (bench/servers/fake-comfy.ts): each frame is matched to the event that caused it (causes)
+ *   and also timed from that send, the moment A could first learn of it, with the stages in between.
  * It runs twice: saturated as above, and paced (BENCH_FLEET_LATENCY_RATE generations/s, default 10, started on A
  * at fixed times whatever the others do), well under A's capacity, so the bus's own path shows; both are reported.
  * The latency part also splits each frame's path at a LISTEN connection of the bench's own (A's publish up
