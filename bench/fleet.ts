@@ -218,7 +218,7 @@ async function crossInstanceLatency(dir: string, fakes: FakeProcess[], root: str
     };
     const queued = [...shown].filter(([k, frame]) => frame.state === 'queued' && postedAt.has(frame.generation) && arrived.has(k)).map(([k, frame]) => arrived.get(k)! - postedAt.get(frame.generation)!).sort((x, y) => x - y);
     console.log(`event sent by the fake ComfyUI → B's socket, ms p50 / p95 / p99 (${eventToSocket.length} of the ${rows.length - queued.length} frames after \`queued\` matched to their event): ${ms3(eventToSocket)}`);
-    console.log(`  stages: event sent → A's publish call ${ms3(fromEvent((_k, row) => Number(row.at)))} → NOTIFY received ${ms3(fromEvent((k) => noticed.get(k)))} → B's socket (above)`);
+    console.log(`  from the event sent, to: A's publish call ${ms3(fromEvent((_k, row) => Number(row.at)))}; the NOTIFY received ${ms3(fromEvent((k) => noticed.get(k)))}; B's socket (above)`);
     console.log(`  by the event: progress events → running frames ${byKind(PROGRESS_CAUSES)}; execution_success → closed (its results copied first) ${byKind(new Set(['execution_success']))}; the client's POST on A → its queued frame (no ComfyUI event) ${queued.length} frames ${ms3(queued)}`);
     const lives = [...postedAt].filter(([id]) => closedAt.has(id)).map(([id, sent]) => closedAt.get(id)! - sent).sort((x, y) => x - y);
     console.log(`POST on A → its closed on B's socket, ms p50 / p95 / p99 (${lives.length} of ${postedAt.size} generations): ${percentile(lives, 50)} / ${percentile(lives, 95)} / ${percentile(lives, 99)}`);
