@@ -12,7 +12,9 @@
  *   BENCH_FLEET_LATENCY_GENERATIONS (default 200) in all; each frame's latency is its arrival on B's
  *   socket minus its publish time on A (bus_messages.at, taken by A just before the publishing INSERT;
  *   one machine, one clock). The sockets stay open across generations (ws closeOnDone off). The fakes run in
- *   processes of their own here, off the event loop that times the frames.
+ *   processes of their own here, off the event loop that times the frames, and record when they sent each
+ *   websocket event (bench/servers/fake-comfy.ts): each frame is matched to the event that caused it (causes)
+ *   and also timed from that send, the moment A could first learn of it, with the stages in between.
  * It runs twice: saturated as above, and paced (BENCH_FLEET_LATENCY_RATE generations/s, default 10, started on A
  * at fixed times whatever the others do), well under A's capacity, so the bus's own path shows; both are reported.
  * The latency part also splits each frame's path at a LISTEN connection of the bench's own (A's publish up
@@ -89,11 +91,13 @@ const SIDES: { name: string; root: string | undefined }[] = [{ name: 'this check
  * queue is in every figure); rate n: paced, generation k starts at k / n s whatever the others do (open loop),
  * n well under A's capacity, so what is left is the bus's own path.
  */
-async function crossInstanceLatency(dir: string, backends: string[], root: string | undefined, rate = 0): Promise<Record<string, number>> {
+async function crossInstanceLatency(dir: string, fakes: FakeProcess[], root: string | undefined, rate = 0): Promise<Record<string, number>> {
+  const backends = fakes.map((f) => f.url);
   const db = await createTestDatabase();
   const config = await writeFleetConfig(dir, { databaseUrl: db.url, backends, plugins: { bus: false, 'bus-postgres': { url: db.url }, ws: { closeOnDone: false } } });
   const [a, b, c] = await Promise.all([0, 1, 2].map(() => startInstance(config, root)));
   const arrived = new Map<string, number>(); // `${topic} ${seq}` → epoch ms on arrival
+  const shown = new Map<string, ShownFrame>(); // the same → what the frame showed (to find the event that caused it)
   const noticed = new Map<string, number>(); // the same, when the bench's own LISTEN connection got the NOTIFY
   const sockets: WebSocket[] = [];
   // Each generation's POST (sent) and its `closed` on B's socket: the whole life, every frame's wait on A included
@@ -106,7 +110,7 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
   const listen = new pg.Client({ connectionString: db.url });
   await listen.connect();
   listen.on('notification', (n) => {
-    const now = Date.now();
+    const now = performance.timeOrigin + performance.now();
     try {
       const notice = JSON.parse(n.payload ?? '') as { t?: string; s?: number };
       if (notice.t?.startsWith('client:lat-')) noticed.set(`${notice.t} ${notice.s}`, now);
@@ -122,9 +126,12 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
     for (let i = 0; i < LATENCY_CLIENTS; i++) {
       const ws = new WebSocket(`${b!.url.replace('http', 'ws')}/ws?clientId=lat-${i}`);
       ws.on('message', (data) => {
-        const now = Date.now();
-        const frame = JSON.parse(data.toString()) as { seq?: number; status?: string; data?: { id?: string } };
-        if (typeof frame.seq === 'number') arrived.set(`client:lat-${i} ${frame.seq}`, now);
+        const now = performance.timeOrigin + performance.now();
+        const frame = JSON.parse(data.toString()) as { seq?: number; status?: string; data?: { id?: string; state?: string; node?: string | null; step?: number | null } };
+        if (typeof frame.seq === 'number') {
+          arrived.set(`client:lat-${i} ${frame.seq}`, now);
+          if (frame.data?.id) shown.set(`client:lat-${i} ${frame.seq}`, { generation: frame.data.id, seq: frame.seq, state: frame.data.state ?? '', node: frame.data.node ?? null, step: frame.data.step ?? null });
+        }
         if (frame.status === 'closed' && frame.data?.id) closedAt.set(frame.data.id, now);
       });
       await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
@@ -141,6 +148,7 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
       const id = ((await res.json()) as { data?: { id?: string } }).data?.id;
       if (id) postedAt.set(id, sent);
     };
+    await Promise.all(fakes.map((fake) => fake.sent())); // forget what earlier rounds recorded
     loopDelay.enable();
     if (rate > 0) {
       // Paced: generation k starts at k / rate s, on client k mod LATENCY_CLIENTS.
@@ -176,6 +184,8 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
       await new Promise((resolve) => setTimeout(resolve, 50));
       rows = await published();
     }
+    const promptOf = new Map((await sql.query<{ id: string; prompt_id: string }>(`SELECT id, prompt_id FROM generations`)).rows.map((row) => [row.id, row.prompt_id]));
+    const sentEvents = (await Promise.all(fakes.map((fake) => fake.sent()))).flat();
     if (STATEMENTS) {
       const { rows: st } = await sql.query(`SELECT calls, round(total_exec_time::numeric, 1) AS ms, round(mean_exec_time::numeric,2) as mean, round(max_exec_time::numeric,2) as max, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS q FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 12`);
       for (const r of st) console.log(r.calls, r.ms, r.mean, r.max, r.q);
@@ -184,10 +194,32 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
     const stage = (from: (row: { topic: string; seq: string; at: string }) => number | undefined, to: (row: { topic: string; seq: string; at: string }) => number | undefined) => {
       const values = rows.map((row) => [from(row), to(row)]).filter(([x, y]) => x !== undefined && y !== undefined).map(([x, y]) => y! - x!);
       values.sort((x, y) => x - y);
-      return `${percentile(values, 50)} / ${percentile(values, 95)} / ${percentile(values, 99)}`;
+      return ms3(values);
     };
     const key = (row: { topic: string; seq: string }) => `${row.topic} ${row.seq}`;
     console.log('stages, ms p50 / p95 / p99: publish → NOTIFY received', stage((row) => Number(row.at), (row) => noticed.get(key(row))), '| NOTIFY received → B\'s socket', stage((row) => noticed.get(key(row)), (row) => arrived.get(key(row))));
+    // From the moment A learnt of the event (the fake ComfyUI's send): the frame's cause found by what it shows.
+    const cause = causes([...shown].map(([key, frame]) => ({ ...frame, key })), promptOf, sentEvents);
+    const fromEvent = (to: (key: string, row: { topic: string; seq: string; at: string }) => number | undefined) => {
+      const values: number[] = [];
+      for (const row of rows) {
+        const k = key(row);
+        const event = cause.get(k);
+        const end = to(k, row);
+        if (event !== undefined && end !== undefined) values.push(end - event.at);
+      }
+      return values.sort((x, y) => x - y);
+    };
+    const eventToSocket = fromEvent((k) => arrived.get(k));
+    const byKind = (kinds: ReadonlySet<string>) => {
+      const values = rows.map((row) => [cause.get(key(row)), arrived.get(key(row))] as const).filter(([event, end]) => event && end !== undefined && kinds.has(event.event)).map(([event, end]) => end! - event!.at);
+      values.sort((x, y) => x - y);
+      return `${values.length} frames ${ms3(values)}`;
+    };
+    const queued = [...shown].filter(([k, frame]) => frame.state === 'queued' && postedAt.has(frame.generation) && arrived.has(k)).map(([k, frame]) => arrived.get(k)! - postedAt.get(frame.generation)!).sort((x, y) => x - y);
+    console.log(`event sent by the fake ComfyUI → B's socket, ms p50 / p95 / p99 (${eventToSocket.length} of the ${rows.length - queued.length} frames after \`queued\` matched to their event): ${ms3(eventToSocket)}`);
+    console.log(`  from the event sent, to: A's publish call ${ms3(fromEvent((_k, row) => Number(row.at)))}; the NOTIFY received ${ms3(fromEvent((k) => noticed.get(k)))}; B's socket (above)`);
+    console.log(`  by the event: progress events → running frames ${byKind(PROGRESS_CAUSES)}; execution_success → closed (its results copied first) ${byKind(new Set(['execution_success']))}; the client's POST on A → its queued frame (no ComfyUI event) ${queued.length} frames ${ms3(queued)}`);
     const lives = [...postedAt].filter(([id]) => closedAt.has(id)).map(([id, sent]) => closedAt.get(id)! - sent).sort((x, y) => x - y);
     console.log(`POST on A → its closed on B's socket, ms p50 / p95 / p99 (${lives.length} of ${postedAt.size} generations): ${percentile(lives, 50)} / ${percentile(lives, 95)} / ${percentile(lives, 99)}`);
     const latencies = rows.filter((row) => arrived.has(`${row.topic} ${row.seq}`)).map((row) => arrived.get(`${row.topic} ${row.seq}`)! - Number(row.at));
@@ -197,10 +229,14 @@ async function crossInstanceLatency(dir: string, backends: string[], root: strin
       ...(rate > 0 ? { pacedPerSecond: rate } : {}),
       frames: rows.length,
       received: latencies.length,
-      p50Ms: percentile(latencies, 50),
-      p95Ms: percentile(latencies, 95),
-      p99Ms: percentile(latencies, 99),
-      maxMs: latencies.at(-1) ?? NaN,
+      p50Ms: round(percentile(latencies, 50), 1),
+      p95Ms: round(percentile(latencies, 95), 1),
+      p99Ms: round(percentile(latencies, 99), 1),
+      maxMs: round(latencies.at(-1) ?? NaN, 1),
+      fromEventMatched: eventToSocket.length,
+      fromEventP50Ms: round(percentile(eventToSocket, 50), 1),
+      fromEventP95Ms: round(percentile(eventToSocket, 95), 1),
+      fromEventP99Ms: round(percentile(eventToSocket, 99), 1),
       closedP50Ms: percentile(lives, 50),
       closedP99Ms: percentile(lives, 99),
     };
@@ -346,25 +382,113 @@ async function storageWrites(variant: StorageVariant): Promise<Record<string, nu
   }
 }
 
+/** What a frame on B's socket showed: enough to find the fake ComfyUI event that caused it (causes). */
+interface ShownFrame {
+  generation: string;
+  seq: number;
+  state: string;
+  node: string | null;
+  step: number | null;
+}
+
+/** [promptId, event, at (epoch ms), node, value] as bench/servers/fake-comfy.ts records them. */
+type SentEvent = [string, string, number, string | null, number | null];
+
+/** The websocket events that move a running generation's frame (node, step, nodes done). */
+const PROGRESS_CAUSES: ReadonlySet<string> = new Set(['execution_start', 'execution_cached', 'executing', 'progress', 'executed']);
+/** The event that ends a generation in each final state (its frame comes after the results are copied, for `completed`). */
+const END_CAUSES: Record<string, string> = { completed: 'execution_success', failed: 'execution_error', interrupted: 'execution_interrupted' };
+
+/**
+ * The ComfyUI event each frame on B's socket answers, found by what the frame shows, walking a generation's frames
+ * (seq order) and its prompt's events (send order) together. `queued` answers no event (A publishes it as it
+ * records the generation, before ComfyUI has the prompt): left out here. An end ← its end event;
+ * a running frame ← the next event after the last one matched that leaves (node, step) as the frame shows them,
+ * tracked as the generation machine does (`executing` moves to a node and clears the step, `progress` sets it,
+ * `executed` marks a node done: the same (node, step) with a higher percent, so a second frame showing them
+ * answers it). A frame none matches is left out (counted). When a frame the bridge would have sent is missing
+ * (coalesced), the next one is matched to an earlier event than its own: its time is then overstated, never cut.
+ */
+function causes(frames: (ShownFrame & { key: string })[], promptOf: Map<string, string>, sent: SentEvent[]): Map<string, { event: string; at: number }> {
+  const byPrompt = new Map<string, SentEvent[]>();
+  for (const event of sent) {
+    const list = byPrompt.get(event[0]);
+    if (list) list.push(event);
+    else byPrompt.set(event[0], [event]);
+  }
+  const byGeneration = new Map<string, (ShownFrame & { key: string })[]>();
+  for (const frame of frames) {
+    const list = byGeneration.get(frame.generation);
+    if (list) list.push(frame);
+    else byGeneration.set(frame.generation, [frame]);
+  }
+  const found = new Map<string, { event: string; at: number }>();
+  for (const [generation, shown] of byGeneration) {
+    const events = (byPrompt.get(promptOf.get(generation) ?? '') ?? []).sort((x, y) => x[2] - y[2]);
+    shown.sort((x, y) => x.seq - y.seq);
+    let next = 0;
+    let node: string | null = null;
+    let step: number | null = null;
+    for (const frame of shown) {
+      if (frame.state === 'queued') continue;
+      const wanted = END_CAUSES[frame.state];
+      let at = next;
+      let n: string | null = node;
+      let s: number | null = step;
+      for (; at < events.length; at++) {
+        const [, event, , eventNode, value] = events[at]!;
+        if (wanted !== undefined) {
+          if (event === wanted) break;
+          continue;
+        }
+        if (!PROGRESS_CAUSES.has(event)) continue;
+        if ((event === 'executing' || event === 'progress') && eventNode !== null && eventNode !== n) {
+          n = eventNode;
+          s = null;
+        }
+        if (event === 'progress') s = value;
+        if (frame.state === 'running' && n === frame.node && s === frame.step) break;
+      }
+      if (at >= events.length) continue;
+      found.set(frame.key, { event: events[at]![1], at: events[at]![2] });
+      next = at + 1;
+      node = n;
+      step = s;
+    }
+  }
+  return found;
+}
+
+/** p50 / p95 / p99 of sorted values, to 0.1 ms. */
+const ms3 = (sorted: number[]): string => [50, 95, 99].map((p) => round(percentile(sorted, p), 1)).join(' / ');
+
+interface FakeProcess {
+  url: string;
+  /** The events it sent (and POSTs it read) since the last call, when it records them (BENCH_FAKE_RECORD). */
+  sent(): Promise<SentEvent[]>;
+  stop(): Promise<void>;
+}
+
 /**
  * A fake ComfyUI in a process of its own (bench/servers/fake-comfy.ts), not pinned to a core. The latency
  * part uses these: the frames are timed on this process's event loop (its LISTEN connection, B's sockets),
  * which the fakes' work (every generation's events, images, history) would otherwise hold up.
  */
-async function fakeProcess(nodeMs: number): Promise<{ url: string; stop(): Promise<void> }> {
+async function fakeProcess(nodeMs: number): Promise<FakeProcess> {
   const script = fileURLToPath(new URL('./servers/fake-comfy.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_NODE_MS: String(nodeMs) } });
-  const url = await new Promise<string>((resolve, reject) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_NODE_MS: String(nodeMs), BENCH_FAKE_RECORD: '1' } });
+  const [url, recording] = await new Promise<[string, string]>((resolve, reject) => {
     let buffered = '';
     child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
-      const match = /LISTENING (\S+)/.exec(buffered);
-      if (match) resolve(match[1]!);
+      const match = /LISTENING (\S+)\nRECORDING (\S+)\n/.exec(buffered);
+      if (match) resolve([match[1]!, match[2]!]);
     });
     child.once('exit', (code) => reject(new Error(`the fake ComfyUI exited with ${code} before listening`)));
   });
   return {
     url,
+    sent: async () => (await (await fetch(recording)).json()) as SentEvent[],
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
@@ -609,10 +733,12 @@ try {
           // Both kinds, reported apart: saturated (A's queue included) and paced (the bus's own path).
           for (const rate of LATENCY_RATE > 0 ? [0, LATENCY_RATE] : [0]) {
             const kind = rate > 0 ? `paced at ${rate} generations/s` : 'saturated (closed loop, A busy)';
-            const result = await crossInstanceLatency(dir, apart.map((f) => f.url), side.root, rate);
+            const result = await crossInstanceLatency(dir, apart, side.root, rate);
             console.log(`cross-instance frame latency, ${kind}`, side.name, result, 'load average', loadavg()[0]!.toFixed(1));
             latency[`${side.name}, ${rate > 0 ? `paced ${rate}/s` : 'saturated'} #${round + 1} p50Ms`] = result.p50Ms!;
             latency[`${side.name}, ${rate > 0 ? `paced ${rate}/s` : 'saturated'} #${round + 1} p99Ms`] = result.p99Ms!;
+            latency[`${side.name}, ${rate > 0 ? `paced ${rate}/s` : 'saturated'} #${round + 1} fromEventP50Ms`] = result.fromEventP50Ms!;
+            latency[`${side.name}, ${rate > 0 ? `paced ${rate}/s` : 'saturated'} #${round + 1} fromEventP99Ms`] = result.fromEventP99Ms!;
           }
         }
       }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { BusMessage } from '../contracts/bus.js';
-import { PostgresBus } from '../plugins/bus-postgres/pg-bus.js';
+import { CHANNEL, PostgresBus, topicOf } from '../plugins/bus-postgres/pg-bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { until } from './helpers/until.js';
 import pg from 'pg';
@@ -55,6 +55,29 @@ describe('bus-postgres', function () {
     }
     expect(await a.lastSeq('client:x')).to.equal(40);
     expect((await b.replay('client:x', 38)).map((m) => m.payload)).to.deep.equal([bySeq.get(39), bySeq.get(40)]);
+    expect(failures).to.deep.equal([]);
+  });
+
+  it("reads a notice's topic without parsing the notice, and one it cannot read so is parsed whole and delivered", async () => {
+    const [a, b] = [await open(), await open()];
+    const raw = new pg.Client({ connectionString: db.url });
+    await raw.connect();
+    const notices: string[] = [];
+    raw.on('notification', (n) => notices.push(n.payload ?? ''));
+    await raw.query(`LISTEN ${CHANNEL}`);
+    try {
+      const topics = ['client:plain', 'client:we"ird\\one', 'client:ünï', 'client:x {"t" : "y"}'];
+      const seen = new Map<string, unknown[]>(topics.map((topic) => [topic, []]));
+      for (const topic of topics) b.subscribe(topic, (m) => seen.get(topic)!.push(m.payload));
+      for (const topic of topics) await a.publish(topic, { for: topic });
+      await until(() => notices.length === 4 && [...seen.values()].every((got) => got.length === 1), 'four notices, each delivered on B');
+      for (const topic of topics) expect(seen.get(topic)).to.deep.equal([{ for: topic }]);
+      // As the statement writes them: read where it can be (no escape in the topic), never read wrong.
+      expect(notices.map(topicOf)).to.deep.equal(['client:plain', undefined, 'client:ünï', undefined]);
+      expect(notices.map((text) => (JSON.parse(text) as { t: string }).t)).to.deep.equal(topics);
+    } finally {
+      await raw.end();
+    }
     expect(failures).to.deep.equal([]);
   });
 

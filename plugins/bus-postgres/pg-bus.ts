@@ -269,6 +269,10 @@ export class PostgresBus implements Bus {
   }
 
   #onNotice(text: string): void {
+    // Every instance hears every message of the fleet; most are for topics nobody here listens to (a client's
+    // frames reach the instance its socket is on). Their topic is read without parsing the whole message.
+    const topic = topicOf(text);
+    if (topic !== undefined && !this.#subscriptions.has(topic)) return;
     let notice: Notice;
     try {
       notice = JSON.parse(text) as Notice;
@@ -310,4 +314,19 @@ export class PostgresBus implements Bus {
       }
     }
   }
+}
+
+/** How json_build_object('t', topic, …) (the publishing statement) starts a notice. */
+const NOTICE_HEAD = '{"t" : "';
+
+/**
+ * The topic of a notice as the publishing statement writes it, without JSON.parse; undefined when the text
+ * does not start as that statement writes it or the topic holds an escape (then the caller parses it whole).
+ */
+export function topicOf(text: string): string | undefined {
+  if (!text.startsWith(NOTICE_HEAD)) return undefined;
+  const end = text.indexOf('"', NOTICE_HEAD.length);
+  if (end < 0) return undefined;
+  const topic = text.slice(NOTICE_HEAD.length, end);
+  return topic.includes('\\') ? undefined : topic;
 }

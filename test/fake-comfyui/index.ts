@@ -17,6 +17,7 @@
  *   await fake.stop(); await fake.restart();   // same port; queue, history and cache forgotten
  *   fake.prompts;  // every POST /prompt that carried a prompt: {promptId, clientId, graph, accepted}
  *   fake.uploads;  // Map<name as answered (subfolder/name), bytes>
+ *   fake.onEventSent = (event, data, sid, at) => …;  // benchmarks: each websocket JSON message as sent
  *   fake.setCheckpoints(['a.safetensors']);   // what this instance has installed, from now on
  *   fake.hideNodeClasses(['KSampler']);       // classes this instance lacks (missing custom nodes)
  *
@@ -141,6 +142,11 @@ export class FakeComfy {
   /** How many GET /history/{id} requests named this prompt. */
   historyReadsOf(promptId: string): number {
     return this.runtime.historyReads.get(promptId) ?? 0;
+  }
+
+  /** Opt-in for benchmarks: called with each JSON websocket message just sent (event, data, sid, epoch ms); sends nothing more. */
+  set onEventSent(listener: ((event: string, data: unknown, sid: string | null, at: number) => void) | undefined) {
+    this.hub.onSent = listener;
   }
 
   goSilent(on: boolean): void {

@@ -20,6 +20,11 @@ export class WsHub {
   private readonly all = new Set<WebSocket>();
   /** goSilent: sockets stay open but no frame is sent. */
   silent = false;
+  /**
+   * Opt-in (benchmarks): told of each JSON message just after it was handed to a socket, with the time of
+   * that hand-over (epoch ms), so a bench can time what the bridge did from it. Changes nothing sent.
+   */
+  onSent: ((event: string, data: PyValue, sid: string | null, at: number) => void) | undefined;
 
   constructor(private readonly onConnect: (sid: string, clientId: string | null) => void) {}
 
@@ -58,8 +63,10 @@ export class WsHub {
       for (const ws of this.sockets.values()) if (ws.readyState === ws.OPEN) ws.send(text);
     } else {
       const ws = this.sockets.get(sid);
-      if (ws && ws.readyState === ws.OPEN) ws.send(text);
+      if (!ws || ws.readyState !== ws.OPEN) return;
+      ws.send(text);
     }
+    this.onSent?.(event, data, sid, performance.timeOrigin + performance.now());
   }
 
   /** send_progress_text: binary frame [u32be 3][u32be len(node)][node][text], to everyone when sid is null. */
