@@ -13,13 +13,14 @@ import type { FileHandle } from 'node:fs/promises';
  */
 
 /**
- * The smallest tail: 64 KiB are written (and synced) in about the time of one more fdatasync, hold about
- * 24 generation lives, and the six datafiles of an empty store take 384 KiB of zeros.
+ * The smallest tail: 64 KiB are written (and synced) in about the time of one more fdatasync, hold a few
+ * dozen generation lives (their three lines take 1-3 KB), and the six datafiles of an empty store take
+ * 384 KiB of zeros.
  */
 export const TAIL_MIN_BYTES = 64 * 1024;
 /**
- * The largest tail (reached at 32 MiB of lines): about 1,500 generation lives (~2.7 KB of lines each)
- * between two extensions, one write the disk takes in a few ms; more would only keep more disk unused.
+ * The largest tail (reached at 32 MiB of lines): over a thousand generation lives between two extensions,
+ * one write the disk takes in a few ms; more would only keep more of the disk unused.
  */
 export const TAIL_MAX_BYTES = 4 * 1024 * 1024;
 
