@@ -11,6 +11,7 @@ import { BootError } from '../core/errors.js';
 import { repairDatafileTail } from '../plugins/storage-nedb/datafile-repair.js';
 import { datafilePath, lockPath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { applyRetention } from '../contracts/retention.js';
+import { appendToDatafile, datafileText } from './helpers/datafile.js';
 import { numberedGenerations } from './helpers/generation.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -99,7 +100,8 @@ describe('storage-nedb files', () => {
       // One whole row plus a half-written one: nedb alone refuses this (50% corrupt).
       const file = datafilePath(dataDir, 'generations');
       const torn = '{"_id":"gen_torn","clientId":"cl';
-      await appendFile(file, torn);
+      // Where the lines end, before the zeroed tail: where the cut write went.
+      await appendToDatafile(file, torn);
       const { warnings, log } = capturingLog();
       const storage = await open(log);
 
@@ -113,12 +115,25 @@ describe('storage-nedb files', () => {
       expect(warnings[0]?.message).to.include(file);
     });
 
-    it('drops a zero-filled tail (what some filesystems leave after power loss)', async () => {
+    it('keeps the zeroed tail after whole rows, and cuts a torn line before it (with the tail: the appender writes a new one)', async () => {
       const file = join(dataDir, 'zeros.db');
       await writeFile(file, '{"_id":"a"}\n{"_id":"b"}\n');
       await appendFile(file, Buffer.alloc(100));
-      expect(await repairDatafileTail(file)).to.deep.equal({ file, droppedBytes: 100 });
-      expect(await readFile(file, 'utf8')).to.equal('{"_id":"a"}\n{"_id":"b"}\n');
+      expect(await repairDatafileTail(file)).to.deep.equal({ file, droppedBytes: 0 });
+      expect((await stat(file)).size).to.equal(124);
+      expect(await datafileText(file)).to.equal('{"_id":"a"}\n{"_id":"b"}\n');
+
+      await writeFile(file, '{"_id":"a"}\n{"_id":"b","ha');
+      await appendFile(file, Buffer.alloc(100));
+      expect(await repairDatafileTail(file)).to.deep.equal({ file, droppedBytes: 14 });
+      expect(await readFile(file, 'utf8')).to.equal('{"_id":"a"}\n');
+
+      // A whole row the crash left without its newline, before the zeros: it gets it, in the tail.
+      await writeFile(file, '{"_id":"a"}\n{"_id":"b"}');
+      await appendFile(file, Buffer.alloc(100));
+      expect(await repairDatafileTail(file)).to.deep.equal({ file, droppedBytes: 0 });
+      expect((await stat(file)).size).to.equal(123);
+      expect(await datafileText(file)).to.equal('{"_id":"a"}\n{"_id":"b"}\n');
     });
 
     it('keeps an unterminated last row that is whole, adding its newline', async () => {
@@ -211,7 +226,7 @@ describe('storage-nedb files', () => {
       for (let i = 1; i <= 20; i++) await storage.generations.update(gen.id, { percent: i });
       const file = datafilePath(dataDir, 'generations');
       // nedb also keeps one "$$indexCreated" line per ensureIndex; count only rows.
-      const rows = async () => (await readFile(file, 'utf8')).split('\n').filter((line) => line !== '' && !line.includes('$$indexCreated')).length;
+      const rows = async () => (await datafileText(file)).split('\n').filter((line) => line !== '' && !line.includes('$$indexCreated')).length;
       const linesBefore = await rows();
       await storage.compact();
       const linesAfter = await rows();

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { readlinkSync, writeSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ANONYMOUS } from '../contracts/auth.js';
@@ -12,6 +12,7 @@ import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
 import { probePlugin, type Probe } from './generations-stub-transport.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
+import { datafileText } from './helpers/datafile.js';
 import { generationRecord } from './helpers/generation.js';
 import { until } from './helpers/until.js';
 
@@ -61,7 +62,7 @@ describe('storage-nedb lazy writes', () => {
 
     await appender.push('lazy-1\n', [], 1, false);
     expect(state.syncs, 'no fdatasync for a lazy push').to.equal(0);
-    expect(await readFile(file, 'utf8')).to.equal('lazy-1\n');
+    expect(await datafileText(file)).to.equal('lazy-1\n');
 
     state.hold = true;
     let durable = false;
@@ -77,7 +78,7 @@ describe('storage-nedb lazy writes', () => {
     // Everything written is covered by that fdatasync: closing syncs nothing more.
     await appender.close();
     expect(state.syncs).to.equal(1);
-    expect(await readFile(file, 'utf8')).to.equal('lazy-1\ndurable-1\n');
+    expect(await datafileText(file)).to.equal('lazy-1\ndurable-1\n');
   });
 
   it('syncs lazy lines no durable write covered: on its own after the delay, and at close', async () => {
@@ -96,7 +97,7 @@ describe('storage-nedb lazy writes', () => {
     expect(counted.state.syncs).to.equal(0);
     await closing.close();
     expect(counted.state.syncs, 'close syncs the lazy line').to.equal(1);
-    expect(await readFile(join(dataDir, 'closing.db'), 'utf8')).to.equal('c\n');
+    expect(await datafileText(join(dataDir, 'closing.db'))).to.equal('c\n');
   });
 
   it("a generation store's lazy write resolves while fdatasyncs are held and is read back after a restart; update still waits", async () => {
@@ -110,7 +111,7 @@ describe('storage-nedb lazy writes', () => {
     state.hold = true;
     await storage.generations.write(gen.id, { state: 'running', percent: 10 }, { lazy: true });
     expect(state.syncs, 'the lazy write made no fdatasync').to.equal(synced);
-    expect(await readFile(datafilePath(dataDir, 'generations'), 'utf8')).to.match(/"state":"running"/);
+    expect(await datafileText(datafilePath(dataDir, 'generations'))).to.match(/"state":"running"/);
 
     let ended = false;
     const end = storage.generations.write(gen.id, { state: 'completed', percent: 100 }).then(() => (ended = true));

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import type { Generation, GenerationState } from '../contracts/generation.js';
 import type { GenerationCounts } from '../contracts/storage.js';
 import { toDoc } from '../plugins/storage-nedb/generation-store.js';
 import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
+import { cutDatafileAt, datafileText } from './helpers/datafile.js';
 import { numberedGenerations } from './helpers/generation.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -28,7 +29,7 @@ const counts = (byState: Partial<Record<GenerationState, number>>): GenerationCo
 
 /** The datafile's lines, parsed (every line is whole JSON). */
 async function lines(dataDir: string): Promise<Record<string, unknown>[]> {
-  const text = await readFile(datafilePath(dataDir, 'generations'), 'utf8');
+  const text = await datafileText(datafilePath(dataDir, 'generations'));
   return text
     .split('\n')
     .filter((line) => line !== '')
@@ -103,14 +104,14 @@ describe('storage-nedb counts: one datafile, exact after a crash, a compaction o
     let storage = await open();
     for (let i = 0; i < 5; i++) await storage.generations.insert(makeGeneration());
     await storage.close();
-    const before = (await readFile(datafilePath(dataDir, 'generations'))).length;
+    const before = Buffer.byteLength(await datafileText(datafilePath(dataDir, 'generations')));
     storage = await open();
     await storage.generations.prune({ keep: 1 });
     await storage.close();
     // The batch held four delete lines; keep the first one and half of the second, as a crash would.
-    const text = await readFile(datafilePath(dataDir, 'generations'), 'utf8');
+    const text = await datafileText(datafilePath(dataDir, 'generations'));
     const firstDelete = text.indexOf('\n', before) + 1;
-    await truncate(datafilePath(dataDir, 'generations'), firstDelete + 10);
+    await cutDatafileAt(datafilePath(dataDir, 'generations'), firstDelete + 10);
     storage = await open();
     expect((await storage.generations.page({ limit: 10, offset: 0 })).total).to.equal(4);
     expect(await storage.generations.counts()).to.deep.equal(counts({ completed: 5 }));

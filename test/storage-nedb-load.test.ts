@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { readDatafileAt } from '../plugins/storage-nedb/datafile-load.js';
 import { internals, openCollection, closeCollection, type Collection } from '../plugins/storage-nedb/datastore.js';
 import { fillSortedIdIndex, type NedbIndexLike } from '../plugins/storage-nedb/id-index-build.js';
+import { datafileText } from './helpers/datafile.js';
 
 type Doc = Record<string, unknown>;
 
@@ -132,8 +133,9 @@ describe('storage-nedb: loading a datafile', () => {
       } finally {
         await closeCollection(collection);
       }
-      // What it wrote reads back the same through nedb's own loader.
-      const again = Datastore.create({ filename: file });
+      // What it wrote reads back the same through nedb's own loader (its lines: nedb knows no zeroed tail).
+      await writeFile(join(dir, `${name}-lines.db`), await datafileText(file));
+      const again = Datastore.create({ filename: join(dir, `${name}-lines.db`) });
       await again.load();
       expect(await again.count({}), name).to.equal(await plain.count({})); // one row in, one out
       expect(await again.findOne({ _id: 'new' }), name).to.deep.equal({ _id: 'new', n: 7 });

@@ -9,6 +9,7 @@ import type { BridgeError } from '../core/errors.js';
 import { DatafileAppender, type AppenderIo } from '../plugins/storage-nedb/datafile-appender.js';
 import { readDatafileAt } from '../plugins/storage-nedb/datafile-load.js';
 import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
+import { datafileText } from './helpers/datafile.js';
 import { generationRecord } from './helpers/generation.js';
 import { until } from './helpers/until.js';
 
@@ -63,7 +64,7 @@ describe('storage-nedb write path', () => {
     const imported = makeGeneration({ state: 'interrupted' });
     await storage.generations.insert(imported);
 
-    const file = await readFile(datafilePath(dataDir, 'generations'), 'utf8');
+    const file = await datafileText(datafilePath(dataDir, 'generations'));
     const lastLineOf = (id: string) => file.split('\n').filter((line) => line.includes(`"_id":"${id}"`)).at(-1) ?? '';
     expect(lastLineOf(gen.id)).to.not.include('"graph"');
     expect(lastLineOf(imported.id)).to.not.include('"graph"');
@@ -74,7 +75,7 @@ describe('storage-nedb write path', () => {
     const gens = Array.from({ length: 200 }, () => makeGeneration());
     // Concurrent writes are grouped into few appends; each still resolves only once written.
     await Promise.all(gens.map((gen) => storage.generations.insert(gen)));
-    const lines = (await readFile(datafilePath(dataDir, 'generations'), 'utf8')).split('\n');
+    const lines = (await datafileText(datafilePath(dataDir, 'generations'))).split('\n');
     for (const gen of gens) expect(lines.some((line) => line.includes(`"_id":"${gen.id}"`)), gen.id).to.equal(true);
     await Promise.all(gens.slice(0, 100).map((gen) => storage.generations.update(gen.id, { state: 'running', percent: 50 })));
     await storage.close();
@@ -94,8 +95,8 @@ describe('storage-nedb write path', () => {
     await appender.settled(); // nothing pushed: resolves at once
     const pushes = Array.from({ length: 50 }, (_, i) => appender.push(`${i}\n`, [], 1));
     await Promise.all(pushes);
-    expect(await readFile(file, 'utf8')).to.equal(`old\n${Array.from({ length: 50 }, (_, i) => `${i}\n`).join('')}`);
-    expect(appender.size).to.equal((await readFile(file)).length);
+    expect(await datafileText(file)).to.equal(`old\n${Array.from({ length: 50 }, (_, i) => `${i}\n`).join('')}`);
+    expect(appender.size).to.equal(Buffer.byteLength(await datafileText(file)));
     await appender.close();
     let failure: unknown;
     await appender.push('late\n', [], 1).catch((error: unknown) => (failure = error));

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deliveryId, TERMINAL_WEBHOOK_EVENTS, type WebhookSubscription } from '../contracts/outbox.js';
 import type { Storage } from '../contracts/storage.js';
 import { NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
 import { PostgresStorage } from '../plugins/storage-postgres/pg-storage.js';
+import { datafileText } from './helpers/datafile.js';
 import { numberedGenerations } from './helpers/generation.js';
 import { createTestDatabase } from './helpers/postgres.js';
 
@@ -237,7 +238,7 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
         await storage.close();
         // Cut what the outbox wrote after the subscription: the generations datafile holds the end, the outbox does not.
         const file = join(place.dataDir!, 'db', 'outbox.db');
-        const lines = (await readFile(file, 'utf8')).split('\n').filter((line) => line && !line.includes('"kind":"delivery"') && !line.includes('"done":true'));
+        const lines = (await datafileText(file)).split('\n').filter((line) => line && !line.includes('"kind":"delivery"') && !line.includes('"done":true'));
         await writeFile(file, `${lines.join('\n')}\n`);
         storage = await place.open();
         const delivery = await storage.outbox.get(deliveryId(gen.id, 'completed', 1));

@@ -2,6 +2,7 @@ import { constants, writeSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { storageUnavailable } from './storage-unavailable.js';
+import { endOfData, tailBytesFor, writeZeros } from './datafile-tail.js';
 import { markLife } from '../../contracts/life-marks.js';
 
 /** Puts back an in-memory change whose line could not be written. */
@@ -38,6 +39,9 @@ export interface AppenderOptions {
  * commit and its wal_writer_delay (200 ms), for changes no one waits for (docs/performance.md, wave 8).
  */
 export const LAZY_SYNC_MS = 200;
+
+/** After an extension of the tail failed (a full disk), how long before the next is tried. */
+const EXTEND_RETRY_MS = 5000;
 
 /**
  * What a push returns: settled once its batch is written (and synced with `sync`), or refused; `inFile`
@@ -103,23 +107,36 @@ function merge(first: Batch, later: Batch | null): Batch {
  * byte written before it, puts them on the disk, or one of their own LAZY_SYNC_MS later. A lazy push that
  * shares a batch with a durable one resolves with it, after the fdatasync.
  *
+ * The zeroed tail (datafile-tail.ts): batches are written at #offset, into zeros already written and
+ * synced, so the file's size does not change and an fdatasync needs no journal commit. When less than
+ * half an extension is left, zeros are added past the end (one write and an fdatasync) beside the
+ * batches, which never wait for it unless one does not fit in what is left; a batch longer than the
+ * tail is appended past it as before.
+ *
  * Failure: a batch is written whole or not at all: when a write fails (ENOSPC, EIO, EROFS) the file
- * is cut back to where the batch began, and that batch and every batch queued behind it are
+ * is cut back to where the batch began (what it wrote into the tail is zeroed again, what it wrote
+ * past the tail is truncated away), and that batch and every batch queued behind it are
  * refused, with their in-memory changes undone newest first. The lines queued behind a failed one
  * were made on top of its changes (nedb writes whole rows), so writing them later would persist
  * what was refused. Nothing refused is kept to be written at the next flush or at close.
  *
- * Compaction rewrites the file from a snapshot of memory into a temporary file and renames it over
- * the datafile; the handle is then reopened on the new file (an open handle would keep writing to
- * the replaced one).
+ * Compaction rewrites the file from a snapshot of memory, and a zeroed tail, into a temporary file and
+ * renames it over the datafile; the handle is then reopened on the new file (an open handle would keep
+ * writing to the replaced one).
  */
 export class DatafileAppender {
   #next: Batch | null = null;
   #inFlight: Batch | null = null;
-  /** Where the next batch goes: the end of what was written successfully. */
+  /** Where the next batch goes: the end of what was written successfully (the logical end of the file). */
   #offset: number;
-  /** A failed write left bytes past #offset that a cut-back could not remove yet. */
-  #dirtyTail = false;
+  /** The file's length: the bytes from #offset to here are zeros (the tail). */
+  #end: number;
+  /** The extension of the tail on its way (zeros written past #end, then an fdatasync), or null. */
+  #extending: Promise<void> | null = null;
+  /** After an extension failed (a full disk), none before this time (ms): not one at every batch. */
+  #extendAfter = 0;
+  /** A failed write left this many bytes from #offset on that a cut-back could not clear yet. */
+  #dirty = 0;
   #compacting = false;
   #closed = false;
   #stopCompaction = false;
@@ -138,22 +155,72 @@ export class DatafileAppender {
     private readonly mode: number,
     private readonly options: AppenderOptions,
     private handle: FileHandle,
+    logical: number,
     size: number,
   ) {
-    this.#offset = size;
+    this.#offset = logical;
+    this.#end = Math.max(size, logical);
     this.#io = options.io ?? realIo;
     this.#name = basename(filename);
   }
 
-  static async open(filename: string, mode: number, options: AppenderOptions): Promise<DatafileAppender> {
+  /**
+   * Opens the datafile; `logicalEnd` is where its lines end (what the load read: the last "\n" before
+   * the first NUL), else the last byte that is not zero. A file without a tail (new, written by an older
+   * version, or cut by the repair of a torn line) gets one before this resolves: one write of zeros and an
+   * fdatasync, at start only, where nothing waits on it.
+   */
+  static async open(filename: string, mode: number, options: AppenderOptions, logicalEnd?: number): Promise<DatafileAppender> {
+    const appender = await DatafileAppender.#openAt(filename, mode, options, logicalEnd);
+    appender.#maybeExtend();
+    await appender.#extending;
+    return appender;
+  }
+
+  static async #openAt(filename: string, mode: number, options: AppenderOptions, logicalEnd?: number): Promise<DatafileAppender> {
     const handle = await open(filename, constants.O_RDWR | constants.O_CREAT, mode);
     try {
       const { size } = await handle.stat();
-      return new DatafileAppender(filename, mode, options, handle, size);
+      const logical = logicalEnd ?? (await endOfData(handle, size));
+      // Only zeros may follow the lines: bytes a power loss left past a hole (lazy lines never synced) are
+      // cleared, or a batch written before them would be read on with them.
+      const stray = await endOfData(handle, size, logical);
+      if (stray > logical) {
+        await writeZeros(handle, logical, stray - logical);
+        await handle.datasync();
+      }
+      return new DatafileAppender(filename, mode, options, handle, logical, size);
     } catch (error) {
       await handle.close();
       throw error;
     }
+  }
+
+  /**
+   * Adds zeros past the end of the file when less than half an extension is left, beside the batches
+   * (they write below #end meanwhile; one that would pass it waits for this first). Not while compacting
+   * (the handle is about to change) nor closing.
+   */
+  #maybeExtend(): void {
+    if (this.#extending || this.#compacting || this.#closed || this.#dirty > 0) return;
+    const bytes = tailBytesFor(this.#offset);
+    if (this.#end - this.#offset >= bytes / 2 || Date.now() < this.#extendAfter) return;
+    const from = this.#end;
+    const handle = this.handle;
+    this.#extending = (async () => {
+      try {
+        await writeZeros(handle, from, bytes);
+        await handle.datasync();
+        this.#end = from + bytes;
+        markLife('append: tail extended', this.#name);
+      } catch {
+        // A full disk: batches append past the end as before; zeros it took are given back.
+        await handle.truncate(from).catch(() => undefined);
+        this.#extendAfter = Date.now() + EXTEND_RETRY_MS;
+      } finally {
+        this.#extending = null;
+      }
+    })();
   }
 
   /** Lines appended since the last compaction (or the open). */
@@ -161,9 +228,14 @@ export class DatafileAppender {
     return this.#appended;
   }
 
-  /** Bytes in the datafile that were written successfully. */
+  /** Bytes of lines in the datafile that were written successfully (its logical size, without the tail). */
   get size(): number {
     return this.#offset;
+  }
+
+  /** Bytes of zeros after the lines, where the next batches go. */
+  get tailBytes(): number {
+    return this.#end - this.#offset;
   }
 
   /**
@@ -225,11 +297,10 @@ export class DatafileAppender {
   }
 
   async #write(lines: string, inFile: () => void, durable: boolean): Promise<void> {
-    if (this.#dirtyTail) {
-      await this.handle.truncate(this.#offset);
-      this.#dirtyTail = false;
-    }
+    if (this.#dirty > 0) await this.#cutBack(this.#dirty);
     const data = Buffer.from(lines, 'utf8');
+    // Past the tail while zeros are being added there: wait for them (rare: extended at half left).
+    if (this.#offset + data.length > this.#end && this.#extending) await this.#extending;
     let written = 0;
     try {
       while (written < data.length) {
@@ -261,14 +332,25 @@ export class DatafileAppender {
       }
     } catch (error) {
       // Cut the file back so no part of the refused batch stays (a restart must not read it).
-      this.#dirtyTail = true;
-      await this.handle
-        .truncate(this.#offset)
-        .then(() => (this.#dirtyTail = false))
-        .catch(() => undefined);
+      await this.#cutBack(data.length).catch(() => undefined);
       throw error;
     }
     this.#offset += data.length;
+    this.#end = Math.max(this.#end, this.#offset);
+    this.#maybeExtend();
+  }
+
+  /**
+   * Clears the `length` bytes a refused batch may have written from #offset on: zeros again inside the
+   * tail (its blocks stay allocated, so a full disk has no room to take back), truncated away past it.
+   * Left to the next write (#dirty) when the disk refuses this too.
+   */
+  async #cutBack(length: number): Promise<void> {
+    this.#dirty = length;
+    await this.#extending;
+    await this.handle.truncate(Math.max(this.#end, this.#offset));
+    if (this.#end > this.#offset) await writeZeros(this.handle, this.#offset, Math.min(length, this.#end - this.#offset));
+    this.#dirty = 0;
   }
 
   /**
@@ -281,8 +363,10 @@ export class DatafileAppender {
     this.#compacting = true;
     let carried: Batch | null = null;
     const temp = `${this.filename}~`;
+    let logical = 0;
     try {
       while (this.#inFlight) await this.#inFlight.done.catch(() => undefined);
+      await this.#extending;
       // Changes queued but not written yet are in the snapshot: the new file carries them.
       carried = this.#next;
       this.#next = null;
@@ -300,17 +384,22 @@ export class DatafileAppender {
           if (this.#stopCompaction) throw new Error('compaction stopped');
         }
         if (chunk.length > 0) position += (await out.write(chunk, position, 'utf8')).bytesWritten;
+        // The new file's zeroed tail, synced with its lines. On a disk too full for it, the file goes without
+        // (the compaction frees room; the tail is added afterwards, as to an older file).
+        await writeZeros(out, position, tailBytesFor(position)).catch(() => out.truncate(position));
         await out.sync();
+        logical = position;
       } finally {
         await out.close();
       }
       await rename(temp, this.filename);
       await syncDir(dirname(this.filename));
-      const fresh = await DatafileAppender.open(this.filename, this.mode, this.options);
+      const fresh = await DatafileAppender.#openAt(this.filename, this.mode, this.options, logical);
       const old = this.handle;
       this.handle = fresh.handle;
       this.#offset = fresh.#offset;
-      this.#dirtyTail = false;
+      this.#end = fresh.#end;
+      this.#dirty = 0;
       this.#appended = 0;
       // The new file holds every change the lazy lines made (the snapshot), synced.
       this.#unsynced = false;
@@ -326,6 +415,7 @@ export class DatafileAppender {
       // Lines the snapshot was to carry go to the old file as usual, ahead of newer ones.
       if (carried) this.#next = merge(carried, this.#next);
       this.#compacting = false;
+      this.#maybeExtend();
       if (this.#next && !this.#inFlight) void this.#drain();
     }
   }
@@ -339,6 +429,7 @@ export class DatafileAppender {
       else await this.settled();
     }
     this.#closed = true;
+    await this.#extending;
     if (this.#lazySync) clearTimeout(this.#lazySync);
     this.#lazySync = null;
     // Lazy lines still waiting for their fdatasync: on the disk before the file is let go.

@@ -10,6 +10,8 @@ export interface LoadedDatafile {
    * not a string (nedb orders other types its own way): what the _id index is built from.
    */
   sortedById(): Record<string, unknown>[] | undefined;
+  /** Where the lines end (the logical size: the zeroed tail and anything after its first NUL excluded). */
+  end: number;
 }
 
 /** nedb's date encoding ({"$$date": ms}), decoded as its model.deserialize does. */
@@ -83,7 +85,7 @@ class DatafileLines {
     return (this.#rows = rows);
   }
 
-  result(): LoadedDatafile {
+  result(end: number): LoadedDatafile {
     if (this.#lines > 0 && this.#corrupt / this.#lines > this.corruptAlertThreshold) {
       const rate = this.#corrupt / this.#lines;
       throw Object.assign(
@@ -94,7 +96,7 @@ class DatafileLines {
       );
     }
     const ordered = this.#ordered;
-    if (ordered !== null) return { data: ordered, indexes: this.#indexes, sortedById: () => ordered };
+    if (ordered !== null) return { data: ordered, indexes: this.#indexes, sortedById: () => ordered, end };
     const rows = this.#rows as Map<unknown, Row>;
     const sortedById = (): Row[] | undefined => {
       const ids = [...rows.keys()];
@@ -102,7 +104,7 @@ class DatafileLines {
       if (!ids.every((id) => typeof id === 'string')) return undefined;
       return ids.sort().map((id) => rows.get(id) as Row);
     };
-    return { data: [...rows.values()], indexes: this.#indexes, sortedById };
+    return { data: [...rows.values()], indexes: this.#indexes, sortedById, end };
   }
 }
 
@@ -113,6 +115,10 @@ const READ_BYTES = 1 << 20;
  * Reads a datafile in large blocks: a block is cut at its last newline and decoded at once (a newline
  * never falls inside a UTF-8 sequence), without the 64 KiB chunks, string concatenations and promise per
  * chunk of the stream nedb would hand over.
+ *
+ * Stops at the first NUL byte, where the zeroed tail begins (datafile-tail.ts): the lines end at the last
+ * "\n" before it. What lies between that newline and the NUL is a line a power loss cut (its end never
+ * reached the disk; the repair at start has already handled a cut line followed by zeros) and is not read.
  */
 export async function readDatafileAt(
   file: string,
@@ -122,11 +128,14 @@ export async function readDatafileAt(
   blockBytes = READ_BYTES,
 ): Promise<LoadedDatafile> {
   const lines = new DatafileLines(corruptAlertThreshold, onLine);
+  /** Bytes handed to `lines` (the logical end so far). */
+  let taken = 0;
   const handle = await open(file, 'r');
   try {
     let buffer = Buffer.allocUnsafe(blockBytes);
     let filled = 0;
     let bytesRead = 0;
+    let zeroed = false;
     for (;;) {
       if (filled === buffer.length) {
         const larger = Buffer.allocUnsafe(buffer.length * 2);
@@ -135,18 +144,31 @@ export async function readDatafileAt(
       }
       const { bytesRead: read } = await handle.read(buffer, filled, buffer.length - filled, null);
       if (read === 0) break;
-      filled += read;
+      const nul = buffer.subarray(0, filled + read).indexOf(0, filled);
+      filled = nul === -1 ? filled + read : nul;
       bytesRead += read;
       onProgress?.(bytesRead);
-      const newline = buffer.lastIndexOf(0x0a, filled - 1);
-      if (newline === -1) continue;
-      for (const line of buffer.toString('utf8', 0, newline).split('\n')) lines.take(line);
-      buffer.copy(buffer, 0, newline + 1, filled);
-      filled -= newline + 1;
+      // (At 0, lastIndexOf would take -1 as "from the end" and search bytes not read.)
+      const newline = filled > 0 ? buffer.lastIndexOf(0x0a, filled - 1) : -1;
+      if (newline !== -1) {
+        for (const line of buffer.toString('utf8', 0, newline).split('\n')) lines.take(line);
+        buffer.copy(buffer, 0, newline + 1, filled);
+        filled -= newline + 1;
+        taken += newline + 1;
+      }
+      if (nul !== -1) {
+        zeroed = true;
+        break;
+      }
     }
-    if (filled > 0) lines.take(buffer.toString('utf8', 0, filled));
+    // A last line without its newline and no tail after it: read as nedb would (the repair at start has
+    // already cut it or given it its newline).
+    if (filled > 0 && !zeroed) {
+      lines.take(buffer.toString('utf8', 0, filled));
+      taken += filled;
+    }
   } finally {
     await handle.close();
   }
-  return lines.result();
+  return lines.result(taken);
 }

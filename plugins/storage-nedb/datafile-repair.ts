@@ -1,5 +1,6 @@
 import { open, stat } from 'node:fs/promises';
 import { isPlainObject } from '../../lib/objects.js';
+import { endOfData } from './datafile-tail.js';
 
 export interface TailRepair {
   file: string;
@@ -14,6 +15,10 @@ const CHUNK = 64 * 1024;
  * nedb counts it as corrupt and refuses to start when that is over 10% of the rows (always, for a
  * small file). Cut the file back to its last complete row before nedb reads it. An unterminated
  * last line that still parses as a whole JSON row only gets its missing newline.
+ *
+ * The datafile ends in zeros (its tail, datafile-tail.ts): the last line is the one before them. A cut
+ * line is truncated away with the tail (the appender writes a new tail); zeros after a whole last line
+ * are the tail itself and stay.
  */
 export async function repairDatafileTail(file: string): Promise<TailRepair> {
   let size: number;
@@ -27,17 +32,18 @@ export async function repairDatafileTail(file: string): Promise<TailRepair> {
 
   const handle = await open(file, 'r+');
   try {
-    const cut = await endOfLastCompleteLine(handle, size);
-    if (cut === size) return { file, droppedBytes: 0 };
-    const tail = Buffer.alloc(size - cut);
+    const end = await endOfData(handle, size);
+    const cut = await endOfLastCompleteLine(handle, end);
+    if (cut === end) return { file, droppedBytes: 0 };
+    const tail = Buffer.alloc(end - cut);
     await handle.read(tail, 0, tail.length, cut);
     if (isWholeRow(tail)) {
-      await handle.write('\n', size);
+      await handle.write('\n', end);
       return { file, droppedBytes: 0 };
     }
     await handle.truncate(cut);
     await handle.sync();
-    return { file, droppedBytes: size - cut };
+    return { file, droppedBytes: end - cut };
   } finally {
     await handle.close();
   }

@@ -278,10 +278,14 @@ export async function openCollection(filename: string | null, options: FileOptio
   // valid log, so the load skips it; compaction runs later, when the file has grown enough to need it.
   const persistence = internals(collection).persistence;
   let loaded: LoadedDatafile | undefined;
+  /** Where the lines the load read end: the appender writes from there, into the zeroed tail. */
+  let logicalEnd: number | undefined;
   // nedb hands over a stream of the file in 64 KiB chunks; the file is read in large blocks instead.
   persistence.treatRawStreamAsync = async (stream) => {
     stream.destroy();
-    return (loaded = await readDatafileAt(filename, persistence.corruptAlertThreshold, options.onLoadProgress, options.onLoadLine));
+    loaded = await readDatafileAt(filename, persistence.corruptAlertThreshold, options.onLoadProgress, options.onLoadLine);
+    logicalEnd = loaded.end;
+    return loaded;
   };
   const compact = persistence.persistCachedDatabaseAsync;
   persistence.persistCachedDatabaseAsync = () => Promise.resolve();
@@ -301,7 +305,7 @@ export async function openCollection(filename: string | null, options: FileOptio
     delete (idIndex as Partial<NedbIndexLike>).reset; // back to nedb's own (on the prototype)
     loaded = undefined;
   }
-  const appender = await DatafileAppender.open(filename, persistence.modes.fileMode, { sync: options.sync, io: options.io });
+  const appender = await DatafileAppender.open(filename, persistence.modes.fileMode, { sync: options.sync, io: options.io }, logicalEnd);
   routeWrites(collection, appender, options.noDates);
   return collection;
 }

@@ -144,8 +144,12 @@ export class NedbStorage implements Storage {
     })();
     const storage = new NedbStorage(new NedbKeyValueStore(collections.kv), collections, lock, loading);
     if (!options.inMemory) {
-      void loading.then(async () => {
-        for (const name of COLLECTIONS) storage.#baseSizes.set(name, await sizeOf(datafilePath(options.dataDir, name)));
+      void loading.then(() => {
+        // The lines held, not the file's length (its zeroed tail is no growth).
+        for (const name of COLLECTIONS) {
+          const collection = collections[name];
+          storage.#baseSizes.set(name, (collection && appenderOf(collection)?.size) ?? 0);
+        }
       }, () => undefined);
     }
     return storage;
