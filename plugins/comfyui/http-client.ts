@@ -149,6 +149,7 @@ export class BackendHttp {
         res.once('error', fail);
         res.once('end', () => {
           clearTimeout(timer);
+          markLife('http: body read', path);
           resolve({ status: res.statusCode ?? 0, body: parseJson(Buffer.concat(chunks).toString('utf8')) });
         });
       });

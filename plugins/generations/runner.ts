@@ -156,6 +156,7 @@ export class Runner {
       totalNodes,
       now: new Date().toISOString(),
     });
+    markLife('create: row made');
     if (slot === undefined) return this.#createHeld(gen);
     // The prompt is submitted once the row is in the datafile (a kill of this process cannot lose it
     // from then on) and the answer waits for both the submission and the row's fdatasync, which run

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { DatafileAppender, type AppenderIo, type PendingWrite, type Undo } from './datafile-appender.js';
 import { readDatafileAt, type LoadedDatafile } from './datafile-load.js';
 import { fillSortedIdIndex, type NedbIndexLike } from './id-index-build.js';
+import { markLife } from '../../contracts/life-marks.js';
 
 /** A nedb-promises datastore of one collection. */
 export type Collection = Datastore<{ _id: string }>;
@@ -199,6 +200,7 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null, 
     }
     const undo = journal ?? [];
     if (journal) journal = [];
+    markLife('nedb: line made');
     const batch = appender.push(lines, undo, docs.length, depth === 0 || durable);
     if (depth > 0) written = batch;
     else batch.catch(() => undefined); // index lines written at open: nobody awaits them
