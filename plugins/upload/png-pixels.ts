@@ -61,8 +61,10 @@ const idleInflaters: SyncInflater[] = [];
 
 /** A reset inflater from the idle ones, or a new one; undefined where the binding lacks writeSync. */
 function takeInflater(): SyncInflater | undefined {
-  const idle = idleInflaters.pop();
-  if (idle) return idle;
+  for (let idle = idleInflaters.pop(); idle; idle = idleInflaters.pop()) {
+    // Never a closed binding (writeSync on one aborts node): a reset that failed would have destroyed it.
+    if (!idle.inflater.destroyed) return idle;
+  }
   const inflater = createInflate();
   // A zlib error (damaged data, a wrong checksum, a stream that ends early) destroys the inflater at once
   // (seen as `destroyed` after the call) and emits 'error' on the next tick: caught here, judged there.
