@@ -8,8 +8,8 @@
  * threads included), and the bridge/bare ratio of each run (the ratio moves less than either side on a
  * loaded machine, where the disk's writeback makes both swing).
  * BENCH_P7_COMPARE=<another checkout> adds that checkout's bridge as a third side in the same runs
- * (before/after in one run); it is measured after this checkout's bridge, or before it with BENCH_P7_COMPARE_FIRST=1 (the
- * side measured last does worse on this VM: run a comparison both ways round). BENCH_P7_THREADS=1 also prints each side's CPU per upload by thread (main, libuv pool, V8 workers).
+ * (before/after in one run); it is measured after this checkout's bridge, or before it with BENCH_P7_COMPARE_FIRST=1 (with
+ * the same code on both, the bridge measured last did 0.2 worse in a run: run a comparison both ways round). BENCH_P7_THREADS=1 also prints each side's CPU per upload by thread (main, libuv pool, V8 workers).
  * Run alone: `npx tsx bench/upload.ts`; the last line printed is the JSON result.
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
