@@ -76,6 +76,32 @@ describe('upload: the streamed PNG proof (png-stream.ts)', () => {
     for (const [name, bytes] of Object.entries(cases)) expect(await verdictOf(bytes), name).to.equal(undefined);
   });
 
+  it('gives each PNG an inflater of its own, reused safely after damaged PNGs and repeated disposals (png-pixels.ts)', async () => {
+    const good = makePng(40, 30, { noise: true });
+    const kinds = [
+      { bytes: good, verdict: { width: 40, height: 30 } },
+      // zlib refuses it: its inflater is destroyed, never reused.
+      { bytes: withIdatData(good, Buffer.concat([idatData(good).subarray(0, 30), Buffer.alloc(40, 0xff), idatData(good).subarray(70)])), verdict: undefined },
+      // zlib accepts it, the row count does not: its inflater is reset and reused.
+      { bytes: withIdatData(good, deflateSync(rawRows(40, 29))), verdict: undefined },
+    ];
+    for (let pass = 0; pass < 2; pass++) {
+      // Requests that failed halfway: both the receiver and the route dispose of their checks.
+      for (let i = 0; i < 3; i++) {
+        const stream = new PngStream(1_000_000);
+        stream.push(good.subarray(0, good.length / 2));
+        stream.dispose();
+        stream.dispose();
+      }
+      // Twelve PNGs streaming at once, fed in turns: two of them sharing an inflater would mix their zlib streams.
+      const files = Array.from({ length: 12 }, (_, index) => kinds[index % kinds.length]!);
+      const streams = files.map(() => new PngStream(1_000_000));
+      for (let at = 0; at < good.length + 100; at += 50) files.forEach((file, index) => streams[index]!.push(file.bytes.subarray(at, at + 50)));
+      const verdicts = await Promise.all(streams.map((stream) => (stream.end(), stream.verdict())));
+      verdicts.forEach((verdict, index) => expect(verdict, `pass ${pass}, file ${index}`).to.deep.equal(files[index]!.verdict));
+    }
+  });
+
   it('drops text and time chunks before the image data, whatever the pieces: what it writes is the PNG without them, proven', async () => {
     const png = makePng(24, 10, { noise: true });
     const afterHeader = 8 + 25;

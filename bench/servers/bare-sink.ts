@@ -1,6 +1,7 @@
 // Baseline for P7: the least a server can do with an upload — stream the request body into a new
 // file and answer 200 (files are kept until exit, as the bridge keeps uploads). Same Node, same
-// disk, same pinning as the bridge.
+// disk, same pinning as the bridge. It syncs nothing: the bridge also renames the file into its store and
+// appends its upload record with an fdatasync (group-committed); neither side fsyncs the file's data.
 import { createWriteStream, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';

@@ -1,12 +1,28 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import type { ImageType } from './options.js';
 
 /** The only names ever stored: checked before any path is built from a name a client sent. */
 export const STORED_NAME = /^cb_[A-Za-z0-9_-]+\.(png|jpg|webp|gif)$/;
 
+/** 144 random bits per stored name. */
+const NAME_BYTES = 18;
+/**
+ * Random bytes for the next 256 stored names, drawn in one call and each used once: a randomBytes call per
+ * name is a trip into OpenSSL (with a getpid for its fork check) that took 5–30 µs on the bench VM, where
+ * slicing a batch takes ~0.3 µs (node's randomUUID batches the same way). The bytes are as random either way.
+ */
+const nameBatch = Buffer.allocUnsafeSlow(NAME_BYTES * 256);
+let nameBatchUsed = nameBatch.length;
+
 /** 144 random bits: unguessable, so a stored name is also a capability nobody can enumerate. */
 export function freshName(type: ImageType): string {
-  return `cb_${randomBytes(18).toString('base64url')}.${type}`;
+  if (nameBatchUsed === nameBatch.length) {
+    randomFillSync(nameBatch);
+    nameBatchUsed = 0;
+  }
+  const random = nameBatch.toString('base64url', nameBatchUsed, nameBatchUsed + NAME_BYTES);
+  nameBatchUsed += NAME_BYTES;
+  return `cb_${random}.${type}`;
 }
 
 /**

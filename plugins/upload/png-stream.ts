@@ -137,7 +137,8 @@ export class PngStream {
         }
         case 'data': {
           const take = Math.min(this.#remaining, chunk.length - at);
-          const slice = chunk.subarray(at, at + take);
+          // Usually the whole chunk is image data: no view made of it.
+          const slice = take === chunk.length ? chunk : chunk.subarray(at, at + take);
           at += take;
           this.#remaining -= take;
           this.#crc = crc32(slice, this.#crc);

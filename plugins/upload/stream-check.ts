@@ -12,6 +12,8 @@ export class StreamCheck implements KnownEnds {
   #headLength = 0;
   #head: Buffer | undefined;
   #tail: Buffer = Buffer.alloc(0);
+  /** The last piece written when it was at least TAIL_BYTES long: cut to its tail only when asked (no view made per piece). */
+  #lastPiece: Buffer | undefined;
   readonly #png: PngStream;
 
   constructor(limits: { maxPixels: number; maxTotalPixels: number }) {
@@ -39,7 +41,11 @@ export class StreamCheck implements KnownEnds {
       this.#headParts.push(piece.subarray(0, HEAD_BYTES - this.#headLength));
       this.#headLength += Math.min(piece.length, HEAD_BYTES - this.#headLength);
     }
-    this.#tail = piece.length >= TAIL_BYTES ? piece.subarray(piece.length - TAIL_BYTES) : Buffer.concat([this.#tail, piece]).subarray(-TAIL_BYTES);
+    if (piece.length >= TAIL_BYTES) {
+      this.#lastPiece = piece;
+      return;
+    }
+    this.#tail = Buffer.concat([this.tail, piece]).subarray(-TAIL_BYTES);
   }
 
   get head(): Buffer {
@@ -49,6 +55,11 @@ export class StreamCheck implements KnownEnds {
   }
 
   get tail(): Buffer {
+    const last = this.#lastPiece;
+    if (last) {
+      this.#tail = last.subarray(last.length - TAIL_BYTES);
+      this.#lastPiece = undefined;
+    }
     return this.#tail;
   }
 
