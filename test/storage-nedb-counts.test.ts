@@ -1,20 +1,16 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Generation, GenerationState } from '../contracts/generation.js';
 import type { GenerationCounts } from '../contracts/storage.js';
 import { toDoc } from '../plugins/storage-nedb/generation-store.js';
-import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
+import { datafilePath } from '../plugins/storage-nedb/nedb-storage.js';
 import { cutDatafileAt, datafileText } from './helpers/datafile.js';
 import { numberedGenerations } from './helpers/generation.js';
+import { nedbStoresPerTest } from './helpers/nedb-stores.js';
+import { killWriterChild } from './helpers/nedb-writer-kill.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CHILD = fileURLToPath(new URL('./helpers/nedb-writer-child.ts', import.meta.url));
-const quietLog = { warn: () => undefined, info: () => undefined };
 
 const makeGeneration = numberedGenerations({
   start: '2026-02-01T00:00:00.000Z',
@@ -42,20 +38,7 @@ const rowLine = (gen: Generation): string => `${JSON.stringify(toDoc(gen))}\n`;
 describe('storage-nedb counts: one datafile, exact after a crash, a compaction or an upgrade', function () {
   this.timeout(60_000);
   let dataDir: string;
-  const opened: NedbStorage[] = [];
-  const open = async (): Promise<NedbStorage> => {
-    const storage = await NedbStorage.open({ dataDir, inMemory: false, log: quietLog });
-    opened.push(storage);
-    return storage;
-  };
-
-  beforeEach(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'nedb-counts-'));
-  });
-  afterEach(async () => {
-    for (const storage of opened.splice(0)) await storage.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const { open, close } = nedbStoresPerTest('nedb-counts-', (dir) => (dataDir = dir));
 
   it('writes no counters datafile: a state change is one line, a pruned row\'s delete line carries its state', async () => {
     const storage = await open();
@@ -173,32 +156,6 @@ describe('storage-nedb counts: one datafile, exact after a crash, a compaction o
     });
   });
 
-  /** Runs the writer child (test/helpers/nedb-writer-child.ts) until it prints `killAt` lines or `paused`, then kills it with SIGKILL. */
-  async function killChild(args: string[], killAt?: number): Promise<{ lastQueued: number }> {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dataDir, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-    let lastQueued = 0;
-    let seen = 0;
-    let paused = false;
-    let rest = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      const parts = (rest + chunk).split('\n');
-      rest = parts.pop() ?? '';
-      for (const line of parts) {
-        const [what, n] = line.split(' ');
-        if (what === 'queued') lastQueued = Number(n);
-        if (what === 'paused') paused = true;
-        // Killed as soon as the line is read: the child is then writing the next change.
-        if (++seen === killAt || what === 'paused') child.kill('SIGKILL');
-      }
-    });
-    expect(await exited, stderr).to.equal('SIGKILL');
-    if (killAt === undefined) expect(paused, `the child paused (${stderr})`).to.equal(true);
-    return { lastQueued };
-  }
-
   /** Reopens the store and checks its counts against its rows: lives ran one at a time, a prune keeps the newest 5. */
   async function expectExactCounts(lastQueued: number, where: string): Promise<number> {
     const storage = await open();
@@ -210,8 +167,7 @@ describe('storage-nedb counts: one datafile, exact after a crash, a compaction o
     // A life the kill cut stays unfinished (the next child goes on with new ones).
     const unfinished = inState('queued') + inState('running');
     expect(await storage.generations.counts(), where).to.deep.equal(counts({ queued: inState('queued'), running: inState('running'), completed: recorded - unfinished }));
-    await storage.close();
-    opened.splice(opened.indexOf(storage), 1);
+    await close(storage);
     return recorded;
   }
 
@@ -220,7 +176,7 @@ describe('storage-nedb counts: one datafile, exact after a crash, a compaction o
     const points = ['2:queued', '3:running', '4:completed', '8:completed'];
     let recorded = 0;
     for (const point of points) {
-      const { lastQueued } = await killChild([point]);
+      const { lastQueued } = await killWriterChild(dataDir, [point]);
       const now = await expectExactCounts(lastQueued, `paused at ${point}`);
       // The paused write was in the file when the child was killed: it counts, as its row is there.
       if (point.endsWith(':queued')) expect(now).to.equal(recorded + Number(point.split(':')[0]) + 1);
@@ -230,7 +186,7 @@ describe('storage-nedb counts: one datafile, exact after a crash, a compaction o
 
   it('counts are exact after SIGKILLs while rows are being written, pruned and compacted (a real child process)', async () => {
     for (const killAt of [23, 41, 64]) {
-      const { lastQueued } = await killChild([], killAt);
+      const { lastQueued } = await killWriterChild(dataDir, [], killAt);
       await expectExactCounts(lastQueued, `kill at line ${killAt}`);
     }
   });

@@ -1,21 +1,17 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { writeSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { BridgeError } from '../core/errors.js';
 import { DatafileAppender, type AppenderIo } from '../plugins/storage-nedb/datafile-appender.js';
 import { readDatafileAt } from '../plugins/storage-nedb/datafile-load.js';
 import { TAIL_MIN_BYTES } from '../plugins/storage-nedb/datafile-tail.js';
-import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
+import { datafilePath } from '../plugins/storage-nedb/nedb-storage.js';
 import { appendToDatafile, datafileText } from './helpers/datafile.js';
 import { numberedGenerations } from './helpers/generation.js';
+import { nedbStoresPerTest } from './helpers/nedb-stores.js';
+import { killWriterChild } from './helpers/nedb-writer-kill.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CHILD = fileURLToPath(new URL('./helpers/nedb-writer-child.ts', import.meta.url));
-const quietLog = { warn: () => undefined, info: () => undefined };
 const makeGeneration = numberedGenerations({ start: '2026-05-01T00:00:00.000Z', idPrefix: 'gen_tail', defaults: { state: 'queued' } });
 
 const sizeOf = async (file: string): Promise<number> => (await stat(file)).size;
@@ -27,24 +23,7 @@ const zeroFrom = async (file: string, from: number): Promise<boolean> => (await 
 describe('storage-nedb: the datafile ends in a zeroed tail', function () {
   this.timeout(30_000);
   let dir: string;
-  const opened: NedbStorage[] = [];
-  const open = async (): Promise<NedbStorage> => {
-    const storage = await NedbStorage.open({ dataDir: dir, inMemory: false, log: quietLog });
-    opened.push(storage);
-    return storage;
-  };
-  const close = async (storage: NedbStorage): Promise<void> => {
-    await storage.close();
-    opened.splice(opened.indexOf(storage), 1);
-  };
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'nedb-tail-'));
-  });
-  afterEach(async () => {
-    for (const storage of opened.splice(0)) await storage.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { open, close } = nedbStoresPerTest('nedb-tail-', (made) => (dir = made));
 
   it('loads the lines before the first NUL and reports where they end, whatever the block size', async () => {
     const file = join(dir, 'tail.db');
@@ -178,8 +157,7 @@ describe('storage-nedb: the datafile ends in a zeroed tail', function () {
     const file = datafilePath(dir, 'generations');
     await appendToDatafile(file, '{"_id":"gen_cut","state":"que');
     const warnings: unknown[] = [];
-    storage = await NedbStorage.open({ dataDir: dir, inMemory: false, log: { warn: (fields: unknown) => void warnings.push(fields), info: () => undefined } });
-    opened.push(storage);
+    storage = await open({ log: { warn: (fields: unknown) => void warnings.push(fields), info: () => undefined } });
     expect(warnings).to.deep.equal([{ file, droppedBytes: 29 }]);
     const lines = Buffer.byteLength(await datafileText(file));
     expect(await sizeOf(file)).to.equal(lines + TAIL_MIN_BYTES);
@@ -194,23 +172,7 @@ describe('storage-nedb: the datafile ends in a zeroed tail', function () {
 
   it('keeps every acknowledged row after a SIGKILL while rows are written into the tail (a real child process)', async () => {
     for (const killAt of [15, 33]) {
-      const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-      let lastQueued = 0;
-      let seen = 0;
-      let rest = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-        const parts = (rest + chunk).split('\n');
-        rest = parts.pop() ?? '';
-        for (const line of parts) {
-          const [what, n] = line.split(' ');
-          if (what === 'queued') lastQueued = Number(n);
-          if (++seen === killAt) child.kill('SIGKILL');
-        }
-      });
-      expect(await exited, stderr).to.equal('SIGKILL');
+      const { lastQueued } = await killWriterChild(dir, [], killAt);
       const file = datafilePath(dir, 'generations');
       const lines = Buffer.byteLength(await datafileText(file));
       // Killed with a tail in place: the lines end before the file does, and only zeros follow them.

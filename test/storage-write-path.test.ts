@@ -1,19 +1,18 @@
 import { expect } from 'chai';
 import Datastore from 'nedb-promises';
 import { writeSync } from 'node:fs';
-import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Generation } from '../contracts/generation.js';
 import type { BridgeError } from '../core/errors.js';
 import { DatafileAppender, type AppenderIo } from '../plugins/storage-nedb/datafile-appender.js';
 import { readDatafileAt } from '../plugins/storage-nedb/datafile-load.js';
-import { datafilePath, NedbStorage } from '../plugins/storage-nedb/nedb-storage.js';
+import { datafilePath } from '../plugins/storage-nedb/nedb-storage.js';
 import { datafileText } from './helpers/datafile.js';
 import { generationRecord } from './helpers/generation.js';
 import { until } from './helpers/until.js';
+import { nedbStoresPerTest } from './helpers/nedb-stores.js';
 
-const quietLog = { warn: () => undefined, info: () => undefined };
 const GRAPH = { '1': { class_type: 'EmptyImage', inputs: { width: 64, 'odd.key': 1 } } };
 
 let seq = 0;
@@ -29,21 +28,7 @@ const makeGeneration = (overrides: Partial<Generation> = {}): Generation =>
 
 describe('storage-nedb write path', () => {
   let dataDir: string;
-  const opened: NedbStorage[] = [];
-  const open = async () => {
-    const storage = await NedbStorage.open({ dataDir, inMemory: false, log: quietLog });
-    opened.push(storage);
-    return storage;
-  };
-
-  beforeEach(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'storage-write-'));
-  });
-
-  afterEach(async () => {
-    for (const storage of opened.splice(0)) await storage.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const { open, close } = nedbStoresPerTest('storage-write-', (dir) => (dataDir = dir));
 
   it('keeps the graph while a generation may be resubmitted and drops it once final', async () => {
     const storage = await open();
@@ -78,8 +63,7 @@ describe('storage-nedb write path', () => {
     const lines = (await datafileText(datafilePath(dataDir, 'generations'))).split('\n');
     for (const gen of gens) expect(lines.some((line) => line.includes(`"_id":"${gen.id}"`)), gen.id).to.equal(true);
     await Promise.all(gens.slice(0, 100).map((gen) => storage.generations.update(gen.id, { state: 'running', percent: 50 })));
-    await storage.close();
-    opened.pop();
+    await close(storage);
 
     const again = await open();
     expect(again.generations.size).to.equal(200);
@@ -114,8 +98,7 @@ describe('storage-nedb write path', () => {
       datasync: (handle) =>
         hold ? new Promise<void>((resolve, reject) => syncs.push({ release: (error) => void (error ? reject(error) : handle.datasync().then(resolve, reject)) })) : handle.datasync(),
     };
-    const storage = await NedbStorage.open({ dataDir, inMemory: false, log: quietLog, io });
-    opened.push(storage);
+    const storage = await open({ io });
     await storage.generations.counts();
     hold = true;
     const file = datafilePath(dataDir, 'generations');
