@@ -31,6 +31,9 @@ async function serve(cwd: string, args: string[], env: Record<string, string>): 
     cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, COMFY_BRIDGE_PORT: '0', COMFY_BRIDGE_LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: npx (npm exec) exits on SIGTERM without passing it to the bridge it started, so
+    // `stop` signals the group, or every test would leave a bridge running.
+    detached: true,
   });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -40,10 +43,17 @@ async function serve(cwd: string, args: string[], env: Record<string, string>): 
   return { child, url: (JSON.parse(line) as { url: string }).url, output: () => output };
 }
 
+/** SIGTERM to npx and the bridge it started; resolves once npx has exited and the bridge's port refuses. */
 async function stop(served: Served | undefined): Promise<void> {
-  if (!served || served.child.exitCode !== null) return;
-  served.child.kill('SIGTERM');
-  await once(served.child, 'exit');
+  if (!served) return;
+  const exited = served.child.exitCode !== null ? Promise.resolve() : once(served.child, 'exit');
+  try {
+    process.kill(-served.child.pid!, 'SIGTERM');
+  } catch {
+    // the group is gone already
+  }
+  await exited;
+  await until(() => fetch(`${served.url}/health`).then(() => undefined, () => true), 'the bridge npx started to stop', 15_000);
 }
 
 /**
