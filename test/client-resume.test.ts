@@ -94,7 +94,9 @@ describe('client SDK: a socket cut mid-generation resumes with since=', function
   });
 
   it('done() alone survives a cut while it waits', async () => {
-    stack.fake.setNodeDuration('TestSleep', 800);
+    // The sampler is held once it starts, so the cut lands while the generation runs however slow the machine.
+    stack.fake.setNodeDuration('TestSleep', 5);
+    const release = stack.fake.holdNode('TestSleep');
     const client = new ComfyBridgeClient<Sleepy>({ baseUrl: proxy.url });
     const generation = await client.generate('sleepy');
     const before = proxy.upgrades.length;
@@ -102,6 +104,7 @@ describe('client SDK: a socket cut mid-generation resumes with since=', function
     await until(() => proxy.upgrades.length > before, 'done() to open its socket');
     await until(async () => (await client.executionInfo({ id: generation.id })).data.state === 'running', 'the generation to run', 5000);
     proxy.cut();
+    release();
     const { urls } = await done;
     expect(urls).to.have.length(1);
     expect(proxy.upgrades.length - before).to.equal(2);

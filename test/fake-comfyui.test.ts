@@ -228,6 +228,24 @@ describe('fake ComfyUI', function () {
       expect(progress.at(-1)?.data).to.include({ value: 0.5, max: 0.5, node: '2' });
     });
 
+    it('holdNode keeps a started node running until its release', async () => {
+      const release = fake.holdNode('TestSleep');
+      const s = await open('held');
+      const id = await submit({
+        '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 5 } },
+        '2': { class_type: 'TestSleep', inputs: { value: ['1', 0], seconds: 0.5 } },
+        '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: 'held' } },
+      }, 'held');
+      await s.waitFor((m) => m.type === 'executing' && m.data.node === '2' && m.data.prompt_id === id);
+      // Held: the queue still shows it running, and nothing after the node's start has been sent.
+      const queue = await getJson(fake, '/queue');
+      expect(queue.queue_running).to.have.length(1);
+      expect(s.messages.some((m) => m.type === 'progress' || m.type === 'execution_success')).to.equal(false);
+      release();
+      await s.waitFor(finished(id));
+      expect(s.messages.some((m) => m.type === 'execution_success' && m.data.prompt_id === id)).to.equal(true);
+    });
+
     it('failNextRun fails the next prompt at its first executed node only', async () => {
       const s = await open('fail');
       fake.failNextRun('injected');

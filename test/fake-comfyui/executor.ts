@@ -27,6 +27,8 @@ export interface ExecutorDeps {
   /** Outputs by cache signature (class + inputs + upstream signatures), like the classic cache. */
   cache: Map<string, CacheEntry>;
   durationFor(classType: string): number;
+  /** A held class (a test's holdNode): what its node awaits once started; undefined when not held. */
+  heldUntil(classType: string): Promise<void> | undefined;
   /** failNextRun: the message to raise at the first executed node, consumed once. */
   takeFailure(): string | null;
   /** Resolves after ms; rejects with AbortedError when the fake is stopped meanwhile. */
@@ -160,6 +162,7 @@ export async function executePrompt(item: QueueItem, deps: ExecutorDeps): Promis
         failurePending = false;
         throw new NodeExecutionError(failure as string, 'Exception', pyTraceback([['fake_comfyui.py', 1, 'fail_next_run', 'raise Exception(message)']]));
       }
+      await deps.heldUntil(def.name);
       const duration = deps.durationFor(def.name);
       if (!def.reportsProgress) await deps.sleep(duration);
       const promptForMetadata: PyValue = pyDict(

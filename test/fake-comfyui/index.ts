@@ -11,6 +11,7 @@
  *   const fake = await startFakeComfy({ nodeDurationMs: 5 });
  *   fake.url; fake.port;
  *   fake.setNodeDuration('TestSleep', 500);   // per class, ms (default: nodeDurationMs, 5)
+ *   const release = fake.holdNode('TestSleep'); // its nodes wait, once started, until release()
  *   fake.failNextRun('boom');                  // next prompt: execution_error at its first executed node
  *   fake.goSilent(true);                       // sockets stay open, no frame is sent; runs continue
  *   fake.dropSockets();                        // cut every websocket (no close frame)
@@ -118,6 +119,14 @@ export class FakeComfy {
 
   setNodeDuration(classType: string, ms: number): void {
     this.runtime.durations.set(classType, ms);
+  }
+
+  /**
+   * Holds every node of `classType` once it has started (its `executing` event sent) until the returned
+   * function is called: a test that must act while a generation runs waits for that, not for a duration.
+   */
+  holdNode(classType: string): () => void {
+    return this.runtime.hold(classType);
   }
 
   failNextRun(message: string = DEFAULT_FAILURE): void {

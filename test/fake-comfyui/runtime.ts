@@ -27,6 +27,8 @@ export class ComfyRuntime {
   clientId: string | null = null;
   lastNodeId: string | null = null;
   readonly durations = new Map<string, number>();
+  /** Node classes held (holdNode): a node of one waits, once it has started, until its release. */
+  private readonly holds = new Map<string, { held: Promise<void>; release: () => void; abort: (error: Error) => void }>();
   readonly failures: string[] = [];
   /**
    * The time between `execution_success` and the history being stored (real ComfyUI's task_done runs
@@ -105,6 +107,22 @@ export class ComfyRuntime {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Holds every node of `classType` after it starts (its `executing` sent) until the returned release is called. */
+  hold(classType: string): () => void {
+    let release!: () => void;
+    let abort!: (error: Error) => void;
+    const held = new Promise<void>((resolve, reject) => {
+      release = resolve;
+      abort = reject;
+    });
+    held.catch(() => undefined);
+    this.holds.set(classType, { held, release, abort });
+    return () => {
+      if (this.holds.get(classType)?.held === held) this.holds.delete(classType);
+      release();
+    };
+  }
+
   sleep(ms: number): Promise<void> {
     const epoch = this.epoch;
     return new Promise((resolve, reject) => {
@@ -147,6 +165,7 @@ export class ComfyRuntime {
           env: this.env,
           cache: this.cache,
           durationFor: (classType) => this.durations.get(classType) ?? this.defaultDurationMs,
+          heldUntil: (classType) => this.holds.get(classType)?.held,
           takeFailure: () => this.failures.shift() ?? null,
           sleep: (ms) => this.sleep(ms),
           isInterrupted: () => this.interrupted,
@@ -198,6 +217,8 @@ export class ComfyRuntime {
       t.reject(new AbortedError());
     }
     this.timers.clear();
+    for (const hold of this.holds.values()) hold.abort(new AbortedError());
+    this.holds.clear();
     this.queue = [];
     this.running.clear();
     this.history = new Map();
