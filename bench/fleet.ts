@@ -349,7 +349,7 @@ async function storageWrites(variant: StorageVariant): Promise<Record<string, nu
   const pool = new pg.Pool({ connectionString: db.url, max: 8 });
   try {
     await migrate(pool, variant.startsWith('migration 8') ? MIGRATIONS.filter((m) => m.version <= 8) : MIGRATIONS);
-    const store = new PostgresGenerationStore(pool);
+    const store = new PostgresGenerationStore(pool, { instance: 'bench', ttlMs: 6000 });
     const insert = variant.endsWith('grouped inserts')
       ? (gen: Generation) => store.insert(gen)
       : async (gen: Generation) => {

@@ -387,6 +387,48 @@ describe('storage-postgres', () => {
       await query(db.url, `UPDATE generations SET lease_until = now() - interval '1 second' WHERE id = 'gen_left'`); // past the insert's grace
       expect((await again.leases.claimExpired(100)).map((g) => g.id)).to.deep.equal(['gen_left']);
     });
+
+    it('writes with owned renew the row\'s lease in their own statement and skip another instance\'s rows; lazy ones go beside the durable ones, a row\'s writes in order', async () => {
+      const a = await track(openLeased(db.url, 60_000));
+      const b = await track(openLeased(db.url, 60_000));
+      const ids = Array.from({ length: 20 }, (_, i) => `gen_o${String(i).padStart(2, '0')}`);
+      for (const id of ids) await a.generations.insert(generationRecord({ id, createdAt: '2026-01-01T00:00:00.000Z', state: 'queued' }));
+      await b.generations.insert(generationRecord({ id: 'gen_o_b', createdAt: '2026-01-01T00:00:00.000Z', state: 'queued' }));
+      const leaseUntil = async () =>
+        new Map((await query<{ id: string; until: string }>(db.url, `SELECT id, lease_until::text AS until FROM generations ORDER BY id`)).map((r) => [r.id, r.until]));
+      const before = await leaseUntil();
+      const statements: string[] = [];
+      const poolQuery = a.pool.query.bind(a.pool) as (...args: unknown[]) => unknown;
+      (a.pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const config = args[0] as { name?: string };
+        if (config.name?.startsWith('generations_update') || config.name?.startsWith('leases_')) statements.push(config.name);
+        return poolQuery(...args);
+      };
+      // As the runner writes at once: progress (lazy) of some, ends (owned) of others, one row's progress then its end.
+      const written = await Promise.all([
+        ...ids.slice(0, 10).map((id, i) => a.generations.write(id, { state: 'running', percent: i }, { lazy: true })),
+        ...ids.slice(10).map((id) => a.generations.write(id, { state: 'completed', percent: 100 }, { owned: true })),
+        a.generations.write(ids[0]!, { state: 'interrupted', percent: 50 }, { owned: true }),
+        a.generations.write('gen_o_b', { state: 'completed' }, { owned: true }),
+      ]);
+      expect(written).to.deep.equal([...ids.map(() => true), true, false]);
+      const rows = await Promise.all([...ids, 'gen_o_b'].map((id) => a.generations.get(id)));
+      expect(rows.map((g) => `${g?.state} ${g?.percent}`)).to.deep.equal([
+        'interrupted 50',
+        ...ids.slice(1, 10).map((_, i) => `running ${i + 1}`),
+        ...ids.slice(10).map(() => 'completed 100'),
+        'queued 0',
+      ]);
+      // The ends renewed their lease (a fresh minute from their write); progress and B's row kept theirs.
+      const after = await leaseUntil();
+      for (const id of [ids[0]!, ...ids.slice(10)]) expect(after.get(id)! > before.get(id)!, id).to.equal(true);
+      for (const id of [...ids.slice(1, 10), 'gen_o_b']) expect(after.get(id), id).to.equal(before.get(id));
+      expect(statements.some((name) => name.includes('_lazy')), 'a lazy statement').to.equal(true);
+      expect(statements.filter((name) => name.includes('_lazy') && name.includes('_owned')), 'no end in a lazy statement').to.deep.equal([]);
+      expect(statements.some((name) => name.includes('_owned')), 'an owned statement').to.equal(true);
+      expect(statements.filter((name) => name.startsWith('leases_')), 'no renewal of its own').to.deep.equal([]);
+      expect((await a.generations.counts()).byState).to.include({ queued: 1, running: 9, completed: 10, interrupted: 1 });
+    });
   });
 
   describe('group commit of inserts', () => {
