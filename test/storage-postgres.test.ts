@@ -428,6 +428,10 @@ describe('storage-postgres', () => {
       expect(statements.some((name) => name.includes('_owned')), 'an owned statement').to.equal(true);
       expect(statements.filter((name) => name.startsWith('leases_')), 'no renewal of its own').to.deep.equal([]);
       expect((await a.generations.counts()).byState).to.include({ queued: 1, running: 9, completed: 10, interrupted: 1 });
+      // An end asked for lazily is still written durably (never an asynchronous commit).
+      statements.length = 0;
+      expect(await a.generations.write(ids[1]!, { state: 'failed', error: 'x' }, { lazy: true })).to.equal(true);
+      expect(statements).to.deep.equal(['generations_update']);
     });
   });
 
