@@ -52,8 +52,8 @@ export interface GenerationStore {
   /** Applies the patch and returns the updated record, or undefined for an unknown id. */
   update(id: string, patch: Partial<Omit<Generation, 'id'>>): Promise<Generation | undefined>;
   /**
-   * Applies the patch as update does (durable, counted, observed the same way) and returns nothing: the
-   * store need not read the row back. The generations runner's writes (every state change and progress
+   * Applies the patch as update does (durable, counted, observed the same way) and returns no row: the
+   * store need not read it back. The generations runner's writes (every state change and progress
    * tick) never read it. Resolves false when it wrote nothing: an unknown id, or (`owned`) a row another
    * instance holds. `lazy`, `owned`: see GenerationWriteOptions.
    */
