@@ -25,7 +25,8 @@
  * instances, e.g. --cpu-prof). See docs/performance.md, "Fleet".
  * BENCH_FLEET_ONLY=cold|throughput|latency runs one part; BENCH_FLEET_ONLY=bus (only alone) times the bus's
  * publishing without bridges: this code's publishing pipeline depth against others (busPublish);
- * BENCH_FLEET_ONLY=storage (only alone) PostgreSQL's CPU per submission's writes before and after migration 9. PostgreSQL: the test helper's server with
+ * BENCH_FLEET_ONLY=storage (only alone) PostgreSQL's CPU per submission's writes before and after migration 9;
+ * BENCH_FLEET_ONLY=end (only alone) a generation's end, wave 9's renewal and write against wave 10's owned write. PostgreSQL: the test helper's server with
  * durability back on. Run: `npx tsx bench/fleet.ts` (needs dist/: `npm run build`); the last line is JSON.
  */
 import { spawn } from 'node:child_process';
@@ -340,6 +341,61 @@ async function busPublish(depth: number, mode: BusMode = 'await'): Promise<Recor
  * per statement, and this code (migration 9, concurrent inserts grouped: PostgresGenerationStore).
  * Reports lives/s and PostgreSQL's CPU per life (this bench's server only).
  */
+/**
+ * A generation's end alone (BENCH_FLEET_ONLY=end): BENCH_FLEET_END_WRITERS (default 20) generations at a time
+ * in this process on one PostgresStorage, each recorded, then its progress written without waiting (as the
+ * runner's throttled writes come) and at once its end, timed from the end's start to its commit, as a closed
+ * frame waits for it. `wave 9`: the progress write durable (PostgreSQL ignored lazy), then the lease renewal
+ * (#stillOwned), then the final write; `wave 10`: the progress write lazy (asynchronous commit), then the final
+ * write with { owned: true }; `owned write, durable progress`: the owned write alone, the progress write durable. Reports the end's p50 / p95 / p99 and PostgreSQL's CPU per generation.
+ */
+type EndVariant = 'wave 9: renew, then write' | 'owned write, durable progress' | 'wave 10: owned write';
+async function endPath(variant: EndVariant): Promise<Record<string, number>> {
+  const db = await createTestDatabase();
+  const storage = await PostgresStorage.open({ url: db.url, poolSize: 10, healthIntervalMs: 0, log: { warn: () => undefined, info: () => undefined } });
+  try {
+    const postmaster = parentOf((await storage.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+    const writers = Number(process.env.BENCH_FLEET_END_WRITERS ?? 20);
+    const template = generation(1);
+    const ends: number[] = [];
+    const deadlocks = async () => Number((await storage.pool.query<{ n: string }>('SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]!.n);
+    const deadlocksBefore = await deadlocks();
+    const cpuBefore = postgresCpuMs(postmaster);
+    const deadline = performance.now() + SECONDS * 1000;
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        for (let i = 0; performance.now() < deadline; i++) {
+          const gen: Generation = { ...template, id: `gen_e${w}_${i}`, clientId: `bench-${w}`, state: 'running', createdAt: new Date().toISOString(), results: [], error: null };
+          await storage.generations.insert(gen);
+          const progress = storage.generations.write(gen.id, { percent: 50, step: 1 }, variant.startsWith('wave 10') ? { lazy: true } : undefined);
+          const began = performance.now();
+          if (!variant.startsWith('wave 9')) await storage.generations.write(gen.id, { state: 'completed', percent: 100 }, { owned: true });
+          else {
+            await storage.leases.renew([gen.id]);
+            await storage.generations.write(gen.id, { state: 'completed', percent: 100 });
+          }
+          ends.push(performance.now() - began);
+          await progress;
+        }
+      }),
+    );
+    const cpu = postgresCpuMs(postmaster) - cpuBefore;
+    ends.sort((x, y) => x - y);
+    return {
+      generations: ends.length,
+      endP50Ms: round(percentile(ends, 50), 2),
+      endP95Ms: round(percentile(ends, 95), 2),
+      endP99Ms: round(percentile(ends, 99), 2),
+      postgresCpuMsPerGeneration: round(cpu / ends.length, 3),
+      // Counted by PostgreSQL's statistics, which a backend reports up to a second late: a lower bound.
+      deadlocks: (await deadlocks()) - deadlocksBefore,
+    };
+  } finally {
+    await storage.close();
+    await db.drop();
+  }
+}
+
 /** How busPublish hands messages over: each awaited before the next (the runner before wave 8), or publishLater. */
 type BusMode = 'await' | 'later';
 
@@ -349,7 +405,7 @@ async function storageWrites(variant: StorageVariant): Promise<Record<string, nu
   const pool = new pg.Pool({ connectionString: db.url, max: 8 });
   try {
     await migrate(pool, variant.startsWith('migration 8') ? MIGRATIONS.filter((m) => m.version <= 8) : MIGRATIONS);
-    const store = new PostgresGenerationStore(pool);
+    const store = new PostgresGenerationStore(pool, { instance: 'bench', ttlMs: 6000 });
     const insert = variant.endsWith('grouped inserts')
       ? (gen: Generation) => store.insert(gen)
       : async (gen: Generation) => {
@@ -664,6 +720,7 @@ try {
   let latency: Record<string, number> | undefined;
   let bus: Record<string, number> | undefined;
   let storage: Record<string, number> | undefined;
+  let end: Record<string, number> | undefined;
   if (runs('cold')) {
     // Cold start at ROWS.
     const big = await createTestDatabase();
@@ -701,6 +758,19 @@ try {
         const result = await storageWrites(variant);
         console.log('storage writes', variant, result, 'load average', loadavg()[0]!.toFixed(1));
         storage[`${variant} #${round + 1} postgresCpuMsPerLife`] = result.postgresCpuMsPerLife!;
+      }
+    }
+  }
+
+  if (ONLY === 'end') {
+    // Not part of a full run: a generation's end on PostgreSQL, wave 9's way against this code's, alternating.
+    end = {};
+    const variants: EndVariant[] = ['wave 9: renew, then write', 'owned write, durable progress', 'wave 10: owned write'];
+    for (const round of [0, 1, 2]) {
+      for (const variant of round % 2 === 0 ? variants : [...variants].reverse()) {
+        const result = await endPath(variant);
+        console.log('end path', variant, result, 'load average', loadavg()[0]!.toFixed(1));
+        for (const key of ['endP50Ms', 'endP99Ms'] as const) end[`${variant} #${round + 1} ${key}`] = result[key]!;
       }
     }
   }
@@ -746,7 +816,7 @@ try {
       for (const fake of apart) await fake.stop();
     }
   }
-  console.log(JSON.stringify({ cold, throughput, latency, bus, storage }));
+  console.log(JSON.stringify({ cold, throughput, latency, bus, storage, end }));
 } finally {
   for (const fake of fakes) await fake.stop();
   await stopPostgres();

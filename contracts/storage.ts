@@ -31,6 +31,14 @@ export interface GenerationWriteOptions {
    * unfinished row with ComfyUI either way. Stores without such a step write it as any other.
    */
   lazy?: boolean;
+  /**
+   * Only while this instance holds the generation's lease (LeaseStore), which the same write renews (a fresh
+   * ttlMs, as renew() would): the runner records an end so, so no other instance can claim the row between
+   * the check and the write, and the end costs one statement, not a renewal and then a write. When another
+   * instance holds the lease (it claimed the row after this one's ran out), nothing is written and write
+   * resolves false. A store whose leases never run out (one process) writes as without it.
+   */
+  owned?: boolean;
 }
 
 export interface GenerationStore {
@@ -44,11 +52,12 @@ export interface GenerationStore {
   /** Applies the patch and returns the updated record, or undefined for an unknown id. */
   update(id: string, patch: Partial<Omit<Generation, 'id'>>): Promise<Generation | undefined>;
   /**
-   * Applies the patch as update does (durable, counted, observed the same way) and returns nothing: the
-   * store need not read the row back. The generations runner's writes (every state change and progress
-   * tick) never read it. An unknown id changes nothing. `lazy`: see GenerationWriteOptions.
+   * Applies the patch as update does (durable, counted, observed the same way) and returns no row: the
+   * store need not read it back. The generations runner's writes (every state change and progress
+   * tick) never read it. Resolves false when it wrote nothing: an unknown id, or (`owned`) a row another
+   * instance holds. `lazy`, `owned`: see GenerationWriteOptions.
    */
-  write(id: string, patch: Partial<Omit<Generation, 'id'>>, options?: GenerationWriteOptions): Promise<void>;
+  write(id: string, patch: Partial<Omit<Generation, 'id'>>, options?: GenerationWriteOptions): Promise<boolean>;
   get(id: string): Promise<Generation | undefined>;
   /** The generation ComfyUI knows by this prompt_id (optional: storage backends may omit it). */
   getByPromptId?(promptId: string): Promise<Generation | undefined>;

@@ -225,10 +225,10 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
       expect(await storage.generations.update('gen_missing', { state: 'failed' })).to.equal(undefined);
     });
 
-    it('write applies a patch like update, re-files and counts it, and returns nothing', async () => {
+    it('write applies a patch like update, re-files and counts it, and says only whether it wrote', async () => {
       const gen = makeGeneration();
       await storage.generations.insert(gen);
-      expect(await storage.generations.write(gen.id, { percent: 12.5, node: '3', step: 4, maxSteps: 20, doneNodes: ['1'] })).to.equal(undefined);
+      expect(await storage.generations.write(gen.id, { percent: 12.5, node: '3', step: 4, maxSteps: 20, doneNodes: ['1'] })).to.equal(true);
       expect(await storage.generations.get(gen.id)).to.deep.include({ state: 'queued', percent: 12.5, node: '3', step: 4, maxSteps: 20, doneNodes: ['1'] });
       await storage.generations.write(gen.id, { state: 'running', startedAt: '2026-01-01T01:00:00.000Z' });
       expect((await storage.generations.page({ limit: 10, offset: 0, state: 'running' })).total).to.equal(1);
@@ -237,7 +237,20 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
       const done = (await storage.generations.get(gen.id)) as Generation;
       expect(done).to.deep.include({ state: 'completed', percent: 100, startedAt: '2026-01-01T01:00:00.000Z', clientId: gen.clientId });
       expect(done.graph, 'a final row drops its graph').to.deep.equal({});
-      expect(await storage.generations.write('gen_missing', { state: 'failed' })).to.equal(undefined);
+      expect(await storage.generations.write('gen_missing', { state: 'failed' })).to.equal(false);
+      expect(await storage.generations.get('gen_missing')).to.equal(undefined);
+    });
+
+    it('write with owned: the lease\'s holder writes (lazy or not) and keeps the lease; an unknown id writes nothing', async () => {
+      const gen = makeGeneration({ state: 'queued' });
+      await storage.generations.insert(gen);
+      expect(await storage.generations.write(gen.id, { state: 'running', percent: 5 }, { lazy: true, owned: true })).to.equal(true);
+      expect(await storage.generations.write(gen.id, { state: 'completed', percent: 100 }, { owned: true })).to.equal(true);
+      expect(await storage.generations.get(gen.id)).to.deep.include({ state: 'completed', percent: 100 });
+      expect((await storage.generations.counts()).byState).to.deep.include({ running: 0, completed: 1 });
+      // Still this instance's (an end stays leased until announced): nobody else may claim it.
+      expect(await storage.leases.renew([gen.id])).to.deep.equal([gen.id]);
+      expect(await storage.generations.write('gen_missing', { state: 'failed' }, { owned: true })).to.equal(false);
       expect(await storage.generations.get('gen_missing')).to.equal(undefined);
     });
 
@@ -430,6 +443,30 @@ for (const backend of [nedb('in-memory'), nedb('file'), postgres]) {
           expect((await c.leases.claimExpired(100)).map((g) => g.id)).to.have.members(ofB);
         } finally {
           for (const other of others) await other.close();
+        }
+      });
+    }
+    if (backend.shared) {
+      it('write with owned: once another instance claimed the row, the old holder\'s end writes nothing; the new holder\'s end renews its lease', async () => {
+        const other = await place.open();
+        try {
+          const gen = makeGeneration({ state: 'queued' });
+          await storage.generations.insert(gen);
+          await storage.generations.write(gen.id, { state: 'running', percent: 40 }, { lazy: true });
+          // The recorder stops renewing (as a frozen process does): the other instance claims the row.
+          await until(async () => (await other.leases.claimExpired(100)).some((g) => g.id === gen.id), 'the row to be claimed');
+          expect(await storage.generations.write(gen.id, { state: 'completed', percent: 100 }, { owned: true })).to.equal(false);
+          expect(await other.generations.get(gen.id)).to.deep.include({ state: 'running', percent: 40 });
+          expect((await other.generations.counts()).byState).to.deep.include({ running: 1, completed: 0 });
+          expect(await other.leases.renew([gen.id]), 'the claimer still holds it').to.deep.equal([gen.id]);
+
+          expect(await other.generations.write(gen.id, { state: 'failed', error: 'claimed' }, { owned: true })).to.equal(true);
+          expect(await storage.generations.get(gen.id)).to.deep.include({ state: 'failed', error: 'claimed' });
+          // Unannounced and leased afresh by the end's own write: the old holder cannot take it back.
+          expect((await storage.leases.claimExpired(100)).map((g) => g.id)).to.not.include(gen.id);
+          expect(await storage.leases.renew([gen.id])).to.deep.equal([]);
+        } finally {
+          await other.close();
         }
       });
     }

@@ -306,22 +306,32 @@ describe('storage-postgres', () => {
   describe('leases (one per instance, migration 8)', () => {
     const openLeased = (url: string, leaseMs: number, instance?: string) =>
       PostgresStorage.open({ url, poolSize: 4, healthIntervalMs: 0, leaseMs, log: quietLog, ...(instance ? { instance } : {}) });
+    /** Instances a and b, `count` queued rows of a (`gen_<prefix>00`…) and one of b (`gen_<prefix>_b`). */
+    const twoInstances = async (prefix: string, count: number) => {
+      const a = await track(openLeased(db.url, 60_000));
+      const b = await track(openLeased(db.url, 60_000));
+      const ids = Array.from({ length: count }, (_, i) => `gen_${prefix}${String(i).padStart(2, '0')}`);
+      for (const id of ids) await a.generations.insert(generationRecord({ id, createdAt: '2026-01-01T00:00:00.000Z', state: 'queued' }));
+      await b.generations.insert(generationRecord({ id: `gen_${prefix}_b`, createdAt: '2026-01-01T00:00:00.000Z', state: 'queued' }));
+      return { a, b, ids };
+    };
+    /** The names of the named statements `storage` sends from now on that start with one of `prefixes`. */
+    const namedStatements = (storage: PostgresStorage, prefixes: string[]): string[] => {
+      const statements: string[] = [];
+      const poolQuery = storage.pool.query.bind(storage.pool) as (...args: unknown[]) => unknown;
+      (storage.pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const { name } = args[0] as { name?: string };
+        if (name !== undefined && prefixes.some((prefix) => name.startsWith(prefix))) statements.push(name);
+        return poolQuery(...args);
+      };
+      return statements;
+    };
     const versions = async (ids: string[]) =>
       (await query<{ id: string; v: string }>(db.url, `SELECT id, xmin::text AS v FROM generations WHERE id = ANY($1::text[]) ORDER BY id`, [ids])).map((r) => `${r.id}@${r.v}`);
 
     it('concurrent renewals and announcements of one instance share statements, each answered for its own rows', async () => {
-      const a = await track(openLeased(db.url, 60_000));
-      const b = await track(openLeased(db.url, 60_000));
-      const ids = Array.from({ length: 12 }, (_, i) => `gen_r${String(i).padStart(2, '0')}`);
-      for (const id of ids) await a.generations.insert(generationRecord({ id, createdAt: '2026-01-01T00:00:00.000Z', state: 'queued' }));
-      await b.generations.insert(generationRecord({ id: 'gen_r_b', createdAt: '2026-01-01T00:00:00.000Z', state: 'queued' }));
-      const statements: string[] = [];
-      const poolQuery = a.pool.query.bind(a.pool) as (...args: unknown[]) => unknown;
-      (a.pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-        const config = args[0] as { name?: string };
-        if (config.name?.startsWith('leases_')) statements.push(config.name);
-        return poolQuery(...args);
-      };
+      const { a, b, ids } = await twoInstances('r', 12);
+      const statements = namedStatements(a, ['leases_']);
       // One call per generation, as the runner makes them; B's row is not A's to renew.
       const renewed = await Promise.all([...ids.map((id) => a.leases.renew([id])), a.leases.renew(['gen_r_b', ids[0]!])]);
       expect(renewed).to.deep.equal([...ids.map((id) => [id]), [ids[0]]]);
@@ -386,6 +396,42 @@ describe('storage-postgres', () => {
       const again = await track(openLeased(db.url, 60_000, 'fixed-instance'));
       await query(db.url, `UPDATE generations SET lease_until = now() - interval '1 second' WHERE id = 'gen_left'`); // past the insert's grace
       expect((await again.leases.claimExpired(100)).map((g) => g.id)).to.deep.equal(['gen_left']);
+    });
+
+    it('writes with owned renew the row\'s lease in their own statement and skip another instance\'s rows; lazy ones go beside the durable ones, a row\'s writes in order', async () => {
+      const { a, ids } = await twoInstances('o', 20);
+      const leaseUntil = async () =>
+        new Map((await query<{ id: string; until: string }>(db.url, `SELECT id, lease_until::text AS until FROM generations ORDER BY id`)).map((r) => [r.id, r.until]));
+      const before = await leaseUntil();
+      const statements = namedStatements(a, ['generations_update', 'leases_']);
+      // As the runner writes at once: progress (lazy) of some, ends (owned) of others, one row's progress then its end.
+      const written = await Promise.all([
+        ...ids.slice(0, 10).map((id, i) => a.generations.write(id, { state: 'running', percent: i }, { lazy: true })),
+        ...ids.slice(10).map((id) => a.generations.write(id, { state: 'completed', percent: 100 }, { owned: true })),
+        a.generations.write(ids[0]!, { state: 'interrupted', percent: 50 }, { owned: true }),
+        a.generations.write('gen_o_b', { state: 'completed' }, { owned: true }),
+      ]);
+      expect(written).to.deep.equal([...ids.map(() => true), true, false]);
+      const rows = await Promise.all([...ids, 'gen_o_b'].map((id) => a.generations.get(id)));
+      expect(rows.map((g) => `${g?.state} ${g?.percent}`)).to.deep.equal([
+        'interrupted 50',
+        ...ids.slice(1, 10).map((_, i) => `running ${i + 1}`),
+        ...ids.slice(10).map(() => 'completed 100'),
+        'queued 0',
+      ]);
+      // The ends renewed their lease (a fresh minute from their write); progress and B's row kept theirs.
+      const after = await leaseUntil();
+      for (const id of [ids[0]!, ...ids.slice(10)]) expect(after.get(id)! > before.get(id)!, id).to.equal(true);
+      for (const id of [...ids.slice(1, 10), 'gen_o_b']) expect(after.get(id), id).to.equal(before.get(id));
+      expect(statements.some((name) => name.includes('_lazy')), 'a lazy statement').to.equal(true);
+      expect(statements.filter((name) => name.includes('_lazy') && name.includes('_owned')), 'no end in a lazy statement').to.deep.equal([]);
+      expect(statements.some((name) => name.includes('_owned')), 'an owned statement').to.equal(true);
+      expect(statements.filter((name) => name.startsWith('leases_')), 'no renewal of its own').to.deep.equal([]);
+      expect((await a.generations.counts()).byState).to.include({ queued: 1, running: 9, completed: 10, interrupted: 1 });
+      // An end asked for lazily is still written durably (never an asynchronous commit).
+      statements.length = 0;
+      expect(await a.generations.write(ids[1]!, { state: 'failed', error: 'x' }, { lazy: true })).to.equal(true);
+      expect(statements).to.deep.equal(['generations_update']);
     });
   });
 

@@ -481,8 +481,8 @@ export class Runner {
   async #step(entry: Entry, event: GenerationEvent): Promise<void> {
     const before = entry.life.gen.promptId;
     const { life, effects } = apply(entry.life, event, { now: isoNow(), policy: this.deps.options, resultUrl: this.deps.resultUrl });
-    // The end is recorded only by the generation's owner: one that lost its lease lets it go instead.
-    if (FINAL_STATES.has(life.gen.state) && !FINAL_STATES.has(entry.life.gen.state) && !(await this.#stillOwned(entry))) return this.letGo(life.gen.id);
+    // The end is recorded only by the generation's owner: its write carries the lease's check (#write), and
+    // one that lost its lease lets the generation go there, so the effects after it (settle) do nothing.
     entry.life = life;
     if (life.gen.promptId !== before) entry.log = this.#childLog(life.gen);
     for (const effect of effects) await this.#perform(entry, effect);
@@ -590,23 +590,6 @@ export class Runner {
   }
 
   /**
-   * Whether this instance still holds the generation's lease, renewing it (so no other instance can
-   * claim it while the end is written). Always true with a single-process store; a store that cannot
-   * be asked does not stop the end (its write would tell).
-   */
-  async #stillOwned(entry: Entry): Promise<boolean> {
-    const { leases } = this.deps.storage;
-    if (!Number.isFinite(leases.ttlMs)) return true;
-    const { id } = entry.life.gen;
-    try {
-      return (await leases.renew([id])).includes(id);
-    } catch (error) {
-      entry.log.warn({ err: error }, 'could not check the lease before recording the end');
-      return true;
-    }
-  }
-
-  /**
    * Written now and awaited only where a promise hangs on it (docs/performance.md, "Which writes are
    * awaited"): the final state before the client hears of the end, the graph of a resubmission before
    * its prompt is submitted. `running` is written at once but behind its frame; the position is written
@@ -641,10 +624,19 @@ export class Runner {
    */
   async #write(entry: Entry, withGraph: boolean): Promise<void> {
     const { gen } = entry.life;
+    const { generations, leases } = this.deps.storage;
+    const final = FINAL_STATES.has(gen.state);
     markLife('row write:', gen.state);
     try {
       const patch = withGraph ? { ...changingFields(gen), graph: gen.graph } : (progressPatch(entry.stored, gen) ?? changingFields(gen));
-      await this.deps.storage.generations.write(gen.id, patch, withGraph || FINAL_STATES.has(gen.state) ? undefined : LAZY);
+      // The end is written only while this instance holds the lease, which the same statement renews (no
+      // other instance can claim the row between the end's write and its announcement's frames).
+      const written = await generations.write(gen.id, patch, final ? OWNED : withGraph ? undefined : LAZY);
+      if (!written && final && Number.isFinite(leases.ttlMs)) {
+        // Another instance claimed it (this one's lease ran out) and records its end: nothing more here.
+        this.letGo(gen.id);
+        return;
+      }
       entry.stored = gen;
       markLife('row written:', gen.state);
     } catch (error) {
@@ -762,6 +754,8 @@ const nextTick = (): Promise<void> => new Promise((resolve) => process.nextTick(
 
 /** The options of a row write no promise waits for (#write). */
 const LAZY = { lazy: true } as const;
+/** The options of the end's write: only by the lease's holder (#write). */
+const OWNED = { owned: true } as const;
 
 /** A generation's queue with nothing in it (entry.chain): its next progress event may be applied at once. */
 const IDLE: Promise<void> = Promise.resolve();

@@ -43,7 +43,7 @@ export class DeferredGenerationStore extends Deferred<NedbGenerationStore> imple
     return (await this.store()).update(id, patch);
   }
 
-  async write(id: string, patch: Partial<Omit<Generation, 'id'>>, options?: GenerationWriteOptions): Promise<void> {
+  async write(id: string, patch: Partial<Omit<Generation, 'id'>>, options?: GenerationWriteOptions): Promise<boolean> {
     return (await this.store()).write(id, patch, options);
   }
 

@@ -147,9 +147,13 @@ export class NedbGenerationStore implements GenerationStore {
    * (on the fan-out bench, a progress tick per generation every 250 ms). A state change still reads its
    * row back, for the state-change listener. `lazy`: resolved once its line is in the datafile, which the
    * next durable write's fdatasync (or one LAZY_SYNC_MS later) puts on the disk (datafile-appender.ts).
+   * `owned` is the same write: this process holds every lease of the store (the data dir lock), so the
+   * condition holds for every row it has.
    */
-  async write(id: string, patch: Patch, options?: GenerationWriteOptions): Promise<void> {
+  async write(id: string, patch: Patch, options?: GenerationWriteOptions): Promise<boolean> {
+    if (!this.index.get(id)) return false;
     await this.#apply(id, patch, false, options?.lazy === true);
+    return true;
   }
 
   async #apply(id: string, patch: Patch, returning: boolean, lazy: boolean): Promise<Generation | undefined> {

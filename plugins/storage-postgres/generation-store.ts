@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
 import { FINAL_STATES, GENERATION_STATES, type Generation, type GenerationState } from '../../contracts/generation.js';
-import type { GenerationCounts, GenerationStore, HistoryQuery } from '../../contracts/storage.js';
+import type { GenerationCounts, GenerationStore, GenerationWriteOptions, HistoryQuery } from '../../contracts/storage.js';
 import { InsertBatches } from './insert-batches.js';
-import { UpdateBatches } from './update-batches.js';
+import { UpdateBatches, type UpdateLease } from './update-batches.js';
 
 type Patch = Partial<Omit<Generation, 'id'>>;
 export type Doc = Omit<Generation, 'id' | 'graph'> & { graph?: Generation['graph'] };
@@ -44,9 +44,13 @@ export class PostgresGenerationStore implements GenerationStore {
   readonly #inserts: InsertBatches;
   readonly #updates: UpdateBatches<Doc>;
 
-  constructor(private readonly pool: Pool) {
+  /** `lease`: this instance's, which a write with `owned` checks and renews. */
+  constructor(
+    private readonly pool: Pool,
+    lease: UpdateLease,
+  ) {
     this.#inserts = new InsertBatches(pool);
-    this.#updates = new UpdateBatches(pool, FINAL);
+    this.#updates = new UpdateBatches(pool, FINAL, lease);
   }
 
   /** Resolves once the row is committed; concurrent inserts share a statement and a commit (insert-batches.ts). */
@@ -56,16 +60,19 @@ export class PostgresGenerationStore implements GenerationStore {
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
     // Concurrent updates share a statement and a commit (update-batches.ts); a final state drops the graph in the same write.
-    const row = await this.#updates.update(id, patchJson(patch));
+    const row = await this.#updates.update({ id, patch: patchJson(patch) });
     return row ? fromRow(row) : undefined;
   }
 
   /**
    * update for a caller that needs no row back (the runner). It goes through the same group commit, so
    * a row's writes keep their order whichever method made them, and concurrent ones share a commit.
+   * `lazy` commits asynchronously (update-batches.ts), never for a final state whoever asks; `owned` adds
+   * the lease's check and renewal to the same statement.
    */
-  async write(id: string, patch: Patch): Promise<void> {
-    await this.#updates.update(id, patchJson(patch));
+  async write(id: string, patch: Patch, options?: GenerationWriteOptions): Promise<boolean> {
+    const lazy = options?.lazy === true && (patch.state === undefined || !FINAL_STATES.has(patch.state));
+    return (await this.#updates.update({ id, patch: patchJson(patch), lazy, owned: options?.owned === true })) !== undefined;
   }
 
   async get(id: string): Promise<Generation | undefined> {

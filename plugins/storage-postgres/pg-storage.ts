@@ -66,7 +66,7 @@ export class PostgresStorage implements Storage {
     private readonly log: OpenPostgresOptions['log'],
     lease: { instance: string; ttlMs: number },
   ) {
-    this.generations = new PostgresGenerationStore(pool);
+    this.generations = new PostgresGenerationStore(pool, lease);
     this.uploads = new PostgresUploadStore(pool);
     this.kv = new PostgresKeyValueStore(pool);
     this.leases = new PostgresLeaseStore(pool, lease.instance, lease.ttlMs);
