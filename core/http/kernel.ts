@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { badRequest, payloadTooLarge } from '../errors.js';
 import type { Hooks } from '../hooks.js';
 import { mapError, unanswered } from './errors.js';
@@ -14,21 +14,26 @@ import type { RouteTable } from './routes.js';
 export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number, routes: RouteTable): Middleware {
   // JSON only: multipart stays unparsed so the upload plugin streams it to disk with its own limits. koa-body
   // (with zod, ~100 modules) is imported by the first request with a body, not at start (most of a start is module loading).
-  let parser: Promise<Middleware> | undefined;
-  const options = { json: true, jsonStrict: true, jsonLimit: bodyLimitBytes, multipart: false, urlencoded: false, text: false };
+  // Only application/json is parsed (koa-body's default list has four more types, each a type-is match per
+  // request), the one type a route's body is taken as: any other is refused 415, now before being read.
+  let loading: Promise<Middleware> | undefined;
+  /** The parser once loaded: every request after the first calls it without an await of its import. */
+  let parser: Middleware | undefined;
+  const options = { json: true, jsonTypes: ['application/json'], jsonStrict: true, jsonLimit: bodyLimitBytes, multipart: false, urlencoded: false, text: false };
   const onError = (error: Error): never => {
     if ((error as { status?: number }).status === 413) throw payloadTooLarge(`the JSON body is larger than ${bodyLimitBytes} bytes`);
     throw badRequest(`malformed JSON body: ${error.message}`);
   };
-  const parse = () => (parser ??= import('koa-body').then(({ koaBody }) => koaBody({ ...options, onError }) as unknown as Middleware));
+  const load = () => (loading ??= import('koa-body').then(({ koaBody }) => (parser = koaBody({ ...options, onError }) as unknown as Middleware)));
   const route = routes.dispatch();
+  const withBody = (ctx: Context, use: Middleware) => use(ctx, () => route(ctx) as Promise<void>);
   return async (ctx) => {
     const started = performance.now();
     requestId(ctx, log);
     try {
       // Most requests are reads without a body: they skip the parser's setup, and a route that answered at once no await.
       const { 'content-length': length, 'transfer-encoding': chunked } = ctx.req.headers;
-      const routed = Number(length) || chunked ? (await parse())(ctx, async () => route(ctx)) : route(ctx);
+      const routed = Number(length) || chunked ? withBody(ctx, parser ?? (await load())) : route(ctx);
       if (routed !== undefined) await routed;
       if (ctx.body === undefined) unanswered(ctx);
     } catch (caught) {
