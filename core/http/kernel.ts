@@ -14,8 +14,8 @@ import type { RouteTable } from './routes.js';
 export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number, routes: RouteTable): Middleware {
   // JSON only: multipart stays unparsed so the upload plugin streams it to disk with its own limits. koa-body
   // (with zod, ~100 modules) is imported by the first request with a body, not at start (most of a start is module loading).
-  // Only application/json is parsed (koa-body's default list has four more types, each a type-is match per
-  // request), the one type a route's body is taken as: any other is refused 415, now before being read.
+  // Only application/json is parsed, the one type a route's body is taken as (koa-body's default list has four
+  // more, which were parsed and then refused): any other is refused 415 without being read.
   let loading: Promise<Middleware> | undefined;
   /** The parser once loaded: every request after the first calls it without an await of its import. */
   let parser: Middleware | undefined;
