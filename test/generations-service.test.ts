@@ -93,6 +93,30 @@ describe('generations service (stub transport)', () => {
     expect(service.frame(gen)).to.deep.include({ status: 'progress', details: '0.00%' });
   });
 
+  it('answers once ComfyUI took the prompt and the row is stored, not after the `submitted` step (its cancel of an interrupt asked meanwhile)', async () => {
+    await start();
+    // An interrupt asked while the prompt is being submitted: the `submitted` step cancels it on ComfyUI.
+    let interrupted: Promise<unknown> | undefined;
+    service.hooks.created.tap('test', (gen) => void (interrupted = service.interrupt(gen.id)));
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const submit = stub.submit.bind(stub);
+    stub.submit = async (req, listener) => {
+      const run = await submit(req, listener);
+      // A backend slow to answer the cancel.
+      return { ...run, cancel: async () => (await gate, run.cancel()) };
+    };
+    stub.position = 2;
+    // Before, the answer waited for that step, and so for ComfyUI's answer to the cancel.
+    const gen = await service.create(request());
+    expect(gen).to.include({ state: 'queued', position: 2 });
+    expect(stub.cancels).to.deep.equal([]);
+    open();
+    await interrupted;
+    await until(() => stub.cancels.length > 0, 'the cancel at ComfyUI');
+    expect(stub.cancels).to.deep.equal([gen.promptId]);
+  });
+
   it('cancels the prompt and refuses the request when the row reached the file but its sync failed', async () => {
     await start();
     // A store that puts the row in its file (inFile), then refuses it, as a failing fdatasync makes nedb do.

@@ -75,7 +75,7 @@ describe('kernel: HTTP pipeline', () => {
     expect(await missing.json()).to.deep.equal({ error: 'bad_request', detail: 'invalid body field: text is required' });
   });
 
-  it('answers 400 for malformed JSON, 413 for a body over the limit, 415 for a non-JSON body', async () => {
+  it('answers 400 for malformed JSON, 413 for a body over the limit, 415 for a body not sent as application/json', async () => {
     const malformed = await post('/echo', '{"text": ');
     expect(malformed.status).to.equal(400);
     expect(((await malformed.json()) as { detail: string }).detail).to.match(/^malformed JSON body/);
@@ -85,6 +85,10 @@ describe('kernel: HTTP pipeline', () => {
     const text = await fetch(`${url}/echo`, { method: 'POST', body: 'text=hi', headers: { 'content-type': 'text/plain' } });
     expect(text.status).to.equal(415);
     expect(((await text.json()) as { error: string }).error).to.equal('unsupported_media_type');
+    // Another JSON media type is not parsed either: refused for its type, not for its (malformed) content.
+    const other = await fetch(`${url}/echo`, { method: 'POST', body: '{"text": ', headers: { 'content-type': 'application/vnd.api+json' } });
+    expect(other.status).to.equal(415);
+    expect(((await other.json()) as { error: string }).error).to.equal('unsupported_media_type');
   });
 
   it('maps a coded error to its status, body and headers', async () => {

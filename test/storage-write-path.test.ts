@@ -8,6 +8,7 @@ import type { BridgeError } from '../core/errors.js';
 import { DatafileAppender, type AppenderIo } from '../plugins/storage-nedb/datafile-appender.js';
 import { readDatafileAt } from '../plugins/storage-nedb/datafile-load.js';
 import { datafilePath } from '../plugins/storage-nedb/nedb-storage.js';
+import { closeCollection, openCollection } from '../plugins/storage-nedb/datastore.js';
 import { datafileText } from './helpers/datafile.js';
 import { generationRecord } from './helpers/generation.js';
 import { until } from './helpers/until.js';
@@ -137,6 +138,23 @@ describe('storage-nedb write path', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(reported).to.equal(false);
     await full.close();
+  });
+
+  it("stores an insert's own copy of the row and resolves with nothing (no second copy made to return); an upsert still returns its row", async () => {
+    await open();
+    const file = join(dataDir, 'insert-copy.db');
+    const collection = await openCollection(file);
+    try {
+      const doc = { _id: 'a', nested: { n: 1 } };
+      expect(await collection.insert(doc)).to.equal(undefined);
+      doc.nested.n = 2;
+      expect(await collection.findOne({ _id: 'a' })).to.deep.equal({ _id: 'a', nested: { n: 1 } });
+      const upserted = await collection.update({ _id: 'b' }, { _id: 'b', n: 3 }, { upsert: true, returnUpdatedDocs: true });
+      expect(upserted).to.deep.equal({ _id: 'b', n: 3 });
+    } finally {
+      await closeCollection(collection);
+    }
+    expect(await datafileText(file)).to.equal('{"_id":"a","nested":{"n":1}}\n{"_id":"b","n":3}\n');
   });
 
   it('reads a datafile exactly as nedb does: last version wins, deletions, index lines, dates', async () => {

@@ -12,15 +12,15 @@ import type { RouteTable } from './routes.js';
  * and onResponse (the error is mapped, status set, before the access line reads the status).
  */
 export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number, routes: RouteTable): Middleware {
-  // JSON only: multipart stays unparsed so the upload plugin streams it to disk with its own limits. koa-body
-  // (with zod, ~100 modules) is imported by the first request with a body, not at start (most of a start is module loading).
-  let parser: Promise<Middleware> | undefined;
-  const options = { json: true, jsonStrict: true, jsonLimit: bodyLimitBytes, multipart: false, urlencoded: false, text: false };
+  // application/json only (a route takes no other body: 415, unread); multipart stays unparsed so the upload plugin streams it to
+  // disk with its own limits. koa-body (with zod, ~100 modules) is imported by the first request with a body, then called directly.
+  let parser: Middleware | undefined, loading: Promise<Middleware> | undefined;
+  const options = { json: true, jsonTypes: ['application/json'], jsonStrict: true, jsonLimit: bodyLimitBytes, multipart: false, urlencoded: false, text: false };
   const onError = (error: Error): never => {
     if ((error as { status?: number }).status === 413) throw payloadTooLarge(`the JSON body is larger than ${bodyLimitBytes} bytes`);
     throw badRequest(`malformed JSON body: ${error.message}`);
   };
-  const parse = () => (parser ??= import('koa-body').then(({ koaBody }) => koaBody({ ...options, onError }) as unknown as Middleware));
+  const load = () => (loading ??= import('koa-body').then(({ koaBody }) => (parser = koaBody({ ...options, onError }) as unknown as Middleware)));
   const route = routes.dispatch();
   return async (ctx) => {
     const started = performance.now();
@@ -28,7 +28,7 @@ export function kernel(log: Logger, hooks: Hooks, bodyLimitBytes: number, routes
     try {
       // Most requests are reads without a body: they skip the parser's setup, and a route that answered at once no await.
       const { 'content-length': length, 'transfer-encoding': chunked } = ctx.req.headers;
-      const routed = Number(length) || chunked ? (await parse())(ctx, async () => route(ctx)) : route(ctx);
+      const routed = Number(length) || chunked ? (parser ?? (await load()))(ctx, () => route(ctx) as Promise<void>) : route(ctx);
       if (routed !== undefined) await routed;
       if (ctx.body === undefined) unanswered(ctx);
     } catch (caught) {

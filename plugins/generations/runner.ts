@@ -136,8 +136,11 @@ export class Runner {
     let totalNodes: number;
     try {
       // A held generation's inputs are placed when it is released, on the backend it goes to.
-      if (slot !== undefined) await placeInputs(this.deps, graph, uploadInputs, shippedInputs, slot);
-      graph = await hooks.beforeSubmit.promise(graph, { generationId: id, workflow: request.workflow, clientId: request.clientId, principal: request.principal, backend: slot ?? backend });
+      // Steps with nothing to do are skipped, not awaited: each await is a turn of promise jobs before the row.
+      if (slot !== undefined && hasFiles(uploadInputs, shippedInputs)) await placeInputs(this.deps, graph, uploadInputs, shippedInputs, slot);
+      if (hooks.beforeSubmit.isUsed()) {
+        graph = await hooks.beforeSubmit.promise(graph, { generationId: id, workflow: request.workflow, clientId: request.clientId, principal: request.principal, backend: slot ?? backend });
+      }
       totalNodes = await countNodesToRun(transport, graph, options.objectInfoTimeoutMs);
     } catch (error) {
       this.#fair?.free(id);
@@ -197,10 +200,21 @@ export class Runner {
       (error: unknown) => error ?? new Error('the generation could not be stored'),
     );
     if (refused !== undefined) return this.#unstored(entry, submitted, refused);
-    await submitted;
-    markLife('create: submitted applied');
-    if (entry.submitError) throw entry.submitError;
-    return entry.life.gen;
+    // The row is on the disk and ComfyUI took the prompt: the answer leaves now, with the position ComfyUI
+    // gave. The `submitted` step runs in the generation's queue meanwhile, not before the answer: it records
+    // that position (a deferred row write), publishes a frame only if the client's frame changed (a submitted
+    // generation's does not: its position is not in it), and cancels the prompt when an interrupt came during
+    // the submission (ComfyUI's answer to that cancel is not waited for). The client's frames keep their
+    // order; the first (`created`, queued before) is handed to the bus before the row's sync ends. A refused
+    // prompt still waits for its step: its frames end `failed` before the request is refused.
+    const run = await sending.catch(() => undefined);
+    if (run === undefined) {
+      await submitted;
+      if (entry.submitError) throw entry.submitError;
+      return entry.life.gen;
+    }
+    markLife('create: answered');
+    return { ...entry.life.gen, position: run.position };
   }
 
   /**
@@ -777,4 +791,11 @@ function isoNow(): string {
 
 function assertNever(value: never): never {
   throw new Error(`unhandled effect ${JSON.stringify(value)}`);
+}
+
+/** Whether a generation has uploads or shipped files to place on its backend. */
+function hasFiles(uploadInputs: Record<string, string>, shippedInputs: Record<string, string>): boolean {
+  for (const _ in uploadInputs) return true;
+  for (const _ in shippedInputs) return true;
+  return false;
 }

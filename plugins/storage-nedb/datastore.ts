@@ -53,6 +53,8 @@ interface NedbInternals {
   _removeFromIndexes(doc: Doc): void;
   _updateIndexes(oldDoc: Doc | Modification[], newDoc?: Doc): void;
   _insertAsync(doc: unknown): Promise<unknown>;
+  _prepareDocumentForInsertion(doc: unknown): Doc | Doc[];
+  _insertInCache(prepared: Doc | Doc[]): void;
   _updateAsync(query: unknown, update: unknown, options: unknown): Promise<unknown>;
   _removeAsync(query: unknown, options: unknown): Promise<unknown>;
 }
@@ -161,8 +163,17 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null, 
     ['_updateAsync', 2],
     ['_removeAsync', 1],
   ] as const;
+  // nedb's _insertAsync ends with a deep copy of the stored rows, to return: an insert here returns nothing (writes.insert
+  // below), so a caller's insert skips that copy. An upsert's insert (inside _updateAsync) keeps nedb's own.
+  const runInsert = (db._insertAsync as (doc: unknown) => Promise<unknown>).bind(db);
+  const insertUncopied = async (doc: unknown): Promise<undefined> => {
+    const prepared = db._prepareDocumentForInsertion(doc);
+    db._insertInCache(prepared);
+    await db.persistence.persistNewStateAsync(Array.isArray(prepared) ? prepared : [prepared]);
+    return undefined;
+  };
   for (const [name, keyAt] of operations) {
-    const run = (db[name] as (...args: unknown[]) => Promise<unknown>).bind(db);
+    const run = name === '_insertAsync' ? (doc: unknown) => (depth === 1 ? insertUncopied(doc) : runInsert(doc)) : (db[name] as (...args: unknown[]) => Promise<unknown>).bind(db);
     (db as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
       // An upsert runs _insertAsync inside _updateAsync: only the outermost call owns the journal.
       const outermost = depth === 0;
@@ -221,7 +232,8 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null, 
     // A fresh object per call: the key that finds this operation's batch again.
     const key = Array.isArray(docs) ? [...(docs as unknown[])] : { ...(docs as Doc) };
     try {
-      return await insert(key);
+      await insert(key);
+      return undefined;
     } finally {
       if (inFile) void batches.get(key)?.inFile.then(inFile);
       await waitFor(key);
