@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
@@ -98,11 +98,18 @@ describe('files durable before they are acknowledged: the order of a real bridge
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('syncs an upload\'s data and name before its answer, and a result file\'s before its completed row', async () => {
-    const dataDir = join(dir, 'data');
-    const tracePath = join(dir, 'trace.txt');
+  /** One upload and one generation through a bridge run under strace (`config`: its --config file's text); its calls once it stopped. */
+  async function traced(tag: string, config?: string): Promise<{ calls: Call[]; dataDir: string; name: string; id: string }> {
+    const dataDir = join(dir, tag);
+    const tracePath = join(dir, `${tag}.trace`);
+    const args: string[] = [];
+    if (config !== undefined) {
+      await writeFile(join(dir, `${tag}.yaml`), config);
+      args.push('--config', join(dir, `${tag}.yaml`));
+    }
     const bridge = await serveBridge({
       wrap: ['strace', '-f', '-qq', '-y', '-s', '4096', '-e', `trace=${TRACED}`, '-o', tracePath],
+      args,
       env: { COMFY_BRIDGE_DATA_DIR: dataDir, COMFY_BRIDGE_COMFYUI_URLS: fake.url },
     });
     running.push(bridge);
@@ -128,8 +135,12 @@ describe('files durable before they are acknowledged: the order of a real bridge
     expect(pid).to.be.greaterThan(0);
     process.kill(pid, 'SIGTERM');
     expect(await bridge.exited).to.equal(0);
-    const calls = parseTrace(await readFile(tracePath, 'utf8'));
+    return { calls: parseTrace(await readFile(tracePath, 'utf8')), dataDir, name, id };
+  }
 
+
+  it('syncs an upload\'s data and name before its answer, and a result file\'s before its completed row', async () => {
+    const { calls, dataDir, name, id } = await traced('synced');
     // The upload: its record written and synced, then the file renamed into uploads/ and the folder synced, then
     // the answer; the file's data synced before the rename (while the record was written).
     const uploads = join(dataDir, 'uploads');
@@ -162,5 +173,16 @@ describe('files durable before they are acknowledged: the order of a real bridge
     expect(fileSync.ended, 'the result data synced before the completed row').to.be.lessThan(row.began);
     expect(resultFolderSync.ended, 'its name synced before the completed row').to.be.lessThan(row.began);
     expect(resultsSync.ended, "its folder's name synced before the completed row").to.be.lessThan(row.began);
+  });
+
+  it('syncs neither when the storage does not sync its rows (storage-nedb syncWrites: false)', async () => {
+    const { calls, dataDir, name, id } = await traced('unsynced', "plugins:\n  storage-nedb:\n    syncWrites: false\n");
+    const files = [join(dataDir, 'uploads'), join(dataDir, 'results')];
+    // The upload and the result did go where they belong…
+    expect(calls.some((c) => c.name.startsWith('rename') && c.args.includes(`/uploads/${name}"`))).to.equal(true);
+    expect(calls.some((c) => c.name.startsWith('rename') && c.args.includes(`/results/${id}/`))).to.equal(true);
+    // …and nothing under uploads/ or results/, nor those folders themselves, was synced.
+    const synced = calls.filter((c) => (c.name === 'fsync' || c.name === 'fdatasync') && files.some((folder) => fdPath(c)?.startsWith(folder) === true));
+    expect(synced.map((c) => `${c.name} ${fdPath(c)}`)).to.deep.equal([]);
   });
 });
