@@ -59,7 +59,11 @@ interface Pending {
 export class DirectorySyncs {
   readonly #pending = new Map<string, Pending>();
 
-  constructor(private readonly local: (dir: string) => boolean) {}
+  constructor(
+    private readonly local: (dir: string) => boolean,
+    /** The fsync itself (a test counts and holds them). */
+    private readonly syncOne: (dir: string, local: boolean) => Promise<void> = syncDirectory,
+  ) {}
 
   sync(dir: string): Promise<void> {
     const pending = this.#pending.get(dir);
@@ -85,7 +89,7 @@ export class DirectorySyncs {
   #run(dir: string, pending: Pending): Promise<void> {
     // Through a settled promise so that `running` is set before the fsync's end is handled.
     return Promise.resolve()
-      .then(() => syncDirectory(dir, this.local(dir)))
+      .then(() => this.syncOne(dir, this.local(dir)))
       .finally(() => {
         const next = pending.next;
         pending.next = undefined;
