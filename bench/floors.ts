@@ -1,11 +1,12 @@
 /**
  * The floors under a generation's end on this machine, each alone, to set beside what the bridge adds (P9):
  * appending a row line and fdatasync-ing it (the final state before `closed`), creating a result file in a new
- * folder (mkdir, exclusive create, write, close, rename), and a kept-alive loopback GET of a small body (GET /view).
+ * folder (mkdir, exclusive create, write, close, rename), making it durable (fdatasync, fsync of its folder and of the
+ * folder's parent: each alone, then all of it together), and a kept-alive loopback GET of a small body (GET /view).
  * Run: `npx tsx bench/floors.ts [dir]` (dir: a folder on the file system to measure, the benches' scratch folder
  * by default, bench/lib/scratch.ts); prints p50 and p95 in ms as JSON. Not part of `npm run bench`: a diagnostic for the lifecycle work.
  */
-import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { Agent, createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -50,6 +51,48 @@ try {
     renameSync(join(folder, '.part'), join(folder, 'p9_00001_.png'));
   });
 
+  // What making that file durable costs, call by call (issue 15's durability rule, wave 10), each in a fresh folder
+  // as a generation's: the new file's data (fdatasync), its name after the rename (fsync of its folder), the new
+  // folder's entry (fsync of the parent), and the three together in the order the directory store makes them.
+  const parent = join(dir, 'durable');
+  mkdirSync(parent);
+  const fresh = (i: number, tag: string): { folder: string; fd: number } => {
+    const folder = join(parent, `${tag}_${i}`);
+    mkdirSync(folder);
+    const fd = openSync(join(folder, '.part'), 'wx');
+    writeSync(fd, body);
+    renameSync(join(folder, '.part'), join(folder, 'p9_00001_.png'));
+    return { folder, fd };
+  };
+  const syncDir = (folder: string) => {
+    const fd = openSync(folder, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+  };
+  const fileData: number[] = [];
+  const folderName: number[] = [];
+  const parentEntry: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const { folder, fd } = fresh(i, 'calls');
+    let started = performance.now();
+    fdatasyncSync(fd);
+    fileData.push(performance.now() - started);
+    closeSync(fd);
+    started = performance.now();
+    syncDir(folder);
+    folderName.push(performance.now() - started);
+    started = performance.now();
+    syncDir(parent);
+    parentEntry.push(performance.now() - started);
+  }
+  const durable = timed((i) => {
+    const { folder, fd } = fresh(i, 'all');
+    syncDir(parent);
+    fdatasyncSync(fd);
+    closeSync(fd);
+    syncDir(folder);
+  });
+
   const server = createServer((_req, res) => res.end(body)).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const { port } = server.address() as AddressInfo;
@@ -72,7 +115,12 @@ try {
   server.close();
 
   process.stdout.write(
-    `${JSON.stringify({ append_and_fdatasync_ms: stats(append), result_file_in_new_folder_ms: stats(create), loopback_get_9kb_ms: stats(loopback), dir })}\n`,
+    `${JSON.stringify({ append_and_fdatasync_ms: stats(append), result_file_in_new_folder_ms: stats(create),
+      new_file_fdatasync_ms: stats(fileData),
+      folder_fsync_after_rename_ms: stats(folderName),
+      parent_fsync_after_mkdir_ms: stats(parentEntry),
+      result_file_made_durable_ms: stats(durable),
+      loopback_get_9kb_ms: stats(loopback), dir })}\n`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -28,14 +28,17 @@ export interface ByteRange {
  * gives the file up: once put resolves the file is gone from its path (a store on the same file system
  * renames it into place; one that copies deletes it after the copy), so the caller makes no call to
  * delete it. `size`: the file's size when the caller knows it (it wrote the file), so that the store
- * need not look it up for the BlobInfo it answers.
+ * need not look it up for the BlobInfo it answers. `synced`: the caller made the file's data durable already
+ * (fdatasync), so a store that moves it into place only makes its name durable.
  */
-export type BlobSource = Readable | { file: string; move?: boolean; size?: number };
+export type BlobSource = Readable | { file: string; move?: boolean; size?: number; synced?: boolean };
 
 export interface BlobStore {
   /**
    * Writes the whole source under `key`, replacing what was there. Readers see the old blob or the
-   * new one, never a part. Rejects (and leaves nothing behind) when the source fails.
+   * new one, never a part. Rejects (and leaves nothing behind) when the source fails. Resolves once the
+   * blob is durable (it survives a power loss: callers write the row that names it next), unless the store
+   * was told the storage does not sync its rows either.
    */
   put(key: string, source: BlobSource): Promise<BlobInfo>;
   /** The blob, or a byte range of it; the stream errors with code ENOENT when there is none. */
@@ -49,12 +52,13 @@ export interface BlobStore {
   /**
    * Optional: put for a blob already whole in memory (a small result file), in fewer calls where the store
    * can (the directory store: synchronous open, write, close and rename, no stream and no thread-pool trip).
-   * The same guarantees as put: readers see the old blob or the new one, never a part.
+   * The same guarantees as put: readers see the old blob or the new one, never a part; durable once resolved.
    */
   putBytes?(key: string, bytes: Uint8Array): Promise<BlobInfo>;
   /**
    * Optional: deletePrefix for a prefix blobs are about to be put under, in fewer calls where the store
-   * can (the directory store: one mkdir when the folder is not there, which also readies it for the puts).
+   * can (the directory store: one mkdir when the folder is not there, which also readies it for the puts, and
+   * the fsync of its parent that makes the new folder durable: off a generation's way to `closed` when called ahead).
    */
   resetPrefix?(prefix: string): Promise<void>;
   /** The blobs under a prefix (ending with `/`), in key order. */

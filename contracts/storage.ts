@@ -198,6 +198,12 @@ export interface Storage {
    * Absent or false: this process is the store's only user (storage-nedb holds a lock).
    */
   readonly shared?: boolean;
+  /**
+   * false when a resolved write is not on the disk (storage-nedb with `syncWrites: false` or `inMemory`): the files
+   * rows name (results, uploads) are then not synced either, which would buy nothing. Absent or true: rows are
+   * durable once written, and so are the files before their rows are.
+   */
+  readonly syncsWrites?: boolean;
 }
 
 declare module '../core/services.js' {

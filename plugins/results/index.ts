@@ -33,7 +33,8 @@ export default definePlugin({
   register(ctx) {
     const storage = ctx.use('storage');
     const { server } = ctx.config;
-    const blobs = ctx.tryUse('blobs') ?? new DirectoryBlobStore(ctx.config.dataDir);
+    // Files durable before the rows that name them, unless the rows are not synced either (storage-nedb syncWrites: false).
+    const blobs = ctx.tryUse('blobs') ?? new DirectoryBlobStore(ctx.config.dataDir, { sync: storage.syncsWrites !== false });
     // The real port is only known once listening (port 0 picks one).
     let port = server.port;
     const publicUrl = server.publicUrl?.replace(/\/+$/, '') ?? null;

@@ -72,6 +72,8 @@ export class NedbStorage implements Storage {
   readonly outbox: DeferredOutboxStore;
   /** Resolves once every datafile is loaded; rejects with a BootError naming the file that could not be. */
   readonly loaded: Promise<void>;
+  /** Whether a resolved write is on the disk (contracts/storage.ts): set by begin from its options. */
+  syncsWrites = true;
   /** Sizes of the datafiles when the last compaction (or the open) left them. */
   readonly #baseSizes = new Map<CollectionName, number>();
 
@@ -143,6 +145,7 @@ export class NedbStorage implements Storage {
       return { generations, uploads, idempotency, clientBindings, outbox };
     })();
     const storage = new NedbStorage(new NedbKeyValueStore(collections.kv), collections, lock, loading);
+    storage.syncsWrites = options.inMemory !== true && options.sync !== false;
     if (!options.inMemory) {
       void loading.then(() => {
         // The lines held, not the file's length (its zeroed tail is no growth).

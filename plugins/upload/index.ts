@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DirectoryBlobStore } from '../../contracts/directory-blob-store.js';
+import { syncDirectory, syncFileData } from '../../contracts/directory-sync.js';
+import { onLocalDisk } from '../../contracts/local-disk.js';
 import { definePlugin } from '../../core/plugin.js';
 import { clearIncoming } from './incoming-dir.js';
 import { startExpiry } from './expiry.js';
@@ -26,10 +28,18 @@ export default definePlugin<UploadOptions>({
     const incomingDir = join(ctx.config.dataDir, 'uploads', '.incoming');
     const storage = ctx.use('storage');
     await clearIncoming(incomingDir, storage.shared === true);
-    await mkdir(incomingDir, { recursive: true });
+    const made = await mkdir(incomingDir, { recursive: true });
+    // Files durable before the records that name them, unless the records are not synced either (storage-nedb syncWrites: false).
+    const durable = storage.syncsWrites !== false;
+    const local = onLocalDisk(incomingDir);
+    // A new uploads/ folder's entry in the data dir (the incoming folder's own needs none: it is emptied at start).
+    if (durable && made !== undefined && made !== incomingDir) await syncDirectory(dirname(made), local);
 
-    const blobs = ctx.tryUse('blobs') ?? new DirectoryBlobStore(ctx.config.dataDir);
-    const library = new UploadLibrary(blobs, storage.uploads, ctx.log, () => ctx.clock.now());
+    const pluginBlobs = ctx.tryUse('blobs');
+    const blobs = pluginBlobs ?? new DirectoryBlobStore(ctx.config.dataDir, { sync: durable });
+    // The built-in store renames the incoming file into place: its data is synced beforehand, beside the record's write.
+    const syncFile = durable && !pluginBlobs ? (path: string) => syncFileData(path, local) : undefined;
+    const library = new UploadLibrary(blobs, storage.uploads, ctx.log, () => ctx.clock.now(), syncFile);
     // The library plus ingest, which needs the incoming folder and the limits the library does not hold.
     ctx.provide('uploads', Object.assign(library, {
       ingest: (bytes: Buffer, field: string, clientId: string, principal: Principal) => ingestBytes({ library, incomingDir, options: ctx.options }, bytes, field, clientId, principal),

@@ -28,6 +28,11 @@ export class UploadLibrary implements UploadService {
     private readonly log: Logger,
     /** The upload's createdAt, which expiry compares with the same clock. */
     private readonly now: () => number = Date.now,
+    /**
+     * fdatasync of an accepted file (a local file in the incoming folder), made while its record is written; undefined
+     * when the storage does not sync its rows (nothing to gain then).
+     */
+    private readonly syncFile?: (path: string) => Promise<void>,
   ) {}
 
   async find(name: string, clientId: string, principal: Principal): Promise<UploadRecord | undefined> {
@@ -63,8 +68,10 @@ export class UploadLibrary implements UploadService {
 
   /**
    * Stores accepted files under fresh names and returns field → stored name. Records go in before
-   * the blobs are written, so a crash in between leaves a record without a file (which expiry removes),
-   * never a file without a record. Any failure undoes the whole request. Each incoming file is given up to
+   * the blobs are put, so a crash in between leaves a record without a file (which expiry removes),
+   * never a file without a record. Each file is durable before the answer: its data synced while the records
+   * are written, its name by the store's put (which resolves once the folder's entry is synced, one fsync for
+   * the files of a request). Any failure undoes the whole request. Each incoming file is given up to
    * the blob store (moved, or copied and deleted: a many-file upload does not hold every file twice); the
    * caller deletes whatever is left.
    */
@@ -84,19 +91,28 @@ export class UploadLibrary implements UploadService {
     }));
     const inserted: string[] = [];
     const written: string[] = [];
+    // The files' data synced in the thread pool while the records are written (their fdatasync too).
+    const dataSynced = this.syncFile ? Promise.all(files.map((file) => this.syncFile!(file.path))) : undefined;
+    dataSynced?.catch(() => undefined);
     try {
       // Together, so a store that group-commits writes them in one batch.
       const results = await Promise.allSettled(records.map((record) => this.store.insert(record)));
       results.forEach((result, index) => result.status === 'fulfilled' && inserted.push(records[index]!.name));
       const refused = results.find((result) => result.status === 'rejected');
       if (refused) throw refused.reason;
-      for (const [index, record] of records.entries()) {
-        // Whole or nothing, for a reader on any instance (the blob store's put); moved, not copied, where the store can.
-        // Given up (move): gone from the incoming folder once put resolves, so no unlink here; its size is known, so no stat there.
-        const file = files[index]!;
-        await this.blobs.put(uploadKey(record.name), { file: file.path, move: true, size: file.size });
-        written.push(uploadKey(record.name));
-      }
+      await dataSynced;
+      // Whole or nothing, for a reader on any instance (the blob store's put); moved, not copied, where the store can.
+      // Given up (move): gone from the incoming folder once put resolves, so no unlink here; its size is known, so no stat there.
+      // Together: their renames share the folder's fsync.
+      const puts = await Promise.allSettled(
+        records.map((record, index) => {
+          const file = files[index]!;
+          return this.blobs.put(uploadKey(record.name), { file: file.path, move: true, size: file.size, synced: dataSynced !== undefined });
+        }),
+      );
+      puts.forEach((put, index) => put.status === 'fulfilled' && written.push(uploadKey(records[index]!.name)));
+      const failed = puts.find((put) => put.status === 'rejected');
+      if (failed) throw failed.reason;
     } catch (error) {
       await Promise.all(written.map((key) => this.blobs.delete(key).catch((e: unknown) => this.log.error({ err: e, key }, 'could not undo an upload file'))));
       for (const name of inserted) await this.store.delete(name).catch((e: unknown) => this.log.error({ err: e, upload: name }, 'could not undo an upload record'));

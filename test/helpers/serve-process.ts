@@ -24,11 +24,14 @@ export interface ServeOptions {
   env?: Record<string, string>;
   /** How long it may take to say where it listens (a loaded machine starts processes slowly). */
   timeoutMs?: number;
+  /** A command the bridge runs under, before node (e.g. strace and its arguments). */
+  wrap?: string[];
 }
 
 /** Starts `node bin/comfy-bridge.js serve` on a free port; resolves once its "listening" line names the URL. */
 export async function serveBridge(options: ServeOptions = {}): Promise<ServedBridge> {
-  const child = spawn(process.execPath, ['bin/comfy-bridge.js', 'serve', ...(options.args ?? [])], {
+  const [command, ...args] = [...(options.wrap ?? []), process.execPath, 'bin/comfy-bridge.js', 'serve', ...(options.args ?? [])];
+  const child = spawn(command!, args, {
     cwd: ROOT,
     env: { ...process.env, COMFY_BRIDGE_LOG_LEVEL: 'info', ...options.env, COMFY_BRIDGE_PORT: '0', COMFY_BRIDGE_HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
