@@ -49,9 +49,9 @@ const { dirname, relative } = await import('node:path');
 // it). Not ajv (64 files): a bundle of it made dist/validators.js wrong (its standalone export wrote ajv's code
 // objects as JSON), and the build's validators must come from the ajv the compiled code runs.
 const VENDOR = { '@sinclair/typebox': 'typebox.js', yaml: 'yaml.js', 'prom-client': 'prom-client.js' };
-const commonJs = async (pkg, more = '') => {
+const commonJs = async (pkg) => {
   const names = Object.keys(await import(pkg)).filter((name) => name !== 'default' && /^[A-Za-z_$][\w$]*$/.test(name));
-  return `import * as m from '${pkg}';\n${more}export default m.default;\nexport const { ${names.join(', ')} } = m;\n`;
+  return `import * as m from '${pkg}';\nexport default m.default;\nexport const { ${names.join(', ')} } = m;\n`;
 };
 const VENDOR_SOURCE = {
   '@sinclair/typebox': "export * from '@sinclair/typebox';",
