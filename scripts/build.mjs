@@ -36,6 +36,49 @@ for (const manifest of await knownManifests([])) {
 }
 writeFileSync(new URL('dist/plugin-settings.json', root), `${JSON.stringify(declared, null, 2)}\n`);
 
+// Cold start: most of a start is loading modules, and @sinclair/typebox is 201 small ES modules (each one read
+// and compiled on its own) that every contract and plugin imports. The compiled code imports one bundle of it
+// instead (dist/vendor/, esbuild, the same code; TypeBox's markers are Symbol.for() keys, so schemas stay
+// interchangeable with those of a plugin importing the package itself). The sources and the tests import the package.
+const { build } = await import('esbuild');
+const { readdirSync } = await import('node:fs');
+const { dirname, relative } = await import('node:path');
+// The same for the CommonJS packages every start loads (yaml 73 files, prom-client 33 plus the 52 of
+// @opentelemetry/api it requires): one file each instead of a resolution, a read and a compile per file (~0.1 s of
+// a start each on this machine). A CommonJS bundle re-exports the names the package has (read here by importing
+// it). Not ajv (64 files): a bundle of it made dist/validators.js wrong (its standalone export wrote ajv's code
+// objects as JSON), and the build's validators must come from the ajv the compiled code runs.
+const VENDOR = { '@sinclair/typebox': 'typebox.js', yaml: 'yaml.js', 'prom-client': 'prom-client.js' };
+const commonJs = async (pkg) => {
+  const names = Object.keys(await import(pkg)).filter((name) => name !== 'default' && /^[A-Za-z_$][\w$]*$/.test(name));
+  return `import * as m from '${pkg}';\nexport default m.default;\nexport const { ${names.join(', ')} } = m;\n`;
+};
+const VENDOR_SOURCE = {
+  '@sinclair/typebox': "export * from '@sinclair/typebox';",
+  yaml: await commonJs('yaml'),
+  'prom-client': await commonJs('prom-client'),
+};
+// A bundled CommonJS module may require a Node built-in at run time: give it a require.
+const banner = { js: "import { createRequire as __vendorRequire } from 'node:module';\nconst require = __vendorRequire(import.meta.url);" };
+for (const [pkg, contents] of Object.entries(VENDOR_SOURCE)) {
+  await build({ stdin: { contents, resolveDir: root.pathname, loader: 'js' }, bundle: true, format: 'esm', platform: 'node', target: 'node20', banner, outfile: new URL(`dist/vendor/${VENDOR[pkg]}`, root).pathname, logLevel: 'warning' });
+}
+const rewrite = (dir) => {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory() && entry.name !== 'vendor') rewrite(path);
+    if (!entry.isFile() || !entry.name.endsWith('.js')) continue;
+    const code = readFileSync(path, 'utf8');
+    let changed = code;
+    for (const [pkg, file] of Object.entries(VENDOR)) {
+      const target = relative(dirname(path), new URL(`dist/vendor/${file}`, root).pathname);
+      changed = changed.replaceAll(`from '${pkg}';`, `from '${target.startsWith('.') ? target : `./${target}`}';`);
+    }
+    if (changed !== code) writeFileSync(path, changed);
+  }
+};
+rewrite(new URL('dist', root).pathname);
+
 // Cold start: ajv compiles a validator by generating and evaluating code (~10-50 ms a schema; the kernel's
 // config schema and every enabled plugin's options schema at each start, a fifth of the CPU of an empty
 // start). The build compiles them once, as standalone code (ajv's own export of the same functions),
@@ -65,29 +108,3 @@ writeFileSync(
   ].join('\n'),
 );
 
-// Cold start: most of a start is loading modules, and @sinclair/typebox is 201 small ES modules (each one read
-// and compiled on its own) that every contract and plugin imports. The compiled code imports one bundle of it
-// instead (dist/vendor/, esbuild, the same code; TypeBox's markers are Symbol.for() keys, so schemas stay
-// interchangeable with those of a plugin importing the package itself). The sources and the tests import the package.
-const { build } = await import('esbuild');
-const { readdirSync } = await import('node:fs');
-const { dirname, relative } = await import('node:path');
-const VENDOR = { '@sinclair/typebox': 'typebox.js' };
-for (const [pkg, file] of Object.entries(VENDOR)) {
-  await build({ stdin: { contents: `export * from '${pkg}';`, resolveDir: root.pathname, loader: 'js' }, bundle: true, format: 'esm', platform: 'node', target: 'node20', outfile: new URL(`dist/vendor/${file}`, root).pathname, logLevel: 'warning' });
-}
-const rewrite = (dir) => {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = `${dir}/${entry.name}`;
-    if (entry.isDirectory() && entry.name !== 'vendor') rewrite(path);
-    if (!entry.isFile() || !entry.name.endsWith('.js')) continue;
-    const code = readFileSync(path, 'utf8');
-    let changed = code;
-    for (const [pkg, file] of Object.entries(VENDOR)) {
-      const target = relative(dirname(path), new URL(`dist/vendor/${file}`, root).pathname);
-      changed = changed.replaceAll(`from '${pkg}';`, `from '${target.startsWith('.') ? target : `./${target}`}';`);
-    }
-    if (changed !== code) writeFileSync(path, changed);
-  }
-};
-rewrite(new URL('dist', root).pathname);

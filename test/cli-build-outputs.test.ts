@@ -60,4 +60,24 @@ describe('what the build makes for a faster start (dist/validators.js, dist/vend
     expect(ours[Kind]).to.equal(theirs[Kind]);
     expect(JSON.stringify(ours)).to.equal(JSON.stringify(theirs));
   });
+
+  it('the compiled code imports yaml and prom-client as bundles exporting what each package does', async () => {
+    const dist = fileURLToPath(new URL('../dist/', import.meta.url));
+    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : []));
+    for (const pkg of ['yaml', 'prom-client']) {
+      const bare = files(dist).filter((file) => !file.includes('/vendor/') && readFileSync(file, 'utf8').includes(`from '${pkg}'`));
+      expect(bare, `compiled files importing ${pkg} itself`).to.deep.equal([]);
+      const bundled = (await import(new URL(`../dist/vendor/${pkg}.js`, import.meta.url).href)) as Record<string, unknown>;
+      const own = (await import(pkg)) as Record<string, unknown>;
+      expect(Object.keys(bundled).sort(), pkg).to.include.members(Object.keys(own).filter((k) => k !== '__esModule' && /^[A-Za-z_$][\w$]*$/.test(k)));
+    }
+    const { parse } = (await import(new URL('../dist/vendor/yaml.js', import.meta.url).href)) as typeof import('yaml');
+    expect(parse('a: [1, two]')).to.deep.equal({ a: [1, 'two'] });
+    const prom = (await import(new URL('../dist/vendor/prom-client.js', import.meta.url).href)) as typeof import('prom-client');
+    const registry = new prom.Registry();
+    new prom.Counter({ name: 'bundled_total', help: 'h', registers: [registry] }).inc(2);
+    prom.collectDefaultMetrics({ register: registry });
+    const text = await registry.metrics();
+    expect(text).to.include('bundled_total 2').and.include('process_cpu_user_seconds_total');
+  });
 });

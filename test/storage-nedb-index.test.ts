@@ -43,6 +43,25 @@ describe('storage-nedb: the generation index loads rows in any order', () => {
     expect(index.page({ limit: 100, offset: 0, clientId: 'client-1' }).ids).not.to.include('gen_late');
   });
 
+  it('groups by client after a load, adds, removes and a client change, whether looked up before them or not', () => {
+    for (const lookFirst of [true, false]) {
+      const index = new GenerationIndex();
+      index.load(shuffledSummaries());
+      if (lookFirst) expect(index.latest('clientId', 'client-0')?.id).to.equal('gen_057');
+      const late: GenerationSummary = { id: 'gen_late', createdAt: '2026-12-01T00:02:00.000Z', promptId: 'px', clientId: 'client-new', owner: null, workflow: 'w1', state: 'queued' };
+      index.add(late);
+      index.remove('gen_057');
+      index.replace({ ...(index.get('gen_054') as GenerationSummary), clientId: 'client-new' });
+      expect(index.latest('clientId', 'client-new')?.id).to.equal('gen_late');
+      expect(index.page({ limit: 10, offset: 0, clientId: 'client-new' })).to.deep.equal({ ids: ['gen_late', 'gen_054'], total: 2 });
+      expect(index.latest('clientId', 'client-0')?.id).to.equal('gen_051');
+      expect(index.page({ limit: 100, offset: 0, clientId: 'client-0' }).total).to.equal(18);
+      // A second load drops what the first grouped.
+      index.load(shuffledSummaries().slice(0, 3));
+      expect(index.latest('clientId', 'client-new')).to.equal(undefined);
+    }
+  });
+
   it('finds a generation by prompt id after a load, an add and a remove, whether looked up before them or not', () => {
     for (const lookFirst of [true, false]) {
       const index = new GenerationIndex();

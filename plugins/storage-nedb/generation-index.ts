@@ -24,6 +24,12 @@ export const summarize = (gen: Pick<Generation, keyof GenerationSummary>): Gener
 
 type Filter = 'clientId' | 'owner' | 'workflow' | 'state';
 const FILTERS: readonly Filter[] = ['clientId', 'owner', 'workflow', 'state'];
+/**
+ * Grouped at the first lookup, not at load: a clientId is often one browser session's, so 100k rows can make
+ * ~100k groups, a list and a map entry each (a third of the index's load time and memory to promote); nothing
+ * on a start asks for them.
+ */
+const LAZY: ReadonlySet<Filter> = new Set(['clientId']);
 
 /**
  * Ordered in-memory indexes over every generation: one global list plus one list per clientId,
@@ -39,8 +45,9 @@ export class GenerationIndex {
    */
   #byPrompt: Map<string, GenerationSummary> | null = null;
   #all = new SortedList<GenerationSummary>();
-  readonly #lists: Record<Filter, Map<string, SortedList<GenerationSummary>>> = {
-    clientId: new Map(),
+  /** A lazy filter's groups are null until their first lookup (LAZY). */
+  readonly #groups: Record<Filter, Map<string, SortedList<GenerationSummary>> | null> = {
+    clientId: null,
     owner: new Map(),
     workflow: new Map(),
     state: new Map(),
@@ -56,21 +63,36 @@ export class GenerationIndex {
     for (const s of summaries) this.#byId.set(s.id, s);
     const sorted = SortedList.sortedCopy(summaries);
     this.#all = SortedList.fromSorted(sorted);
-    const groups = { clientId: new Map(), owner: new Map(), workflow: new Map(), state: new Map() } as Record<Filter, Map<string, GenerationSummary[]>>;
+    for (const filter of LAZY) this.#groups[filter] = null;
+    this.#group(FILTERS.filter((filter) => !LAZY.has(filter)), sorted);
+  }
+
+  /** Groups `sorted` (oldest first) by each of `filters` in one pass, replacing their lists. */
+  #group(filters: readonly Filter[], sorted: Iterable<GenerationSummary>): void {
+    const groups = filters.map(() => new Map<string, GenerationSummary[]>());
     for (const s of sorted) {
-      for (const filter of FILTERS) {
-        const key = s[filter];
+      for (let i = 0; i < filters.length; i++) {
+        const key = s[filters[i] as Filter];
         if (key === null) continue;
-        const group = groups[filter].get(key);
+        const byKey = groups[i] as Map<string, GenerationSummary[]>;
+        const group = byKey.get(key);
         if (group) group.push(s);
-        else groups[filter].set(key, [s]);
+        else byKey.set(key, [s]);
       }
     }
-    for (const filter of FILTERS) {
-      const lists = this.#lists[filter];
-      lists.clear();
-      for (const [key, group] of groups[filter]) lists.set(key, SortedList.fromSorted(group));
-    }
+    filters.forEach((filter, i) => {
+      const lists = new Map<string, SortedList<GenerationSummary>>();
+      for (const [key, group] of groups[i] as Map<string, GenerationSummary[]>) lists.set(key, SortedList.fromSorted(group));
+      this.#groups[filter] = lists;
+    });
+  }
+
+  /** One filter's lists by key, grouped now when the filter is lazy and not yet grouped. */
+  #lists(filter: Filter): Map<string, SortedList<GenerationSummary>> {
+    const lists = this.#groups[filter];
+    if (lists !== null) return lists;
+    this.#group([filter], this.#all.oldestFirst());
+    return this.#groups[filter] as Map<string, SortedList<GenerationSummary>>;
   }
 
   get size(): number {
@@ -97,9 +119,10 @@ export class GenerationIndex {
     this.#all.add(summary);
     for (const filter of FILTERS) {
       const key = summary[filter];
-      if (key === null) continue;
-      let list = this.#lists[filter].get(key);
-      if (!list) this.#lists[filter].set(key, (list = new SortedList()));
+      const lists = this.#groups[filter];
+      if (key === null || lists === null) continue; // a lazy filter not grouped yet will find it in #all
+      let list = lists.get(key);
+      if (!list) lists.set(key, (list = new SortedList()));
       list.add(summary);
     }
   }
@@ -112,12 +135,13 @@ export class GenerationIndex {
     this.#all.remove(summary);
     for (const filter of FILTERS) {
       const key = summary[filter];
-      if (key === null) continue;
-      const list = this.#lists[filter].get(key);
+      const lists = this.#groups[filter];
+      if (key === null || lists === null) continue;
+      const list = lists.get(key);
       if (!list) continue;
       list.remove(summary);
       // Drop empty groups so one-off clientIds do not accumulate forever.
-      if (list.size === 0) this.#lists[filter].delete(key);
+      if (list.size === 0) lists.delete(key);
     }
     return summary;
   }
@@ -129,17 +153,17 @@ export class GenerationIndex {
   }
 
   latest(filter: Filter, key: string): GenerationSummary | undefined {
-    return this.#lists[filter].get(key)?.newest();
+    return this.#lists(filter).get(key)?.newest();
   }
 
   /** How many generations are in `state`. */
   countInState(state: GenerationState): number {
-    return this.#lists.state.get(state)?.size ?? 0;
+    return this.#lists('state').get(state)?.size ?? 0;
   }
 
   /** Every generation in `state`, newest first. */
   inState(state: GenerationState): GenerationSummary[] {
-    return [...(this.#lists.state.get(state)?.newestFirst() ?? [])];
+    return [...(this.#lists('state').get(state)?.newestFirst() ?? [])];
   }
 
   /** Oldest first, every generation. */
@@ -156,7 +180,7 @@ export class GenerationIndex {
     // Walk the smallest list that satisfies one filter and test the others on each summary.
     let smallest: SortedList<GenerationSummary> | undefined;
     for (const [filter, key] of wanted) {
-      const list = this.#lists[filter].get(key);
+      const list = this.#lists(filter).get(key);
       if (!list) return { ids: [], total: 0 };
       if (!smallest || list.size < smallest.size) smallest = list;
     }
