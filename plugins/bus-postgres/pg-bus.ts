@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Bus, BusMessage } from '../../contracts/bus.js';
 import { Publisher, PUBLISH_DEPTH } from './publisher.js';
 import { ensureBusTables } from './tables.js';
+import { requireSynchronousCommit } from '../../lib/synchronous-commit.js';
 
 export { PUBLISH_DEPTH };
 
@@ -100,6 +101,7 @@ export class PostgresBus implements Bus {
   static async open(options: PostgresBusOptions): Promise<PostgresBus> {
     const bus = new PostgresBus(options);
     try {
+      await requireSynchronousCommit(bus.#pool, 'bus');
       await ensureBusTables(bus.#pool);
       await bus.#listen();
     } catch (error) {

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Storage } from '../../contracts/storage.js';
 import { BootError } from '../../core/errors.js';
+import { requireSynchronousCommit } from '../../lib/synchronous-commit.js';
 import { PostgresGenerationStore } from './generation-store.js';
 import { PostgresClientBindingStore } from './client-binding-store.js';
 import { PostgresIdempotencyStore } from './idempotency-store.js';
@@ -96,6 +97,7 @@ export class PostgresStorage implements Storage {
     pool.on('error', (error) => options.log.warn({ err: error }, 'an idle PostgreSQL connection failed'));
     let migrations: MigrationResult;
     try {
+      await requireSynchronousCommit(pool, 'storage');
       migrations = await migrate(pool);
     } catch (error) {
       await pool.end().catch(() => undefined);

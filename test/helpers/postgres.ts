@@ -37,11 +37,15 @@ interface Binaries {
 let server: Promise<Server> | undefined;
 let databases = 0;
 
-/** Server settings (postgres -c); the tests' defaults trade durability for speed. */
+/**
+ * Server settings (postgres -c); the tests' defaults trade durability for speed (no fsync). synchronous_commit
+ * stays on: the storage and the bus refuse a database that commits without waiting for its WAL flush (with fsync
+ * off that wait is a write to the OS, not a disk flush).
+ */
 const settings: Record<string, string> = {
   listen_addresses: '127.0.0.1',
   fsync: 'off',
-  synchronous_commit: 'off',
+  synchronous_commit: 'on',
   full_page_writes: 'off',
   max_connections: '300',
 };
