@@ -19,22 +19,25 @@ const CANNOT_SYNC_DIRECTORIES = new Set(['EBADF', 'EINVAL', 'EISDIR', 'ENOTSUP',
  * trip each); on a network volume every call is asynchronous (there the fsync is the NFS commit).
  */
 export async function syncDirectory(dir: string, local: boolean): Promise<void> {
-  const fd = local ? openSync(dir, 'r') : await openAsync(dir, 'r');
-  try {
-    await fsyncAsync(fd);
-  } catch (error) {
-    if (!CANNOT_SYNC_DIRECTORIES.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-  } finally {
-    if (local) closeSync(fd);
-    else await closeAsync(fd);
-  }
+  await withDescriptor(dir, 'r', local, async (fd) => {
+    try {
+      await fsyncAsync(fd);
+    } catch (error) {
+      if (!CANNOT_SYNC_DIRECTORIES.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    }
+  });
 }
 
 /** A file's data made durable (fdatasync) through the thread pool, the file opened for it (read-write: some systems refuse a sync otherwise). */
 export async function syncFileData(path: string, local: boolean): Promise<void> {
-  const fd = local ? openSync(path, 'r+') : await openAsync(path, 'r+');
+  await withDescriptor(path, 'r+', local, fdatasyncAsync);
+}
+
+/** `path` opened for `use` and closed after it: on the event loop on a local disk, through the thread pool elsewhere (syncDirectory). */
+async function withDescriptor(path: string, flags: string, local: boolean, use: (fd: number) => Promise<void>): Promise<void> {
+  const fd = local ? openSync(path, flags) : await openAsync(path, flags);
   try {
-    await fdatasyncAsync(fd);
+    await use(fd);
   } finally {
     if (local) closeSync(fd);
     else await closeAsync(fd);
