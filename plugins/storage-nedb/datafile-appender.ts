@@ -3,6 +3,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { storageUnavailable } from './storage-unavailable.js';
 import { endOfData, tailBytesFor, writeZeros } from './datafile-tail.js';
+import { syncDirectory } from '../../contracts/directory-sync.js';
 import { markLife } from '../../contracts/life-marks.js';
 
 /** Puts back an in-memory change whose line could not be written. */
@@ -393,7 +394,9 @@ export class DatafileAppender {
         await out.close();
       }
       await rename(temp, this.filename);
-      await syncDir(dirname(this.filename));
+      // The rename made durable; its failure must not fail the compaction: the rename has happened, and the
+      // handle must move to the new file below (writing on would go to the replaced one).
+      await syncDirectory(dirname(this.filename), false).catch(() => undefined);
       const fresh = await DatafileAppender.#openAt(this.filename, this.mode, this.options, logical);
       const old = this.handle;
       this.handle = fresh.handle;
@@ -442,16 +445,4 @@ export class DatafileAppender {
 /** A write settled at once: in the file as soon as it resolves (never when it rejects). */
 function pending(settled: Promise<void>): PendingWrite {
   return Object.assign(settled, { inFile: settled.then(() => undefined, () => new Promise<void>(() => undefined)) });
-}
-
-/** fsync of the directory, so a rename survives a power loss. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename itself has happened.
-  } finally {
-    await handle.close();
-  }
 }

@@ -1,8 +1,8 @@
 import { readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { GenerationState } from '../../contracts/generation.js';
+import { syncDirectory } from '../../contracts/directory-sync.js';
 import type { PrunedCounts, StateCounts } from './counters.js';
-import { syncDir } from './datafile-appender.js';
 import type { NedbGenerationStore } from './generation-store.js';
 
 /**
@@ -33,7 +33,8 @@ export async function upgradeCounters(
   }
   await rm(file, { force: true });
   await rm(`${file}~`, { force: true });
-  await syncDir(dirname(file));
+  // The deletion made durable where the file system can; the counters already live in the generations datafile.
+  await syncDirectory(dirname(file), false).catch(() => undefined);
 }
 
 /** The counters row as the file last had it (nedb appends a whole row per change; a torn last line is skipped). */
