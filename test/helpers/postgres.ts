@@ -29,7 +29,7 @@ interface Server {
   stop(): Promise<void>;
 }
 
-interface Binaries {
+export interface Binaries {
   initdb: string;
   postgres: string;
 }
@@ -57,7 +57,7 @@ export function setPostgresSettings(overrides: Record<string, string>): void {
 }
 
 /** The OS user to run as: none when we are not root. */
-interface RunAs {
+export interface RunAs {
   uid: number;
   gid: number;
 }
@@ -98,7 +98,7 @@ async function binaries(user: RunAs | undefined): Promise<Binaries> {
   return { initdb: join(copy, 'bin', 'initdb'), postgres: join(copy, 'bin', 'postgres') };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const probe = createServer();
   await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', resolve));
   const { port } = probe.address() as { port: number };
@@ -117,7 +117,7 @@ function run(file: string, args: string[], user: RunAs | undefined): Promise<voi
   });
 }
 
-const urlOf = (port: number, password: string, database: string): string =>
+export const urlOf = (port: number, password: string, database: string): string =>
   `postgres://postgres:${password}@127.0.0.1:${port}/${database}`;
 
 /** Resolves once a connection succeeds; rejects if the server process ends first. */
@@ -150,7 +150,16 @@ async function removeAbandonedFolders(): Promise<void> {
   }
 }
 
-async function start(): Promise<Server> {
+/** A data folder made by initdb, and what is needed to run a server on it. */
+export interface Cluster {
+  dir: string;
+  password: string;
+  user: RunAs | undefined;
+  bin: Binaries;
+}
+
+/** A fresh data folder under the temp folder (named so that removeAbandonedFolders finds it once its mocha process is gone). */
+export async function createCluster(): Promise<Cluster> {
   await removeAbandonedFolders();
   const user = runAs();
   const bin = await binaries(user);
@@ -173,39 +182,77 @@ async function start(): Promise<Server> {
   } finally {
     await rm(pwfile, { force: true });
   }
+  return { dir, password, user, bin };
+}
 
+/** A postmaster started on a cluster and accepting connections. */
+export interface Launched {
+  child: ChildProcess;
+  exited: Promise<void>;
+  logs(): string;
+  /** Stops watching for the test process's exit (call once the server is stopped). */
+  forget(): void;
+}
+
+/**
+ * Starts postgres on `cluster` and resolves once a connection succeeds; on failure the server is killed
+ * and the error says why (its log). `detached` puts the server and its children in a process group of
+ * their own, which a crash test kills whole.
+ */
+export async function launch(cluster: Cluster, port: number, serverSettings: Record<string, string>, detached = false): Promise<Launched> {
+  const { dir, password, user, bin } = cluster;
+  const all = { ...serverSettings, unix_socket_directories: dir };
+  const args = ['-D', dir, '-p', String(port), ...Object.entries(all).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+  let logs = '';
+  const child = spawn(bin.postgres, args, { ...user, cwd: dir, detached, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  child.stderr?.on('data', (chunk: Buffer) => (logs = (logs + chunk.toString()).slice(-8000)));
+  // A run that ends without the after hook (an aborted mocha) must not leave the server behind.
+  const orphanGuard = () => {
+    try {
+      if (detached && child.pid) process.kill(-child.pid, 'SIGKILL');
+      else child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', orphanGuard);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const forget = () => process.off('exit', orphanGuard);
+  try {
+    await ready(child, urlOf(port, password, 'postgres'), () => logs);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await exited;
+    forget();
+    throw Object.assign(error as Error, { logs });
+  }
+  return { child, exited, logs: () => logs, forget };
+}
+
+async function start(): Promise<Server> {
+  const cluster = await createCluster();
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const all = { ...settings, unix_socket_directories: dir };
-    const args = ['-D', dir, '-p', String(port), ...Object.entries(all).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
-    let logs = '';
-    const child = spawn(bin.postgres, args, { ...user, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
-    child.stderr?.on('data', (chunk: Buffer) => (logs = (logs + chunk.toString()).slice(-8000)));
-    // A run that ends without the after hook (an aborted mocha) must not leave the server behind.
-    const orphanGuard = () => child.kill('SIGKILL');
-    process.once('exit', orphanGuard);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let launched: Launched;
     try {
-      await ready(child, urlOf(port, password, 'postgres'), () => logs);
+      launched = await launch(cluster, port, settings);
     } catch (error) {
-      child.kill('SIGKILL');
-      await exited;
-      process.off('exit', orphanGuard);
       // The probed port may have been taken in between by another process: try another one.
-      if (attempt < 3 && logs.includes('could not bind')) continue;
-      await rm(dir, { recursive: true, force: true });
+      if (attempt < 3 && String((error as { logs?: string }).logs).includes('could not bind')) continue;
+      await rm(cluster.dir, { recursive: true, force: true });
       throw error;
     }
+    const { child, exited, forget } = launched;
     return {
       port,
-      password,
+      password: cluster.password,
       async stop() {
         child.kill('SIGINT'); // fast shutdown: ends sessions, no waiting for clients
         const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
         await exited;
         clearTimeout(timer);
-        process.off('exit', orphanGuard);
-        await rm(dir, { recursive: true, force: true });
+        forget();
+        await rm(cluster.dir, { recursive: true, force: true });
       },
     };
   }
