@@ -26,7 +26,8 @@
  * BENCH_FLEET_ONLY=cold|throughput|latency runs one part; BENCH_FLEET_ONLY=bus (only alone) times the bus's
  * publishing without bridges: this code's publishing pipeline depth against others (busPublish);
  * BENCH_FLEET_ONLY=storage (only alone) PostgreSQL's CPU per submission's writes before and after migration 9;
- * BENCH_FLEET_ONLY=end (only alone) a generation's end, wave 9's renewal and write against wave 10's owned write. PostgreSQL: the test helper's server with
+ * BENCH_FLEET_ONLY=end (only alone) a generation's end, wave 9's renewal and write against wave 10's owned write;
+ * BENCH_FLEET_ONLY=frames (only alone) PostgreSQL's CPU and WAL per bus frame with and without the index on bus_messages.at. PostgreSQL: the test helper's server with
  * durability back on. Run: `npx tsx bench/fleet.ts` (needs dist/: `npm run build`); the last line is JSON.
  */
 import { spawn } from 'node:child_process';
@@ -396,6 +397,43 @@ async function endPath(variant: EndVariant): Promise<Record<string, number>> {
   }
 }
 
+/**
+ * PostgreSQL's CPU and WAL per published frame: 3 buses publish 300-byte frames on 200 topics (clients), 20 at a
+ * time each, for BENCH_FLEET_SECONDS; `atIndex` adds the index on bus_messages.at that releases up to 3c7f458 made.
+ */
+async function framesCost(atIndex: boolean): Promise<Record<string, number>> {
+  const db = await createTestDatabase();
+  const options = { url: db.url, poolSize: 2, connectTimeoutMs: 5000, statementTimeoutMs: 10000, replayWindow: 200, replayWindowMs: 300_000, onListenerError: () => undefined };
+  const buses = await Promise.all([0, 1, 2].map(() => PostgresBus.open(options)));
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  try {
+    if (atIndex) await admin.query('CREATE INDEX bus_messages_at ON bus_messages (at)');
+    const postmaster = parentOf((await admin.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+    const lsn = async () => (await admin.query<{ lsn: string }>('SELECT pg_current_wal_lsn() AS lsn')).rows[0]!.lsn;
+    const walFrom = await lsn();
+    const cpuBefore = postgresCpuMs(postmaster);
+    const deadline = performance.now() + SECONDS * 1000;
+    let published = 0;
+    await Promise.all(
+      Array.from({ length: 60 }, async (_, lane) => {
+        const bus = buses[lane % 3]!;
+        for (let i = 0; performance.now() < deadline; i++) {
+          await bus.publish(`client:bench-${(lane * 7 + i) % 200}`, { type: 'progress', value: i, padding: 'x'.repeat(300) });
+          published++;
+        }
+      }),
+    );
+    const cpu = postgresCpuMs(postmaster) - cpuBefore;
+    const { rows } = await admin.query<{ bytes: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1) AS bytes', [walFrom]);
+    return { published, postgresCpuMsPer1000: round((cpu / published) * 1000, 1), walBytesPerFrame: round(Number(rows[0]!.bytes) / published, 0) };
+  } finally {
+    await admin.end();
+    await Promise.all(buses.map((bus) => bus.close()));
+    await db.drop();
+  }
+}
+
 /** How busPublish hands messages over: each awaited before the next (the runner before wave 8), or publishLater. */
 type BusMode = 'await' | 'later';
 
@@ -721,6 +759,7 @@ try {
   let bus: Record<string, number> | undefined;
   let storage: Record<string, number> | undefined;
   let end: Record<string, number> | undefined;
+  let frames: Record<string, number> | undefined;
   if (runs('cold')) {
     // Cold start at ROWS.
     const big = await createTestDatabase();
@@ -775,6 +814,20 @@ try {
     }
   }
 
+  if (ONLY === 'frames') {
+    // Not part of a full run: PostgreSQL's cost of a frame, with and without the index on bus_messages.at (up to 3c7f458).
+    frames = {};
+    for (const round of [0, 1, 2]) {
+      for (const atIndex of round % 2 === 0 ? [true, false] : [false, true]) {
+        const result = await framesCost(atIndex);
+        const name = atIndex ? 'with the at index' : 'without it';
+        console.log('frames', name, result, 'load average', loadavg()[0]!.toFixed(1));
+        frames[`${name} #${round + 1} postgresCpuMsPer1000`] = result.postgresCpuMsPer1000!;
+        frames[`${name} #${round + 1} walBytesPerFrame`] = result.walBytesPerFrame!;
+      }
+    }
+  }
+
   if (ONLY === 'bus') {
     // Not part of a full run: it measures the bus's publishing alone, this code's pipeline depth against others.
     bus = {};
@@ -816,7 +869,7 @@ try {
       for (const fake of apart) await fake.stop();
     }
   }
-  console.log(JSON.stringify({ cold, throughput, latency, bus, storage, end }));
+  console.log(JSON.stringify({ cold, throughput, latency, bus, storage, end, frames }));
 } finally {
   for (const fake of fakes) await fake.stop();
   await stopPostgres();

@@ -198,6 +198,27 @@ describe('bus-postgres', function () {
     expect((await a.publish('t', 6)).seq).to.equal(6);
   });
 
+  it('drops the index on at that releases up to 3c7f458 made (nothing reads it), several instances starting at once', async () => {
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      // The tables as 3c7f458's bus made them, with a message in them.
+      await admin.query(`
+        CREATE TABLE bus_topics (topic text COLLATE "C" PRIMARY KEY, seq bigint NOT NULL);
+        CREATE TABLE bus_messages (topic text COLLATE "C" NOT NULL, seq bigint NOT NULL, at bigint NOT NULL, payload json NOT NULL, PRIMARY KEY (topic, seq));
+        CREATE INDEX bus_messages_at ON bus_messages (at);
+        INSERT INTO bus_topics VALUES ('t', 1);
+        INSERT INTO bus_messages VALUES ('t', 1, ${Date.now()}, '"old"');`);
+      const opened = await Promise.all([open(), open(), open()]);
+      const { rows } = await admin.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE tablename = 'bus_messages'`);
+      expect(rows.map((row) => row.indexname)).to.deep.equal(['bus_messages_pkey']);
+      expect((await opened[1]!.publish('t', 'new')).seq).to.equal(2);
+      expect((await opened[2]!.replay('t', 0)).map((m) => m.payload)).to.deep.equal(['old', 'new']);
+    } finally {
+      await admin.end();
+    }
+  });
+
   it('opens on a database where another instance already created the tables, several at once', async () => {
     const opened = await Promise.all([open(), open(), open()]);
     await opened[0]!.publish('t', 'one');

@@ -6,7 +6,7 @@ const LOCK_KEY = 724_113_001;
 /**
  * The bus's two tables, created when missing. bus_topics holds each topic's last seq (the row that
  * publishers of a topic bump and lock, which is what numbers and orders them); bus_messages holds the
- * messages of the replay window. The payload is `json`, not `jsonb`, so it reads back byte for byte
+ * messages of the replay window (read by topic and seq: the primary key is their only index). The payload is `json`, not `jsonb`, so it reads back byte for byte
  * (key order included) as it was published.
  */
 export async function ensureBusTables(pool: Pool): Promise<void> {
@@ -26,7 +26,10 @@ export async function ensureBusTables(pool: Pool): Promise<void> {
         payload json NOT NULL,
         PRIMARY KEY (topic, seq)
       );
-      CREATE INDEX IF NOT EXISTS bus_messages_at ON bus_messages (at);
+      -- Up to 3c7f458 an index on at was kept for pruning, but the prune's condition (seq behind the topic's
+      -- window OR at too old) joins bus_topics, so it is a sequential scan and the index was never read: every
+      -- frame paid an index entry (and its WAL) for nothing. Dropped where an earlier release made it.
+      DROP INDEX IF EXISTS bus_messages_at;
     `);
     await client.query('COMMIT');
   } catch (error) {
