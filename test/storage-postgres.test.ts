@@ -431,7 +431,44 @@ describe('storage-postgres', () => {
       // An end asked for lazily is still written durably (never an asynchronous commit).
       statements.length = 0;
       expect(await a.generations.write(ids[1]!, { state: 'failed', error: 'x' }, { lazy: true })).to.equal(true);
-      expect(statements).to.deep.equal(['generations_update']);
+      expect(statements).to.deep.equal(['generations_update_ids']);
+    });
+
+    it('writes get only ids back from PostgreSQL, updates their rows; a batch with both returns the rows and answers each as asked', async () => {
+      const { a, ids } = await twoInstances('r', 6);
+      // The columns of every generations_update answer, by statement name.
+      const answers: string[] = [];
+      const poolQuery = a.pool.query.bind(a.pool) as (...args: unknown[]) => Promise<{ fields: { name: string }[] }>;
+      (a.pool as unknown as { query: (...args: unknown[]) => unknown }).query = async (...args: unknown[]) => {
+        const result = await poolQuery(...args);
+        const { name } = args[0] as { name?: string };
+        if (name?.startsWith('generations_update')) answers.push(`${name}: ${result.fields.map((f) => f.name).join(', ')}`);
+        return result;
+      };
+      expect(await a.generations.write(ids[0]!, { state: 'running', percent: 1 })).to.equal(true);
+      expect(await a.generations.write(ids[1]!, { state: 'running', percent: 2 }, { lazy: true })).to.equal(true);
+      expect(await a.generations.write(ids[2]!, { state: 'completed', percent: 100 }, { owned: true })).to.equal(true);
+      expect(await a.generations.write('gen_none', { state: 'running' })).to.equal(false);
+      expect(await a.generations.update(ids[3]!, { state: 'running', percent: 3 })).to.include({ id: ids[3], state: 'running', percent: 3 });
+      expect(answers).to.deep.equal([
+        'generations_update_ids: id',
+        'generations_update_lazy_ids: id',
+        'generations_update_owned_ids: id',
+        'generations_update_ids: id',
+        'generations_update: id, doc',
+      ]);
+      // Several at once, writes and updates mixed: one statement with the rows; each caller answered as it asked.
+      answers.length = 0;
+      const [written, updated, missing] = await Promise.all([
+        a.generations.write(ids[4]!, { state: 'running', percent: 4 }),
+        a.generations.update(ids[5]!, { state: 'running', percent: 5 }),
+        a.generations.write('gen_none', { percent: 1 }),
+        a.generations.write(ids[0]!, { percent: 9 }),
+      ]);
+      expect([written, missing]).to.deep.equal([true, false]);
+      expect(updated).to.include({ id: ids[5], state: 'running', percent: 5 });
+      expect(answers.some((answer) => answer.endsWith(': id, doc'))).to.equal(true);
+      expect((await a.generations.get(ids[0]!))?.percent).to.equal(9);
     });
   });
 

@@ -60,8 +60,8 @@ export class PostgresGenerationStore implements GenerationStore {
 
   async update(id: string, patch: Patch): Promise<Generation | undefined> {
     // Concurrent updates share a statement and a commit (update-batches.ts); a final state drops the graph in the same write.
-    const row = await this.#updates.update({ id, patch: patchJson(patch) });
-    return row ? fromRow(row) : undefined;
+    const row = await this.#updates.update({ id, patch: patchJson(patch), returnDoc: true });
+    return row?.doc ? fromRow({ id: row.id, doc: row.doc }) : undefined;
   }
 
   /**

@@ -1,18 +1,22 @@
 import type { Pool } from 'pg';
 import { GroupCommit } from './group-commit.js';
 
-/** A row as stored: its id and its document. */
+/** A row as stored: its id, and its document when the update asked for it (`returnDoc`). */
 export interface StoredRow<Doc> {
   id: string;
-  doc: Doc;
+  doc?: Doc;
 }
 
-/** One update: `patch` a jsonb object of the fields to set; `lazy` and `owned` as GenerationWriteOptions says. */
+/**
+ * One update: `patch` a jsonb object of the fields to set; `lazy` and `owned` as GenerationWriteOptions says;
+ * `returnDoc`: the caller wants the row as stored back (update), not only whether it was written (write).
+ */
 export interface RowUpdate {
   id: string;
   patch: string;
   lazy?: boolean;
   owned?: boolean;
+  returnDoc?: boolean;
 }
 
 /** This instance's lease (pg-storage.ts): what an `owned` update checks and renews. */
@@ -44,13 +48,15 @@ const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) = '
 /**
  * The statement for one kind of batch. $1 id(s), $2 patch(es), $3 the final states; `owned` rows also
  * renew the lease: single, $4 instance and $5 lease ms; many, $4 which rows are owned, $5, $6 the same.
+ * `withDoc`: the rows come back whole; else only their ids (the runner's writes, most of them: PostgreSQL
+ * need not print the document, graph and all, nor the bridge parse it, to be thrown away).
  */
-function updateSql(many: boolean, lazy: boolean, owned: boolean): string {
+function updateSql(many: boolean, lazy: boolean, owned: boolean, withDoc: boolean): string {
   const lazyCheck = lazy ? ` AND ${ASYNC_COMMIT}` : '';
   if (!many) {
     const lease = owned ? `, lease_until = now() + $5 * interval '1 millisecond'` : '';
     const check = owned ? ' AND lease_owner = $4' : '';
-    return `UPDATE generations SET doc = ${MERGED('doc', '$2::jsonb')}${lease} WHERE id = $1${check}${lazyCheck} RETURNING id, doc`;
+    return `UPDATE generations SET doc = ${MERGED('doc', '$2::jsonb')}${lease} WHERE id = $1${check}${lazyCheck} RETURNING id${withDoc ? ', doc' : ''}`;
   }
   // Rows locked in id order (the join runs down the sorted list): two statements that share rows
   // (this instance's updates and its lease renewals, say) never lock them in opposite orders.
@@ -61,7 +67,7 @@ function updateSql(many: boolean, lazy: boolean, owned: boolean): string {
     : `SELECT r.id, r.patch::jsonb AS patch FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(id, patch, i) ORDER BY r.i`;
   return `UPDATE generations g SET doc = ${MERGED('g.doc', 'u.patch')}${lease}
         FROM (${input}) AS u
-        WHERE g.id = u.id${check}${lazyCheck} RETURNING g.id, g.doc`;
+        WHERE g.id = u.id${check}${lazyCheck} RETURNING g.id${withDoc ? ', g.doc' : ''}`;
 }
 
 /**
@@ -101,14 +107,15 @@ export class UpdateBatches<Doc> {
 
   async #statement(rows: RowUpdate[], lazy: boolean): Promise<(StoredRow<Doc> | undefined)[]> {
     const owned = rows.some((row) => row.owned === true);
+    const withDoc = rows.some((row) => row.returnDoc === true);
     const { instance, ttlMs } = this.lease;
     // Named: prepared once per connection. A single row keeps the plain statement.
-    const name = `generations_update${rows.length === 1 ? '' : '_many'}${lazy ? '_lazy' : ''}${owned ? '_owned' : ''}`;
+    const name = `generations_update${rows.length === 1 ? '' : '_many'}${lazy ? '_lazy' : ''}${owned ? '_owned' : ''}${withDoc ? '' : '_ids'}`;
     if (rows.length === 1) {
       const row = rows[0]!;
       const { rows: stored } = await this.pool.query<StoredRow<Doc>>({
         name,
-        text: updateSql(false, lazy, owned),
+        text: updateSql(false, lazy, owned, withDoc),
         values: owned ? [row.id, row.patch, this.finalStates, instance, ttlMs] : [row.id, row.patch, this.finalStates],
       });
       return [stored[0]];
@@ -116,7 +123,7 @@ export class UpdateBatches<Doc> {
     const sorted = [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const values: unknown[] = [sorted.map((row) => row.id), sorted.map((row) => row.patch), this.finalStates];
     if (owned) values.push(sorted.map((row) => row.owned === true), instance, ttlMs);
-    const { rows: stored } = await this.pool.query<StoredRow<Doc>>({ name, text: updateSql(true, lazy, owned), values });
+    const { rows: stored } = await this.pool.query<StoredRow<Doc>>({ name, text: updateSql(true, lazy, owned, withDoc), values });
     const byId = new Map(stored.map((row) => [row.id, row]));
     return rows.map((row) => byId.get(row.id));
   }
