@@ -27,7 +27,8 @@
  * publishing without bridges: this code's publishing pipeline depth against others (busPublish);
  * BENCH_FLEET_ONLY=storage (only alone) PostgreSQL's CPU per submission's writes before and after migration 9;
  * BENCH_FLEET_ONLY=end (only alone) a generation's end, wave 9's renewal and write against wave 10's owned write;
- * BENCH_FLEET_ONLY=frames (only alone) PostgreSQL's CPU and WAL per bus frame with and without the index on bus_messages.at. PostgreSQL: the test helper's server with
+ * BENCH_FLEET_ONLY=frames (only alone) PostgreSQL's CPU and WAL per bus frame with and without the index on bus_messages.at;
+ * BENCH_FLEET_ONLY=writes (only alone, with BENCH_FLEET_COMPARE) CPU per runner write of each side's storage-postgres. PostgreSQL: the test helper's server with
  * durability back on. Run: `npx tsx bench/fleet.ts` (needs dist/: `npm run build`); the last line is JSON.
  */
 import { spawn } from 'node:child_process';
@@ -434,6 +435,41 @@ async function framesCost(atIndex: boolean): Promise<Record<string, number>> {
   }
 }
 
+/**
+ * PostgreSQL's and this process's CPU per runner write: 50 running generations (the fleet's workflow graph in
+ * each), each written 60 times one after another as the runner writes progress (write, lazy), through the
+ * storage-postgres of `root`'s dist/ (this checkout's when undefined). Backend CPU read from /proc.
+ */
+async function runnerWrites(root: string | undefined): Promise<Record<string, number>> {
+  const from = root ? join(root, 'dist') : fileURLToPath(new URL('../dist', import.meta.url));
+  const { PostgresStorage: Storage } = (await import(join(from, 'plugins/storage-postgres/pg-storage.js'))) as { PostgresStorage: typeof PostgresStorage };
+  const db = await createTestDatabase();
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
+  const storage = await Storage.open({ url: db.url, instance: 'bench', leaseMs: 60_000, poolSize: 4, healthIntervalMs: 0, log: quiet as never });
+  try {
+    const graph = JSON.parse(readFileSync(fileURLToPath(new URL('../workflows/text-to-image.json', import.meta.url)), 'utf8')) as Generation['graph'];
+    const ids = Array.from({ length: 50 }, (_, i) => `gen_w${i}`);
+    for (const id of ids) await storage.generations.insert({ ...generation(1), id, state: 'running', graph, results: [], error: null });
+    const backends = async () => (await storage.pool.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()')).rows.map((row) => row.pid);
+    const backendCpu = async () => (await backends()).reduce((sum, pid) => sum + cpuMs(pid), 0);
+    const pgBefore = await backendCpu();
+    const processBefore = process.cpuUsage();
+    let written = 0;
+    await Promise.all(ids.map(async (id) => {
+      for (let i = 0; i < 60; i++) {
+        await storage.generations.write(id, { percent: i }, { lazy: true });
+        written++;
+      }
+    }));
+    const processCpu = process.cpuUsage(processBefore);
+    const pgCpu = (await backendCpu()) - pgBefore;
+    return { written, postgresCpuUsPerWrite: round((pgCpu * 1000) / written, 0), processCpuUsPerWrite: round((processCpu.user + processCpu.system) / written, 0) };
+  } finally {
+    await storage.close();
+    await db.drop();
+  }
+}
+
 /** How busPublish hands messages over: each awaited before the next (the runner before wave 8), or publishLater. */
 type BusMode = 'await' | 'later';
 
@@ -760,6 +796,7 @@ try {
   let storage: Record<string, number> | undefined;
   let end: Record<string, number> | undefined;
   let frames: Record<string, number> | undefined;
+  let writes: Record<string, number> | undefined;
   if (runs('cold')) {
     // Cold start at ROWS.
     const big = await createTestDatabase();
@@ -810,6 +847,19 @@ try {
         const result = await endPath(variant);
         console.log('end path', variant, result, 'load average', loadavg()[0]!.toFixed(1));
         for (const key of ['endP50Ms', 'endP99Ms'] as const) end[`${variant} #${round + 1} ${key}`] = result[key]!;
+      }
+    }
+  }
+
+  if (ONLY === 'writes') {
+    // Not part of a full run: the runner's progress writes through each side's storage-postgres (dist/), alternating.
+    writes = {};
+    for (const round of [0, 1, 2]) {
+      for (const side of round % 2 === 0 ? SIDES : [...SIDES].reverse()) {
+        const result = await runnerWrites(side.root);
+        console.log('runner writes', side.name, result, 'load average', loadavg()[0]!.toFixed(1));
+        writes[`${side.name} #${round + 1} postgresCpuUsPerWrite`] = result.postgresCpuUsPerWrite!;
+        writes[`${side.name} #${round + 1} processCpuUsPerWrite`] = result.processCpuUsPerWrite!;
       }
     }
   }
@@ -869,7 +919,7 @@ try {
       for (const fake of apart) await fake.stop();
     }
   }
-  console.log(JSON.stringify({ cold, throughput, latency, bus, storage, end, frames }));
+  console.log(JSON.stringify({ cold, throughput, latency, bus, storage, end, frames, writes }));
 } finally {
   for (const fake of fakes) await fake.stop();
   await stopPostgres();
