@@ -6,8 +6,8 @@ const LOCK_KEY = 724_113_001;
 /**
  * The bus's two tables, created when missing. bus_topics holds each topic's last seq (the row that
  * publishers of a topic bump and lock, which is what numbers and orders them); bus_messages holds the
- * messages of the replay window (read by topic and seq: the primary key is their only index). The payload is `json`, not `jsonb`, so it reads back byte for byte
- * (key order included) as it was published.
+ * messages of the replay window (read by topic and seq: the primary key is their only index). The
+ * payload is `json`, not `jsonb`, so it reads back byte for byte (key order included) as it was published.
  */
 export async function ensureBusTables(pool: Pool): Promise<void> {
   const client = await pool.connect();
