@@ -44,7 +44,7 @@ export class MemoryBus implements Bus {
   }
 
   replay<T>(topic: string, since: number): Promise<BusMessage<T>[]> {
-    return Promise.resolve((this.#topics.get(topic)?.after(topic, since, this.now()) ?? []) as BusMessage<T>[]);
+    return Promise.resolve((this.#topics.get(topic)?.after(since, this.now()) ?? []) as BusMessage<T>[]);
   }
 
   lastSeq(topic: string): Promise<number> {
@@ -81,12 +81,7 @@ export interface ReplayWindow {
  * One topic: its last seq, the messages kept for replay, and its live subscribers. The kept messages
  * are a ring of `maxMessages` slots, oldest at `#head`: a publish on a full window overwrites the
  * oldest instead of shifting the whole array (it did, with `splice`, on every publish once a topic had
- * sent its first `maxMessages`). A kept message is its payload and its time, in two rings side by side
- * (the times as unboxed doubles); its seq follows from its place, since a topic's kept seqs are
- * consecutive (one per publish, the oldest dropped first). The BusMessage a publish delivers is not kept,
- * and replay makes new ones: every frame of every client is kept, and on the fan-out bench the kept
- * message object and its boxed time were two of the five objects per frame that live long enough to be
- * copied by the young-generation collector and promoted (docs/performance.md, "Fan-out, wave 11").
+ * sent its first `maxMessages`).
  */
 class TopicLog {
   lastSeq = 0;
@@ -94,10 +89,11 @@ class TopicLog {
   readonly listeners = new Set<Listener>();
   /** The one listener in `listeners` when there is exactly one. */
   only: Listener | undefined;
-  readonly #payloads: unknown[] = [];
-  readonly #ats: number[] = [];
+  readonly #ring: (BusMessage | undefined)[] = [];
   #head = 0;
   #size = 0;
+  /** When the oldest kept message was published: the age check on every publish reads no message. */
+  #oldestAt = 0;
 
   constructor(private readonly window: ReplayWindow) {}
 
@@ -121,42 +117,39 @@ class TopicLog {
     const max = this.window.maxMessages;
     if (max > 0) {
       if (this.#size < max) {
-        const slot = (this.#head + this.#size++) % max;
-        this.#payloads[slot] = payload;
-        this.#ats[slot] = now;
+        this.#ring[(this.#head + this.#size) % max] = message;
+        if (this.#size++ === 0) this.#oldestAt = now;
       } else {
-        this.#payloads[this.#head] = payload;
-        this.#ats[this.#head] = now;
+        this.#ring[this.#head] = message;
         this.#head = (this.#head + 1) % max;
+        this.#oldestAt = this.#ring[this.#head]!.at;
       }
       this.prune(now);
     }
     return message;
   }
 
-  after(topic: string, since: number, now: number): BusMessage[] {
+  after(since: number, now: number): BusMessage[] {
     this.prune(now);
     const max = this.window.maxMessages;
     const found: BusMessage[] = [];
-    // The seq of the oldest kept message: the kept ones are the last #size published. (Seqs are integers:
-    // seq > since is seq > floor(since).)
-    const first = this.lastSeq - this.#size + 1;
-    for (let i = Math.max(0, Math.floor(since) - first + 1); i < this.#size; i++) {
-      const slot = (this.#head + i) % max;
-      found.push({ topic, seq: first + i, at: this.#ats[slot]!, payload: this.#payloads[slot] });
+    for (let i = 0; i < this.#size; i++) {
+      const message = this.#ring[(this.#head + i) % max]!;
+      if (message.seq > since) found.push(message);
     }
     return found;
   }
 
   /** Drops the kept messages older than the window's age, oldest first. */
   prune(now: number): void {
-    if (this.#size === 0 || now - this.#ats[this.#head]! <= this.window.maxAgeMs) return;
+    if (this.#size === 0 || now - this.#oldestAt <= this.window.maxAgeMs) return;
     const max = this.window.maxMessages;
-    while (this.#size > 0 && now - this.#ats[this.#head]! > this.window.maxAgeMs) {
-      this.#payloads[this.#head] = undefined;
+    while (this.#size > 0 && now - this.#ring[this.#head]!.at > this.window.maxAgeMs) {
+      this.#ring[this.#head] = undefined;
       this.#head = (this.#head + 1) % max;
       this.#size--;
     }
+    if (this.#size > 0) this.#oldestAt = this.#ring[this.#head]!.at;
   }
 
   /** Nothing kept, nobody listening, quiet for idleMs: the topic can be forgotten (its seq restarts at 1). */
