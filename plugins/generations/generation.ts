@@ -456,9 +456,11 @@ const NO_URLS: string[] = Object.freeze([]) as unknown as string[];
 
 /** A progress frame's details, `12.34%`: percent.toFixed(2), kept per hundredth (toFixed was ~1 % of the fan-out bench). */
 function progressDetails(gen: Generation): string {
-  const slot = detailsSlot(gen.percent);
-  return slot < 0 ? `${gen.percent.toFixed(2)}%` : details[slot]!;
+  return detailsText(detailsSlot(gen.percent), gen.percent);
 }
+
+/** The details string of `percent`, from its slot (detailsSlot). */
+const detailsText = (slot: number, percent: number): string => (slot < 0 ? `${percent.toFixed(2)}%` : details[slot]!);
 
 /**
  * Where `details` holds percent.toFixed(2) + '%' made from this very number (another number of the same
@@ -506,7 +508,7 @@ export function clientFrames(gen: Generation, lastKey: string, resultUrl: Result
     // buildFrame's progress frame, built only when it shows something new (the hot path: no frame
     // object beside the rendered one).
     const slot = detailsSlot(gen.percent);
-    const text = slot < 0 ? `${gen.percent.toFixed(2)}%` : details[slot]!;
+    const text = detailsText(slot, gen.percent);
     const key = slot >= 0 && gen.state === 'running' ? (runningKeys[slot] ??= `progress|${text}|running`) : `progress|${text}|${gen.state}`;
     if (key === lastKey) return { frames: [], key };
     return { frames: [{ status: 'progress', details: text, data: frameData(gen, resultUrl, false, false), generationId: gen.id, ends: false }], key };
