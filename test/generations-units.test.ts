@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { contentTypeFor } from '../plugins/results/content-types.js';
 import { origin } from '../plugins/results/index.js';
 import { KNOWN_OUTPUT_CLASSES, nodesToRun, outputClasses } from '../plugins/generations/nodes-to-run.js';
-import { computePercent, copyGeneration, newGeneration, progressPatch } from '../plugins/generations/generation.js';
+import { clientFrames, computePercent, copyGeneration, newGeneration, progressPatch } from '../plugins/generations/generation.js';
 import { PacedWrites } from '../plugins/generations/paced-writes.js';
 import { safeFileName, uniqueName } from '../plugins/results/store.js';
 import { noneMatch, parseRange } from '../plugins/results/conditional.js';
@@ -114,6 +114,23 @@ describe('generations: small pieces', () => {
     expect(Object.keys(copyGeneration(stored)).sort()).to.deep.equal(Object.keys(stored).sort());
     const extra = { ...gen, futureField: 1 };
     expect(copyGeneration(extra)).to.deep.equal(extra);
+  });
+
+  it('keys a progress frame by the details it shows, also when a hundredth\'s text is made again for another number', () => {
+    const base = newGeneration({ id: 'g1', promptId: 'p1', clientId: 'c1', owner: null, workflow: 'w', backend: 'b', graph: {}, uploadInputs: {}, shippedInputs: {}, totalNodes: 2, now: '2026-12-02T00:00:00.000Z' });
+    const at = (percent: number, state: 'queued' | 'running' = 'running') => ({ ...base, state, percent });
+    const url = () => '';
+    const first = clientFrames(at(8.07), '', url);
+    expect(first.frames.map((f) => f.details)).to.deep.equal(['8.07%']);
+    expect(first.key).to.equal('progress|8.07%|running');
+    expect(clientFrames(at(8.07), first.key, url).frames, 'the same details: no frame').to.deep.equal([]);
+    // 8.065 rounds to the same hundredth as 8.07 (the slot its text is kept in), yet shows 8.06%: a new key, a frame.
+    const second = clientFrames(at(8.065), first.key, url);
+    expect(second.frames.map((f) => f.details)).to.deep.equal(['8.06%']);
+    expect(second.key).to.equal('progress|8.06%|running');
+    expect(clientFrames(at(8.07), second.key, url).key).to.equal('progress|8.07%|running');
+    expect(clientFrames(at(8.07, 'queued'), first.key, url).key).to.equal('progress|8.07%|queued');
+    expect(clientFrames(at(-1), '', url).key).to.equal('progress|-1.00%|running');
   });
 
   it('writes only the progress fields when nothing else changed since the row was stored, and every changing field otherwise', () => {

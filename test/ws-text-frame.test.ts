@@ -86,8 +86,10 @@ describe('websocket text frames built once (ws hub)', () => {
   });
 
   it('writes to the socket only when no extension was negotiated (a compressed socket goes through ws)', () => {
-    const socket = { write: () => true };
+    const socket = { write: () => true, writableLength: 0 };
     expect(frameSink({ extensions: '', _socket: socket } as unknown as WebSocket)).to.equal(socket);
+    // What the hub reads to bound a socket's send buffer must be there too.
+    expect(frameSink({ extensions: '', _socket: { write: () => true } } as unknown as WebSocket)).to.equal(undefined);
     expect(frameSink({ extensions: 'permessage-deflate', _socket: socket } as unknown as WebSocket)).to.equal(undefined);
     expect(frameSink({ extensions: '', _socket: null } as unknown as WebSocket)).to.equal(undefined);
   });

@@ -162,6 +162,11 @@ export function apply(life: Life, event: GenerationEvent, context: StepContext):
   }
 }
 
+/** apply(life, { type: 'transport', event }, context), without the event's wrapper: the runner's hot path, once per progress event. */
+export function applyTransport(life: Life, event: TransportEvent, context: StepContext): Step {
+  return FINAL_STATES.has(life.gen.state) ? unchanged(life) : onTransport(life, event, context);
+}
+
 function onTransport(life: Life, event: TransportEvent, context: StepContext): Step {
   const { gen } = life;
   const { policy } = context;
@@ -451,20 +456,36 @@ const NO_URLS: string[] = Object.freeze([]) as unknown as string[];
 
 /** A progress frame's details, `12.34%`: percent.toFixed(2), kept per hundredth (toFixed was ~1 % of the fan-out bench). */
 function progressDetails(gen: Generation): string {
-  const percent = gen.percent;
+  return detailsText(detailsSlot(gen.percent), gen.percent);
+}
+
+/** The details string of `percent`, from its slot (detailsSlot). */
+const detailsText = (slot: number, percent: number): string => (slot < 0 ? `${percent.toFixed(2)}%` : details[slot]!);
+
+/**
+ * Where `details` holds percent.toFixed(2) + '%' made from this very number (another number of the same
+ * hundredth is made again), or -1 outside 0–100 (then made each time).
+ */
+function detailsSlot(percent: number): number {
   const slot = Math.round(percent * 100);
-  if (!(slot >= 0 && slot <= 10_000)) return `${percent.toFixed(2)}%`;
-  // Kept with the very number it was made from: another number of the same hundredth is made again.
+  if (!(slot >= 0 && slot <= 10_000)) return -1;
   if (detailsOf[slot] !== percent) {
     detailsOf[slot] = percent;
     details[slot] = `${percent.toFixed(2)}%`;
+    runningKeys[slot] = undefined;
   }
-  return details[slot]!;
+  return slot;
 }
 
 /** progressDetails's strings by hundredth of a percent, and the number each was made from. */
 const detailsOf = new Float64Array(10_001).fill(NaN);
 const details: string[] = new Array<string>(10_001).fill('');
+/**
+ * clientFrames's key of a running generation's progress frame, `progress|12.34%|running`, beside its details
+ * string (cleared when that is made again): the hot path compares two strings made before instead of
+ * building one per event, which V8 also flattened to compare.
+ */
+const runningKeys: (string | undefined)[] = new Array<string | undefined>(10_001).fill(undefined);
 
 function describeEnd(gen: Generation): string {
   return gen.state === 'interrupted' ? 'The generation was interrupted' : 'The generation failed';
@@ -486,10 +507,11 @@ export function clientFrames(gen: Generation, lastKey: string, resultUrl: Result
   if (!FINAL_STATES.has(gen.state)) {
     // buildFrame's progress frame, built only when it shows something new (the hot path: no frame
     // object beside the rendered one).
-    const details = progressDetails(gen);
-    const key = `progress|${details}|${gen.state}`;
+    const slot = detailsSlot(gen.percent);
+    const text = detailsText(slot, gen.percent);
+    const key = slot >= 0 && gen.state === 'running' ? (runningKeys[slot] ??= `progress|${text}|running`) : `progress|${text}|${gen.state}`;
     if (key === lastKey) return { frames: [], key };
-    return { frames: [{ status: 'progress', details, data: frameData(gen, resultUrl, false, false), generationId: gen.id, ends: false }], key };
+    return { frames: [{ status: 'progress', details: text, data: frameData(gen, resultUrl, false, false), generationId: gen.id, ends: false }], key };
   }
   const frame = buildFrame(gen, resultUrl);
   const of = (f: GenerationFrame, ends: boolean): RenderedFrame => ({ ...f, generationId: gen.id, ends });

@@ -9,7 +9,7 @@ import type { UploadService } from '../../plugins/upload/api.js';
 import type { BridgeError } from '../../core/errors.js';
 import type { GenerationHooks } from './api.js';
 import { submitFailure, messageOf } from './failures.js';
-import { apply, buildFrame, clientFrames, newGeneration, progressPatch, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl, type StepContext } from './generation.js';
+import { apply, applyTransport, buildFrame, clientFrames, newGeneration, progressPatch, type Effect, type GenerationEvent, type Life, type RenderedFrame, type ResultUrl, type StepContext } from './generation.js';
 import { newGenerationId, newPromptId } from './ids.js';
 import { cloneGraph, countNodesToRun, placeInputs } from './inputs.js';
 import { FairQueue, fairShareKey, transportChoice } from './fair-queue.js';
@@ -398,7 +398,7 @@ export class Runner {
   #progressNow(entry: Entry, event: TransportEvent): boolean {
     const context = this.#progressContext;
     context.now = isoNow();
-    const { life, effects } = apply(entry.life, { type: 'transport', event }, context);
+    const { life, effects } = applyTransport(entry.life, event, context);
     for (const effect of effects) if (effect.type !== 'publish' && effect.type !== 'persist-soon') return false;
     entry.life = life;
     for (const effect of effects) {

@@ -97,6 +97,8 @@ export const payloadOf = (frame: TextFrame): Buffer => frame.bytes.subarray(fram
 /** What a ready frame is written to. */
 export interface FrameSink {
   write(frame: Buffer): unknown;
+  /** Bytes written and not yet handed to the kernel (net.Socket's writableLength). */
+  readonly writableLength: number;
 }
 
 /**
@@ -110,5 +112,5 @@ export interface FrameSink {
 export function frameSink(ws: WebSocket): FrameSink | undefined {
   if (ws.extensions !== '') return undefined;
   const socket = (ws as unknown as { _socket?: FrameSink | null })._socket;
-  return socket && typeof socket.write === 'function' ? socket : undefined;
+  return socket && typeof socket.write === 'function' && typeof socket.writableLength === 'number' ? socket : undefined;
 }
