@@ -21,8 +21,9 @@ export interface ResultStore {
   copy(generationId: string, outputs: readonly OutputRef[], fetch: FetchOutput, backend?: string): Promise<ResultFile[]>;
   /**
    * Optional: outputs ComfyUI announced saved (`executed`) copied now, into the folder `prepare` readied, while the
-   * prompt finishes: `copy` then takes them (no row names them before it). Returns how many copies it started (0:
-   * none, the caller fetches them as before). A generation that ends without a copy must be `discard`ed.
+   * prompt finishes: `copy` then takes them (no row names them before it). Returns how many of `outputs` are copied
+   * ahead (started now or before; 0: none, the caller fetches them as before). A generation that ends without a copy
+   * must be `discard`ed (its folder is removed once these copies have ended).
    */
   copyAhead?(generationId: string, backend: string, outputs: readonly OutputRef[], fetch: FetchOutput): number;
   /**
