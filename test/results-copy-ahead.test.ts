@@ -2,7 +2,12 @@ import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
 import { ANONYMOUS } from '../contracts/auth.js';
+import { DirectoryBlobStore } from '../contracts/directory-blob-store.js';
+import { CopiesAhead } from '../plugins/results/copy-ahead.js';
 import type { OutputRef } from '../contracts/transport.js';
 import { startBridge, type RunningBridge } from './helpers/bridge.js';
 import { GRAPH, probePlugin, StubTransport, stubTransportPlugin, until, type Probe } from './generations-stub-transport.js';
@@ -101,5 +106,22 @@ describe('results: files copied when ComfyUI announces them', () => {
     stub.emit({ type: 'failed', ...base, node: '3', nodeType: 'X', exceptionType: 'RuntimeError', message: 'boom' });
     expect((await probe.generations!.waitForEnd(gen.id, 5000))?.state).to.equal('failed');
     await until(() => !existsSync(folderOf(gen.id)), 'the folder and its file to be removed');
+  });
+
+  it('does not hand over files copied in an earlier run of the generation (resubmitted: another prompt id)', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'cb-copy-ahead-'));
+    try {
+      const ahead = new CopiesAhead(new DirectoryBlobStore(root, { sync: false }));
+      const fetch = async (ref: OutputRef) => ({ stream: Readable.from([Buffer.from(ref.filename)]), contentType: 'image/png', length: ref.filename.length });
+      expect(ahead.announce('gen_1', 'results/gen_1/', 'prompt-1', [first], fetch, Promise.resolve(true))).to.equal(1);
+      expect(ahead.announce('gen_1', 'results/gen_1/', 'prompt-2', [first], fetch, Promise.resolve(true)), 'another run: not copied ahead').to.equal(0);
+      expect(await ahead.take('gen_1', 'prompt-2', [first]), 'copied in another run: copy anew').to.equal(false);
+      expect(ahead.announce('gen_2', 'results/gen_2/', 'prompt-3', [first], fetch, Promise.resolve(true))).to.equal(1);
+      const taken = await ahead.take('gen_2', 'prompt-3', [first]);
+      expect(taken && taken.map((r) => [r.filename, r.size])).to.deep.equal([[first.filename, first.filename.length]]);
+      expect(await ahead.take('gen_2', 'prompt-3', [first]), 'forgotten once taken').to.equal(undefined);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

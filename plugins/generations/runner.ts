@@ -378,7 +378,7 @@ export class Runner {
       if (event.type === 'executing' && !entry.resultsReadied) this.#readyResults(entry);
       // Saved by ComfyUI: copied now into the readied folder (or at least asked for), so the copy after the run's end
       // finds the files written and synced, or the answer on its way.
-      else if (event.type === 'executed' && event.outputs.length > 0) asked = this.#outputsAnnounced(entry, event.backend, event.outputs);
+      else if (event.type === 'executed' && event.outputs.length > 0) asked = this.#outputsAnnounced(entry, event);
       // An `executed` that asked for outputs is applied in the queue, a promise job: node writes a request in a
       // process.nextTick, which runs before promise jobs when the frame came from the socket, so the GET /view
       // leaves before the frame's work rather than after it.
@@ -413,9 +413,9 @@ export class Runner {
   }
 
   /** Outputs ComfyUI saved: copied ahead by results when it can, else asked for ahead. Returns how many are on their way. */
-  #outputsAnnounced(entry: Entry, backend: string, outputs: OutputRef[]): number {
+  #outputsAnnounced(entry: Entry, { promptId, backend, outputs }: { promptId: string; backend: string; outputs: OutputRef[] }): number {
     const { results, transport } = this.deps;
-    const copying = entry.resultsReadied ? (results.copyAhead?.(entry.life.gen.id, backend, outputs, (ref) => transport.fetchOutput(backend, ref)) ?? 0) : 0;
+    const copying = entry.resultsReadied ? (results.copyAhead?.(entry.life.gen.id, promptId, outputs, (ref) => transport.fetchOutput(backend, ref)) ?? 0) : 0;
     return copying > 0 ? copying : (entry.prefetch ??= new OutputPrefetch(transport)).announce(backend, outputs);
   }
 
@@ -543,7 +543,7 @@ export class Runner {
         try {
           const { prefetch } = entry;
           markLife('copy');
-          const results = await this.deps.results.copy(gen.id, effect.outputs, (ref) => (prefetch ? prefetch.fetch(backend, ref) : transport.fetchOutput(backend, ref)), backend);
+          const results = await this.deps.results.copy(gen.id, effect.outputs, (ref) => (prefetch ? prefetch.fetch(backend, ref) : transport.fetchOutput(backend, ref)), gen.promptId);
           markLife('copy: done');
           this.#dropPrefetched(entry);
           return this.#step(entry, { type: 'results-copied', promptId: gen.promptId, results });

@@ -8,8 +8,8 @@ import { copyOne, distinct, fetchFirst, outputKey, safeFileName, uniqueName } fr
 const MAX_AHEAD = 4;
 
 interface Ahead {
-  /** The backend that ran the prompt whose outputs these are (a resubmitted generation's next run does not match). */
-  backend: string;
+  /** The prompt run whose outputs these are (its prompt id: a resubmitted generation's next run has another). */
+  run: string;
   /** The outputs copied, in the order announced (their keys, outputKey). */
   keys: string[];
   taken: Set<string>;
@@ -24,7 +24,7 @@ interface Ahead {
  * folder readied while the prompt runs, instead of after the run's end: the file's write and its syncs
  * (a new file's fdatasync commits ext4's journal: the costliest call of a generation's end, docs/performance.md
  * "A generation's end, wave 11") then run while ComfyUI finishes the prompt. Nothing is named by a row before
- * the run's end: the copy after it takes these files when the run's outputs are the ones copied (same backend,
+ * the run's end: the copy after it takes these files when the run's outputs are the ones copied (same prompt run,
  * same outputs in the same order, every copy whole), and otherwise waits for them and copies as it always did,
  * emptying the folder first. A generation that ends without a copy has its folder removed (`settled`, then the
  * caller's deletePrefix), these files with it.
@@ -37,15 +37,15 @@ export class CopiesAhead {
   constructor(private readonly blobs: BlobStore) {}
 
   /**
-   * Outputs an `executed` frame announced for generation `id` on `backend`, to copy under `prefix` once `ready`
+   * Outputs an `executed` frame announced for generation `id` in prompt run `run`, to copy under `prefix` once `ready`
    * (the folder readied by prepare; false: it could not be, and the copies fail). Returns how many of `outputs`
    * are copied ahead (started now or before; 0: none, the caller fetches them as before).
    */
-  announce(id: string, prefix: string, backend: string, outputs: readonly OutputRef[], fetch: FetchOutput, ready: Promise<boolean>): number {
+  announce(id: string, prefix: string, run: string, outputs: readonly OutputRef[], fetch: FetchOutput, ready: Promise<boolean>): number {
     let ahead = this.#byId.get(id);
-    if (ahead && ahead.backend !== backend) return 0;
+    if (ahead && ahead.run !== run) return 0;
     if (!ahead) {
-      ahead = { backend, keys: [], taken: new Set(), files: [], chain: Promise.resolve() };
+      ahead = { run, keys: [], taken: new Set(), files: [], chain: Promise.resolve() };
       this.#byId.set(id, ahead);
     }
     let held = 0;
@@ -75,16 +75,16 @@ export class CopiesAhead {
   }
 
   /**
-   * The files copied ahead for `id`, when they are exactly the run's `outputs` from `backend` and every copy
+   * The files copied ahead for `id`, when they are exactly the `outputs` of prompt run `run` and every copy
    * succeeded. Otherwise, once every copy ahead has ended: false when some were made (the caller copies anew and
    * empties the folder first), undefined when there were none. Either way `id` is forgotten.
    */
-  async take(id: string, backend: string, outputs: readonly OutputRef[]): Promise<ResultFile[] | false | undefined> {
+  async take(id: string, run: string, outputs: readonly OutputRef[]): Promise<ResultFile[] | false | undefined> {
     const ahead = this.#byId.get(id);
     if (!ahead) return undefined;
     this.#byId.delete(id);
     const wanted = distinct(outputs).map(outputKey);
-    const same = ahead.backend === backend && wanted.length === ahead.keys.length && wanted.every((key, i) => key === ahead.keys[i]);
+    const same = ahead.run === run && wanted.length === ahead.keys.length && wanted.every((key, i) => key === ahead.keys[i]);
     if (!same) {
       await ahead.chain;
       return false;

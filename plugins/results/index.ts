@@ -63,17 +63,17 @@ export default definePlugin({
     // once the bridge has stopped.
     ctx.onClose(() => Promise.all([...unawaited, ahead.idle()]).then(() => undefined));
     const results: ResultStore = {
-      async copy(id, outputs, fetch, backend) {
+      async copy(id, outputs, fetch, run) {
         const ready = prepared.get(id);
         prepared.delete(id);
-        const copied = await ahead.take(id, backend ?? '', outputs);
+        const copied = await ahead.take(id, run ?? '', outputs);
         if (copied) return copied;
         // Not these outputs (or a copy ahead failed): copied anew, into the folder emptied first.
         return copyOutputs(blobs, prefixOf(id), outputs, fetch, copied === false ? undefined : ready);
       },
-      copyAhead(id, backend, outputs, fetch) {
+      copyAhead(id, run, outputs, fetch) {
         const ready = prepared.get(id);
-        return ready ? ahead.announce(id, prefixOf(id), backend, outputs, fetch, ready) : 0;
+        return ready ? ahead.announce(id, prefixOf(id), run, outputs, fetch, ready) : 0;
       },
       prepare(id) {
         if (prepared.has(id) || !blobs.resetPrefix) return;
