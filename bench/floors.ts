@@ -2,7 +2,8 @@
  * The floors under a generation's end on this machine, each alone, to set beside what the bridge adds (P9):
  * appending a row line and fdatasync-ing it (the final state before `closed`), creating a result file in a new
  * folder (mkdir, exclusive create, write, close, rename), making it durable (fdatasync, fsync of its folder and of the
- * folder's parent: each alone, then all of it together), and a kept-alive loopback GET of a small body (GET /view).
+ * folder's parent: each alone, then all of it together), the same bytes written into zeros synced beforehand (a pack
+ * of results, wave 11), and a kept-alive loopback GET of a small body (GET /view).
  * Run: `npx tsx bench/floors.ts [dir]` (dir: a folder on the file system to measure, the benches' scratch folder
  * by default, bench/lib/scratch.ts); prints p50 and p95 in ms as JSON. Not part of `npm run bench`: a diagnostic for the lifecycle work.
  */
@@ -93,6 +94,20 @@ try {
     syncDir(folder);
   });
 
+  // What a result written into space made beforehand would cost (the "pool or pack" lead of wave 10, weighed in
+  // wave 11): a file of zeros written and synced ahead (as storage-nedb's datafile tail), each result then written
+  // at its own block-aligned offset and fdatasynced. No size, block map or name changes, so no journal commit.
+  const slotBytes = Math.ceil(body.length / 4096) * 4096;
+  const pack = openSync(join(dir, 'results.pack'), 'w+');
+  writeSync(pack, Buffer.alloc(slotBytes * RUNS));
+  fdatasyncSync(pack);
+  syncDir(dir);
+  const intoPack = timed((i) => {
+    writeSync(pack, body, 0, body.length, i * slotBytes);
+    fdatasyncSync(pack);
+  });
+  closeSync(pack);
+
   const server = createServer((_req, res) => res.end(body)).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const { port } = server.address() as AddressInfo;
@@ -120,6 +135,7 @@ try {
       folder_fsync_after_rename_ms: stats(folderName),
       parent_fsync_after_mkdir_ms: stats(parentEntry),
       result_file_made_durable_ms: stats(durable),
+      result_into_synced_zeros_fdatasync_ms: stats(intoPack),
       loopback_get_9kb_ms: stats(loopback), dir })}\n`,
   );
 } finally {

@@ -17,7 +17,8 @@
  * a real ComfyUI already running at BENCH_COMFY_URL (see ../shared/comfy-real/README.md).
  * The bridge: default plugins, file store (fsync on, the default), in its own process on core 0.
  * Env: BENCH_COMFY_URL, BENCH_COMFY_PID (the real one's pid, for its CPU), BENCH_P9_ROUNDS (6), BENCH_P9_PER_ROUND (40), BENCH_P9_C8_SECONDS (3),
- *   BENCH_P9_COMPARE (a second bridge, below), BENCH_P9_SWAP_DIRS=1 (the two bridges' data dirs swapped).
+ *   BENCH_P9_COMPARE (a second bridge, below), BENCH_P9_SWAP_DIRS=1 (the two bridges' data dirs swapped),
+ *   BENCH_P9_TWO_OUTPUTS=<ms> (a second SaveImage after a TestSleep of that many ms: tinyGraph).
  * Run alone: `npx tsx bench/p9-lifecycle.ts`; the last line printed is the JSON result.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -44,11 +45,24 @@ const CLIENTS = 8;
  */
 const OUTPUT_PREFIX = process.env.BENCH_COMFY_URL ? `p10-${Date.now().toString(36)}-${process.pid}/p9` : 'p9';
 
+/**
+ * BENCH_P9_TWO_OUTPUTS=<ms>: the workflow saves a second image after a TestSleep of that many ms (fake ComfyUI only),
+ * so the first output is saved while the prompt still runs (a file copied when announced, wave 11, is then copied
+ * off the way to `closed`).
+ */
+const TWO_OUTPUTS_MS = process.env.BENCH_P9_TWO_OUTPUTS;
+
 /** The tiny workflow, as the bridge registers it and as the direct client posts it. */
 export function tinyGraph(color: number) {
   return {
     '1': { class_type: 'EmptyImage', inputs: { width: 64, height: 64, batch_size: 1, color }, _meta: { title: 'Canvas', apiinput: 'color' } },
     '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: OUTPUT_PREFIX } },
+    ...(TWO_OUTPUTS_MS === undefined
+      ? {}
+      : {
+          '3': { class_type: 'TestSleep', inputs: { value: ['1', 0], seconds: Number(TWO_OUTPUTS_MS) / 1000 } },
+          '4': { class_type: 'SaveImage', inputs: { images: ['3', 0], filename_prefix: `${OUTPUT_PREFIX}b` } },
+        }),
   };
 }
 
@@ -270,7 +284,7 @@ export async function run(): Promise<Record<string, number>> {
   try {
     let comfyUrl = real;
     if (comfyUrl === undefined) {
-      servers.push(await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0' }));
+      servers.push(await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0', ...(TWO_OUTPUTS_MS === undefined ? {} : { BENCH_SLEEP_NODE_MS: TWO_OUTPUTS_MS }) }));
       comfyUrl = servers[0]!.url;
     }
     // With a real ComfyUI, BENCH_COMFY_PID (its pid file: $COMFY_RUN/comfy-<port>.pid) adds its CPU per generation.

@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   await writeFile(join(workflowsDir, 'p9-tiny.json'), JSON.stringify(tinyGraph(0)));
   // BENCH_COMFY_URL: trace against a running (real) ComfyUI instead of the fake, as P10 does.
   const real = process.env.BENCH_COMFY_URL;
-  const comfy = real ? { url: real, stop: async () => undefined } : await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0' });
+  const comfy = real ? { url: real, stop: async () => undefined } : await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0', ...(process.env.BENCH_P9_TWO_OUTPUTS === undefined ? {} : { BENCH_SLEEP_NODE_MS: process.env.BENCH_P9_TWO_OUTPUTS }) });
   try {
     const direct = await directSide(comfy.url).client(0);
     const directLives: Awaited<ReturnType<typeof direct.life>>[] = [];

@@ -10,6 +10,8 @@ import { startFakeComfy } from '../../test/fake-comfyui/index.js';
 type Sent = [string, string, number, string | null, number | null];
 
 const fake = await startFakeComfy({ nodeDurationMs: Number(process.env.BENCH_NODE_MS ?? 0) });
+// BENCH_SLEEP_NODE_MS: TestSleep nodes alone take that long (P9's two-output workflow, BENCH_P9_TWO_OUTPUTS).
+if (process.env.BENCH_SLEEP_NODE_MS) fake.setNodeDuration('TestSleep', Number(process.env.BENCH_SLEEP_NODE_MS));
 process.stdout.write(`LISTENING ${fake.url}\n`);
 if (process.env.BENCH_FAKE_RECORD === '1') {
   let sent: Sent[] = [];

@@ -4,7 +4,7 @@ import { clientTopic, type ClientFrame } from '../../contracts/client-frame.js';
 import { FINAL_STATES, type Generation } from '../../contracts/generation.js';
 import type { CreateGeneration } from './api.js';
 import type { Storage } from '../../contracts/storage.js';
-import { backendUnavailable, retryAfter, type PromptRun, type Transport, type TransportEvent } from '../../contracts/transport.js';
+import { backendUnavailable, retryAfter, type OutputRef, type PromptRun, type Transport, type TransportEvent } from '../../contracts/transport.js';
 import type { UploadService } from '../../plugins/upload/api.js';
 import type { BridgeError } from '../../core/errors.js';
 import type { GenerationHooks } from './api.js';
@@ -376,8 +376,9 @@ export class Runner {
       // (Not at `started`, which often comes just before ComfyUI's answer to the POST: the client's answer is due.)
       let asked = 0;
       if (event.type === 'executing' && !entry.resultsReadied) this.#readyResults(entry);
-      // Saved by ComfyUI: asked for now, so the copy after the run's end finds the answer on its way.
-      else if (event.type === 'executed' && event.outputs.length > 0) asked = (entry.prefetch ??= new OutputPrefetch(this.deps.transport)).announce(event.backend, event.outputs);
+      // Saved by ComfyUI: copied now into the readied folder (or at least asked for), so the copy after the run's end
+      // finds the files written and synced, or the answer on its way.
+      else if (event.type === 'executed' && event.outputs.length > 0) asked = this.#outputsAnnounced(entry, event);
       // An `executed` that asked for outputs is applied in the queue, a promise job: node writes a request in a
       // process.nextTick, which runs before promise jobs when the frame came from the socket, so the GET /view
       // leaves before the frame's work rather than after it.
@@ -409,6 +410,13 @@ export class Runner {
       }
     }
     return true;
+  }
+
+  /** Outputs ComfyUI saved: copied ahead by results when it can, else asked for ahead. Returns how many are on their way. */
+  #outputsAnnounced(entry: Entry, { promptId, backend, outputs }: { promptId: string; backend: string; outputs: OutputRef[] }): number {
+    const { results, transport } = this.deps;
+    const copying = entry.resultsReadied ? (results.copyAhead?.(entry.life.gen.id, promptId, outputs, (ref) => transport.fetchOutput(backend, ref)) ?? 0) : 0;
+    return copying > 0 ? copying : (entry.prefetch ??= new OutputPrefetch(transport)).announce(backend, outputs);
   }
 
   #dropPrefetched(entry: Entry): void {
@@ -535,7 +543,7 @@ export class Runner {
         try {
           const { prefetch } = entry;
           markLife('copy');
-          const results = await this.deps.results.copy(gen.id, effect.outputs, (ref) => (prefetch ? prefetch.fetch(backend, ref) : transport.fetchOutput(backend, ref)));
+          const results = await this.deps.results.copy(gen.id, effect.outputs, (ref) => (prefetch ? prefetch.fetch(backend, ref) : transport.fetchOutput(backend, ref)), gen.promptId);
           markLife('copy: done');
           this.#dropPrefetched(entry);
           return this.#step(entry, { type: 'results-copied', promptId: gen.promptId, results });

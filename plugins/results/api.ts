@@ -15,9 +15,17 @@ export interface ResultStore {
   /**
    * Copies every output into the generation's folder (emptied first, so a copy repeated after a
    * restart starts clean): names made safe and unique, SHA-256 and type recorded. Throws a readable
-   * message naming the output that could not be copied; the folder is then removed.
+   * message naming the output that could not be copied; the folder is then removed. `run`: the prompt id of the
+   * run that made them; files copied ahead in that run (`copyAhead`) are taken when they are these outputs.
    */
-  copy(generationId: string, outputs: readonly OutputRef[], fetch: FetchOutput): Promise<ResultFile[]>;
+  copy(generationId: string, outputs: readonly OutputRef[], fetch: FetchOutput, run?: string): Promise<ResultFile[]>;
+  /**
+   * Optional: outputs ComfyUI announced saved (`executed`) in prompt run `run` (its prompt id) copied now, into the folder `prepare` readied, while the
+   * prompt finishes: `copy` then takes them (no row names them before it). Returns how many of `outputs` are copied
+   * ahead (started now or before; 0: none, the caller fetches them as before). A generation that ends without a copy
+   * must be `discard`ed (its folder is removed once these copies have ended).
+   */
+  copyAhead?(generationId: string, run: string, outputs: readonly OutputRef[], fetch: FetchOutput): number;
   /**
    * Optional: readies the generation's (empty) folder ahead of its copy, while ComfyUI runs the prompt, so the
    * copy after the run's end does not make it (the directory store: one mkdir, the costliest file call of a

@@ -9,6 +9,7 @@ import type { ResultStore } from './api.js';
 import { etagOf, noneMatch, notModifiedSince, parseRange } from './conditional.js';
 import { contentTypeFor } from './content-types.js';
 import { DirectoryBlobStore } from './dir-blob-store.js';
+import { CopiesAhead } from './copy-ahead.js';
 import { copyOutputs, safeFileName } from './store.js';
 
 const PLUGIN = 'results';
@@ -48,6 +49,8 @@ export default definePlugin({
       if (safeFileName(filename) !== filename) throw notFound(`no result ${filename}`);
       return `${prefixOf(id)}${filename}`;
     };
+    /** Files copied when ComfyUI announced them, into a folder readied by prepare. */
+    const ahead = new CopiesAhead(blobs);
     /** Folders readied ahead of their copy (prepare): resolves true once made empty, false when that failed. */
     const prepared = new Map<string, Promise<boolean>>();
     /** Folder work started and not awaited by anyone (a prepare, a discard): the plugin's close waits for it. */
@@ -58,12 +61,19 @@ export default definePlugin({
     };
     // After generations closed (it registered later, so it closes first): no folder appears in the data dir
     // once the bridge has stopped.
-    ctx.onClose(() => Promise.all(unawaited).then(() => undefined));
+    ctx.onClose(() => Promise.all([...unawaited, ahead.idle()]).then(() => undefined));
     const results: ResultStore = {
-      copy(id, outputs, fetch) {
+      async copy(id, outputs, fetch, run) {
         const ready = prepared.get(id);
         prepared.delete(id);
-        return copyOutputs(blobs, prefixOf(id), outputs, fetch, ready);
+        const copied = await ahead.take(id, run ?? '', outputs);
+        if (copied) return copied;
+        // Not these outputs (or a copy ahead failed): copied anew, into the folder emptied first.
+        return copyOutputs(blobs, prefixOf(id), outputs, fetch, copied === false ? undefined : ready);
+      },
+      copyAhead(id, run, outputs, fetch) {
+        const ready = prepared.get(id);
+        return ready ? ahead.announce(id, prefixOf(id), run, outputs, fetch, ready) : 0;
       },
       prepare(id) {
         if (prepared.has(id) || !blobs.resetPrefix) return;
@@ -87,10 +97,12 @@ export default definePlugin({
         const ready = prepared.get(id);
         if (!ready) return;
         prepared.delete(id);
+        // Files copied ahead (the run ended without using them) go with the folder, once their copies have ended.
+        const copiesEnded = ahead.settled(id);
         if (keep) return;
         track(
-          ready
-            .then((made) => (made ? blobs.deletePrefix(prefixOf(id)) : undefined))
+          Promise.all([ready, copiesEnded])
+            .then(([made]) => (made ? blobs.deletePrefix(prefixOf(id)) : undefined))
             .catch((error: unknown) => ctx.log.warn({ err: error, genId: id }, 'could not remove the result folder of a generation that ended without results')),
         );
       },

@@ -35,15 +35,18 @@ export function uniqueName(name: string, taken: Set<string>): string {
 }
 
 /** Outputs can appear twice (an `executed` frame and history); one copy each. */
-function distinct(outputs: readonly OutputRef[]): OutputRef[] {
+export function distinct(outputs: readonly OutputRef[]): OutputRef[] {
   const seen = new Set<string>();
   return outputs.filter((ref) => {
-    const key = JSON.stringify([ref.node, ref.kind, ref.type, ref.subfolder, ref.filename]);
+    const key = outputKey(ref);
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
   });
 }
+
+/** What tells one output from another (its node, kind and where ComfyUI saved it). */
+export const outputKey = (ref: OutputRef): string => JSON.stringify([ref.node, ref.kind, ref.type, ref.subfolder, ref.filename]);
 
 /**
  * Copies every output into the blobs under `prefix` (`results/<id>/`; emptied first, so a copy repeated
@@ -65,46 +68,7 @@ export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: rea
   try {
     for (const [index, ref] of files.entries()) {
       const filename = uniqueName(safeFileName(ref.filename), taken);
-      let fetched;
-      try {
-        fetched = await (index === 0 ? first! : fetchOutput(ref));
-        markLife('results: body answered');
-      } catch (error) {
-        throw new Error(`output ${ref.filename} of node ${ref.node} could not be fetched from ComfyUI: ${(error as Error).message}`, { cause: error });
-      }
-      // A body that fails while the folder is readied is reported as the copy's failure.
-      let early: Error | undefined;
-      const onEarly = (error: Error) => (early = error);
-      fetched.stream.once('error', onEarly);
-      await emptied.catch((error: unknown) => {
-        fetched.stream.destroy();
-        throw error;
-      });
-      fetched.stream.off('error', onEarly);
-      const key = `${prefix}${filename}`;
-      let copied: { size: number; sha256: string };
-      try {
-        if (early) throw early;
-        copied =
-          blobs.putBytes && fetched.length !== null && fetched.length <= SMALL_FILE_BYTES
-            ? await putWhole(blobs, key, fetched.stream, fetched.length)
-            : await putStreamed(blobs, key, fetched.stream);
-      } catch (error) {
-        throw new Error(`output ${ref.filename} of node ${ref.node} could not be copied: ${(error as Error).message}`, { cause: error });
-      }
-      markLife('results: file in place');
-      const { size } = copied;
-      if (fetched.length !== null && fetched.length !== size) {
-        throw new Error(`output ${ref.filename} of node ${ref.node} arrived truncated (${size} of ${fetched.length} bytes)`);
-      }
-      results.push({
-        filename,
-        contentType: contentTypeFor(filename, fetched.contentType),
-        size,
-        node: ref.node,
-        kind: ref.kind,
-        sha256: copied.sha256,
-      });
+      results.push(await copyOne(blobs, prefix, ref, filename, index === 0 ? first! : fetchOutput(ref), emptied));
     }
     await emptied;
   } catch (error) {
@@ -112,6 +76,53 @@ export async function copyOutputs(blobs: BlobStore, prefix: string, outputs: rea
     throw error;
   }
   return results;
+}
+
+/**
+ * One output, being fetched (`fetching`), put under `prefix` as `filename` once the prefix is `emptied`. Throws a
+ * readable message naming the output; what it put stays (the caller empties the prefix).
+ */
+export async function copyOne(blobs: BlobStore, prefix: string, ref: OutputRef, filename: string, fetching: ReturnType<FetchOutput>, emptied: Promise<unknown>): Promise<ResultFile> {
+  let fetched;
+  try {
+    fetched = await fetching;
+    markLife('results: body answered');
+  } catch (error) {
+    throw new Error(`output ${ref.filename} of node ${ref.node} could not be fetched from ComfyUI: ${(error as Error).message}`, { cause: error });
+  }
+  // A body that fails while the folder is readied is reported as the copy's failure.
+  let early: Error | undefined;
+  const onEarly = (error: Error) => (early = error);
+  fetched.stream.once('error', onEarly);
+  await emptied.catch((error: unknown) => {
+    fetched.stream.destroy();
+    throw error;
+  });
+  fetched.stream.off('error', onEarly);
+  const key = `${prefix}${filename}`;
+  let copied: { size: number; sha256: string };
+  try {
+    if (early) throw early;
+    copied =
+      blobs.putBytes && fetched.length !== null && fetched.length <= SMALL_FILE_BYTES
+        ? await putWhole(blobs, key, fetched.stream, fetched.length)
+        : await putStreamed(blobs, key, fetched.stream);
+  } catch (error) {
+    throw new Error(`output ${ref.filename} of node ${ref.node} could not be copied: ${(error as Error).message}`, { cause: error });
+  }
+  markLife('results: file in place');
+  const { size } = copied;
+  if (fetched.length !== null && fetched.length !== size) {
+    throw new Error(`output ${ref.filename} of node ${ref.node} arrived truncated (${size} of ${fetched.length} bytes)`);
+  }
+  return {
+    filename,
+    contentType: contentTypeFor(filename, fetched.contentType),
+    size,
+    node: ref.node,
+    kind: ref.kind,
+    sha256: copied.sha256,
+  };
 }
 
 /**
@@ -157,7 +168,7 @@ async function putStreamed(blobs: BlobStore, key: string, body: Readable): Promi
 }
 
 /** Starts fetching an output; a synchronous throw becomes the rejection the copy awaits (and reports). */
-function fetchFirst(fetchOutput: FetchOutput, ref: OutputRef): ReturnType<FetchOutput> {
+export function fetchFirst(fetchOutput: FetchOutput, ref: OutputRef): ReturnType<FetchOutput> {
   let fetching: ReturnType<FetchOutput>;
   try {
     fetching = fetchOutput(ref);
