@@ -1,9 +1,6 @@
 import { Writable } from 'node:stream';
 import { close, open, write, writev } from 'node:fs';
 
-/** The least a write carries but the file's last one (see IncomingFile's #held). */
-const WRITE_BATCH_BYTES = 256 * 1024;
-
 /** Sees a part's bytes as they arrive and says which to write (StreamCheck; the default writes them all). */
 export interface Watch {
   push(chunk: Buffer): Buffer[];
@@ -43,14 +40,6 @@ export class IncomingFile extends Writable {
     super({ highWaterMark: 256 * 1024 });
   }
 
-  /**
-   * Bytes to write that are held until they make a batch of WRITE_BATCH_BYTES (or the file ends): each write is a trip
-   * through the thread pool (a pool thread woken, a callback back), and the writes came back faster than the socket
-   * filled the buffer, so a 1 MiB file took ~12 of them; in batches it takes ~4.
-   */
-  #held: Buffer[] = [];
-  #heldBytes = 0;
-
   get bytesWritten(): number {
     return this.#written;
   }
@@ -79,17 +68,9 @@ export class IncomingFile extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    const rest = this.#takeHeld(this.watch.end());
+    const rest = this.watch.end();
     if (rest.length === 0) return this.#close((error) => callback(error));
     this.#writeOut(rest, (error) => (error ? callback(error) : this.#close((closeError) => callback(closeError))));
-  }
-
-  /** The held bytes and `more`, all of them: the next write's pieces. */
-  #takeHeld(more: Buffer[]): Buffer[] {
-    const pieces = this.#held.length === 0 ? more : this.#held.concat(more);
-    this.#held = [];
-    this.#heldBytes = 0;
-    return pieces;
   }
 
   #writePieces(chunks: Buffer[], callback: (error?: Error | null) => void): void {
@@ -101,13 +82,7 @@ export class IncomingFile extends Writable {
     }
     this.#received += length;
     const pieces = chunks.length === 1 ? this.watch.push(chunks[0]!) : chunks.flatMap((chunk) => this.watch.push(chunk));
-    for (const piece of pieces) this.#heldBytes += piece.length;
-    if (this.#heldBytes < WRITE_BATCH_BYTES) {
-      // Accepted, not written yet: the rest of the batch, or _final, writes it.
-      for (const piece of pieces) this.#held.push(piece);
-      return callback();
-    }
-    this.#writeOut(this.#takeHeld(pieces), callback);
+    this.#writeOut(pieces, callback);
   }
 
   /** One write call for one piece, one writev for several (batches of parser chunks), finished however many calls that takes. */
@@ -130,7 +105,6 @@ export class IncomingFile extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#held = [];
     const closeNow = () => this.#close(() => callback(error));
     if (this.#writing) this.#whenWritten = closeNow;
     else closeNow();
