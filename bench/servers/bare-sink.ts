@@ -1,7 +1,9 @@
 // Baseline for P7: the least a server can do with an upload — stream the request body into a new
 // file and answer 200 (files are kept until exit, as the bridge keeps uploads). Same Node, same
-// disk, same pinning as the bridge. It syncs nothing: the bridge also renames the file into its store and
-// appends its upload record with an fdatasync (group-committed); neither side fsyncs the file's data.
+// disk, same pinning as the bridge. It syncs nothing and parses nothing: the bridge also reads the multipart
+// body, checks the image, fdatasyncs the file's data while its record is written (since wave 10: an
+// upload answered survives a power loss), renames it into its store with one folder fsync and appends the record
+// with an fdatasync (group-committed). The ratio is the issue's: what all that costs over the least a server can do.
 import { createWriteStream, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
