@@ -2,7 +2,7 @@ import Datastore from 'nedb-promises';
 import type { Readable } from 'node:stream';
 import { DatafileAppender, type AppenderIo, type PendingWrite, type Undo } from './datafile-appender.js';
 import { readDatafileAt, type LoadedDatafile } from './datafile-load.js';
-import { fillSortedIdIndex, type NedbIndexLike } from './id-index-build.js';
+import { fillSortedIdIndex, idRows, type NedbIndexLike } from './id-index-build.js';
 import { markLife } from '../../contracts/life-marks.js';
 import { copyOf, modifiedBySet } from './set-update.js';
 
@@ -182,7 +182,8 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null, 
   const updateById = async (query: unknown, change: unknown, options: unknown): Promise<unknown> => {
     const id = typeof query === 'object' && query !== null && Object.keys(query).length === 1 ? (query as Doc)._id : undefined;
     const { multi, upsert, returnUpdatedDocs } = options as { multi?: boolean; upsert?: boolean; returnUpdatedDocs?: boolean };
-    const rows = typeof id === 'string' && !multi && !upsert && Object.keys(db.ttlIndexes).length === 0 ? db.indexes._id!.getMatching(id) : [];
+    const ids = db.indexes._id!;
+    const rows = typeof id === 'string' && !multi && !upsert && Object.keys(db.ttlIndexes).length === 0 ? (idRows(ids as unknown as NedbIndexLike, id) ?? ids.getMatching(id)) : [];
     const old = rows[0];
     const row = old && typeof change === 'object' && change !== null ? modifiedBySet(old, change as Doc) : undefined;
     if (!old || !row) return runUpdate(query, change, options);
