@@ -61,6 +61,31 @@ describe('storage-nedb: an update that only sets fields of one row', () => {
     expect(written.slice(1)).to.deep.equal(lines);
   });
 
+  it('finds every row among many, whatever the order they were inserted and removed in', async () => {
+    const ours = await openCollection(join(dir, 'many.db'), { sync: false, noDates: true });
+    const plain = Datastore.create({ inMemoryOnly: true });
+    try {
+      const ids = Array.from({ length: 300 }, (_, i) => `gen_${((i * 7919) % 300).toString(36)}_${i % 7}`);
+      for (const id of ids) {
+        await ours.insert({ _id: id, n: 0, kept: { id } });
+        await plain.insert({ _id: id, n: 0, kept: { id } });
+      }
+      for (const id of ids.filter((_, i) => i % 5 === 0)) {
+        await ours.remove({ _id: id }, {});
+        await plain.remove({ _id: id }, {});
+      }
+      for (const [i, id] of ids.entries()) {
+        const change = { $set: { n: i + 1 } };
+        const kept = rawDoc(ours, id)?.kept;
+        expect(await ours.update({ _id: id }, change), id).to.equal(await plain.update({ _id: id }, change));
+        if (kept) expect(rawDoc(ours, id)!.kept, `${id} found without nedb's search and copy`).to.equal(kept);
+      }
+      expect(await ours.find({}).sort({ _id: 1 }).exec()).to.deep.equal(await plain.find({}).sort({ _id: 1 }).exec());
+    } finally {
+      await closeCollection(ours);
+    }
+  });
+
   it('copies only the fields it sets: the rest of the row is shared with the row it replaces, and a returned row is a copy', async () => {
     const collection = await openCollection(join(dir, 'shared.db'), { sync: false, noDates: true });
     try {
