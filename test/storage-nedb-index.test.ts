@@ -96,3 +96,51 @@ describe('storage-nedb: the generation index loads rows in any order', () => {
     }
   });
 });
+
+describe('storage-nedb: the generation index re-files a changed generation', () => {
+  /** Every list the index serves, as ids newest first. */
+  const lists = (index: GenerationIndex) => ({
+    all: index.page({ limit: 100, offset: 0 }),
+    byClient: ['client-0', 'client-1', 'client-2', 'client-9'].map((clientId) => index.page({ limit: 100, offset: 0, clientId })),
+    byOwner: ['key-a', 'key-b'].map((owner) => index.page({ limit: 100, offset: 0, owner })),
+    byWorkflow: ['w1', 'w2', 'w3'].map((workflow) => index.page({ limit: 100, offset: 0, workflow })),
+    byState: (['queued', 'running', 'completed', 'failed'] as const).map((state) => index.inState(state).map((s) => s.id)),
+    // Pages of two filters read the fields of the entries of one list: stale entries would show there.
+    byStateAndMore: (['running', 'completed', 'failed'] as const).flatMap((state) => [
+      index.page({ limit: 100, offset: 0, state, workflow: 'w1' }),
+      index.page({ limit: 100, offset: 0, state, clientId: 'client-0' }),
+      index.page({ limit: 100, offset: 0, state, owner: 'key-a' }),
+    ]),
+    latest: index.latest('clientId', 'client-9')?.id,
+    byPrompt: ['p3', 'p4', 'p-new'].map((p) => index.byPrompt(p)?.id),
+  });
+
+  it('serves the same lists as an index loaded from the changed rows, whatever fields changed', () => {
+    for (const lookFirst of [true, false]) {
+      const rows = shuffledSummaries();
+      const index = new GenerationIndex();
+      index.load(rows);
+      if (lookFirst) expect(index.latest('clientId', 'client-0')?.id).to.equal('gen_057');
+      if (lookFirst) expect(index.byPrompt('p3')?.id).to.equal('gen_003');
+      const changed = new Map(rows.map((s) => [s.id, s]));
+      const change = (id: string, fields: Partial<GenerationSummary>) => {
+        const next = { ...changed.get(id)!, ...fields };
+        changed.set(id, next);
+        index.replace(next);
+      };
+      for (const [i, id] of ['gen_003', 'gen_010', 'gen_059', 'gen_000'].entries()) {
+        change(id, { state: 'queued' });
+        change(id, { state: 'running' });
+        change(id, { state: i % 2 ? 'failed' : 'completed' });
+      }
+      change('gen_004', { clientId: 'client-9', owner: 'key-b', promptId: 'p-new' }); // keys that change lists
+      change('gen_005', { owner: null, workflow: 'w3' });
+      change('gen_006', { createdAt: '2026-12-02T00:00:00.000Z', state: 'running' }); // its place changes
+      change('gen_007', { state: 'completed' }); // nothing it is filed by changed but the state it already had
+      const fresh = new GenerationIndex();
+      fresh.load([...changed.values()]);
+      expect(lists(index)).to.deep.equal(lists(fresh));
+      expect(index.size).to.equal(fresh.size);
+    }
+  });
+});

@@ -2,8 +2,9 @@ import Datastore from 'nedb-promises';
 import type { Readable } from 'node:stream';
 import { DatafileAppender, type AppenderIo, type PendingWrite, type Undo } from './datafile-appender.js';
 import { readDatafileAt, type LoadedDatafile } from './datafile-load.js';
-import { fillSortedIdIndex, type NedbIndexLike } from './id-index-build.js';
+import { fillSortedIdIndex, idRows, type NedbIndexLike } from './id-index-build.js';
 import { markLife } from '../../contracts/life-marks.js';
+import { copyOf, modifiedBySet } from './set-update.js';
 
 /** A nedb-promises datastore of one collection. */
 export type Collection = Datastore<{ _id: string }>;
@@ -48,6 +49,7 @@ interface NedbInternals {
   getAllData(): Doc[];
   removeIndexAsync(fieldName: string): Promise<void>;
   indexes: Record<string, NedbIndex>;
+  ttlIndexes: Record<string, number>;
   persistence: NedbPersistence;
   _addToIndexes(doc: Doc): void;
   _removeFromIndexes(doc: Doc): void;
@@ -172,8 +174,33 @@ function routeWrites(collection: Collection, appender: DatafileAppender | null, 
     await db.persistence.persistNewStateAsync(Array.isArray(prepared) ? prepared : [prepared]);
     return undefined;
   };
+  // An update of one row by its _id that only sets or unsets fields (every write of a generation, outbox
+  // delivery, upload…) skips nedb's query scan, its copy of the whole row and, when _id is the only index,
+  // the index's remove and re-insert of the row under the same key: the row's place in the tree takes the
+  // new row. Same row, same line, same journal of how to undo it (set-update.ts).
+  const runUpdate = (db._updateAsync as (query: unknown, update: unknown, options: unknown) => Promise<unknown>).bind(db);
+  const updateById = async (query: unknown, change: unknown, options: unknown): Promise<unknown> => {
+    const id = typeof query === 'object' && query !== null && Object.keys(query).length === 1 ? (query as Doc)._id : undefined;
+    const { multi, upsert, returnUpdatedDocs } = options as { multi?: boolean; upsert?: boolean; returnUpdatedDocs?: boolean };
+    const ids = db.indexes._id!;
+    const rows = typeof id === 'string' && !multi && !upsert && Object.keys(db.ttlIndexes).length === 0 ? (idRows(ids as unknown as NedbIndexLike, id) ?? ids.getMatching(id)) : [];
+    const old = rows[0];
+    const row = old && typeof change === 'object' && change !== null ? modifiedBySet(old, change as Doc) : undefined;
+    if (!old || !row) return runUpdate(query, change, options);
+    if (Object.keys(db.indexes).length === 1) {
+      rows[0] = row; // the _id index's own array for this key (nedb's tree hands it out, unique: one row)
+      journal?.push(() => update(row, old));
+    } else db._updateIndexes(old, row);
+    await db.persistence.persistNewStateAsync([row]);
+    return { numAffected: 1, upsert: false, affectedDocuments: returnUpdatedDocs ? copyOf(row) : null };
+  };
   for (const [name, keyAt] of operations) {
-    const run = name === '_insertAsync' ? (doc: unknown) => (depth === 1 ? insertUncopied(doc) : runInsert(doc)) : (db[name] as (...args: unknown[]) => Promise<unknown>).bind(db);
+    const run =
+      name === '_insertAsync'
+        ? (doc: unknown) => (depth === 1 ? insertUncopied(doc) : runInsert(doc))
+        : name === '_updateAsync'
+          ? updateById
+          : (db[name] as (...args: unknown[]) => Promise<unknown>).bind(db);
     (db as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
       // An upsert runs _insertAsync inside _updateAsync: only the outermost call owns the journal.
       const outermost = depth === 0;

@@ -146,10 +146,41 @@ export class GenerationIndex {
     return summary;
   }
 
-  /** Re-files a generation whose indexed fields changed. */
+  /**
+   * Re-files a generation whose indexed fields changed. Its place in a list is by createdAt and id: when
+   * those stay (a state change), it takes its old entry's place in the lists whose key it keeps, and moves
+   * only between the lists of a key that changed.
+   */
   replace(summary: GenerationSummary): void {
-    this.remove(summary.id);
-    this.add(summary);
+    const old = this.#byId.get(summary.id);
+    if (!old || old.createdAt !== summary.createdAt) {
+      this.remove(summary.id);
+      this.add(summary);
+      return;
+    }
+    this.#byId.set(summary.id, summary);
+    if (this.#byPrompt) {
+      if (this.#byPrompt.get(old.promptId) === old) this.#byPrompt.delete(old.promptId);
+      this.#byPrompt.set(summary.promptId, summary);
+    }
+    this.#all.swap(old, summary);
+    for (const filter of FILTERS) {
+      const lists = this.#groups[filter];
+      if (lists === null) continue;
+      const was = old[filter];
+      const now = summary[filter];
+      const from = was === null ? undefined : lists.get(was);
+      if (was === now) {
+        if (from) from.swap(old, summary);
+      } else if (from) {
+        from.remove(old);
+        if (from.size === 0) lists.delete(was as string);
+      }
+      if (now === null || (was === now && from)) continue;
+      let to = lists.get(now);
+      if (!to) lists.set(now, (to = new SortedList()));
+      to.add(summary);
+    }
   }
 
   latest(filter: Filter, key: string): GenerationSummary | undefined {

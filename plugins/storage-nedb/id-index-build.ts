@@ -69,3 +69,20 @@ export function fillSortedIdIndex(index: NedbIndexLike, rows: Doc[]): boolean {
   fill(root, 0, mid, rows.length - 1);
   return true;
 }
+
+/**
+ * The `_id` index's own array of rows for `id` (what its tree's search returns), or undefined where nedb's
+ * search must answer instead (an empty tree, a key that is not a string). nedb's search compares through
+ * model.compareThings, a call and a run of type tests at every level, plus a hasOwnProperty per node; two
+ * strings it orders as `<` does (no datastore here sets a compareStrings of its own), so the walk uses `<`.
+ */
+export function idRows(index: NedbIndexLike, id: string): Doc[] | undefined {
+  let node: AvlNode | null = index.tree.tree;
+  while (node !== null) {
+    const key: unknown = node.key;
+    if (typeof key !== 'string') return undefined;
+    if (key === id) return node.data;
+    node = id < key ? node.left : node.right;
+  }
+  return [];
+}

@@ -74,6 +74,16 @@ export class SortedList<T extends GenerationKey> {
     return true;
   }
 
+  /**
+   * Puts `next` where `current` is (same id and createdAt, so the same place): one store, where a remove and
+   * an add would each move every later entry (the global list holds every generation). Added if absent.
+   */
+  swap(current: GenerationKey, next: T): void {
+    const at = this.#lowerBound(current);
+    if (this.#items[at]?.id === current.id) this.#items[at] = next;
+    else this.add(next);
+  }
+
   newest(): T | undefined {
     return this.#items[this.#items.length - 1];
   }
