@@ -21,6 +21,11 @@ export interface DirectoryBlobStoreOptions {
    * synced later, off the caller's way, and the log's record released after that. Only with `sync` and on a local disk.
    */
   log?: BytesLog;
+  /**
+   * Tests only (results reads COMFY_BRIDGE_TEST_HOLD_RESULT_SYNCS=1): the files the log holds are never synced
+   * themselves, their records never released, as in a process killed between the log's sync and the file's.
+   */
+  holdLaterSyncs?: boolean;
 }
 
 /**
@@ -72,6 +77,7 @@ export class DirectoryBlobStore implements BlobStore {
   readonly #sync: boolean;
   readonly #folders = new DirectorySyncs(() => this.#onLocalDisk());
   readonly #log: BytesLog | undefined;
+  readonly #holdLaterSyncs: boolean;
   /** Files whose bytes the log holds, their own syncs not made yet (syncedLater). */
   #later: SyncLater[] = [];
   /** The syncs of `#later` on their way, while they are. */
@@ -83,6 +89,7 @@ export class DirectoryBlobStore implements BlobStore {
   ) {
     this.#sync = options.sync ?? true;
     this.#log = this.#sync ? options.log : undefined;
+    this.#holdLaterSyncs = options.holdLaterSyncs === true;
   }
 
   #onLocalDisk(): boolean {
@@ -190,7 +197,7 @@ export class DirectoryBlobStore implements BlobStore {
    */
   #syncLater(file: SyncLater): void {
     this.#later.push(file);
-    this.#draining ??= this.#drain();
+    if (!this.#holdLaterSyncs) this.#draining ??= this.#drain();
   }
 
   async #drain(): Promise<void> {

@@ -51,7 +51,9 @@ export default definePlugin({
     // Files durable before the rows that name them, unless the rows are not synced either (storage-nedb syncWrites: false).
     const sync = storage.syncsWrites !== false;
     const log = !given && sync ? resultLogFor(dataDir, ctx.options.logBytes ?? DEFAULT_LOG_BYTES, storage.shared === true) : undefined;
-    const blobs = given ?? new DirectoryBlobStore(dataDir, { sync, log });
+    // A test hook (test/results-log-kill.test.ts): the files' own syncs held, as in a process killed before them.
+    const holdLaterSyncs = process.env.COMFY_BRIDGE_TEST_HOLD_RESULT_SYNCS === '1';
+    const blobs = given ?? new DirectoryBlobStore(dataDir, { sync, log, holdLaterSyncs });
     // The real port is only known once listening (port 0 picks one).
     let port = server.port;
     const publicUrl = server.publicUrl?.replace(/\/+$/, '') ?? null;
