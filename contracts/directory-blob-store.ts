@@ -34,9 +34,10 @@ export interface DirectoryBlobStoreOptions {
  */
 export interface BytesLog {
   /**
-   * Appends the blob under its key and syncs it. Resolves with the record's release (to call once the file itself is
-   * durable), or undefined when the log cannot take it (no room, not open, a failed write): the store then syncs the
-   * file itself before its put resolves, as without a log.
+   * Appends the blob under its key and syncs it. The record is written before append returns (only its sync is
+   * awaited), so the store makes the file while the sync runs. Resolves with the record's release (to call once the
+   * file itself is durable), or undefined when the log cannot take it (no room, not open, a failed write): the store
+   * then syncs the file itself before its put resolves, as without a log.
    */
   append(key: string, bytes: Uint8Array): Promise<(() => void) | undefined>;
 }
@@ -152,39 +153,49 @@ export class DirectoryBlobStore implements BlobStore {
     const folder = dirname(path);
     this.#temps += 1;
     const temp = join(folder, `.${this.#tempStem}-${this.#temps.toString(36)}.tmp`);
+    // With a log: the record written now (append writes it before it returns) and synced while the file is made
+    // beside it; its fdatasync has no journal commit to wait for (zeros written ahead), the file's own syncs are made later.
+    const logged = this.#log?.append(key, bytes);
+    // A file not made: its record, synced or not, released (no row will name it).
+    const dropLogged = () => void logged?.then((release) => release?.());
     let fd: number;
     let made: string | undefined;
     try {
-      fd = openSync(temp, 'wx');
+      try {
+        fd = openSync(temp, 'wx');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        made = mkdirSync(folder, { recursive: true }) ?? folder;
+        fd = openSync(temp, 'wx');
+      }
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      made = mkdirSync(folder, { recursive: true }) ?? folder;
-      fd = openSync(temp, 'wx');
+      dropLogged();
+      throw error;
     }
     let renamed = false;
     try {
       for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written);
       renameSync(temp, path);
       renamed = true;
-      // One after the other, not at once: each sync holds one of libuv's four threads while it waits on the disk
-      // (eight generations ending together would hold them all), and the folder's fsync after the file's finds
-      // the journal committed already on ext4 (0.2 ms where the file's costs 1.2: bench/floors.ts).
-      // With a log: the bytes durable in it (one sync, no journal commit), the file's own syncs made later.
-      const release = this.#log ? await this.#log.append(key, bytes) : undefined;
+      const release = await logged;
       if (release) {
         this.#syncLater({ fd, path, made, release });
-        fd = -1;
       } else {
+        // No log, or it could not take the bytes. One after the other, not at once: each sync holds one of libuv's
+        // four threads while it waits on the disk (eight generations ending together would hold them all), and the
+        // folder's fsync after the file's finds the journal committed already on ext4 (0.2 ms where the file's
+        // costs 1.2: bench/floors.ts).
         if (this.#sync) {
           await datasync(fd);
           await this.#durableName(path, made);
         }
         closeSync(fd);
-        fd = -1;
       }
+      fd = -1;
     } catch (error) {
       if (fd !== -1) tryQuietly(() => closeSync(fd));
       tryQuietly(() => rmSync(renamed ? path : temp, { force: true }));
+      dropLogged();
       throw error;
     }
     return { key, size: bytes.length, modifiedAt: new Date() };

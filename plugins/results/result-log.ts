@@ -130,7 +130,8 @@ export class ResultLog implements BytesLog {
       head.writeUInt32LE(header.length, 4);
       head.writeUInt32LE(bytes.length, 8);
       head.writeUInt32LE(crc32(bytes, crc32(header, crc32(head.subarray(0, 12)))), 12);
-      // On the event loop: a write into the page cache, as the directory store's putBytes (local disk only).
+      // On the event loop, before the first await (the store makes the file while the sync runs): a write into the
+      // page cache, as the directory store's putBytes (local disk only).
       const written = writevSync(handle.fd, [head, header, bytes], at);
       if (written < HEAD + header.length + bytes.length) writeWhole(handle.fd, Buffer.concat([head, header, bytes]).subarray(written), at + written);
       await this.#syncs!.sync(this.path);
