@@ -3,6 +3,7 @@ import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, re
 import { lstat, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { pipeline } from 'node:stream/promises';
 import { isBlobKey, isBlobPrefix, type BlobInfo, type BlobSource, type BlobStore, type ByteRange } from './blob-store.js';
 import { datasync, DirectorySyncs, syncFileData } from './directory-sync.js';
@@ -41,6 +42,13 @@ export interface BytesLog {
    */
   append(key: string, bytes: Uint8Array): Promise<(() => void) | undefined>;
 }
+
+/**
+ * The files a log holds are synced this long after the first of them, not at once: their syncs (a new file's
+ * commits ext4's journal) would otherwise run beside the row's own fdatasync that follows the put, and slow it
+ * (a trace had it 0.67 ms instead of 0.42); files of generations ending meanwhile share the batch's journal commit.
+ */
+const LATER_SYNCS_AFTER_MS = 10;
 
 /** A file whose bytes a log holds, waiting for its own syncs (data, then name). */
 interface SyncLater {
@@ -208,7 +216,7 @@ export class DirectoryBlobStore implements BlobStore {
    */
   #syncLater(file: SyncLater): void {
     this.#later.push(file);
-    if (!this.#holdLaterSyncs) this.#draining ??= this.#drain();
+    if (!this.#holdLaterSyncs) this.#draining ??= delay(LATER_SYNCS_AFTER_MS).then(() => this.#drain());
   }
 
   async #drain(): Promise<void> {
