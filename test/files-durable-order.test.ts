@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { endedOn, killAll, serveBridge, type ServedBridge } from './helpers/serve-process.js';
+import { generateCompleted, killAll, serveBridge, type ServedBridge } from './helpers/serve-process.js';
 import { until } from './helpers/until.js';
 import { makePng } from './upload-images.js';
 import { form, postUpload } from './upload-support.js';
@@ -119,15 +119,7 @@ describe('files durable before they are acknowledged: the order of a real bridge
     expect(uploaded.status).to.equal(200);
     const name = uploaded.body.image as string;
 
-    const res = await fetch(`${bridge.url}/generate-based-workflow?clientId=durable-client`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 1 }),
-    });
-    expect(res.status).to.equal(200);
-    const { id } = (await res.json()) as { id: string };
-    const end = await endedOn(bridge.url, id, 'the generation to complete', 20_000);
-    expect(end.data.state).to.equal('completed');
+    const { id } = (await generateCompleted(bridge.url, 'durable-client')).data;
 
     // The bridge itself, not strace (which would detach and leave it running): strace exits once it has.
     const tracer = bridge.child.pid!;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { readFile, stat, truncate } from 'node:fs/promises';
+import { readFile, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { endedOn, killStack, serveBridge, serveOnDataDir as serve, type ServedBridge as Served } from './helpers/serve-process.js';
+import { generateCompleted, killStack, serveBridge, serveOnDataDir as serve, type ServedBridge as Served } from './helpers/serve-process.js';
 import { until } from './helpers/until.js';
 
 const ready = (bridge: Served, what: string) => until(async () => (await fetch(`${bridge.url}/ready`).catch(() => undefined))?.status === 200, what, 15_000);
@@ -17,20 +17,12 @@ describe('results write-ahead log: a bridge killed with SIGKILL once its generat
   this.timeout(60_000);
   const stack = killStack('results-log-kill-');
 
-  async function generate(bridge: Served, clientId: string): Promise<{ id: string; url: string; bytes: Buffer }> {
-    const res = await fetch(`${bridge.url}/generate-based-workflow?clientId=${clientId}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 1 }),
-    });
-    expect(res.status).to.equal(200);
-    const { id } = (await res.json()) as { id: string };
-    const end = await endedOn(bridge.url, id, 'the generation to complete', 20_000);
-    expect(end.data.state).to.equal('completed');
-    const url = end.data.result_urls[0]!;
+  /** A completed generation's result: its path on the bridge and its bytes as served. */
+  async function generate(bridge: Served, clientId: string): Promise<{ url: string; bytes: Buffer }> {
+    const url = (await generateCompleted(bridge.url, clientId)).data.result_urls[0]!;
     const served = await fetch(url);
     expect(served.status).to.equal(200);
-    return { id, url: new URL(url).pathname, bytes: Buffer.from(await served.arrayBuffer()) };
+    return { url: new URL(url).pathname, bytes: Buffer.from(await served.arrayBuffer()) };
   }
 
   it('restores the files from the log at the next start, byte for byte', async () => {
@@ -47,7 +39,7 @@ describe('results write-ahead log: a bridge killed with SIGKILL once its generat
     // What a power loss leaves of files not synced yet: one empty, one gone (its folder stays: synced while it ran).
     const fileOf = (result: { url: string }) => join(stack.dir, ...result.url.split('/').slice(1).map(decodeURIComponent));
     await truncate(fileOf(cut), 0);
-    await import('node:fs/promises').then((fs) => fs.rm(fileOf(gone)));
+    await rm(fileOf(gone));
 
     const second = await serve(stack.dir, stack.fake.url);
     stack.running.push(second);
