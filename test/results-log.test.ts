@@ -116,6 +116,19 @@ describe('results write-ahead log (real files)', () => {
     await log.close();
   });
 
+  it('replays the records of a log written with another size (logBytes changed across a crash)', async () => {
+    const path = join(dir, 'results.wal');
+    const log = new ResultLog(path, 64 * 1024);
+    await log.open(async () => false);
+    // Segments of 16 KiB: the second record does not fit after the first and goes to the second segment.
+    await log.append('results/gen_s/one.png', bytesOf(13_000, 1));
+    await log.append('results/gen_s/two.png', bytesOf(13_000, 2));
+    await log.close();
+    const seen = await recordsIn(path, 32 * 1024);
+    expect(seen.map((r) => r.key)).to.deep.equal(['results/gen_s/one.png', 'results/gen_s/two.png']);
+    expect((await stat(path)).size, 'the new size').to.equal(32 * 1024);
+  });
+
   it('keeps its size when opened again, and a shorter file is given its zeros', async () => {
     const path = join(dir, 'results.wal');
     await writeFile(path, Buffer.alloc(1000));

@@ -17,6 +17,12 @@ const SEGMENTS = 4;
 
 const aligned = (length: number): number => Math.ceil(length / BLOCK) * BLOCK;
 
+/** The segments of a log of `bytes` (each a whole number of blocks; what is left over is not used). */
+function segmentsOf(bytes: number): Segment[] {
+  const segment = Math.floor(bytes / SEGMENTS / BLOCK) * BLOCK;
+  return Array.from({ length: SEGMENTS }, (_, i) => ({ start: i * segment, end: (i + 1) * segment, offset: i * segment, pending: 0 }));
+}
+
 /** A part of the log written from its start: records follow each other; `pending` of them wait for their file's sync. */
 interface Segment {
   start: number;
@@ -79,19 +85,19 @@ export class ResultLog implements BytesLog {
     const handle = await open(this.path, constants.O_RDWR | constants.O_CREAT);
     try {
       const size = (await handle.stat()).size;
-      const segment = Math.floor(this.capacity / SEGMENTS / BLOCK) * BLOCK;
-      this.#segments = Array.from({ length: SEGMENTS }, (_, i) => ({ start: i * segment, end: (i + 1) * segment, offset: i * segment, pending: 0 }));
-      const capacity = segment * SEGMENTS;
+      // Records lie where the segments of the log that wrote them were: a log is its capacity long (four segments) from
+      // before its first record, so its size tells them, whatever `logBytes` is now.
+      const written = segmentsOf(size);
       let restored = 0;
       const ends: number[] = [];
-      for (const part of this.#segments) {
-        const end = Math.min(part.end, size);
-        const records = part.start < end ? await readRecords(handle, part.start, end) : [];
-        for (const record of records) if (await restore(record)) restored += 1;
-        ends.push(part.start < end ? await endOfData(handle, end, part.start) : part.start);
+      for (const part of written) {
+        for (const record of await readRecords(handle, part.start, part.end)) if (await restore(record)) restored += 1;
+        ends.push(await endOfData(handle, part.end, part.start));
       }
       // Zeros where records were, and up to the capacity: every later append writes into synced zeros.
-      for (const [i, part] of this.#segments.entries()) if (ends[i]! > part.start) await writeZeros(handle, part.start, ends[i]! - part.start);
+      for (const [i, part] of written.entries()) if (ends[i]! > part.start) await writeZeros(handle, part.start, ends[i]! - part.start);
+      this.#segments = segmentsOf(this.capacity);
+      const capacity = this.#segments.at(-1)!.end;
       if (size > capacity) await handle.truncate(capacity);
       if (size < capacity) await writeZeros(handle, size, capacity - size);
       await handle.datasync();
