@@ -8,6 +8,7 @@ import type { Generation } from '../contracts/generation.js';
 import { DirectoryBlobStore } from '../plugins/results/dir-blob-store.js';
 import { restoreNamed } from '../plugins/results/log-replay.js';
 import { ResultLog, type LoggedBlob } from '../plugins/results/result-log.js';
+import { mountSmallDisk } from './helpers/small-disk.js';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const bytesOf = (length: number, seed: number): Buffer => Buffer.from(Array.from({ length }, (_, i) => (i * 31 + seed) % 251 || 1));
@@ -127,6 +128,22 @@ describe('results write-ahead log (real files)', () => {
     const seen = await recordsIn(path, 32 * 1024);
     expect(seen.map((r) => r.key)).to.deep.equal(['results/gen_s/one.png', 'results/gen_s/two.png']);
     expect((await stat(path)).size, 'the new size').to.equal(32 * 1024);
+  });
+
+  it('gives the room back when its zeros do not fit on the disk, and the store then syncs files itself (a real 1 MiB tmpfs)', async () => {
+    const disk = await mountSmallDisk('1m');
+    try {
+      const log = new ResultLog(join(disk.dir, 'results.wal'), 8 * 1024 * 1024);
+      const error = await log.open(async () => false).then(() => undefined, (failed: NodeJS.ErrnoException) => failed);
+      expect(error?.code).to.equal('ENOSPC');
+      expect((await stat(join(disk.dir, 'results.wal'))).size, 'no room taken').to.equal(0);
+      const store = new DirectoryBlobStore(disk.dir, { log });
+      const bytes = bytesOf(200_000, 3);
+      await store.putBytes('results/gen_d/a.png', bytes);
+      expect((await readFile(join(disk.dir, 'results/gen_d/a.png'))).equals(bytes)).to.equal(true);
+    } finally {
+      await disk.release();
+    }
   });
 
   it('keeps its size when opened again, and a shorter file is given its zeros', async () => {

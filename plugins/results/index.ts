@@ -73,7 +73,7 @@ export default definePlugin({
           (restored) => {
             if (restored > 0) ctx.log.warn({ restored, log: log.path }, 'result files lost since their rows were written were restored from the write-ahead log');
           },
-          (error: unknown) => ctx.log.error({ err: error, log: log.path }, 'could not replay the results write-ahead log: kept as it is for the next start; files are synced before their rows meanwhile'),
+          (error: unknown) => ctx.log.error({ err: error, log: log.path }, 'could not replay or ready the results write-ahead log (its records are kept for the next start): each file is synced before its row meanwhile'),
         )
       : undefined;
     /** Files copied when ComfyUI announced them, into a folder readied by prepare. */

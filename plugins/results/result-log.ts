@@ -99,7 +99,7 @@ export class ResultLog implements BytesLog {
       this.#segments = segmentsOf(this.capacity);
       const capacity = this.#segments.at(-1)!.end;
       if (size > capacity) await handle.truncate(capacity);
-      if (size < capacity) await writeZeros(handle, size, capacity - size);
+      if (size < capacity) await this.#extend(handle, size, capacity);
       await handle.datasync();
       // The log's own name (a new file's entry in its folder).
       if (size === 0) await syncDirectory(dirname(this.path), true);
@@ -108,6 +108,19 @@ export class ResultLog implements BytesLog {
       return restored;
     } catch (error) {
       await handle.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * The zeros from `size` to `capacity`; on failure (a disk without room for them) the log is cut back to `size`, so
+   * that it takes no room the rows and files need: the bridge then runs without it (files synced before rows).
+   */
+  async #extend(handle: FileHandle, size: number, capacity: number): Promise<void> {
+    try {
+      await writeZeros(handle, size, capacity - size);
+    } catch (error) {
+      await handle.truncate(size).catch(() => undefined);
       throw error;
     }
   }
