@@ -4,15 +4,15 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeComfy, type FakeComfy } from './fake-comfyui/index.js';
-import { endedOn, killAll, serveBridge, type ServedBridge } from './helpers/serve-process.js';
+import { generateCompleted, killAll, serveBridge, type ServedBridge } from './helpers/serve-process.js';
 import { until } from './helpers/until.js';
 import { makePng } from './upload-images.js';
 import { form, postUpload } from './upload-support.js';
 
 /**
  * A power loss cannot be made here, so this proves the order of the system calls a real bridge makes (strace
- * around `comfy-bridge serve`): a result file's data and its directory entries are synced before the row that
- * names it is written, and an upload's are synced before its answer (after its record, so that a crash leaves at
+ * around `comfy-bridge serve`): a result file's bytes are synced (in the results write-ahead log) before the row that
+ * names it is written, the file's own data and name synced after, and an upload's are synced before its answer (after its record, so that a crash leaves at
  * worst a record without a file, which expiry removes, never a file nobody knows of).
  */
 
@@ -119,15 +119,7 @@ describe('files durable before they are acknowledged: the order of a real bridge
     expect(uploaded.status).to.equal(200);
     const name = uploaded.body.image as string;
 
-    const res = await fetch(`${bridge.url}/generate-based-workflow?clientId=durable-client`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 1 }),
-    });
-    expect(res.status).to.equal(200);
-    const { id } = (await res.json()) as { id: string };
-    const end = await endedOn(bridge.url, id, 'the generation to complete', 20_000);
-    expect(end.data.state).to.equal('completed');
+    const { id } = (await generateCompleted(bridge.url, 'durable-client')).data;
 
     // The bridge itself, not strace (which would detach and leave it running): strace exits once it has.
     const tracer = bridge.child.pid!;
@@ -139,7 +131,7 @@ describe('files durable before they are acknowledged: the order of a real bridge
   }
 
 
-  it('syncs an upload\'s data and name before its answer, and a result file\'s before its completed row', async () => {
+  it('syncs an upload\'s data and name before its answer, and a result\'s bytes (its log record) before its completed row', async () => {
     const { calls, dataDir, name, id } = await traced('synced');
     // The upload: its record written and synced, then the file renamed into uploads/ and the folder synced, then
     // the answer; the file's data synced before the rename (while the record was written).
@@ -157,27 +149,48 @@ describe('files durable before they are acknowledged: the order of a real bridge
     expect(dataSync.result).to.equal('0');
     expect(folderSync.result).to.equal('0');
 
-    // The result: its folder made and results/ synced, the file's data and results/<id>/ synced after its rename,
-    // all before the completed row's write.
+    // The result: its folder made and results/ synced while the prompt ran; at the end its bytes appended to the
+    // write-ahead log (results.wal, a key's record) and the log fdatasynced, all before the completed row's write.
+    // The file itself, renamed into place beside it while the log syncs, has its data and its folder synced after.
     const folder = join(dataDir, 'results', id);
     const made = only(calls.filter((c) => c.name.startsWith('mkdir') && c.args.includes(`"${folder}"`)), 'the result folder made');
     const placed = only(calls.filter((c) => c.name.startsWith('rename') && new RegExp(`"${folder}/[^".][^"]*"\\)?$`).test(c.args)), 'the result file renamed into place');
     const file = /, "([^"]+)"\)?$/.exec(placed.args)![1]!;
+    const key = `results/${id}/${file.slice(folder.length + 1)}`;
     const row = only(
       calls.filter((c) => datafileWrite(c, id, 'state\\":\\"completed')),
       "the completed row's datafile write",
     );
+    const log = join(dataDir, 'results.wal');
+    const logWrite = only(calls.filter((c) => WRITES.has(c.name) && fdPath(c) === log && c.args.includes(`{\\"key\\":\\"${key}\\"}`)), "the result's record written to the log");
+    const logSync = only(calls.filter((c) => c.name === 'fdatasync' && fdPath(c) === log && c.began > logWrite.ended), 'the log fdatasynced after the record');
     const fileSync = only(calls.filter((c) => (c.name === 'fdatasync' || c.name === 'fsync') && fdPath(c) === file), 'the result file synced');
     const resultFolderSync = only(calls.filter((c) => c.name === 'fsync' && fdPath(c) === folder && c.began > placed.ended), 'results/<id>/ fsynced after the rename');
     const resultsSync = only(calls.filter((c) => c.name === 'fsync' && fdPath(c) === join(dataDir, 'results') && c.began > made.ended), 'results/ fsynced after the folder was made');
+    expect(logSync.ended, 'the record durable before the completed row').to.be.lessThan(row.began);
+    expect(logSync.result).to.equal('0');
+    expect(resultsSync.ended, "its folder's name synced before the completed row").to.be.lessThan(row.began);
+    expect(fileSync.began, 'the file itself synced, after its record').to.be.greaterThan(logSync.began);
+    expect(resultFolderSync.began, 'and its name after its data').to.be.greaterThan(fileSync.ended);
+  });
+
+  it('syncs a result file and its name before its completed row when there is no log (results logBytes: 0)', async () => {
+    const { calls, dataDir, id } = await traced('nolog', 'plugins:\n  results:\n    logBytes: 0\n');
+    const folder = join(dataDir, 'results', id);
+    const placed = only(calls.filter((c) => c.name.startsWith('rename') && new RegExp(`"${folder}/[^".][^"]*"\\)?$`).test(c.args)), 'the result file renamed into place');
+    const file = /, "([^"]+)"\)?$/.exec(placed.args)![1]!;
+    const row = only(calls.filter((c) => datafileWrite(c, id, 'state\\":\\"completed')), "the completed row's datafile write");
+    const fileSync = only(calls.filter((c) => (c.name === 'fdatasync' || c.name === 'fsync') && fdPath(c) === file), 'the result file synced');
+    const resultFolderSync = only(calls.filter((c) => c.name === 'fsync' && fdPath(c) === folder && c.began > placed.ended), 'results/<id>/ fsynced after the rename');
+    expect(calls.some((c) => fdPath(c) === join(dataDir, 'results.wal')), 'no results log').to.equal(false);
     expect(fileSync.ended, 'the result data synced before the completed row').to.be.lessThan(row.began);
     expect(resultFolderSync.ended, 'its name synced before the completed row').to.be.lessThan(row.began);
-    expect(resultsSync.ended, "its folder's name synced before the completed row").to.be.lessThan(row.began);
   });
 
   it('syncs neither when the storage does not sync its rows (storage-nedb syncWrites: false)', async () => {
     const { calls, dataDir, name, id } = await traced('unsynced', "plugins:\n  storage-nedb:\n    syncWrites: false\n");
     const files = [join(dataDir, 'uploads'), join(dataDir, 'results')];
+    expect(calls.some((c) => fdPath(c) === join(dataDir, 'results.wal')), 'no results log').to.equal(false);
     // The upload and the result did go where they belong…
     expect(calls.some((c) => c.name.startsWith('rename') && c.args.includes(`/uploads/${name}"`))).to.equal(true);
     expect(calls.some((c) => c.name.startsWith('rename') && c.args.includes(`/results/${id}/`))).to.equal(true);

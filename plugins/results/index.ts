@@ -11,6 +11,7 @@ import { contentTypeFor } from './content-types.js';
 import { DirectoryBlobStore } from './dir-blob-store.js';
 import { CopiesAhead } from './copy-ahead.js';
 import { copyOutputs, safeFileName } from './store.js';
+import { DEFAULT_LOG_BYTES, restoreNamed, resultLogFor } from './log-replay.js';
 
 const PLUGIN = 'results';
 
@@ -30,12 +31,29 @@ export default definePlugin({
   // Files go through a blob store: a plugin's (an object store, later) when one is enabled, else the data dir.
   optionalDependencies: ['blobs'],
   provides: ['results'],
-  options: Type.Object({}, { additionalProperties: false }),
+  options: Type.Object(
+    {
+      logBytes: Type.Optional(
+        Type.Integer({
+          minimum: 0,
+          description:
+            'Size of the write-ahead log of small result files (<dataDir>/results.wal), made durable there before their rows ' +
+            'and synced in place later; 0: no log, each file synced before its row. Default 8 MiB.',
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
   register(ctx) {
     const storage = ctx.use('storage');
-    const { server } = ctx.config;
+    const { server, dataDir } = ctx.config;
+    const given = ctx.tryUse('blobs');
     // Files durable before the rows that name them, unless the rows are not synced either (storage-nedb syncWrites: false).
-    const blobs = ctx.tryUse('blobs') ?? new DirectoryBlobStore(ctx.config.dataDir, { sync: storage.syncsWrites !== false });
+    const sync = storage.syncsWrites !== false;
+    const log = !given && sync ? resultLogFor(dataDir, ctx.options.logBytes ?? DEFAULT_LOG_BYTES, storage.shared === true) : undefined;
+    // A test hook (test/results-log-kill.test.ts): the files' own syncs held, as in a process killed before them.
+    const holdLaterSyncs = process.env.COMFY_BRIDGE_TEST_HOLD_RESULT_SYNCS === '1';
+    const blobs = given ?? new DirectoryBlobStore(dataDir, { sync, log, holdLaterSyncs });
     // The real port is only known once listening (port 0 picks one).
     let port = server.port;
     const publicUrl = server.publicUrl?.replace(/\/+$/, '') ?? null;
@@ -49,6 +67,15 @@ export default definePlugin({
       if (safeFileName(filename) !== filename) throw notFound(`no result ${filename}`);
       return `${prefixOf(id)}${filename}`;
     };
+    // The log replayed before any result is served (GET /results waits for it); appends are refused until then.
+    const replayed = log
+      ? log.open(restoreNamed(storage.generations, blobs)).then(
+          (restored) => {
+            if (restored > 0) ctx.log.warn({ restored, log: log.path }, 'result files lost since their rows were written were restored from the write-ahead log');
+          },
+          (error: unknown) => ctx.log.error({ err: error, log: log.path }, 'could not replay or ready the results write-ahead log (its records are kept for the next start): each file is synced before its row meanwhile'),
+        )
+      : undefined;
     /** Files copied when ComfyUI announced them, into a folder readied by prepare. */
     const ahead = new CopiesAhead(blobs);
     /** Folders readied ahead of their copy (prepare): resolves true once made empty, false when that failed. */
@@ -61,7 +88,12 @@ export default definePlugin({
     };
     // After generations closed (it registered later, so it closes first): no folder appears in the data dir
     // once the bridge has stopped.
-    ctx.onClose(() => Promise.all([...unawaited, ahead.idle()]).then(() => undefined));
+    ctx.onClose(async () => {
+      await Promise.all([...unawaited, ahead.idle(), replayed]);
+      // The files the log holds synced in place, then the log closed.
+      if (blobs instanceof DirectoryBlobStore) await blobs.settled();
+      await log?.close();
+    });
     const results: ResultStore = {
       async copy(id, outputs, fetch, run) {
         const ready = prepared.get(id);
@@ -147,6 +179,7 @@ export default definePlugin({
         const result = gen.results.find((r) => r.filename === file);
         if (!result) throw notFound(`generation ${id} has no result named ${file}`);
         const key = keyOf(gen.id, result.filename);
+        if (replayed) await replayed;
         const blob = await blobs.stat(key);
         if (!blob) throw notFound(`the result ${file} of generation ${id} is no longer stored`);
         const stats = { size: blob.size, mtime: blob.modifiedAt, mtimeMs: blob.modifiedAt.getTime() };

@@ -147,8 +147,11 @@ async function putWhole(blobs: BlobStore, key: string, body: Readable, declared:
   markLife('results: body read');
   const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
   if (size !== declared) return { size, sha256: '' };
-  await blobs.putBytes!(key, bytes);
-  return { size, sha256: createHash('sha256').update(bytes).digest('hex') };
+  // Hashed while the put waits on the disk (its sync), not after.
+  const put = blobs.putBytes!(key, bytes);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  await put;
+  return { size, sha256 };
 }
 
 /** The body streamed into the store, measured and hashed on its way. */

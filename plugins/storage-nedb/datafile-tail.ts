@@ -1,5 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
-
 /**
  * The zeroed tail of a datafile (docs/performance.md, "The datafile's zeroed tail, wave 9").
  *
@@ -31,35 +29,5 @@ export const TAIL_MAX_BYTES = 4 * 1024 * 1024;
  */
 export const tailBytesFor = (logical: number): number => Math.min(TAIL_MAX_BYTES, Math.max(TAIL_MIN_BYTES, logical >> 3));
 
-const SCAN = 64 * 1024;
-const ZEROS = Buffer.alloc(SCAN);
-
-/**
- * Offset just past the last byte that is not zero in [floor, size), or `floor` when all are zero:
- * where the data of a file with a zeroed tail ends. Reads backwards, so a tail costs one pass over itself.
- */
-export async function endOfData(handle: FileHandle, size: number, floor = 0): Promise<number> {
-  const buffer = Buffer.allocUnsafe(SCAN);
-  let end = size;
-  while (end > floor) {
-    const start = Math.max(floor, end - SCAN);
-    const { bytesRead } = await handle.read(buffer, 0, end - start, start);
-    const chunk = buffer.subarray(0, bytesRead);
-    if (!chunk.equals(ZEROS.subarray(0, bytesRead))) {
-      let last = bytesRead - 1;
-      while (chunk[last] === 0) last--;
-      return start + last + 1;
-    }
-    end = start;
-  }
-  return floor;
-}
-
-/** Writes `length` zeros at `position` (all of them, or throws). */
-export async function writeZeros(handle: FileHandle, position: number, length: number): Promise<void> {
-  const zeros = length <= SCAN ? ZEROS.subarray(0, length) : Buffer.alloc(length);
-  let written = 0;
-  while (written < length) {
-    written += (await handle.write(zeros, written, length - written, position + written)).bytesWritten;
-  }
-}
+// The mechanism (writing zeros ahead, finding where the data ends) is shared with results' write-ahead log.
+export { endOfData, writeZeros } from '../../contracts/zeroed-space.js';

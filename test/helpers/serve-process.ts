@@ -129,3 +129,17 @@ export function endedOn(url: string, id: string, what: string, ms: number): Prom
     ms,
   );
 }
+
+/** POSTs the text-to-image workflow (64×64, one step) for `clientId` to a served bridge; its end once completed (throws otherwise). */
+export async function generateCompleted(url: string, clientId: string): Promise<ServedExecutionInfo> {
+  const res = await fetch(`${url}/generate-based-workflow?clientId=${encodeURIComponent(clientId)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ workflow: 'text-to-image', '5/width': 64, '5/height': 64, '3/steps': 1 }),
+  });
+  if (res.status !== 200) throw new Error(`POST /generate-based-workflow answered ${res.status}: ${await res.text()}`);
+  const { id } = (await res.json()) as { id: string };
+  const end = await endedOn(url, id, 'the generation to complete', 20_000);
+  if (end.data.state !== 'completed') throw new Error(`generation ${id} ended ${end.data.state}, not completed`);
+  return end;
+}
