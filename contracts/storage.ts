@@ -178,6 +178,30 @@ export interface IdempotencyStore {
   prune(before: string): Promise<number>;
 }
 
+/**
+ * A name held by this process (ProcessLocks): until it is released, or until the process dies however it dies
+ * (SIGKILL included), no other process can take it.
+ */
+export interface HeldName {
+  /** Resolves if the hold ends without release() (the connection that held it was lost): stop relying on it. */
+  readonly lost: Promise<void>;
+  /** False once lost or released. */
+  isHeld(): boolean;
+  release(): Promise<void>;
+}
+
+/**
+ * Optional (a store several instances share, storage-postgres): names held for a process's life, so that files a
+ * process keeps in a shared folder (results' write-ahead logs, one per instance) are told apart from those of a dead
+ * process, which another may take over. Node has no file lock that a shared volume honours.
+ */
+export interface ProcessLocks {
+  /** Holds `name` for this process (it must be unique to it); rejects when another holds it or the store cannot. */
+  hold(name: string): Promise<HeldName>;
+  /** Takes `name` when no live process holds it (or this one does: not for the process's own names); undefined when one does. */
+  tryTake(name: string): Promise<HeldName | undefined>;
+}
+
 export interface Storage {
   readonly generations: GenerationStore;
   readonly uploads: UploadStore;
@@ -204,6 +228,8 @@ export interface Storage {
    * durable once written, and so are the files before their rows are.
    */
   readonly syncsWrites?: boolean;
+  /** Names held for a process's life (ProcessLocks); absent where the store offers none (storage-nedb's process is alone). */
+  readonly processLocks?: ProcessLocks;
 }
 
 declare module '../core/services.js' {

@@ -10,6 +10,7 @@ import { PostgresIdempotencyStore } from './idempotency-store.js';
 import { PostgresKeyValueStore } from './kv-store.js';
 import { PostgresLeaseStore } from './lease-store.js';
 import { PostgresOutboxStore } from './outbox-store.js';
+import { PostgresProcessLocks } from './process-locks.js';
 import { migrate, type MigrationResult } from './migrations.js';
 import { PostgresUploadStore } from './upload-store.js';
 
@@ -56,6 +57,8 @@ export class PostgresStorage implements Storage {
   readonly idempotency: PostgresIdempotencyStore;
   readonly clientBindings: PostgresClientBindingStore;
   readonly outbox: PostgresOutboxStore;
+  /** Names held for this process's life: session advisory locks on a connection of their own (process-locks.ts). */
+  readonly processLocks: PostgresProcessLocks;
   #open = true;
   #healthy = true;
   #timer: NodeJS.Timeout | undefined;
@@ -66,7 +69,9 @@ export class PostgresStorage implements Storage {
     readonly migrations: MigrationResult,
     private readonly log: OpenPostgresOptions['log'],
     lease: { instance: string; ttlMs: number },
+    locks: PostgresProcessLocks,
   ) {
+    this.processLocks = locks;
     this.generations = new PostgresGenerationStore(pool, lease);
     this.uploads = new PostgresUploadStore(pool);
     this.kv = new PostgresKeyValueStore(pool);
@@ -107,7 +112,14 @@ export class PostgresStorage implements Storage {
     if (migrations.unknown.length > 0) {
       options.log.warn({ versions: migrations.unknown }, 'the database has schema versions this release does not know (a newer release migrated it)');
     }
-    const storage = new PostgresStorage(pool, migrations, options.log, lease);
+    const locks = new PostgresProcessLocks({
+      url: options.url,
+      applicationName: options.applicationName ?? 'comfy-bridge',
+      connectTimeoutMs,
+      statementTimeoutMs,
+      onLost: (error) => options.log.warn({ err: error }, 'the PostgreSQL connection holding this process\'s names (its results log) was lost'),
+    });
+    const storage = new PostgresStorage(pool, migrations, options.log, lease, locks);
     try {
       await storage.leases.register();
     } catch (error) {
@@ -143,6 +155,7 @@ export class PostgresStorage implements Storage {
     await this.#ping;
     // The instance's lease ends now rather than when it would have run out.
     await this.leases.retire().catch((error: unknown) => this.log.warn({ err: error }, 'could not end this instance\'s lease; it runs out on its own'));
+    await this.processLocks.close();
     await this.pool.end();
   }
 
