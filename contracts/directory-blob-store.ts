@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
 import { pipeline } from 'node:stream/promises';
 import { isBlobKey, isBlobPrefix, type BlobInfo, type BlobSource, type BlobStore, type ByteRange } from './blob-store.js';
 import { datasync, DirectorySyncs, syncFileData } from './directory-sync.js';
@@ -23,10 +22,13 @@ export interface DirectoryBlobStoreOptions {
    */
   log?: BytesLog;
   /**
-   * Tests only (results reads COMFY_BRIDGE_TEST_HOLD_RESULT_SYNCS=1): the files the log holds are never synced
-   * themselves, their records never released, as in a process killed between the log's sync and the file's.
+   * How long after the first file whose bytes the log holds its own syncs are made (default 10 ms). Not at once: a
+   * new file's syncs commit ext4's journal, and would run beside the row's own fdatasync that follows the put and
+   * slow it (a trace had it 0.67 ms instead of 0.42); files of generations ending meanwhile share the batch's
+   * journal commit. Longer, the log keeps more records pending (it refuses appends once full: files synced before
+   * rows then). The tests that kill a bridge between the log's sync and the files' set it to an hour.
    */
-  holdLaterSyncs?: boolean;
+  laterSyncsAfterMs?: number;
 }
 
 /**
@@ -43,18 +45,19 @@ export interface BytesLog {
   append(key: string, bytes: Uint8Array): Promise<(() => void) | undefined>;
 }
 
-/**
- * The files a log holds are synced this long after the first of them, not at once: their syncs (a new file's
- * commits ext4's journal) would otherwise run beside the row's own fdatasync that follows the put, and slow it
- * (a trace had it 0.67 ms instead of 0.42); files of generations ending meanwhile share the batch's journal commit.
- */
+/** The files a log holds are synced this long after the first of them (option laterSyncsAfterMs). */
 const LATER_SYNCS_AFTER_MS = 10;
+
+/** A file whose sync failed is written again from its bytes this long after (and so on until it is durable). */
+const REWRITE_AFTER_MS = 1000;
 
 /** A file whose bytes a log holds, waiting for its own syncs (data, then name). */
 interface SyncLater {
+  /** -1 once closed (a failed sync: the file is then written again from `bytes`). */
   fd: number;
   path: string;
   made: string | undefined;
+  bytes: Uint8Array;
   release: () => void;
 }
 
@@ -86,9 +89,13 @@ export class DirectoryBlobStore implements BlobStore {
   readonly #sync: boolean;
   readonly #folders = new DirectorySyncs(() => this.#onLocalDisk());
   readonly #log: BytesLog | undefined;
-  readonly #holdLaterSyncs: boolean;
-  /** Files whose bytes the log holds, their own syncs not made yet (syncedLater). */
+  readonly #laterSyncsAfterMs: number;
+  /** Files whose bytes the log holds, their own syncs not made yet (syncLater). */
   #later: SyncLater[] = [];
+  /** Files whose own sync failed: written again later (rewrite), their records held meanwhile. */
+  #failed: SyncLater[] = [];
+  /** The drain to come, while it waits. */
+  #drainTimer: NodeJS.Timeout | undefined;
   /** The syncs of `#later` on their way, while they are. */
   #draining: Promise<void> | undefined;
 
@@ -98,7 +105,7 @@ export class DirectoryBlobStore implements BlobStore {
   ) {
     this.#sync = options.sync ?? true;
     this.#log = this.#sync ? options.log : undefined;
-    this.#holdLaterSyncs = options.holdLaterSyncs === true;
+    this.#laterSyncsAfterMs = options.laterSyncsAfterMs ?? LATER_SYNCS_AFTER_MS;
   }
 
   #onLocalDisk(): boolean {
@@ -187,7 +194,7 @@ export class DirectoryBlobStore implements BlobStore {
       renamed = true;
       const release = await logged;
       if (release) {
-        this.#syncLater({ fd, path, made, release });
+        this.#syncLater({ fd, path, made, bytes, release });
       } else {
         // No log, or it could not take the bytes. One after the other, not at once: each sync holds one of libuv's
         // four threads while it waits on the disk (eight generations ending together would hold them all), and the
@@ -216,41 +223,96 @@ export class DirectoryBlobStore implements BlobStore {
    */
   #syncLater(file: SyncLater): void {
     this.#later.push(file);
-    if (!this.#holdLaterSyncs) this.#draining ??= delay(LATER_SYNCS_AFTER_MS).then(() => this.#drain());
+    this.#drainIn(this.#laterSyncsAfterMs);
+  }
+
+  /** A drain in `ms`, unless one is on its way or waiting (it takes what comes meanwhile). */
+  #drainIn(ms: number): void {
+    if (this.#draining || this.#drainTimer) return;
+    this.#drainTimer = setTimeout(() => this.#drainNow(), ms);
+    // Never what keeps a process alive: settled() drains at once before the log closes.
+    this.#drainTimer.unref();
+  }
+
+  #drainNow(): Promise<void> {
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
+    return (this.#draining ??= this.#drain().finally(() => {
+      this.#draining = undefined;
+      if (this.#later.length > 0 || this.#failed.length > 0) this.#drainIn(this.#later.length > 0 ? this.#laterSyncsAfterMs : REWRITE_AFTER_MS);
+    }));
   }
 
   async #drain(): Promise<void> {
-    try {
-      while (this.#later.length > 0) {
-        const batch = this.#later.splice(0);
-        const synced: SyncLater[] = [];
-        for (const file of batch) {
-          try {
-            await datasync(file.fd);
-            synced.push(file);
-          } catch {
-            // Not synced: its record stays, the log keeps its bytes (a restart replays them).
-          } finally {
-            tryQuietly(() => closeSync(file.fd));
-          }
+    // Files whose sync failed before: written again (each failure keeps its record, so the log keeps its bytes).
+    for (const file of this.#failed.splice(0)) await this.#rewrite(file);
+    while (this.#later.length > 0) {
+      const batch = this.#later.splice(0);
+      const synced: SyncLater[] = [];
+      for (const file of batch) {
+        try {
+          await datasync(file.fd);
+          synced.push(file);
+        } catch {
+          // Not synced: its record stays (the log keeps its bytes) until the file is written again.
+          this.#failed.push(file);
+        } finally {
+          tryQuietly(() => closeSync(file.fd));
+          file.fd = -1;
         }
-        await Promise.all(
-          synced.map((file) =>
-            this.#durableName(file.path, file.made).then(file.release, (error: NodeJS.ErrnoException) => {
-              // Its folder removed meanwhile (the generation's copy failed, retention): nothing left to keep.
-              if (error.code === 'ENOENT') file.release();
-            }),
-          ),
-        );
       }
-    } finally {
-      this.#draining = undefined;
+      await Promise.all(
+        synced.map((file) =>
+          this.#durableName(file.path, file.made).then(file.release, (error: NodeJS.ErrnoException) => {
+            // Its folder removed meanwhile (the generation's copy failed, retention): nothing left to keep.
+            if (error.code === 'ENOENT') file.release();
+            else this.#failed.push(file);
+          }),
+        ),
+      );
     }
   }
 
-  /** Resolves once every file whose bytes the log held is synced (or failed to be): before the log closes. */
+  /**
+   * A file whose own sync failed, made durable anew: written to a temporary name from its bytes, synced, renamed
+   * over, its folder synced; then its record is released. Not a second fdatasync of the same file: after a failed
+   * one Linux may have marked the unwritten pages clean, and the next would succeed without writing them. A file
+   * gone or holding other bytes (its generation removed, or copied again: that put has its own record) is left as
+   * it is, and its record released. When it fails again it is tried again later.
+   */
+  async #rewrite(file: SyncLater): Promise<void> {
+    const onDisk = await readFile(file.path).catch(() => undefined);
+    if (!onDisk?.equals(file.bytes)) {
+      file.release();
+      return;
+    }
+    this.#temps += 1;
+    const temp = join(dirname(file.path), `.${this.#tempStem}-${this.#temps.toString(36)}.tmp`);
+    let fd = -1;
+    try {
+      fd = openSync(temp, 'wx');
+      for (let written = 0; written < file.bytes.length; ) written += writeSync(fd, file.bytes, written, file.bytes.length - written);
+      await datasync(fd);
+      renameSync(temp, file.path);
+      await this.#durableName(file.path, file.made);
+      file.release();
+    } catch {
+      tryQuietly(() => rmSync(temp, { force: true }));
+      this.#failed.push(file);
+    } finally {
+      if (fd !== -1) tryQuietly(() => closeSync(fd));
+    }
+  }
+
+  /**
+   * Resolves once every file whose bytes the log held is synced, at once (the delay not waited out), those whose
+   * sync had failed written once more: before the log closes. What still fails keeps its record (a restart replays it).
+   */
   async settled(): Promise<void> {
-    while (this.#draining) await this.#draining;
+    do await this.#drainNow();
+    while (this.#later.length > 0);
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
   }
 
   /**
