@@ -1,15 +1,17 @@
 import { expect } from 'chai';
-import { readFile, rm, stat, truncate } from 'node:fs/promises';
+import { readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateCompleted, killStack, serveBridge, serveOnDataDir as serve, type ServedBridge as Served } from './helpers/serve-process.js';
 import { until } from './helpers/until.js';
+
+const HOUR_MS = 3_600_000;
 
 const ready = (bridge: Served, what: string) => until(async () => (await fetch(`${bridge.url}/ready`).catch(() => undefined))?.status === 200, what, 15_000);
 
 /**
  * A result's bytes are durable in the results write-ahead log (results.wal) before its row is written; the file at
- * its usual name is synced later. A power loss cannot be made here: a bridge whose files' own syncs are held (the
- * COMFY_BRIDGE_TEST_HOLD_RESULT_SYNCS hook) is killed with SIGKILL once two generations are `completed`, then one
+ * its usual name is synced later. A power loss cannot be made here: a bridge whose files' own syncs wait an hour (the
+ * results option fileSyncDelayMs) is killed with SIGKILL once two generations are `completed`, then one
  * result file is cut to nothing and the other removed, as a power loss would leave files written and not synced yet. The next bridge on that data dir serves both byte for byte, before anything else
  * (the log is replayed at start), and a third start finds the log empty (zeroed after the replay).
  */
@@ -26,8 +28,10 @@ describe('results write-ahead log: a bridge killed with SIGKILL once its generat
   }
 
   it('restores the files from the log at the next start, byte for byte', async () => {
-    // Its files' own syncs held (a test hook): killed between the log's sync and theirs, whatever the timing.
-    const first = await serveBridge({ env: { COMFY_BRIDGE_DATA_DIR: stack.dir, COMFY_BRIDGE_COMFYUI_URLS: stack.fake.url, COMFY_BRIDGE_TEST_HOLD_RESULT_SYNCS: '1' } });
+    // Its files' own syncs an hour away: killed between the log's sync and theirs, whatever the timing.
+    const config = join(stack.dir, 'held-syncs.json');
+    await writeFile(config, JSON.stringify({ plugins: { results: { fileSyncDelayMs: HOUR_MS } } }));
+    const first = await serveBridge({ args: ['--config', config], env: { COMFY_BRIDGE_DATA_DIR: stack.dir, COMFY_BRIDGE_COMFYUI_URLS: stack.fake.url } });
     stack.running.push(first);
     await ready(first, 'the first bridge to be ready');
     const cut = await generate(first, 'log-kill-a');

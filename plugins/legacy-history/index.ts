@@ -56,6 +56,8 @@ export default definePlugin({
       }
       const files = async (): Promise<BundledFile[]> => {
         const gen = await generations.get(latest.id);
+        // Files lost since their rows were written are restored from the results log at start: not read before.
+        await results.restored?.();
         return (gen?.results ?? []).map((result, index) => ({
           field: `result_${index}`,
           filename: result.filename,

@@ -37,6 +37,11 @@ export interface ResultStore {
    * `keep`: another instance follows it now; the folder is left to it (its copy empties it anyway).
    */
   discard?(generationId: string, keep?: boolean): void;
+  /**
+   * Optional: resolves once the files lost since their rows were written are restored from the results logs read at
+   * start (GET /results waits for it): a reader of path() waits for it first.
+   */
+  restored?(): Promise<void>;
   /** Absolute path of a result file; a name the bridge did not make (or a malformed id) is 404. */
   path(generationId: string, filename: string): string;
   /** Public URL of a result file (server.publicUrl, else the address the server listens on). */

@@ -12,8 +12,13 @@ import { DirectoryBlobStore } from './dir-blob-store.js';
 import { CopiesAhead } from './copy-ahead.js';
 import { copyOutputs, safeFileName } from './store.js';
 import { DEFAULT_LOG_BYTES, restoreNamed, resultLogFor } from './log-replay.js';
+import { FleetLogs } from './fleet-logs.js';
+import { every } from '../../lib/every.js';
 
 const PLUGIN = 'results';
+
+/** In a fleet, how often an instance looks for dead instances' logs (option deadLogCheckMs): within a lease's life. */
+const DEAD_LOG_CHECK_MS = 5000;
 
 /** A generation id as a folder name: one safe path segment (no dots, so never `.` or `..`). */
 const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -37,8 +42,25 @@ export default definePlugin({
         Type.Integer({
           minimum: 0,
           description:
-            'Size of the write-ahead log of small result files (<dataDir>/results.wal), made durable there before their rows ' +
-            'and synced in place later; 0: no log, each file synced before its row. Default 8 MiB.',
+            'Size of the write-ahead log of small result files (<dataDir>/results.wal; in a fleet on PostgreSQL one ' +
+            '<dataDir>/results-<random>.wal per instance), made durable there before their rows and synced in place later; ' +
+            '0: no log, each file synced before its row. Default 8 MiB.',
+        }),
+      ),
+      fileSyncDelayMs: Type.Optional(
+        Type.Integer({
+          minimum: 0,
+          description:
+            'How long after a logged file is written its own syncs are made (a batch of files shares them); its record ' +
+            'stays in the log until then. Default 10 ms.',
+        }),
+      ),
+      deadLogCheckMs: Type.Optional(
+        Type.Integer({
+          minimum: 100,
+          description:
+            'In a fleet: how often an instance looks for the results logs of instances that are gone (replayed, then ' +
+            'removed). Default 5000 ms.',
         }),
       ),
     },
@@ -50,10 +72,9 @@ export default definePlugin({
     const given = ctx.tryUse('blobs');
     // Files durable before the rows that name them, unless the rows are not synced either (storage-nedb syncWrites: false).
     const sync = storage.syncsWrites !== false;
-    const log = !given && sync ? resultLogFor(dataDir, ctx.options.logBytes ?? DEFAULT_LOG_BYTES, storage.shared === true) : undefined;
-    // A test hook (test/results-log-kill.test.ts): the files' own syncs held, as in a process killed before them.
-    const holdLaterSyncs = process.env.COMFY_BRIDGE_TEST_HOLD_RESULT_SYNCS === '1';
-    const blobs = given ?? new DirectoryBlobStore(dataDir, { sync, log, holdLaterSyncs });
+    const locks = storage.shared === true ? storage.processLocks : undefined;
+    const log = !given && sync ? resultLogFor(dataDir, ctx.options.logBytes ?? DEFAULT_LOG_BYTES, { shared: storage.shared === true, canHoldNames: locks !== undefined }) : undefined;
+    const blobs = given ?? new DirectoryBlobStore(dataDir, { sync, log, laterSyncsAfterMs: ctx.options.fileSyncDelayMs });
     // The real port is only known once listening (port 0 picks one).
     let port = server.port;
     const publicUrl = server.publicUrl?.replace(/\/+$/, '') ?? null;
@@ -67,15 +88,27 @@ export default definePlugin({
       if (safeFileName(filename) !== filename) throw notFound(`no result ${filename}`);
       return `${prefixOf(id)}${filename}`;
     };
+    const restore = log ? restoreNamed(storage.generations, blobs) : undefined;
+    // In a fleet: this instance's log under a name it holds, and the logs of instances that are gone replayed.
+    const fleet = log && locks ? new FleetLogs(dataDir, log, locks, restore!) : undefined;
+    const replayDead = async (): Promise<void> => {
+      try {
+        const dead = await fleet!.replayDead();
+        if (dead.replayed.length > 0) ctx.log.warn(dead, 'the results logs of instances that are gone were replayed and removed');
+      } catch (error) {
+        ctx.log.warn({ err: error }, 'could not replay the results logs of instances that are gone; tried again later');
+      }
+    };
+    const opened = fleet
+      ? fleet.open(() => ctx.log.warn({ log: log!.path }, 'lost the hold on this instance\'s results log: each file is synced before its row from now on'))
+      : log?.open(restore!).then((restored) => {
+          if (restored > 0) ctx.log.warn({ restored, log: log.path }, 'result files lost since their rows were written were restored from the write-ahead log');
+        });
     // The log replayed before any result is served (GET /results waits for it); appends are refused until then.
-    const replayed = log
-      ? log.open(restoreNamed(storage.generations, blobs)).then(
-          (restored) => {
-            if (restored > 0) ctx.log.warn({ restored, log: log.path }, 'result files lost since their rows were written were restored from the write-ahead log');
-          },
-          (error: unknown) => ctx.log.error({ err: error, log: log.path }, 'could not replay or ready the results write-ahead log (its records are kept for the next start): each file is synced before its row meanwhile'),
-        )
-      : undefined;
+    const replayed = opened
+      ?.catch((error: unknown) => ctx.log.error({ err: error, log: log!.path }, 'could not replay or ready the results write-ahead log (its records are kept for the next start): each file is synced before its row meanwhile'))
+      .then(() => (fleet ? replayDead() : undefined));
+    const deadLogChecks = fleet ? every(ctx.options.deadLogCheckMs ?? DEAD_LOG_CHECK_MS, () => replayed!.then(replayDead), ctx.clock) : undefined;
     /** Files copied when ComfyUI announced them, into a folder readied by prepare. */
     const ahead = new CopiesAhead(blobs);
     /** Folders readied ahead of their copy (prepare): resolves true once made empty, false when that failed. */
@@ -89,10 +122,12 @@ export default definePlugin({
     // After generations closed (it registered later, so it closes first): no folder appears in the data dir
     // once the bridge has stopped.
     ctx.onClose(async () => {
+      await deadLogChecks?.stop();
       await Promise.all([...unawaited, ahead.idle(), replayed]);
-      // The files the log holds synced in place, then the log closed.
+      // The files the log holds synced in place, then the log closed (and in a fleet removed, its name let go).
       if (blobs instanceof DirectoryBlobStore) await blobs.settled();
       await log?.close();
+      await fleet?.close();
     });
     const results: ResultStore = {
       async copy(id, outputs, fetch, run) {
@@ -137,6 +172,9 @@ export default definePlugin({
             .then(([made]) => (made ? blobs.deletePrefix(prefixOf(id)) : undefined))
             .catch((error: unknown) => ctx.log.warn({ err: error, genId: id }, 'could not remove the result folder of a generation that ended without results')),
         );
+      },
+      restored: async () => {
+        await replayed;
       },
       path(id, filename) {
         const key = keyOf(id, filename);

@@ -4,23 +4,23 @@ import { join } from 'node:path';
 import type { BlobStore } from '../../contracts/blob-store.js';
 import { onLocalDisk } from '../../contracts/local-disk.js';
 import type { GenerationReader } from '../../contracts/visible-generation.js';
+import { instanceLogName } from './fleet-logs.js';
 import { ResultLog, type LoggedBlob } from './result-log.js';
 
 /** 8 MiB: eight 1 MiB results (the largest logged) waiting for their syncs at once, or hundreds of small ones. */
 export const DEFAULT_LOG_BYTES = 8 * 1024 * 1024;
 
 /**
- * The write-ahead log of results in `dataDir`, or none: when `bytes` is 0, when the data dir is not on a local disk
- * (putBytes streams there, the log would take nothing), and when the storage is shared by a fleet. There several
- * instances would share one results folder, and a starting instance may only replay the logs no live instance owns;
- * Node has no file lock (flock) to tell, and a lease per log is not built: a fleet keeps syncing each file before its
- * row (docs/performance.md, "Results through a log, wave 12"). With storage-nedb the data dir lock (db/LOCK) makes
- * this process the data dir's only one, so the one log there is this process's, and what it holds at start was left
- * by a process that is gone.
+ * The write-ahead log of results in `dataDir`, or none: when `bytes` is 0, and when the data dir is not on a local
+ * disk (putBytes streams there, the log would take nothing). With storage-nedb the data dir lock (db/LOCK) makes this
+ * process the data dir's only one, so the one log there (`results.wal`) is this process's, and what it holds at start
+ * was left by a process that is gone. When the storage is shared by a fleet, several instances share the results
+ * folder: each has a log of its own under a fresh name (fleet-logs.ts), held for the process's life through the
+ * storage's `processLocks`; a storage shared without them gets no log (each file synced before its row).
  */
-export function resultLogFor(dataDir: string, bytes: number, shared: boolean): ResultLog | undefined {
-  if (bytes === 0 || shared || !onLocalDisk(dataDir)) return undefined;
-  return new ResultLog(join(dataDir, 'results.wal'), bytes);
+export function resultLogFor(dataDir: string, bytes: number, fleet: { shared: boolean; canHoldNames: boolean }): ResultLog | undefined {
+  if (bytes === 0 || (fleet.shared && !fleet.canHoldNames) || !onLocalDisk(dataDir)) return undefined;
+  return new ResultLog(join(dataDir, fleet.shared ? instanceLogName() : 'results.wal'), bytes);
 }
 
 /**

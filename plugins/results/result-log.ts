@@ -60,8 +60,9 @@ export interface LoggedBlob {
  * released (their file was synced) are read too and are harmless: their file is there, or no row names it any more.
  * Then the log is zeroed where it held records, synced, and appends are taken.
  *
- * One process per log: storage-nedb's data dir lock sees to it (results uses no log when the storage is shared by a
- * fleet: which of several instances' logs a starting one may replay is not settled, see the README).
+ * One process per log: storage-nedb's data dir lock sees to it; in a fleet each instance has a log of its own, its
+ * name held for the process's life (fleet-logs.ts). When that hold is lost, `stop` ends the appends: another
+ * instance may replay and remove the log from then on.
  */
 export class ResultLog implements BytesLog {
   #handle: FileHandle | undefined;
@@ -69,6 +70,7 @@ export class ResultLog implements BytesLog {
   #current = 0;
   #syncs: DirectorySyncs | undefined;
   #closed = false;
+  #stopped = false;
 
   constructor(
     readonly path: string,
@@ -88,12 +90,9 @@ export class ResultLog implements BytesLog {
       // Records lie where the segments of the log that wrote them were: a log is its capacity long (four segments) from
       // before its first record, so its size tells them, whatever `logBytes` is now.
       const written = segmentsOf(size);
-      let restored = 0;
+      const restored = await restoreRecords(handle, size, restore);
       const ends: number[] = [];
-      for (const part of written) {
-        for (const record of await readRecords(handle, part.start, part.end)) if (await restore(record)) restored += 1;
-        ends.push(await endOfData(handle, part.end, part.start));
-      }
+      for (const part of written) ends.push(await endOfData(handle, part.end, part.start));
       // Zeros where records were, and up to the capacity: every later append writes into synced zeros.
       for (const [i, part] of written.entries()) if (ends[i]! > part.start) await writeZeros(handle, part.start, ends[i]! - part.start);
       this.#segments = segmentsOf(this.capacity);
@@ -127,7 +126,7 @@ export class ResultLog implements BytesLog {
 
   async append(key: string, bytes: Uint8Array): Promise<(() => void) | undefined> {
     const handle = this.#handle;
-    if (!handle || this.#closed) return undefined;
+    if (!handle || this.#closed || this.#stopped) return undefined;
     const header = Buffer.from(JSON.stringify({ key }));
     const length = aligned(HEAD + header.length + bytes.length);
     const part = this.#room(length);
@@ -154,6 +153,8 @@ export class ResultLog implements BytesLog {
       const written = writevSync(handle.fd, [head, header, bytes], at);
       if (written < HEAD + header.length + bytes.length) writeWhole(handle.fd, Buffer.concat([head, header, bytes]).subarray(written), at + written);
       await this.#syncs!.sync(this.path);
+      // Stopped while the sync ran: the log may be another instance's to replay and remove already.
+      if (this.#stopped) throw new Error('the log stopped');
     } catch {
       release();
       return undefined;
@@ -177,6 +178,14 @@ export class ResultLog implements BytesLog {
     return undefined;
   }
 
+  /**
+   * No append from now on (the name that made the log this process's was lost): the stores sync their files before
+   * their rows. The records pending are released as their files are synced; the log stays open until close.
+   */
+  stop(): void {
+    this.#stopped = true;
+  }
+
   /** No append after this; the caller has waited for the store's files to be synced (their records released). */
   async close(): Promise<void> {
     this.#closed = true;
@@ -189,6 +198,25 @@ export class ResultLog implements BytesLog {
 /** The rest of a short write. */
 function writeWhole(fd: number, bytes: Buffer, position: number): void {
   for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written, position + written);
+}
+
+/** Hands every whole record of the log open at `handle` (`size` bytes long) to `restore`; resolves with how many it rewrote. */
+async function restoreRecords(handle: FileHandle, size: number, restore: (blob: LoggedBlob) => Promise<boolean>): Promise<number> {
+  let restored = 0;
+  for (const part of segmentsOf(size)) {
+    for (const record of await readRecords(handle, part.start, part.end)) if (await restore(record)) restored += 1;
+  }
+  return restored;
+}
+
+/** Replays the log at `path`, another process's (a dead instance's in a fleet), without writing to it. */
+export async function replayLogFile(path: string, restore: (blob: LoggedBlob) => Promise<boolean>): Promise<number> {
+  const handle = await open(path, 'r');
+  try {
+    return await restoreRecords(handle, (await handle.stat()).size, restore);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The whole records of [start, end), from `start` to the first that is not whole. */
