@@ -306,13 +306,12 @@ export class DirectoryBlobStore implements BlobStore {
 
   /**
    * Resolves once every file whose bytes the log held is synced, at once (the delay not waited out), those whose
-   * sync had failed written once more: before the log closes. What still fails keeps its record (a restart replays it).
+   * sync had failed written once more: before the log closes. One whose sync fails now is written again a second
+   * later; its record is kept meanwhile (a restart replays it).
    */
   async settled(): Promise<void> {
     do await this.#drainNow();
     while (this.#later.length > 0);
-    clearTimeout(this.#drainTimer);
-    this.#drainTimer = undefined;
   }
 
   /**
