@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { syncDirectory } from '../../contracts/directory-sync.js';
 import type { HeldName, ProcessLocks } from '../../contracts/storage.js';
 import { replayLogFile, type LoggedBlob, type ResultLog } from './result-log.js';
@@ -42,7 +42,7 @@ export class FleetLogs {
   ) {}
 
   get ownName(): string {
-    return this.log.path.slice(this.log.path.lastIndexOf('/') + 1);
+    return basename(this.log.path);
   }
 
   /**

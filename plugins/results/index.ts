@@ -100,7 +100,11 @@ export default definePlugin({
       }
     };
     const opened = fleet
-      ? fleet.open(() => ctx.log.warn({ log: log!.path }, 'lost the hold on this instance\'s results log: each file is synced before its row from now on'))
+      ? fleet.open(() => {
+          ctx.log.warn({ log: log!.path }, 'lost the hold on this instance\'s results log: each file is synced before its row from now on');
+          // The files the log still holds synced now, not in a moment: another instance may replay and remove it.
+          if (blobs instanceof DirectoryBlobStore) void blobs.settled();
+        })
       : log?.open(restore!).then((restored) => {
           if (restored > 0) ctx.log.warn({ restored, log: log.path }, 'result files lost since their rows were written were restored from the write-ahead log');
         });
