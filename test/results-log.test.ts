@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { closeSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdtemp, open, readFile, realpath, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BytesLog } from '../contracts/directory-blob-store.js';
@@ -9,6 +10,7 @@ import { DirectoryBlobStore } from '../plugins/results/dir-blob-store.js';
 import { restoreNamed } from '../plugins/results/log-replay.js';
 import { ResultLog, type LoggedBlob } from '../plugins/results/result-log.js';
 import { mountSmallDisk } from './helpers/small-disk.js';
+import { until } from './helpers/until.js';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const bytesOf = (length: number, seed: number): Buffer => Buffer.from(Array.from({ length }, (_, i) => (i * 31 + seed) % 251 || 1));
@@ -27,6 +29,18 @@ async function recordsIn(path: string, capacity: number): Promise<LoggedBlob[]> 
   await log.open(async (blob) => (seen.push(blob), false));
   await log.close();
   return seen;
+}
+
+/** The descriptor this process holds open on `path`, if any. */
+function descriptorOf(path: string): number | undefined {
+  for (const entry of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${entry}`) === path) return Number(entry);
+    } catch {
+      // closed meanwhile (readdir's own descriptor)
+    }
+  }
+  return undefined;
 }
 
 describe('results write-ahead log (real files)', () => {
@@ -115,6 +129,29 @@ describe('results write-ahead log (real files)', () => {
     held[0]!();
     expect(await log.append('results/gen_h/4.png', bytesOf(50, 4)), 'a segment free again').to.be.a('function');
     await log.close();
+  });
+
+  it('writes a file whose own sync failed again from its bytes, then releases its record', async () => {
+    const released: string[] = [];
+    const log: BytesLog = { append: async (key) => () => void released.push(key) };
+    // Its own syncs an hour away: the test makes the sync fail first.
+    const store = new DirectoryBlobStore(dir, { log, laterSyncsAfterMs: 3_600_000 });
+    const bytes = bytesOf(3000, 5);
+    await store.putBytes('results/gen_s/a.png', bytes);
+    const path = join(dir, 'results/gen_s/a.png');
+    const inode = (await stat(path)).ino;
+    // The descriptor the store keeps for the file's later sync, closed behind its back: that fdatasync fails (EBADF),
+    // as a disk's EIO would. Nothing opens a file in between (the drain starts at once, synchronously).
+    const fd = descriptorOf(await realpath(path));
+    expect(fd, 'the store keeps the file open until its sync').to.be.a('number');
+    closeSync(fd!);
+    await store.settled();
+    expect(released, 'not released: the file is not durable').to.deep.equal([]);
+    // Written again a moment later (a new file renamed over it, synced), then released.
+    await until(async () => released.length > 0 || undefined, 'the record to be released', 10_000);
+    expect(released).to.deep.equal(['results/gen_s/a.png']);
+    expect((await readFile(path)).equals(bytes)).to.equal(true);
+    expect((await stat(path)).ino, 'a new file').to.not.equal(inode);
   });
 
   it('replays the records of a log written with another size (logBytes changed across a crash)', async () => {
