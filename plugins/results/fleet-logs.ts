@@ -29,7 +29,7 @@ export interface DeadLogs {
  * (storage-postgres: a session advisory lock, which PostgreSQL drops the moment a killed process's connection
  * ends). A log whose name another process can take is a dead instance's: that process replays it (the files its rows
  * name rewritten with the logged bytes, as at a single bridge's start), removes it, and lets the name go. Each
- * instance looks at start (GET /results waits for it) and then every `checkMs`.
+ * instance looks at start (GET /results waits for it) and then every `deadLogCheckMs` (the plugin runs replayDead).
  */
 export class FleetLogs {
   #held: HeldName | undefined;
