@@ -108,6 +108,12 @@ export class DirectoryBlobStore implements BlobStore {
     this.#laterSyncsAfterMs = options.laterSyncsAfterMs ?? LATER_SYNCS_AFTER_MS;
   }
 
+  /** A fresh temporary name in `folder` (hidden, this store's own stem): a file is written there, then renamed. */
+  #tempIn(folder: string): string {
+    this.#temps += 1;
+    return join(folder, `.${this.#tempStem}-${this.#temps.toString(36)}.tmp`);
+  }
+
   #onLocalDisk(): boolean {
     return (this.#local ??= onLocalDisk(this.root));
   }
@@ -122,8 +128,7 @@ export class DirectoryBlobStore implements BlobStore {
       if (this.#sync) await this.#durable(path, moved.made, givenUp.synced === true);
       return givenUp.size === undefined ? (await this.stat(key))! : { key, size: givenUp.size, modifiedAt: new Date() };
     }
-    this.#temps += 1;
-    const temp = join(folder, `.${this.#tempStem}-${this.#temps.toString(36)}.tmp`);
+    const temp = this.#tempIn(folder);
     const input: Readable = 'file' in source && typeof source.file === 'string' ? createReadStream(source.file) : (source as Readable);
     let created: Created;
     try {
@@ -166,8 +171,7 @@ export class DirectoryBlobStore implements BlobStore {
     if (!this.#onLocalDisk()) return this.put(key, Readable.from([bytes]));
     const path = this.localPath(key);
     const folder = dirname(path);
-    this.#temps += 1;
-    const temp = join(folder, `.${this.#tempStem}-${this.#temps.toString(36)}.tmp`);
+    const temp = this.#tempIn(folder);
     // With a log: the record written now (append writes it before it returns) and synced while the file is made
     // beside it; its fdatasync has no journal commit to wait for (zeros written ahead), the file's own syncs are made later.
     const logged = this.#log?.append(key, bytes);
@@ -189,7 +193,7 @@ export class DirectoryBlobStore implements BlobStore {
     }
     let renamed = false;
     try {
-      for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written);
+      writeAll(fd, bytes);
       renameSync(temp, path);
       renamed = true;
       const release = await logged;
@@ -286,12 +290,11 @@ export class DirectoryBlobStore implements BlobStore {
       file.release();
       return;
     }
-    this.#temps += 1;
-    const temp = join(dirname(file.path), `.${this.#tempStem}-${this.#temps.toString(36)}.tmp`);
+    const temp = this.#tempIn(dirname(file.path));
     let fd = -1;
     try {
       fd = openSync(temp, 'wx');
-      for (let written = 0; written < file.bytes.length; ) written += writeSync(fd, file.bytes, written, file.bytes.length - written);
+      writeAll(fd, file.bytes);
       await datasync(fd);
       renameSync(temp, file.path);
       await this.#durableName(file.path, file.made);
@@ -441,4 +444,9 @@ function tryQuietly(step: () => void): void {
   } catch {
     // the first error is what the caller reports
   }
+}
+
+/** Writes all of `bytes` at the descriptor's position (a write may take fewer). */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written);
 }
