@@ -26,9 +26,15 @@ export async function uploadInput(backend: BackendConnection, file: { path: stri
  * Opens an output file on the backend as a stream (not buffered: outputs can be large): from its folder when this
  * machine sees it (local-outputs.ts), else with GET /view.
  */
-export async function openOutput(backend: BackendConnection, ref: OutputRef): Promise<FetchedOutput> {
-  const local = await backend.outputs?.open(ref);
-  if (local) return local;
+export function openOutput(backend: BackendConnection, ref: OutputRef): Promise<FetchedOutput> {
+  // Without local folders the request is made in this call, not a promise job later: it then leaves before the work
+  // of a frame that came with the `executed` announcing the output (runner.ts, #listener).
+  if (!backend.outputs) return fetchOutput(backend, ref);
+  return backend.outputs.open(ref).then((local) => local ?? fetchOutput(backend, ref));
+}
+
+/** An output asked for with GET /view. */
+async function fetchOutput(backend: BackendConnection, ref: OutputRef): Promise<FetchedOutput> {
   const res = await unreachableAs503(backend, () =>
     backend.http.open('/view', { filename: ref.filename, subfolder: ref.subfolder, type: ref.type }),
   );
