@@ -292,8 +292,9 @@ export async function run(): Promise<Record<string, number>> {
     const outputDir = process.env.BENCH_P9_LOCAL_OUTPUTS === '1' ? (real ? process.env.BENCH_COMFY_OUTPUT_DIR : join(dataDir, 'fake', 'output')) : undefined;
     if (process.env.BENCH_P9_LOCAL_OUTPUTS === '1' && outputDir === undefined) throw new Error('BENCH_P9_LOCAL_OUTPUTS with a real ComfyUI needs BENCH_COMFY_OUTPUT_DIR (its output folder)');
     if (comfyUrl === undefined) {
-      const fakeDir: Record<string, string> = outputDir === undefined ? {} : { BENCH_FAKE_DIR: join(dataDir, 'fake') };
-      servers.push(await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0', ...fakeDir, ...(TWO_OUTPUTS_MS === undefined ? {} : { BENCH_SLEEP_NODE_MS: TWO_OUTPUTS_MS }) }));
+      // The fake's folders in the bench's scratch dir, as the bridges' data dirs are (not under /tmp: "Where the benches
+      // write", docs/performance.md), with or without the bridges reading its outputs there.
+      servers.push(await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0', BENCH_FAKE_DIR: join(dataDir, 'fake'), ...(TWO_OUTPUTS_MS === undefined ? {} : { BENCH_SLEEP_NODE_MS: TWO_OUTPUTS_MS }) }));
       comfyUrl = servers[0]!.url;
     }
     // With a real ComfyUI, BENCH_COMFY_PID (its pid file: $COMFY_RUN/comfy-<port>.pid) adds its CPU per generation.

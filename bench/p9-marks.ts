@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   // BENCH_P9_LOCAL_OUTPUTS=1: the bridges read outputs from the backend's output folder, as in p9-lifecycle.ts.
   const local = process.env.BENCH_P9_LOCAL_OUTPUTS === '1';
   const outputDir = local ? (real ? process.env.BENCH_COMFY_OUTPUT_DIR : join(dataDir, 'fake', 'output')) : undefined;
-  const fakeEnv: Record<string, string> = { BENCH_NODE_MS: '0', ...(local && !real ? { BENCH_FAKE_DIR: join(dataDir, 'fake') } : {}) };
+  const fakeEnv: Record<string, string> = { BENCH_NODE_MS: '0', BENCH_FAKE_DIR: join(dataDir, 'fake') };
   if (process.env.BENCH_P9_TWO_OUTPUTS !== undefined) fakeEnv.BENCH_SLEEP_NODE_MS = process.env.BENCH_P9_TWO_OUTPUTS;
   const comfy = real ? { url: real, stop: async () => undefined } : await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, fakeEnv);
   try {
