@@ -18,7 +18,10 @@
  * The bridge: default plugins, file store (fsync on, the default), in its own process on core 0.
  * Env: BENCH_COMFY_URL, BENCH_COMFY_PID (the real one's pid, for its CPU), BENCH_P9_ROUNDS (6), BENCH_P9_PER_ROUND (40), BENCH_P9_C8_SECONDS (3),
  *   BENCH_P9_COMPARE (a second bridge, below), BENCH_P9_SWAP_DIRS=1 (the two bridges' data dirs swapped),
- *   BENCH_P9_TWO_OUTPUTS=<ms> (a second SaveImage after a TestSleep of that many ms: tinyGraph).
+ *   BENCH_P9_TWO_OUTPUTS=<ms> (a second SaveImage after a TestSleep of that many ms: tinyGraph),
+ *   BENCH_P9_LOCAL_OUTPUTS=1 (the bridges read outputs from the backend's output folder, option outputDir, not
+ *   GET /view; with a real ComfyUI, BENCH_COMFY_OUTPUT_DIR names its folder; a compare checkout without the
+ *   option ignores it and fetches over HTTP).
  * Run alone: `npx tsx bench/p9-lifecycle.ts`; the last line printed is the JSON result.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -242,9 +245,10 @@ const stats = (values: number[]) => {
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
 /** Starts a bridge (this checkout's, or another checkout's bench/servers/bridge.ts) on core 0 and waits until it is ready. */
-export async function startBridge(checkout: string, comfyUrl: string, dataDir: string, workflowsDir: string): Promise<ServerProcess> {
+export async function startBridge(checkout: string, comfyUrl: string, dataDir: string, workflowsDir: string, outputDir?: string): Promise<ServerProcess> {
   const bridge = await startServerProcess(join(checkout, 'bench/servers/bridge.ts'), [], 0, {
     BENCH_BACKENDS: comfyUrl,
+    ...(outputDir === undefined ? {} : { BENCH_BACKEND_OUTPUT_DIR: outputDir }),
     BENCH_DATA_DIR: dataDir,
     BENCH_PLUGINS: JSON.stringify({ workflows: { dir: workflowsDir, watch: false }, ws: { closeOnDone: false } }),
   });
@@ -283,8 +287,14 @@ export async function run(): Promise<Record<string, number>> {
   const servers: ServerProcess[] = [];
   try {
     let comfyUrl = real;
+    // BENCH_P9_LOCAL_OUTPUTS=1: the bridges read the outputs from the backend's output folder (comfyui's
+    // backends[].outputDir) instead of GET /view: the fake's folder, or BENCH_COMFY_OUTPUT_DIR with a real ComfyUI.
+    const outputDir = process.env.BENCH_P9_LOCAL_OUTPUTS === '1' ? (real ? process.env.BENCH_COMFY_OUTPUT_DIR : join(dataDir, 'fake', 'output')) : undefined;
+    if (process.env.BENCH_P9_LOCAL_OUTPUTS === '1' && outputDir === undefined) throw new Error('BENCH_P9_LOCAL_OUTPUTS with a real ComfyUI needs BENCH_COMFY_OUTPUT_DIR (its output folder)');
     if (comfyUrl === undefined) {
-      servers.push(await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0', ...(TWO_OUTPUTS_MS === undefined ? {} : { BENCH_SLEEP_NODE_MS: TWO_OUTPUTS_MS }) }));
+      // The fake's folders in the bench's scratch dir, as the bridges' data dirs are (not under /tmp: "Where the benches
+      // write", docs/performance.md), with or without the bridges reading its outputs there.
+      servers.push(await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0', BENCH_FAKE_DIR: join(dataDir, 'fake'), ...(TWO_OUTPUTS_MS === undefined ? {} : { BENCH_SLEEP_NODE_MS: TWO_OUTPUTS_MS }) }));
       comfyUrl = servers[0]!.url;
     }
     // With a real ComfyUI, BENCH_COMFY_PID (its pid file: $COMFY_RUN/comfy-<port>.pid) adds its CPU per generation.
@@ -295,14 +305,14 @@ export async function run(): Promise<Record<string, number>> {
     const swap = process.env.BENCH_P9_SWAP_DIRS === '1';
     // Both made now, in one order, so a swap changes which bridge writes where and nothing else.
     for (const dir of ['data', 'data-compare']) await mkdir(join(dataDir, dir, 'results'), { recursive: true });
-    const bridge = await startBridge(here('..'), comfyUrl, join(dataDir, swap ? 'data-compare' : 'data'), workflowsDir);
+    const bridge = await startBridge(here('..'), comfyUrl, join(dataDir, swap ? 'data-compare' : 'data'), workflowsDir, outputDir);
     servers.push(bridge);
     const sides: { side: Side; pid: number | undefined }[] = [
       { side: directSide(comfyUrl), pid: backendPid },
       { side: bridgeSide(bridge.url, 'bridge'), pid: bridge.child.pid },
     ];
     if (compare) {
-      const before = await startBridge(compare, comfyUrl, join(dataDir, swap ? 'data' : 'data-compare'), workflowsDir);
+      const before = await startBridge(compare, comfyUrl, join(dataDir, swap ? 'data' : 'data-compare'), workflowsDir, outputDir);
       servers.push(before);
       sides.push({ side: bridgeSide(before.url, 'compare'), pid: before.child.pid });
     }

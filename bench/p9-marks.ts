@@ -60,14 +60,14 @@ function table(all: Map<string, number>[]): { mark: string; seen: number; at: nu
   });
 }
 
-async function trace(checkout: string, name: string, comfyUrl: string, dataDir: string, workflowsDir: string): Promise<{ rows: ReturnType<typeof table>; answered: number; closed: number }> {
+async function trace(checkout: string, name: string, comfyUrl: string, dataDir: string, workflowsDir: string, outputDir?: string): Promise<{ rows: ReturnType<typeof table>; answered: number; closed: number }> {
   const marksFile = join(dataDir, `${name}-marks.json`);
   const previous = process.env.BENCH_SERVER_NODE_ARGS;
   process.env.BENCH_SERVER_NODE_ARGS = `${previous ?? ''} --import ${here('./lib/life-marks.mjs')}`;
   process.env.BENCH_LIFE_MARKS = marksFile;
   let bridge: ServerProcess;
   try {
-    bridge = await startBridge(checkout, comfyUrl, join(dataDir, `data-${name}`), workflowsDir);
+    bridge = await startBridge(checkout, comfyUrl, join(dataDir, `data-${name}`), workflowsDir, outputDir);
   } finally {
     if (previous === undefined) delete process.env.BENCH_SERVER_NODE_ARGS;
     else process.env.BENCH_SERVER_NODE_ARGS = previous;
@@ -97,7 +97,12 @@ async function main(): Promise<void> {
   await writeFile(join(workflowsDir, 'p9-tiny.json'), JSON.stringify(tinyGraph(0)));
   // BENCH_COMFY_URL: trace against a running (real) ComfyUI instead of the fake, as P10 does.
   const real = process.env.BENCH_COMFY_URL;
-  const comfy = real ? { url: real, stop: async () => undefined } : await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0', ...(process.env.BENCH_P9_TWO_OUTPUTS === undefined ? {} : { BENCH_SLEEP_NODE_MS: process.env.BENCH_P9_TWO_OUTPUTS }) });
+  // BENCH_P9_LOCAL_OUTPUTS=1: the bridges read outputs from the backend's output folder, as in p9-lifecycle.ts.
+  const local = process.env.BENCH_P9_LOCAL_OUTPUTS === '1';
+  const outputDir = local ? (real ? process.env.BENCH_COMFY_OUTPUT_DIR : join(dataDir, 'fake', 'output')) : undefined;
+  const fakeEnv: Record<string, string> = { BENCH_NODE_MS: '0', BENCH_FAKE_DIR: join(dataDir, 'fake') };
+  if (process.env.BENCH_P9_TWO_OUTPUTS !== undefined) fakeEnv.BENCH_SLEEP_NODE_MS = process.env.BENCH_P9_TWO_OUTPUTS;
+  const comfy = real ? { url: real, stop: async () => undefined } : await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, fakeEnv);
   try {
     const direct = await directSide(comfy.url).client(0);
     const directLives: Awaited<ReturnType<typeof direct.life>>[] = [];
@@ -108,7 +113,7 @@ async function main(): Promise<void> {
     const sides: [string, string][] = [[here('..'), 'bridge']];
     if (process.env.BENCH_P9_COMPARE) sides.push([process.env.BENCH_P9_COMPARE, 'compare']);
     for (const [checkout, name] of sides) {
-      const { rows, answered, closed } = await trace(checkout, name, comfy.url, dataDir, workflowsDir);
+      const { rows, answered, closed } = await trace(checkout, name, comfy.url, dataDir, workflowsDir, outputDir);
       process.stdout.write(`\n${name} (${checkout}): POST answered p50 ${answered} ms, POST → closed p50 ${closed} ms (client side), ${LIVES} lives\n`);
       process.stdout.write('| mark | lives | p50 ms after the request | p50 gap from the row above |\n|---|---|---|---|\n');
       for (const row of rows) process.stdout.write(`| ${row.mark} | ${row.seen} | ${row.at} | ${row.gap ?? ''} |\n`);

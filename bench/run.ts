@@ -357,7 +357,41 @@ const SCENARIOS: Scenario[] = [
     note: `${P9_NOTE} The backend is an unmodified ComfyUI 0.3.64 on CPU (Python, not pinned), started with ../shared/comfy-real/start.sh and named by BENCH_COMFY_URL; "backend CPU" is its process's.`,
     rows: (m) => (m.direct_closed_p50_ms === undefined ? [{ metric: 'not measured: BENCH_COMFY_URL was not set', bridge: '', baseline: '', target: '' }] : lifecycleRows(m)),
   },
+  {
+    id: 'P11',
+    title: "P11 — P9 with the bridge beside ComfyUI: outputs read from its output folder (backends[].outputDir)",
+    run: async () => withLocalOutputs(async () => (await import('./p9-lifecycle.js')).run()),
+    repeats: 1,
+    note: `${P9_NOTE} The bridge's backend has \`outputDir\` set to the fake's output folder (docs/deployment.md, "ComfyUI on the same machine"): result files are read there instead of fetched with GET /view.`,
+    rows: (m) => lifecycleRows(m),
+  },
+  {
+    id: 'P12',
+    title: "P12 — P10 with the bridge beside ComfyUI: outputs read from its output folder (backends[].outputDir)",
+    run: async () => {
+      if (!process.env.BENCH_COMFY_URL || !process.env.BENCH_COMFY_OUTPUT_DIR) {
+        process.stdout.write('P12: set BENCH_COMFY_URL, BENCH_COMFY_PID and BENCH_COMFY_OUTPUT_DIR (its output folder: $COMFY_RUN/data-<port>/output); skipped\n');
+        return {};
+      }
+      return withLocalOutputs(async () => (await import('./p9-lifecycle.js')).run());
+    },
+    repeats: 1,
+    note: `${P9_NOTE} The backend is an unmodified ComfyUI 0.3.64 on CPU, as in P10; the bridge reads its outputs from BENCH_COMFY_OUTPUT_DIR (its \`outputDir\`) instead of GET /view.`,
+    rows: (m) => (m.direct_closed_p50_ms === undefined ? [{ metric: 'not measured: BENCH_COMFY_URL or BENCH_COMFY_OUTPUT_DIR was not set', bridge: '', baseline: '', target: '' }] : lifecycleRows(m)),
+  },
 ];
+
+/** Runs a P9 scenario with BENCH_P9_LOCAL_OUTPUTS set (p9-lifecycle.ts), and restores the environment after. */
+async function withLocalOutputs(run: () => Promise<Metrics>): Promise<Metrics> {
+  const before = process.env.BENCH_P9_LOCAL_OUTPUTS;
+  process.env.BENCH_P9_LOCAL_OUTPUTS = '1';
+  try {
+    return await run();
+  } finally {
+    if (before === undefined) delete process.env.BENCH_P9_LOCAL_OUTPUTS;
+    else process.env.BENCH_P9_LOCAL_OUTPUTS = before;
+  }
+}
 
 /** P4 is measured by the same script as P3. */
 const ALIASES: Record<string, string> = { P4: 'P3' };
@@ -394,7 +428,7 @@ function block(scenario: Scenario, metrics: Metrics, seconds: number, command: s
     '|---|---|---|---|---|',
     ...scenario.rows(metrics).map((row) => `| ${row.metric} | ${row.bridge} | ${row.baseline} | ${row.target} | ${verdict(row)} |`),
     '',
-    `${scenario.repeats === 3 ? 'Median of 3 runs.' : ['P3', 'P8', 'P9', 'P10'].includes(scenario.id) ? '' : 'Median of 3 runs (taken by the script).'} ${scenario.note ?? ''}`.trim(),
+    `${scenario.repeats === 3 ? 'Median of 3 runs.' : ['P3', 'P8', 'P9', 'P10', 'P11', 'P12'].includes(scenario.id) ? '' : 'Median of 3 runs (taken by the script).'} ${scenario.note ?? ''}`.trim(),
     '',
     // The load average says how much else the shared machine ran meanwhile (numbers swing with it).
     `<sub>${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${host} · \`${command}\` · ${round(seconds, 0)} s · load average ${round(loadavg()[0]!, 1)}</sub>`,
@@ -421,7 +455,7 @@ async function main(): Promise<void> {
   const asked = process.argv.slice(2).map((arg) => arg.toUpperCase());
   const unknown = asked.filter((id) => !SCENARIOS.some((s) => s.id === (ALIASES[id] ?? id)));
   if (unknown.length > 0) {
-    process.stderr.write(`unknown scenario ${unknown.join(', ')}; known: P1 P2 P3 P4 P5 P6 P7 P8 P9 P10\n`);
+    process.stderr.write(`unknown scenario ${unknown.join(', ')}; known: P1 P2 P3 P4 P5 P6 P7 P8 P9 P10 P11 P12\n`);
     process.exit(2);
   }
   const wanted = new Set(asked.map((id) => ALIASES[id] ?? id));

@@ -21,6 +21,16 @@ export interface OutputRef {
   type: string;
 }
 
+/** An output file being fetched from its backend (Transport.fetchOutput). */
+export interface FetchedOutput {
+  stream: Readable;
+  contentType: string;
+  /** Its size when known before reading (the Content-Length). */
+  length: number | null;
+  /** The whole file, when the transport already holds it in memory (read from a local folder): `stream` yields the same bytes, and need not be read. */
+  bytes?: Buffer;
+}
+
 export type TransportEvent =
   | { type: 'queued'; promptId: string; backend: string }
   | { type: 'started'; promptId: string; backend: string }
@@ -163,8 +173,8 @@ export interface Transport {
   resume(request: RunRequest, listener: PromptListener): PromptRun;
   /** Puts a file on a backend (ComfyUI POST /upload/image); returns the name ComfyUI answers with. */
   upload(backend: string, file: { path: string; name: string; contentType: string }): Promise<string>;
-  /** Streams an output file from the backend (ComfyUI GET /view). */
-  fetchOutput(backend: string, ref: OutputRef): Promise<{ stream: Readable; contentType: string; length: number | null }>;
+  /** Streams an output file from the backend (ComfyUI GET /view, or its folder where this machine sees it). */
+  fetchOutput(backend: string, ref: OutputRef): Promise<FetchedOutput>;
   /** Asks backends to unload models and free memory; all backends when `backend` is undefined. */
   free(backend?: string): Promise<{ name: string; url: string; ok: boolean }[]>;
   backends(): BackendStatus[];

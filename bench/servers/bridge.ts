@@ -9,7 +9,9 @@ const { loadConfig } = await importBridge<typeof import('../../cli/config/load.j
 // A data dir made here is removed when the bench stops this bridge: the 1 MiB uploads and results of a run add up to
 // gigabytes, and a few hundred runs once filled the disk.
 const ownDataDir = process.env.BENCH_DATA_DIR ? undefined : await scratchDir('cb-bench-');
-const backends = (process.env.BENCH_BACKENDS ?? 'http://127.0.0.1:9').split(',').map((url) => ({ url }));
+// BENCH_BACKEND_OUTPUT_DIR: the (single) backend's output folder as this machine sees it (comfyui's backends[].outputDir).
+const outputDir = process.env.BENCH_BACKEND_OUTPUT_DIR;
+const backends = (process.env.BENCH_BACKENDS ?? 'http://127.0.0.1:9').split(',').map((url) => ({ url, ...(outputDir ? { outputDir } : {}) }));
 const config = await loadConfig({
   env: {},
   flags: {

@@ -9,7 +9,8 @@ import { startFakeComfy } from '../../test/fake-comfyui/index.js';
 /** [promptId, event, at (epoch ms), node, value] of each websocket event sent that names a prompt. */
 type Sent = [string, string, number, string | null, number | null];
 
-const fake = await startFakeComfy({ nodeDurationMs: Number(process.env.BENCH_NODE_MS ?? 0) });
+// BENCH_FAKE_DIR: its input/output/temp folders there (a bench that gives the bridge its output folder, P9's BENCH_P9_LOCAL_OUTPUTS).
+const fake = await startFakeComfy({ nodeDurationMs: Number(process.env.BENCH_NODE_MS ?? 0), dir: process.env.BENCH_FAKE_DIR });
 // BENCH_SLEEP_NODE_MS: TestSleep nodes alone take that long (P9's two-output workflow, BENCH_P9_TWO_OUTPUTS).
 if (process.env.BENCH_SLEEP_NODE_MS) fake.setNodeDuration('TestSleep', Number(process.env.BENCH_SLEEP_NODE_MS));
 process.stdout.write(`LISTENING ${fake.url}\n`);

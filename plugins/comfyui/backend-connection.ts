@@ -4,6 +4,7 @@ import type { BackendStatus, TransportEvent } from '../../contracts/transport.js
 import { AbandonedPrompts } from './abandoned-prompts.js';
 import { BackendHttp } from './http-client.js';
 import type { Tracked } from './in-flight-prompts.js';
+import type { LocalOutputs } from './local-outputs.js';
 import type { Ending } from './prompt-endings.js';
 import { isObject, outputsOfNode } from './protocol.js';
 import type { ReconnectOptions } from './options.js';
@@ -90,6 +91,8 @@ export class BackendConnection {
     private readonly events: ConnectionEvents,
     private readonly log: Logger,
     closing: AbortSignal,
+    /** Its output and temp folders where this machine sees them (options outputDir, tempDir): outputs are read there first. */
+    readonly outputs?: LocalOutputs,
   ) {
     this.http = new BackendHttp(url, settings.requestTimeoutMs, closing);
   }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { notFound } from '../../core/errors.js';
 import { BackendConnection, type ConnectionEvents } from './backend-connection.js';
+import { LocalOutputs } from './local-outputs.js';
 import type { ComfyuiOptions } from './options.js';
 
 function nameFor(url: string, index: number, taken: Set<string>): string {
@@ -33,7 +34,8 @@ export class BackendPool {
     this.all = options.backends.map((cfg, index) => {
       const name = cfg.name && !taken.has(cfg.name) ? cfg.name : nameFor(cfg.url, index, taken);
       taken.add(name);
-      const backend = new BackendConnection(name, cfg.url, cfg.weight ?? 1, settings, events, log, closing);
+      const outputs = cfg.outputDir || cfg.tempDir ? new LocalOutputs({ output: cfg.outputDir, temp: cfg.tempDir }, name, log) : undefined;
+      const backend = new BackendConnection(name, cfg.url, cfg.weight ?? 1, settings, events, log, closing, outputs);
       this.#byName.set(name, backend);
       return backend;
     });

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Graph } from '../../contracts/graph.js';
 import {
@@ -10,6 +9,7 @@ import {
 import type {
   BackendStatus,
   CancelOutcome,
+  FetchedOutput,
   OutputRef,
   PromptListener,
   PromptRun,
@@ -224,7 +224,7 @@ export class ComfyTransport implements Transport {
     return uploadInput(this.#ctx.backends.require(backendName), file);
   }
 
-  async fetchOutput(backendName: string, ref: OutputRef): Promise<{ stream: Readable; contentType: string; length: number | null }> {
+  async fetchOutput(backendName: string, ref: OutputRef): Promise<FetchedOutput> {
     return openOutput(this.#ctx.backends.require(backendName), ref);
   }
 

@@ -1,6 +1,5 @@
 import { openAsBlob } from 'node:fs';
-import type { Readable } from 'node:stream';
-import { backendUnavailable, type OutputRef } from '../../contracts/transport.js';
+import { backendUnavailable, type FetchedOutput, type OutputRef } from '../../contracts/transport.js';
 import { badRequest, notFound } from '../../core/errors.js';
 import type { BackendConnection } from './backend-connection.js';
 import { isObject } from './protocol.js';
@@ -23,11 +22,19 @@ export async function uploadInput(backend: BackendConnection, file: { path: stri
   return subfolder ? `${subfolder}/${res.body.name}` : res.body.name;
 }
 
-/** Opens an output file on the backend as a stream (not buffered: outputs can be large). */
-export async function openOutput(
-  backend: BackendConnection,
-  ref: OutputRef,
-): Promise<{ stream: Readable; contentType: string; length: number | null }> {
+/**
+ * Opens an output file on the backend as a stream (not buffered: outputs can be large): from its folder when this
+ * machine sees it (local-outputs.ts), else with GET /view.
+ */
+export function openOutput(backend: BackendConnection, ref: OutputRef): Promise<FetchedOutput> {
+  // Without local folders the request is made in this call, not a promise job later: it then leaves before the work
+  // of a frame that came with the `executed` announcing the output (runner.ts, #listener).
+  if (!backend.outputs) return fetchOutput(backend, ref);
+  return backend.outputs.open(ref).then((local) => local ?? fetchOutput(backend, ref));
+}
+
+/** An output asked for with GET /view. */
+async function fetchOutput(backend: BackendConnection, ref: OutputRef): Promise<FetchedOutput> {
   const res = await unreachableAs503(backend, () =>
     backend.http.open('/view', { filename: ref.filename, subfolder: ref.subfolder, type: ref.type }),
   );

@@ -1,9 +1,8 @@
-import type { Readable } from 'node:stream';
 import type { ResultFile } from '../../contracts/generation.js';
-import type { OutputRef } from '../../contracts/transport.js';
+import type { FetchedOutput, OutputRef } from '../../contracts/transport.js';
 
 /** Opens one output on the backend (the transport's fetchOutput, bound to the generation's backend). */
-export type FetchOutput = (ref: OutputRef) => Promise<{ stream: Readable; contentType: string; length: number | null }>;
+export type FetchOutput = (ref: OutputRef) => Promise<FetchedOutput>;
 
 /**
  * Provided by plugins/results: the one owner of the result files — where they live

@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import type { BlobStore } from '../../contracts/blob-store.js';
 import type { ResultFile } from '../../contracts/generation.js';
-import type { OutputRef } from '../../contracts/transport.js';
+import type { FetchedOutput, OutputRef } from '../../contracts/transport.js';
 import { contentTypeFor } from './content-types.js';
 import type { FetchOutput } from './api.js';
 import { markLife } from '../../contracts/life-marks.js';
@@ -105,7 +105,7 @@ export async function copyOne(blobs: BlobStore, prefix: string, ref: OutputRef, 
     if (early) throw early;
     copied =
       blobs.putBytes && fetched.length !== null && fetched.length <= SMALL_FILE_BYTES
-        ? await putWhole(blobs, key, fetched.stream, fetched.length)
+        ? await putWhole(blobs, key, fetched, fetched.length)
         : await putStreamed(blobs, key, fetched.stream);
   } catch (error) {
     throw new Error(`output ${ref.filename} of node ${ref.node} could not be copied: ${(error as Error).message}`, { cause: error });
@@ -131,27 +131,35 @@ export async function copyOne(blobs: BlobStore, prefix: string, ref: OutputRef, 
  */
 const SMALL_FILE_BYTES = 1024 * 1024;
 
-/** The body read whole (it said how long it is), hashed once, written in one call; a short body is put as it came (the caller reports it truncated). */
-async function putWhole(blobs: BlobStore, key: string, body: Readable, declared: number): Promise<{ size: number; sha256: string }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    // More than it announced: stop reading, the size check reports it.
-    if (size > declared) {
-      body.destroy();
-      return { size, sha256: '' };
-    }
-    chunks.push(chunk);
-  }
+/**
+ * The body read whole (it said how long it is; a transport that holds it already gives it as `bytes`), hashed once,
+ * written in one call; a short body is put as it came (the caller reports it truncated).
+ */
+async function putWhole(blobs: BlobStore, key: string, fetched: FetchedOutput, declared: number): Promise<{ size: number; sha256: string }> {
+  const bytes = fetched.bytes ?? (await readWhole(fetched.stream, declared));
   markLife('results: body read');
-  const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  const size = bytes.length;
   if (size !== declared) return { size, sha256: '' };
   // Hashed while the put waits on the disk (its sync), not after.
   const put = blobs.putBytes!(key, bytes);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   await put;
   return { size, sha256 };
+}
+
+/** A body of `declared` bytes read whole; reading stops past them (the caller's size check reports it). */
+async function readWhole(body: Readable, declared: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    chunks.push(chunk);
+    if (size > declared) {
+      body.destroy();
+      break;
+    }
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 /** The body streamed into the store, measured and hashed on its way. */

@@ -21,6 +21,8 @@ export interface RouteContext {
   hasJobsApi: boolean;
   onPrompt(record: { promptId: string; clientId: string | null; graph: Record<string, unknown>; accepted: boolean }): void;
   onUpload(name: string, data: Buffer): void;
+  /** A GET /view asked for this file name (as sent, before any check). */
+  onView(filename: string): void;
 }
 
 const SERVER_HEADER = 'Python/3.11 aiohttp/3.8.4';
@@ -201,6 +203,7 @@ function uploadImage(ctx: RouteContext, req: IncomingMessage, res: ServerRespons
 
 function view(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {
   const raw = query.get('filename');
+  ctx.onView(raw ?? '');
   if (raw === null) {
     sendEmpty(res, 404);
     return;

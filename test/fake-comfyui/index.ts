@@ -60,6 +60,8 @@ export interface FakeComfyOptions {
   port?: number;
   /** Time between `execution_success` and the history being stored, as real ComfyUI's task_done (ms; default 0). */
   historyDelayMs?: number;
+  /** Where its input, output and temp folders are made (default: a temp folder removed at exit; a given one is the caller's). */
+  dir?: string;
 }
 
 export interface ReceivedPrompt {
@@ -81,6 +83,8 @@ export class FakeComfy {
   /** Called as each POST /prompt is read, before it is queued and answered (a kill test stops the bridge there). */
   onPromptReceived: ((prompt: ReceivedPrompt) => void) | undefined;
   readonly uploads = new Map<string, Buffer>();
+  /** The file names GET /view was asked for, in order. */
+  readonly views: string[] = [];
   readonly dirs: NodeEnv;
   private readonly hub: WsHub;
   private readonly runtime: ComfyRuntime;
@@ -88,8 +92,8 @@ export class FakeComfy {
   private portNumber: number;
 
   constructor(private readonly options: FakeComfyOptions = {}) {
-    const base = mkdtempSync(path.join(tmpdir(), 'fake-comfyui-'));
-    baseDirs.add(base);
+    const base = options.dir ?? mkdtempSync(path.join(tmpdir(), 'fake-comfyui-'));
+    if (options.dir === undefined) baseDirs.add(base);
     this.dirs = {
       inputDir: path.join(base, 'input'),
       outputDir: path.join(base, 'output'),
@@ -227,6 +231,7 @@ export class FakeComfy {
           this.onPromptReceived?.(p);
         },
         onUpload: (name, data) => this.uploads.set(name, data),
+        onView: (filename) => this.views.push(filename),
       };
       handleRequest(ctx, req, res, Buffer.concat(chunks));
     });
