@@ -337,7 +337,7 @@ export async function openCollection(filename: string | null, options: FileOptio
     reset.call(idIndex);
     if (newData === undefined) return;
     const sorted = loaded !== undefined && newData === loaded.data ? loaded.sortedById() : undefined;
-    if (!sorted || !fillSortedIdIndex(idIndex, sorted)) reset.call(idIndex, newData);
+    if (!sorted || !fillSortedIdIndex(idIndex, sorted, true)) reset.call(idIndex, newData);
   };
   try {
     await collection.load();
