@@ -140,7 +140,7 @@ export class NedbStorage implements Storage {
       };
       collections.generations = await openOne('generations', options, lines);
       const generations = await NedbGenerationStore.open(collections.generations, pruned, rows);
-      rows = undefined;
+      rows = undefined; // the load's hooks stay with the collection: they keep no array of its rows
       if (!options.inMemory) await upgradeCounters(datafilePath(options.dataDir, 'counters'), generations, pruned, options.log);
       collections.uploads = await openOne('uploads', options);
       const uploads = await NedbUploadStore.open(collections.uploads);
