@@ -6,8 +6,8 @@ export interface LoadedDatafile {
   data: Record<string, unknown>[];
   indexes: Record<string, unknown>;
   /**
-   * The rows in ascending `_id` order (no copy when `data` already is), or undefined when an id is
-   * not a string (nedb orders other types its own way): what the _id index is built from.
+   * The rows in strictly ascending `_id` order, every id a string (no copy when `data` already is), or undefined
+   * when an id is not a string (nedb orders other types its own way): what the _id index is built from.
    */
   sortedById(): Record<string, unknown>[] | undefined;
   /** Where the lines end (the logical size: the zeroed tail and anything after its first NUL excluded). */
@@ -44,12 +44,17 @@ class DatafileLines {
     private readonly onLine?: (doc: Record<string, unknown>) => void,
   ) {}
 
-  take(line: string): void {
+  /** Every line of a block, in order. `mayHoldDates`: false when the block has no `"$$date"`, so none of its lines has. */
+  takeBlock(text: string, mayHoldDates: boolean): void {
+    for (const line of text.split('\n')) this.take(line, mayHoldDates);
+  }
+
+  take(line: string, mayHoldDates = true): void {
     if (line === '') return;
     this.#lines++;
     let doc: Row;
     try {
-      doc = (line.includes('"$$date"') ? JSON.parse(line, reviveDates) : JSON.parse(line)) as Row;
+      doc = (mayHoldDates && line.includes('"$$date"') ? JSON.parse(line, reviveDates) : JSON.parse(line)) as Row;
     } catch {
       this.#corrupt++;
       return;
@@ -151,7 +156,9 @@ export async function readDatafileAt(
       // (At 0, lastIndexOf would take -1 as "from the end" and search bytes not read.)
       const newline = filled > 0 ? buffer.lastIndexOf(0x0a, filled - 1) : -1;
       if (newline !== -1) {
-        for (const line of buffer.toString('utf8', 0, newline).split('\n')) lines.take(line);
+        // One search of the whole block for nedb's date key instead of one per line (a line is a part of the block).
+        const text = buffer.toString('utf8', 0, newline);
+        lines.takeBlock(text, text.includes('"$$date"'));
         buffer.copy(buffer, 0, newline + 1, filled);
         filled -= newline + 1;
         taken += newline + 1;

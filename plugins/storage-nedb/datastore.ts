@@ -79,6 +79,8 @@ export interface FileOptions {
   onLoadProgress?: (bytesRead: number) => void;
   /** Sees every line of the datafile as it is read, in file order (lines nedb skips included). */
   onLoadLine?: (doc: Doc) => void;
+  /** Handed the rows the load put in memory: the array given to nedb (in the order its loader keeps them, not necessarily by _id). */
+  onLoaded?: (rows: Doc[]) => void;
   /** The rows never hold a Date: lines are plain JSON.stringify, without nedb's date replacer (a call per key). */
   noDates?: boolean;
 }
@@ -337,10 +339,11 @@ export async function openCollection(filename: string | null, options: FileOptio
     reset.call(idIndex);
     if (newData === undefined) return;
     const sorted = loaded !== undefined && newData === loaded.data ? loaded.sortedById() : undefined;
-    if (!sorted || !fillSortedIdIndex(idIndex, sorted)) reset.call(idIndex, newData);
+    if (!sorted || !fillSortedIdIndex(idIndex, sorted, true)) reset.call(idIndex, newData);
   };
   try {
     await collection.load();
+    if (loaded) options.onLoaded?.(loaded.data);
   } finally {
     persistence.persistCachedDatabaseAsync = compact;
     delete (idIndex as Partial<NedbIndexLike>).reset; // back to nedb's own (on the prototype)

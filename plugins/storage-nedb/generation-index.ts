@@ -25,11 +25,12 @@ export const summarize = (gen: Pick<Generation, keyof GenerationSummary>): Gener
 type Filter = 'clientId' | 'owner' | 'workflow' | 'state';
 const FILTERS: readonly Filter[] = ['clientId', 'owner', 'workflow', 'state'];
 /**
- * Grouped at the first lookup, not at load: a clientId is often one browser session's, so 100k rows can make
- * ~100k groups, a list and a map entry each (a third of the index's load time and memory to promote); nothing
- * on a start asks for them.
+ * Grouped at the first lookup, not at load: nothing on a start asks for them (only history pages filtered by them,
+ * and a client's latest generation). A clientId is often one browser session's, so 100k rows can make ~100k groups,
+ * a list and a map entry each (a third of the index's load time and memory to promote). State is grouped at load:
+ * the counts and the unfinished generations are read as the store opens.
  */
-const LAZY: ReadonlySet<Filter> = new Set(['clientId']);
+const LAZY: ReadonlySet<Filter> = new Set(['clientId', 'owner', 'workflow']);
 
 /**
  * Ordered in-memory indexes over every generation: one global list plus one list per clientId,
@@ -48,8 +49,8 @@ export class GenerationIndex {
   /** A lazy filter's groups are null until their first lookup (LAZY). */
   readonly #groups: Record<Filter, Map<string, SortedList<GenerationSummary>> | null> = {
     clientId: null,
-    owner: new Map(),
-    workflow: new Map(),
+    owner: null,
+    workflow: null,
     state: new Map(),
   };
 

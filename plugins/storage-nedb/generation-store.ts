@@ -40,6 +40,15 @@ function lazyGraph(gen: Generation, text: string): void {
   });
 }
 
+/**
+ * Rows written before final rows dropped their graph: drops it in memory (on disk at the next compaction). Meant for
+ * each line as the datafile is read (onLoadLine): a row's graph then dies with the line's other garbage instead of
+ * being carried through the load's garbage collections, then dropped.
+ */
+export function dropFinalGraph(doc: Record<string, unknown>): void {
+  if (doc.graph !== undefined && FINAL_STATES.has(doc.state as GenerationState)) delete doc.graph;
+}
+
 type Patch = Partial<Omit<Generation, 'id'>>;
 
 /** The nedb modifier of a patch; reaching a final state unsets the graph. */
@@ -82,23 +91,24 @@ export class NedbGenerationStore implements GenerationStore {
     });
   }
 
-  /** `pruned`: the counts read from the datafile's lines as it loaded (counters.ts). */
-  static async open(collection: Collection, pruned: PrunedCounts): Promise<NedbGenerationStore> {
+  /**
+   * `pruned`: the counts read from the datafile's lines as it loaded (counters.ts). `loaded`: the rows its load put in
+   * memory (FileOptions.onLoaded), read instead of walking nedb's _id tree for them; the index does not depend on their order.
+   */
+  static async open(collection: Collection, pruned: PrunedCounts, loaded?: Record<string, unknown>[]): Promise<NedbGenerationStore> {
     // Lookups by clientId and promptId go through GenerationIndex; nedb's own indexes on them (created
     // by earlier versions) only cost memory, load time and a re-index on every update.
     for (const field of ['promptId', 'clientId']) {
       if (internals(collection).indexes[field]) await internals(collection).removeIndexAsync(field);
     }
     // Read the rows nedb already holds in memory once, without copying them, to build our indexes.
-    const summaries = internals(collection)
-      .getAllData()
-      .map((row) => {
-        const doc = row as unknown as GenerationDoc;
-        // Rows written before final rows dropped their graph: drop it now (on disk at the next compaction).
-        if (doc.graph !== undefined && FINAL_STATES.has(doc.state)) delete doc.graph;
-        const { _id: id, createdAt, promptId, clientId, owner, workflow, state } = doc;
-        return summarize({ id, createdAt, promptId, clientId, owner, workflow, state });
-      });
+    const rows = loaded ?? internals(collection).getAllData();
+    const summaries = rows.map((row) => {
+      const doc = row as unknown as GenerationDoc;
+      dropFinalGraph(doc); // a datafile loaded by openCollection had it dropped as each line was read (see there)
+      const { _id: id, createdAt, promptId, clientId, owner, workflow, state } = doc;
+      return summarize({ id, createdAt, promptId, clientId, owner, workflow, state });
+    });
     const index = new GenerationIndex();
     index.load(summaries);
     return new NedbGenerationStore(collection, pruned, index);

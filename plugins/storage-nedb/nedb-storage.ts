@@ -7,10 +7,10 @@ import { PrunedCounts } from './counters.js';
 import { DataDirLock } from './data-dir-lock.js';
 import type { AppenderIo } from './datafile-appender.js';
 import { repairDatafileTail } from './datafile-repair.js';
-import { appenderOf, closeCollection, compactCollection, openCollection, type Collection } from './datastore.js';
+import { appenderOf, closeCollection, compactCollection, openCollection, type Collection, type FileOptions } from './datastore.js';
 import { NedbClientBindingStore } from './client-binding-store.js';
 import { DeferredClientBindingStore, DeferredGenerationStore, DeferredIdempotencyStore, DeferredUploadStore } from './deferred-stores.js';
-import { NedbGenerationStore } from './generation-store.js';
+import { dropFinalGraph, NedbGenerationStore } from './generation-store.js';
 import { NedbIdempotencyStore } from './idempotency-store.js';
 import { upgradeCounters } from './legacy-counters.js';
 import { NedbKeyValueStore } from './kv-store.js';
@@ -130,8 +130,17 @@ export class NedbStorage implements Storage {
     }
     const loading = (async (): Promise<Loaded> => {
       const pruned = new PrunedCounts();
-      collections.generations = await openOne('generations', options, (doc) => pruned.observe(doc));
-      const generations = await NedbGenerationStore.open(collections.generations, pruned);
+      let rows: Record<string, unknown>[] | undefined;
+      const lines = {
+        onLoadLine: (doc: Record<string, unknown>) => {
+          pruned.observe(doc);
+          dropFinalGraph(doc);
+        },
+        onLoaded: (loaded: Record<string, unknown>[]) => (rows = loaded),
+      };
+      collections.generations = await openOne('generations', options, lines);
+      const generations = await NedbGenerationStore.open(collections.generations, pruned, rows);
+      rows = undefined; // the load's hooks stay with the collection: they keep no array of its rows
       if (!options.inMemory) await upgradeCounters(datafilePath(options.dataDir, 'counters'), generations, pruned, options.log);
       collections.uploads = await openOne('uploads', options);
       const uploads = await NedbUploadStore.open(collections.uploads);
@@ -217,7 +226,7 @@ async function sizeOf(file: string): Promise<number> {
   );
 }
 
-async function openOne(name: CollectionName, options: OpenStorageOptions, onLoadLine?: (doc: Record<string, unknown>) => void): Promise<Collection> {
+async function openOne(name: CollectionName, options: OpenStorageOptions, hooks: Pick<FileOptions, 'onLoadLine' | 'onLoaded'> = {}): Promise<Collection> {
   if (options.inMemory) return openCollection(null);
   const file = datafilePath(options.dataDir, name);
   const repair = await repairDatafileTail(file);
@@ -240,7 +249,7 @@ async function openOne(name: CollectionName, options: OpenStorageOptions, onLoad
   try {
     // Generation rows hold strings, numbers and plain objects only (generation-store.ts's toDoc).
     const noDates = name === 'generations';
-    const collection = await openCollection(file, { sync: options.sync ?? true, io: options.io, onLoadProgress, onLoadLine, noDates });
+    const collection = await openCollection(file, { sync: options.sync ?? true, io: options.io, onLoadProgress, ...hooks, noDates });
     const ms = Date.now() - started;
     if (ms >= every) options.log.info({ file, bytes: size, ms }, `loaded ${name} (${mib(size)} MiB) in ${(ms / 1000).toFixed(1)} s`);
     return collection;
