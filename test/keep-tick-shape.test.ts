@@ -16,7 +16,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
  */
 async function tickLiteralStates(kernelBuilt: boolean): Promise<string[]> {
   const module = (path: string) => `tsImport(${JSON.stringify(fileURLToPath(new URL(path, import.meta.url)))}, import.meta.url)`;
-  // tsx's API for the .ts modules only: a child under `--import tsx` prints a shorter feedback vector, without these slots.
+  // The .ts modules through tsx's API: the child itself runs plain node (no loader flag).
   const script = `
     const { tsImport } = await import('tsx/esm/api');
     const [{ kernel }, { createHooks }, { RouteTable }, { default: pino }] = await Promise.all([${module('../core/http/kernel.ts')}, ${module('../core/hooks.ts')}, ${module('../core/http/routes.ts')}, import('pino')]);
