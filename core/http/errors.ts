@@ -41,8 +41,7 @@ const causeText = ({ cause }: BridgeError): string | undefined => (cause instanc
 /** Turns a failure into `{"error", "detail"}` on the response; 5xx causes are logged, never sent. */
 export function mapError(ctx: Context, caught: unknown): void {
   const error = toBridgeError(caught);
-  const log = ctx.state.log as Logger;
-  logRefusal(log, error, caught);
+  logRefusal(ctx.state.log as Logger, error, caught);
   ctx.status = error.status;
   ctx.set(error.headers);
   ctx.body = { error: error.code, detail: error.detail, ...error.extra };

@@ -62,8 +62,7 @@ export class RouteTable {
 
   /** The caller, its scope checked: known at once on a public route or when no strategy is tapped (everyone may do everything). */
   #principal(scope: string, ctx: Context): Principal | Promise<Principal> {
-    if (scope === 'public') return PUBLIC;
-    return this.hooks.authenticate.isUsed() ? this.#authenticate(ctx, scope) : ANONYMOUS;
+    return scope === 'public' ? PUBLIC : this.hooks.authenticate.isUsed() ? this.#authenticate(ctx, scope) : ANONYMOUS;
   }
 
   /** The query validated (coerced), once per distinct query string; after authentication, so a caller without the scope learns nothing about it. */
