@@ -338,7 +338,8 @@ const SCENARIOS: Scenario[] = [
   {
     id: 'P9',
     title: "P9 — a generation's whole life (POST → `closed`), bridge vs a direct call to the fake ComfyUI",
-    run: async () => (await import('./p9-lifecycle.js')).run(),
+    // The fake even when BENCH_COMFY_URL is set for P10 in the same command (p9-lifecycle.ts would use the real one).
+    run: async () => withEnv({ BENCH_COMFY_URL: undefined }, async () => (await import('./p9-lifecycle.js')).run()),
     repeats: 1,
     note: P9_NOTE,
     rows: (m) => lifecycleRows(m),
@@ -360,7 +361,7 @@ const SCENARIOS: Scenario[] = [
   {
     id: 'P11',
     title: "P11 — P9 with the bridge beside ComfyUI: outputs read from its output folder (backends[].outputDir)",
-    run: async () => withLocalOutputs(async () => (await import('./p9-lifecycle.js')).run()),
+    run: async () => withEnv({ BENCH_COMFY_URL: undefined, BENCH_P9_LOCAL_OUTPUTS: '1' }, async () => (await import('./p9-lifecycle.js')).run()),
     repeats: 1,
     note: `${P9_NOTE} The bridge's backend has \`outputDir\` set to the fake's output folder (docs/deployment.md, "ComfyUI on the same machine"): result files are read there instead of fetched with GET /view.`,
     rows: (m) => lifecycleRows(m),
@@ -373,7 +374,7 @@ const SCENARIOS: Scenario[] = [
         process.stdout.write('P12: set BENCH_COMFY_URL, BENCH_COMFY_PID and BENCH_COMFY_OUTPUT_DIR (its output folder: $COMFY_RUN/data-<port>/output); skipped\n');
         return {};
       }
-      return withLocalOutputs(async () => (await import('./p9-lifecycle.js')).run());
+      return withEnv({ BENCH_P9_LOCAL_OUTPUTS: '1' }, async () => (await import('./p9-lifecycle.js')).run());
     },
     repeats: 1,
     note: `${P9_NOTE} The backend is an unmodified ComfyUI 0.3.64 on CPU, as in P10; the bridge reads its outputs from BENCH_COMFY_OUTPUT_DIR (its \`outputDir\`) instead of GET /view.`,
@@ -381,15 +382,20 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
-/** Runs a P9 scenario with BENCH_P9_LOCAL_OUTPUTS set (p9-lifecycle.ts), and restores the environment after. */
-async function withLocalOutputs(run: () => Promise<Metrics>): Promise<Metrics> {
-  const before = process.env.BENCH_P9_LOCAL_OUTPUTS;
-  process.env.BENCH_P9_LOCAL_OUTPUTS = '1';
+/** Runs a scenario with these environment variables set (undefined: unset), and restores the environment after. */
+async function withEnv(vars: Record<string, string | undefined>, run: () => Promise<Metrics>): Promise<Metrics> {
+  const before = Object.fromEntries(Object.keys(vars).map((name) => [name, process.env[name]]));
+  const apply = (values: Record<string, string | undefined>) => {
+    for (const [name, value] of Object.entries(values)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+  apply(vars);
   try {
     return await run();
   } finally {
-    if (before === undefined) delete process.env.BENCH_P9_LOCAL_OUTPUTS;
-    else process.env.BENCH_P9_LOCAL_OUTPUTS = before;
+    apply(before);
   }
 }
 
