@@ -244,6 +244,19 @@ const stats = (values: number[]) => {
 };
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
+/**
+ * BENCH_P9_LOCAL_OUTPUTS=1: the folder the bridges read outputs from (comfyui's backends[].outputDir) instead of
+ * GET /view: the fake's output folder under `dataDir` (the fake gets `dataDir/fake` as its folders' base), or
+ * BENCH_COMFY_OUTPUT_DIR with a real ComfyUI. Undefined without the switch.
+ */
+export function localOutputDir(dataDir: string, real: boolean): string | undefined {
+  if (process.env.BENCH_P9_LOCAL_OUTPUTS !== '1') return undefined;
+  if (!real) return join(dataDir, 'fake', 'output');
+  const dir = process.env.BENCH_COMFY_OUTPUT_DIR;
+  if (dir === undefined) throw new Error('BENCH_P9_LOCAL_OUTPUTS with a real ComfyUI needs BENCH_COMFY_OUTPUT_DIR (its output folder)');
+  return dir;
+}
+
 /** Starts a bridge (this checkout's, or another checkout's bench/servers/bridge.ts) on core 0 and waits until it is ready. */
 export async function startBridge(checkout: string, comfyUrl: string, dataDir: string, workflowsDir: string, outputDir?: string): Promise<ServerProcess> {
   const bridge = await startServerProcess(join(checkout, 'bench/servers/bridge.ts'), [], 0, {
@@ -287,10 +300,7 @@ export async function run(): Promise<Record<string, number>> {
   const servers: ServerProcess[] = [];
   try {
     let comfyUrl = real;
-    // BENCH_P9_LOCAL_OUTPUTS=1: the bridges read the outputs from the backend's output folder (comfyui's
-    // backends[].outputDir) instead of GET /view: the fake's folder, or BENCH_COMFY_OUTPUT_DIR with a real ComfyUI.
-    const outputDir = process.env.BENCH_P9_LOCAL_OUTPUTS === '1' ? (real ? process.env.BENCH_COMFY_OUTPUT_DIR : join(dataDir, 'fake', 'output')) : undefined;
-    if (process.env.BENCH_P9_LOCAL_OUTPUTS === '1' && outputDir === undefined) throw new Error('BENCH_P9_LOCAL_OUTPUTS with a real ComfyUI needs BENCH_COMFY_OUTPUT_DIR (its output folder)');
+    const outputDir = localOutputDir(dataDir, real !== undefined);
     if (comfyUrl === undefined) {
       // The fake's folders in the bench's scratch dir, as the bridges' data dirs are (not under /tmp: "Where the benches
       // write", docs/performance.md), with or without the bridges reading its outputs there.

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pinSelf, startServerProcess, type ServerProcess } from './lib/process.js';
 import { percentile, round } from './lib/stats.js';
-import { agent, bridgeSide, directSide, sequentialRound, startBridge, tinyGraph } from './p9-lifecycle.js';
+import { agent, bridgeSide, directSide, localOutputDir, sequentialRound, startBridge, tinyGraph } from './p9-lifecycle.js';
 import { scratchDir } from './lib/scratch.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -97,9 +97,7 @@ async function main(): Promise<void> {
   await writeFile(join(workflowsDir, 'p9-tiny.json'), JSON.stringify(tinyGraph(0)));
   // BENCH_COMFY_URL: trace against a running (real) ComfyUI instead of the fake, as P10 does.
   const real = process.env.BENCH_COMFY_URL;
-  // BENCH_P9_LOCAL_OUTPUTS=1: the bridges read outputs from the backend's output folder, as in p9-lifecycle.ts.
-  const local = process.env.BENCH_P9_LOCAL_OUTPUTS === '1';
-  const outputDir = local ? (real ? process.env.BENCH_COMFY_OUTPUT_DIR : join(dataDir, 'fake', 'output')) : undefined;
+  const outputDir = localOutputDir(dataDir, real !== undefined);
   const fakeEnv: Record<string, string> = { BENCH_NODE_MS: '0', BENCH_FAKE_DIR: join(dataDir, 'fake') };
   if (process.env.BENCH_P9_TWO_OUTPUTS !== undefined) fakeEnv.BENCH_SLEEP_NODE_MS = process.env.BENCH_P9_TWO_OUTPUTS;
   const comfy = real ? { url: real, stop: async () => undefined } : await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, fakeEnv);
