@@ -42,7 +42,7 @@ const backendSchema = Type.Object(
     tags: Type.Optional(tags('Labels workflows can be pinned to (see pins), e.g. {"gpu": "a100"}.')),
     /** ComfyUI's output folder as this machine sees it (same host, or a shared mount): outputs are read there, not fetched with GET /view. */
     outputDir: Type.Optional(
-      Type.String({ minLength: 1, description: "This backend's output folder as the bridge sees it (ComfyUI on the same host, or a shared mount): result files are read from there instead of fetched with GET /view (fetched over HTTP when a file is not there)." }),
+      Type.String({ minLength: 1, description: "This backend's output folder as the bridge sees it (ComfyUI on the same host, or a shared mount): result files are read from there instead of fetched with GET /view (fetched over HTTP when a file is not there). A relative path is taken from the working directory, as dataDir is." }),
     ),
     /** The same for ComfyUI's temp folder (PreviewImage and other temporary outputs). */
     tempDir: Type.Optional(Type.String({ minLength: 1, description: "This backend's temp folder as the bridge sees it (outputs of type temp, e.g. PreviewImage), like outputDir." })),
