@@ -22,7 +22,7 @@
  *   BENCH_P9_LOCAL_OUTPUTS=1 (the bridges read outputs from the backend's output folder, option outputDir, not
  *   GET /view; with a real ComfyUI, BENCH_COMFY_OUTPUT_DIR names its folder; a compare checkout without the
  *   option ignores it and fetches over HTTP),
- *   BENCH_P9_BARE_GATEWAY=1 (or `log`; `files`): one more side, bench/servers/bare-gateway.ts, the least a Node gateway
+ *   BENCH_P9_BARE_GATEWAY=1 (or `log`; `files`; `nosync`): one more side, bench/servers/bare-gateway.ts, the least a Node gateway
  *   does for a generation's durable job (node:http and ws, rows and result bytes fdatasynced before they are
  *   acknowledged; `files`: each result as its own synced file instead of the results log), started like the bridge
  *   (own process, core 0, same backend) and measured in the same rounds: the floor under the bridge's side.
@@ -278,7 +278,10 @@ export async function startBridge(checkout: string, comfyUrl: string, dataDir: s
   return bridge;
 }
 
-/** BENCH_P9_BARE_GATEWAY: `1` or `log` (result bytes through a log, the bridge's default), `files` (a synced file each). */
+/**
+ * BENCH_P9_BARE_GATEWAY: `1` or `log` (result bytes through a log, the bridge's default), `files` (a synced file each),
+ * `nosync` (the log's writes, nothing synced: not durable, what Node alone costs).
+ */
 const BARE_GATEWAY = process.env.BENCH_P9_BARE_GATEWAY || undefined;
 
 /** Starts bench/servers/bare-gateway.ts on core 0, as the bridge is, and waits until it is ready. */
@@ -288,6 +291,7 @@ async function startBareGateway(comfyUrl: string, dataDir: string, workflowsDir:
     BENCH_DATA_DIR: dataDir,
     BARE_GATEWAY_WORKFLOWS: workflowsDir,
     BARE_GATEWAY_RESULTS: BARE_GATEWAY === 'files' ? 'files' : 'log',
+    BARE_GATEWAY_SYNC: BARE_GATEWAY === 'nosync' ? '0' : '1',
   });
   if ((await get(`${gateway.url}/ready`)) !== 200) throw new Error('the bare gateway is not ready');
   return gateway;

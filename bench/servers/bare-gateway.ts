@@ -37,7 +37,8 @@
  * answered `queued` here is on disk, and a result file is durable before the row that names it.
  *
  * Env: BENCH_BACKENDS (one ComfyUI url), BENCH_DATA_DIR (made if missing), BARE_GATEWAY_WORKFLOWS (a folder of
- * `<alias>.json` API graphs, as the workflows plugin reads them), BARE_GATEWAY_RESULTS (`log` or `files`).
+ * `<alias>.json` API graphs, as the workflows plugin reads them), BARE_GATEWAY_RESULTS (`log` or `files`),
+ * BARE_GATEWAY_SYNC=0 (no fdatasync or fsync at all: not durable; it splits the floor into Node's part and the disk's).
  * Prints `LISTENING <url>` (bench/lib/process.ts).
  */
 import { randomUUID } from 'node:crypto';
@@ -55,8 +56,11 @@ const resultsDir = join(dataDir, 'results');
 mkdirSync(resultsDir, { recursive: true });
 
 // The callback forms of the file calls (fs/promises' FileHandle adds a promise and an object per call).
-const fdatasyncAsync = promisify(fdatasync);
-const fsyncAsync = promisify(fsync);
+// BARE_GATEWAY_SYNC=0: every write made, none synced (not durable against a power loss): what the syncs cost here.
+const synced = process.env.BARE_GATEWAY_SYNC !== '0';
+const skipped = (): Promise<void> => Promise.resolve();
+const fdatasyncAsync = synced ? promisify(fdatasync) : skipped;
+const fsyncAsync = synced ? promisify(fsync) : skipped;
 const mkdirAsync = promisify(mkdir);
 const openAsync = promisify(open);
 const closeAsync = promisify(close);
@@ -113,6 +117,7 @@ const appendRow = (row: object) => datafile.append(Buffer.from(`${JSON.stringify
 
 /** fsync of a folder: a name made or changed in it is on disk. */
 async function syncFolder(path: string): Promise<void> {
+  if (!synced) return;
   const fd = await openAsync(path, constants.O_RDONLY);
   try {
     await fsyncAsync(fd);
