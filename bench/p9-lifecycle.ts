@@ -22,7 +22,7 @@
  *   BENCH_P9_LOCAL_OUTPUTS=1 (the bridges read outputs from the backend's output folder, option outputDir, not
  *   GET /view; with a real ComfyUI, BENCH_COMFY_OUTPUT_DIR names its folder; a compare checkout without the
  *   option ignores it and fetches over HTTP),
- *   BENCH_P9_BARE_GATEWAY=1 (or `log`; `files`; `nosync`): one more side, bench/servers/bare-gateway.ts, the least a Node gateway
+ *   BENCH_P9_BARE_GATEWAY=1 (or `log`; `files`; `nosync`; several, `log,nosync`): one more side each, bench/servers/bare-gateway.ts, the least a Node gateway
  *   does for a generation's durable job (node:http and ws, rows and result bytes fdatasynced before they are
  *   acknowledged; `files`: each result as its own synced file instead of the results log), started like the bridge
  *   (own process, core 0, same backend) and measured in the same rounds: the floor under the bridge's side.
@@ -280,18 +280,21 @@ export async function startBridge(checkout: string, comfyUrl: string, dataDir: s
 
 /**
  * BENCH_P9_BARE_GATEWAY: `1` or `log` (result bytes through a log, the bridge's default), `files` (a synced file each),
- * `nosync` (the log's writes, nothing synced: not durable, what Node alone costs).
+ * `nosync` (the log's writes, nothing synced: not durable, what Node alone costs); a comma-separated list runs one
+ * gateway of each, in the same rounds (the first is the side `bare_gateway`, the others `bare_gateway_<mode>`).
  */
 const BARE_GATEWAY = process.env.BENCH_P9_BARE_GATEWAY || undefined;
+const bareModes = (BARE_GATEWAY ?? '').split(',').filter(Boolean).map((mode) => (mode === '1' ? 'log' : mode));
 
 /** Starts bench/servers/bare-gateway.ts on core 0, as the bridge is, and waits until it is ready. */
-async function startBareGateway(comfyUrl: string, dataDir: string, workflowsDir: string): Promise<ServerProcess> {
+async function startBareGateway(mode: string, comfyUrl: string, dataDir: string, workflowsDir: string): Promise<ServerProcess> {
+  if (!['log', 'files', 'nosync'].includes(mode)) throw new Error(`BENCH_P9_BARE_GATEWAY: no mode ${mode} (log, files, nosync)`);
   const gateway = await startServerProcess(here('./servers/bare-gateway.ts'), [], 0, {
     BENCH_BACKENDS: comfyUrl,
     BENCH_DATA_DIR: dataDir,
     BARE_GATEWAY_WORKFLOWS: workflowsDir,
-    BARE_GATEWAY_RESULTS: BARE_GATEWAY === 'files' ? 'files' : 'log',
-    BARE_GATEWAY_SYNC: BARE_GATEWAY === 'nosync' ? '0' : '1',
+    BARE_GATEWAY_RESULTS: mode === 'files' ? 'files' : 'log',
+    BARE_GATEWAY_SYNC: mode === 'nosync' ? '0' : '1',
   });
   if ((await get(`${gateway.url}/ready`)) !== 200) throw new Error('the bare gateway is not ready');
   return gateway;
@@ -299,13 +302,15 @@ async function startBareGateway(comfyUrl: string, dataDir: string, workflowsDir:
 
 /** The sides of a run in rows (direct, then each gateway): what BENCH_P9_BARE_GATEWAY prints before the JSON. */
 export function sidesTable(result: Record<string, number>): string {
-  const names = ['bare_gateway', 'bridge', 'compare'].filter((name) => result[`${name}_closed_p50_ms`] !== undefined);
+  const names = [...Object.keys(result).filter((key) => key.startsWith('bare_gateway') && key.endsWith('_closed_p50_ratio')).map((key) => key.slice(0, -'_closed_p50_ratio'.length)), 'bridge', 'compare'].filter(
+    (name) => result[`${name}_closed_p50_ms`] !== undefined,
+  );
   const lines = [
     `P9 sides, same rounds (load ${result.load_average}): closed p50 (added) | answered p50 (added) | c=8 gen/s (ratio) | CPU ms/gen`,
-    `direct        ${result.direct_closed_p50_ms} ms | ${result.direct_answered_p50_ms} ms | ${result.direct_c8_per_s} | backend ${result.backend_cpu_ms_per_gen ?? '–'}`,
+    `direct               ${result.direct_closed_p50_ms} ms | ${result.direct_answered_p50_ms} ms | ${result.direct_c8_per_s} | backend ${result.backend_cpu_ms_per_gen ?? '–'}`,
     ...names.map(
       (name) =>
-        `${name.padEnd(13)} ${result[`${name}_closed_p50_ms`]} (+${result[`${name}_added_closed_p50_ms`]}) ms | ` +
+        `${name.padEnd(20)} ${result[`${name}_closed_p50_ms`]} (+${result[`${name}_added_closed_p50_ms`]}) ms | ` +
         `${result[`${name}_answered_p50_ms`]} (+${result[`${name}_added_answered_p50_ms`]}) ms | ` +
         `${result[`${name}_c8_per_s`]} (${result[`${name}_c8_ratio`]}) | ${result[`${name}_cpu_ms_per_gen`]}`,
     ),
@@ -366,10 +371,10 @@ export async function run(): Promise<Record<string, number>> {
       servers.push(before);
       sides.push({ side: bridgeSide(before.url, 'compare'), pid: before.child.pid });
     }
-    if (BARE_GATEWAY !== undefined) {
-      const gateway = await startBareGateway(comfyUrl, join(dataDir, 'data-bare'), workflowsDir);
+    for (const [i, mode] of bareModes.entries()) {
+      const gateway = await startBareGateway(mode, comfyUrl, join(dataDir, `data-bare-${mode}`), workflowsDir);
       servers.push(gateway);
-      sides.push({ side: bridgeSide(gateway.url, 'bare_gateway'), pid: gateway.child.pid });
+      sides.push({ side: bridgeSide(gateway.url, i === 0 ? 'bare_gateway' : `bare_gateway_${mode}`), pid: gateway.child.pid });
     }
     const measured: Measured[] = [];
     for (const { side, pid } of sides) {
