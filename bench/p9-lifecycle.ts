@@ -22,10 +22,11 @@
  *   BENCH_P9_LOCAL_OUTPUTS=1 (the bridges read outputs from the backend's output folder, option outputDir, not
  *   GET /view; with a real ComfyUI, BENCH_COMFY_OUTPUT_DIR names its folder; a compare checkout without the
  *   option ignores it and fetches over HTTP),
- *   BENCH_P9_BARE_GATEWAY=1 (or `log`; `files`; `nosync`; several, `log,nosync`): one more side each, bench/servers/bare-gateway.ts, the least a Node gateway
- *   does for a generation's durable job (node:http and ws, rows and result bytes fdatasynced before they are
- *   acknowledged; `files`: each result as its own synced file instead of the results log), started like the bridge
- *   (own process, core 0, same backend) and measured in the same rounds: the floor under the bridge's side.
+ *   BENCH_P9_BARE_GATEWAY=1 (or `log`; `files`; `nosync`; several: `log,nosync`): one more side each,
+ *   bench/servers/bare-gateway.ts, the least a Node gateway does for a generation's durable job (node:http and ws,
+ *   rows and result bytes fdatasynced before they are acknowledged; `files`: each result as its own synced file
+ *   instead of the results log), started like the bridge (own process, core 0, same backend) and measured in the
+ *   same rounds: the floor under the bridge's side (it always fetches outputs with GET /view).
  * Run alone: `npx tsx bench/p9-lifecycle.ts`; the last line printed is the JSON result (with BENCH_P9_BARE_GATEWAY, a
  * table of the sides before it).
  */
@@ -285,6 +286,8 @@ export async function startBridge(checkout: string, comfyUrl: string, dataDir: s
  */
 const BARE_GATEWAY = process.env.BENCH_P9_BARE_GATEWAY || undefined;
 const bareModes = (BARE_GATEWAY ?? '').split(',').filter(Boolean).map((mode) => (mode === '1' ? 'log' : mode));
+/** The side's name of each mode, in the JSON's keys (`<name>_closed_p50_ms`, …). */
+const bareSides = bareModes.map((mode, i) => (i === 0 ? 'bare_gateway' : `bare_gateway_${mode}`));
 
 /** Starts bench/servers/bare-gateway.ts on core 0, as the bridge is, and waits until it is ready. */
 async function startBareGateway(mode: string, comfyUrl: string, dataDir: string, workflowsDir: string): Promise<ServerProcess> {
@@ -301,10 +304,8 @@ async function startBareGateway(mode: string, comfyUrl: string, dataDir: string,
 }
 
 /** The sides of a run in rows (direct, then each gateway): what BENCH_P9_BARE_GATEWAY prints before the JSON. */
-export function sidesTable(result: Record<string, number>): string {
-  const names = [...Object.keys(result).filter((key) => key.startsWith('bare_gateway') && key.endsWith('_closed_p50_ratio')).map((key) => key.slice(0, -'_closed_p50_ratio'.length)), 'bridge', 'compare'].filter(
-    (name) => result[`${name}_closed_p50_ms`] !== undefined,
-  );
+function sidesTable(result: Record<string, number>): string {
+  const names = [...bareSides, 'bridge', 'compare'].filter((name) => result[`${name}_closed_p50_ms`] !== undefined);
   const lines = [
     `P9 sides, same rounds (load ${result.load_average}): closed p50 (added) | answered p50 (added) | c=8 gen/s (ratio) | CPU ms/gen`,
     `direct               ${result.direct_closed_p50_ms} ms | ${result.direct_answered_p50_ms} ms | ${result.direct_c8_per_s} | backend ${result.backend_cpu_ms_per_gen ?? '–'}`,
@@ -374,7 +375,7 @@ export async function run(): Promise<Record<string, number>> {
     for (const [i, mode] of bareModes.entries()) {
       const gateway = await startBareGateway(mode, comfyUrl, join(dataDir, `data-bare-${mode}`), workflowsDir);
       servers.push(gateway);
-      sides.push({ side: bridgeSide(gateway.url, i === 0 ? 'bare_gateway' : `bare_gateway_${mode}`), pid: gateway.child.pid });
+      sides.push({ side: bridgeSide(gateway.url, bareSides[i]!), pid: gateway.child.pid });
     }
     const measured: Measured[] = [];
     for (const { side, pid } of sides) {
