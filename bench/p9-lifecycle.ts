@@ -21,8 +21,14 @@
  *   BENCH_P9_TWO_OUTPUTS=<ms> (a second SaveImage after a TestSleep of that many ms: tinyGraph),
  *   BENCH_P9_LOCAL_OUTPUTS=1 (the bridges read outputs from the backend's output folder, option outputDir, not
  *   GET /view; with a real ComfyUI, BENCH_COMFY_OUTPUT_DIR names its folder; a compare checkout without the
- *   option ignores it and fetches over HTTP).
- * Run alone: `npx tsx bench/p9-lifecycle.ts`; the last line printed is the JSON result.
+ *   option ignores it and fetches over HTTP),
+ *   BENCH_P9_BARE_GATEWAY=1 (or `log`; `files`; `nosync`; several: `log,nosync`): one more side each,
+ *   bench/servers/bare-gateway.ts, the least a Node gateway does for a generation's durable job (node:http and ws,
+ *   rows and result bytes fdatasynced before they are acknowledged; `files`: each result as its own synced file
+ *   instead of the results log), started like the bridge (own process, core 0, same backend) and measured in the
+ *   same rounds: the floor under the bridge's side (it always fetches outputs with GET /view).
+ * Run alone: `npx tsx bench/p9-lifecycle.ts`; the last line printed is the JSON result (with BENCH_P9_BARE_GATEWAY, a
+ * table of the sides before it).
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
@@ -273,6 +279,46 @@ export async function startBridge(checkout: string, comfyUrl: string, dataDir: s
   return bridge;
 }
 
+/**
+ * BENCH_P9_BARE_GATEWAY: `1` or `log` (result bytes through a log, the bridge's default), `files` (a synced file each),
+ * `nosync` (the log's writes, nothing synced: not durable, what Node alone costs); a comma-separated list runs one
+ * gateway of each, in the same rounds (the first is the side `bare_gateway`, the others `bare_gateway_<mode>`).
+ */
+const BARE_GATEWAY = process.env.BENCH_P9_BARE_GATEWAY || undefined;
+const bareModes = (BARE_GATEWAY ?? '').split(',').filter(Boolean).map((mode) => (mode === '1' ? 'log' : mode));
+/** The side's name of each mode, in the JSON's keys (`<name>_closed_p50_ms`, …). */
+const bareSides = bareModes.map((mode, i) => (i === 0 ? 'bare_gateway' : `bare_gateway_${mode}`));
+
+/** Starts bench/servers/bare-gateway.ts on core 0, as the bridge is, and waits until it is ready. */
+async function startBareGateway(mode: string, comfyUrl: string, dataDir: string, workflowsDir: string): Promise<ServerProcess> {
+  if (!['log', 'files', 'nosync'].includes(mode)) throw new Error(`BENCH_P9_BARE_GATEWAY: no mode ${mode} (log, files, nosync)`);
+  const gateway = await startServerProcess(here('./servers/bare-gateway.ts'), [], 0, {
+    BENCH_BACKENDS: comfyUrl,
+    BENCH_DATA_DIR: dataDir,
+    BARE_GATEWAY_WORKFLOWS: workflowsDir,
+    BARE_GATEWAY_RESULTS: mode === 'files' ? 'files' : 'log',
+    BARE_GATEWAY_SYNC: mode === 'nosync' ? '0' : '1',
+  });
+  if ((await get(`${gateway.url}/ready`)) !== 200) throw new Error('the bare gateway is not ready');
+  return gateway;
+}
+
+/** The sides of a run in rows (direct, then each gateway): what BENCH_P9_BARE_GATEWAY prints before the JSON. */
+function sidesTable(result: Record<string, number>): string {
+  const names = [...bareSides, 'bridge', 'compare'].filter((name) => result[`${name}_closed_p50_ms`] !== undefined);
+  const lines = [
+    `P9 sides, same rounds (load ${result.load_average}): closed p50 (added) | answered p50 (added) | c=8 gen/s (ratio) | CPU ms/gen`,
+    `direct               ${result.direct_closed_p50_ms} ms | ${result.direct_answered_p50_ms} ms | ${result.direct_c8_per_s} | backend ${result.backend_cpu_ms_per_gen ?? '–'}`,
+    ...names.map(
+      (name) =>
+        `${name.padEnd(20)} ${result[`${name}_closed_p50_ms`]} (+${result[`${name}_added_closed_p50_ms`]}) ms | ` +
+        `${result[`${name}_answered_p50_ms`]} (+${result[`${name}_added_answered_p50_ms`]}) ms | ` +
+        `${result[`${name}_c8_per_s`]} (${result[`${name}_c8_ratio`]}) | ${result[`${name}_cpu_ms_per_gen`]}`,
+    ),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
 interface Measured {
   side: Side;
   /** The process whose CPU this side's lives cost (the backend for direct, the bridge otherwise). */
@@ -325,6 +371,11 @@ export async function run(): Promise<Record<string, number>> {
       const before = await startBridge(compare, comfyUrl, join(dataDir, swap ? 'data' : 'data-compare'), workflowsDir, outputDir);
       servers.push(before);
       sides.push({ side: bridgeSide(before.url, 'compare'), pid: before.child.pid });
+    }
+    for (const [i, mode] of bareModes.entries()) {
+      const gateway = await startBareGateway(mode, comfyUrl, join(dataDir, `data-bare-${mode}`), workflowsDir);
+      servers.push(gateway);
+      sides.push({ side: bridgeSide(gateway.url, bareSides[i]!), pid: gateway.child.pid });
     }
     const measured: Measured[] = [];
     for (const { side, pid } of sides) {
@@ -406,5 +457,7 @@ export async function run(): Promise<Record<string, number>> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  process.stdout.write(`${JSON.stringify(await run())}\n`);
+  const result = await run();
+  if (BARE_GATEWAY !== undefined) process.stdout.write(sidesTable(result));
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -86,6 +86,14 @@ function lifecycleRows(m: Metrics): Row[] {
       target: '',
     });
   }
+  if (m.bare_gateway_closed_p50_ms !== undefined) {
+    rows.push({
+      metric: 'BENCH_P9_BARE_GATEWAY (the least durable Node gateway), same rounds: added closed p50 / added answered p50 / c=8 ratio / CPU',
+      bridge: `+${fmt(m.bare_gateway_added_closed_p50_ms, 2)} ms / +${fmt(m.bare_gateway_added_answered_p50_ms, 2)} ms / ${fmt(m.bare_gateway_c8_ratio, 2)} / ${fmt(m.bare_gateway_cpu_ms_per_gen, 2)} ms`,
+      baseline: '',
+      target: '',
+    });
+  }
   rows.push({ metric: 'load average (1 min) during the rounds', bridge: fmt(m.load_average, 1), baseline: '', target: '' });
   return rows;
 }
