@@ -19,6 +19,7 @@
  * Env: BENCH_COMFY_URL, BENCH_COMFY_PID (the real one's pid, for its CPU), BENCH_P9_ROUNDS (6), BENCH_P9_PER_ROUND (40), BENCH_P9_C8_SECONDS (3),
  *   BENCH_P9_COMPARE (a second bridge, below), BENCH_P9_SWAP_DIRS=1 (the two bridges' data dirs swapped),
  *   BENCH_P9_TWO_OUTPUTS=<ms> (a second SaveImage after a TestSleep of that many ms: tinyGraph),
+ *   BENCH_P9_FAKE_DIR=<folder> (the fake's folders there, e.g. /dev/shm, not on the bridges' disk: fakeDir),
  *   BENCH_P9_LOCAL_OUTPUTS=1 (the bridges read outputs from the backend's output folder, option outputDir, not
  *   GET /view; with a real ComfyUI, BENCH_COMFY_OUTPUT_DIR names its folder; a compare checkout without the
  *   option ignores it and fetches over HTTP),
@@ -33,7 +34,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
@@ -251,13 +252,25 @@ const stats = (values: number[]) => {
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
 /**
+ * The base of the fake ComfyUI's input/output/temp folders: `dataDir/fake`, on the bridges' own disk, by default.
+ * BENCH_P9_FAKE_DIR=<folder> puts them elsewhere (e.g. /dev/shm): a ComfyUI on a GPU host of its own writes its images
+ * to a disk the bridge does not sync. On one ext4 disk the bridge's fsyncs commit the journal that the fake's own file
+ * creations then wait for (wave 14: the fake's opens took ~0.05 ms with its folders on tmpfs, 0.7–1.3 ms beside the
+ * bridge's data dir), which slows the backend itself in the bridge's rounds and not in the direct ones.
+ */
+export function fakeDir(dataDir: string): string {
+  const elsewhere = process.env.BENCH_P9_FAKE_DIR;
+  return elsewhere ? join(elsewhere, `bench-p9-fake-${basename(dataDir)}`) : join(dataDir, 'fake');
+}
+
+/**
  * BENCH_P9_LOCAL_OUTPUTS=1: the folder the bridges read outputs from (comfyui's backends[].outputDir) instead of
- * GET /view: the fake's output folder under `dataDir` (the fake gets `dataDir/fake` as its folders' base), or
- * BENCH_COMFY_OUTPUT_DIR with a real ComfyUI. Undefined without the switch.
+ * GET /view: the fake's output folder (fakeDir), or BENCH_COMFY_OUTPUT_DIR with a real ComfyUI. Undefined without
+ * the switch.
  */
 export function localOutputDir(dataDir: string, real: boolean): string | undefined {
   if (process.env.BENCH_P9_LOCAL_OUTPUTS !== '1') return undefined;
-  if (!real) return join(dataDir, 'fake', 'output');
+  if (!real) return join(fakeDir(dataDir), 'output');
   const dir = process.env.BENCH_COMFY_OUTPUT_DIR;
   if (dir === undefined) throw new Error('BENCH_P9_LOCAL_OUTPUTS with a real ComfyUI needs BENCH_COMFY_OUTPUT_DIR (its output folder)');
   return dir;
@@ -350,7 +363,7 @@ export async function run(): Promise<Record<string, number>> {
     if (comfyUrl === undefined) {
       // The fake's folders in the bench's scratch dir, as the bridges' data dirs are (not under /tmp: "Where the benches
       // write", docs/performance.md), with or without the bridges reading its outputs there.
-      servers.push(await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0', BENCH_FAKE_DIR: join(dataDir, 'fake'), ...(TWO_OUTPUTS_MS === undefined ? {} : { BENCH_SLEEP_NODE_MS: TWO_OUTPUTS_MS }) }));
+      servers.push(await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, { BENCH_NODE_MS: '0', BENCH_FAKE_DIR: fakeDir(dataDir), ...(TWO_OUTPUTS_MS === undefined ? {} : { BENCH_SLEEP_NODE_MS: TWO_OUTPUTS_MS }) }));
       comfyUrl = servers[0]!.url;
     }
     // With a real ComfyUI, BENCH_COMFY_PID (its pid file: $COMFY_RUN/comfy-<port>.pid) adds its CPU per generation.
@@ -453,6 +466,7 @@ export async function run(): Promise<Record<string, number>> {
     agent.destroy();
     for (const server of servers.reverse()) await server.stop();
     await rm(dataDir, { recursive: true, force: true });
+    if (process.env.BENCH_P9_FAKE_DIR) await rm(fakeDir(dataDir), { recursive: true, force: true });
   }
 }
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pinSelf, startServerProcess, type ServerProcess } from './lib/process.js';
 import { percentile, round } from './lib/stats.js';
-import { agent, bridgeSide, directSide, localOutputDir, sequentialRound, startBridge, tinyGraph } from './p9-lifecycle.js';
+import { agent, bridgeSide, directSide, fakeDir, localOutputDir, sequentialRound, startBridge, tinyGraph } from './p9-lifecycle.js';
 import { scratchDir } from './lib/scratch.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   // BENCH_COMFY_URL: trace against a running (real) ComfyUI instead of the fake, as P10 does.
   const real = process.env.BENCH_COMFY_URL;
   const outputDir = localOutputDir(dataDir, real !== undefined);
-  const fakeEnv: Record<string, string> = { BENCH_NODE_MS: '0', BENCH_FAKE_DIR: join(dataDir, 'fake') };
+  const fakeEnv: Record<string, string> = { BENCH_NODE_MS: '0', BENCH_FAKE_DIR: fakeDir(dataDir) };
   if (process.env.BENCH_P9_TWO_OUTPUTS !== undefined) fakeEnv.BENCH_SLEEP_NODE_MS = process.env.BENCH_P9_TWO_OUTPUTS;
   const comfy = real ? { url: real, stop: async () => undefined } : await startServerProcess(here('./servers/fake-comfy.ts'), [], 1, fakeEnv);
   try {
@@ -120,6 +120,7 @@ async function main(): Promise<void> {
     agent.destroy();
     await comfy.stop();
     await rm(dataDir, { recursive: true, force: true });
+    if (process.env.BENCH_P9_FAKE_DIR) await rm(fakeDir(dataDir), { recursive: true, force: true });
   }
 }
 
