@@ -1,4 +1,4 @@
-import type { Bus, BusMessage } from '../../contracts/bus.js';
+import type { Bus, BusMessage, KeptForm } from '../../contracts/bus.js';
 
 /**
  * The bus inside one process (one file: a published frame passes through no other file of the bus): seq per topic, a bounded replay window, synchronous delivery in seq
@@ -18,10 +18,10 @@ export class MemoryBus implements Bus {
     return Promise.resolve(this.publishNow(topic, payload));
   }
 
-  /** Numbered, kept and delivered before it returns. */
-  publishNow<T>(topic: string, payload: T): BusMessage<T> {
+  /** Numbered, kept (as `kept` when given) and delivered before it returns. */
+  publishNow<T>(topic: string, payload: T, kept?: KeptForm<T>): BusMessage<T> {
     const log = this.#topic(topic);
-    const message = log.append(topic, payload, this.now()) as BusMessage<T>;
+    const message = log.append(topic, payload, kept, this.now()) as BusMessage<T>;
     // A topic with one subscriber (a client's frames, watched by its ws hub) is delivered to without walking the Set.
     if (log.only) this.#call(log.only, message, topic);
     else for (const listener of log.listeners) this.#call(listener, message, topic);
@@ -44,7 +44,7 @@ export class MemoryBus implements Bus {
   }
 
   replay<T>(topic: string, since: number): Promise<BusMessage<T>[]> {
-    return Promise.resolve((this.#topics.get(topic)?.after(since, this.now()) ?? []) as BusMessage<T>[]);
+    return Promise.resolve((this.#topics.get(topic)?.after(topic, since, this.now()) ?? []) as BusMessage<T>[]);
   }
 
   lastSeq(topic: string): Promise<number> {
@@ -81,7 +81,10 @@ export interface ReplayWindow {
  * One topic: its last seq, the messages kept for replay, and its live subscribers. The kept messages
  * are a ring of `maxMessages` slots, oldest at `#head`: a publish on a full window overwrites the
  * oldest instead of shifting the whole array (it did, with `splice`, on every publish once a topic had
- * sent its first `maxMessages`).
+ * sent its first `maxMessages`). A slot holds what is kept of a message (its payload, or the kept form its
+ * publisher gave) and its time; its seq is its place (every message of the topic is kept, oldest dropped
+ * first), so no message object is kept: with 1,000 clients' last 200 frames each, every object kept is one
+ * more to move out of the young generation and mark in the old one (docs/performance.md, wave 14).
  */
 class TopicLog {
   lastSeq = 0;
@@ -89,11 +92,13 @@ class TopicLog {
   readonly listeners = new Set<Listener>();
   /** The one listener in `listeners` when there is exactly one. */
   only: Listener | undefined;
-  readonly #ring: (BusMessage | undefined)[] = [];
+  /** Each kept message's payload, or its kept form when `#formed` says so. */
+  readonly #kept: unknown[] = [];
+  readonly #formed: boolean[] = [];
+  /** When each kept message was published (an array of doubles: no boxed number per message). */
+  readonly #at: number[] = [];
   #head = 0;
   #size = 0;
-  /** When the oldest kept message was published: the age check on every publish reads no message. */
-  #oldestAt = 0;
 
   constructor(private readonly window: ReplayWindow) {}
 
@@ -111,45 +116,49 @@ class TopicLog {
     this.only = this.listeners.size === 1 ? this.listeners.values().next().value : undefined;
   }
 
-  append(topic: string, payload: unknown, now: number): BusMessage {
+  append(topic: string, payload: unknown, kept: KeptForm<unknown> | undefined, now: number): BusMessage {
     const message: BusMessage = { topic, seq: ++this.lastSeq, at: now, payload };
     this.lastAt = now;
     const max = this.window.maxMessages;
     if (max > 0) {
-      if (this.#size < max) {
-        this.#ring[(this.#head + this.#size) % max] = message;
-        if (this.#size++ === 0) this.#oldestAt = now;
-      } else {
-        this.#ring[this.#head] = message;
+      let slot: number;
+      if (this.#size < max) slot = (this.#head + this.#size++) % max;
+      else {
+        slot = this.#head;
         this.#head = (this.#head + 1) % max;
-        this.#oldestAt = this.#ring[this.#head]!.at;
       }
+      this.#kept[slot] = kept ?? payload;
+      this.#formed[slot] = kept !== undefined;
+      this.#at[slot] = now;
       this.prune(now);
     }
     return message;
   }
 
-  after(since: number, now: number): BusMessage[] {
+  /** The kept messages with seq > since, oldest first (a payload kept as its kept form is made again). */
+  after(topic: string, since: number, now: number): BusMessage[] {
     this.prune(now);
     const max = this.window.maxMessages;
+    const oldestSeq = this.lastSeq - this.#size + 1;
     const found: BusMessage[] = [];
     for (let i = 0; i < this.#size; i++) {
-      const message = this.#ring[(this.#head + i) % max]!;
-      if (message.seq > since) found.push(message);
+      if (oldestSeq + i <= since) continue;
+      const slot = (this.#head + i) % max;
+      const kept = this.#kept[slot];
+      const payload = this.#formed[slot] ? (kept as KeptForm<unknown>).payload() : kept;
+      found.push({ topic, seq: oldestSeq + i, at: this.#at[slot]!, payload });
     }
     return found;
   }
 
   /** Drops the kept messages older than the window's age, oldest first. */
   prune(now: number): void {
-    if (this.#size === 0 || now - this.#oldestAt <= this.window.maxAgeMs) return;
     const max = this.window.maxMessages;
-    while (this.#size > 0 && now - this.#ring[this.#head]!.at > this.window.maxAgeMs) {
-      this.#ring[this.#head] = undefined;
+    while (this.#size > 0 && now - this.#at[this.#head]! > this.window.maxAgeMs) {
+      this.#kept[this.#head] = undefined;
       this.#head = (this.#head + 1) % max;
       this.#size--;
     }
-    if (this.#size > 0) this.#oldestAt = this.#ring[this.#head]!.at;
   }
 
   /** Nothing kept, nobody listening, quiet for idleMs: the topic can be forgotten (its seq restarts at 1). */
