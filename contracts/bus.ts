@@ -18,17 +18,6 @@ export interface BusMessage<T = unknown> {
   payload: T;
 }
 
-/**
- * A smaller form of a message's payload, which a publisher may give beside it (publishNow) for a bus to keep for
- * replay instead of the payload. A bus in one process keeps a client's last frames for minutes: a frame is several
- * objects (the message, the frame, its data), all of which outlive the young generation, where one flat object
- * would do. `payload()` makes a payload equal to the one published (the same keys in the same order, the same
- * values), a new object each call. A bus may ignore it (one that serialises payloads does) and keep the payload.
- */
-export interface KeptForm<T> {
-  payload(): T;
-}
-
 export interface Bus {
   /**
    * Numbers the message, keeps it for replay and delivers it to the topic's subscribers. A topic's
@@ -38,10 +27,8 @@ export interface Bus {
   /**
    * Optional: publish, done when it returns (a bus that numbers and delivers in the caller's turn, as the
    * in-process one does). The hot path (one frame per progress event) then needs no promise to wait on.
-   * `kept`, when given, is what the bus may keep for replay instead of the payload (KeptForm); live subscribers
-   * get the payload itself either way.
    */
-  publishNow?<T>(topic: string, payload: T, kept?: KeptForm<T>): BusMessage<T>;
+  publishNow?<T>(topic: string, payload: T): BusMessage<T>;
   /**
    * Optional: takes the message now, in call order, and numbers, keeps and delivers it later, with nothing
    * to wait on (a bus whose publish waits for a database; the hot path then need not). Its seq follows

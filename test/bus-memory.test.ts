@@ -72,37 +72,37 @@ describe('bus: in-process', () => {
     listened();
   });
 
-  it('keeps a kept form given beside a payload and replays what it makes, live subscribers getting the payload itself', async () => {
+  it('replays each kept message with its own seq, time and payload, the window wrapped and pruned by age', async () => {
     now = 1_000;
     const b = bus(3, 1_000);
     const live: unknown[] = [];
-    b.subscribe('t', (m) => live.push(m.payload));
-    // A kept form that makes an equal payload, told apart from the published one by identity and by a count.
-    let made = 0;
-    const kept = (n: number) => ({ payload: () => (made++, { n }) });
-    const published = [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }];
-    b.publishNow('t', published[0], kept(1));
-    b.publishNow('t', published[1]);
-    b.publishNow('t', published[2], kept(3));
-    expect(live).to.deep.equal(published.slice(0, 3));
-    for (let i = 0; i < 3; i++) expect(live[i]).to.equal(published[i]);
-    expect(made, 'nothing made for live delivery').to.equal(0);
+    b.subscribe('t', (m) => live.push(m));
+    const payloads = [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }, { n: 5 }];
+    for (const payload of payloads) {
+      b.publishNow('t', payload);
+      now += 100;
+    }
+    // 1 and 2 fell out of the window of 3; the rest come back as they were published, the payloads themselves.
     const replayed = await b.replay<{ n: number }>('t', 0);
-    expect(replayed.map((m) => [m.seq, m.at, m.payload])).to.deep.equal([
-      [1, 1_000, { n: 1 }],
-      [2, 1_000, { n: 2 }],
-      [3, 1_000, { n: 3 }],
+    expect(replayed.map((m) => [m.topic, m.seq, m.at, m.payload.n])).to.deep.equal([
+      ['t', 3, 1_200, 3],
+      ['t', 4, 1_300, 4],
+      ['t', 5, 1_400, 5],
     ]);
-    expect(made, 'the kept forms made their payloads').to.equal(2);
-    expect(replayed[0]!.payload).not.to.equal(published[0]);
-    expect(replayed[1]!.payload, 'no kept form: the payload itself').to.equal(published[1]);
-    // The window wraps: the seqs follow the places, the kept forms their messages.
-    now += 10;
-    b.publishNow('t', published[3], kept(4));
-    const after = await b.replay<{ n: number }>('t', 2);
-    expect(after.map((m) => [m.seq, m.at, m.payload.n])).to.deep.equal([
-      [3, 1_000, 3],
-      [4, 1_010, 4],
+    expect(replayed[0]!.payload).to.equal(payloads[2]);
+    expect(replayed).to.deep.equal(live.slice(2));
+    expect((await b.replay('t', 4)).map((m) => m.seq)).to.deep.equal([5]);
+    // 1,050 ms after 3 was published: 3 is dropped by age, 4 and 5 stay.
+    now = 2_250;
+    expect((await b.replay<{ n: number }>('t', 0)).map((m) => [m.seq, m.at])).to.deep.equal([
+      [4, 1_300],
+      [5, 1_400],
+    ]);
+    b.publishNow('t', { n: 6 });
+    expect((await b.replay<{ n: number }>('t', 3)).map((m) => [m.seq, m.payload.n])).to.deep.equal([
+      [4, 4],
+      [5, 5],
+      [6, 6],
     ]);
   });
 });

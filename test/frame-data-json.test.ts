@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { frameDataEncoders, type ClientFrame } from '../contracts/client-frame.js';
 import type { Generation } from '../contracts/generation.js';
 import type { TransportEvent } from '../contracts/transport.js';
-import { encodeProgressData, keptProgressFrame } from '../plugins/generations/frame-data-json.js';
+import { encodeProgressData } from '../plugins/generations/frame-data-json.js';
 import { apply, clientFrames, type Effect, type Life, type ResultUrl } from '../plugins/generations/generation.js';
 import { generationRecord } from './helpers/generation.js';
 
@@ -58,34 +58,6 @@ describe('progress frame data, encoded once by the machine', () => {
       expect(checked).to.be.at.least(5);
     });
   }
-
-  it('keeps each progress frame in a kept form that makes the frame again, key for key (the bus replays it)', () => {
-    for (const fields of odd) {
-      const gen = generationRecord({ id: 'gen_json00000000000000000', createdAt: '2026-12-01T11:00:00.000Z', state: 'running', startedAt: '2026-12-01T11:30:00.000Z', totalNodes: 2, ...fields });
-      let life: Life = { gen, phase: 'submitted', interruptRequested: false, frameKey: '' };
-      let checked = 0;
-      for (const event of [{ type: 'progress', node: 'n"1', value: 1, max: 3 }, { type: 'progress', node: 'n"1', value: 2, max: 3 }, { type: 'executing', node: '2' }] as const) {
-        const step = progress(life, event);
-        for (const effect of step.effects) {
-          if (effect.type !== 'publish') continue;
-          for (const rendered of effect.frames) {
-            const frame: ClientFrame = { ...rendered, active: 2 };
-            const kept = keptProgressFrame(frame);
-            expect(kept, 'a progress frame with a template has a kept form').to.not.equal(undefined);
-            expect(JSON.stringify(kept!.payload())).to.equal(JSON.stringify(frame));
-            expect(kept!.payload()).to.deep.equal(frame);
-            expect(kept!.payload()).to.not.equal(frame);
-            checked++;
-          }
-        }
-        life = step.life;
-      }
-      expect(checked).to.equal(3);
-    }
-    // No template registered for its data (a frame of the end, a frame another way): none.
-    const data = { id: 'g' };
-    expect(keptProgressFrame({ status: 'progress', details: '1.00%', data, generationId: 'g', ends: false, active: 1 })).to.equal(undefined);
-  });
 
   it('reuses its template while the fixed fields hold, and makes a new one when one moves', () => {
     const gen = generationRecord({ id: 'gen_json00000000000000000', createdAt: '2026-12-01T11:00:00.000Z', state: 'running', startedAt: '2026-12-01T11:30:00.000Z', totalNodes: 2, position: 1 });

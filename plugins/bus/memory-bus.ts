@@ -1,4 +1,4 @@
-import type { Bus, BusMessage, KeptForm } from '../../contracts/bus.js';
+import type { Bus, BusMessage } from '../../contracts/bus.js';
 
 /**
  * The bus inside one process (one file: a published frame passes through no other file of the bus): seq per topic, a bounded replay window, synchronous delivery in seq
@@ -18,10 +18,10 @@ export class MemoryBus implements Bus {
     return Promise.resolve(this.publishNow(topic, payload));
   }
 
-  /** Numbered, kept (as `kept` when given) and delivered before it returns. */
-  publishNow<T>(topic: string, payload: T, kept?: KeptForm<T>): BusMessage<T> {
+  /** Numbered, kept and delivered before it returns. */
+  publishNow<T>(topic: string, payload: T): BusMessage<T> {
     const log = this.#topic(topic);
-    const message = log.append(topic, payload, kept, this.now()) as BusMessage<T>;
+    const message = log.append(topic, payload, this.now()) as BusMessage<T>;
     // A topic with one subscriber (a client's frames, watched by its ws hub) is delivered to without walking the Set.
     if (log.only) this.#call(log.only, message, topic);
     else for (const listener of log.listeners) this.#call(listener, message, topic);
@@ -81,10 +81,10 @@ export interface ReplayWindow {
  * One topic: its last seq, the messages kept for replay, and its live subscribers. The kept messages
  * are a ring of `maxMessages` slots, oldest at `#head`: a publish on a full window overwrites the
  * oldest instead of shifting the whole array (it did, with `splice`, on every publish once a topic had
- * sent its first `maxMessages`). A slot holds what is kept of a message (its payload, or the kept form its
- * publisher gave) and its time; its seq is its place (every message of the topic is kept, oldest dropped
- * first), so no message object is kept: with 1,000 clients' last 200 frames each, every object kept is one
- * more to move out of the young generation and mark in the old one (docs/performance.md, wave 14).
+ * sent its first `maxMessages`). A slot holds a message's payload and, in an array of doubles beside it, its
+ * time; its seq is its place (every message of the topic is kept, oldest dropped first), so no message object
+ * and no boxed time is kept per message: with 1,000 clients' last 200 frames each, every object kept is one more
+ * to move out of the young generation and mark in the old one (docs/performance.md, wave 14).
  */
 class TopicLog {
   lastSeq = 0;
@@ -92,9 +92,8 @@ class TopicLog {
   readonly listeners = new Set<Listener>();
   /** The one listener in `listeners` when there is exactly one. */
   only: Listener | undefined;
-  /** Each kept message's payload, or its kept form when `#formed` says so. */
+  /** Each kept message's payload. */
   readonly #kept: unknown[] = [];
-  readonly #formed: boolean[] = [];
   /** When each kept message was published (an array of doubles: no boxed number per message). */
   readonly #at: number[] = [];
   #head = 0;
@@ -116,7 +115,7 @@ class TopicLog {
     this.only = this.listeners.size === 1 ? this.listeners.values().next().value : undefined;
   }
 
-  append(topic: string, payload: unknown, kept: KeptForm<unknown> | undefined, now: number): BusMessage {
+  append(topic: string, payload: unknown, now: number): BusMessage {
     const message: BusMessage = { topic, seq: ++this.lastSeq, at: now, payload };
     this.lastAt = now;
     const max = this.window.maxMessages;
@@ -127,15 +126,14 @@ class TopicLog {
         slot = this.#head;
         this.#head = (this.#head + 1) % max;
       }
-      this.#kept[slot] = kept ?? payload;
-      this.#formed[slot] = kept !== undefined;
+      this.#kept[slot] = payload;
       this.#at[slot] = now;
       this.prune(now);
     }
     return message;
   }
 
-  /** The kept messages with seq > since, oldest first (a payload kept as its kept form is made again). */
+  /** The kept messages with seq > since, oldest first (each a new message object: none is kept). */
   after(topic: string, since: number, now: number): BusMessage[] {
     this.prune(now);
     const max = this.window.maxMessages;
@@ -144,9 +142,7 @@ class TopicLog {
     for (let i = 0; i < this.#size; i++) {
       if (oldestSeq + i <= since) continue;
       const slot = (this.#head + i) % max;
-      const kept = this.#kept[slot];
-      const payload = this.#formed[slot] ? (kept as KeptForm<unknown>).payload() : kept;
-      found.push({ topic, seq: oldestSeq + i, at: this.#at[slot]!, payload });
+      found.push({ topic, seq: oldestSeq + i, at: this.#at[slot]!, payload: this.#kept[slot] });
     }
     return found;
   }

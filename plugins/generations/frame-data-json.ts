@@ -1,5 +1,4 @@
-import type { KeptForm } from '../../contracts/bus.js';
-import { frameDataEncoders, writeAscii, writeBytes, writeJsonString, writeNumber, type ClientFrame, type FrameDataEncoder } from '../../contracts/client-frame.js';
+import { frameDataEncoders, writeAscii, writeBytes, writeJsonString, writeNumber, type FrameDataEncoder } from '../../contracts/client-frame.js';
 import type { Generation } from '../../contracts/generation.js';
 
 /**
@@ -115,59 +114,6 @@ export function encodeProgressData(gen: Generation, data: Record<string, unknown
   if (!Array.isArray(data.result_urls) || data.result_urls.length !== 0 || data.error_message !== null) return undefined;
   frameDataEncoders.set(data, t);
   return t;
-}
-
-/**
- * What the bus keeps of a progress frame whose data has a template (contracts/bus.ts, KeptForm): the template and
- * the five values that move, one object where the frame is three (the bus's message, the frame and its 13-field
- * data), for the minutes a client's last frames are kept for replay. `payload()` makes the frame again, its data
- * as buildFrame makes it (the template's fixed fields are the generation's: encodeProgressData checked them), so
- * a replayed frame's JSON is the live frame's bytes (the template writes exactly JSON.stringify(data)).
- * An object literal, not a class instance: V8 tracks the survival of a literal's allocation site and, once most of
- * its objects outlive the young generation (as kept frames all do), allocates them in the old one directly; a
- * `new` of a class is copied out of the young generation twice instead (measured: the class cost more than it saved).
- */
-interface KeptProgressFrame extends KeptForm<ClientFrame> {
-  readonly template: DataTemplate;
-  readonly details: string;
-  readonly percent: unknown;
-  readonly node: unknown;
-  readonly step: unknown;
-  readonly maxSteps: unknown;
-  readonly active: number;
-}
-
-function keptPayload(this: KeptProgressFrame): ClientFrame {
-  const t = this.template;
-  const data = {
-    id: t.id,
-    workflow: t.workflow,
-    state: t.state,
-    position: t.position,
-    percent: this.percent,
-    node: this.node,
-    step: this.step,
-    max_steps: this.maxSteps,
-    result_urls: [],
-    error_message: null,
-    queued_at: t.createdAt,
-    started_at: t.startedAt,
-    finished_at: t.finishedAt,
-  };
-  return { status: 'progress', details: this.details, data, generationId: t.id, ends: false, active: this.active };
-}
-
-/**
- * The kept form of `frame` for the bus (KeptProgressFrame): for a progress frame whose data the machine registered
- * a template for (read before the hub encodes it and takes the entry out); undefined for any other frame.
- */
-export function keptProgressFrame(frame: ClientFrame): KeptForm<ClientFrame> | undefined {
-  const { data } = frame;
-  const template = frameDataEncoders.get(data);
-  if (!(template instanceof DataTemplate) || frame.status !== 'progress' || frame.ends || frame.generationId !== template.id) return undefined;
-  const { percent, node, step, max_steps: maxSteps } = data;
-  const kept: KeptProgressFrame = { template, details: frame.details, percent, node, step, maxSteps, active: frame.active, payload: keptPayload };
-  return kept;
 }
 
 /** One value as JSON.stringify writes it inside an object (never undefined here: checked before). */

@@ -18,7 +18,6 @@ import type { ResultStore } from '../../plugins/results/api.js';
 import { PacedWrites } from './paced-writes.js';
 import { RowWriter } from './row-writer.js';
 import { OutputPrefetch } from './output-prefetch.js';
-import { keptProgressFrame } from './frame-data-json.js';
 import { lifeMarks, markLife } from '../../contracts/life-marks.js';
 
 /** How long close() waits for chains still busy before it lets the process stop. */
@@ -466,11 +465,8 @@ export class Runner {
     const { bus } = this.deps;
     if (!bus.publishNow && !(bus.publishLater && !frame.ends)) return false;
     try {
-      if (bus.publishNow) {
-        // Kept for replay in its kept form when it has one (a progress frame): see contracts/bus.ts, KeptForm.
-        const payload = this.#clientFrame(entry, frame);
-        bus.publishNow<ClientFrame>(entry.topic, payload, keptProgressFrame(payload));
-      } else bus.publishLater!<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
+      if (bus.publishNow) bus.publishNow<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
+      else bus.publishLater!<ClientFrame>(entry.topic, this.#clientFrame(entry, frame));
     } catch (error) {
       entry.log.error({ err: error }, 'could not publish the generation frames');
     }

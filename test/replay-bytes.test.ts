@@ -23,9 +23,9 @@ function rawFrames(url: string): { texts: string[]; opened: Promise<void>; close
 const generationFrames = (texts: string[]): string[] => texts.filter((text) => text.includes('"seq":'));
 
 /**
- * A generation's frames replayed (`since=0`) are the bytes its frames were sent with live: on the in-process bus,
- * which keeps a progress frame in its kept form (contracts/bus.ts, KeptForm) and makes the frame again to replay
- * it, and on bus-postgres, which ignores the kept form and keeps the payload.
+ * A generation's frames replayed (`since=0`) are the bytes its frames were sent with live (the hub wrote those
+ * from the machine's template, the replay with JSON.stringify of the kept frame): on the in-process bus, which
+ * keeps a frame's payload and time and makes its message again for a replay, and on bus-postgres.
  */
 describe('replay: the kept frames, byte for byte', function () {
   this.timeout(30_000);
@@ -57,7 +57,7 @@ describe('replay: the kept frames, byte for byte', function () {
   }
 
   function expectSameBytes({ live, replayed }: { live: string[]; replayed: string[] }): void {
-    // Progress frames in the middle of the run (a step of the sampler): the ones kept in their kept form.
+    // Progress frames in the middle of the run (a step of the sampler): the ones written live from a template.
     const midway = live.filter((text) => /^\{"status":"progress","details":"(?!0\.00%|100\.00%)/.test(text));
     expect(midway.length, live.join('\n')).to.be.at.least(2);
     expect(replayed).to.deep.equal(live);
