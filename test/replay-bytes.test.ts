@@ -5,8 +5,8 @@ import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { until } from './helpers/until.js';
 import { wsUrl } from './ws-client.js';
 
-/** Every text frame a socket receives, as sent (not parsed), until it closes. */
-function rawFrames(url: string): { texts: string[]; opened: Promise<void>; closed: Promise<void>; socket: WebSocket } {
+/** Every text frame a socket receives, as sent (not parsed). */
+function rawFrames(url: string): { texts: string[]; opened: Promise<void>; socket: WebSocket } {
   const socket = new WebSocket(url);
   const texts: string[] = [];
   socket.on('message', (data, isBinary) => void (isBinary || texts.push(data.toString())));
@@ -15,7 +15,6 @@ function rawFrames(url: string): { texts: string[]; opened: Promise<void>; close
     texts,
     socket,
     opened: new Promise((resolve, reject) => socket.once('open', () => resolve()).once('error', reject)),
-    closed: new Promise((resolve) => socket.once('close', () => resolve())),
   };
 }
 
