@@ -24,7 +24,8 @@ const generationFrames = (texts: string[]): string[] => texts.filter((text) => t
 /**
  * A generation's frames replayed (`since=0`) are the bytes its frames were sent with live (the hub wrote those
  * from the machine's template, the replay with JSON.stringify of the kept frame): on the in-process bus, which
- * keeps a frame's payload and time and makes its message again for a replay, and on bus-postgres.
+ * keeps the frame object, and on bus-postgres, which keeps it as JSON in a table. A change to what a bus keeps
+ * for replay (docs/performance.md, "Fan-out, wave 14") must keep this.
  */
 describe('replay: the kept frames, byte for byte', function () {
   this.timeout(30_000);

@@ -44,7 +44,7 @@ export class MemoryBus implements Bus {
   }
 
   replay<T>(topic: string, since: number): Promise<BusMessage<T>[]> {
-    return Promise.resolve((this.#topics.get(topic)?.after(topic, since, this.now()) ?? []) as BusMessage<T>[]);
+    return Promise.resolve((this.#topics.get(topic)?.after(since, this.now()) ?? []) as BusMessage<T>[]);
   }
 
   lastSeq(topic: string): Promise<number> {
@@ -81,10 +81,7 @@ export interface ReplayWindow {
  * One topic: its last seq, the messages kept for replay, and its live subscribers. The kept messages
  * are a ring of `maxMessages` slots, oldest at `#head`: a publish on a full window overwrites the
  * oldest instead of shifting the whole array (it did, with `splice`, on every publish once a topic had
- * sent its first `maxMessages`). A slot holds a message's payload and, in an array of doubles beside it, its
- * time; its seq is its place (every message of the topic is kept, oldest dropped first), so no message object
- * and no boxed time is kept per message: with 1,000 clients' last 200 frames each, every object kept is one more
- * to move out of the young generation and mark in the old one (docs/performance.md, wave 14).
+ * sent its first `maxMessages`).
  */
 class TopicLog {
   lastSeq = 0;
@@ -92,12 +89,11 @@ class TopicLog {
   readonly listeners = new Set<Listener>();
   /** The one listener in `listeners` when there is exactly one. */
   only: Listener | undefined;
-  /** Each kept message's payload. */
-  readonly #kept: unknown[] = [];
-  /** When each kept message was published (an array of doubles: no boxed number per message). */
-  readonly #at: number[] = [];
+  readonly #ring: (BusMessage | undefined)[] = [];
   #head = 0;
   #size = 0;
+  /** When the oldest kept message was published: the age check on every publish reads no message. */
+  #oldestAt = 0;
 
   constructor(private readonly window: ReplayWindow) {}
 
@@ -120,41 +116,40 @@ class TopicLog {
     this.lastAt = now;
     const max = this.window.maxMessages;
     if (max > 0) {
-      let slot: number;
-      if (this.#size < max) slot = (this.#head + this.#size++) % max;
-      else {
-        slot = this.#head;
+      if (this.#size < max) {
+        this.#ring[(this.#head + this.#size) % max] = message;
+        if (this.#size++ === 0) this.#oldestAt = now;
+      } else {
+        this.#ring[this.#head] = message;
         this.#head = (this.#head + 1) % max;
+        this.#oldestAt = this.#ring[this.#head]!.at;
       }
-      this.#kept[slot] = payload;
-      this.#at[slot] = now;
       this.prune(now);
     }
     return message;
   }
 
-  /** The kept messages with seq > since, oldest first (each a new message object: none is kept). */
-  after(topic: string, since: number, now: number): BusMessage[] {
+  after(since: number, now: number): BusMessage[] {
     this.prune(now);
     const max = this.window.maxMessages;
-    const oldestSeq = this.lastSeq - this.#size + 1;
     const found: BusMessage[] = [];
     for (let i = 0; i < this.#size; i++) {
-      if (oldestSeq + i <= since) continue;
-      const slot = (this.#head + i) % max;
-      found.push({ topic, seq: oldestSeq + i, at: this.#at[slot]!, payload: this.#kept[slot] });
+      const message = this.#ring[(this.#head + i) % max]!;
+      if (message.seq > since) found.push(message);
     }
     return found;
   }
 
   /** Drops the kept messages older than the window's age, oldest first. */
   prune(now: number): void {
+    if (this.#size === 0 || now - this.#oldestAt <= this.window.maxAgeMs) return;
     const max = this.window.maxMessages;
-    while (this.#size > 0 && now - this.#at[this.#head]! > this.window.maxAgeMs) {
-      this.#kept[this.#head] = undefined;
+    while (this.#size > 0 && now - this.#ring[this.#head]!.at > this.window.maxAgeMs) {
+      this.#ring[this.#head] = undefined;
       this.#head = (this.#head + 1) % max;
       this.#size--;
     }
+    if (this.#size > 0) this.#oldestAt = this.#ring[this.#head]!.at;
   }
 
   /** Nothing kept, nobody listening, quiet for idleMs: the topic can be forgotten (its seq restarts at 1). */
