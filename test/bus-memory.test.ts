@@ -71,4 +71,38 @@ describe('bus: in-process', () => {
     expect(await b.lastSeq('kept')).to.equal(1);
     listened();
   });
+
+  it('replays each kept message with its own seq, time and payload, the window wrapped and pruned by age', async () => {
+    now = 1_000;
+    const b = bus(3, 1_000);
+    const live: unknown[] = [];
+    b.subscribe('t', (m) => live.push(m));
+    const payloads = [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }, { n: 5 }];
+    for (const payload of payloads) {
+      b.publishNow('t', payload);
+      now += 100;
+    }
+    // 1 and 2 fell out of the window of 3; the rest come back as they were published, the payloads themselves.
+    const replayed = await b.replay<{ n: number }>('t', 0);
+    expect(replayed.map((m) => [m.topic, m.seq, m.at, m.payload.n])).to.deep.equal([
+      ['t', 3, 1_200, 3],
+      ['t', 4, 1_300, 4],
+      ['t', 5, 1_400, 5],
+    ]);
+    expect(replayed[0]!.payload).to.equal(payloads[2]);
+    expect(replayed).to.deep.equal(live.slice(2));
+    expect((await b.replay('t', 4)).map((m) => m.seq)).to.deep.equal([5]);
+    // 1,050 ms after 3 was published: 3 is dropped by age, 4 and 5 stay.
+    now = 2_250;
+    expect((await b.replay<{ n: number }>('t', 0)).map((m) => [m.seq, m.at])).to.deep.equal([
+      [4, 1_300],
+      [5, 1_400],
+    ]);
+    b.publishNow('t', { n: 6 });
+    expect((await b.replay<{ n: number }>('t', 3)).map((m) => [m.seq, m.payload.n])).to.deep.equal([
+      [4, 4],
+      [5, 5],
+      [6, 6],
+    ]);
+  });
 });
