@@ -302,8 +302,8 @@ const SCENARIOS: Scenario[] = [
     note:
       'Servers pinned to core 0, the node:http client to core 1. Concurrent: 8 rounds of 50 concurrent 1 MiB noise PNGs (plain: kept as sent ' +
       'after the streamed checks). CPU: utime + stime of the server process over the concurrent rounds, every thread. ' +
-      'Baseline 2 (same runs): the same sink making each file durable before it answers, as the bridge does (fdatasync, rename, ' +
-      'a folder fsync shared by the answers waiting), with no parsing, check or record. ' +
+      'Baseline 2 (same runs): the same sink making each file durable before it answers, as the bridge does (an fsync before it closes, rename, ' +
+      'a group-committed folder fsync), with no parsing, check or record. ' +
       '`BENCH_P7_COMPARE=<checkout>` adds another checkout\'s bridge in the same runs (printed by `npx tsx bench/upload.ts`).',
     rows: (m) => [
       { metric: 'one 64 MiB PNG', bridge: `${fmt(m.bridge_64mib_mib_per_s, 0)} MiB/s`, baseline: `${fmt(m.bare_64mib_mib_per_s, 0)} MiB/s`, target: '≥ 300 MiB/s', met: m.bridge_64mib_mib_per_s! >= 300 },

@@ -7,8 +7,8 @@
  * per 1 MiB upload (utime + stime of the server process from /proc, its thread pool and libvips
  * threads included), and the bridge/bare ratio of each run (the ratio moves less than either side on a
  * loaded machine, where the disk's writeback makes both swing).
- * A second baseline in the same runs (wave 14): the same sink making each file durable before it answers (fdatasync,
- * rename, folder fsync: bench/servers/bare-sink.ts, BENCH_SINK_DURABLE=1), so the bridge's gap splits into what
+ * A second baseline in the same runs (wave 14): the same sink making each file durable before it answers (fsync before
+ * close, rename, folder fsync: bench/servers/bare-sink.ts, BENCH_SINK_DURABLE=1), so the bridge's gap splits into what
  * durability costs on this disk and what the bridge's own work costs.
  * BENCH_P7_COMPARE=<another checkout> adds that checkout's bridge as a third side in the same runs
  * (before/after in one run); it is measured after this checkout's bridge, or before it with BENCH_P7_COMPARE_FIRST=1 (with

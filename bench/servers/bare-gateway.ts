@@ -47,6 +47,7 @@ import { Agent, createServer, request, type IncomingMessage, type ServerResponse
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
+import { syncDirectory } from '../../contracts/directory-sync.js';
 
 const backend = (process.env.BENCH_BACKENDS ?? 'http://127.0.0.1:8188').split(',')[0]!;
 const dataDir = process.env.BENCH_DATA_DIR ?? '.tmp/bare-gateway';
@@ -115,16 +116,8 @@ for (const dir of [dataDir, resultsDir]) {
 
 const appendRow = (row: object) => datafile.append(Buffer.from(`${JSON.stringify(row)}\n`));
 
-/** fsync of a folder: a name made or changed in it is on disk. */
-async function syncFolder(path: string): Promise<void> {
-  if (!synced) return;
-  const fd = await openAsync(path, constants.O_RDONLY);
-  try {
-    await fsyncAsync(fd);
-  } finally {
-    await closeAsync(fd);
-  }
-}
+/** fsync of a folder: a name made or changed in it is on disk (the bridge's own helper: the open and close on the loop). */
+const syncFolder = (path: string): Promise<void> => (synced ? syncDirectory(path, true) : skipped());
 
 /** A file created, written whole and fdatasynced, then its folder fsynced: the result at its name, durable. */
 async function writeDurableFile(folder: string, name: string, bytes: Buffer): Promise<void> {

@@ -7,39 +7,23 @@
 //
 // BENCH_SINK_DURABLE=1 (a second baseline, wave 14): the least a server can do that keeps the bridge's promise for the
 // file — the body streamed into a temporary file, synced before it closes (fsync), the file renamed to its name and the
-// folder's fsync made before the answer (one folder fsync shared by the answers waiting while one is on its way, as the
-// bridge group-commits its own). Still no parsing, no check and no record: the bridge's ratio to it is what its
+// folder's fsync made before the answer (group-committed with the bridge's own DirectorySyncs: the answers waiting while
+// one is on its way share the next). Still no parsing, no check and no record: the bridge's ratio to it is what its
 // work costs beside durability, and this sink's ratio to the bare one is what durability itself costs on this disk.
 import { createWriteStream, rmSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { DirectorySyncs } from '../../contracts/directory-sync.js';
 import { scratchDirSync } from '../lib/scratch.js';
 
 const dir = scratchDirSync('bench-sink-');
 const durable = process.env.BENCH_SINK_DURABLE === '1';
 let seq = 0;
 
-/** The folder's fsync on its way, and whether another must follow it (a rename landed after it started). */
-let folderSync: Promise<void> | undefined;
-let folderSyncAgain: Promise<void> | undefined;
-async function syncFolder(): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-/** A folder fsync that starts after this call: the one waiting behind the fsync on its way, or a new one. */
-function folderSynced(): Promise<void> {
-  if (!folderSync) return (folderSync = syncFolder().finally(() => (folderSync = undefined)));
-  return (folderSyncAgain ??= folderSync.then(() => {
-    folderSyncAgain = undefined;
-    return folderSynced();
-  }));
-}
+/** The folder's fsyncs, group-committed as the bridge's are (answers waiting while one is on its way share the next). */
+const folderSyncs = new DirectorySyncs(() => true);
 
 async function keep(req: IncomingMessage, file: string): Promise<void> {
   if (!durable) return pipeline(req, createWriteStream(file));
@@ -47,7 +31,7 @@ async function keep(req: IncomingMessage, file: string): Promise<void> {
   // flush: the stream fsyncs the file before it closes it (for a new file, the same disk work as an fdatasync).
   await pipeline(req, createWriteStream(temp, { flags: 'wx', flush: true }));
   await rename(temp, file);
-  await folderSynced();
+  await folderSyncs.sync(dir);
 }
 
 const server = createServer((req, res) => {
