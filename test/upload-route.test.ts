@@ -77,6 +77,13 @@ describe('POST /upload', () => {
     expect(grabbed.uploads!.pathOf(pngName)).to.equal(join(uploadsDir, pngName));
   });
 
+  it('answers a field name as the client wrote it, in UTF-8 and with quotes', async () => {
+    // FormData (undici) sends names as UTF-8 and escapes a quote as %22, as browsers do.
+    const answer = await postUpload(bridge.url, form([{ field: 'фото "1" 画像', bytes: makePng(4, 4), filename: 'é.png' }]));
+    expect(answer.status).to.equal(200);
+    expect(Object.keys(answer.body)).to.deep.equal(['фото %221%22 画像']);
+  });
+
   it('gives the same file a new name every time', async () => {
     const png = makePng(8, 8);
     const first = await postUpload(bridge.url, form([{ field: 'f', bytes: png, filename: 'same.png' }]));

@@ -1,17 +1,17 @@
 /**
- * Measures each part's header section of a multipart body as it streams, before busboy parses it. busboy
- * (receive.ts) refuses a part whose headers are over 16 KiB as a malformed body (400); headers over a limit are
- * the client over a limit, as our answers promise: a 413, given here before busboy sees them. Nothing is parsed here: the meter finds each boundary
+ * Measures each part's header section of a multipart body as it streams, before the parser (@fastify/busboy,
+ * receive.ts) reads it. The parser keeps the first 80 KiB of a part's headers and drops the rest without a word, and
+ * reads at most 2,000 header lines; headers over a limit are the client over a limit, as our answers promise: a 413,
+ * given here before the parser sees them. Nothing is parsed here: the meter finds each boundary
  * (`Buffer.indexOf`, across chunks) and counts the bytes up to the blank line that ends the headers.
- * Headers over the limit are read on (not given to busboy) until they end — then 413 "headers of a part are
+ * Headers over the limit are read on (not given to the parser) until they end — then 413 "headers of a part are
  * larger" — or until the body passes its own limit (the receiver's 413 for the whole body), so that endless
  * headers are answered as a body over every limit.
  */
 
 /**
- * The most bytes of a part's header lines and the blank line after them. Half busboy's own 16 KiB: busboy counts
- * some bytes twice (one more per header line: a 2-line header section is refused from 16,382 bytes), so headers
- * within this never reach its limit, and what is over is always ours to answer. (Browsers send ~100–300 bytes.)
+ * The most bytes of a part's header lines and the blank line after them, far inside the parser's 80 KiB, so the
+ * parser always reads headers whole and what is over is always ours to answer. (Browsers send ~100–300 bytes.)
  */
 export const MAX_HEADER_BYTES = 8 * 1024;
 

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { badRequest, BridgeError, payloadTooLarge } from '../../core/errors.js';
 import { insufficientStorage, isDiskFull } from './disk-full.js';
 import { IncomingFile } from './incoming-file.js';
-import busboy from 'busboy';
+import { Busboy, type BusboyInstance } from '@fastify/busboy';
 import { HeaderMeter, HeadersTooLarge } from './header-meter.js';
 import { incomingName } from './names.js';
 import { rejectPart } from './rejection.js';
@@ -66,6 +66,9 @@ function bodyTooLarge(maxBodyBytes: number): BridgeError {
   return payloadTooLarge(`the request body is larger than ${maxBodyBytes} bytes (files, fields and multipart headers together)`);
 }
 
+/** What a header value may not hold (a tab may). */
+const CONTROL_CHARACTER = /[\0-\x08\x0a-\x1f\x7f]/;
+
 /** Transfer encodings that leave the bytes as they are (RFC 7578 deprecates the header; busboy decodes none). */
 const IDENTITY_ENCODINGS: ReadonlySet<string> = new Set(['binary', '7bit', '8bit']);
 
@@ -82,12 +85,10 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
   const maxBodyBytes = bodyLimit(limits);
   const declared = Number(request.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
-  let parser: busboy.Busboy;
+  let parser: BusboyInstance;
   try {
-    parser = busboy({
-      headers: request.headers,
-      // Names are UTF-8 as browsers send them (busboy's default reads them as latin1).
-      defParamCharset: 'utf8',
+    parser = Busboy({
+      headers: request.headers as Parameters<typeof Busboy>[0]['headers'],
       // One field over maxFieldsBytes is cut there (valueTruncated); the total is counted below.
       limits: { fieldSize: limits.maxFieldsBytes + 1 },
     });
@@ -123,20 +124,26 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
   let fields = 0;
   let fieldBytes = 0;
   let fileBytes = 0;
-  parser.on('field', (name: string | undefined, value: string, info: busboy.FieldInfo) => {
+  parser.on('field', (name: string | undefined, value: string, _nameTruncated: boolean, valueTruncated: boolean) => {
     const field = name ?? null;
     if (++fields > limits.maxParts) return stop(rejectPart(413, field, `too many text fields (the limit is ${limits.maxParts})`));
     fieldBytes += Buffer.byteLength(value);
-    if (info.valueTruncated || fieldBytes > limits.maxFieldsBytes) stop(rejectPart(413, field, `text fields are larger than ${limits.maxFieldsBytes} bytes in total`));
+    if (valueTruncated || fieldBytes > limits.maxFieldsBytes) stop(rejectPart(413, field, `text fields are larger than ${limits.maxFieldsBytes} bytes in total`));
   });
-  parser.on('file', (name: string | undefined, stream: Readable, info: busboy.FileInfo) => {
+  parser.on('file', (name: string | undefined, stream: Readable, fileName: string | undefined, encoding: string) => {
     const field = name ?? null;
     // busboy's own errors on a part (a body that ends inside it): malformed, like the parser's.
     stream.on('error', (error: Error) => stop(malformed(error)));
     if (failed) return void stream.resume();
+    // Control characters are not allowed in a header (RFC 9110; node refuses them in request headers). The parser
+    // passes them on in names; the file name is never used, but a header holding one is malformed, as before.
+    if (CONTROL_CHARACTER.test(fileName ?? '') || CONTROL_CHARACTER.test(name ?? '')) {
+      stream.resume();
+      return stop(malformed(new Error('a part header holds a control character')));
+    }
     if (writers.length >= limits.maxParts) return stop(rejectPart(413, field, `too many file parts (the limit is ${limits.maxParts})`));
-    if (!IDENTITY_ENCODINGS.has(info.encoding.toLowerCase())) {
-      return stop(rejectPart(400, field, `Content-Transfer-Encoding ${JSON.stringify(info.encoding)} is not supported (send the bytes as they are)`));
+    if (!IDENTITY_ENCODINGS.has(encoding.toLowerCase())) {
+      return stop(rejectPart(400, field, `Content-Transfer-Encoding ${JSON.stringify(encoding)} is not supported (send the bytes as they are)`));
     }
     const check = new StreamCheck(limits);
     const writer = new IncomingFile(field, join(incomingDir, incomingName()), limits.maxFileBytes, (part) => fileTooLarge(part, limits), () => cancelled, check);
