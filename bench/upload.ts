@@ -10,6 +10,9 @@
  * A second baseline in the same runs (wave 14): the same sink making each file durable before it answers (fsync before
  * close, rename, folder fsync: bench/servers/bare-sink.ts, BENCH_SINK_DURABLE=1), so the bridge's gap splits into what
  * durability costs on this disk and what the bridge's own work costs.
+ * A third (wave 15): that durable sink also parsing the multipart body with the bridge's parser and running the bridge's
+ * PNG proof on the bytes (BENCH_SINK_CHECKED=1): the least a server can do that keeps both of the bridge's promises for
+ * an upload, durability and the check; its ratio to the bare sink is the floor of the uploads target on this host.
  * BENCH_P7_COMPARE=<another checkout> adds that checkout's bridge as a third side in the same runs
  * (before/after in one run); it is measured after this checkout's bridge, or before it with BENCH_P7_COMPARE_FIRST=1 (with
  * the same code on both, the bridge measured last did 0.2 worse in a run: run a comparison both ways round). BENCH_P7_THREADS=1 also prints each side's CPU per upload by thread (main, libuv pool, V8 workers).
@@ -163,22 +166,25 @@ export async function run(): Promise<Record<string, number>> {
   const bridgeEnvs = [await bridgeEnv(), await bridgeEnv()];
   const sink = await startServerProcess(here('./servers/bare-sink.ts'));
   const durableSink = await startServerProcess(here('./servers/bare-sink.ts'), [], 0, { BENCH_SINK_DURABLE: '1' });
+  const checkedSink = await startServerProcess(here('./servers/bare-sink.ts'), [], 0, { BENCH_SINK_CHECKED: '1' });
   const bridge = await startServerProcess(here('./servers/bridge.ts'), [], 0, bridgeEnvs[0]);
   const other = compare ? await startServerProcess(join(compare, 'bench/servers/bridge.ts'), [], 0, bridgeEnvs[1]) : undefined;
   // A server that dies mid-run (killed, crashed) shows here by name rather than as a missing /proc entry.
   let stopping = false;
-  for (const [name, server] of [['bare sink', sink], ['durable sink', durableSink], ['bridge', bridge], ['compared bridge', other]] as const) {
+  for (const [name, server] of [['bare sink', sink], ['durable sink', durableSink], ['checked sink', checkedSink], ['bridge', bridge], ['compared bridge', other]] as const) {
     server?.child.once('exit', (code, signal) => stopping || console.error(`P7: the ${name} exited (code ${code}, signal ${signal}) during the run`));
   }
   try {
     // Warm every side (JIT, first file in a new folder) before measuring.
     await post(`${sink.url}/`, multipart('w', small));
     await post(`${durableSink.url}/`, multipart('w', small));
+    await post(`${checkedSink.url}/`, multipart('w', small));
     await post(`${bridge.url}/upload?clientId=bench`, multipart('w', small));
     if (other) await post(`${other.url}/upload?clientId=bench`, multipart('w', small));
     return await medianOf3(async () => {
       const bare = await once(sink, '/', big, small);
       const durableBare = await once(durableSink, '/', big, small);
+      const checkedBare = await once(checkedSink, '/', big, small);
       // The bridge measured last did worse on this VM with the same code on both sides (0.44 against 0.64 of the sink in
       // one run): BENCH_P7_COMPARE_FIRST=1 measures the compared bridge before this one, to run a comparison both ways round.
       const compareFirst = other && process.env.BENCH_P7_COMPARE_FIRST === '1';
@@ -195,6 +201,10 @@ export async function run(): Promise<Record<string, number>> {
         durable_sink_to_bare_1mib: round(durableBare.uploads_per_s / bare.uploads_per_s, 2),
         bridge_to_durable_sink_1mib: round(bridged.uploads_per_s / durableBare.uploads_per_s, 2),
         durable_sink_cpu_ms_per_upload: durableBare.cpu_ms_per_upload,
+        checked_sink_1mib_x50_uploads_per_s: checkedBare.uploads_per_s,
+        checked_sink_to_bare_1mib: round(checkedBare.uploads_per_s / bare.uploads_per_s, 2),
+        bridge_to_checked_sink_1mib: round(bridged.uploads_per_s / checkedBare.uploads_per_s, 2),
+        checked_sink_cpu_ms_per_upload: checkedBare.cpu_ms_per_upload,
         bare_cpu_ms_per_upload: bare.cpu_ms_per_upload,
         bridge_cpu_ms_per_upload: bridged.cpu_ms_per_upload,
         bare_rss_growth_mib: bare.rss_growth_mib,
@@ -213,6 +223,7 @@ export async function run(): Promise<Record<string, number>> {
     agent.destroy();
     await sink.stop();
     await durableSink.stop();
+    await checkedSink.stop();
     await bridge.stop();
     await other?.stop();
     await Promise.all(bridgeEnvs.map((env) => rm(env.BENCH_DATA_DIR!, { recursive: true, force: true })));
