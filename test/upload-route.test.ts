@@ -338,6 +338,12 @@ describe('POST /upload', () => {
     const nul = await postUpload(bridge.url, form([{ field: 'nul', bytes: makePng(4, 4), filename: 'a\u0000b.png' }]));
     expect(nul.status).to.equal(400);
     expect(nul.body.detail).to.match(/malformed multipart body/);
+    // The same in the name of a text part beside a good file: the whole body is refused.
+    const withField = form([{ field: 'good', bytes: makePng(4, 4) }]);
+    withField.append('a\u0000b', 'text');
+    const nulField = await postUpload(bridge.url, withField);
+    expect(nulField.status).to.equal(400);
+    expect(nulField.body.detail).to.match(/malformed multipart body/);
     const names = ['../../x.png', '/etc/passwd.png', '../a.png', '..\\..\\y.png'];
     const answer = await postUpload(
       bridge.url,

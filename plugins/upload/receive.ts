@@ -69,6 +69,14 @@ function bodyTooLarge(maxBodyBytes: number): BridgeError {
 /** What a header value may not hold (a tab may). */
 const CONTROL_CHARACTER = /[\0-\x08\x0a-\x1f\x7f]/;
 
+/**
+ * Control characters are not allowed in a header (RFC 9110; node refuses them in request headers). The parser passes
+ * them on in a part's names; the names are never used for files, but a part header holding one is malformed.
+ */
+function malformedNames(...names: (string | undefined)[]): BridgeError | undefined {
+  return names.some((name) => name !== undefined && CONTROL_CHARACTER.test(name)) ? malformed(new Error('a part header holds a control character')) : undefined;
+}
+
 /** Transfer encodings that leave the bytes as they are (RFC 7578 deprecates the header; busboy decodes none). */
 const IDENTITY_ENCODINGS: ReadonlySet<string> = new Set(['binary', '7bit', '8bit']);
 
@@ -126,6 +134,8 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
   let fileBytes = 0;
   parser.on('field', (name: string | undefined, value: string, _nameTruncated: boolean, valueTruncated: boolean) => {
     const field = name ?? null;
+    const badNames = malformedNames(name);
+    if (badNames) return stop(badNames);
     if (++fields > limits.maxParts) return stop(rejectPart(413, field, `too many text fields (the limit is ${limits.maxParts})`));
     fieldBytes += Buffer.byteLength(value);
     if (valueTruncated || fieldBytes > limits.maxFieldsBytes) stop(rejectPart(413, field, `text fields are larger than ${limits.maxFieldsBytes} bytes in total`));
@@ -135,11 +145,10 @@ export async function receiveFiles(request: IncomingMessage, incomingDir: string
     // busboy's own errors on a part (a body that ends inside it): malformed, like the parser's.
     stream.on('error', (error: Error) => stop(malformed(error)));
     if (failed) return void stream.resume();
-    // Control characters are not allowed in a header (RFC 9110; node refuses them in request headers). The parser
-    // passes them on in names; the file name is never used, but a header holding one is malformed, as before.
-    if (CONTROL_CHARACTER.test(fileName ?? '') || CONTROL_CHARACTER.test(name ?? '')) {
+    const badNames = malformedNames(name, fileName);
+    if (badNames) {
       stream.resume();
-      return stop(malformed(new Error('a part header holds a control character')));
+      return stop(badNames);
     }
     if (writers.length >= limits.maxParts) return stop(rejectPart(413, field, `too many file parts (the limit is ${limits.maxParts})`));
     if (!IDENTITY_ENCODINGS.has(encoding.toLowerCase())) {
